@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds everything, and runs every test (unit and integration
+# tests through CTest; the integration tests start the real imd binary on free ports).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+./scripts/build.sh
+cd build
+ctest --output-on-failure -j 2 --timeout 600 "$@"

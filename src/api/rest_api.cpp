@@ -1,0 +1,439 @@
+#include "api/rest_api.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+
+#include "api/views.hpp"
+#include "common/json.hpp"
+#include "common/log.hpp"
+
+namespace imd::api {
+
+namespace bj = boost::json;
+
+struct RestApi::Ctx {
+  const HttpRequest& req;
+  Id user = 0;
+  std::vector<Id> params;  // the {id} segments, in order
+  std::vector<std::pair<std::string, std::string>> query;
+
+  Result<bj::object> body() const {
+    if (req.body.empty()) return bj::object{};
+    return json::parse_object(req.body);
+  }
+  const std::string* query_value(std::string_view key) const {
+    for (const auto& [k, v] : query) if (k == key) return &v;
+    return nullptr;
+  }
+  Result<std::optional<std::uint64_t>> query_uint(std::string_view key) const {
+    const std::string* v = query_value(key);
+    if (!v) return std::optional<std::uint64_t>{};
+    auto n = json::parse_uint(*v);
+    if (!n) {
+      return make_error(Errc::invalid_argument,
+                        std::string(key) + " must be a non-negative integer");
+    }
+    return std::optional<std::uint64_t>{*n};
+  }
+};
+
+namespace {
+
+HttpResponse json_response(int status, const bj::object& o) {
+  HttpResponse r;
+  r.status = status;
+  r.body = bj::serialize(o);
+  return r;
+}
+
+HttpResponse error_response(const Error& e) {
+  HttpResponse r;
+  r.status = http_status(e.code);
+  r.body = error_body(e);
+  if (e.code == Errc::too_many_requests) r.headers.emplace_back("Retry-After", "1");
+  if (e.code == Errc::unauthenticated) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+HttpResponse no_content() {
+  HttpResponse r;
+  r.status = 204;
+  r.content_type.clear();
+  return r;
+}
+
+template <class T, class F>
+HttpResponse respond(const Result<T>& r, int status, F&& view) {
+  if (!r) return error_response(r.error());
+  return json_response(status, view(*r));
+}
+
+bj::object session_json(const Session& s) {
+  return {{"access_token", s.access_token},
+          {"refresh_token", s.refresh_token},
+          {"token_type", "Bearer"},
+          {"expires_in", s.expires_in_s},
+          {"user", user_json(s.user, true)}};
+}
+
+bj::object member_page_json(const MemberPage& p) {
+  bj::array members;
+  for (const auto& m : p.members) members.push_back(member_json(m));
+  bj::object o{{"members", std::move(members)}};
+  o["next_after"] = p.next_after ? bj::value(json::id_str(*p.next_after)) : bj::value(nullptr);
+  return o;
+}
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    auto j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    out.emplace_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace
+
+RestApi::RestApi(Services services, const LimitsConfig& limits)
+    : s_(services),
+      limits_(limits),
+      per_ip_(static_cast<double>(limits.http_rate_per_s), static_cast<double>(limits.http_burst)),
+      auth_per_ip_(static_cast<double>(limits.auth_rate_per_min) / 60.0,
+                   static_cast<double>(std::max<std::int64_t>(limits.auth_rate_per_min / 6, 10))) {
+  auto add = [this](std::string method, std::string_view path, Handler h, bool authn,
+                    bool auth_limited = false) {
+    routes_.push_back({std::move(method), split_path(path), h, authn, auth_limited});
+  };
+  add("GET", "/healthz", &RestApi::health, false);
+  add("POST", "/api/v1/auth/register", &RestApi::auth_register, false, true);
+  add("POST", "/api/v1/auth/login", &RestApi::auth_login, false, true);
+  add("POST", "/api/v1/auth/refresh", &RestApi::auth_refresh, false, true);
+  add("POST", "/api/v1/auth/logout", &RestApi::auth_logout, false);
+  add("GET", "/api/v1/users/me", &RestApi::users_me, true);
+  add("PATCH", "/api/v1/users/me", &RestApi::users_update_me, true);
+  add("GET", "/api/v1/users", &RestApi::users_find, true);
+  add("GET", "/api/v1/users/{id}", &RestApi::users_get, true);
+  add("POST", "/api/v1/spaces", &RestApi::spaces_create, true);
+  add("GET", "/api/v1/spaces", &RestApi::spaces_list, true);
+  add("GET", "/api/v1/spaces/{id}", &RestApi::spaces_get, true);
+  add("PATCH", "/api/v1/spaces/{id}", &RestApi::spaces_update, true);
+  add("POST", "/api/v1/spaces/{id}/join", &RestApi::spaces_join, true);
+  add("POST", "/api/v1/spaces/{id}/leave", &RestApi::spaces_leave, true);
+  add("GET", "/api/v1/spaces/{id}/members", &RestApi::spaces_members, true);
+  add("POST", "/api/v1/spaces/{id}/channels", &RestApi::channels_create, true);
+  add("GET", "/api/v1/spaces/{id}/channels", &RestApi::channels_list, true);
+  add("GET", "/api/v1/channels/{id}", &RestApi::channels_get, true);
+  add("POST", "/api/v1/channels/{id}/join", &RestApi::channels_join, true);
+  add("POST", "/api/v1/channels/{id}/leave", &RestApi::channels_leave, true);
+  add("GET", "/api/v1/channels/{id}/members", &RestApi::channels_members, true);
+  add("GET", "/api/v1/channels/{id}/messages", &RestApi::channels_messages, true);
+  add("GET", "/api/v1/dms/{id}/messages", &RestApi::dms_messages, true);
+  add("GET", "/api/v1/conversations", &RestApi::conversations, true);
+}
+
+HttpResponse RestApi::handle(const HttpRequest& req) {
+  auto url = boost::urls::parse_origin_form(req.target);
+  if (!url) return error_response(make_error(Errc::invalid_argument, "malformed request target"));
+  std::vector<std::string> segments;
+  for (auto seg : url->segments()) segments.emplace_back(seg);
+
+  const Route* match = nullptr;
+  bool path_matched = false;
+  std::vector<Id> params;
+  for (const auto& route : routes_) {
+    if (route.segments.size() != segments.size()) continue;
+    std::vector<Id> p;
+    bool ok = true;
+    for (std::size_t i = 0; i < segments.size() && ok; ++i) {
+      if (route.segments[i] == "{id}") {
+        auto id = json::parse_uint(segments[i]);
+        ok = id && *id != 0;
+        if (ok) p.push_back(*id);
+      } else {
+        ok = route.segments[i] == segments[i];
+      }
+    }
+    if (!ok) continue;
+    path_matched = true;
+    if (route.method == req.method) {
+      match = &route;
+      params = std::move(p);
+      break;
+    }
+  }
+  if (!match) {
+    if (path_matched) {
+      HttpResponse r = error_response(make_error(Errc::invalid_argument, "method not allowed"));
+      r.status = 405;
+      return r;
+    }
+    return error_response(make_error(Errc::not_found, "no such endpoint"));
+  }
+
+  Millis now = s_.clock.now_ms();
+  if (!per_ip_.allow(req.remote_ip, now) ||
+      (match->auth_limited && !auth_per_ip_.allow(req.remote_ip, now))) {
+    return error_response(make_error(Errc::too_many_requests, "rate limit exceeded"));
+  }
+  if (req.body.size() > static_cast<std::size_t>(limits_.max_http_body_bytes)) {
+    return error_response(make_error(Errc::payload_too_large, "request body too large"));
+  }
+  if (!req.body.empty() && req.content_type.rfind("application/json", 0) != 0) {
+    return error_response(
+        make_error(Errc::invalid_argument, "Content-Type must be application/json"));
+  }
+
+  Ctx ctx{req, 0, std::move(params), {}};
+  for (auto qp : url->params()) ctx.query.emplace_back(qp.key, qp.value);
+  if (match->authenticated) {
+    constexpr std::string_view kBearer = "Bearer ";
+    std::string_view h = req.authorization;
+    if (h.size() <= kBearer.size() || h.substr(0, kBearer.size()) != kBearer) {
+      return error_response(make_error(Errc::unauthenticated, "missing bearer token"));
+    }
+    auto user = s_.auth.authenticate(h.substr(kBearer.size()));
+    if (!user) return error_response(user.error());
+    ctx.user = *user;
+  }
+  return (this->*(match->handler))(ctx);
+}
+
+HttpResponse RestApi::health(Ctx&) { return json_response(200, {{"status", "ok"}}); }
+
+HttpResponse RestApi::auth_register(Ctx& ctx) {
+  auto body = ctx.body();
+  if (!body) return error_response(body.error());
+  auto name = json::required_string(*body, "name", kMaxNameBytes);
+  if (!name) return error_response(name.error());
+  auto phone = json::required_string(*body, "phone", kMaxPhoneBytes);
+  if (!phone) return error_response(phone.error());
+  auto password = json::required_string(*body, "password", kMaxPasswordBytes);
+  if (!password) return error_response(password.error());
+  auto user = s_.auth.register_user(*name, *phone, *password);
+  return respond(user, 201, [](const User& u) { return bj::object{{"user", user_json(u, true)}}; });
+}
+
+HttpResponse RestApi::auth_login(Ctx& ctx) {
+  auto body = ctx.body();
+  if (!body) return error_response(body.error());
+  auto phone = json::required_string(*body, "phone", kMaxPhoneBytes);
+  if (!phone) return error_response(phone.error());
+  auto password = json::required_string(*body, "password", kMaxPasswordBytes);
+  if (!password) return error_response(password.error());
+  return respond(s_.auth.login(*phone, *password), 200, session_json);
+}
+
+HttpResponse RestApi::auth_refresh(Ctx& ctx) {
+  auto body = ctx.body();
+  if (!body) return error_response(body.error());
+  auto token = json::required_string(*body, "refresh_token", 256);
+  if (!token) return error_response(token.error());
+  return respond(s_.auth.refresh(*token), 200, session_json);
+}
+
+HttpResponse RestApi::auth_logout(Ctx& ctx) {
+  auto body = ctx.body();
+  if (!body) return error_response(body.error());
+  auto token = json::required_string(*body, "refresh_token", 256);
+  if (!token) return error_response(token.error());
+  auto r = s_.auth.logout(*token);
+  if (!r) return error_response(r.error());
+  return no_content();
+}
+
+HttpResponse RestApi::users_me(Ctx& ctx) {
+  return respond(s_.auth.me(ctx.user), 200, [](const User& u) { return user_json(u, true); });
+}
+
+HttpResponse RestApi::users_update_me(Ctx& ctx) {
+  auto body = ctx.body();
+  if (!body) return error_response(body.error());
+  ProfileUpdate up;
+  auto name = json::optional_string(*body, "name", kMaxNameBytes, 1);
+  if (!name) return error_response(name.error());
+  auto avatar = json::optional_string(*body, "avatar", kMaxAvatarBytes);
+  if (!avatar) return error_response(avatar.error());
+  for (const auto& [k, v] : *body) {
+    if (k != "name" && k != "avatar") {
+      return error_response(
+          make_error(Errc::invalid_argument, "unknown field '" + std::string(k) + "'"));
+    }
+  }
+  up.name = std::move(*name);
+  up.avatar = std::move(*avatar);
+  return respond(s_.auth.update_me(ctx.user, up), 200,
+                 [](const User& u) { return user_json(u, true); });
+}
+
+HttpResponse RestApi::users_get(Ctx& ctx) {
+  Id caller = ctx.user;
+  return respond(s_.auth.get_user(caller, ctx.params[0]), 200,
+                 [caller](const User& u) { return user_json(u, u.id == caller); });
+}
+
+HttpResponse RestApi::users_find(Ctx& ctx) {
+  const std::string* name = ctx.query_value("name");
+  if (!name) return error_response(make_error(Errc::invalid_argument, "name is required"));
+  Id caller = ctx.user;
+  return respond(s_.auth.find_users(caller, *name), 200, [caller](const std::vector<User>& us) {
+    bj::array a;
+    for (const auto& u : us) a.push_back(user_json(u, u.id == caller));
+    return bj::object{{"users", std::move(a)}};
+  });
+}
+
+HttpResponse RestApi::spaces_create(Ctx& ctx) {
+  auto body = ctx.body();
+  if (!body) return error_response(body.error());
+  auto name = json::required_string(*body, "name", kMaxNameBytes);
+  if (!name) return error_response(name.error());
+  auto avatar = json::optional_string(*body, "avatar", kMaxAvatarBytes);
+  if (!avatar) return error_response(avatar.error());
+  return respond(s_.spaces.create_space(ctx.user, *name, avatar->value_or("")), 201, space_json);
+}
+
+HttpResponse RestApi::spaces_list(Ctx& ctx) {
+  return respond(s_.spaces.my_spaces(ctx.user), 200, [](const std::vector<Space>& spaces) {
+    bj::array a;
+    for (const auto& s : spaces) a.push_back(space_json(s));
+    return bj::object{{"spaces", std::move(a)}};
+  });
+}
+
+HttpResponse RestApi::spaces_get(Ctx& ctx) {
+  return respond(s_.spaces.get_space(ctx.user, ctx.params[0]), 200, space_json);
+}
+
+HttpResponse RestApi::spaces_update(Ctx& ctx) {
+  auto body = ctx.body();
+  if (!body) return error_response(body.error());
+  auto name = json::optional_string(*body, "name", kMaxNameBytes, 1);
+  if (!name) return error_response(name.error());
+  auto avatar = json::optional_string(*body, "avatar", kMaxAvatarBytes);
+  if (!avatar) return error_response(avatar.error());
+  return respond(s_.spaces.update_space(ctx.user, ctx.params[0], *name, *avatar), 200, space_json);
+}
+
+HttpResponse RestApi::spaces_join(Ctx& ctx) {
+  return respond(s_.spaces.join_space(ctx.user, ctx.params[0]), 200, space_json);
+}
+
+HttpResponse RestApi::spaces_leave(Ctx& ctx) {
+  auto r = s_.spaces.leave_space(ctx.user, ctx.params[0]);
+  if (!r) return error_response(r.error());
+  return no_content();
+}
+
+HttpResponse RestApi::spaces_members(Ctx& ctx) {
+  auto after = ctx.query_uint("after");
+  if (!after) return error_response(after.error());
+  auto limit = ctx.query_uint("limit");
+  if (!limit) return error_response(limit.error());
+  if (limit->value_or(50) < 1 || limit->value_or(50) > kMaxPageSize) {
+    return error_response(make_error(Errc::invalid_argument, "limit must be 1..100"));
+  }
+  return respond(s_.spaces.space_members(ctx.user, ctx.params[0], after->value_or(0),
+                                         static_cast<std::uint32_t>(limit->value_or(50))),
+                 200, member_page_json);
+}
+
+HttpResponse RestApi::channels_create(Ctx& ctx) {
+  auto body = ctx.body();
+  if (!body) return error_response(body.error());
+  auto name = json::required_string(*body, "name", kMaxNameBytes);
+  if (!name) return error_response(name.error());
+  auto avatar = json::optional_string(*body, "avatar", kMaxAvatarBytes);
+  if (!avatar) return error_response(avatar.error());
+  return respond(s_.spaces.create_channel(ctx.user, ctx.params[0], *name, avatar->value_or("")),
+                 201, channel_json);
+}
+
+HttpResponse RestApi::channels_list(Ctx& ctx) {
+  return respond(s_.spaces.space_channels(ctx.user, ctx.params[0]), 200,
+                 [](const std::vector<Channel>& channels) {
+                   bj::array a;
+                   for (const auto& c : channels) a.push_back(channel_json(c));
+                   return bj::object{{"channels", std::move(a)}};
+                 });
+}
+
+HttpResponse RestApi::channels_get(Ctx& ctx) {
+  return respond(s_.spaces.get_channel(ctx.user, ctx.params[0]), 200, channel_json);
+}
+
+HttpResponse RestApi::channels_join(Ctx& ctx) {
+  return respond(s_.spaces.join_channel(ctx.user, ctx.params[0]), 200, channel_json);
+}
+
+HttpResponse RestApi::channels_leave(Ctx& ctx) {
+  auto r = s_.spaces.leave_channel(ctx.user, ctx.params[0]);
+  if (!r) return error_response(r.error());
+  return no_content();
+}
+
+HttpResponse RestApi::channels_members(Ctx& ctx) {
+  auto after = ctx.query_uint("after");
+  if (!after) return error_response(after.error());
+  auto limit = ctx.query_uint("limit");
+  if (!limit) return error_response(limit.error());
+  if (limit->value_or(50) < 1 || limit->value_or(50) > kMaxPageSize) {
+    return error_response(make_error(Errc::invalid_argument, "limit must be 1..100"));
+  }
+  return respond(s_.spaces.channel_members(ctx.user, ctx.params[0], after->value_or(0),
+                                           static_cast<std::uint32_t>(limit->value_or(50))),
+                 200, member_page_json);
+}
+
+HttpResponse RestApi::history(Ctx& ctx, const ConvKey& conv) {
+  HistoryQuery q;
+  auto before = ctx.query_uint("before_seq");
+  if (!before) return error_response(before.error());
+  auto after = ctx.query_uint("after_seq");
+  if (!after) return error_response(after.error());
+  auto limit = ctx.query_uint("limit");
+  if (!limit) return error_response(limit.error());
+  q.before_seq = *before;
+  q.after_seq = *after;
+  q.limit = static_cast<std::uint32_t>(std::min<std::uint64_t>(limit->value_or(50), 1000));
+  Id viewer = ctx.user;
+  return respond(s_.messaging.history(viewer, conv, q), 200,
+                 [viewer](const std::vector<Message>& msgs) {
+                   bj::array a;
+                   for (const auto& m : msgs) a.push_back(message_json(m, viewer));
+                   return bj::object{{"messages", std::move(a)}};
+                 });
+}
+
+HttpResponse RestApi::channels_messages(Ctx& ctx) {
+  return history(ctx, ConvKey::channel(ctx.params[0]));
+}
+
+HttpResponse RestApi::dms_messages(Ctx& ctx) {
+  if (ctx.params[0] == ctx.user) {
+    return error_response(make_error(Errc::invalid_argument, "no conversation with yourself"));
+  }
+  return history(ctx, ConvKey::dm(ctx.user, ctx.params[0]));
+}
+
+HttpResponse RestApi::conversations(Ctx& ctx) {
+  Id viewer = ctx.user;
+  return respond(s_.messaging.conversations(viewer), 200, [viewer](const ConversationList& l) {
+    bj::array convs;
+    for (const auto& c : l.conversations) convs.push_back(conversation_json(c, viewer));
+    bj::array spaces;
+    for (const auto& s : l.spaces) {
+      spaces.push_back(bj::object{{"space_id", json::id_str(s.space_id)}, {"unread", s.unread}});
+    }
+    return bj::object{{"conversations", std::move(convs)}, {"spaces", std::move(spaces)}};
+  });
+}
+
+}  // namespace imd::api

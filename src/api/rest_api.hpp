@@ -1,0 +1,79 @@
+// The REST API under /api/v1: a routing table of (method, path pattern) -> handler.
+// Handlers parse and validate input, authenticate (Bearer JWT), call one service and map
+// the result; they hold no state of their own. handle() blocks (services call the Store):
+// the HTTP transport runs it on the blocking pool. Thread-safe.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "api/http_types.hpp"
+#include "common/config.hpp"
+#include "common/rate_limiter.hpp"
+#include "domain/auth_service.hpp"
+#include "domain/messaging_service.hpp"
+#include "domain/space_service.hpp"
+
+namespace imd::api {
+
+struct Services {
+  AuthService& auth;
+  SpaceService& spaces;
+  MessagingService& messaging;
+  Clock& clock;
+};
+
+class RestApi {
+ public:
+  RestApi(Services services, const LimitsConfig& limits);
+  HttpResponse handle(const HttpRequest& req);
+
+  struct Ctx;
+  using Handler = HttpResponse (RestApi::*)(Ctx&);
+
+ private:
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;  // "{id}" matches a positive decimal id
+    Handler handler;
+    bool authenticated;
+    bool auth_limited;  // counts against the per-IP auth rate (register/login/refresh)
+  };
+
+  HttpResponse health(Ctx&);
+  HttpResponse auth_register(Ctx&);
+  HttpResponse auth_login(Ctx&);
+  HttpResponse auth_refresh(Ctx&);
+  HttpResponse auth_logout(Ctx&);
+  HttpResponse users_me(Ctx&);
+  HttpResponse users_update_me(Ctx&);
+  HttpResponse users_get(Ctx&);
+  HttpResponse users_find(Ctx&);
+  HttpResponse spaces_create(Ctx&);
+  HttpResponse spaces_list(Ctx&);
+  HttpResponse spaces_get(Ctx&);
+  HttpResponse spaces_update(Ctx&);
+  HttpResponse spaces_join(Ctx&);
+  HttpResponse spaces_leave(Ctx&);
+  HttpResponse spaces_members(Ctx&);
+  HttpResponse channels_create(Ctx&);
+  HttpResponse channels_list(Ctx&);
+  HttpResponse channels_get(Ctx&);
+  HttpResponse channels_join(Ctx&);
+  HttpResponse channels_leave(Ctx&);
+  HttpResponse channels_members(Ctx&);
+  HttpResponse channels_messages(Ctx&);
+  HttpResponse dms_messages(Ctx&);
+  HttpResponse conversations(Ctx&);
+
+  HttpResponse history(Ctx& ctx, const ConvKey& conv);
+
+  Services s_;
+  LimitsConfig limits_;
+  std::vector<Route> routes_;
+  KeyedRateLimiter per_ip_;
+  KeyedRateLimiter auth_per_ip_;
+};
+
+}  // namespace imd::api

@@ -1,0 +1,30 @@
+// JSON views of domain values, shared by REST and WebSocket. Ids are strings.
+// Conversations are named from the viewer's side: "channel:<id>" or "dm:<peer user id>".
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <boost/json/object.hpp>
+
+#include "common/error.hpp"
+#include "domain/messaging_service.hpp"
+#include "domain/model.hpp"
+
+namespace imd::api {
+
+boost::json::object user_json(const User& u, bool with_phone);
+boost::json::object space_json(const Space& s);
+boost::json::object channel_json(const Channel& c);
+boost::json::object member_json(const Member& m);
+boost::json::object message_json(const Message& m, Id viewer);
+boost::json::object conversation_json(const ConversationState& c, Id viewer);
+
+std::string conversation_name(const ConvKey& conv, Id viewer);
+Result<ConvKey> parse_conversation(std::string_view name, Id viewer);
+
+// The one mapping of the error model to HTTP.
+int http_status(Errc e);
+std::string error_body(const Error& e);
+
+}  // namespace imd::api

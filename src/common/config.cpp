@@ -1,0 +1,320 @@
+#include "common/config.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace imd {
+namespace {
+
+enum class Kind { string, integer };
+
+struct Field {
+  std::string key;  // "section.name" or "name"
+  std::string help;
+  Kind kind;
+  bool secret = false;
+  std::function<std::string&(Config&)> str;
+  std::function<std::int64_t&(Config&)> num;
+
+  std::string flag() const {
+    std::string f = "--" + key;
+    for (auto& c : f) if (c == '.' || c == '_') c = '-';
+    f[0] = f[1] = '-';
+    return f;
+  }
+  std::string env() const {
+    std::string e = "IMD_";
+    for (char c : key) e.push_back(c == '.' ? '_' : static_cast<char>(std::toupper(c)));
+    return e;
+  }
+};
+
+#define STR(k, expr, h) Field{k, h, Kind::string, false, [](Config& c) -> std::string& { return expr; }, {}}
+#define SECRET(k, expr, h) Field{k, h, Kind::string, true, [](Config& c) -> std::string& { return expr; }, {}}
+#define NUM(k, expr, h) Field{k, h, Kind::integer, false, {}, [](Config& c) -> std::int64_t& { return expr; }}
+
+const std::vector<Field>& fields() {
+  static const std::vector<Field> kFields = {
+      STR("listen", c.listen, "HOST:PORT to serve HTTP and WebSocket on (port 0: any free port)"),
+      STR("data_dir", c.data_dir, "directory for the database and the generated JWT secret"),
+      STR("web_root", c.web_root, "directory of the built web client (empty: auto-detect)"),
+      NUM("worker_id", c.worker_id, "snowflake worker id, 0..1023, unique per process"),
+      NUM("threads", c.threads, "I/O threads (0: one per core)"),
+      NUM("blocking_threads", c.blocking_threads, "threads for store calls and password hashing"),
+      STR("log_level", c.log_level, "debug|info|warn|error"),
+      STR("store", c.store, "store engine: sqlite"),
+      SECRET("auth.jwt_secret", c.auth.jwt_secret, "HS256 key (empty: generated, kept in data_dir)"),
+      NUM("auth.access_ttl_s", c.auth.access_ttl_s, "access token lifetime, seconds"),
+      NUM("auth.refresh_ttl_s", c.auth.refresh_ttl_s, "refresh token lifetime, seconds"),
+      STR("auth.password_hash", c.auth.password_hash, "Argon2id cost: interactive|moderate|min"),
+      STR("sqlite.synchronous", c.sqlite.synchronous, "NORMAL|FULL"),
+      NUM("sqlite.read_connections", c.sqlite.read_connections, "read-only SQLite connections"),
+      NUM("limits.max_message_bytes", c.limits.max_message_bytes, "largest message body"),
+      NUM("limits.max_frame_bytes", c.limits.max_frame_bytes, "largest WebSocket frame"),
+      NUM("limits.max_http_body_bytes", c.limits.max_http_body_bytes, "largest REST body"),
+      NUM("limits.ws_rate_per_s", c.limits.ws_rate_per_s, "frames per second per connection"),
+      NUM("limits.ws_burst", c.limits.ws_burst, "frame burst per connection"),
+      NUM("limits.ws_abuse_close_after", c.limits.ws_abuse_close_after,
+          "rate-limited frames in a row before the connection is closed"),
+      NUM("limits.ws_write_queue_messages", c.limits.ws_write_queue_messages,
+          "frames queued to one connection before it is dropped as too slow"),
+      NUM("limits.ws_write_queue_bytes", c.limits.ws_write_queue_bytes,
+          "bytes queued to one connection before it is dropped as too slow"),
+      NUM("limits.http_rate_per_s", c.limits.http_rate_per_s, "REST requests per second per IP"),
+      NUM("limits.http_burst", c.limits.http_burst, "REST request burst per IP"),
+      NUM("limits.auth_rate_per_min", c.limits.auth_rate_per_min,
+          "register/login/refresh requests per minute per IP"),
+      NUM("limits.queue_capacity", c.limits.queue_capacity, "sends waiting to be stored"),
+      NUM("limits.batch_max", c.limits.batch_max, "messages stored per transaction at most"),
+      NUM("limits.max_connections", c.limits.max_connections, "open connections at most"),
+      NUM("ws.heartbeat_s", c.ws.heartbeat_s, "client heartbeat interval, seconds"),
+      NUM("ws.sync_page", c.ws.sync_page, "messages per backfill page"),
+  };
+  return kFields;
+}
+
+#undef STR
+#undef SECRET
+#undef NUM
+
+const Field* find_field(std::string_view key) {
+  for (const auto& f : fields()) if (f.key == key) return &f;
+  return nullptr;
+}
+
+Result<void> set_field(Config& c, const Field& f, std::string_view value, std::string_view origin) {
+  if (f.kind == Kind::string) {
+    f.str(c) = std::string(value);
+    return {};
+  }
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (ec != std::errc() || p != value.data() + value.size()) {
+    return make_error(Errc::invalid_argument, std::string(origin) + ": " + f.key +
+                                                  " must be an integer, got '" +
+                                                  std::string(value) + "'");
+  }
+  f.num(c) = v;
+  return {};
+}
+
+Result<void> apply_table(Config& c, const toml::table& table, const std::string& prefix,
+                         std::string_view origin) {
+  for (const auto& [k, node] : table) {
+    std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (const auto* sub = node.as_table()) {
+      IMD_TRY(apply_table(c, *sub, key, origin));
+      continue;
+    }
+    const Field* f = find_field(key);
+    if (!f) {
+      return make_error(Errc::invalid_argument,
+                        std::string(origin) + ": unknown config key '" + key + "'");
+    }
+    std::string text;
+    if (auto s = node.value<std::string>(); s && node.is_string()) {
+      text = *s;
+    } else if (node.is_integer()) {
+      text = std::to_string(*node.value<std::int64_t>());
+    } else {
+      return make_error(Errc::invalid_argument, std::string(origin) + ": " + key +
+                                                    " must be a string or an integer");
+    }
+    if ((f->kind == Kind::integer) != node.is_integer()) {
+      return make_error(Errc::invalid_argument,
+                        std::string(origin) + ": " + key + " has the wrong type");
+    }
+    IMD_TRY(set_field(c, *f, text, origin));
+  }
+  return {};
+}
+
+bool parse_port(std::string_view s, int& port) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), port);
+  return ec == std::errc() && p == s.data() + s.size() && port >= 0 && port <= 65535;
+}
+
+}  // namespace
+
+Result<void> apply_toml(Config& config, std::string_view toml_text, std::string_view origin) {
+  toml::table table;
+  try {
+    table = toml::parse(toml_text, origin);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << origin << ": " << e.description() << " at line " << e.source().begin.line;
+    return make_error(Errc::invalid_argument, os.str());
+  }
+  return apply_table(config, table, "", origin);
+}
+
+Result<void> validate(const Config& c) {
+  auto bad = [](std::string m) { return make_error(Errc::invalid_argument, std::move(m)); };
+  auto colon = c.listen.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || colon == 0 ||
+      !parse_port(std::string_view(c.listen).substr(colon + 1), port)) {
+    return bad("listen must be HOST:PORT, got '" + c.listen + "'");
+  }
+  if (c.data_dir.empty()) return bad("data_dir must not be empty");
+  if (c.worker_id < 0 || c.worker_id > 1023) return bad("worker_id must be in 0..1023");
+  if (c.threads < 0 || c.threads > 256) return bad("threads must be in 0..256");
+  if (c.blocking_threads < 1 || c.blocking_threads > 256) {
+    return bad("blocking_threads must be in 1..256");
+  }
+  if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
+      c.log_level != "error") {
+    return bad("log_level must be debug|info|warn|error");
+  }
+  if (c.store != "sqlite") return bad("store must be sqlite (mysql comes with the cluster engines)");
+  if (c.auth.password_hash != "interactive" && c.auth.password_hash != "moderate" &&
+      c.auth.password_hash != "min") {
+    return bad("auth.password_hash must be interactive|moderate|min");
+  }
+  if (!c.auth.jwt_secret.empty() && c.auth.jwt_secret.size() < 32) {
+    return bad("auth.jwt_secret must be at least 32 characters");
+  }
+  if (c.auth.access_ttl_s < 10 || c.auth.refresh_ttl_s < c.auth.access_ttl_s) {
+    return bad("auth.access_ttl_s must be >= 10 and auth.refresh_ttl_s >= auth.access_ttl_s");
+  }
+  if (c.sqlite.synchronous != "NORMAL" && c.sqlite.synchronous != "FULL") {
+    return bad("sqlite.synchronous must be NORMAL or FULL");
+  }
+  if (c.sqlite.read_connections < 1 || c.sqlite.read_connections > 64) {
+    return bad("sqlite.read_connections must be in 1..64");
+  }
+  const auto& l = c.limits;
+  for (auto [name, v] : {std::pair{"limits.max_message_bytes", l.max_message_bytes},
+                         {"limits.max_frame_bytes", l.max_frame_bytes},
+                         {"limits.max_http_body_bytes", l.max_http_body_bytes},
+                         {"limits.ws_rate_per_s", l.ws_rate_per_s},
+                         {"limits.ws_burst", l.ws_burst},
+                         {"limits.ws_abuse_close_after", l.ws_abuse_close_after},
+                         {"limits.ws_write_queue_messages", l.ws_write_queue_messages},
+                         {"limits.ws_write_queue_bytes", l.ws_write_queue_bytes},
+                         {"limits.http_rate_per_s", l.http_rate_per_s},
+                         {"limits.http_burst", l.http_burst},
+                         {"limits.auth_rate_per_min", l.auth_rate_per_min},
+                         {"limits.queue_capacity", l.queue_capacity},
+                         {"limits.batch_max", l.batch_max},
+                         {"limits.max_connections", l.max_connections},
+                         {"ws.heartbeat_s", c.ws.heartbeat_s},
+                         {"ws.sync_page", c.ws.sync_page}}) {
+    if (v < 1) return bad(std::string(name) + " must be positive");
+  }
+  if (l.max_message_bytes + 1024 > l.max_frame_bytes) {
+    return bad("limits.max_frame_bytes must exceed limits.max_message_bytes by 1024 at least");
+  }
+  return {};
+}
+
+Result<CommandLine> parse_command_line(const std::vector<std::string>& args,
+                                       const GetEnv& getenv) {
+  CommandLine cl;
+  // Pass 1: flags into (flag, value) pairs; the config file is read before the rest applies.
+  std::vector<std::pair<const Field*, std::string>> flag_values;
+  std::string config_path;
+  if (const char* p = getenv("IMD_CONFIG")) config_path = p;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i];
+    if (a == "--help" || a == "-h") {
+      cl.help = true;
+      continue;
+    }
+    if (a == "--print-config") {
+      cl.print_config = true;
+      continue;
+    }
+    if (a.rfind("--", 0) != 0) {
+      return make_error(Errc::invalid_argument, "unexpected argument '" + a + "'");
+    }
+    std::string value;
+    bool has_value = false;
+    if (auto eq = a.find('='); eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+      has_value = true;
+    }
+    auto take_value = [&]() -> Result<void> {
+      if (has_value) return {};
+      if (i + 1 >= args.size()) return make_error(Errc::invalid_argument, a + " needs a value");
+      value = args[++i];
+      return {};
+    };
+    if (a == "--config") {
+      IMD_TRY(take_value());
+      config_path = value;
+      continue;
+    }
+    const Field* f = nullptr;
+    for (const auto& field : fields()) if (field.flag() == a) f = &field;
+    if (!f) return make_error(Errc::invalid_argument, "unknown flag '" + a + "' (see --help)");
+    IMD_TRY(take_value());
+    flag_values.emplace_back(f, value);
+  }
+  if (cl.help) return cl;
+
+  if (!config_path.empty()) {
+    std::ifstream in(config_path);
+    if (!in) return make_error(Errc::invalid_argument, "cannot read config file " + config_path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    IMD_TRY(apply_toml(cl.config, ss.str(), config_path));
+  }
+  for (const auto& f : fields()) {
+    if (const char* v = getenv(f.env().c_str())) IMD_TRY(set_field(cl.config, f, v, f.env()));
+  }
+  for (const auto& [f, v] : flag_values) IMD_TRY(set_field(cl.config, *f, v, f->flag()));
+  IMD_TRY(validate(cl.config));
+  return cl;
+}
+
+std::string help_text() {
+  std::ostringstream os;
+  os << "imd: instant-messaging server\n\n"
+        "usage: imd [--config FILE] [--FLAG VALUE ...] [--print-config] [--help]\n\n"
+        "Every setting can come from the TOML file (key), the environment (variable) or a flag;\n"
+        "flags win over the environment, which wins over the file.\n\n";
+  Config defaults;
+  for (const auto& f : fields()) {
+    os << "  " << f.flag() << "  (" << f.env() << ", key " << f.key << ")\n      " << f.help;
+    if (f.kind == Kind::integer) {
+      os << " [default " << f.num(defaults) << "]";
+    } else if (!f.secret && !f.str(defaults).empty()) {
+      os << " [default " << f.str(defaults) << "]";
+    }
+    os << "\n";
+  }
+  os << "  --config FILE  (IMD_CONFIG)\n      TOML file to read first\n";
+  return os.str();
+}
+
+std::string to_toml(const Config& config) {
+  Config c = config;
+  std::ostringstream os;
+  std::string section;
+  for (const auto& f : fields()) {
+    auto dot = f.key.find('.');
+    std::string sec = dot == std::string::npos ? "" : f.key.substr(0, dot);
+    std::string name = dot == std::string::npos ? f.key : f.key.substr(dot + 1);
+    if (sec != section) {
+      os << "\n[" << sec << "]\n";
+      section = sec;
+    }
+    os << name << " = ";
+    if (f.kind == Kind::integer) {
+      os << f.num(c);
+    } else if (f.secret) {
+      os << (f.str(c).empty() ? "\"\"  # generated, kept in data_dir" : "\"<redacted>\"");
+    } else {
+      os << toml::value<std::string>(f.str(c));
+    }
+    os << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace imd

@@ -1,0 +1,88 @@
+// The one typed configuration of imd. Sources, lowest to highest precedence: built-in
+// defaults, a TOML file (--config PATH or IMD_CONFIG), IMD_* environment variables, --flags.
+// Every key `section.name` has the flag `--section-name` and the variable IMD_SECTION_NAME
+// (e.g. limits.max_message_bytes: --limits-max-message-bytes, IMD_LIMITS_MAX_MESSAGE_BYTES).
+// An unknown key in any source is an error that names it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/error.hpp"
+
+namespace imd {
+
+struct AuthConfig {
+  std::string jwt_secret;  // empty: generated once and kept in <data_dir>/jwt.secret
+  std::int64_t access_ttl_s = 900;
+  std::int64_t refresh_ttl_s = 30 * 24 * 3600;
+  std::string password_hash = "interactive";  // libsodium limits: interactive|moderate|min
+};
+
+struct SqliteConfigSection {
+  std::string synchronous = "NORMAL";  // NORMAL survives a process crash; FULL an OS crash
+  std::int64_t read_connections = 4;
+};
+
+struct LimitsConfig {
+  std::int64_t max_message_bytes = 16 * 1024;   // body of one chat message
+  std::int64_t max_frame_bytes = 64 * 1024;     // one WebSocket frame
+  std::int64_t max_http_body_bytes = 64 * 1024; // one REST request body
+  std::int64_t ws_rate_per_s = 100;             // token bucket per connection
+  std::int64_t ws_burst = 200;
+  std::int64_t ws_abuse_close_after = 50;       // rate-limited frames in a row before closing
+  std::int64_t ws_write_queue_messages = 4096;  // per connection; beyond: slow client dropped
+  std::int64_t ws_write_queue_bytes = 8 * 1024 * 1024;
+  std::int64_t http_rate_per_s = 200;           // token bucket per client IP
+  std::int64_t http_burst = 400;
+  std::int64_t auth_rate_per_min = 600;         // register/login/refresh per client IP
+  std::int64_t queue_capacity = 100000;         // messages waiting to be stored
+  std::int64_t batch_max = 1024;                // messages per store transaction
+  std::int64_t max_connections = 19000;
+};
+
+struct WsConfig {
+  std::int64_t heartbeat_s = 30;  // clients ping this often; two missed beats close
+  std::int64_t sync_page = 500;   // messages per backfill page
+};
+
+struct Config {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "./data";
+  std::string web_root;  // static web client; empty: <exe dir>/../web/dist if present
+  std::int64_t worker_id = 0;
+  std::int64_t threads = 0;           // I/O threads; 0 = number of cores
+  std::int64_t blocking_threads = 4;  // store / password hashing pool
+  std::string log_level = "info";
+  std::string store = "sqlite";
+  AuthConfig auth;
+  SqliteConfigSection sqlite;
+  LimitsConfig limits;
+  WsConfig ws;
+};
+
+struct CommandLine {
+  Config config;
+  bool help = false;
+  bool print_config = false;
+};
+
+using GetEnv = std::function<const char*(const char*)>;
+
+// Parses argv (without argv[0]) and the environment, reading the TOML file if one is named.
+// Errors are invalid_argument with a message fit to print.
+Result<CommandLine> parse_command_line(const std::vector<std::string>& args, const GetEnv& getenv);
+
+// Parses TOML text into `config` (for tests and for the file source).
+Result<void> apply_toml(Config& config, std::string_view toml_text, std::string_view origin);
+
+// Checks cross-field constraints (ranges, enums, listen address).
+Result<void> validate(const Config& config);
+
+std::string help_text();
+// The effective configuration as TOML; secrets are redacted.
+std::string to_toml(const Config& config);
+
+}  // namespace imd

@@ -1,0 +1,151 @@
+#include "domain/auth_service.hpp"
+
+#include <algorithm>
+
+namespace imd {
+namespace {
+bool is_blank(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c == ' ' || c == '\t'; });
+}
+}  // namespace
+
+Result<void> check_name(std::string_view field, std::string_view value) {
+  if (value.empty() || is_blank(value) || value.size() > kMaxNameBytes) {
+    return make_error(Errc::invalid_argument, std::string(field) + " must be 1.." +
+                                                  std::to_string(kMaxNameBytes) +
+                                                  " bytes and not blank");
+  }
+  for (unsigned char c : value) {
+    if (c < 0x20 || c == 0x7F) {
+      return make_error(Errc::invalid_argument,
+                        std::string(field) + " must not contain control characters");
+    }
+  }
+  return {};
+}
+
+Result<void> check_avatar(std::string_view value) {
+  if (value.size() > kMaxAvatarBytes) {
+    return make_error(Errc::invalid_argument,
+                      "avatar must be at most " + std::to_string(kMaxAvatarBytes) + " bytes");
+  }
+  for (unsigned char c : value) {
+    if (c < 0x20 || c == 0x7F) {
+      return make_error(Errc::invalid_argument, "avatar must not contain control characters");
+    }
+  }
+  return {};
+}
+
+Result<void> check_phone(std::string_view value) {
+  std::string_view digits = value;
+  if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
+  if (digits.size() < 5 || value.size() > kMaxPhoneBytes ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return make_error(Errc::invalid_argument, "phone must be 5..19 digits, optionally after '+'");
+  }
+  return {};
+}
+
+AuthService::AuthService(Store& store, IdGenerator& ids, Clock& clock,
+                         const PasswordHasher& hasher, const TokenIssuer& tokens,
+                         std::int64_t refresh_ttl_s)
+    : store_(store),
+      ids_(ids),
+      clock_(clock),
+      hasher_(hasher),
+      tokens_(tokens),
+      refresh_ttl_s_(refresh_ttl_s) {}
+
+Result<User> AuthService::register_user(const std::string& name, const std::string& phone,
+                                        const std::string& password) {
+  IMD_TRY(check_name("name", name));
+  IMD_TRY(check_phone(phone));
+  if (password.size() < kMinPasswordBytes || password.size() > kMaxPasswordBytes) {
+    return make_error(Errc::invalid_argument, "password must be 8..128 bytes");
+  }
+  auto id = ids_.next();
+  if (!id) return id.error();
+  auto hash = hasher_.hash(password);
+  if (!hash) return hash.error();
+  User u{*id, name, "", phone, clock_.now_ms()};
+  IMD_TRY(store_.create_user(u, *hash));
+  return u;
+}
+
+Result<Session> AuthService::login(const std::string& phone, const std::string& password) {
+  auto fail = [] { return make_error(Errc::unauthenticated, "wrong phone or password"); };
+  if (password.size() > kMaxPasswordBytes) return fail();
+  auto creds = store_.user_by_phone(phone);
+  if (!creds) {
+    if (creds.error().code != Errc::not_found) return creds.error();
+    hasher_.verify_dummy(password);
+    return fail();
+  }
+  if (!hasher_.verify(creds->password_hash, password)) return fail();
+  return open_session(creds->user);
+}
+
+Result<Session> AuthService::open_session(const User& user) {
+  Session s;
+  s.user = user;
+  s.access_token = tokens_.issue(user.id);
+  s.expires_in_s = tokens_.access_ttl_s();
+  s.refresh_token = random_token(32);
+  RefreshToken rt{sha256_hex(s.refresh_token), user.id, clock_.now_ms() + refresh_ttl_s_ * 1000};
+  IMD_TRY(store_.save_refresh_token(rt));
+  return s;
+}
+
+Result<Session> AuthService::refresh(const std::string& refresh_token) {
+  if (refresh_token.empty() || refresh_token.size() > 256) {
+    return make_error(Errc::unauthenticated, "invalid refresh token");
+  }
+  auto taken = store_.take_refresh_token(sha256_hex(refresh_token), clock_.now_ms());
+  if (!taken) {
+    if (taken.error().code == Errc::not_found) {
+      return make_error(Errc::unauthenticated, "refresh token is unknown, used or expired");
+    }
+    return taken.error();
+  }
+  auto user = store_.user_by_id(taken->user_id);
+  if (!user) return make_error(Errc::unauthenticated, "user no longer exists");
+  return open_session(*user);
+}
+
+Result<void> AuthService::logout(const std::string& refresh_token) {
+  if (refresh_token.empty() || refresh_token.size() > 256) {
+    return make_error(Errc::invalid_argument, "refresh_token is required");
+  }
+  return store_.revoke_refresh_token(sha256_hex(refresh_token));
+}
+
+Result<Id> AuthService::authenticate(std::string_view access_token) const {
+  return tokens_.verify(access_token);
+}
+
+Result<User> AuthService::me(Id user_id) { return store_.user_by_id(user_id); }
+
+Result<User> AuthService::update_me(Id user_id, const ProfileUpdate& update) {
+  if (update.name) IMD_TRY(check_name("name", *update.name));
+  if (update.avatar) IMD_TRY(check_avatar(*update.avatar));
+  if (!update.name && !update.avatar) return store_.user_by_id(user_id);
+  return store_.update_user(user_id, update.name, update.avatar);
+}
+
+Result<User> AuthService::get_user(Id caller, Id user_id) {
+  auto u = store_.user_by_id(user_id);
+  if (u && caller != user_id) u->phone.clear();
+  return u;
+}
+
+Result<std::vector<User>> AuthService::find_users(Id caller, const std::string& name) {
+  IMD_TRY(check_name("name", name));
+  auto users = store_.users_by_name(name, 20);
+  if (users) {
+    for (auto& u : *users) if (u.id != caller) u.phone.clear();
+  }
+  return users;
+}
+
+}  // namespace imd

@@ -1,0 +1,70 @@
+// Accounts and sessions: register, log in (access JWT + one-time refresh token), refresh
+// (rotation: the old refresh token is revoked), log out, authenticate an access token,
+// and the user's own profile. Thread-safe; blocking (Store, Argon2id): run on the pool.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "domain/password.hpp"
+#include "domain/ports/clock.hpp"
+#include "domain/ports/id_generator.hpp"
+#include "domain/ports/store.hpp"
+#include "domain/tokens.hpp"
+
+namespace imd {
+
+struct Session {
+  std::string access_token;
+  std::string refresh_token;
+  std::int64_t expires_in_s = 0;
+  User user;
+};
+
+struct ProfileUpdate {
+  std::optional<std::string> name;
+  std::optional<std::string> avatar;
+};
+
+// Field limits, shared by the REST layer's messages and the checks here.
+inline constexpr std::size_t kMaxNameBytes = 64;
+inline constexpr std::size_t kMaxAvatarBytes = 512;
+inline constexpr std::size_t kMinPasswordBytes = 8;
+inline constexpr std::size_t kMaxPasswordBytes = 128;
+inline constexpr std::size_t kMaxPhoneBytes = 20;
+
+class AuthService {
+ public:
+  AuthService(Store& store, IdGenerator& ids, Clock& clock, const PasswordHasher& hasher,
+              const TokenIssuer& tokens, std::int64_t refresh_ttl_s);
+
+  Result<User> register_user(const std::string& name, const std::string& phone,
+                             const std::string& password);
+  Result<Session> login(const std::string& phone, const std::string& password);
+  Result<Session> refresh(const std::string& refresh_token);
+  Result<void> logout(const std::string& refresh_token);
+  Result<Id> authenticate(std::string_view access_token) const;
+
+  Result<User> me(Id user_id);
+  Result<User> update_me(Id user_id, const ProfileUpdate& update);
+  // Public fields only: the phone is cleared unless the caller is the user.
+  Result<User> get_user(Id caller, Id user_id);
+  Result<std::vector<User>> find_users(Id caller, const std::string& name);
+
+ private:
+  Result<Session> open_session(const User& user);
+
+  Store& store_;
+  IdGenerator& ids_;
+  Clock& clock_;
+  const PasswordHasher& hasher_;
+  const TokenIssuer& tokens_;
+  std::int64_t refresh_ttl_s_;
+};
+
+// Shared field checks; invalid_argument naming the field.
+Result<void> check_name(std::string_view field, std::string_view value);
+Result<void> check_avatar(std::string_view value);
+Result<void> check_phone(std::string_view value);
+
+}  // namespace imd

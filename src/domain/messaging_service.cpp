@@ -1,0 +1,263 @@
+#include "domain/messaging_service.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "common/json.hpp"
+#include "common/log.hpp"
+
+namespace imd {
+namespace {
+
+bool is_member(const MemberList& members, Id user) {
+  return std::binary_search(members->begin(), members->end(), user);
+}
+
+bool valid_cid(std::string_view cid) {
+  if (cid.empty() || cid.size() > kMaxCidBytes) return false;
+  return std::all_of(cid.begin(), cid.end(), [](char c) { return c > 0x20 && c < 0x7F; });
+}
+
+template <class E>
+std::shared_ptr<const Event> make_event(E e) {
+  return std::make_shared<const Event>(std::move(e));
+}
+
+}  // namespace
+
+bool is_message_type(std::string_view type) {
+  return type == "text" || type == "image" || type == "file";
+}
+
+std::uint64_t unread_of(const ConversationState& c) {
+  return c.last_seq > c.read_seq ? c.last_seq - c.read_seq : 0;
+}
+
+MessagingService::MessagingService(Store& store, Inbox& inbox, Queue& queue, MemberCache& members,
+                                   Routes& routes, Pusher& pusher, IdGenerator& ids, Clock& clock,
+                                   MessagingLimits limits)
+    : store_(store),
+      inbox_(inbox),
+      queue_(queue),
+      members_(members),
+      routes_(routes),
+      pusher_(pusher),
+      ids_(ids),
+      clock_(clock),
+      limits_(limits) {}
+
+Result<void> MessagingService::check_access(Id user, const ConvKey& conv) {
+  if (conv.is_dm()) {
+    if (!conv.has_participant(user)) return make_error(Errc::forbidden, "not your conversation");
+    return {};
+  }
+  auto members = members_.members(conv.channel_id());
+  if (!members) return members.error();
+  if (!is_member(*members, user)) {
+    // Distinguish a channel that does not exist from one the user is not in.
+    auto ch = store_.channel_by_id(conv.channel_id());
+    if (!ch) return ch.error();
+    return make_error(Errc::forbidden, "not a member of this channel");
+  }
+  return {};
+}
+
+Result<void> MessagingService::submit(Id sender, const SendInput& in, ConnRef origin) {
+  if (!valid_cid(in.cid)) {
+    return make_error(Errc::invalid_argument, "cid must be 1..64 printable ASCII characters");
+  }
+  if (in.to.has_value() == in.channel.has_value()) {
+    return make_error(Errc::invalid_argument, "exactly one of `to` and `channel` is required");
+  }
+  if (!is_message_type(in.type)) {
+    return make_error(Errc::invalid_argument, "type must be text, image or file");
+  }
+  if (in.body.empty()) return make_error(Errc::invalid_argument, "body must not be empty");
+  if (in.body.size() > limits_.max_message_bytes) {
+    return make_error(Errc::payload_too_large, "body is larger than " +
+                                                   std::to_string(limits_.max_message_bytes) +
+                                                   " bytes");
+  }
+  if (!json::valid_utf8(in.body)) return make_error(Errc::invalid_argument, "body is not UTF-8");
+
+  NewMessage nm;
+  nm.origin = origin;
+  Message& m = nm.msg;
+  if (in.to) {
+    if (*in.to == sender) return make_error(Errc::invalid_argument, "cannot message yourself");
+    auto peer = store_.user_by_id(*in.to);
+    if (!peer) {
+      if (peer.error().code == Errc::not_found) {
+        return make_error(Errc::not_found, "no such user");
+      }
+      return peer.error();
+    }
+    m.conv = ConvKey::dm(sender, *in.to);
+    m.to = *in.to;
+  } else {
+    m.conv = ConvKey::channel(*in.channel);
+    IMD_TRY(check_access(sender, m.conv));
+  }
+  auto id = ids_.next();
+  if (!id) return id.error();
+  m.id = *id;
+  m.from = sender;
+  m.type = in.type;
+  m.body = in.body;
+  m.cid = in.cid;
+  m.created_at = clock_.now_ms();
+  return queue_.publish(std::move(nm));
+}
+
+void MessagingService::fan_out(const Message& m, ConnRef origin, std::vector<Push>& out) {
+  Push p;
+  auto add = [&](Id, ConnRef c) {
+    if (c != origin) p.targets.push_back(c);
+  };
+  if (m.conv.is_dm()) {
+    Id users[2] = {m.conv.a, m.conv.b};
+    routes_.lookup_many(users, add);
+  } else {
+    auto members = members_.members(m.conv.channel_id());
+    if (!members) {
+      // Stored but not pushed: members catch up on their next sync.
+      LOG_WARN("fan-out skipped for channel " << m.conv.channel_id() << ": "
+                                              << members.error().message);
+      return;
+    }
+    routes_.lookup_many(**members, add);
+  }
+  if (p.targets.empty()) return;
+  p.event = make_event(MessageEvent{m});
+  out.push_back(std::move(p));
+}
+
+void MessagingService::consume(std::vector<NewMessage>& batch) {
+  std::vector<Push> pushes;
+  auto fail = [&](const NewMessage& nm, const Error& e) {
+    if (nm.origin.conn == 0) return;
+    pushes.push_back({{nm.origin}, make_event(SendFailedEvent{nm.msg.cid, e})});
+  };
+  auto stored = store_.append_messages(batch);
+  if (!stored) {
+    LOG_ERROR("storing a batch of " << batch.size() << " failed: " << stored.error().message);
+    for (const auto& nm : batch) fail(nm, stored.error());
+    pusher_.push(std::move(pushes));
+    return;
+  }
+  auto& results = *stored;
+
+  // Write diffusion for DMs: the recipient's inbox must hold the message before the ACK.
+  // Duplicates are pushed again: the push is idempotent and repairs an inbox write that a
+  // crash interrupted before the original ACK.
+  std::vector<InboxItem> inbox_items;
+  for (const auto& r : results) {
+    if (r && r->msg.conv.is_dm()) inbox_items.push_back({r->msg.to, r->msg});
+  }
+  bool inbox_ok = true;
+  if (!inbox_items.empty()) {
+    auto ir = inbox_.push(inbox_items);
+    if (!ir) {
+      inbox_ok = false;
+      LOG_ERROR("inbox push of " << inbox_items.size() << " failed: " << ir.error().message);
+    }
+  }
+
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const NewMessage& nm = batch[i];
+    auto& r = results[i];
+    if (!r) {
+      fail(nm, r.error());
+      continue;
+    }
+    const Message& m = r->msg;
+    if (!r->duplicate) fan_out(m, nm.origin, pushes);
+    if (m.conv.is_dm() && !inbox_ok) {
+      // Stored and pushed live, but not durable in the inbox: no ACK, so the client retries
+      // the same cid, and the retry repairs the inbox.
+      fail(nm, make_error(Errc::unavailable, "inbox unavailable, retry"));
+      continue;
+    }
+    if (nm.origin.conn != 0) {
+      pushes.push_back({{nm.origin}, make_event(SentEvent{m.cid, m.id, m.seq, m.conv, m.from})});
+    }
+  }
+  pusher_.push(std::move(pushes));
+}
+
+Result<void> MessagingService::ack(Id user, const ConvKey& conv, std::uint64_t seq) {
+  IMD_TRY(check_access(user, conv));
+  if (conv.is_dm()) IMD_TRY(inbox_.ack(user, conv, seq));
+  return store_.advance_delivery(user, conv, seq);
+}
+
+Result<std::uint64_t> MessagingService::read(Id user, const ConvKey& conv, std::uint64_t seq,
+                                             ConnRef origin) {
+  IMD_TRY(check_access(user, conv));
+  auto r = store_.advance_read(user, conv, seq);
+  if (!r) return r;
+  Push p;
+  for (ConnRef c : routes_.lookup(user)) {
+    if (c != origin) p.targets.push_back(c);
+  }
+  if (!p.targets.empty()) {
+    p.event = make_event(ReadEvent{user, conv, *r});
+    std::vector<Push> v;
+    v.push_back(std::move(p));
+    pusher_.push(std::move(v));
+  }
+  return r;
+}
+
+Result<std::vector<Message>> MessagingService::history(Id user, const ConvKey& conv,
+                                                       HistoryQuery q) {
+  if (q.before_seq && q.after_seq) {
+    return make_error(Errc::invalid_argument, "give before_seq or after_seq, not both");
+  }
+  if (q.limit < 1 || q.limit > kMaxHistoryPage) {
+    return make_error(Errc::invalid_argument, "limit must be 1..100");
+  }
+  if (conv.is_dm()) {
+    auto peer = store_.user_by_id(conv.peer_of(user));
+    if (!peer) return peer.error();
+  }
+  IMD_TRY(check_access(user, conv));
+  return store_.messages(conv, q);
+}
+
+Result<ConversationList> MessagingService::conversations(Id user) {
+  auto convs = store_.conversations(user);
+  if (!convs) return convs.error();
+  auto spaces = store_.spaces_of_user(user);
+  if (!spaces) return spaces.error();
+  ConversationList out;
+  std::unordered_map<Id, std::uint64_t> unread;
+  for (const auto& s : *spaces) unread[s.id] = 0;
+  for (const auto& c : *convs) {
+    if (c.conv.is_channel()) unread[c.space_id] += unread_of(c);
+  }
+  for (const auto& s : *spaces) out.spaces.push_back({s.id, unread[s.id]});
+  out.conversations = std::move(*convs);
+  return out;
+}
+
+Result<std::vector<ConversationState>> MessagingService::sync_state(Id user) {
+  return store_.conversations(user);
+}
+
+Result<std::vector<Message>> MessagingService::backlog(Id user, const ConvKey& conv,
+                                                       std::uint64_t after, std::uint32_t limit) {
+  IMD_TRY(check_access(user, conv));
+  HistoryQuery q;
+  q.after_seq = after;
+  q.limit = std::clamp<std::uint32_t>(limit, 1, kMaxHistoryPage);
+  return store_.messages(conv, q);
+}
+
+Result<std::vector<Message>> MessagingService::inbox_page(Id user,
+                                                          const std::optional<InboxCursor>& after,
+                                                          std::uint32_t limit) {
+  return inbox_.list(user, after, limit);
+}
+
+}  // namespace imd

@@ -1,0 +1,100 @@
+// Messaging: the send path (validate -> Queue -> consume: Store -> Inbox -> ACK -> fan-out),
+// delivery ACKs, read markers, history (roaming), the conversation list with unread counts,
+// and the reads that a (re)connecting client's backfill needs.
+//
+// Guarantees (ARCHITECTURE §2): a `sent` ACK is pushed only after the Store committed the
+// message (and, for a DM, the recipient's inbox holds it); (sender, cid) is stored once;
+// fan-out happens from the single consumer in seq order, so each connection sees a
+// conversation in order. Thread-safe; blocking calls (Store, Inbox) belong on the pool;
+// consume() runs on the queue's consumer thread.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/ports/clock.hpp"
+#include "domain/ports/id_generator.hpp"
+#include "domain/ports/inbox.hpp"
+#include "domain/ports/member_cache.hpp"
+#include "domain/ports/pusher.hpp"
+#include "domain/ports/queue.hpp"
+#include "domain/ports/routes.hpp"
+#include "domain/ports/store.hpp"
+
+namespace imd {
+
+struct SendInput {
+  std::string cid;
+  std::optional<Id> to;       // a DM to this user ...
+  std::optional<Id> channel;  // ... or a message to this channel (exactly one of the two)
+  std::string type;
+  std::string body;
+};
+
+struct SpaceUnread {
+  Id space_id = 0;
+  std::uint64_t unread = 0;
+};
+
+struct ConversationList {
+  std::vector<ConversationState> conversations;
+  std::vector<SpaceUnread> spaces;  // every space of the user, with its channels' unread summed
+};
+
+struct MessagingLimits {
+  std::size_t max_message_bytes = 16 * 1024;
+};
+
+inline constexpr std::size_t kMaxCidBytes = 64;
+inline constexpr std::uint32_t kMaxHistoryPage = 100;
+
+bool is_message_type(std::string_view type);
+std::uint64_t unread_of(const ConversationState& c);
+
+class MessagingService {
+ public:
+  MessagingService(Store& store, Inbox& inbox, Queue& queue, MemberCache& members, Routes& routes,
+                   Pusher& pusher, IdGenerator& ids, Clock& clock, MessagingLimits limits);
+
+  // Validates (target, membership, type, UTF-8, size) and publishes to the queue. The `sent`
+  // ACK, or a SendFailedEvent, reaches `origin` through the Pusher later.
+  Result<void> submit(Id sender, const SendInput& in, ConnRef origin);
+
+  // The queue's consumer: stores a batch in one transaction, then inbox, ACKs, fan-out.
+  void consume(std::vector<NewMessage>& batch);
+
+  Result<void> ack(Id user, const ConvKey& conv, std::uint64_t seq);
+  // Moves the read cursor forward and tells the user's other connections.
+  Result<std::uint64_t> read(Id user, const ConvKey& conv, std::uint64_t seq, ConnRef origin);
+
+  Result<std::vector<Message>> history(Id user, const ConvKey& conv, HistoryQuery q);
+  Result<ConversationList> conversations(Id user);
+
+  // --- backfill for a (re)connecting client
+  // Conversations of the user; the caller picks the ones with something to send.
+  Result<std::vector<ConversationState>> sync_state(Id user);
+  // Messages of a conversation the user may read, seq > after, ascending, at most limit.
+  Result<std::vector<Message>> backlog(Id user, const ConvKey& conv, std::uint64_t after,
+                                       std::uint32_t limit);
+  Result<std::vector<Message>> inbox_page(Id user, const std::optional<InboxCursor>& after,
+                                          std::uint32_t limit);
+
+  // forbidden unless the user may read the conversation (channel member / DM participant).
+  Result<void> check_access(Id user, const ConvKey& conv);
+
+ private:
+  void fan_out(const Message& m, ConnRef origin, std::vector<Push>& out);
+
+  Store& store_;
+  Inbox& inbox_;
+  Queue& queue_;
+  MemberCache& members_;
+  Routes& routes_;
+  Pusher& pusher_;
+  IdGenerator& ids_;
+  Clock& clock_;
+  MessagingLimits limits_;
+};
+
+}  // namespace imd

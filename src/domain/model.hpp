@@ -1,0 +1,140 @@
+// Plain value types shared by services, ports and adapters. No behaviour beyond keys.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace imd {
+
+using Id = std::uint64_t;
+using Millis = std::int64_t;  // milliseconds since the Unix epoch
+
+struct User {
+  Id id = 0;
+  std::string name;
+  std::string avatar;
+  std::string phone;
+  Millis created_at = 0;
+};
+
+struct UserCredentials {
+  User user;
+  std::string password_hash;  // libsodium crypto_pwhash_str output
+};
+
+struct RefreshToken {
+  std::string token_hash;  // SHA-256 of the opaque token, hex; the token itself is never stored
+  Id user_id = 0;
+  Millis expires_at = 0;
+};
+
+struct Space {
+  Id id = 0;
+  std::string name;
+  std::string avatar;
+  Id owner_id = 0;
+  Millis created_at = 0;
+};
+
+struct Channel {
+  Id id = 0;
+  Id space_id = 0;
+  std::string name;
+  std::string avatar;
+  Id owner_id = 0;
+  Millis created_at = 0;
+  std::uint64_t last_seq = 0;
+  Id last_message_id = 0;
+};
+
+struct Member {
+  Id user_id = 0;
+  std::string name;
+  std::string avatar;
+  Millis joined_at = 0;
+};
+
+// A conversation: a channel (a = channel id, b = 0) or a direct-message pair
+// (a < b are the two user ids). Every conversation has its own dense seq 1, 2, 3, ...
+enum class ConvKind : std::uint8_t { channel = 1, dm = 2 };
+
+struct ConvKey {
+  ConvKind kind = ConvKind::channel;
+  Id a = 0;
+  Id b = 0;
+
+  static ConvKey channel(Id channel_id) { return {ConvKind::channel, channel_id, 0}; }
+  static ConvKey dm(Id u1, Id u2) {
+    return u1 < u2 ? ConvKey{ConvKind::dm, u1, u2} : ConvKey{ConvKind::dm, u2, u1};
+  }
+  bool is_channel() const { return kind == ConvKind::channel; }
+  bool is_dm() const { return kind == ConvKind::dm; }
+  Id channel_id() const { return a; }
+  // For a DM, the participant that is not `me`.
+  Id peer_of(Id me) const { return a == me ? b : a; }
+  bool has_participant(Id u) const { return is_dm() && (a == u || b == u); }
+  auto operator<=>(const ConvKey&) const = default;
+};
+
+struct ConvKeyHash {
+  std::size_t operator()(const ConvKey& k) const noexcept {
+    std::uint64_t h = k.a * 0x9E3779B97F4A7C15ull ^ (k.b + 0x632BE59BD9B4E019ull + (k.a << 6));
+    return static_cast<std::size_t>(h ^ static_cast<std::uint64_t>(k.kind));
+  }
+};
+
+struct Message {
+  Id id = 0;  // snowflake, global
+  ConvKey conv;
+  std::uint64_t seq = 0;  // dense within conv
+  Id from = 0;
+  Id to = 0;  // the DM recipient; 0 for channel messages
+  std::string type;
+  std::string body;
+  Millis created_at = 0;
+  std::string cid;  // the sender's client id (unique per sender)
+};
+
+// A send accepted by a gateway and waiting in the queue to be stored.
+// `origin` names the connection that gets the `sent` ACK (node 0, conn 0 = none).
+struct ConnRef {
+  std::uint32_t node = 0;
+  std::uint64_t conn = 0;
+  auto operator<=>(const ConnRef&) const = default;
+};
+
+struct NewMessage {
+  Message msg;  // id, conv, from, to, type, body, created_at, cid set; seq assigned by the store
+  ConnRef origin;
+};
+
+// The outcome of storing one NewMessage. `duplicate` means (from, cid) was already stored:
+// `msg` is then the original message and nothing new was written.
+struct Appended {
+  Message msg;
+  bool duplicate = false;
+};
+
+// A user's view of one conversation, for the conversation list and unread counts.
+struct ConversationState {
+  ConvKey conv;
+  Id space_id = 0;    // channels only
+  std::string name;   // channel name; for a DM the peer's name
+  std::string avatar;
+  std::uint64_t last_seq = 0;
+  std::uint64_t read_seq = 0;
+  std::uint64_t ack_seq = 0;  // delivery cursor
+  std::optional<Message> last;
+};
+
+// Paging of history: at most one of before/after; neither means "the newest page".
+struct HistoryQuery {
+  std::optional<std::uint64_t> before_seq;
+  std::optional<std::uint64_t> after_seq;
+  std::uint32_t limit = 50;
+};
+
+}  // namespace imd

@@ -1,0 +1,39 @@
+// Inbox port: per-user 1:1 inbox (write diffusion). An entry is added when a DM is stored
+// and leaves only when the recipient ACKs delivery.
+//
+// Contract: thread-safe, blocking; push is idempotent (the same (user, conv, seq) twice is
+// one entry); list returns entries ordered by (conversation, seq).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "common/error.hpp"
+#include "domain/model.hpp"
+
+namespace imd {
+
+struct InboxItem {
+  Id user_id = 0;  // the recipient
+  Message msg;
+};
+
+// Position in a user's inbox, for paging: entries after (conv, seq).
+struct InboxCursor {
+  ConvKey conv;
+  std::uint64_t seq = 0;
+};
+
+class Inbox {
+ public:
+  virtual ~Inbox() = default;
+  virtual Result<void> push(std::span<const InboxItem> items) = 0;
+  virtual Result<std::vector<Message>> list(Id user_id, const std::optional<InboxCursor>& after,
+                                            std::uint32_t limit) = 0;
+  // Removes the user's entries of `conv` with seq <= up_to_seq.
+  virtual Result<void> ack(Id user_id, const ConvKey& conv, std::uint64_t up_to_seq) = 0;
+};
+
+}  // namespace imd

@@ -1,0 +1,26 @@
+// Cache port for channel membership: the hot lookup of the send path (is the sender a
+// member?) and of fan-out (who are the members?).
+//
+// Contract: thread-safe. members() returns the sorted member ids of a channel, loading them
+// from the Store on a miss (one load per key at a time: no stampede). Every membership change
+// calls invalidate() after the Store write, so a stale list never outlives the change.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "common/error.hpp"
+#include "domain/model.hpp"
+
+namespace imd {
+
+using MemberList = std::shared_ptr<const std::vector<Id>>;
+
+class MemberCache {
+ public:
+  virtual ~MemberCache() = default;
+  virtual Result<MemberList> members(Id channel_id) = 0;
+  virtual void invalidate(Id channel_id) = 0;
+};
+
+}  // namespace imd

@@ -1,0 +1,53 @@
+// Pusher port: hands events to connections, wherever they live (in-process gateway in
+// standalone mode, a gateway's gRPC Push service in a cluster).
+//
+// Contract: thread-safe, never blocks; an event to a connection that is gone is dropped
+// (the client resyncs on reconnect). Events of one caller reach a connection in call order.
+#pragma once
+
+#include <memory>
+#include <variant>
+#include <vector>
+
+#include "common/error.hpp"
+#include "domain/model.hpp"
+
+namespace imd {
+
+struct MessageEvent {
+  Message msg;
+};
+// The ACK of a send, to the connection that sent it.
+struct SentEvent {
+  std::string cid;
+  Id id = 0;
+  std::uint64_t seq = 0;
+  ConvKey conv;
+  Id sender = 0;
+};
+// A send that was accepted by the gateway but could not be stored.
+struct SendFailedEvent {
+  std::string cid;
+  Error error;
+};
+// A user's read cursor moved (to their other connections).
+struct ReadEvent {
+  Id user_id = 0;
+  ConvKey conv;
+  std::uint64_t seq = 0;
+};
+
+using Event = std::variant<MessageEvent, SentEvent, SendFailedEvent, ReadEvent>;
+
+struct Push {
+  std::vector<ConnRef> targets;
+  std::shared_ptr<const Event> event;
+};
+
+class Pusher {
+ public:
+  virtual ~Pusher() = default;
+  virtual void push(std::vector<Push> pushes) = 0;
+};
+
+}  // namespace imd

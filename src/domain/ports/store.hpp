@@ -1,0 +1,99 @@
+// Store port: durable state (users, spaces, channels, messages, cursors).
+//
+// Contract for every adapter (SQLite standalone, MySQL cluster):
+// - Thread-safe: any method may be called from any thread concurrently. Methods block;
+//   callers run them on a blocking pool, never on an I/O thread.
+// - Errors: not_found for a missing row, conflict for a unique violation, unavailable for an
+//   engine failure (I/O, lock timeout). Never throws.
+// - append_messages is atomic for the batch and assigns each new message the next dense
+//   seq of its conversation inside the storing transaction.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.hpp"
+#include "domain/model.hpp"
+
+namespace imd {
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // --- users and sessions
+  virtual Result<void> create_user(const User& user, const std::string& password_hash) = 0;
+  virtual Result<UserCredentials> user_by_phone(std::string_view phone) = 0;
+  virtual Result<User> user_by_id(Id id) = 0;
+  // Users whose name equals `name` (case-insensitive), at most `limit`.
+  virtual Result<std::vector<User>> users_by_name(std::string_view name, std::uint32_t limit) = 0;
+  virtual Result<User> update_user(Id id, const std::optional<std::string>& name,
+                                   const std::optional<std::string>& avatar) = 0;
+
+  virtual Result<void> save_refresh_token(const RefreshToken& token) = 0;
+  // Revokes the token and returns it, atomically: a token can be used once. not_found when it
+  // is unknown, revoked or expired at `now`.
+  virtual Result<RefreshToken> take_refresh_token(std::string_view token_hash, Millis now) = 0;
+  virtual Result<void> revoke_refresh_token(std::string_view token_hash) = 0;
+
+  // --- spaces
+  // Stores the space and makes its owner a member.
+  virtual Result<void> create_space(const Space& space) = 0;
+  virtual Result<Space> space_by_id(Id id) = 0;
+  virtual Result<std::vector<Space>> spaces_of_user(Id user_id) = 0;
+  virtual Result<Space> update_space(Id id, const std::optional<std::string>& name,
+                                     const std::optional<std::string>& avatar) = 0;
+  virtual Result<bool> is_space_member(Id space_id, Id user_id) = 0;
+  // Returns false when the user already was a member.
+  virtual Result<bool> add_space_member(Id space_id, Id user_id, Millis now) = 0;
+  // Also removes the user from every channel of the space. Returns false if not a member.
+  virtual Result<bool> remove_space_member(Id space_id, Id user_id) = 0;
+  // Keyset paging by user id: members with user_id > after_user_id, ascending.
+  virtual Result<std::vector<Member>> space_members(Id space_id, Id after_user_id,
+                                                    std::uint32_t limit) = 0;
+
+  // --- channels
+  // Stores the channel in its space and makes its owner a member.
+  virtual Result<void> create_channel(const Channel& channel) = 0;
+  virtual Result<Channel> channel_by_id(Id id) = 0;
+  virtual Result<std::vector<Channel>> channels_of_space(Id space_id) = 0;
+  virtual Result<bool> is_channel_member(Id channel_id, Id user_id) = 0;
+  // New members start with their delivery and read cursors at the channel's last_seq:
+  // history before joining is readable but neither unread nor pushed.
+  virtual Result<bool> add_channel_member(Id channel_id, Id user_id, Millis now) = 0;
+  virtual Result<bool> remove_channel_member(Id channel_id, Id user_id) = 0;
+  virtual Result<std::vector<Member>> channel_members(Id channel_id, Id after_user_id,
+                                                      std::uint32_t limit) = 0;
+  virtual Result<std::vector<Id>> channel_member_ids(Id channel_id) = 0;
+
+  // --- messages
+  // One transaction for the whole batch. Per item: when (from, cid) exists, the original
+  // message with duplicate = true; otherwise the message stored with the next seq of its
+  // conversation (a DM conversation is created on its first message), the conversation's
+  // last_seq/last_message_id advanced, and the sender's read and delivery cursors moved to
+  // the new seq (one's own message is neither unread nor to be delivered).
+  // Per-item failures (e.g. the channel vanished) are returned in place; an engine failure
+  // fails the whole batch (the outer Result).
+  virtual Result<std::vector<Result<Appended>>> append_messages(
+      std::span<const NewMessage> batch) = 0;
+
+  // Messages of a conversation by seq; ascending order in the result.
+  virtual Result<std::vector<Message>> messages(const ConvKey& conv, const HistoryQuery& q) = 0;
+
+  // Delivery cursor (cumulative ACK): moves forward only, clamped to last_seq.
+  // For a channel it also sets channel_user.last_ack_message_id. forbidden if not a member
+  // / participant.
+  virtual Result<void> advance_delivery(Id user_id, const ConvKey& conv, std::uint64_t seq) = 0;
+  // Read cursor: forward only, clamped to last_seq; returns the cursor after the update.
+  virtual Result<std::uint64_t> advance_read(Id user_id, const ConvKey& conv,
+                                             std::uint64_t seq) = 0;
+
+  // Every channel the user is a member of and every DM they take part in.
+  virtual Result<std::vector<ConversationState>> conversations(Id user_id) = 0;
+};
+
+}  // namespace imd

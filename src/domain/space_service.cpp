@@ -1,0 +1,164 @@
+#include "domain/space_service.hpp"
+
+#include <algorithm>
+
+#include "domain/auth_service.hpp"
+
+namespace imd {
+namespace {
+Error not_member(const char* what) {
+  return make_error(Errc::forbidden, std::string("not a member of this ") + what);
+}
+
+Result<MemberPage> to_page(Result<std::vector<Member>> r, std::uint32_t limit) {
+  if (!r) return r.error();
+  MemberPage page;
+  page.members = std::move(*r);
+  if (page.members.size() == limit) page.next_after = page.members.back().user_id;
+  return page;
+}
+}  // namespace
+
+SpaceService::SpaceService(Store& store, MemberCache& cache, IdGenerator& ids, Clock& clock)
+    : store_(store), cache_(cache), ids_(ids), clock_(clock) {}
+
+Result<Space> SpaceService::space_for_member(Id user, Id space_id) {
+  auto space = store_.space_by_id(space_id);
+  if (!space) return space.error();
+  auto member = store_.is_space_member(space_id, user);
+  if (!member) return member.error();
+  if (!*member) return not_member("space");
+  return space;
+}
+
+Result<Space> SpaceService::create_space(Id user, const std::string& name,
+                                         const std::string& avatar) {
+  IMD_TRY(check_name("name", name));
+  IMD_TRY(check_avatar(avatar));
+  auto id = ids_.next();
+  if (!id) return id.error();
+  Space s{*id, name, avatar, user, clock_.now_ms()};
+  IMD_TRY(store_.create_space(s));
+  return s;
+}
+
+Result<Space> SpaceService::get_space(Id user, Id space_id) {
+  return space_for_member(user, space_id);
+}
+
+Result<std::vector<Space>> SpaceService::my_spaces(Id user) { return store_.spaces_of_user(user); }
+
+Result<Space> SpaceService::update_space(Id user, Id space_id,
+                                         const std::optional<std::string>& name,
+                                         const std::optional<std::string>& avatar) {
+  if (name) IMD_TRY(check_name("name", *name));
+  if (avatar) IMD_TRY(check_avatar(*avatar));
+  auto space = space_for_member(user, space_id);
+  if (!space) return space;
+  if (space->owner_id != user) {
+    return make_error(Errc::forbidden, "only the owner may change a space");
+  }
+  if (!name && !avatar) return space;
+  return store_.update_space(space_id, name, avatar);
+}
+
+Result<Space> SpaceService::join_space(Id user, Id space_id) {
+  auto space = store_.space_by_id(space_id);
+  if (!space) return space;
+  auto added = store_.add_space_member(space_id, user, clock_.now_ms());
+  if (!added) return added.error();
+  return space;
+}
+
+Result<void> SpaceService::leave_space(Id user, Id space_id) {
+  auto space = space_for_member(user, space_id);
+  if (!space) return space.error();
+  if (space->owner_id == user) {
+    return make_error(Errc::conflict, "the owner cannot leave their space");
+  }
+  auto channels = store_.channels_of_space(space_id);
+  if (!channels) return channels.error();
+  auto removed = store_.remove_space_member(space_id, user);
+  if (!removed) return removed.error();
+  for (const auto& c : *channels) cache_.invalidate(c.id);
+  return {};
+}
+
+Result<MemberPage> SpaceService::space_members(Id user, Id space_id, Id after,
+                                               std::uint32_t limit) {
+  limit = std::clamp<std::uint32_t>(limit, 1, kMaxPageSize);
+  auto space = space_for_member(user, space_id);
+  if (!space) return space.error();
+  return to_page(store_.space_members(space_id, after, limit), limit);
+}
+
+Result<Channel> SpaceService::create_channel(Id user, Id space_id, const std::string& name,
+                                             const std::string& avatar) {
+  IMD_TRY(check_name("name", name));
+  IMD_TRY(check_avatar(avatar));
+  auto space = space_for_member(user, space_id);
+  if (!space) return space.error();
+  auto id = ids_.next();
+  if (!id) return id.error();
+  Channel c;
+  c.id = *id;
+  c.space_id = space_id;
+  c.name = name;
+  c.avatar = avatar;
+  c.owner_id = user;
+  c.created_at = clock_.now_ms();
+  IMD_TRY(store_.create_channel(c));
+  cache_.invalidate(c.id);
+  return c;
+}
+
+Result<std::vector<Channel>> SpaceService::space_channels(Id user, Id space_id) {
+  auto space = space_for_member(user, space_id);
+  if (!space) return space.error();
+  return store_.channels_of_space(space_id);
+}
+
+Result<Channel> SpaceService::channel_for_space_member(Id user, Id channel_id) {
+  auto channel = store_.channel_by_id(channel_id);
+  if (!channel) return channel;
+  auto member = store_.is_space_member(channel->space_id, user);
+  if (!member) return member.error();
+  if (!*member) return not_member("channel's space");
+  return channel;
+}
+
+Result<Channel> SpaceService::get_channel(Id user, Id channel_id) {
+  return channel_for_space_member(user, channel_id);
+}
+
+Result<Channel> SpaceService::join_channel(Id user, Id channel_id) {
+  auto channel = channel_for_space_member(user, channel_id);
+  if (!channel) return channel;
+  auto added = store_.add_channel_member(channel_id, user, clock_.now_ms());
+  if (!added) return added.error();
+  cache_.invalidate(channel_id);
+  return channel;
+}
+
+Result<void> SpaceService::leave_channel(Id user, Id channel_id) {
+  auto channel = store_.channel_by_id(channel_id);
+  if (!channel) return channel.error();
+  auto removed = store_.remove_channel_member(channel_id, user);
+  if (!removed) return removed.error();
+  if (!*removed) return not_member("channel");
+  cache_.invalidate(channel_id);
+  return {};
+}
+
+Result<MemberPage> SpaceService::channel_members(Id user, Id channel_id, Id after,
+                                                 std::uint32_t limit) {
+  limit = std::clamp<std::uint32_t>(limit, 1, kMaxPageSize);
+  auto channel = store_.channel_by_id(channel_id);
+  if (!channel) return channel.error();
+  auto member = store_.is_channel_member(channel_id, user);
+  if (!member) return member.error();
+  if (!*member) return not_member("channel");
+  return to_page(store_.channel_members(channel_id, after, limit), limit);
+}
+
+}  // namespace imd

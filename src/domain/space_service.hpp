@@ -1,0 +1,60 @@
+// Spaces (workspaces) and their channels, with authorization on every call:
+// - a space is readable by its members only; joining is open to anyone who knows its id;
+//   only the owner may update it; the owner cannot leave it;
+// - channels are created and listed by space members; a channel's metadata is readable by
+//   members of its space, its member list by channel members only; joining a channel
+//   requires membership of its space; leaving a space leaves its channels.
+// Membership changes write the Store first, then invalidate the member cache.
+// Thread-safe; blocking (Store): run on the pool.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/ports/clock.hpp"
+#include "domain/ports/id_generator.hpp"
+#include "domain/ports/member_cache.hpp"
+#include "domain/ports/store.hpp"
+
+namespace imd {
+
+struct MemberPage {
+  std::vector<Member> members;
+  std::optional<Id> next_after;  // pass as `after` for the next page; none at the end
+};
+
+inline constexpr std::uint32_t kMaxPageSize = 100;
+
+class SpaceService {
+ public:
+  SpaceService(Store& store, MemberCache& cache, IdGenerator& ids, Clock& clock);
+
+  Result<Space> create_space(Id user, const std::string& name, const std::string& avatar);
+  Result<Space> get_space(Id user, Id space_id);
+  Result<std::vector<Space>> my_spaces(Id user);
+  Result<Space> update_space(Id user, Id space_id, const std::optional<std::string>& name,
+                             const std::optional<std::string>& avatar);
+  Result<Space> join_space(Id user, Id space_id);
+  Result<void> leave_space(Id user, Id space_id);
+  Result<MemberPage> space_members(Id user, Id space_id, Id after, std::uint32_t limit);
+
+  Result<Channel> create_channel(Id user, Id space_id, const std::string& name,
+                                 const std::string& avatar);
+  Result<std::vector<Channel>> space_channels(Id user, Id space_id);
+  Result<Channel> get_channel(Id user, Id channel_id);
+  Result<Channel> join_channel(Id user, Id channel_id);
+  Result<void> leave_channel(Id user, Id channel_id);
+  Result<MemberPage> channel_members(Id user, Id channel_id, Id after, std::uint32_t limit);
+
+ private:
+  Result<Space> space_for_member(Id user, Id space_id);
+  Result<Channel> channel_for_space_member(Id user, Id channel_id);
+
+  Store& store_;
+  MemberCache& cache_;
+  IdGenerator& ids_;
+  Clock& clock_;
+};
+
+}  // namespace imd

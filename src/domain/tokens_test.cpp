@@ -1,0 +1,98 @@
+#include "domain/tokens.hpp"
+
+#include <gtest/gtest.h>
+
+#include <jwt/jwt.hpp>
+
+#include "domain/password.hpp"
+
+namespace imd {
+namespace {
+
+class FakeClock : public Clock {
+ public:
+  Millis now_ms() override { return t; }
+  Millis t = SystemClock().now_ms();
+};
+
+const std::string kKey(40, 'a');
+
+TEST(Tokens, IssuedTokenVerifies) {
+  FakeClock clock;
+  TokenIssuer t(clock, kKey, 900);
+  auto id = t.verify(t.issue(42));
+  ASSERT_TRUE(id) << id.error().message;
+  EXPECT_EQ(*id, 42u);
+}
+
+TEST(Tokens, ExpiredTokenIsRejected) {
+  FakeClock clock;
+  TokenIssuer t(clock, kKey, 60);
+  std::string tok = t.issue(42);
+  clock.t += 61'000;
+  auto id = t.verify(tok);
+  ASSERT_FALSE(id);
+  EXPECT_EQ(id.error().code, Errc::unauthenticated);
+}
+
+TEST(Tokens, WrongKeyIsRejected) {
+  FakeClock clock;
+  TokenIssuer mine(clock, kKey, 900), theirs(clock, std::string(40, 'b'), 900);
+  EXPECT_FALSE(mine.verify(theirs.issue(42)));
+}
+
+TEST(Tokens, AlgNoneIsRejected) {
+  FakeClock clock;
+  TokenIssuer t(clock, kKey, 900);
+  // {"alg":"none","typ":"JWT"} . {"sub":"42","typ":"access","exp":<far future>} . (empty)
+  using namespace jwt::params;
+  jwt::jwt_object obj{algorithm("none"),
+                      payload({{"sub", "42"}, {"typ", "access"}})};
+  obj.add_claim("exp", clock.t / 1000 + 3600);
+  std::string forged = obj.signature();
+  auto id = t.verify(forged);
+  ASSERT_FALSE(id);
+  EXPECT_EQ(id.error().code, Errc::unauthenticated);
+}
+
+TEST(Tokens, TamperedPayloadIsRejected) {
+  FakeClock clock;
+  TokenIssuer t(clock, kKey, 900);
+  std::string tok = t.issue(42);
+  auto d1 = tok.find('.'), d2 = tok.rfind('.');
+  std::string payload = tok.substr(d1 + 1, d2 - d1 - 1);
+  payload[payload.size() / 2] = payload[payload.size() / 2] == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(t.verify(tok.substr(0, d1 + 1) + payload + tok.substr(d2)));
+}
+
+TEST(Tokens, GarbageIsRejected) {
+  FakeClock clock;
+  TokenIssuer t(clock, kKey, 900);
+  for (std::string bad : {"", "a", "a.b", "a.b.c", "..", "eyJhbGciOiJIUzI1NiJ9..", std::string(5000, 'x')}) {
+    EXPECT_FALSE(t.verify(bad)) << bad;
+  }
+}
+
+TEST(Password, HashVerifiesAndRejectsWrongPassword) {
+  PasswordHasher h("min");
+  auto hash = h.hash("correct horse");
+  ASSERT_TRUE(hash);
+  EXPECT_NE(*hash, "correct horse");
+  EXPECT_EQ(hash->rfind("$argon2id$", 0), 0u);
+  EXPECT_TRUE(h.verify(*hash, "correct horse"));
+  EXPECT_FALSE(h.verify(*hash, "correct horsE"));
+  EXPECT_FALSE(h.verify("not a hash", "correct horse"));
+  auto again = h.hash("correct horse");
+  ASSERT_TRUE(again);
+  EXPECT_NE(*hash, *again);  // salted
+}
+
+TEST(Password, RandomTokensAndDigests) {
+  auto a = random_token(32), b = random_token(32);
+  EXPECT_EQ(a.size(), 43u);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+}  // namespace
+}  // namespace imd

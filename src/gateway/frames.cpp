@@ -1,0 +1,67 @@
+#include "gateway/frames.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include "api/views.hpp"
+#include "common/json.hpp"
+
+namespace imd::gateway {
+
+namespace bj = boost::json;
+
+namespace {
+Frame make(const bj::object& o) { return std::make_shared<const std::string>(bj::serialize(o)); }
+}  // namespace
+
+Frame hello_frame(std::uint64_t session, Id user, std::int64_t heartbeat_s) {
+  return make({{"op", "hello"},
+               {"session", json::id_str(session)},
+               {"user", json::id_str(user)},
+               {"heartbeat_s", heartbeat_s}});
+}
+
+Frame pong_frame(const std::string* echo) {
+  bj::object o{{"op", "pong"}};
+  if (echo) o["t"] = *echo;
+  return make(o);
+}
+
+Frame synced_frame(std::uint64_t messages) { return make({{"op", "synced"}, {"messages", messages}}); }
+
+Frame msg_frame(const Message& m, Id viewer) {
+  bj::object o = api::message_json(m, viewer);
+  o.emplace("op", "msg");
+  return make(o);
+}
+
+Frame error_frame(const Error& e, std::string_view op, const std::string* cid) {
+  bj::object o{{"op", "error"}, {"code", errc_name(e.code)}, {"message", e.message}};
+  if (!op.empty()) o["ref"] = op;
+  if (cid) o["cid"] = *cid;
+  return make(o);
+}
+
+Frame event_frame(const Event& e, Id viewer) {
+  struct Visitor {
+    Id viewer;
+    Frame operator()(const MessageEvent& ev) const { return msg_frame(ev.msg, viewer); }
+    Frame operator()(const SentEvent& ev) const {
+      return make({{"op", "sent"},
+                   {"cid", ev.cid},
+                   {"id", json::id_str(ev.id)},
+                   {"seq", ev.seq},
+                   {"conversation", api::conversation_name(ev.conv, viewer)}});
+    }
+    Frame operator()(const SendFailedEvent& ev) const {
+      return error_frame(ev.error, "send", &ev.cid);
+    }
+    Frame operator()(const ReadEvent& ev) const {
+      return make({{"op", "read"},
+                   {"conversation", api::conversation_name(ev.conv, viewer)},
+                   {"seq", ev.seq}});
+    }
+  };
+  return std::visit(Visitor{viewer}, e);
+}
+
+}  // namespace imd::gateway

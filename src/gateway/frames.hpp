@@ -1,0 +1,22 @@
+// Server -> client WebSocket frames (JSON text), documented in docs/protocol.md.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/error.hpp"
+#include "domain/ports/pusher.hpp"
+
+namespace imd::gateway {
+
+using Frame = std::shared_ptr<const std::string>;
+
+Frame hello_frame(std::uint64_t session, Id user, std::int64_t heartbeat_s);
+Frame pong_frame(const std::string* echo);
+Frame synced_frame(std::uint64_t messages);
+Frame msg_frame(const Message& m, Id viewer);
+Frame error_frame(const Error& e, std::string_view op, const std::string* cid);
+// Frames of non-message events (sent, send failure, read) for `viewer`.
+Frame event_frame(const Event& e, Id viewer);
+
+}  // namespace imd::gateway

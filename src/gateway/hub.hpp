@@ -1,0 +1,65 @@
+// The gateway's local connection table and the in-process Pusher adapter.
+//
+// Connections attach with their user id and get a ConnRef (node, conn id). push() resolves
+// each target to a live connection and hands it a ready frame: a pushed message is
+// serialized once per push for all its recipients (twice at most: the sender's devices see
+// their cid). Thread-safe; push never blocks (connections queue frames on their own strands).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "domain/ports/pusher.hpp"
+#include "gateway/frames.hpp"
+
+namespace imd::gateway {
+
+// A frame for one connection. Message frames carry their conversation and seq so that the
+// connection can order them against a running backfill and drop duplicates.
+struct OutFrame {
+  Frame text;
+  bool is_message = false;
+  ConvKey conv;
+  std::uint64_t seq = 0;
+};
+
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  // Thread-safe; returns at once.
+  virtual void deliver(OutFrame frame) = 0;
+};
+
+class Hub final : public Pusher {
+ public:
+  explicit Hub(std::uint32_t node) : node_(node) {}
+
+  ConnRef attach(Id user, std::weak_ptr<Connection> conn);
+  void detach(ConnRef ref);
+  std::size_t size() const { return size_.load(std::memory_order_relaxed); }
+  std::uint32_t node() const { return node_; }
+
+  void push(std::vector<Push> pushes) override;
+
+ private:
+  struct Entry {
+    Id user;
+    std::weak_ptr<Connection> conn;
+  };
+  static constexpr std::size_t kShards = 16;
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::uint64_t, Entry> conns;
+  };
+  Shard& shard(std::uint64_t conn) { return shards_[conn % kShards]; }
+
+  const std::uint32_t node_;
+  std::atomic<std::uint64_t> next_{1};
+  std::atomic<std::size_t> size_{0};
+  std::array<Shard, kShards> shards_;
+};
+
+}  // namespace imd::gateway

@@ -1,0 +1,61 @@
+#include "queue/local_queue.hpp"
+
+namespace imd {
+
+LocalQueue::LocalQueue(std::size_t capacity, std::size_t batch_max)
+    : capacity_(capacity), batch_max_(batch_max) {}
+
+LocalQueue::~LocalQueue() { stop(); }
+
+Result<void> LocalQueue::publish(NewMessage msg) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return make_error(Errc::unavailable, "server is shutting down");
+    if (items_.size() >= capacity_) {
+      return make_error(Errc::too_many_requests, "send queue is full, retry later");
+    }
+    items_.push_back(std::move(msg));
+  }
+  ready_.notify_one();
+  return {};
+}
+
+void LocalQueue::start(Consumer consumer) {
+  consumer_ = std::move(consumer);
+  thread_ = std::thread([this] { run(); });
+}
+
+void LocalQueue::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  ready_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::size_t LocalQueue::depth() const {
+  std::lock_guard lock(mu_);
+  return items_.size();
+}
+
+void LocalQueue::run() {
+  std::vector<NewMessage> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      ready_.wait(lock, [&] { return stopping_ || !items_.empty(); });
+      if (items_.empty()) return;  // stopping and drained
+      std::size_t n = std::min(items_.size(), batch_max_);
+      batch.clear();
+      batch.reserve(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(items_.front()));
+        items_.pop_front();
+      }
+    }
+    consumer_(batch);
+  }
+}
+
+}  // namespace imd

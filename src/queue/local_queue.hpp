@@ -1,0 +1,43 @@
+// In-process Queue adapter (standalone mode): a bounded FIFO and one consumer thread.
+//
+// publish() never blocks: a full queue answers too_many_requests (back-pressure to the
+// sender, who retries with the same cid). The consumer takes everything waiting, up to
+// `batch_max`, per call: under load batches grow (group commit), when idle a message is
+// stored alone at once. One thread consumes, so the order of publish is the order of storing.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "domain/ports/queue.hpp"
+
+namespace imd {
+
+class LocalQueue final : public Queue {
+ public:
+  LocalQueue(std::size_t capacity, std::size_t batch_max);
+  ~LocalQueue() override;
+
+  Result<void> publish(NewMessage msg) override;
+  void start(Consumer consumer) override;
+  void stop() override;
+
+  std::size_t depth() const;
+
+ private:
+  void run();
+
+  const std::size_t capacity_;
+  const std::size_t batch_max_;
+  Consumer consumer_;
+  mutable std::mutex mu_;
+  std::condition_variable ready_;
+  std::deque<NewMessage> items_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace imd

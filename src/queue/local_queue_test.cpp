@@ -1,0 +1,63 @@
+#include "queue/local_queue.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+
+namespace imd {
+namespace {
+
+NewMessage msg(Id id) {
+  NewMessage m;
+  m.msg.id = id;
+  return m;
+}
+
+TEST(LocalQueue, DeliversInOrderInBatches) {
+  LocalQueue q(10000, 64);
+  std::mutex mu;
+  std::vector<Id> seen;
+  std::size_t max_batch = 0;
+  q.start([&](std::vector<NewMessage>& batch) {
+    std::lock_guard lock(mu);
+    max_batch = std::max(max_batch, batch.size());
+    for (auto& m : batch) seen.push_back(m.msg.id);
+  });
+  for (Id i = 1; i <= 5000; ++i) ASSERT_TRUE(q.publish(msg(i)));
+  q.stop();  // drains
+  ASSERT_EQ(seen.size(), 5000u);
+  for (Id i = 0; i < 5000; ++i) EXPECT_EQ(seen[i], i + 1);
+  EXPECT_LE(max_batch, 64u);
+}
+
+TEST(LocalQueue, FullQueueAppliesBackPressure) {
+  LocalQueue q(3, 10);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  q.start([&](std::vector<NewMessage>&) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return release; });
+  });
+  // The consumer holds the first batch; the queue takes `capacity` more, then refuses.
+  ASSERT_TRUE(q.publish(msg(1)));
+  while (q.depth() != 0) std::this_thread::yield();
+  for (Id i = 2; i <= 4; ++i) ASSERT_TRUE(q.publish(msg(i)));
+  auto r = q.publish(msg(5));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::too_many_requests);
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  q.stop();
+  auto after = q.publish(msg(6));
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().code, Errc::unavailable);
+}
+
+}  // namespace
+}  // namespace imd

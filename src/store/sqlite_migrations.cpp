@@ -1,0 +1,220 @@
+#include "store/sqlite_migrations.hpp"
+
+#include <string>
+
+namespace imd {
+
+namespace {
+
+// docs/schema.md explains every table, column and index below; keep the two in step.
+// Foreign keys guard the membership tables (a member of a missing space is an error the caller
+// should see as not_found). The message path (channel_message, message, message_cid, dm,
+// dm_user) has none on purpose: the caller validated the conversation, and a constraint
+// failure there would abort a whole group-commit batch for one bad item.
+constexpr std::string_view kV1Store = R"sql(
+CREATE TABLE "user" (
+  id         INTEGER PRIMARY KEY,
+  name       TEXT    NOT NULL,
+  avatar     TEXT    NOT NULL DEFAULT '',
+  password   TEXT    NOT NULL,
+  phone      TEXT    UNIQUE,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX user_name_nocase ON "user"(name COLLATE NOCASE);
+
+CREATE TABLE refresh_token (
+  token_hash TEXT    PRIMARY KEY,
+  user_id    INTEGER NOT NULL REFERENCES "user"(id),
+  expires_at INTEGER NOT NULL,
+  revoked    INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE space (
+  id         INTEGER PRIMARY KEY,
+  name       TEXT    NOT NULL,
+  avatar     TEXT    NOT NULL DEFAULT '',
+  owner_id   INTEGER NOT NULL REFERENCES "user"(id),
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE space_user (
+  space_id   INTEGER NOT NULL REFERENCES space(id),
+  user_id    INTEGER NOT NULL REFERENCES "user"(id),
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (space_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX space_user_by_user ON space_user(user_id);
+
+CREATE TABLE channel (
+  id              INTEGER PRIMARY KEY,
+  name            TEXT    NOT NULL,
+  avatar          TEXT    NOT NULL DEFAULT '',
+  owner_id        INTEGER NOT NULL REFERENCES "user"(id),
+  created_at      INTEGER NOT NULL,
+  last_seq        INTEGER NOT NULL DEFAULT 0,
+  last_message_id INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE space_channel (
+  space_id   INTEGER NOT NULL REFERENCES space(id),
+  channel_id INTEGER NOT NULL UNIQUE REFERENCES channel(id),
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (space_id, channel_id)
+) WITHOUT ROWID;
+
+CREATE TABLE channel_user (
+  channel_id          INTEGER NOT NULL REFERENCES channel(id),
+  user_id             INTEGER NOT NULL REFERENCES "user"(id),
+  last_ack_message_id INTEGER NOT NULL DEFAULT 0,
+  last_ack_seq        INTEGER NOT NULL DEFAULT 0,
+  read_seq            INTEGER NOT NULL DEFAULT 0,
+  created_at          INTEGER NOT NULL,
+  PRIMARY KEY (channel_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX channel_user_by_user ON channel_user(user_id);
+
+CREATE TABLE channel_message (
+  channel_id INTEGER NOT NULL,
+  message_id INTEGER NOT NULL UNIQUE,
+  seq        INTEGER NOT NULL,
+  "from"     INTEGER NOT NULL,
+  type       TEXT    NOT NULL,
+  body       TEXT    NOT NULL,
+  created_at INTEGER NOT NULL,
+  cid        TEXT,
+  PRIMARY KEY (channel_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE dm (
+  user_a          INTEGER NOT NULL,
+  user_b          INTEGER NOT NULL,
+  last_seq        INTEGER NOT NULL DEFAULT 0,
+  last_message_id INTEGER NOT NULL DEFAULT 0,
+  created_at      INTEGER NOT NULL,
+  PRIMARY KEY (user_a, user_b),
+  CHECK (user_a < user_b)
+) WITHOUT ROWID;
+
+CREATE TABLE dm_user (
+  user_id             INTEGER NOT NULL,
+  peer_id             INTEGER NOT NULL,
+  last_ack_message_id INTEGER NOT NULL DEFAULT 0,
+  last_ack_seq        INTEGER NOT NULL DEFAULT 0,
+  read_seq            INTEGER NOT NULL DEFAULT 0,
+  created_at          INTEGER NOT NULL,
+  PRIMARY KEY (user_id, peer_id)
+) WITHOUT ROWID;
+
+CREATE TABLE message (
+  id         INTEGER PRIMARY KEY,
+  "from"     INTEGER NOT NULL,
+  "to"       INTEGER NOT NULL,
+  type       TEXT    NOT NULL,
+  body       TEXT    NOT NULL,
+  created_at INTEGER NOT NULL,
+  user_a     INTEGER NOT NULL,
+  user_b     INTEGER NOT NULL,
+  seq        INTEGER NOT NULL,
+  cid        TEXT,
+  UNIQUE (user_a, user_b, seq)
+);
+
+CREATE TABLE message_cid (
+  sender_id  INTEGER NOT NULL,
+  cid        TEXT    NOT NULL,
+  message_id INTEGER NOT NULL,
+  PRIMARY KEY (sender_id, cid)
+) WITHOUT ROWID;
+)sql";
+
+// The standalone Inbox adapter's table: its own version, so the store schema can evolve
+// without touching it (and the cluster, whose inbox is in Redis, never needs it).
+constexpr std::string_view kV2Inbox = R"sql(
+CREATE TABLE inbox (
+  user_id    INTEGER NOT NULL,
+  user_a     INTEGER NOT NULL,
+  user_b     INTEGER NOT NULL,
+  seq        INTEGER NOT NULL,
+  message_id INTEGER NOT NULL,
+  PRIMARY KEY (user_id, user_a, user_b, seq)
+) WITHOUT ROWID;
+)sql";
+
+constexpr SqliteMigration kMigrations[] = {
+    {1, kV1Store},
+    {2, kV2Inbox},
+};
+
+constexpr std::string_view kCreateVersionTable =
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL DEFAULT (strftime('%s','now')))";
+
+Result<bool> is_applied(SqliteConnection& conn, int version) {
+  auto stmt = conn.prepare("SELECT 1 FROM schema_version WHERE version = ?");
+  if (!stmt.ok()) return stmt.error();
+  stmt->bind(1, std::int64_t{version});
+  return stmt->step();
+}
+
+// One migration in one transaction. Re-checks the version inside the write lock, so a second
+// process that opened the file concurrently skips what the first one applied.
+Result<bool> apply_one(SqliteConnection& conn, const SqliteMigration& m) {
+  IMD_TRY(conn.exec("BEGIN IMMEDIATE"));
+  auto run = [&]() -> Result<bool> {
+    auto applied = is_applied(conn, m.version);
+    if (!applied.ok()) return applied.error();
+    if (*applied) return false;
+    IMD_TRY(conn.exec_script(std::string(m.sql)));
+    auto insert = conn.prepare("INSERT INTO schema_version(version) VALUES (?)");
+    if (!insert.ok()) return insert.error();
+    insert->bind(1, std::int64_t{m.version});
+    IMD_TRY(insert->run());
+    return true;
+  };
+  auto result = run();
+  if (!result.ok()) {
+    (void)conn.exec("ROLLBACK");
+    Error err = result.error();
+    err.message = "version " + std::to_string(m.version) + ": " + err.message;
+    return err;
+  }
+  IMD_TRY(conn.exec("COMMIT"));
+  return result;
+}
+
+}  // namespace
+
+std::span<const SqliteMigration> sqlite_migrations() {
+  return kMigrations;
+}
+
+Result<int> sqlite_schema_version(SqliteConnection& conn) {
+  IMD_TRY(conn.exec(kCreateVersionTable));
+  auto stmt = conn.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version");
+  if (!stmt.ok()) return stmt.error();
+  auto row = stmt->step();
+  if (!row.ok()) return row.error();
+  return static_cast<int>(stmt->column_int64(0));
+}
+
+Result<int> apply_sqlite_migrations(SqliteConnection& writer,
+                                    std::span<const SqliteMigration> migrations) {
+  for (std::size_t i = 1; i < migrations.size(); ++i) {
+    if (migrations[i].version <= migrations[i - 1].version) {
+      return make_error(Errc::invalid_argument, "migrations must be strictly ascending");
+    }
+  }
+  auto current = sqlite_schema_version(writer);
+  if (!current.ok()) return current.error();
+  int applied = 0;
+  for (const SqliteMigration& m : migrations) {
+    if (m.version <= *current) continue;
+    auto done = apply_one(writer, m);
+    if (!done.ok()) return done.error();
+    if (*done) ++applied;
+  }
+  return applied;
+}
+
+}  // namespace imd
