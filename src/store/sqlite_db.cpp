@@ -243,12 +243,12 @@ SqliteDatabase::SqliteDatabase(SqliteConfig config)
   const bool memory = is_memory_path(path);
   configure_sqlite_once();
 
-  writer_ = std::make_unique<SqliteConnection>(
+  auto writer = std::make_unique<SqliteConnection>(
       path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI, config_.busy_timeout_ms);
-  must(path, writer_->exec_script("PRAGMA foreign_keys = ON;"));
-  must(path, writer_->exec_script("PRAGMA synchronous = " + std::string(synchronous) + ";"));
+  must(path, writer->exec_script("PRAGMA foreign_keys = ON;"));
+  must(path, writer->exec_script("PRAGMA synchronous = " + std::string(synchronous) + ";"));
   if (!memory) {
-    auto mode = writer_->prepare("PRAGMA journal_mode = WAL");
+    auto mode = writer->prepare("PRAGMA journal_mode = WAL");
     if (!mode.ok()) fail(path, mode.error().message);
     auto row = mode->step();
     if (!row.ok()) fail(path, row.error().message);
@@ -257,46 +257,49 @@ SqliteDatabase::SqliteDatabase(SqliteConfig config)
     }
   }
 
-  auto applied = apply_sqlite_migrations(*writer_, sqlite_migrations());
+  auto applied = apply_sqlite_migrations(*writer, sqlite_migrations());
   if (!applied.ok()) fail(path, "migration failed: " + applied.error().message);
   migrations_applied_ = *applied;
-  auto version = sqlite_schema_version(*writer_);
+  auto version = sqlite_schema_version(*writer);
   if (!version.ok()) fail(path, version.error().message);
   schema_version_ = *version;
+  writer_.add(std::move(writer));
 
   if (!memory) {
     for (int i = 0; i < config_.read_connections; ++i) {
       auto reader = std::make_unique<SqliteConnection>(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
                                                        config_.busy_timeout_ms);
       must(path, reader->exec_script("PRAGMA foreign_keys = ON;"));
-      idle_readers_.push_back(reader.get());
-      readers_.push_back(std::move(reader));
+      readers_.add(std::move(reader));
     }
   }
 }
 
 SqliteDatabase::~SqliteDatabase() = default;
 
-SqliteDatabase::ReaderLease::~ReaderLease() {
-  if (conn_ != nullptr) db_->release_reader(conn_);
+void SqliteDatabase::Pool::add(std::unique_ptr<SqliteConnection> conn) {
+  std::lock_guard lock(mu_);
+  idle_.push_back(conn.get());
+  all_.push_back(std::move(conn));
 }
 
-Result<SqliteDatabase::ReaderLease> SqliteDatabase::acquire_reader() {
-  std::unique_lock lock(readers_mu_);
-  if (!readers_cv_.wait_for(lock, timeout_, [this] { return !idle_readers_.empty(); })) {
-    return make_error(Errc::unavailable, "sqlite: timed out waiting for a read connection");
+Result<SqliteDatabase::Pool::Lease> SqliteDatabase::Pool::acquire(std::chrono::milliseconds timeout,
+                                                                  std::string_view what) {
+  std::unique_lock lock(mu_);
+  if (!cv_.wait_for(lock, timeout, [this] { return !idle_.empty(); })) {
+    return make_error(Errc::unavailable, "sqlite: timed out waiting for " + std::string(what));
   }
-  SqliteConnection* conn = idle_readers_.back();
-  idle_readers_.pop_back();
-  return ReaderLease(this, conn);
+  SqliteConnection* conn = idle_.back();
+  idle_.pop_back();
+  return Lease(this, conn);
 }
 
-void SqliteDatabase::release_reader(SqliteConnection* conn) {
+void SqliteDatabase::Pool::release(SqliteConnection* conn) {
   {
-    std::lock_guard lock(readers_mu_);
-    idle_readers_.push_back(conn);
+    std::lock_guard lock(mu_);
+    idle_.push_back(conn);
   }
-  readers_cv_.notify_one();
+  cv_.notify_one();
 }
 
 Result<void> SqliteDatabase::finish(SqliteConnection& conn, bool ok) {

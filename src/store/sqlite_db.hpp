@@ -1,8 +1,8 @@
 // SqliteDatabase: a small RAII layer over the sqlite3 C API for the standalone store.
 //
-// One writer connection behind a mutex (every write runs in a BEGIN IMMEDIATE transaction on
-// it) and a bounded pool of read-only connections, so reads run in parallel with the writer
-// (WAL) and never queue behind a batch commit.
+// One writer connection, held by one caller at a time (every write runs in a BEGIN IMMEDIATE
+// transaction on it), and a bounded pool of read-only connections, so reads run in parallel
+// with the writer (WAL) and never queue behind a batch commit.
 //
 // Contract:
 // - Thread-safe: read() and write() may be called from any thread. They block; run them on a
@@ -181,17 +181,38 @@ class SqliteDatabase {
   int migrations_applied() const { return migrations_applied_; }
 
  private:
-  class ReaderLease {
+  // A fixed set of connections handed out one caller at a time. The writer is a pool of one.
+  // (A mutex and condition variable rather than std::timed_mutex: same bounded wait, and
+  // ThreadSanitizer understands it.)
+  class Pool {
    public:
-    ReaderLease(SqliteDatabase* db, SqliteConnection* conn) : db_(db), conn_(conn) {}
-    ReaderLease(ReaderLease&& o) noexcept : db_(o.db_), conn_(o.conn_) { o.conn_ = nullptr; }
-    ReaderLease& operator=(ReaderLease&&) = delete;
-    ~ReaderLease();
-    SqliteConnection& conn() const { return *conn_; }
+    class Lease {
+     public:
+      Lease(Pool* pool, SqliteConnection* conn) : pool_(pool), conn_(conn) {}
+      Lease(Lease&& o) noexcept : pool_(o.pool_), conn_(o.conn_) { o.conn_ = nullptr; }
+      Lease& operator=(Lease&&) = delete;
+      ~Lease() {
+        if (conn_ != nullptr) pool_->release(conn_);
+      }
+      SqliteConnection& conn() const { return *conn_; }
+
+     private:
+      Pool* pool_;
+      SqliteConnection* conn_;
+    };
+
+    void add(std::unique_ptr<SqliteConnection> conn);
+    bool empty() const { return all_.empty(); }
+    // unavailable when none frees up within `timeout`.
+    Result<Lease> acquire(std::chrono::milliseconds timeout, std::string_view what);
 
    private:
-    SqliteDatabase* db_;
-    SqliteConnection* conn_;
+    void release(SqliteConnection* conn);
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<std::unique_ptr<SqliteConnection>> all_;
+    std::vector<SqliteConnection*> idle_;
   };
 
   // Rolls back when an exception (e.g. bad_alloc) leaves fn, so the connection stays usable.
@@ -202,8 +223,6 @@ class SqliteDatabase {
     }
   };
 
-  Result<ReaderLease> acquire_reader();
-  void release_reader(SqliteConnection* conn);
   // Commits, or rolls back when `ok` is false; returns the commit's error if it fails.
   static Result<void> finish(SqliteConnection& conn, bool ok);
 
@@ -211,52 +230,34 @@ class SqliteDatabase {
   std::chrono::milliseconds timeout_;
   int schema_version_ = 0;
   int migrations_applied_ = 0;
-
-  std::timed_mutex writer_mu_;
-  std::unique_ptr<SqliteConnection> writer_;
-
-  std::mutex readers_mu_;
-  std::condition_variable readers_cv_;
-  std::vector<std::unique_ptr<SqliteConnection>> readers_;
-  std::vector<SqliteConnection*> idle_readers_;
+  Pool writer_;   // exactly one connection
+  Pool readers_;  // read-only connections; empty when reads share the writer
 };
 
 template <class F>
 auto SqliteDatabase::write(F&& fn) -> std::invoke_result_t<F&, SqliteConnection&> {
   using R = std::invoke_result_t<F&, SqliteConnection&>;
-  std::unique_lock lock(writer_mu_, std::defer_lock);
-  if (!lock.try_lock_for(timeout_)) {
-    return R(make_error(Errc::unavailable, "sqlite: timed out waiting for the writer"));
-  }
-  if (auto begun = writer_->exec("BEGIN IMMEDIATE"); !begun.ok()) return R(begun.error());
-  RollbackGuard guard{writer_.get()};
-  R result = fn(*writer_);
+  auto lease = writer_.acquire(timeout_, "the writer");
+  if (!lease.ok()) return R(lease.error());
+  SqliteConnection& conn = lease->conn();
+  if (auto begun = conn.exec("BEGIN IMMEDIATE"); !begun.ok()) return R(begun.error());
+  RollbackGuard guard{&conn};
+  R result = fn(conn);
   guard.conn = nullptr;
   if (!result.ok()) {
-    (void)finish(*writer_, false);  // the caller wants fn's error, not the rollback's
+    (void)finish(conn, false);  // the caller wants fn's error, not the rollback's
     return result;
   }
-  if (auto done = finish(*writer_, true); !done.ok()) return R(done.error());
+  if (auto done = finish(conn, true); !done.ok()) return R(done.error());
   return result;
 }
 
 template <class F>
 auto SqliteDatabase::read(F&& fn) -> std::invoke_result_t<F&, SqliteConnection&> {
   using R = std::invoke_result_t<F&, SqliteConnection&>;
-  if (readers_.empty()) {
-    // No pool (in-memory database or read_connections = 0): read on the writer.
-    std::unique_lock lock(writer_mu_, std::defer_lock);
-    if (!lock.try_lock_for(timeout_)) {
-      return R(make_error(Errc::unavailable, "sqlite: timed out waiting for a connection"));
-    }
-    if (auto begun = writer_->exec("BEGIN"); !begun.ok()) return R(begun.error());
-    RollbackGuard guard{writer_.get()};
-    R result = fn(*writer_);
-    guard.conn = nullptr;
-    (void)finish(*writer_, false);
-    return result;
-  }
-  auto lease = acquire_reader();
+  // Without a pool (in-memory database, read_connections = 0) reads share the writer.
+  auto lease = readers_.empty() ? writer_.acquire(timeout_, "the writer")
+                                : readers_.acquire(timeout_, "a read connection");
   if (!lease.ok()) return R(lease.error());
   SqliteConnection& conn = lease->conn();
   if (auto begun = conn.exec("BEGIN"); !begun.ok()) return R(begun.error());

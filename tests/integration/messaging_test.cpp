@@ -1,5 +1,11 @@
-// Real-time messaging over real WebSocket connections against the real binary.
+// Real-time messaging over real WebSocket connections against the real binary:
+// delivery, offline inbox, resume, ordering, idempotency, unread counts, limits, crashes.
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
 
 #include "support/client.hpp"
 #include "support/server_process.hpp"
@@ -7,15 +13,518 @@
 namespace imd::test {
 namespace {
 
-TEST(Messaging, HelloOnConnect) {
-  ServerProcess server;
-  server.start();
-  Http http(server.host(), server.port());
-  auto a = make_account(http, "alice");
-  Ws ws(server.host(), server.port(), a.access);
-  auto hello = ws.recv_op("hello");
-  ASSERT_TRUE(hello);
-  EXPECT_EQ(str(*hello, "user"), a.id);
+using namespace std::chrono_literals;
+
+bool is_op(const bj::object& f, const char* op) { return str(f, "op") == op; }
+
+class Messaging : public ::testing::Test {
+ protected:
+  void SetUp() override { start({}); }
+
+  void start(std::vector<std::string> flags) {
+    server_ = std::make_unique<ServerProcess>(std::move(flags));
+    server_->start();
+  }
+  Http http() { return Http(server_->host(), server_->port()); }
+  std::unique_ptr<Ws> connect(const Account& a) {
+    auto ws = std::make_unique<Ws>(server_->host(), server_->port(), a.access);
+    auto hello = ws->recv_op("hello");
+    EXPECT_TRUE(hello) << "no hello";
+    return ws;
+  }
+  // Connects and waits for the initial backfill to finish; returns the backfilled messages.
+  std::unique_ptr<Ws> connect_synced(const Account& a, std::vector<bj::object>* backfill = nullptr) {
+    auto ws = connect(a);
+    auto frames = ws->recv_until([](const bj::object& f) { return is_op(f, "synced"); });
+    EXPECT_TRUE(!frames.empty() && is_op(frames.back(), "synced")) << "no synced";
+    if (backfill) {
+      for (auto& f : frames) if (is_op(f, "msg")) backfill->push_back(f);
+    }
+    return ws;
+  }
+  // A space owned by `owner` with one channel that every account in `members` joined.
+  std::string make_channel(const Account& owner, const std::vector<const Account*>& members) {
+    Http h = http();
+    auto space = h.post("/api/v1/spaces", bj::object{{"name", "team"}}, owner.access);
+    EXPECT_EQ(space.status, 201) << space.body;
+    std::string sid = space.str("id");
+    auto ch = h.post("/api/v1/spaces/" + sid + "/channels", bj::object{{"name", "general"}},
+                     owner.access);
+    EXPECT_EQ(ch.status, 201) << ch.body;
+    std::string cid = ch.str("id");
+    for (const Account* m : members) {
+      EXPECT_EQ(h.post("/api/v1/spaces/" + sid + "/join", bj::object{}, m->access).status, 200);
+      EXPECT_EQ(h.post("/api/v1/channels/" + cid + "/join", bj::object{}, m->access).status, 200);
+    }
+    space_id_ = sid;
+    return cid;
+  }
+  bj::object conversation(const Account& a, const std::string& name) {
+    auto r = http().get("/api/v1/conversations", a.access);
+    EXPECT_EQ(r.status, 200) << r.body;
+    for (const auto& c : r.json.as_object().at("conversations").as_array()) {
+      if (str(c.as_object(), "conversation") == name) return c.as_object();
+    }
+    ADD_FAILURE() << "no conversation " << name << " in " << r.body;
+    return {};
+  }
+  std::uint64_t space_unread(const Account& a, const std::string& space) {
+    auto r = http().get("/api/v1/conversations", a.access);
+    for (const auto& s : r.json.as_object().at("spaces").as_array()) {
+      if (str(s.as_object(), "space_id") == space) return num(s.as_object(), "unread");
+    }
+    ADD_FAILURE() << "no space " << space;
+    return 0;
+  }
+
+  std::unique_ptr<ServerProcess> server_;
+  std::string space_id_;
+};
+
+TEST_F(Messaging, DirectMessageToAnOnlineUser) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  auto wa = connect_synced(a), wb = connect_synced(b);
+  wa->send(send_dm("c1", b.id, "hi bob"));
+  auto sent = wa->recv_op("sent");
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(str(*sent, "cid"), "c1");
+  EXPECT_EQ(num(*sent, "seq"), 1u);
+  EXPECT_EQ(str(*sent, "conversation"), "dm:" + b.id);
+  EXPECT_FALSE(str(*sent, "id").empty());
+  auto msg = wb->recv_op("msg");
+  ASSERT_TRUE(msg);
+  EXPECT_EQ(str(*msg, "body"), "hi bob");
+  EXPECT_EQ(str(*msg, "from"), a.id);
+  EXPECT_EQ(str(*msg, "conversation"), "dm:" + a.id);
+  EXPECT_EQ(str(*msg, "id"), str(*sent, "id"));
+  EXPECT_EQ(num(*msg, "seq"), 1u);
+  EXPECT_EQ(msg->count("cid"), 0u);  // a client id is the sender's business
+
+  // Roaming: both participants read it over REST; an outsider may not.
+  auto c = make_account(h, "carol");
+  auto hist = h.get("/api/v1/dms/" + a.id + "/messages", b.access);
+  ASSERT_EQ(hist.status, 200) << hist.body;
+  ASSERT_EQ(hist.json.as_object().at("messages").as_array().size(), 1u);
+  EXPECT_EQ(h.get("/api/v1/dms/" + b.id + "/messages", a.access).status, 200);
+  EXPECT_EQ(h.get("/api/v1/dms/" + a.id + "/messages", c.access).json.as_object()
+                .at("messages").as_array().size(), 0u);  // carol's own (empty) DM with alice
+}
+
+TEST_F(Messaging, OfflineRecipientGetsTheInboxOnConnectAndAckEmptiesIt) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  auto wa = connect_synced(a);
+  for (int i = 1; i <= 5; ++i) {
+    wa->send(send_dm("m" + std::to_string(i), b.id, "msg " + std::to_string(i)));
+    ASSERT_TRUE(wa->recv_op("sent"));
+  }
+  std::vector<bj::object> backfill;
+  auto wb = connect_synced(b, &backfill);
+  ASSERT_EQ(backfill.size(), 5u);
+  for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(num(backfill[i], "seq"), i + 1);
+  // Not acked: a reconnect delivers them again.
+  wb.reset();
+  backfill.clear();
+  wb = connect_synced(b, &backfill);
+  EXPECT_EQ(backfill.size(), 5u);
+  wb->send(bj::object{{"op", "ack"}, {"conversation", "dm:" + a.id}, {"seq", 3}});
+  wb->send(bj::object{{"op", "ping"}});
+  ASSERT_TRUE(wb->recv_op("pong"));  // ops of one connection run in order
+  wb.reset();
+  backfill.clear();
+  wb = connect_synced(b, &backfill);
+  ASSERT_EQ(backfill.size(), 2u);
+  EXPECT_EQ(num(backfill[0], "seq"), 4u);
+  EXPECT_EQ(num(backfill[1], "seq"), 5u);
+}
+
+TEST_F(Messaging, ChannelWithOnlineAndOfflineMembers) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob"), c = make_account(h, "carol");
+  std::string ch = make_channel(a, {&b, &c});
+  auto wa = connect_synced(a), wb = connect_synced(b);
+  for (int i = 1; i <= 3; ++i) {
+    wa->send(send_channel("c" + std::to_string(i), ch, "hello " + std::to_string(i)));
+    auto sent = wa->recv_op("sent");
+    ASSERT_TRUE(sent);
+    EXPECT_EQ(num(*sent, "seq"), static_cast<std::uint64_t>(i));
+    EXPECT_EQ(str(*sent, "conversation"), "channel:" + ch);
+  }
+  for (int i = 1; i <= 3; ++i) {
+    auto m = wb->recv_op("msg");
+    ASSERT_TRUE(m);
+    EXPECT_EQ(num(*m, "seq"), static_cast<std::uint64_t>(i));
+    EXPECT_EQ(str(*m, "channel"), ch);
+  }
+  std::vector<bj::object> backfill;
+  auto wc = connect_synced(c, &backfill);
+  ASSERT_EQ(backfill.size(), 3u);
+  EXPECT_EQ(str(backfill[2], "body"), "hello 3");
+  // Delivery ACK moves carol's cursor: the next connection gets nothing again.
+  wc->send(bj::object{{"op", "ack"}, {"conversation", "channel:" + ch}, {"seq", 3}});
+  wc->send(bj::object{{"op", "ping"}});
+  ASSERT_TRUE(wc->recv_op("pong"));
+  wc.reset();
+  backfill.clear();
+  wc = connect_synced(c, &backfill);
+  EXPECT_TRUE(backfill.empty());
+  auto hist = h.get("/api/v1/channels/" + ch + "/messages?limit=2", c.access);
+  ASSERT_EQ(hist.status, 200);
+  auto& msgs = hist.json.as_object().at("messages").as_array();
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(num(msgs[0].as_object(), "seq"), 2u);
+  auto older = h.get("/api/v1/channels/" + ch + "/messages?before_seq=2", c.access);
+  ASSERT_EQ(older.json.as_object().at("messages").as_array().size(), 1u);
+  auto newer = h.get("/api/v1/channels/" + ch + "/messages?after_seq=1&limit=100", c.access);
+  ASSERT_EQ(newer.json.as_object().at("messages").as_array().size(), 2u);
+}
+
+TEST_F(Messaging, EveryDeviceOfAUserGetsEveryPush) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  auto a1 = connect_synced(a), a2 = connect_synced(a);
+  auto b1 = connect_synced(b), b2 = connect_synced(b);
+  a1->send(send_dm("x1", b.id, "to both devices"));
+  ASSERT_TRUE(a1->recv_op("sent"));
+  for (auto* w : {b1.get(), b2.get()}) {
+    auto m = w->recv_op("msg");
+    ASSERT_TRUE(m);
+    EXPECT_EQ(str(*m, "body"), "to both devices");
+  }
+  auto mine = a2->recv_op("msg");  // the sender's other device sees it, with its cid
+  ASSERT_TRUE(mine);
+  EXPECT_EQ(str(*mine, "conversation"), "dm:" + b.id);
+  EXPECT_EQ(str(*mine, "cid"), "x1");
+}
+
+TEST_F(Messaging, RepeatedCidIsStoredAndPushedOnce) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  auto wa = connect_synced(a), wb = connect_synced(b);
+  wa->send(send_dm("same", b.id, "once"));
+  auto s1 = wa->recv_op("sent");
+  wa->send(send_dm("same", b.id, "once"));
+  auto s2 = wa->recv_op("sent");
+  ASSERT_TRUE(s1 && s2);
+  EXPECT_EQ(str(*s1, "id"), str(*s2, "id"));
+  EXPECT_EQ(num(*s1, "seq"), num(*s2, "seq"));
+  ASSERT_TRUE(wb->recv_op("msg"));
+  EXPECT_FALSE(wb->recv_op("msg", 500ms));
+  auto hist = h.get("/api/v1/dms/" + a.id + "/messages", b.access);
+  EXPECT_EQ(hist.json.as_object().at("messages").as_array().size(), 1u);
+}
+
+TEST_F(Messaging, ConcurrentSendersIntoOneChannelAreOrderedWithoutGaps) {
+  start({"--limits-ws-rate-per-s", "100000", "--limits-ws-burst", "100000"});
+  Http h = http();
+  std::vector<Account> senders;
+  for (int i = 0; i < 4; ++i) senders.push_back(make_account(h, "s" + std::to_string(i)));
+  auto r1 = make_account(h, "r1"), r2 = make_account(h, "r2");
+  std::vector<const Account*> members = {&senders[1], &senders[2], &senders[3], &r1, &r2};
+  std::string ch = make_channel(senders[0], members);
+  auto w1 = connect_synced(r1), w2 = connect_synced(r2);
+  constexpr int kPer = 500;
+  std::vector<std::thread> threads;
+  std::atomic<int> acked{0};
+  for (int s = 0; s < 4; ++s) {
+    threads.emplace_back([&, s] {
+      auto ws = connect_synced(senders[s]);
+      for (int i = 0; i < kPer; ++i) {
+        ws->send(send_channel("s" + std::to_string(s) + "-" + std::to_string(i), ch, "m"));
+      }
+      std::set<std::string> cids;
+      while (cids.size() < kPer) {
+        auto f = ws->recv(10s);
+        if (!f) break;
+        if (is_op(*f, "sent")) cids.insert(str(*f, "cid"));
+        if (is_op(*f, "error")) ADD_FAILURE() << bj::serialize(*f);
+      }
+      acked += static_cast<int>(cids.size());
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(acked.load(), 4 * kPer);
+  for (auto* w : {w1.get(), w2.get()}) {
+    std::uint64_t expect = 1;
+    while (expect <= 4 * kPer) {
+      auto f = w->recv(10s);
+      ASSERT_TRUE(f) << "stopped at seq " << expect;
+      if (!is_op(*f, "msg")) continue;
+      ASSERT_EQ(num(*f, "seq"), expect);
+      ++expect;
+    }
+    EXPECT_FALSE(w->recv_op("msg", 300ms));
+  }
+}
+
+TEST_F(Messaging, ReconnectDuringLiveTrafficLosesNothingAndKeepsOrder) {
+  start({"--limits-ws-rate-per-s", "100000", "--limits-ws-burst", "100000"});
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  std::string ch = make_channel(a, {&b});
+  constexpr int kTotal = 1500;
+  std::atomic<bool> done{false};
+  std::thread sender([&] {
+    auto wa = connect_synced(a);
+    for (int i = 0; i < kTotal; ++i) {
+      wa->send(send_channel("r" + std::to_string(i), ch, "live " + std::to_string(i)));
+      if (i % 50 == 0) std::this_thread::sleep_for(5ms);
+    }
+    int sent = 0;
+    while (sent < kTotal) {
+      auto f = wa->recv(10s);
+      if (!f) break;
+      if (is_op(*f, "sent")) ++sent;
+    }
+    EXPECT_EQ(sent, kTotal);
+    done = true;
+  });
+  // First connection: take ~300 messages, ACK what we got, drop the connection.
+  std::uint64_t last = 0;
+  {
+    auto wb = connect_synced(b);
+    while (last < 300) {
+      auto f = wb->recv(10s);
+      ASSERT_TRUE(f);
+      if (!is_op(*f, "msg")) continue;
+      ASSERT_EQ(num(*f, "seq"), last + 1);
+      last = num(*f, "seq");
+    }
+    wb->send(bj::object{{"op", "ack"}, {"conversation", "channel:" + ch}, {"seq", last}});
+    wb->send(bj::object{{"op", "ping"}});
+    ASSERT_TRUE(wb->recv_op("pong"));
+  }
+  // Second connection while the sender keeps going: backfill then live, one unbroken run.
+  auto wb = connect(b);
+  bool synced = false;
+  while (last < kTotal) {
+    auto f = wb->recv(10s);
+    ASSERT_TRUE(f) << "stopped after seq " << last;
+    if (is_op(*f, "synced")) synced = true;
+    if (!is_op(*f, "msg")) continue;
+    ASSERT_EQ(num(*f, "seq"), last + 1) << "gap or duplicate (synced=" << synced << ")";
+    last = num(*f, "seq");
+  }
+  sender.join();
+  EXPECT_TRUE(done);
+  EXPECT_FALSE(wb->recv_op("msg", 300ms));
+}
+
+TEST_F(Messaging, SyncWithClientCursorsSendsOnlyWhatIsMissing) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  auto wa = connect_synced(a);
+  for (int i = 1; i <= 6; ++i) {
+    wa->send(send_dm("k" + std::to_string(i), b.id, "n" + std::to_string(i)));
+    ASSERT_TRUE(wa->recv_op("sent"));
+  }
+  auto wb = connect_synced(b);  // gets 1..6 from the inbox (not acked)
+  // A second device of bob that already holds 1..4 asks with its cursor.
+  auto wb2 = connect(b);
+  wb2->send(bj::object{{"op", "sync"}, {"cursors", bj::object{{"dm:" + a.id, 4}}}});
+  std::vector<std::uint64_t> seqs;
+  int synced = 0;
+  while (synced < 2) {
+    auto f = wb2->recv(5s);
+    ASSERT_TRUE(f);
+    if (is_op(*f, "synced")) ++synced;
+    if (is_op(*f, "msg")) seqs.push_back(num(*f, "seq"));
+  }
+  // The automatic sync on connect sends 1..6; the explicit one adds nothing already sent.
+  ASSERT_EQ(seqs.size(), 6u);
+  for (std::size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 1);
+}
+
+TEST_F(Messaging, UnreadCountsReadMarkersAcrossDevicesAndSpaceRollUp) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  std::string ch = make_channel(a, {&b});
+  auto wa = connect_synced(a);
+  for (int i = 1; i <= 3; ++i) {
+    wa->send(send_channel("u" + std::to_string(i), ch, "unread " + std::to_string(i)));
+    ASSERT_TRUE(wa->recv_op("sent"));
+  }
+  wa->send(send_dm("d1", b.id, "psst"));
+  ASSERT_TRUE(wa->recv_op("sent"));
+
+  auto conv = conversation(b, "channel:" + ch);
+  EXPECT_EQ(num(conv, "unread"), 3u);
+  EXPECT_EQ(num(conv, "last_seq"), 3u);
+  EXPECT_EQ(num(conv, "read_seq"), 0u);
+  EXPECT_EQ(str(conv.at("last_message").as_object(), "body"), "unread 3");
+  EXPECT_EQ(space_unread(b, space_id_), 3u);
+  EXPECT_EQ(num(conversation(b, "dm:" + a.id), "unread"), 1u);
+  // The sender's own messages are not unread for her.
+  EXPECT_EQ(num(conversation(a, "channel:" + ch), "unread"), 0u);
+
+  auto b1 = connect_synced(b), b2 = connect_synced(b);
+  b1->send(bj::object{{"op", "read"}, {"conversation", "channel:" + ch}, {"seq", 2}});
+  auto marker = b2->recv_op("read");
+  ASSERT_TRUE(marker);
+  EXPECT_EQ(str(*marker, "conversation"), "channel:" + ch);
+  EXPECT_EQ(num(*marker, "seq"), 2u);
+  EXPECT_EQ(num(conversation(b, "channel:" + ch), "unread"), 1u);
+  EXPECT_EQ(space_unread(b, space_id_), 1u);
+  // Backwards does not move it; beyond the end clamps to the last message.
+  b1->send(bj::object{{"op", "read"}, {"conversation", "channel:" + ch}, {"seq", 1}});
+  b1->send(bj::object{{"op", "read"}, {"conversation", "channel:" + ch}, {"seq", 99}});
+  auto m2 = b2->recv_until([](const bj::object& f) { return is_op(f, "read") && num(f, "seq") == 3; });
+  ASSERT_FALSE(m2.empty());
+  EXPECT_EQ(num(m2.back(), "seq"), 3u);
+  EXPECT_EQ(num(conversation(b, "channel:" + ch), "unread"), 0u);
+  EXPECT_EQ(space_unread(b, space_id_), 0u);
+  b1->send(bj::object{{"op", "read"}, {"conversation", "dm:" + a.id}, {"seq", 1}});
+  ASSERT_TRUE(b2->recv_op("read"));
+  EXPECT_EQ(num(conversation(b, "dm:" + a.id), "unread"), 0u);
+}
+
+TEST_F(Messaging, NonMemberAndBadTargetsGetErrorFrames) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob"), out = make_account(h, "mallory");
+  std::string ch = make_channel(a, {&b});
+  auto wm = connect_synced(out);
+  wm->send(send_channel("x", ch, "let me in"));
+  auto err = wm->recv_op("error");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(str(*err, "code"), "forbidden");
+  EXPECT_EQ(str(*err, "cid"), "x");
+  wm->send(send_dm("y", "123456789", "nobody"));
+  err = wm->recv_op("error");
+  ASSERT_TRUE(err);
+  EXPECT_EQ(str(*err, "code"), "not_found");
+  wm->send(send_dm("z", out.id, "myself"));
+  EXPECT_EQ(str(*wm->recv_op("error"), "code"), "invalid_argument");
+  wm->send(bj::object{{"op", "read"}, {"conversation", "channel:" + ch}, {"seq", 1}});
+  EXPECT_EQ(str(*wm->recv_op("error"), "code"), "forbidden");
+  wm->send(bj::object{{"op", "ack"}, {"conversation", "channel:" + ch}, {"seq", 1}});
+  EXPECT_EQ(str(*wm->recv_op("error"), "code"), "forbidden");
+  EXPECT_EQ(h.get("/api/v1/channels/" + ch + "/messages", out.access).status, 403);
+  // The members saw nothing.
+  auto hist = h.get("/api/v1/channels/" + ch + "/messages", a.access);
+  EXPECT_EQ(hist.json.as_object().at("messages").as_array().size(), 0u);
+}
+
+TEST_F(Messaging, MalformedAndOversizedInputGetsErrorsNotCrashes) {
+  start({"--limits-max-message-bytes", "1000", "--limits-max-frame-bytes", "4096"});
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  auto wa = connect_synced(a);
+  wa->send_text("{not json");
+  EXPECT_EQ(str(*wa->recv_op("error"), "code"), "invalid_argument");
+  wa->send_text("[1,2,3]");
+  EXPECT_EQ(str(*wa->recv_op("error"), "code"), "invalid_argument");
+  wa->send(bj::object{{"op", "dance"}});
+  EXPECT_EQ(str(*wa->recv_op("error"), "code"), "invalid_argument");
+  wa->send(bj::object{{"op", 7}});
+  EXPECT_EQ(str(*wa->recv_op("error"), "code"), "invalid_argument");
+  wa->send_binary("\x01\x02");
+  EXPECT_EQ(str(*wa->recv_op("error"), "code"), "invalid_argument");
+  wa->send(bj::object{{"op", "send"}, {"to", b.id}, {"body", "no cid"}});
+  EXPECT_EQ(str(*wa->recv_op("error"), "code"), "invalid_argument");
+  wa->send(bj::object{{"op", "send"}, {"cid", "t"}, {"to", b.id}, {"type", "video"}, {"body", "x"}});
+  EXPECT_EQ(str(*wa->recv_op("error"), "code"), "invalid_argument");
+  wa->send(send_dm("big", b.id, std::string(1001, 'x')));
+  auto big = wa->recv_op("error");
+  EXPECT_EQ(str(*big, "code"), "payload_too_large");
+  EXPECT_EQ(str(*big, "cid"), "big");
+  wa->send(bj::object{{"op", "ack"}, {"conversation", "nonsense"}, {"seq", 1}});
+  EXPECT_EQ(str(*wa->recv_op("error"), "code"), "invalid_argument");
+  // Still healthy after all that.
+  wa->send(send_dm("ok", b.id, "fine"));
+  ASSERT_TRUE(wa->recv_op("sent"));
+  // A frame over the frame limit closes the connection (1009), the server lives on.
+  wa->send_text(std::string(5000, ' '));
+  EXPECT_TRUE(wa->wait_closed(5s));
+  EXPECT_EQ(h.get("/healthz").status, 200);
+}
+
+TEST_F(Messaging, FloodingIsRateLimitedThenDisconnected) {
+  start({"--limits-ws-rate-per-s", "5", "--limits-ws-burst", "5",
+         "--limits-ws-abuse-close-after", "20"});
+  Http h = http();
+  auto a = make_account(h, "alice");
+  auto wa = connect_synced(a);
+  for (int i = 0; i < 200; ++i) wa->send(bj::object{{"op", "ping"}});
+  int pongs = 0, limited = 0;
+  while (auto f = wa->recv(2s)) {
+    if (is_op(*f, "pong")) ++pongs;
+    if (is_op(*f, "error") && str(*f, "code") == "too_many_requests") ++limited;
+  }
+  EXPECT_LE(pongs, 7);
+  EXPECT_GE(limited, 1);
+  EXPECT_TRUE(wa->wait_closed(5s));
+  EXPECT_EQ(h.get("/healthz").status, 200);
+}
+
+TEST_F(Messaging, MissedHeartbeatsCloseTheConnection) {
+  start({"--ws-heartbeat-s", "1"});
+  Http h = http();
+  auto a = make_account(h, "alice");
+  auto silent = connect(a);
+  auto beating = connect(a);
+  auto hello_deadline = std::chrono::steady_clock::now() + 3500ms;
+  while (std::chrono::steady_clock::now() < hello_deadline) {
+    beating->send(bj::object{{"op", "ping"}});
+    std::this_thread::sleep_for(500ms);
+  }
+  EXPECT_TRUE(silent->wait_closed(2s));
+  EXPECT_FALSE(beating->closed());
+}
+
+TEST_F(Messaging, UnauthenticatedUpgradeIsRefused) {
+  EXPECT_THROW(Ws(server_->host(), server_->port(), "garbage"), std::exception);
+}
+
+TEST_F(Messaging, KillNineLosesNoAckedMessage) {
+  start({"--limits-ws-rate-per-s", "100000", "--limits-ws-burst", "100000"});
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  std::string ch = make_channel(a, {&b});
+  std::map<std::string, std::pair<std::string, std::uint64_t>> acked;  // cid -> (id, seq)
+  {
+    auto wa = connect_synced(a);
+    for (int i = 0; i < 3000; ++i) {
+      wa->send(i % 2 ? send_channel("k" + std::to_string(i), ch, "c")
+                     : send_dm("k" + std::to_string(i), b.id, "d"));
+    }
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (acked.size() < 300 && std::chrono::steady_clock::now() < deadline) {
+      auto f = wa->recv(1s);
+      if (f && is_op(*f, "sent")) acked[str(*f, "cid")] = {str(*f, "id"), num(*f, "seq")};
+    }
+    server_->kill9();  // mid-stream
+    while (auto f = wa->recv(200ms)) {
+      if (is_op(*f, "sent")) acked[str(*f, "cid")] = {str(*f, "id"), num(*f, "seq")};
+    }
+  }
+  ASSERT_GE(acked.size(), 300u);
+  server_->start();
+  Http h2 = http();
+  auto login = h2.post("/api/v1/auth/login", bj::object{{"phone", a.phone}, {"password", a.password}});
+  ASSERT_EQ(login.status, 200);
+  std::string token(login.json.as_object().at("access_token").as_string());
+  std::map<std::string, std::pair<std::string, std::uint64_t>> stored;
+  for (const std::string& path : {"/api/v1/channels/" + ch + "/messages", "/api/v1/dms/" + b.id + "/messages"}) {
+    std::uint64_t after = 0;
+    for (;;) {
+      auto r = h2.get(path + "?limit=100&after_seq=" + std::to_string(after), token);
+      ASSERT_EQ(r.status, 200) << r.body;
+      const auto& msgs = r.json.as_object().at("messages").as_array();
+      for (const auto& m : msgs) {
+        const auto& o = m.as_object();
+        EXPECT_EQ(num(o, "seq"), after + 1) << "gap in " << path;
+        after = num(o, "seq");
+        stored[str(o, "cid")] = {str(o, "id"), after};
+      }
+      if (msgs.size() < 100) break;
+    }
+  }
+  for (const auto& [cid, v] : acked) {
+    auto it = stored.find(cid);
+    ASSERT_NE(it, stored.end()) << "ACKed message " << cid << " lost";
+    EXPECT_EQ(it->second, v) << cid;
+  }
 }
 
 }  // namespace
