@@ -12,7 +12,13 @@ packages=(
   libgtest-dev
   python3-websockets
   curl procps
+  chromium
 )
+# Node.js: keep the one the machine has (it may come from another repository than Debian's,
+# whose npm package would conflict with it); install Debian's only when there is none.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -187,8 +187,10 @@ void MessagingService::consume(std::vector<NewMessage>& batch) {
 
 Result<void> MessagingService::ack(Id user, const ConvKey& conv, std::uint64_t seq) {
   IMD_TRY(check_access(user, conv));
-  if (conv.is_dm()) IMD_TRY(inbox_.ack(user, conv, seq));
-  return store_.advance_delivery(user, conv, seq);
+  // Cursor first: from then on a repeated inbox push of these entries is a no-op.
+  IMD_TRY(store_.advance_delivery(user, conv, seq));
+  if (conv.is_dm()) return inbox_.ack(user, conv, seq);
+  return {};
 }
 
 Result<std::uint64_t> MessagingService::read(Id user, const ConvKey& conv, std::uint64_t seq,

@@ -36,12 +36,18 @@ Result<void> SqliteInbox::push(std::span<const InboxItem> items) {
   if (items.empty()) return {};
   return db_->write([&](SqliteConnection& c) -> Result<void> {
     auto s = c.prepare(
-        "INSERT INTO inbox(user_id, user_a, user_b, seq, message_id) VALUES (?, ?, ?, ?, ?)"
+        // Entries the recipient already ACKed (dm_user.last_ack_seq) are not re-created: a
+        // repeated push (a retried send) must not resurrect a delivered message.
+        "INSERT INTO inbox(user_id, user_a, user_b, seq, message_id)"
+        " SELECT ?1, ?2, ?3, ?4, ?5 WHERE ?4 > COALESCE("
+        "   (SELECT last_ack_seq FROM dm_user WHERE user_id = ?1 AND peer_id = ?6), 0)"
         " ON CONFLICT(user_id, user_a, user_b, seq) DO NOTHING");
     if (!s.ok()) return s.error();
     for (const InboxItem& item : items) {
       const Message& m = item.msg;
-      s->bind_all(to_db(item.user_id), to_db(m.conv.a), to_db(m.conv.b), to_db(m.seq), to_db(m.id));
+      Id peer = m.conv.peer_of(item.user_id);
+      s->bind_all(to_db(item.user_id), to_db(m.conv.a), to_db(m.conv.b), to_db(m.seq), to_db(m.id),
+                  to_db(peer));
       auto r = s->run();
       s->reset();
       if (!r.ok()) return r.error();

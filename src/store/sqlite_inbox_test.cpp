@@ -99,6 +99,17 @@ TEST_F(SqliteInboxTest, PushIsIdempotent) {
   ASSERT_TRUE(inbox_.push({}).ok());
 }
 
+TEST_F(SqliteInboxTest, RepeatedPushDoesNotResurrectAckedEntries) {
+  auto items = send({dm_msg(10, 1, 2, "a"), dm_msg(11, 1, 2, "b")});
+  ASSERT_TRUE(inbox_.push(items).ok());
+  // The recipient ACKs seq 1 (cursor first, as MessagingService::ack does), then a retried
+  // send pushes both entries again: only the unacked one may stay.
+  ASSERT_TRUE(store_.advance_delivery(2, ConvKey::dm(1, 2), 1).ok());
+  ASSERT_TRUE(inbox_.ack(2, ConvKey::dm(1, 2), 1).ok());
+  ASSERT_TRUE(inbox_.push(items).ok());
+  EXPECT_EQ(listed(2), (V{{11, 2}}));
+}
+
 TEST_F(SqliteInboxTest, PagesWithACursor) {
   std::vector<NewMessage> batch;
   Id id = 100;

@@ -239,10 +239,7 @@ class BatchAppender {
                  "(channel_id, message_id, seq, \"from\", type, body, created_at, cid)"
                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
     IMD_TRY(prep(cursor_channel_,
-                 "UPDATE channel_user SET read_seq = MAX(read_seq, ?3),"
-                 " last_ack_message_id = CASE WHEN ?3 > last_ack_seq THEN ?4"
-                 " ELSE last_ack_message_id END,"
-                 " last_ack_seq = MAX(last_ack_seq, ?3)"
+                 "UPDATE channel_user SET read_seq = MAX(read_seq, ?3)"
                  " WHERE channel_id = ?1 AND user_id = ?2"));
     IMD_TRY(prep(insert_dm_,
                  "INSERT INTO dm(user_a, user_b, created_at) VALUES (?, ?, ?)"
@@ -258,10 +255,7 @@ class BatchAppender {
                  "(id, \"from\", \"to\", type, body, created_at, user_a, user_b, seq, cid)"
                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     IMD_TRY(prep(cursor_dm_,
-                 "UPDATE dm_user SET read_seq = MAX(read_seq, ?3),"
-                 " last_ack_message_id = CASE WHEN ?3 > last_ack_seq THEN ?4"
-                 " ELSE last_ack_message_id END,"
-                 " last_ack_seq = MAX(last_ack_seq, ?3)"
+                 "UPDATE dm_user SET read_seq = MAX(read_seq, ?3)"
                  " WHERE user_id = ?1 AND peer_id = ?2"));
     IMD_TRY(
         prep(insert_cid_, "INSERT INTO message_cid(sender_id, cid, message_id) VALUES (?, ?, ?)"));
@@ -314,7 +308,7 @@ class BatchAppender {
       IMD_TRY(exec(insert_channel_, to_db(m.conv.a), to_db(m.id), to_db(m.seq), to_db(m.from),
                    m.type, m.body, m.created_at, cid));
       // Only when the sender has a member row: membership is the caller's check, not ours.
-      IMD_TRY(exec(cursor_channel_, to_db(m.conv.a), to_db(m.from), to_db(m.seq), to_db(m.id)));
+      IMD_TRY(exec(cursor_channel_, to_db(m.conv.a), to_db(m.from), to_db(m.seq)));
     } else {
       const Id a = m.conv.a, b = m.conv.b;
       m.to = m.conv.peer_of(m.from);
@@ -335,7 +329,7 @@ class BatchAppender {
       m.seq = *seq;
       IMD_TRY(exec(insert_dm_message_, to_db(m.id), to_db(m.from), to_db(m.to), m.type, m.body,
                    m.created_at, to_db(a), to_db(b), to_db(m.seq), cid));
-      IMD_TRY(exec(cursor_dm_, to_db(m.from), to_db(m.to), to_db(m.seq), to_db(m.id)));
+      IMD_TRY(exec(cursor_dm_, to_db(m.from), to_db(m.to), to_db(m.seq)));
     }
     if (cid) IMD_TRY(exec(insert_cid_, to_db(m.from), *cid, to_db(m.id)));
     out.push_back(Appended{.msg = std::move(m), .duplicate = false});

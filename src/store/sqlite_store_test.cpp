@@ -511,7 +511,7 @@ TEST_F(SqliteStoreTest, AnEngineErrorRollsBackTheWholeBatch) {
   EXPECT_EQ(again[0].msg.seq, 1u);
 }
 
-TEST_F(SqliteStoreTest, SendingMovesTheSendersCursorsOnly) {
+TEST_F(SqliteStoreTest, SendingMovesOnlyTheSendersReadCursor) {
   add_user(1, "Alice");
   add_user(2, "Bob");
   add_user(3, "Carol");
@@ -526,20 +526,21 @@ TEST_F(SqliteStoreTest, SendingMovesTheSendersCursorsOnly) {
   ASSERT_TRUE(alice);
   EXPECT_EQ(alice->last_seq, 4u);
   EXPECT_EQ(alice->read_seq, 3u);
-  EXPECT_EQ(alice->ack_seq, 3u);
+  // Delivery cursors stay: the sender's other devices still get their own messages.
+  EXPECT_EQ(alice->ack_seq, 0u);
   auto bob = conversation(2, ConvKey::channel(100));
   EXPECT_EQ(bob->read_seq, 2u);
-  EXPECT_EQ(bob->ack_seq, 2u);
+  EXPECT_EQ(bob->ack_seq, 0u);
   EXPECT_EQ(scalar("SELECT last_ack_message_id FROM channel_user WHERE channel_id = ? AND "
                    "user_id = ?",
                    100, 1),
-            3);
+            0);
   EXPECT_FALSE(conversation(3, ConvKey::channel(100)));
 
   auto bob_dm = conversation(2, ConvKey::dm(2, 3));
   ASSERT_TRUE(bob_dm);
   EXPECT_EQ(bob_dm->read_seq, 2u);
-  EXPECT_EQ(bob_dm->ack_seq, 2u);
+  EXPECT_EQ(bob_dm->ack_seq, 0u);
   auto carol_dm = conversation(3, ConvKey::dm(2, 3));
   ASSERT_TRUE(carol_dm);
   EXPECT_EQ(carol_dm->read_seq, 0u);

@@ -2,7 +2,9 @@
 // and leaves only when the recipient ACKs delivery.
 //
 // Contract: thread-safe, blocking; push is idempotent (the same (user, conv, seq) twice is
-// one entry); list returns entries ordered by (conversation, seq).
+// one entry) and skips entries at or below the recipient's delivery cursor of that
+// conversation, so a repeated push never resurrects an ACKed message; list returns entries
+// ordered by (conversation, seq).
 #pragma once
 
 #include <cstdint>

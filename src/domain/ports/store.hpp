@@ -74,8 +74,10 @@ class Store {
   // One transaction for the whole batch. Per item: when (from, cid) exists, the original
   // message with duplicate = true; otherwise the message stored with the next seq of its
   // conversation (a DM conversation is created on its first message), the conversation's
-  // last_seq/last_message_id advanced, and the sender's read and delivery cursors moved to
-  // the new seq (one's own message is neither unread nor to be delivered).
+  // last_seq/last_message_id advanced, and the sender's read cursor moved to the new seq
+  // (one's own message is not unread). The sender's delivery cursor stays: the sender's
+  // other devices still get the message, and a message of someone else that is still in
+  // flight to the sender is not skipped.
   // Per-item failures (e.g. the channel vanished) are returned in place; an engine failure
   // fails the whole batch (the outer Result).
   virtual Result<std::vector<Result<Appended>>> append_messages(

@@ -1,0 +1,120 @@
+// REST client for /api/v1: JSON in and out, bearer auth with one refresh-and-retry on 401,
+// errors as ApiError carrying the server's error code.
+
+import { LoggedOut, SessionStore, fromLogin } from './session';
+import type {
+  Channel,
+  ConversationList,
+  LoginResponse,
+  Space,
+  User,
+  WireMessage,
+} from './types';
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Page {
+  before_seq?: number;
+  after_seq?: number;
+  limit?: number;
+}
+
+export class Api {
+  constructor(private readonly session: SessionStore) {}
+
+  private async request<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
+    const send = (token?: string) =>
+      fetch(`/api/v1${path}`, {
+        method,
+        headers: {
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+      });
+    let res: Response;
+    if (auth) {
+      const token = await this.session.accessToken();
+      res = await send(token);
+      if (res.status === 401) res = await send((await this.session.refresh(token)).access);
+      if (res.status === 401) {
+        this.session.set(null);
+        throw new LoggedOut();
+      }
+    } else {
+      res = await send();
+    }
+    if (res.status === 204) return undefined as T;
+    let data: unknown = null;
+    try {
+      data = await res.json();
+    } catch {
+      // non-JSON body (e.g. a proxy error page)
+    }
+    if (!res.ok) {
+      const err = (data as { error?: { code?: string; message?: string } } | null)?.error;
+      throw new ApiError(res.status, err?.code ?? 'internal', err?.message ?? `HTTP ${res.status}`);
+    }
+    return data as T;
+  }
+
+  register(name: string, phone: string, password: string) {
+    return this.request<{ user: User }>('POST', '/auth/register', { name, phone, password }, false);
+  }
+  async login(phone: string, password: string) {
+    const r = await this.request<LoginResponse>('POST', '/auth/login', { phone, password }, false);
+    return fromLogin(r);
+  }
+  logout(refreshToken: string) {
+    return this.request<void>('POST', '/auth/logout', { refresh_token: refreshToken }, false);
+  }
+
+  me() {
+    return this.request<User>('GET', '/users/me');
+  }
+  user(id: string) {
+    return this.request<User>('GET', `/users/${encodeURIComponent(id)}`);
+  }
+  findUsers(name: string) {
+    return this.request<{ users: User[] }>('GET', `/users?name=${encodeURIComponent(name)}`);
+  }
+
+  spaces() {
+    return this.request<{ spaces: Space[] }>('GET', '/spaces');
+  }
+  createSpace(name: string) {
+    return this.request<Space>('POST', '/spaces', { name });
+  }
+  joinSpace(id: string) {
+    return this.request<Space>('POST', `/spaces/${encodeURIComponent(id)}/join`);
+  }
+  channels(spaceId: string) {
+    return this.request<{ channels: Channel[] }>('GET', `/spaces/${spaceId}/channels`);
+  }
+  createChannel(spaceId: string, name: string) {
+    return this.request<Channel>('POST', `/spaces/${spaceId}/channels`, { name });
+  }
+  joinChannel(id: string) {
+    return this.request<Channel>('POST', `/channels/${id}/join`);
+  }
+
+  conversations() {
+    return this.request<ConversationList>('GET', '/conversations');
+  }
+  /** History of a conversation ("channel:<id>" or "dm:<user id>"), oldest first. */
+  history(conversation: string, page: Page) {
+    const [kind, id] = conversation.split(':');
+    const base = kind === 'channel' ? `/channels/${id}/messages` : `/dms/${id}/messages`;
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(page)) if (v !== undefined) q.set(k, String(v));
+    return this.request<{ messages: WireMessage[] }>('GET', `${base}?${q}`);
+  }
+}

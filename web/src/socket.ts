@@ -1,0 +1,170 @@
+// One WebSocket to /ws with automatic reconnect (exponential backoff with full jitter) and the
+// protocol heartbeat. It knows nothing of chat state: it reports `hello`, every other frame
+// and its state to its owner, and sends frames only while a connection is open and greeted.
+
+import { LoggedOut } from './session';
+import type { HelloFrame, ServerFrame } from './types';
+
+export type ConnState = 'connecting' | 'online' | 'reconnecting' | 'offline';
+
+export interface SocketHandlers {
+  token(): Promise<string>;
+  hello(h: HelloFrame, reconnect: boolean): void;
+  frame(f: ServerFrame): void;
+  state(s: ConnState): void;
+  /** The connection is gone; frames not answered yet may never be. */
+  lost(): void;
+  /** Several attempts in a row failed before `hello`: the token may be bad. */
+  trouble(): void;
+  loggedOut(): void;
+}
+
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_MAX_MS = 10_000;
+
+export class Socket {
+  private ws: WebSocket | null = null;
+  private stopped = true;
+  private greeted = false;
+  private everGreeted = false;
+  private failures = 0; // attempts in a row that did not reach `hello`
+  private retryTimer: number | undefined;
+  private beatTimer: number | undefined;
+  private lastFrameAt = 0;
+  private state: ConnState = 'offline';
+
+  constructor(private readonly h: SocketHandlers) {
+    window.addEventListener('online', () => this.retryNow());
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.everGreeted = false;
+    this.failures = 0;
+    void this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.teardown();
+    this.setState('offline');
+  }
+
+  get online(): boolean {
+    return this.greeted && this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  /** Sends a frame if the connection is up; false if it is not (the caller keeps it). */
+  send(frame: object): boolean {
+    if (!this.online) return false;
+    this.ws!.send(JSON.stringify(frame));
+    return true;
+  }
+
+  /** Skips the rest of the backoff wait (e.g. the browser came back online). */
+  retryNow(): void {
+    if (this.stopped || this.ws) return;
+    clearTimeout(this.retryTimer);
+    void this.connect();
+  }
+
+  private setState(s: ConnState): void {
+    if (s === this.state) return;
+    this.state = s;
+    this.h.state(s);
+  }
+
+  private async connect(): Promise<void> {
+    this.setState(this.everGreeted || this.failures > 0 ? 'reconnecting' : 'connecting');
+    let token: string;
+    try {
+      token = await this.h.token();
+    } catch (e) {
+      if (e instanceof LoggedOut) {
+        this.stop();
+        this.h.loggedOut();
+        return;
+      }
+      this.failures++;
+      this.scheduleRetry();
+      return;
+    }
+    if (this.stopped) return;
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(token)}`);
+    this.ws = ws;
+    ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;
+      this.lastFrameAt = Date.now();
+      let f: ServerFrame;
+      try {
+        f = JSON.parse(String(ev.data)) as ServerFrame;
+      } catch {
+        return;
+      }
+      if (f.op === 'hello') {
+        const reconnect = this.everGreeted;
+        this.greeted = true;
+        this.everGreeted = true;
+        this.failures = 0;
+        this.startHeartbeat(f.heartbeat_s);
+        this.setState('online');
+        this.h.hello(f, reconnect);
+      } else if (f.op !== 'pong') {
+        this.h.frame(f);
+      }
+    };
+    ws.onclose = () => this.closed(ws);
+  }
+
+  private closed(ws: WebSocket): void {
+    if (this.ws !== ws) return;
+    const wasGreeted = this.greeted;
+    this.teardown();
+    if (wasGreeted) this.h.lost();
+    if (this.stopped) return;
+    if (!wasGreeted) {
+      this.failures++;
+      if (this.failures % 3 === 0) this.h.trouble();
+    }
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped) return;
+    this.setState('reconnecting');
+    const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.failures, 10));
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = window.setTimeout(() => void this.connect(), delay);
+  }
+
+  private startHeartbeat(seconds: number): void {
+    const period = Math.max(1, seconds) * 1000;
+    clearInterval(this.beatTimer);
+    this.beatTimer = window.setInterval(() => {
+      if (!this.ws) return;
+      // The server answers every ping: silence for two periods means a dead link.
+      if (Date.now() - this.lastFrameAt > 2 * period + 5000) {
+        this.closed(this.ws);
+        return;
+      }
+      this.send({ op: 'ping' });
+    }, period);
+  }
+
+  private teardown(): void {
+    clearInterval(this.beatTimer);
+    const ws = this.ws;
+    this.ws = null;
+    this.greeted = false;
+    if (!ws) return;
+    ws.onclose = null;
+    ws.onmessage = null;
+    // Closing a socket still connecting makes the browser log an error: close it once open.
+    if (ws.readyState === WebSocket.CONNECTING) ws.onopen = () => ws.close(1000);
+    else if (ws.readyState === WebSocket.OPEN) ws.close(1000);
+  }
+}

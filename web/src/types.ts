@@ -1,0 +1,79 @@
+// Wire shapes of the REST API (docs/api.md) and the WebSocket protocol (docs/protocol.md).
+// Ids are decimal strings; seq values and counts are numbers.
+
+export interface User {
+  id: string;
+  name: string;
+  avatar: string;
+  created_at: number;
+  phone?: string;
+}
+
+export interface Space {
+  id: string;
+  name: string;
+  avatar: string;
+  owner_id: string;
+  created_at: number;
+}
+
+export interface Channel {
+  id: string;
+  space_id: string;
+  name: string;
+  avatar: string;
+  owner_id: string;
+  created_at: number;
+  last_seq: number;
+}
+
+export interface WireMessage {
+  id: string;
+  conversation: string;
+  seq: number;
+  from: string;
+  channel?: string;
+  to?: string;
+  type: string;
+  body: string;
+  created_at: number;
+  cid?: string;
+}
+
+export interface ConversationState {
+  conversation: string;
+  kind: 'channel' | 'dm';
+  name: string;
+  avatar: string;
+  last_seq: number;
+  read_seq: number;
+  unread: number;
+  channel_id?: string;
+  space_id?: string;
+  user_id?: string;
+  last_message: WireMessage | null;
+}
+
+export interface ConversationList {
+  conversations: ConversationState[];
+  spaces: { space_id: string; unread: number }[];
+}
+
+export interface LoginResponse {
+  access_token: string;
+  refresh_token: string;
+  token_type: string;
+  expires_in: number;
+  user: User;
+}
+
+export type ServerFrame =
+  | { op: 'hello'; session: string; user: string; heartbeat_s: number }
+  | { op: 'sent'; cid: string; id: string; seq: number; conversation: string }
+  | ({ op: 'msg' } & WireMessage)
+  | { op: 'read'; conversation: string; seq: number }
+  | { op: 'synced'; messages: number }
+  | { op: 'pong'; t?: string }
+  | { op: 'error'; code: string; message: string; ref?: string; cid?: string };
+
+export type HelloFrame = Extract<ServerFrame, { op: 'hello' }>;
