@@ -80,7 +80,8 @@ struct App::Parts {
     db = std::make_shared<SqliteDatabase>(sc);
     store = std::make_unique<SqliteStore>(db);
     inbox = std::make_unique<SqliteInbox>(db);
-    members = std::make_unique<MemoryMemberCache>(*store);
+    members = std::make_unique<MemoryMemberCache>(
+        [s = store.get()](Id channel) { return s->channel_member_ids(channel); });
     queue = std::make_unique<LocalQueue>(static_cast<std::size_t>(config.limits.queue_capacity),
                                          static_cast<std::size_t>(config.limits.batch_max));
     hub = std::make_unique<gateway::Hub>(static_cast<std::uint32_t>(config.worker_id));

@@ -5,8 +5,8 @@
 
 namespace imd {
 
-MemoryMemberCache::MemoryMemberCache(Store& store, std::size_t capacity)
-    : store_(store), capacity_(capacity) {}
+MemoryMemberCache::MemoryMemberCache(Loader load, std::size_t capacity)
+    : load_(std::move(load)), capacity_(capacity) {}
 
 Result<MemberList> MemoryMemberCache::members(Id channel_id) {
   std::unique_lock lock(mu_);
@@ -42,7 +42,7 @@ Result<MemberList> MemoryMemberCache::members(Id channel_id) {
   std::uint64_t generation = e.generation;
   lock.unlock();
 
-  auto loaded = store_.channel_member_ids(channel_id);
+  auto loaded = load_(channel_id);
 
   lock.lock();
   Entry& after = entries_[channel_id];

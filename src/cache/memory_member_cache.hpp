@@ -1,6 +1,6 @@
 // In-process MemberCache adapter (standalone mode).
 //
-// A miss loads the member list from the Store; concurrent misses of one key wait for the one
+// A miss loads the member list through `load` (the Store's channel_member_ids); concurrent misses of one key wait for the one
 // load in flight (single-flight: no stampede on a hot channel). invalidate() bumps the key's
 // generation, so a load that started before a membership change is not cached after it.
 // Bounded: at most `capacity` channels are cached; beyond that, an arbitrary entry is evicted.
@@ -12,14 +12,16 @@
 #include <mutex>
 #include <unordered_map>
 
+#include <functional>
+
 #include "domain/ports/member_cache.hpp"
-#include "domain/ports/store.hpp"
 
 namespace imd {
 
 class MemoryMemberCache final : public MemberCache {
  public:
-  explicit MemoryMemberCache(Store& store, std::size_t capacity = 100000);
+  using Loader = std::function<Result<std::vector<Id>>(Id channel_id)>;
+  explicit MemoryMemberCache(Loader load, std::size_t capacity = 100000);
   Result<MemberList> members(Id channel_id) override;
   void invalidate(Id channel_id) override;
 
@@ -33,7 +35,7 @@ class MemoryMemberCache final : public MemberCache {
     bool loading = false;
   };
 
-  Store& store_;
+  Loader load_;
   const std::size_t capacity_;
   mutable std::mutex mu_;
   std::condition_variable loaded_;

@@ -68,7 +68,7 @@ TEST(Tokens, TamperedPayloadIsRejected) {
 TEST(Tokens, GarbageIsRejected) {
   FakeClock clock;
   TokenIssuer t(clock, kKey, 900);
-  for (std::string bad : {"", "a", "a.b", "a.b.c", "..", "eyJhbGciOiJIUzI1NiJ9..", std::string(5000, 'x')}) {
+  for (const std::string& bad : std::vector<std::string>{"", "a", "a.b", "a.b.c", "..", "eyJhbGciOiJIUzI1NiJ9..", std::string(5000, 'x')}) {
     EXPECT_FALSE(t.verify(bad)) << bad;
   }
 }
