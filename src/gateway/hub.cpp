@@ -18,36 +18,51 @@ void Hub::detach(ConnRef ref) {
 }
 
 void Hub::push(std::vector<Push> pushes) {
+  struct Target {
+    std::shared_ptr<Connection> conn;
+    Id user = 0;
+    std::vector<OutFrame> frames;
+  };
+  // Targets in order of first appearance, so each connection's frames keep the push order.
+  std::unordered_map<std::uint64_t, std::size_t> index;
+  std::vector<Target> targets;
   for (auto& p : pushes) {
     const auto* msg = std::get_if<MessageEvent>(p.event.get());
     Frame for_sender, for_others;  // message frames, built on first use
-    for (ConnRef target : p.targets) {
-      if (target.node != node_) continue;
-      std::shared_ptr<Connection> conn;
-      Id user = 0;
-      {
-        Shard& s = shard(target.conn);
-        std::lock_guard lock(s.mu);
-        auto it = s.conns.find(target.conn);
-        if (it == s.conns.end()) continue;
-        conn = it->second.conn.lock();
-        user = it->second.user;
+    for (ConnRef ref : p.targets) {
+      if (ref.node != node_) continue;
+      auto [it, fresh] = index.try_emplace(ref.conn, targets.size());
+      if (fresh) {
+        Target t;
+        Shard& s = shard(ref.conn);
+        {
+          std::lock_guard lock(s.mu);
+          auto e = s.conns.find(ref.conn);
+          if (e != s.conns.end()) {
+            t.conn = e->second.conn.lock();
+            t.user = e->second.user;
+          }
+        }
+        targets.push_back(std::move(t));
       }
-      if (!conn) continue;
+      Target& t = targets[it->second];
+      if (!t.conn) continue;
       OutFrame out;
       if (msg) {
-        bool sender = user == msg->msg.from;
-        Frame& f = sender ? for_sender : for_others;
-        if (!f) f = msg_frame(msg->msg, user);
+        Frame& f = t.user == msg->msg.from ? for_sender : for_others;
+        if (!f) f = msg_frame(msg->msg, t.user);
         out.text = f;
         out.is_message = true;
         out.conv = msg->msg.conv;
         out.seq = msg->msg.seq;
       } else {
-        out.text = event_frame(*p.event, user);
+        out.text = event_frame(*p.event, t.user);
       }
-      conn->deliver(std::move(out));
+      t.frames.push_back(std::move(out));
     }
+  }
+  for (auto& t : targets) {
+    if (t.conn && !t.frames.empty()) t.conn->deliver(std::move(t.frames));
   }
 }
 

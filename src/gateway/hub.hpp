@@ -3,7 +3,10 @@
 // Connections attach with their user id and get a ConnRef (node, conn id). push() resolves
 // each target to a live connection and hands it a ready frame: a pushed message is
 // serialized once per push for all its recipients (twice at most: the sender's devices see
-// their cid). Thread-safe; push never blocks (connections queue frames on their own strands).
+// their cid). The frames of one push() call are grouped per connection and handed over in
+// one go, so a batch fanned out to a channel costs one hand-off per member connection, not
+// one per message. Thread-safe; push never blocks (connections queue frames on their own
+// strands).
 #pragma once
 
 #include <array>
@@ -29,8 +32,8 @@ struct OutFrame {
 class Connection {
  public:
   virtual ~Connection() = default;
-  // Thread-safe; returns at once.
-  virtual void deliver(OutFrame frame) = 0;
+  // Thread-safe; returns at once. The frames of one call arrive in order, in one hand-off.
+  virtual void deliver(std::vector<OutFrame> frames) = 0;
 };
 
 class Hub final : public Pusher {

@@ -102,10 +102,11 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 class WsSession final : public gateway::Connection,
                         public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(beast::tcp_stream&& stream, ServerDeps& deps, Id user)
+  WsSession(beast::tcp_stream&& stream, ServerDeps& deps, Id user, bool batch)
       : ws_(std::move(stream)),
         deps_(deps),
         user_(user),
+        batch_(batch),
         bucket_(static_cast<double>(deps.config.limits.ws_rate_per_s),
                 static_cast<double>(deps.config.limits.ws_burst)),
         writable_(ws_.get_executor()) {}
@@ -114,9 +115,9 @@ class WsSession final : public gateway::Connection,
     asio::co_spawn(ws_.get_executor(), run(shared_from_this(), std::move(req)), asio::detached);
   }
 
-  void deliver(gateway::OutFrame f) override {
-    asio::post(ws_.get_executor(), [self = shared_from_this(), f = std::move(f)]() mutable {
-      self->on_deliver(std::move(f));
+  void deliver(std::vector<gateway::OutFrame> frames) override {
+    asio::post(ws_.get_executor(), [self = shared_from_this(), fs = std::move(frames)]() mutable {
+      for (auto& f : fs) self->on_deliver(std::move(f));
     });
   }
 
@@ -439,14 +440,34 @@ class WsSession final : public gateway::Connection,
     }
   }
 
+  // With batching (opt-in at connect: /ws?batch=1), frames that queued up while the previous
+  // write was in flight go out together as one {"op":"batch","frames":[...]} frame: one
+  // WebSocket frame and one write for many messages.
   awaitable<void> write_loop(std::shared_ptr<WsSession> self) {
     const auto low_water = static_cast<std::size_t>(deps_.config.ws.sync_page);
+    std::string batch;
     while (!queue_.empty() && !closed_) {
-      gateway::Frame f = queue_.front();
+      std::size_t taken = 1, bytes = queue_.front()->size();
+      asio::const_buffer out = asio::buffer(*queue_.front());
+      if (batch_ && queue_.size() > 1) {
+        static constexpr std::string_view kHead = R"({"op":"batch","frames":[)";
+        const std::size_t limit = static_cast<std::size_t>(deps_.config.limits.max_frame_bytes) * 4;
+        batch.assign(kHead);
+        batch.append(*queue_.front());
+        while (taken < queue_.size() && batch.size() + queue_[taken]->size() < limit) {
+          batch.push_back(',');
+          batch.append(*queue_[taken]);
+          bytes += queue_[taken]->size();
+          ++taken;
+        }
+        batch.append("]}");
+        out = asio::buffer(batch);
+      }
       ws_.text(true);
-      auto [ec, n] = co_await ws_.async_write(asio::buffer(*f), kTuple);
-      queue_.pop_front();
-      queued_bytes_ -= f->size();
+      auto [ec, n] = co_await ws_.async_write(out, kTuple);
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(taken));
+      queued_bytes_ -= bytes;
+      if (batch.capacity() > 64 * 1024) std::string().swap(batch);
       if (ec) {
         close_now(websocket::close_code::going_away, "write failed");
         break;
@@ -486,6 +507,7 @@ class WsSession final : public gateway::Connection,
   websocket::stream<beast::tcp_stream> ws_;
   ServerDeps& deps_;
   const Id user_;
+  const bool batch_;
   ConnRef ref_;
   TokenBucket bucket_;
   std::int64_t violations_ = 0;
@@ -634,9 +656,11 @@ awaitable<void> Server::Impl::http_session(tcp::socket socket) {
         deny.body = api::error_body(make_error(Errc::not_found, "WebSocket endpoint is /ws"));
       } else {
         std::string token;
+        bool batch = false;
         if (auto url = boost::urls::parse_origin_form(target)) {
           for (auto qp : url->params()) {
             if (qp.key == "token" || qp.key == "access_token") token = qp.value;
+            if (qp.key == "batch") batch = qp.value == "1" || qp.value == "true";
           }
         }
         auto h = req[http::field::authorization];
@@ -651,7 +675,7 @@ awaitable<void> Server::Impl::http_session(tcp::socket socket) {
           deny.status = 503;
           deny.body = api::error_body(make_error(Errc::unavailable, "too many connections"));
         } else {
-          std::make_shared<WsSession>(std::move(stream), deps, *user)->start(std::move(req));
+          std::make_shared<WsSession>(std::move(stream), deps, *user, batch)->start(std::move(req));
           co_return;
         }
       }

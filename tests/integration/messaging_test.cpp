@@ -215,7 +215,11 @@ TEST_F(Messaging, RepeatedCidIsStoredAndPushedOnce) {
   EXPECT_EQ(hist.json.as_object().at("messages").as_array().size(), 1u);
 }
 
-TEST_F(Messaging, ConcurrentSendersIntoOneChannelAreOrderedWithoutGaps) {
+class ConcurrentSenders : public Messaging, public ::testing::WithParamInterface<bool> {};
+
+// Run with and without batch frames: the order and completeness must not depend on framing.
+TEST_P(ConcurrentSenders, IntoOneChannelAreOrderedWithoutGaps) {
+  const bool batch = GetParam();
   start({"--limits-ws-rate-per-s", "100000", "--limits-ws-burst", "100000"});
   Http h = http();
   std::vector<Account> senders;
@@ -223,7 +227,9 @@ TEST_F(Messaging, ConcurrentSendersIntoOneChannelAreOrderedWithoutGaps) {
   auto r1 = make_account(h, "r1"), r2 = make_account(h, "r2");
   std::vector<const Account*> members = {&senders[1], &senders[2], &senders[3], &r1, &r2};
   std::string ch = make_channel(senders[0], members);
-  auto w1 = connect_synced(r1), w2 = connect_synced(r2);
+  auto w1 = std::make_unique<Ws>(server_->host(), server_->port(), r1.access, batch);
+  auto w2 = std::make_unique<Ws>(server_->host(), server_->port(), r2.access, batch);
+  for (auto* w : {w1.get(), w2.get()}) ASSERT_TRUE(w->recv_op("synced"));
   constexpr int kPer = 500;
   std::vector<std::thread> threads;
   std::atomic<int> acked{0};
@@ -256,7 +262,12 @@ TEST_F(Messaging, ConcurrentSendersIntoOneChannelAreOrderedWithoutGaps) {
     }
     EXPECT_FALSE(w->recv_op("msg", 300ms));
   }
+  if (!batch) EXPECT_EQ(w1->batches() + w2->batches(), 0u);
+  RecordProperty("batches", static_cast<int>(w1->batches() + w2->batches()));
 }
+
+INSTANTIATE_TEST_SUITE_P(Framing, ConcurrentSenders, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Batched" : "Single"; });
 
 TEST_F(Messaging, ReconnectDuringLiveTrafficLosesNothingAndKeepsOrder) {
   start({"--limits-ws-rate-per-s", "100000", "--limits-ws-burst", "100000"});

@@ -119,6 +119,7 @@ struct Ws::Impl {
   std::condition_variable cv;
   std::deque<bj::object> frames;
   bool closed = false;
+  std::size_t batches = 0;
   beast::flat_buffer buf;
   std::deque<std::pair<std::string, bool>> out;  // (payload, binary)
   bool writing = false;
@@ -137,8 +138,15 @@ struct Ws::Impl {
       bj::value v = bj::parse(text, pec);
       {
         std::lock_guard lock(mu);
-        if (!pec && v.is_object()) frames.push_back(std::move(v.as_object()));
-        else frames.push_back(bj::object{{"op", "__unparsable__"}, {"text", text}});
+        if (pec || !v.is_object()) {
+          frames.push_back(bj::object{{"op", "__unparsable__"}, {"text", text}});
+        } else if (const auto* op = v.as_object().if_contains("op");
+                   op && op->is_string() && op->as_string() == "batch") {
+          ++batches;
+          for (auto& f : v.as_object()["frames"].as_array()) frames.push_back(f.as_object());
+        } else {
+          frames.push_back(std::move(v.as_object()));
+        }
       }
       cv.notify_all();
       read();
@@ -171,14 +179,15 @@ struct Ws::Impl {
   }
 };
 
-Ws::Ws(const std::string& host, unsigned short port, const std::string& token)
+Ws::Ws(const std::string& host, unsigned short port, const std::string& token, bool batch)
     : impl_(std::make_unique<Impl>()) {
   tcp::resolver resolver(impl_->io);
   auto& lowest = beast::get_lowest_layer(impl_->ws);
   lowest.expires_after(std::chrono::seconds(10));
   lowest.connect(resolver.resolve(host, std::to_string(port)));
   impl_->ws.read_message_max(64 * 1024 * 1024);
-  impl_->ws.handshake(host + ":" + std::to_string(port), "/ws?token=" + token);
+  impl_->ws.handshake(host + ":" + std::to_string(port),
+                      "/ws?token=" + token + (batch ? "&batch=1" : ""));
   lowest.expires_never();
   impl_->read();
   impl_->thread = std::thread([this] { impl_->io.run(); });
@@ -236,6 +245,11 @@ bool Ws::closed() const {
 bool Ws::wait_closed(std::chrono::milliseconds timeout) {
   std::unique_lock lock(impl_->mu);
   return impl_->cv.wait_for(lock, timeout, [&] { return impl_->closed; });
+}
+
+std::size_t Ws::batches() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->batches;
 }
 
 std::size_t Ws::pending() const {

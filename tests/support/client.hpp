@@ -67,8 +67,10 @@ Account make_account(Http& http, const std::string& name);
 // A WebSocket client with its own I/O thread. Frames are JSON objects.
 class Ws {
  public:
-  // Connects to /ws?token=...; throws on a failed handshake.
-  Ws(const std::string& host, unsigned short port, const std::string& token);
+  // Connects to /ws?token=...; throws on a failed handshake. With `batch`, the server may
+  // combine frames into {"op":"batch","frames":[...]}; recv() unwraps them transparently
+  // (batches() counts how many arrived).
+  Ws(const std::string& host, unsigned short port, const std::string& token, bool batch = false);
   ~Ws();
   Ws(const Ws&) = delete;
   Ws& operator=(const Ws&) = delete;
@@ -90,6 +92,7 @@ class Ws {
   // Waits until the server closed the connection.
   bool wait_closed(std::chrono::milliseconds timeout);
   std::size_t pending() const;
+  std::size_t batches() const;
 
  private:
   struct Impl;
