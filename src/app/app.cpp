@@ -9,6 +9,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include "api/rest_api.hpp"
@@ -138,13 +139,16 @@ std::string App::start() {
 
 void App::run_until_signal() {
   boost::asio::signal_set signals(p_->io, SIGINT, SIGTERM);
-  signals.async_wait([this](const boost::system::error_code& ec, int sig) {
+  boost::asio::steady_timer drain(p_->io);
+  signals.async_wait([this, &drain](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     LOG_INFO("signal " << sig << ": shutting down");
     p_->server->stop();
-    // Store what was accepted before stopping the I/O that pushes the ACKs.
+    // Store what was accepted, then give the connections a moment to write those ACKs
+    // (a client that misses one retries with the same cid: it is not stored twice).
     p_->queue->stop();
-    p_->io.stop();
+    drain.expires_after(std::chrono::milliseconds(300));
+    drain.async_wait([this](const boost::system::error_code&) { p_->io.stop(); });
   });
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < p_->threads(); ++i) threads.emplace_back([this] { p_->io.run(); });
