@@ -1,5 +1,6 @@
 #include "api/rest_api.hpp"
 
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
@@ -84,6 +85,16 @@ bj::object member_page_json(const MemberPage& p) {
   return o;
 }
 
+// A PATCH names the fields it changes: a misspelt one is an error, not a silent no-op.
+Result<void> only_fields(const bj::object& body, std::initializer_list<std::string_view> known) {
+  for (const auto& [k, v] : body) {
+    if (std::find(known.begin(), known.end(), std::string_view(k)) == known.end()) {
+      return make_error(Errc::invalid_argument, "unknown field '" + std::string(k) + "'");
+    }
+  }
+  return {};
+}
+
 std::vector<std::string> split_path(std::string_view path) {
   std::vector<std::string> out;
   std::size_t i = 0;
@@ -145,8 +156,10 @@ HttpResponse RestApi::handle(const HttpRequest& req) {
   std::vector<std::string> segments;
   for (auto seg : url->segments()) segments.emplace_back(seg);
 
+  // HEAD is answered like GET (the transport drops the body).
+  const std::string_view method = req.method == "HEAD" ? std::string_view("GET") : req.method;
   const Route* match = nullptr;
-  bool path_matched = false;
+  std::string allowed;  // methods of the routes whose path matched, for 405's Allow
   std::vector<Id> params;
   for (const auto& route : routes_) {
     if (route.segments.size() != segments.size()) continue;
@@ -162,17 +175,18 @@ HttpResponse RestApi::handle(const HttpRequest& req) {
       }
     }
     if (!ok) continue;
-    path_matched = true;
-    if (route.method == req.method) {
+    if (route.method == method) {
       match = &route;
       params = std::move(p);
       break;
     }
+    allowed += (allowed.empty() ? "" : ", ") + route.method;
   }
   if (!match) {
-    if (path_matched) {
+    if (!allowed.empty()) {
       HttpResponse r = error_response(make_error(Errc::invalid_argument, "method not allowed"));
       r.status = 405;
+      r.headers.emplace_back("Allow", allowed);
       return r;
     }
     return error_response(make_error(Errc::not_found, "no such endpoint"));
@@ -186,7 +200,7 @@ HttpResponse RestApi::handle(const HttpRequest& req) {
   if (req.body.size() > static_cast<std::size_t>(limits_.max_http_body_bytes)) {
     return error_response(make_error(Errc::payload_too_large, "request body too large"));
   }
-  if (!req.body.empty() && req.content_type.rfind("application/json", 0) != 0) {
+  if (!req.body.empty() && !boost::algorithm::istarts_with(req.content_type, "application/json")) {
     return error_response(
         make_error(Errc::invalid_argument, "Content-Type must be application/json"));
   }
@@ -261,11 +275,8 @@ HttpResponse RestApi::users_update_me(Ctx& ctx) {
   if (!name) return error_response(name.error());
   auto avatar = json::optional_string(*body, "avatar", kMaxAvatarBytes);
   if (!avatar) return error_response(avatar.error());
-  for (const auto& [k, v] : *body) {
-    if (k != "name" && k != "avatar") {
-      return error_response(
-          make_error(Errc::invalid_argument, "unknown field '" + std::string(k) + "'"));
-    }
+  if (auto unknown = only_fields(*body, {"name", "avatar"}); !unknown) {
+    return error_response(unknown.error());
   }
   up.name = std::move(*name);
   up.avatar = std::move(*avatar);
@@ -315,6 +326,9 @@ HttpResponse RestApi::spaces_get(Ctx& ctx) {
 HttpResponse RestApi::spaces_update(Ctx& ctx) {
   auto body = ctx.body();
   if (!body) return error_response(body.error());
+  if (auto unknown = only_fields(*body, {"name", "avatar"}); !unknown) {
+    return error_response(unknown.error());
+  }
   auto name = json::optional_string(*body, "name", kMaxNameBytes, 1);
   if (!name) return error_response(name.error());
   auto avatar = json::optional_string(*body, "avatar", kMaxAvatarBytes);

@@ -40,7 +40,7 @@ Result<void> check_avatar(std::string_view value) {
 Result<void> check_phone(std::string_view value) {
   std::string_view digits = value;
   if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
-  if (digits.size() < 5 || value.size() > kMaxPhoneBytes ||
+  if (digits.size() < 5 || digits.size() > kMaxPhoneBytes - 1 ||
       !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return make_error(Errc::invalid_argument, "phone must be 5..19 digits, optionally after '+'");
   }
@@ -117,7 +117,11 @@ Result<void> AuthService::logout(const std::string& refresh_token) {
   if (refresh_token.empty() || refresh_token.size() > 256) {
     return make_error(Errc::invalid_argument, "refresh_token is required");
   }
-  return store_.revoke_refresh_token(sha256_hex(refresh_token));
+  // Logging out twice, or with an unknown token, ends in the same state: no error, and no
+  // answer that tells whether a token exists.
+  auto r = store_.revoke_refresh_token(sha256_hex(refresh_token));
+  if (!r && r.error().code == Errc::not_found) return {};
+  return r;
 }
 
 Result<Id> AuthService::authenticate(std::string_view access_token) const {

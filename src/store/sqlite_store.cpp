@@ -608,6 +608,22 @@ Result<std::vector<Member>> SqliteStore::space_members(Id space_id, Id after_use
 
 Result<void> SqliteStore::create_channel(const Channel& channel) {
   return db_->write([&](SqliteConnection& c) -> Result<void> {
+    // The owner's space membership is checked in the same transaction as the insert: a
+    // concurrent leave cannot slip between the service's check and the write.
+    auto member = c.prepare("SELECT 1 FROM space_user WHERE space_id = ? AND user_id = ?");
+    if (!member.ok()) return member.error();
+    member->bind_all(to_db(channel.space_id), to_db(channel.owner_id));
+    auto is_member = exists(*member);
+    if (!is_member.ok()) return is_member.error();
+    if (!*is_member) {
+      auto space = c.prepare("SELECT 1 FROM space WHERE id = ?");
+      if (!space.ok()) return space.error();
+      space->bind(1, to_db(channel.space_id));
+      auto known = exists(*space);
+      if (!known.ok()) return known.error();
+      if (!*known) return make_error(Errc::not_found, "space not found");
+      return make_error(Errc::forbidden, "not a member of this space");
+    }
     auto s = c.prepare(
         "INSERT INTO channel(id, name, avatar, owner_id, created_at, last_seq, last_message_id)"
         " VALUES (?, ?, ?, ?, ?, 0, 0)");
@@ -666,10 +682,15 @@ Result<bool> SqliteStore::add_channel_member(Id channel_id, Id user_id, Millis n
   return db_->write([&](SqliteConnection& c) -> Result<bool> {
     // Cursors start at the channel's last_seq, read in the same transaction as the insert, so
     // a message stored concurrently is either before the join or unread after it.
+    // Space membership is a condition of the same statement, so a concurrent leave of the
+    // space cannot leave a channel membership behind.
     auto s = c.prepare(
         "INSERT INTO channel_user"
         "(channel_id, user_id, last_ack_message_id, last_ack_seq, read_seq, created_at)"
-        " SELECT id, ?2, last_message_id, last_seq, last_seq, ?3 FROM channel WHERE id = ?1"
+        " SELECT ch.id, ?2, ch.last_message_id, ch.last_seq, ch.last_seq, ?3 FROM channel ch"
+        " JOIN space_channel sc ON sc.channel_id = ch.id"
+        " JOIN space_user su ON su.space_id = sc.space_id AND su.user_id = ?2"
+        " WHERE ch.id = ?1"
         " ON CONFLICT(channel_id, user_id) DO NOTHING");
     if (!s.ok()) return s.error();
     s->bind_all(to_db(channel_id), to_db(user_id), now);
@@ -681,6 +702,12 @@ Result<bool> SqliteStore::add_channel_member(Id channel_id, Id user_id, Millis n
     auto found = exists(*known);
     if (!found.ok()) return found.error();
     if (!*found) return make_error(Errc::not_found, "channel not found");
+    auto already = c.prepare("SELECT 1 FROM channel_user WHERE channel_id = ? AND user_id = ?");
+    if (!already.ok()) return already.error();
+    already->bind_all(to_db(channel_id), to_db(user_id));
+    auto was = exists(*already);
+    if (!was.ok()) return was.error();
+    if (!*was) return make_error(Errc::forbidden, "not a member of the channel's space");
     return false;
   });
 }

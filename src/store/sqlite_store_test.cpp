@@ -61,6 +61,12 @@ class SqliteStoreTest : public ::testing::Test {
                                         .created_at = 1});
     ASSERT_TRUE(r.ok()) << r.error().message;
   }
+  // Joins the channel's space first, as the service requires.
+  Result<bool> join(Id channel, Id user, Millis now) {
+    auto ch = store_->channel_by_id(channel);
+    if (ch.ok()) (void)store_->add_space_member(ch->space_id, user, now);
+    return store_->add_channel_member(channel, user, now);
+  }
   void add_channel(Id id, Id space_id, Id owner) {
     auto r = store_->create_channel(Channel{.id = id,
                                             .space_id = space_id,
@@ -286,7 +292,7 @@ TEST_F(SqliteStoreTest, RemoveSpaceMemberAlsoLeavesItsChannels) {
   add_channel(200, 20, 1);
   ASSERT_TRUE(*store_->add_space_member(10, 2, 1));
   ASSERT_TRUE(*store_->add_space_member(20, 2, 1));
-  for (Id ch : {100, 101, 200}) ASSERT_TRUE(*store_->add_channel_member(ch, 2, 1));
+  for (Id ch : {100, 101, 200}) ASSERT_TRUE(*join(ch, 2, 1));
 
   auto removed = store_->remove_space_member(10, 2);
   ASSERT_TRUE(removed.ok());
@@ -307,6 +313,12 @@ TEST_F(SqliteStoreTest, ChannelsAndMembership) {
   add_user(3, "Carol");
   add_space(10, 1);
   add_channel(100, 10, 1);
+  // Only space members may create channels in it.
+  EXPECT_EQ(store_->create_channel(Channel{.id = 101, .space_id = 10, .name = "y", .owner_id = 2})
+                .error()
+                .code,
+            Errc::forbidden);
+  ASSERT_TRUE(*store_->add_space_member(10, 2, 3));
   add_channel(101, 10, 2);
 
   auto ch = store_->channel_by_id(100);
@@ -337,11 +349,14 @@ TEST_F(SqliteStoreTest, ChannelsAndMembership) {
             Errc::conflict);
 
   EXPECT_TRUE(*store_->is_channel_member(100, 1));  // the owner
-  EXPECT_TRUE(*store_->add_channel_member(100, 3, 7));
-  EXPECT_TRUE(*store_->add_channel_member(100, 2, 7));
-  EXPECT_FALSE(*store_->add_channel_member(100, 2, 8));
+  EXPECT_TRUE(*join(100, 3, 7));
+  EXPECT_TRUE(*join(100, 2, 7));
+  EXPECT_FALSE(*join(100, 2, 8));
   EXPECT_EQ(store_->add_channel_member(999, 2, 8).error().code, Errc::not_found);
-  EXPECT_EQ(store_->add_channel_member(100, 99, 8).error().code, Errc::not_found);
+  // An unknown user is no member of the space either.
+  EXPECT_EQ(store_->add_channel_member(100, 99, 8).error().code, Errc::forbidden);
+  add_user(4, "Dave");  // known, but not in the space
+  EXPECT_EQ(store_->add_channel_member(100, 4, 8).error().code, Errc::forbidden);
 
   EXPECT_EQ(*store_->channel_member_ids(100), (std::vector<Id>{1, 2, 3}));
   auto page = store_->channel_members(100, 1, 1);
@@ -364,7 +379,7 @@ TEST_F(SqliteStoreTest, NewChannelMemberStartsAtTheChannelsLastSeq) {
   add_channel(100, 10, 1);
   append_ok(
       {channel_msg(1, 100, 1, "c1"), channel_msg(2, 100, 1, "c2"), channel_msg(3, 100, 1, "c3")});
-  ASSERT_TRUE(*store_->add_channel_member(100, 2, 9));
+  ASSERT_TRUE(*join(100, 2, 9));
   auto st = conversation(2, ConvKey::channel(100));
   ASSERT_TRUE(st);
   EXPECT_EQ(st->last_seq, 3u);
@@ -517,7 +532,7 @@ TEST_F(SqliteStoreTest, SendingMovesOnlyTheSendersReadCursor) {
   add_user(3, "Carol");
   add_space(10, 1);
   add_channel(100, 10, 1);
-  ASSERT_TRUE(*store_->add_channel_member(100, 2, 1));
+  ASSERT_TRUE(*join(100, 2, 1));
   append_ok({channel_msg(1, 100, 1, "a"), channel_msg(2, 100, 2, "b"), channel_msg(3, 100, 1, "c"),
              channel_msg(4, 100, 3, "d"),  // Carol is no member: no cursor row to move
              dm_msg(5, 2, 3, "e"), dm_msg(6, 2, 3, "f")});
@@ -599,7 +614,7 @@ TEST_F(SqliteStoreTest, CursorsMoveForwardOnlyAndClampToLastSeq) {
   add_user(3, "Carol");
   add_space(10, 1);
   add_channel(100, 10, 1);
-  ASSERT_TRUE(*store_->add_channel_member(100, 2, 1));
+  ASSERT_TRUE(*join(100, 2, 1));
   append_ok({channel_msg(1, 100, 1, "a"), channel_msg(2, 100, 1, "b"), channel_msg(3, 100, 1, "c"),
              dm_msg(4, 1, 2, "d"), dm_msg(5, 1, 2, "e")});
   const ConvKey ch = ConvKey::channel(100);
@@ -646,8 +661,8 @@ TEST_F(SqliteStoreTest, ConversationsCarryUnreadAndTheLastMessage) {
   add_space(10, 1);
   add_channel(100, 10, 1);
   add_channel(101, 10, 1);
-  ASSERT_TRUE(*store_->add_channel_member(100, 2, 1));
-  ASSERT_TRUE(*store_->add_channel_member(101, 2, 1));
+  ASSERT_TRUE(*join(100, 2, 1));
+  ASSERT_TRUE(*join(101, 2, 1));
   append_ok({channel_msg(1, 100, 1, "a"), channel_msg(2, 100, 1, "b"),
              channel_msg(3, 100, 1, "c", "latest"), dm_msg(4, 3, 2, "d"),
              dm_msg(5, 3, 2, "e", "hello bob")});
@@ -749,7 +764,7 @@ TEST_F(SqliteStoreTest, AppendThroughput) {
   add_space(10, 1);
   for (Id c = 0; c < kChannels; ++c) {
     add_channel(100 + c, 10, 1);
-    for (Id u = 2; u <= kUsers; ++u) ASSERT_TRUE(*store_->add_channel_member(100 + c, u, 1));
+    for (Id u = 2; u <= kUsers; ++u) ASSERT_TRUE(*join(100 + c, u, 1));
   }
   std::vector<std::vector<NewMessage>> batches;
   Id id = 1;

@@ -57,13 +57,16 @@ class Store {
                                                     std::uint32_t limit) = 0;
 
   // --- channels
-  // Stores the channel in its space and makes its owner a member.
+  // Stores the channel in its space and makes its owner a member; forbidden unless the owner
+  // is a member of the space (checked in the same transaction).
   virtual Result<void> create_channel(const Channel& channel) = 0;
   virtual Result<Channel> channel_by_id(Id id) = 0;
   virtual Result<std::vector<Channel>> channels_of_space(Id space_id) = 0;
   virtual Result<bool> is_channel_member(Id channel_id, Id user_id) = 0;
   // New members start with their delivery and read cursors at the channel's last_seq:
-  // history before joining is readable but neither unread nor pushed.
+  // history before joining is readable but neither unread nor pushed. forbidden unless the
+  // user is a member of the channel's space, checked in the same transaction as the insert
+  // (a concurrent leave of the space must not leave a channel membership behind).
   virtual Result<bool> add_channel_member(Id channel_id, Id user_id, Millis now) = 0;
   virtual Result<bool> remove_channel_member(Id channel_id, Id user_id) = 0;
   virtual Result<std::vector<Member>> channel_members(Id channel_id, Id after_user_id,
