@@ -1,7 +1,12 @@
 // The login session: tokens kept in localStorage so they survive a reload and are shared by
-// the tabs of this origin. Refresh tokens are one-time (each refresh returns a new one), so a
-// refresh runs under a cross-tab lock (navigator.locks) and, where locks are missing, a failed
-// refresh first checks whether another tab already rotated the token.
+// the tabs of this origin. Refresh tokens are one-time (each refresh returns a new one), so
+// tabs must never refresh with the same token twice:
+// - a refresh runs under a cross-tab lock (navigator.locks);
+// - the lock holder records the new session in IndexedDB before releasing the lock. That
+//   record is what the next holder checks: localStorage reaches other tabs only eventually
+//   (Chromium caches it per process), IndexedDB transactions are seen at once;
+// - without locks (insecure origins), a refused refresh looks for a newer session another tab
+//   may have stored before giving up.
 
 import type { LoginResponse, User } from './types';
 
@@ -23,20 +28,6 @@ export class LoggedOut extends Error {
   }
 }
 
-function read(): Session | null {
-  try {
-    const raw = localStorage.getItem(KEY);
-    return raw ? (JSON.parse(raw) as Session) : null;
-  } catch {
-    return null;
-  }
-}
-
-function write(s: Session | null): void {
-  if (s) localStorage.setItem(KEY, JSON.stringify(s));
-  else localStorage.removeItem(KEY);
-}
-
 export function fromLogin(r: LoginResponse): Session {
   return {
     access: r.access_token,
@@ -46,10 +37,72 @@ export function fromLogin(r: LoginResponse): Session {
   };
 }
 
+function fresh(s: Session): boolean {
+  return s.accessExpiresAt - Date.now() > EARLY_MS;
+}
+
+function readLocal(): Session | null {
+  try {
+    const raw = localStorage.getItem(KEY);
+    return raw ? (JSON.parse(raw) as Session) : null;
+  } catch {
+    return null;
+  }
+}
+
+function writeLocal(s: Session | null): void {
+  if (s) localStorage.setItem(KEY, JSON.stringify(s));
+  else localStorage.removeItem(KEY);
+}
+
+// ---- the IndexedDB record: one key, the latest session any tab obtained ------------------
+
+let dbPromise: Promise<IDBDatabase | null> | null = null;
+
+function db(): Promise<IDBDatabase | null> {
+  if (!dbPromise) {
+    dbPromise = new Promise((resolve) => {
+      if (typeof indexedDB === 'undefined') return resolve(null);
+      const req = indexedDB.open('imd', 1);
+      req.onupgradeneeded = () => req.result.createObjectStore('kv');
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => resolve(null);
+      req.onblocked = () => resolve(null);
+    });
+  }
+  return dbPromise;
+}
+
+async function readShared(): Promise<Session | null> {
+  const d = await db();
+  if (!d) return null;
+  return new Promise((resolve) => {
+    const req = d.transaction('kv', 'readonly').objectStore('kv').get(KEY);
+    req.onsuccess = () => resolve((req.result as Session | undefined) ?? null);
+    req.onerror = () => resolve(null);
+  });
+}
+
+/** Resolves once the write is committed, so a tab that reads next sees it. */
+async function writeShared(s: Session | null): Promise<void> {
+  const d = await db();
+  if (!d) return;
+  await new Promise<void>((resolve) => {
+    const tx = d.transaction('kv', 'readwrite');
+    if (s) tx.objectStore('kv').put(s, KEY);
+    else tx.objectStore('kv').delete(KEY);
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => resolve();
+    tx.onabort = () => resolve();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
 type Listener = (s: Session | null) => void;
 
 export class SessionStore {
-  private current: Session | null = read();
+  private current: Session | null = readLocal();
   private inflight: Promise<Session> | null = null;
   private listeners = new Set<Listener>();
 
@@ -57,7 +110,7 @@ export class SessionStore {
     // Another tab logged in, refreshed or logged out.
     window.addEventListener('storage', (e) => {
       if (e.key !== KEY && e.key !== null) return;
-      const next = read();
+      const next = readLocal();
       const changedUser = (next?.user.id ?? null) !== (this.current?.user.id ?? null);
       this.current = next;
       if (changedUser || !next) this.emit();
@@ -73,24 +126,19 @@ export class SessionStore {
     return () => this.listeners.delete(l);
   }
 
+  /** Logs in (a session) or out (null) in every tab. */
   set(s: Session | null): void {
     this.current = s;
-    write(s);
+    writeLocal(s);
+    void writeShared(s);
     this.emit();
-  }
-
-  /** Updates the stored user (e.g. after a profile change) without other effects. */
-  setUser(u: User): void {
-    if (!this.current) return;
-    this.current = { ...this.current, user: u };
-    write(this.current);
   }
 
   /** A valid access token, refreshed first when it is about to expire. */
   async accessToken(): Promise<string> {
-    const s = this.current ?? read();
+    const s = this.current ?? readLocal();
     if (!s) throw new LoggedOut();
-    if (s.accessExpiresAt - Date.now() > EARLY_MS) return s.access;
+    if (fresh(s)) return s.access;
     return (await this.refresh(s.access)).access;
   }
 
@@ -99,11 +147,13 @@ export class SessionStore {
    * this tab share one request; other tabs wait on the lock and then adopt the new tokens.
    */
   refresh(stale: string): Promise<Session> {
-    if (this.current && this.current.access !== stale) return Promise.resolve(this.current);
+    if (this.current && this.current.access !== stale && fresh(this.current)) {
+      return Promise.resolve(this.current);
+    }
     if (!this.inflight) {
-      const run = () => this.refreshLocked(stale);
+      const run = (): Promise<Session> => this.refreshLocked(stale);
       const locks = (navigator as Navigator & { locks?: LockManager }).locks;
-      const p = locks ? locks.request(LOCK, run) : run();
+      const p = (locks ? locks.request(LOCK, run) : run()) as Promise<Session>;
       this.inflight = p.finally(() => {
         this.inflight = null;
       });
@@ -111,40 +161,53 @@ export class SessionStore {
     return this.inflight;
   }
 
+  /** The newest session of this user known anywhere: this tab, localStorage, IndexedDB. */
+  private async newest(): Promise<Session | null> {
+    const userId = this.current?.user.id;
+    let best: Session | null = null;
+    for (const s of [this.current, readLocal(), await readShared()]) {
+      if (!s || (userId && s.user.id !== userId)) continue;
+      if (!best || s.accessExpiresAt > best.accessExpiresAt) best = s;
+    }
+    return best;
+  }
+
+  private adopt(s: Session): Session {
+    this.current = s;
+    if (readLocal()?.refresh !== s.refresh) writeLocal(s);
+    return s;
+  }
+
   private async refreshLocked(stale: string): Promise<Session> {
-    const stored = read();
-    if (!stored) {
-      this.dropLocal();
+    const known = await this.newest();
+    if (!known || !readLocal()) {
+      this.set(null); // logged out meanwhile, here or in another tab
       throw new LoggedOut();
     }
-    if (stored.access !== stale && stored.accessExpiresAt - Date.now() > EARLY_MS) {
-      this.current = stored; // another tab refreshed while we waited for the lock
-      return stored;
-    }
+    // Another tab refreshed while we waited for the lock.
+    if (known.access !== stale && fresh(known)) return this.adopt(known);
+
     const res = await fetch('/api/v1/auth/refresh', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ refresh_token: stored.refresh }),
+      body: JSON.stringify({ refresh_token: known.refresh }),
     });
     if (res.status === 401 || res.status === 400) {
-      // Without locks another tab may have won the race: its token is in storage by now.
-      const again = read();
-      if (again && again.refresh !== stored.refresh) {
-        this.current = again;
-        return again;
+      // Without locks another tab may have won the race and stored its new session.
+      for (let i = 0; i < 5; i++) {
+        const again = await this.newest();
+        if (again && again.refresh !== known.refresh) return this.adopt(again);
+        await new Promise((r) => setTimeout(r, 100));
       }
-      this.dropLocal();
+      this.set(null);
       throw new LoggedOut();
     }
     if (!res.ok) throw new Error(`refresh failed: HTTP ${res.status}`);
     const next = fromLogin((await res.json()) as LoginResponse);
     this.current = next;
-    write(next);
+    writeLocal(next);
+    await writeShared(next); // committed before the lock is released
     return next;
-  }
-
-  private dropLocal(): void {
-    this.set(null);
   }
 
   private emit(): void {

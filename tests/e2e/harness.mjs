@@ -1,0 +1,295 @@
+// End-to-end harness: starts the real imd binary on a free port with a fresh data directory,
+// drives Debian's Chromium through playwright-core (no browser download), collects console
+// errors, and offers the few UI steps the scenarios share.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const SHOTS = join(ROOT, 'tests/e2e/screenshots');
+const IMD_BIN = resolve(ROOT, process.env.IMD_BIN ?? 'build/src/app/imd');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+// playwright-core is a devDependency of web/: resolve it from there.
+const { chromium } = createRequire(join(ROOT, 'web/package.json'))('playwright-core');
+
+mkdirSync(SHOTS, { recursive: true });
+
+export function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+let counter = 0;
+/** A unique user: the name doubles as a search key, the phone must be unique. */
+export function newIdentity(prefix) {
+  counter++;
+  const n = `${String(Date.now() % 1e6).padStart(6, '0')}${String(counter).padStart(3, '0')}`;
+  return { name: `${prefix}${n}`, phone: `+1${n}${String(process.pid % 100).padStart(2, '0')}`, password: 'correct horse battery' };
+}
+
+/**
+ * A running imd. `start()` parses "imd listening on http://HOST:PORT" from stderr;
+ * `restart()` starts it again on the same port and data directory.
+ */
+export class Server {
+  constructor({ extraArgs = [], name = 'imd' } = {}) {
+    this.dataDir = mkdtempSync(join(tmpdir(), 'imd-e2e-'));
+    this.extraArgs = extraArgs;
+    this.name = name;
+    this.port = 0;
+    this.proc = null;
+    this.log = '';
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start() {
+    const args = [
+      '--listen', `127.0.0.1:${this.port}`,
+      '--data-dir', this.dataDir,
+      '--auth-password-hash', 'min',
+      '--web-root', join(ROOT, 'web/dist'),
+      '--log-level', 'info',
+      ...this.extraArgs,
+    ];
+    const proc = spawn(IMD_BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    const exited = new Promise((r) => proc.once('exit', (code, sig) => r({ code, sig })));
+    this.exited = exited;
+    const listening = new Promise((resolveP, reject) => {
+      let buf = '';
+      const onData = (d) => {
+        const s = d.toString();
+        this.log += s;
+        buf += s;
+        const m = /imd listening on http:\/\/[^:\s]+:(\d+)/.exec(buf);
+        if (m) {
+          this.port = Number(m[1]);
+          resolveP();
+        }
+      };
+      proc.stderr.on('data', onData);
+      proc.stdout.on('data', (d) => (this.log += d.toString()));
+      exited.then(({ code, sig }) => reject(new Error(`imd exited (${code ?? sig}) before listening:\n${this.log}`)));
+    });
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`imd did not start in 15 s:\n${this.log}`)), 15_000);
+    });
+    try {
+      await Promise.race([listening, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** SIGKILL: no graceful shutdown, the clients see their connections drop. */
+  async kill() {
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    this.proc.kill('SIGKILL');
+    await this.exited;
+  }
+
+  async restart() {
+    await this.kill();
+    await this.start();
+  }
+
+  async stop() {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
+      this.proc.kill('SIGTERM');
+      const done = await Promise.race([this.exited.then(() => true), sleep(5000).then(() => false)]);
+      if (!done) await this.kill();
+    }
+    writeFileSync(join(SHOTS, `${this.name}.log`), this.log);
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
+  });
+}
+
+/**
+ * Console errors and uncaught page errors of every page, tagged with the scenario that was
+ * running. Network errors can be allowed while a scenario deliberately takes the server down.
+ */
+export class ConsoleWatch {
+  constructor() {
+    this.errors = [];
+    this.scenario = '';
+    this.allowNetworkErrors = false;
+  }
+
+  attach(page, who) {
+    page.on('console', (msg) => {
+      if (msg.type() !== 'error') return;
+      const text = msg.text();
+      if (this.allowNetworkErrors && isNetworkError(text)) return;
+      this.errors.push(`[${this.scenario}] ${who}: console.error: ${text}`);
+    });
+    page.on('pageerror', (err) => {
+      this.errors.push(`[${this.scenario}] ${who}: uncaught: ${err.stack ?? err.message}`);
+    });
+  }
+
+  take() {
+    const e = this.errors;
+    this.errors = [];
+    return e;
+  }
+}
+
+function isNetworkError(text) {
+  return (
+    /WebSocket connection to .* failed/.test(text) ||
+    /Failed to load resource: net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE|CONNECTION_CLOSED)/.test(text)
+  );
+}
+
+/**
+ * A browser context (one "device") with its first page at the app. `setup(context)` runs
+ * before the page loads (e.g. to route its WebSocket).
+ */
+export async function openDevice(browser, server, watch, who, options = {}, setup = undefined) {
+  const context = await browser.newContext({ baseURL: server.url, ...options });
+  if (setup) await setup(context);
+  const page = await context.newPage();
+  watch.attach(page, who);
+  await page.goto('/');
+  return { context, page };
+}
+
+export async function newTab(context, watch, who, path = '/') {
+  const page = await context.newPage();
+  watch.attach(page, who);
+  await page.goto(path);
+  return page;
+}
+
+export async function register(page, id) {
+  await page.getByRole('button', { name: 'Register' }).click();
+  await page.getByLabel('Name').fill(id.name);
+  await page.getByLabel('Phone').fill(id.phone);
+  await page.getByLabel('Password').fill(id.password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await waitOnline(page);
+}
+
+export async function login(page, id) {
+  await page.getByRole('button', { name: 'Log in', exact: true }).first().click();
+  await page.getByLabel('Phone').fill(id.phone);
+  await page.getByLabel('Password').fill(id.password);
+  await page.locator('form').getByRole('button', { name: 'Log in' }).click();
+  await waitOnline(page);
+}
+
+export async function logout(page) {
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByRole('button', { name: 'Create account' }).or(page.getByLabel('Phone')).first().waitFor();
+}
+
+export async function waitOnline(page, timeout = 15_000) {
+  await page.getByTestId('conn').filter({ hasText: 'Online' }).waitFor({ timeout });
+}
+
+/** Opens a <details> inline form by its summary, fills its one field and submits. */
+export async function inlineForm(page, summary, value) {
+  const details = page.locator('details.inline-form', { has: page.locator('summary', { hasText: summary }) });
+  if (!(await details.evaluate((d) => d.open))) await details.locator('summary').click();
+  await details.locator('input').fill(value);
+  await details.locator('button[type=submit]').click();
+}
+
+export async function createSpace(page, name) {
+  await inlineForm(page, 'New space', name);
+  await page.locator('.space-name', { hasText: name }).waitFor();
+  return (await page.locator('.sidebar .hint code').first().textContent()).trim();
+}
+
+export async function joinSpace(page, spaceId) {
+  await inlineForm(page, 'Join a space', spaceId);
+  await page.locator(`[data-space="${spaceId}"][aria-pressed="true"]`).waitFor();
+}
+
+/** Creates a channel in the selected space; the app opens it. Returns its conversation key. */
+export async function createChannel(page, name) {
+  await inlineForm(page, 'New channel', name);
+  await page.locator('#conv-title', { hasText: `# ${name}` }).waitFor();
+  return page.evaluate(() => decodeURIComponent(location.pathname.replace(/^\/c\//, '')));
+}
+
+export async function joinChannel(page, name) {
+  await page.getByRole('button', { name: `Join channel ${name}` }).click();
+  await page.locator('#conv-title', { hasText: `# ${name}` }).waitFor();
+}
+
+export async function startDm(page, name) {
+  await inlineForm(page, 'New message', name);
+  await page.locator('#conv-title', { hasText: name }).waitFor();
+  return page.evaluate(() => decodeURIComponent(location.pathname.replace(/^\/c\//, '')));
+}
+
+export async function openConv(page, key) {
+  await page.locator(`[data-conv="${key}"]`).click();
+  await page.locator(`[data-conv="${key}"][aria-current="page"]`).waitFor();
+}
+
+/** Types into the composer and presses Enter. */
+export async function send(page, text) {
+  const box = page.locator('#composer-input');
+  await box.fill(text);
+  await box.press('Enter');
+}
+
+/** The stored (not pending) message bodies shown, in order. */
+export function bodies(page) {
+  return page.locator('.msg-list li.msg:not(.pending) .body').allTextContents();
+}
+
+/** Waits until the stored messages shown are exactly `expected`; returns what is shown. */
+export async function settledBodies(page, expected, timeout = 15_000) {
+  const deadline = Date.now() + timeout;
+  let shown;
+  do {
+    shown = await bodies(page);
+    if (JSON.stringify(shown) === JSON.stringify(expected)) break;
+    await sleep(100);
+  } while (Date.now() < deadline);
+  return shown;
+}
+
+export async function waitForMessage(page, text, timeout = 15_000) {
+  await page.locator('.msg-list li.msg:not(.pending) .body', { hasText: text }).first().waitFor({ timeout });
+}
+
+/** The shown seqs are strictly increasing (ordered, no duplicates). */
+export async function seqs(page) {
+  return page.locator('.msg-list li.msg[data-seq]').evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+}
+
+export function badge(page, selector) {
+  return page.locator(`${selector} .badge`);
+}
+
+export async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+}

@@ -1,0 +1,132 @@
+import { useState } from 'preact/hooks';
+import { unread, type Chat, type Conv } from '../chat';
+import type { ConnState } from '../socket';
+import type { User } from '../types';
+import { Badge } from './Badge';
+import { InlineForm } from './InlineForm';
+
+const CONN_TEXT: Record<ConnState, string> = {
+  connecting: 'Connecting…',
+  online: 'Online',
+  reconnecting: 'Reconnecting…',
+  offline: 'Offline',
+};
+
+export function Sidebar({ chat }: { chat: Chat }) {
+  const space = chat.spaces.find((s) => s.id === chat.selectedSpace);
+  const channels = space ? chat.channels[space.id] : undefined;
+
+  return (
+    <nav class="sidebar" aria-label="Conversations">
+      <header class="me">
+        <span class="brand">imd</span>
+        <span class={`conn conn-${chat.conn}`} role="status" data-testid="conn">
+          {CONN_TEXT[chat.conn]}
+        </span>
+        <span class="me-name" title={chat.me ? `Your id: ${chat.me.id}` : ''}>{chat.me?.name}</span>
+        <button type="button" class="link" onClick={() => void chat.logout()}>Log out</button>
+      </header>
+
+      <section aria-labelledby="spaces-h">
+        <h2 id="spaces-h">Spaces</h2>
+        <ul class="list">
+          {chat.spaces.map((s) => (
+            <li key={s.id}>
+              <button type="button" class="item" data-space={s.id}
+                      aria-pressed={s.id === chat.selectedSpace}
+                      onClick={() => chat.selectSpace(s.id)}>
+                <span class="item-name">{s.name}</span>
+                <Badge count={chat.spaceUnread(s.id)} />
+              </button>
+            </li>
+          ))}
+        </ul>
+        <InlineForm summary="New space" label="Space name" submit="Create"
+                    action={(name) => chat.createSpace(name)} />
+        <InlineForm summary="Join a space" label="Space id" submit="Join"
+                    placeholder="e.g. 384912082547507200" action={(id) => chat.joinSpace(id)} />
+      </section>
+
+      {space && (
+        <section aria-labelledby="channels-h">
+          <h2 id="channels-h">
+            Channels in <span class="space-name">{space.name}</span>
+          </h2>
+          <p class="hint">Space id <code>{space.id}</code></p>
+          <ul class="list">
+            {(channels ?? []).map((ch) => {
+              const c = chat.convs.get(`channel:${ch.id}`);
+              if (c?.joined) return <ConvItem key={ch.id} chat={chat} conv={c} label={`# ${ch.name}`} />;
+              return (
+                <li key={ch.id} class="unjoined">
+                  <span class="item-name"># {ch.name}</span>
+                  <button type="button" class="small" aria-label={`Join channel ${ch.name}`}
+                          onClick={() => chat.joinChannel(ch.id).catch((e) => chat.setNotice(e.message))}>
+                    Join
+                  </button>
+                </li>
+              );
+            })}
+            {channels && channels.length === 0 && <li class="hint">No channels yet.</li>}
+          </ul>
+          <InlineForm summary="New channel" label="Channel name" submit="Create"
+                      action={(name) => chat.createChannel(space.id, name)} />
+        </section>
+      )}
+
+      <section aria-labelledby="dms-h">
+        <h2 id="dms-h">Direct messages</h2>
+        <ul class="list">
+          {chat.dms().map((c) => (
+            <ConvItem key={c.key} chat={chat} conv={c} label={chat.convTitle(c)} />
+          ))}
+        </ul>
+        <DmFinder chat={chat} />
+      </section>
+    </nav>
+  );
+}
+
+function ConvItem({ chat, conv, label }: { chat: Chat; conv: Conv; label: string }) {
+  return (
+    <li>
+      <button type="button" class="item" data-conv={conv.key}
+              aria-current={chat.open === conv.key ? 'page' : undefined}
+              onClick={() => chat.openConv(conv.key)}>
+        <span class="item-name">{label}</span>
+        <Badge count={unread(conv)} />
+      </button>
+    </li>
+  );
+}
+
+/** "New message": find a user by name or id, pick one when several share the name. */
+function DmFinder({ chat }: { chat: Chat }) {
+  const [choices, setChoices] = useState<User[]>([]);
+  return (
+    <>
+      <InlineForm summary="New message" label="User name or id" submit="Find"
+                  action={async (q) => {
+                    setChoices([]);
+                    const users = await chat.findUsers(q);
+                    if (users.length === 0) throw new Error(`Nobody is called “${q}”.`);
+                    if (users.length === 1) chat.openDm(users[0]);
+                    else {
+                      setChoices(users);
+                      throw new Error('Several people have that name: pick one below.');
+                    }
+                  }} />
+      {choices.length > 0 && (
+        <ul class="list">
+          {choices.map((u) => (
+            <li key={u.id}>
+              <button type="button" class="item" onClick={() => { setChoices([]); chat.openDm(u); }}>
+                <span class="item-name">{u.name}</span> <code class="hint">{u.id}</code>
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </>
+  );
+}
