@@ -179,7 +179,7 @@ void MessagingService::consume(std::vector<NewMessage>& batch) {
       continue;
     }
     if (nm.origin.conn != 0) {
-      pushes.push_back({{nm.origin}, make_event(SentEvent{m.cid, m.id, m.seq, m.conv, m.from})});
+      pushes.push_back({{nm.origin}, make_event(SentEvent{m.cid, m.id, m.seq, m.conv, m.from, m.created_at})});
     }
   }
   pusher_.push(std::move(pushes));

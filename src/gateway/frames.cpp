@@ -50,7 +50,8 @@ Frame event_frame(const Event& e, Id viewer) {
                    {"cid", ev.cid},
                    {"id", json::id_str(ev.id)},
                    {"seq", ev.seq},
-                   {"conversation", api::conversation_name(ev.conv, viewer)}});
+                   {"conversation", api::conversation_name(ev.conv, viewer)},
+                   {"created_at", ev.created_at}});
     }
     Frame operator()(const SendFailedEvent& ev) const {
       return error_frame(ev.error, "send", &ev.cid);

@@ -98,6 +98,8 @@ TEST_F(Messaging, DirectMessageToAnOnlineUser) {
   EXPECT_EQ(str(*msg, "from"), a.id);
   EXPECT_EQ(str(*msg, "conversation"), "dm:" + a.id);
   EXPECT_EQ(str(*msg, "id"), str(*sent, "id"));
+  EXPECT_EQ(num(*msg, "created_at"), num(*sent, "created_at"));
+  EXPECT_GT(num(*sent, "created_at"), 0u);
   EXPECT_EQ(num(*msg, "seq"), 1u);
   EXPECT_EQ(msg->count("cid"), 0u);  // a client id is the sender's business
 

@@ -693,7 +693,7 @@ export class Chat {
         if (!p) break;
         const c = this.ensureConv(f.conversation);
         this.insert(c, [
-          { id: f.id, seq: f.seq, from: this.me!.id, type: 'text', body: p.body, createdAt: p.createdAt, cid: f.cid },
+          { id: f.id, seq: f.seq, from: this.me!.id, type: 'text', body: p.body, createdAt: f.created_at ?? p.createdAt, cid: f.cid },
         ]);
         c.readSeq = Math.max(c.readSeq, f.seq);
         this.ackLater(c);

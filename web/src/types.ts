@@ -69,7 +69,7 @@ export interface LoginResponse {
 
 export type ServerFrame =
   | { op: 'hello'; session: string; user: string; heartbeat_s: number }
-  | { op: 'sent'; cid: string; id: string; seq: number; conversation: string }
+  | { op: 'sent'; cid: string; id: string; seq: number; conversation: string; created_at?: number }
   | ({ op: 'msg' } & WireMessage)
   | { op: 'read'; conversation: string; seq: number }
   | { op: 'synced'; messages: number }

@@ -24,6 +24,7 @@ struct SentEvent {
   std::uint64_t seq = 0;
   ConvKey conv;
   Id sender = 0;
+  Millis created_at = 0;
 };
 // A send that was accepted by the gateway but could not be stored.
 struct SendFailedEvent {

@@ -1,0 +1,254 @@
+#include "store_mysql/mysql_migrations.hpp"
+
+#include <chrono>
+#include <string>
+
+namespace imd {
+
+namespace {
+
+// docs/schema.md ("MySQL / MariaDB") explains every table, key and dialect choice below; keep
+// the two in step. The tables and columns are those of the SQLite schema (sqlite_migrations.cpp).
+// - Ids and seqs are BIGINT UNSIGNED, times BIGINT (ms since the epoch).
+// - The table default collation is utf8mb4_nopad_bin: phone, cid and token_hash compare byte
+//   for byte, and 'a' and 'a ' differ (PAD SPACE collations, the server default, treat them as
+//   equal, even in unique keys). Only user.name is case-insensitive (its lookup index).
+// - InnoDB clusters rows by primary key: channel_message by (channel_id, seq) and message by
+//   (user_a, user_b, seq), so a history page is one range read of the clustered index.
+// - Foreign keys guard the membership and session tables, as in SQLite; the message path has
+//   none (the caller validated the conversation; one bad item must not abort a batch).
+constexpr std::string_view kV1Store[] = {
+    "CREATE TABLE IF NOT EXISTS `user` ("
+    " id         BIGINT UNSIGNED NOT NULL,"
+    " name       VARCHAR(255) COLLATE utf8mb4_uca1400_nopad_as_ci NOT NULL,"
+    " avatar     VARCHAR(1024) NOT NULL DEFAULT '',"
+    " password   VARCHAR(255) NOT NULL,"
+    " phone      VARCHAR(64) NULL,"
+    " created_at BIGINT NOT NULL,"
+    " PRIMARY KEY (id),"
+    " UNIQUE KEY user_phone (phone),"
+    " KEY user_name_ci (name)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+
+    "CREATE TABLE IF NOT EXISTS refresh_token ("
+    " token_hash VARCHAR(128) NOT NULL,"
+    " user_id    BIGINT UNSIGNED NOT NULL,"
+    " expires_at BIGINT NOT NULL,"
+    " revoked    TINYINT NOT NULL DEFAULT 0,"
+    " created_at BIGINT NOT NULL,"
+    " PRIMARY KEY (token_hash),"
+    " KEY refresh_token_by_user (user_id),"
+    " CONSTRAINT refresh_token_user FOREIGN KEY (user_id) REFERENCES `user` (id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+
+    "CREATE TABLE IF NOT EXISTS space ("
+    " id         BIGINT UNSIGNED NOT NULL,"
+    " name       VARCHAR(255) NOT NULL,"
+    " avatar     VARCHAR(1024) NOT NULL DEFAULT '',"
+    " owner_id   BIGINT UNSIGNED NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " PRIMARY KEY (id),"
+    " KEY space_by_owner (owner_id),"
+    " CONSTRAINT space_owner FOREIGN KEY (owner_id) REFERENCES `user` (id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+
+    "CREATE TABLE IF NOT EXISTS space_user ("
+    " space_id   BIGINT UNSIGNED NOT NULL,"
+    " user_id    BIGINT UNSIGNED NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " PRIMARY KEY (space_id, user_id),"
+    " KEY space_user_by_user (user_id),"
+    " CONSTRAINT space_user_space FOREIGN KEY (space_id) REFERENCES space (id),"
+    " CONSTRAINT space_user_user FOREIGN KEY (user_id) REFERENCES `user` (id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+
+    "CREATE TABLE IF NOT EXISTS channel ("
+    " id              BIGINT UNSIGNED NOT NULL,"
+    " name            VARCHAR(255) NOT NULL,"
+    " avatar          VARCHAR(1024) NOT NULL DEFAULT '',"
+    " owner_id        BIGINT UNSIGNED NOT NULL,"
+    " created_at      BIGINT NOT NULL,"
+    " last_seq        BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " last_message_id BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (id),"
+    " KEY channel_by_owner (owner_id),"
+    " CONSTRAINT channel_owner FOREIGN KEY (owner_id) REFERENCES `user` (id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+
+    "CREATE TABLE IF NOT EXISTS space_channel ("
+    " space_id   BIGINT UNSIGNED NOT NULL,"
+    " channel_id BIGINT UNSIGNED NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " PRIMARY KEY (space_id, channel_id),"
+    " UNIQUE KEY space_channel_by_channel (channel_id),"
+    " CONSTRAINT space_channel_space FOREIGN KEY (space_id) REFERENCES space (id),"
+    " CONSTRAINT space_channel_channel FOREIGN KEY (channel_id) REFERENCES channel (id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+
+    "CREATE TABLE IF NOT EXISTS channel_user ("
+    " channel_id          BIGINT UNSIGNED NOT NULL,"
+    " user_id             BIGINT UNSIGNED NOT NULL,"
+    " last_ack_message_id BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " last_ack_seq        BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " read_seq            BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " created_at          BIGINT NOT NULL,"
+    " PRIMARY KEY (channel_id, user_id),"
+    " KEY channel_user_by_user (user_id),"
+    " CONSTRAINT channel_user_channel FOREIGN KEY (channel_id) REFERENCES channel (id),"
+    " CONSTRAINT channel_user_user FOREIGN KEY (user_id) REFERENCES `user` (id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+
+    "CREATE TABLE IF NOT EXISTS channel_message ("
+    " channel_id BIGINT UNSIGNED NOT NULL,"
+    " message_id BIGINT UNSIGNED NOT NULL,"
+    " seq        BIGINT UNSIGNED NOT NULL,"
+    " `from`     BIGINT UNSIGNED NOT NULL,"
+    " type       VARCHAR(32) NOT NULL,"
+    " body       MEDIUMTEXT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " cid        VARCHAR(255) NULL,"
+    " PRIMARY KEY (channel_id, seq),"
+    " UNIQUE KEY channel_message_by_id (message_id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+
+    "CREATE TABLE IF NOT EXISTS dm ("
+    " user_a          BIGINT UNSIGNED NOT NULL,"
+    " user_b          BIGINT UNSIGNED NOT NULL,"
+    " last_seq        BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " last_message_id BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " created_at      BIGINT NOT NULL,"
+    " PRIMARY KEY (user_a, user_b),"
+    " CONSTRAINT dm_ordered CHECK (user_a < user_b)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+
+    "CREATE TABLE IF NOT EXISTS dm_user ("
+    " user_id             BIGINT UNSIGNED NOT NULL,"
+    " peer_id             BIGINT UNSIGNED NOT NULL,"
+    " last_ack_message_id BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " last_ack_seq        BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " read_seq            BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " created_at          BIGINT NOT NULL,"
+    " PRIMARY KEY (user_id, peer_id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+
+    "CREATE TABLE IF NOT EXISTS message ("
+    " id         BIGINT UNSIGNED NOT NULL,"
+    " `from`     BIGINT UNSIGNED NOT NULL,"
+    " `to`       BIGINT UNSIGNED NOT NULL,"
+    " type       VARCHAR(32) NOT NULL,"
+    " body       MEDIUMTEXT NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " user_a     BIGINT UNSIGNED NOT NULL,"
+    " user_b     BIGINT UNSIGNED NOT NULL,"
+    " seq        BIGINT UNSIGNED NOT NULL,"
+    " cid        VARCHAR(255) NULL,"
+    " PRIMARY KEY (user_a, user_b, seq),"
+    " UNIQUE KEY message_by_id (id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+
+    "CREATE TABLE IF NOT EXISTS message_cid ("
+    " sender_id  BIGINT UNSIGNED NOT NULL,"
+    " cid        VARCHAR(255) NOT NULL,"
+    " message_id BIGINT UNSIGNED NOT NULL,"
+    " PRIMARY KEY (sender_id, cid)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+};
+
+constexpr MysqlMigration kMigrations[] = {
+    {1, kV1Store},
+};
+
+constexpr std::string_view kCreateVersionTable =
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " version    INT NOT NULL,"
+    " applied_at BIGINT NOT NULL,"
+    " PRIMARY KEY (version)"
+    ") ENGINE=InnoDB";
+
+std::int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The named lock is per database: two databases on one server migrate independently.
+Result<void> take_lock(MysqlConnection& conn, int timeout_s) {
+  auto stmt = conn.run("SELECT GET_LOCK(CONCAT('imd.schema.', DATABASE()), ?)",
+                       std::int64_t{timeout_s});
+  if (!stmt.ok()) return stmt.error();
+  auto row = (*stmt)->fetch();
+  if (!row.ok()) return row.error();
+  if (!*row || (*stmt)->column_is_null(0) || (*stmt)->column_int64(0) != 1) {
+    return make_error(Errc::unavailable, "another process kept the schema migration lock for " +
+                                             std::to_string(timeout_s) + " s");
+  }
+  return {};
+}
+
+void release_lock(MysqlConnection& conn) {
+  auto stmt = conn.run("SELECT RELEASE_LOCK(CONCAT('imd.schema.', DATABASE()))");
+  if (stmt.ok()) {
+    while (true) {
+      auto row = (*stmt)->fetch();
+      if (!row.ok() || !*row) break;
+    }
+  }
+}
+
+Result<void> apply_one(MysqlConnection& conn, const MysqlMigration& m) {
+  for (std::string_view sql : m.statements) IMD_TRY(conn.execute_text(sql));
+  IMD_TRY(conn.execute_text("START TRANSACTION"));
+  auto inserted = conn.run("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                           std::int64_t{m.version}, unix_seconds());
+  if (!inserted.ok()) {
+    (void)conn.execute_text("ROLLBACK");
+    return inserted.error();
+  }
+  return conn.execute_text("COMMIT");
+}
+
+}  // namespace
+
+std::span<const MysqlMigration> mysql_migrations() {
+  return kMigrations;
+}
+
+Result<int> mysql_schema_version(MysqlConnection& conn) {
+  IMD_TRY(conn.execute_text(kCreateVersionTable));
+  auto stmt = conn.run("SELECT COALESCE(MAX(version), 0) FROM schema_version");
+  if (!stmt.ok()) return stmt.error();
+  auto row = (*stmt)->fetch();
+  if (!row.ok()) return row.error();
+  if (!*row) return 0;
+  return static_cast<int>((*stmt)->column_int64(0));
+}
+
+Result<int> apply_mysql_migrations(MysqlConnection& conn,
+                                   std::span<const MysqlMigration> migrations, int lock_timeout_s) {
+  for (std::size_t i = 1; i < migrations.size(); ++i) {
+    if (migrations[i].version <= migrations[i - 1].version) {
+      return make_error(Errc::invalid_argument, "migrations must be strictly ascending");
+    }
+  }
+  IMD_TRY(take_lock(conn, lock_timeout_s));
+  auto run = [&]() -> Result<int> {
+    auto current = mysql_schema_version(conn);
+    if (!current.ok()) return current.error();
+    int applied = 0;
+    for (const MysqlMigration& m : migrations) {
+      if (m.version <= *current) continue;
+      if (auto done = apply_one(conn, m); !done.ok()) {
+        Error err = done.error();
+        err.message = "version " + std::to_string(m.version) + ": " + err.message;
+        return err;
+      }
+      ++applied;
+    }
+    return applied;
+  };
+  auto result = run();
+  release_lock(conn);
+  return result;
+}
+
+}  // namespace imd

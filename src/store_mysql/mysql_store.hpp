@@ -1,0 +1,81 @@
+// MysqlStore: the cluster Store adapter on MySQL / MariaDB (see domain/ports/store.hpp for the
+// contract; docs/schema.md, "MySQL / MariaDB", for the schema and each query's index).
+//
+// Thread-safe, blocking; any number of processes may share one database. Every write is one
+// InnoDB transaction (REPEATABLE READ); reads run in autocommit mode. Errors: not_found,
+// conflict, forbidden, invalid_argument as the port says; unavailable for an engine failure
+// (connection lost, pool exhausted, lock waits or deadlocks that outlived the retries).
+// Never throws.
+//
+// append_messages stores a batch in one transaction that several consumers may run against
+// the same conversations at once: it locks the batch's conversation rows (SELECT ... FOR
+// UPDATE, channels then DMs, each in ascending key order, so two batches never wait on each
+// other in a cycle), assigns the seqs in memory from the locked last_seq, and writes with
+// multi-row statements. A deadlock, a lock wait timeout or a (sender, cid) raced by another
+// consumer re-runs the whole transaction (nothing of it was committed).
+//
+// Choices the port leaves open, the same as SqliteStore's:
+// - An empty phone is stored as NULL (several users may have none; user_by_phone("") finds no
+//   one). An empty cid opts a message out of de-duplication.
+// - create_channel ignores Channel::last_seq/last_message_id: a new channel starts at 0.
+// - revoke_refresh_token of an unknown hash is not_found; of a revoked one, ok.
+// - messages() with both before_seq and after_seq is invalid_argument; an unknown
+//   conversation has no messages (an empty page, not not_found).
+// - users_by_name compares case-insensitively but accent- and space-exactly
+//   (utf8mb4_uca1400_nopad_as_ci), the closest match to SQLite's NOCASE.
+#pragma once
+
+#include <memory>
+
+#include "domain/ports/store.hpp"
+#include "store_mysql/mysql_db.hpp"
+
+namespace imd {
+
+class MysqlStore final : public Store {
+ public:
+  explicit MysqlStore(std::shared_ptr<MysqlDatabase> db);
+
+  Result<void> create_user(const User& user, const std::string& password_hash) override;
+  Result<UserCredentials> user_by_phone(std::string_view phone) override;
+  Result<User> user_by_id(Id id) override;
+  Result<std::vector<User>> users_by_name(std::string_view name, std::uint32_t limit) override;
+  Result<User> update_user(Id id, const std::optional<std::string>& name,
+                           const std::optional<std::string>& avatar) override;
+
+  Result<void> save_refresh_token(const RefreshToken& token) override;
+  Result<RefreshToken> take_refresh_token(std::string_view token_hash, Millis now) override;
+  Result<void> revoke_refresh_token(std::string_view token_hash) override;
+
+  Result<void> create_space(const Space& space) override;
+  Result<Space> space_by_id(Id id) override;
+  Result<std::vector<Space>> spaces_of_user(Id user_id) override;
+  Result<Space> update_space(Id id, const std::optional<std::string>& name,
+                             const std::optional<std::string>& avatar) override;
+  Result<bool> is_space_member(Id space_id, Id user_id) override;
+  Result<bool> add_space_member(Id space_id, Id user_id, Millis now) override;
+  Result<bool> remove_space_member(Id space_id, Id user_id) override;
+  Result<std::vector<Member>> space_members(Id space_id, Id after_user_id,
+                                            std::uint32_t limit) override;
+
+  Result<void> create_channel(const Channel& channel) override;
+  Result<Channel> channel_by_id(Id id) override;
+  Result<std::vector<Channel>> channels_of_space(Id space_id) override;
+  Result<bool> is_channel_member(Id channel_id, Id user_id) override;
+  Result<bool> add_channel_member(Id channel_id, Id user_id, Millis now) override;
+  Result<bool> remove_channel_member(Id channel_id, Id user_id) override;
+  Result<std::vector<Member>> channel_members(Id channel_id, Id after_user_id,
+                                              std::uint32_t limit) override;
+  Result<std::vector<Id>> channel_member_ids(Id channel_id) override;
+
+  Result<std::vector<Result<Appended>>> append_messages(std::span<const NewMessage> batch) override;
+  Result<std::vector<Message>> messages(const ConvKey& conv, const HistoryQuery& q) override;
+  Result<void> advance_delivery(Id user_id, const ConvKey& conv, std::uint64_t seq) override;
+  Result<std::uint64_t> advance_read(Id user_id, const ConvKey& conv, std::uint64_t seq) override;
+  Result<std::vector<ConversationState>> conversations(Id user_id) override;
+
+ private:
+  std::shared_ptr<MysqlDatabase> db_;
+};
+
+}  // namespace imd
