@@ -13,6 +13,7 @@ packages=(
   python3-websockets
   curl procps
   chromium
+  mariadb-server-core mariadb-client libmariadb-dev
 )
 # Node.js: keep the one the machine has (it may come from another repository than Debian's,
 # whose npm package would conflict with it); install Debian's only when there is none.

@@ -302,8 +302,8 @@ Result<std::unique_ptr<MysqlConnection>> MysqlConnection::open(const MysqlConfig
   // CLIENT_FOUND_ROWS: an UPDATE reports the rows it matched, not only those it changed, so
   // "revoke an already revoked token" is found, not missing.
   if (mysql_real_connect(mysql, socket ? nullptr : config.host.c_str(), config.user.c_str(),
-                         config.password.c_str(), config.database.c_str(),
-                         socket ? 0 : config.port, socket ? config.unix_socket.c_str() : nullptr,
+                         config.password.c_str(), config.database.c_str(), socket ? 0 : config.port,
+                         socket ? config.unix_socket.c_str() : nullptr,
                          CLIENT_FOUND_ROWS) == nullptr) {
     Error err = mysql_to_error(mysql_errno(mysql), ::mysql_error(mysql), "connect");
     err.code = Errc::unavailable;
@@ -441,9 +441,8 @@ void MysqlDatabase::backoff(int attempt) {
 namespace {
 
 [[noreturn]] void fail_open(const MysqlConfig& c, const std::string& what) {
-  const std::string where = c.unix_socket.empty()
-                                ? c.host + ":" + std::to_string(c.port)
-                                : c.unix_socket;
+  const std::string where =
+      c.unix_socket.empty() ? c.host + ":" + std::to_string(c.port) : c.unix_socket;
   throw std::runtime_error("mysql store '" + c.database + "' at " + where + ": " + what);
 }
 
@@ -468,8 +467,8 @@ MysqlDatabase::MysqlDatabase(MysqlConfig config) : config_(std::move(config)) {
     fail_open(c, "MariaDB 10.10 or newer is required, the server is " +
                      std::to_string((*conn)->server_version()));
   }
-  auto applied = apply_mysql_migrations(**conn, mysql_migrations(),
-                                        std::max(c.connect_timeout_s, 30));
+  auto applied =
+      apply_mysql_migrations(**conn, mysql_migrations(), std::max(c.connect_timeout_s, 30));
   if (!applied.ok()) fail_open(c, "migration failed: " + applied.error().message);
   migrations_applied_ = *applied;
   auto version = mysql_schema_version(**conn);

@@ -33,6 +33,7 @@
 #include <string_view>
 #include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/error.hpp"
@@ -296,8 +297,7 @@ auto MysqlDatabase::read(F&& fn) -> std::invoke_result_t<F&, MysqlConnection&> {
     MysqlConnection& conn = lease->conn();
     conn.clear_error();
     R result = fn(conn);
-    if (!result.ok() && conn.broken() && mysql_connection_lost(conn.last_errno()) &&
-        attempt == 1) {
+    if (!result.ok() && conn.broken() && mysql_connection_lost(conn.last_errno()) && attempt == 1) {
       note_reconnect();
       continue;  // the lease drops the broken connection
     }
@@ -308,16 +308,20 @@ auto MysqlDatabase::read(F&& fn) -> std::invoke_result_t<F&, MysqlConnection&> {
 template <class F>
 auto MysqlDatabase::write(F&& fn) -> std::invoke_result_t<F&, MysqlConnection&> {
   using R = std::invoke_result_t<F&, MysqlConnection&>;
-  bool reconnected = false;
+  bool reconnected = false;  // at most once per call
+  bool fresh = false;        // the next attempt must not take an idle (maybe stale) connection
   for (int attempt = 1;; ++attempt) {
-    auto lease = pool_.acquire(reconnected && attempt > 1);
+    auto lease = pool_.acquire(std::exchange(fresh, false));
     if (!lease.ok()) return R(lease.error());
     MysqlConnection& conn = lease->conn();
     conn.clear_error();
     const bool may_retry = attempt < kMaxAttempts;
+    auto lost_before_commit = [&] {
+      return conn.broken() && mysql_connection_lost(conn.last_errno()) && !reconnected && may_retry;
+    };
     if (auto begun = conn.execute_text("START TRANSACTION"); !begun.ok()) {
-      if (conn.broken() && mysql_connection_lost(conn.last_errno()) && !reconnected && may_retry) {
-        reconnected = true;
+      if (lost_before_commit()) {
+        reconnected = fresh = true;
         note_reconnect();
         continue;
       }
@@ -330,8 +334,8 @@ auto MysqlDatabase::write(F&& fn) -> std::invoke_result_t<F&, MysqlConnection&> 
       auto committed = conn.execute_text("COMMIT");
       if (committed.ok()) return result;
       Error err = committed.error();
+      err.code = Errc::unavailable;
       if (conn.broken()) {
-        err.code = Errc::unavailable;
         err.message += " (the connection was lost during COMMIT: the outcome is unknown)";
         return R(err);
       }
@@ -342,13 +346,12 @@ auto MysqlDatabase::write(F&& fn) -> std::invoke_result_t<F&, MysqlConnection&> 
         backoff(attempt);
         continue;
       }
-      err.code = Errc::unavailable;
       return R(err);
     }
     if (conn.broken()) {
       // Lost before COMMIT was sent: the server rolls the transaction back.
-      if (mysql_connection_lost(conn.last_errno()) && !reconnected && may_retry) {
-        reconnected = true;
+      if (lost_before_commit()) {
+        reconnected = fresh = true;
         note_reconnect();
         continue;
       }

@@ -65,13 +65,15 @@ class MysqlDbTest : public ::testing::Test {
   static void seed(Store& store, Id users = 1) {
     for (Id u = 1; u <= users; ++u) ASSERT_TRUE(store.create_user(user(u), "h").ok());
     ASSERT_TRUE(store.create_space(Space{.id = 10, .name = "s", .avatar = "", .owner_id = 1}).ok());
-    ASSERT_TRUE(
-        store.create_channel(Channel{.id = 100, .space_id = 10, .name = "c", .avatar = "", .owner_id = 1}).ok());
+    ASSERT_TRUE(store
+                    .create_channel(Channel{
+                        .id = 100, .space_id = 10, .name = "c", .avatar = "", .owner_id = 1})
+                    .ok());
   }
 
   static unsigned long session_id(MysqlDatabase& db) {
-    auto id = db.read(
-        [](MysqlConnection& c) -> Result<unsigned long> { return c.server_thread_id(); });
+    auto id =
+        db.read([](MysqlConnection& c) -> Result<unsigned long> { return c.server_thread_id(); });
     EXPECT_TRUE(id.ok());
     return id.ok() ? *id : 0;
   }
@@ -120,9 +122,9 @@ TEST_F(MysqlDbTest, TablesAreInnoDbWithUtf8mb4) {
     }
   });
   ASSERT_TRUE(rows.ok()) << rows.error().message;
-  for (const char* table : {"user", "refresh_token", "space", "space_user", "space_channel",
-                            "channel", "channel_user", "channel_message", "dm", "dm_user",
-                            "message", "message_cid"}) {
+  for (const char* table :
+       {"user", "refresh_token", "space", "space_user", "space_channel", "channel", "channel_user",
+        "channel_message", "dm", "dm_user", "message", "message_cid"}) {
     ASSERT_TRUE(rows->contains(table)) << table;
     EXPECT_EQ(rows->at(table), "InnoDB utf8mb4_nopad_bin") << table;
   }
@@ -266,6 +268,39 @@ TEST_F(MysqlDbTest, SeveralStoresOnOneDatabaseKeepSeqDense) {
               kBatches, static_cast<unsigned long long>(retries));
 }
 
+// Copies of one send racing each other into one channel: the channel's row lock is taken
+// before the transaction's snapshot, so the losers find the winner's message as a duplicate
+// without a failed insert and a re-run.
+TEST_F(MysqlDbTest, RacingCopiesOfASendWaitForTheLockInsteadOfRetrying) {
+  auto db = std::make_shared<MysqlDatabase>(config(4));
+  MysqlStore store(db);
+  seed(store);
+  constexpr int kThreads = 4, kSends = 40;
+  std::atomic<int> originals{0}, failures{0};
+  std::barrier start(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int s = 0; s < kSends; ++s) {
+        const Id id = 1 + static_cast<Id>(s * kThreads + t);
+        auto r = store.append_messages(
+            std::vector<NewMessage>{channel_msg(id, 100, 1, "send" + std::to_string(s))});
+        if (!r.ok() || !(*r)[0].ok()) {
+          ++failures;
+        } else if (!(*r)[0]->duplicate) {
+          ++originals;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(originals.load(), kSends);
+  EXPECT_EQ(store.channel_by_id(100)->last_seq, static_cast<std::uint64_t>(kSends));
+  EXPECT_EQ(db->transaction_retries(), 0u);
+}
+
 // The store's reads are served by indexes: running them does not scan a table, join without
 // an index, or sort (session status counters of the one pooled connection, before and after).
 class IndexUseTest : public MysqlDbTest {
@@ -321,7 +356,8 @@ TEST_F(IndexUseTest, ReadsUseIndexesAndNeverSort) {
   for (Id u = 1; u <= kUsers; ++u) ASSERT_TRUE(store.create_user(user(u), "h").ok());
   auto channel_of = [](Id space, Id k) { return space * 10 + k; };
   for (Id sp = 1; sp <= kSpaces; ++sp) {
-    ASSERT_TRUE(store.create_space(Space{.id = sp, .name = "s", .avatar = "", .owner_id = sp}).ok());
+    ASSERT_TRUE(
+        store.create_space(Space{.id = sp, .name = "s", .avatar = "", .owner_id = sp}).ok());
     for (Id k = 1; k <= 4; ++k) {
       ASSERT_TRUE(store
                       .create_channel(Channel{.id = channel_of(sp, k),

@@ -173,8 +173,8 @@ std::int64_t unix_seconds() {
 
 // The named lock is per database: two databases on one server migrate independently.
 Result<void> take_lock(MysqlConnection& conn, int timeout_s) {
-  auto stmt = conn.run("SELECT GET_LOCK(CONCAT('imd.schema.', DATABASE()), ?)",
-                       std::int64_t{timeout_s});
+  auto stmt =
+      conn.run("SELECT GET_LOCK(CONCAT('imd.schema.', DATABASE()), ?)", std::int64_t{timeout_s});
   if (!stmt.ok()) return stmt.error();
   auto row = (*stmt)->fetch();
   if (!row.ok()) return row.error();

@@ -45,15 +45,39 @@ class MultiRowSql {
   std::array<std::string, kChunkSizes.size()> text_;
 };
 
-// Calls fn(first, count) for consecutive chunks covering [0, n).
+// How a list of rows is cut into statements.
+enum class Chunking {
+  // Largest chunks first, exactly: for INSERTs, where a row must not be sent twice.
+  exact,
+  // A short last chunk repeats its last row up to the next statement size, so a list of up to
+  // 128 rows is one statement. For statements where a repeated row changes nothing: lookups,
+  // locks, and UPDATEs that set the same value twice.
+  padded,
+};
+
+// Calls fn(rows) for consecutive chunks covering indices [0, n), in order; `rows` holds the
+// chunk's indices (with repeats when padded), one per row of a kChunkSizes statement.
 template <class F>
-Result<void> for_each_chunk(std::size_t n, F&& fn) {
-  std::size_t done = 0;
-  for (std::size_t size : kChunkSizes) {
-    while (n - done >= size) {
-      IMD_TRY(fn(done, size));
-      done += size;
+Result<void> for_each_chunk(std::size_t n, Chunking how, F&& fn) {
+  std::vector<std::size_t> rows;
+  for (std::size_t done = 0; done < n;) {
+    const std::size_t left = n - done;
+    std::size_t size = kChunkSizes.front();
+    if (how == Chunking::exact) {
+      // The largest size that fits (the list ends with 1).
+      size = *std::find_if(kChunkSizes.begin(), kChunkSizes.end(),
+                           [&](std::size_t c) { return c <= left; });
+    } else {
+      // The smallest size that holds the rest, or the largest.
+      for (std::size_t c : kChunkSizes) {
+        if (c >= left) size = c;
+      }
     }
+    const std::size_t take = std::min(size, left);
+    rows.clear();
+    for (std::size_t k = 0; k < size; ++k) rows.push_back(done + std::min(k, take - 1));
+    IMD_TRY(fn(std::span<const std::size_t>(rows)));
+    done += take;
   }
   return {};
 }
@@ -287,16 +311,17 @@ Result<std::uint64_t> advance_cursor(MysqlConnection& c, Id user_id, const ConvK
   auto map_row = [](const MysqlStatement& s) {
     return Row{s.column_id(0), s.column_id(1), s.column_id(2)};
   };
-  auto row = channel ? query_one<Row>(c,
-                                      "SELECT cu.last_ack_seq, cu.read_seq, ch.last_seq"
-                                      " FROM channel_user cu JOIN channel ch ON ch.id = cu.channel_id"
-                                      " WHERE cu.channel_id = ? AND cu.user_id = ?",
-                                      map_row, "member", conv.a, user_id)
-                     : query_one<Row>(c,
-                                      "SELECT du.last_ack_seq, du.read_seq, d.last_seq"
-                                      " FROM dm_user du JOIN dm d ON d.user_a = ? AND d.user_b = ?"
-                                      " WHERE du.user_id = ? AND du.peer_id = ?",
-                                      map_row, "member", conv.a, conv.b, user_id, peer_id);
+  auto row = channel
+                 ? query_one<Row>(c,
+                                  "SELECT cu.last_ack_seq, cu.read_seq, ch.last_seq"
+                                  " FROM channel_user cu JOIN channel ch ON ch.id = cu.channel_id"
+                                  " WHERE cu.channel_id = ? AND cu.user_id = ?",
+                                  map_row, "member", conv.a, user_id)
+                 : query_one<Row>(c,
+                                  "SELECT du.last_ack_seq, du.read_seq, d.last_seq"
+                                  " FROM dm_user du JOIN dm d ON d.user_a = ? AND d.user_b = ?"
+                                  " WHERE du.user_id = ? AND du.peer_id = ?",
+                                  map_row, "member", conv.a, conv.b, user_id, peer_id);
   if (!row.ok()) {
     if (row.error().code != Errc::not_found) return row.error();
     return make_error(Errc::forbidden, channel ? "not a member of this channel"
@@ -307,52 +332,52 @@ Result<std::uint64_t> advance_cursor(MysqlConnection& c, Id user_id, const ConvK
   if (target <= before) return before;
 
   if (kind == CursorKind::read) {
-    auto updated =
-        channel ? change(c,
-                         "UPDATE channel_user SET read_seq = GREATEST(read_seq, ?)"
-                         " WHERE channel_id = ? AND user_id = ?",
-                         target, conv.a, user_id)
-                : change(c,
-                         "UPDATE dm_user SET read_seq = GREATEST(read_seq, ?)"
-                         " WHERE user_id = ? AND peer_id = ?",
-                         target, user_id, peer_id);
+    auto updated = channel ? change(c,
+                                    "UPDATE channel_user SET read_seq = GREATEST(read_seq, ?)"
+                                    " WHERE channel_id = ? AND user_id = ?",
+                                    target, conv.a, user_id)
+                           : change(c,
+                                    "UPDATE dm_user SET read_seq = GREATEST(read_seq, ?)"
+                                    " WHERE user_id = ? AND peer_id = ?",
+                                    target, user_id, peer_id);
     if (!updated.ok()) return updated.error();
     // Our own update is visible to our snapshot: the cursor as it is now.
-    return channel ? query_one<std::uint64_t>(
-                         c, "SELECT read_seq FROM channel_user WHERE channel_id = ? AND user_id = ?",
-                         [](const MysqlStatement& s) { return s.column_id(0); }, "member", conv.a,
-                         user_id)
-                   : query_one<std::uint64_t>(
-                         c, "SELECT read_seq FROM dm_user WHERE user_id = ? AND peer_id = ?",
-                         [](const MysqlStatement& s) { return s.column_id(0); }, "member", user_id,
-                         peer_id);
+    return channel
+               ? query_one<std::uint64_t>(
+                     c, "SELECT read_seq FROM channel_user WHERE channel_id = ? AND user_id = ?",
+                     [](const MysqlStatement& s) { return s.column_id(0); }, "member", conv.a,
+                     user_id)
+               : query_one<std::uint64_t>(
+                     c, "SELECT read_seq FROM dm_user WHERE user_id = ? AND peer_id = ?",
+                     [](const MysqlStatement& s) { return s.column_id(0); }, "member", user_id,
+                     peer_id);
   }
 
   // Delivery: last_ack_message_id follows last_ack_seq (SET assigns left to right, so the IF
   // sees the old last_ack_seq).
   auto message_id =
-      channel ? query_one<Id>(
-                    c, "SELECT message_id FROM channel_message WHERE channel_id = ? AND seq = ?",
-                    [](const MysqlStatement& s) { return s.column_id(0); }, "message", conv.a,
-                    target)
-              : query_one<Id>(c,
-                              "SELECT id FROM message WHERE user_a = ? AND user_b = ? AND seq = ?",
-                              [](const MysqlStatement& s) { return s.column_id(0); }, "message",
-                              conv.a, conv.b, target);
+      channel
+          ? query_one<Id>(
+                c, "SELECT message_id FROM channel_message WHERE channel_id = ? AND seq = ?",
+                [](const MysqlStatement& s) { return s.column_id(0); }, "message", conv.a, target)
+          : query_one<Id>(
+                c, "SELECT id FROM message WHERE user_a = ? AND user_b = ? AND seq = ?",
+                [](const MysqlStatement& s) { return s.column_id(0); }, "message", conv.a, conv.b,
+                target);
   if (!message_id.ok()) return message_id.error();  // messages are never deleted
-  auto updated =
-      channel ? change(c,
-                       "UPDATE channel_user SET"
-                       " last_ack_message_id = IF(? > last_ack_seq, ?, last_ack_message_id),"
-                       " last_ack_seq = GREATEST(last_ack_seq, ?)"
-                       " WHERE channel_id = ? AND user_id = ?",
-                       target, *message_id, target, conv.a, user_id)
-              : change(c,
-                       "UPDATE dm_user SET"
-                       " last_ack_message_id = IF(? > last_ack_seq, ?, last_ack_message_id),"
-                       " last_ack_seq = GREATEST(last_ack_seq, ?)"
-                       " WHERE user_id = ? AND peer_id = ?",
-                       target, *message_id, target, user_id, peer_id);
+  auto updated = channel
+                     ? change(c,
+                              "UPDATE channel_user SET"
+                              " last_ack_message_id = IF(? > last_ack_seq, ?, last_ack_message_id),"
+                              " last_ack_seq = GREATEST(last_ack_seq, ?)"
+                              " WHERE channel_id = ? AND user_id = ?",
+                              target, *message_id, target, conv.a, user_id)
+                     : change(c,
+                              "UPDATE dm_user SET"
+                              " last_ack_message_id = IF(? > last_ack_seq, ?, last_ack_message_id),"
+                              " last_ack_seq = GREATEST(last_ack_seq, ?)"
+                              " WHERE user_id = ? AND peer_id = ?",
+                              target, *message_id, target, user_id, peer_id);
   if (!updated.ok()) return updated.error();
   return target;
 }
@@ -378,15 +403,24 @@ using DmKey = std::pair<Id, Id>;  // (user_a, user_b)
 class BatchAppender {
  public:
   BatchAppender(MysqlConnection& c, std::span<const NewMessage> batch)
-      : c_(c), batch_(batch), out_(batch.size()), store_(batch.size(), false),
+      : c_(c),
+        batch_(batch),
+        out_(batch.size()),
+        store_(batch.size(), false),
         dup_of_(batch.size()) {}
 
   Result<std::vector<Result<Appended>>> run() {
     validate();
-    IMD_TRY(resolve_known_cids());
+    // Locks first, in one global order (channels, then DMs, each ascending), then the first
+    // plain read. InnoDB fixes a transaction's snapshot at its first plain read, so a consumer
+    // that waited for a lock here sees everything the holder committed: a racing copy of the
+    // same send finds the original instead of colliding with it on insert.
     IMD_TRY(lock_channels());
+    IMD_TRY(lock_dms());
+    IMD_TRY(resolve_known_cids());
+    reject_missing_channels();
     pick_items_to_store();
-    IMD_TRY(lock_or_create_dms());
+    IMD_TRY(create_missing_dms());
     assign_seqs();
     IMD_TRY(write_messages());
     IMD_TRY(write_cids());
@@ -411,8 +445,8 @@ class BatchAppender {
     }
   }
 
-  // Items whose (from, cid) is already stored get the original, marked duplicate. This first
-  // read also fixes the transaction's snapshot, in which that original is visible.
+  // Items whose (from, cid) is already stored get the original, marked duplicate. This is the
+  // transaction's first plain read: it fixes the snapshot, in which that original is visible.
   Result<void> resolve_known_cids() {
     std::vector<CidKey> asked;
     for (std::size_t i = 0; i < batch_.size(); ++i) {
@@ -421,18 +455,19 @@ class BatchAppender {
     std::sort(asked.begin(), asked.end());
     asked.erase(std::unique(asked.begin(), asked.end()), asked.end());
     std::map<CidKey, Id> known;
-    IMD_TRY(for_each_chunk(asked.size(), [&](std::size_t first, std::size_t n) -> Result<void> {
-      auto s = c_.prepare(kFindCids(n));
-      if (!s.ok()) return s.error();
-      for (std::size_t k = first; k < first + n; ++k) (*s)->bind_all(asked[k].sender, asked[k].cid);
-      IMD_TRY((*s)->execute());
-      for (;;) {
-        auto row = (*s)->fetch();
-        if (!row.ok()) return row.error();
-        if (!*row) return {};
-        known[CidKey{(*s)->column_id(0), (*s)->column_text(1)}] = (*s)->column_id(2);
-      }
-    }));
+    IMD_TRY(for_each_chunk(
+        asked.size(), Chunking::padded, [&](std::span<const std::size_t> chunk) -> Result<void> {
+          auto s = c_.prepare(kFindCids(chunk.size()));
+          if (!s.ok()) return s.error();
+          for (std::size_t k : chunk) (*s)->bind_all(asked[k].sender, asked[k].cid);
+          IMD_TRY((*s)->execute());
+          for (;;) {
+            auto row = (*s)->fetch();
+            if (!row.ok()) return row.error();
+            if (!*row) return {};
+            known[CidKey{(*s)->column_id(0), (*s)->column_text(1)}] = (*s)->column_id(2);
+          }
+        }));
     if (known.empty()) return {};
     for (std::size_t i = 0; i < batch_.size(); ++i) {
       if (!pending(i) || in(i).cid.empty()) continue;
@@ -454,12 +489,14 @@ class BatchAppender {
   Result<std::optional<Message>> load(Id id, ConvKind hint) {
     for (ConvKind kind : {hint, hint == ConvKind::dm ? ConvKind::channel : ConvKind::dm}) {
       auto s = kind == ConvKind::dm
-                   ? c_.run("SELECT id, `from`, `to`, type, body, created_at, user_a, user_b,"
-                            " seq, cid FROM message WHERE id = ?",
-                            id)
-                   : c_.run("SELECT channel_id, message_id, seq, `from`, type, body, created_at,"
-                            " cid FROM channel_message WHERE message_id = ?",
-                            id);
+                   ? c_.run(
+                         "SELECT id, `from`, `to`, type, body, created_at, user_a, user_b,"
+                         " seq, cid FROM message WHERE id = ?",
+                         id)
+                   : c_.run(
+                         "SELECT channel_id, message_id, seq, `from`, type, body, created_at,"
+                         " cid FROM channel_message WHERE message_id = ?",
+                         id);
       if (!s.ok()) return s.error();
       auto row = (*s)->fetch();
       if (!row.ok()) return row.error();
@@ -471,7 +508,7 @@ class BatchAppender {
     return std::optional<Message>();
   }
 
-  // Locks the batch's channels, ascending by id; items of a missing channel are not_found.
+  // Locks the batch's channels, ascending by id, and reads their counters.
   Result<void> lock_channels() {
     std::vector<Id> ids;
     for (std::size_t i = 0; i < batch_.size(); ++i) {
@@ -479,24 +516,30 @@ class BatchAppender {
     }
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    IMD_TRY(for_each_chunk(ids.size(), [&](std::size_t first, std::size_t n) -> Result<void> {
-      auto s = c_.prepare(kLockChannels(n));
-      if (!s.ok()) return s.error();
-      for (std::size_t k = first; k < first + n; ++k) (*s)->bind(ids[k]);
-      IMD_TRY((*s)->execute());
-      for (;;) {
-        auto row = (*s)->fetch();
-        if (!row.ok()) return row.error();
-        if (!*row) return {};
-        channels_[(*s)->column_id(0)] = Counter{(*s)->column_id(1), (*s)->column_id(2), false};
-      }
-    }));
+    IMD_TRY(for_each_chunk(
+        ids.size(), Chunking::padded, [&](std::span<const std::size_t> chunk) -> Result<void> {
+          auto s = c_.prepare(kLockChannels(chunk.size()));
+          if (!s.ok()) return s.error();
+          for (std::size_t k : chunk) (*s)->bind(ids[k]);
+          IMD_TRY((*s)->execute());
+          for (;;) {
+            auto row = (*s)->fetch();
+            if (!row.ok()) return row.error();
+            if (!*row) return {};
+            channels_[(*s)->column_id(0)] = Counter{(*s)->column_id(1), (*s)->column_id(2), false};
+          }
+        }));
+    return {};
+  }
+
+  // A retried send is a duplicate even when its channel has gone since; otherwise an item of a
+  // missing channel is not_found (and its cid stays free).
+  void reject_missing_channels() {
     for (std::size_t i = 0; i < batch_.size(); ++i) {
       if (pending(i) && in(i).conv.is_channel() && !channels_.contains(in(i).conv.a)) {
         out_[i] = make_error(Errc::not_found, "channel not found");
       }
     }
-    return {};
   }
 
   // A repeated (from, cid) within the batch is a duplicate of its first stored occurrence.
@@ -515,63 +558,74 @@ class BatchAppender {
     }
   }
 
-  // Locks the DMs that get a message, ascending by (user_a, user_b); creates the missing ones
-  // (a DM starts with its first message) with both participants' cursor rows.
-  Result<void> lock_or_create_dms() {
-    std::map<DmKey, Millis> wanted;  // -> created_at of its first message in the batch
-    for (std::size_t i = 0; i < batch_.size(); ++i) {
-      if (store_[i] && in(i).conv.is_dm()) {
-        wanted.emplace(DmKey{in(i).conv.a, in(i).conv.b}, in(i).created_at);
-      }
-    }
+  // Locks the batch's existing DMs, ascending by (user_a, user_b), and reads their counters.
+  Result<void> lock_dms() {
     std::vector<DmKey> keys;
-    for (const auto& [key, at] : wanted) keys.push_back(key);
-    IMD_TRY(for_each_chunk(keys.size(), [&](std::size_t first, std::size_t n) -> Result<void> {
-      auto s = c_.prepare(kLockDms(n));
-      if (!s.ok()) return s.error();
-      for (std::size_t k = first; k < first + n; ++k) (*s)->bind_all(keys[k].first, keys[k].second);
-      IMD_TRY((*s)->execute());
-      for (;;) {
-        auto row = (*s)->fetch();
-        if (!row.ok()) return row.error();
-        if (!*row) return {};
-        dms_[DmKey{(*s)->column_id(0), (*s)->column_id(1)}] =
-            Counter{(*s)->column_id(2), (*s)->column_id(3), false};
+    for (std::size_t i = 0; i < batch_.size(); ++i) {
+      if (pending(i) && in(i).conv.is_dm()) keys.emplace_back(in(i).conv.a, in(i).conv.b);
+    }
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    return for_each_chunk(keys.size(), Chunking::padded,
+                          [&](std::span<const std::size_t> chunk) -> Result<void> {
+                            auto s = c_.prepare(kLockDms(chunk.size()));
+                            if (!s.ok()) return s.error();
+                            for (std::size_t k : chunk)
+                              (*s)->bind_all(keys[k].first, keys[k].second);
+                            IMD_TRY((*s)->execute());
+                            for (;;) {
+                              auto row = (*s)->fetch();
+                              if (!row.ok()) return row.error();
+                              if (!*row) return {};
+                              dms_[DmKey{(*s)->column_id(0), (*s)->column_id(1)}] =
+                                  Counter{(*s)->column_id(2), (*s)->column_id(3), false};
+                            }
+                          });
+  }
+
+  // A DM starts with its first message: the missing ones that get a message are created here,
+  // ascending, with both participants' cursor rows. A concurrent creator of the same DM makes
+  // the insert fail (or deadlock on the gap locks); the re-run then finds the row.
+  Result<void> create_missing_dms() {
+    std::map<DmKey, Millis> missing;  // -> created_at of its first message in the batch
+    for (std::size_t i = 0; i < batch_.size(); ++i) {
+      const DmKey key{in(i).conv.a, in(i).conv.b};
+      if (store_[i] && in(i).conv.is_dm() && !dms_.contains(key)) {
+        missing.emplace(key, in(i).created_at);
       }
-    }));
-    std::vector<std::pair<DmKey, Millis>> missing;
-    for (const auto& [key, at] : wanted) {
-      if (!dms_.contains(key)) missing.emplace_back(key, at);
     }
     if (missing.empty()) return {};
-    IMD_TRY(for_each_chunk(missing.size(), [&](std::size_t first, std::size_t n) -> Result<void> {
-      auto s = c_.prepare(kInsertDms(n));
-      if (!s.ok()) return s.error();
-      for (std::size_t k = first; k < first + n; ++k) {
-        (*s)->bind_all(missing[k].first.first, missing[k].first.second, missing[k].second);
-      }
-      return conflict_means_retry((*s)->execute());
-    }));
+    std::vector<std::pair<DmKey, Millis>> rows(missing.begin(), missing.end());
+    IMD_TRY(for_each_chunk(
+        rows.size(), Chunking::exact, [&](std::span<const std::size_t> chunk) -> Result<void> {
+          auto s = c_.prepare(kInsertDms(chunk.size()));
+          if (!s.ok()) return s.error();
+          for (std::size_t k : chunk) {
+            (*s)->bind_all(rows[k].first.first, rows[k].first.second, rows[k].second);
+          }
+          return conflict_means_retry((*s)->execute());
+        }));
     struct Cursor {
       Id user, peer;
       Millis at;
       auto operator<=>(const Cursor&) const = default;
     };
     std::vector<Cursor> cursors;
-    for (const auto& [key, at] : missing) {
+    for (const auto& [key, at] : rows) {
       cursors.push_back({key.first, key.second, at});
       cursors.push_back({key.second, key.first, at});
       dms_[key] = Counter{};
     }
     std::sort(cursors.begin(), cursors.end());
-    return for_each_chunk(cursors.size(), [&](std::size_t first, std::size_t n) -> Result<void> {
-      auto s = c_.prepare(kInsertDmUsers(n));
-      if (!s.ok()) return s.error();
-      for (std::size_t k = first; k < first + n; ++k) {
-        (*s)->bind_all(cursors[k].user, cursors[k].peer, cursors[k].at);
-      }
-      return conflict_means_retry((*s)->execute());
-    });
+    return for_each_chunk(cursors.size(), Chunking::exact,
+                          [&](std::span<const std::size_t> chunk) -> Result<void> {
+                            auto s = c_.prepare(kInsertDmUsers(chunk.size()));
+                            if (!s.ok()) return s.error();
+                            for (std::size_t k : chunk) {
+                              (*s)->bind_all(cursors[k].user, cursors[k].peer, cursors[k].at);
+                            }
+                            return conflict_means_retry((*s)->execute());
+                          });
   }
 
   // In batch order: each stored item takes the next seq of its conversation.
@@ -609,27 +663,28 @@ class BatchAppender {
     for (std::size_t i : stored_) {
       (stored(i).conv.is_channel() ? channel_rows : dm_rows).push_back(i);
     }
-    IMD_TRY(
-        for_each_chunk(channel_rows.size(), [&](std::size_t first, std::size_t n) -> Result<void> {
-          auto s = c_.prepare(kInsertChannelMessages(n));
-          if (!s.ok()) return s.error();
-          for (std::size_t k = first; k < first + n; ++k) {
-            const Message& m = stored(channel_rows[k]);
-            (*s)->bind_all(m.conv.a, m.id, m.seq, m.from, m.type, m.body, m.created_at,
-                           null_if_empty(m.cid));
-          }
-          return (*s)->execute();
-        }));
-    return for_each_chunk(dm_rows.size(), [&](std::size_t first, std::size_t n) -> Result<void> {
-      auto s = c_.prepare(kInsertDmMessages(n));
-      if (!s.ok()) return s.error();
-      for (std::size_t k = first; k < first + n; ++k) {
-        const Message& m = stored(dm_rows[k]);
-        (*s)->bind_all(m.id, m.from, m.to, m.type, m.body, m.created_at, m.conv.a, m.conv.b, m.seq,
-                       null_if_empty(m.cid));
-      }
-      return (*s)->execute();
-    });
+    IMD_TRY(for_each_chunk(channel_rows.size(), Chunking::exact,
+                           [&](std::span<const std::size_t> chunk) -> Result<void> {
+                             auto s = c_.prepare(kInsertChannelMessages(chunk.size()));
+                             if (!s.ok()) return s.error();
+                             for (std::size_t k : chunk) {
+                               const Message& m = stored(channel_rows[k]);
+                               (*s)->bind_all(m.conv.a, m.id, m.seq, m.from, m.type, m.body,
+                                              m.created_at, null_if_empty(m.cid));
+                             }
+                             return (*s)->execute();
+                           }));
+    return for_each_chunk(dm_rows.size(), Chunking::exact,
+                          [&](std::span<const std::size_t> chunk) -> Result<void> {
+                            auto s = c_.prepare(kInsertDmMessages(chunk.size()));
+                            if (!s.ok()) return s.error();
+                            for (std::size_t k : chunk) {
+                              const Message& m = stored(dm_rows[k]);
+                              (*s)->bind_all(m.id, m.from, m.to, m.type, m.body, m.created_at,
+                                             m.conv.a, m.conv.b, m.seq, null_if_empty(m.cid));
+                            }
+                            return (*s)->execute();
+                          });
   }
 
   // In key order. A conflict here means another consumer stored the same (from, cid) after this
@@ -641,14 +696,15 @@ class BatchAppender {
       if (!m.cid.empty()) rows.emplace_back(CidKey{m.from, m.cid}, m.id);
     }
     std::sort(rows.begin(), rows.end());
-    return for_each_chunk(rows.size(), [&](std::size_t first, std::size_t n) -> Result<void> {
-      auto s = c_.prepare(kInsertCids(n));
-      if (!s.ok()) return s.error();
-      for (std::size_t k = first; k < first + n; ++k) {
-        (*s)->bind_all(rows[k].first.sender, rows[k].first.cid, rows[k].second);
-      }
-      return conflict_means_retry((*s)->execute());
-    });
+    return for_each_chunk(
+        rows.size(), Chunking::exact, [&](std::span<const std::size_t> chunk) -> Result<void> {
+          auto s = c_.prepare(kInsertCids(chunk.size()));
+          if (!s.ok()) return s.error();
+          for (std::size_t k : chunk) {
+            (*s)->bind_all(rows[k].first.sender, rows[k].first.cid, rows[k].second);
+          }
+          return conflict_means_retry((*s)->execute());
+        });
   }
 
   Result<void> write_counters() {
@@ -656,27 +712,30 @@ class BatchAppender {
     for (const auto& [id, counter] : channels_) {
       if (counter.touched) chans.emplace_back(id, &counter);
     }
-    IMD_TRY(for_each_chunk(chans.size(), [&](std::size_t first, std::size_t n) -> Result<void> {
-      auto s = c_.prepare(kBumpChannels(n));
-      if (!s.ok()) return s.error();
-      for (std::size_t k = first; k < first + n; ++k) {
-        (*s)->bind_all(chans[k].first, chans[k].second->last_seq, chans[k].second->last_message_id);
-      }
-      return (*s)->execute();
-    }));
+    IMD_TRY(for_each_chunk(chans.size(), Chunking::padded,
+                           [&](std::span<const std::size_t> chunk) -> Result<void> {
+                             auto s = c_.prepare(kBumpChannels(chunk.size()));
+                             if (!s.ok()) return s.error();
+                             for (std::size_t k : chunk) {
+                               (*s)->bind_all(chans[k].first, chans[k].second->last_seq,
+                                              chans[k].second->last_message_id);
+                             }
+                             return (*s)->execute();
+                           }));
     std::vector<std::pair<DmKey, const Counter*>> dms;
     for (const auto& [key, counter] : dms_) {
       if (counter.touched) dms.emplace_back(key, &counter);
     }
-    return for_each_chunk(dms.size(), [&](std::size_t first, std::size_t n) -> Result<void> {
-      auto s = c_.prepare(kBumpDms(n));
-      if (!s.ok()) return s.error();
-      for (std::size_t k = first; k < first + n; ++k) {
-        (*s)->bind_all(dms[k].first.first, dms[k].first.second, dms[k].second->last_seq,
-                       dms[k].second->last_message_id);
-      }
-      return (*s)->execute();
-    });
+    return for_each_chunk(
+        dms.size(), Chunking::padded, [&](std::span<const std::size_t> chunk) -> Result<void> {
+          auto s = c_.prepare(kBumpDms(chunk.size()));
+          if (!s.ok()) return s.error();
+          for (std::size_t k : chunk) {
+            (*s)->bind_all(dms[k].first.first, dms[k].first.second, dms[k].second->last_seq,
+                           dms[k].second->last_message_id);
+          }
+          return (*s)->execute();
+        });
   }
 
   // The sender's read cursor moves to its newest message (one's own message is not unread);
@@ -685,16 +744,16 @@ class BatchAppender {
   Result<void> write_sender_cursors() {
     auto write = [&](const std::map<std::pair<Id, Id>, std::uint64_t>& cursors,
                      const MultiRowSql& sql) {
-      std::vector<std::pair<std::pair<Id, Id>, std::uint64_t>> rows(cursors.begin(),
-                                                                     cursors.end());
-      return for_each_chunk(rows.size(), [&](std::size_t first, std::size_t n) -> Result<void> {
-        auto s = c_.prepare(sql(n));
-        if (!s.ok()) return s.error();
-        for (std::size_t k = first; k < first + n; ++k) {
-          (*s)->bind_all(rows[k].first.first, rows[k].first.second, rows[k].second);
-        }
-        return (*s)->execute();
-      });
+      std::vector<std::pair<std::pair<Id, Id>, std::uint64_t>> rows(cursors.begin(), cursors.end());
+      return for_each_chunk(
+          rows.size(), Chunking::padded, [&](std::span<const std::size_t> chunk) -> Result<void> {
+            auto s = c_.prepare(sql(chunk.size()));
+            if (!s.ok()) return s.error();
+            for (std::size_t k : chunk) {
+              (*s)->bind_all(rows[k].first.first, rows[k].first.second, rows[k].second);
+            }
+            return (*s)->execute();
+          });
     };
     IMD_TRY(write(channel_cursors_, kReadChannels));
     return write(dm_cursors_, kReadDms);
@@ -708,9 +767,9 @@ class BatchAppender {
   MysqlConnection& c_;
   std::span<const NewMessage> batch_;
   std::vector<std::optional<Result<Appended>>> out_;  // set once an item's outcome is known
-  std::vector<bool> store_;                            // a new message to store
-  std::vector<std::optional<std::size_t>> dup_of_;     // a repeat of an earlier item's cid
-  std::vector<std::size_t> stored_;                    // indices of stored items, batch order
+  std::vector<bool> store_;                           // a new message to store
+  std::vector<std::optional<std::size_t>> dup_of_;    // a repeat of an earlier item's cid
+  std::vector<std::size_t> stored_;                   // indices of stored items, batch order
   std::map<Id, Counter> channels_;
   std::map<DmKey, Counter> dms_;
   std::map<std::pair<Id, Id>, std::uint64_t> channel_cursors_;  // (channel, sender) -> seq
@@ -862,9 +921,9 @@ Result<void> MysqlStore::create_space(const Space& space) {
 
 Result<Space> MysqlStore::space_by_id(Id id) {
   return db_->read([&](MysqlConnection& c) {
-    return query_one<Space>(
-        c, "SELECT id, name, avatar, owner_id, created_at FROM space WHERE id = ?", read_space,
-        "space", id);
+    return query_one<Space>(c,
+                            "SELECT id, name, avatar, owner_id, created_at FROM space WHERE id = ?",
+                            read_space, "space", id);
   });
 }
 
@@ -887,16 +946,16 @@ Result<Space> MysqlStore::update_space(Id id, const std::optional<std::string>& 
                           name, avatar, id);
     if (!updated.ok()) return updated.error();
     if (*updated == 0) return make_error(Errc::not_found, "space not found");
-    return query_one<Space>(
-        c, "SELECT id, name, avatar, owner_id, created_at FROM space WHERE id = ?", read_space,
-        "space", id);
+    return query_one<Space>(c,
+                            "SELECT id, name, avatar, owner_id, created_at FROM space WHERE id = ?",
+                            read_space, "space", id);
   });
 }
 
 Result<bool> MysqlStore::is_space_member(Id space_id, Id user_id) {
   return db_->read([&](MysqlConnection& c) {
-    return query_exists(c, "SELECT 1 FROM space_user WHERE space_id = ? AND user_id = ?",
-                        space_id, user_id);
+    return query_exists(c, "SELECT 1 FROM space_user WHERE space_id = ? AND user_id = ?", space_id,
+                        user_id);
   });
 }
 
@@ -960,16 +1019,15 @@ Result<void> MysqlStore::create_channel(const Channel& channel) {
                     "INSERT INTO channel"
                     " (id, name, avatar, owner_id, created_at, last_seq, last_message_id)"
                     " VALUES (?, ?, ?, ?, ?, 0, 0)",
-                    channel.id, channel.name, channel.avatar, channel.owner_id,
-                    channel.created_at);
+                    channel.id, channel.name, channel.avatar, channel.owner_id, channel.created_at);
     if (!s.ok()) return s.error();
     auto link =
         change(c, "INSERT INTO space_channel (space_id, channel_id, created_at) VALUES (?, ?, ?)",
                channel.space_id, channel.id, channel.created_at);
     if (!link.ok()) return link.error();
-    auto m = change(c,
-                    "INSERT INTO channel_user (channel_id, user_id, created_at) VALUES (?, ?, ?)",
-                    channel.id, channel.owner_id, channel.created_at);
+    auto m =
+        change(c, "INSERT INTO channel_user (channel_id, user_id, created_at) VALUES (?, ?, ?)",
+               channel.id, channel.owner_id, channel.created_at);
     if (!m.ok()) return m.error();
     return {};
   });
@@ -1115,8 +1173,7 @@ Result<void> MysqlStore::advance_delivery(Id user_id, const ConvKey& conv, std::
   return {};
 }
 
-Result<std::uint64_t> MysqlStore::advance_read(Id user_id, const ConvKey& conv,
-                                               std::uint64_t seq) {
+Result<std::uint64_t> MysqlStore::advance_read(Id user_id, const ConvKey& conv, std::uint64_t seq) {
   return db_->write(
       [&](MysqlConnection& c) { return advance_cursor(c, user_id, conv, seq, CursorKind::read); });
 }

@@ -59,8 +59,8 @@ class ScratchDatabase {
     const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
     name_ = "imd_t_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" +
             std::to_string(static_cast<unsigned long long>(now) % 1000000);
-    mysql_admin(server_, "CREATE DATABASE `" + name_ +
-                             "` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci");
+    mysql_admin(server_,
+                "CREATE DATABASE `" + name_ + "` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci");
   }
   ScratchDatabase(const ScratchDatabase&) = delete;
   ScratchDatabase& operator=(const ScratchDatabase&) = delete;

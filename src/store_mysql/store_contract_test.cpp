@@ -463,8 +463,7 @@ TEST_P(StoreContract, SpacesAndMembership) {
   ASSERT_TRUE(updated.ok());
   EXPECT_EQ(updated->name, "space10");
   EXPECT_EQ(updated->avatar, "s.png");
-  EXPECT_EQ(store().update_space(99, std::string("x"), std::nullopt).error().code,
-            Errc::not_found);
+  EXPECT_EQ(store().update_space(99, std::string("x"), std::nullopt).error().code, Errc::not_found);
 }
 
 TEST_P(StoreContract, SpaceMembersPageByUserId) {
@@ -528,8 +527,8 @@ TEST_P(StoreContract, ChannelsAndMembership) {
   add_channel(100, 10, 1);
   // Only space members may create channels in it.
   EXPECT_EQ(store()
-                .create_channel(Channel{
-                    .id = 101, .space_id = 10, .name = "y", .avatar = "", .owner_id = 2})
+                .create_channel(
+                    Channel{.id = 101, .space_id = 10, .name = "y", .avatar = "", .owner_id = 2})
                 .error()
                 .code,
             Errc::forbidden);
@@ -764,10 +763,9 @@ TEST_P(StoreContract, PerItemFailuresDoNotFailTheBatch) {
   bad_dm.msg.from = 7;  // not a participant of (1, 2)
   NewMessage bad_key = dm_msg(6, 1, 2, "c6");
   bad_key.msg.conv = ConvKey{ConvKind::dm, 2, 1};  // not ordered
-  auto r = store().append_messages(std::vector<NewMessage>{channel_msg(1, 100, 1, "c1"),
-                                                           channel_msg(2, 999, 1, "c2"), bad_dm,
-                                                           channel_msg(4, 100, 1, "c4"), bad_key,
-                                                           channel_msg(5, 0, 1, "c5")});
+  auto r = store().append_messages(
+      std::vector<NewMessage>{channel_msg(1, 100, 1, "c1"), channel_msg(2, 999, 1, "c2"), bad_dm,
+                              channel_msg(4, 100, 1, "c4"), bad_key, channel_msg(5, 0, 1, "c5")});
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->size(), 6u);
   EXPECT_EQ((*r)[0]->msg.seq, 1u);
@@ -1143,8 +1141,8 @@ std::string param_name(const ::testing::TestParamInfo<BackendParam>& info) {
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContract,
                          ::testing::Values(BackendParam{"sqlite", make_sqlite}), param_name);
-INSTANTIATE_TEST_SUITE_P(Mysql, StoreContract,
-                         ::testing::Values(BackendParam{"mysql", make_mysql}), param_name);
+INSTANTIATE_TEST_SUITE_P(Mysql, StoreContract, ::testing::Values(BackendParam{"mysql", make_mysql}),
+                         param_name);
 
 }  // namespace
 }  // namespace imd
