@@ -45,13 +45,26 @@ const std::vector<Field>& fields() {
       NUM("threads", c.threads, "I/O threads (0: one per core)"),
       NUM("blocking_threads", c.blocking_threads, "threads for store calls and password hashing"),
       STR("log_level", c.log_level, "debug|info|warn|error"),
-      STR("store", c.store, "store engine: sqlite"),
+      STR("store", c.store, "store engine: sqlite (standalone) | mysql"),
+      STR("cache", c.cache, "inbox/routes/cache engine: memory (standalone) | redis"),
       SECRET("auth.jwt_secret", c.auth.jwt_secret, "HS256 key (empty: generated, kept in data_dir)"),
       NUM("auth.access_ttl_s", c.auth.access_ttl_s, "access token lifetime, seconds"),
       NUM("auth.refresh_ttl_s", c.auth.refresh_ttl_s, "refresh token lifetime, seconds"),
       STR("auth.password_hash", c.auth.password_hash, "Argon2id cost: interactive|moderate|min"),
       STR("sqlite.synchronous", c.sqlite.synchronous, "NORMAL|FULL"),
       NUM("sqlite.read_connections", c.sqlite.read_connections, "read-only SQLite connections"),
+      STR("mysql.host", c.mysql.host, "MySQL/MariaDB host"),
+      NUM("mysql.port", c.mysql.port, "MySQL/MariaDB port"),
+      STR("mysql.user", c.mysql.user, "MySQL/MariaDB user"),
+      SECRET("mysql.password", c.mysql.password, "MySQL/MariaDB password"),
+      STR("mysql.database", c.mysql.database, "MySQL/MariaDB database"),
+      NUM("mysql.pool_size", c.mysql.pool_size, "MySQL connections at most"),
+      STR("redis.addresses", c.redis.addresses, "Redis HOST:PORT list (cluster: seed nodes)"),
+      STR("redis.mode", c.redis.mode, "single|cluster"),
+      NUM("redis.pool_size", c.redis.pool_size, "Redis connections per node at most"),
+      NUM("redis.inbox_max", c.redis.inbox_max, "1:1 inbox entries kept per user"),
+      NUM("redis.route_ttl_s", c.redis.route_ttl_s, "route TTL, refreshed while connected"),
+      NUM("redis.members_ttl_s", c.redis.members_ttl_s, "channel member list TTL"),
       NUM("limits.max_message_bytes", c.limits.max_message_bytes, "largest message body"),
       NUM("limits.max_frame_bytes", c.limits.max_frame_bytes, "largest WebSocket frame"),
       NUM("limits.max_http_body_bytes", c.limits.max_http_body_bytes, "largest REST body"),
@@ -169,7 +182,21 @@ Result<void> validate(const Config& c) {
       c.log_level != "error") {
     return bad("log_level must be debug|info|warn|error");
   }
-  if (c.store != "sqlite") return bad("store must be sqlite (mysql comes with the cluster engines)");
+  if (c.store != "sqlite" && c.store != "mysql") return bad("store must be sqlite or mysql");
+  if (c.cache != "memory" && c.cache != "redis") return bad("cache must be memory or redis");
+  // The standalone inbox lives in the SQLite database; with MySQL the inbox is in Redis.
+  if (c.store == "mysql" && c.cache != "redis") return bad("store = mysql needs cache = redis");
+  if (c.mysql.port < 1 || c.mysql.port > 65535) return bad("mysql.port must be in 1..65535");
+  if (c.mysql.pool_size < 1 || c.mysql.pool_size > 256) return bad("mysql.pool_size must be in 1..256");
+  if (c.redis.mode != "single" && c.redis.mode != "cluster") {
+    return bad("redis.mode must be single or cluster");
+  }
+  for (auto [name, v] : {std::pair{"redis.pool_size", c.redis.pool_size},
+                         {"redis.inbox_max", c.redis.inbox_max},
+                         {"redis.route_ttl_s", c.redis.route_ttl_s},
+                         {"redis.members_ttl_s", c.redis.members_ttl_s}}) {
+    if (v < 1) return bad(std::string(name) + " must be positive");
+  }
   if (c.auth.password_hash != "interactive" && c.auth.password_hash != "moderate" &&
       c.auth.password_hash != "min") {
     return bad("auth.password_hash must be interactive|moderate|min");
@@ -308,7 +335,7 @@ std::string to_toml(const Config& config) {
     if (f.kind == Kind::integer) {
       os << f.num(c);
     } else if (f.secret) {
-      os << (f.str(c).empty() ? "\"\"  # generated, kept in data_dir" : "\"<redacted>\"");
+      os << (f.str(c).empty() ? "\"\"" : "\"<redacted>\"");
     } else {
       os << toml::value<std::string>(f.str(c));
     }

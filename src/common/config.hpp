@@ -26,6 +26,26 @@ struct SqliteConfigSection {
   std::int64_t read_connections = 4;
 };
 
+// store = "mysql": MariaDB/MySQL connection settings.
+struct MysqlConfigSection {
+  std::string host = "127.0.0.1";
+  std::int64_t port = 3306;
+  std::string user = "imd";
+  std::string password;  // secret
+  std::string database = "imd";
+  std::int64_t pool_size = 8;
+};
+
+// cache = "redis": Redis (single node, or the seed nodes of a Redis Cluster).
+struct RedisConfigSection {
+  std::string addresses = "127.0.0.1:6379";  // comma-separated HOST:PORT list
+  std::string mode = "single";               // single | cluster
+  std::int64_t pool_size = 8;
+  std::int64_t inbox_max = 10000;   // 1:1 inbox entries kept per user
+  std::int64_t route_ttl_s = 60;    // a connection's route expires unless refreshed
+  std::int64_t members_ttl_s = 300; // channel member lists (with jitter)
+};
+
 struct LimitsConfig {
   std::int64_t max_message_bytes = 16 * 1024;   // body of one chat message
   std::int64_t max_frame_bytes = 64 * 1024;     // one WebSocket frame
@@ -56,9 +76,12 @@ struct Config {
   std::int64_t threads = 0;           // I/O threads; 0 = number of cores
   std::int64_t blocking_threads = 4;  // store / password hashing pool
   std::string log_level = "info";
-  std::string store = "sqlite";
+  std::string store = "sqlite";  // sqlite | mysql
+  std::string cache = "memory";  // memory | redis (inbox, routes and caches)
   AuthConfig auth;
   SqliteConfigSection sqlite;
+  MysqlConfigSection mysql;
+  RedisConfigSection redis;
   LimitsConfig limits;
   WsConfig ws;
 };

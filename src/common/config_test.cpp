@@ -85,6 +85,24 @@ TEST(Config, WrongTypesAndRangesAreRejected) {
   EXPECT_FALSE(parse_command_line({"--listen"}, env_of({})));
 }
 
+TEST(Config, EngineSelection) {
+  auto cl = parse_command_line({"--store", "mysql", "--cache", "redis", "--mysql-port", "3307",
+                                "--redis-mode", "cluster", "--redis-addresses",
+                                "127.0.0.1:7000,127.0.0.1:7001"},
+                               env_of({{"IMD_MYSQL_PASSWORD", "s3cret"}}));
+  ASSERT_TRUE(cl) << cl.error().message;
+  EXPECT_EQ(cl->config.store, "mysql");
+  EXPECT_EQ(cl->config.mysql.port, 3307);
+  EXPECT_EQ(cl->config.mysql.password, "s3cret");
+  EXPECT_EQ(cl->config.redis.mode, "cluster");
+  EXPECT_EQ(to_toml(cl->config).find("s3cret"), std::string::npos);
+  // The standalone inbox lives in SQLite: MySQL needs the Redis inbox.
+  EXPECT_FALSE(parse_command_line({"--store", "mysql"}, env_of({})));
+  EXPECT_FALSE(parse_command_line({"--store", "postgres"}, env_of({})));
+  EXPECT_FALSE(parse_command_line({"--cache", "memcached"}, env_of({})));
+  EXPECT_FALSE(parse_command_line({"--redis-mode", "sentinel"}, env_of({})));
+}
+
 TEST(Config, PrintedConfigRedactsSecretsAndParsesBack) {
   auto cl = parse_command_line({"--auth-jwt-secret", std::string(40, 'k')}, env_of({}));
   ASSERT_TRUE(cl) << cl.error().message;
