@@ -134,6 +134,7 @@ App::~App() = default;
 
 std::string App::start() {
   p_->queue->start([this](std::vector<NewMessage>& batch) { p_->messaging->consume(batch); });
+  p_->messaging->start(std::chrono::milliseconds(p_->config.ws.ack_flush_ms));
   return p_->server->start();
 }
 
@@ -147,6 +148,7 @@ void App::run_until_signal() {
     // Store what was accepted, then give the connections a moment to write those ACKs
     // (a client that misses one retries with the same cid: it is not stored twice).
     p_->queue->stop();
+    p_->messaging->stop();  // writes the delivery ACKs gathered so far
     drain.expires_after(std::chrono::milliseconds(300));
     drain.async_wait([this](const boost::system::error_code&) { p_->io.stop(); });
   });

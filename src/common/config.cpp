@@ -85,6 +85,7 @@ const std::vector<Field>& fields() {
       NUM("limits.max_connections", c.limits.max_connections, "open connections at most"),
       NUM("ws.heartbeat_s", c.ws.heartbeat_s, "client heartbeat interval, seconds"),
       NUM("ws.sync_page", c.ws.sync_page, "messages per backfill page"),
+      NUM("ws.ack_flush_ms", c.ws.ack_flush_ms, "delivery ACKs are written together this often"),
   };
   return kFields;
 }
@@ -229,7 +230,8 @@ Result<void> validate(const Config& c) {
                          {"limits.batch_max", l.batch_max},
                          {"limits.max_connections", l.max_connections},
                          {"ws.heartbeat_s", c.ws.heartbeat_s},
-                         {"ws.sync_page", c.ws.sync_page}}) {
+                         {"ws.sync_page", c.ws.sync_page},
+                         {"ws.ack_flush_ms", c.ws.ack_flush_ms}}) {
     if (v < 1) return bad(std::string(name) + " must be positive");
   }
   if (l.max_message_bytes + 1024 > l.max_frame_bytes) {

@@ -66,6 +66,7 @@ struct LimitsConfig {
 struct WsConfig {
   std::int64_t heartbeat_s = 30;  // clients ping this often; two missed beats close
   std::int64_t sync_page = 500;   // messages per backfill page
+  std::int64_t ack_flush_ms = 50; // delivery ACKs are written together this often
 };
 
 struct Config {

@@ -187,11 +187,66 @@ void MessagingService::consume(std::vector<NewMessage>& batch) {
 
 Result<void> MessagingService::ack(Id user, const ConvKey& conv, std::uint64_t seq) {
   IMD_TRY(check_access(user, conv));
-  // Cursor first: from then on a repeated inbox push of these entries is a no-op.
-  IMD_TRY(store_.advance_delivery(user, conv, seq));
-  if (conv.is_dm()) return inbox_.ack(user, conv, seq);
+  bool full;
+  {
+    std::lock_guard lock(ack_mu_);
+    auto& pending = pending_acks_[AckKey{user, conv}];
+    pending = std::max(pending, seq);
+    full = pending_acks_.size() >= kMaxPendingAcks;
+  }
+  // Bounded: past the limit the caller writes the batch itself (back-pressure).
+  if (full) return flush_acks();
   return {};
 }
+
+Result<void> MessagingService::flush_acks() {
+  std::lock_guard flush_lock(flush_mu_);
+  std::vector<DeliveryUpdate> batch;
+  {
+    std::lock_guard lock(ack_mu_);
+    if (pending_acks_.empty()) return {};
+    batch.reserve(pending_acks_.size());
+    for (const auto& [k, seq] : pending_acks_) batch.push_back({k.user, k.conv, seq});
+    pending_acks_.clear();
+  }
+  // Cursors first: from then on a repeated inbox push of these entries is a no-op.
+  auto r = store_.advance_deliveries(batch);
+  if (r) r = inbox_.ack_many(batch);
+  if (!r) {
+    LOG_WARN("writing " << batch.size() << " delivery ACKs failed: " << r.error().message);
+    std::lock_guard lock(ack_mu_);
+    for (const auto& u : batch) {
+      if (pending_acks_.size() >= kMaxPendingAcks) break;  // bounded: the rest is redelivered
+      auto& pending = pending_acks_[AckKey{u.user, u.conv}];
+      pending = std::max(pending, u.seq);
+    }
+  }
+  return r;
+}
+
+void MessagingService::start(std::chrono::milliseconds ack_flush) {
+  flusher_ = std::thread([this, ack_flush] {
+    std::unique_lock lock(ack_mu_);
+    while (!stopping_) {
+      ack_cv_.wait_for(lock, ack_flush, [&] { return stopping_; });
+      lock.unlock();
+      (void)flush_acks();
+      lock.lock();
+    }
+  });
+}
+
+void MessagingService::stop() {
+  {
+    std::lock_guard lock(ack_mu_);
+    stopping_ = true;
+  }
+  ack_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  (void)flush_acks();
+}
+
+MessagingService::~MessagingService() { stop(); }
 
 Result<std::uint64_t> MessagingService::read(Id user, const ConvKey& conv, std::uint64_t seq,
                                              ConnRef origin) {

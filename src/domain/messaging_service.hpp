@@ -9,8 +9,13 @@
 // consume() runs on the queue's consumer thread.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "domain/ports/clock.hpp"
@@ -64,7 +69,16 @@ class MessagingService {
   // The queue's consumer: stores a batch in one transaction, then inbox, ACKs, fan-out.
   void consume(std::vector<NewMessage>& batch);
 
+  // A cumulative delivery ACK. It is gathered in memory and written with the others every
+  // `ack_flush` interval in one transaction (a crash loses at most that interval of ACKs: the
+  // messages are delivered again, and clients drop what they already hold by seq).
   Result<void> ack(Id user, const ConvKey& conv, std::uint64_t seq);
+  // Writes the gathered ACKs now (a resync calls it so that it starts from current cursors).
+  Result<void> flush_acks();
+  // Starts the background ACK writer; stop() writes what is left and joins it.
+  void start(std::chrono::milliseconds ack_flush);
+  void stop();
+  ~MessagingService();
   // Moves the read cursor forward and tells the user's other connections.
   Result<std::uint64_t> read(Id user, const ConvKey& conv, std::uint64_t seq, ConnRef origin);
 
@@ -95,6 +109,24 @@ class MessagingService {
   IdGenerator& ids_;
   Clock& clock_;
   MessagingLimits limits_;
+
+  struct AckKey {
+    Id user;
+    ConvKey conv;
+    bool operator==(const AckKey&) const = default;
+  };
+  struct AckKeyHash {
+    std::size_t operator()(const AckKey& k) const noexcept {
+      return ConvKeyHash{}(k.conv) ^ (k.user * 0x9E3779B97F4A7C15ull);
+    }
+  };
+  static constexpr std::size_t kMaxPendingAcks = 100000;
+  std::mutex ack_mu_;
+  std::condition_variable ack_cv_;
+  std::unordered_map<AckKey, std::uint64_t, AckKeyHash> pending_acks_;
+  std::mutex flush_mu_;  // one flush at a time keeps cursor writes in order
+  bool stopping_ = false;
+  std::thread flusher_;
 };
 
 }  // namespace imd

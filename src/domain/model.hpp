@@ -130,6 +130,13 @@ struct ConversationState {
   std::optional<Message> last;
 };
 
+// A cumulative delivery ACK: `user` has received `conv` up to `seq`.
+struct DeliveryUpdate {
+  Id user = 0;
+  ConvKey conv;
+  std::uint64_t seq = 0;
+};
+
 // Paging of history: at most one of before/after; neither means "the newest page".
 struct HistoryQuery {
   std::optional<std::uint64_t> before_seq;

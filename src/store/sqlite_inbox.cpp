@@ -92,13 +92,27 @@ Result<std::vector<Message>> SqliteInbox::list(Id user_id, const std::optional<I
 }
 
 Result<void> SqliteInbox::ack(Id user_id, const ConvKey& conv, std::uint64_t up_to_seq) {
-  if (!conv.is_dm()) return {};  // channels have no inbox entries: nothing to remove
+  DeliveryUpdate one{user_id, conv, up_to_seq};
+  return ack_many(std::span<const DeliveryUpdate>(&one, 1));
+}
+
+Result<void> SqliteInbox::ack_many(std::span<const DeliveryUpdate> acks) {
+  // Channels have no inbox entries: nothing to remove.
+  if (std::none_of(acks.begin(), acks.end(), [](const auto& a) { return a.conv.is_dm(); })) {
+    return {};
+  }
   return db_->write([&](SqliteConnection& c) -> Result<void> {
     auto s =
         c.prepare("DELETE FROM inbox WHERE user_id = ? AND user_a = ? AND user_b = ? AND seq <= ?");
     if (!s.ok()) return s.error();
-    s->bind_all(to_db(user_id), to_db(conv.a), to_db(conv.b), to_db_bound(up_to_seq));
-    return s->run();
+    for (const auto& a : acks) {
+      if (!a.conv.is_dm()) continue;
+      s->bind_all(to_db(a.user), to_db(a.conv.a), to_db(a.conv.b), to_db_bound(a.seq));
+      auto r = s->run();
+      s->reset();
+      if (!r.ok()) return r.error();
+    }
+    return {};
   });
 }
 

@@ -26,6 +26,7 @@ class SqliteInbox final : public Inbox {
   Result<std::vector<Message>> list(Id user_id, const std::optional<InboxCursor>& after,
                                     std::uint32_t limit) override;
   Result<void> ack(Id user_id, const ConvKey& conv, std::uint64_t up_to_seq) override;
+  Result<void> ack_many(std::span<const DeliveryUpdate> acks) override;
 
  private:
   std::shared_ptr<SqliteDatabase> db_;

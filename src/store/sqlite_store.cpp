@@ -786,6 +786,20 @@ Result<std::vector<Message>> SqliteStore::messages(const ConvKey& conv, const Hi
   });
 }
 
+Result<void> SqliteStore::advance_deliveries(std::span<const DeliveryUpdate> updates) {
+  if (updates.empty()) return {};
+  return db_->write([&](SqliteConnection& c) -> Result<void> {
+    for (const auto& u : updates) {
+      auto r = advance_cursor(c, u.user, u.conv, u.seq, CursorKind::delivery);
+      if (!r && r.error().code != Errc::forbidden && r.error().code != Errc::not_found &&
+          r.error().code != Errc::invalid_argument) {
+        return r.error();
+      }
+    }
+    return {};
+  });
+}
+
 Result<void> SqliteStore::advance_delivery(Id user_id, const ConvKey& conv, std::uint64_t seq) {
   auto r = db_->write([&](SqliteConnection& c) {
     return advance_cursor(c, user_id, conv, seq, CursorKind::delivery);

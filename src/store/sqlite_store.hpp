@@ -59,6 +59,7 @@ class SqliteStore final : public Store {
   Result<std::vector<Result<Appended>>> append_messages(std::span<const NewMessage> batch) override;
   Result<std::vector<Message>> messages(const ConvKey& conv, const HistoryQuery& q) override;
   Result<void> advance_delivery(Id user_id, const ConvKey& conv, std::uint64_t seq) override;
+  Result<void> advance_deliveries(std::span<const DeliveryUpdate> updates) override;
   Result<std::uint64_t> advance_read(Id user_id, const ConvKey& conv, std::uint64_t seq) override;
   Result<std::vector<ConversationState>> conversations(Id user_id) override;
 

@@ -36,6 +36,11 @@ class Inbox {
                                             std::uint32_t limit) = 0;
   // Removes the user's entries of `conv` with seq <= up_to_seq.
   virtual Result<void> ack(Id user_id, const ConvKey& conv, std::uint64_t up_to_seq) = 0;
+  // Many ACKs at once; adapters should batch them (one transaction / one pipeline).
+  virtual Result<void> ack_many(std::span<const DeliveryUpdate> acks) {
+    for (const auto& a : acks) IMD_TRY(ack(a.user, a.conv, a.seq));
+    return {};
+  }
 };
 
 }  // namespace imd

@@ -93,6 +93,16 @@ class Store {
   // For a channel it also sets channel_user.last_ack_message_id. forbidden if not a member
   // / participant.
   virtual Result<void> advance_delivery(Id user_id, const ConvKey& conv, std::uint64_t seq) = 0;
+  // Many delivery cursors at once (the ACKs gathered over a short interval). Items the user
+  // may not move (forbidden, not_found) are skipped; an engine failure fails the call.
+  // Adapters should do it in one transaction; this default applies them one by one.
+  virtual Result<void> advance_deliveries(std::span<const DeliveryUpdate> updates) {
+    for (const auto& u : updates) {
+      auto r = advance_delivery(u.user, u.conv, u.seq);
+      if (!r && r.error().code != Errc::forbidden && r.error().code != Errc::not_found) return r;
+    }
+    return {};
+  }
   // Read cursor: forward only, clamped to last_seq; returns the cursor after the update.
   virtual Result<std::uint64_t> advance_read(Id user_id, const ConvKey& conv,
                                              std::uint64_t seq) = 0;
