@@ -62,6 +62,11 @@ Result<void> MessagingService::check_access(Id user, const ConvKey& conv) {
   return {};
 }
 
+bool MessagingService::known_user(Id user) {
+  std::lock_guard lock(known_mu_);
+  return known_users_.count(user) != 0;
+}
+
 Result<void> MessagingService::submit(Id sender, const SendInput& in, ConnRef origin) {
   if (!valid_cid(in.cid)) {
     return make_error(Errc::invalid_argument, "cid must be 1..64 printable ASCII characters");
@@ -85,12 +90,17 @@ Result<void> MessagingService::submit(Id sender, const SendInput& in, ConnRef or
   Message& m = nm.msg;
   if (in.to) {
     if (*in.to == sender) return make_error(Errc::invalid_argument, "cannot message yourself");
-    auto peer = store_.user_by_id(*in.to);
-    if (!peer) {
-      if (peer.error().code == Errc::not_found) {
-        return make_error(Errc::not_found, "no such user");
+    if (!known_user(*in.to)) {
+      auto peer = store_.user_by_id(*in.to);
+      if (!peer) {
+        if (peer.error().code == Errc::not_found) {
+          return make_error(Errc::not_found, "no such user");
+        }
+        return peer.error();
       }
-      return peer.error();
+      std::lock_guard lock(known_mu_);
+      if (known_users_.size() >= kMaxKnownUsers) known_users_.clear();
+      known_users_.insert(*in.to);
     }
     m.conv = ConvKey::dm(sender, *in.to);
     m.to = *in.to;

@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "domain/ports/clock.hpp"
@@ -121,6 +122,13 @@ class MessagingService {
     }
   };
   static constexpr std::size_t kMaxPendingAcks = 100000;
+
+  // Users known to exist (ids are never reused, so a positive answer never goes stale);
+  // spares the send path a Store read per DM. Bounded: cleared when full.
+  bool known_user(Id user);
+  static constexpr std::size_t kMaxKnownUsers = 1 << 20;
+  std::mutex known_mu_;
+  std::unordered_set<Id> known_users_;
   std::mutex ack_mu_;
   std::condition_variable ack_cv_;
   std::unordered_map<AckKey, std::uint64_t, AckKeyHash> pending_acks_;

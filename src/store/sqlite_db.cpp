@@ -1,5 +1,7 @@
 #include "store/sqlite_db.hpp"
 
+#include "common/log.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -265,6 +267,18 @@ SqliteDatabase::SqliteDatabase(SqliteConfig config)
   schema_version_ = *version;
   writer_.add(std::move(writer));
 
+  if (!memory && config_.checkpoint_interval_ms > 0) {
+    // Commits no longer checkpoint (and fsync) while holding the writer; a background
+    // connection does it instead. The WAL file is cut back to 64 MiB when it is reset.
+    must(path, writer_.acquire(timeout_, "the writer")
+                   ->conn()
+                   .exec_script("PRAGMA wal_autocheckpoint = 0; "
+                                "PRAGMA journal_size_limit = 67108864;"));
+    checkpointer_ = std::make_unique<SqliteConnection>(
+        path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, config_.busy_timeout_ms);
+    checkpoint_thread_ = std::thread([this] { checkpoint_loop(); });
+  }
+
   if (!memory) {
     for (int i = 0; i < config_.read_connections; ++i) {
       auto reader = std::make_unique<SqliteConnection>(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
@@ -275,7 +289,36 @@ SqliteDatabase::SqliteDatabase(SqliteConfig config)
   }
 }
 
-SqliteDatabase::~SqliteDatabase() = default;
+SqliteDatabase::~SqliteDatabase() {
+  {
+    std::lock_guard lock(checkpoint_mu_);
+    stopping_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+}
+
+void SqliteDatabase::checkpoint_loop() {
+  const auto interval = std::chrono::milliseconds(config_.checkpoint_interval_ms);
+  std::unique_lock lock(checkpoint_mu_);
+  while (!checkpoint_cv_.wait_for(lock, interval, [this] { return stopping_; })) {
+    lock.unlock();
+    // PASSIVE never waits for the writer or readers: it copies what it can. Should the WAL
+    // still outgrow ~256 MiB under sustained writes, a RESTART checkpoint (which waits for
+    // the writer briefly) lets it start over from the beginning.
+    int log_frames = 0, done_frames = 0;
+    int rc = sqlite3_wal_checkpoint_v2(checkpointer_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                       &log_frames, &done_frames);
+    if (rc == SQLITE_OK && log_frames > 65536) {
+      rc = sqlite3_wal_checkpoint_v2(checkpointer_->handle(), nullptr, SQLITE_CHECKPOINT_RESTART,
+                                     nullptr, nullptr);
+    }
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      LOG_WARN("sqlite checkpoint failed: " << sqlite3_errstr(rc));
+    }
+    lock.lock();
+  }
+}
 
 void SqliteDatabase::Pool::add(std::unique_ptr<SqliteConnection> conn) {
   std::lock_guard lock(mu_);

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +40,10 @@ struct SqliteConfig {
   std::string synchronous = "NORMAL";  // OFF, NORMAL, FULL or EXTRA
   int read_connections = 4;            // 0: reads use the writer connection
   int busy_timeout_ms = 5000;          // also bounds the wait for the writer and for a reader
+  // WAL checkpoints run on a background connection this often, never inside a write
+  // transaction (0: SQLite's automatic checkpoints, taken by whichever commit crosses 1000
+  // pages, with its fsync inside the writer's critical section).
+  int checkpoint_interval_ms = 100;
 };
 
 // Maps an sqlite result code (with the connection's message) to the error model.
@@ -232,6 +237,13 @@ class SqliteDatabase {
   int migrations_applied_ = 0;
   Pool writer_;   // exactly one connection
   Pool readers_;  // read-only connections; empty when reads share the writer
+
+  void checkpoint_loop();
+  std::unique_ptr<SqliteConnection> checkpointer_;  // its own read-write connection
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool stopping_ = false;
+  std::thread checkpoint_thread_;
 };
 
 template <class F>
