@@ -15,7 +15,6 @@ packages=(
   chromium
   mariadb-server-core mariadb-client libmariadb-dev
   redis-server redis-tools libhiredis-dev
-  linux-perf valgrind
 )
 # Node.js: keep the one the machine has (it may come from another repository than Debian's,
 # whose npm package would conflict with it); install Debian's only when there is none.
