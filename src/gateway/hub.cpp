@@ -17,6 +17,15 @@ void Hub::detach(ConnRef ref) {
   if (s.conns.erase(ref.conn)) size_.fetch_sub(1, std::memory_order_relaxed);
 }
 
+std::vector<std::pair<Id, ConnRef>> Hub::snapshot() {
+  std::vector<std::pair<Id, ConnRef>> out;
+  for (auto& s : shards_) {
+    std::lock_guard lock(s.mu);
+    for (const auto& [conn, e] : s.conns) out.emplace_back(e.user, ConnRef{node_, conn});
+  }
+  return out;
+}
+
 void Hub::push(std::vector<Push> pushes) {
   struct Target {
     std::shared_ptr<Connection> conn;

@@ -46,6 +46,8 @@ class Hub final : public Pusher {
   std::uint32_t node() const { return node_; }
 
   void push(std::vector<Push> pushes) override;
+  // Every live connection with its user (to refresh routes kept elsewhere).
+  std::vector<std::pair<Id, ConnRef>> snapshot();
 
  private:
   struct Entry {

@@ -150,14 +150,21 @@ class WsSession final : public gateway::Connection,
     if (ec) co_return;
 
     ref_ = deps_.hub.attach(user_, weak_from_this());
-    deps_.routes.add(user_, ref_);
+    // Routes may live in Redis: a network round trip belongs on the blocking pool.
+    co_await offload(deps_.blocking, [&] {
+      deps_.routes.add(user_, ref_);
+      return 0;
+    });
     LOG_DEBUG("ws open user=" << user_ << " conn=" << ref_.conn);
     enqueue(gateway::hello_frame(ref_.conn, user_, cfg.ws.heartbeat_s), true);
     start_sync(std::nullopt);
     co_await read_loop();
 
     closed_ = true;
-    deps_.routes.remove(user_, ref_);
+    co_await offload(deps_.blocking, [&] {
+      deps_.routes.remove(user_, ref_);
+      return 0;
+    });
     deps_.hub.detach(ref_);
     writable_.cancel();
     beast::error_code ignored;

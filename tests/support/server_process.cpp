@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
 #include <stdexcept>
 
 namespace imd::test {
@@ -38,6 +39,12 @@ void ServerProcess::start() {
   std::vector<std::string> args = {IMD_BINARY,  "--listen",      "127.0.0.1:0",
                                    "--data-dir", data_dir_,       "--auth-password-hash",
                                    "min",        "--log-level",   "info"};
+  // IMD_TEST_SERVER_FLAGS (space-separated) runs the same suite on other engines, e.g.
+  // "--store mysql --cache redis ..." (see tests/CMakeLists.txt).
+  if (const char* more = std::getenv("IMD_TEST_SERVER_FLAGS")) {
+    std::istringstream words(more);
+    for (std::string w; words >> w;) args.push_back(w);
+  }
   args.insert(args.end(), extra_.begin(), extra_.end());
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
