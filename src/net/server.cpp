@@ -159,6 +159,16 @@ class WsSession final : public gateway::Connection,
     enqueue(gateway::hello_frame(ref_.conn, user_, cfg.ws.heartbeat_s), true);
     start_sync(std::nullopt);
     co_await read_loop();
+    if (draining_) {
+      // An abusive client still gets the error frames already queued (bounded: 1 s).
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      while (!closed_ && (writing_ || !queue_.empty()) &&
+             std::chrono::steady_clock::now() < deadline) {
+        writable_.expires_after(std::chrono::milliseconds(20));
+        co_await writable_.async_wait(kTuple);
+      }
+      close_now(websocket::close_code::policy_error, "rate limit");
+    }
 
     closed_ = true;
     co_await offload(deps_.blocking, [&] {
@@ -174,7 +184,7 @@ class WsSession final : public gateway::Connection,
 
   awaitable<void> read_loop() {
     beast::flat_buffer buf;
-    while (!closed_) {
+    while (!closed_ && !draining_) {
       auto [ec, n] = co_await ws_.async_read(buf, kTuple);
       if (ec) {
         if (ec == websocket::error::message_too_big) {
@@ -194,7 +204,8 @@ class WsSession final : public gateway::Connection,
     if (!bucket_.take(deps_.clock.now_ms())) {
       if (++violations_ >= lim.ws_abuse_close_after) {
         LOG_INFO("ws conn=" << ref_.conn << " closed: sustained rate-limit violations");
-        close_now(websocket::close_code::policy_error, "rate limit");
+        send_error(make_error(Errc::too_many_requests, "rate limit: closing"), "", nullptr);
+        draining_ = true;  // stop reading; run() closes once the error frames are out
         co_return;
       }
       send_error(make_error(Errc::too_many_requests, "rate limit exceeded, slow down"), "", nullptr);
@@ -526,6 +537,7 @@ class WsSession final : public gateway::Connection,
   TokenBucket bucket_;
   std::int64_t violations_ = 0;
   bool closed_ = false;
+  bool draining_ = false;  // closing: no more reads, the queued frames still go out
 
   std::deque<gateway::Frame> queue_;
   std::size_t queued_bytes_ = 0;
