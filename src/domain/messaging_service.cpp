@@ -150,8 +150,12 @@ void MessagingService::consume(std::vector<NewMessage>& batch) {
   };
   auto stored = store_.append_messages(batch);
   if (!stored) {
+    // The detail (SQL, engine messages) goes to the log, not to clients.
     LOG_ERROR("storing a batch of " << batch.size() << " failed: " << stored.error().message);
-    for (const auto& nm : batch) fail(nm, stored.error());
+    const Error retry = make_error(stored.error().code == Errc::internal ? Errc::internal
+                                                                         : Errc::unavailable,
+                                   "storing failed, retry with the same cid");
+    for (const auto& nm : batch) fail(nm, retry);
     pusher_.push(std::move(pushes));
     return;
   }

@@ -15,6 +15,12 @@
 
 namespace imd {
 
+// Statements of a batch insert run to thousands of characters: errors quote their start.
+static std::string abbrev(std::string_view sql) {
+  return sql.size() <= 96 ? std::string(sql) : std::string(sql.substr(0, 93)) + "...";
+}
+
+
 namespace {
 
 bool is_client_error(unsigned errnum) {
@@ -128,7 +134,7 @@ Result<void> MysqlStatement::execute() {
   const unsigned long expected = mysql_stmt_param_count(stmt_);
   if (bound != expected) {
     return make_error(Errc::internal, "mysql: " + std::to_string(bound) + " values bound for " +
-                                          std::to_string(expected) + " parameters of " + sql_);
+                                          std::to_string(expected) + " parameters of " + abbrev(sql_));
   }
   param_binds_.assign(bound, MYSQL_BIND{});
   param_lengths_.assign(bound, 0);
@@ -162,11 +168,11 @@ Result<void> MysqlStatement::execute() {
     has_result_ = false;
   }
   if (bound > 0 && mysql_stmt_bind_param(stmt_, param_binds_.data()) != 0) return fail("bind");
-  if (mysql_stmt_execute(stmt_) != 0) return fail(sql_);
+  if (mysql_stmt_execute(stmt_) != 0) return fail(abbrev(sql_));
   if (mysql_stmt_field_count(stmt_) == 0) return {};
   // Buffer the whole result, so the connection is free for the next statement, and learn each
   // column's longest value, so a text buffer of that size never truncates.
-  if (mysql_stmt_store_result(stmt_) != 0) return fail(sql_);
+  if (mysql_stmt_store_result(stmt_) != 0) return fail(abbrev(sql_));
   has_result_ = true;
   return bind_result_columns();
 }
@@ -216,9 +222,9 @@ Result<bool> MysqlStatement::fetch() {
   if (rc == 0) return true;
   if (rc == MYSQL_NO_DATA) return false;
   if (rc == MYSQL_DATA_TRUNCATED) {
-    return make_error(Errc::internal, "mysql: a column value was truncated in " + sql_);
+    return make_error(Errc::internal, "mysql: a column value was truncated in " + abbrev(sql_));
   }
-  return fail(sql_);
+  return fail(abbrev(sql_));
 }
 
 std::uint64_t MysqlStatement::affected_rows() const {
@@ -344,7 +350,7 @@ Result<MysqlStatement*> MysqlConnection::prepare(std::string_view sql) {
 
 Result<void> MysqlConnection::execute_text(std::string_view sql) {
   if (mysql_real_query(mysql_, sql.data(), sql.size()) != 0) {
-    return fail(mysql_errno(mysql_), ::mysql_error(mysql_), sql);
+    return fail(mysql_errno(mysql_), ::mysql_error(mysql_), abbrev(sql));
   }
   // Value-free statements return no rows; drain anything so the connection stays in sync.
   if (MYSQL_RES* res = mysql_store_result(mysql_); res != nullptr) mysql_free_result(res);

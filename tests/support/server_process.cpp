@@ -45,6 +45,10 @@ void ServerProcess::start() {
     std::istringstream words(more);
     for (std::string w; words >> w;) args.push_back(w);
   }
+  // Servers of concurrent tests may share one MySQL database: give each its own snowflake
+  // worker id (in production a lease makes them unique; see the cluster engines, part 2).
+  args.push_back("--worker-id");
+  args.push_back(std::to_string(static_cast<unsigned>(::getpid()) % 1024));
   args.insert(args.end(), extra_.begin(), extra_.end());
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
