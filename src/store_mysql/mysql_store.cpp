@@ -1,5 +1,7 @@
 #include "store_mysql/mysql_store.hpp"
 
+#include "store/row_mappers.hpp"
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -147,69 +149,13 @@ constexpr std::string_view kDmHistory[] = {
     " WHERE user_a = ? AND user_b = ? ORDER BY seq DESC LIMIT ?",
 };
 
-// --- row mappers; each matches the column list of the SQL that uses it.
-
-// id, name, avatar, COALESCE(phone, ''), created_at
-User read_user(const MysqlStatement& s, int c = 0) {
-  return User{.id = s.column_id(c),
-              .name = s.column_text(c + 1),
-              .avatar = s.column_text(c + 2),
-              .phone = s.column_text(c + 3),
-              .created_at = s.column_int64(c + 4)};
-}
-
-Space read_space(const MysqlStatement& s) {
-  return Space{.id = s.column_id(0),
-               .name = s.column_text(1),
-               .avatar = s.column_text(2),
-               .owner_id = s.column_id(3),
-               .created_at = s.column_int64(4)};
-}
-
-// ch.id, space_id, ch.name, ch.avatar, ch.owner_id, ch.created_at, ch.last_seq, ch.last_message_id
-Channel read_channel(const MysqlStatement& s) {
-  return Channel{.id = s.column_id(0),
-                 .space_id = s.column_id(1),
-                 .name = s.column_text(2),
-                 .avatar = s.column_text(3),
-                 .owner_id = s.column_id(4),
-                 .created_at = s.column_int64(5),
-                 .last_seq = s.column_id(6),
-                 .last_message_id = s.column_id(7)};
-}
-
-Member read_member(const MysqlStatement& s) {
-  return Member{.user_id = s.column_id(0),
-                .name = s.column_text(1),
-                .avatar = s.column_text(2),
-                .joined_at = s.column_int64(3)};
-}
-
-// channel_message: channel_id, message_id, seq, `from`, type, body, created_at, cid
-Message read_channel_message(const MysqlStatement& s, int c = 0) {
-  return Message{.id = s.column_id(c + 1),
-                 .conv = ConvKey::channel(s.column_id(c)),
-                 .seq = s.column_id(c + 2),
-                 .from = s.column_id(c + 3),
-                 .to = 0,
-                 .type = s.column_text(c + 4),
-                 .body = s.column_text(c + 5),
-                 .created_at = s.column_int64(c + 6),
-                 .cid = s.column_text(c + 7)};
-}
-
-// message: id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid
-Message read_dm_message(const MysqlStatement& s, int c = 0) {
-  return Message{.id = s.column_id(c),
-                 .conv = ConvKey{ConvKind::dm, s.column_id(c + 6), s.column_id(c + 7)},
-                 .seq = s.column_id(c + 8),
-                 .from = s.column_id(c + 1),
-                 .to = s.column_id(c + 2),
-                 .type = s.column_text(c + 3),
-                 .body = s.column_text(c + 4),
-                 .created_at = s.column_int64(c + 5),
-                 .cid = s.column_text(c + 9)};
-}
+// --- row mappers (store/row_mappers.hpp documents the column lists they expect)
+User read_user(const MysqlStatement& s, int c = 0) { return rows::user(s, c); }
+Space read_space(const MysqlStatement& s) { return rows::space(s); }
+Channel read_channel(const MysqlStatement& s) { return rows::channel(s); }
+Member read_member(const MysqlStatement& s) { return rows::member(s); }
+Message read_channel_message(const MysqlStatement& s, int c = 0) { return rows::channel_message(s, c); }
+Message read_dm_message(const MysqlStatement& s, int c = 0) { return rows::dm_message(s, c); }
 
 // --- small helpers over an executed statement
 
