@@ -23,7 +23,8 @@ struct RestApi::Ctx {
     return json::parse_object(req.body);
   }
   const std::string* query_value(std::string_view key) const {
-    for (const auto& [k, v] : query) if (k == key) return &v;
+    for (const auto& [k, v] : query)
+      if (k == key) return &v;
     return nullptr;
   }
   Result<std::optional<std::uint64_t>> query_uint(std::string_view key) const {
@@ -220,7 +221,9 @@ HttpResponse RestApi::handle(const HttpRequest& req) {
   return (this->*(match->handler))(ctx);
 }
 
-HttpResponse RestApi::health(Ctx&) { return json_response(200, {{"status", "ok"}}); }
+HttpResponse RestApi::health(Ctx&) {
+  return json_response(200, {{"status", "ok"}});
+}
 
 HttpResponse RestApi::auth_register(Ctx& ctx) {
   auto body = ctx.body();

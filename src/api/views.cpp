@@ -10,25 +10,23 @@ namespace bj = boost::json;
 using json::id_str;
 
 bj::object user_json(const User& u, bool with_phone) {
-  bj::object o{{"id", id_str(u.id)}, {"name", u.name}, {"avatar", u.avatar},
-               {"created_at", u.created_at}};
+  bj::object o{
+      {"id", id_str(u.id)}, {"name", u.name}, {"avatar", u.avatar}, {"created_at", u.created_at}};
   if (with_phone) o["phone"] = u.phone;
   return o;
 }
 
 bj::object space_json(const Space& s) {
-  return {{"id", id_str(s.id)},         {"name", s.name},
-          {"avatar", s.avatar},         {"owner_id", id_str(s.owner_id)},
+  return {{"id", id_str(s.id)},
+          {"name", s.name},
+          {"avatar", s.avatar},
+          {"owner_id", id_str(s.owner_id)},
           {"created_at", s.created_at}};
 }
 
 bj::object channel_json(const Channel& c) {
-  return {{"id", id_str(c.id)},
-          {"space_id", id_str(c.space_id)},
-          {"name", c.name},
-          {"avatar", c.avatar},
-          {"owner_id", id_str(c.owner_id)},
-          {"created_at", c.created_at},
+  return {{"id", id_str(c.id)},    {"space_id", id_str(c.space_id)}, {"name", c.name},
+          {"avatar", c.avatar},    {"owner_id", id_str(c.owner_id)}, {"created_at", c.created_at},
           {"last_seq", c.last_seq}};
 }
 
@@ -101,15 +99,24 @@ bj::object conversation_json(const ConversationState& c, Id viewer) {
 
 int http_status(Errc e) {
   switch (e) {
-    case Errc::invalid_argument: return 400;
-    case Errc::unauthenticated: return 401;
-    case Errc::forbidden: return 403;
-    case Errc::not_found: return 404;
-    case Errc::conflict: return 409;
-    case Errc::payload_too_large: return 413;
-    case Errc::too_many_requests: return 429;
-    case Errc::unavailable: return 503;
-    case Errc::internal: return 500;
+    case Errc::invalid_argument:
+      return 400;
+    case Errc::unauthenticated:
+      return 401;
+    case Errc::forbidden:
+      return 403;
+    case Errc::not_found:
+      return 404;
+    case Errc::conflict:
+      return 409;
+    case Errc::payload_too_large:
+      return 413;
+    case Errc::too_many_requests:
+      return 429;
+    case Errc::unavailable:
+      return 503;
+    case Errc::internal:
+      return 500;
   }
   return 500;
 }

@@ -3,8 +3,8 @@
 #include <sys/stat.h>
 
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 #include <thread>
 
@@ -93,12 +93,12 @@ struct App::Parts {
     spaces = std::make_unique<SpaceService>(*store, *members, ids, clock);
     MessagingLimits ml;
     ml.max_message_bytes = static_cast<std::size_t>(config.limits.max_message_bytes);
-    messaging = std::make_unique<MessagingService>(*store, *inbox, *queue, *members, *routes,
-                                                   *hub, ids, clock, ml);
+    messaging = std::make_unique<MessagingService>(*store, *inbox, *queue, *members, *routes, *hub,
+                                                   ids, clock, ml);
     rest = std::make_unique<api::RestApi>(api::Services{*auth, *spaces, *messaging, clock},
                                           config.limits);
-    net::ServerDeps deps{config, *rest,  *auth,     *messaging, *routes,
-                         *hub,   clock,  blocking,  find_web_root(config)};
+    net::ServerDeps deps{config, *rest, *auth,    *messaging,           *routes,
+                         *hub,   clock, blocking, find_web_root(config)};
     if (!deps.web_root.empty()) LOG_INFO("serving the web client from " << deps.web_root);
     server = std::make_unique<net::Server>(io, std::move(deps));
   }

@@ -1,10 +1,10 @@
 // In-process MemberCache adapter (standalone mode).
 //
-// A miss loads the member list through `load` (the Store's channel_member_ids); concurrent misses of one key wait for the one
-// load in flight (single-flight: no stampede on a hot channel). invalidate() bumps the key's
-// generation, so a load that started before a membership change is not cached after it.
-// Bounded: at most `capacity` channels are cached; beyond that, an arbitrary entry is evicted.
-// Thread-safe.
+// A miss loads the member list through `load` (the Store's channel_member_ids); concurrent misses
+// of one key wait for the one load in flight (single-flight: no stampede on a hot channel).
+// invalidate() bumps the key's generation, so a load that started before a membership change is not
+// cached after it. Bounded: at most `capacity` channels are cached; beyond that, an arbitrary entry
+// is evicted. Thread-safe.
 #pragma once
 
 #include <condition_variable>

@@ -21,7 +21,8 @@ struct Field {
 
   std::string flag() const {
     std::string f = "--" + key;
-    for (auto& c : f) if (c == '.' || c == '_') c = '-';
+    for (auto& c : f)
+      if (c == '.' || c == '_') c = '-';
     f[0] = f[1] = '-';
     return f;
   }
@@ -32,9 +33,18 @@ struct Field {
   }
 };
 
-#define STR(k, expr, h) Field{k, h, Kind::string, false, [](Config& c) -> std::string& { return expr; }, {}}
-#define SECRET(k, expr, h) Field{k, h, Kind::string, true, [](Config& c) -> std::string& { return expr; }, {}}
-#define NUM(k, expr, h) Field{k, h, Kind::integer, false, {}, [](Config& c) -> std::int64_t& { return expr; }}
+#define STR(k, expr, h)                                                           \
+  Field {                                                                         \
+    k, h, Kind::string, false, [](Config& c) -> std::string& { return expr; }, {} \
+  }
+#define SECRET(k, expr, h)                                                       \
+  Field {                                                                        \
+    k, h, Kind::string, true, [](Config& c) -> std::string& { return expr; }, {} \
+  }
+#define NUM(k, expr, h)                                                             \
+  Field {                                                                           \
+    k, h, Kind::integer, false, {}, [](Config& c) -> std::int64_t& { return expr; } \
+  }
 
 const std::vector<Field>& fields() {
   static const std::vector<Field> kFields = {
@@ -47,7 +57,8 @@ const std::vector<Field>& fields() {
       STR("log_level", c.log_level, "debug|info|warn|error"),
       STR("store", c.store, "store engine: sqlite (standalone) | mysql"),
       STR("cache", c.cache, "inbox/routes/cache engine: memory (standalone) | redis"),
-      SECRET("auth.jwt_secret", c.auth.jwt_secret, "HS256 key (empty: generated, kept in data_dir)"),
+      SECRET("auth.jwt_secret", c.auth.jwt_secret,
+             "HS256 key (empty: generated, kept in data_dir)"),
       NUM("auth.access_ttl_s", c.auth.access_ttl_s, "access token lifetime, seconds"),
       NUM("auth.refresh_ttl_s", c.auth.refresh_ttl_s, "refresh token lifetime, seconds"),
       STR("auth.password_hash", c.auth.password_hash, "Argon2id cost: interactive|moderate|min"),
@@ -95,7 +106,8 @@ const std::vector<Field>& fields() {
 #undef NUM
 
 const Field* find_field(std::string_view key) {
-  for (const auto& f : fields()) if (f.key == key) return &f;
+  for (const auto& f : fields())
+    if (f.key == key) return &f;
   return nullptr;
 }
 
@@ -134,8 +146,8 @@ Result<void> apply_table(Config& c, const toml::table& table, const std::string&
     } else if (node.is_integer()) {
       text = std::to_string(*node.value<std::int64_t>());
     } else {
-      return make_error(Errc::invalid_argument, std::string(origin) + ": " + key +
-                                                    " must be a string or an integer");
+      return make_error(Errc::invalid_argument,
+                        std::string(origin) + ": " + key + " must be a string or an integer");
     }
     if ((f->kind == Kind::integer) != node.is_integer()) {
       return make_error(Errc::invalid_argument,
@@ -188,7 +200,8 @@ Result<void> validate(const Config& c) {
   // The standalone inbox lives in the SQLite database; with MySQL the inbox is in Redis.
   if (c.store == "mysql" && c.cache != "redis") return bad("store = mysql needs cache = redis");
   if (c.mysql.port < 1 || c.mysql.port > 65535) return bad("mysql.port must be in 1..65535");
-  if (c.mysql.pool_size < 1 || c.mysql.pool_size > 256) return bad("mysql.pool_size must be in 1..256");
+  if (c.mysql.pool_size < 1 || c.mysql.pool_size > 256)
+    return bad("mysql.pool_size must be in 1..256");
   if (c.redis.mode != "single" && c.redis.mode != "cluster") {
     return bad("redis.mode must be single or cluster");
   }
@@ -240,8 +253,7 @@ Result<void> validate(const Config& c) {
   return {};
 }
 
-Result<CommandLine> parse_command_line(const std::vector<std::string>& args,
-                                       const GetEnv& getenv) {
+Result<CommandLine> parse_command_line(const std::vector<std::string>& args, const GetEnv& getenv) {
   CommandLine cl;
   // Pass 1: flags into (flag, value) pairs; the config file is read before the rest applies.
   std::vector<std::pair<const Field*, std::string>> flag_values;
@@ -279,7 +291,8 @@ Result<CommandLine> parse_command_line(const std::vector<std::string>& args,
       continue;
     }
     const Field* f = nullptr;
-    for (const auto& field : fields()) if (field.flag() == a) f = &field;
+    for (const auto& field : fields())
+      if (field.flag() == a) f = &field;
     if (!f) return make_error(Errc::invalid_argument, "unknown flag '" + a + "' (see --help)");
     IMD_TRY(take_value());
     flag_values.emplace_back(f, value);

@@ -41,32 +41,32 @@ struct RedisConfigSection {
   std::string addresses = "127.0.0.1:6379";  // comma-separated HOST:PORT list
   std::string mode = "single";               // single | cluster
   std::int64_t pool_size = 8;
-  std::int64_t inbox_max = 10000;   // 1:1 inbox entries kept per user
-  std::int64_t route_ttl_s = 60;    // a connection's route expires unless refreshed
-  std::int64_t members_ttl_s = 300; // channel member lists (with jitter)
+  std::int64_t inbox_max = 10000;    // 1:1 inbox entries kept per user
+  std::int64_t route_ttl_s = 60;     // a connection's route expires unless refreshed
+  std::int64_t members_ttl_s = 300;  // channel member lists (with jitter)
 };
 
 struct LimitsConfig {
-  std::int64_t max_message_bytes = 16 * 1024;   // body of one chat message
-  std::int64_t max_frame_bytes = 64 * 1024;     // one WebSocket frame
-  std::int64_t max_http_body_bytes = 64 * 1024; // one REST request body
-  std::int64_t ws_rate_per_s = 100;             // token bucket per connection
+  std::int64_t max_message_bytes = 16 * 1024;    // body of one chat message
+  std::int64_t max_frame_bytes = 64 * 1024;      // one WebSocket frame
+  std::int64_t max_http_body_bytes = 64 * 1024;  // one REST request body
+  std::int64_t ws_rate_per_s = 100;              // token bucket per connection
   std::int64_t ws_burst = 200;
   std::int64_t ws_abuse_close_after = 50;       // rate-limited frames in a row before closing
   std::int64_t ws_write_queue_messages = 4096;  // per connection; beyond: slow client dropped
   std::int64_t ws_write_queue_bytes = 8 * 1024 * 1024;
-  std::int64_t http_rate_per_s = 200;           // token bucket per client IP
+  std::int64_t http_rate_per_s = 200;  // token bucket per client IP
   std::int64_t http_burst = 400;
-  std::int64_t auth_rate_per_min = 600;         // register/login/refresh per client IP
-  std::int64_t queue_capacity = 100000;         // messages waiting to be stored
-  std::int64_t batch_max = 1024;                // messages per store transaction
+  std::int64_t auth_rate_per_min = 600;  // register/login/refresh per client IP
+  std::int64_t queue_capacity = 100000;  // messages waiting to be stored
+  std::int64_t batch_max = 1024;         // messages per store transaction
   std::int64_t max_connections = 19000;
 };
 
 struct WsConfig {
-  std::int64_t heartbeat_s = 30;  // clients ping this often; two missed beats close
-  std::int64_t sync_page = 500;   // messages per backfill page
-  std::int64_t ack_flush_ms = 50; // delivery ACKs are written together this often
+  std::int64_t heartbeat_s = 30;   // clients ping this often; two missed beats close
+  std::int64_t sync_page = 500;    // messages per backfill page
+  std::int64_t ack_flush_ms = 50;  // delivery ACKs are written together this often
 };
 
 struct Config {

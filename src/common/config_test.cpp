@@ -26,10 +26,10 @@ TEST(Config, DefaultsAreStandalone) {
 }
 
 TEST(Config, FlagsInBothForms) {
-  auto cl = parse_command_line({"--listen", "0.0.0.0:0", "--data-dir=/tmp/x",
-                                "--limits-max-message-bytes", "100", "--limits-max-frame-bytes",
-                                "2000"},
-                               env_of({}));
+  auto cl =
+      parse_command_line({"--listen", "0.0.0.0:0", "--data-dir=/tmp/x",
+                          "--limits-max-message-bytes", "100", "--limits-max-frame-bytes", "2000"},
+                         env_of({}));
   ASSERT_TRUE(cl) << cl.error().message;
   EXPECT_EQ(cl->config.listen, "0.0.0.0:0");
   EXPECT_EQ(cl->config.data_dir, "/tmp/x");
@@ -37,9 +37,9 @@ TEST(Config, FlagsInBothForms) {
 }
 
 TEST(Config, EnvironmentThenFlagsWin) {
-  auto cl = parse_command_line({"--listen", "127.0.0.1:9"},
-                               env_of({{"IMD_LISTEN", "127.0.0.1:7"}, {"IMD_DATA_DIR", "/d"},
-                                       {"IMD_WS_HEARTBEAT_S", "5"}}));
+  auto cl = parse_command_line(
+      {"--listen", "127.0.0.1:9"},
+      env_of({{"IMD_LISTEN", "127.0.0.1:7"}, {"IMD_DATA_DIR", "/d"}, {"IMD_WS_HEARTBEAT_S", "5"}}));
   ASSERT_TRUE(cl) << cl.error().message;
   EXPECT_EQ(cl->config.listen, "127.0.0.1:9");
   EXPECT_EQ(cl->config.data_dir, "/d");
@@ -86,10 +86,10 @@ TEST(Config, WrongTypesAndRangesAreRejected) {
 }
 
 TEST(Config, EngineSelection) {
-  auto cl = parse_command_line({"--store", "mysql", "--cache", "redis", "--mysql-port", "3307",
-                                "--redis-mode", "cluster", "--redis-addresses",
-                                "127.0.0.1:7000,127.0.0.1:7001"},
-                               env_of({{"IMD_MYSQL_PASSWORD", "s3cret"}}));
+  auto cl = parse_command_line(
+      {"--store", "mysql", "--cache", "redis", "--mysql-port", "3307", "--redis-mode", "cluster",
+       "--redis-addresses", "127.0.0.1:7000,127.0.0.1:7001"},
+      env_of({{"IMD_MYSQL_PASSWORD", "s3cret"}}));
   ASSERT_TRUE(cl) << cl.error().message;
   EXPECT_EQ(cl->config.store, "mysql");
   EXPECT_EQ(cl->config.mysql.port, 3307);

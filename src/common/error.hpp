@@ -10,14 +10,14 @@
 namespace imd {
 
 enum class Errc {
-  invalid_argument,   // the request is malformed or a field is out of range
-  unauthenticated,    // missing, expired or forged credentials
-  forbidden,          // authenticated, but not allowed to touch this resource
+  invalid_argument,  // the request is malformed or a field is out of range
+  unauthenticated,   // missing, expired or forged credentials
+  forbidden,         // authenticated, but not allowed to touch this resource
   not_found,
   conflict,           // unique constraint (duplicate phone, ...)
   too_many_requests,  // rate limit or full queue: retry later
   payload_too_large,
-  unavailable,        // a dependency failed (store, queue); retrying may help
+  unavailable,  // a dependency failed (store, queue); retrying may help
   internal,
 };
 
@@ -63,13 +63,15 @@ class [[nodiscard]] Result<void> {
   bool ok_ = true;
 };
 
-inline Error make_error(Errc code, std::string message) { return Error{code, std::move(message)}; }
+inline Error make_error(Errc code, std::string message) {
+  return Error{code, std::move(message)};
+}
 
 }  // namespace imd
 
 // Propagates the error of a Result-returning expression; yields nothing.
-#define IMD_TRY(expr)                                      \
-  do {                                                     \
-    auto imd_try_r_ = (expr);                              \
-    if (!imd_try_r_.ok()) return imd_try_r_.error();       \
+#define IMD_TRY(expr)                                \
+  do {                                               \
+    auto imd_try_r_ = (expr);                        \
+    if (!imd_try_r_.ok()) return imd_try_r_.error(); \
   } while (0)

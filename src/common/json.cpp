@@ -74,8 +74,8 @@ Result<std::optional<std::string>> optional_string(const bj::object& o, std::str
   return std::optional<std::string>{std::string(s)};
 }
 
-Result<std::string> required_string(const bj::object& o, std::string_view key,
-                                    std::size_t max_len, std::size_t min_len) {
+Result<std::string> required_string(const bj::object& o, std::string_view key, std::size_t max_len,
+                                    std::size_t min_len) {
   auto r = optional_string(o, key, max_len, min_len);
   if (!r) return r.error();
   if (!r->has_value()) return make_error(Errc::invalid_argument, std::string(key) + " is required");
@@ -121,6 +121,8 @@ Result<std::uint64_t> required_id(const bj::object& o, std::string_view key) {
   return **r;
 }
 
-std::string id_str(std::uint64_t id) { return std::to_string(id); }
+std::string id_str(std::uint64_t id) {
+  return std::to_string(id);
+}
 
 }  // namespace imd::json

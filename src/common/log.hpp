@@ -17,13 +17,13 @@ void write(Level level, std::string_view line);
 
 }  // namespace imd::log
 
-#define IMD_LOG(level, expr)                         \
-  do {                                               \
-    if (::imd::log::enabled(level)) {                \
-      std::ostringstream imd_log_os_;                \
-      imd_log_os_ << expr;                           \
-      ::imd::log::write(level, imd_log_os_.str());   \
-    }                                                \
+#define IMD_LOG(level, expr)                       \
+  do {                                             \
+    if (::imd::log::enabled(level)) {              \
+      std::ostringstream imd_log_os_;              \
+      imd_log_os_ << expr;                         \
+      ::imd::log::write(level, imd_log_os_.str()); \
+    }                                              \
   } while (0)
 #define LOG_DEBUG(expr) IMD_LOG(::imd::log::Level::debug, expr)
 #define LOG_INFO(expr) IMD_LOG(::imd::log::Level::info, expr)

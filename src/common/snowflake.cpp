@@ -20,15 +20,16 @@ Result<Id> Snowflake::next() {
   Millis now = clock_.now_ms();
   if (now < last_ms_) {
     if (last_ms_ - now > max_backward_ms_) {
-      return make_error(Errc::unavailable, "clock moved backwards by " +
-                                               std::to_string(last_ms_ - now) + " ms");
+      return make_error(Errc::unavailable,
+                        "clock moved backwards by " + std::to_string(last_ms_ - now) + " ms");
     }
     now = last_ms_;  // absorb a small step back: keep counting from the last timestamp
   }
   if (now == last_ms_) {
     if (sequence_ == kMaxSequence) {
       // 4096 ids in this millisecond: wait for the next one, boundedly.
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(max_backward_ms_ + 50);
+      auto deadline =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(max_backward_ms_ + 50);
       while ((now = clock_.now_ms()) <= last_ms_) {
         if (std::chrono::steady_clock::now() > deadline) {
           return make_error(Errc::unavailable, "sequence exhausted and the clock does not advance");

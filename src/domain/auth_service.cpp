@@ -47,9 +47,8 @@ Result<void> check_phone(std::string_view value) {
   return {};
 }
 
-AuthService::AuthService(Store& store, IdGenerator& ids, Clock& clock,
-                         const PasswordHasher& hasher, const TokenIssuer& tokens,
-                         std::int64_t refresh_ttl_s)
+AuthService::AuthService(Store& store, IdGenerator& ids, Clock& clock, const PasswordHasher& hasher,
+                         const TokenIssuer& tokens, std::int64_t refresh_ttl_s)
     : store_(store),
       ids_(ids),
       clock_(clock),
@@ -128,7 +127,9 @@ Result<Id> AuthService::authenticate(std::string_view access_token) const {
   return tokens_.verify(access_token);
 }
 
-Result<User> AuthService::me(Id user_id) { return store_.user_by_id(user_id); }
+Result<User> AuthService::me(Id user_id) {
+  return store_.user_by_id(user_id);
+}
 
 Result<User> AuthService::update_me(Id user_id, const ProfileUpdate& update) {
   if (update.name) IMD_TRY(check_name("name", *update.name));
@@ -147,7 +148,8 @@ Result<std::vector<User>> AuthService::find_users(Id caller, const std::string& 
   IMD_TRY(check_name("name", name));
   auto users = store_.users_by_name(name, 20);
   if (users) {
-    for (auto& u : *users) if (u.id != caller) u.phone.clear();
+    for (auto& u : *users)
+      if (u.id != caller) u.phone.clear();
   }
   return users;
 }

@@ -79,9 +79,9 @@ Result<void> MessagingService::submit(Id sender, const SendInput& in, ConnRef or
   }
   if (in.body.empty()) return make_error(Errc::invalid_argument, "body must not be empty");
   if (in.body.size() > limits_.max_message_bytes) {
-    return make_error(Errc::payload_too_large, "body is larger than " +
-                                                   std::to_string(limits_.max_message_bytes) +
-                                                   " bytes");
+    return make_error(
+        Errc::payload_too_large,
+        "body is larger than " + std::to_string(limits_.max_message_bytes) + " bytes");
   }
   if (!json::valid_utf8(in.body)) return make_error(Errc::invalid_argument, "body is not UTF-8");
 
@@ -152,9 +152,9 @@ void MessagingService::consume(std::vector<NewMessage>& batch) {
   if (!stored) {
     // The detail (SQL, engine messages) goes to the log, not to clients.
     LOG_ERROR("storing a batch of " << batch.size() << " failed: " << stored.error().message);
-    const Error retry = make_error(stored.error().code == Errc::internal ? Errc::internal
-                                                                         : Errc::unavailable,
-                                   "storing failed, retry with the same cid");
+    const Error retry =
+        make_error(stored.error().code == Errc::internal ? Errc::internal : Errc::unavailable,
+                   "storing failed, retry with the same cid");
     for (const auto& nm : batch) fail(nm, retry);
     pusher_.push(std::move(pushes));
     return;
@@ -193,7 +193,8 @@ void MessagingService::consume(std::vector<NewMessage>& batch) {
       continue;
     }
     if (nm.origin.conn != 0) {
-      pushes.push_back({{nm.origin}, make_event(SentEvent{m.cid, m.id, m.seq, m.conv, m.from, m.created_at})});
+      pushes.push_back(
+          {{nm.origin}, make_event(SentEvent{m.cid, m.id, m.seq, m.conv, m.from, m.created_at})});
     }
   }
   pusher_.push(std::move(pushes));
@@ -260,7 +261,9 @@ void MessagingService::stop() {
   (void)flush_acks();
 }
 
-MessagingService::~MessagingService() { stop(); }
+MessagingService::~MessagingService() {
+  stop();
+}
 
 Result<std::uint64_t> MessagingService::read(Id user, const ConvKey& conv, std::uint64_t seq,
                                              ConnRef origin) {

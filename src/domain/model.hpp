@@ -121,8 +121,8 @@ struct Appended {
 // A user's view of one conversation, for the conversation list and unread counts.
 struct ConversationState {
   ConvKey conv;
-  Id space_id = 0;    // channels only
-  std::string name;   // channel name; for a DM the peer's name
+  Id space_id = 0;   // channels only
+  std::string name;  // channel name; for a DM the peer's name
   std::string avatar;
   std::uint64_t last_seq = 0;
   std::uint64_t read_seq = 0;

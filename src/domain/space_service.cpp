@@ -46,7 +46,9 @@ Result<Space> SpaceService::get_space(Id user, Id space_id) {
   return space_for_member(user, space_id);
 }
 
-Result<std::vector<Space>> SpaceService::my_spaces(Id user) { return store_.spaces_of_user(user); }
+Result<std::vector<Space>> SpaceService::my_spaces(Id user) {
+  return store_.spaces_of_user(user);
+}
 
 Result<Space> SpaceService::update_space(Id user, Id space_id,
                                          const std::optional<std::string>& name,

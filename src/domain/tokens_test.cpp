@@ -46,8 +46,7 @@ TEST(Tokens, AlgNoneIsRejected) {
   TokenIssuer t(clock, kKey, 900);
   // {"alg":"none","typ":"JWT"} . {"sub":"42","typ":"access","exp":<far future>} . (empty)
   using namespace jwt::params;
-  jwt::jwt_object obj{algorithm("none"),
-                      payload({{"sub", "42"}, {"typ", "access"}})};
+  jwt::jwt_object obj{algorithm("none"), payload({{"sub", "42"}, {"typ", "access"}})};
   obj.add_claim("exp", clock.t / 1000 + 3600);
   std::string forged = obj.signature();
   auto id = t.verify(forged);
@@ -68,7 +67,8 @@ TEST(Tokens, TamperedPayloadIsRejected) {
 TEST(Tokens, GarbageIsRejected) {
   FakeClock clock;
   TokenIssuer t(clock, kKey, 900);
-  for (const std::string& bad : std::vector<std::string>{"", "a", "a.b", "a.b.c", "..", "eyJhbGciOiJIUzI1NiJ9..", std::string(5000, 'x')}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "", "a", "a.b", "a.b.c", "..", "eyJhbGciOiJIUzI1NiJ9..", std::string(5000, 'x')}) {
     EXPECT_FALSE(t.verify(bad)) << bad;
   }
 }

@@ -10,7 +10,9 @@ namespace imd::gateway {
 namespace bj = boost::json;
 
 namespace {
-Frame make(const bj::object& o) { return std::make_shared<const std::string>(bj::serialize(o)); }
+Frame make(const bj::object& o) {
+  return std::make_shared<const std::string>(bj::serialize(o));
+}
 }  // namespace
 
 Frame hello_frame(std::uint64_t session, Id user, std::int64_t heartbeat_s) {
@@ -26,7 +28,9 @@ Frame pong_frame(const std::string* echo) {
   return make(o);
 }
 
-Frame synced_frame(std::uint64_t messages) { return make({{"op", "synced"}, {"messages", messages}}); }
+Frame synced_frame(std::uint64_t messages) {
+  return make({{"op", "synced"}, {"messages", messages}});
+}
 
 Frame msg_frame(const Message& m, Id viewer) {
   bj::object o = api::message_json(m, viewer);

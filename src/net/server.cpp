@@ -42,12 +42,18 @@ namespace {
 
 std::string_view content_type_for(std::string_view path) {
   static const std::pair<std::string_view, std::string_view> kTypes[] = {
-      {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-      {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-      {".json", "application/json"},         {".svg", "image/svg+xml"},
-      {".png", "image/png"},                 {".jpg", "image/jpeg"},
-      {".ico", "image/x-icon"},              {".woff2", "font/woff2"},
-      {".txt", "text/plain; charset=utf-8"}, {".map", "application/json"},
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".json", "application/json"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".jpg", "image/jpeg"},
+      {".ico", "image/x-icon"},
+      {".woff2", "font/woff2"},
+      {".txt", "text/plain; charset=utf-8"},
+      {".map", "application/json"},
       {".webmanifest", "application/manifest+json"}};
   for (auto [ext, type] : kTypes) {
     if (path.size() >= ext.size() && path.substr(path.size() - ext.size()) == ext) return type;
@@ -99,8 +105,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 // ---------------------------------------------------------------------------------------------
 // WebSocket session: one per connection, all state on its strand.
 
-class WsSession final : public gateway::Connection,
-                        public std::enable_shared_from_this<WsSession> {
+class WsSession final : public gateway::Connection, public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(beast::tcp_stream&& stream, ServerDeps& deps, Id user, bool batch)
       : ws_(std::move(stream)),
@@ -127,9 +132,8 @@ class WsSession final : public gateway::Connection,
 
   static const std::unordered_map<std::string_view, OpHandler>& ops() {
     static const std::unordered_map<std::string_view, OpHandler> kOps = {
-        {"ping", &WsSession::op_ping}, {"send", &WsSession::op_send},
-        {"ack", &WsSession::op_ack},   {"read", &WsSession::op_read},
-        {"sync", &WsSession::op_sync},
+        {"ping", &WsSession::op_ping}, {"send", &WsSession::op_send}, {"ack", &WsSession::op_ack},
+        {"read", &WsSession::op_read}, {"sync", &WsSession::op_sync},
     };
     return kOps;
   }
@@ -208,12 +212,14 @@ class WsSession final : public gateway::Connection,
         draining_ = true;  // stop reading; run() closes once the error frames are out
         co_return;
       }
-      send_error(make_error(Errc::too_many_requests, "rate limit exceeded, slow down"), "", nullptr);
+      send_error(make_error(Errc::too_many_requests, "rate limit exceeded, slow down"), "",
+                 nullptr);
       co_return;
     }
     violations_ = 0;
     if (!ws_.got_text()) {
-      send_error(make_error(Errc::invalid_argument, "binary frames are not supported"), "", nullptr);
+      send_error(make_error(Errc::invalid_argument, "binary frames are not supported"), "",
+                 nullptr);
       co_return;
     }
     auto obj = json::parse_object(text);
@@ -266,9 +272,8 @@ class WsSession final : public gateway::Connection,
     in.channel = *channel;
     in.type = type->value_or("text");
     in.body = std::string(body_it->value().get_string());
-    auto r = co_await offload(deps_.blocking, [&] {
-      return deps_.messaging.submit(user_, in, ref_);
-    });
+    auto r =
+        co_await offload(deps_.blocking, [&] { return deps_.messaging.submit(user_, in, ref_); });
     if (!r) fail(r.error());
   }
 
@@ -288,9 +293,8 @@ class WsSession final : public gateway::Connection,
     if (!cs) co_return send_error(cs.error(), "ack", nullptr);
     ConvKey conv = cs->first;
     std::uint64_t seq = cs->second;
-    auto r = co_await offload(deps_.blocking, [&] {
-      return deps_.messaging.ack(user_, conv, seq);
-    });
+    auto r =
+        co_await offload(deps_.blocking, [&] { return deps_.messaging.ack(user_, conv, seq); });
     if (!r) send_error(r.error(), "ack", nullptr);
   }
 
@@ -299,9 +303,8 @@ class WsSession final : public gateway::Connection,
     if (!cs) co_return send_error(cs.error(), "read", nullptr);
     ConvKey conv = cs->first;
     std::uint64_t seq = cs->second;
-    auto r = co_await offload(deps_.blocking, [&] {
-      return deps_.messaging.read(user_, conv, seq, ref_);
-    });
+    auto r = co_await offload(deps_.blocking,
+                              [&] { return deps_.messaging.read(user_, conv, seq, ref_); });
     if (!r) send_error(r.error(), "read", nullptr);
   }
 
@@ -337,7 +340,8 @@ class WsSession final : public gateway::Connection,
     if (sync_running_) {
       // Merge into the one pending request (bounded: one pending sync per connection).
       if (!sync_pending_) sync_pending_.emplace();
-      if (cursors) for (auto& [k, v] : *cursors) (*sync_pending_)[k] = v;
+      if (cursors)
+        for (auto& [k, v] : *cursors) (*sync_pending_)[k] = v;
       return;
     }
     sync_running_ = true;
@@ -372,9 +376,8 @@ class WsSession final : public gateway::Connection,
         from = std::max(from, delivered(c.conv));
         while (from < c.last_seq && !closed_) {
           auto conv = c.conv;
-          auto msgs = co_await offload(deps_.blocking, [&] {
-            return deps_.messaging.backlog(user_, conv, from, page);
-          });
+          auto msgs = co_await offload(
+              deps_.blocking, [&] { return deps_.messaging.backlog(user_, conv, from, page); });
           if (!msgs || msgs->empty()) break;
           for (const auto& m : *msgs) {
             if (m.seq > delivered(m.conv)) {
@@ -388,9 +391,8 @@ class WsSession final : public gateway::Connection,
       }
       std::optional<InboxCursor> after;
       while (!closed_) {
-        auto msgs = co_await offload(deps_.blocking, [&] {
-          return deps_.messaging.inbox_page(user_, after, page);
-        });
+        auto msgs = co_await offload(
+            deps_.blocking, [&] { return deps_.messaging.inbox_page(user_, after, page); });
         if (!msgs) {
           send_error(msgs.error(), "sync", nullptr);
           failed = true;
@@ -562,7 +564,8 @@ std::string Server::start() {
   const std::string& listen = impl_->deps.config.listen;
   auto colon = listen.rfind(':');
   std::string host = listen.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   auto port = static_cast<unsigned short>(std::stoi(listen.substr(colon + 1)));
   tcp::resolver resolver(impl_->io);
   auto results = resolver.resolve(host, std::to_string(port), tcp::resolver::passive);

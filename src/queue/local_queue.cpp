@@ -5,7 +5,9 @@ namespace imd {
 LocalQueue::LocalQueue(std::size_t capacity, std::size_t batch_max)
     : capacity_(capacity), batch_max_(batch_max) {}
 
-LocalQueue::~LocalQueue() { stop(); }
+LocalQueue::~LocalQueue() {
+  stop();
+}
 
 Result<void> LocalQueue::publish(NewMessage msg) {
   {

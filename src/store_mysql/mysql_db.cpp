@@ -20,7 +20,6 @@ static std::string abbrev(std::string_view sql) {
   return sql.size() <= 96 ? std::string(sql) : std::string(sql.substr(0, 93)) + "...";
 }
 
-
 namespace {
 
 bool is_client_error(unsigned errnum) {
@@ -134,7 +133,8 @@ Result<void> MysqlStatement::execute() {
   const unsigned long expected = mysql_stmt_param_count(stmt_);
   if (bound != expected) {
     return make_error(Errc::internal, "mysql: " + std::to_string(bound) + " values bound for " +
-                                          std::to_string(expected) + " parameters of " + abbrev(sql_));
+                                          std::to_string(expected) + " parameters of " +
+                                          abbrev(sql_));
   }
   param_binds_.assign(bound, MYSQL_BIND{});
   param_lengths_.assign(bound, 0);

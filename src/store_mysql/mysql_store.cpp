@@ -150,12 +150,24 @@ constexpr std::string_view kDmHistory[] = {
 };
 
 // --- row mappers (store/row_mappers.hpp documents the column lists they expect)
-User read_user(const MysqlStatement& s, int c = 0) { return rows::user(s, c); }
-Space read_space(const MysqlStatement& s) { return rows::space(s); }
-Channel read_channel(const MysqlStatement& s) { return rows::channel(s); }
-Member read_member(const MysqlStatement& s) { return rows::member(s); }
-Message read_channel_message(const MysqlStatement& s, int c = 0) { return rows::channel_message(s, c); }
-Message read_dm_message(const MysqlStatement& s, int c = 0) { return rows::dm_message(s, c); }
+User read_user(const MysqlStatement& s, int c = 0) {
+  return rows::user(s, c);
+}
+Space read_space(const MysqlStatement& s) {
+  return rows::space(s);
+}
+Channel read_channel(const MysqlStatement& s) {
+  return rows::channel(s);
+}
+Member read_member(const MysqlStatement& s) {
+  return rows::member(s);
+}
+Message read_channel_message(const MysqlStatement& s, int c = 0) {
+  return rows::channel_message(s, c);
+}
+Message read_dm_message(const MysqlStatement& s, int c = 0) {
+  return rows::dm_message(s, c);
+}
 
 // --- small helpers over an executed statement
 

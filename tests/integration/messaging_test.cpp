@@ -15,7 +15,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool is_op(const bj::object& f, const char* op) { return str(f, "op") == op; }
+bool is_op(const bj::object& f, const char* op) {
+  return str(f, "op") == op;
+}
 
 class Messaging : public ::testing::Test {
  protected:
@@ -33,12 +35,14 @@ class Messaging : public ::testing::Test {
     return ws;
   }
   // Connects and waits for the initial backfill to finish; returns the backfilled messages.
-  std::unique_ptr<Ws> connect_synced(const Account& a, std::vector<bj::object>* backfill = nullptr) {
+  std::unique_ptr<Ws> connect_synced(const Account& a,
+                                     std::vector<bj::object>* backfill = nullptr) {
     auto ws = connect(a);
     auto frames = ws->recv_until([](const bj::object& f) { return is_op(f, "synced"); });
     EXPECT_TRUE(!frames.empty() && is_op(frames.back(), "synced")) << "no synced";
     if (backfill) {
-      for (auto& f : frames) if (is_op(f, "msg")) backfill->push_back(f);
+      for (auto& f : frames)
+        if (is_op(f, "msg")) backfill->push_back(f);
     }
     return ws;
   }
@@ -109,8 +113,12 @@ TEST_F(Messaging, DirectMessageToAnOnlineUser) {
   ASSERT_EQ(hist.status, 200) << hist.body;
   ASSERT_EQ(hist.json.as_object().at("messages").as_array().size(), 1u);
   EXPECT_EQ(h.get("/api/v1/dms/" + b.id + "/messages", a.access).status, 200);
-  EXPECT_EQ(h.get("/api/v1/dms/" + a.id + "/messages", c.access).json.as_object()
-                .at("messages").as_array().size(), 0u);  // carol's own (empty) DM with alice
+  EXPECT_EQ(h.get("/api/v1/dms/" + a.id + "/messages", c.access)
+                .json.as_object()
+                .at("messages")
+                .as_array()
+                .size(),
+            0u);  // carol's own (empty) DM with alice
 }
 
 TEST_F(Messaging, OfflineRecipientGetsTheInboxOnConnectAndAckEmptiesIt) {
@@ -396,7 +404,8 @@ TEST_F(Messaging, UnreadCountsReadMarkersAcrossDevicesAndSpaceRollUp) {
   // Backwards does not move it; beyond the end clamps to the last message.
   b1->send(bj::object{{"op", "read"}, {"conversation", "channel:" + ch}, {"seq", 1}});
   b1->send(bj::object{{"op", "read"}, {"conversation", "channel:" + ch}, {"seq", 99}});
-  auto m2 = b2->recv_until([](const bj::object& f) { return is_op(f, "read") && num(f, "seq") == 3; });
+  auto m2 =
+      b2->recv_until([](const bj::object& f) { return is_op(f, "read") && num(f, "seq") == 3; });
   ASSERT_FALSE(m2.empty());
   EXPECT_EQ(num(m2.back(), "seq"), 3u);
   EXPECT_EQ(num(conversation(b, "channel:" + ch), "unread"), 0u);
@@ -449,7 +458,8 @@ TEST_F(Messaging, MalformedAndOversizedInputGetsErrorsNotCrashes) {
   EXPECT_EQ(str(*wa->recv_op("error"), "code"), "invalid_argument");
   wa->send(bj::object{{"op", "send"}, {"to", b.id}, {"body", "no cid"}});
   EXPECT_EQ(str(*wa->recv_op("error"), "code"), "invalid_argument");
-  wa->send(bj::object{{"op", "send"}, {"cid", "t"}, {"to", b.id}, {"type", "video"}, {"body", "x"}});
+  wa->send(
+      bj::object{{"op", "send"}, {"cid", "t"}, {"to", b.id}, {"type", "video"}, {"body", "x"}});
   EXPECT_EQ(str(*wa->recv_op("error"), "code"), "invalid_argument");
   wa->send(send_dm("big", b.id, std::string(1001, 'x')));
   auto big = wa->recv_op("error");
@@ -467,8 +477,8 @@ TEST_F(Messaging, MalformedAndOversizedInputGetsErrorsNotCrashes) {
 }
 
 TEST_F(Messaging, FloodingIsRateLimitedThenDisconnected) {
-  start({"--limits-ws-rate-per-s", "5", "--limits-ws-burst", "5",
-         "--limits-ws-abuse-close-after", "20"});
+  start({"--limits-ws-rate-per-s", "1", "--limits-ws-burst", "5", "--limits-ws-abuse-close-after",
+         "20"});
   Http h = http();
   auto a = make_account(h, "alice");
   auto wa = connect_synced(a);
@@ -478,8 +488,9 @@ TEST_F(Messaging, FloodingIsRateLimitedThenDisconnected) {
     if (is_op(*f, "pong")) ++pongs;
     if (is_op(*f, "error") && str(*f, "code") == "too_many_requests") ++limited;
   }
-  EXPECT_LE(pongs, 7);
-  EXPECT_GE(limited, 1);
+  // The burst of 5, plus at most a few refilled tokens on a slow machine.
+  EXPECT_LE(pongs, 10) << "limited " << limited;
+  EXPECT_GE(limited, 1) << "pongs " << pongs;
   EXPECT_TRUE(wa->wait_closed(5s));
   EXPECT_EQ(h.get("/healthz").status, 200);
 }
@@ -528,11 +539,13 @@ TEST_F(Messaging, KillNineLosesNoAckedMessage) {
   ASSERT_GE(acked.size(), 300u);
   server_->start();
   Http h2 = http();
-  auto login = h2.post("/api/v1/auth/login", bj::object{{"phone", a.phone}, {"password", a.password}});
+  auto login =
+      h2.post("/api/v1/auth/login", bj::object{{"phone", a.phone}, {"password", a.password}});
   ASSERT_EQ(login.status, 200);
   std::string token(login.json.as_object().at("access_token").as_string());
   std::map<std::string, std::pair<std::string, std::uint64_t>> stored;
-  for (const std::string& path : {"/api/v1/channels/" + ch + "/messages", "/api/v1/dms/" + b.id + "/messages"}) {
+  for (const std::string& path :
+       {"/api/v1/channels/" + ch + "/messages", "/api/v1/dms/" + b.id + "/messages"}) {
     std::uint64_t after = 0;
     for (;;) {
       auto r = h2.get(path + "?limit=100&after_seq=" + std::to_string(after), token);

@@ -65,7 +65,8 @@ HttpResult Http::request(const std::string& method, const std::string& target,
   HttpResult out;
   out.status = res.result_int();
   out.body = res.body();
-  for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  for (const auto& f : res)
+    out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
   boost::system::error_code ec;
   out.json = bj::parse(out.body, ec);
   if (ec) out.json = nullptr;
@@ -102,7 +103,8 @@ Account make_account(Http& http, const std::string& name) {
   auto reg = http.post("/api/v1/auth/register",
                        bj::object{{"name", name}, {"phone", a.phone}, {"password", a.password}});
   if (reg.status != 201) throw std::runtime_error("register failed: " + reg.body);
-  auto login = http.post("/api/v1/auth/login", bj::object{{"phone", a.phone}, {"password", a.password}});
+  auto login =
+      http.post("/api/v1/auth/login", bj::object{{"phone", a.phone}, {"password", a.password}});
   if (login.status != 200) throw std::runtime_error("login failed: " + login.body);
   const auto& o = login.json.as_object();
   a.access = std::string(o.at("access_token").as_string());
@@ -199,9 +201,15 @@ Ws::~Ws() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-void Ws::send(const bj::object& frame) { impl_->enqueue(bj::serialize(frame), false); }
-void Ws::send_text(const std::string& text) { impl_->enqueue(text, false); }
-void Ws::send_binary(const std::string& bytes) { impl_->enqueue(bytes, true); }
+void Ws::send(const bj::object& frame) {
+  impl_->enqueue(bj::serialize(frame), false);
+}
+void Ws::send_text(const std::string& text) {
+  impl_->enqueue(text, false);
+}
+void Ws::send_binary(const std::string& bytes) {
+  impl_->enqueue(bytes, true);
+}
 
 std::optional<bj::object> Ws::recv(std::chrono::milliseconds timeout) {
   std::unique_lock lock(impl_->mu);
@@ -215,7 +223,8 @@ std::optional<bj::object> Ws::recv(std::chrono::milliseconds timeout) {
 std::optional<bj::object> Ws::recv_op(const std::string& op, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     auto f = recv(left);
     if (!f) return std::nullopt;
@@ -228,7 +237,8 @@ std::vector<bj::object> Ws::recv_until(const std::function<bool(const bj::object
   std::vector<bj::object> got;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return got;
     auto f = recv(left);
     if (!f) return got;
@@ -283,7 +293,8 @@ bj::object send_dm(const std::string& cid, const std::string& to, const std::str
   return {{"op", "send"}, {"cid", cid}, {"to", to}, {"type", "text"}, {"body", body}};
 }
 
-bj::object send_channel(const std::string& cid, const std::string& channel, const std::string& body) {
+bj::object send_channel(const std::string& cid, const std::string& channel,
+                        const std::string& body) {
   return {{"op", "send"}, {"cid", cid}, {"channel", channel}, {"type", "text"}, {"body", body}};
 }
 

@@ -41,7 +41,8 @@ class Http {
   HttpResult post(const std::string& target, const bj::value& body, const std::string& token = {}) {
     return request("POST", target, bj::serialize(body), token);
   }
-  HttpResult patch(const std::string& target, const bj::value& body, const std::string& token = {}) {
+  HttpResult patch(const std::string& target, const bj::value& body,
+                   const std::string& token = {}) {
     return request("PATCH", target, bj::serialize(body), token);
   }
   // Sends raw bytes and returns the raw response (for malformed-request tests).
@@ -103,6 +104,7 @@ class Ws {
 std::string str(const bj::object& o, const char* key);
 std::uint64_t num(const bj::object& o, const char* key);
 bj::object send_dm(const std::string& cid, const std::string& to, const std::string& body);
-bj::object send_channel(const std::string& cid, const std::string& channel, const std::string& body);
+bj::object send_channel(const std::string& cid, const std::string& channel,
+                        const std::string& body);
 
 }  // namespace imd::test

@@ -36,9 +36,9 @@ ServerProcess::~ServerProcess() {
 void ServerProcess::start() {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-  std::vector<std::string> args = {IMD_BINARY,  "--listen",      "127.0.0.1:0",
-                                   "--data-dir", data_dir_,       "--auth-password-hash",
-                                   "min",        "--log-level",   "info"};
+  std::vector<std::string> args = {IMD_BINARY,   "--listen",    "127.0.0.1:0",
+                                   "--data-dir", data_dir_,     "--auth-password-hash",
+                                   "min",        "--log-level", "info"};
   // IMD_TEST_SERVER_FLAGS (space-separated) runs the same suite on other engines, e.g.
   // "--store mysql --cache redis ..." (see tests/CMakeLists.txt).
   if (const char* more = std::getenv("IMD_TEST_SERVER_FLAGS")) {

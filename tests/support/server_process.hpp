@@ -23,7 +23,10 @@ class ServerProcess {
   void start();
   void stop();   // SIGTERM and wait
   void kill9();  // SIGKILL and wait
-  void restart() { stop(); start(); }
+  void restart() {
+    stop();
+    start();
+  }
 
   const std::string& host() const { return host_; }
   unsigned short port() const { return port_; }
