@@ -22,6 +22,14 @@ Result<Id> TokenIssuer::verify(std::string_view token) const {
   using namespace jwt::params;
   auto fail = [](const char* why) { return make_error(Errc::unauthenticated, why); };
   if (token.empty() || token.size() > 4096) return fail("missing or oversized token");
+  {
+    std::lock_guard lock(mu_);
+    auto it = verified_.find(std::string(token));
+    if (it != verified_.end()) {
+      if (clock_.now_ms() / 1000 >= it->second.exp_s) return fail("token expired");
+      return it->second.user;
+    }
+  }
   try {
     std::error_code ec;
     // cpp-jwt checks the algorithm against the list and the signature; `exp` is checked
@@ -38,6 +46,9 @@ Result<Id> TokenIssuer::verify(std::string_view token) const {
     auto sub = p.get_claim_value<std::string>("sub");
     auto id = json::parse_uint(sub);
     if (!id || *id == 0) return fail("invalid token subject");
+    std::lock_guard lock(mu_);
+    if (verified_.size() >= kMaxRemembered) verified_.clear();  // bounded; refills as used
+    verified_.emplace(std::string(token), Verified{*id, exp});
     return *id;
   } catch (const std::exception&) {
     return fail("invalid token");

@@ -1,11 +1,15 @@
 // Access tokens: HS256 JWTs (cpp-jwt) carrying the user id in `sub`, with `iat`/`exp` from
 // the injected clock. Only HS256 is accepted on verification (never `alg: none`).
-// Thread-safe (immutable after construction).
+// Tokens that verified are remembered (token -> user, expiry; bounded) so that a client's
+// every request does not pay for base64, JSON and HMAC again; expiry is still checked on
+// every call. Thread-safe.
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "common/error.hpp"
 #include "domain/model.hpp"
@@ -25,6 +29,14 @@ class TokenIssuer {
   Clock& clock_;
   std::string secret_;
   std::int64_t ttl_s_;
+
+  struct Verified {
+    Id user;
+    std::int64_t exp_s;
+  };
+  static constexpr std::size_t kMaxRemembered = 100000;
+  mutable std::mutex mu_;
+  mutable std::unordered_map<std::string, Verified> verified_;
 };
 
 }  // namespace imd

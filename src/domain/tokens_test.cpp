@@ -35,6 +35,18 @@ TEST(Tokens, ExpiredTokenIsRejected) {
   EXPECT_EQ(id.error().code, Errc::unauthenticated);
 }
 
+TEST(Tokens, ARememberedTokenStillExpires) {
+  FakeClock clock;
+  TokenIssuer t(clock, kKey, 60);
+  std::string tok = t.issue(42);
+  ASSERT_TRUE(t.verify(tok));  // verified once: remembered
+  ASSERT_TRUE(t.verify(tok));
+  clock.t += 61'000;
+  auto id = t.verify(tok);
+  ASSERT_FALSE(id);
+  EXPECT_EQ(id.error().code, Errc::unauthenticated);
+}
+
 TEST(Tokens, WrongKeyIsRejected) {
   FakeClock clock;
   TokenIssuer mine(clock, kKey, 900), theirs(clock, std::string(40, 'b'), 900);
