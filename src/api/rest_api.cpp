@@ -349,17 +349,25 @@ HttpResponse RestApi::spaces_leave(Ctx& ctx) {
   return no_content();
 }
 
-HttpResponse RestApi::spaces_members(Ctx& ctx) {
+namespace {
+// `after` and `limit` (1..100, default 50) of a member list.
+Result<std::pair<Id, std::uint32_t>> member_paging(const RestApi::Ctx& ctx) {
   auto after = ctx.query_uint("after");
-  if (!after) return error_response(after.error());
+  if (!after) return after.error();
   auto limit = ctx.query_uint("limit");
-  if (!limit) return error_response(limit.error());
+  if (!limit) return limit.error();
   if (limit->value_or(50) < 1 || limit->value_or(50) > kMaxPageSize) {
-    return error_response(make_error(Errc::invalid_argument, "limit must be 1..100"));
+    return make_error(Errc::invalid_argument, "limit must be 1..100");
   }
-  return respond(s_.spaces.space_members(ctx.user, ctx.params[0], after->value_or(0),
-                                         static_cast<std::uint32_t>(limit->value_or(50))),
-                 200, member_page_json);
+  return std::pair{after->value_or(0), static_cast<std::uint32_t>(limit->value_or(50))};
+}
+}  // namespace
+
+HttpResponse RestApi::spaces_members(Ctx& ctx) {
+  auto page = member_paging(ctx);
+  if (!page) return error_response(page.error());
+  return respond(s_.spaces.space_members(ctx.user, ctx.params[0], page->first, page->second), 200,
+                 member_page_json);
 }
 
 HttpResponse RestApi::channels_create(Ctx& ctx) {
@@ -397,16 +405,10 @@ HttpResponse RestApi::channels_leave(Ctx& ctx) {
 }
 
 HttpResponse RestApi::channels_members(Ctx& ctx) {
-  auto after = ctx.query_uint("after");
-  if (!after) return error_response(after.error());
-  auto limit = ctx.query_uint("limit");
-  if (!limit) return error_response(limit.error());
-  if (limit->value_or(50) < 1 || limit->value_or(50) > kMaxPageSize) {
-    return error_response(make_error(Errc::invalid_argument, "limit must be 1..100"));
-  }
-  return respond(s_.spaces.channel_members(ctx.user, ctx.params[0], after->value_or(0),
-                                           static_cast<std::uint32_t>(limit->value_or(50))),
-                 200, member_page_json);
+  auto page = member_paging(ctx);
+  if (!page) return error_response(page.error());
+  return respond(s_.spaces.channel_members(ctx.user, ctx.params[0], page->first, page->second), 200,
+                 member_page_json);
 }
 
 HttpResponse RestApi::history(Ctx& ctx, const ConvKey& conv) {
