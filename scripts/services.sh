@@ -47,7 +47,7 @@ die() {
 }
 
 usage() {
-  echo "usage: $0 start|stop|status mariadb|redis|redis-cluster" >&2
+  echo "usage: $0 start|stop|status mariadb|redis|redis-cluster|<a service of services.d>" >&2
   exit 2
 }
 
@@ -595,10 +595,21 @@ redis_cluster_status() {
 
 (($# == 2)) || usage
 action=$1 service=$2
-case $service in
-  mariadb | redis | redis-cluster) ;;
-  *) die "unknown service '$service' (known: mariadb, redis, redis-cluster)" ;;
+# More services live one file each in scripts/services.d/<name>.sh, defining <name>_start,
+# <name>_stop and <name>_status (dashes in the name become underscores) with the helpers above.
+services_d=$(dirname "${BASH_SOURCE[0]}")/services.d
+known="mariadb redis redis-cluster"
+for f in "$services_d"/*.sh; do
+  [[ -e $f ]] && known+=" $(basename "$f" .sh)"
+done
+case " $known " in
+  *" $service "*) ;;
+  *) die "unknown service '$service' (known: ${known// /, })" ;;
 esac
+if [[ -f $services_d/$service.sh ]]; then
+  # shellcheck disable=SC1090
+  source "$services_d/$service.sh"
+fi
 case $action in
   start | stop | status) ;;
   *) usage ;;

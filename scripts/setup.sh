@@ -15,6 +15,9 @@ packages=(
   chromium
   mariadb-server-core mariadb-client libmariadb-dev
   redis-server redis-tools libhiredis-dev
+  nats-server libnats-dev etcd-server etcd-client
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  nginx-light
 )
 # Node.js: keep the one the machine has (it may come from another repository than Debian's,
 # whose npm package would conflict with it); install Debian's only when there is none.

@@ -187,7 +187,8 @@ App::App(Config config) : p_(std::make_unique<Parts>(std::move(config))) {}
 App::~App() = default;
 
 std::string App::start() {
-  p_->queue->start([this](std::vector<NewMessage>& batch) { p_->messaging->consume(batch); });
+  p_->queue->start(
+      [this](std::vector<NewMessage>& batch) { return p_->messaging->consume(batch); });
   p_->messaging->start(std::chrono::milliseconds(p_->config.ws.ack_flush_ms));
   return p_->server->start();
 }

@@ -44,7 +44,16 @@ MessagingService::MessagingService(Store& store, Inbox& inbox, Queue& queue, Mem
       pusher_(pusher),
       ids_(ids),
       clock_(clock),
-      limits_(limits) {}
+      limits_(limits) {
+  // A message the queue gave up on (an unconfirmed publish, a dead letter): tell the sender,
+  // who may retry with the same cid.
+  queue_.on_failed([this](const NewMessage& nm, const Error& why) {
+    if (nm.origin.conn == 0) return;
+    std::vector<Push> pushes;
+    pushes.push_back({{nm.origin}, make_event(SendFailedEvent{nm.msg.cid, why})});
+    pusher_.push(std::move(pushes));
+  });
+}
 
 Result<void> MessagingService::check_access(Id user, const ConvKey& conv) {
   if (conv.is_dm()) {
@@ -142,7 +151,7 @@ void MessagingService::fan_out(const Message& m, ConnRef origin, std::vector<Pus
   out.push_back(std::move(p));
 }
 
-void MessagingService::consume(std::vector<NewMessage>& batch) {
+Queue::Outcome MessagingService::consume(std::vector<NewMessage>& batch) {
   std::vector<Push> pushes;
   auto fail = [&](const NewMessage& nm, const Error& e) {
     if (nm.origin.conn == 0) return;
@@ -152,12 +161,14 @@ void MessagingService::consume(std::vector<NewMessage>& batch) {
   if (!stored) {
     // The detail (SQL, engine messages) goes to the log, not to clients.
     LOG_ERROR("storing a batch of " << batch.size() << " failed: " << stored.error().message);
+    // A queue that redelivers hands the batch again later; the sender hears nothing yet.
+    if (queue_.redelivers()) return Queue::Outcome::retry;
     const Error retry =
         make_error(stored.error().code == Errc::internal ? Errc::internal : Errc::unavailable,
                    "storing failed, retry with the same cid");
     for (const auto& nm : batch) fail(nm, retry);
     pusher_.push(std::move(pushes));
-    return;
+    return Queue::Outcome::retry;
   }
   auto& results = *stored;
 
@@ -172,8 +183,12 @@ void MessagingService::consume(std::vector<NewMessage>& batch) {
   if (!inbox_items.empty()) {
     auto ir = inbox_.push(inbox_items);
     if (!ir) {
-      inbox_ok = false;
       LOG_ERROR("inbox push of " << inbox_items.size() << " failed: " << ir.error().message);
+      // Redelivery finds the messages stored (duplicates) and writes the inbox again.
+      if (queue_.redelivers()) return Queue::Outcome::retry;
+      // Without redelivery: the DMs are stored and pushed live but get no ACK, so their senders
+      // retry the same cid, and the retry repairs the inbox.
+      inbox_ok = false;
     }
   }
 
@@ -185,10 +200,11 @@ void MessagingService::consume(std::vector<NewMessage>& batch) {
       continue;
     }
     const Message& m = r->msg;
-    if (!r->duplicate) fan_out(m, nm.origin, pushes);
+    // A redelivered message may have been stored by a consumer that died before its fan-out:
+    // push it again (clients drop what they already hold, by seq). A client's own retry of a
+    // stored cid is only answered.
+    if (!r->duplicate || nm.attempt > 1) fan_out(m, nm.origin, pushes);
     if (m.conv.is_dm() && !inbox_ok) {
-      // Stored and pushed live, but not durable in the inbox: no ACK, so the client retries
-      // the same cid, and the retry repairs the inbox.
       fail(nm, make_error(Errc::unavailable, "inbox unavailable, retry"));
       continue;
     }
@@ -198,6 +214,7 @@ void MessagingService::consume(std::vector<NewMessage>& batch) {
     }
   }
   pusher_.push(std::move(pushes));
+  return Queue::Outcome::done;
 }
 
 Result<void> MessagingService::ack(Id user, const ConvKey& conv, std::uint64_t seq) {

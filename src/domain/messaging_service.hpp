@@ -68,7 +68,8 @@ class MessagingService {
   Result<void> submit(Id sender, const SendInput& in, ConnRef origin);
 
   // The queue's consumer: stores a batch in one transaction, then inbox, ACKs, fan-out.
-  void consume(std::vector<NewMessage>& batch);
+  // `retry` when an engine failed and the queue redelivers (see Queue::Outcome).
+  Queue::Outcome consume(std::vector<NewMessage>& batch);
 
   // A cumulative delivery ACK. It is gathered in memory and written with the others every
   // `ack_flush` interval in one transaction (a crash loses at most that interval of ACKs: the

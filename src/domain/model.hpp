@@ -109,6 +109,8 @@ struct ConnRef {
 struct NewMessage {
   Message msg;  // id, conv, from, to, type, body, created_at, cid set; seq assigned by the store
   ConnRef origin;
+  // 1 on first delivery to a consumer; more when a queue redelivers it (see Queue).
+  std::uint32_t attempt = 1;
 };
 
 // The outcome of storing one NewMessage. `duplicate` means (from, cid) was already stored:

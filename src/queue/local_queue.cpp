@@ -56,7 +56,7 @@ void LocalQueue::run() {
         items_.pop_front();
       }
     }
-    consumer_(batch);
+    (void)consumer_(batch);  // retry == done here: no redelivery (see redelivers())
   }
 }
 

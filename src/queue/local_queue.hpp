@@ -4,6 +4,7 @@
 // sender, who retries with the same cid). The consumer takes everything waiting, up to
 // `batch_max`, per call: under load batches grow (group commit), when idle a message is
 // stored alone at once. One thread consumes, so the order of publish is the order of storing.
+// A `retry` outcome is treated as `done` (see Queue): the consumer has told the senders.
 #pragma once
 
 #include <condition_variable>
@@ -22,6 +23,10 @@ class LocalQueue final : public Queue {
   ~LocalQueue() override;
 
   Result<void> publish(NewMessage msg) override;
+  // Nothing fails after an accepted publish here: the handler is never called.
+  void on_failed(Failed) override {}
+  // One process holds the queue: there is nobody to redeliver to after a failure.
+  bool redelivers() const override { return false; }
   void start(Consumer consumer) override;
   void stop() override;
 

@@ -24,6 +24,7 @@ TEST(LocalQueue, DeliversInOrderInBatches) {
     std::lock_guard lock(mu);
     max_batch = std::max(max_batch, batch.size());
     for (auto& m : batch) seen.push_back(m.msg.id);
+    return Queue::Outcome::done;
   });
   for (Id i = 1; i <= 5000; ++i) ASSERT_TRUE(q.publish(msg(i)));
   q.stop();  // drains
@@ -40,6 +41,7 @@ TEST(LocalQueue, FullQueueAppliesBackPressure) {
   q.start([&](std::vector<NewMessage>&) {
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return release; });
+    return Queue::Outcome::done;
   });
   // The consumer holds the first batch; the queue takes `capacity` more, then refuses.
   ASSERT_TRUE(q.publish(msg(1)));
