@@ -57,6 +57,9 @@ const std::vector<Field>& fields() {
       STR("log_level", c.log_level, "debug|info|warn|error"),
       STR("store", c.store, "store engine: sqlite (standalone) | mysql"),
       STR("cache", c.cache, "inbox/routes/cache engine: memory (standalone) | redis"),
+      STR("roles", c.roles, "what this process does: all, or any of gateway,api,logic"),
+      STR("queue", c.queue, "send pipeline: local (standalone) | nats (JetStream)"),
+      STR("registry", c.registry, "process registry: static (standalone) | etcd"),
       SECRET("auth.jwt_secret", c.auth.jwt_secret,
              "HS256 key (empty: generated, kept in data_dir)"),
       NUM("auth.access_ttl_s", c.auth.access_ttl_s, "access token lifetime, seconds"),
@@ -97,6 +100,17 @@ const std::vector<Field>& fields() {
       NUM("ws.heartbeat_s", c.ws.heartbeat_s, "client heartbeat interval, seconds"),
       NUM("ws.sync_page", c.ws.sync_page, "messages per backfill page"),
       NUM("ws.ack_flush_ms", c.ws.ack_flush_ms, "delivery ACKs are written together this often"),
+      STR("nats.url", c.nats.url, "NATS server URL(s), comma-separated"),
+      STR("nats.stream", c.nats.stream, "JetStream stream of the send pipeline"),
+      STR("nats.subject", c.nats.subject, "subject prefix: <subject>.<partition>"),
+      NUM("nats.partitions", c.nats.partitions, "partitions of the send pipeline (1..1024)"),
+      NUM("nats.ack_wait_s", c.nats.ack_wait_s, "redelivery after this many seconds unacked"),
+      NUM("nats.max_attempts", c.nats.max_attempts, "deliveries before a dead letter"),
+      STR("etcd.endpoints", c.etcd.endpoints, "etcd HOST:PORT list"),
+      STR("etcd.prefix", c.etcd.prefix, "key prefix of everything imd keeps in etcd"),
+      NUM("etcd.lease_ttl_s", c.etcd.lease_ttl_s, "lease TTL: a dead process vanishes after it"),
+      STR("rpc.listen", c.rpc.listen, "HOST:PORT of the gateway's gRPC Push service"),
+      STR("rpc.advertise", c.rpc.advertise, "address other processes dial (empty: bound one)"),
   };
   return kFields;
 }
@@ -250,7 +264,59 @@ Result<void> validate(const Config& c) {
   if (l.max_message_bytes + 1024 > l.max_frame_bytes) {
     return bad("limits.max_frame_bytes must exceed limits.max_message_bytes by 1024 at least");
   }
+  auto roles = parse_roles(c.roles);
+  if (!roles) return roles.error();
+  if (c.queue != "local" && c.queue != "nats") return bad("queue must be local or nats");
+  if (c.registry != "static" && c.registry != "etcd") return bad("registry must be static or etcd");
+  // Roles split over processes share state only through the cluster engines.
+  if (!roles->all() && (c.store != "mysql" || c.cache != "redis" || c.queue != "nats" ||
+                        c.registry != "etcd")) {
+    return bad("roles other than all need store = mysql, cache = redis, queue = nats and "
+               "registry = etcd");
+  }
+  if (c.queue == "nats" && c.store != "mysql") return bad("queue = nats needs store = mysql");
+  if (c.nats.partitions < 1 || c.nats.partitions > 1024) {
+    return bad("nats.partitions must be in 1..1024");
+  }
+  if (c.nats.ack_wait_s < 1 || c.nats.max_attempts < 1 || c.etcd.lease_ttl_s < 2) {
+    return bad("nats.ack_wait_s and nats.max_attempts must be positive, etcd.lease_ttl_s >= 2");
+  }
+  auto rpc_colon = c.rpc.listen.rfind(':');
+  if (rpc_colon == std::string::npos || rpc_colon == 0 ||
+      !parse_port(std::string_view(c.rpc.listen).substr(rpc_colon + 1), port)) {
+    return bad("rpc.listen must be HOST:PORT, got '" + c.rpc.listen + "'");
+  }
   return {};
+}
+
+Result<Roles> parse_roles(std::string_view text) {
+  Roles r;
+  std::size_t start = 0;
+  bool any = false;
+  while (start <= text.size()) {
+    auto end = text.find(',', start);
+    if (end == std::string_view::npos) end = text.size();
+    auto name = text.substr(start, end - start);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    if (name == "all") {
+      r.gateway = r.api = r.logic = true;
+    } else if (name == "gateway") {
+      r.gateway = true;
+    } else if (name == "api") {
+      r.api = true;
+    } else if (name == "logic") {
+      r.logic = true;
+    } else {
+      return make_error(Errc::invalid_argument,
+                        "roles: unknown role '" + std::string(name) +
+                            "' (known: all, gateway, api, logic)");
+    }
+    any = true;
+    start = end + 1;
+  }
+  if (!any) return make_error(Errc::invalid_argument, "roles must not be empty");
+  return r;
 }
 
 Result<CommandLine> parse_command_line(const std::vector<std::string>& args, const GetEnv& getenv) {

@@ -69,6 +69,27 @@ struct WsConfig {
   std::int64_t ack_flush_ms = 50;  // delivery ACKs are written together this often
 };
 
+// The cluster engines (ARCHITECTURE §4); unused in standalone mode.
+struct NatsConfigSection {
+  std::string url = "nats://127.0.0.1:4222";
+  std::string stream = "IMD_MSG";     // JetStream stream of the send pipeline
+  std::string subject = "im.msg";     // subjects <subject>.<partition>
+  std::int64_t partitions = 16;       // conversations hash onto these; one consumer each
+  std::int64_t ack_wait_s = 10;       // an unacknowledged batch is redelivered after this
+  std::int64_t max_attempts = 5;      // then a message goes to the dead-letter stream
+};
+
+struct EtcdConfigSection {
+  std::string endpoints = "127.0.0.1:2379";  // comma-separated HOST:PORT list
+  std::string prefix = "/imd/";              // every key imd writes starts with this
+  std::int64_t lease_ttl_s = 10;             // a dead process's entries vanish after this
+};
+
+struct RpcConfigSection {
+  std::string listen = "127.0.0.1:0";  // the gateway's gRPC Push service
+  std::string advertise;               // the address others dial; empty: the bound address
+};
+
 struct Config {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "./data";
@@ -79,13 +100,28 @@ struct Config {
   std::string log_level = "info";
   std::string store = "sqlite";  // sqlite | mysql
   std::string cache = "memory";  // memory | redis (inbox, routes and caches)
+  std::string roles = "all";     // any of gateway,api,logic (comma-separated) or all
+  std::string queue = "local";   // local (in-process) | nats (JetStream)
+  std::string registry = "static";  // static (one process) | etcd
   AuthConfig auth;
   SqliteConfigSection sqlite;
   MysqlConfigSection mysql;
   RedisConfigSection redis;
   LimitsConfig limits;
   WsConfig ws;
+  NatsConfigSection nats;
+  EtcdConfigSection etcd;
+  RpcConfigSection rpc;
 };
+
+struct Roles {
+  bool gateway = false;  // WebSocket connections and the gRPC Push service
+  bool api = false;      // REST
+  bool logic = false;    // queue consumer: store, inbox, fan-out
+  bool all() const { return gateway && api && logic; }
+};
+// Parses `roles`; invalid_argument for an unknown or empty list.
+Result<Roles> parse_roles(std::string_view roles);
 
 struct CommandLine {
   Config config;

@@ -103,6 +103,39 @@ TEST(Config, EngineSelection) {
   EXPECT_FALSE(parse_command_line({"--redis-mode", "sentinel"}, env_of({})));
 }
 
+TEST(Config, RolesAndClusterEngines) {
+  auto roles = parse_roles("gateway, logic");
+  ASSERT_TRUE(roles) << roles.error().message;
+  EXPECT_TRUE(roles->gateway);
+  EXPECT_FALSE(roles->api);
+  EXPECT_TRUE(roles->logic);
+  EXPECT_TRUE(parse_roles("all")->all());
+  EXPECT_FALSE(parse_roles(""));
+  EXPECT_FALSE(parse_roles("gateway,,api"));
+  EXPECT_FALSE(parse_roles("worker"));
+
+  const std::vector<std::string> cluster = {
+      "--store", "mysql", "--cache", "redis", "--queue", "nats", "--registry", "etcd"};
+  auto with = [&](std::vector<std::string> extra) {
+    auto args = cluster;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return parse_command_line(args, env_of({}));
+  };
+  auto gw = with({"--roles", "gateway", "--rpc-listen", "127.0.0.1:0", "--nats-partitions", "8",
+                  "--etcd-endpoints", "127.0.0.1:2379,127.0.0.1:2380"});
+  ASSERT_TRUE(gw) << gw.error().message;
+  EXPECT_EQ(gw->config.nats.partitions, 8);
+  EXPECT_EQ(gw->config.etcd.endpoints, "127.0.0.1:2379,127.0.0.1:2380");
+  // A split process shares state only through the cluster engines.
+  EXPECT_FALSE(parse_command_line({"--roles", "api"}, env_of({})));
+  EXPECT_FALSE(parse_command_line({"--queue", "nats"}, env_of({})));
+  EXPECT_FALSE(with({"--queue", "kafka"}));
+  EXPECT_FALSE(with({"--registry", "zookeeper"}));
+  EXPECT_FALSE(with({"--nats-partitions", "0"}));
+  EXPECT_FALSE(with({"--rpc-listen", "nowhere"}));
+  EXPECT_TRUE(with({"--roles", "all"}));
+}
+
 TEST(Config, PrintedConfigRedactsSecretsAndParsesBack) {
   auto cl = parse_command_line({"--auth-jwt-secret", std::string(40, 'k')}, env_of({}));
   ASSERT_TRUE(cl) << cl.error().message;
