@@ -9,8 +9,8 @@
 #   generated code.
 include_guard(GLOBAL)
 
-pkg_check_modules(GRPCPP REQUIRED IMPORTED_TARGET grpc++)
-pkg_check_modules(PROTOBUF REQUIRED IMPORTED_TARGET protobuf)
+pkg_check_modules(GRPCPP REQUIRED IMPORTED_TARGET GLOBAL grpc++)
+pkg_check_modules(PROTOBUF REQUIRED IMPORTED_TARGET GLOBAL protobuf)
 find_program(IMD_PROTOC protoc REQUIRED)
 find_program(IMD_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 

@@ -6,6 +6,8 @@
 
 #include <toml++/toml.h>
 
+#include "common/forwarded.hpp"
+
 namespace imd {
 namespace {
 
@@ -60,6 +62,8 @@ const std::vector<Field>& fields() {
       STR("roles", c.roles, "what this process does: all, or any of gateway,api,logic"),
       STR("queue", c.queue, "send pipeline: local (standalone) | nats (JetStream)"),
       STR("registry", c.registry, "process registry: static (standalone) | etcd"),
+      STR("trusted_proxies", c.trusted_proxies,
+          "IPs of proxies whose X-Forwarded-For names the client (per-IP rate limits)"),
       SECRET("auth.jwt_secret", c.auth.jwt_secret,
              "HS256 key (empty: generated, kept in data_dir)"),
       NUM("auth.access_ttl_s", c.auth.access_ttl_s, "access token lifetime, seconds"),
@@ -263,6 +267,11 @@ Result<void> validate(const Config& c) {
   }
   if (l.max_message_bytes + 1024 > l.max_frame_bytes) {
     return bad("limits.max_frame_bytes must exceed limits.max_message_bytes by 1024 at least");
+  }
+  try {
+    TrustedProxies proxies(c.trusted_proxies);
+  } catch (const std::invalid_argument& e) {
+    return bad(e.what());
   }
   auto roles = parse_roles(c.roles);
   if (!roles) return roles.error();

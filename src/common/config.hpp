@@ -103,6 +103,8 @@ struct Config {
   std::string roles = "all";     // any of gateway,api,logic (comma-separated) or all
   std::string queue = "local";   // local (in-process) | nats (JetStream)
   std::string registry = "static";  // static (one process) | etcd
+  // Peers (load balancers) whose X-Forwarded-For is believed: comma-separated IPs.
+  std::string trusted_proxies;
   AuthConfig auth;
   SqliteConfigSection sqlite;
   MysqlConfigSection mysql;

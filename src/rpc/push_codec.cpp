@@ -14,42 +14,66 @@ void encode_conv(const imd::ConvKey& in, ConvKey& out) {
 
 rpc::Errc encode_errc(imd::Errc e) {
   switch (e) {
-    case imd::Errc::invalid_argument: return ERRC_INVALID_ARGUMENT;
-    case imd::Errc::unauthenticated: return ERRC_UNAUTHENTICATED;
-    case imd::Errc::forbidden: return ERRC_FORBIDDEN;
-    case imd::Errc::not_found: return ERRC_NOT_FOUND;
-    case imd::Errc::conflict: return ERRC_CONFLICT;
-    case imd::Errc::too_many_requests: return ERRC_TOO_MANY_REQUESTS;
-    case imd::Errc::payload_too_large: return ERRC_PAYLOAD_TOO_LARGE;
-    case imd::Errc::unavailable: return ERRC_UNAVAILABLE;
-    case imd::Errc::internal: return ERRC_INTERNAL;
+    case imd::Errc::invalid_argument:
+      return ERRC_INVALID_ARGUMENT;
+    case imd::Errc::unauthenticated:
+      return ERRC_UNAUTHENTICATED;
+    case imd::Errc::forbidden:
+      return ERRC_FORBIDDEN;
+    case imd::Errc::not_found:
+      return ERRC_NOT_FOUND;
+    case imd::Errc::conflict:
+      return ERRC_CONFLICT;
+    case imd::Errc::too_many_requests:
+      return ERRC_TOO_MANY_REQUESTS;
+    case imd::Errc::payload_too_large:
+      return ERRC_PAYLOAD_TOO_LARGE;
+    case imd::Errc::unavailable:
+      return ERRC_UNAVAILABLE;
+    case imd::Errc::internal:
+      return ERRC_INTERNAL;
   }
   return ERRC_INTERNAL;
 }
 
-Error invalid(std::string what) { return make_error(imd::Errc::invalid_argument, std::move(what)); }
+Error invalid(std::string what) {
+  return make_error(imd::Errc::invalid_argument, std::move(what));
+}
 
 Result<imd::ConvKey> decode_conv(bool present, const ConvKey& in) {
   if (!present) return invalid("conv missing");
   switch (in.kind()) {
-    case CONV_KIND_CHANNEL: return imd::ConvKey{imd::ConvKind::channel, in.a(), in.b()};
-    case CONV_KIND_DM: return imd::ConvKey{imd::ConvKind::dm, in.a(), in.b()};
-    default: return invalid("unknown conv kind " + std::to_string(in.kind()));
+    case CONV_KIND_CHANNEL:
+      return imd::ConvKey{imd::ConvKind::channel, in.a(), in.b()};
+    case CONV_KIND_DM:
+      return imd::ConvKey{imd::ConvKind::dm, in.a(), in.b()};
+    default:
+      return invalid("unknown conv kind " + std::to_string(in.kind()));
   }
 }
 
 Result<imd::Errc> decode_errc(int e) {
   switch (e) {
-    case ERRC_INVALID_ARGUMENT: return imd::Errc::invalid_argument;
-    case ERRC_UNAUTHENTICATED: return imd::Errc::unauthenticated;
-    case ERRC_FORBIDDEN: return imd::Errc::forbidden;
-    case ERRC_NOT_FOUND: return imd::Errc::not_found;
-    case ERRC_CONFLICT: return imd::Errc::conflict;
-    case ERRC_TOO_MANY_REQUESTS: return imd::Errc::too_many_requests;
-    case ERRC_PAYLOAD_TOO_LARGE: return imd::Errc::payload_too_large;
-    case ERRC_UNAVAILABLE: return imd::Errc::unavailable;
-    case ERRC_INTERNAL: return imd::Errc::internal;
-    default: return invalid("unknown error code " + std::to_string(e));
+    case ERRC_INVALID_ARGUMENT:
+      return imd::Errc::invalid_argument;
+    case ERRC_UNAUTHENTICATED:
+      return imd::Errc::unauthenticated;
+    case ERRC_FORBIDDEN:
+      return imd::Errc::forbidden;
+    case ERRC_NOT_FOUND:
+      return imd::Errc::not_found;
+    case ERRC_CONFLICT:
+      return imd::Errc::conflict;
+    case ERRC_TOO_MANY_REQUESTS:
+      return imd::Errc::too_many_requests;
+    case ERRC_PAYLOAD_TOO_LARGE:
+      return imd::Errc::payload_too_large;
+    case ERRC_UNAVAILABLE:
+      return imd::Errc::unavailable;
+    case ERRC_INTERNAL:
+      return imd::Errc::internal;
+    default:
+      return invalid("unknown error code " + std::to_string(e));
   }
 }
 
@@ -157,7 +181,8 @@ Result<std::shared_ptr<const imd::Event>> decode_event(const Delivery& in,
       if (!conv) return conv.error();
       return std::make_shared<const imd::Event>(imd::ReadEvent{r.user_id(), *conv, r.seq()});
     }
-    case Delivery::EVENT_NOT_SET: break;
+    case Delivery::EVENT_NOT_SET:
+      break;
   }
   return invalid("delivery without a known event");
 }

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/resource_quota.h>
 
+#include <algorithm>
 #include <atomic>
 #include <stdexcept>
 
@@ -20,8 +21,12 @@ struct PushServer::Impl final : Gateway::Service {
     limits_.max_text_bytes = options_.max_text_bytes;
   }
 
-  grpc::Status Push(grpc::ServerContext*, const PushBatch* request, PushReply* reply) override {
+  grpc::Status Push(grpc::ServerContext* context, const PushBatch* request,
+                    PushReply* reply) override {
     calls_.fetch_add(1, std::memory_order_relaxed);
+    // The sender gave up (deadline) and will retry: applying this late copy could reorder it
+    // after the next batch. (A race remains; see remote_pusher.hpp.)
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "too late");
     DecodedBatch batch = decode_batch(*request, node_, limits_);
     reply->set_accepted(static_cast<std::uint32_t>(batch.pushes.size()));
     reply->set_rejected(static_cast<std::uint32_t>(batch.rejected));
@@ -48,6 +53,7 @@ struct PushServer::Impl final : Gateway::Service {
   const PushServerOptions options_;
   DecodeLimits limits_;
   std::unique_ptr<grpc::Server> server_;
+  bool started_ = false;
   LogThrottle warn_{std::chrono::seconds(10)};
   std::atomic<std::uint64_t> calls_{0}, accepted_{0}, rejected_{0}, calls_rejected_{0};
 };
@@ -55,14 +61,19 @@ struct PushServer::Impl final : Gateway::Service {
 PushServer::PushServer(std::uint32_t node, Pusher& local, PushServerOptions options)
     : impl_(std::make_unique<Impl>(node, local, std::move(options))) {}
 
-PushServer::~PushServer() { stop(); }
+PushServer::~PushServer() {
+  stop();
+}
 
 std::string PushServer::start() {
   const auto& o = impl_->options_;
+  if (impl_->server_ || impl_->started_) {
+    throw std::logic_error("rpc push server: start() may be called once");
+  }
+  impl_->started_ = true;
   auto colon = o.address.rfind(':');
   if (colon == std::string::npos || colon == 0) {
-    throw std::runtime_error("rpc push server: address must be host:port, got '" + o.address +
-                             "'");
+    throw std::runtime_error("rpc push server: address must be host:port, got '" + o.address + "'");
   }
   grpc::ServerBuilder builder;
   int port = 0;
@@ -70,7 +81,7 @@ std::string PushServer::start() {
   builder.RegisterService(impl_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_receive_bytes));
   grpc::ResourceQuota quota("imd-rpc-push");
-  quota.SetMaxThreads(o.max_threads);
+  quota.SetMaxThreads(std::max(o.max_threads, 2));  // a poller and a worker at least
   builder.SetResourceQuota(quota);
   // A second process on the same port must fail to bind, not share it silently.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

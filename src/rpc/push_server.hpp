@@ -11,10 +11,14 @@
 // ResourceQuota (max_threads), calls beyond it fail with RESOURCE_EXHAUSTED (the sender
 // retries). Plaintext: cluster-internal network only.
 //
-// Lifecycle: start() once (throws std::runtime_error if the address cannot be bound), then
-// stop() (also from the destructor) waits for running handlers up to `stop_deadline`, then
-// cancels what is left. The Pusher must outlive the server. start/stop are not meant to be
-// called concurrently with each other; counters are thread-safe.
+// A call whose sender already gave up (deadline passed) is not applied: the sender retries it,
+// and a late copy could land after the next batch.
+//
+// Lifecycle: start() once (throws std::runtime_error if the address cannot be bound; no
+// SO_REUSEPORT, so a port in use is an error), then stop() (also from the destructor) waits
+// for running handlers up to `stop_deadline`, then cancels what is left. The Pusher must
+// outlive the server. start/stop are not meant to be called concurrently with each other;
+// stats() is thread-safe.
 #pragma once
 
 #include <chrono>
@@ -30,7 +34,7 @@ namespace imd::rpc {
 struct PushServerOptions {
   std::string address = "127.0.0.1:0";  // host:port; port 0 picks a free one
   std::size_t max_receive_bytes = 4 * 1024 * 1024;
-  int max_threads = 4;                     // gRPC sync-server threads (ResourceQuota)
+  int max_threads = 4;  // gRPC sync-server threads, pollers included (ResourceQuota; min 2)
   std::size_t max_body_bytes = 64 * 1024;  // per message body; >= limits.max_message_bytes
   std::size_t max_text_bytes = 4 * 1024;   // type, cid, error message
   std::chrono::milliseconds stop_deadline{2000};

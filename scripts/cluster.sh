@@ -1,0 +1,379 @@
+#!/usr/bin/env bash
+# A local imd cluster on loopback, as ARCHITECTURE §4 draws it, for tests and development:
+#
+#   scripts/cluster.sh up|down|status
+#   scripts/cluster.sh kill|start <node>     (kill: kill -9; start: start it again)
+#
+# `up` starts MariaDB, a 3-master Redis Cluster, NATS with JetStream and etcd (through
+# scripts/services.sh, data in temporary directories), then five imd processes:
+#   api        roles=api        REST and the web client        127.0.0.1:PORT+1
+#   gateway1   roles=gateway    WebSocket + gRPC Push           127.0.0.1:PORT+2 (Push PORT+12)
+#   gateway2   roles=gateway                                    127.0.0.1:PORT+3 (Push PORT+13)
+#   logic1     roles=logic      JetStream consumers             127.0.0.1:PORT+4 (/healthz only)
+#   logic2     roles=logic                                      127.0.0.1:PORT+5
+# and nginx on 127.0.0.1:PORT in front of them: /ws round robin over the gateways (WebSocket
+# upgrade), everything else to the api process. Clients use http://127.0.0.1:PORT/ as they
+# would use a standalone imd. `up` returns once every process answers /healthz.
+#
+# Environment:
+#   IMD_CLUSTER_DIR    state, logs and configs (default /tmp/imd-cluster)
+#   IMD_CLUSTER_PORT   nginx's port; imd processes use the next ports (default 28080)
+#   IMD_BIN            the imd binary (default build/src/app/imd)
+#   IMD_CLUSTER_ARGS   extra arguments for every imd process (e.g. --nats-ack-wait-s 2)
+#   IMD_CLUSTER_START_TIMEOUT_S   bounded wait for each process (default 60)
+# The services take free ports of their own (IMD_*_PORT=0, see scripts/services.sh).
+#
+# State: ${IMD_CLUSTER_DIR}/cluster.env (shell syntax): CLUSTER_URL, CLUSTER_PORT, and for each
+# node <NAME>_PID and <NAME>_URL (NAME upper case: API, GATEWAY1, ...). Each node logs to
+# ${IMD_CLUSTER_DIR}/<node>/imd.log. Every wait is bounded; a failure says why and shows logs.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+dir=${IMD_CLUSTER_DIR:-/tmp/imd-cluster}
+port=${IMD_CLUSTER_PORT:-28080}
+bin=${IMD_BIN:-$root/build/src/app/imd}
+start_timeout=${IMD_CLUSTER_START_TIMEOUT_S:-60}
+services_dir=$dir/services
+state=$dir/cluster.env
+nodes=(api gateway1 gateway2 logic1 logic2)
+services=(mariadb redis-cluster nats etcd)
+
+die() {
+  echo "cluster: $*" >&2
+  exit 1
+}
+
+usage() {
+  echo "usage: $0 up|down|status | kill|start api|gateway1|gateway2|logic1|logic2" >&2
+  exit 2
+}
+
+[[ $port =~ ^[0-9]+$ ]] && ((port > 1024 && port < 65000)) || die "IMD_CLUSTER_PORT: bad port '$port'"
+
+services() {
+  IMD_SERVICES_DIR=$services_dir IMD_MARIADB_PORT=0 IMD_REDIS_CLUSTER_PORT=0 IMD_NATS_PORT=0 \
+    IMD_ETCD_PORT=0 "$root/scripts/services.sh" "$@"
+}
+
+# Settings of node $1: "roles offset rpc_offset".
+node_spec() {
+  case $1 in
+    api) echo "api 1 0" ;;
+    gateway1) echo "gateway 2 12" ;;
+    gateway2) echo "gateway 3 13" ;;
+    logic1) echo "logic 4 0" ;;
+    logic2) echo "logic 5 0" ;;
+    *) usage ;;
+  esac
+}
+
+node_port() {
+  local spec
+  read -r _ spec _ <<<"$(node_spec "$1")"
+  echo $((port + spec))
+}
+
+upper() { echo "$1" | tr '[:lower:]' '[:upper:]'; }
+
+# True when pid $1 is alive and its command line mentions $2 (so a recycled pid is not ours).
+pid_matches() {
+  local pid=$1 needle=$2
+  [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$needle"
+}
+
+healthy() {
+  curl -fsS --max-time 2 "http://127.0.0.1:$1/healthz" >/dev/null 2>&1
+}
+
+show_log() {
+  local log=$1
+  if [[ -f $log ]]; then
+    echo "cluster: last lines of $log:" >&2
+    tail -n 30 "$log" >&2
+  fi
+}
+
+node_pid() {
+  local f=$dir/$1/imd.pid
+  [[ -f $f ]] && cat "$f"
+}
+
+node_running() {
+  pid_matches "$(node_pid "$1")" "$dir/$1/"
+}
+
+# The shared configuration of every imd process, from the services' state files.
+write_config() {
+  # shellcheck disable=SC1091
+  source "$services_dir/mariadb.env"
+  # shellcheck disable=SC1091
+  source "$services_dir/redis-cluster.env"
+  # shellcheck disable=SC1091
+  source "$services_dir/nats.env"
+  # shellcheck disable=SC1091
+  source "$services_dir/etcd.env"
+  # Every api and gateway process must accept the same tokens.
+  if [[ ! -s $dir/jwt.secret ]]; then
+    head -c 48 /dev/urandom | base64 | tr -d '\n/+=' >"$dir/jwt.secret"
+    chmod 600 "$dir/jwt.secret"
+  fi
+  umask 077
+  cat >"$dir/cluster.toml" <<TOML
+store = "mysql"
+cache = "redis"
+queue = "nats"
+registry = "etcd"
+log_level = "info"
+# nginx: its X-Forwarded-For names the client (per-IP rate limits).
+trusted_proxies = "127.0.0.1"
+
+[auth]
+jwt_secret = "$(cat "$dir/jwt.secret")"
+password_hash = "min"
+
+[mysql]
+host = "$MARIADB_HOST"
+port = $MARIADB_PORT
+user = "$MARIADB_USER"
+password = "$MARIADB_PASSWORD"
+database = "$MARIADB_DATABASE"
+
+[redis]
+mode = "cluster"
+addresses = "$REDIS_CLUSTER_ADDRESSES"
+route_ttl_s = 15
+
+[nats]
+url = "$NATS_URL"
+
+[etcd]
+endpoints = "$ETCD_ENDPOINT"
+lease_ttl_s = 5
+TOML
+  umask 022
+}
+
+start_node() {
+  local name=$1 roles offset rpc_offset
+  read -r roles offset rpc_offset <<<"$(node_spec "$name")"
+  if node_running "$name"; then
+    echo "$name: already running (pid $(node_pid "$name"))"
+    return 0
+  fi
+  local ndir=$dir/$name http=$((port + offset)) args=()
+  mkdir -p "$ndir"
+  args=(--config "$dir/cluster.toml" --roles "$roles" --listen "127.0.0.1:$http"
+    --data-dir "$ndir/")
+  if ((rpc_offset)); then args+=(--rpc-listen "127.0.0.1:$((port + rpc_offset))"); fi
+  if [[ $roles == api && -f $root/web/dist/index.html ]]; then args+=(--web-root "$root/web/dist"); fi
+  # shellcheck disable=SC2086
+  setsid "$bin" "${args[@]}" ${IMD_CLUSTER_ARGS:-} </dev/null >>"$ndir/imd.log" 2>&1 9>&- &
+  echo $! >"$ndir/imd.pid"
+  local pid=$! deadline=$((SECONDS + start_timeout))
+  until healthy "$http"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      show_log "$ndir/imd.log"
+      die "$name exited during start-up"
+    fi
+    ((SECONDS < deadline)) || { show_log "$ndir/imd.log"; die "$name did not answer within ${start_timeout}s"; }
+    sleep 0.1
+  done
+  echo "$name: started (pid $pid, http 127.0.0.1:$http, roles $roles)"
+}
+
+stop_node() {
+  local name=$1 pid
+  pid=$(node_pid "$name") || true
+  if pid_matches "$pid" "$dir/$name/"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 15))
+    while pid_matches "$pid" "$dir/$name/"; do
+      if ((SECONDS >= deadline)); then
+        echo "cluster: $name (pid $pid) did not stop within 15s; killing it" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+        break
+      fi
+      sleep 0.1
+    done
+    echo "$name: stopped"
+  fi
+  rm -f "$dir/$name/imd.pid"
+}
+
+write_nginx_conf() {
+  local user_line=''
+  # As root, nginx's workers would switch to `nobody`, who may not use the temp dirs here.
+  if [[ $(id -u) -eq 0 ]]; then user_line='user root;'; fi
+  mkdir -p "$dir/nginx/tmp"
+  cat >"$dir/nginx/nginx.conf" <<NGINX
+$user_line
+worker_processes 1;
+pid $dir/nginx/nginx.pid;
+error_log $dir/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $dir/nginx/tmp/body;
+  proxy_temp_path $dir/nginx/tmp/proxy;
+  fastcgi_temp_path $dir/nginx/tmp/fastcgi;
+  uwsgi_temp_path $dir/nginx/tmp/uwsgi;
+  scgi_temp_path $dir/nginx/tmp/scgi;
+  client_max_body_size 1m;
+
+  map \$http_upgrade \$connection_upgrade {
+    default upgrade;
+    ''      close;
+  }
+  upstream imd_gateways {
+    server 127.0.0.1:$(node_port gateway1) max_fails=1 fail_timeout=5s;
+    server 127.0.0.1:$(node_port gateway2) max_fails=1 fail_timeout=5s;
+  }
+  upstream imd_api {
+    server 127.0.0.1:$(node_port api);
+    keepalive 16;
+  }
+  server {
+    listen 127.0.0.1:$port;
+    location = /ws {
+      proxy_pass http://imd_gateways;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade \$http_upgrade;
+      proxy_set_header Connection \$connection_upgrade;
+      proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_connect_timeout 2s;
+      # Clients heartbeat every 30 s; an idle proxied socket lives a little longer.
+      proxy_read_timeout 90s;
+      proxy_send_timeout 90s;
+      proxy_next_upstream error timeout;
+    }
+    location / {
+      proxy_pass http://imd_api;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_connect_timeout 2s;
+    }
+  }
+}
+NGINX
+}
+
+nginx_pid() {
+  [[ -f $dir/nginx/nginx.pid ]] && cat "$dir/nginx/nginx.pid"
+}
+
+start_nginx() {
+  if pid_matches "$(nginx_pid)" nginx; then
+    echo "nginx: already running"
+    return 0
+  fi
+  command -v nginx >/dev/null || die "nginx not found; install the Debian package nginx-light"
+  write_nginx_conf
+  nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -e "$dir/nginx/error.log" \
+    || { show_log "$dir/nginx/error.log"; die "nginx did not start"; }
+  local deadline=$((SECONDS + 15))
+  until healthy "$port"; do
+    ((SECONDS < deadline)) || { show_log "$dir/nginx/error.log"; die "nginx on $port does not reach the api"; }
+    sleep 0.1
+  done
+  echo "nginx: started (http://127.0.0.1:$port/)"
+}
+
+stop_nginx() {
+  local pid
+  pid=$(nginx_pid) || true
+  if pid_matches "$pid" nginx; then
+    kill -QUIT "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 10))
+    while kill -0 "$pid" 2>/dev/null; do
+      ((SECONDS < deadline)) || { kill -KILL "$pid" 2>/dev/null || true; break; }
+      sleep 0.1
+    done
+    echo "nginx: stopped"
+  fi
+  rm -f "$dir/nginx/nginx.pid"
+}
+
+write_state() {
+  {
+    printf 'CLUSTER_URL=%q\n' "http://127.0.0.1:$port"
+    printf 'CLUSTER_PORT=%q\n' "$port"
+    printf 'CLUSTER_DIR=%q\n' "$dir"
+    local n
+    for n in "${nodes[@]}"; do
+      printf '%s_PID=%q\n' "$(upper "$n")" "$(node_pid "$n" || true)"
+      printf '%s_URL=%q\n' "$(upper "$n")" "http://127.0.0.1:$(node_port "$n")"
+    done
+  } >"$state.tmp"
+  mv "$state.tmp" "$state"
+}
+
+up() {
+  [[ -x $bin ]] || die "$bin not found: build it first (scripts/build.sh imd)"
+  mkdir -p "$dir"
+  local s
+  for s in "${services[@]}"; do services start "$s"; done
+  write_config
+  # The api process first: it runs the schema migrations before anyone else connects.
+  local n
+  for n in "${nodes[@]}"; do start_node "$n"; done
+  start_nginx
+  write_state
+  echo "cluster: up at http://127.0.0.1:$port/ (state in $state)"
+}
+
+down() {
+  stop_nginx
+  local i
+  for ((i = ${#nodes[@]} - 1; i >= 0; i--)); do stop_node "${nodes[i]}"; done
+  for s in "${services[@]}"; do services stop "$s"; done
+  rm -f "$state"
+  echo "cluster: down"
+}
+
+status() {
+  local rc=0 n s
+  for s in "${services[@]}"; do services status "$s" || rc=3; done
+  for n in "${nodes[@]}"; do
+    if node_running "$n" && healthy "$(node_port "$n")"; then
+      echo "$n: running (pid $(node_pid "$n"), http 127.0.0.1:$(node_port "$n"))"
+    else
+      echo "$n: not running"
+      rc=3
+    fi
+  done
+  if pid_matches "$(nginx_pid)" nginx; then echo "nginx: running (127.0.0.1:$port)"; else
+    echo "nginx: not running"
+    rc=3
+  fi
+  return $rc
+}
+
+(($# >= 1)) || usage
+mkdir -p "$dir"
+exec 9>"$dir/cluster.lock"
+flock -w 300 9 || die "another cluster.sh holds $dir/cluster.lock"
+case $1 in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  kill)
+    (($# == 2)) || usage
+    node_spec "$2" >/dev/null
+    pid=$(node_pid "$2") || true
+    pid_matches "$pid" "$dir/$2/" || die "$2 is not running"
+    kill -KILL "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+    rm -f "$dir/$2/imd.pid"
+    write_state
+    echo "$2: killed (pid $pid)"
+    ;;
+  start)
+    (($# == 2)) || usage
+    node_spec "$2" >/dev/null
+    start_node "$2"
+    write_state
+    ;;
+  *) usage ;;
+esac

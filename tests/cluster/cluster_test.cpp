@@ -1,0 +1,343 @@
+// The distributed deployment, black-box: the local cluster of scripts/cluster.sh (MariaDB, a
+// 3-master Redis Cluster, NATS JetStream, etcd, two gateways, two logic workers, one api,
+// nginx in front). Clients connect through nginx, or straight to one gateway where a test
+// needs to know which one holds a connection. Processes are killed with kill -9 through
+// cluster.sh and started again at the end of the test.
+//
+// Environment (set by tests/cluster/CMakeLists.txt): IMD_TEST_CLUSTER_ENV (the state file of
+// cluster.sh), IMD_TEST_CLUSTER_SCRIPT, and cluster.sh's own IMD_CLUSTER_* variables. Without
+// IMD_TEST_CLUSTER_ENV the suite is skipped.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "support/client.hpp"
+
+namespace imd::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+bool is_op(const bj::object& f, const char* op) {
+  return str(f, "op") == op;
+}
+
+struct Endpoint {
+  std::string host;
+  unsigned short port = 0;
+};
+
+Endpoint endpoint_of(const std::string& url) {  // http://HOST:PORT
+  auto rest = url.substr(url.find("//") + 2);
+  auto colon = rest.rfind(':');
+  return {rest.substr(0, colon), static_cast<unsigned short>(std::stoi(rest.substr(colon + 1)))};
+}
+
+class Cluster : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* env = std::getenv("IMD_TEST_CLUSTER_ENV");
+    if (!env || !*env) GTEST_SKIP() << "IMD_TEST_CLUSTER_ENV is not set: no cluster to test";
+    load_state(env);
+    nginx_ = endpoint_of(state_.at("CLUSTER_URL"));
+  }
+
+  void load_state(const std::string& path) {
+    state_.clear();
+    std::ifstream in(path);
+    ASSERT_TRUE(in) << "cannot read " << path;
+    for (std::string line; std::getline(in, line);) {
+      auto eq = line.find('=');
+      if (eq != std::string::npos) state_[line.substr(0, eq)] = line.substr(eq + 1);
+    }
+  }
+
+  Endpoint node(const std::string& upper_name) { return endpoint_of(state_.at(upper_name + "_URL")); }
+  Http http() { return Http(nginx_.host, nginx_.port); }
+
+  // Runs scripts/cluster.sh with the arguments; fails the test if it fails.
+  void cluster(const std::string& args) {
+    std::string cmd = std::string(std::getenv("IMD_TEST_CLUSTER_SCRIPT")) + " " + args;
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+
+  std::unique_ptr<Ws> connect_to(const Endpoint& e, const Account& a) {
+    auto ws = std::make_unique<Ws>(e.host, e.port, a.access);
+    auto frames = ws->recv_until([](const bj::object& f) { return is_op(f, "synced"); }, 20s);
+    EXPECT_TRUE(!frames.empty() && is_op(frames.back(), "synced")) << "no synced";
+    return ws;
+  }
+
+  std::string make_channel(const Account& owner, const std::vector<const Account*>& members) {
+    Http h = http();
+    auto space = h.post("/api/v1/spaces", bj::object{{"name", "cluster"}}, owner.access);
+    EXPECT_EQ(space.status, 201) << space.body;
+    std::string sid = space.str("id");
+    auto ch = h.post("/api/v1/spaces/" + sid + "/channels", bj::object{{"name", "general"}},
+                     owner.access);
+    EXPECT_EQ(ch.status, 201) << ch.body;
+    std::string cid = ch.str("id");
+    for (const Account* m : members) {
+      EXPECT_EQ(h.post("/api/v1/spaces/" + sid + "/join", bj::object{}, m->access).status, 200);
+      EXPECT_EQ(h.post("/api/v1/channels/" + cid + "/join", bj::object{}, m->access).status, 200);
+    }
+    return cid;
+  }
+
+  // Every stored message of a conversation, by seq (REST history through nginx).
+  std::vector<bj::object> history(const std::string& path, const std::string& token) {
+    std::vector<bj::object> out;
+    Http h = http();
+    std::uint64_t after = 0;
+    for (;;) {
+      auto r = h.get(path + "?limit=100&after_seq=" + std::to_string(after), token);
+      EXPECT_EQ(r.status, 200) << r.body;
+      if (r.status != 200) break;
+      const auto& msgs = r.json.as_object().at("messages").as_array();
+      for (const auto& m : msgs) {
+        out.push_back(m.as_object());
+        after = num(m.as_object(), "seq");
+      }
+      if (msgs.size() < 100) break;
+    }
+    return out;
+  }
+
+  std::map<std::string, std::string> state_;
+  Endpoint nginx_;
+};
+
+// A member's view of a channel: messages by seq, duplicates dropped as a client drops them
+// (a resync may bring again what arrived before a connection died), gaps and disorder caught.
+struct Receiver {
+  std::uint64_t last = 0;
+  std::size_t duplicates = 0;
+  std::string error;
+  void take(const bj::object& f) {
+    if (!is_op(f, "msg")) return;
+    auto seq = num(f, "seq");
+    if (seq <= last) {
+      ++duplicates;
+      return;
+    }
+    if (seq != last + 1 && error.empty()) {
+      error = "gap: got seq " + std::to_string(seq) + " after " + std::to_string(last);
+    }
+    last = seq;
+  }
+};
+
+TEST_F(Cluster, SenderAndRecipientOnDifferentGateways) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  auto wa = connect_to(node("GATEWAY1"), a);
+  auto wb = connect_to(node("GATEWAY2"), b);
+  wa->send(send_dm("x1", b.id, "across gateways"));
+  auto sent = wa->recv_op("sent", 10s);
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(num(*sent, "seq"), 1u);
+  auto msg = wb->recv_op("msg", 10s);
+  ASSERT_TRUE(msg);
+  EXPECT_EQ(str(*msg, "body"), "across gateways");
+  EXPECT_EQ(str(*msg, "id"), str(*sent, "id"));
+  // And back, through the other gateway.
+  wb->send(send_dm("y1", a.id, "and back"));
+  ASSERT_TRUE(wb->recv_op("sent", 10s));
+  auto back = wa->recv_op("msg", 10s);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(str(*back, "body"), "and back");
+  EXPECT_EQ(num(*back, "seq"), 2u);
+  // A read marker set on one device reaches the user's other device on the other gateway.
+  auto wa2 = connect_to(node("GATEWAY2"), a);
+  wa->send(bj::object{{"op", "read"}, {"conversation", "dm:" + b.id}, {"seq", 2}});
+  auto read = wa2->recv_op("read", 10s);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(num(*read, "seq"), 2u);
+  EXPECT_EQ(str(*read, "conversation"), "dm:" + b.id);
+}
+
+TEST_F(Cluster, ChannelWithMembersOnBothGatewaysGetsEveryMessageInOrder) {
+  Http h = http();
+  std::vector<Account> members;
+  for (int i = 0; i < 6; ++i) members.push_back(make_account(h, "m" + std::to_string(i)));
+  std::vector<const Account*> joiners;
+  for (int i = 1; i < 6; ++i) joiners.push_back(&members[i]);
+  std::string ch = make_channel(members[0], joiners);
+  std::vector<std::unique_ptr<Ws>> conns;
+  for (int i = 0; i < 6; ++i) {
+    conns.push_back(connect_to(node(i % 2 ? "GATEWAY2" : "GATEWAY1"), members[i]));
+  }
+  // Two senders, one on each gateway, interleaved.
+  constexpr int kPer = 100;
+  for (int i = 0; i < kPer; ++i) {
+    conns[0]->send(send_channel("a" + std::to_string(i), ch, "from gw1"));
+    conns[1]->send(send_channel("b" + std::to_string(i), ch, "from gw2"));
+  }
+  for (int i = 0; i < 6; ++i) {
+    Receiver rx;
+    while (rx.last < 2 * kPer) {
+      auto f = conns[i]->recv(15s);
+      ASSERT_TRUE(f) << "member " << i << " stopped at seq " << rx.last;
+      rx.take(*f);
+      ASSERT_TRUE(rx.error.empty()) << "member " << i << ": " << rx.error;
+    }
+    EXPECT_EQ(rx.duplicates, 0u) << "member " << i;
+  }
+}
+
+TEST_F(Cluster, TheSameSendTwiceIsStoredOnce) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  // The same cid from two devices of the sender, on two gateways, at once: two publishes of
+  // one message id; JetStream and the store keep one.
+  auto w1 = connect_to(node("GATEWAY1"), a);
+  auto w2 = connect_to(node("GATEWAY2"), a);
+  for (int i = 0; i < 20; ++i) {
+    auto frame = send_dm("dup" + std::to_string(i), b.id, "once " + std::to_string(i));
+    w1->send(frame);
+    w2->send(frame);
+  }
+  std::map<std::string, std::set<std::string>> ids;  // cid -> message ids ACKed
+  for (auto* w : {w1.get(), w2.get()}) {
+    for (int got = 0; got < 20;) {
+      auto f = w->recv(15s);
+      ASSERT_TRUE(f) << "missing sent ACKs";
+      if (!is_op(*f, "sent")) continue;
+      ids[str(*f, "cid")].insert(str(*f, "id"));
+      ++got;
+    }
+  }
+  ASSERT_EQ(ids.size(), 20u);
+  for (const auto& [cid, set] : ids) EXPECT_EQ(set.size(), 1u) << cid << " ACKed with two ids";
+  auto stored = history("/api/v1/dms/" + b.id + "/messages", a.access);
+  EXPECT_EQ(stored.size(), 20u);
+}
+
+TEST_F(Cluster, KillNineGatewayClientsReconnectThroughNginxAndLoseNothing) {
+  Http h = http();
+  auto sender = make_account(h, "sender");
+  std::vector<Account> readers;
+  for (int i = 0; i < 4; ++i) readers.push_back(make_account(h, "r" + std::to_string(i)));
+  std::vector<const Account*> joiners;
+  for (auto& r : readers) joiners.push_back(&r);
+  std::string ch = make_channel(sender, joiners);
+  // Readers through nginx (round robin: both gateways hold some), the sender on gateway 2,
+  // which survives.
+  std::vector<std::unique_ptr<Ws>> conns;
+  for (auto& r : readers) conns.push_back(connect_to(nginx_, r));
+  auto ws = connect_to(node("GATEWAY2"), sender);
+
+  constexpr int kTotal = 300;
+  std::atomic<int> acked{0};
+  std::thread producer([&] {
+    for (int i = 0; i < kTotal; ++i) {
+      ws->send(send_channel("g" + std::to_string(i), ch, "m" + std::to_string(i)));
+      std::this_thread::sleep_for(10ms);
+    }
+  });
+  struct Joiner {
+    std::thread& t;
+    ~Joiner() {
+      if (t.joinable()) t.join();
+    }
+  } joiner{producer};
+  std::this_thread::sleep_for(800ms);
+  cluster("kill gateway1");
+
+  std::vector<Receiver> rx(readers.size());
+  std::size_t reconnects = 0;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  for (std::size_t i = 0; i < readers.size(); ++i) {
+    while (rx[i].last < kTotal && std::chrono::steady_clock::now() < deadline) {
+      auto f = conns[i]->recv(1s);
+      if (f) {
+        rx[i].take(*f);
+        if (is_op(*f, "msg") && rx[i].last % 50 == 0) {
+          conns[i]->send(bj::object{
+              {"op", "ack"}, {"conversation", "channel:" + ch}, {"seq", rx[i].last}});
+        }
+        continue;
+      }
+      if (!conns[i]->closed()) continue;
+      // The gateway died: reconnect through nginx, which sends us to the survivor, and tell
+      // it what we hold.
+      ++reconnects;
+      conns[i] = std::make_unique<Ws>(nginx_.host, nginx_.port, readers[i].access);
+      conns[i]->send(bj::object{
+          {"op", "sync"},
+          {"cursors", bj::object{{"channel:" + ch, rx[i].last}}}});
+    }
+    EXPECT_TRUE(rx[i].error.empty()) << "reader " << i << ": " << rx[i].error;
+    EXPECT_EQ(rx[i].last, static_cast<std::uint64_t>(kTotal)) << "reader " << i;
+  }
+  producer.join();
+  for (int got = 0; got < kTotal;) {
+    auto f = ws->recv(10s);
+    if (!f) break;
+    if (is_op(*f, "sent")) ++got, ++acked;
+  }
+  EXPECT_EQ(acked.load(), kTotal);
+  EXPECT_GE(reconnects, 1u) << "no reader was on the killed gateway";
+  RecordProperty("reconnects", static_cast<int>(reconnects));
+  cluster("start gateway1");
+}
+
+TEST_F(Cluster, KillNineLogicWorkerLosesNoAckedMessageAndKeepsOrder) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  std::string ch = make_channel(a, {&b});
+  auto wa = connect_to(node("GATEWAY1"), a);
+  auto wb = connect_to(node("GATEWAY2"), b);
+  constexpr int kTotal = 400;
+  std::thread producer([&] {
+    for (int i = 0; i < kTotal; ++i) {
+      wa->send(send_channel("l" + std::to_string(i), ch, "m" + std::to_string(i)));
+      std::this_thread::sleep_for(8ms);
+    }
+  });
+  struct Joiner {
+    std::thread& t;
+    ~Joiner() {
+      if (t.joinable()) t.join();
+    }
+  } joiner{producer};
+  std::this_thread::sleep_for(1s);
+  cluster("kill logic1");
+
+  // Every send is ACKed in the end: what logic1 held is redelivered to logic2 once logic1's
+  // partition leases expire.
+  std::map<std::string, std::uint64_t> acked;  // cid -> seq
+  auto deadline = std::chrono::steady_clock::now() + 90s;
+  while (acked.size() < kTotal && std::chrono::steady_clock::now() < deadline) {
+    auto f = wa->recv(1s);
+    if (f && is_op(*f, "sent")) acked[str(*f, "cid")] = num(*f, "seq");
+    if (f && is_op(*f, "error")) ADD_FAILURE() << bj::serialize(*f);
+  }
+  producer.join();
+  EXPECT_EQ(acked.size(), static_cast<std::size_t>(kTotal));
+  // The recipient: every seq once, in order (after dropping redelivered duplicates by seq).
+  Receiver rx;
+  while (rx.last < kTotal && std::chrono::steady_clock::now() < deadline) {
+    auto f = wb->recv(2s);
+    if (f) rx.take(*f);
+  }
+  EXPECT_TRUE(rx.error.empty()) << rx.error;
+  EXPECT_EQ(rx.last, static_cast<std::uint64_t>(kTotal));
+  // Stored exactly once each, and in the order they were sent (one sender, one connection).
+  auto stored = history("/api/v1/channels/" + ch + "/messages", a.access);
+  ASSERT_EQ(stored.size(), static_cast<std::size_t>(kTotal));
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    EXPECT_EQ(num(stored[i], "seq"), i + 1);
+    EXPECT_EQ(str(stored[i], "cid"), "l" + std::to_string(i)) << "stored out of send order";
+    auto it = acked.find(str(stored[i], "cid"));
+    if (it != acked.end()) EXPECT_EQ(it->second, i + 1);
+  }
+  cluster("start logic1");
+}
+
+}  // namespace
+}  // namespace imd::test
