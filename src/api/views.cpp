@@ -1,5 +1,9 @@
 #include "api/views.hpp"
 
+#include <charconv>
+#include <cstring>
+
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "common/json.hpp"
@@ -60,22 +64,45 @@ Result<ConvKey> parse_conversation(std::string_view name, Id viewer) {
   return bad();
 }
 
-bj::object message_json(const Message& m, Id viewer) {
-  bj::object o{{"id", id_str(m.id)},
-               {"conversation", conversation_name(m.conv, viewer)},
-               {"seq", m.seq},
-               {"from", id_str(m.from)},
-               {"type", m.type},
-               {"body", m.body},
-               {"created_at", m.created_at}};
+namespace {
+
+// "channel:<id>" / "dm:<peer id>" without a temporary string.
+std::string_view conversation_name_into(char (&buf)[48], const ConvKey& conv, Id viewer) {
+  std::string_view prefix = conv.is_channel() ? "channel:" : "dm:";
+  Id id = conv.is_channel() ? conv.channel_id() : conv.peer_of(viewer);
+  std::memcpy(buf, prefix.data(), prefix.size());
+  auto [end, ec] = std::to_chars(buf + prefix.size(), buf + sizeof buf, id);
+  return {buf, static_cast<std::size_t>(end - buf)};
+}
+
+}  // namespace
+
+void write_message(json::Writer& w, const Message& m, Id viewer, std::string_view op) {
+  char name[48];
+  w.begin_object();
+  if (!op.empty()) w.key("op").string(op);
+  w.key("id").id(m.id);
+  w.key("conversation").string(conversation_name_into(name, m.conv, viewer));
+  w.key("seq").uint(m.seq);
+  w.key("from").id(m.from);
+  w.key("type").string(m.type);
+  w.key("body").string(m.body);
+  w.key("created_at").sint(m.created_at);
   if (m.conv.is_channel()) {
-    o["channel"] = id_str(m.conv.channel_id());
+    w.key("channel").id(m.conv.channel_id());
   } else {
-    o["to"] = id_str(m.to);
+    w.key("to").id(m.to);
   }
   // The client id lets the sender's devices match a pending message to its stored copy.
-  if (viewer == m.from && !m.cid.empty()) o["cid"] = m.cid;
-  return o;
+  if (viewer == m.from && !m.cid.empty()) w.key("cid").string(m.cid);
+  w.end_object();
+}
+
+bj::object message_json(const Message& m, Id viewer) {
+  std::string text;
+  json::Writer w(text);
+  write_message(w, m, viewer);
+  return bj::parse(text).as_object();
 }
 
 bj::object conversation_json(const ConversationState& c, Id viewer) {

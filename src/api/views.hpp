@@ -8,6 +8,7 @@
 #include <boost/json/object.hpp>
 
 #include "common/error.hpp"
+#include "common/json_writer.hpp"
 #include "domain/messaging_service.hpp"
 #include "domain/model.hpp"
 
@@ -17,6 +18,9 @@ boost::json::object user_json(const User& u, bool with_phone);
 boost::json::object space_json(const Space& s);
 boost::json::object channel_json(const Channel& c);
 boost::json::object member_json(const Member& m);
+// A message as `viewer` sees it. write_message writes the same object straight into JSON
+// text (the hot path: pushed frames, history pages); `op`, when given, comes first.
+void write_message(json::Writer& w, const Message& m, Id viewer, std::string_view op = {});
 boost::json::object message_json(const Message& m, Id viewer);
 boost::json::object conversation_json(const ConversationState& c, Id viewer);
 

@@ -33,9 +33,11 @@ Frame synced_frame(std::uint64_t messages) {
 }
 
 Frame msg_frame(const Message& m, Id viewer) {
-  bj::object o = api::message_json(m, viewer);
-  o.emplace("op", "msg");
-  return make(o);
+  auto text = std::make_shared<std::string>();
+  text->reserve(m.body.size() + 200);
+  json::Writer w(*text);
+  api::write_message(w, m, viewer, "msg");
+  return text;
 }
 
 Frame error_frame(const Error& e, std::string_view op, const std::string* cid) {
