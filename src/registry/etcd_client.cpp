@@ -87,8 +87,11 @@ struct EtcdClient::Impl {
     for (const auto& address : options.endpoints) {
       grpc::ChannelArguments args;
       // Reconnect quickly after an etcd restart (gRPC's default back-off grows to 120 s).
+      // gRPC takes the minimum back-off as the connect (TCP + HTTP/2 handshake) timeout too:
+      // its default, 20 s, outlasts a lease when a restarting etcd accepts connections before
+      // it serves them (the handshake hangs); 100 ms failed handshakes with a busy etcd.
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
       // Notice a silently dead peer under a long-lived watch; etcd accepts pings every 5 s+.
       args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
@@ -96,8 +99,7 @@ struct EtcdClient::Impl {
       args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
       Endpoint ep;
       ep.address = address;
-      ep.channel =
-          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+      ep.channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
       ep.kv = pb::KV::NewStub(ep.channel);
       ep.lease = pb::Lease::NewStub(ep.channel);
       ep.watch = pb::Watch::NewStub(ep.channel);
@@ -106,6 +108,29 @@ struct EtcdClient::Impl {
   }
 
   std::size_t next_endpoint(std::size_t i) const { return (i + 1) % endpoints.size(); }
+
+  // Waits until the endpoint's channel is connected: true when READY, false when a connection
+  // attempt failed or `deadline` passed. Waiting here is what drives the connection: gRPC
+  // completes a connect only while some thread polls the channel (otherwise its backup poller
+  // notices it seconds later, after the connect timeout has failed it), and a fail-fast call
+  // on a channel in back-off returns at once without polling.
+  // `stop`, when given, is checked every 100 ms and ends the wait (false).
+  bool wait_connected(Endpoint& ep, Clock::time_point deadline,
+                      const std::function<bool()>& stop = nullptr) {
+    bool attempted = false;
+    auto state = ep.channel->GetState(true);
+    while (state != GRPC_CHANNEL_READY) {
+      if (state == GRPC_CHANNEL_CONNECTING) attempted = true;
+      if (state == GRPC_CHANNEL_SHUTDOWN) return false;
+      if (state == GRPC_CHANNEL_TRANSIENT_FAILURE && attempted) return false;
+      const auto now = Clock::now();
+      if (now >= deadline || (stop && stop())) return false;
+      const auto slice = std::min(deadline - now, Clock::duration(milliseconds(100)));
+      ep.channel->WaitForStateChange(state, std::chrono::system_clock::now() + slice);
+      state = ep.channel->GetState(true);
+    }
+    return true;
+  }
 
   // Runs fn(endpoint, context) on the current endpoint, then on the next ones while the
   // failure is UNAVAILABLE (the request did not reach a server).
@@ -116,8 +141,13 @@ struct EtcdClient::Impl {
     grpc::Status st;
     for (std::size_t i = 0; i < n; ++i) {
       const std::size_t idx = (start + i) % n;
+      if (!wait_connected(endpoints[idx], Clock::now() + options.call_timeout)) {
+        st = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "cannot connect to " + endpoints[idx].address);
+        continue;
+      }
       grpc::ClientContext ctx;
-      ctx.set_deadline(Clock::now() + options.call_timeout);
+      ctx.set_deadline(std::chrono::system_clock::now() + options.call_timeout);
       st = fn(endpoints[idx], ctx);
       if (st.ok()) {
         current = idx;
@@ -137,9 +167,8 @@ struct EtcdClient::Impl {
     req.set_key(key);
     if (!range_end.empty()) req.set_range_end(range_end);
     pb::RangeResponse resp;
-    auto st = call([&](Endpoint& ep, grpc::ClientContext& ctx) {
-      return ep.kv->Range(&ctx, req, &resp);
-    });
+    auto st = call(
+        [&](Endpoint& ep, grpc::ClientContext& ctx) { return ep.kv->Range(&ctx, req, &resp); });
     if (!st.ok()) return status_error("range", st);
     return from_pb(resp);
   }
@@ -169,6 +198,11 @@ class KeepAliveTask final : public EtcdTask {
   }
   ~KeepAliveTask() override { stop(); }
 
+  bool stopping() {
+    std::lock_guard lock(mu_);
+    return stopping_;
+  }
+
   void stop() override {
     {
       std::lock_guard lock(mu_);
@@ -191,6 +225,19 @@ class KeepAliveTask final : public EtcdTask {
     bool lost = false;
 
     while (!lost) {
+      if (!impl_.wait_connected(
+              impl_.endpoints[ep],
+              std::min(Clock::now() + impl_.options.call_timeout, last_ok_send + ttl),
+              [this] { return stopping(); })) {
+        std::unique_lock lock(mu_);
+        if (stopping_) return;
+        if (Clock::now() >= last_ok_send + ttl) break;
+        ep = impl_.next_endpoint(ep);
+        auto wake = std::min(Clock::now() + backoff, last_ok_send + ttl);
+        backoff = std::min(backoff * 2, milliseconds(1000));
+        if (wait_stoppable(lock, cv_, stopping_, wake)) return;
+        continue;
+      }
       auto ctx = std::make_unique<grpc::ClientContext>();
       {
         std::lock_guard lock(mu_);
@@ -230,8 +277,7 @@ class KeepAliveTask final : public EtcdTask {
           break;
         }
         if (pending && now >= pending_since + impl_.options.call_timeout) {
-          LOG_WARN("etcd keep-alive of lease " << lease_.id << " on "
-                                               << impl_.endpoints[ep].address
+          LOG_WARN("etcd keep-alive of lease " << lease_.id << " on " << impl_.endpoints[ep].address
                                                << ": no answer in time; reconnecting");
           break;
         }
@@ -260,9 +306,8 @@ class KeepAliveTask final : public EtcdTask {
       ctx_ = nullptr;
       if (stopping_) return;
       if (lost) break;
-      LOG_WARN("etcd keep-alive stream of lease " << lease_.id << " on "
-                                                  << impl_.endpoints[ep].address
-                                                  << " broke; reconnecting");
+      LOG_WARN("etcd keep-alive stream of lease "
+               << lease_.id << " on " << impl_.endpoints[ep].address << " broke; reconnecting");
       ep = impl_.next_endpoint(ep);
       // Retry soon, but never past the moment the lease is counted lost.
       auto wake = std::min(Clock::now() + backoff, last_ok_send + ttl);
@@ -343,6 +388,12 @@ class WatchTask final : public EtcdTask {
         if (on_snapshot_) on_snapshot_(std::move(r->kvs), r->revision);
       }
 
+      if (!impl_.wait_connected(impl_.endpoints[ep], Clock::now() + impl_.options.call_timeout,
+                                [this] { return stopping(); })) {
+        ep = impl_.next_endpoint(ep);
+        if (back_off(backoff)) return;
+        continue;
+      }
       auto ctx = std::make_unique<grpc::ClientContext>();
       {
         std::lock_guard lock(mu_);
@@ -361,15 +412,14 @@ class WatchTask final : public EtcdTask {
         pb::WatchResponse resp;
         while (stream->Read(&resp)) {
           if (resp.compact_revision() > 0) {
-            LOG_WARN("etcd watch " << prefix_ << ": revision " << next_rev
-                                   << " was compacted (now " << resp.compact_revision()
-                                   << "); listing again");
+            LOG_WARN("etcd watch " << prefix_ << ": revision " << next_rev << " was compacted (now "
+                                   << resp.compact_revision() << "); listing again");
             need_list = true;
             break;
           }
           if (resp.canceled()) {
-            LOG_WARN("etcd watch " << prefix_ << " canceled by the server: "
-                                   << resp.cancel_reason());
+            LOG_WARN("etcd watch " << prefix_
+                                   << " canceled by the server: " << resp.cancel_reason());
             break;
           }
           healthy = true;
@@ -384,9 +434,9 @@ class WatchTask final : public EtcdTask {
           std::vector<EtcdEvent> events;
           events.reserve(resp.events_size());
           for (const auto& e : resp.events()) {
-            events.push_back(EtcdEvent{e.type() == mvccpb::Event::DELETE ? EtcdEvent::Type::del
-                                                                         : EtcdEvent::Type::put,
-                                       from_pb(e.kv())});
+            events.push_back(EtcdEvent{
+                e.type() == mvccpb::Event::DELETE ? EtcdEvent::Type::del : EtcdEvent::Type::put,
+                from_pb(e.kv())});
           }
           next_rev = events.back().kv.mod_revision + 1;
           if (on_events_) on_events_(std::move(events));
@@ -404,8 +454,7 @@ class WatchTask final : public EtcdTask {
       }
       if (need_list) continue;
       if (!healthy) ep = impl_.next_endpoint(ep);
-      LOG_DEBUG("etcd watch " << prefix_ << ": stream ended; reopening from revision "
-                              << next_rev);
+      LOG_DEBUG("etcd watch " << prefix_ << ": stream ended; reopening from revision " << next_rev);
       if (back_off(backoff)) return;
     }
   }
@@ -442,10 +491,18 @@ void fill_op(const EtcdOp& op, pb::RequestOp* out) {
 void fill_compare(const EtcdCompare& c, pb::Compare* out) {
   out->set_key(c.key);
   switch (c.op) {
-    case EtcdCompare::Op::equal: out->set_result(pb::Compare::EQUAL); break;
-    case EtcdCompare::Op::greater: out->set_result(pb::Compare::GREATER); break;
-    case EtcdCompare::Op::less: out->set_result(pb::Compare::LESS); break;
-    case EtcdCompare::Op::not_equal: out->set_result(pb::Compare::NOT_EQUAL); break;
+    case EtcdCompare::Op::equal:
+      out->set_result(pb::Compare::EQUAL);
+      break;
+    case EtcdCompare::Op::greater:
+      out->set_result(pb::Compare::GREATER);
+      break;
+    case EtcdCompare::Op::less:
+      out->set_result(pb::Compare::LESS);
+      break;
+    case EtcdCompare::Op::not_equal:
+      out->set_result(pb::Compare::NOT_EQUAL);
+      break;
   }
   switch (c.target) {
     case EtcdCompare::Target::version:
@@ -478,9 +535,13 @@ void fill_compare(const EtcdCompare& c, pb::Compare* out) {
 EtcdClient::EtcdClient(EtcdOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 EtcdClient::~EtcdClient() = default;
 
-const EtcdOptions& EtcdClient::options() const { return impl_->options; }
+const EtcdOptions& EtcdClient::options() const {
+  return impl_->options;
+}
 
-Result<EtcdRange> EtcdClient::get(const std::string& key) { return impl_->range(key, {}); }
+Result<EtcdRange> EtcdClient::get(const std::string& key) {
+  return impl_->range(key, {});
+}
 
 Result<EtcdRange> EtcdClient::get_prefix(const std::string& prefix) {
   return impl_->range(prefix, etcd_prefix_end(prefix));
@@ -557,8 +618,7 @@ std::unique_ptr<EtcdTask> EtcdClient::keep_alive(EtcdLease lease, std::function<
   return std::make_unique<KeepAliveTask>(*impl_, lease, std::move(on_lost));
 }
 
-std::unique_ptr<EtcdTask> EtcdClient::watch_prefix(std::string prefix,
-                                                   SnapshotHandler on_snapshot,
+std::unique_ptr<EtcdTask> EtcdClient::watch_prefix(std::string prefix, SnapshotHandler on_snapshot,
                                                    EventsHandler on_events) {
   return std::make_unique<WatchTask>(*impl_, std::move(prefix), std::move(on_snapshot),
                                      std::move(on_events));

@@ -4,10 +4,11 @@
 //
 // Model: blocking calls plus background threads.
 // - Unary calls (range, put, del, txn, lease_grant, lease_revoke) block the caller for at most
-//   the call deadline (options.call_timeout) per endpoint tried. Endpoints are tried in turn:
-//   a call that fails with UNAVAILABLE (connection refused, no route) moves on to the next
-//   endpoint; any other failure (including a deadline) is returned, and the next call starts at
-//   the next endpoint. Failures are Errc::unavailable; a request etcd refuses (e.g. an unknown
+//   twice the call deadline (options.call_timeout: once to connect, once for the call) per
+//   endpoint tried. Endpoints are tried in turn: an endpoint that cannot be connected to, or a
+//   call that fails with UNAVAILABLE, moves on to the next endpoint (so a write may be applied
+//   twice: every write the registry makes is safe to repeat); any other failure (including a
+//   deadline) is returned, and the next call starts at the next endpoint. Failures are Errc::unavailable; a request etcd refuses (e.g. an unknown
 //   lease) is Errc::invalid_argument, a compare that failed is a normal TxnResult.
 // - keep_alive() and watch_prefix() run one background thread each (two for a keep-alive:
 //   sender and reader) until the returned handle is stopped or destroyed; they reconnect on
@@ -120,8 +121,7 @@ class EtcdClient {
   Result<std::int64_t> del(const std::string& key);
   Result<std::int64_t> del_prefix(const std::string& prefix);
   Result<EtcdTxnResult> txn(const std::vector<EtcdCompare>& compares,
-                            const std::vector<EtcdOp>& success,
-                            const std::vector<EtcdOp>& failure);
+                            const std::vector<EtcdOp>& success, const std::vector<EtcdOp>& failure);
 
   Result<EtcdLease> lease_grant(std::chrono::seconds ttl);
   // Revoking an unknown (already expired) lease is success.

@@ -40,6 +40,10 @@ class Registry {
   // every id is taken.
   virtual Result<std::uint32_t> start(NodeInfo self, std::uint32_t max_id, LeaseLost on_lost) = 0;
 
+  // Replaces this node's entry (same id, same lease), e.g. once its Push service is bound: the
+  // composition root needs the id to build the gateway before it knows that address.
+  virtual Result<void> announce(NodeInfo self) = 0;
+
   // The live node with this id, if any (from the watch cache).
   virtual std::optional<NodeInfo> node(std::uint32_t id) = 0;
   virtual std::vector<NodeInfo> nodes() = 0;
