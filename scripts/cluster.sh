@@ -270,7 +270,7 @@ start_nginx() {
   fi
   command -v nginx >/dev/null || die "nginx not found; install the Debian package nginx-light"
   write_nginx_conf
-  nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -e "$dir/nginx/error.log" \
+  nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -e "$dir/nginx/error.log" 9>&- \
     || { show_log "$dir/nginx/error.log"; die "nginx did not start"; }
   local deadline=$((SECONDS + 15))
   until healthy "$port"; do

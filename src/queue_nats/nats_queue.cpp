@@ -271,7 +271,8 @@ struct NatsQueue::Impl {
 
   // --- publishing
 
-  Result<void> publish(NewMessage m) {
+  // `for_origin`: the id names the sending connection too (see on_pub_ack).
+  Result<void> publish(NewMessage m, bool for_origin = false) {
     std::shared_lock lock(pub_mu);
     if (!accepting) {
       counters.publish_rejected++;
@@ -294,6 +295,9 @@ struct NatsQueue::Impl {
       std::string id;
       if (!m.msg.cid.empty()) {
         id = std::to_string(m.msg.from) + ":" + m.msg.cid;
+        if (for_origin) {
+          id += "@" + std::to_string(m.origin.node) + "." + std::to_string(m.origin.conn);
+        }
         po.MsgId = id.c_str();
       }
       s = js_PublishMsgAsync(js, &msg, &po);
@@ -316,12 +320,32 @@ struct NatsQueue::Impl {
     auto* self = static_cast<Impl*>(closure);
     if (pa != nullptr) {
       self->counters.confirmed++;
+      if (pa->Duplicate) self->answer_duplicate(msg);
     } else {
       std::string why = pae != nullptr && pae->ErrText != nullptr ? pae->ErrText : "no reason";
       self->report_unconfirmed(msg, why);
     }
     natsMsg_Destroy(msg);
     self->inflight--;
+  }
+
+  // JetStream dropped a publish whose (sender, cid) it already holds. The copy it holds may
+  // have come from another connection of the sender (a client that reconnected and resent): the
+  // `sent` ACK of that copy goes to its own connection, so this one would never hear back.
+  // Publish once more under an id that names this connection too: the consumer then finds the
+  // message stored and answers this connection. A repeat from the same connection is dropped
+  // again (it is answered through the copy already queued for it).
+  void answer_duplicate(natsMsg* msg) {
+    const char* id = nullptr;
+    if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) != NATS_OK || id == nullptr ||
+        std::string_view(id).find('@') != std::string_view::npos) {
+      return;
+    }
+    auto nm = queue_nats::decode_new_message(std::string_view(
+        natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
+    if (!nm || nm->origin.conn == 0) return;
+    NewMessage copy = *nm;
+    if (auto r = publish(std::move(copy), true); !r && failed) failed(*nm, r.error());
   }
 
   void report_unconfirmed(natsMsg* msg, const std::string& why) {
