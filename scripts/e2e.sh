@@ -12,7 +12,7 @@ TIMEOUT_S=${E2E_TIMEOUT_S:-600}
 [[ -x "$IMD_BIN" ]] || { echo "e2e: $IMD_BIN is missing: run scripts/build.sh first" >&2; exit 1; }
 [[ -x "$CHROMIUM" ]] || { echo "e2e: $CHROMIUM is missing (Debian: apt-get install chromium)" >&2; exit 1; }
 
-./scripts/web-build.sh
+[[ -n ${E2E_SKIP_WEB_BUILD:-} ]] || ./scripts/web-build.sh
 export IMD_BIN CHROMIUM
 flags=()
 # Node >= 20.14: a leaked handle cannot keep the run alive past its last test.

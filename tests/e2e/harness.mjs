@@ -2,7 +2,7 @@
 // drives Debian's Chromium through playwright-core (no browser download), collects console
 // errors, and offers the few UI steps the scenarios share.
 
-import { spawn } from 'node:child_process';
+import { execSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,22 @@ const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const { chromium } = createRequire(join(ROOT, 'web/package.json'))('playwright-core');
 
 mkdirSync(SHOTS, { recursive: true });
+
+// IMD_E2E_URL runs the scenarios against a server that is already up, e.g. the local cluster
+// behind nginx (scripts/e2e-cluster.sh). "Killing the server" then runs IMD_E2E_KILL_CMD and
+// starting it again IMD_E2E_START_CMD (shell commands), and the server's flags are its own.
+const EXTERNAL = process.env.IMD_E2E_URL
+  ? {
+      url: process.env.IMD_E2E_URL.replace(/\/$/, ''),
+      killCmd: process.env.IMD_E2E_KILL_CMD,
+      startCmd: process.env.IMD_E2E_START_CMD,
+    }
+  : null;
+
+function runCommand(cmd, name) {
+  if (!cmd) throw new Error(`${name} is not set: cannot do this to an external server`);
+  execSync(cmd, { cwd: ROOT, stdio: 'inherit', timeout: 120_000 });
+}
 
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
@@ -46,10 +62,16 @@ export class Server {
   }
 
   get url() {
-    return `http://127.0.0.1:${this.port}`;
+    return EXTERNAL ? EXTERNAL.url : `http://127.0.0.1:${this.port}`;
   }
 
   async start() {
+    if (EXTERNAL) {
+      // The first start finds the server running; later ones bring back what kill() took down.
+      if (this.killed) runCommand(EXTERNAL.startCmd, 'IMD_E2E_START_CMD');
+      this.killed = false;
+      return;
+    }
     const args = [
       '--listen', `127.0.0.1:${this.port}`,
       '--data-dir', this.dataDir,
@@ -91,6 +113,11 @@ export class Server {
 
   /** SIGKILL: no graceful shutdown, the clients see their connections drop. */
   async kill() {
+    if (EXTERNAL) {
+      runCommand(EXTERNAL.killCmd, 'IMD_E2E_KILL_CMD');
+      this.killed = true;
+      return;
+    }
     if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
     this.proc.kill('SIGKILL');
     await this.exited;
@@ -102,6 +129,7 @@ export class Server {
   }
 
   async stop() {
+    if (EXTERNAL) return;
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
       this.proc.kill('SIGTERM');
       const done = await Promise.race([this.exited.then(() => true), sleep(5000).then(() => false)]);
