@@ -17,7 +17,7 @@
 #
 # Environment:
 #   IMD_CLUSTER_DIR    state, logs and configs (default /tmp/imd-cluster)
-#   IMD_CLUSTER_PORT   nginx's port; imd processes use the next ports (default 28080)
+#   IMD_CLUSTER_PORT   nginx's port; imd processes use the next ports (default 25080)
 #   IMD_BIN            the imd binary (default build/src/app/imd)
 #   IMD_CLUSTER_ARGS   extra arguments for every imd process (e.g. --nats-ack-wait-s 2)
 #   IMD_CLUSTER_START_TIMEOUT_S   bounded wait for each process (default 60)
@@ -30,7 +30,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dir=${IMD_CLUSTER_DIR:-/tmp/imd-cluster}
-port=${IMD_CLUSTER_PORT:-28080}
+port=${IMD_CLUSTER_PORT:-25080}
 bin=${IMD_BIN:-$root/build/src/app/imd}
 start_timeout=${IMD_CLUSTER_START_TIMEOUT_S:-60}
 services_dir=$dir/services

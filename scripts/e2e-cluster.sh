@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export IMD_CLUSTER_DIR=${IMD_E2E_CLUSTER_DIR:-/tmp/imd-e2e-cluster}
-export IMD_CLUSTER_PORT=${IMD_E2E_CLUSTER_PORT:-28680}
+export IMD_CLUSTER_PORT=${IMD_E2E_CLUSTER_PORT:-25680}
 export IMD_BIN=${IMD_BIN:-build/src/app/imd}
 # The scenarios' server flags (tests/e2e/chat.test.mjs SERVER_ARGS), and no per-IP limits:
 # every browser comes through nginx from 127.0.0.1.

@@ -2,7 +2,7 @@
 # Starts, stops and reports the outside services of the cluster mode, as real local processes
 # for tests and development (no systemd, no containers):
 #
-#   scripts/services.sh start|stop|status mariadb|redis|redis-cluster
+#   scripts/services.sh start|stop|status mariadb|redis|redis-cluster|nats|etcd
 #
 # mariadb: a private mariadbd on 127.0.0.1 with its data in a fresh temporary directory, a
 # user `imd` (password IMD_MARIADB_PASSWORD) and a database `imd`. The user may also create and
@@ -18,6 +18,14 @@
 # ${REDIS_CLUSTER_BASEDIR}/<port>/ next to its redis.conf: a node killed by a test can be started
 # again with `redis-server <that dir>/redis.conf` and rejoins as the same master. `stop` reads
 # each node's pid from <dir>/redis.pid, so such a restarted node is stopped too.
+#
+# nats: one nats-server -js on 127.0.0.1 (scripts/services.d/nats.sh), its store in a fresh
+# temporary directory; IMD_NATS_PORT (default 24222; 0 picks a free one); state nats.env
+# (NATS_PID, _PORT, _HOST, _URL, _BASEDIR).
+#
+# etcd: one etcd member on 127.0.0.1 (scripts/services.d/etcd.sh), data in a fresh temporary
+# directory; IMD_ETCD_PORT (default 24790; 0 picks a free one), peer port next to it; state
+# etcd.env (ETCD_PID, _PORT, _PEER_PORT, _HOST, _ENDPOINT, _BASEDIR).
 #
 # Environment:
 #   IMD_SERVICES_DIR         where state files live (default /tmp/imd-services)

@@ -7,7 +7,7 @@
 # stop). Debian packages: etcd-server (3.4) and etcd-client (etcdctl).
 #
 # Environment:
-#   IMD_ETCD_PORT        client port (default 23790; 0 picks a free one)
+#   IMD_ETCD_PORT        client port (default 24790; 0 picks a free one)
 #   IMD_ETCD_PEER_PORT   peer port (default client port + 1; 0 or unset with a picked client
 #                        port: a free one)
 #   IMD_ETCD_START_TIMEOUT_S, IMD_ETCD_STOP_TIMEOUT_S   bounded waits (default 60, 30)
@@ -84,10 +84,10 @@ etcd_start() {
   need etcdctl etcd-client
 
   local port peer start_timeout base pid url peer_url
-  port=$(etcd_pick_port "${IMD_ETCD_PORT:-23790}" IMD_ETCD_PORT 23790)
+  port=$(etcd_pick_port "${IMD_ETCD_PORT:-24790}" IMD_ETCD_PORT 24790)
   peer=${IMD_ETCD_PEER_PORT:-}
   if [[ -z $peer ]]; then
-    if [[ ${IMD_ETCD_PORT:-23790} == 0 ]]; then peer=0; else peer=$((port + 1)); fi
+    if [[ ${IMD_ETCD_PORT:-24790} == 0 ]]; then peer=0; else peer=$((port + 1)); fi
   fi
   peer=$(etcd_pick_port "$peer" IMD_ETCD_PEER_PORT $((port + 1)) "$port")
   start_timeout=${IMD_ETCD_START_TIMEOUT_S:-60}
