@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -15,7 +16,9 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "api/rest_api.hpp"
+#include "cache/memory_cursor_cache.hpp"
 #include "cache/memory_member_cache.hpp"
+#include "cache/memory_user_cache.hpp"
 #include "common/log.hpp"
 #include "common/snowflake.hpp"
 #include "domain/auth_service.hpp"
@@ -26,11 +29,18 @@
 #include "gateway/hub.hpp"
 #include "net/server.hpp"
 #include "queue/local_queue.hpp"
+#include "queue_nats/nats_queue.hpp"
 #include "redis/redis_client.hpp"
+#include "redis/redis_cursor_cache.hpp"
 #include "redis/redis_inbox.hpp"
 #include "redis/redis_member_cache.hpp"
 #include "redis/redis_routes.hpp"
+#include "redis/redis_user_cache.hpp"
+#include "registry/etcd_registry.hpp"
+#include "registry/static_registry.hpp"
 #include "routes/memory_routes.hpp"
+#include "rpc/push_server.hpp"
+#include "rpc/remote_pusher.hpp"
 #include "store/sqlite_db.hpp"
 #include "store/sqlite_inbox.hpp"
 #include "store/sqlite_store.hpp"
@@ -64,6 +74,18 @@ std::string jwt_secret(const Config& c) {
   return secret;
 }
 
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 std::string find_web_root(const Config& c) {
   if (!c.web_root.empty()) return c.web_root;
   for (const char* candidate : {"web/dist", "../web/dist", "../../web/dist"}) {
@@ -77,30 +99,116 @@ std::string find_web_root(const Config& c) {
 struct App::Parts {
   explicit Parts(Config c)
       : config(std::move(c)),
-        ids(clock, static_cast<std::uint32_t>(config.worker_id)),
+        roles(*parse_roles(config.roles)),  // validated with the config
         hasher(config.auth.password_hash),
         blocking(static_cast<std::size_t>(config.blocking_threads)),
         io(static_cast<int>(threads())) {
     fs::create_directories(config.data_dir);
+    // The registry comes first: it hands out this process's worker id (snowflake ids, and the
+    // node of every connection this gateway holds).
+    build_registry();
+    ids = std::make_unique<Snowflake>(clock, node);
     build_store();
     build_cache();
-    queue = std::make_unique<LocalQueue>(static_cast<std::size_t>(config.limits.queue_capacity),
-                                         static_cast<std::size_t>(config.limits.batch_max));
-    hub = std::make_unique<gateway::Hub>(static_cast<std::uint32_t>(config.worker_id));
+    build_queue();
+    hub = std::make_unique<gateway::Hub>(node);
+    build_pusher();
     tokens = std::make_unique<TokenIssuer>(clock, jwt_secret(config), config.auth.access_ttl_s);
-    auth = std::make_unique<AuthService>(*store, ids, clock, hasher, *tokens,
+    auth = std::make_unique<AuthService>(*store, *ids, clock, hasher, *tokens, *users,
                                          config.auth.refresh_ttl_s);
-    spaces = std::make_unique<SpaceService>(*store, *members, ids, clock);
+    spaces = std::make_unique<SpaceService>(*store, *members, *users, *ids, clock);
     MessagingLimits ml;
     ml.max_message_bytes = static_cast<std::size_t>(config.limits.max_message_bytes);
-    messaging = std::make_unique<MessagingService>(*store, *inbox, *queue, *members, *routes, *hub,
-                                                   ids, clock, ml);
+    messaging = std::make_unique<MessagingService>(*store, *inbox, *queue,
+                                                   MessagingCaches{*members, *users, *cursors},
+                                                   *routes, *pusher, *ids, clock, ml);
     rest = std::make_unique<api::RestApi>(api::Services{*auth, *spaces, *messaging, clock},
                                           config.limits);
     net::ServerDeps deps{config, *rest, *auth,    *messaging,           *routes,
                          *hub,   clock, blocking, find_web_root(config)};
+    deps.serve_ws = roles.gateway;
+    deps.serve_rest = roles.api;
+    if (!roles.api) deps.web_root.clear();
     if (!deps.web_root.empty()) LOG_INFO("serving the web client from " << deps.web_root);
     server = std::make_unique<net::Server>(io, std::move(deps));
+  }
+
+  // registry = static: one process, the configured worker id, every partition.
+  // registry = etcd: a leased worker id, this node announced, the other nodes watched.
+  void build_registry() {
+    if (config.registry == "etcd") {
+      EtcdRegistryOptions eo;
+      eo.endpoints = split_list(config.etcd.endpoints);
+      eo.prefix = config.etcd.prefix;
+      eo.lease_ttl = std::chrono::seconds(config.etcd.lease_ttl_s);
+      registry = std::make_unique<EtcdRegistry>(eo);
+    } else {
+      registry = std::make_unique<StaticRegistry>(static_cast<std::uint32_t>(config.worker_id));
+    }
+    auto id = registry->start(self_info(""), kMaxWorkerId, [] {
+      // Another process may take this id and these partitions: stop serving at once.
+      LOG_ERROR("the registry lease is lost: shutting down");
+      std::raise(SIGTERM);
+    });
+    if (!id) throw std::runtime_error("registry: " + id.error().message);
+    node = *id;
+    LOG_INFO("node id " << node << " (roles " << config.roles << ")");
+  }
+
+  NodeInfo self_info(std::string push_address) const {
+    NodeInfo n;
+    n.id = node;
+    if (roles.gateway) n.roles.push_back("gateway");
+    if (roles.api) n.roles.push_back("api");
+    if (roles.logic) n.roles.push_back("logic");
+    n.push_address = std::move(push_address);
+    return n;
+  }
+
+  // queue = local: in-process, one consumer thread (standalone).
+  // queue = nats: JetStream; this process consumes the partitions the registry gives it.
+  void build_queue() {
+    if (config.queue == "nats") {
+      NatsQueueOptions no;
+      no.url = config.nats.url;
+      no.stream = config.nats.stream;
+      no.subject_prefix = config.nats.subject;
+      no.partitions = static_cast<std::uint32_t>(config.nats.partitions);
+      no.ack_wait = std::chrono::seconds(config.nats.ack_wait_s);
+      no.max_attempts = static_cast<std::uint32_t>(config.nats.max_attempts);
+      no.fetch_batch_max = static_cast<std::uint32_t>(config.limits.batch_max);
+      auto q = std::make_unique<NatsQueue>(no);
+      nats_queue = q.get();
+      queue = std::move(q);
+      return;
+    }
+    queue = std::make_unique<LocalQueue>(static_cast<std::size_t>(config.limits.queue_capacity),
+                                         static_cast<std::size_t>(config.limits.batch_max));
+  }
+
+  // One process holding every connection pushes straight into its Hub. Otherwise events go
+  // to the gateway holding each connection: this node's own through the Hub, the others' by
+  // gRPC, one batched call per gateway.
+  void build_pusher() {
+    if (config.registry != "etcd") {
+      pusher = hub.get();
+      return;
+    }
+    Registry* reg = registry.get();
+    auto resolve = [reg](std::uint32_t id) -> std::optional<std::string> {
+      auto n = reg->node(id);
+      if (!n || n->push_address.empty()) return std::nullopt;
+      return n->push_address;
+    };
+    remote_pusher = std::make_unique<rpc::RemotePusher>(node, roles.gateway ? hub.get() : nullptr,
+                                                        resolve, rpc::RemotePusherOptions{});
+    pusher = remote_pusher.get();
+    if (roles.gateway) {
+      rpc::PushServerOptions po;
+      po.address = config.rpc.listen;
+      po.max_body_bytes = static_cast<std::size_t>(config.limits.max_message_bytes) + 1024;
+      push_server = std::make_unique<rpc::PushServer>(node, *hub, po);
+    }
   }
 
   // store = sqlite: the database in data_dir, which also holds the 1:1 inbox.
@@ -126,14 +234,18 @@ struct App::Parts {
     inbox = std::make_unique<SqliteInbox>(db);
   }
 
-  // cache = memory: in-process routes and member cache (one process holds every connection).
-  // cache = redis: inbox, routes and member lists in Redis (single node or cluster).
+  // cache = memory: in-process routes and caches (one process holds every connection).
+  // cache = redis: inbox, routes, member lists, users' memberships and delivery cursors in
+  // Redis (single node or cluster).
   void build_cache() {
     Store* s = store.get();
     auto loader = [s](Id channel) { return s->channel_member_ids(channel); };
+    auto user_loader = [s](Id user) { return s->memberships_of_user(user); };
     if (config.cache != "redis") {
       routes = std::make_unique<MemoryRoutes>();
       members = std::make_unique<MemoryMemberCache>(loader);
+      users = std::make_unique<MemoryUserCache>(user_loader);
+      cursors = std::make_unique<MemoryCursorCache>();
       return;
     }
     auto seeds = redis::parse_endpoints(config.redis.addresses);
@@ -154,6 +266,8 @@ struct App::Parts {
     RedisMemberCacheOptions mo;
     mo.ttl = std::chrono::seconds(config.redis.members_ttl_s);
     members = std::make_unique<RedisMemberCache>(client, loader, mo);
+    users = std::make_unique<RedisUserCache>(client, user_loader, mo);
+    cursors = std::make_unique<RedisCursorCache>(client);
   }
 
   std::size_t threads() const {
@@ -161,19 +275,30 @@ struct App::Parts {
     return std::max(1u, std::thread::hardware_concurrency());
   }
 
+  static constexpr std::uint32_t kMaxWorkerId = 1023;  // 10 bits of the snowflake
+
   Config config;
+  Roles roles;
   SystemClock clock;
-  Snowflake ids;
+  std::unique_ptr<Registry> registry;
+  std::uint32_t node = 0;
+  std::unique_ptr<Snowflake> ids;
   PasswordHasher hasher;
   boost::asio::thread_pool blocking;
   boost::asio::io_context io;
   std::unique_ptr<Store> store;
   std::unique_ptr<Inbox> inbox;
   std::unique_ptr<MemberCache> members;
-  std::unique_ptr<LocalQueue> queue;
+  std::unique_ptr<UserCache> users;
+  std::unique_ptr<CursorCache> cursors;
+  std::unique_ptr<Queue> queue;
+  NatsQueue* nats_queue = nullptr;  // set when queue = nats: partitions come from the registry
   std::unique_ptr<Routes> routes;
   RedisRoutes* redis_routes = nullptr;  // set when routes live in Redis: they need refreshing
   std::unique_ptr<gateway::Hub> hub;
+  std::unique_ptr<rpc::RemotePusher> remote_pusher;
+  std::unique_ptr<rpc::PushServer> push_server;
+  Pusher* pusher = nullptr;  // the Hub, or the remote pusher
   std::unique_ptr<TokenIssuer> tokens;
   std::unique_ptr<AuthService> auth;
   std::unique_ptr<SpaceService> spaces;
@@ -187,10 +312,29 @@ App::App(Config config) : p_(std::make_unique<Parts>(std::move(config))) {}
 App::~App() = default;
 
 std::string App::start() {
-  p_->queue->start(
-      [this](std::vector<NewMessage>& batch) { return p_->messaging->consume(batch); });
-  p_->messaging->start(std::chrono::milliseconds(p_->config.ws.ack_flush_ms));
-  return p_->server->start();
+  auto& p = *p_;
+  if (p.push_server) {
+    std::string bound = p.push_server->start();
+    std::string advertised = p.config.rpc.advertise.empty() ? bound : p.config.rpc.advertise;
+    if (auto r = p.registry->announce(p.self_info(advertised)); !r) {
+      throw std::runtime_error("registry: " + r.error().message);
+    }
+    LOG_INFO("Push service on " << bound << " (announced as " << advertised << ")");
+  }
+  if (p.roles.logic) {
+    p.queue->start(
+        [this](std::vector<NewMessage>& batch) { return p_->messaging->consume(batch); });
+    if (p.nats_queue) {
+      NatsQueue* q = p.nats_queue;
+      p.registry->own_partitions(static_cast<std::uint32_t>(p.config.nats.partitions),
+                                 [q](std::vector<std::uint32_t> owned) {
+                                   LOG_INFO("consuming " << owned.size() << " partitions");
+                                   q->assign(std::move(owned));
+                                 });
+    }
+  }
+  p.messaging->start(std::chrono::milliseconds(p.config.ws.ack_flush_ms));
+  return p.server->start();
 }
 
 void App::run_until_signal() {
@@ -205,6 +349,9 @@ void App::run_until_signal() {
     // (a client that misses one retries with the same cid: it is not stored twice).
     p_->queue->stop();
     p_->messaging->stop();  // writes the delivery ACKs gathered so far
+    if (p_->push_server) p_->push_server->stop();
+    if (p_->remote_pusher) p_->remote_pusher->stop();
+    p_->registry->stop();  // releases partitions and the worker id at once
     refresh.cancel();
     drain.expires_after(std::chrono::milliseconds(300));
     drain.async_wait([this](const boost::system::error_code&) { p_->io.stop(); });

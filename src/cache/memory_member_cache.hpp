@@ -1,19 +1,12 @@
-// In-process MemberCache adapter (standalone mode).
-//
-// A miss loads the member list through `load` (the Store's channel_member_ids); concurrent misses
-// of one key wait for the one load in flight (single-flight: no stampede on a hot channel).
-// invalidate() bumps the key's generation, so a load that started before a membership change is not
-// cached after it. Bounded: at most `capacity` channels are cached; beyond that, an arbitrary entry
-// is evicted. Thread-safe.
+// In-process MemberCache adapter (standalone mode): each channel's sorted member ids, through
+// MemoryCacheAside (single flight, generation guard against caching a list that a membership
+// change made stale, bounded to `capacity` channels). Thread-safe.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
-#include <unordered_map>
-
 #include <functional>
 
+#include "cache/memory_cache_aside.hpp"
 #include "domain/ports/member_cache.hpp"
 
 namespace imd {
@@ -22,26 +15,14 @@ class MemoryMemberCache final : public MemberCache {
  public:
   using Loader = std::function<Result<std::vector<Id>>(Id channel_id)>;
   explicit MemoryMemberCache(Loader load, std::size_t capacity = 100000);
-  Result<MemberList> members(Id channel_id) override;
-  void invalidate(Id channel_id) override;
+  Result<MemberList> members(Id channel_id) override { return cache_.get(channel_id); }
+  void invalidate(Id channel_id) override { cache_.invalidate(channel_id); }
 
-  std::uint64_t hits() const;
-  std::uint64_t misses() const;
+  std::uint64_t hits() const { return cache_.hits(); }
+  std::uint64_t misses() const { return cache_.misses(); }
 
  private:
-  struct Entry {
-    MemberList list;  // null while not loaded
-    std::uint64_t generation = 0;
-    bool loading = false;
-  };
-
-  Loader load_;
-  const std::size_t capacity_;
-  mutable std::mutex mu_;
-  std::condition_variable loaded_;
-  std::unordered_map<Id, Entry> entries_;
-  std::uint64_t hits_ = 0;
-  std::uint64_t misses_ = 0;
+  MemoryCacheAside<std::vector<Id>> cache_;
 };
 
 }  // namespace imd

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/log.hpp"
+
 namespace imd {
 namespace {
 bool is_blank(std::string_view s) {
@@ -48,12 +50,13 @@ Result<void> check_phone(std::string_view value) {
 }
 
 AuthService::AuthService(Store& store, IdGenerator& ids, Clock& clock, const PasswordHasher& hasher,
-                         const TokenIssuer& tokens, std::int64_t refresh_ttl_s)
+                         const TokenIssuer& tokens, UserCache& users, std::int64_t refresh_ttl_s)
     : store_(store),
       ids_(ids),
       clock_(clock),
       hasher_(hasher),
       tokens_(tokens),
+      users_(users),
       refresh_ttl_s_(refresh_ttl_s) {}
 
 Result<User> AuthService::register_user(const std::string& name, const std::string& phone,
@@ -93,6 +96,11 @@ Result<Session> AuthService::open_session(const User& user) {
   s.refresh_token = random_token(32);
   RefreshToken rt{sha256_hex(s.refresh_token), user.id, clock_.now_ms() + refresh_ttl_s_ * 1000};
   IMD_TRY(store_.save_refresh_token(rt));
+  // Warm-up: the user's memberships are read by their next calls. Best effort: a failure
+  // leaves the first of those calls to load them.
+  if (auto w = users_.warm(user.id); !w) {
+    LOG_DEBUG("warming the caches of user " << user.id << " failed: " << w.error().message);
+  }
   return s;
 }
 

@@ -1,6 +1,7 @@
 // Accounts and sessions: register, log in (access JWT + one-time refresh token), refresh
 // (rotation: the old refresh token is revoked), log out, authenticate an access token,
-// and the user's own profile. Thread-safe; blocking (Store, Argon2id): run on the pool.
+// and the user's own profile. A new session (login, refresh) warms the user's memberships in
+// the user cache. Thread-safe; blocking (Store, Argon2id): run on the pool.
 #pragma once
 
 #include <optional>
@@ -10,6 +11,7 @@
 #include "domain/ports/clock.hpp"
 #include "domain/ports/id_generator.hpp"
 #include "domain/ports/store.hpp"
+#include "domain/ports/user_cache.hpp"
 #include "domain/tokens.hpp"
 
 namespace imd {
@@ -36,7 +38,7 @@ inline constexpr std::size_t kMaxPhoneBytes = 20;
 class AuthService {
  public:
   AuthService(Store& store, IdGenerator& ids, Clock& clock, const PasswordHasher& hasher,
-              const TokenIssuer& tokens, std::int64_t refresh_ttl_s);
+              const TokenIssuer& tokens, UserCache& users, std::int64_t refresh_ttl_s);
 
   Result<User> register_user(const std::string& name, const std::string& phone,
                              const std::string& password);
@@ -59,6 +61,7 @@ class AuthService {
   Clock& clock_;
   const PasswordHasher& hasher_;
   const TokenIssuer& tokens_;
+  UserCache& users_;
   std::int64_t refresh_ttl_s_;
 };
 

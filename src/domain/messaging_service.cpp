@@ -33,13 +33,15 @@ std::uint64_t unread_of(const ConversationState& c) {
   return c.last_seq > c.read_seq ? c.last_seq - c.read_seq : 0;
 }
 
-MessagingService::MessagingService(Store& store, Inbox& inbox, Queue& queue, MemberCache& members,
+MessagingService::MessagingService(Store& store, Inbox& inbox, Queue& queue, MessagingCaches caches,
                                    Routes& routes, Pusher& pusher, IdGenerator& ids, Clock& clock,
                                    MessagingLimits limits)
     : store_(store),
       inbox_(inbox),
       queue_(queue),
-      members_(members),
+      members_(caches.members),
+      users_(caches.users),
+      cursors_(caches.cursors),
       routes_(routes),
       pusher_(pusher),
       ids_(ids),
@@ -219,10 +221,13 @@ Queue::Outcome MessagingService::consume(std::vector<NewMessage>& batch) {
 
 Result<void> MessagingService::ack(Id user, const ConvKey& conv, std::uint64_t seq) {
   IMD_TRY(check_access(user, conv));
+  // The cached cursor is never ahead of the stored one (CursorCache): at or below it, the
+  // Store's cursor is there already, and so is the inbox's.
+  if (seq <= cursors_.get(user, conv)) return {};
   bool full;
   {
     std::lock_guard lock(ack_mu_);
-    auto& pending = pending_acks_[AckKey{user, conv}];
+    auto& pending = pending_acks_[MemberKey{user, conv}];
     pending = std::max(pending, seq);
     full = pending_acks_.size() >= kMaxPendingAcks;
   }
@@ -242,14 +247,22 @@ Result<void> MessagingService::flush_acks() {
     pending_acks_.clear();
   }
   // Cursors first: from then on a repeated inbox push of these entries is a no-op.
-  auto r = store_.advance_deliveries(batch);
-  if (r) r = inbox_.ack_many(batch);
+  Result<void> r;
+  auto stored = store_.advance_deliveries(batch);
+  if (!stored) {
+    r = stored.error();
+  } else {
+    r = inbox_.ack_many(batch);
+    // Only what the Store holds, and only once the inbox followed: a cached cursor lets later
+    // ACKs at or below it skip both writes.
+    if (r) cursors_.put(*stored);
+  }
   if (!r) {
     LOG_WARN("writing " << batch.size() << " delivery ACKs failed: " << r.error().message);
     std::lock_guard lock(ack_mu_);
     for (const auto& u : batch) {
       if (pending_acks_.size() >= kMaxPendingAcks) break;  // bounded: the rest is redelivered
-      auto& pending = pending_acks_[AckKey{u.user, u.conv}];
+      auto& pending = pending_acks_[MemberKey{u.user, u.conv}];
       pending = std::max(pending, u.seq);
     }
   }
@@ -319,17 +332,37 @@ Result<std::vector<Message>> MessagingService::history(Id user, const ConvKey& c
 Result<ConversationList> MessagingService::conversations(Id user) {
   auto convs = store_.conversations(user);
   if (!convs) return convs.error();
-  auto spaces = store_.spaces_of_user(user);
-  if (!spaces) return spaces.error();
+  auto memberships = users_.memberships(user);
+  if (!memberships) return memberships.error();
+  const auto& spaces = (*memberships)->spaces;
   ConversationList out;
   std::unordered_map<Id, std::uint64_t> unread;
-  for (const auto& s : *spaces) unread[s.id] = 0;
+  for (Id s : spaces) unread[s] = 0;
   for (const auto& c : *convs) {
     if (c.conv.is_channel()) unread[c.space_id] += unread_of(c);
   }
-  for (const auto& s : *spaces) out.spaces.push_back({s.id, unread[s.id]});
+  for (Id s : spaces) out.spaces.push_back({s, unread[s]});
   out.conversations = std::move(*convs);
   return out;
+}
+
+void MessagingService::warm(Id user) {
+  auto m = users_.memberships(user);
+  if (!m) {
+    LOG_DEBUG("warm-up of user " << user << " failed: " << m.error().message);
+    return;
+  }
+  if (auto r = members_.warm((*m)->channels); !r) {
+    LOG_DEBUG("warm-up of user " << user << "'s channels failed: " << r.error().message);
+  }
+}
+
+Result<std::uint64_t> MessagingService::inbox_overflow(Id user) {
+  return inbox_.overflowed(user);
+}
+
+Result<void> MessagingService::inbox_overflow_handled(Id user, std::uint64_t seen) {
+  return inbox_.clear_overflow(user, seen);
 }
 
 Result<std::vector<ConversationState>> MessagingService::sync_state(Id user) {

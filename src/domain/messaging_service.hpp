@@ -2,6 +2,10 @@
 // delivery ACKs, read markers, history (roaming), the conversation list with unread counts,
 // and the reads that a (re)connecting client's backfill needs.
 //
+// Caches: channel members (MemberCache: access checks, fan-out), the user's spaces
+// (UserCache: the conversation list's space roll-up) and delivery cursors (CursorCache: an ACK
+// at or below the cached cursor is answered without a write).
+//
 // Guarantees (ARCHITECTURE §2): a `sent` ACK is pushed only after the Store committed the
 // message (and, for a DM, the recipient's inbox holds it); (sender, cid) is stored once;
 // fan-out happens from the single consumer in seq order, so each connection sees a
@@ -20,6 +24,7 @@
 #include <vector>
 
 #include "domain/ports/clock.hpp"
+#include "domain/ports/cursor_cache.hpp"
 #include "domain/ports/id_generator.hpp"
 #include "domain/ports/inbox.hpp"
 #include "domain/ports/member_cache.hpp"
@@ -27,6 +32,7 @@
 #include "domain/ports/queue.hpp"
 #include "domain/ports/routes.hpp"
 #include "domain/ports/store.hpp"
+#include "domain/ports/user_cache.hpp"
 
 namespace imd {
 
@@ -48,6 +54,13 @@ struct ConversationList {
   std::vector<SpaceUnread> spaces;  // every space of the user, with its channels' unread summed
 };
 
+// What MessagingService reads through caches.
+struct MessagingCaches {
+  MemberCache& members;
+  UserCache& users;
+  CursorCache& cursors;
+};
+
 struct MessagingLimits {
   std::size_t max_message_bytes = 16 * 1024;
 };
@@ -60,7 +73,7 @@ std::uint64_t unread_of(const ConversationState& c);
 
 class MessagingService {
  public:
-  MessagingService(Store& store, Inbox& inbox, Queue& queue, MemberCache& members, Routes& routes,
+  MessagingService(Store& store, Inbox& inbox, Queue& queue, MessagingCaches caches, Routes& routes,
                    Pusher& pusher, IdGenerator& ids, Clock& clock, MessagingLimits limits);
 
   // Validates (target, membership, type, UTF-8, size) and publishes to the queue. The `sent`
@@ -71,11 +84,14 @@ class MessagingService {
   // `retry` when an engine failed and the queue redelivers (see Queue::Outcome).
   Queue::Outcome consume(std::vector<NewMessage>& batch);
 
-  // A cumulative delivery ACK. It is gathered in memory and written with the others every
-  // `ack_flush` interval in one transaction (a crash loses at most that interval of ACKs: the
-  // messages are delivered again, and clients drop what they already hold by seq).
+  // A cumulative delivery ACK. One at or below the cached delivery cursor is answered at once
+  // (it would not move the stored one). Others are gathered in memory and written with the
+  // others every `ack_flush` interval in one transaction (a crash loses at most that interval
+  // of ACKs: the messages are delivered again, and clients drop what they already hold by seq).
   Result<void> ack(Id user, const ConvKey& conv, std::uint64_t seq);
-  // Writes the gathered ACKs now (a resync calls it so that it starts from current cursors).
+  // Writes the gathered ACKs now (a resync calls it so that it starts from current cursors):
+  // the Store's cursors, then the inbox, then the cursor cache with the cursors the Store
+  // returned (so the cache never runs ahead of the Store).
   Result<void> flush_acks();
   // Starts the background ACK writer; stop() writes what is left and joins it.
   void start(std::chrono::milliseconds ack_flush);
@@ -88,8 +104,15 @@ class MessagingService {
   Result<ConversationList> conversations(Id user);
 
   // --- backfill for a (re)connecting client
+  // Warm-up when a user connects: their memberships, then their channels' member lists. Best
+  // effort: errors are logged (a cold cache costs the first request a load).
+  void warm(Id user);
   // Conversations of the user; the caller picks the ones with something to send.
   Result<std::vector<ConversationState>> sync_state(Id user);
+  // Overflow of the user's inbox (Inbox::overflowed): when not 0, the backfill serves the
+  // user's DMs from the Store by delivery cursor, then calls inbox_overflow_handled(n).
+  Result<std::uint64_t> inbox_overflow(Id user);
+  Result<void> inbox_overflow_handled(Id user, std::uint64_t seen);
   // Messages of a conversation the user may read, seq > after, ascending, at most limit.
   Result<std::vector<Message>> backlog(Id user, const ConvKey& conv, std::uint64_t after,
                                        std::uint32_t limit);
@@ -106,22 +129,14 @@ class MessagingService {
   Inbox& inbox_;
   Queue& queue_;
   MemberCache& members_;
+  UserCache& users_;
+  CursorCache& cursors_;
   Routes& routes_;
   Pusher& pusher_;
   IdGenerator& ids_;
   Clock& clock_;
   MessagingLimits limits_;
 
-  struct AckKey {
-    Id user;
-    ConvKey conv;
-    bool operator==(const AckKey&) const = default;
-  };
-  struct AckKeyHash {
-    std::size_t operator()(const AckKey& k) const noexcept {
-      return ConvKeyHash{}(k.conv) ^ (k.user * 0x9E3779B97F4A7C15ull);
-    }
-  };
   static constexpr std::size_t kMaxPendingAcks = 100000;
 
   // Users known to exist (ids are never reused, so a positive answer never goes stale);
@@ -132,7 +147,7 @@ class MessagingService {
   std::unordered_set<Id> known_users_;
   std::mutex ack_mu_;
   std::condition_variable ack_cv_;
-  std::unordered_map<AckKey, std::uint64_t, AckKeyHash> pending_acks_;
+  std::unordered_map<MemberKey, std::uint64_t, MemberKeyHash> pending_acks_;
   std::mutex flush_mu_;  // one flush at a time keeps cursor writes in order
   bool stopping_ = false;
   std::thread flusher_;

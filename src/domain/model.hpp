@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace imd {
 
@@ -48,6 +49,14 @@ struct Channel {
   Millis created_at = 0;
   std::uint64_t last_seq = 0;
   Id last_message_id = 0;
+};
+
+// The ids of a user's spaces and of the channels they are a member of, each ascending: what
+// the user cache holds per online user (ports/user_cache.hpp).
+struct Memberships {
+  std::vector<Id> spaces;
+  std::vector<Id> channels;
+  bool operator==(const Memberships&) const = default;
 };
 
 struct Member {
@@ -130,6 +139,19 @@ struct ConversationState {
   std::uint64_t read_seq = 0;
   std::uint64_t ack_seq = 0;  // delivery cursor
   std::optional<Message> last;
+};
+
+// A member of a conversation: the key of per-member state (delivery cursors).
+struct MemberKey {
+  Id user = 0;
+  ConvKey conv;
+  bool operator==(const MemberKey&) const = default;
+};
+
+struct MemberKeyHash {
+  std::size_t operator()(const MemberKey& k) const noexcept {
+    return ConvKeyHash{}(k.conv) ^ (k.user * 0x9E3779B97F4A7C15ull);
+  }
 };
 
 // A cumulative delivery ACK: `user` has received `conv` up to `seq`.

@@ -19,16 +19,39 @@ Result<MemberPage> to_page(Result<std::vector<Member>> r, std::uint32_t limit) {
 }
 }  // namespace
 
-SpaceService::SpaceService(Store& store, MemberCache& cache, IdGenerator& ids, Clock& clock)
-    : store_(store), cache_(cache), ids_(ids), clock_(clock) {}
+SpaceService::SpaceService(Store& store, MemberCache& cache, UserCache& users, IdGenerator& ids,
+                           Clock& clock)
+    : store_(store), cache_(cache), users_(users), ids_(ids), clock_(clock) {}
+
+Result<bool> SpaceService::in_space(Id user, Id space_id) {
+  auto m = users_.memberships(user);
+  if (!m) return m.error();
+  return std::binary_search((*m)->spaces.begin(), (*m)->spaces.end(), space_id);
+}
+
+Result<bool> SpaceService::in_channel(Id user, Id channel_id) {
+  auto m = users_.memberships(user);
+  if (!m) return m.error();
+  return std::binary_search((*m)->channels.begin(), (*m)->channels.end(), channel_id);
+}
 
 Result<Space> SpaceService::space_for_member(Id user, Id space_id) {
   auto space = store_.space_by_id(space_id);
   if (!space) return space.error();
-  auto member = store_.is_space_member(space_id, user);
+  auto member = in_space(user, space_id);
   if (!member) return member.error();
   if (!*member) return not_member("space");
   return space;
+}
+
+// A member needs no Store read; for anyone else the Store tells not_found from forbidden.
+Result<void> SpaceService::check_space_member(Id user, Id space_id) {
+  auto member = in_space(user, space_id);
+  if (!member) return member.error();
+  if (*member) return {};
+  auto space = store_.space_by_id(space_id);
+  if (!space) return space.error();
+  return not_member("space");
 }
 
 Result<Space> SpaceService::create_space(Id user, const std::string& name,
@@ -39,6 +62,7 @@ Result<Space> SpaceService::create_space(Id user, const std::string& name,
   if (!id) return id.error();
   Space s{*id, name, avatar, user, clock_.now_ms()};
   IMD_TRY(store_.create_space(s));
+  users_.invalidate(user);
   return s;
 }
 
@@ -69,6 +93,7 @@ Result<Space> SpaceService::join_space(Id user, Id space_id) {
   if (!space) return space;
   auto added = store_.add_space_member(space_id, user, clock_.now_ms());
   if (!added) return added.error();
+  if (*added) users_.invalidate(user);
   return space;
 }
 
@@ -83,14 +108,14 @@ Result<void> SpaceService::leave_space(Id user, Id space_id) {
   auto removed = store_.remove_space_member(space_id, user);
   if (!removed) return removed.error();
   for (const auto& c : *channels) cache_.invalidate(c.id);
+  users_.invalidate(user);
   return {};
 }
 
 Result<MemberPage> SpaceService::space_members(Id user, Id space_id, Id after,
                                                std::uint32_t limit) {
   limit = std::clamp<std::uint32_t>(limit, 1, kMaxPageSize);
-  auto space = space_for_member(user, space_id);
-  if (!space) return space.error();
+  IMD_TRY(check_space_member(user, space_id));
   return to_page(store_.space_members(space_id, after, limit), limit);
 }
 
@@ -98,8 +123,7 @@ Result<Channel> SpaceService::create_channel(Id user, Id space_id, const std::st
                                              const std::string& avatar) {
   IMD_TRY(check_name("name", name));
   IMD_TRY(check_avatar(avatar));
-  auto space = space_for_member(user, space_id);
-  if (!space) return space.error();
+  IMD_TRY(check_space_member(user, space_id));
   auto id = ids_.next();
   if (!id) return id.error();
   Channel c;
@@ -111,19 +135,19 @@ Result<Channel> SpaceService::create_channel(Id user, Id space_id, const std::st
   c.created_at = clock_.now_ms();
   IMD_TRY(store_.create_channel(c));
   cache_.invalidate(c.id);
+  users_.invalidate(user);
   return c;
 }
 
 Result<std::vector<Channel>> SpaceService::space_channels(Id user, Id space_id) {
-  auto space = space_for_member(user, space_id);
-  if (!space) return space.error();
+  IMD_TRY(check_space_member(user, space_id));
   return store_.channels_of_space(space_id);
 }
 
 Result<Channel> SpaceService::channel_for_space_member(Id user, Id channel_id) {
   auto channel = store_.channel_by_id(channel_id);
   if (!channel) return channel;
-  auto member = store_.is_space_member(channel->space_id, user);
+  auto member = in_space(user, channel->space_id);
   if (!member) return member.error();
   if (!*member) return not_member("channel's space");
   return channel;
@@ -139,6 +163,7 @@ Result<Channel> SpaceService::join_channel(Id user, Id channel_id) {
   auto added = store_.add_channel_member(channel_id, user, clock_.now_ms());
   if (!added) return added.error();
   cache_.invalidate(channel_id);
+  users_.invalidate(user);
   return channel;
 }
 
@@ -149,17 +174,20 @@ Result<void> SpaceService::leave_channel(Id user, Id channel_id) {
   if (!removed) return removed.error();
   if (!*removed) return not_member("channel");
   cache_.invalidate(channel_id);
+  users_.invalidate(user);
   return {};
 }
 
 Result<MemberPage> SpaceService::channel_members(Id user, Id channel_id, Id after,
                                                  std::uint32_t limit) {
   limit = std::clamp<std::uint32_t>(limit, 1, kMaxPageSize);
-  auto channel = store_.channel_by_id(channel_id);
-  if (!channel) return channel.error();
-  auto member = store_.is_channel_member(channel_id, user);
+  auto member = in_channel(user, channel_id);
   if (!member) return member.error();
-  if (!*member) return not_member("channel");
+  if (!*member) {
+    auto channel = store_.channel_by_id(channel_id);  // not_found, or not a member
+    if (!channel) return channel.error();
+    return not_member("channel");
+  }
   return to_page(store_.channel_members(channel_id, after, limit), limit);
 }
 

@@ -4,8 +4,10 @@
 // - channels are created and listed by space members; a channel's metadata is readable by
 //   members of its space, its member list by channel members only; joining a channel
 //   requires membership of its space; leaving a space leaves its channels.
-// Membership changes write the Store first, then invalidate the member cache.
-// Thread-safe; blocking (Store): run on the pool.
+// Membership checks read the user cache (each user's space and channel ids); membership
+// changes write the Store first, then invalidate the member cache of the channels touched and
+// the user cache of the user, so a stale list lives at most until the next read.
+// Thread-safe; blocking (Store, caches): run on the pool.
 #pragma once
 
 #include <optional>
@@ -16,6 +18,7 @@
 #include "domain/ports/id_generator.hpp"
 #include "domain/ports/member_cache.hpp"
 #include "domain/ports/store.hpp"
+#include "domain/ports/user_cache.hpp"
 
 namespace imd {
 
@@ -28,7 +31,7 @@ inline constexpr std::uint32_t kMaxPageSize = 100;
 
 class SpaceService {
  public:
-  SpaceService(Store& store, MemberCache& cache, IdGenerator& ids, Clock& clock);
+  SpaceService(Store& store, MemberCache& cache, UserCache& users, IdGenerator& ids, Clock& clock);
 
   Result<Space> create_space(Id user, const std::string& name, const std::string& avatar);
   Result<Space> get_space(Id user, Id space_id);
@@ -48,11 +51,15 @@ class SpaceService {
   Result<MemberPage> channel_members(Id user, Id channel_id, Id after, std::uint32_t limit);
 
  private:
+  Result<bool> in_space(Id user, Id space_id);
+  Result<bool> in_channel(Id user, Id channel_id);
   Result<Space> space_for_member(Id user, Id space_id);
+  Result<void> check_space_member(Id user, Id space_id);
   Result<Channel> channel_for_space_member(Id user, Id channel_id);
 
   Store& store_;
   MemberCache& cache_;
+  UserCache& users_;
   IdGenerator& ids_;
   Clock& clock_;
 };

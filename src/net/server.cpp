@@ -21,6 +21,7 @@
 #include <boost/url/parse.hpp>
 
 #include "api/views.hpp"
+#include "common/forwarded.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
 #include "common/rate_limiter.hpp"
@@ -91,11 +92,17 @@ bool read_file(const std::string& path, std::string& out) {
 }  // namespace
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
-  Impl(asio::io_context& io, ServerDeps d) : io(io), deps(std::move(d)), acceptor(io) {}
+  Impl(asio::io_context& io, ServerDeps d)
+      : io(io), deps(std::move(d)), acceptor(io), proxies(deps.config.trusted_proxies) {}
 
   asio::io_context& io;
   ServerDeps deps;
   tcp::acceptor acceptor;
+  TrustedProxies proxies;  // whose X-Forwarded-For names the client
+
+  std::string client_ip(const std::string& peer, std::string_view forwarded_for) const {
+    return proxies.empty() ? peer : proxies.client_ip(peer, forwarded_for);
+  }
 
   awaitable<void> accept_loop();
   awaitable<void> http_session(tcp::socket socket);
@@ -335,6 +342,11 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
   // --- backfill: what the client misses, in seq order per conversation, then `synced`.
   // While it runs, live message pushes are dropped and flagged; the backfill then reads the
   // store again, so nothing is lost and nothing overtakes the backfill.
+  // DMs come from the inbox, unless the client named cursors for them, or the inbox overflowed
+  // (its bound dropped entries): then every DM conversation is served from the Store from its
+  // delivery cursor. The overflow signal is cleared only by a backfill from the Store that
+  // completed and found every DM delivered (delivery cursor at the last seq): until the client
+  // has ACKed what the inbox dropped, each (re)connect serves DMs from the Store again.
 
   void start_sync(std::optional<Cursors> cursors) {
     if (sync_running_) {
@@ -352,14 +364,29 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
 
   awaitable<void> sync_loop(std::shared_ptr<WsSession> self, std::optional<Cursors> cursors) {
     const auto page = static_cast<std::uint32_t>(deps_.config.ws.sync_page);
+    if (!warmed_) {
+      // The user is online now: warm their caches beside the backfill, not before it.
+      warmed_ = true;
+      asio::post(deps_.blocking, [&m = deps_.messaging, user = user_] { m.warm(user); });
+    }
     std::uint64_t sent = 0;
     bool failed = false;
+    std::uint64_t overflow = 0;   // inbox entries dropped by its bound, as read by this pass
+    bool dms_from_store = false;  // this pass serves every DM from the Store
+    bool store_gap = false;       // a Store read failed: the overflow is not handled yet
+    bool dm_undelivered = false;  // a DM conversation's delivery cursor is behind its last seq
     while (!closed_ && !failed) {
       dirty_ = false;
+      store_gap = false;
+      dm_undelivered = false;
       // ACKs are written in batches: write the pending ones so the backfill starts from the
       // cursors the client's devices have reported.
       auto state = co_await offload(deps_.blocking, [&] {
         (void)deps_.messaging.flush_acks();
+        auto over = deps_.messaging.inbox_overflow(user_);
+        overflow = over ? *over : 0;
+        // Unknown (the inbox is unreachable): the Store is the safe source.
+        dms_from_store = !over || *over > 0;
         return deps_.messaging.sync_state(user_);
       });
       if (!state) {
@@ -370,14 +397,16 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
       for (const auto& c : *state) {
         bool client_cursor = cursors && cursors->count(c.conv);
         // Channels resume from the member's delivery cursor; DMs come from the inbox below,
-        // unless the client named a cursor for them.
-        if (!c.conv.is_channel() && !client_cursor) continue;
+        // unless the client named a cursor for them or the inbox overflowed.
+        if (c.conv.is_dm() && !client_cursor && !dms_from_store) continue;
+        if (c.conv.is_dm() && c.ack_seq < c.last_seq) dm_undelivered = true;
         std::uint64_t from = client_cursor ? cursors->at(c.conv) : c.ack_seq;
         from = std::max(from, delivered(c.conv));
         while (from < c.last_seq && !closed_) {
           auto conv = c.conv;
           auto msgs = co_await offload(
               deps_.blocking, [&] { return deps_.messaging.backlog(user_, conv, from, page); });
+          if (!msgs) store_gap = true;
           if (!msgs || msgs->empty()) break;
           for (const auto& m : *msgs) {
             if (m.seq > delivered(m.conv)) {
@@ -390,7 +419,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
         }
       }
       std::optional<InboxCursor> after;
-      while (!closed_) {
+      while (!closed_ && !dms_from_store) {
         auto msgs = co_await offload(
             deps_.blocking, [&] { return deps_.messaging.inbox_page(user_, after, page); });
         if (!msgs) {
@@ -410,6 +439,11 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
         co_await wait_writable();
       }
       if (!dirty_) break;
+    }
+    if (!closed_ && !failed && !store_gap && !dm_undelivered && overflow > 0) {
+      auto cleared = co_await offload(
+          deps_.blocking, [&] { return deps_.messaging.inbox_overflow_handled(user_, overflow); });
+      if (!cleared) LOG_WARN("clearing the inbox overflow of user " << user_ << " failed");
     }
     syncing_ = false;
     sync_running_ = false;
@@ -549,6 +583,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
   bool syncing_ = false;
   bool sync_running_ = false;
   bool dirty_ = false;
+  bool warmed_ = false;
   std::optional<Cursors> sync_pending_;
   std::unordered_map<ConvKey, std::uint64_t, ConvKeyHash> delivered_;
 };
@@ -683,6 +718,10 @@ awaitable<void> Server::Impl::http_session(tcp::socket socket) {
       if (path != "/ws") {
         deny.status = 404;
         deny.body = api::error_body(make_error(Errc::not_found, "WebSocket endpoint is /ws"));
+      } else if (!deps.serve_ws) {
+        deny.status = 404;
+        deny.body = api::error_body(
+            make_error(Errc::not_found, "this process has no gateway role: no WebSocket here"));
       } else {
         std::string token;
         bool batch = false;
@@ -718,14 +757,18 @@ awaitable<void> Server::Impl::http_session(tcp::socket socket) {
     }
 
     api::HttpResponse out;
-    if (path.rfind("/api/", 0) == 0 || path == "/healthz") {
+    if (!deps.serve_rest && path != "/healthz") {
+      out.status = 404;
+      out.body = api::error_body(
+          make_error(Errc::not_found, "this process has no api role: no REST API here"));
+    } else if (path.rfind("/api/", 0) == 0 || path == "/healthz") {
       api::HttpRequest in;
       in.method = std::string(req.method_string());
       in.target = target;
       in.authorization = std::string(req[http::field::authorization]);
       in.content_type = std::string(req[http::field::content_type]);
       in.body = std::move(req.body());
-      in.remote_ip = remote_ip;
+      in.remote_ip = client_ip(remote_ip, req["X-Forwarded-For"]);
       out = co_await offload(deps.blocking, [&] { return deps.rest.handle(in); });
     } else if (req.method() == http::verb::get || req.method() == http::verb::head) {
       out = co_await offload(deps.blocking, [&] { return serve_static(target); });

@@ -29,7 +29,9 @@ struct ServerDeps {
   gateway::Hub& hub;
   Clock& clock;
   boost::asio::thread_pool& blocking;
-  std::string web_root;  // empty: no static files
+  std::string web_root;    // empty: no static files
+  bool serve_ws = true;    // the gateway role: /ws
+  bool serve_rest = true;  // the api role: /api/... (/healthz is served by every role)
 };
 
 class Server {

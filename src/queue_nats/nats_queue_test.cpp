@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <set>
@@ -36,6 +37,7 @@ struct Recorder {
   struct Call {
     std::vector<Id> ids;
     std::vector<std::uint32_t> attempts;
+    std::vector<std::uint64_t> origins;  // origin connection ids
   };
   std::mutex mu;
   std::vector<Call> calls;
@@ -49,6 +51,7 @@ struct Recorder {
       for (auto& m : batch) {
         c.ids.push_back(m.msg.id);
         c.attempts.push_back(m.attempt);
+        c.origins.push_back(m.origin.conn);
       }
       auto outcome = policy(batch);
       std::lock_guard lock(mu);
@@ -96,26 +99,47 @@ class NatsQueueTest : public ::testing::Test {
   std::unique_ptr<RawNats> raw_;
 };
 
-TEST_F(NatsQueueTest, SameSenderAndCidIsConsumedOnce) {
+// JetStream keeps one copy per (sender, cid); a repeat that it drops is published once more
+// under an id naming the repeat's connection, so that the consumer (whose store answers it as a
+// duplicate) can tell that connection too. A repeat from that same connection again is dropped.
+TEST_F(NatsQueueTest, SameSenderAndCidIsKeptOncePlusOnceForEachOtherConnection) {
   NatsQueue q(opts_);
   auto conv = ConvKey::dm(1, 2);
-  ASSERT_TRUE(q.publish(make(conv, 1, "same")));
-  ASSERT_TRUE(q.publish(make(conv, 1, "same")));  // the client retried the send
+  auto from_conn = [&](std::uint64_t conn) {
+    auto m = make(conv, 1, "same");
+    m.origin = ConnRef{1, conn};
+    return m;
+  };
+  ASSERT_TRUE(q.publish(from_conn(10)));
+  all_confirmed(q, 1);
+  ASSERT_TRUE(q.publish(from_conn(10)));  // the client retried on the same connection
+  ASSERT_TRUE(q.publish(from_conn(10)));
+  // Each repeat: its own confirmation, then one for the copy under the connection's id.
+  ASSERT_TRUE(wait_until([&] { return q.stats().confirmed >= 5; }));
+  ASSERT_TRUE(q.publish(from_conn(20)));  // ... and once more after reconnecting elsewhere
   ASSERT_TRUE(q.publish(make(conv, 2, "other")));
-  all_confirmed(q, 3);
+  ASSERT_TRUE(wait_until([&] { return q.stats().confirmed >= 8; }));
 
   Recorder rec;
   q.start(rec.consumer());
   q.assign({0, 1, 2, 3});
-  ASSERT_TRUE(wait_until([&] { return rec.done_count() >= 2; }));
+  ASSERT_TRUE(wait_until([&] { return rec.done_count() >= 4; }));
   std::this_thread::sleep_for(300ms);
-  EXPECT_EQ(rec.done_ids, (std::vector<Id>{1, 2}));
+  std::vector<std::uint64_t> origins_of_1;
+  {
+    std::lock_guard lock(rec.mu);
+    for (const auto& call : rec.calls)
+      for (std::size_t i = 0; i < call.ids.size(); ++i)
+        if (call.ids[i] == 1) origins_of_1.push_back(call.origins[i]);
+  }
+  // The original, one copy for connection 10's repeats, one for connection 20.
+  EXPECT_EQ(origins_of_1, (std::vector<std::uint64_t>{10, 10, 20}));
+  EXPECT_EQ(std::count(rec.done_ids.begin(), rec.done_ids.end(), 2), 1);
   EXPECT_EQ(raw_->stream_msgs(opts_.stream), 0u);  // work queue: ACKed messages are removed
   q.stop();
   auto s = q.stats();
-  EXPECT_EQ(s.published, 3u);
-  EXPECT_EQ(s.confirmed, 3u);
-  EXPECT_EQ(s.acked, 2u);
+  EXPECT_EQ(s.confirmed, s.published);
+  EXPECT_EQ(s.acked, 4u);
   EXPECT_EQ(s.publish_failed, 0u);
 }
 

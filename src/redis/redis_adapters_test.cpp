@@ -1,6 +1,7 @@
 // What only the Redis adapters have, beyond their ports' contracts (redis_contract_test.cpp):
-// the inbox bound and its overflow marker, route TTLs and refresh, and the member cache's
-// policies. Each policy test would fail without its policy (said at each test).
+// the inbox bound and its overflow marker, route TTLs and refresh, the member and user caches'
+// policies, the cursor cache's TTL. Each policy test would fail without its policy (said at
+// each test).
 // Suites: AdaptersUnit.* (no server), and the rest instantiated as Redis/ (fixture `redis`) and
 // RedisCluster/ (fixture `redis_cluster`).
 #include <gtest/gtest.h>
@@ -14,11 +15,13 @@
 #include <thread>
 
 #include "redis/message_codec.hpp"
+#include "redis/redis_cursor_cache.hpp"
 #include "redis/redis_inbox.hpp"
 #include "redis/redis_keys.hpp"
 #include "redis/redis_member_cache.hpp"
 #include "redis/redis_routes.hpp"
 #include "redis/redis_test_support.hpp"
+#include "redis/redis_user_cache.hpp"
 #include "store/sqlite_store.hpp"
 #include "store/sqlite_test_support.hpp"
 
@@ -161,6 +164,28 @@ TEST_P(RedisInboxTest, OverflowDropsTheOldestAndLeavesAMarker) {
   auto a = client_->command({"ZCARD", prefix_ + ":{u:9}:ib:age"});
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->integer, 5);
+}
+
+// The resume clears the signal only after its backfill from the Store, by what it read before:
+// drops that happened meanwhile stay signalled. Without that (GETDEL up front, or a plain DEL
+// afterwards) the third drop below would be forgotten and its message never backfilled.
+TEST_P(RedisInboxTest, ClearingTheOverflowKeepsDropsThatCameAfter) {
+  RedisInbox inbox(client_, {.prefix = prefix_, .max_entries = 2});
+  std::vector<InboxItem> four = {item(1, 1, 9, 1, 1), item(2, 1, 9, 2, 2), item(3, 1, 9, 3, 3),
+                                 item(4, 1, 9, 4, 4)};
+  ASSERT_TRUE(inbox.push(four).ok());
+  const std::uint64_t seen = *inbox.overflowed(9);
+  EXPECT_EQ(seen, 2u);
+  ASSERT_TRUE(inbox.push(std::vector<InboxItem>{item(5, 1, 9, 5, 5)}).ok());  // mid-backfill
+  ASSERT_TRUE(inbox.clear_overflow(9, seen).ok());
+  EXPECT_EQ(*inbox.overflowed(9), 1u);
+  ASSERT_TRUE(inbox.clear_overflow(9, 1).ok());
+  EXPECT_EQ(*inbox.overflowed(9), 0u);
+  auto gone = client_->command({"EXISTS", prefix_ + ":{u:9}:ib:over"});
+  ASSERT_TRUE(gone.ok());
+  EXPECT_EQ(gone->integer, 0);
+  ASSERT_TRUE(inbox.clear_overflow(9, 3).ok());  // more than is left: stays at 0
+  EXPECT_EQ(*inbox.overflowed(9), 0u);
 }
 
 TEST_P(RedisInboxTest, ABatchLargerThanTheBoundKeepsTheNewest) {
@@ -319,17 +344,76 @@ struct SlowStore {
   }
 };
 
-class RedisMemberCacheTest : public RedisTest {
+// Caches on this test's key prefix (several of them act as processes that share one Redis),
+// loading from `source`, and the keys of the id `id` under the hash tag `tag`.
+template <class Cache, const char* kTag>
+class RedisCacheTest : public RedisTest {
  protected:
-  std::unique_ptr<RedisMemberCache> make(SlowStore& s, RedisMemberCacheOptions o = {}) {
+  template <class Source>
+  std::unique_ptr<Cache> make(Source& source, RedisCacheOptions o = {}) {
     o.prefix = prefix_;
-    return std::make_unique<RedisMemberCache>(
-        client_, [&s](Id c) { return s.load(c); }, o);
+    return std::make_unique<Cache>(
+        client_, [&source](Id id) { return source.load(id); }, o);
   }
-  std::string key(Id c, const char* suffix) const {
-    return prefix_ + ":{ch:" + std::to_string(c) + "}" + suffix;
+  // A cache over a real Store (SQLite): `query(store, id)` loads; sqlite_loads_ counts.
+  template <class Query>
+  std::unique_ptr<Cache> make_on_sqlite(Query query, RedisCacheOptions o) {
+    sqlite_ = std::make_unique<SqliteStore>(testing::open_db(dir_.file("imd.db")));
+    o.prefix = prefix_;
+    return std::make_unique<Cache>(
+        client_,
+        [this, query](Id id) {
+          ++sqlite_loads_;
+          return query(*sqlite_, id);
+        },
+        o);
   }
+  std::string key(Id id, const char* suffix) const {
+    return prefix_ + ":{" + kTag + ":" + std::to_string(id) + "}" + suffix;
+  }
+  // The TTLs of these ids' values, set with ttl 100 s and jitter 0.1, spread over most of the
+  // +-10% window (without jitter they would lie within a few ms of each other).
+  void expect_jittered_ttls(std::span<const Id> ids, const char* suffix) {
+    std::vector<Command> cmds;
+    for (Id id : ids) cmds.push_back({"PTTL", key(id, suffix)});
+    auto r = client_->pipeline(cmds);
+    ASSERT_TRUE(r.ok());
+    long long lo = 1LL << 60, hi = 0;
+    for (const auto& reply : *r) {
+      lo = std::min(lo, reply.integer);
+      hi = std::max(hi, reply.integer);
+    }
+    EXPECT_GE(lo, 85000);
+    EXPECT_LE(hi, 110000);
+    EXPECT_GE(hi - lo, 8000);
+  }
+  // A hot key missed at once: `threads` threads of each process call get(cache) together.
+  // Returns how many got `expected`.
+  template <class Get, class V>
+  int read_at_once(std::vector<std::unique_ptr<Cache>>& processes, int threads, Get get,
+                   const V& expected) {
+    std::atomic<int> ok{0};
+    std::vector<std::thread> ts;
+    for (auto& p : processes) {
+      for (int t = 0; t < threads; ++t) {
+        ts.emplace_back([&, cache = p.get()] {
+          auto r = get(*cache);
+          if (r.ok() && **r == expected) ++ok;
+        });
+      }
+    }
+    for (auto& t : ts) t.join();
+    return ok.load();
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<SqliteStore> sqlite_;
+  std::atomic<int> sqlite_loads_{0};
 };
+
+constexpr char kChannelTag[] = "ch";
+constexpr char kUserTag[] = "u";
+using RedisMemberCacheTest = RedisCacheTest<RedisMemberCache, kChannelTag>;
 
 // Breakdown: a hot key expires and many threads of several processes miss it at once. Without
 // the Redis lock each process would load (3 loads); without the in-process single flight every
@@ -340,18 +424,10 @@ TEST_P(RedisMemberCacheTest, AHotMissLoadsOnceAcrossProcesses) {
   store.delay = 500ms;
   std::vector<std::unique_ptr<RedisMemberCache>> processes;
   for (int p = 0; p < 3; ++p) processes.push_back(make(store));
-  std::atomic<int> ok{0};
-  std::vector<std::thread> ts;
-  for (int p = 0; p < 3; ++p) {
-    for (int t = 0; t < 8; ++t) {
-      ts.emplace_back([&, p] {
-        auto r = processes[p]->members(1);
-        if (r.ok() && **r == std::vector<Id>{4, 5, 6}) ++ok;
-      });
-    }
-  }
-  for (auto& t : ts) t.join();
-  EXPECT_EQ(ok.load(), 24);
+  EXPECT_EQ(
+      read_at_once(
+          processes, 8, [](RedisMemberCache& c) { return c.members(1); }, std::vector<Id>{4, 5, 6}),
+      24);
   EXPECT_EQ(store.loads.load(), 1);
   std::uint64_t polls = 0, shared = 0, degraded = 0;
   for (auto& p : processes) {
@@ -425,22 +501,14 @@ TEST_P(RedisMemberCacheTest, UnknownChannelsAreCachedNegativeBriefly) {
 // The same with the real Store: SqliteStore::channel_member_ids answers an unknown channel with
 // an empty list, which becomes a negative entry.
 TEST_P(RedisMemberCacheTest, UnknownChannelsOfTheSqliteStore) {
-  testing::TempDir dir;
-  auto db = testing::open_db(dir.file("imd.db"));
-  SqliteStore sqlite(db);
-  std::atomic<int> loads{0};
-  RedisMemberCache cache(client_,
-                         [&](Id c) {
-                           ++loads;
-                           return sqlite.channel_member_ids(c);
-                         },
-                         {.prefix = prefix_, .negative_ttl = 5000ms});
+  auto cache = make_on_sqlite([](Store& s, Id c) { return s.channel_member_ids(c); },
+                              {.negative_ttl = 5000ms});
   for (int i = 0; i < 20; ++i) {
-    auto r = cache.members(123456789);
+    auto r = cache->members(123456789);
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_TRUE((*r)->empty());
   }
-  EXPECT_EQ(loads.load(), 1);
+  EXPECT_EQ(sqlite_loads_.load(), 1);
   auto v = client_->command({"GET", key(123456789, ":m")});
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(v->str, "E");
@@ -459,18 +527,7 @@ TEST_P(RedisMemberCacheTest, TtlsAreJittered) {
   auto warmed = cache->warm(channels);
   ASSERT_TRUE(warmed.ok());
   EXPECT_EQ(*warmed, 100u);
-  std::vector<Command> cmds;
-  for (Id c : channels) cmds.push_back({"PTTL", key(c, ":m")});
-  auto r = client_->pipeline(cmds);
-  ASSERT_TRUE(r.ok());
-  long long lo = 1LL << 60, hi = 0;
-  for (const auto& reply : *r) {
-    lo = std::min(lo, reply.integer);
-    hi = std::max(hi, reply.integer);
-  }
-  EXPECT_GE(lo, 85000);
-  EXPECT_LE(hi, 110000);
-  EXPECT_GE(hi - lo, 8000);  // spread over most of the +-10% window
+  expect_jittered_ttls(channels, ":m");
 }
 
 // Invalidation: the list is shared by every process, so one process's invalidate() after a
@@ -547,6 +604,115 @@ INSTANTIATE_TEST_SUITE_P(Redis, RedisMemberCacheTest, ::testing::Values(Engine::
                          engine_name);
 INSTANTIATE_TEST_SUITE_P(RedisCluster, RedisMemberCacheTest,
                          ::testing::Values(Engine::redis_cluster), engine_name);
+
+// ---------------------------------------------------------------- RedisUserCache
+
+// The user cache runs on the same machinery (redis::CacheAside) as the member cache, whose
+// tests above cover each policy in depth; these show each policy on the user cache's keys.
+struct SlowUsers {
+  std::atomic<int> loads{0};
+  std::chrono::milliseconds delay{0};
+  Result<Memberships> load(Id user) {
+    ++loads;
+    std::this_thread::sleep_for(delay);
+    if (user >= 1000000) return make_error(Errc::not_found, "no such user");
+    return Memberships{{user + 2, user + 1}, {user * 10}};
+  }
+};
+
+using RedisUserCacheTest = RedisCacheTest<RedisUserCache, kUserTag>;
+
+// Breakdown: without the lock every process would load (3 loads).
+TEST_P(RedisUserCacheTest, AHotMissLoadsOnceAcrossProcesses) {
+  SlowUsers users;
+  users.delay = 300ms;
+  std::vector<std::unique_ptr<RedisUserCache>> processes;
+  for (int p = 0; p < 3; ++p) processes.push_back(make(users));
+  EXPECT_EQ(read_at_once(
+                processes, 6, [](RedisUserCache& c) { return c.memberships(5); },
+                Memberships{{6, 7}, {50}}),
+            18);
+  EXPECT_EQ(users.loads.load(), 1);
+}
+
+// Penetration: lookups of a user id that does not exist. Without the negative entry each of the
+// 30 lookups would reach the Store.
+TEST_P(RedisUserCacheTest, UnknownUsersAreCachedNegativeBriefly) {
+  auto cache = make_on_sqlite([](Store& s, Id u) { return s.memberships_of_user(u); },
+                              {.jitter = 0.0, .negative_ttl = 1500ms});
+  for (int i = 0; i < 30; ++i) {
+    auto r = cache->memberships(424242);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::not_found);
+  }
+  EXPECT_EQ(sqlite_loads_.load(), 1);
+  EXPECT_EQ(cache->counters().negative_hits, 29u);
+  auto v = client_->command({"GET", key(424242, ":sc")});
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->str, "N");
+  auto pttl = client_->command({"PTTL", key(424242, ":sc")});
+  ASSERT_TRUE(pttl.ok());
+  EXPECT_GT(pttl->integer, 0);
+  EXPECT_LE(pttl->integer, 1500);
+}
+
+// Avalanche: without jitter the TTLs of users warmed together would lie within a few ms.
+TEST_P(RedisUserCacheTest, TtlsAreJittered) {
+  SlowUsers users;
+  auto cache = make(users, {.ttl = 100000ms, .jitter = 0.1});
+  std::vector<Id> ids;
+  for (Id u = 1; u <= 100; ++u) {
+    ASSERT_TRUE(cache->warm(u).ok());
+    ids.push_back(u);
+  }
+  expect_jittered_ttls(ids, ":sc");
+}
+
+// Invalidation after a membership change reaches every process; the keys sit in the user's slot
+// (beside the inbox), so the scripts touch one node.
+TEST_P(RedisUserCacheTest, InvalidationReachesEveryProcessAndKeysShareTheUsersSlot) {
+  SlowUsers users;
+  auto api = make(users);
+  auto gateway = make(users);
+  ASSERT_TRUE(gateway->memberships(8).ok());
+  ASSERT_TRUE(gateway->memberships(8).ok());
+  EXPECT_EQ(users.loads.load(), 1);
+  api->invalidate(8);
+  ASSERT_TRUE(gateway->memberships(8).ok());
+  EXPECT_EQ(users.loads.load(), 2);
+  const int slot = redis::key_slot(key(8, ":ib"));
+  for (const char* suffix : {":sc", ":sc:lock", ":sc:v", ":cur"}) {
+    EXPECT_EQ(redis::key_slot(key(8, suffix)), slot) << suffix;
+  }
+  auto c = gateway->counters();
+  EXPECT_EQ(c.hits, 1u);
+  EXPECT_EQ(c.misses, 2u);
+  EXPECT_EQ(c.loads, 2u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Redis, RedisUserCacheTest, ::testing::Values(Engine::redis), engine_name);
+INSTANTIATE_TEST_SUITE_P(RedisCluster, RedisUserCacheTest, ::testing::Values(Engine::redis_cluster),
+                         engine_name);
+
+// ---------------------------------------------------------------- RedisCursorCache
+
+// The cursors of a user who stopped ACKing leave Redis: without the TTL they would stay forever.
+TEST_P(RedisTest, CursorCacheKeysExpire) {
+  RedisCursorCache cache(client_, {.prefix = prefix_, .ttl = 1000ms});
+  std::vector<DeliveryUpdate> put = {{4, ConvKey::channel(7), 3}, {4, ConvKey::dm(4, 9), 2}};
+  cache.put(put);
+  EXPECT_EQ(cache.get(4, ConvKey::channel(7)), 3u);
+  auto pttl = client_->command({"PTTL", prefix_ + ":{u:4}:cur"});
+  ASSERT_TRUE(pttl.ok());
+  EXPECT_GT(pttl->integer, 0);
+  EXPECT_LE(pttl->integer, 1000);
+  std::this_thread::sleep_for(1100ms);
+  EXPECT_EQ(cache.get(4, ConvKey::channel(7)), 0u);  // gone: the next ACK writes through
+}
+
+INSTANTIATE_TEST_SUITE_P(Redis, RedisTest, ::testing::Values(Engine::redis), engine_name);
+INSTANTIATE_TEST_SUITE_P(RedisCluster, RedisTest, ::testing::Values(Engine::redis_cluster),
+                         engine_name);
 
 }  // namespace
 }  // namespace imd

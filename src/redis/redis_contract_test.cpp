@@ -1,8 +1,10 @@
-// The contracts of the Inbox, Routes and MemberCache ports, each run against every adapter of
-// its port:
+// The contracts of the Inbox, Routes, MemberCache, UserCache and CursorCache ports, each run
+// against every adapter of its port:
 //   Inbox:        Sqlite (store/SqliteInbox), Redis, RedisCluster
 //   Routes:       Memory (routes/MemoryRoutes), Redis, RedisCluster
 //   MemberCache:  Memory (cache/MemoryMemberCache), Redis, RedisCluster
+//   UserCache:    Memory (cache/MemoryUserCache), Redis, RedisCluster
+//   CursorCache:  Memory (cache/MemoryCursorCache), Redis, RedisCluster
 // A behaviour the domain relies on belongs here, so that every adapter keeps it; what only one
 // adapter has (TTLs, the inbox bound, cache policies) is in that adapter's own tests. The Redis
 // cases need the CTest fixtures `redis` / `redis_cluster` (instantiations Redis/ and
@@ -17,11 +19,15 @@
 #include <set>
 #include <thread>
 
+#include "cache/memory_cursor_cache.hpp"
 #include "cache/memory_member_cache.hpp"
+#include "cache/memory_user_cache.hpp"
+#include "redis/redis_cursor_cache.hpp"
 #include "redis/redis_inbox.hpp"
 #include "redis/redis_member_cache.hpp"
 #include "redis/redis_routes.hpp"
 #include "redis/redis_test_support.hpp"
+#include "redis/redis_user_cache.hpp"
 #include "routes/memory_routes.hpp"
 #include "store/sqlite_inbox.hpp"
 #include "store/sqlite_store.hpp"
@@ -286,6 +292,17 @@ TEST_P(InboxContract, ChannelMessagesAreRejected) {
   EXPECT_TRUE(listed(2).empty());
 }
 
+// Only a bounded inbox overflows; an inbox that has not dropped anything says 0, and clearing
+// what was not signalled changes nothing.
+TEST_P(InboxContract, AnInboxWithinItsBoundSignalsNoOverflow) {
+  ASSERT_TRUE(inbox_->push(send({dm_msg(1, 1, 2, "a"), dm_msg(2, 1, 2, "b")})).ok());
+  auto over = inbox_->overflowed(2);
+  ASSERT_TRUE(over.ok());
+  EXPECT_EQ(*over, 0u);
+  ASSERT_TRUE(inbox_->clear_overflow(2, 0).ok());
+  EXPECT_EQ(*inbox_->overflowed(2), 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Sqlite, InboxContract, ::testing::Values(Engine::sqlite), engine_name);
 INSTANTIATE_TEST_SUITE_P(Redis, InboxContract, ::testing::Values(Engine::redis), engine_name);
 INSTANTIATE_TEST_SUITE_P(RedisCluster, InboxContract, ::testing::Values(Engine::redis_cluster),
@@ -385,29 +402,33 @@ INSTANTIATE_TEST_SUITE_P(RedisCluster, RoutesContract, ::testing::Values(Engine:
 
 // ---------------------------------------------------------------- MemberCache
 
-// A loader whose answers and pace the test controls.
-struct FakeMembers {
+// A loader whose answers and pace the test controls: `values` by id (a missing id loads as
+// an empty value), `unknown` ids load as not_found.
+template <class V>
+struct FakeLoader {
   std::mutex mu;
   std::condition_variable cv;
-  std::map<Id, std::vector<Id>> lists{{7, {3, 1, 2}}, {8, {9}}};
+  std::map<Id, V> values;
+  std::set<Id> unknown;
   std::atomic<int> loads{0};
   bool hold = false;  // loads wait while set
   bool fail = false;
 
   // Reads the "Store" first, then waits while held: a held load returns what was current
   // when it started, as a real query would.
-  Result<std::vector<Id>> load(Id channel) {
+  Result<V> load(Id id) {
     std::unique_lock lock(mu);
-    auto it = lists.find(channel);
-    std::vector<Id> snapshot = it == lists.end() ? std::vector<Id>{} : it->second;
+    auto it = values.find(id);
+    V snapshot = it == values.end() ? V{} : it->second;
     ++loads;
     cv.wait(lock, [&] { return !hold; });
     if (fail) return make_error(Errc::unavailable, "store down");
+    if (unknown.count(id)) return make_error(Errc::not_found, "unknown id");
     return snapshot;
   }
-  void set(Id channel, std::vector<Id> ids) {
+  void set(Id id, V v) {
     std::lock_guard lock(mu);
-    lists[channel] = std::move(ids);
+    values[id] = std::move(v);
   }
   void release() {
     {
@@ -418,7 +439,9 @@ struct FakeMembers {
   }
 };
 
-class MemberCacheContract : public ::testing::TestWithParam<Engine> {
+// The fixture of the cache contracts: a Redis client for the Redis engines, and a key prefix
+// that the caches of one test share, like processes that share one Redis.
+class CacheContract : public ::testing::TestWithParam<Engine> {
  protected:
   void SetUp() override {
     if (GetParam() != Engine::memory) {
@@ -427,17 +450,62 @@ class MemberCacheContract : public ::testing::TestWithParam<Engine> {
     }
   }
 
-  // A cache over `f`. Redis caches made by one test share its key prefix, like processes that
-  // share one Redis.
+  std::shared_ptr<redis::RedisClient> client_;
+  std::string prefix_ = testing::unique_prefix();
+};
+
+// Steps shared by the cache contracts; `get(id)` reads through the cache under test and
+// `invalidate(id)` is its invalidation.
+
+// Eight concurrent misses of one key share one load, and each gets `expected`.
+template <class V, class Get>
+void expect_concurrent_misses_share_one_load(FakeLoader<V>& f, Id id, const V& expected, Get get) {
+  f.hold = true;
+  std::vector<std::thread> ts;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i) {
+    ts.emplace_back([&] {
+      if (auto r = get(id); r.ok() && **r == expected) ++ok;
+    });
+  }
+  while (f.loads.load() == 0) std::this_thread::yield();
+  std::this_thread::sleep_for(50ms);  // let the others queue up
+  f.release();
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(ok.load(), 8);
+  EXPECT_EQ(f.loads.load(), 1);
+}
+
+// A load that read the "Store" before a change (then `changed`, and the invalidation that the
+// services do after the Store write) must not be cached after it.
+template <class V, class Get, class Invalidate>
+void expect_a_change_during_a_load_not_cached(FakeLoader<V>& f, Id id, const V& changed, Get get,
+                                              Invalidate invalidate) {
+  f.hold = true;
+  std::thread loader([&] { (void)get(id); });  // has read the old value, held
+  while (f.loads.load() == 0) std::this_thread::yield();
+  f.set(id, changed);
+  invalidate(id);
+  f.release();
+  loader.join();
+  auto after = get(id);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(**after, changed);  // the stale value was not kept
+  EXPECT_EQ(f.loads.load(), 2);
+}
+
+struct FakeMembers : FakeLoader<std::vector<Id>> {
+  FakeMembers() { values = {{7, {3, 1, 2}}, {8, {9}}}; }
+};
+
+class MemberCacheContract : public CacheContract {
+ protected:
   std::unique_ptr<MemberCache> make(FakeMembers& f) {
     auto loader = [&f](Id c) { return f.load(c); };
     if (GetParam() == Engine::memory) return std::make_unique<MemoryMemberCache>(loader);
     return std::make_unique<RedisMemberCache>(client_, loader,
                                               RedisMemberCacheOptions{.prefix = prefix_});
   }
-
-  std::shared_ptr<redis::RedisClient> client_;
-  std::string prefix_ = testing::unique_prefix();
 };
 
 TEST_P(MemberCacheContract, LoadsOnceSortedThenHits) {
@@ -475,37 +543,17 @@ TEST_P(MemberCacheContract, InvalidateForcesAReload) {
 
 TEST_P(MemberCacheContract, ConcurrentMissesShareOneLoad) {
   FakeMembers f;
-  f.hold = true;
   auto cache = make(f);
-  std::vector<std::thread> ts;
-  std::atomic<int> ok{0};
-  for (int i = 0; i < 8; ++i) {
-    ts.emplace_back([&] {
-      if (auto r = cache->members(7); r.ok() && (*r)->size() == 3) ++ok;
-    });
-  }
-  while (f.loads.load() == 0) std::this_thread::yield();
-  std::this_thread::sleep_for(50ms);  // let the others queue up
-  f.release();
-  for (auto& t : ts) t.join();
-  EXPECT_EQ(ok.load(), 8);
-  EXPECT_EQ(f.loads.load(), 1);
+  expect_concurrent_misses_share_one_load(f, 7, std::vector<Id>{1, 2, 3},
+                                          [&](Id c) { return cache->members(c); });
 }
 
 TEST_P(MemberCacheContract, AChangeDuringALoadIsNotCachedStale) {
   FakeMembers f;
-  f.hold = true;
   auto cache = make(f);
-  std::thread loader([&] { (void)cache->members(7); });  // has read {1,2,3}, held
-  while (f.loads.load() == 0) std::this_thread::yield();
-  f.set(7, {1, 2, 3, 4});  // a member joins while that load is in flight,
-  cache->invalidate(7);    // and the service invalidates after the Store write
-  f.release();
-  loader.join();
-  auto after = cache->members(7);
-  ASSERT_TRUE(after.ok());
-  EXPECT_EQ((*after)->size(), 4u);  // the stale list was not kept
-  EXPECT_EQ(f.loads.load(), 2);
+  expect_a_change_during_a_load_not_cached(
+      f, 7, std::vector<Id>{1, 2, 3, 4}, [&](Id c) { return cache->members(c); },
+      [&](Id c) { cache->invalidate(c); });
 }
 
 TEST_P(MemberCacheContract, FailuresAreReturnedAndNotCached) {
@@ -536,6 +584,159 @@ INSTANTIATE_TEST_SUITE_P(Memory, MemberCacheContract, ::testing::Values(Engine::
                          engine_name);
 INSTANTIATE_TEST_SUITE_P(Redis, MemberCacheContract, ::testing::Values(Engine::redis), engine_name);
 INSTANTIATE_TEST_SUITE_P(RedisCluster, MemberCacheContract,
+                         ::testing::Values(Engine::redis_cluster), engine_name);
+
+// ---------------------------------------------------------------- UserCache
+
+// Users 1..9 exist; 10 and up do not.
+struct FakeMemberships : FakeLoader<Memberships> {
+  FakeMemberships() {
+    values = {{1, {{20, 10}, {300, 100}}}, {2, {{10}, {}}}};
+    for (Id u = 10; u < 100; ++u) unknown.insert(u);
+  }
+};
+
+class UserCacheContract : public CacheContract {
+ protected:
+  std::unique_ptr<UserCache> make(FakeMemberships& f) {
+    auto loader = [&f](Id u) { return f.load(u); };
+    if (GetParam() == Engine::memory) return std::make_unique<MemoryUserCache>(loader);
+    return std::make_unique<RedisUserCache>(client_, loader,
+                                            RedisUserCacheOptions{.prefix = prefix_});
+  }
+};
+
+TEST_P(UserCacheContract, LoadsOnceSortedThenHits) {
+  FakeMemberships f;
+  auto cache = make(f);
+  for (int i = 0; i < 3; ++i) {
+    auto m = cache->memberships(1);
+    ASSERT_TRUE(m.ok()) << m.error().message;
+    EXPECT_EQ((*m)->spaces, (std::vector<Id>{10, 20}));
+    EXPECT_EQ((*m)->channels, (std::vector<Id>{100, 300}));
+  }
+  EXPECT_EQ(f.loads.load(), 1);
+  EXPECT_EQ(**cache->memberships(2), (Memberships{{10}, {}}));  // spaces but no channels
+  EXPECT_EQ(**cache->memberships(3), Memberships{});            // none at all
+  EXPECT_EQ(f.loads.load(), 3);
+}
+
+TEST_P(UserCacheContract, InvalidateForcesAReloadOfThatUserOnly) {
+  FakeMemberships f;
+  auto cache = make(f);
+  ASSERT_TRUE(cache->memberships(1).ok());
+  ASSERT_TRUE(cache->memberships(2).ok());
+  f.set(2, {{10, 11}, {110}});  // user 2 joined a space and a channel
+  cache->invalidate(2);
+  EXPECT_EQ(**cache->memberships(2), (Memberships{{10, 11}, {110}}));
+  ASSERT_TRUE(cache->memberships(1).ok());
+  EXPECT_EQ(f.loads.load(), 3);
+  cache->invalidate(12345);  // never cached: a no-op
+}
+
+TEST_P(UserCacheContract, ConcurrentMissesShareOneLoad) {
+  FakeMemberships f;
+  auto cache = make(f);
+  expect_concurrent_misses_share_one_load(f, 1, Memberships{{10, 20}, {100, 300}},
+                                          [&](Id u) { return cache->memberships(u); });
+}
+
+TEST_P(UserCacheContract, AChangeDuringALoadIsNotCachedStale) {
+  FakeMemberships f;  // user 2 joins a channel while a load is in flight
+  auto cache = make(f);
+  expect_a_change_during_a_load_not_cached(
+      f, 2, Memberships{{10}, {100}}, [&](Id u) { return cache->memberships(u); },
+      [&](Id u) { cache->invalidate(u); });
+}
+
+TEST_P(UserCacheContract, FailuresAndUnknownUsersAreErrors) {
+  FakeMemberships f;
+  f.fail = true;
+  auto cache = make(f);
+  auto r = cache->memberships(1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::unavailable);
+  f.fail = false;
+  EXPECT_TRUE(cache->memberships(1).ok());
+  auto nobody = cache->memberships(77);
+  ASSERT_FALSE(nobody.ok());
+  EXPECT_EQ(nobody.error().code, Errc::not_found);
+  EXPECT_TRUE(cache->warm(1).ok());
+  EXPECT_FALSE(cache->warm(77).ok());
+}
+
+TEST_P(UserCacheContract, LargeMembershipsRoundTrip) {
+  FakeMemberships f;
+  Memberships big;
+  for (Id i = 0; i < 3000; ++i) big.spaces.push_back((1ull << 62) + i * 3);
+  for (Id i = 0; i < 9000; ++i) big.channels.push_back(~0ull - i * 5);
+  f.set(4, big);
+  auto cache = make(f);
+  std::sort(big.channels.begin(), big.channels.end());
+  EXPECT_EQ(**cache->memberships(4), big);
+  EXPECT_EQ(**cache->memberships(4), big);
+  EXPECT_EQ(f.loads.load(), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Memory, UserCacheContract, ::testing::Values(Engine::memory), engine_name);
+INSTANTIATE_TEST_SUITE_P(Redis, UserCacheContract, ::testing::Values(Engine::redis), engine_name);
+INSTANTIATE_TEST_SUITE_P(RedisCluster, UserCacheContract, ::testing::Values(Engine::redis_cluster),
+                         engine_name);
+
+// ---------------------------------------------------------------- CursorCache
+
+class CursorCacheContract : public ::testing::TestWithParam<Engine> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Engine::memory) {
+      cache_ = std::make_unique<MemoryCursorCache>();
+      return;
+    }
+    client_ = redis_client_for(GetParam());
+    IMD_REQUIRE_REDIS(client_);
+    cache_ = std::make_unique<RedisCursorCache>(
+        client_, RedisCursorCacheOptions{.prefix = testing::unique_prefix()});
+  }
+
+  std::shared_ptr<redis::RedisClient> client_;
+  std::unique_ptr<CursorCache> cache_;
+};
+
+// Forward-only: the invariant "never ahead of the Store" holds only if an older value written
+// later (a slow flush) cannot move a cursor back, nor a larger one be lost.
+TEST_P(CursorCacheContract, CursorsMoveForwardOnly) {
+  const ConvKey ch = ConvKey::channel(100), dm = ConvKey::dm(1, 2);
+  EXPECT_EQ(cache_->get(2, ch), 0u);  // nothing cached
+  std::vector<DeliveryUpdate> first = {{2, ch, 5}, {2, dm, 3}, {3, ch, 1}};
+  cache_->put(first);
+  EXPECT_EQ(cache_->get(2, ch), 5u);
+  EXPECT_EQ(cache_->get(2, dm), 3u);
+  EXPECT_EQ(cache_->get(3, ch), 1u);
+  EXPECT_EQ(cache_->get(1, dm), 0u);  // the other participant has their own cursor
+  std::vector<DeliveryUpdate> older = {{2, ch, 4}, {2, dm, 7}, {2, ch, 2}};
+  cache_->put(older);
+  EXPECT_EQ(cache_->get(2, ch), 5u);
+  EXPECT_EQ(cache_->get(2, dm), 7u);
+  std::vector<ConvKey> convs = {dm, ConvKey::channel(999), ch};
+  EXPECT_EQ(cache_->get_many(2, convs), (std::vector<std::uint64_t>{7, 0, 5}));
+  EXPECT_TRUE(cache_->get_many(2, {}).empty());
+}
+
+TEST_P(CursorCacheContract, SeqsUseAll64BitsAndKindsAreApart) {
+  std::vector<DeliveryUpdate> big = {{9, ConvKey::channel(1), ~0ull - 1},
+                                     {9, ConvKey{ConvKind::dm, 1, 0}, 1}};
+  cache_->put(big);
+  EXPECT_EQ(cache_->get(9, ConvKey::channel(1)), ~0ull - 1);
+  EXPECT_EQ(cache_->get(9, ConvKey{ConvKind::dm, 1, 0}), 1u);
+  std::vector<DeliveryUpdate> top = {{9, ConvKey::channel(1), ~0ull}};
+  cache_->put(top);
+  EXPECT_EQ(cache_->get(9, ConvKey::channel(1)), ~0ull);
+}
+
+INSTANTIATE_TEST_SUITE_P(Memory, CursorCacheContract, ::testing::Values(Engine::memory),
+                         engine_name);
+INSTANTIATE_TEST_SUITE_P(Redis, CursorCacheContract, ::testing::Values(Engine::redis), engine_name);
+INSTANTIATE_TEST_SUITE_P(RedisCluster, CursorCacheContract,
                          ::testing::Values(Engine::redis_cluster), engine_name);
 
 }  // namespace

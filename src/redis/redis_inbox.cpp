@@ -78,6 +78,13 @@ if #members == 0 then return {} end
 return redis.call('HMGET', KEYS[2], unpack(members))
 )lua";
 
+// KEYS: over. ARGV: seen. Subtracts what the caller saw; deletes the counter at 0.
+const char* kClearOverflowScript = R"lua(
+local left = tonumber(redis.call('GET', KEYS[1]) or '0') - tonumber(ARGV[1])
+if left > 0 then redis.call('SET', KEYS[1], left) else redis.call('DEL', KEYS[1]) end
+return math.max(left, 0)
+)lua";
+
 std::string conv_hex(const ConvKey& c) {
   std::string s;
   s.reserve(48);
@@ -93,6 +100,7 @@ RedisInbox::RedisInbox(std::shared_ptr<redis::RedisClient> client, RedisInboxOpt
   push_sha_ = client_->load_script(kPushScript);
   ack_sha_ = client_->load_script(kAckScript);
   list_sha_ = client_->load_script(kListScript);
+  clear_overflow_sha_ = client_->load_script(kClearOverflowScript);
 }
 
 std::string RedisInbox::key(Id user, std::string_view suffix) const {
@@ -183,6 +191,14 @@ Result<std::uint64_t> RedisInbox::overflowed(Id user_id) {
   if (!r.ok()) return r.error();
   if (r->is_nil()) return std::uint64_t{0};
   return static_cast<std::uint64_t>(std::stoull(r->str));
+}
+
+Result<void> RedisInbox::clear_overflow(Id user_id, std::uint64_t seen) {
+  if (seen == 0) return {};
+  auto r = client_->command(
+      {"EVALSHA", clear_overflow_sha_, "1", key(user_id, ":over"), std::to_string(seen)});
+  if (!r.ok()) return r.error();
+  return {};
 }
 
 Result<std::uint64_t> RedisInbox::take_overflow(Id user_id) {

@@ -18,8 +18,8 @@
 // Bounded: at most max_entries per user. A push beyond it drops that user's oldest entries (by
 // created_at) and adds their number to the :over counter. The dropped messages are still in the
 // Store, behind the user's delivery cursors; since the connect backfill of DMs reads the inbox,
-// they come back only through a `sync` from the client's cursors or the history API:
-// overflowed() / take_overflow() let a caller tell the client (or backfill from the Store).
+// the WebSocket resume reads overflowed() first and, when it is not 0, backfills that user's
+// DMs from the Store by delivery cursor instead, then clear_overflow() (Inbox port).
 //
 // Only DM conversations have inbox entries: a channel message in push is invalid_argument and
 // nothing is written. Redis failures are unavailable. Thread-safe, blocking.
@@ -51,9 +51,12 @@ class RedisInbox final : public Inbox {
   // Advances the cursor to up_to_seq (never back) and removes the entries at or below it.
   Result<void> ack(Id user_id, const ConvKey& conv, std::uint64_t up_to_seq) override;
 
-  // How many of the user's entries the bound dropped since the last take_overflow().
-  Result<std::uint64_t> overflowed(Id user_id);
-  // Returns that number and resets it (GETDEL): "tell the client to sync from history".
+  // How many of the user's entries the bound dropped since the signal was last cleared.
+  Result<std::uint64_t> overflowed(Id user_id) override;
+  // Subtracts `seen` (what overflowed() said before the backfill) from the counter, deleting it
+  // at 0, in one script: drops counted after `seen` was read stay signalled.
+  Result<void> clear_overflow(Id user_id, std::uint64_t seen) override;
+  // Returns the counter and resets it (GETDEL).
   Result<std::uint64_t> take_overflow(Id user_id);
 
  private:
@@ -61,7 +64,7 @@ class RedisInbox final : public Inbox {
 
   std::shared_ptr<redis::RedisClient> client_;
   const RedisInboxOptions options_;
-  std::string push_sha_, ack_sha_, list_sha_;
+  std::string push_sha_, ack_sha_, list_sha_, clear_overflow_sha_;
 };
 
 }  // namespace imd

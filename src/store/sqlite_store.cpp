@@ -699,6 +699,33 @@ Result<std::vector<Id>> SqliteStore::channel_member_ids(Id channel_id) {
   });
 }
 
+Result<Memberships> SqliteStore::memberships_of_user(Id user_id) {
+  return db_->read([&](SqliteConnection& c) -> Result<Memberships> {
+    auto user = c.prepare("SELECT 1 FROM \"user\" WHERE id = ?");
+    if (!user.ok()) return user.error();
+    user->bind(1, to_db(user_id));
+    auto known = exists(*user);
+    if (!known.ok()) return known.error();
+    if (!*known) return make_error(Errc::not_found, "no such user");
+    auto id_column = [](const SqliteStatement& st) { return st.column_id(0); };
+    Memberships m;
+    auto spaces = c.prepare("SELECT space_id FROM space_user WHERE user_id = ? ORDER BY space_id");
+    if (!spaces.ok()) return spaces.error();
+    spaces->bind(1, to_db(user_id));
+    auto space_ids = collect<Id>(*spaces, id_column);
+    if (!space_ids.ok()) return space_ids.error();
+    m.spaces = std::move(*space_ids);
+    auto channels =
+        c.prepare("SELECT channel_id FROM channel_user WHERE user_id = ? ORDER BY channel_id");
+    if (!channels.ok()) return channels.error();
+    channels->bind(1, to_db(user_id));
+    auto channel_ids = collect<Id>(*channels, id_column);
+    if (!channel_ids.ok()) return channel_ids.error();
+    m.channels = std::move(*channel_ids);
+    return m;
+  });
+}
+
 // --- messages
 
 Result<std::vector<Result<Appended>>> SqliteStore::append_messages(
@@ -745,26 +772,31 @@ Result<std::vector<Message>> SqliteStore::messages(const ConvKey& conv, const Hi
   });
 }
 
-Result<void> SqliteStore::advance_deliveries(std::span<const DeliveryUpdate> updates) {
-  if (updates.empty()) return {};
-  return db_->write([&](SqliteConnection& c) -> Result<void> {
+Result<std::vector<DeliveryUpdate>> SqliteStore::advance_deliveries(
+    std::span<const DeliveryUpdate> updates) {
+  using Out = std::vector<DeliveryUpdate>;
+  if (updates.empty()) return Out{};
+  return db_->write([&](SqliteConnection& c) -> Result<Out> {
+    Out out;
+    out.reserve(updates.size());
     for (const auto& u : updates) {
       auto r = advance_cursor(c, u.user, u.conv, u.seq, CursorKind::delivery);
-      if (!r && r.error().code != Errc::forbidden && r.error().code != Errc::not_found &&
-          r.error().code != Errc::invalid_argument) {
+      if (r) {
+        out.push_back({u.user, u.conv, *r});
+      } else if (r.error().code != Errc::forbidden && r.error().code != Errc::not_found &&
+                 r.error().code != Errc::invalid_argument) {
         return r.error();
       }
     }
-    return {};
+    return out;
   });
 }
 
-Result<void> SqliteStore::advance_delivery(Id user_id, const ConvKey& conv, std::uint64_t seq) {
-  auto r = db_->write([&](SqliteConnection& c) {
+Result<std::uint64_t> SqliteStore::advance_delivery(Id user_id, const ConvKey& conv,
+                                                    std::uint64_t seq) {
+  return db_->write([&](SqliteConnection& c) {
     return advance_cursor(c, user_id, conv, seq, CursorKind::delivery);
   });
-  if (!r.ok()) return r.error();
-  return {};
 }
 
 Result<std::uint64_t> SqliteStore::advance_read(Id user_id, const ConvKey& conv,

@@ -1079,6 +1079,24 @@ Result<std::vector<Id>> MysqlStore::channel_member_ids(Id channel_id) {
   });
 }
 
+Result<Memberships> MysqlStore::memberships_of_user(Id user_id) {
+  return db_->read([&](MysqlConnection& c) -> Result<Memberships> {
+    auto known = query_exists(c, "SELECT 1 FROM `user` WHERE id = ?", user_id);
+    if (!known.ok()) return known.error();
+    if (!*known) return make_error(Errc::not_found, "no such user");
+    auto id_column = [](const MysqlStatement& s) { return s.column_id(0); };
+    auto spaces =
+        query<Id>(c, "SELECT space_id FROM space_user WHERE user_id = ? ORDER BY space_id",
+                  id_column, user_id);
+    if (!spaces.ok()) return spaces.error();
+    auto channels =
+        query<Id>(c, "SELECT channel_id FROM channel_user WHERE user_id = ? ORDER BY channel_id",
+                  id_column, user_id);
+    if (!channels.ok()) return channels.error();
+    return Memberships{std::move(*spaces), std::move(*channels)};
+  });
+}
+
 // --- messages
 
 Result<std::vector<Result<Appended>>> MysqlStore::append_messages(
@@ -1123,12 +1141,11 @@ Result<std::vector<Message>> MysqlStore::messages(const ConvKey& conv, const His
   });
 }
 
-Result<void> MysqlStore::advance_delivery(Id user_id, const ConvKey& conv, std::uint64_t seq) {
-  auto r = db_->write([&](MysqlConnection& c) {
+Result<std::uint64_t> MysqlStore::advance_delivery(Id user_id, const ConvKey& conv,
+                                                   std::uint64_t seq) {
+  return db_->write([&](MysqlConnection& c) {
     return advance_cursor(c, user_id, conv, seq, CursorKind::delivery);
   });
-  if (!r.ok()) return r.error();
-  return {};
 }
 
 Result<std::uint64_t> MysqlStore::advance_read(Id user_id, const ConvKey& conv, std::uint64_t seq) {

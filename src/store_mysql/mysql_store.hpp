@@ -67,10 +67,12 @@ class MysqlStore final : public Store {
   Result<std::vector<Member>> channel_members(Id channel_id, Id after_user_id,
                                               std::uint32_t limit) override;
   Result<std::vector<Id>> channel_member_ids(Id channel_id) override;
+  Result<Memberships> memberships_of_user(Id user_id) override;
 
   Result<std::vector<Result<Appended>>> append_messages(std::span<const NewMessage> batch) override;
   Result<std::vector<Message>> messages(const ConvKey& conv, const HistoryQuery& q) override;
-  Result<void> advance_delivery(Id user_id, const ConvKey& conv, std::uint64_t seq) override;
+  Result<std::uint64_t> advance_delivery(Id user_id, const ConvKey& conv,
+                                         std::uint64_t seq) override;
   Result<std::uint64_t> advance_read(Id user_id, const ConvKey& conv, std::uint64_t seq) override;
   Result<std::vector<ConversationState>> conversations(Id user_id) override;
 

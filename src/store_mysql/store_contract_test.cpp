@@ -517,6 +517,35 @@ TEST_P(StoreContract, RemoveSpaceMemberAlsoLeavesItsChannels) {
   EXPECT_EQ(store().add_channel_member(100, 2, 1).error().code, Errc::forbidden);
 }
 
+// The user cache's loader: both id lists, ascending; not_found for no such user.
+TEST_P(StoreContract, MembershipsOfUserListSpacesAndChannelsInOrder) {
+  add_user(1, "Alice");
+  add_user(2, "Bob");
+  add_space(20, 1);
+  add_space(10, 1);
+  add_channel(200, 20, 1);
+  add_channel(101, 10, 1);
+  add_channel(100, 10, 1);
+  auto alice = store().memberships_of_user(1);
+  ASSERT_TRUE(alice.ok()) << alice.error().message;
+  EXPECT_EQ(alice->spaces, (std::vector<Id>{10, 20}));
+  EXPECT_EQ(alice->channels, (std::vector<Id>{100, 101, 200}));
+
+  auto bob = store().memberships_of_user(2);
+  ASSERT_TRUE(bob.ok());
+  EXPECT_TRUE(bob->spaces.empty());
+  EXPECT_TRUE(bob->channels.empty());
+  ASSERT_TRUE(*store().add_space_member(10, 2, 1));
+  ASSERT_TRUE(*join(101, 2, 1));
+  EXPECT_EQ(*store().memberships_of_user(2), (Memberships{{10}, {101}}));
+  ASSERT_TRUE(*store().remove_space_member(10, 2));
+  EXPECT_EQ(*store().memberships_of_user(2), (Memberships{}));
+
+  auto nobody = store().memberships_of_user(999);
+  ASSERT_FALSE(nobody.ok());
+  EXPECT_EQ(nobody.error().code, Errc::not_found);
+}
+
 // --- channels
 
 TEST_P(StoreContract, ChannelsAndMembership) {
@@ -902,13 +931,14 @@ TEST_P(StoreContract, CursorsMoveForwardOnlyAndClampToLastSeq) {
   EXPECT_EQ(*store().advance_read(2, ch, 2), 2u);
   EXPECT_EQ(*store().advance_read(2, ch, 1), 2u);   // never backwards
   EXPECT_EQ(*store().advance_read(2, ch, 99), 3u);  // clamped
-  ASSERT_TRUE(store().advance_delivery(2, ch, 2).ok());
+  // advance_delivery returns the stored cursor (the cursor cache keeps only that).
+  EXPECT_EQ(*store().advance_delivery(2, ch, 2), 2u);
   EXPECT_EQ(conversation(2, ch)->ack_seq, 2u);
   EXPECT_EQ(backend_->scalar(kLastAckMessageId, 100, 2), 2);
-  ASSERT_TRUE(store().advance_delivery(2, ch, 1).ok());
+  EXPECT_EQ(*store().advance_delivery(2, ch, 1), 2u);
   EXPECT_EQ(conversation(2, ch)->ack_seq, 2u);
   EXPECT_EQ(backend_->scalar(kLastAckMessageId, 100, 2), 2);
-  ASSERT_TRUE(store().advance_delivery(2, ch, ~0ull).ok());
+  EXPECT_EQ(*store().advance_delivery(2, ch, ~0ull), 3u);
   EXPECT_EQ(conversation(2, ch)->ack_seq, 3u);
   EXPECT_EQ(backend_->scalar(kLastAckMessageId, 100, 2), 3);
   EXPECT_EQ(conversation(2, ch)->read_seq, 3u);  // the cursors are independent
@@ -931,6 +961,36 @@ TEST_P(StoreContract, CursorsMoveForwardOnlyAndClampToLastSeq) {
   EXPECT_EQ(store().advance_delivery(3, ConvKey::dm(1, 3), 1).error().code, Errc::forbidden);
   EXPECT_EQ(store().advance_read(2, ConvKey{ConvKind::dm, 2, 1}, 1).error().code,
             Errc::invalid_argument);
+}
+
+// The batch form returns the stored cursor of every item it did not skip, in input order.
+TEST_P(StoreContract, AdvanceDeliveriesReturnsTheStoredCursors) {
+  add_user(1, "Alice");
+  add_user(2, "Bob");
+  add_user(3, "Carol");
+  add_space(10, 1);
+  add_channel(100, 10, 1);
+  ASSERT_TRUE(*join(100, 2, 1));
+  append_ok({channel_msg(1, 100, 1, "a"), channel_msg(2, 100, 1, "b"), dm_msg(3, 1, 2, "c")});
+  const ConvKey ch = ConvKey::channel(100), dm = ConvKey::dm(1, 2);
+  std::vector<DeliveryUpdate> batch = {{2, ch, 1},
+                                       {3, ch, 1},   // not a member: skipped
+                                       {2, dm, 99},  // clamped to last_seq
+                                       {2, ch, 50}};
+  auto r = store().advance_deliveries(batch);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ((*r)[0].conv, ch);
+  EXPECT_EQ((*r)[0].seq, 1u);
+  EXPECT_EQ((*r)[1].conv, dm);
+  EXPECT_EQ((*r)[1].seq, 1u);
+  EXPECT_EQ((*r)[2].user, 2u);
+  EXPECT_EQ((*r)[2].seq, 2u);
+  std::vector<DeliveryUpdate> older = {{2, ch, 1}};
+  auto again = store().advance_deliveries(older);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].seq, 2u);  // the cursor as stored, not the older ACK
 }
 
 TEST_P(StoreContract, ConversationsCarryUnreadAndTheLastMessage) {

@@ -34,6 +34,17 @@ ServerProcess::~ServerProcess() {
 }
 
 void ServerProcess::start() {
+  // IMD_TEST_EXTERNAL_SERVER=HOST:PORT runs a suite against a server that is already up, e.g.
+  // the local cluster behind nginx (scripts/cluster.sh): nothing is started or stopped here.
+  if (const char* ext = std::getenv("IMD_TEST_EXTERNAL_SERVER"); ext && *ext) {
+    std::string addr = ext;
+    auto colon = addr.rfind(':');
+    if (colon == std::string::npos) throw std::runtime_error("IMD_TEST_EXTERNAL_SERVER: HOST:PORT");
+    host_ = addr.substr(0, colon);
+    port_ = static_cast<unsigned short>(std::stoi(addr.substr(colon + 1)));
+    external_ = true;
+    return;
+  }
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
   std::vector<std::string> args = {IMD_BINARY,   "--listen",    "127.0.0.1:0",

@@ -1,5 +1,6 @@
 // Starts the real `imd` binary on 127.0.0.1:0 with a temporary data dir, learns its port
 // from the log, and stops (SIGTERM), kills (SIGKILL) or restarts it on the same data dir.
+// Or, with IMD_TEST_EXTERNAL_SERVER=HOST:PORT, stands for a server that runs elsewhere.
 #pragma once
 
 #include <sys/types.h>
@@ -33,6 +34,9 @@ class ServerProcess {
   const std::string& data_dir() const { return data_dir_; }
   std::string log() const;
   bool running() const { return pid_ > 0; }
+  // True when IMD_TEST_EXTERNAL_SERVER named a server that runs elsewhere: stop(), kill9()
+  // and restart() then do nothing, and extra flags are not applied.
+  bool external() const { return external_; }
 
  private:
   void wait_exit();
@@ -41,6 +45,7 @@ class ServerProcess {
   std::string data_dir_;
   bool own_dir_ = false;
   pid_t pid_ = -1;
+  bool external_ = false;
   int err_fd_ = -1;
   std::string host_ = "127.0.0.1";
   unsigned short port_ = 0;

@@ -36,6 +36,15 @@ class Inbox {
                                             std::uint32_t limit) = 0;
   // Removes the user's entries of `conv` with seq <= up_to_seq.
   virtual Result<void> ack(Id user_id, const ConvKey& conv, std::uint64_t up_to_seq) = 0;
+  // Overflow: a bounded inbox (RedisInbox) drops a user's oldest entries when full. Those
+  // messages are still in the Store, behind the user's delivery cursors, but a backfill that
+  // reads the inbox would miss them. overflowed() says how many were dropped since the signal
+  // was last cleared (an unbounded inbox: always 0); whoever backfills that user's DMs from the
+  // Store by delivery cursor instead (the WebSocket resume) calls clear_overflow(user, n) with
+  // the number it read before, once that backfill completed: drops that happened meanwhile
+  // stay signalled.
+  virtual Result<std::uint64_t> overflowed(Id) { return std::uint64_t{0}; }
+  virtual Result<void> clear_overflow(Id, std::uint64_t) { return {}; }
   // Many ACKs at once; adapters should batch them (one transaction / one pipeline).
   virtual Result<void> ack_many(std::span<const DeliveryUpdate> acks) {
     for (const auto& a : acks) IMD_TRY(ack(a.user, a.conv, a.seq));

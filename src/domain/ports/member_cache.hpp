@@ -6,7 +6,10 @@
 // calls invalidate() after the Store write, so a stale list never outlives the change.
 #pragma once
 
+#include <cstddef>
 #include <memory>
+#include <optional>
+#include <span>
 #include <vector>
 
 #include "common/error.hpp"
@@ -21,6 +24,17 @@ class MemberCache {
   virtual ~MemberCache() = default;
   virtual Result<MemberList> members(Id channel_id) = 0;
   virtual void invalidate(Id channel_id) = 0;
+  // Warm-up (a user's channels when they connect): loads the lists that are not cached.
+  // Returns how many were loaded; the first error (after trying every channel) otherwise.
+  virtual Result<std::size_t> warm(std::span<const Id> channel_ids) {
+    std::optional<Error> first;
+    for (Id c : channel_ids) {
+      auto r = members(c);
+      if (!r && !first && r.error().code != Errc::not_found) first = r.error();
+    }
+    if (first) return *first;
+    return channel_ids.size();
+  }
 };
 
 }  // namespace imd

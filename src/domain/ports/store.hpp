@@ -72,6 +72,9 @@ class Store {
   virtual Result<std::vector<Member>> channel_members(Id channel_id, Id after_user_id,
                                                       std::uint32_t limit) = 0;
   virtual Result<std::vector<Id>> channel_member_ids(Id channel_id) = 0;
+  // The ids of the user's spaces and channels, each ascending (one index range per table);
+  // not_found when the user does not exist (the user cache's negative entry).
+  virtual Result<Memberships> memberships_of_user(Id user_id) = 0;
 
   // --- messages
   // One transaction for the whole batch. Per item: when (from, cid) exists, the original
@@ -89,19 +92,29 @@ class Store {
   // Messages of a conversation by seq; ascending order in the result.
   virtual Result<std::vector<Message>> messages(const ConvKey& conv, const HistoryQuery& q) = 0;
 
-  // Delivery cursor (cumulative ACK): moves forward only, clamped to last_seq.
+  // Delivery cursor (cumulative ACK): moves forward only, clamped to last_seq; returns the
+  // cursor after the update (never above what is stored: the cursor cache relies on it).
   // For a channel it also sets channel_user.last_ack_message_id. forbidden if not a member
   // / participant.
-  virtual Result<void> advance_delivery(Id user_id, const ConvKey& conv, std::uint64_t seq) = 0;
+  virtual Result<std::uint64_t> advance_delivery(Id user_id, const ConvKey& conv,
+                                                 std::uint64_t seq) = 0;
   // Many delivery cursors at once (the ACKs gathered over a short interval). Items the user
   // may not move (forbidden, not_found) are skipped; an engine failure fails the call.
+  // Returns the cursor after the update of every item that was not skipped, in input order.
   // Adapters should do it in one transaction; this default applies them one by one.
-  virtual Result<void> advance_deliveries(std::span<const DeliveryUpdate> updates) {
+  virtual Result<std::vector<DeliveryUpdate>> advance_deliveries(
+      std::span<const DeliveryUpdate> updates) {
+    std::vector<DeliveryUpdate> out;
+    out.reserve(updates.size());
     for (const auto& u : updates) {
       auto r = advance_delivery(u.user, u.conv, u.seq);
-      if (!r && r.error().code != Errc::forbidden && r.error().code != Errc::not_found) return r;
+      if (r) {
+        out.push_back({u.user, u.conv, *r});
+      } else if (r.error().code != Errc::forbidden && r.error().code != Errc::not_found) {
+        return r.error();
+      }
     }
-    return {};
+    return out;
   }
   // Read cursor: forward only, clamped to last_seq; returns the cursor after the update.
   virtual Result<std::uint64_t> advance_read(Id user_id, const ConvKey& conv,

@@ -1,0 +1,162 @@
+// MessagingService's delivery ACKs through the cursor cache (domain/ports/cursor_cache.hpp):
+// an ACK that does not move the cursor forward is answered without a write, and the cache never
+// runs ahead of the Store, so a stale entry costs a write and never skips one. In process, on
+// the standalone adapters (SQLite store and inbox, memory caches).
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "cache/memory_cursor_cache.hpp"
+#include "cache/memory_member_cache.hpp"
+#include "cache/memory_user_cache.hpp"
+#include "common/snowflake.hpp"
+#include "domain/messaging_service.hpp"
+#include "queue/local_queue.hpp"
+#include "routes/memory_routes.hpp"
+#include "store/sqlite_inbox.hpp"
+#include "store/sqlite_store.hpp"
+#include "store/sqlite_test_support.hpp"
+
+namespace imd {
+namespace {
+
+using testing::dm_msg;
+using testing::make_user;
+
+// The SQLite inbox, counting the flushes that reached it (each one follows a Store write of the
+// same cursors) and able to fail them.
+class CountingInbox final : public Inbox {
+ public:
+  explicit CountingInbox(std::shared_ptr<SqliteDatabase> db) : inner_(std::move(db)) {}
+  Result<void> push(std::span<const InboxItem> items) override { return inner_.push(items); }
+  Result<std::vector<Message>> list(Id user, const std::optional<InboxCursor>& after,
+                                    std::uint32_t limit) override {
+    return inner_.list(user, after, limit);
+  }
+  Result<void> ack(Id user, const ConvKey& conv, std::uint64_t seq) override {
+    return inner_.ack(user, conv, seq);
+  }
+  Result<void> ack_many(std::span<const DeliveryUpdate> acks) override {
+    ++flushes;
+    if (fail) return make_error(Errc::unavailable, "inbox down");
+    return inner_.ack_many(acks);
+  }
+  std::atomic<int> flushes{0};
+  bool fail = false;
+
+ private:
+  SqliteInbox inner_;
+};
+
+struct NoPusher final : Pusher {
+  void push(std::vector<Push>) override {}
+};
+
+class AckCursor : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (Id u : {1, 2}) ASSERT_TRUE(store_.create_user(make_user(u, "u"), "h").ok());
+  }
+  // Stores DMs from 1 to 2 through the consumer, as the queue would: seqs next, next+1, ...
+  void send(int n) {
+    std::vector<NewMessage> batch;
+    for (int i = 0; i < n; ++i) {
+      ++sent_;
+      batch.push_back(dm_msg(1000 + sent_, 1, 2, "c" + std::to_string(sent_)));
+    }
+    ASSERT_EQ(messaging_.consume(batch), Queue::Outcome::done);
+  }
+  std::size_t inbox_size() { return inbox_.list(2, std::nullopt, 100)->size(); }
+  std::uint64_t stored_cursor() {
+    auto convs = store_.conversations(2);
+    EXPECT_TRUE(convs.ok());
+    if (!convs.ok()) return 0;
+    for (const auto& c : *convs) {
+      if (c.conv == dm_) return c.ack_seq;
+    }
+    return 0;
+  }
+
+  testing::TempDir dir_;
+  std::shared_ptr<SqliteDatabase> db_ = testing::open_db(dir_.file("imd.db"));
+  SqliteStore store_{db_};
+  CountingInbox inbox_{db_};
+  LocalQueue queue_{16, 16};
+  MemoryMemberCache members_{[this](Id c) { return store_.channel_member_ids(c); }};
+  MemoryUserCache users_{[this](Id u) { return store_.memberships_of_user(u); }};
+  MemoryCursorCache cursors_;
+  MemoryRoutes routes_;
+  NoPusher pusher_;
+  SystemClock clock_;
+  Snowflake ids_{clock_, 1};
+  MessagingService messaging_{
+      store_, inbox_, queue_, {members_, users_, cursors_}, routes_, pusher_, ids_, clock_, {}};
+  const ConvKey dm_ = ConvKey::dm(1, 2);
+  int sent_ = 0;
+};
+
+// Without the cache every ACK below would be gathered and written (4 flushes, not 1).
+TEST_F(AckCursor, AnAckAtOrBelowTheCachedCursorWritesNothing) {
+  send(3);
+  ASSERT_TRUE(messaging_.ack(2, dm_, 3).ok());
+  ASSERT_TRUE(messaging_.flush_acks().ok());
+  EXPECT_EQ(inbox_.flushes.load(), 1);
+  EXPECT_EQ(cursors_.get(2, dm_), 3u);
+  EXPECT_EQ(inbox_size(), 0u);
+  for (std::uint64_t seq : {3, 2, 1}) {
+    ASSERT_TRUE(messaging_.ack(2, dm_, seq).ok());  // a second device, a retried ACK
+    ASSERT_TRUE(messaging_.flush_acks().ok());
+  }
+  EXPECT_EQ(inbox_.flushes.load(), 1);
+  EXPECT_EQ(stored_cursor(), 3u);
+}
+
+// The cache holds what the Store stored, not what the client asked: an ACK beyond the last
+// message is clamped by the Store, and so is the cached cursor. Caching the asked 100 would
+// skip the ACK of messages 4 and 5 below: they would stay in the inbox and be delivered again
+// on every connect.
+TEST_F(AckCursor, TheCacheNeverRunsAheadOfTheStore) {
+  send(3);
+  ASSERT_TRUE(messaging_.ack(2, dm_, 100).ok());
+  ASSERT_TRUE(messaging_.flush_acks().ok());
+  EXPECT_EQ(stored_cursor(), 3u);
+  EXPECT_EQ(cursors_.get(2, dm_), 3u);
+  send(2);
+  EXPECT_EQ(inbox_size(), 2u);
+  ASSERT_TRUE(messaging_.ack(2, dm_, 5).ok());
+  ASSERT_TRUE(messaging_.flush_acks().ok());
+  EXPECT_EQ(inbox_.flushes.load(), 2);
+  EXPECT_EQ(stored_cursor(), 5u);
+  EXPECT_EQ(inbox_size(), 0u);
+}
+
+// A cache behind the Store (an entry lost, or another process's write not seen) only costs a
+// write: the ACK goes through, and the Store's cursor does not move back.
+TEST_F(AckCursor, AStaleCachedCursorOnlyCostsAWrite) {
+  send(4);
+  ASSERT_TRUE(store_.advance_delivery(2, dm_, 4).ok());  // written by another process
+  std::vector<DeliveryUpdate> stale = {{2, dm_, 1}};
+  cursors_.put(stale);
+  ASSERT_TRUE(messaging_.ack(2, dm_, 2).ok());
+  ASSERT_TRUE(messaging_.flush_acks().ok());
+  EXPECT_EQ(inbox_.flushes.load(), 1);  // the extra write
+  EXPECT_EQ(stored_cursor(), 4u);
+  EXPECT_EQ(cursors_.get(2, dm_), 4u);  // and the cache learnt the stored cursor
+}
+
+// A flush that did not complete leaves the cache as it was: the ACK is retried, not skipped.
+TEST_F(AckCursor, AFailedFlushDoesNotAdvanceTheCache) {
+  send(2);
+  inbox_.fail = true;
+  ASSERT_TRUE(messaging_.ack(2, dm_, 2).ok());
+  EXPECT_FALSE(messaging_.flush_acks().ok());
+  EXPECT_EQ(cursors_.get(2, dm_), 0u);
+  inbox_.fail = false;
+  ASSERT_TRUE(messaging_.ack(2, dm_, 2).ok());
+  ASSERT_TRUE(messaging_.flush_acks().ok());
+  EXPECT_EQ(inbox_size(), 0u);
+  EXPECT_EQ(cursors_.get(2, dm_), 2u);
+}
+
+}  // namespace
+}  // namespace imd
