@@ -1,7 +1,6 @@
 #include "net/server.hpp"
 
 #include <chrono>
-#include <deque>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -89,6 +88,38 @@ bool read_file(const std::string& path, std::string& out) {
   return true;
 }
 
+// A connection's outgoing frames: FIFO, bounded by the caller. Unlike std::deque (which
+// allocates a 512-byte block as soon as it is constructed), an empty queue owns no memory: an
+// idle connection pays nothing for it.
+class FrameQueue {
+ public:
+  bool empty() const { return head_ == items_.size(); }
+  std::size_t size() const { return items_.size() - head_; }
+  const gateway::Frame& front() const { return items_[head_]; }
+  const gateway::Frame& operator[](std::size_t i) const { return items_[head_ + i]; }
+  void push_back(gateway::Frame f) { items_.push_back(std::move(f)); }
+  void pop_front(std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) items_[head_ + i].reset();
+    head_ += n;
+    if (head_ == items_.size()) {
+      // Drained: give a grown buffer back, keep a small one for the next burst.
+      if (items_.capacity() > 64) {
+        std::vector<gateway::Frame>().swap(items_);
+      } else {
+        items_.clear();
+      }
+      head_ = 0;
+    } else if (head_ >= 1024 && head_ * 2 >= items_.size()) {
+      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+
+ private:
+  std::vector<gateway::Frame> items_;
+  std::size_t head_ = 0;
+};
+
 }  // namespace
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
@@ -123,8 +154,16 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
                 static_cast<double>(deps.config.limits.ws_burst)),
         writable_(ws_.get_executor()) {}
 
+  // The handshake runs in a coroutine of its own, so that the upgrade request and the
+  // handshake's state are freed once it is done; the long-lived serve() frame stays small.
   void start(http::request<http::string_body> req) {
-    asio::co_spawn(ws_.get_executor(), run(shared_from_this(), std::move(req)), asio::detached);
+    auto self = shared_from_this();
+    asio::co_spawn(ws_.get_executor(), handshake(std::move(req)),
+                   [self](std::exception_ptr e, bool open) {
+                     if (!e && open) {
+                       asio::co_spawn(self->ws_.get_executor(), self->serve(self), asio::detached);
+                     }
+                   });
   }
 
   void deliver(std::vector<gateway::OutFrame> frames) override {
@@ -145,7 +184,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     return kOps;
   }
 
-  awaitable<void> run(std::shared_ptr<WsSession> self, http::request<http::string_body> req) {
+  awaitable<bool> handshake(http::request<http::string_body> req) {
     const auto& cfg = deps_.config;
     beast::get_lowest_layer(ws_).expires_never();
     websocket::stream_base::timeout t{};
@@ -157,8 +196,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     ws_.read_message_max(static_cast<std::size_t>(cfg.limits.max_frame_bytes));
     ws_.auto_fragment(false);
     auto [ec] = co_await ws_.async_accept(req, kTuple);
-    req = {};  // this frame lives as long as the connection: keep no upgrade request in it
-    if (ec) co_return;
+    if (ec) co_return false;
 
     ref_ = deps_.hub.attach(user_, weak_from_this());
     // Routes may live in Redis: a network round trip belongs on the blocking pool.
@@ -169,7 +207,34 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     LOG_DEBUG("ws open user=" << user_ << " conn=" << ref_.conn);
     enqueue(gateway::hello_frame(ref_.conn, user_, cfg.ws.heartbeat_s), true);
     start_sync(std::nullopt);
-    co_await read_loop();
+    co_return true;
+  }
+
+  // Reads frames until the connection ends, then detaches it. Lives as long as the connection.
+  awaitable<void> serve(std::shared_ptr<WsSession> self) {
+    {
+      // One message is read in pieces of at most kReadChunk bytes: an idle connection then
+      // holds a buffer of that size, not the 1.5 KiB that Beast prepares for a whole read.
+      static constexpr std::size_t kReadChunk = 256;
+      beast::flat_buffer buf;
+      while (!closed_ && !draining_) {
+        beast::error_code ec;
+        do {
+          auto [e, n] = co_await ws_.async_read_some(buf, kReadChunk, kTuple);
+          ec = e;
+        } while (!ec && !ws_.is_message_done());
+        if (ec) {
+          if (ec == websocket::error::message_too_big) {
+            LOG_INFO("ws conn=" << ref_.conn << " closed: frame over the size limit");
+          }
+          break;
+        }
+        std::string text = beast::buffers_to_string(buf.data());
+        buf.consume(buf.size());
+        if (buf.capacity() > 4 * kReadChunk) buf.shrink_to_fit();  // after a big message
+        co_await handle_frame(text);
+      }
+    }
     if (draining_) {
       // An abusive client still gets the error frames already queued (bounded: 1 s).
       auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
@@ -191,23 +256,6 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
     LOG_DEBUG("ws closed user=" << user_ << " conn=" << ref_.conn);
-  }
-
-  awaitable<void> read_loop() {
-    beast::flat_buffer buf;
-    while (!closed_ && !draining_) {
-      auto [ec, n] = co_await ws_.async_read(buf, kTuple);
-      if (ec) {
-        if (ec == websocket::error::message_too_big) {
-          LOG_INFO("ws conn=" << ref_.conn << " closed: frame over the size limit");
-        }
-        co_return;
-      }
-      std::string text = beast::buffers_to_string(buf.data());
-      buf.consume(buf.size());
-      if (buf.capacity() > 8192) buf.shrink_to_fit();  // idle connections keep no big buffer
-      co_await handle_frame(text);
-    }
   }
 
   awaitable<void> handle_frame(const std::string& text) {
@@ -525,7 +573,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
       }
       ws_.text(true);
       auto [ec, n] = co_await ws_.async_write(out, kTuple);
-      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(taken));
+      queue_.pop_front(taken);
       queued_bytes_ -= bytes;
       if (batch.capacity() > 64 * 1024) std::string().swap(batch);
       if (ec) {
@@ -575,7 +623,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
   bool closed_ = false;
   bool draining_ = false;  // closing: no more reads, the queued frames still go out
 
-  std::deque<gateway::Frame> queue_;
+  FrameQueue queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   asio::steady_timer writable_;
