@@ -9,6 +9,15 @@ MemoryCacheAside<V>::MemoryCacheAside(Loader load, std::size_t capacity)
     : load_(std::move(load)), capacity_(capacity) {}
 
 template <class V>
+typename MemoryCacheAside<V>::Value MemoryCacheAside<V>::peek(Id id) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || !it->second.value) return nullptr;
+  ++hits_;
+  return it->second.value;
+}
+
+template <class V>
 Result<typename MemoryCacheAside<V>::Value> MemoryCacheAside<V>::get(Id id) {
   std::unique_lock lock(mu_);
   for (;;) {

@@ -30,6 +30,8 @@ class MemoryCacheAside {
 
   MemoryCacheAside(Loader load, std::size_t capacity);
   Result<Value> get(Id id);
+  // The cached value, or null: never loads, never waits for a load.
+  Value peek(Id id);
   void invalidate(Id id);
   std::uint64_t hits() const;
   std::uint64_t misses() const;

@@ -17,6 +17,9 @@ class MemoryCursorCache final : public CursorCache {
   explicit MemoryCursorCache(std::size_t capacity = 1 << 20) : capacity_(capacity) {}
 
   std::uint64_t get(Id user_id, const ConvKey& conv) override;
+  std::optional<std::uint64_t> cached(Id user_id, const ConvKey& conv) override {
+    return get(user_id, conv);
+  }
   std::vector<std::uint64_t> get_many(Id user_id, std::span<const ConvKey> convs) override;
   void put(std::span<const DeliveryUpdate> stored) override;
 

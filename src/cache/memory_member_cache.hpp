@@ -16,6 +16,10 @@ class MemoryMemberCache final : public MemberCache {
   using Loader = std::function<Result<std::vector<Id>>(Id channel_id)>;
   explicit MemoryMemberCache(Loader load, std::size_t capacity = 100000);
   Result<MemberList> members(Id channel_id) override { return cache_.get(channel_id); }
+  std::optional<MemberList> cached(Id channel_id) override {
+    if (auto v = cache_.peek(channel_id)) return v;
+    return std::nullopt;
+  }
   void invalidate(Id channel_id) override { cache_.invalidate(channel_id); }
 
   std::uint64_t hits() const { return cache_.hits(); }

@@ -58,14 +58,31 @@ MessagingService::MessagingService(Store& store, Inbox& inbox, Queue& queue, Mes
 }
 
 Result<void> MessagingService::check_access(Id user, const ConvKey& conv) {
+  bool blocked = false;
+  return access(user, conv, true, blocked);
+}
+
+Result<void> MessagingService::access(Id user, const ConvKey& conv, bool may_block, bool& blocked) {
   if (conv.is_dm()) {
     if (!conv.has_participant(user)) return make_error(Errc::forbidden, "not your conversation");
     return {};
   }
-  auto members = members_.members(conv.channel_id());
-  if (!members) return members.error();
-  if (!is_member(*members, user)) {
-    // Distinguish a channel that does not exist from one the user is not in.
+  MemberList members;
+  if (may_block) {
+    auto loaded = members_.members(conv.channel_id());
+    if (!loaded) return loaded.error();
+    members = std::move(*loaded);
+  } else if (auto cached = members_.cached(conv.channel_id())) {
+    members = std::move(*cached);
+  } else {
+    blocked = true;
+    return {};
+  }
+  if (!is_member(members, user)) {
+    if (!may_block) {  // telling "no such channel" from "not a member" reads the Store
+      blocked = true;
+      return {};
+    }
     auto ch = store_.channel_by_id(conv.channel_id());
     if (!ch) return ch.error();
     return make_error(Errc::forbidden, "not a member of this channel");
@@ -79,6 +96,20 @@ bool MessagingService::known_user(Id user) {
 }
 
 Result<void> MessagingService::submit(Id sender, const SendInput& in, ConnRef origin) {
+  bool blocked = false;
+  return submit_impl(sender, in, origin, true, blocked);
+}
+
+std::optional<Result<void>> MessagingService::try_submit(Id sender, const SendInput& in,
+                                                         ConnRef origin) {
+  bool blocked = false;
+  auto r = submit_impl(sender, in, origin, false, blocked);
+  if (blocked) return std::nullopt;
+  return r;
+}
+
+Result<void> MessagingService::submit_impl(Id sender, const SendInput& in, ConnRef origin,
+                                           bool may_block, bool& blocked) {
   if (!valid_cid(in.cid)) {
     return make_error(Errc::invalid_argument, "cid must be 1..64 printable ASCII characters");
   }
@@ -102,6 +133,10 @@ Result<void> MessagingService::submit(Id sender, const SendInput& in, ConnRef or
   if (in.to) {
     if (*in.to == sender) return make_error(Errc::invalid_argument, "cannot message yourself");
     if (!known_user(*in.to)) {
+      if (!may_block) {
+        blocked = true;
+        return {};
+      }
       auto peer = store_.user_by_id(*in.to);
       if (!peer) {
         if (peer.error().code == Errc::not_found) {
@@ -117,7 +152,8 @@ Result<void> MessagingService::submit(Id sender, const SendInput& in, ConnRef or
     m.to = *in.to;
   } else {
     m.conv = ConvKey::channel(*in.channel);
-    IMD_TRY(check_access(sender, m.conv));
+    IMD_TRY(access(sender, m.conv, may_block, blocked));
+    if (blocked) return {};
   }
   auto id = ids_.next();
   if (!id) return id.error();
@@ -224,16 +260,32 @@ Result<void> MessagingService::ack(Id user, const ConvKey& conv, std::uint64_t s
   // The cached cursor is never ahead of the stored one (CursorCache): at or below it, the
   // Store's cursor is there already, and so is the inbox's.
   if (seq <= cursors_.get(user, conv)) return {};
-  bool full;
-  {
-    std::lock_guard lock(ack_mu_);
-    auto& pending = pending_acks_[MemberKey{user, conv}];
-    pending = std::max(pending, seq);
-    full = pending_acks_.size() >= kMaxPendingAcks;
-  }
   // Bounded: past the limit the caller writes the batch itself (back-pressure).
-  if (full) return flush_acks();
+  if (*gather_ack(user, conv, seq, false)) return flush_acks();
   return {};
+}
+
+std::optional<Result<void>> MessagingService::try_ack(Id user, const ConvKey& conv,
+                                                      std::uint64_t seq) {
+  bool blocked = false;
+  auto allowed = access(user, conv, false, blocked);
+  if (blocked) return std::nullopt;
+  if (!allowed) return allowed;
+  auto cached = cursors_.cached(user, conv);
+  if (!cached) return std::nullopt;
+  if (seq <= *cached) return Result<void>{};
+  // At the bound the gathered ACKs must be written now: that blocks.
+  if (!gather_ack(user, conv, seq, true)) return std::nullopt;
+  return Result<void>{};
+}
+
+std::optional<bool> MessagingService::gather_ack(Id user, const ConvKey& conv, std::uint64_t seq,
+                                                 bool refuse_at_bound) {
+  std::lock_guard lock(ack_mu_);
+  if (refuse_at_bound && pending_acks_.size() >= kMaxPendingAcks) return std::nullopt;
+  auto& pending = pending_acks_[MemberKey{user, conv}];
+  pending = std::max(pending, seq);
+  return pending_acks_.size() >= kMaxPendingAcks;
 }
 
 Result<void> MessagingService::flush_acks() {

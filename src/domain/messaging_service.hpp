@@ -79,6 +79,11 @@ class MessagingService {
   // Validates (target, membership, type, UTF-8, size) and publishes to the queue. The `sent`
   // ACK, or a SendFailedEvent, reaches `origin` through the Pusher later.
   Result<void> submit(Id sender, const SendInput& in, ConnRef origin);
+  // submit() when every lookup it needs is answered from this process's memory: then it never
+  // blocks, and an I/O thread may call it (no hand-off to the blocking pool per message).
+  // nullopt when it would have to block (a cache miss, a remote cache): call submit() on the
+  // blocking pool instead. Nothing was published then.
+  std::optional<Result<void>> try_submit(Id sender, const SendInput& in, ConnRef origin);
 
   // The queue's consumer: stores a batch in one transaction, then inbox, ACKs, fan-out.
   // `retry` when an engine failed and the queue redelivers (see Queue::Outcome).
@@ -89,6 +94,8 @@ class MessagingService {
   // others every `ack_flush` interval in one transaction (a crash loses at most that interval
   // of ACKs: the messages are delivered again, and clients drop what they already hold by seq).
   Result<void> ack(Id user, const ConvKey& conv, std::uint64_t seq);
+  // ack() without blocking, or nullopt when it would block (as try_submit()).
+  std::optional<Result<void>> try_ack(Id user, const ConvKey& conv, std::uint64_t seq);
   // Writes the gathered ACKs now (a resync calls it so that it starts from current cursors):
   // the Store's cursors, then the inbox, then the cursor cache with the cursors the Store
   // returned (so the cache never runs ahead of the Store).
@@ -124,6 +131,16 @@ class MessagingService {
 
  private:
   void fan_out(const Message& m, ConnRef origin, std::vector<Push>& out);
+  // The bodies of submit()/check_access() for both ways of calling them: with `may_block`
+  // false, any lookup that is not in memory sets `blocked` and returns at once, before any
+  // side effect.
+  Result<void> submit_impl(Id sender, const SendInput& in, ConnRef origin, bool may_block,
+                           bool& blocked);
+  Result<void> access(Id user, const ConvKey& conv, bool may_block, bool& blocked);
+  // Adds an ACK to the gathered ones. Returns whether they reached their bound (the caller
+  // then writes them), or nullopt (nothing gathered) when `refuse_at_bound` and they had.
+  std::optional<bool> gather_ack(Id user, const ConvKey& conv, std::uint64_t seq,
+                                 bool refuse_at_bound);
 
   Store& store_;
   Inbox& inbox_;

@@ -327,9 +327,13 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     in.channel = *channel;
     in.type = type->value_or("text");
     in.body = std::string(body_it->value().get_string());
-    auto r =
-        co_await offload(deps_.blocking, [&] { return deps_.messaging.submit(user_, in, ref_); });
-    if (!r) fail(r.error());
+    // Published from this thread when every lookup is in memory (the common case standalone):
+    // two thread hand-offs fewer per message. Otherwise on the blocking pool.
+    auto r = deps_.messaging.try_submit(user_, in, ref_);
+    if (!r) {
+      r = co_await offload(deps_.blocking, [&] { return deps_.messaging.submit(user_, in, ref_); });
+    }
+    if (!*r) fail(r->error());
   }
 
   Result<std::pair<ConvKey, std::uint64_t>> conv_and_seq(const bj::object& o) {
@@ -348,9 +352,12 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     if (!cs) co_return send_error(cs.error(), "ack", nullptr);
     ConvKey conv = cs->first;
     std::uint64_t seq = cs->second;
-    auto r =
-        co_await offload(deps_.blocking, [&] { return deps_.messaging.ack(user_, conv, seq); });
-    if (!r) send_error(r.error(), "ack", nullptr);
+    // Answered from memory when it can be (no hand-off), on the blocking pool otherwise.
+    auto r = deps_.messaging.try_ack(user_, conv, seq);
+    if (!r) {
+      r = co_await offload(deps_.blocking, [&] { return deps_.messaging.ack(user_, conv, seq); });
+    }
+    if (!*r) send_error(r->error(), "ack", nullptr);
   }
 
   awaitable<void> op_read(const bj::object& o) {

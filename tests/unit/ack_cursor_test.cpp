@@ -1,7 +1,8 @@
 // MessagingService's delivery ACKs through the cursor cache (domain/ports/cursor_cache.hpp):
 // an ACK that does not move the cursor forward is answered without a write, and the cache never
-// runs ahead of the Store, so a stale entry costs a write and never skips one. In process, on
-// the standalone adapters (SQLite store and inbox, memory caches).
+// runs ahead of the Store, so a stale entry costs a write and never skips one. And the paths an
+// I/O thread takes (try_submit, try_ack): answered from memory, or stepping aside untouched.
+// In process, on the standalone adapters (SQLite store and inbox, memory caches).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -156,6 +157,60 @@ TEST_F(AckCursor, AFailedFlushDoesNotAdvanceTheCache) {
   ASSERT_TRUE(messaging_.flush_acks().ok());
   EXPECT_EQ(inbox_size(), 0u);
   EXPECT_EQ(cursors_.get(2, dm_), 2u);
+}
+
+// What an I/O thread may call: an answer from memory, or nullopt (nothing done) when the
+// answer needs the Store; the blocking calls then warm what the next fast call needs.
+TEST_F(AckCursor, TheNonBlockingPathsAnswerFromMemoryOrStepAside) {
+  SendInput in;
+  in.cid = "x1";
+  in.to = 2;
+  in.type = "text";
+  in.body = "hi";
+  EXPECT_FALSE(messaging_.try_submit(1, in, {}).has_value());  // is user 2 real? the Store knows
+  EXPECT_EQ(queue_.depth(), 0u);
+  ASSERT_TRUE(messaging_.submit(1, in, {}).ok());
+  in.cid = "x2";
+  auto fast = messaging_.try_submit(1, in, {});
+  ASSERT_TRUE(fast.has_value());
+  EXPECT_TRUE(fast->ok());
+  EXPECT_EQ(queue_.depth(), 2u);
+  in.body.clear();  // refused input is answered at once either way
+  auto bad = messaging_.try_submit(1, in, {});
+  ASSERT_TRUE(bad.has_value());
+  EXPECT_EQ(bad->error().code, Errc::invalid_argument);
+
+  // A channel: a cold member list steps aside; once loaded, members are answered from memory
+  // and a non-member steps aside (telling "no such channel" from "forbidden" reads the Store).
+  ASSERT_TRUE(store_.create_space(Space{50, "s", "", 1, 1}).ok());
+  ASSERT_TRUE(store_.create_channel(Channel{60, 50, "c", "", 1, 1}).ok());
+  const ConvKey ch = ConvKey::channel(60);
+  in.to.reset();
+  in.channel = 60;
+  in.body = "to the channel";
+  in.cid = "x3";
+  EXPECT_FALSE(messaging_.try_submit(1, in, {}).has_value());
+  EXPECT_FALSE(messaging_.try_ack(1, ch, 1).has_value());
+  ASSERT_TRUE(messaging_.check_access(1, ch).ok());  // loads the list
+  auto to_channel = messaging_.try_submit(1, in, {});
+  ASSERT_TRUE(to_channel.has_value());
+  EXPECT_TRUE(to_channel->ok());
+  EXPECT_FALSE(messaging_.try_submit(2, in, {}).has_value());
+
+  // ACKs: answered from the in-memory cursors, gathered like ack() does.
+  send(2);
+  auto ack = messaging_.try_ack(2, dm_, 2);
+  ASSERT_TRUE(ack.has_value());
+  EXPECT_TRUE(ack->ok());
+  ASSERT_TRUE(messaging_.flush_acks().ok());
+  EXPECT_EQ(stored_cursor(), 2u);
+  auto again = messaging_.try_ack(2, dm_, 1);  // at or below the cursor: nothing to write
+  ASSERT_TRUE(again.has_value());
+  ASSERT_TRUE(messaging_.flush_acks().ok());
+  EXPECT_EQ(inbox_.flushes.load(), 1);
+  auto foreign = messaging_.try_ack(3, dm_, 1);
+  ASSERT_TRUE(foreign.has_value());
+  EXPECT_EQ(foreign->error().code, Errc::forbidden);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -25,6 +26,10 @@ class CursorCache {
   virtual ~CursorCache() = default;
   // The cached cursor, 0 when none is cached.
   virtual std::uint64_t get(Id user_id, const ConvKey& conv) = 0;
+  // get() when the answer is in this process's memory (never blocks); nullopt otherwise.
+  virtual std::optional<std::uint64_t> cached(Id user_id, const ConvKey& conv) {
+    return std::nullopt;
+  }
   // Many cursors of one user (e.g. a sync's conversations), in the order asked; 0 = none.
   virtual std::vector<std::uint64_t> get_many(Id user_id, std::span<const ConvKey> convs) = 0;
   // Raises each (user, conv) cursor to `seq` unless the cached one is already at or above it.

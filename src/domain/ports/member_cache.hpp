@@ -23,6 +23,9 @@ class MemberCache {
  public:
   virtual ~MemberCache() = default;
   virtual Result<MemberList> members(Id channel_id) = 0;
+  // The list when it is held in this process's memory: never loads, never blocks, so an I/O
+  // thread may ask. Adapters whose every lookup is a network call keep this default.
+  virtual std::optional<MemberList> cached(Id channel_id) { return std::nullopt; }
   virtual void invalidate(Id channel_id) = 0;
   // Warm-up (a user's channels when they connect): loads the lists that are not cached.
   // Returns how many were loaded; the first error (after trying every channel) otherwise.

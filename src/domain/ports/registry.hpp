@@ -21,9 +21,9 @@
 namespace imd {
 
 struct NodeInfo {
-  std::uint32_t id = 0;             // the leased worker id: snowflake worker id and ConnRef::node
-  std::vector<std::string> roles;   // "gateway", "api", "logic"
-  std::string push_address;         // host:port of the gateway's gRPC Push service; empty if none
+  std::uint32_t id = 0;            // the leased worker id: snowflake worker id and ConnRef::node
+  std::vector<std::string> roles;  // "gateway", "api", "logic"
+  std::string push_address;        // host:port of the gateway's gRPC Push service; empty if none
   bool operator==(const NodeInfo&) const = default;
 };
 
