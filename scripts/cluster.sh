@@ -21,7 +21,8 @@
 #   IMD_BIN            the imd binary (default build/src/app/imd)
 #   IMD_CLUSTER_ARGS   extra arguments for every imd process (e.g. --nats-ack-wait-s 2)
 #   IMD_CLUSTER_START_TIMEOUT_S   bounded wait for each process (default 60)
-# The services take free ports of their own (IMD_*_PORT=0, see scripts/services.sh).
+# The services use PORT+6 (MariaDB), PORT+7 (NATS), PORT+8/9 (etcd); Redis Cluster picks
+# free ports from 19001.
 #
 # State: ${IMD_CLUSTER_DIR}/cluster.env (shell syntax): CLUSTER_URL, CLUSTER_PORT, and for each
 # node <NAME>_PID and <NAME>_URL (NAME upper case: API, GATEWAY1, ...). Each node logs to
@@ -48,11 +49,16 @@ usage() {
   exit 2
 }
 
-[[ $port =~ ^[0-9]+$ ]] && ((port > 1024 && port < 65000)) || die "IMD_CLUSTER_PORT: bad port '$port'"
+[[ $port =~ ^[0-9]+$ ]] && ((port > 1024 && port + 13 < 32768)) ||
+  die "IMD_CLUSTER_PORT: '$port' is not a port in 1025..32754 (below the ephemeral range)"
 
+# The services' ports come after the imd processes' (PORT+6..PORT+9), like them below the
+# kernel's ephemeral range (32768+): there an outgoing connection may hold a port between
+# a free-port check and the bind. Redis Cluster picks free ones from 19001 (bus ports +10000).
 services() {
-  IMD_SERVICES_DIR=$services_dir IMD_MARIADB_PORT=0 IMD_REDIS_CLUSTER_PORT=0 IMD_NATS_PORT=0 \
-    IMD_ETCD_PORT=0 "$root/scripts/services.sh" "$@"
+  IMD_SERVICES_DIR=$services_dir IMD_MARIADB_PORT=$((port + 6)) IMD_NATS_PORT=$((port + 7)) \
+    IMD_ETCD_PORT=$((port + 8)) IMD_ETCD_PEER_PORT=$((port + 9)) IMD_REDIS_CLUSTER_PORT=0 \
+    "$root/scripts/services.sh" "$@"
 }
 
 # Settings of node $1: "roles offset rpc_offset".

@@ -29,7 +29,7 @@
 #
 # Environment:
 #   IMD_SERVICES_DIR         where state files live (default /tmp/imd-services)
-#   IMD_MARIADB_PORT         TCP port (default 33306; 0 picks a free one)
+#   IMD_MARIADB_PORT         TCP port (default 25306; 0 picks a free one below the ephemeral range)
 #   IMD_MARIADB_PASSWORD     password of the `imd` user (default imd-dev-password)
 #   IMD_MARIADB_START_TIMEOUT_S, IMD_MARIADB_STOP_TIMEOUT_S   bounded waits (default 60, 30)
 #   IMD_MARIADB_ARGS         extra mariadbd arguments (e.g. --innodb-flush-log-at-trx-commit=2)
@@ -104,13 +104,13 @@ mariadb_show_log() {
 }
 
 mariadb_pick_port() {
-  local port=${IMD_MARIADB_PORT:-33306}
+  local port=${IMD_MARIADB_PORT:-25306}
   [[ $port =~ ^[0-9]+$ ]] || die "IMD_MARIADB_PORT must be a number, got '$port'"
   if ((port == 0)); then
-    for ((port = 33306; port < 33406; port++)); do
+    for ((port = 25306; port < 25406; port++)); do
       port_in_use "$port" || { echo "$port"; return; }
     done
-    die "no free port in 33306..33405"
+    die "no free port in 25306..25405"
   fi
   port_in_use "$port" && die "port $port is already in use (set IMD_MARIADB_PORT, or 0 for any)"
   echo "$port"
