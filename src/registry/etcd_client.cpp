@@ -190,19 +190,11 @@ struct EtcdClient::Impl {
 
 namespace {
 
-class KeepAliveTask final : public EtcdTask {
+// What both streaming tasks share: a thread, a stream context to cancel, and a stop flag that
+// wakes the thread's waits. Subclasses start `thread_` in their constructor and call stop()
+// in their destructor (before their own members go).
+class StreamTask : public EtcdTask {
  public:
-  KeepAliveTask(EtcdClient::Impl& impl, EtcdLease lease, std::function<void()> on_lost)
-      : impl_(impl), lease_(lease), on_lost_(std::move(on_lost)) {
-    thread_ = std::thread([this] { run(); });
-  }
-  ~KeepAliveTask() override { stop(); }
-
-  bool stopping() {
-    std::lock_guard lock(mu_);
-    return stopping_;
-  }
-
   void stop() override {
     {
       std::lock_guard lock(mu_);
@@ -212,6 +204,27 @@ class KeepAliveTask final : public EtcdTask {
     cv_.notify_all();
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
   }
+
+ protected:
+  bool stopping() {
+    std::lock_guard lock(mu_);
+    return stopping_;
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  grpc::ClientContext* ctx_ = nullptr;  // the open stream's, for stop(); guarded by mu_
+  std::thread thread_;
+};
+
+class KeepAliveTask final : public StreamTask {
+ public:
+  KeepAliveTask(EtcdClient::Impl& impl, EtcdLease lease, std::function<void()> on_lost)
+      : impl_(impl), lease_(lease), on_lost_(std::move(on_lost)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~KeepAliveTask() override { stop(); }
 
  private:
   void run() {
@@ -322,16 +335,11 @@ class KeepAliveTask final : public EtcdTask {
   EtcdClient::Impl& impl_;
   const EtcdLease lease_;
   std::function<void()> on_lost_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  grpc::ClientContext* ctx_ = nullptr;  // the open stream's, for stop(); guarded by mu_
-  std::thread thread_;
 };
 
 // ---- watch
 
-class WatchTask final : public EtcdTask {
+class WatchTask final : public StreamTask {
  public:
   WatchTask(EtcdClient::Impl& impl, std::string prefix, EtcdClient::SnapshotHandler on_snapshot,
             EtcdClient::EventsHandler on_events)
@@ -343,22 +351,7 @@ class WatchTask final : public EtcdTask {
   }
   ~WatchTask() override { stop(); }
 
-  void stop() override {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-      if (ctx_ != nullptr) ctx_->TryCancel();
-    }
-    cv_.notify_all();
-    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
-  }
-
  private:
-  bool stopping() {
-    std::lock_guard lock(mu_);
-    return stopping_;
-  }
-
   // Sleeps for the back-off (doubling it); true when stopping.
   bool back_off(milliseconds& backoff) {
     std::unique_lock lock(mu_);
@@ -463,11 +456,6 @@ class WatchTask final : public EtcdTask {
   const std::string prefix_;
   EtcdClient::SnapshotHandler on_snapshot_;
   EtcdClient::EventsHandler on_events_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  grpc::ClientContext* ctx_ = nullptr;  // guarded by mu_
-  std::thread thread_;
 };
 
 void fill_op(const EtcdOp& op, pb::RequestOp* out) {

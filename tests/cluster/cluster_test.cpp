@@ -56,7 +56,9 @@ class Cluster : public ::testing::Test {
     }
   }
 
-  Endpoint node(const std::string& upper_name) { return endpoint_of(state_.at(upper_name + "_URL")); }
+  Endpoint node(const std::string& upper_name) {
+    return endpoint_of(state_.at(upper_name + "_URL"));
+  }
   Http http() { return Http(nginx_.host, nginx_.port); }
 
   // Runs scripts/cluster.sh with the arguments; fails the test if it fails.
@@ -74,18 +76,7 @@ class Cluster : public ::testing::Test {
 
   std::string make_channel(const Account& owner, const std::vector<const Account*>& members) {
     Http h = http();
-    auto space = h.post("/api/v1/spaces", bj::object{{"name", "cluster"}}, owner.access);
-    EXPECT_EQ(space.status, 201) << space.body;
-    std::string sid = space.str("id");
-    auto ch = h.post("/api/v1/spaces/" + sid + "/channels", bj::object{{"name", "general"}},
-                     owner.access);
-    EXPECT_EQ(ch.status, 201) << ch.body;
-    std::string cid = ch.str("id");
-    for (const Account* m : members) {
-      EXPECT_EQ(h.post("/api/v1/spaces/" + sid + "/join", bj::object{}, m->access).status, 200);
-      EXPECT_EQ(h.post("/api/v1/channels/" + cid + "/join", bj::object{}, m->access).status, 200);
-    }
-    return cid;
+    return make_space_channel(h, owner, members).channel_id;
   }
 
   // Every stored message of a conversation, by seq (REST history through nginx).
@@ -258,8 +249,8 @@ TEST_F(Cluster, KillNineGatewayClientsReconnectThroughNginxAndLoseNothing) {
       if (f) {
         rx[i].take(*f);
         if (is_op(*f, "msg") && rx[i].last % 50 == 0) {
-          conns[i]->send(bj::object{
-              {"op", "ack"}, {"conversation", "channel:" + ch}, {"seq", rx[i].last}});
+          conns[i]->send(
+              bj::object{{"op", "ack"}, {"conversation", "channel:" + ch}, {"seq", rx[i].last}});
         }
         continue;
       }
@@ -268,9 +259,8 @@ TEST_F(Cluster, KillNineGatewayClientsReconnectThroughNginxAndLoseNothing) {
       // it what we hold.
       ++reconnects;
       conns[i] = std::make_unique<Ws>(nginx_.host, nginx_.port, readers[i].access);
-      conns[i]->send(bj::object{
-          {"op", "sync"},
-          {"cursors", bj::object{{"channel:" + ch, rx[i].last}}}});
+      conns[i]->send(
+          bj::object{{"op", "sync"}, {"cursors", bj::object{{"channel:" + ch, rx[i].last}}}});
     }
     EXPECT_TRUE(rx[i].error.empty()) << "reader " << i << ": " << rx[i].error;
     EXPECT_EQ(rx[i].last, static_cast<std::uint64_t>(kTotal)) << "reader " << i;

@@ -49,19 +49,9 @@ class Messaging : public ::testing::Test {
   // A space owned by `owner` with one channel that every account in `members` joined.
   std::string make_channel(const Account& owner, const std::vector<const Account*>& members) {
     Http h = http();
-    auto space = h.post("/api/v1/spaces", bj::object{{"name", "team"}}, owner.access);
-    EXPECT_EQ(space.status, 201) << space.body;
-    std::string sid = space.str("id");
-    auto ch = h.post("/api/v1/spaces/" + sid + "/channels", bj::object{{"name", "general"}},
-                     owner.access);
-    EXPECT_EQ(ch.status, 201) << ch.body;
-    std::string cid = ch.str("id");
-    for (const Account* m : members) {
-      EXPECT_EQ(h.post("/api/v1/spaces/" + sid + "/join", bj::object{}, m->access).status, 200);
-      EXPECT_EQ(h.post("/api/v1/channels/" + cid + "/join", bj::object{}, m->access).status, 200);
-    }
-    space_id_ = sid;
-    return cid;
+    auto sc = make_space_channel(h, owner, members);
+    space_id_ = sc.space_id;
+    return sc.channel_id;
   }
   bj::object conversation(const Account& a, const std::string& name) {
     auto r = http().get("/api/v1/conversations", a.access);

@@ -113,6 +113,28 @@ Account make_account(Http& http, const std::string& name) {
   return a;
 }
 
+SpaceAndChannel make_space_channel(Http& http, const Account& owner,
+                                   const std::vector<const Account*>& members) {
+  auto expect = [](const HttpResult& r, int status, const char* what) {
+    if (r.status != status) throw std::runtime_error(std::string(what) + " failed: " + r.body);
+  };
+  SpaceAndChannel sc;
+  auto space = http.post("/api/v1/spaces", bj::object{{"name", "team"}}, owner.access);
+  expect(space, 201, "creating a space");
+  sc.space_id = space.str("id");
+  auto ch = http.post("/api/v1/spaces/" + sc.space_id + "/channels",
+                      bj::object{{"name", "general"}}, owner.access);
+  expect(ch, 201, "creating a channel");
+  sc.channel_id = ch.str("id");
+  for (const Account* m : members) {
+    expect(http.post("/api/v1/spaces/" + sc.space_id + "/join", bj::object{}, m->access), 200,
+           "joining the space");
+    expect(http.post("/api/v1/channels/" + sc.channel_id + "/join", bj::object{}, m->access), 200,
+           "joining the channel");
+  }
+  return sc;
+}
+
 struct Ws::Impl {
   asio::io_context io;
   websocket::stream<beast::tcp_stream> ws{io};

@@ -65,6 +65,15 @@ struct Account {
 // Registers and logs in a fresh account with a unique phone number.
 Account make_account(Http& http, const std::string& name);
 
+// A space owned by `owner` with one channel that every account in `members` joined (throws
+// std::runtime_error when a step fails).
+struct SpaceAndChannel {
+  std::string space_id;
+  std::string channel_id;
+};
+SpaceAndChannel make_space_channel(Http& http, const Account& owner,
+                                   const std::vector<const Account*>& members);
+
 // A WebSocket client with its own I/O thread. Frames are JSON objects.
 class Ws {
  public:
