@@ -321,11 +321,21 @@ Result<void> MessagingService::flush_acks() {
   return r;
 }
 
+void MessagingService::flush_soon() {
+  {
+    std::lock_guard lock(ack_mu_);
+    if (pending_acks_.empty()) return;
+    flush_now_ = true;
+  }
+  ack_cv_.notify_one();
+}
+
 void MessagingService::start(std::chrono::milliseconds ack_flush) {
   flusher_ = std::thread([this, ack_flush] {
     std::unique_lock lock(ack_mu_);
     while (!stopping_) {
-      ack_cv_.wait_for(lock, ack_flush, [&] { return stopping_; });
+      ack_cv_.wait_for(lock, ack_flush, [&] { return stopping_ || flush_now_; });
+      flush_now_ = false;
       lock.unlock();
       (void)flush_acks();
       lock.lock();

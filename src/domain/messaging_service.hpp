@@ -103,6 +103,10 @@ class MessagingService {
   // Starts the background ACK writer; stop() writes what is left and joins it.
   void start(std::chrono::milliseconds ack_flush);
   void stop();
+  // Asks the background writer to write the gathered ACKs now rather than at its next tick
+  // (a connection closed: its user may reconnect elsewhere and resync from the store).
+  // Never blocks.
+  void flush_soon();
   ~MessagingService();
   // Moves the read cursor forward and tells the user's other connections.
   Result<std::uint64_t> read(Id user, const ConvKey& conv, std::uint64_t seq, ConnRef origin);
@@ -167,6 +171,7 @@ class MessagingService {
   std::unordered_map<MemberKey, std::uint64_t, MemberKeyHash> pending_acks_;
   std::mutex flush_mu_;  // one flush at a time keeps cursor writes in order
   bool stopping_ = false;
+  bool flush_now_ = false;  // guarded by ack_mu_
   std::thread flusher_;
 };
 

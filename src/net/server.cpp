@@ -252,6 +252,8 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
       return 0;
     });
     deps_.hub.detach(ref_);
+    // The user may reconnect through another gateway at once: let it find their ACKs stored.
+    deps_.messaging.flush_soon();
     writable_.cancel();
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);

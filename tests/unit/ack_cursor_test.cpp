@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "cache/memory_cursor_cache.hpp"
 #include "cache/memory_member_cache.hpp"
@@ -211,6 +213,22 @@ TEST_F(AckCursor, TheNonBlockingPathsAnswerFromMemoryOrStepAside) {
   auto foreign = messaging_.try_ack(3, dm_, 1);
   ASSERT_TRUE(foreign.has_value());
   EXPECT_EQ(foreign->error().code, Errc::forbidden);
+}
+
+// A closed connection asks for the gathered ACKs to be written at once, not at the next tick
+// (here an hour away): a reconnect elsewhere then resumes from them.
+TEST_F(AckCursor, FlushSoonWritesTheGatheredAcksBeforeTheNextTick) {
+  send(3);
+  messaging_.start(std::chrono::hours(1));
+  ASSERT_TRUE(messaging_.ack(2, dm_, 3).ok());
+  EXPECT_EQ(stored_cursor(), 0u);
+  messaging_.flush_soon();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (stored_cursor() != 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(stored_cursor(), 3u);
+  messaging_.stop();
 }
 
 }  // namespace
