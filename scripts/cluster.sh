@@ -30,6 +30,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib/procs.sh
+source "$root/scripts/lib/procs.sh"
 dir=${IMD_CLUSTER_DIR:-/tmp/imd-cluster}
 port=${IMD_CLUSTER_PORT:-25080}
 bin=${IMD_BIN:-$root/build/src/app/imd}
@@ -80,13 +82,6 @@ node_port() {
 }
 
 upper() { echo "$1" | tr '[:lower:]' '[:upper:]'; }
-
-# True when pid $1 is alive and its command line mentions $2 (so a recycled pid is not ours).
-pid_matches() {
-  local pid=$1 needle=$2
-  [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$needle"
-}
 
 healthy() {
   curl -fsS --max-time 2 "http://127.0.0.1:$1/healthz" >/dev/null 2>&1

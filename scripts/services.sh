@@ -46,6 +46,8 @@
 # `start` when it is already running is a no-op; `stop` when it is not is one too. `status` exits
 # 0 when running, 3 when not. Every wait is bounded and a failure says why (and shows the log).
 set -euo pipefail
+# shellcheck source=lib/procs.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/procs.sh"
 
 services_dir=${IMD_SERVICES_DIR:-/tmp/imd-services}
 
@@ -63,16 +65,30 @@ need() {
   command -v "$1" >/dev/null 2>&1 || die "$1 not found; install the Debian package $2"
 }
 
-# True when something accepts TCP connections on 127.0.0.1:$1.
-port_in_use() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+# Prints the last lines of log file $1 to stderr, if it exists.
+show_log() {
+  if [[ -f $1 ]]; then
+    echo "services: last lines of $1:" >&2
+    tail -n 25 "$1" >&2
+  fi
 }
 
-# True when pid $1 is alive and its command line mentions $2 (so a recycled pid is not ours).
-pid_matches() {
-  local pid=$1 needle=$2
-  [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$needle"
+# A port from $1 (a variable's value) named $2, or the first free one of 200 from $3 when it
+# is 0; never $4. Defaults stay below the kernel's ephemeral range (32768+).
+pick_port() {
+  local port=$1 name=$2 first=$3 avoid=${4:-}
+  [[ $port =~ ^[0-9]+$ ]] || die "$name must be a number, got '$port'"
+  if ((port == 0)); then
+    for ((port = first; port < first + 200; port++)); do
+      [[ $port == "$avoid" ]] && continue
+      port_in_use "$port" || { echo "$port"; return; }
+    done
+    die "no free port in $first..$((first + 199))"
+  fi
+  ((port > 0 && port < 65536)) || die "$name=$port is not a port"
+  [[ $port == "$avoid" ]] && die "$name=$port collides with port $avoid"
+  port_in_use "$port" && die "port $port is already in use (set $name, or 0 for any)"
+  echo "$port"
 }
 
 # --- mariadb
@@ -95,27 +111,6 @@ mariadb_ping() {
   mariadb-admin --no-defaults --socket="$1" --user=root --connect-timeout=2 ping >/dev/null 2>&1
 }
 
-mariadb_show_log() {
-  local log=$1/error.log
-  if [[ -f $log ]]; then
-    echo "services: last lines of $log:" >&2
-    tail -n 25 "$log" >&2
-  fi
-}
-
-mariadb_pick_port() {
-  local port=${IMD_MARIADB_PORT:-25306}
-  [[ $port =~ ^[0-9]+$ ]] || die "IMD_MARIADB_PORT must be a number, got '$port'"
-  if ((port == 0)); then
-    for ((port = 25306; port < 25406; port++)); do
-      port_in_use "$port" || { echo "$port"; return; }
-    done
-    die "no free port in 25306..25405"
-  fi
-  port_in_use "$port" && die "port $port is already in use (set IMD_MARIADB_PORT, or 0 for any)"
-  echo "$port"
-}
-
 mariadb_start() {
   if mariadb_running; then
     if mariadb_ping "$MARIADB_SOCKET"; then
@@ -135,7 +130,7 @@ mariadb_start() {
   need mariadb-admin mariadb-client
 
   local port password start_timeout base datadir socket run_as=()
-  port=$(mariadb_pick_port)
+  port=$(pick_port "${IMD_MARIADB_PORT:-25306}" IMD_MARIADB_PORT 25306)
   password=${IMD_MARIADB_PASSWORD:-imd-dev-password}
   start_timeout=${IMD_MARIADB_START_TIMEOUT_S:-60}
   base=$(mktemp -d "${TMPDIR:-/tmp}/imd-mariadb.XXXXXX")
@@ -182,12 +177,12 @@ mariadb_start() {
   local deadline=$((SECONDS + start_timeout))
   until mariadb_ping "$socket"; do
     if ! kill -0 "$pid" 2>/dev/null; then
-      mariadb_show_log "$base"
+      show_log "$base/error.log"
       mariadb_cleanup
       die "mariadbd exited during start-up"
     fi
     if ((SECONDS >= deadline)); then
-      mariadb_show_log "$base"
+      show_log "$base/error.log"
       mariadb_stop >/dev/null
       die "mariadbd did not answer within ${start_timeout}s"
     fi
@@ -262,14 +257,6 @@ mariadb_status() {
 
 redis_ping() {
   [[ $(redis-cli -h 127.0.0.1 -p "$1" --no-auth-warning ping 2>/dev/null) == PONG ]]
-}
-
-redis_show_log() {
-  local log=$1
-  if [[ -f $log ]]; then
-    echo "services: last lines of $log:" >&2
-    tail -n 25 "$log" >&2
-  fi
 }
 
 # Port number from $1 (the variable's value) and $2 (its name), or a free one from $3 when 0.
@@ -407,12 +394,12 @@ redis_start() {
   local deadline=$((SECONDS + start_timeout))
   until redis_ping "$port"; do
     if ! kill -0 "$pid" 2>/dev/null; then
-      redis_show_log "$base/redis.log"
+      show_log "$base/redis.log"
       redis_cleanup
       die "redis-server exited during start-up"
     fi
     if ((SECONDS >= deadline)); then
-      redis_show_log "$base/redis.log"
+      show_log "$base/redis.log"
       redis_stop >/dev/null
       die "redis-server did not answer within ${start_timeout}s"
     fi
@@ -547,7 +534,7 @@ CONF
   for ((i = 0; i < redis_cluster_size; i++)); do
     until redis_ping "${ports[i]}"; do
       if ! kill -0 "${pids[i]}" 2>/dev/null || ((SECONDS >= deadline)); then
-        redis_show_log "$base/${ports[i]}/redis.log"
+        show_log "$base/${ports[i]}/redis.log"
         redis_cluster_stop >/dev/null
         die "redis-server on port ${ports[i]} did not start"
       fi
@@ -563,7 +550,7 @@ CONF
   fi
   until redis_cluster_ok; do
     if ((SECONDS >= deadline)); then
-      for port in "${ports[@]}"; do redis_show_log "$base/$port/redis.log"; done
+      for port in "${ports[@]}"; do show_log "$base/$port/redis.log"; done
       redis_cluster_stop >/dev/null
       die "the cluster did not reach cluster_state:ok within ${start_timeout}s"
     fi

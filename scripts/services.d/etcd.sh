@@ -35,31 +35,6 @@ etcd_healthy() {
     --command-timeout=3s endpoint health >/dev/null 2>&1
 }
 
-etcd_show_log() {
-  local log=$1/etcd.log
-  if [[ -f $log ]]; then
-    echo "services: last lines of $log:" >&2
-    tail -n 25 "$log" >&2
-  fi
-}
-
-# A port from $1 (the value) named $2, or the first free one from $3 when 0; never $4.
-etcd_pick_port() {
-  local port=$1 name=$2 first=$3 avoid=${4:-}
-  [[ $port =~ ^[0-9]+$ ]] || die "$name must be a number, got '$port'"
-  if ((port == 0)); then
-    for ((port = first; port < first + 200; port++)); do
-      [[ $port == "$avoid" ]] && continue
-      port_in_use "$port" || { echo "$port"; return; }
-    done
-    die "no free port in $first..$((first + 199))"
-  fi
-  ((port > 0 && port < 65536)) || die "$name=$port is not a port"
-  [[ $port == "$avoid" ]] && die "$name=$port collides with the client port"
-  port_in_use "$port" && die "port $port is already in use (set $name, or 0 for any)"
-  echo "$port"
-}
-
 etcd_cleanup() {
   if [[ -n ${ETCD_BASEDIR:-} && $ETCD_BASEDIR == */imd-etcd.* && -d $ETCD_BASEDIR ]]; then
     rm -rf -- "$ETCD_BASEDIR"
@@ -84,12 +59,12 @@ etcd_start() {
   need etcdctl etcd-client
 
   local port peer start_timeout base pid url peer_url
-  port=$(etcd_pick_port "${IMD_ETCD_PORT:-24790}" IMD_ETCD_PORT 24790)
+  port=$(pick_port "${IMD_ETCD_PORT:-24790}" IMD_ETCD_PORT 24790)
   peer=${IMD_ETCD_PEER_PORT:-}
   if [[ -z $peer ]]; then
     if [[ ${IMD_ETCD_PORT:-24790} == 0 ]]; then peer=0; else peer=$((port + 1)); fi
   fi
-  peer=$(etcd_pick_port "$peer" IMD_ETCD_PEER_PORT $((port + 1)) "$port")
+  peer=$(pick_port "$peer" IMD_ETCD_PEER_PORT $((port + 1)) "$port")
   start_timeout=${IMD_ETCD_START_TIMEOUT_S:-60}
   [[ $start_timeout =~ ^[0-9]+$ ]] || die "IMD_ETCD_START_TIMEOUT_S must be a number"
   base=$(mktemp -d "${TMPDIR:-/tmp}/imd-etcd.XXXXXX")
@@ -120,12 +95,12 @@ etcd_start() {
   local deadline=$((SECONDS + start_timeout))
   until etcd_healthy "$port"; do
     if ! kill -0 "$pid" 2>/dev/null; then
-      etcd_show_log "$base"
+      show_log "$base/etcd.log"
       etcd_cleanup
       die "etcd exited during start-up"
     fi
     if ((SECONDS >= deadline)); then
-      etcd_show_log "$base"
+      show_log "$base/etcd.log"
       etcd_stop >/dev/null
       die "etcd was not healthy within ${start_timeout}s"
     fi

@@ -30,27 +30,6 @@ nats_ping() {
   [[ $line == INFO* && $line == *'"jetstream":true'* ]]
 }
 
-nats_show_log() {
-  local log=$1
-  if [[ -f $log ]]; then
-    echo "services: last lines of $log:" >&2
-    tail -n 25 "$log" >&2
-  fi
-}
-
-nats_pick_port() {
-  local port=${IMD_NATS_PORT:-24222}
-  [[ $port =~ ^[0-9]+$ ]] || die "IMD_NATS_PORT must be a number, got '$port'"
-  if ((port == 0)); then
-    for ((port = 24222; port < 24522; port++)); do
-      port_in_use "$port" || { echo "$port"; return; }
-    done
-    die "no free port in 24222..24521"
-  fi
-  port_in_use "$port" && die "port $port is already in use (set IMD_NATS_PORT, or 0 for any)"
-  echo "$port"
-}
-
 nats_running() {
   nats_load_state && [[ -n $NATS_BASEDIR ]] && pid_matches "$NATS_PID" "$NATS_BASEDIR/"
 }
@@ -78,7 +57,7 @@ nats_start() {
   need nats-server nats-server
 
   local port start_timeout base pid
-  port=$(nats_pick_port)
+  port=$(pick_port "${IMD_NATS_PORT:-24222}" IMD_NATS_PORT 24222)
   start_timeout=${IMD_NATS_START_TIMEOUT_S:-60}
   base=$(mktemp -d "${TMPDIR:-/tmp}/imd-nats.XXXXXX")
   mkdir -p "$base/js"
@@ -103,12 +82,12 @@ nats_start() {
   local deadline=$((SECONDS + start_timeout))
   until nats_ping "$port"; do
     if ! kill -0 "$pid" 2>/dev/null; then
-      nats_show_log "$base/nats.log"
+      show_log "$base/nats.log"
       nats_cleanup
       die "nats-server exited during start-up"
     fi
     if ((SECONDS >= deadline)); then
-      nats_show_log "$base/nats.log"
+      show_log "$base/nats.log"
       nats_stop >/dev/null
       die "nats-server did not answer within ${start_timeout}s"
     fi

@@ -451,15 +451,19 @@ HttpResponse RestApi::dms_messages(Ctx& ctx) {
 
 HttpResponse RestApi::conversations(Ctx& ctx) {
   Id viewer = ctx.user;
-  return respond(s_.messaging.conversations(viewer), 200, [viewer](const ConversationList& l) {
-    bj::array convs;
-    for (const auto& c : l.conversations) convs.push_back(conversation_json(c, viewer));
-    bj::array spaces;
-    for (const auto& s : l.spaces) {
-      spaces.push_back(bj::object{{"space_id", json::id_str(s.space_id)}, {"unread", s.unread}});
-    }
-    return bj::object{{"conversations", std::move(convs)}, {"spaces", std::move(spaces)}};
-  });
+  auto list = s_.messaging.conversations(viewer);
+  if (!list) return error_response(list.error());
+  HttpResponse r;
+  r.status = 200;
+  json::Writer w(r.body);
+  w.begin_object().key("conversations").begin_array();
+  for (const auto& c : list->conversations) write_conversation(w, c, viewer);
+  w.end_array().key("spaces").begin_array();
+  for (const auto& s : list->spaces) {
+    w.begin_object().key("space_id").id(s.space_id).key("unread").uint(s.unread).end_object();
+  }
+  w.end_array().end_object();
+  return r;
 }
 
 }  // namespace imd::api

@@ -41,11 +41,6 @@ bj::object member_json(const Member& m) {
           {"joined_at", m.joined_at}};
 }
 
-std::string conversation_name(const ConvKey& conv, Id viewer) {
-  if (conv.is_channel()) return "channel:" + id_str(conv.channel_id());
-  return "dm:" + id_str(conv.peer_of(viewer));
-}
-
 Result<ConvKey> parse_conversation(std::string_view name, Id viewer) {
   auto bad = [] {
     return make_error(Errc::invalid_argument,
@@ -77,6 +72,11 @@ std::string_view conversation_name_into(char (&buf)[48], const ConvKey& conv, Id
 
 }  // namespace
 
+std::string conversation_name(const ConvKey& conv, Id viewer) {
+  char buf[48];
+  return std::string(conversation_name_into(buf, conv, viewer));
+}
+
 void write_message(json::Writer& w, const Message& m, Id viewer, std::string_view op) {
   char name[48];
   w.begin_object();
@@ -105,23 +105,30 @@ bj::object message_json(const Message& m, Id viewer) {
   return bj::parse(text).as_object();
 }
 
-bj::object conversation_json(const ConversationState& c, Id viewer) {
-  bj::object o{{"conversation", conversation_name(c.conv, viewer)},
-               {"kind", c.conv.is_channel() ? "channel" : "dm"},
-               {"name", c.name},
-               {"avatar", c.avatar},
-               {"last_seq", c.last_seq},
-               {"read_seq", c.read_seq},
-               {"ack_seq", c.ack_seq},
-               {"unread", unread_of(c)}};
+void write_conversation(json::Writer& w, const ConversationState& c, Id viewer) {
+  char name[48];
+  w.begin_object();
+  w.key("conversation").string(conversation_name_into(name, c.conv, viewer));
+  w.key("kind").string(c.conv.is_channel() ? "channel" : "dm");
+  w.key("name").string(c.name);
+  w.key("avatar").string(c.avatar);
+  w.key("last_seq").uint(c.last_seq);
+  w.key("read_seq").uint(c.read_seq);
+  w.key("ack_seq").uint(c.ack_seq);
+  w.key("unread").uint(unread_of(c));
   if (c.conv.is_channel()) {
-    o["channel_id"] = id_str(c.conv.channel_id());
-    o["space_id"] = id_str(c.space_id);
+    w.key("channel_id").id(c.conv.channel_id());
+    w.key("space_id").id(c.space_id);
   } else {
-    o["user_id"] = id_str(c.conv.peer_of(viewer));
+    w.key("user_id").id(c.conv.peer_of(viewer));
   }
-  o["last_message"] = c.last ? bj::value(message_json(*c.last, viewer)) : bj::value(nullptr);
-  return o;
+  w.key("last_message");
+  if (c.last) {
+    write_message(w, *c.last, viewer);
+  } else {
+    w.raw("null");
+  }
+  w.end_object();
 }
 
 int http_status(Errc e) {

@@ -21,8 +21,10 @@ boost::json::object member_json(const Member& m);
 // A message as `viewer` sees it. write_message writes the same object straight into JSON
 // text (the hot path: pushed frames, history pages); `op`, when given, comes first.
 void write_message(json::Writer& w, const Message& m, Id viewer, std::string_view op = {});
+// The same object as a DOM (for callers that inspect it, e.g. tests).
 boost::json::object message_json(const Message& m, Id viewer);
-boost::json::object conversation_json(const ConversationState& c, Id viewer);
+// A conversation of `viewer`'s list, with its last message.
+void write_conversation(json::Writer& w, const ConversationState& c, Id viewer);
 
 std::string conversation_name(const ConvKey& conv, Id viewer);
 Result<ConvKey> parse_conversation(std::string_view name, Id viewer);
