@@ -2,7 +2,10 @@
 
 #include <chrono>
 #include <fstream>
+#include <atomic>
+#include <cstring>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <unordered_map>
@@ -15,7 +18,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/url/parse.hpp>
 
@@ -25,6 +28,7 @@
 #include "common/log.hpp"
 #include "common/rate_limiter.hpp"
 #include "net/offload.hpp"
+#include "net/ws_frame.hpp"
 
 namespace imd::net {
 
@@ -122,6 +126,8 @@ class FrameQueue {
 
 }  // namespace
 
+class WsSession;
+
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   Impl(asio::io_context& io, ServerDeps d)
       : io(io), deps(std::move(d)), acceptor(io), proxies(deps.config.trusted_proxies) {}
@@ -138,6 +144,14 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   awaitable<void> accept_loop();
   awaitable<void> http_session(tcp::socket socket);
   api::HttpResponse serve_static(const std::string& target);
+
+  // Open WebSocket sessions, for the idle sweep: one timer for all connections instead of one
+  // per connection.
+  std::mutex sessions_mu;
+  std::vector<std::weak_ptr<WsSession>> sessions;
+  std::unique_ptr<asio::steady_timer> sweep_timer;
+  void track(std::weak_ptr<WsSession> s);
+  void sweep();
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -145,36 +159,72 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
 class WsSession final : public gateway::Connection, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(beast::tcp_stream&& stream, ServerDeps& deps, Id user, bool batch)
-      : ws_(std::move(stream)),
+  // `socket` has completed the HTTP upgrade; `early` holds bytes the client sent after its
+  // upgrade request (read along with it).
+  WsSession(tcp::socket&& socket, ServerDeps& deps, Id user, bool batch)
+      : sock_(std::move(socket)),
         deps_(deps),
         user_(user),
         batch_(batch),
         bucket_(static_cast<double>(deps.config.limits.ws_rate_per_s),
                 static_cast<double>(deps.config.limits.ws_burst)),
-        writable_(ws_.get_executor()) {}
+        writable_(sock_.get_executor()),
+        last_rx_ms_(steady_ms()) {}
 
-  // The handshake runs in a coroutine of its own, so that the upgrade request and the
-  // handshake's state are freed once it is done; the long-lived serve() frame stays small.
-  void start(http::request<http::string_body> req) {
-    auto self = shared_from_this();
-    asio::co_spawn(ws_.get_executor(), handshake(std::move(req)),
-                   [self](std::exception_ptr e, bool open) {
-                     if (!e && open) {
-                       asio::co_spawn(self->ws_.get_executor(), self->serve(self), asio::detached);
-                     }
-                   });
+  // Attaches to the hub, adds the route, says hello, starts the backfill and then reads.
+  void start(std::string early) {
+    beast::error_code ec;
+    sock_.non_blocking(true, ec);  // reads are tried at once and return would_block
+    rx_ = std::move(early);
+    ref_ = deps_.hub.attach(user_, weak_from_this());
+    paused_ = true;
+    // Routes may live in Redis: a network round trip belongs on the blocking pool.
+    asio::post(deps_.blocking, [self = shared_from_this()] {
+      self->deps_.routes.add(self->user_, self->ref_);
+      asio::post(self->sock_.get_executor(), [self] {
+        LOG_DEBUG("ws open user=" << self->user_ << " conn=" << self->ref_.conn);
+        self->enqueue(gateway::hello_frame(self->ref_.conn, self->user_,
+                                           self->deps_.config.ws.heartbeat_s),
+                      true);
+        self->start_sync(std::nullopt);
+        self->resume();
+      });
+    });
   }
 
   void deliver(std::vector<gateway::OutFrame> frames) override {
-    asio::post(ws_.get_executor(), [self = shared_from_this(), fs = std::move(frames)]() mutable {
+    asio::post(sock_.get_executor(), [self = shared_from_this(), fs = std::move(frames)]() mutable {
       for (auto& f : fs) self->on_deliver(std::move(f));
     });
   }
 
+  // For the server's idle sweep (any thread): whether nothing arrived since `cutoff_ms`, or a
+  // close started before it has not finished.
+  bool stale(std::int64_t idle_cutoff_ms, std::int64_t closing_cutoff_ms) const {
+    auto closing = closing_since_ms_.load(std::memory_order_relaxed);
+    return last_rx_ms_.load(std::memory_order_relaxed) < idle_cutoff_ms ||
+           (closing != 0 && closing < closing_cutoff_ms);
+  }
+  void expire() {
+    asio::post(sock_.get_executor(), [self = shared_from_this()] {
+      if (self->closing_since_ms_.load(std::memory_order_relaxed) != 0) {
+        self->finish("close handshake timed out");
+      } else {
+        // The client heartbeats every heartbeat_s; nothing received for two beats closes.
+        self->begin_close(ws::CloseCode::going_away, "idle timeout");
+      }
+    });
+  }
+
+  static std::int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
  private:
   using Cursors = std::map<ConvKey, std::uint64_t>;
-  using OpHandler = awaitable<void> (WsSession::*)(const bj::object&);
+  using OpHandler = void (WsSession::*)(const bj::object&);
 
   static const std::unordered_map<std::string_view, OpHandler>& ops() {
     static const std::unordered_map<std::string_view, OpHandler> kOps = {
@@ -184,146 +234,197 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     return kOps;
   }
 
-  awaitable<bool> handshake(http::request<http::string_body> req) {
-    const auto& cfg = deps_.config;
-    beast::get_lowest_layer(ws_).expires_never();
-    websocket::stream_base::timeout t{};
-    t.handshake_timeout = std::chrono::seconds(10);
-    // The client heartbeats every heartbeat_s; nothing received for two beats closes.
-    t.idle_timeout = std::chrono::seconds(2 * cfg.ws.heartbeat_s);
-    t.keep_alive_pings = false;
-    ws_.set_option(t);
-    ws_.read_message_max(static_cast<std::size_t>(cfg.limits.max_frame_bytes));
-    ws_.auto_fragment(false);
-    auto [ec] = co_await ws_.async_accept(req, kTuple);
-    if (ec) co_return false;
+  // --- reading. An idle connection has one pending wait for readability and no buffer: the
+  // bytes are read into a per-thread buffer and parsed in place; only the part of a frame that
+  // has not fully arrived is copied into rx_ (and freed once the frame is complete).
+  // Frames are handled one after the other; an op that needs the blocking pool pauses the
+  // parsing (paused_) until it is done, so the ops of one connection keep their order.
 
-    ref_ = deps_.hub.attach(user_, weak_from_this());
-    // Routes may live in Redis: a network round trip belongs on the blocking pool.
-    co_await offload(deps_.blocking, [&] {
-      deps_.routes.add(user_, ref_);
-      return 0;
-    });
-    LOG_DEBUG("ws open user=" << user_ << " conn=" << ref_.conn);
-    enqueue(gateway::hello_frame(ref_.conn, user_, cfg.ws.heartbeat_s), true);
-    start_sync(std::nullopt);
-    co_return true;
+  static constexpr std::size_t kReadChunk = 64 * 1024;
+
+  void arm_read() {
+    sock_.async_wait(tcp::socket::wait_read,
+                     [self = shared_from_this()](beast::error_code ec) { self->on_readable(ec); });
   }
 
-  // Reads frames until the connection ends, then detaches it. Lives as long as the connection.
-  awaitable<void> serve(std::shared_ptr<WsSession> self) {
-    {
-      // One message is read in pieces of at most kReadChunk bytes: an idle connection then
-      // holds a buffer of that size, not the 1.5 KiB that Beast prepares for a whole read.
-      static constexpr std::size_t kReadChunk = 256;
-      beast::flat_buffer buf;
-      while (!closed_ && !draining_) {
-        beast::error_code ec;
-        do {
-          auto [e, n] = co_await ws_.async_read_some(buf, kReadChunk, kTuple);
-          ec = e;
-        } while (!ec && !ws_.is_message_done());
-        if (ec) {
-          if (ec == websocket::error::message_too_big) {
-            LOG_INFO("ws conn=" << ref_.conn << " closed: frame over the size limit");
-          }
-          break;
+  void on_readable(beast::error_code ec) {
+    if (ec || closed_) return finish(nullptr);
+    static thread_local std::unique_ptr<char[]> chunk(new char[kReadChunk]);
+    // A few reads per wake-up at most, so that one busy client cannot hog the thread.
+    for (int round = 0; round < 4; ++round) {
+      std::size_t n = sock_.read_some(asio::buffer(chunk.get(), kReadChunk), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+      if (ec) return finish(nullptr);  // end of stream, reset
+      last_rx_ms_.store(steady_ms(), std::memory_order_relaxed);
+      consume(chunk.get(), n);
+      if (!reading()) return;  // resume() or finish() carries on
+      if (n < kReadChunk) break;
+    }
+    arm_read();
+  }
+
+  bool reading() const { return !paused_ && !closed_ && closing_since_ms_.load() == 0; }
+
+  // Continues after an op that ran on the blocking pool: the frames that arrived meanwhile,
+  // then the socket.
+  void resume() {
+    paused_ = false;
+    if (closed_) return finish(nullptr);
+    if (!rx_.empty()) {
+      std::size_t used = parse(rx_.data(), rx_.size());
+      rx_.erase(0, used);
+      if (rx_.empty()) std::string().swap(rx_);
+    }
+    if (reading()) arm_read();
+  }
+
+  void consume(char* data, std::size_t n) {
+    if (rx_.empty()) {
+      std::size_t used = parse(data, n);
+      if (used < n && !closed_) rx_.assign(data + used, n - used);
+      return;
+    }
+    rx_.append(data, n);
+    std::size_t used = parse(rx_.data(), rx_.size());
+    rx_.erase(0, used);
+    if (rx_.empty()) std::string().swap(rx_);
+  }
+
+  // Handles the complete frames in data[0, n); returns the bytes consumed.
+  std::size_t parse(char* data, std::size_t n) {
+    const auto limit = static_cast<std::size_t>(deps_.config.limits.max_frame_bytes);
+    std::size_t off = 0;
+    while (off < n && reading()) {
+      auto r = ws::parse_frame(data + off, n - off, limit - std::min(limit, msg_.size()));
+      if (r.status == ws::ParseStatus::need_more) break;
+      if (r.status == ws::ParseStatus::error) {
+        if (r.error == ws::CloseCode::too_big) {
+          LOG_INFO("ws conn=" << ref_.conn << " closed: frame over the size limit");
         }
-        std::string text = beast::buffers_to_string(buf.data());
-        buf.consume(buf.size());
-        if (buf.capacity() > 4 * kReadChunk) buf.shrink_to_fit();  // after a big message
-        co_await handle_frame(text);
+        begin_close(r.error, r.reason);
+        return n;
       }
+      off += r.frame.size;
+      on_frame(r.frame);
     }
-    if (draining_) {
-      // An abusive client still gets the error frames already queued (bounded: 1 s).
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-      while (!closed_ && (writing_ || !queue_.empty()) &&
-             std::chrono::steady_clock::now() < deadline) {
-        writable_.expires_after(std::chrono::milliseconds(20));
-        co_await writable_.async_wait(kTuple);
-      }
-      close_now(websocket::close_code::policy_error, "rate limit");
-    }
-
-    closed_ = true;
-    co_await offload(deps_.blocking, [&] {
-      deps_.routes.remove(user_, ref_);
-      return 0;
-    });
-    deps_.hub.detach(ref_);
-    // The user may reconnect through another gateway at once: let it find their ACKs stored.
-    deps_.messaging.flush_soon();
-    writable_.cancel();
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
-    LOG_DEBUG("ws closed user=" << user_ << " conn=" << ref_.conn);
+    return off;
   }
 
-  awaitable<void> handle_frame(const std::string& text) {
+  void on_frame(const ws::FrameView& f) {
+    using ws::Opcode;
+    switch (f.opcode) {
+      case Opcode::ping:
+        return send_control(Opcode::pong, f.payload);
+      case Opcode::pong:
+        return;
+      case Opcode::close:
+        return on_close_frame(f.payload);
+      case Opcode::text:
+      case Opcode::binary:
+        if (in_message_) return begin_close(ws::CloseCode::protocol_error, "expected continuation");
+        if (f.fin) return on_message(f.opcode == Opcode::text, f.payload);
+        in_message_ = true;
+        message_text_ = f.opcode == Opcode::text;
+        msg_.assign(f.payload);
+        return;
+      case Opcode::continuation: {
+        if (!in_message_) return begin_close(ws::CloseCode::protocol_error, "no message to continue");
+        msg_.append(f.payload);
+        if (!f.fin) return;
+        in_message_ = false;
+        std::string whole;
+        whole.swap(msg_);
+        return on_message(message_text_, whole);
+      }
+    }
+  }
+
+  void on_close_frame(std::string_view payload) {
+    if (payload.empty()) return begin_close(ws::CloseCode::normal, "");
+    if (payload.size() < 2) return begin_close(ws::CloseCode::protocol_error, "bad close frame");
+    auto code = static_cast<std::uint16_t>((static_cast<unsigned char>(payload[0]) << 8) |
+                                           static_cast<unsigned char>(payload[1]));
+    bool valid = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+                 (code >= 3000 && code <= 4999);
+    if (!valid || !ws::valid_utf8(payload.substr(2))) {
+      return begin_close(ws::CloseCode::protocol_error, "bad close frame");
+    }
+    begin_close(static_cast<ws::CloseCode>(code), "");  // echo the client's code
+  }
+
+  void on_message(bool text, std::string_view payload) {
     const auto& lim = deps_.config.limits;
     if (!bucket_.take(deps_.clock.now_ms())) {
       if (++violations_ >= lim.ws_abuse_close_after) {
         LOG_INFO("ws conn=" << ref_.conn << " closed: sustained rate-limit violations");
         send_error(make_error(Errc::too_many_requests, "rate limit: closing"), "", nullptr);
-        draining_ = true;  // stop reading; run() closes once the error frames are out
-        co_return;
+        // The error frames already queued go out first (bounded: the close times out).
+        return begin_close(ws::CloseCode::policy_error, "rate limit");
       }
-      send_error(make_error(Errc::too_many_requests, "rate limit exceeded, slow down"), "",
-                 nullptr);
-      co_return;
+      return send_error(make_error(Errc::too_many_requests, "rate limit exceeded, slow down"), "",
+                        nullptr);
     }
     violations_ = 0;
-    if (!ws_.got_text()) {
-      send_error(make_error(Errc::invalid_argument, "binary frames are not supported"), "",
-                 nullptr);
-      co_return;
+    if (!text) {
+      return send_error(make_error(Errc::invalid_argument, "binary frames are not supported"), "",
+                        nullptr);
     }
-    auto obj = json::parse_object(text);
-    if (!obj) {
-      send_error(obj.error(), "", nullptr);
-      co_return;
+    if (!ws::valid_utf8(payload)) {
+      return begin_close(ws::CloseCode::invalid_payload, "text is not UTF-8");
     }
+    auto obj = json::parse_object(payload);
+    if (!obj) return send_error(obj.error(), "", nullptr);
     auto op = obj->find("op");
     if (op == obj->end() || !op->value().is_string()) {
-      send_error(make_error(Errc::invalid_argument, "op is required"), "", nullptr);
-      co_return;
+      return send_error(make_error(Errc::invalid_argument, "op is required"), "", nullptr);
     }
     std::string_view name = op->value().get_string();
     auto it = ops().find(name);
     if (it == ops().end()) {
-      send_error(make_error(Errc::invalid_argument, "unknown op"), name.substr(0, 32), nullptr);
-      co_return;
+      return send_error(make_error(Errc::invalid_argument, "unknown op"), name.substr(0, 32),
+                        nullptr);
     }
-    co_await (this->*(it->second))(*obj);
+    (this->*(it->second))(*obj);
+  }
+
+  // Runs fn on the blocking pool and then `then(result)` on this connection's strand. Parsing
+  // pauses meanwhile: the next frame is handled after `then`.
+  template <class Fn, class Then>
+  void blocking_then(Fn fn, Then then) {
+    paused_ = true;
+    asio::post(deps_.blocking, [self = shared_from_this(), fn = std::move(fn),
+                                then = std::move(then)]() mutable {
+      auto r = fn();
+      auto ex = self->sock_.get_executor();
+      asio::post(ex, [self = std::move(self), r = std::move(r), then = std::move(then)]() mutable {
+        then(r);
+        self->resume();
+      });
+    });
   }
 
   // --- ops
 
-  awaitable<void> op_ping(const bj::object& o) {
+  void op_ping(const bj::object& o) {
     auto t = json::optional_string(o, "t", 64);
     enqueue(gateway::pong_frame(t && *t ? &**t : nullptr), true);
-    co_return;
   }
 
-  awaitable<void> op_send(const bj::object& o) {
+  void op_send(const bj::object& o) {
     auto cid = json::required_string(o, "cid", kMaxCidBytes);
-    if (!cid) {
-      send_error(cid.error(), "send", nullptr);
-      co_return;
-    }
+    if (!cid) return send_error(cid.error(), "send", nullptr);
     SendInput in;
     in.cid = std::move(*cid);
     auto fail = [&](const Error& e) { send_error(e, "send", &in.cid); };
     auto to = json::optional_id(o, "to");
-    if (!to) co_return fail(to.error());
+    if (!to) return fail(to.error());
     auto channel = json::optional_id(o, "channel");
-    if (!channel) co_return fail(channel.error());
+    if (!channel) return fail(channel.error());
     auto type = json::optional_string(o, "type", 16);
-    if (!type) co_return fail(type.error());
+    if (!type) return fail(type.error());
     auto body_it = o.find("body");
     if (body_it == o.end() || !body_it->value().is_string()) {
-      co_return fail(make_error(Errc::invalid_argument, "body must be a string"));
+      return fail(make_error(Errc::invalid_argument, "body must be a string"));
     }
     in.to = *to;
     in.channel = *channel;
@@ -331,11 +432,14 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     in.body = std::string(body_it->value().get_string());
     // Published from this thread when every lookup is in memory (the common case standalone):
     // two thread hand-offs fewer per message. Otherwise on the blocking pool.
-    auto r = deps_.messaging.try_submit(user_, in, ref_);
-    if (!r) {
-      r = co_await offload(deps_.blocking, [&] { return deps_.messaging.submit(user_, in, ref_); });
+    if (auto r = deps_.messaging.try_submit(user_, in, ref_)) {
+      if (!*r) fail(r->error());
+      return;
     }
-    if (!*r) fail(r->error());
+    blocking_then([this, in]() { return deps_.messaging.submit(user_, in, ref_); },
+                  [this, cid = in.cid](const Result<void>& r) {
+                    if (!r) send_error(r.error(), "send", &cid);
+                  });
   }
 
   Result<std::pair<ConvKey, std::uint64_t>> conv_and_seq(const bj::object& o) {
@@ -349,53 +453,54 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     return std::pair{*key, **seq};
   }
 
-  awaitable<void> op_ack(const bj::object& o) {
+  void op_ack(const bj::object& o) {
     auto cs = conv_and_seq(o);
-    if (!cs) co_return send_error(cs.error(), "ack", nullptr);
-    ConvKey conv = cs->first;
-    std::uint64_t seq = cs->second;
+    if (!cs) return send_error(cs.error(), "ack", nullptr);
+    auto [conv, seq] = *cs;
     // Answered from memory when it can be (no hand-off), on the blocking pool otherwise.
-    auto r = deps_.messaging.try_ack(user_, conv, seq);
-    if (!r) {
-      r = co_await offload(deps_.blocking, [&] { return deps_.messaging.ack(user_, conv, seq); });
+    if (auto r = deps_.messaging.try_ack(user_, conv, seq)) {
+      if (!*r) send_error(r->error(), "ack", nullptr);
+      return;
     }
-    if (!*r) send_error(r->error(), "ack", nullptr);
+    blocking_then([this, conv, seq] { return deps_.messaging.ack(user_, conv, seq); },
+                  [this](const Result<void>& r) {
+                    if (!r) send_error(r.error(), "ack", nullptr);
+                  });
   }
 
-  awaitable<void> op_read(const bj::object& o) {
+  void op_read(const bj::object& o) {
     auto cs = conv_and_seq(o);
-    if (!cs) co_return send_error(cs.error(), "read", nullptr);
-    ConvKey conv = cs->first;
-    std::uint64_t seq = cs->second;
-    auto r = co_await offload(deps_.blocking,
-                              [&] { return deps_.messaging.read(user_, conv, seq, ref_); });
-    if (!r) send_error(r.error(), "read", nullptr);
+    if (!cs) return send_error(cs.error(), "read", nullptr);
+    auto [conv, seq] = *cs;
+    blocking_then([this, conv, seq] { return deps_.messaging.read(user_, conv, seq, ref_); },
+                  [this](const Result<std::uint64_t>& r) {
+                    if (!r) send_error(r.error(), "read", nullptr);
+                  });
   }
 
-  awaitable<void> op_sync(const bj::object& o) {
+  void op_sync(const bj::object& o) {
     Cursors cursors;
     auto it = o.find("cursors");
     if (it != o.end() && !it->value().is_null()) {
       if (!it->value().is_object() || it->value().get_object().size() > 10000) {
-        co_return send_error(
+        return send_error(
             make_error(Errc::invalid_argument, "cursors must be an object of at most 10000"),
             "sync", nullptr);
       }
       for (const auto& [k, v] : it->value().get_object()) {
         auto key = api::parse_conversation(k, user_);
-        if (!key) co_return send_error(key.error(), "sync", nullptr);
+        if (!key) return send_error(key.error(), "sync", nullptr);
         bj::object one{{"seq", v}};
         auto seq = json::optional_uint(one, "seq");
         if (!seq || !*seq) {
-          co_return send_error(make_error(Errc::invalid_argument, "cursor values must be seqs"),
-                               "sync", nullptr);
+          return send_error(make_error(Errc::invalid_argument, "cursor values must be seqs"),
+                            "sync", nullptr);
         }
         cursors[*key] = **seq;
       }
     }
     start_sync(std::move(cursors));
   }
-
   // --- backfill: what the client misses, in seq order per conversation, then `synced`.
   // While it runs, live message pushes are dropped and flagged; the backfill then reads the
   // store again, so nothing is lost and nothing overtakes the backfill.
@@ -415,7 +520,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     }
     sync_running_ = true;
     syncing_ = true;
-    asio::co_spawn(ws_.get_executor(), sync_loop(shared_from_this(), std::move(cursors)),
+    asio::co_spawn(sock_.get_executor(), sync_loop(shared_from_this(), std::move(cursors)),
                    asio::detached);
   }
 
@@ -539,60 +644,100 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
 
   // --- writing: a bounded queue; a client that cannot keep up with live traffic is dropped
   // (it resyncs on reconnect). Backfill and replies wait for room instead of dropping.
+  // Every frame queued while a write is in flight goes out with the next write: one syscall
+  // for many frames. Server frames are final and unmasked, so their headers are written here.
 
   void enqueue(gateway::Frame frame, bool exempt) {
-    if (closed_) return;
+    if (closed_ || closing_since_ms_.load(std::memory_order_relaxed) != 0) return;
     const auto& lim = deps_.config.limits;
     if (!exempt && (queue_.size() >= static_cast<std::size_t>(lim.ws_write_queue_messages) ||
                     queued_bytes_ >= static_cast<std::size_t>(lim.ws_write_queue_bytes))) {
       LOG_INFO("ws conn=" << ref_.conn << " dropped: write queue full (slow client)");
-      close_now(websocket::close_code::try_again_later, "too slow");
-      return;
+      return finish("too slow");
     }
     queued_bytes_ += frame->size();
     queue_.push_back(std::move(frame));
-    if (!writing_) {
-      writing_ = true;
-      asio::co_spawn(ws_.get_executor(), write_loop(shared_from_this()), asio::detached);
-    }
+    if (!writing_) write_queued();
   }
 
-  // With batching (opt-in at connect: /ws?batch=1), frames that queued up while the previous
-  // write was in flight go out together as one {"op":"batch","frames":[...]} frame: one
-  // WebSocket frame and one write for many messages.
-  awaitable<void> write_loop(std::shared_ptr<WsSession> self) {
-    const auto low_water = static_cast<std::size_t>(deps_.config.ws.sync_page);
-    std::string batch;
-    while (!queue_.empty() && !closed_) {
-      std::size_t taken = 1, bytes = queue_.front()->size();
-      asio::const_buffer out = asio::buffer(*queue_.front());
-      if (batch_ && queue_.size() > 1) {
-        static constexpr std::string_view kHead = R"({"op":"batch","frames":[)";
-        const std::size_t limit = static_cast<std::size_t>(deps_.config.limits.max_frame_bytes) * 4;
-        batch.assign(kHead);
-        batch.append(*queue_.front());
-        while (taken < queue_.size() && batch.size() + queue_[taken]->size() < limit) {
-          batch.push_back(',');
-          batch.append(*queue_[taken]);
-          bytes += queue_[taken]->size();
-          ++taken;
-        }
-        batch.append("]}");
-        out = asio::buffer(batch);
-      }
-      ws_.text(true);
-      auto [ec, n] = co_await ws_.async_write(out, kTuple);
-      queue_.pop_front(taken);
-      queued_bytes_ -= bytes;
-      if (batch.capacity() > 64 * 1024) std::string().swap(batch);
-      if (ec) {
-        close_now(websocket::close_code::going_away, "write failed");
-        break;
-      }
-      if (queue_.size() <= low_water) writable_.cancel();
+  // Pongs and the close frame, ahead of the queued data frames (control frames may go between
+  // whole messages). Bounded: a client that floods pings without reading is dropped.
+  void send_control(ws::Opcode op, std::string_view payload) {
+    if (closed_) return;
+    if (control_.size() > 64 * 1024) return finish("control frames not read");
+    control_ += ws::encode_frame(op, payload);
+    if (!writing_) write_queued();
+  }
+
+  void write_queued() {
+    writing_ = true;
+    taken_ = 0;
+    taken_bytes_ = 0;
+    auto done = [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_written(ec);
+    };
+    if (!control_.empty()) {
+      out_.swap(control_);
+      control_.clear();
+      return asio::async_write(sock_, asio::buffer(out_), std::move(done));
     }
+    out_.clear();
+    if (queue_.size() == 1) {
+      // One frame: its header and the shared text, gathered without a copy.
+      const auto& text = *queue_.front();
+      head_len_ = static_cast<std::uint8_t>(ws::encode_header(ws::Opcode::text, text.size(), head_));
+      taken_ = 1;
+      taken_bytes_ = text.size();
+      std::array<asio::const_buffer, 2> bufs{asio::buffer(head_, head_len_), asio::buffer(text)};
+      return asio::async_write(sock_, bufs, std::move(done));
+    }
+    const std::size_t max_bytes = kMaxWriteBytes;
+    if (batch_) {
+      // One {"op":"batch","frames":[...]} frame; its header goes in front once its size is
+      // known (kHeadRoom bytes are kept for it).
+      static constexpr std::string_view kOpen = R"({"op":"batch","frames":[)";
+      const std::size_t limit = static_cast<std::size_t>(deps_.config.limits.max_frame_bytes) * 4;
+      out_.resize(kHeadRoom);
+      out_.append(kOpen);
+      while (taken_ < queue_.size() &&
+             (taken_ == 0 || out_.size() + queue_[taken_]->size() < limit)) {
+        if (taken_ > 0) out_.push_back(',');
+        out_.append(*queue_[taken_]);
+        taken_bytes_ += queue_[taken_]->size();
+        ++taken_;
+      }
+      out_.append("]}");
+      char head[10];
+      std::size_t h = ws::encode_header(ws::Opcode::text, out_.size() - kHeadRoom, head);
+      std::memcpy(out_.data() + kHeadRoom - h, head, h);
+      return asio::async_write(sock_, asio::buffer(out_.data() + kHeadRoom - h, out_.size() - kHeadRoom + h),
+                               std::move(done));
+    }
+    while (taken_ < queue_.size() && (taken_ == 0 || out_.size() < max_bytes)) {
+      const auto& text = *queue_[taken_];
+      char head[10];
+      std::size_t h = ws::encode_header(ws::Opcode::text, text.size(), head);
+      out_.append(head, h);
+      out_.append(text);
+      taken_bytes_ += text.size();
+      ++taken_;
+    }
+    asio::async_write(sock_, asio::buffer(out_), std::move(done));
+  }
+
+  void on_written(beast::error_code ec) {
+    queue_.pop_front(taken_);
+    queued_bytes_ -= taken_bytes_;
+    taken_ = 0;
+    taken_bytes_ = 0;
+    if (ec) return finish("write failed");
+    if (closed_) return;
+    const auto low_water = static_cast<std::size_t>(deps_.config.ws.sync_page);
+    if (queue_.size() <= low_water) writable_.cancel();
+    if (!control_.empty() || !queue_.empty()) return write_queued();
     writing_ = false;
-    writable_.cancel();
+    std::string().swap(out_);  // an idle connection keeps no write buffer
+    if (closing_since_ms_.load(std::memory_order_relaxed) != 0) finish(nullptr);
   }
 
   awaitable<void> wait_writable() {
@@ -602,7 +747,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
       auto [ec] = co_await writable_.async_wait(kTuple);
       if (!ec && queue_.size() > low_water) {
         // 30 s without progress: the client is not reading.
-        close_now(websocket::close_code::try_again_later, "too slow");
+        finish("too slow");
       }
     }
   }
@@ -611,18 +756,41 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     enqueue(gateway::error_frame(e, op, cid), true);
   }
 
-  void close_now(websocket::close_code code, const char* reason) {
-    if (closed_) return;
-    closed_ = true;
-    writable_.cancel();
+  // The closing handshake: stop reading, send what is queued and a close frame, then close
+  // the socket (the idle sweep closes it if the write does not finish within a second or two).
+  void begin_close(ws::CloseCode code, const char* reason) {
+    if (closed_ || closing_since_ms_.load(std::memory_order_relaxed) != 0) return;
     LOG_DEBUG("ws conn=" << ref_.conn << " closing: " << reason << " (" << int(code) << ")");
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    in_message_ = false;
+    std::string().swap(msg_);
+    std::string().swap(rx_);
+    send_control(ws::Opcode::close, ws::close_payload(code, reason));
+    closing_since_ms_.store(steady_ms(), std::memory_order_relaxed);
+    if (!writing_) finish(nullptr);
   }
 
-  // permessage-deflate is not offered: compiling it out saves ~1 KiB per connection.
-  websocket::stream<beast::tcp_stream, false> ws_;
+  // Closes the socket and detaches the connection; once. `why` is logged when set.
+  void finish(const char* why) {
+    if (closed_) return;
+    closed_ = true;
+    if (why) LOG_DEBUG("ws conn=" << ref_.conn << " closed: " << why);
+    writable_.cancel();
+    beast::error_code ignored;
+    sock_.shutdown(tcp::socket::shutdown_both, ignored);
+    sock_.close(ignored);
+    deps_.hub.detach(ref_);
+    asio::post(deps_.blocking, [self = shared_from_this()] {
+      self->deps_.routes.remove(self->user_, self->ref_);
+      // The user may reconnect through another gateway at once: let it find their ACKs stored.
+      self->deps_.messaging.flush_soon();
+    });
+    LOG_DEBUG("ws closed user=" << user_ << " conn=" << ref_.conn);
+  }
+
+  static constexpr std::size_t kMaxWriteBytes = 256 * 1024;
+  static constexpr std::size_t kHeadRoom = 10;
+
+  tcp::socket sock_;
   ServerDeps& deps_;
   const Id user_;
   const bool batch_;
@@ -630,12 +798,24 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
   TokenBucket bucket_;
   std::int64_t violations_ = 0;
   bool closed_ = false;
-  bool draining_ = false;  // closing: no more reads, the queued frames still go out
+  bool paused_ = false;       // an op runs on the blocking pool; parsing waits for it
+  bool in_message_ = false;   // a fragmented message is being assembled in msg_
+  bool message_text_ = false;
+  std::atomic<std::int64_t> closing_since_ms_{0};  // the close handshake started (steady ms)
+  std::string rx_;   // the start of a frame that has not fully arrived
+  std::string msg_;  // the fragments of a message so far
 
   FrameQueue queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
+  std::uint8_t head_len_ = 0;
+  char head_[10];
+  std::size_t taken_ = 0;        // frames and bytes of the write in flight
+  std::size_t taken_bytes_ = 0;
+  std::string out_;              // the write in flight, when it is not a single frame
+  std::string control_;          // encoded control frames waiting for the next write
   asio::steady_timer writable_;
+  std::atomic<std::int64_t> last_rx_ms_;
 
   bool syncing_ = false;
   bool sync_running_ = false;
@@ -644,6 +824,36 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
   std::optional<Cursors> sync_pending_;
   std::unordered_map<ConvKey, std::uint64_t, ConvKeyHash> delivered_;
 };
+
+void Server::Impl::track(std::weak_ptr<WsSession> s) {
+  std::lock_guard lock(sessions_mu);
+  sessions.push_back(std::move(s));
+}
+
+// Closes the connections that received nothing for two heartbeat intervals, and the ones whose
+// close handshake did not finish within a second; forgets the closed ones.
+void Server::Impl::sweep() {
+  const auto now = WsSession::steady_ms();
+  const auto idle_cutoff = now - 2000 * deps.config.ws.heartbeat_s;
+  const auto closing_cutoff = now - 1000;
+  {
+    std::lock_guard lock(sessions_mu);
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < sessions.size(); ++i) {
+      auto s = sessions[i].lock();
+      if (!s) continue;
+      if (s->stale(idle_cutoff, closing_cutoff)) s->expire();
+      if (kept != i) sessions[kept] = std::move(sessions[i]);  // (a self-move would empty it)
+      ++kept;
+    }
+    sessions.resize(kept);
+    if (sessions.capacity() > 1024 && kept * 4 < sessions.capacity()) sessions.shrink_to_fit();
+  }
+  sweep_timer->expires_after(std::chrono::milliseconds(500));
+  sweep_timer->async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) self->sweep();
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -668,6 +878,8 @@ std::string Server::start() {
   acc.bind(ep);
   acc.listen(asio::socket_base::max_listen_connections);
   asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  impl_->sweep_timer = std::make_unique<asio::steady_timer>(asio::make_strand(impl_->io));
+  impl_->sweep();
   auto bound = acc.local_endpoint();
   std::ostringstream os;
   if (bound.address().is_v6()) {
@@ -681,6 +893,9 @@ std::string Server::start() {
 void Server::stop() {
   beast::error_code ignored;
   impl_->acceptor.close(ignored);
+  if (impl_->sweep_timer) {
+    asio::post(impl_->sweep_timer->get_executor(), [impl = impl_] { impl->sweep_timer->cancel(); });
+  }
 }
 
 awaitable<void> Server::Impl::accept_loop() {
@@ -779,6 +994,14 @@ awaitable<void> Server::Impl::http_session(tcp::socket socket) {
         deny.status = 404;
         deny.body = api::error_body(
             make_error(Errc::not_found, "this process has no gateway role: no WebSocket here"));
+      } else if (req[http::field::sec_websocket_version] != "13") {
+        deny.status = 426;
+        deny.body = api::error_body(
+            make_error(Errc::invalid_argument, "Sec-WebSocket-Version must be 13"));
+      } else if (!ws::valid_client_key(req[http::field::sec_websocket_key])) {
+        deny.status = 400;
+        deny.body = api::error_body(
+            make_error(Errc::invalid_argument, "Sec-WebSocket-Key must be 16 bytes in base64"));
       } else {
         std::string token;
         bool batch = false;
@@ -800,13 +1023,28 @@ awaitable<void> Server::Impl::http_session(tcp::socket socket) {
           deny.status = 503;
           deny.body = api::error_body(make_error(Errc::unavailable, "too many connections"));
         } else {
-          std::make_shared<WsSession>(std::move(stream), deps, *user, batch)->start(std::move(req));
+          http::response<http::empty_body> res{http::status::switching_protocols, req.version()};
+          res.set(http::field::server, "imd");
+          res.set(http::field::upgrade, "websocket");
+          res.set(http::field::connection, "Upgrade");
+          res.set(http::field::sec_websocket_accept,
+                  ws::accept_key(req[http::field::sec_websocket_key]));
+          auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
+          if (wec) break;
+          // From here on the connection speaks WebSocket through our own frame codec (see
+          // ws_frame.hpp); bytes the client sent right behind its request go along.
+          std::string early = beast::buffers_to_string(buf.data());
+          stream.expires_never();
+          auto session = std::make_shared<WsSession>(stream.release_socket(), deps, *user, batch);
+          track(session);
+          session->start(std::move(early));
           co_return;
         }
       }
       http::response<http::string_body> res{static_cast<http::status>(deny.status), req.version()};
       res.set(http::field::content_type, "application/json");
       res.set(http::field::connection, "close");
+      if (deny.status == 426) res.set(http::field::sec_websocket_version, "13");
       res.body() = std::move(deny.body);
       res.prepare_payload();
       co_await http::async_write(stream, res, kTuple);

@@ -1,0 +1,314 @@
+// The WebSocket wire protocol of /ws (RFC 6455), spoken byte by byte over a plain TCP socket
+// against the real binary: the upgrade's checks, fragmented messages with control frames
+// between the fragments, pings, the closing handshake, and hostile frames (each closes the
+// connection with its close code, the server lives on).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "support/client.hpp"
+#include "support/server_process.hpp"
+
+namespace imd::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// One server frame as read off the wire.
+struct WireFrame {
+  int opcode = -1;  // -1: the connection ended (or timed out) before a whole frame arrived
+  bool fin = false;
+  std::string payload;
+  std::uint16_t close_code() const {
+    return payload.size() < 2 ? 0
+                              : static_cast<std::uint16_t>(
+                                    (static_cast<unsigned char>(payload[0]) << 8) |
+                                    static_cast<unsigned char>(payload[1]));
+  }
+};
+
+// A blocking client that writes exactly the bytes it is told to.
+class RawSocket {
+ public:
+  explicit RawSocket(unsigned short port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      throw std::runtime_error("connect failed");
+    }
+    timeval tv{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawSocket() { ::close(fd_); }
+
+  void write(const std::string& bytes) {
+    std::size_t off = 0;
+    while (off < bytes.size()) {
+      auto n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return;  // the server closed: the reads tell
+      off += static_cast<std::size_t>(n);
+    }
+  }
+
+  // The HTTP response head (through the blank line); what follows stays buffered.
+  std::string read_head() {
+    for (;;) {
+      auto end = buf_.find("\r\n\r\n");
+      if (end != std::string::npos) {
+        std::string head = buf_.substr(0, end + 4);
+        buf_.erase(0, end + 4);
+        return head;
+      }
+      if (!fill()) return buf_;
+    }
+  }
+
+  WireFrame read_frame() {
+    WireFrame f;
+    if (!need(2)) return f;
+    auto b0 = static_cast<unsigned char>(buf_[0]), b1 = static_cast<unsigned char>(buf_[1]);
+    EXPECT_EQ(b1 & 0x80, 0) << "server frames are not masked";
+    std::uint64_t len = b1 & 0x7F;
+    std::size_t pos = 2;
+    if (len == 126) {
+      if (!need(4)) return f;
+      len = (static_cast<unsigned char>(buf_[2]) << 8) | static_cast<unsigned char>(buf_[3]);
+      pos = 4;
+    } else if (len == 127) {
+      if (!need(10)) return f;
+      len = 0;
+      for (int i = 0; i < 8; ++i) len = (len << 8) | static_cast<unsigned char>(buf_[2 + i]);
+      pos = 10;
+    }
+    if (!need(pos + len)) return f;
+    f.opcode = b0 & 0x0F;
+    f.fin = (b0 & 0x80) != 0;
+    f.payload = buf_.substr(pos, len);
+    buf_.erase(0, pos + len);
+    return f;
+  }
+
+  // Reads frames until a text frame whose payload contains `needle` (or the end).
+  WireFrame read_text_with(const std::string& needle) {
+    for (;;) {
+      auto f = read_frame();
+      if (f.opcode == -1 || (f.opcode == 1 && f.payload.find(needle) != std::string::npos)) {
+        return f;
+      }
+    }
+  }
+
+  // True when the server closed the TCP connection (after anything still buffered).
+  bool ends() {
+    while (fill()) buf_.clear();
+    return eof_;
+  }
+
+ private:
+  bool need(std::size_t n) {
+    while (buf_.size() < n)
+      if (!fill()) return false;
+    return true;
+  }
+  bool fill() {
+    char tmp[4096];
+    auto n = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (n == 0) eof_ = true;
+    if (n <= 0) return false;
+    buf_.append(tmp, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  int fd_ = -1;
+  std::string buf_;
+  bool eof_ = false;
+};
+
+// A client frame, masked as the RFC requires unless `masked` is false.
+std::string frame(std::uint8_t first, const std::string& payload, bool masked = true) {
+  static std::mt19937 rng(42);
+  std::string out(1, static_cast<char>(first));
+  const char m = masked ? char(0x80) : char(0);
+  if (payload.size() < 126) {
+    out.push_back(static_cast<char>(m | static_cast<char>(payload.size())));
+  } else if (payload.size() <= 0xFFFF) {
+    out.push_back(static_cast<char>(m | 126));
+    out.push_back(static_cast<char>(payload.size() >> 8));
+    out.push_back(static_cast<char>(payload.size() & 0xFF));
+  } else {
+    out.push_back(static_cast<char>(m | 127));
+    for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((payload.size() >> (8 * i)) & 0xFF));
+  }
+  if (!masked) return out + payload;
+  char key[4];
+  for (auto& k : key) k = static_cast<char>(rng());
+  out.append(key, 4);
+  for (std::size_t i = 0; i < payload.size(); ++i) out.push_back(payload[i] ^ key[i % 4]);
+  return out;
+}
+
+constexpr std::uint8_t kText = 0x81, kBinary = 0x82, kClose = 0x88, kPing = 0x89;
+
+std::string close_payload(std::uint16_t code) {
+  return std::string{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
+}
+
+class WsProtocol : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<ServerProcess>(std::vector<std::string>{
+        "--limits-max-message-bytes", "1000", "--limits-max-frame-bytes", "4096"});
+    server_->start();
+    Http h(server_->host(), server_->port());
+    account_ = make_account(h, "wire");
+  }
+
+  std::string upgrade_request(const std::string& extra_headers,
+                              const std::string& key = "dGhlIHNhbXBsZSBub25jZQ==") {
+    return "GET /ws?token=" + account_.access + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\n" + extra_headers + "\r\n";
+  }
+
+  // An upgraded connection that has received hello and synced.
+  std::unique_ptr<RawSocket> open() {
+    auto s = std::make_unique<RawSocket>(server_->port());
+    s->write(upgrade_request("Sec-WebSocket-Version: 13\r\n"));
+    auto head = s->read_head();
+    EXPECT_NE(head.find("101"), std::string::npos) << head;
+    EXPECT_EQ(s->read_text_with("\"synced\"").opcode, 1);
+    return s;
+  }
+
+  void expect_server_healthy() {
+    Http h(server_->host(), server_->port());
+    EXPECT_EQ(h.get("/healthz").status, 200);
+    auto s = open();  // and still upgrading
+  }
+
+  std::unique_ptr<ServerProcess> server_;
+  Account account_;
+};
+
+TEST_F(WsProtocol, UpgradeAnswersTheRfcAcceptKey) {
+  RawSocket s(server_->port());
+  s.write(upgrade_request("Sec-WebSocket-Version: 13\r\n"));
+  auto head = s.read_head();
+  EXPECT_EQ(head.rfind("HTTP/1.1 101", 0), 0u) << head;
+  // RFC 6455 §1.3: this key's accept value.
+  EXPECT_NE(head.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), std::string::npos)
+      << head;
+  EXPECT_NE(s.read_text_with("\"hello\"").opcode, -1);
+}
+
+TEST_F(WsProtocol, UpgradeWithAWrongVersionOrKeyIsRefused) {
+  {
+    RawSocket s(server_->port());
+    s.write(upgrade_request("Sec-WebSocket-Version: 8\r\n"));
+    auto head = s.read_head();
+    EXPECT_EQ(head.rfind("HTTP/1.1 426", 0), 0u) << head;
+    EXPECT_NE(head.find("Sec-WebSocket-Version: 13"), std::string::npos) << head;
+  }
+  {
+    RawSocket s(server_->port());
+    s.write(upgrade_request("Sec-WebSocket-Version: 13\r\n", "short"));
+    EXPECT_EQ(s.read_head().rfind("HTTP/1.1 400", 0), 0u);
+  }
+  expect_server_healthy();
+}
+
+TEST_F(WsProtocol, FramesSentRightBehindTheRequestAreRead) {
+  RawSocket s(server_->port());
+  // The request and a ping op in one write: the frame arrives with the request.
+  s.write(upgrade_request("Sec-WebSocket-Version: 13\r\n") +
+          frame(kText, R"({"op":"ping","t":"early"})"));
+  EXPECT_NE(s.read_head().find("101"), std::string::npos);
+  auto pong = s.read_text_with("\"pong\"");
+  EXPECT_NE(pong.payload.find("early"), std::string::npos) << pong.payload;
+}
+
+TEST_F(WsProtocol, FragmentedMessageWithControlFramesBetweenItsFragments) {
+  auto s = open();
+  // {"op":"ping","t":"frag"} in three fragments, a ping control frame between them.
+  s->write(frame(0x01, R"({"op":"pi)") + frame(kPing, "beat") + frame(0x00, R"(ng","t":)") +
+           frame(0x80, R"("frag"})"));
+  auto control = s->read_frame();
+  EXPECT_EQ(control.opcode, 0xA) << "a pong control frame first";
+  EXPECT_EQ(control.payload, "beat");
+  auto pong = s->read_text_with("\"pong\"");
+  EXPECT_NE(pong.payload.find("frag"), std::string::npos) << pong.payload;
+}
+
+TEST_F(WsProtocol, ManyFramesInOneWriteAreAllHandledInOrder) {
+  auto s = open();
+  std::string burst;
+  for (int i = 0; i < 50; ++i) burst += frame(kText, R"({"op":"ping","t":")" + std::to_string(i) + "\"}");
+  s->write(burst);
+  for (int i = 0; i < 50; ++i) {
+    auto f = s->read_text_with("\"pong\"");
+    ASSERT_NE(f.opcode, -1) << i;
+    EXPECT_NE(f.payload.find("\"t\":\"" + std::to_string(i) + "\""), std::string::npos)
+        << f.payload;
+  }
+}
+
+TEST_F(WsProtocol, ClientCloseIsEchoedThenTheConnectionEnds) {
+  auto s = open();
+  s->write(frame(kClose, close_payload(1000) + "bye"));
+  auto f = s->read_frame();
+  EXPECT_EQ(f.opcode, 0x8);
+  EXPECT_EQ(f.close_code(), 1000);
+  EXPECT_TRUE(s->ends());
+}
+
+TEST_F(WsProtocol, HostileFramesCloseWithTheirCode) {
+  struct Case {
+    const char* what;
+    std::string bytes;
+    std::uint16_t code;
+  };
+  const std::vector<Case> cases = {
+      {"unmasked", frame(kText, R"({"op":"ping"})", false), 1002},
+      {"reserved bits", frame(0xC1, R"({"op":"ping"})"), 1002},
+      {"unknown opcode", frame(0x83, "x"), 1002},
+      {"continuation without a message", frame(0x80, "x"), 1002},
+      {"new message inside a fragmented one", frame(0x01, "{") + frame(kText, "{}"), 1002},
+      {"fragmented ping", frame(0x09, "x"), 1002},
+      {"text that is not UTF-8", frame(kText, "{\"op\":\"ping\",\"t\":\"\xC0\xAF\"}"), 1007},
+      {"over the frame limit", frame(kText, std::string(5000, ' ')), 1009},
+      {"fragments over the limit", frame(0x01, std::string(3000, ' ')) +
+                                       frame(0x80, std::string(3000, ' ')), 1009},
+      {"close with a reserved code", frame(kClose, close_payload(1005)), 1002},
+  };
+  for (const auto& c : cases) {
+    auto s = open();
+    s->write(c.bytes);
+    WireFrame f;
+    do {
+      f = s->read_frame();
+    } while (f.opcode == 1);  // error frames may come first
+    EXPECT_EQ(f.opcode, 0x8) << c.what;
+    EXPECT_EQ(f.close_code(), c.code) << c.what;
+    EXPECT_TRUE(s->ends()) << c.what;
+  }
+  // A binary message is refused with an error frame, and the connection stays.
+  auto s = open();
+  s->write(frame(kBinary, "\x01\x02"));
+  auto err = s->read_text_with("\"error\"");
+  EXPECT_NE(err.payload.find("binary frames are not supported"), std::string::npos);
+  s->write(frame(kText, R"({"op":"ping","t":"still"})"));
+  EXPECT_NE(s->read_text_with("\"pong\"").payload.find("still"), std::string::npos);
+  expect_server_healthy();
+}
+
+}  // namespace
+}  // namespace imd::test
