@@ -183,7 +183,8 @@ struct App::Parts {
       return;
     }
     queue = std::make_unique<LocalQueue>(static_cast<std::size_t>(config.limits.queue_capacity),
-                                         static_cast<std::size_t>(config.limits.batch_max));
+                                         static_cast<std::size_t>(config.limits.batch_max),
+                                         std::chrono::microseconds(config.limits.batch_linger_us));
   }
 
   // One process holding every connection pushes straight into its Hub. Otherwise events go

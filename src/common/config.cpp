@@ -100,6 +100,8 @@ const std::vector<Field>& fields() {
           "register/login/refresh requests per minute per IP"),
       NUM("limits.queue_capacity", c.limits.queue_capacity, "sends waiting to be stored"),
       NUM("limits.batch_max", c.limits.batch_max, "messages stored per transaction at most"),
+      NUM("limits.batch_linger_us", c.limits.batch_linger_us,
+          "standalone: a send batch fills this long (microseconds) before it is stored"),
       NUM("limits.max_connections", c.limits.max_connections, "open connections at most"),
       NUM("ws.heartbeat_s", c.ws.heartbeat_s, "client heartbeat interval, seconds"),
       NUM("ws.sync_page", c.ws.sync_page, "messages per backfill page"),
@@ -264,6 +266,9 @@ Result<void> validate(const Config& c) {
                          {"ws.sync_page", c.ws.sync_page},
                          {"ws.ack_flush_ms", c.ws.ack_flush_ms}}) {
     if (v < 1) return bad(std::string(name) + " must be positive");
+  }
+  if (l.batch_linger_us < 0 || l.batch_linger_us > 100000) {
+    return bad("limits.batch_linger_us must be in 0..100000");
   }
   if (l.max_message_bytes + 1024 > l.max_frame_bytes) {
     return bad("limits.max_frame_bytes must exceed limits.max_message_bytes by 1024 at least");

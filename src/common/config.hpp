@@ -60,6 +60,7 @@ struct LimitsConfig {
   std::int64_t auth_rate_per_min = 600;  // register/login/refresh per client IP
   std::int64_t queue_capacity = 100000;  // messages waiting to be stored
   std::int64_t batch_max = 1024;         // messages per store transaction
+  std::int64_t batch_linger_us = 2000;   // a batch fills this long before it is stored
   std::int64_t max_connections = 19000;
 };
 

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <unordered_map>
 
@@ -194,7 +195,10 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
 
   void deliver(std::vector<gateway::OutFrame> frames) override {
     asio::post(sock_.get_executor(), [self = shared_from_this(), fs = std::move(frames)]() mutable {
+      // Queue them all, then write: one write for the lot.
+      self->corked_ = true;
       for (auto& f : fs) self->on_deliver(std::move(f));
+      self->uncork();
     });
   }
 
@@ -570,6 +574,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
               deps_.blocking, [&] { return deps_.messaging.backlog(user_, conv, from, page); });
           if (!msgs) store_gap = true;
           if (!msgs || msgs->empty()) break;
+          corked_ = true;
           for (const auto& m : *msgs) {
             if (m.seq > delivered(m.conv)) {
               send_backfill(m);
@@ -577,6 +582,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
             }
             from = m.seq;
           }
+          uncork();
           co_await wait_writable();
         }
       }
@@ -589,6 +595,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
           failed = true;
           break;
         }
+        corked_ = true;
         for (const auto& m : *msgs) {
           after = InboxCursor{m.conv, m.seq};
           if (cursors && cursors->count(m.conv)) continue;  // served from the store above
@@ -597,6 +604,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
             ++sent;
           }
         }
+        uncork();
         if (msgs->size() < page) break;
         co_await wait_writable();
       }
@@ -657,7 +665,15 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     }
     queued_bytes_ += frame->size();
     queue_.push_back(std::move(frame));
-    if (!writing_) write_queued();
+    if (!writing_ && !corked_) write_queued();
+  }
+
+  // Writes what was queued while corked_ was set.
+  void uncork() {
+    corked_ = false;
+    if (!writing_ && !closed_ && (!queue_.empty() || !control_.empty() || !close_frame_.empty())) {
+      write_queued();
+    }
   }
 
   // Pongs and the close frame, ahead of the queued data frames (control frames may go between
@@ -676,20 +692,33 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     auto done = [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_written(ec);
     };
-    if (!control_.empty()) {
-      out_.swap(control_);
-      control_.clear();
+    if (!control_.empty() || (queue_.empty() && !close_frame_.empty())) {
+      // Pongs go first; the close frame last, after every queued frame.
+      out_.clear();
+      out_.swap(control_.empty() ? close_frame_ : control_);
       return asio::async_write(sock_, asio::buffer(out_), std::move(done));
     }
     out_.clear();
-    if (queue_.size() == 1) {
-      // One frame: its header and the shared text, gathered without a copy.
-      const auto& text = *queue_.front();
-      head_len_ = static_cast<std::uint8_t>(ws::encode_header(ws::Opcode::text, text.size(), head_));
-      taken_ = 1;
-      taken_bytes_ = text.size();
-      std::array<asio::const_buffer, 2> bufs{asio::buffer(head_, head_len_), asio::buffer(text)};
-      return asio::async_write(sock_, bufs, std::move(done));
+    if (!batch_ || queue_.size() == 1) {
+      if (queue_.size() <= kMaxGather) {
+        // Each frame's header and its shared text, gathered without a copy: one sendmsg.
+        const std::size_t n = queue_.size();
+        out_.resize(10 * n);  // the headers
+        iov_.clear();
+        iov_.reserve(2 * kMaxGather);
+        char* head = out_.data();
+        for (std::size_t i = 0; i < n; ++i) {
+          const auto& text = *queue_[i];
+          std::size_t h = ws::encode_header(ws::Opcode::text, text.size(), head);
+          iov_.push_back(asio::buffer(head, h));
+          iov_.push_back(asio::buffer(text));
+          head += h;
+          taken_bytes_ += text.size();
+        }
+        taken_ = n;
+        return asio::async_write(sock_, std::span<const asio::const_buffer>(iov_),
+                                 std::move(done));
+      }
     }
     const std::size_t max_bytes = kMaxWriteBytes;
     if (batch_) {
@@ -713,6 +742,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
       return asio::async_write(sock_, asio::buffer(out_.data() + kHeadRoom - h, out_.size() - kHeadRoom + h),
                                std::move(done));
     }
+    // A long backlog: copied into one buffer (up to kMaxWriteBytes) for one write.
     while (taken_ < queue_.size() && (taken_ == 0 || out_.size() < max_bytes)) {
       const auto& text = *queue_[taken_];
       char head[10];
@@ -734,9 +764,11 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     if (closed_) return;
     const auto low_water = static_cast<std::size_t>(deps_.config.ws.sync_page);
     if (queue_.size() <= low_water) writable_.cancel();
-    if (!control_.empty() || !queue_.empty()) return write_queued();
+    if (!control_.empty() || !queue_.empty() || !close_frame_.empty()) return write_queued();
     writing_ = false;
-    std::string().swap(out_);  // an idle connection keeps no write buffer
+    // An idle connection keeps no write buffers.
+    std::string().swap(out_);
+    std::vector<asio::const_buffer>().swap(iov_);
     if (closing_since_ms_.load(std::memory_order_relaxed) != 0) finish(nullptr);
   }
 
@@ -764,9 +796,9 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     in_message_ = false;
     std::string().swap(msg_);
     std::string().swap(rx_);
-    send_control(ws::Opcode::close, ws::close_payload(code, reason));
+    close_frame_ = ws::encode_frame(ws::Opcode::close, ws::close_payload(code, reason));
     closing_since_ms_.store(steady_ms(), std::memory_order_relaxed);
-    if (!writing_) finish(nullptr);
+    if (!writing_) write_queued();
   }
 
   // Closes the socket and detaches the connection; once. `why` is logged when set.
@@ -788,6 +820,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
   }
 
   static constexpr std::size_t kMaxWriteBytes = 256 * 1024;
+  static constexpr std::size_t kMaxGather = 32;  // frames per gathered write (64 iovecs)
   static constexpr std::size_t kHeadRoom = 10;
 
   tcp::socket sock_;
@@ -808,12 +841,13 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
   FrameQueue queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
-  std::uint8_t head_len_ = 0;
-  char head_[10];
+  bool corked_ = false;  // frames are being queued in a burst: write once it is over
   std::size_t taken_ = 0;        // frames and bytes of the write in flight
   std::size_t taken_bytes_ = 0;
-  std::string out_;              // the write in flight, when it is not a single frame
-  std::string control_;          // encoded control frames waiting for the next write
+  std::string out_;              // the write in flight: frame headers, or whole frames
+  std::vector<asio::const_buffer> iov_;  // a gathered write in flight
+  std::string control_;          // encoded pongs waiting for the next write
+  std::string close_frame_;      // the close frame, written after everything queued
   asio::steady_timer writable_;
   std::atomic<std::int64_t> last_rx_ms_;
 

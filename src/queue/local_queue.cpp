@@ -2,8 +2,9 @@
 
 namespace imd {
 
-LocalQueue::LocalQueue(std::size_t capacity, std::size_t batch_max)
-    : capacity_(capacity), batch_max_(batch_max) {}
+LocalQueue::LocalQueue(std::size_t capacity, std::size_t batch_max,
+                       std::chrono::microseconds linger)
+    : capacity_(capacity), batch_max_(batch_max), linger_(linger) {}
 
 LocalQueue::~LocalQueue() {
   stop();
@@ -17,6 +18,7 @@ Result<void> LocalQueue::publish(NewMessage msg) {
       return make_error(Errc::too_many_requests, "send queue is full, retry later");
     }
     items_.push_back(std::move(msg));
+    if (items_.size() == batch_max_) full_.notify_one();
   }
   ready_.notify_one();
   return {};
@@ -33,6 +35,7 @@ void LocalQueue::stop() {
     stopping_ = true;
   }
   ready_.notify_all();
+  full_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -48,6 +51,13 @@ void LocalQueue::run() {
       std::unique_lock lock(mu_);
       ready_.wait(lock, [&] { return stopping_ || !items_.empty(); });
       if (items_.empty()) return;  // stopping and drained
+      if (linger_.count() > 0 && items_.size() < batch_max_) {
+        // Let the batch fill for a moment: one transaction and, above all, one write per
+        // connection for everything that arrives meanwhile (a channel's 500 members get the
+        // batch's messages in one frame each instead of one write per message).
+        auto until = std::chrono::steady_clock::now() + linger_;
+        full_.wait_until(lock, until, [&] { return stopping_ || items_.size() >= batch_max_; });
+      }
       std::size_t n = std::min(items_.size(), batch_max_);
       batch.clear();
       batch.reserve(n);

@@ -7,6 +7,7 @@
 // A `retry` outcome is treated as `done` (see Queue): the consumer has told the senders.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -19,7 +20,10 @@ namespace imd {
 
 class LocalQueue final : public Queue {
  public:
-  LocalQueue(std::size_t capacity, std::size_t batch_max);
+  // `linger`: once a message is waiting, the consumer waits this long for more (or for a full
+  // batch) before taking them; 0 takes at once.
+  LocalQueue(std::size_t capacity, std::size_t batch_max,
+             std::chrono::microseconds linger = std::chrono::microseconds(0));
   ~LocalQueue() override;
 
   Result<void> publish(NewMessage msg) override;
@@ -37,9 +41,11 @@ class LocalQueue final : public Queue {
 
   const std::size_t capacity_;
   const std::size_t batch_max_;
+  const std::chrono::microseconds linger_;
   Consumer consumer_;
   mutable std::mutex mu_;
   std::condition_variable ready_;
+  std::condition_variable full_;
   std::deque<NewMessage> items_;
   bool stopping_ = false;
   std::thread thread_;

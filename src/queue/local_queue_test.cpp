@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 namespace imd {
 namespace {
@@ -59,6 +60,37 @@ TEST(LocalQueue, FullQueueAppliesBackPressure) {
   auto after = q.publish(msg(6));
   ASSERT_FALSE(after);
   EXPECT_EQ(after.error().code, Errc::unavailable);
+}
+
+TEST(LocalQueue, LingerGathersMessagesThatArriveMeanwhileIntoOneBatch) {
+  using namespace std::chrono_literals;
+  LocalQueue q(100, 4, std::chrono::microseconds(2000000));
+  std::mutex mu;
+  std::vector<std::size_t> batches;
+  q.start([&](std::vector<NewMessage>& batch) {
+    std::lock_guard lock(mu);
+    batches.push_back(batch.size());
+    return Queue::Outcome::done;
+  });
+  // Three messages 20 ms apart: well inside the 2 s linger, so one batch.
+  for (Id i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(q.publish(msg(i)));
+    std::this_thread::sleep_for(20ms);
+  }
+  // A full batch (batch_max 4) is taken at once, without waiting out the linger.
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(q.publish(msg(4)));
+  for (;;) {
+    {
+      std::lock_guard lock(mu);
+      if (!batches.empty()) break;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1000ms);
+  q.stop();
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_EQ(batches[0], 4u);
 }
 
 }  // namespace
