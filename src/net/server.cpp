@@ -570,17 +570,18 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
         from = std::max(from, delivered(c.conv));
         while (from < c.last_seq && !closed_) {
           auto conv = c.conv;
-          auto msgs = co_await offload(
-              deps_.blocking, [&] { return deps_.messaging.backlog(user_, conv, from, page); });
+          auto msgs = co_await offload(deps_.blocking, [&] {
+            return framed(deps_.messaging.backlog(user_, conv, from, page));
+          });
           if (!msgs) store_gap = true;
           if (!msgs || msgs->empty()) break;
           corked_ = true;
-          for (const auto& m : *msgs) {
+          for (auto& m : *msgs) {
+            from = m.seq;
             if (m.seq > delivered(m.conv)) {
-              send_backfill(m);
+              send_backfill(std::move(m));
               ++sent;
             }
-            from = m.seq;
           }
           uncork();
           co_await wait_writable();
@@ -588,19 +589,20 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
       }
       std::optional<InboxCursor> after;
       while (!closed_ && !dms_from_store) {
-        auto msgs = co_await offload(
-            deps_.blocking, [&] { return deps_.messaging.inbox_page(user_, after, page); });
+        auto msgs = co_await offload(deps_.blocking, [&] {
+          return framed(deps_.messaging.inbox_page(user_, after, page));
+        });
         if (!msgs) {
           send_error(msgs.error(), "sync", nullptr);
           failed = true;
           break;
         }
         corked_ = true;
-        for (const auto& m : *msgs) {
+        for (auto& m : *msgs) {
           after = InboxCursor{m.conv, m.seq};
           if (cursors && cursors->count(m.conv)) continue;  // served from the store above
           if (m.seq > delivered(m.conv)) {
-            send_backfill(m);
+            send_backfill(std::move(m));
             ++sent;
           }
         }
@@ -631,9 +633,24 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     return it == delivered_.end() ? 0 : it->second;
   }
 
-  void send_backfill(const Message& m) {
+  // A backfill page's messages as frames, built on the blocking pool with the page's read:
+  // the connection's strand then only queues them.
+  struct Framed {
+    ConvKey conv;
+    std::uint64_t seq = 0;
+    gateway::Frame frame;
+  };
+  Result<std::vector<Framed>> framed(Result<std::vector<Message>> page) const {
+    if (!page) return page.error();
+    std::vector<Framed> out;
+    out.reserve(page->size());
+    for (const auto& m : *page) out.push_back({m.conv, m.seq, gateway::msg_frame(m, user_)});
+    return out;
+  }
+
+  void send_backfill(Framed&& m) {
     delivered_[m.conv] = m.seq;
-    enqueue(gateway::msg_frame(m, user_), true);
+    enqueue(std::move(m.frame), true);
   }
 
   void on_deliver(gateway::OutFrame f) {
