@@ -44,11 +44,38 @@ inline bool parse_u64(std::string_view s, std::uint64_t& out, std::size_t* used 
 }
 
 // The unsigned number value of a key, e.g. num(frame, "\"seq\":", v).
-inline bool num(std::string_view frame, std::string_view pattern, std::uint64_t& out) {
-  std::size_t i = after_key(frame, pattern);
+inline bool num(std::string_view frame, std::string_view pattern, std::uint64_t& out,
+                std::size_t from = 0) {
+  std::size_t i = after_key(frame, pattern, from);
   if (i == std::string_view::npos) return false;
   return parse_u64(frame.substr(i), out);
 }
+
+// Reads keys in the order the server writes them, each search starting where the previous
+// key's value began (imd writes a message's keys in a fixed order: id, conversation, seq,
+// from, type, body, ...), and from the start again if a key is not found further on: a frame
+// is scanned about once instead of once per key.
+class Cursor {
+ public:
+  explicit Cursor(std::string_view frame) : frame_(frame) {}
+  std::string_view str(std::string_view pattern) {
+    auto v = scan::str(frame_, pattern, pos_);
+    if (v.empty() && pos_ > 0) v = scan::str(frame_, pattern);
+    if (!v.empty()) pos_ = static_cast<std::size_t>(v.data() - frame_.data());
+    return v;
+  }
+  bool num(std::string_view pattern, std::uint64_t& out) {
+    std::size_t i = after_key(frame_, pattern, pos_);
+    if (i == std::string_view::npos && pos_ > 0) i = after_key(frame_, pattern);
+    if (i == std::string_view::npos) return false;
+    pos_ = i;
+    return parse_u64(frame_.substr(i), out);
+  }
+
+ private:
+  std::string_view frame_;
+  std::size_t pos_ = 0;
+};
 
 // The op of a frame ("msg", "sent", ...). imd puts `op` first except on `msg`, where it is
 // last: try the start, then search.

@@ -18,6 +18,22 @@ TEST(Scan, MessageFrame) {
   EXPECT_EQ(scan::str(f, "\"body\":").substr(0, 5), "3:41:");
 }
 
+TEST(Scan, CursorReadsKeysInOrderAndFallsBackToTheStart) {
+  std::string_view f = R"({"id":"38","conversation":"dm:12","seq":7,"from":"12","type":"text",)"
+                       R"("body":"3:41:xx","created_at":1,"to":"13","op":"msg"})";
+  scan::Cursor in_order(f);
+  EXPECT_EQ(in_order.str("\"conversation\":"), "dm:12");
+  std::uint64_t seq = 0;
+  ASSERT_TRUE(in_order.num("\"seq\":", seq));
+  EXPECT_EQ(seq, 7u);
+  EXPECT_EQ(in_order.str("\"body\":"), "3:41:xx");
+  // Out of order: found by searching from the start again.
+  scan::Cursor back(f);
+  EXPECT_EQ(back.str("\"body\":"), "3:41:xx");
+  EXPECT_EQ(back.str("\"conversation\":"), "dm:12");
+  EXPECT_TRUE(back.str("\"missing\":").empty());
+}
+
 TEST(Scan, OpFirstFrames) {
   std::string_view sent = R"({"op":"sent","cid":"2.15","id":"9","seq":3,"conversation":"dm:5"})";
   EXPECT_EQ(scan::op(sent), "sent");

@@ -507,14 +507,15 @@ class Traffic final : public WsClient::Handler {
   }
 
   void on_msg(WorkerState& w, Peer& p, std::string_view frame, std::int64_t now) {
-    std::string_view conv = scan::str(frame, "\"conversation\":");
+    scan::Cursor fields(frame);
+    std::string_view conv = fields.str("\"conversation\":");
     std::uint64_t seq = 0;
-    if (conv.empty() || !scan::num(frame, "\"seq\":", seq)) return;
+    if (conv.empty() || !fields.num("\"seq\":", seq)) return;
     bool was_dirty = p.cs.dirty;
     int order = p.cs.on_message(*p.ws, p.cs.conv(conv), seq, now);
     if (!was_dirty && p.cs.dirty) w.dirty.push_back(&p);
     std::uint64_t step = 0, k = 0;
-    if (!parse_step_k(scan::str(frame, "\"body\":"), ':', step, k) || !w.p.recording ||
+    if (!parse_step_k(fields.str("\"body\":"), ':', step, k) || !w.p.recording ||
         step != w.p.step || k >= w.p.n) {
       ++w.stale;
       return;
