@@ -21,6 +21,7 @@
 #include "cache/memory_user_cache.hpp"
 #include "common/log.hpp"
 #include "common/snowflake.hpp"
+#include "common/thread_name.hpp"
 #include "domain/auth_service.hpp"
 #include "domain/messaging_service.hpp"
 #include "domain/password.hpp"
@@ -375,7 +376,11 @@ void App::run_until_signal() {
   };
   schedule_refresh();
   std::vector<std::thread> threads;
-  for (std::size_t i = 1; i < p_->threads(); ++i) threads.emplace_back([this] { p_->io.run(); });
+  for (std::size_t i = 1; i < p_->threads(); ++i)
+    threads.emplace_back([this] {
+      set_thread_name("imd-io");
+      p_->io.run();
+    });
   p_->io.run();
   for (auto& t : threads) t.join();
   p_->blocking.join();

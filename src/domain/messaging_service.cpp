@@ -5,6 +5,7 @@
 
 #include "common/json.hpp"
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 
 namespace imd {
 namespace {
@@ -332,6 +333,7 @@ void MessagingService::flush_soon() {
 
 void MessagingService::start(std::chrono::milliseconds ack_flush) {
   flusher_ = std::thread([this, ack_flush] {
+    set_thread_name("imd-acks");
     std::unique_lock lock(ack_mu_);
     while (!stopping_) {
       ack_cv_.wait_for(lock, ack_flush, [&] { return stopping_ || flush_now_; });

@@ -1,9 +1,9 @@
 #include "net/server.hpp"
 
-#include <chrono>
-#include <fstream>
 #include <atomic>
+#include <chrono>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -184,9 +184,9 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
       self->deps_.routes.add(self->user_, self->ref_);
       asio::post(self->sock_.get_executor(), [self] {
         LOG_DEBUG("ws open user=" << self->user_ << " conn=" << self->ref_.conn);
-        self->enqueue(gateway::hello_frame(self->ref_.conn, self->user_,
-                                           self->deps_.config.ws.heartbeat_s),
-                      true);
+        self->enqueue(
+            gateway::hello_frame(self->ref_.conn, self->user_, self->deps_.config.ws.heartbeat_s),
+            true);
         self->start_sync(std::nullopt);
         self->resume();
       });
@@ -259,6 +259,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
       std::size_t n = sock_.read_some(asio::buffer(chunk.get(), kReadChunk), ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) break;
       if (ec) return finish(nullptr);  // end of stream, reset
+      if (discarding_) continue;
       last_rx_ms_.store(steady_ms(), std::memory_order_relaxed);
       consume(chunk.get(), n);
       if (!reading()) return;  // resume() or finish() carries on
@@ -332,7 +333,8 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
         msg_.assign(f.payload);
         return;
       case Opcode::continuation: {
-        if (!in_message_) return begin_close(ws::CloseCode::protocol_error, "no message to continue");
+        if (!in_message_)
+          return begin_close(ws::CloseCode::protocol_error, "no message to continue");
         msg_.append(f.payload);
         if (!f.fin) return;
         in_message_ = false;
@@ -589,9 +591,8 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
       }
       std::optional<InboxCursor> after;
       while (!closed_ && !dms_from_store) {
-        auto msgs = co_await offload(deps_.blocking, [&] {
-          return framed(deps_.messaging.inbox_page(user_, after, page));
-        });
+        auto msgs = co_await offload(
+            deps_.blocking, [&] { return framed(deps_.messaging.inbox_page(user_, after, page)); });
         if (!msgs) {
           send_error(msgs.error(), "sync", nullptr);
           failed = true;
@@ -733,8 +734,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
           taken_bytes_ += text.size();
         }
         taken_ = n;
-        return asio::async_write(sock_, std::span<const asio::const_buffer>(iov_),
-                                 std::move(done));
+        return asio::async_write(sock_, std::span<const asio::const_buffer>(iov_), std::move(done));
       }
     }
     const std::size_t max_bytes = kMaxWriteBytes;
@@ -756,8 +756,9 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
       char head[10];
       std::size_t h = ws::encode_header(ws::Opcode::text, out_.size() - kHeadRoom, head);
       std::memcpy(out_.data() + kHeadRoom - h, head, h);
-      return asio::async_write(sock_, asio::buffer(out_.data() + kHeadRoom - h, out_.size() - kHeadRoom + h),
-                               std::move(done));
+      return asio::async_write(
+          sock_, asio::buffer(out_.data() + kHeadRoom - h, out_.size() - kHeadRoom + h),
+          std::move(done));
     }
     // A long backlog: copied into one buffer (up to kMaxWriteBytes) for one write.
     while (taken_ < queue_.size() && (taken_ == 0 || out_.size() < max_bytes)) {
@@ -786,7 +787,19 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     // An idle connection keeps no write buffers.
     std::string().swap(out_);
     std::vector<asio::const_buffer>().swap(iov_);
-    if (closing_since_ms_.load(std::memory_order_relaxed) != 0) finish(nullptr);
+    if (closing_since_ms_.load(std::memory_order_relaxed) != 0) linger_close();
+  }
+
+  // Everything, the close frame last, is written: send FIN and read (discarding) until the
+  // client closes too. Closing at once would make the kernel answer the client's unread
+  // bytes with a reset, which can destroy frames the client has not read yet. The idle sweep
+  // closes the socket if the client does not within a second or two.
+  void linger_close() {
+    if (discarding_) return;
+    discarding_ = true;
+    beast::error_code ignored;
+    sock_.shutdown(tcp::socket::shutdown_send, ignored);
+    arm_read();
   }
 
   awaitable<void> wait_writable() {
@@ -848,9 +861,10 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
   TokenBucket bucket_;
   std::int64_t violations_ = 0;
   bool closed_ = false;
-  bool paused_ = false;       // an op runs on the blocking pool; parsing waits for it
-  bool in_message_ = false;   // a fragmented message is being assembled in msg_
+  bool paused_ = false;      // an op runs on the blocking pool; parsing waits for it
+  bool in_message_ = false;  // a fragmented message is being assembled in msg_
   bool message_text_ = false;
+  bool discarding_ = false;  // closed on our side: reading only until the client closes
   std::atomic<std::int64_t> closing_since_ms_{0};  // the close handshake started (steady ms)
   std::string rx_;   // the start of a frame that has not fully arrived
   std::string msg_;  // the fragments of a message so far
@@ -858,13 +872,13 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
   FrameQueue queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
-  bool corked_ = false;  // frames are being queued in a burst: write once it is over
-  std::size_t taken_ = 0;        // frames and bytes of the write in flight
+  bool corked_ = false;    // frames are being queued in a burst: write once it is over
+  std::size_t taken_ = 0;  // frames and bytes of the write in flight
   std::size_t taken_bytes_ = 0;
-  std::string out_;              // the write in flight: frame headers, or whole frames
+  std::string out_;                      // the write in flight: frame headers, or whole frames
   std::vector<asio::const_buffer> iov_;  // a gathered write in flight
-  std::string control_;          // encoded pongs waiting for the next write
-  std::string close_frame_;      // the close frame, written after everything queued
+  std::string control_;                  // encoded pongs waiting for the next write
+  std::string close_frame_;              // the close frame, written after everything queued
   asio::steady_timer writable_;
   std::atomic<std::int64_t> last_rx_ms_;
 
@@ -1047,8 +1061,8 @@ awaitable<void> Server::Impl::http_session(tcp::socket socket) {
             make_error(Errc::not_found, "this process has no gateway role: no WebSocket here"));
       } else if (req[http::field::sec_websocket_version] != "13") {
         deny.status = 426;
-        deny.body = api::error_body(
-            make_error(Errc::invalid_argument, "Sec-WebSocket-Version must be 13"));
+        deny.body =
+            api::error_body(make_error(Errc::invalid_argument, "Sec-WebSocket-Version must be 13"));
       } else if (!ws::valid_client_key(req[http::field::sec_websocket_key])) {
         deny.status = 400;
         deny.body = api::error_body(

@@ -35,7 +35,9 @@ enum class CloseCode : std::uint16_t {
   try_again_later = 1013,
 };
 
-inline bool is_control(Opcode op) { return (static_cast<std::uint8_t>(op) & 0x8) != 0; }
+inline bool is_control(Opcode op) {
+  return (static_cast<std::uint8_t>(op) & 0x8) != 0;
+}
 
 // One parsed frame. `payload` points into the buffer given to parse_frame(), already unmasked.
 struct FrameView {
@@ -46,9 +48,9 @@ struct FrameView {
 };
 
 enum class ParseStatus {
-  frame,       // `frame` is set; consume frame.size bytes
-  need_more,   // the buffer holds part of a frame; read more
-  error,       // protocol violation: close with `error`
+  frame,      // `frame` is set; consume frame.size bytes
+  need_more,  // the buffer holds part of a frame; read more
+  error,      // protocol violation: close with `error`
 };
 
 struct ParseResult {

@@ -22,7 +22,8 @@ std::string client_frame(std::uint8_t first, std::string_view payload,
     out.push_back(static_cast<char>(payload.size() & 0xFF));
   } else {
     out.push_back(static_cast<char>(0x80 | 127));
-    for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((payload.size() >> (8 * i)) & 0xFF));
+    for (int i = 7; i >= 0; --i)
+      out.push_back(static_cast<char>((payload.size() >> (8 * i)) & 0xFF));
   }
   out.append(reinterpret_cast<const char*>(key), 4);
   for (std::size_t i = 0; i < payload.size(); ++i) {
@@ -144,13 +145,13 @@ TEST(WsFrame, Utf8Validation) {
   EXPECT_TRUE(valid_utf8(""));
   EXPECT_TRUE(valid_utf8("plain ascii text that is longer than eight bytes"));
   EXPECT_TRUE(valid_utf8("h\xC3\xA9llo \xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\x98\x80"));
-  EXPECT_TRUE(valid_utf8("\xF4\x8F\xBF\xBF"));        // U+10FFFF
-  EXPECT_FALSE(valid_utf8("\xF4\x90\x80\x80"));       // above U+10FFFF
-  EXPECT_FALSE(valid_utf8("\xC0\xAF"));               // overlong '/'
-  EXPECT_FALSE(valid_utf8("\xE0\x80\xAF"));           // overlong
-  EXPECT_FALSE(valid_utf8("\xED\xA0\x80"));           // surrogate U+D800
-  EXPECT_FALSE(valid_utf8("abc\x80"));                // stray continuation
-  EXPECT_FALSE(valid_utf8("abcdefgh\xE4\xBD"));       // truncated at the end
+  EXPECT_TRUE(valid_utf8("\xF4\x8F\xBF\xBF"));   // U+10FFFF
+  EXPECT_FALSE(valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(valid_utf8("\xC0\xAF"));          // overlong '/'
+  EXPECT_FALSE(valid_utf8("\xE0\x80\xAF"));      // overlong
+  EXPECT_FALSE(valid_utf8("\xED\xA0\x80"));      // surrogate U+D800
+  EXPECT_FALSE(valid_utf8("abc\x80"));           // stray continuation
+  EXPECT_FALSE(valid_utf8("abcdefgh\xE4\xBD"));  // truncated at the end
   EXPECT_FALSE(valid_utf8("\xFF"));
 }
 

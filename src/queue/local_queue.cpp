@@ -1,5 +1,7 @@
 #include "queue/local_queue.hpp"
 
+#include "common/thread_name.hpp"
+
 namespace imd {
 
 LocalQueue::LocalQueue(std::size_t capacity, std::size_t batch_max,
@@ -26,7 +28,10 @@ Result<void> LocalQueue::publish(NewMessage msg) {
 
 void LocalQueue::start(Consumer consumer) {
   consumer_ = std::move(consumer);
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("imd-queue");
+    run();
+  });
 }
 
 void LocalQueue::stop() {

@@ -1,6 +1,7 @@
 #include "store/sqlite_db.hpp"
 
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 
 #include <algorithm>
 #include <array>
@@ -276,7 +277,10 @@ SqliteDatabase::SqliteDatabase(SqliteConfig config)
                                 "PRAGMA journal_size_limit = 67108864;"));
     checkpointer_ = std::make_unique<SqliteConnection>(
         path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, config_.busy_timeout_ms);
-    checkpoint_thread_ = std::thread([this] { checkpoint_loop(); });
+    checkpoint_thread_ = std::thread([this] {
+      set_thread_name("imd-checkpoint");
+      checkpoint_loop();
+    });
   }
 
   if (!memory) {

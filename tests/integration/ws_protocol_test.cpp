@@ -27,10 +27,10 @@ struct WireFrame {
   bool fin = false;
   std::string payload;
   std::uint16_t close_code() const {
-    return payload.size() < 2 ? 0
-                              : static_cast<std::uint16_t>(
-                                    (static_cast<unsigned char>(payload[0]) << 8) |
-                                    static_cast<unsigned char>(payload[1]));
+    return payload.size() < 2
+               ? 0
+               : static_cast<std::uint16_t>((static_cast<unsigned char>(payload[0]) << 8) |
+                                            static_cast<unsigned char>(payload[1]));
   }
 };
 
@@ -147,7 +147,8 @@ std::string frame(std::uint8_t first, const std::string& payload, bool masked = 
     out.push_back(static_cast<char>(payload.size() & 0xFF));
   } else {
     out.push_back(static_cast<char>(m | 127));
-    for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((payload.size() >> (8 * i)) & 0xFF));
+    for (int i = 7; i >= 0; --i)
+      out.push_back(static_cast<char>((payload.size() >> (8 * i)) & 0xFF));
   }
   if (!masked) return out + payload;
   char key[4];
@@ -175,8 +176,10 @@ class WsProtocol : public ::testing::Test {
 
   std::string upgrade_request(const std::string& extra_headers,
                               const std::string& key = "dGhlIHNhbXBsZSBub25jZQ==") {
-    return "GET /ws?token=" + account_.access + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-           "Connection: Upgrade\r\nSec-WebSocket-Key: " + key + "\r\n" + extra_headers + "\r\n";
+    return "GET /ws?token=" + account_.access +
+           " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Key: " +
+           key + "\r\n" + extra_headers + "\r\n";
   }
 
   // An upgraded connection that has received hello and synced.
@@ -251,7 +254,8 @@ TEST_F(WsProtocol, FragmentedMessageWithControlFramesBetweenItsFragments) {
 TEST_F(WsProtocol, ManyFramesInOneWriteAreAllHandledInOrder) {
   auto s = open();
   std::string burst;
-  for (int i = 0; i < 50; ++i) burst += frame(kText, R"({"op":"ping","t":")" + std::to_string(i) + "\"}");
+  for (int i = 0; i < 50; ++i)
+    burst += frame(kText, R"({"op":"ping","t":")" + std::to_string(i) + "\"}");
   s->write(burst);
   for (int i = 0; i < 50; ++i) {
     auto f = s->read_text_with("\"pong\"");
@@ -285,8 +289,8 @@ TEST_F(WsProtocol, HostileFramesCloseWithTheirCode) {
       {"fragmented ping", frame(0x09, "x"), 1002},
       {"text that is not UTF-8", frame(kText, "{\"op\":\"ping\",\"t\":\"\xC0\xAF\"}"), 1007},
       {"over the frame limit", frame(kText, std::string(5000, ' ')), 1009},
-      {"fragments over the limit", frame(0x01, std::string(3000, ' ')) +
-                                       frame(0x80, std::string(3000, ' ')), 1009},
+      {"fragments over the limit",
+       frame(0x01, std::string(3000, ' ')) + frame(0x80, std::string(3000, ' ')), 1009},
       {"close with a reserved code", frame(kClose, close_payload(1005)), 1002},
   };
   for (const auto& c : cases) {
