@@ -1,7 +1,6 @@
 #include "api/views.hpp"
 
-#include <charconv>
-#include <cstring>
+#include <memory>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -61,41 +60,52 @@ Result<ConvKey> parse_conversation(std::string_view name, Id viewer) {
 
 namespace {
 
-// "channel:<id>" / "dm:<peer id>" without a temporary string.
-std::string_view conversation_name_into(char (&buf)[48], const ConvKey& conv, Id viewer) {
-  std::string_view prefix = conv.is_channel() ? "channel:" : "dm:";
-  Id id = conv.is_channel() ? conv.channel_id() : conv.peer_of(viewer);
-  std::memcpy(buf, prefix.data(), prefix.size());
-  auto [end, ec] = std::to_chars(buf + prefix.size(), buf + sizeof buf, id);
-  return {buf, static_cast<std::size_t>(end - buf)};
+// "channel:<id>" / "dm:<peer id>" written at p (at most 8 + 20 bytes).
+char* put_conversation_name(char* p, const ConvKey& conv, Id viewer) {
+  if (conv.is_channel()) return json::put::uint(json::put::text(p, "channel:"), conv.channel_id());
+  return json::put::uint(json::put::text(p, "dm:"), conv.peer_of(viewer));
 }
 
 }  // namespace
 
 std::string conversation_name(const ConvKey& conv, Id viewer) {
-  char buf[48];
-  return std::string(conversation_name_into(buf, conv, viewer));
+  char buf[32];
+  return std::string(buf, put_conversation_name(buf, conv, viewer));
 }
 
+// The whole object is composed in one buffer and appended once: messages are the values
+// written most often (history pages, pushed frames), and member-by-member appends cost several
+// times the copying itself.
 void write_message(json::Writer& w, const Message& m, Id viewer, std::string_view op) {
-  char name[48];
-  w.begin_object();
-  if (!op.empty()) w.key("op").string(op);
-  w.key("id").id(m.id);
-  w.key("conversation").string(conversation_name_into(name, m.conv, viewer));
-  w.key("seq").uint(m.seq);
-  w.key("from").id(m.from);
-  w.key("type").string(m.type);
-  w.key("body").string(m.body);
-  w.key("created_at").sint(m.created_at);
-  if (m.conv.is_channel()) {
-    w.key("channel").id(m.conv.channel_id());
-  } else {
-    w.key("to").id(m.to);
-  }
+  namespace put = json::put;
   // The client id lets the sender's devices match a pending message to its stored copy.
-  if (viewer == m.from && !m.cid.empty()) w.key("cid").string(m.cid);
-  w.end_object();
+  const bool with_cid = viewer == m.from && !m.cid.empty();
+  // Member names and punctuation (< 140 bytes), the conversation name, 3 ids, 2 numbers.
+  constexpr std::size_t kFixed = 140 + 32 + 3 * put::kIdBound + put::kUintBound + put::kSintBound;
+  const std::size_t bound = kFixed + (op.empty() ? 0 : 8 + put::string_bound(op.size())) +
+                            put::string_bound(m.type.size()) + put::string_bound(m.body.size()) +
+                            (with_cid ? put::string_bound(m.cid.size()) : 0);
+  char local[1024];
+  std::unique_ptr<char[]> heap;
+  char* const begin =
+      bound <= sizeof local ? local : (heap = std::make_unique_for_overwrite<char[]>(bound)).get();
+  char* p = put::text(begin, "{");
+  if (!op.empty()) p = put::text(put::string(put::text(p, "\"op\":"), op), ",");
+  p = put::id(put::text(p, "\"id\":"), m.id);
+  p = put::text(put_conversation_name(put::text(p, ",\"conversation\":\""), m.conv, viewer), "\"");
+  p = put::uint(put::text(p, ",\"seq\":"), m.seq);
+  p = put::id(put::text(p, ",\"from\":"), m.from);
+  p = put::string(put::text(p, ",\"type\":"), m.type);
+  p = put::string(put::text(p, ",\"body\":"), m.body);
+  p = put::sint(put::text(p, ",\"created_at\":"), m.created_at);
+  if (m.conv.is_channel()) {
+    p = put::id(put::text(p, ",\"channel\":"), m.conv.channel_id());
+  } else {
+    p = put::id(put::text(p, ",\"to\":"), m.to);
+  }
+  if (with_cid) p = put::string(put::text(p, ",\"cid\":"), m.cid);
+  p = put::text(p, "}");
+  w.raw({begin, static_cast<std::size_t>(p - begin)});
 }
 
 bj::object message_json(const Message& m, Id viewer) {
@@ -106,9 +116,9 @@ bj::object message_json(const Message& m, Id viewer) {
 }
 
 void write_conversation(json::Writer& w, const ConversationState& c, Id viewer) {
-  char name[48];
+  char name[32];
   w.begin_object();
-  w.key("conversation").string(conversation_name_into(name, c.conv, viewer));
+  w.key("conversation").string({name, put_conversation_name(name, c.conv, viewer)});
   w.key("kind").string(c.conv.is_channel() ? "channel" : "dm");
   w.key("name").string(c.name);
   w.key("avatar").string(c.avatar);

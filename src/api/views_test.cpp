@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 namespace imd::api {
 namespace {
@@ -62,6 +63,59 @@ TEST(Views, ErrorsMapToHttpStatusesAndABody) {
   auto body = boost::json::parse(error_body(make_error(Errc::conflict, "taken")));
   EXPECT_EQ(body.at("error").at("code").as_string(), "conflict");
   EXPECT_EQ(body.at("error").at("message").as_string(), "taken");
+}
+
+// The written text is what serializing the same members, in the same order, as a DOM gives.
+TEST(Views, WrittenMessagesAreTheDomSerialized) {
+  auto dom = [](const Message& m, Id viewer, std::string_view op) {
+    boost::json::object o;
+    if (!op.empty()) o["op"] = op;
+    o["id"] = std::to_string(m.id);
+    o["conversation"] = conversation_name(m.conv, viewer);
+    o["seq"] = m.seq;
+    o["from"] = std::to_string(m.from);
+    o["type"] = m.type;
+    o["body"] = m.body;
+    o["created_at"] = m.created_at;
+    if (m.conv.is_channel()) {
+      o["channel"] = std::to_string(m.conv.channel_id());
+    } else {
+      o["to"] = std::to_string(m.to);
+    }
+    if (viewer == m.from && !m.cid.empty()) o["cid"] = m.cid;
+    return boost::json::serialize(o);
+  };
+  Message dm;
+  dm.id = UINT64_MAX;
+  dm.conv = ConvKey::dm(5, 9);
+  dm.seq = 0;
+  dm.from = 5;
+  dm.to = 9;
+  dm.type = "text";
+  dm.body = "line\n\"quoted\" \\ tab\t \x01 é 😀";
+  dm.created_at = -1;
+  dm.cid = "c\"1";
+  Message ch = dm;
+  ch.conv = ConvKey::channel(1ull << 62);
+  ch.to = 0;
+  ch.seq = 123456789;
+  ch.created_at = 1764300000123;
+  Message big = ch;
+  big.body = std::string(5000, '\x1f') + std::string(3000, 'x');  // past any stack buffer
+  Message no_cid = ch;
+  no_cid.cid.clear();
+  for (const Message* m : {&dm, &ch, &big, &no_cid}) {
+    for (Id viewer : {Id{5}, Id{9}}) {
+      for (std::string_view op : {std::string_view{}, std::string_view{"msg"}}) {
+        std::string text;
+        json::Writer w(text);
+        w.begin_array().uint(1);  // after a sibling: the object must be preceded by a comma
+        write_message(w, *m, viewer, op);
+        w.end_array();
+        EXPECT_EQ(text, "[1," + dom(*m, viewer, op) + "]");
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -2,46 +2,95 @@
 
 namespace imd::json {
 
-void append_string(std::string& out, std::string_view s) {
+namespace {
+
+constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+constexpr std::uint64_t kHigh = 0x8080808080808080ull;
+
+// True when one of the 8 bytes of `w` is a control character, '"' or '\\'. Each test is the
+// exact "has a byte below n" / "has a zero byte" bit trick (exact for the question "is there
+// one"; bytes >= 0x80, i.e. UTF-8 sequences, never match).
+constexpr bool word_needs_escape(std::uint64_t w) {
+  const std::uint64_t control = (w - kOnes * 0x20) & ~w & kHigh;
+  const std::uint64_t q = w ^ (kOnes * '"');
+  const std::uint64_t b = w ^ (kOnes * '\\');
+  return (control | ((q - kOnes) & ~q & kHigh) | ((b - kOnes) & ~b & kHigh)) != 0;
+}
+
+constexpr bool byte_needs_escape(unsigned char c) {
+  return c < 0x20 || c == '"' || c == '\\';
+}
+
+// The length of the longest prefix of `s` that is written as it is.
+std::size_t clean_prefix(std::string_view s) {
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if (word_needs_escape(w)) break;
+  }
+  while (i < s.size() && !byte_needs_escape(static_cast<unsigned char>(s[i]))) ++i;
+  return i;
+}
+
+}  // namespace
+
+char* put::string(char* p, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
-  out.reserve(out.size() + s.size() + 2);
-  out.push_back('"');
-  std::size_t run = 0;  // start of the current run of bytes that need no escape
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
+  *p++ = '"';
+  std::size_t i = 0;
+  for (;;) {
+    const std::size_t run = clean_prefix(s.substr(i));
+    p = text(p, s.substr(i, run));
+    i += run;
+    if (i == s.size()) break;
+    const auto c = static_cast<unsigned char>(s[i++]);
+    *p++ = '\\';
     switch (c) {
       case '"':
-        out.append("\\\"");
+        *p++ = '"';
         break;
       case '\\':
-        out.append("\\\\");
+        *p++ = '\\';
         break;
       case '\b':
-        out.append("\\b");
+        *p++ = 'b';
         break;
       case '\f':
-        out.append("\\f");
+        *p++ = 'f';
         break;
       case '\n':
-        out.append("\\n");
+        *p++ = 'n';
         break;
       case '\r':
-        out.append("\\r");
+        *p++ = 'r';
         break;
       case '\t':
-        out.append("\\t");
+        *p++ = 't';
         break;
-      default: {
-        const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
-        out.append(esc, sizeof esc);
-      }
+      default:
+        p = text(p, "u00");
+        *p++ = kHex[c >> 4];
+        *p++ = kHex[c & 15];
     }
   }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
+  *p++ = '"';
+  return p;
+}
+
+void append_string(std::string& out, std::string_view s) {
+  const std::size_t at = out.size();
+  if (clean_prefix(s) == s.size()) {  // the common case: nothing to escape
+    out.resize(at + s.size() + 2);
+    char* p = out.data() + at;
+    *p = '"';
+    std::memcpy(p + 1, s.data(), s.size());
+    p[s.size() + 1] = '"';
+    return;
+  }
+  out.resize(at + put::string_bound(s.size()));
+  char* end = put::string(out.data() + at, s);
+  out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 }  // namespace imd::json

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <charconv>
 #include <random>
 
 #include <boost/json/parse.hpp>
@@ -30,6 +31,47 @@ TEST(JsonWriter, StringsAreEscapedExactlyAsBoostJsonDoes) {
     EXPECT_EQ(out, bj::serialize(bj::value(s))) << s;
     EXPECT_EQ(bj::parse(out).as_string(), s);
   }
+}
+
+TEST(JsonWriter, EveryAsciiByteAtEveryPositionOfALongString) {
+  // The scan looks at 8 bytes at a time: put each byte that may need escaping at each offset
+  // of a word, in strings longer than one word, with UTF-8 around it.
+  const std::string base = "abcdefghijklmnopqrstuvwxyz0123456789-é日😀";
+  for (int c = 0; c < 0x80; ++c) {
+    for (std::size_t at = 0; at <= base.size(); ++at) {
+      std::string s = base;
+      s.insert(at, 1, static_cast<char>(c));
+      std::string out = "x";
+      append_string(out, s);
+      EXPECT_EQ(out, "x" + bj::serialize(bj::value(s))) << c << " at " << at;
+    }
+  }
+}
+
+TEST(JsonWriter, NumbersAreWrittenAsToCharsWritesThem) {
+  std::vector<std::uint64_t> values = {0, 1, 9, 10, 11, 99, 100, 101, UINT64_MAX, UINT64_MAX - 1};
+  for (std::uint64_t p = 10; p <= UINT64_MAX / 10; p *= 10) {
+    values.insert(values.end(), {p - 1, p, p + 1, p * 10 - 1});
+  }
+  for (int bit = 0; bit < 64; ++bit) {
+    const std::uint64_t b = 1ull << bit;
+    values.insert(values.end(), {b - 1, b, b + 1});
+  }
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 1000; ++i) values.push_back(rng() >> (rng() % 64));
+  for (std::uint64_t v : values) {
+    char expect[24];
+    auto [end, ec] = std::to_chars(expect, expect + sizeof expect, v);
+    char got[put::kUintBound];
+    EXPECT_EQ(std::string_view(got, put::uint(got, v)), std::string_view(expect, end)) << v;
+    const auto s = static_cast<std::int64_t>(v);
+    auto [send, sec] = std::to_chars(expect, expect + sizeof expect, s);
+    char sgot[put::kSintBound];
+    EXPECT_EQ(std::string_view(sgot, put::sint(sgot, s)), std::string_view(expect, send)) << s;
+  }
+  std::string out;
+  Writer(out).begin_array().uint(0).sint(INT64_MIN).id(42).end_array();
+  EXPECT_EQ(out, "[0,-9223372036854775808,\"42\"]");
 }
 
 TEST(JsonWriter, NestedObjectsAndArraysSerializeLikeTheDom) {
