@@ -56,10 +56,11 @@ Message read_dm_message(const SqliteStatement& s, int c = 0) {
 
 // --- small helpers over a prepared statement
 
-// All rows, each mapped by fn.
+// All rows, each mapped by fn; `expected` rows (e.g. a page's limit) are reserved up front.
 template <class T, class F>
-Result<std::vector<T>> collect(SqliteStatement& s, F&& fn) {
+Result<std::vector<T>> collect(SqliteStatement& s, F&& fn, std::size_t expected = 0) {
   std::vector<T> out;
+  out.reserve(expected);
   for (;;) {
     auto row = s.step();
     if (!row.ok()) return row.error();
@@ -764,9 +765,12 @@ Result<std::vector<Message>> SqliteStore::messages(const ConvKey& conv, const Hi
     if (q.before_seq) s->bind(2, to_db_bound(*q.before_seq));
     if (q.after_seq) s->bind(2, to_db_bound(*q.after_seq));
     s->bind(3, limit);
-    auto rows = collect<Message>(*s, [&](const SqliteStatement& st) {
-      return conv.is_channel() ? read_channel_message(st) : read_dm_message(st);
-    });
+    auto rows = collect<Message>(
+        *s,
+        [&](const SqliteStatement& st) {
+          return conv.is_channel() ? read_channel_message(st) : read_dm_message(st);
+        },
+        static_cast<std::size_t>(limit));
     if (rows.ok() && !q.after_seq) std::reverse(rows->begin(), rows->end());
     return rows;
   });
