@@ -349,7 +349,10 @@ Result<std::vector<Member>> list_members(SqliteDatabase& db, std::string_view sq
 
 }  // namespace
 
-SqliteStore::SqliteStore(std::shared_ptr<SqliteDatabase> db) : db_(std::move(db)) {}
+SqliteStore::SqliteStore(std::shared_ptr<SqliteDatabase> db, std::size_t row_cache_bytes)
+    : db_(std::move(db)) {
+  if (row_cache_bytes > 0) rows_.emplace(row_cache_bytes);
+}
 
 // --- users and sessions
 
@@ -756,7 +759,13 @@ Result<std::vector<Message>> SqliteStore::messages(const ConvKey& conv, const Hi
   }
   if (!conv.is_channel() && !valid_dm(conv)) return bad_conv();
   const std::int64_t limit = std::clamp<std::uint32_t>(q.limit, 1, kMaxHistoryPage);
-  return db_->read([&](SqliteConnection& c) -> Result<std::vector<Message>> {
+  const auto count = static_cast<std::size_t>(limit);
+  if (rows_ && q.before_seq && *q.before_seq > count) {
+    if (auto page = rows_->rows(conv, *q.before_seq - count, count)) return std::move(*page);
+  } else if (rows_ && q.after_seq && *q.after_seq < UINT64_MAX) {
+    if (auto page = rows_->rows(conv, *q.after_seq + 1, count)) return std::move(*page);
+  }
+  auto page = db_->read([&](SqliteConnection& c) -> Result<std::vector<Message>> {
     const int shape = q.before_seq ? 0 : q.after_seq ? 1 : 2;
     auto s = c.prepare(conv.is_channel() ? kChannelHistory[shape] : kDmHistory[shape]);
     if (!s.ok()) return s.error();
@@ -770,10 +779,12 @@ Result<std::vector<Message>> SqliteStore::messages(const ConvKey& conv, const Hi
         [&](const SqliteStatement& st) {
           return conv.is_channel() ? read_channel_message(st) : read_dm_message(st);
         },
-        static_cast<std::size_t>(limit));
+        count);
     if (rows.ok() && !q.after_seq) std::reverse(rows->begin(), rows->end());
     return rows;
   });
+  if (rows_ && page.ok()) rows_->remember(*page);
+  return page;
 }
 
 Result<std::vector<DeliveryUpdate>> SqliteStore::advance_deliveries(

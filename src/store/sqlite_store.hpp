@@ -14,15 +14,21 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "domain/ports/store.hpp"
+#include "store/message_row_cache.hpp"
 #include "store/sqlite_db.hpp"
 
 namespace imd {
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(std::shared_ptr<SqliteDatabase> db);
+  // History pages are served from `row_cache_bytes` of remembered rows where they can be
+  // (store/message_row_cache.hpp; 0: always from the database).
+  static constexpr std::size_t kDefaultRowCacheBytes = 64u << 20;
+  explicit SqliteStore(std::shared_ptr<SqliteDatabase> db,
+                       std::size_t row_cache_bytes = kDefaultRowCacheBytes);
 
   Result<void> create_user(const User& user, const std::string& password_hash) override;
   Result<UserCredentials> user_by_phone(std::string_view phone) override;
@@ -68,6 +74,7 @@ class SqliteStore final : public Store {
 
  private:
   std::shared_ptr<SqliteDatabase> db_;
+  std::optional<MessageRowCache> rows_;
 };
 
 }  // namespace imd
