@@ -1,5 +1,6 @@
 #include "api/views.hpp"
 
+#include <algorithm>
 #include <memory>
 
 #include <boost/json/parse.hpp>
@@ -92,14 +93,18 @@ void write_message(json::Writer& w, const Message& m, Id viewer, std::string_vie
   char* p = put::text(begin, "{");
   if (!op.empty()) p = put::text(put::string(put::text(p, "\"op\":"), op), ",");
   p = put::id(put::text(p, "\"id\":"), m.id);
-  p = put::text(put_conversation_name(put::text(p, ",\"conversation\":\""), m.conv, viewer), "\"");
+  char* const name = put::text(p, ",\"conversation\":\"");
+  p = put_conversation_name(name, m.conv, viewer);
+  // A channel's id is the name's digits ("channel:<id>"): converted once, copied for "channel".
+  const std::string_view name_id(std::find(name, p, ':') + 1, p);
+  p = put::text(p, "\"");
   p = put::uint(put::text(p, ",\"seq\":"), m.seq);
   p = put::id(put::text(p, ",\"from\":"), m.from);
   p = put::string(put::text(p, ",\"type\":"), m.type);
   p = put::string(put::text(p, ",\"body\":"), m.body);
   p = put::sint(put::text(p, ",\"created_at\":"), m.created_at);
   if (m.conv.is_channel()) {
-    p = put::id(put::text(p, ",\"channel\":"), m.conv.channel_id());
+    p = put::text(put::text(put::text(p, ",\"channel\":\""), name_id), "\"");
   } else {
     p = put::id(put::text(p, ",\"to\":"), m.to);
   }
