@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,11 @@ class RestApi {
  public:
   RestApi(Services services, const LimitsConfig& limits);
   HttpResponse handle(const HttpRequest& req);
+  // handle() for the requests it can answer without blocking, on the caller's thread: a
+  // history page (GET .../messages) whose token, access check and rows are all in memory.
+  // nullopt for everything else, which then goes to handle() (on the blocking pool); the
+  // response, when there is one, is the one handle() would give.
+  std::optional<HttpResponse> try_handle(const HttpRequest& req);
 
   struct Ctx;
   using Handler = HttpResponse (RestApi::*)(Ctx&);
@@ -68,6 +74,8 @@ class RestApi {
   HttpResponse conversations(Ctx&);
 
   HttpResponse history(Ctx& ctx, const ConvKey& conv);
+  static Result<HistoryQuery> history_query(const Ctx& ctx);
+  static HttpResponse history_page(const std::vector<Message>& msgs, Id viewer);
 
   Services s_;
   LimitsConfig limits_;

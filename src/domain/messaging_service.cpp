@@ -377,6 +377,20 @@ Result<std::uint64_t> MessagingService::read(Id user, const ConvKey& conv, std::
   return r;
 }
 
+std::optional<std::vector<Message>> MessagingService::try_history(Id user, const ConvKey& conv,
+                                                                  const HistoryQuery& q) {
+  if ((q.before_seq && q.after_seq) || q.limit < 1 || q.limit > kMaxHistoryPage) {
+    return std::nullopt;
+  }
+  // A DM's peer must exist (history() reads it): users seen on the send path do.
+  if (conv.is_dm() && conv.has_participant(user) && !known_user(conv.peer_of(user))) {
+    return std::nullopt;
+  }
+  bool blocked = false;
+  if (!access(user, conv, false, blocked) || blocked) return std::nullopt;
+  return store_.cached_messages(conv, q);
+}
+
 Result<std::vector<Message>> MessagingService::history(Id user, const ConvKey& conv,
                                                        HistoryQuery q) {
   if (q.before_seq && q.after_seq) {

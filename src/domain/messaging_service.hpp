@@ -112,6 +112,11 @@ class MessagingService {
   Result<std::uint64_t> read(Id user, const ConvKey& conv, std::uint64_t seq, ConnRef origin);
 
   Result<std::vector<Message>> history(Id user, const ConvKey& conv, HistoryQuery q);
+  // history() without blocking: answered when the access check and the page are in this
+  // process's memory (member list, known users, the Store's cached rows); nullopt otherwise,
+  // and also for any request history() would refuse (the caller then asks history()).
+  std::optional<std::vector<Message>> try_history(Id user, const ConvKey& conv,
+                                                  const HistoryQuery& q);
   Result<ConversationList> conversations(Id user);
 
   // --- backfill for a (re)connecting client

@@ -1129,7 +1129,13 @@ awaitable<void> Server::Impl::http_session(tcp::socket socket) {
       in.content_type = std::string(req[http::field::content_type]);
       in.body = std::move(req.body());
       in.remote_ip = client_ip(remote_ip, req["X-Forwarded-For"]);
-      out = co_await offload(deps.blocking, [&] { return deps.rest.handle(in); });
+      // Answered on this thread when everything it needs is in memory (a history page read
+      // before): two thread hand-offs fewer. Otherwise on the blocking pool.
+      if (auto fast = deps.rest.try_handle(in)) {
+        out = std::move(*fast);
+      } else {
+        out = co_await offload(deps.blocking, [&] { return deps.rest.handle(in); });
+      }
     } else if (req.method() == http::verb::get || req.method() == http::verb::head) {
       out = co_await offload(deps.blocking, [&] { return serve_static(target); });
     } else {

@@ -753,6 +753,18 @@ Result<std::vector<Result<Appended>>> SqliteStore::append_messages(
   return r;
 }
 
+std::optional<std::vector<Message>> SqliteStore::cached_messages(const ConvKey& conv,
+                                                                 const HistoryQuery& q) {
+  if (!rows_ || (q.before_seq && q.after_seq) || (!conv.is_channel() && !valid_dm(conv))) {
+    return std::nullopt;
+  }
+  const auto count =
+      static_cast<std::size_t>(std::clamp<std::uint32_t>(q.limit, 1, kMaxHistoryPage));
+  if (q.before_seq && *q.before_seq > count) return rows_->rows(conv, *q.before_seq - count, count);
+  if (q.after_seq && *q.after_seq < UINT64_MAX) return rows_->rows(conv, *q.after_seq + 1, count);
+  return std::nullopt;
+}
+
 Result<std::vector<Message>> SqliteStore::messages(const ConvKey& conv, const HistoryQuery& q) {
   if (q.before_seq && q.after_seq) {
     return make_error(Errc::invalid_argument, "before_seq and after_seq are exclusive");
@@ -760,11 +772,7 @@ Result<std::vector<Message>> SqliteStore::messages(const ConvKey& conv, const Hi
   if (!conv.is_channel() && !valid_dm(conv)) return bad_conv();
   const std::int64_t limit = std::clamp<std::uint32_t>(q.limit, 1, kMaxHistoryPage);
   const auto count = static_cast<std::size_t>(limit);
-  if (rows_ && q.before_seq && *q.before_seq > count) {
-    if (auto page = rows_->rows(conv, *q.before_seq - count, count)) return std::move(*page);
-  } else if (rows_ && q.after_seq && *q.after_seq < UINT64_MAX) {
-    if (auto page = rows_->rows(conv, *q.after_seq + 1, count)) return std::move(*page);
-  }
+  if (auto page = cached_messages(conv, q)) return std::move(*page);
   auto page = db_->read([&](SqliteConnection& c) -> Result<std::vector<Message>> {
     const int shape = q.before_seq ? 0 : q.after_seq ? 1 : 2;
     auto s = c.prepare(conv.is_channel() ? kChannelHistory[shape] : kDmHistory[shape]);

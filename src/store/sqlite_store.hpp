@@ -65,6 +65,9 @@ class SqliteStore final : public Store {
 
   Result<std::vector<Result<Appended>>> append_messages(std::span<const NewMessage> batch) override;
   Result<std::vector<Message>> messages(const ConvKey& conv, const HistoryQuery& q) override;
+  // From the row cache: a before_seq/after_seq page whose every row is remembered.
+  std::optional<std::vector<Message>> cached_messages(const ConvKey& conv,
+                                                      const HistoryQuery& q) override;
   Result<std::uint64_t> advance_delivery(Id user_id, const ConvKey& conv,
                                          std::uint64_t seq) override;
   Result<std::vector<DeliveryUpdate>> advance_deliveries(

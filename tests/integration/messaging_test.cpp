@@ -238,6 +238,37 @@ TEST_F(Messaging, ChannelWithOnlineAndOfflineMembers) {
   ASSERT_EQ(newer.json.as_object().at("messages").as_array().size(), 2u);
 }
 
+TEST_F(Messaging, HistoryPagesAnsweredFromMemoryKeepTheirAccessChecks) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob"), c = make_account(h, "carol");
+  std::string ch = make_channel(a, {&b, &c});
+  auto wa = connect_synced(a);
+  for (int i = 1; i <= 5; ++i) {
+    wa->send(send_channel("h" + std::to_string(i), ch, "page " + std::to_string(i)));
+    ASSERT_TRUE(wa->recv_op("sent"));
+  }
+  const std::string page = "/api/v1/channels/" + ch + "/messages?after_seq=0&limit=5";
+  // The first read comes from the store, the repeats from remembered rows: the same body.
+  auto first = h.get(page, b.access);
+  ASSERT_EQ(first.status, 200) << first.body;
+  ASSERT_EQ(first.json.as_object().at("messages").as_array().size(), 5u);
+  for (int i = 0; i < 3; ++i) {
+    auto again = h.get(page, b.access);
+    EXPECT_EQ(again.status, 200);
+    EXPECT_EQ(again.body, first.body);
+  }
+  auto older = h.get("/api/v1/channels/" + ch + "/messages?before_seq=6&limit=5", c.access);
+  EXPECT_EQ(older.body, first.body);
+  // Whoever may not read the channel still may not, cached rows or not.
+  auto out = make_account(h, "outsider");
+  EXPECT_EQ(h.get(page, out.access).status, 403);
+  ASSERT_EQ(h.post("/api/v1/channels/" + ch + "/leave", bj::object{}, b.access).status, 204);
+  auto left = h.get(page, b.access);
+  EXPECT_EQ(left.status, 403) << left.body;
+  EXPECT_EQ(h.get(page, c.access).body, first.body);
+  EXPECT_EQ(h.get(page).status, 401);
+}
+
 TEST_F(Messaging, EveryDeviceOfAUserGetsEveryPush) {
   Http h = http();
   auto a = make_account(h, "alice"), b = make_account(h, "bob");

@@ -91,6 +91,14 @@ class Store {
 
   // Messages of a conversation by seq; ascending order in the result.
   virtual Result<std::vector<Message>> messages(const ConvKey& conv, const HistoryQuery& q) = 0;
+  // messages() answered from this process's memory only, never blocking: the same page, or
+  // nullopt when it would have to ask the engine (the default: no such memory).
+  virtual std::optional<std::vector<Message>> cached_messages(const ConvKey& conv,
+                                                              const HistoryQuery& q) {
+    (void)conv;
+    (void)q;
+    return std::nullopt;
+  }
 
   // Delivery cursor (cumulative ACK): moves forward only, clamped to last_seq; returns the
   // cursor after the update (never above what is stored: the cursor cache relies on it).
