@@ -59,6 +59,8 @@ void HttpConn::start(bool retry) {
       return finish(std::move(r));
     }
     sock_.set_option(tcp::no_delay(true));
+    boost::system::error_code nb;
+    sock_.non_blocking(true, nb);  // reads are tried when the socket is readable
     connected_ = true;
     write();
   });
@@ -82,37 +84,83 @@ void HttpConn::write() {
                     });
 }
 
+// Waits until the socket is readable, then reads what is there and feeds it to the parser:
+// no read is tried before the response can have arrived (a wasted syscall per request), and
+// one read usually takes the whole response.
 void HttpConn::read() {
   parser_.emplace();
   parser_->body_limit(64 * 1024 * 1024);
-  http::async_read(sock_, rbuf_, *parser_,
-                   [this](const boost::system::error_code& ec, std::size_t) {
-                     if (closed_) return;
-                     if (ec) {
-                       connected_ = false;
-                       // A keep-alive connection the server closed while idle: reconnect and send
-                       // again.
-                       if (!fresh_ && !retried_ &&
-                           (ec == http::error::end_of_stream || ec == asio::error::eof ||
-                            ec == asio::error::connection_reset)) {
-                         retried_ = true;
-                         return start(true);
-                       }
-                       HttpResult r;
-                       r.error = "read: " + ec.message();
-                       return finish(std::move(r));
-                     }
-                     auto res = parser_->release();
-                     HttpResult r;
-                     r.status = static_cast<int>(res.result_int());
-                     r.body = std::move(res.body());
-                     if (!res.keep_alive()) {
-                       connected_ = false;
-                       boost::system::error_code ignored;
-                       sock_.close(ignored);
-                     }
-                     finish(std::move(r));
-                   });
+  parser_->eager(true);
+  if (rbuf_.size() > 0 && feed()) return;
+  wait_readable();
+}
+
+void HttpConn::wait_readable() {
+  sock_.async_wait(tcp::socket::wait_read, [this](const boost::system::error_code& ec) {
+    if (closed_) return;
+    if (ec) return read_failed(ec);
+    for (;;) {
+      boost::system::error_code rec;
+      std::size_t n = sock_.read_some(rbuf_.prepare(64 * 1024), rec);
+      if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+      if (rec == asio::error::eof) {
+        // A response delimited by the end of the connection is complete now.
+        boost::system::error_code eof_ec;
+        if (parser_->got_some()) parser_->put_eof(eof_ec);
+        if (parser_->got_some() && !eof_ec && parser_->is_done()) return complete();
+        return read_failed(http::error::end_of_stream);
+      }
+      if (rec) return read_failed(rec);
+      rbuf_.commit(n);
+      if (feed()) return;
+    }
+    wait_readable();
+  });
+}
+
+// Parses what rbuf_ holds; true when the response is complete or failed (and handled).
+bool HttpConn::feed() {
+  while (rbuf_.size() > 0 && !parser_->is_done()) {
+    boost::system::error_code ec;
+    std::size_t used = parser_->put(rbuf_.data(), ec);
+    rbuf_.consume(used);
+    if (ec == http::error::need_more) break;
+    if (ec) {
+      read_failed(ec);
+      return true;
+    }
+    if (used == 0) break;
+  }
+  if (!parser_->is_done()) return false;
+  complete();
+  return true;
+}
+
+void HttpConn::read_failed(const boost::system::error_code& ec) {
+  connected_ = false;
+  // A keep-alive connection the server closed while idle: reconnect and send again.
+  if (!fresh_ && !retried_ &&
+      (ec == http::error::end_of_stream || ec == asio::error::eof ||
+       ec == asio::error::connection_reset)) {
+    retried_ = true;
+    return start(true);
+  }
+  HttpResult r;
+  r.error = "read: " + ec.message();
+  finish(std::move(r));
+}
+
+void HttpConn::complete() {
+  auto res = parser_->release();
+  HttpResult r;
+  r.status = static_cast<int>(res.result_int());
+  r.body = std::move(res.body());
+  if (!res.keep_alive()) {
+    connected_ = false;
+    boost::system::error_code ignored;
+    sock_.close(ignored);
+  }
+  finish(std::move(r));
 }
 
 void HttpConn::finish(HttpResult&& r) {

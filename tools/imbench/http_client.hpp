@@ -1,8 +1,8 @@
 // Keep-alive HTTP/1.1 client connections and a pool that keeps many requests in flight.
 //
 // HttpConn: one TCP connection, one request in flight, reconnects (and retries once) when
-// the server has closed an idle keep-alive connection. Responses are parsed with Beast's
-// parser. HttpPool: N connections sharing a FIFO of requests.
+// the server has closed an idle keep-alive connection. Responses are read when the socket is
+// readable and fed to Beast's parser. HttpPool: N connections sharing a FIFO of requests.
 //
 // Threading: all calls and callbacks on the io_context's thread. Ownership: objects must
 // outlive their outstanding operations (close() then let the io_context drain).
@@ -56,6 +56,10 @@ class HttpConn {
   void start(bool retry);
   void write();
   void read();
+  void wait_readable();
+  bool feed();
+  void read_failed(const boost::system::error_code& ec);
+  void complete();
   void finish(HttpResult&& r);
 
   boost::asio::ip::tcp::socket sock_;
