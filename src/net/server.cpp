@@ -319,7 +319,8 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     using ws::Opcode;
     switch (f.opcode) {
       case Opcode::ping:
-        return send_control(Opcode::pong, f.payload);
+        if (within_rate()) send_control(Opcode::pong, f.payload);
+        return;
       case Opcode::pong:
         return;
       case Opcode::close:
@@ -358,19 +359,27 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
     begin_close(static_cast<ws::CloseCode>(code), "");  // echo the client's code
   }
 
-  void on_message(bool text, std::string_view payload) {
-    const auto& lim = deps_.config.limits;
-    if (!bucket_.take(deps_.clock.now_ms())) {
-      if (++violations_ >= lim.ws_abuse_close_after) {
-        LOG_INFO("ws conn=" << ref_.conn << " closed: sustained rate-limit violations");
-        send_error(make_error(Errc::too_many_requests, "rate limit: closing"), "", nullptr);
-        // The error frames already queued go out first (bounded: the close times out).
-        return begin_close(ws::CloseCode::policy_error, "rate limit");
-      }
-      return send_error(make_error(Errc::too_many_requests, "rate limit exceeded, slow down"), "",
-                        nullptr);
+  // The per-connection rate limit, for messages and WebSocket pings alike: over it, an error
+  // frame; after ws_abuse_close_after in a row, the connection is closed.
+  bool within_rate() {
+    if (bucket_.take(deps_.clock.now_ms())) {
+      violations_ = 0;
+      return true;
     }
-    violations_ = 0;
+    if (++violations_ >= deps_.config.limits.ws_abuse_close_after) {
+      LOG_INFO("ws conn=" << ref_.conn << " closed: sustained rate-limit violations");
+      send_error(make_error(Errc::too_many_requests, "rate limit: closing"), "", nullptr);
+      // The error frames already queued go out first (bounded: the close times out).
+      begin_close(ws::CloseCode::policy_error, "rate limit");
+    } else {
+      send_error(make_error(Errc::too_many_requests, "rate limit exceeded, slow down"), "",
+                 nullptr);
+    }
+    return false;
+  }
+
+  void on_message(bool text, std::string_view payload) {
+    if (!within_rate()) return;
     if (!text) {
       return send_error(make_error(Errc::invalid_argument, "binary frames are not supported"), "",
                         nullptr);

@@ -265,6 +265,29 @@ TEST_F(WsProtocol, ManyFramesInOneWriteAreAllHandledInOrder) {
   }
 }
 
+TEST_F(WsProtocol, PingFloodIsRateLimitedLikeMessages) {
+  auto s = open();
+  // The default limit: a burst of 200, 100/s; 50 refused in a row close the connection.
+  std::string flood;
+  for (int i = 0; i < 400; ++i) flood += frame(kPing, "p");
+  s->write(flood);
+  int pongs = 0, errors = 0;
+  WireFrame f;
+  for (;;) {
+    f = s->read_frame();
+    if (f.opcode == 0xA) ++pongs;
+    if (f.opcode == 1 && f.payload.find("too_many_requests") != std::string::npos) ++errors;
+    if (f.opcode == 0x8 || f.opcode == -1) break;
+  }
+  EXPECT_EQ(f.opcode, 0x8);
+  EXPECT_EQ(f.close_code(), 1008);
+  EXPECT_GE(pongs, 200);
+  EXPECT_LE(pongs, 260);  // the burst, plus what refills while the flood is read
+  EXPECT_GE(errors, 50);  // more if a token refilled between them
+  EXPECT_TRUE(s->ends());
+  expect_server_healthy();
+}
+
 TEST_F(WsProtocol, ClientCloseIsEchoedThenTheConnectionEnds) {
   auto s = open();
   s->write(frame(kClose, close_payload(1000) + "bye"));
