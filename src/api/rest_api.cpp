@@ -41,6 +41,16 @@ struct RestApi::Ctx {
 
 namespace {
 
+// The token of an "Authorization: Bearer <token>" header, or nullopt.
+std::optional<std::string_view> bearer_token(std::string_view authorization) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (authorization.size() <= kBearer.size() ||
+      authorization.substr(0, kBearer.size()) != kBearer) {
+    return std::nullopt;
+  }
+  return authorization.substr(kBearer.size());
+}
+
 HttpResponse json_response(int status, const bj::object& o) {
   HttpResponse r;
   r.status = status;
@@ -209,12 +219,9 @@ HttpResponse RestApi::handle(const HttpRequest& req) {
   Ctx ctx{req, 0, std::move(params), {}};
   for (auto qp : url->params()) ctx.query.emplace_back(qp.key, qp.value);
   if (match->authenticated) {
-    constexpr std::string_view kBearer = "Bearer ";
-    std::string_view h = req.authorization;
-    if (h.size() <= kBearer.size() || h.substr(0, kBearer.size()) != kBearer) {
-      return error_response(make_error(Errc::unauthenticated, "missing bearer token"));
-    }
-    auto user = s_.auth.authenticate(h.substr(kBearer.size()));
+    auto token = bearer_token(req.authorization);
+    if (!token) return error_response(make_error(Errc::unauthenticated, "missing bearer token"));
+    auto user = s_.auth.authenticate(*token);
     if (!user) return error_response(user.error());
     ctx.user = *user;
   }
@@ -446,10 +453,9 @@ std::optional<HttpResponse> RestApi::try_handle(const HttpRequest& req) {
   if (kind != "channels" && kind != "dms") return std::nullopt;
   auto id = json::parse_uint(std::string(*seg++));
   if (!id || *id == 0 || *seg != "messages") return std::nullopt;
-  constexpr std::string_view kBearer = "Bearer ";
-  std::string_view h = req.authorization;
-  if (h.size() <= kBearer.size() || h.substr(0, kBearer.size()) != kBearer) return std::nullopt;
-  auto user = s_.auth.authenticate(h.substr(kBearer.size()));
+  auto token = bearer_token(req.authorization);
+  if (!token) return std::nullopt;
+  auto user = s_.auth.authenticate(*token);
   if (!user || (kind == "dms" && *id == *user)) return std::nullopt;
   Ctx ctx{req, *user, {*id}, {}};
   for (auto qp : url->params()) ctx.query.emplace_back(qp.key, qp.value);

@@ -377,11 +377,23 @@ Result<std::uint64_t> MessagingService::read(Id user, const ConvKey& conv, std::
   return r;
 }
 
+namespace {
+
+Result<void> check_history_query(const HistoryQuery& q) {
+  if (q.before_seq && q.after_seq) {
+    return make_error(Errc::invalid_argument, "give before_seq or after_seq, not both");
+  }
+  if (q.limit < 1 || q.limit > kMaxHistoryPage) {
+    return make_error(Errc::invalid_argument, "limit must be 1..100");
+  }
+  return {};
+}
+
+}  // namespace
+
 std::optional<std::vector<Message>> MessagingService::try_history(Id user, const ConvKey& conv,
                                                                   const HistoryQuery& q) {
-  if ((q.before_seq && q.after_seq) || q.limit < 1 || q.limit > kMaxHistoryPage) {
-    return std::nullopt;
-  }
+  if (!check_history_query(q)) return std::nullopt;
   // A DM's peer must exist (history() reads it): users seen on the send path do.
   if (conv.is_dm() && conv.has_participant(user) && !known_user(conv.peer_of(user))) {
     return std::nullopt;
@@ -393,12 +405,7 @@ std::optional<std::vector<Message>> MessagingService::try_history(Id user, const
 
 Result<std::vector<Message>> MessagingService::history(Id user, const ConvKey& conv,
                                                        HistoryQuery q) {
-  if (q.before_seq && q.after_seq) {
-    return make_error(Errc::invalid_argument, "give before_seq or after_seq, not both");
-  }
-  if (q.limit < 1 || q.limit > kMaxHistoryPage) {
-    return make_error(Errc::invalid_argument, "limit must be 1..100");
-  }
+  IMD_TRY(check_history_query(q));
   if (conv.is_dm()) {
     auto peer = store_.user_by_id(conv.peer_of(user));
     if (!peer) return peer.error();

@@ -275,11 +275,7 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
   void resume() {
     paused_ = false;
     if (closed_) return finish(nullptr);
-    if (!rx_.empty()) {
-      std::size_t used = parse(rx_.data(), rx_.size());
-      rx_.erase(0, used);
-      if (rx_.empty()) std::string().swap(rx_);
-    }
+    if (!rx_.empty()) parse_rx();
     if (reading()) arm_read();
   }
 
@@ -290,6 +286,12 @@ class WsSession final : public gateway::Connection, public std::enable_shared_fr
       return;
     }
     rx_.append(data, n);
+    parse_rx();
+  }
+
+  // Parses the frames in rx_, keeping what is left of an incomplete one (and no memory when
+  // nothing is left).
+  void parse_rx() {
     std::size_t used = parse(rx_.data(), rx_.size());
     rx_.erase(0, used);
     if (rx_.empty()) std::string().swap(rx_);

@@ -105,9 +105,11 @@ void HttpConn::wait_readable() {
       if (rec == asio::error::would_block || rec == asio::error::try_again) break;
       if (rec == asio::error::eof) {
         // A response delimited by the end of the connection is complete now.
-        boost::system::error_code eof_ec;
-        if (parser_->got_some()) parser_->put_eof(eof_ec);
-        if (parser_->got_some() && !eof_ec && parser_->is_done()) return complete();
+        if (parser_->got_some()) {
+          boost::system::error_code eof_ec;
+          parser_->put_eof(eof_ec);
+          if (!eof_ec && parser_->is_done()) return complete();
+        }
         return read_failed(http::error::end_of_stream);
       }
       if (rec) return read_failed(rec);
