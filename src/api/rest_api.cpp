@@ -135,6 +135,7 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
     routes_.push_back({std::move(method), split_path(path), h, authn, auth_limited});
   };
   add("GET", "/healthz", &RestApi::health, false);
+  add("GET", "/metrics", &RestApi::metrics, false);
   add("POST", "/api/v1/auth/register", &RestApi::auth_register, false, true);
   add("POST", "/api/v1/auth/login", &RestApi::auth_login, false, true);
   add("POST", "/api/v1/auth/refresh", &RestApi::auth_refresh, false, true);
@@ -230,6 +231,18 @@ HttpResponse RestApi::handle(const HttpRequest& req) {
 
 HttpResponse RestApi::health(Ctx&) {
   return json_response(200, {{"status", "ok"}});
+}
+
+// Served without a token, like /healthz, to the scraper (operators keep the port off the
+// internet or behind the proxy's allow list; docs/operations.md).
+HttpResponse RestApi::metrics(Ctx&) {
+  MetricsText m;
+  write_process_metrics(m);
+  if (s_.metrics != nullptr && *s_.metrics) (*s_.metrics)(m);
+  HttpResponse res;
+  res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  res.body = m.take();
+  return res;
 }
 
 HttpResponse RestApi::auth_register(Ctx& ctx) {

@@ -11,6 +11,7 @@
 
 #include "api/http_types.hpp"
 #include "common/config.hpp"
+#include "common/metrics_text.hpp"
 #include "common/rate_limiter.hpp"
 #include "domain/auth_service.hpp"
 #include "domain/messaging_service.hpp"
@@ -23,6 +24,8 @@ struct Services {
   SpaceService& spaces;
   MessagingService& messaging;
   Clock& clock;
+  // GET /metrics writes what this returns (Prometheus text); null: process metrics only.
+  const MetricsSource* metrics = nullptr;
 };
 
 class RestApi {
@@ -48,6 +51,7 @@ class RestApi {
   };
 
   HttpResponse health(Ctx&);
+  HttpResponse metrics(Ctx&);
   HttpResponse auth_register(Ctx&);
   HttpResponse auth_login(Ctx&);
   HttpResponse auth_refresh(Ctx&);

@@ -123,8 +123,11 @@ struct App::Parts {
     messaging = std::make_unique<MessagingService>(*store, *inbox, *queue,
                                                    MessagingCaches{*members, *users, *cursors},
                                                    *routes, *pusher, *ids, clock, ml);
-    rest = std::make_unique<api::RestApi>(api::Services{*auth, *spaces, *messaging, clock},
-                                          config.limits);
+    if (sqlite) {
+      metrics = [db = sqlite](MetricsText& m) { write_wal_metrics(db->wal_status(), m); };
+    }
+    rest = std::make_unique<api::RestApi>(
+        api::Services{*auth, *spaces, *messaging, clock, &metrics}, config.limits);
     net::ServerDeps deps{config, *rest, *auth,    *messaging,           *routes,
                          *hub,   clock, blocking, find_web_root(config)};
     deps.serve_ws = roles.gateway;
@@ -231,9 +234,12 @@ struct App::Parts {
     sc.path = (fs::path(config.data_dir) / "imd.db").string();
     sc.synchronous = config.sqlite.synchronous;
     sc.read_connections = static_cast<int>(config.sqlite.read_connections);
-    auto db = std::make_shared<SqliteDatabase>(sc);
-    store = std::make_unique<SqliteStore>(db);
-    inbox = std::make_unique<SqliteInbox>(db);
+    sc.checkpoint_restart_bytes =
+        static_cast<std::uint64_t>(config.sqlite.checkpoint_restart_bytes);
+    sc.checkpoint_stall_warn_ms = static_cast<int>(config.sqlite.checkpoint_stall_warn_s * 1000);
+    sqlite = std::make_shared<SqliteDatabase>(sc);
+    store = std::make_unique<SqliteStore>(sqlite);
+    inbox = std::make_unique<SqliteInbox>(sqlite);
   }
 
   // cache = memory: in-process routes and caches (one process holds every connection).
@@ -288,6 +294,7 @@ struct App::Parts {
   PasswordHasher hasher;
   boost::asio::thread_pool blocking;
   boost::asio::io_context io;
+  std::shared_ptr<SqliteDatabase> sqlite;  // store = sqlite: its WAL status feeds /metrics
   std::unique_ptr<Store> store;
   std::unique_ptr<Inbox> inbox;
   std::unique_ptr<MemberCache> members;
@@ -305,6 +312,7 @@ struct App::Parts {
   std::unique_ptr<AuthService> auth;
   std::unique_ptr<SpaceService> spaces;
   std::unique_ptr<MessagingService> messaging;
+  MetricsSource metrics;
   std::unique_ptr<api::RestApi> rest;
   std::unique_ptr<net::Server> server;
 };

@@ -71,6 +71,10 @@ const std::vector<Field>& fields() {
       STR("auth.password_hash", c.auth.password_hash, "Argon2id cost: interactive|moderate|min"),
       STR("sqlite.synchronous", c.sqlite.synchronous, "NORMAL|FULL"),
       NUM("sqlite.read_connections", c.sqlite.read_connections, "read-only SQLite connections"),
+      NUM("sqlite.checkpoint_restart_bytes", c.sqlite.checkpoint_restart_bytes,
+          "WAL size that gets a RESTART checkpoint (the WAL stays near it)"),
+      NUM("sqlite.checkpoint_stall_warn_s", c.sqlite.checkpoint_stall_warn_s,
+          "warn when WAL checkpoints copy nothing for this long, seconds"),
       STR("mysql.host", c.mysql.host, "MySQL/MariaDB host"),
       NUM("mysql.port", c.mysql.port, "MySQL/MariaDB port"),
       STR("mysql.user", c.mysql.user, "MySQL/MariaDB user"),
@@ -247,6 +251,11 @@ Result<void> validate(const Config& c) {
   if (c.sqlite.read_connections < 1 || c.sqlite.read_connections > 64) {
     return bad("sqlite.read_connections must be in 1..64");
   }
+  if (c.sqlite.checkpoint_restart_bytes < (1 << 20)) {
+    return bad("sqlite.checkpoint_restart_bytes must be at least 1048576 (1 MiB)");
+  }
+  if (c.sqlite.checkpoint_stall_warn_s < 1)
+    return bad("sqlite.checkpoint_stall_warn_s must be >= 1");
   const auto& l = c.limits;
   for (auto [name, v] : {std::pair{"limits.max_message_bytes", l.max_message_bytes},
                          {"limits.max_frame_bytes", l.max_frame_bytes},
@@ -283,10 +292,11 @@ Result<void> validate(const Config& c) {
   if (c.queue != "local" && c.queue != "nats") return bad("queue must be local or nats");
   if (c.registry != "static" && c.registry != "etcd") return bad("registry must be static or etcd");
   // Roles split over processes share state only through the cluster engines.
-  if (!roles->all() && (c.store != "mysql" || c.cache != "redis" || c.queue != "nats" ||
-                        c.registry != "etcd")) {
-    return bad("roles other than all need store = mysql, cache = redis, queue = nats and "
-               "registry = etcd");
+  if (!roles->all() &&
+      (c.store != "mysql" || c.cache != "redis" || c.queue != "nats" || c.registry != "etcd")) {
+    return bad(
+        "roles other than all need store = mysql, cache = redis, queue = nats and "
+        "registry = etcd");
   }
   if (c.queue == "nats" && c.store != "mysql") return bad("queue = nats needs store = mysql");
   if (c.nats.partitions < 1 || c.nats.partitions > 1024) {
@@ -322,9 +332,8 @@ Result<Roles> parse_roles(std::string_view text) {
     } else if (name == "logic") {
       r.logic = true;
     } else {
-      return make_error(Errc::invalid_argument,
-                        "roles: unknown role '" + std::string(name) +
-                            "' (known: all, gateway, api, logic)");
+      return make_error(Errc::invalid_argument, "roles: unknown role '" + std::string(name) +
+                                                    "' (known: all, gateway, api, logic)");
     }
     any = true;
     start = end + 1;

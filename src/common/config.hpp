@@ -24,6 +24,10 @@ struct AuthConfig {
 struct SqliteConfigSection {
   std::string synchronous = "NORMAL";  // NORMAL survives a process crash; FULL an OS crash
   std::int64_t read_connections = 4;
+  // The WAL gets a RESTART checkpoint past this size, which keeps it near it (bytes).
+  std::int64_t checkpoint_restart_bytes = 32ll << 20;
+  // A warning when the WAL has frames that no checkpoint could copy for this long.
+  std::int64_t checkpoint_stall_warn_s = 30;
 };
 
 // store = "mysql": MariaDB/MySQL connection settings.
@@ -73,11 +77,11 @@ struct WsConfig {
 // The cluster engines (ARCHITECTURE §4); unused in standalone mode.
 struct NatsConfigSection {
   std::string url = "nats://127.0.0.1:4222";
-  std::string stream = "IMD_MSG";     // JetStream stream of the send pipeline
-  std::string subject = "im.msg";     // subjects <subject>.<partition>
-  std::int64_t partitions = 16;       // conversations hash onto these; one consumer each
-  std::int64_t ack_wait_s = 10;       // an unacknowledged batch is redelivered after this
-  std::int64_t max_attempts = 5;      // then a message goes to the dead-letter stream
+  std::string stream = "IMD_MSG";  // JetStream stream of the send pipeline
+  std::string subject = "im.msg";  // subjects <subject>.<partition>
+  std::int64_t partitions = 16;    // conversations hash onto these; one consumer each
+  std::int64_t ack_wait_s = 10;    // an unacknowledged batch is redelivered after this
+  std::int64_t max_attempts = 5;   // then a message goes to the dead-letter stream
 };
 
 struct EtcdConfigSection {
@@ -99,10 +103,10 @@ struct Config {
   std::int64_t threads = 0;           // I/O threads; 0 = number of cores
   std::int64_t blocking_threads = 4;  // store / password hashing pool
   std::string log_level = "info";
-  std::string store = "sqlite";  // sqlite | mysql
-  std::string cache = "memory";  // memory | redis (inbox, routes and caches)
-  std::string roles = "all";     // any of gateway,api,logic (comma-separated) or all
-  std::string queue = "local";   // local (in-process) | nats (JetStream)
+  std::string store = "sqlite";     // sqlite | mysql
+  std::string cache = "memory";     // memory | redis (inbox, routes and caches)
+  std::string roles = "all";        // any of gateway,api,logic (comma-separated) or all
+  std::string queue = "local";      // local (in-process) | nats (JetStream)
   std::string registry = "static";  // static (one process) | etcd
   // Peers (load balancers) whose X-Forwarded-For is believed: comma-separated IPs.
   std::string trusted_proxies;

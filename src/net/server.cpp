@@ -1128,11 +1128,13 @@ awaitable<void> Server::Impl::http_session(tcp::socket socket) {
     }
 
     api::HttpResponse out;
-    if (!deps.serve_rest && path != "/healthz") {
+    // /healthz and /metrics are served by every role.
+    const bool every_role = path == "/healthz" || path == "/metrics";
+    if (!deps.serve_rest && !every_role) {
       out.status = 404;
       out.body = api::error_body(
           make_error(Errc::not_found, "this process has no api role: no REST API here"));
-    } else if (path.rfind("/api/", 0) == 0 || path == "/healthz") {
+    } else if (path.rfind("/api/", 0) == 0 || every_role) {
       api::HttpRequest in;
       in.method = std::string(req.method_string());
       in.target = target;

@@ -1,7 +1,6 @@
 #include "store/sqlite_db.hpp"
 
 #include "common/log.hpp"
-#include "common/thread_name.hpp"
 
 #include <algorithm>
 #include <array>
@@ -141,7 +140,18 @@ SqliteConnection::SqliteConnection(const std::string& path, int flags, int busy_
     throw std::runtime_error(message);
   }
   sqlite3_extended_result_codes(db_, 1);
-  sqlite3_busy_timeout(db_, busy_timeout_ms);
+  busy_.timeout_ms = busy_timeout_ms;
+  sqlite3_busy_handler(db_, &SqliteConnection::on_busy, &busy_);
+}
+
+int SqliteConnection::on_busy(void* wait, int count) {
+  auto& w = *static_cast<BusyWait*>(wait);
+  const auto now = std::chrono::steady_clock::now();
+  if (count == 0) w.since = now;
+  if (now - w.since >= std::chrono::milliseconds(w.timeout_ms)) return 0;
+  // 50 us at first (a commit or a short read is usually over by then), at most 1 ms.
+  std::this_thread::sleep_for(std::chrono::microseconds(std::min(50 << std::min(count, 5), 1000)));
+  return 1;
 }
 
 SqliteConnection::~SqliteConnection() {
@@ -275,12 +285,12 @@ SqliteDatabase::SqliteDatabase(SqliteConfig config)
                    ->conn()
                    .exec_script("PRAGMA wal_autocheckpoint = 0; "
                                 "PRAGMA journal_size_limit = 67108864;"));
-    checkpointer_ = std::make_unique<SqliteConnection>(
-        path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI, config_.busy_timeout_ms);
-    checkpoint_thread_ = std::thread([this] {
-      set_thread_name("imd-checkpoint");
-      checkpoint_loop();
-    });
+    SqliteCheckpointerOptions co;
+    co.path = path;
+    co.interval = std::chrono::milliseconds(config_.checkpoint_interval_ms);
+    co.restart_bytes = config_.checkpoint_restart_bytes;
+    co.stall_warn = std::chrono::milliseconds(config_.checkpoint_stall_warn_ms);
+    checkpointer_ = std::make_unique<SqliteCheckpointer>(co);
   }
 
   if (!memory) {
@@ -293,35 +303,14 @@ SqliteDatabase::SqliteDatabase(SqliteConfig config)
   }
 }
 
-SqliteDatabase::~SqliteDatabase() {
-  {
-    std::lock_guard lock(checkpoint_mu_);
-    stopping_ = true;
-  }
-  checkpoint_cv_.notify_all();
-  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+SqliteDatabase::~SqliteDatabase() = default;
+
+WalStatus SqliteDatabase::wal_status() const {
+  return checkpointer_ ? checkpointer_->status() : WalStatus{};
 }
 
-void SqliteDatabase::checkpoint_loop() {
-  const auto interval = std::chrono::milliseconds(config_.checkpoint_interval_ms);
-  std::unique_lock lock(checkpoint_mu_);
-  while (!checkpoint_cv_.wait_for(lock, interval, [this] { return stopping_; })) {
-    lock.unlock();
-    // PASSIVE never waits for the writer or readers: it copies what it can. Should the WAL
-    // still outgrow ~256 MiB under sustained writes, a RESTART checkpoint (which waits for
-    // the writer briefly) lets it start over from the beginning.
-    int log_frames = 0, done_frames = 0;
-    int rc = sqlite3_wal_checkpoint_v2(checkpointer_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                       &log_frames, &done_frames);
-    if (rc == SQLITE_OK && log_frames > 65536) {
-      rc = sqlite3_wal_checkpoint_v2(checkpointer_->handle(), nullptr, SQLITE_CHECKPOINT_RESTART,
-                                     nullptr, nullptr);
-    }
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-      LOG_WARN("sqlite checkpoint failed: " << sqlite3_errstr(rc));
-    }
-    lock.lock();
-  }
+WalStatus SqliteDatabase::checkpoint_now() {
+  return checkpointer_ ? checkpointer_->run_once() : WalStatus{};
 }
 
 void SqliteDatabase::Pool::add(std::unique_ptr<SqliteConnection> conn) {

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "store/sqlite_checkpointer.hpp"
 
 namespace imd {
 
@@ -44,6 +45,11 @@ struct SqliteConfig {
   // transaction (0: SQLite's automatic checkpoints, taken by whichever commit crosses 1000
   // pages, with its fsync inside the writer's critical section).
   int checkpoint_interval_ms = 100;
+  // A log longer than this gets a checkpoint from the writer between two transactions (see
+  // sqlite_checkpointer.hpp), which keeps the WAL file near this size plus one interval's writes.
+  std::uint64_t checkpoint_restart_bytes = 32ull << 20;
+  // A warning when frames wait in the log and no checkpoint copied any for this long.
+  int checkpoint_stall_warn_ms = 30000;
 };
 
 // Maps an sqlite result code (with the connection's message) to the error model.
@@ -157,6 +163,14 @@ class SqliteConnection {
 
   sqlite3* db_ = nullptr;
   std::unordered_map<std::string, std::unique_ptr<Cached>> cache_;
+  // The busy handler's state: a wait for a lock polls finely (sqlite's own busy_timeout
+  // sleeps 1, 2, 5 ... 100 ms, long next to a commit) and gives up after timeout_ms.
+  struct BusyWait {
+    int timeout_ms = 0;
+    std::chrono::steady_clock::time_point since;
+  };
+  static int on_busy(void* wait, int count);
+  BusyWait busy_;
 };
 
 class SqliteDatabase {
@@ -184,6 +198,10 @@ class SqliteDatabase {
   // The schema version after opening, and how many migrations this open applied.
   int schema_version() const { return schema_version_; }
   int migrations_applied() const { return migrations_applied_; }
+  // The WAL and its checkpoints (running = false for an in-memory database). Thread-safe.
+  WalStatus wal_status() const;
+  // One checkpoint round now (tests); the same as wal_status() without a checkpointer.
+  WalStatus checkpoint_now();
 
  private:
   // A fixed set of connections handed out one caller at a time. The writer is a pool of one.
@@ -238,12 +256,7 @@ class SqliteDatabase {
   Pool writer_;   // exactly one connection
   Pool readers_;  // read-only connections; empty when reads share the writer
 
-  void checkpoint_loop();
-  std::unique_ptr<SqliteConnection> checkpointer_;  // its own read-write connection
-  std::mutex checkpoint_mu_;
-  std::condition_variable checkpoint_cv_;
-  bool stopping_ = false;
-  std::thread checkpoint_thread_;
+  std::unique_ptr<SqliteCheckpointer> checkpointer_;  // null: :memory: or auto-checkpoints
 };
 
 template <class F>
@@ -261,6 +274,7 @@ auto SqliteDatabase::write(F&& fn) -> std::invoke_result_t<F&, SqliteConnection&
     return result;
   }
   if (auto done = finish(conn, true); !done.ok()) return R(done.error());
+  if (checkpointer_ && checkpointer_->wants_writer()) checkpointer_->checkpoint_on_writer(conn);
   return result;
 }
 
