@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A local imd cluster on loopback, as ARCHITECTURE §4 draws it, for tests and development:
+# A local imd cluster on loopback, as docs/architecture.md §4 draws it, for tests and development:
 #
 #   scripts/cluster.sh up|down|status
 #   scripts/cluster.sh kill|start <node>     (kill: kill -9; start: start it again)

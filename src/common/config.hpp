@@ -74,7 +74,7 @@ struct WsConfig {
   std::int64_t ack_flush_ms = 50;  // delivery ACKs are written together this often
 };
 
-// The cluster engines (ARCHITECTURE §4); unused in standalone mode.
+// The cluster engines (docs/architecture.md §4); unused in standalone mode.
 struct NatsConfigSection {
   std::string url = "nats://127.0.0.1:4222";
   std::string stream = "IMD_MSG";  // JetStream stream of the send pipeline

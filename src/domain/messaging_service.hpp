@@ -6,8 +6,8 @@
 // (UserCache: the conversation list's space roll-up) and delivery cursors (CursorCache: an ACK
 // at or below the cached cursor is answered without a write).
 //
-// Guarantees (ARCHITECTURE §2): a `sent` ACK is pushed only after the Store committed the
-// message (and, for a DM, the recipient's inbox holds it); (sender, cid) is stored once;
+// Guarantees (docs/architecture.md §2): a `sent` ACK is pushed only after the Store committed
+// the message (and, for a DM, the recipient's inbox holds it); (sender, cid) is stored once;
 // fan-out happens from the single consumer in seq order, so each connection sees a
 // conversation in order. Thread-safe; blocking calls (Store, Inbox) belong on the pool;
 // consume() runs on the queue's consumer thread.

@@ -1,5 +1,5 @@
-// EtcdRegistry: the Registry port on etcd (cluster mode, ARCHITECTURE §4). Everything this
-// process writes hangs off one lease that a keep-alive stream renews every TTL/3:
+// EtcdRegistry: the Registry port on etcd (cluster mode, docs/architecture.md §4). Everything
+// this process writes hangs off one lease that a keep-alive stream renews every TTL/3:
 //
 //   <prefix>ids/<id>          the worker id, taken with a compare-and-create
 //   <prefix>nodes/<id>        the NodeInfo (node_codec.hpp), watched into memory by every node

@@ -1,6 +1,6 @@
 // Cache port for members' delivery cursors (last ACKed seq per user and conversation), so that
 // an ACK that does not move a cursor forward is answered without a database write
-// (ARCHITECTURE §1, "cache last-ack ids").
+// (docs/architecture.md §3, "last-ack ids").
 //
 // Invariant: a cached cursor is never ahead of the Store's. Writers put only cursors the Store
 // returned after it stored them (MessagingService::flush_acks), and put() is forward-only (a

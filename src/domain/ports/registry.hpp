@@ -1,6 +1,6 @@
 // Registry port: which imd processes are alive, where to reach them, and leases that die with
-// their holder (ARCHITECTURE §4). Adapters: StaticRegistry (standalone: one process owns
-// everything) and EtcdRegistry (cluster: etcd leases, keep-alive and watches).
+// their holder (docs/architecture.md §4). Adapters: StaticRegistry (standalone: one process
+// owns everything) and EtcdRegistry (cluster: etcd leases, keep-alive and watches).
 //
 // Contract: thread-safe. Blocking calls (start) belong on start-up or a blocking pool;
 // node()/nodes() answer from memory (a watch keeps them current) and never block.

@@ -1,5 +1,5 @@
 // Cache port for each online user's spaces and channels: the membership checks of every
-// space-scoped call and the user's space list (ARCHITECTURE §1, "cache each online user's
+// space-scoped call and the user's space list (docs/architecture.md §3, "each online user's
 // spaces and channels").
 //
 // Contract: thread-safe, blocking. memberships() returns the user's sorted space and channel
