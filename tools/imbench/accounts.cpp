@@ -21,6 +21,13 @@ std::string field(const std::string& body, std::initializer_list<const char*> pa
 
 }  // namespace
 
+void read_session(const std::string& body, Account& a) {
+  bj::object o = bj::parse(body).as_object();
+  a.token = std::string(o.at("access_token").as_string());
+  a.refresh_token = std::string(o.at("refresh_token").as_string());
+  a.expires_in_s = o.at("expires_in").to_number<std::int64_t>();
+}
+
 Rest::Rest(Context& ctx, Workers& workers, std::size_t connections)
     : ctx_(ctx),
       workers_(workers),
@@ -117,8 +124,7 @@ std::vector<Account> Rest::create_accounts(std::size_t n) {
         return r;
       },
       200,
-      [&](std::size_t i, const std::string& body) { out[i].token = field(body, {"access_token"}); },
-      "login");
+      [&](std::size_t i, const std::string& body) { read_session(body, out[i]); }, "login");
   return out;
 }
 

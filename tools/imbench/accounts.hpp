@@ -3,6 +3,7 @@
 // io_context until each phase is done; any failure throws Failure with the server's answer.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,12 @@ struct Account {
   std::string id;     // user id (decimal string)
   std::string token;  // access token
   std::string phone;
+  std::string refresh_token;  // for POST /api/v1/auth/refresh (long runs: `soak`)
+  std::int64_t expires_in_s = 0;
 };
+
+// Takes the tokens of a Session answer (login, refresh) into `a`; throws on a bad answer.
+void read_session(const std::string& body, Account& a);
 
 class Rest {
  public:

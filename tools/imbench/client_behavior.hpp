@@ -1,7 +1,8 @@
 // What a well-behaved imd client does besides its scenario's own traffic, shared by every
 // scenario: cumulative delivery ACKs (AckPolicy: one per conversation after 100 ms or 50
-// messages, whichever comes first), a ping every heartbeat_s, and in-order checks per
-// conversation. It answers nothing else.
+// messages, whichever comes first; `soak`: 100 ms only, like the web client), a ping every
+// heartbeat_s, and in-order checks per conversation, which know what a reconnect may
+// legitimately send again (on_reconnect()). It answers nothing else.
 #pragma once
 
 #include <algorithm>
@@ -27,6 +28,22 @@ struct ConvState {
   std::uint64_t acked_seq = 0;
   std::uint32_t since_ack = 0;  // messages received since the last ack
   std::int64_t last_ack_ns = 0;
+  // Since the last reconnect: the server resumes from its last delivery ACK, so every seq
+  // held when the connection was replaced (up to redeliver_upto) may come once more, in seq
+  // order; redeliver_seen is the highest that did.
+  std::uint64_t redeliver_upto = 0;
+  std::uint64_t redeliver_seen = 0;
+  // Own sends whose `sent` was lost with a closed connection: if they were stored, their seqs
+  // are taken but unknown until the `sent` of the retry, so a gap of this many is expected.
+  std::uint32_t own_unknown = 0;
+};
+
+// How a seq fits its conversation (ClientState::note, on_message). Negative: nothing new.
+enum Order : int {
+  kRedelivered = -2,  // held before the reconnect and sent again by the resume: not a failure
+  kDuplicate = -1,    // already seen on this connection (or a late copy)
+  kInOrder = 0,
+  kGap = 1,  // arrived after a gap: out of order
 };
 
 struct ClientState {
@@ -68,14 +85,17 @@ struct ClientState {
     c.last_ack_ns = now;
   }
 
-  // A `msg` of conversation `c` with `seq` arrived. Returns how it fits the order:
-  // 0 in order, 1 after a gap (out of order), -1 already seen (duplicate or late).
+  // A `msg` of conversation `c` with `seq` arrived. Returns how it fits the order (Order).
   int on_message(WsClient& ws, ConvState& c, std::uint64_t seq, std::int64_t now) {
     int order = note(c, seq);
-    if (order >= 0 && ++c.since_ack >= ack.every) {
-      send_ack(ws, c, now);
-    } else if (order >= 0) {
-      dirty = true;
+    // A redelivered seq is held already, but the server keeps it until it is ACKed again.
+    if (order >= 0 || order == kRedelivered) {
+      ++c.since_ack;
+      if (ack.every && c.since_ack >= ack.every) {
+        send_ack(ws, c, now);
+      } else {
+        dirty = true;
+      }
     }
     return order;
   }
@@ -83,15 +103,29 @@ struct ClientState {
   // The `sent` of one's own message: its seq is known too.
   void on_sent(ConvState& c, std::uint64_t seq) { note(c, seq); }
 
+  // The connection is being replaced by a new one. Cursors stay, as a client keeps the
+  // messages it has; what it held may be delivered once more (see ConvState).
+  void on_reconnect() {
+    hello = synced = false;
+    closed_why.clear();
+    for (auto& c : convs) {
+      c.redeliver_upto = c.last_seq;
+      for (auto s : c.ahead) c.redeliver_upto = std::max(c.redeliver_upto, s);
+      c.redeliver_seen = 0;
+    }
+  }
+
   static int note(ConvState& c, std::uint64_t seq) {
     if (seq == c.last_seq + 1) {
       c.last_seq = seq;
       if (!c.ahead.empty()) absorb(c);
-      return 0;
+      return kInOrder;
     }
-    if (seq <= c.last_seq) return -1;
+    if (seq <= c.last_seq) return seen_again(c, seq);
+    std::uint64_t missing = seq - c.last_seq - 1;
     for (auto s : c.ahead) {
-      if (s == seq) return -1;
+      if (s == seq) return seen_again(c, seq);
+      if (s < seq) --missing;
     }
     c.ahead.push_back(seq);
     if (c.ahead.size() > 4096) {
@@ -99,7 +133,16 @@ struct ClientState {
       c.last_seq = *std::max_element(c.ahead.begin(), c.ahead.end());
       c.ahead.clear();
     }
-    return 1;
+    return missing <= c.own_unknown ? kInOrder : kGap;
+  }
+
+  // Each held seq may come once more after a reconnect, in order; anything else is a duplicate.
+  static int seen_again(ConvState& c, std::uint64_t seq) {
+    if (seq <= c.redeliver_upto && seq > c.redeliver_seen) {
+      c.redeliver_seen = seq;
+      return kRedelivered;
+    }
+    return kDuplicate;
   }
 
   static void absorb(ConvState& c) {

@@ -24,7 +24,8 @@ namespace imbench {
 class Monitor;
 
 // The clients' delivery-ACK policy: one cumulative ack per conversation after `every`
-// messages or `interval_ns`, whichever comes first. Real clients: 50 / 100 ms;
+// messages or `interval_ns`, whichever comes first; every = 0: after interval_ns only, as the
+// web client does (the default of `soak`). Other scenarios default to 50 / 100 ms;
 // --ack-every / --ack-interval-ms change it for experiments.
 struct AckPolicy {
   std::uint32_t every = 50;

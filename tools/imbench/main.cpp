@@ -30,6 +30,8 @@ scenarios:
   idle      K authenticated idle connections that heartbeat: server RSS per connection
   catchup   a user offline while X DMs arrive, then connects: messages/s of the backfill
   history   C keep-alive HTTP clients reading random 50-message channel pages
+  soak      pairs traffic for a long time with reconnecting clients and history reads,
+            reported per window (throughput, latency, losses, server RSS, data files)
   listen-port PID   prints the TCP port process PID listens on (for scripts)
 
 common options:
@@ -45,7 +47,8 @@ common options:
   --per-source N       connections per source address (default 15000)
   --ack-every N, --ack-interval-ms T
                        the clients' delivery-ACK policy, for experiments (default 50, 100:
-                       an ack per conversation after 50 messages or 100 ms)
+                       an ack per conversation after 50 messages or 100 ms; soak: 0, 100,
+                       after 100 ms only, like the web client; 0 messages: no count rule)
   --batch              WebSockets ask for batch frames (/ws?batch=1): the server may then
                        send frames that queued up together as one {"op":"batch"} frame
 
@@ -57,6 +60,21 @@ group:    --members 500 --senders 4 --rate 1000 (messages/s) and the pairs optio
 idle:     --conns 19000 --conns-per-user 1 --hold 10 --procs 1 --connect-timeout 300
 catchup:  --messages 100000 --window 2000 --body-bytes 64 --timeout 180
 history:  --messages 20000 --clients 32 --duration 10 --warmup 1 --limit 50
+soak:     --conns 1000 --rate 9000 --duration 600 --report-s 60 --min-messages 0
+          --max-time 1800 --reconnects-per-s 2 --history-clients 2 --history-rate 20
+          --data-dir PATH --stored-before 0 --body-bytes 64 --grace 5 --p99-ms 50
+          Windows of about --report-s until --duration, then more until --min-messages
+          were ACKed (never past --max-time); each window is a pairs step, followed by its
+          grace and a short quiet spell, so windows are apart by gaps (well under 1 s).
+          --reconnects-per-s clients a second close their WebSocket and reconnect at once,
+          keeping their cursors: what the resume sends again counts as redelivered; sends
+          due meanwhile (and those whose `sent` was lost) go after `synced`, same cid. The
+          history clients read /api/v1/dms/{peer}/messages?limit=50 (half with before_seq)
+          of random pairs, open loop; all tokens are refreshed within half their lifetime.
+          --data-dir: the server's data directory (sizes of imd.db, -wal, -shm per window);
+          --stored-before: messages it held already (for bytes per stored message).
+          A window passes with p99 send->deliver <= --p99-ms, nothing lost, duplicated or
+          out of order, every send ACKed, no unexpected close and no failed history read.
 
 Every run samples once a second the server's CPU and RSS, imbench's CPU and the machine's,
 and names the bottleneck. Runs are bounded in count and time and stop by themselves.
@@ -175,10 +193,12 @@ int run(int argc, char** argv) {
     throw Failure("--tag must be 8 digits");
   }
   if (o.flag("batch")) ctx.ws_query = "&batch=1";
-  ctx.ack_policy.every = static_cast<std::uint32_t>(o.integer("ack-every", 50));
+  // soak's clients ACK like the web client: by time only.
+  std::int64_t ack_every = o.integer("ack-every", ctx.scenario == "soak" ? 0 : 50);
+  ctx.ack_policy.every = static_cast<std::uint32_t>(ack_every);
   ctx.ack_policy.interval_ns = o.integer("ack-interval-ms", 100) * 1'000'000;
-  if (ctx.ack_policy.every < 1 || ctx.ack_policy.interval_ns < 0) {
-    throw Failure("--ack-every must be >= 1, --ack-interval-ms >= 0");
+  if (ack_every < 0 || ack_every > 1'000'000 || ctx.ack_policy.interval_ns < 0) {
+    throw Failure("--ack-every must be in 0..1000000, --ack-interval-ms >= 0");
   }
   ctx.reporter = std::make_unique<Reporter>(
       o.flag("json"), o.str("jsonl", ""),
@@ -212,6 +232,8 @@ int run(int argc, char** argv) {
     run_catchup(ctx);
   } else if (ctx.scenario == "history") {
     run_history(ctx);
+  } else if (ctx.scenario == "soak") {
+    run_soak(ctx);
   } else {
     throw Failure("unknown scenario '" + ctx.scenario + "' (see imbench --help)");
   }

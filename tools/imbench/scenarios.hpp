@@ -12,5 +12,6 @@ void run_group(Context& ctx);
 void run_idle(Context& ctx);
 void run_catchup(Context& ctx);
 void run_history(Context& ctx);
+void run_soak(Context& ctx);
 
 }  // namespace imbench

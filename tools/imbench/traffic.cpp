@@ -10,6 +10,13 @@
 // Per step and worker: one histogram for send->ACK (`sent`), one for send->deliver (`msg`,
 // every receiver), a per-message ACK flag and delivery count to find losses, and per
 // receiver and conversation the seq order (duplicates, gaps).
+//
+// `soak` (Kind::soak, driven by soak.cpp) is pairs with clients that replace their
+// connection now and then, on a timer per worker: the new connection resumes with the
+// client's cursors, so what the server sends again (everything after its last delivery ACK)
+// is counted as redelivered, not duplicated; sends due meanwhile wait in the client's outbox
+// and, with those whose `sent` was lost with the old connection, go out after `synced` with
+// the same cid (latency still from the intended time).
 
 #include <algorithm>
 #include <atomic>
@@ -17,8 +24,11 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <deque>
 #include <optional>
+#include <random>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/array.hpp>
 
@@ -27,6 +37,7 @@
 #include "clock.hpp"
 #include "monitor.hpp"
 #include "scenarios.hpp"
+#include "traffic.hpp"
 
 namespace imbench {
 
@@ -42,6 +53,12 @@ struct Peer {
   std::string target;  // `"to":"<id>"` or `"channel":"<id>"`
   std::unique_ptr<WsClient> ws;
   ClientState cs;
+  // soak, the current step's messages by k: in_flight written and without `sent`; unknown
+  // written before a reconnect and still without `sent` (their seqs may be taken), sent again
+  // after `synced`; outbox due while the connection was being replaced, never written yet.
+  std::vector<std::uint64_t> in_flight, unknown, outbox;
+  bool reconnecting = false;  // from the close until the new connection's `synced`
+  std::string conv_name;      // "dm:<partner id>"
 };
 
 struct StepParams {
@@ -63,35 +80,38 @@ struct WorkerState {
   std::vector<std::uint8_t> acked;  // 0 pending, 1 acked, 2 rejected
   std::vector<std::uint16_t> delivered;
   std::uint64_t dup = 0, ooo = 0, stale = 0, dup_acks = 0, skipped = 0;
+  std::uint64_t redelivered = 0, echoes = 0;
   std::map<std::string, std::uint64_t> errors;
   std::int64_t last_delivery_ns = 0;
 
   // Progress, read by the main thread.
   std::atomic<std::uint64_t> sent{0}, acked_n{0}, rejected_n{0}, delivered_n{0}, frames{0};
   std::atomic<std::uint64_t> synced{0}, closed{0};
+  std::atomic<std::uint64_t> reconnects{0}, reconnecting{0}, queued{0};  // soak
   std::atomic<bool> pacing_done{true};
 
-  std::unique_ptr<asio::steady_timer> pace, sweep;
+  std::unique_ptr<asio::steady_timer> pace, sweep, reconnect;
+  std::mt19937_64 rng;
+  std::vector<std::pair<std::int64_t, Peer*>> reopen;  // soak: (when, peer) after a failure
   std::int64_t last_ping_sweep = 0;
   std::string scratch;
   std::size_t connect_next = 0;  // index into peers of the next connection to open
   std::size_t connecting = 0;
   std::atomic<std::uint64_t> connect_failed{0};
-  std::vector<std::unique_ptr<WsClient>> graveyard;
+  // Closed clients (with the time of the close) may still have aborted handlers queued: they
+  // are freed a few seconds later.
+  std::deque<std::pair<std::int64_t, std::unique_ptr<WsClient>>> graveyard;
 };
 
-struct StepResult {
-  double rate = 0, seconds = 0;
-  std::uint64_t planned = 0, sent = 0, acked = 0, rejected = 0, unacked = 0, delivered = 0;
-  std::uint64_t expected = 0, lost_msgs = 0, lost_deliveries = 0, dup = 0, ooo = 0, stale = 0;
-  std::uint64_t dup_acks = 0, closed = 0, skipped = 0;
-  std::map<std::string, std::uint64_t> errors;
-  Histogram ack_lat, del_lat;
-  double elapsed = 0, deliveries_per_s = 0, acked_per_s = 0;
-  Monitor::Summary mon;
-  bool pass = false;
-  std::string reason;
-};
+// A soak client's outbox holds this many sends at most (more: skipped, a failure).
+constexpr std::size_t kOutboxMax = 1024;
+
+bool erase_k(std::vector<std::uint64_t>& v, std::uint64_t k) {
+  auto it = std::find(v.begin(), v.end(), k);
+  if (it == v.end()) return false;
+  v.erase(it);
+  return true;
+}
 
 std::chrono::steady_clock::time_point at_ns(std::int64_t ns) {
   return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
@@ -110,14 +130,18 @@ bool parse_step_k(std::string_view s, char sep, std::uint64_t& step, std::uint64
   return scan::parse_u64(s.substr(used + 1), k);
 }
 
-class Traffic final : public WsClient::Handler {
+class Traffic final : public WsClient::Handler, public SoakTraffic {
  public:
-  enum class Kind { pairs, group };
+  enum class Kind { pairs, group, soak };
 
   Traffic(Context& ctx, Kind kind)
-      : ctx_(ctx), kind_(kind), workers_(ctx.threads), monitor_(ctx.server_pid, ctx.threads) {
+      : ctx_(ctx),
+        kind_(kind),
+        soak_(kind == Kind::soak),
+        workers_(ctx.threads),
+        monitor_(ctx.server_pid, ctx.threads) {
     auto& o = ctx.opts;
-    if (kind == Kind::pairs) {
+    if (kind != Kind::group) {
       conns_ = static_cast<std::size_t>(o.integer("conns", 1000));
       if (conns_ < 2 || conns_ % 2) throw Failure("--conns must be even and >= 2");
       senders_ = conns_;
@@ -133,6 +157,11 @@ class Traffic final : public WsClient::Handler {
     body_bytes_ = static_cast<std::size_t>(o.integer("body-bytes", 64));
     grace_s_ = o.num("grace", 5);
     p99_limit_ms_ = o.num("p99-ms", 50);
+    if (soak_) {
+      double r = o.num("reconnects-per-s", 2);
+      if (r < 0 || r > 1000) throw Failure("--reconnects-per-s must be in 0..1000");
+      if (r > 0) reconnect_period_ns_ = static_cast<std::int64_t>(workers_.size() * 1e9 / r);
+    }
   }
 
   ~Traffic() override {
@@ -142,9 +171,10 @@ class Traffic final : public WsClient::Handler {
     workers_.stop();
   }
 
-  void setup() {
+  void setup() override {
     Rest rest(ctx_, workers_);
     auto accounts = rest.create_accounts(conns_);
+    accounts_ = accounts;
     std::string channel;
     if (kind_ == Kind::group) {
       std::string space = rest.create_space(accounts[0], "imbench-" + ctx_.tag);
@@ -158,6 +188,8 @@ class Traffic final : public WsClient::Handler {
       w->index = i;
       w->pace = std::make_unique<asio::steady_timer>(workers_.io(i));
       w->sweep = std::make_unique<asio::steady_timer>(workers_.io(i));
+      w->reconnect = std::make_unique<asio::steady_timer>(workers_.io(i));
+      w->rng.seed(static_cast<std::uint64_t>(i) + 1);
       ws_.push_back(std::move(w));
     }
     for (std::size_t i = 0; i < conns_; ++i) {
@@ -165,8 +197,9 @@ class Traffic final : public WsClient::Handler {
       p->index = i;
       p->worker = static_cast<int>(i % static_cast<std::size_t>(workers_.size()));
       p->acct = accounts[i];
-      p->target = kind_ == Kind::pairs ? "\"to\":\"" + accounts[i ^ 1].id + "\""
+      p->target = kind_ != Kind::group ? "\"to\":\"" + accounts[i ^ 1].id + "\""
                                        : "\"channel\":\"" + channel + "\"";
+      p->conv_name = "dm:" + accounts[i ^ 1].id;
       ws_[static_cast<std::size_t>(p->worker)]->peers.push_back(p.get());
       peers_.push_back(std::move(p));
     }
@@ -213,7 +246,7 @@ class Traffic final : public WsClient::Handler {
              static_cast<double>(now_ns() - t0) / 1e9);
   }
 
-  StepResult run_step(double rate, double seconds) {
+  StepResult run_step(double rate, double seconds) override {
     StepResult r;
     r.rate = rate;
     r.seconds = seconds;
@@ -232,12 +265,14 @@ class Traffic final : public WsClient::Handler {
         w.acked.assign(n, 0);
         w.delivered.assign(n, 0);
         w.dup = w.ooo = w.stale = w.dup_acks = w.skipped = 0;
+        w.redelivered = w.echoes = 0;
         w.errors.clear();
         w.last_delivery_ns = 0;
         w.sent = w.acked_n = w.rejected_n = w.delivered_n = 0;
         w.p = StepParams{step_, true, rate, n, start};
         w.next_k = 0;
         w.pacing_done = false;
+        if (soak_) begin_soak_step(w, start);
         schedule_pace(w, start);
       });
     }
@@ -257,6 +292,10 @@ class Traffic final : public WsClient::Handler {
         delivered += w->delivered_n.load(std::memory_order_relaxed);
         pacing |= !w->pacing_done.load(std::memory_order_relaxed);
       }
+      for (auto& w : ws_) {
+        pacing |= w->reconnecting.load(std::memory_order_relaxed) > 0 ||
+                  w->queued.load(std::memory_order_relaxed) > 0;
+      }
       return !pacing && done >= sent && delivered >= acked * fanout_;
     };
     workers_.run_until(
@@ -268,6 +307,7 @@ class Traffic final : public WsClient::Handler {
         WorkerState& w = *ws_[static_cast<std::size_t>(i)];
         w.p.recording = false;
         w.pace->cancel();
+        w.reconnect->cancel();
         collect(w, r);
       });
     }
@@ -341,6 +381,14 @@ class Traffic final : public WsClient::Handler {
   std::size_t senders() const { return senders_; }
   std::size_t fanout() const { return fanout_; }
 
+  Workers& workers() override { return workers_; }
+  const std::vector<Account>& accounts() const override { return accounts_; }
+  void set_token(std::size_t i, std::string token) override {
+    Peer* p = peers_.at(i).get();
+    asio::post(workers_.io(p->worker),
+               [p, t = std::move(token)]() mutable { p->acct.token = std::move(t); });
+  }
+
  private:
   void settle() {
     std::uint64_t last = ~0ull;
@@ -366,12 +414,94 @@ class Traffic final : public WsClient::Handler {
       if (p->ws && p->ws->is_open()) continue;
       p->cs = ClientState{};
       p->cs.ack = ctx_.ack_policy;
-      // A closed client may still have aborted handlers queued: keep it until the end.
-      if (p->ws) w.graveyard.push_back(std::move(p->ws));
-      p->ws = std::make_unique<WsClient>(workers_.io(w.index), *this, p->index);
       ++w.connecting;
-      p->ws->connect(ctx_.server, ctx_.source_for(p->index), ctx_.host_header, p->acct.token,
-                     ctx_.ws_query);
+      open_ws(w, *p);
+    }
+  }
+
+  // A new WebSocket for p; the old one (closed) goes to the graveyard.
+  void open_ws(WorkerState& w, Peer& p) {
+    if (p.ws) w.graveyard.emplace_back(now_ns(), std::move(p.ws));
+    p.ws = std::make_unique<WsClient>(workers_.io(w.index), *this, p.index);
+    p.ws->connect(ctx_.server, ctx_.source_for(p.index), ctx_.host_header, p.acct.token,
+                  ctx_.ws_query);
+  }
+
+  // soak, at a step's start: what the last step left in outboxes belonged to it (counted
+  // there); reconnects start again with the sending.
+  void begin_soak_step(WorkerState& w, std::int64_t start) {
+    for (Peer* p : w.peers) {
+      p->in_flight.clear();
+      p->unknown.clear();
+      p->outbox.clear();
+      p->cs.conv(p->conv_name).own_unknown = 0;
+    }
+    w.queued = 0;
+    w.closed = 0;
+    w.reconnects = 0;
+    if (reconnect_period_ns_) schedule_reconnect(w, start + reconnect_period_ns_ / 2);
+  }
+
+  void schedule_reconnect(WorkerState& w, std::int64_t when) {
+    w.reconnect->expires_at(at_ns(when));
+    w.reconnect->async_wait([this, &w, when](const boost::system::error_code& ec) {
+      if (ec || !w.p.recording || w.pacing_done) return;
+      replace_random(w);
+      // A timer that fell far behind (a stalled thread) does not make up for it in a burst.
+      schedule_reconnect(w, std::max(when + reconnect_period_ns_, now_ns() - kSec));
+    });
+  }
+
+  void replace_random(WorkerState& w) {
+    std::uniform_int_distribution<std::size_t> pick(0, w.peers.size() - 1);
+    for (int tries = 0; tries < 8; ++tries) {
+      Peer& p = *w.peers[pick(w.rng)];
+      if (p.reconnecting || !p.cs.synced) continue;
+      w.reconnects.fetch_add(1, std::memory_order_relaxed);
+      replace_connection(w, p, 0);
+      return;
+    }
+  }
+
+  // soak: closes p's WebSocket and opens another at once (reopen_at 0) or at reopen_at, as a
+  // client does when its connection drops. Sends without `sent` go again after `synced`.
+  void replace_connection(WorkerState& w, Peer& p, std::int64_t reopen_at) {
+    for (auto k : p.in_flight) {
+      if (std::find(p.unknown.begin(), p.unknown.end(), k) == p.unknown.end()) {
+        p.unknown.push_back(k);
+      }
+    }
+    p.in_flight.clear();
+    p.cs.conv(p.conv_name).own_unknown = static_cast<std::uint32_t>(p.unknown.size());
+    p.cs.on_reconnect();
+    if (!p.reconnecting) {
+      p.reconnecting = true;
+      w.reconnecting.fetch_add(1, std::memory_order_relaxed);
+    }
+    p.ws->close();
+    if (reopen_at) {
+      w.reopen.emplace_back(reopen_at, &p);
+    } else {
+      open_ws(w, p);
+    }
+  }
+
+  // soak: the new connection is synced: the sends that waited go out, the retries first.
+  void resume_sends(WorkerState& w, Peer& p) {
+    p.reconnecting = false;
+    w.reconnecting.fetch_sub(1, std::memory_order_relaxed);
+    for (auto k : p.unknown) write_send(w, p, k);
+    for (auto k : p.outbox) write_send(w, p, k);
+    w.sent.fetch_add(p.outbox.size(), std::memory_order_relaxed);
+    w.queued.fetch_sub(p.outbox.size(), std::memory_order_relaxed);
+    p.outbox.clear();
+  }
+
+  // soak: message k of p has its answer (`sent`, its echo, or an error).
+  void settle_send(Peer& p, std::uint64_t k) {
+    erase_k(p.in_flight, k);
+    if (erase_k(p.unknown, k)) {
+      p.cs.conv(p.conv_name).own_unknown = static_cast<std::uint32_t>(p.unknown.size());
     }
   }
 
@@ -385,6 +515,18 @@ class Traffic final : public WsClient::Handler {
         if (p->cs.flush_acks(*p->ws, now)) w.dirty[keep++] = p;
       }
       w.dirty.resize(keep);
+      keep = 0;
+      for (auto& [when, p] : w.reopen) {
+        if (when <= now) {
+          open_ws(w, *p);
+        } else {
+          w.reopen[keep++] = {when, p};
+        }
+      }
+      w.reopen.resize(keep);
+      while (!w.graveyard.empty() && now - w.graveyard.front().first > 5 * kSec) {
+        w.graveyard.pop_front();
+      }
       if (now - w.last_ping_sweep >= kSec) {
         w.last_ping_sweep = now;
         for (Peer* p : w.peers) {
@@ -429,10 +571,24 @@ class Traffic final : public WsClient::Handler {
   }
 
   void send(WorkerState& w, Peer& s, std::uint64_t k) {
+    if (s.reconnecting) {
+      if (s.outbox.size() >= kOutboxMax) {
+        ++w.skipped;
+        return;
+      }
+      s.outbox.push_back(k);
+      w.queued.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     if (!s.ws || !s.ws->is_open()) {
       ++w.skipped;
       return;
     }
+    write_send(w, s, k);
+    w.sent.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void write_send(WorkerState& w, Peer& s, std::uint64_t k) {
     std::string& b = w.scratch;
     b.assign("{\"op\":\"send\",\"cid\":\"");
     append_u64(b, w.p.step);
@@ -450,7 +606,7 @@ class Traffic final : public WsClient::Handler {
     if (used < body_bytes_) b.append(body_bytes_ - used, 'x');
     b += "\"}";
     s.ws->send_text(b);
-    w.sent.fetch_add(1, std::memory_order_relaxed);
+    if (soak_) s.in_flight.push_back(k);
   }
 
   std::int64_t intended(const WorkerState& w, std::uint64_t k) const {
@@ -475,6 +631,7 @@ class Traffic final : public WsClient::Handler {
       std::uint64_t step = 0, k = 0;
       if (!parse_step_k(scan::str(frame, "\"cid\":"), '.', step, k)) return;
       if (!w.p.recording || step != w.p.step || k >= w.p.n) return;
+      if (soak_) settle_send(p, k);
       if (w.acked[k]) {
         ++w.dup_acks;
         return;
@@ -490,6 +647,10 @@ class Traffic final : public WsClient::Handler {
     } else if (op == "synced") {
       if (!p.cs.synced) {
         p.cs.synced = true;
+        if (p.reconnecting) {
+          resume_sends(w, p);
+          return;
+        }
         w.synced.fetch_add(1, std::memory_order_relaxed);
         --w.connecting;
         pump_connects(w);
@@ -500,6 +661,7 @@ class Traffic final : public WsClient::Handler {
       std::uint64_t step = 0, k = 0;
       if (parse_step_k(scan::str(frame, "\"cid\":"), '.', step, k) && w.p.recording &&
           step == w.p.step && k < w.p.n && w.acked[k] == 0) {
+        if (soak_) settle_send(p, k);
         w.acked[k] = 2;
         w.rejected_n.fetch_add(1, std::memory_order_relaxed);
       }
@@ -511,9 +673,16 @@ class Traffic final : public WsClient::Handler {
     std::string_view conv = fields.str("\"conversation\":");
     std::uint64_t seq = 0;
     if (conv.empty() || !fields.num("\"seq\":", seq)) return;
+    // A message sent on a connection that was then replaced is pushed to the sender's other
+    // connections, the new one: for the sender it is the `sent` that the old one missed.
+    if (soak_ && fields.str("\"from\":") == p.acct.id) return on_echo(w, p, fields, conv, seq, now);
     bool was_dirty = p.cs.dirty;
     int order = p.cs.on_message(*p.ws, p.cs.conv(conv), seq, now);
     if (!was_dirty && p.cs.dirty) w.dirty.push_back(&p);
+    if (order == kRedelivered) {
+      ++w.redelivered;
+      return;
+    }
     std::uint64_t step = 0, k = 0;
     if (!parse_step_k(fields.str("\"body\":"), ':', step, k) || !w.p.recording ||
         step != w.p.step || k >= w.p.n) {
@@ -532,14 +701,38 @@ class Traffic final : public WsClient::Handler {
     w.last_delivery_ns = std::max(w.last_delivery_ns, now);
   }
 
+  void on_echo(WorkerState& w, Peer& p, scan::Cursor& fields, std::string_view conv,
+               std::uint64_t seq, std::int64_t now) {
+    p.cs.on_sent(p.cs.conv(conv), seq);
+    ++w.echoes;
+    std::uint64_t step = 0, k = 0;
+    if (!parse_step_k(fields.str("\"body\":"), ':', step, k) || !w.p.recording ||
+        step != w.p.step || k >= w.p.n) {
+      return;
+    }
+    settle_send(p, k);
+    if (w.acked[k]) return;
+    w.acked[k] = 1;
+    w.ack_lat.record(
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - intended(w, k)) / 1000));
+    w.acked_n.fetch_add(1, std::memory_order_relaxed);
+  }
+
   void on_closed(WsClient& ws, std::string_view why) override {
     Peer& p = *peers_[ws.id()];
     WorkerState& w = *ws_[static_cast<std::size_t>(p.worker)];
-    p.cs.closed_why = std::string(why);
     w.closed.fetch_add(1, std::memory_order_relaxed);
     if (++closes_logged_ <= 5) {
       progress("connection %zu closed: %.*s", p.index, static_cast<int>(why.size()), why.data());
     }
+    if (soak_ && (p.cs.synced || p.reconnecting)) {
+      // Not asked for, so a failure of this window; but a client comes back, and so does this
+      // one (after a pause, in case the server refuses).
+      replace_connection(w, p, now_ns() + 200 * kMs);
+      p.cs.closed_why = std::string(why);
+      return;
+    }
+    p.cs.closed_why = std::string(why);
     if (!p.cs.synced && w.connecting) {
       --w.connecting;
       w.connect_failed.fetch_add(1, std::memory_order_relaxed);
@@ -565,6 +758,10 @@ class Traffic final : public WsClient::Handler {
     r.stale += w.stale;
     r.dup_acks += w.dup_acks;
     r.skipped += w.skipped;
+    r.redelivered += w.redelivered;
+    r.echoes += w.echoes;
+    r.reconnects += w.reconnects.load();
+    r.queued += w.queued.load();
     for (auto& [k, v] : w.errors) r.errors[k] += v;
     if (w.last_delivery_ns) {
       r.elapsed = std::max(r.elapsed, static_cast<double>(w.last_delivery_ns - w.p.start_ns) / 1e9);
@@ -573,6 +770,9 @@ class Traffic final : public WsClient::Handler {
 
   Context& ctx_;
   Kind kind_;
+  bool soak_ = false;
+  std::int64_t reconnect_period_ns_ = 0;  // per worker; 0: no reconnects
+  std::vector<Account> accounts_;
   Workers workers_;
   Monitor monitor_;
   std::size_t conns_ = 0, senders_ = 0, fanout_ = 1, body_bytes_ = 64;
@@ -585,36 +785,6 @@ class Traffic final : public WsClient::Handler {
   std::vector<std::uint8_t> merged_acked_;
   std::vector<std::uint32_t> merged_delivered_;
 };
-
-bj::object step_json(const StepResult& r, bool group) {
-  bj::object errors;
-  for (auto& [k, v] : r.errors) errors[k] = v;
-  bj::object o{{"rate_msgs_s", r.rate},
-               {"duration_s", r.seconds},
-               {"planned", r.planned},
-               {"sent", r.sent},
-               {"acked", r.acked},
-               {"rejected", r.rejected},
-               {"unacked", r.unacked},
-               {"delivered", r.delivered},
-               {"expected_deliveries", r.expected},
-               {"lost", r.lost_msgs},
-               {"lost_deliveries", r.lost_deliveries},
-               {"duplicated", r.dup},
-               {"out_of_order", r.ooo},
-               {"stale_frames", r.stale},
-               {"duplicate_acks", r.dup_acks},
-               {"connections_closed", r.closed},
-               {"errors", std::move(errors)},
-               {"acked_msgs_s", r.acked_per_s},
-               {group ? "deliveries_s" : "throughput_msgs_s", r.deliveries_per_s},
-               {"send_to_ack", latency_json(r.ack_lat)},
-               {"send_to_deliver", latency_json(r.del_lat)},
-               {"pass", r.pass},
-               {"fail_reason", r.reason},
-               {"resources", r.mon.to_json()}};
-  return o;
-}
 
 void print_step(const StepResult& r, bool group) {
   auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
@@ -763,6 +933,44 @@ void run_traffic(Context& ctx, Traffic::Kind kind) {
 }
 
 }  // namespace
+
+bj::object step_json(const StepResult& r, bool group) {
+  bj::object errors;
+  for (auto& [k, v] : r.errors) errors[k] = v;
+  bj::object o{{"rate_msgs_s", r.rate},
+               {"duration_s", r.seconds},
+               {"planned", r.planned},
+               {"sent", r.sent},
+               {"acked", r.acked},
+               {"rejected", r.rejected},
+               {"unacked", r.unacked},
+               {"delivered", r.delivered},
+               {"expected_deliveries", r.expected},
+               {"lost", r.lost_msgs},
+               {"lost_deliveries", r.lost_deliveries},
+               {"duplicated", r.dup},
+               {"out_of_order", r.ooo},
+               {"stale_frames", r.stale},
+               {"duplicate_acks", r.dup_acks},
+               {"connections_closed", r.closed},
+               {"reconnects", r.reconnects},
+               {"redelivered", r.redelivered},
+               {"own_echoes", r.echoes},
+               {"queued_at_end", r.queued},
+               {"errors", std::move(errors)},
+               {"acked_msgs_s", r.acked_per_s},
+               {group ? "deliveries_s" : "throughput_msgs_s", r.deliveries_per_s},
+               {"send_to_ack", latency_json(r.ack_lat)},
+               {"send_to_deliver", latency_json(r.del_lat)},
+               {"pass", r.pass},
+               {"fail_reason", r.reason},
+               {"resources", r.mon.to_json()}};
+  return o;
+}
+
+std::unique_ptr<SoakTraffic> make_soak_traffic(Context& ctx) {
+  return std::make_unique<Traffic>(ctx, Traffic::Kind::soak);
+}
 
 void run_pairs(Context& ctx) {
   run_traffic(ctx, Traffic::Kind::pairs);
