@@ -14,9 +14,16 @@
 #   ./scripts/bench.sh --soak --write-docs   # fresh, soak, aged; rewrite docs/benchmarks.md
 #   ./scripts/bench.sh --only "pairs history" --out /tmp/results.jsonl
 #   ./scripts/bench.sh --soak --no-fresh --only pairs   # soak, then pairs on the aged server
+#   ./scripts/bench.sh --store mysql --soak --no-fresh --only ""   # the soak on MariaDB + Redis
+#
+# --store mysql runs imd with --store mysql --cache redis on a private MariaDB and Redis
+# (scripts/services.sh, fresh temporary directories, stopped at the end) and reports, before
+# and after the soak, the tables' sizes and InnoDB's redo and undo (only with --soak
+# --no-fresh: a fresh server per scenario would share one database).
 #
 # Environment: IMD_BENCH_BUILD_DIR (default build-release), IMD_JOBS (default 2),
-# IMD_BENCH_SKIP_SETUP=1 to skip ./scripts/setup.sh.
+# IMD_BENCH_SKIP_SETUP=1 to skip ./scripts/setup.sh, IMD_BENCH_KEEP_SOAKED=1 to keep the soaked
+# server's data directory (to profile a server that holds millions of messages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -30,6 +37,7 @@ fresh=1
 soak_duration=600
 soak_messages=5000000
 soak_rate=9000
+store=sqlite
 while (($#)); do
   case "$1" in
     --write-docs) write_docs=1 ;;
@@ -41,12 +49,18 @@ while (($#)); do
     --soak-duration) soak_duration=$2; shift ;;
     --soak-messages) soak_messages=$2; shift ;;
     --soak-rate) soak_rate=$2; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    --store) store=$2; shift ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
+case "$store" in
+  sqlite) ;;
+  mysql) if ((!soak || fresh)); then echo "bench.sh: --store mysql needs --soak --no-fresh" >&2; exit 2; fi ;;
+  *) echo "bench.sh: --store is sqlite or mysql" >&2; exit 2 ;;
+esac
 if [[ "${IMD_BENCH_SKIP_SETUP:-0}" != 1 ]]; then ./scripts/setup.sh; fi
 # Share ccache entries with other build directories of the same sources.
 export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
@@ -79,6 +93,39 @@ imd_flags=(--auth-password-hash min --limits-ws-rate-per-s 1000000 --limits-ws-b
 server_pid=""
 server_port=""
 server_dir=""
+aged_keep=0
+services_dir=""
+if [[ "$store" == mysql ]]; then
+  services_dir=$(mktemp -d "${TMPDIR:-/tmp}/imd-bench-services.XXXXXX")
+  export IMD_SERVICES_DIR=$services_dir IMD_MARIADB_PORT=0 IMD_REDIS_PORT=0
+  export IMD_MARIADB_PASSWORD=imd-bench-password
+  ./scripts/services.sh start mariadb
+  ./scripts/services.sh start redis
+  # shellcheck disable=SC1091
+  source "$services_dir/mariadb.env"
+  # shellcheck disable=SC1091
+  source "$services_dir/redis.env"
+  imd_flags+=(--store mysql --cache redis --mysql-port "$MARIADB_PORT"
+    --mysql-password "$IMD_MARIADB_PASSWORD" --redis-addresses "127.0.0.1:$REDIS_PORT")
+fi
+
+# What MariaDB holds for imd: each table's rows and bytes, InnoDB's log sequence number (redo
+# written since start), its undo history length and the sizes of its files.
+mysql_report() {
+  echo "--- MariaDB after: $1"
+  mariadb --no-defaults --socket="$MARIADB_SOCKET" --user=root --batch --table <<'SQL'
+SELECT table_name, table_rows AS rows_estimate, ROUND(data_length / 1048576, 1) AS data_mib,
+       ROUND(index_length / 1048576, 1) AS index_mib,
+       ROUND((data_length + index_length) / GREATEST(table_rows, 1)) AS bytes_per_row
+  FROM information_schema.tables WHERE table_schema = 'imd' ORDER BY data_length DESC;
+SELECT variable_name, variable_value FROM information_schema.global_status
+ WHERE variable_name IN ('INNODB_LSN_CURRENT', 'INNODB_HISTORY_LIST_LENGTH',
+                         'INNODB_OS_LOG_WRITTEN', 'INNODB_DATA_WRITTEN', 'INNODB_CHECKPOINT_AGE');
+SQL
+  ls -l "$MARIADB_DATADIR"/ib_logfile0 "$MARIADB_DATADIR"/ibdata1 "$MARIADB_DATADIR"/undo* \
+    "$MARIADB_DATADIR"/imd/*.ibd 2>/dev/null | awk '{printf "%12d  %s\n", $5, $NF}'
+  du -sb "$MARIADB_DATADIR" | awk '{printf "%12d  the data directory in all\n", $1}'
+}
 
 start_server() {
   server_dir=$(mktemp -d "${TMPDIR:-/tmp}/imd-bench.XXXXXX")
@@ -106,10 +153,22 @@ stop_server() {
     echo "--- imd stderr (last lines)" >>"$log"
     tail -n 20 "$server_dir/stderr.log" >>"$log"
   fi
-  rm -rf "$server_dir"
+  if ((aged_keep)); then
+    echo "bench.sh: kept the soaked server's data directory: $server_dir" | tee -a "$log"
+    aged_keep=0
+  else
+    rm -rf "$server_dir"
+  fi
   server_pid=""
 }
-trap 'stop_server; rm -f "$commands"' EXIT
+stop_services() {
+  [[ -n "$services_dir" ]] || return 0
+  ./scripts/services.sh stop redis || true
+  ./scripts/services.sh stop mariadb || true
+  rm -rf "$services_dir"
+  services_dir=""
+}
+trap 'stop_server; stop_services; rm -f "$commands"' EXIT
 
 suite_start=$(date +%s)
 suite_budget=900
@@ -180,19 +239,23 @@ if ((soak)); then
   soak_start=$(date +%s)
   soak_max=$((soak_duration * 5 / 2))
   soak_args=(--conns 1000 --rate "$soak_rate" --duration "$soak_duration" --report-s 60
-    --min-messages "$soak_messages" --max-time "$soak_max" --data-dir "$server_dir")
+    --min-messages "$soak_messages" --max-time "$soak_max")
+  if [[ "$store" == sqlite ]]; then soak_args+=(--data-dir "$server_dir"); fi
   echo "imd --listen 127.0.0.1:0 --data-dir \$DIR ${imd_flags[*]}   # one server for the soak and the aged suite" >>"$commands"
   echo "imbench soak --port \$PORT --server-pid \$PID --jsonl soak.jsonl ${soak_args[*]/$server_dir/\$DIR}" >>"$commands"
   echo "=== soak (imd pid $server_pid, port $server_port, data $server_dir)" | tee -a "$log"
+  if [[ "$store" == mysql ]]; then mysql_report "start (empty)" 2>&1 | tee -a "$log"; fi
   rc=0
   timeout --signal=INT --kill-after=10 $((soak_max + 120)) "$imbench_bin" soak --port "$server_port" \
     --server-pid "$server_pid" --jsonl "$out_soak" "${soak_args[@]}" 2>&1 | tee -a "$log" || rc=$?
   if ((rc != 0)); then echo "bench.sh: soak failed (exit $rc)" | tee -a "$log"; fi
   soak_s=$(($(date +%s) - soak_start))
+  if [[ "$store" == mysql ]]; then mysql_report "the soak" 2>&1 | tee -a "$log"; fi
   aged=1
   suite
   aged_s=$(($(date +%s) - suite_start))
   aged=0
+  aged_keep=$([[ "${IMD_BENCH_KEEP_SOAKED:-0}" == 1 ]] && echo 1 || echo 0)
   stop_server
 fi
 

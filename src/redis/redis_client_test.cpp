@@ -468,8 +468,8 @@ TEST_F(ClientClusterDisruptive, FollowsAskAndMovedWhileASlotMigrates) {
   // give up a slot while it holds keys, and other suites on this cluster (the black-box tests
   // with --redis-mode cluster) may have left keys of their own in it.
   for (int round = 0;; ++round) {
-    auto left = client_->command_at(
-        from, {"CLUSTER", "GETKEYSINSLOT", std::to_string(slot), "1000"});
+    auto left =
+        client_->command_at(from, {"CLUSTER", "GETKEYSINSLOT", std::to_string(slot), "1000"});
     ASSERT_TRUE(left.ok()) << left.error().message;
     if (left->elements.empty()) break;
     ASSERT_LT(round, 100) << "the source keeps holding keys of slot " << slot;

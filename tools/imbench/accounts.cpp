@@ -123,8 +123,7 @@ std::vector<Account> Rest::create_accounts(std::size_t n) {
         r.body = bj::serialize(bj::object{{"phone", out[i].phone}, {"password", kPassword}});
         return r;
       },
-      200,
-      [&](std::size_t i, const std::string& body) { read_session(body, out[i]); }, "login");
+      200, [&](std::size_t i, const std::string& body) { read_session(body, out[i]); }, "login");
   return out;
 }
 

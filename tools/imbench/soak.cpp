@@ -117,9 +117,8 @@ class HistoryReaders {
       } else {
         ++window_.failed;
         if (window_.first_failure.empty()) {
-          window_.first_failure = res.status ? std::to_string(res.status) + " " +
-                                                   res.body.substr(0, 200)
-                                             : res.error;
+          window_.first_failure =
+              res.status ? std::to_string(res.status) + " " + res.body.substr(0, 200) : res.error;
         }
       }
       if (stopping_) return;
@@ -149,12 +148,11 @@ class TokenRefresher {
  public:
   TokenRefresher(asio::io_context& io, Context& ctx, std::vector<Account>& accounts,
                  SoakTraffic& traffic)
-      : accounts_(accounts),
-        traffic_(traffic),
-        conn_(io, ctx.server, ctx.host_header),
-        timer_(io) {
-    std::int64_t life = accounts.empty() ? 900 : std::max<std::int64_t>(accounts[0].expires_in_s, 2);
-    period_ns_ = life * kSec / 2 / static_cast<std::int64_t>(std::max<std::size_t>(accounts.size(), 1));
+      : accounts_(accounts), traffic_(traffic), conn_(io, ctx.server, ctx.host_header), timer_(io) {
+    std::int64_t life =
+        accounts.empty() ? 900 : std::max<std::int64_t>(accounts[0].expires_in_s, 2);
+    period_ns_ =
+        life * kSec / 2 / static_cast<std::int64_t>(std::max<std::size_t>(accounts.size(), 1));
   }
 
   void start() {
@@ -247,10 +245,10 @@ double ms(std::uint64_t us) {
 }
 
 void print_header(bool sizes) {
-  std::printf(
-      "%4s %7s %7s %7s %7s %6s %6s %7s %7s %5s %4s %4s %6s %5s %6s %7s %5s %5s %7s", "win",
-      "end_s", "offer/s", "acked/s", "deliv/s", "p50ms", "p99ms", "p999ms", "ackp99", "lost",
-      "dup", "ooo", "redel", "recon", "hist/s", "histp99", "hfail", "cpu%", "rssMiB");
+  std::printf("%4s %7s %7s %7s %7s %6s %6s %7s %7s %5s %4s %4s %6s %5s %6s %7s %5s %5s %7s", "win",
+              "end_s", "offer/s", "acked/s", "deliv/s", "p50ms", "p99ms", "p999ms", "ackp99",
+              "lost", "dup", "ooo", "redel", "recon", "hist/s", "histp99", "hfail", "cpu%",
+              "rssMiB");
   if (sizes) std::printf(" %8s %8s %7s %10s %6s", "dbMiB", "walMiB", "shmKiB", "stored", "B/msg");
   std::printf("  pass\n");
   std::fflush(stdout);
@@ -343,24 +341,24 @@ void run_soak(Context& ctx) {
     bool pass = r.pass && h.failed == 0;
     std::string reason = r.reason;
     if (reason.empty() && h.failed) {
-      reason = std::to_string(h.failed) + " history requests failed (first: " + h.first_failure +
-               ")";
+      reason =
+          std::to_string(h.failed) + " history requests failed (first: " + h.first_failure + ")";
     }
     if (pass) ++passed;
     if (!pass && first_failure.empty()) {
       first_failure = "window " + std::to_string(windows) + ": " + reason;
     }
 
-    std::printf("%4d %7.0f %7.0f %7.0f %7.0f %6.2f %6.2f %7.2f %7.2f %5llu %4llu %4llu %6llu %5llu "
-                "%6.1f %7.2f %5llu %5.0f %7.1f",
-                windows, elapsed(), r.rate, r.acked_per_s, r.deliveries_per_s,
-                ms(r.del_lat.percentile(0.50)), ms(r.del_lat.percentile(0.99)),
-                ms(r.del_lat.percentile(0.999)), ms(r.ack_lat.percentile(0.99)),
-                static_cast<unsigned long long>(r.lost_msgs),
-                static_cast<unsigned long long>(r.dup), static_cast<unsigned long long>(r.ooo),
-                static_cast<unsigned long long>(r.redelivered),
-                static_cast<unsigned long long>(r.reconnects), hist_rps, ms(h.lat.percentile(0.99)),
-                static_cast<unsigned long long>(h.failed), r.mon.server_cpu, rss);
+    std::printf(
+        "%4d %7.0f %7.0f %7.0f %7.0f %6.2f %6.2f %7.2f %7.2f %5llu %4llu %4llu %6llu %5llu "
+        "%6.1f %7.2f %5llu %5.0f %7.1f",
+        windows, elapsed(), r.rate, r.acked_per_s, r.deliveries_per_s,
+        ms(r.del_lat.percentile(0.50)), ms(r.del_lat.percentile(0.99)),
+        ms(r.del_lat.percentile(0.999)), ms(r.ack_lat.percentile(0.99)),
+        static_cast<unsigned long long>(r.lost_msgs), static_cast<unsigned long long>(r.dup),
+        static_cast<unsigned long long>(r.ooo), static_cast<unsigned long long>(r.redelivered),
+        static_cast<unsigned long long>(r.reconnects), hist_rps, ms(h.lat.percentile(0.99)),
+        static_cast<unsigned long long>(h.failed), r.mon.server_cpu, rss);
     if (sizes) {
       std::printf(" %8.1f %8.1f %7.0f %10llu %6.0f", mib(ds.db), mib(ds.wal),
                   static_cast<double>(ds.shm) / 1024.0, static_cast<unsigned long long>(stored),
@@ -400,8 +398,8 @@ void run_soak(Context& ctx) {
 
   if (history) history->stop();
   refresher.stop();
-  traffic->workers().run_until(
-      [&] { return (!history || history->idle()) && refresher.idle(); }, std::chrono::seconds(5));
+  traffic->workers().run_until([&] { return (!history || history->idle()) && refresher.idle(); },
+                               std::chrono::seconds(5));
   if (history) history->close();
   refresher.close();
   traffic->workers().run_for(std::chrono::milliseconds(50));

@@ -23,8 +23,8 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <map>
 #include <deque>
+#include <map>
 #include <optional>
 #include <random>
 
