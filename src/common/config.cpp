@@ -72,7 +72,7 @@ const std::vector<Field>& fields() {
       STR("sqlite.synchronous", c.sqlite.synchronous, "NORMAL|FULL"),
       NUM("sqlite.read_connections", c.sqlite.read_connections, "read-only SQLite connections"),
       NUM("sqlite.checkpoint_restart_bytes", c.sqlite.checkpoint_restart_bytes,
-          "WAL size that gets a RESTART checkpoint (the WAL stays near it)"),
+          "WAL size past which the log is started over (the WAL file stays near it)"),
       NUM("sqlite.checkpoint_stall_warn_s", c.sqlite.checkpoint_stall_warn_s,
           "warn when WAL checkpoints copy nothing for this long, seconds"),
       STR("mysql.host", c.mysql.host, "MySQL/MariaDB host"),

@@ -24,7 +24,7 @@ struct AuthConfig {
 struct SqliteConfigSection {
   std::string synchronous = "NORMAL";  // NORMAL survives a process crash; FULL an OS crash
   std::int64_t read_connections = 4;
-  // The WAL gets a RESTART checkpoint past this size, which keeps it near it (bytes).
+  // Past this size the log is started over (sqlite_checkpointer.hpp): the WAL stays near it.
   std::int64_t checkpoint_restart_bytes = 32ll << 20;
   // A warning when the WAL has frames that no checkpoint could copy for this long.
   std::int64_t checkpoint_stall_warn_s = 30;
