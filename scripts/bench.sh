@@ -123,8 +123,8 @@ SELECT variable_name, variable_value FROM information_schema.global_status
                          'INNODB_OS_LOG_WRITTEN', 'INNODB_DATA_WRITTEN', 'INNODB_CHECKPOINT_AGE');
 SQL
   ls -l "$MARIADB_DATADIR"/ib_logfile0 "$MARIADB_DATADIR"/ibdata1 "$MARIADB_DATADIR"/undo* \
-    "$MARIADB_DATADIR"/imd/*.ibd 2>/dev/null | awk '{printf "%12d  %s\n", $5, $NF}'
-  du -sb "$MARIADB_DATADIR" | awk '{printf "%12d  the data directory in all\n", $1}'
+    "$MARIADB_DATADIR"/imd/*.ibd 2>/dev/null | awk '{printf "%12d  %s\n", $5, $NF}' || true
+  du -sb "$MARIADB_DATADIR" | awk '{printf "%12d  the data directory in all\n", $1}' || true
 }
 
 start_server() {
@@ -244,13 +244,13 @@ if ((soak)); then
   echo "imd --listen 127.0.0.1:0 --data-dir \$DIR ${imd_flags[*]}   # one server for the soak and the aged suite" >>"$commands"
   echo "imbench soak --port \$PORT --server-pid \$PID --jsonl soak.jsonl ${soak_args[*]/$server_dir/\$DIR}" >>"$commands"
   echo "=== soak (imd pid $server_pid, port $server_port, data $server_dir)" | tee -a "$log"
-  if [[ "$store" == mysql ]]; then mysql_report "start (empty)" 2>&1 | tee -a "$log"; fi
+  if [[ "$store" == mysql ]]; then mysql_report "start (empty)" 2>&1 | tee -a "$log" || true; fi
   rc=0
   timeout --signal=INT --kill-after=10 $((soak_max + 120)) "$imbench_bin" soak --port "$server_port" \
     --server-pid "$server_pid" --jsonl "$out_soak" "${soak_args[@]}" 2>&1 | tee -a "$log" || rc=$?
   if ((rc != 0)); then echo "bench.sh: soak failed (exit $rc)" | tee -a "$log"; fi
   soak_s=$(($(date +%s) - soak_start))
-  if [[ "$store" == mysql ]]; then mysql_report "the soak" 2>&1 | tee -a "$log"; fi
+  if [[ "$store" == mysql ]]; then mysql_report "the soak" 2>&1 | tee -a "$log" || true; fi
   aged=1
   suite
   aged_s=$(($(date +%s) - suite_start))
