@@ -54,8 +54,9 @@ common options:
 
 pairs:    --conns 1000 --rate 10000 --duration 10 --body-bytes 64 --grace 5 --p99-ms 50
           --find-max [--step-duration 3 --max-rate 1000000 --max-time 150 --max-steps 12
-          --precision 0.1 --noisy-other-pct 25]   (--rate is then the first step; a step
-          that fails while other processes use more than 25% CPU is repeated once)
+          --precision 0.1 --growth 2 --noisy-other-pct 25]   (--rate is then the first
+          step, each next one --growth times the last until one fails, then bisection; a
+          step that fails while other processes use more than 25% CPU is repeated once)
 group:    --members 500 --senders 4 --rate 1000 (messages/s) and the pairs options
 idle:     --conns 19000 --conns-per-user 1 --hold 10 --procs 1 --connect-timeout 300
 catchup:  --messages 100000 --window 2000 --body-bytes 64 --timeout 180

@@ -830,11 +830,13 @@ void run_traffic(Context& ctx, Traffic::Kind kind) {
   double budget = o.num("max-time", 150);
   int max_steps = static_cast<int>(o.integer("max-steps", 12));
   double precision = o.num("precision", 0.1);
+  double growth = o.num("growth", 2);
   double noisy_other = o.num("noisy-other-pct", 25);
   double p99_ms = o.num("p99-ms", 50);
   Traffic t(ctx, kind);
   o.check_unused();
   if (rate <= 0 || duration <= 0) throw Failure("--rate and --duration must be positive");
+  if (growth <= 1.01 || growth > 16) throw Failure("--growth must be in (1.01, 16]");
   t.setup();
   const char* name = group ? "group" : "pairs";
   auto base = [&]() {
@@ -857,7 +859,10 @@ void run_traffic(Context& ctx, Traffic::Kind kind) {
     ctx.reporter->emit(std::move(j));
     return;
   }
-  // Find the highest rate that passes: double until a failure, then bisect to `precision`.
+  // Find the highest rate that passes: grow by `growth` (2: double) until a failure, then
+  // bisect to `precision`. A smaller growth overloads the server less deeply before the
+  // bisection: an overloaded step leaves work behind (dirty pages the kernel still writes
+  // back, a longer WAL) that slows the steps after it.
   std::printf("%s --find-max: %zu connections, %zu senders, steps of %.0f s from %.0f msgs/s\n",
               name, t.conns(), t.senders(), step_s, rate);
   std::fflush(stdout);
@@ -904,7 +909,7 @@ void run_traffic(Context& ctx, Traffic::Kind kind) {
     }
     if (hi > 0 && lo > 0 && (hi - lo) <= precision * hi) break;
     if (lo >= max_rate) break;
-    double next = hi == 0 ? lo * 2 : (lo == 0 ? hi / 2 : (lo + hi) / 2);
+    double next = hi == 0 ? lo * growth : (lo == 0 ? hi / 2 : (lo + hi) / 2);
     next = std::min(next, max_rate);
     if (next < 1) break;
     rate = std::round(next);
