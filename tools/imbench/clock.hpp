@@ -12,6 +12,11 @@ inline std::int64_t now_ns() {
       .count();
 }
 
+// A now_ns() value as a point in time, for timers.
+inline std::chrono::steady_clock::time_point at_ns(std::int64_t ns) {
+  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
+}
+
 constexpr std::int64_t kMs = 1'000'000;
 constexpr std::int64_t kSec = 1'000'000'000;
 

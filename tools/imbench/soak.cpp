@@ -92,7 +92,7 @@ class HistoryReaders {
   };
 
   void wait(Client& c) {
-    c.timer.expires_at(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(c.next_ns)));
+    c.timer.expires_at(at_ns(c.next_ns));
     c.timer.async_wait([this, &c](const boost::system::error_code& ec) {
       if (!ec && !stopping_) issue(c);
     });
@@ -172,7 +172,7 @@ class TokenRefresher {
 
  private:
   void wait() {
-    timer_.expires_at(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(next_ns_)));
+    timer_.expires_at(at_ns(next_ns_));
     timer_.async_wait([this](const boost::system::error_code& ec) {
       if (!ec && !stopping_) refresh();
     });

@@ -113,10 +113,6 @@ bool erase_k(std::vector<std::uint64_t>& v, std::uint64_t k) {
   return true;
 }
 
-std::chrono::steady_clock::time_point at_ns(std::int64_t ns) {
-  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
-}
-
 void append_u64(std::string& s, std::uint64_t v) {
   char b[24];
   auto r = std::to_chars(b, b + sizeof b, v);
@@ -135,11 +131,7 @@ class Traffic final : public WsClient::Handler, public SoakTraffic {
   enum class Kind { pairs, group, soak };
 
   Traffic(Context& ctx, Kind kind)
-      : ctx_(ctx),
-        kind_(kind),
-        soak_(kind == Kind::soak),
-        workers_(ctx.threads),
-        monitor_(ctx.server_pid, ctx.threads) {
+      : ctx_(ctx), kind_(kind), workers_(ctx.threads), monitor_(ctx.server_pid, ctx.threads) {
     auto& o = ctx.opts;
     if (kind != Kind::group) {
       conns_ = static_cast<std::size_t>(o.integer("conns", 1000));
@@ -157,7 +149,7 @@ class Traffic final : public WsClient::Handler, public SoakTraffic {
     body_bytes_ = static_cast<std::size_t>(o.integer("body-bytes", 64));
     grace_s_ = o.num("grace", 5);
     p99_limit_ms_ = o.num("p99-ms", 50);
-    if (soak_) {
+    if (soak()) {
       double r = o.num("reconnects-per-s", 2);
       if (r < 0 || r > 1000) throw Failure("--reconnects-per-s must be in 0..1000");
       if (r > 0) reconnect_period_ns_ = static_cast<std::int64_t>(workers_.size() * 1e9 / r);
@@ -272,7 +264,7 @@ class Traffic final : public WsClient::Handler, public SoakTraffic {
         w.p = StepParams{step_, true, rate, n, start};
         w.next_k = 0;
         w.pacing_done = false;
-        if (soak_) begin_soak_step(w, start);
+        if (soak()) begin_soak_step(w, start);
         schedule_pace(w, start);
       });
     }
@@ -378,6 +370,7 @@ class Traffic final : public WsClient::Handler, public SoakTraffic {
   }
 
   std::size_t conns() const { return conns_; }
+  bool soak() const { return kind_ == Kind::soak; }
   std::size_t senders() const { return senders_; }
   std::size_t fanout() const { return fanout_; }
 
@@ -606,7 +599,7 @@ class Traffic final : public WsClient::Handler, public SoakTraffic {
     if (used < body_bytes_) b.append(body_bytes_ - used, 'x');
     b += "\"}";
     s.ws->send_text(b);
-    if (soak_) s.in_flight.push_back(k);
+    if (soak()) s.in_flight.push_back(k);
   }
 
   std::int64_t intended(const WorkerState& w, std::uint64_t k) const {
@@ -631,7 +624,7 @@ class Traffic final : public WsClient::Handler, public SoakTraffic {
       std::uint64_t step = 0, k = 0;
       if (!parse_step_k(scan::str(frame, "\"cid\":"), '.', step, k)) return;
       if (!w.p.recording || step != w.p.step || k >= w.p.n) return;
-      if (soak_) settle_send(p, k);
+      if (soak()) settle_send(p, k);
       if (w.acked[k]) {
         ++w.dup_acks;
         return;
@@ -661,7 +654,7 @@ class Traffic final : public WsClient::Handler, public SoakTraffic {
       std::uint64_t step = 0, k = 0;
       if (parse_step_k(scan::str(frame, "\"cid\":"), '.', step, k) && w.p.recording &&
           step == w.p.step && k < w.p.n && w.acked[k] == 0) {
-        if (soak_) settle_send(p, k);
+        if (soak()) settle_send(p, k);
         w.acked[k] = 2;
         w.rejected_n.fetch_add(1, std::memory_order_relaxed);
       }
@@ -675,7 +668,8 @@ class Traffic final : public WsClient::Handler, public SoakTraffic {
     if (conv.empty() || !fields.num("\"seq\":", seq)) return;
     // A message sent on a connection that was then replaced is pushed to the sender's other
     // connections, the new one: for the sender it is the `sent` that the old one missed.
-    if (soak_ && fields.str("\"from\":") == p.acct.id) return on_echo(w, p, fields, conv, seq, now);
+    if (soak() && fields.str("\"from\":") == p.acct.id)
+      return on_echo(w, p, fields, conv, seq, now);
     bool was_dirty = p.cs.dirty;
     int order = p.cs.on_message(*p.ws, p.cs.conv(conv), seq, now);
     if (!was_dirty && p.cs.dirty) w.dirty.push_back(&p);
@@ -725,7 +719,7 @@ class Traffic final : public WsClient::Handler, public SoakTraffic {
     if (++closes_logged_ <= 5) {
       progress("connection %zu closed: %.*s", p.index, static_cast<int>(why.size()), why.data());
     }
-    if (soak_ && (p.cs.synced || p.reconnecting)) {
+    if (soak() && (p.cs.synced || p.reconnecting)) {
       // Not asked for, so a failure of this window; but a client comes back, and so does this
       // one (after a pause, in case the server refuses).
       replace_connection(w, p, now_ns() + 200 * kMs);
@@ -770,7 +764,6 @@ class Traffic final : public WsClient::Handler, public SoakTraffic {
 
   Context& ctx_;
   Kind kind_;
-  bool soak_ = false;
   std::int64_t reconnect_period_ns_ = 0;  // per worker; 0: no reconnects
   std::vector<Account> accounts_;
   Workers workers_;
@@ -861,8 +854,8 @@ void run_traffic(Context& ctx, Traffic::Kind kind) {
   }
   // Find the highest rate that passes: grow by `growth` (2: double) until a failure, then
   // bisect to `precision`. A smaller growth overloads the server less deeply before the
-  // bisection: an overloaded step leaves work behind (dirty pages the kernel still writes
-  // back, a longer WAL) that slows the steps after it.
+  // bisection: a step far past the limit leaves the server slower for the steps after it
+  // (measured in docs/benchmarks.md).
   std::printf("%s --find-max: %zu connections, %zu senders, steps of %.0f s from %.0f msgs/s\n",
               name, t.conns(), t.senders(), step_s, rate);
   std::fflush(stdout);
