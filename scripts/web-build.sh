@@ -5,16 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../web"
 
-if ! command -v npm >/dev/null 2>&1; then
-  echo "web-build: npm is missing (Debian: apt-get install nodejs npm)" >&2
-  exit 1
-fi
-
-# npm records what it installed in node_modules/.package-lock.json; reinstall when the lock
-# file is newer or when that record is missing.
-if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  npm ci --no-audit --no-fund
-fi
+../scripts/web-deps.sh
 
 npx --no-install tsc --noEmit
 npx --no-install vite build --logLevel warn

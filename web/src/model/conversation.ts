@@ -1,0 +1,127 @@
+// One conversation as this tab holds it: its messages, where history paging stands, and its
+// delivery and read cursors. Invariant: `msgs` is in ascending seq with no duplicates, and is
+// replaced (never mutated) when it changes, so views may compare it by identity. The directory
+// owns the Conv objects; history.ts, receipts.ts and dispatch.ts edit them in place.
+
+import type { WireMessage } from '../types';
+
+export interface Msg {
+  id: string;
+  seq: number;
+  from: string;
+  type: string;
+  body: string;
+  createdAt: number;
+  cid?: string;
+}
+
+export interface Conv {
+  key: string; // "channel:<id>" | "dm:<user id>"
+  kind: 'channel' | 'dm';
+  peerOrChannel: string; // the id after the colon
+  title: string;
+  spaceId?: string;
+  joined: boolean;
+  lastSeq: number;
+  readSeq: number;
+  msgs: Msg[]; // ascending seq, unique; replaced (not mutated) on change
+  loaded: boolean; // the newest history page was fetched
+  hasOlder: boolean;
+  loadingOlder: boolean;
+  readSent: number;
+  ackDirty: boolean;
+  ackSent: number;
+  filling: boolean;
+}
+
+/** A conversation nothing is known of yet; a DM is ours by definition, a channel once listed. */
+export function newConv(key: string): Conv {
+  const [kind, id] = key.split(':') as ['channel' | 'dm', string];
+  return {
+    key,
+    kind,
+    peerOrChannel: id,
+    title: '',
+    joined: kind === 'dm',
+    lastSeq: 0,
+    readSeq: 0,
+    msgs: [],
+    loaded: false,
+    hasOlder: false,
+    loadingOlder: false,
+    readSent: 0,
+    ackDirty: false,
+    ackSent: 0,
+    filling: false,
+  };
+}
+
+export function toMsg(m: WireMessage): Msg {
+  return {
+    id: m.id,
+    seq: m.seq,
+    from: m.from,
+    type: m.type,
+    body: m.body,
+    createdAt: m.created_at,
+    cid: m.cid,
+  };
+}
+
+export function topSeq(c: Conv): number {
+  return c.msgs.length ? c.msgs[c.msgs.length - 1].seq : 0;
+}
+
+/**
+ * The end of the unbroken run of held messages that starts at the oldest one: what this tab
+ * surely has. ACKs and sync cursors use it, so a message still missing below a newer one
+ * (e.g. our own, ACKed by `sent` first) is not skipped.
+ */
+export function contiguousTop(c: Conv): number {
+  const m = c.msgs;
+  let i = 0;
+  while (i + 1 < m.length && m[i + 1].seq === m[i].seq + 1) i++;
+  return m.length ? m[i].seq : 0;
+}
+
+/** Merges messages into the conversation by seq; duplicates are dropped. True if any was new. */
+export function insert(c: Conv, list: Msg[]): boolean {
+  let msgs = c.msgs;
+  let changed = false;
+  for (const m of list) {
+    let lo = 0;
+    let hi = msgs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (msgs[mid].seq < m.seq) lo = mid + 1;
+      else hi = mid;
+    }
+    if (msgs[lo]?.seq === m.seq) continue;
+    if (!changed) msgs = msgs.slice();
+    msgs.splice(lo, 0, m);
+    changed = true;
+    if (m.seq > c.lastSeq) c.lastSeq = m.seq;
+  }
+  if (changed) c.msgs = msgs;
+  return changed;
+}
+
+/**
+ * The seq to page forward from to fill the first hole: below the first missing message, or
+ * the newest held one when the conversation goes further (lastSeq); -1 when nothing is missing.
+ */
+export function nextGap(c: Conv): number {
+  for (let i = 0; i + 1 < c.msgs.length; i++) {
+    if (c.msgs[i + 1].seq !== c.msgs[i].seq + 1) return c.msgs[i].seq;
+  }
+  return c.lastSeq > topSeq(c) ? topSeq(c) : -1;
+}
+
+/** The conversations this tab holds messages of, with the last seq it surely has (for `sync`). */
+export function syncCursors(convs: Iterable<Conv>): Record<string, number> {
+  const cursors: Record<string, number> = {};
+  for (const c of convs) {
+    if (c.joined && c.msgs.length) cursors[c.key] = contiguousTop(c);
+  }
+  return cursors;
+}

@@ -1,0 +1,99 @@
+// The conversations this tab knows, by key, with the unread arithmetic the sidebar shows.
+// A conversation enters on first sight (the REST list, a message, the user opening it) and
+// stays until logout; a channel left elsewhere stays with joined = false. Counters only move
+// forward: the list, live frames and this tab may report the same cursor in any order.
+
+import type { Channel, ConversationState, User } from '../types';
+import { newConv, type Conv } from './conversation';
+
+export function unread(c: Conv): number {
+  return Math.max(0, c.lastSeq - c.readSeq);
+}
+
+/** A DM peer's profile as far as the conversation list tells it (for names before a fetch). */
+function listedPeer(cs: ConversationState): User | undefined {
+  if (cs.kind !== 'dm' || !cs.user_id) return undefined;
+  return { id: cs.user_id, name: cs.name, avatar: cs.avatar, created_at: 0 };
+}
+
+export class Directory {
+  convs = new Map<string, Conv>();
+
+  get(key: string): Conv | undefined {
+    return this.convs.get(key);
+  }
+
+  ensure(key: string): Conv {
+    let c = this.convs.get(key);
+    if (c) return c;
+    c = newConv(key);
+    this.convs.set(key, c);
+    return c;
+  }
+
+  /** Forgets everything (logout). Conv objects still held elsewhere are left alone. */
+  reset(): void {
+    this.convs = new Map();
+  }
+
+  /** One entry of GET /conversations: a conversation of ours, with its cursors. */
+  applyState(cs: ConversationState): void {
+    const c = this.ensure(cs.conversation);
+    c.title = cs.name;
+    c.joined = true;
+    if (cs.space_id) c.spaceId = cs.space_id;
+    c.lastSeq = Math.max(c.lastSeq, cs.last_seq);
+    c.readSeq = Math.max(c.readSeq, cs.read_seq);
+    c.readSent = Math.max(c.readSent, cs.read_seq);
+  }
+
+  /**
+   * The whole conversation list: every conversation of ours. Returns the DM peers it names so
+   * the caller can show their names without fetching each profile.
+   */
+  applyList(list: ConversationState[]): User[] {
+    const seen = new Set<string>();
+    const peers: User[] = [];
+    for (const cs of list) {
+      seen.add(cs.conversation);
+      this.applyState(cs);
+      const peer = listedPeer(cs);
+      if (peer) peers.push(peer);
+    }
+    // Channels left on another device are no longer conversations of ours.
+    for (const c of this.convs.values()) {
+      if (c.kind === 'channel' && c.joined && !seen.has(c.key)) c.joined = false;
+    }
+    return peers;
+  }
+
+  /** The red dot of a space: unread messages over the joined channels in it. */
+  spaceUnread(spaceId: string): number {
+    let n = 0;
+    for (const c of this.convs.values()) {
+      if (c.kind === 'channel' && c.joined && c.spaceId === spaceId) n += unread(c);
+    }
+    return n;
+  }
+
+  dms(title: (c: Conv) => string): Conv[] {
+    return [...this.convs.values()]
+      .filter((c) => c.kind === 'dm')
+      .sort((a, b) => title(a).localeCompare(title(b)));
+  }
+}
+
+/** A DM is named after the peer; a channel by the list, else by its space's channel list. */
+export function convTitle(
+  c: Conv,
+  userName: (id: string) => string,
+  channels: Record<string, Channel[] | undefined>,
+): string {
+  if (c.kind === 'dm') return userName(c.peerOrChannel);
+  if (c.title) return c.title;
+  for (const list of Object.values(channels)) {
+    const ch = list?.find((x) => x.id === c.peerOrChannel);
+    if (ch) return ch.name;
+  }
+  return 'channel';
+}

@@ -1,0 +1,92 @@
+// What the server's WebSocket frames do to the model (docs/protocol.md, "Server -> client"):
+// `hello` starts a resume (sync cursors, resends, owed receipts), `msg` and `sent` merge
+// messages and settle sends, `read` moves the read marker, `error` fails a send or becomes a
+// notice. `synced` and `pong` need nothing: messages are merged as they come. The Socket filters
+// `pong` and calls onHello for `hello`; chat.ts builds the Target.
+
+import type { ServerFrame } from '../types';
+import { insert, syncCursors, toMsg, type Conv } from './conversation';
+import type { Directory } from './directory';
+import type { Outbox } from './outbox';
+import type { Transport } from './ports';
+import type { Receipts } from './receipts';
+
+/** The model parts a frame may touch, and the effects that reach beyond the model. */
+export interface Target {
+  readonly dir: Directory;
+  readonly outbox: Outbox;
+  readonly receipts: Receipts;
+  readonly send: Transport;
+  /** The logged-in user's id. */
+  me(): string | undefined;
+  fillGaps(c: Conv): void;
+  /** A conversation new to us: fetch its name and space with the list, soon. */
+  refreshConversationsSoon(): void;
+  /** After a reconnect: read markers moved and conversations started while we were away. */
+  refreshAll(): void;
+  notice(text: string): void;
+  changed(): void;
+}
+
+export function onHello(t: Target, reconnect: boolean): void {
+  // Ask for exactly what this tab lacks in the conversations it holds.
+  const cursors = syncCursors(t.dir.convs.values());
+  if (Object.keys(cursors).length) t.send({ op: 'sync', cursors });
+  t.outbox.resend();
+  for (const c of t.dir.convs.values()) t.receipts.sendRead(c);
+  t.receipts.flush();
+  if (reconnect) t.refreshAll();
+}
+
+export function onFrame(t: Target, f: ServerFrame): void {
+  switch (f.op) {
+    case 'msg': {
+      const known = t.dir.get(f.conversation);
+      const c = t.dir.ensure(f.conversation);
+      if (!known || !c.joined) {
+        c.joined = true;
+        t.refreshConversationsSoon();
+      }
+      insert(c, [toMsg(f)]);
+      if (f.from === t.me()) {
+        c.readSeq = Math.max(c.readSeq, f.seq); // the server moved our marker with the send
+        if (f.cid) t.outbox.settle(f.cid); // ours, its `sent` lost with an earlier connection
+      }
+      t.receipts.ackLater(c);
+      if (c.loaded && c.msgs.length > 1 && c.msgs[c.msgs.length - 2].seq !== f.seq - 1) {
+        t.fillGaps(c);
+      }
+      t.changed();
+      break;
+    }
+    case 'sent': {
+      const p = t.outbox.settle(f.cid);
+      if (!p) break; // settled already: a resend answered twice, or its `msg` came first
+      const c = t.dir.ensure(f.conversation);
+      insert(c, [
+        { id: f.id, seq: f.seq, from: t.me()!, type: 'text', body: p.body, createdAt: f.created_at ?? p.createdAt, cid: f.cid },
+      ]);
+      c.readSeq = Math.max(c.readSeq, f.seq);
+      t.receipts.ackLater(c);
+      if (c.loaded) t.fillGaps(c);
+      t.changed();
+      break;
+    }
+    case 'read': {
+      const c = t.dir.get(f.conversation);
+      if (!c) break;
+      c.readSeq = Math.max(c.readSeq, f.seq);
+      c.readSent = Math.max(c.readSent, f.seq);
+      t.changed();
+      break;
+    }
+    case 'error': {
+      if (!t.outbox.refuse(f.cid, f.code, f.message)) {
+        t.notice(`The server refused ${f.ref ?? 'a request'}: ${f.message}`);
+      }
+      break;
+    }
+    default:
+      break;
+  }
+}

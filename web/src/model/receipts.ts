@@ -1,0 +1,64 @@
+// The two cursors this tab reports per conversation (docs/protocol.md, `ack` and `read`).
+// Delivery ACK: cumulative and batched, at most one frame per conversation every ACK_DELAY_MS,
+// and only up to contiguousTop, never past a message still missing. Read marker: moves forward
+// only and is sent once per move; what the server or another device reported counts as sent
+// (readSent). A frame that cannot go out now stays owed and goes with the next flush or hello.
+
+import { contiguousTop, topSeq, type Conv } from './conversation';
+import type { Timers, Transport } from './ports';
+
+export const ACK_DELAY_MS = 100;
+
+export interface ReceiptsDeps {
+  send: Transport;
+  timers: Timers;
+  /** Every conversation held (a flush looks at all of them). */
+  convs(): Iterable<Conv>;
+}
+
+export class Receipts {
+  private timer: unknown; // undefined when no flush is scheduled
+
+  constructor(private readonly d: ReceiptsDeps) {}
+
+  /** Messages of `c` are held now: ACK them with the next flush. */
+  ackLater(c: Conv): void {
+    c.ackDirty = true;
+    if (this.timer === undefined) {
+      this.timer = this.d.timers.set(() => this.flush(), ACK_DELAY_MS);
+    }
+  }
+
+  flush(): void {
+    this.timer = undefined;
+    for (const c of this.d.convs()) {
+      if (!c.ackDirty || !c.joined) continue;
+      const seq = contiguousTop(c);
+      if (seq <= c.ackSent) c.ackDirty = false;
+      else if (this.d.send({ op: 'ack', conversation: c.key, seq })) {
+        c.ackSent = seq;
+        c.ackDirty = false;
+      }
+    }
+  }
+
+  cancel(): void {
+    this.d.timers.clear(this.timer);
+  }
+
+  /** The user has seen `c` up to its newest message. True if the read marker moved. */
+  read(c: Conv): boolean {
+    const top = topSeq(c);
+    const moved = top > c.readSeq;
+    if (moved) c.readSeq = top;
+    this.sendRead(c);
+    return moved;
+  }
+
+  /** Reports the read marker if it moved past what the server knows. */
+  sendRead(c: Conv): void {
+    if (c.readSeq > c.readSent && this.d.send({ op: 'read', conversation: c.key, seq: c.readSeq })) {
+      c.readSent = c.readSeq;
+    }
+  }
+}

@@ -1,0 +1,46 @@
+// Profiles of the users this tab shows (message authors, DM peers), each fetched once on first
+// sight. A profile that cannot be fetched is named by its id, so it is not asked for again.
+
+import type { User } from '../types';
+
+export class Users {
+  private byId = new Map<string, User>();
+  private fetching = new Set<string>();
+
+  constructor(
+    private readonly fetch: (id: string) => Promise<User>,
+    private readonly changed: () => void,
+  ) {}
+
+  /** The user's name, or a placeholder while it is being fetched (cached afterwards). */
+  name(id: string): string {
+    const u = this.byId.get(id);
+    if (u) return u.name;
+    if (!this.fetching.has(id)) {
+      this.fetching.add(id);
+      this.fetch(id)
+        .then((user) => {
+          this.byId.set(id, user);
+          this.changed();
+        })
+        .catch(() => {
+          this.byId.set(id, { id, name: `user ${id}`, avatar: '', created_at: 0 });
+          this.changed();
+        });
+    }
+    return '…';
+  }
+
+  put(u: User): void {
+    this.byId.set(u.id, u);
+  }
+
+  /** Keeps `u` unless a profile of that user is already held (a fuller one, maybe). */
+  remember(u: User): void {
+    if (!this.byId.has(u.id)) this.byId.set(u.id, u);
+  }
+
+  clear(): void {
+    this.byId.clear();
+  }
+}

@@ -1,0 +1,128 @@
+// src/model/directory.ts: the conversation list, unread counts and the space roll-up.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { model } from './fakes.mjs';
+
+const { Directory, unread, convTitle } = model('directory');
+
+/** One entry of GET /conversations (docs/api.md). */
+function state(conversation, extra = {}) {
+  const [kind, id] = conversation.split(':');
+  return {
+    conversation,
+    kind,
+    name: `name of ${conversation}`,
+    avatar: '',
+    last_seq: 0,
+    read_seq: 0,
+    unread: 0,
+    last_message: null,
+    ...(kind === 'dm' ? { user_id: id } : { channel_id: id }),
+    ...extra,
+  };
+}
+
+test('unread is lastSeq - readSeq, never below zero', () => {
+  const d = new Directory();
+  const c = d.ensure('dm:1');
+  c.lastSeq = 9;
+  c.readSeq = 4;
+  assert.equal(unread(c), 5);
+  c.readSeq = 12; // our own send moved the marker before the message itself arrived
+  assert.equal(unread(c), 0);
+});
+
+test('ensure creates a conversation once and returns it afterwards', () => {
+  const d = new Directory();
+  const c = d.ensure('channel:5');
+  assert.equal(d.ensure('channel:5'), c);
+  assert.equal(d.get('channel:5'), c);
+  assert.equal(d.get('channel:6'), undefined);
+  d.reset();
+  assert.equal(d.get('channel:5'), undefined);
+});
+
+describe('applyList', () => {
+  test('adopts names, spaces and cursors, and joins the listed channels', () => {
+    const d = new Directory();
+    d.applyList([state('channel:1', { space_id: 's1', last_seq: 8, read_seq: 3 })]);
+    const c = d.get('channel:1');
+    assert.equal(c.joined, true);
+    assert.equal(c.title, 'name of channel:1');
+    assert.equal(c.spaceId, 's1');
+    assert.deepEqual([c.lastSeq, c.readSeq, c.readSent, unread(c)], [8, 3, 3, 5]);
+  });
+
+  test('cursors only move forward: a list older than the live frames changes nothing', () => {
+    const d = new Directory();
+    const c = d.ensure('dm:2');
+    c.lastSeq = 20;
+    c.readSeq = 15;
+    c.readSent = 15;
+    d.applyList([state('dm:2', { last_seq: 18, read_seq: 10 })]);
+    assert.deepEqual([c.lastSeq, c.readSeq, c.readSent], [20, 15, 15]);
+    d.applyList([state('dm:2', { last_seq: 25, read_seq: 22 })]);
+    assert.deepEqual([c.lastSeq, c.readSeq, c.readSent], [25, 22, 22]);
+  });
+
+  test('a channel missing from the list was left elsewhere; DMs stay', () => {
+    const d = new Directory();
+    d.applyList([state('channel:1'), state('channel:2'), state('dm:3')]);
+    d.applyList([state('channel:2')]);
+    assert.equal(d.get('channel:1').joined, false);
+    assert.equal(d.get('channel:2').joined, true);
+    assert.equal(d.get('dm:3').joined, true);
+  });
+
+  test('returns the DM peers it names, as placeholder profiles', () => {
+    const d = new Directory();
+    const peers = d.applyList([state('dm:3', { name: 'Carol', avatar: 'a.png' }), state('channel:1')]);
+    assert.deepEqual(peers, [{ id: '3', name: 'Carol', avatar: 'a.png', created_at: 0 }]);
+  });
+});
+
+describe('spaceUnread', () => {
+  test('sums the joined channels of that space only', () => {
+    const d = new Directory();
+    d.applyList([
+      state('channel:1', { space_id: 's1', last_seq: 10, read_seq: 7 }),
+      state('channel:2', { space_id: 's1', last_seq: 4, read_seq: 0 }),
+      state('channel:3', { space_id: 's2', last_seq: 50, read_seq: 0 }),
+      state('dm:9', { last_seq: 6, read_seq: 0 }),
+    ]);
+    const left = d.ensure('channel:4'); // seen live, then left: not counted
+    left.spaceId = 's1';
+    left.lastSeq = 100;
+    assert.equal(d.spaceUnread('s1'), 3 + 4);
+    assert.equal(d.spaceUnread('s2'), 50);
+    assert.equal(d.spaceUnread('s3'), 0);
+  });
+
+  test('follows the read marker as it moves', () => {
+    const d = new Directory();
+    d.applyList([state('channel:1', { space_id: 's1', last_seq: 10, read_seq: 2 })]);
+    d.get('channel:1').readSeq = 10;
+    assert.equal(d.spaceUnread('s1'), 0);
+  });
+});
+
+test('dms lists only DMs, sorted by title', () => {
+  const d = new Directory();
+  for (const k of ['dm:1', 'channel:2', 'dm:3', 'dm:4']) d.ensure(k);
+  const names = { 1: 'zoe', 3: 'Anna', 4: 'mark' };
+  const list = d.dms((c) => names[c.peerOrChannel]);
+  assert.deepEqual(list.map((c) => c.key), ['dm:3', 'dm:4', 'dm:1']);
+});
+
+test('convTitle: the peer for a DM; for a channel the list name, its space list, or a placeholder', () => {
+  const d = new Directory();
+  const userName = (id) => `user-${id}`;
+  assert.equal(convTitle(d.ensure('dm:5'), userName, {}), 'user-5');
+  const ch = d.ensure('channel:8');
+  assert.equal(convTitle(ch, userName, {}), 'channel');
+  const channels = { s1: undefined, s2: [{ id: '8', name: 'general' }] };
+  assert.equal(convTitle(ch, userName, channels), 'general');
+  ch.title = 'from the list';
+  assert.equal(convTitle(ch, userName, channels), 'from the list');
+});

@@ -1,0 +1,237 @@
+// src/model/dispatch.ts: each server frame of docs/protocol.md applied to a real directory,
+// outbox and receipts, with the wire, timers and the effects beyond the model recorded.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Clock, MemoryStore, Wire, model, seqs, wireMsg } from './fakes.mjs';
+
+const { onFrame, onHello } = model('dispatch');
+const { Directory, unread } = model('directory');
+const { Outbox } = model('outbox');
+const { Receipts, ACK_DELAY_MS } = model('receipts');
+const { insert, toMsg } = model('conversation');
+
+const ME = '1';
+
+function setup({ online = true } = {}) {
+  const wire = new Wire();
+  wire.online = online;
+  const clock = new Clock();
+  const dir = new Directory();
+  const effects = { fillGaps: [], refreshSoon: 0, refreshAll: 0, notices: [], changed: 0 };
+  const outbox = new Outbox({ send: wire.send, timers: clock, store: new MemoryStore(), changed: () => effects.changed++ });
+  outbox.open(ME);
+  const receipts = new Receipts({ send: wire.send, timers: clock, convs: () => dir.convs.values() });
+  const t = {
+    dir,
+    outbox,
+    receipts,
+    send: wire.send,
+    me: () => ME,
+    fillGaps: (c) => effects.fillGaps.push(c.key),
+    refreshConversationsSoon: () => effects.refreshSoon++,
+    refreshAll: () => effects.refreshAll++,
+    notice: (text) => effects.notices.push(text),
+    changed: () => effects.changed++,
+  };
+  return { wire, clock, dir, outbox, effects, frame: (f) => onFrame(t, f), hello: (re) => onHello(t, re) };
+}
+
+const msg = (conversation, seq, extra) => ({ op: 'msg', ...wireMsg(conversation, seq, extra) });
+
+function held(dir, key, ...list) {
+  const c = dir.ensure(key);
+  insert(c, list.map((s) => toMsg(wireMsg(key, s))));
+  return c;
+}
+
+describe('hello', () => {
+  test('asks for what this tab lacks, then resends, reports read markers and ACKs', () => {
+    const { wire, dir, outbox, effects, hello } = setup({ online: false });
+    const a = held(dir, 'dm:2', 1, 2, 3, 5);
+    a.readSeq = 3;
+    a.ackDirty = true;
+    held(dir, 'channel:7', 4, 5); // left: no cursor
+    dir.ensure('dm:3'); // nothing held: the server's own backfill covers it
+    outbox.add('dm:2', 'queued while offline');
+    outbox.add('dm:2', 'refused for good');
+    outbox.refuse(outbox.list[1].cid, 'forbidden', 'no');
+    wire.online = true;
+    hello(false);
+    const frames = wire.take();
+    assert.deepEqual(frames.map((f) => f.op), ['sync', 'send', 'read', 'ack']);
+    assert.deepEqual(frames[0].cursors, { 'dm:2': 3 });
+    assert.equal(frames[1].cid, outbox.list[0].cid);
+    assert.deepEqual(frames[2], { op: 'read', conversation: 'dm:2', seq: 3 });
+    assert.deepEqual(frames[3], { op: 'ack', conversation: 'dm:2', seq: 3 });
+    assert.equal(effects.refreshAll, 0, 'the first connection: the lists are being loaded already');
+  });
+
+  test('a reconnect also refreshes the lists; nothing held means no sync frame', () => {
+    const { wire, effects, hello } = setup();
+    hello(true);
+    assert.deepEqual(wire.take(), []);
+    assert.equal(effects.refreshAll, 1);
+  });
+});
+
+describe('msg', () => {
+  test('merges in seq order, once, and ACKs the batch', () => {
+    const { wire, clock, dir, frame } = setup();
+    dir.ensure('dm:2');
+    for (const s of [1, 3, 2, 3]) frame(msg('dm:2', s));
+    const c = dir.get('dm:2');
+    assert.deepEqual(seqs(c), [1, 2, 3]);
+    assert.equal(unread(c), 3);
+    clock.advance(ACK_DELAY_MS);
+    assert.deepEqual(wire.take(), [{ op: 'ack', conversation: 'dm:2', seq: 3 }]);
+  });
+
+  test('a conversation new to us joins the directory and the list is fetched soon', () => {
+    const { dir, effects, frame } = setup();
+    frame(msg('channel:9', 1));
+    const c = dir.get('channel:9');
+    assert.equal(c.joined, true);
+    assert.equal(effects.refreshSoon, 1);
+    frame(msg('channel:9', 2));
+    assert.equal(effects.refreshSoon, 1, 'known now');
+  });
+
+  test('a message in a channel we had left means we are back in it', () => {
+    const { dir, effects, frame } = setup();
+    dir.ensure('channel:9').joined = false;
+    frame(msg('channel:9', 5));
+    assert.equal(dir.get('channel:9').joined, true);
+    assert.equal(effects.refreshSoon, 1);
+  });
+
+  test('a seq jump in a loaded conversation pages the hole in', () => {
+    const { dir, effects, frame } = setup();
+    const c = held(dir, 'dm:2', 1, 2);
+    frame(msg('dm:2', 3));
+    assert.deepEqual(effects.fillGaps, [], 'not loaded: history does it when opened');
+    c.loaded = true;
+    frame(msg('dm:2', 4));
+    assert.deepEqual(effects.fillGaps, []);
+    frame(msg('dm:2', 7));
+    assert.deepEqual(effects.fillGaps, ['dm:2']);
+  });
+
+  test('our own message from another device moves our read marker', () => {
+    const { dir, frame } = setup();
+    const c = held(dir, 'dm:2', 1, 2);
+    frame(msg('dm:2', 3, { from: ME, cid: 'other-device' }));
+    assert.equal(c.readSeq, 3);
+    assert.equal(unread(c), 0);
+  });
+
+  test('our own message carrying a pending cid settles that send', () => {
+    const { dir, outbox, frame } = setup();
+    dir.ensure('dm:2');
+    outbox.add('dm:2', 'hello');
+    const cid = outbox.list[0].cid;
+    frame(msg('dm:2', 1, { from: ME, cid, body: 'hello' }));
+    assert.deepEqual(outbox.list, []);
+    assert.equal(dir.get('dm:2').msgs[0].cid, cid);
+  });
+});
+
+describe('sent', () => {
+  test('settles the send and shows it as a message of ours, read', () => {
+    const { wire, clock, dir, outbox, frame } = setup();
+    const c = held(dir, 'channel:4', 1, 2);
+    c.joined = true;
+    outbox.add('channel:4', 'hi all');
+    const p = outbox.list[0];
+    wire.take();
+    frame({ op: 'sent', cid: p.cid, id: 'm3', seq: 3, conversation: 'channel:4', created_at: 123 });
+    assert.deepEqual(outbox.list, []);
+    assert.deepEqual(c.msgs.at(-1), { id: 'm3', seq: 3, from: ME, type: 'text', body: 'hi all', createdAt: 123, cid: p.cid });
+    assert.equal(c.readSeq, 3);
+    assert.equal(unread(c), 0);
+    clock.advance(ACK_DELAY_MS);
+    assert.deepEqual(wire.take(), [{ op: 'ack', conversation: 'channel:4', seq: 3 }]);
+  });
+
+  test('without created_at the send time stands; a loaded conversation checks for holes', () => {
+    const { dir, outbox, effects, frame } = setup();
+    const c = dir.ensure('dm:2');
+    c.loaded = true;
+    outbox.add('dm:2', 'x');
+    const p = outbox.list[0];
+    frame({ op: 'sent', cid: p.cid, id: 'm9', seq: 9, conversation: 'dm:2' });
+    assert.equal(c.msgs[0].createdAt, p.createdAt);
+    assert.deepEqual(effects.fillGaps, ['dm:2']);
+  });
+
+  test('a second answer to the same cid changes nothing', () => {
+    const { dir, outbox, frame } = setup();
+    outbox.add('dm:2', 'x');
+    const cid = outbox.list[0].cid;
+    const sent = { op: 'sent', cid, id: 'm1', seq: 1, conversation: 'dm:2', created_at: 5 };
+    frame(sent);
+    const msgs = dir.get('dm:2').msgs;
+    frame(sent);
+    frame({ ...sent, cid: 'unknown' });
+    assert.equal(dir.get('dm:2').msgs, msgs);
+  });
+});
+
+describe('read', () => {
+  test('another device read: the marker moves forward and counts as sent', () => {
+    const { wire, dir, frame } = setup();
+    const c = held(dir, 'dm:2', 1, 2, 3, 4);
+    frame({ op: 'read', conversation: 'dm:2', seq: 3 });
+    assert.deepEqual([c.readSeq, c.readSent, unread(c)], [3, 3, 1]);
+    frame({ op: 'read', conversation: 'dm:2', seq: 1 });
+    assert.deepEqual([c.readSeq, c.readSent], [3, 3]);
+    assert.deepEqual(wire.take(), []);
+  });
+
+  test('for a conversation this tab does not hold: ignored', () => {
+    const { dir, frame } = setup();
+    frame({ op: 'read', conversation: 'dm:5', seq: 3 });
+    assert.equal(dir.get('dm:5'), undefined);
+  });
+});
+
+describe('error', () => {
+  test('naming a pending cid: that send fails, for good when the code says so', () => {
+    const { outbox, effects, frame } = setup();
+    outbox.add('dm:2', 'a');
+    outbox.add('dm:2', 'b');
+    const [a, b] = outbox.list.map((p) => p.cid);
+    frame({ op: 'error', code: 'forbidden', message: 'not a participant', ref: 'send', cid: a });
+    frame({ op: 'error', code: 'unavailable', message: 'try again', ref: 'send', cid: b });
+    assert.deepEqual(outbox.list.map((p) => [p.status, p.error, p.permanent]), [
+      ['failed', 'not a participant', true],
+      ['failed', 'try again', false],
+    ]);
+    assert.deepEqual(effects.notices, []);
+  });
+
+  test('about anything else: a notice', () => {
+    const { effects, frame } = setup();
+    frame({ op: 'error', code: 'invalid_argument', message: 'bad seq', ref: 'ack' });
+    frame({ op: 'error', code: 'too_many_requests', message: 'slow down' });
+    frame({ op: 'error', code: 'forbidden', message: 'no', ref: 'send', cid: 'settled-long-ago' });
+    assert.deepEqual(effects.notices, [
+      'The server refused ack: bad seq',
+      'The server refused a request: slow down',
+      'The server refused send: no',
+    ]);
+  });
+});
+
+test('synced, pong and ops the client does not know change nothing', () => {
+  const { wire, dir, outbox, effects, frame } = setup();
+  held(dir, 'dm:2', 1, 2);
+  outbox.add('dm:2', 'x');
+  wire.take();
+  const before = JSON.stringify({ convs: [...dir.convs], list: outbox.list, effects });
+  frame({ op: 'synced', messages: 2 });
+  frame({ op: 'pong', t: 'x' });
+  frame({ op: 'batch', frames: [] }); // only sent to clients that ask for batch=1, which this one does not
+  assert.equal(JSON.stringify({ convs: [...dir.convs], list: outbox.list, effects }), before);
+  assert.deepEqual(wire.take(), []);
+});
