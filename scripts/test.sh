@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds everything, and runs every test: unit and integration
-# tests through CTest (the integration tests start the real imd binary on free ports), then
-# the browser end-to-end tests (the web client in headless Chromium against the real imd),
+# Installs what is missing, builds everything, and runs every test: the web client's unit
+# tests (scripts/web-test.sh, node's test runner), unit and integration tests through CTest
+# (the integration tests start the real imd binary on free ports), then the browser
+# end-to-end tests (the web client in headless Chromium against the real imd),
 # once against a standalone imd and once against the local cluster (scripts/cluster.sh).
 # The CTest run includes the cluster engines: MariaDB, Redis (single and cluster), NATS
-# JetStream, etcd and the local cluster behind nginx, started and stopped as fixtures.
+# JetStream, etcd and the local cluster behind nginx, started and stopped as fixtures, and the
+# checks of the house: clang-format, include edges against the build's links, and the names
+# the architecture documents cite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 ./scripts/build.sh
+./scripts/web-test.sh
 (cd build && ctest --output-on-failure -j 2 --timeout 600 "$@")
 ./scripts/e2e.sh
 ./scripts/e2e-cluster.sh

@@ -4,13 +4,20 @@
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
-#include "api/views.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
+#include "wire/views.hpp"
 
 namespace imd::api {
 
 namespace bj = boost::json;
+using wire::channel_json;
+using wire::error_response;
+using wire::member_json;
+using wire::space_json;
+using wire::user_json;
+using wire::write_conversation;
+using wire::write_message;
 
 struct RestApi::Ctx {
   const HttpRequest& req;
@@ -55,15 +62,6 @@ HttpResponse json_response(int status, const bj::object& o) {
   HttpResponse r;
   r.status = status;
   r.body = bj::serialize(o);
-  return r;
-}
-
-HttpResponse error_response(const Error& e) {
-  HttpResponse r;
-  r.status = http_status(e.code);
-  r.body = error_body(e);
-  if (e.code == Errc::too_many_requests) r.headers.emplace_back("Retry-After", "1");
-  if (e.code == Errc::unauthenticated) r.headers.emplace_back("WWW-Authenticate", "Bearer");
   return r;
 }
 

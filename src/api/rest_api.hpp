@@ -9,15 +9,18 @@
 #include <string>
 #include <vector>
 
-#include "api/http_types.hpp"
 #include "common/config.hpp"
 #include "common/metrics_text.hpp"
 #include "common/rate_limiter.hpp"
 #include "domain/auth_service.hpp"
 #include "domain/messaging_service.hpp"
 #include "domain/space_service.hpp"
+#include "wire/http.hpp"
 
 namespace imd::api {
+
+using wire::HttpRequest;
+using wire::HttpResponse;
 
 struct Services {
   AuthService& auth;

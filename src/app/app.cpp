@@ -26,6 +26,7 @@
 #include "domain/messaging_service.hpp"
 #include "domain/password.hpp"
 #include "domain/space_service.hpp"
+#include "domain/sync_service.hpp"
 #include "domain/tokens.hpp"
 #include "gateway/hub.hpp"
 #include "net/server.hpp"
@@ -53,6 +54,9 @@ namespace imd {
 namespace fs = std::filesystem;
 
 namespace {
+
+// How long a SIGTERM waits for the WebSocket closing handshakes before the I/O stops.
+constexpr std::chrono::seconds kDrainTimeout{2};
 
 // The configured secret, or one generated at first start and kept (mode 0600) in data_dir.
 std::string jwt_secret(const Config& c) {
@@ -128,8 +132,9 @@ struct App::Parts {
     }
     rest = std::make_unique<api::RestApi>(
         api::Services{*auth, *spaces, *messaging, clock, &metrics}, config.limits);
-    net::ServerDeps deps{config, *rest, *auth,    *messaging,           *routes,
-                         *hub,   clock, blocking, find_web_root(config)};
+    sync = std::make_unique<SyncService>(*store, *inbox, *messaging);
+    net::ServerDeps deps{config,  *rest, *auth, *messaging, *sync,
+                         *routes, *hub,  clock, blocking,   find_web_root(config)};
     deps.serve_ws = roles.gateway;
     deps.serve_rest = roles.api;
     if (!roles.api) deps.web_root.clear();
@@ -312,6 +317,7 @@ struct App::Parts {
   std::unique_ptr<AuthService> auth;
   std::unique_ptr<SpaceService> spaces;
   std::unique_ptr<MessagingService> messaging;
+  std::unique_ptr<SyncService> sync;
   MetricsSource metrics;
   std::unique_ptr<api::RestApi> rest;
   std::unique_ptr<net::Server> server;
@@ -351,20 +357,34 @@ void App::run_until_signal() {
   boost::asio::signal_set signals(p_->io, SIGINT, SIGTERM);
   boost::asio::steady_timer drain(p_->io);
   boost::asio::steady_timer refresh(p_->io);
-  signals.async_wait([this, &drain, &refresh](const boost::system::error_code& ec, int sig) {
+  // Stops the I/O once every WebSocket finished its closing handshake, or at the deadline.
+  std::function<void(std::chrono::steady_clock::time_point)> wait_closed =
+      [&](std::chrono::steady_clock::time_point deadline) {
+        if (p_->server->open_connections() == 0 || std::chrono::steady_clock::now() >= deadline) {
+          if (auto left = p_->server->open_connections()) {
+            LOG_INFO(left << " WebSocket connections did not finish closing in time");
+          }
+          p_->io.stop();
+          return;
+        }
+        drain.expires_after(std::chrono::milliseconds(20));
+        drain.async_wait(
+            [&, deadline](const boost::system::error_code&) { wait_closed(deadline); });
+      };
+  signals.async_wait([this, &refresh, &wait_closed](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     LOG_INFO("signal " << sig << ": shutting down");
-    p_->server->stop();
-    // Store what was accepted, then give the connections a moment to write those ACKs
-    // (a client that misses one retries with the same cid: it is not stored twice).
+    p_->server->stop_accepting();
+    // Store what was accepted and push those ACKs, then close every WebSocket with 1001 behind
+    // them (a client that misses one retries with the same cid: it is not stored twice).
     p_->queue->stop();
     p_->messaging->stop();  // writes the delivery ACKs gathered so far
     if (p_->push_server) p_->push_server->stop();
     if (p_->remote_pusher) p_->remote_pusher->stop();
     p_->registry->stop();  // releases partitions and the worker id at once
     refresh.cancel();
-    drain.expires_after(std::chrono::milliseconds(300));
-    drain.async_wait([this](const boost::system::error_code&) { p_->io.stop(); });
+    p_->server->close_connections();
+    wait_closed(std::chrono::steady_clock::now() + kDrainTimeout);
   });
   // Routes in Redis expire unless refreshed: refresh this process's live connections every
   // third of their TTL, on the blocking pool (one pipelined call).

@@ -1,9 +1,10 @@
-// Clock port: injected so that ids, tokens and rate limits can be tested with a fake clock.
+// Clock (a port of the domain, kept here so that common/ needs nothing above it): injected so that
+// ids, tokens and rate limits can be tested with a fake clock.
 #pragma once
 
 #include <chrono>
 
-#include "domain/model.hpp"
+#include "common/types.hpp"
 
 namespace imd {
 

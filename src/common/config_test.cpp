@@ -114,8 +114,8 @@ TEST(Config, RolesAndClusterEngines) {
   EXPECT_FALSE(parse_roles("gateway,,api"));
   EXPECT_FALSE(parse_roles("worker"));
 
-  const std::vector<std::string> cluster = {
-      "--store", "mysql", "--cache", "redis", "--queue", "nats", "--registry", "etcd"};
+  const std::vector<std::string> cluster = {"--store", "mysql", "--cache",    "redis",
+                                            "--queue", "nats",  "--registry", "etcd"};
   auto with = [&](std::vector<std::string> extra) {
     auto args = cluster;
     args.insert(args.end(), extra.begin(), extra.end());

@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <mutex>
 
-#include "domain/ports/clock.hpp"
-#include "domain/ports/id_generator.hpp"
+#include "common/clock.hpp"
+#include "common/id_generator.hpp"
 
 namespace imd {
 

@@ -7,9 +7,9 @@
 #include <optional>
 #include <string>
 
+#include "common/clock.hpp"
+#include "common/id_generator.hpp"
 #include "domain/password.hpp"
-#include "domain/ports/clock.hpp"
-#include "domain/ports/id_generator.hpp"
 #include "domain/ports/store.hpp"
 #include "domain/ports/user_cache.hpp"
 #include "domain/tokens.hpp"

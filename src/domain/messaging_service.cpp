@@ -59,36 +59,32 @@ MessagingService::MessagingService(Store& store, Inbox& inbox, Queue& queue, Mes
 }
 
 Result<void> MessagingService::check_access(Id user, const ConvKey& conv) {
-  bool blocked = false;
-  return access(user, conv, true, blocked);
+  return *access(user, conv, Lookup::may_block);
 }
 
-Result<void> MessagingService::access(Id user, const ConvKey& conv, bool may_block, bool& blocked) {
+std::optional<Result<void>> MessagingService::access(Id user, const ConvKey& conv, Lookup how) {
   if (conv.is_dm()) {
     if (!conv.has_participant(user)) return make_error(Errc::forbidden, "not your conversation");
-    return {};
+    return Result<void>{};
   }
   MemberList members;
-  if (may_block) {
+  if (how == Lookup::may_block) {
     auto loaded = members_.members(conv.channel_id());
     if (!loaded) return loaded.error();
     members = std::move(*loaded);
   } else if (auto cached = members_.cached(conv.channel_id())) {
     members = std::move(*cached);
   } else {
-    blocked = true;
-    return {};
+    return std::nullopt;
   }
   if (!is_member(members, user)) {
-    if (!may_block) {  // telling "no such channel" from "not a member" reads the Store
-      blocked = true;
-      return {};
-    }
+    // Telling "no such channel" from "not a member" reads the Store.
+    if (how == Lookup::in_memory) return std::nullopt;
     auto ch = store_.channel_by_id(conv.channel_id());
     if (!ch) return ch.error();
     return make_error(Errc::forbidden, "not a member of this channel");
   }
-  return {};
+  return Result<void>{};
 }
 
 bool MessagingService::known_user(Id user) {
@@ -97,20 +93,16 @@ bool MessagingService::known_user(Id user) {
 }
 
 Result<void> MessagingService::submit(Id sender, const SendInput& in, ConnRef origin) {
-  bool blocked = false;
-  return submit_impl(sender, in, origin, true, blocked);
+  return *submit_impl(sender, in, origin, Lookup::may_block);
 }
 
 std::optional<Result<void>> MessagingService::try_submit(Id sender, const SendInput& in,
                                                          ConnRef origin) {
-  bool blocked = false;
-  auto r = submit_impl(sender, in, origin, false, blocked);
-  if (blocked) return std::nullopt;
-  return r;
+  return submit_impl(sender, in, origin, Lookup::in_memory);
 }
 
-Result<void> MessagingService::submit_impl(Id sender, const SendInput& in, ConnRef origin,
-                                           bool may_block, bool& blocked) {
+std::optional<Result<void>> MessagingService::submit_impl(Id sender, const SendInput& in,
+                                                          ConnRef origin, Lookup how) {
   if (!valid_cid(in.cid)) {
     return make_error(Errc::invalid_argument, "cid must be 1..64 printable ASCII characters");
   }
@@ -134,10 +126,7 @@ Result<void> MessagingService::submit_impl(Id sender, const SendInput& in, ConnR
   if (in.to) {
     if (*in.to == sender) return make_error(Errc::invalid_argument, "cannot message yourself");
     if (!known_user(*in.to)) {
-      if (!may_block) {
-        blocked = true;
-        return {};
-      }
+      if (how == Lookup::in_memory) return std::nullopt;
       auto peer = store_.user_by_id(*in.to);
       if (!peer) {
         if (peer.error().code == Errc::not_found) {
@@ -153,8 +142,9 @@ Result<void> MessagingService::submit_impl(Id sender, const SendInput& in, ConnR
     m.to = *in.to;
   } else {
     m.conv = ConvKey::channel(*in.channel);
-    IMD_TRY(access(sender, m.conv, may_block, blocked));
-    if (blocked) return {};
+    auto allowed = access(sender, m.conv, how);
+    if (!allowed) return std::nullopt;
+    if (!*allowed) return allowed->error();
   }
   auto id = ids_.next();
   if (!id) return id.error();
@@ -268,10 +258,8 @@ Result<void> MessagingService::ack(Id user, const ConvKey& conv, std::uint64_t s
 
 std::optional<Result<void>> MessagingService::try_ack(Id user, const ConvKey& conv,
                                                       std::uint64_t seq) {
-  bool blocked = false;
-  auto allowed = access(user, conv, false, blocked);
-  if (blocked) return std::nullopt;
-  if (!allowed) return allowed;
+  auto allowed = access(user, conv, Lookup::in_memory);
+  if (!allowed || !*allowed) return allowed;
   auto cached = cursors_.cached(user, conv);
   if (!cached) return std::nullopt;
   if (seq <= *cached) return Result<void>{};
@@ -398,8 +386,8 @@ std::optional<std::vector<Message>> MessagingService::try_history(Id user, const
   if (conv.is_dm() && conv.has_participant(user) && !known_user(conv.peer_of(user))) {
     return std::nullopt;
   }
-  bool blocked = false;
-  if (!access(user, conv, false, blocked) || blocked) return std::nullopt;
+  auto allowed = access(user, conv, Lookup::in_memory);
+  if (!allowed || !*allowed) return std::nullopt;
   return store_.cached_messages(conv, q);
 }
 
@@ -440,33 +428,6 @@ void MessagingService::warm(Id user) {
   if (auto r = members_.warm((*m)->channels); !r) {
     LOG_DEBUG("warm-up of user " << user << "'s channels failed: " << r.error().message);
   }
-}
-
-Result<std::uint64_t> MessagingService::inbox_overflow(Id user) {
-  return inbox_.overflowed(user);
-}
-
-Result<void> MessagingService::inbox_overflow_handled(Id user, std::uint64_t seen) {
-  return inbox_.clear_overflow(user, seen);
-}
-
-Result<std::vector<ConversationState>> MessagingService::sync_state(Id user) {
-  return store_.conversations(user);
-}
-
-Result<std::vector<Message>> MessagingService::backlog(Id user, const ConvKey& conv,
-                                                       std::uint64_t after, std::uint32_t limit) {
-  IMD_TRY(check_access(user, conv));
-  HistoryQuery q;
-  q.after_seq = after;
-  q.limit = std::clamp<std::uint32_t>(limit, 1, kMaxHistoryPage);
-  return store_.messages(conv, q);
-}
-
-Result<std::vector<Message>> MessagingService::inbox_page(Id user,
-                                                          const std::optional<InboxCursor>& after,
-                                                          std::uint32_t limit) {
-  return inbox_.list(user, after, limit);
 }
 
 }  // namespace imd

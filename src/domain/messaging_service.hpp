@@ -1,6 +1,6 @@
 // Messaging: the send path (validate -> Queue -> consume: Store -> Inbox -> ACK -> fan-out),
-// delivery ACKs, read markers, history (roaming), the conversation list with unread counts,
-// and the reads that a (re)connecting client's backfill needs.
+// delivery ACKs, read markers, history (roaming), the conversation list with unread counts.
+// What a (re)connecting client missed is SyncService's (sync_service.hpp).
 //
 // Caches: channel members (MemberCache: access checks, fan-out), the user's spaces
 // (UserCache: the conversation list's space roll-up) and delivery cursors (CursorCache: an ACK
@@ -23,9 +23,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include "domain/ports/clock.hpp"
+#include "common/clock.hpp"
+#include "common/id_generator.hpp"
 #include "domain/ports/cursor_cache.hpp"
-#include "domain/ports/id_generator.hpp"
 #include "domain/ports/inbox.hpp"
 #include "domain/ports/member_cache.hpp"
 #include "domain/ports/pusher.hpp"
@@ -119,33 +119,23 @@ class MessagingService {
                                                   const HistoryQuery& q);
   Result<ConversationList> conversations(Id user);
 
-  // --- backfill for a (re)connecting client
   // Warm-up when a user connects: their memberships, then their channels' member lists. Best
   // effort: errors are logged (a cold cache costs the first request a load).
   void warm(Id user);
-  // Conversations of the user; the caller picks the ones with something to send.
-  Result<std::vector<ConversationState>> sync_state(Id user);
-  // Overflow of the user's inbox (Inbox::overflowed): when not 0, the backfill serves the
-  // user's DMs from the Store by delivery cursor, then calls inbox_overflow_handled(n).
-  Result<std::uint64_t> inbox_overflow(Id user);
-  Result<void> inbox_overflow_handled(Id user, std::uint64_t seen);
-  // Messages of a conversation the user may read, seq > after, ascending, at most limit.
-  Result<std::vector<Message>> backlog(Id user, const ConvKey& conv, std::uint64_t after,
-                                       std::uint32_t limit);
-  Result<std::vector<Message>> inbox_page(Id user, const std::optional<InboxCursor>& after,
-                                          std::uint32_t limit);
 
   // forbidden unless the user may read the conversation (channel member / DM participant).
   Result<void> check_access(Id user, const ConvKey& conv);
 
  private:
   void fan_out(const Message& m, ConnRef origin, std::vector<Push>& out);
-  // The bodies of submit()/check_access() for both ways of calling them: with `may_block`
-  // false, any lookup that is not in memory sets `blocked` and returns at once, before any
-  // side effect.
-  Result<void> submit_impl(Id sender, const SendInput& in, ConnRef origin, bool may_block,
-                           bool& blocked);
-  Result<void> access(Id user, const ConvKey& conv, bool may_block, bool& blocked);
+  // How the bodies below may get what they need: may_block (the Store, remote caches) or
+  // in_memory, where a lookup that is not in this process's memory returns nullopt at once,
+  // before any side effect (the inline-first policy of common/offload.hpp). With may_block
+  // they never return nullopt.
+  enum class Lookup { may_block, in_memory };
+  std::optional<Result<void>> submit_impl(Id sender, const SendInput& in, ConnRef origin,
+                                          Lookup how);
+  std::optional<Result<void>> access(Id user, const ConvKey& conv, Lookup how);
   // Adds an ACK to the gathered ones. Returns whether they reached their bound (the caller
   // then writes them), or nullopt (nothing gathered) when `refuse_at_bound` and they had.
   std::optional<bool> gather_ack(Id user, const ConvKey& conv, std::uint64_t seq,

@@ -8,10 +8,9 @@
 #include <string>
 #include <vector>
 
-namespace imd {
+#include "common/types.hpp"
 
-using Id = std::uint64_t;
-using Millis = std::int64_t;  // milliseconds since the Unix epoch
+namespace imd {
 
 struct User {
   Id id = 0;

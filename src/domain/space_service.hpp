@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "domain/ports/clock.hpp"
-#include "domain/ports/id_generator.hpp"
+#include "common/clock.hpp"
+#include "common/id_generator.hpp"
 #include "domain/ports/member_cache.hpp"
 #include "domain/ports/store.hpp"
 #include "domain/ports/user_cache.hpp"

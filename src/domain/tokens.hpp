@@ -11,9 +11,9 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "common/clock.hpp"
 #include "common/error.hpp"
 #include "domain/model.hpp"
-#include "domain/ports/clock.hpp"
 
 namespace imd {
 

@@ -59,13 +59,13 @@ void Hub::push(std::vector<Push> pushes) {
       OutFrame out;
       if (msg) {
         Frame& f = t.user == msg->msg.from ? for_sender : for_others;
-        if (!f) f = msg_frame(msg->msg, t.user);
+        if (!f) f = wire::msg_frame(msg->msg, t.user);
         out.text = f;
         out.is_message = true;
         out.conv = msg->msg.conv;
         out.seq = msg->msg.seq;
       } else {
-        out.text = event_frame(*p.event, t.user);
+        out.text = wire::event_frame(*p.event, t.user);
       }
       t.frames.push_back(std::move(out));
     }

@@ -16,9 +16,11 @@
 #include <unordered_map>
 
 #include "domain/ports/pusher.hpp"
-#include "gateway/frames.hpp"
+#include "wire/frames.hpp"
 
 namespace imd::gateway {
+
+using wire::Frame;
 
 // A frame for one connection. Message frames carry their conversation and seq so that the
 // connection can order them against a running backfill and drop duplicates.

@@ -8,8 +8,9 @@
 //   endpoint tried. Endpoints are tried in turn: an endpoint that cannot be connected to, or a
 //   call that fails with UNAVAILABLE, moves on to the next endpoint (so a write may be applied
 //   twice: every write the registry makes is safe to repeat); any other failure (including a
-//   deadline) is returned, and the next call starts at the next endpoint. Failures are Errc::unavailable; a request etcd refuses (e.g. an unknown
-//   lease) is Errc::invalid_argument, a compare that failed is a normal TxnResult.
+//   deadline) is returned, and the next call starts at the next endpoint. Failures are
+//   Errc::unavailable; a request etcd refuses (e.g. an unknown lease) is Errc::invalid_argument, a
+//   compare that failed is a normal TxnResult.
 // - keep_alive() and watch_prefix() run one background thread each (two for a keep-alive:
 //   sender and reader) until the returned handle is stopped or destroyed; they reconnect on
 //   their own. Callbacks run on those threads: keep them short, and never destroy or stop the

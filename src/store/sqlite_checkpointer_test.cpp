@@ -25,11 +25,12 @@ constexpr std::uint64_t kMiB = 1 << 20;
 std::shared_ptr<SqliteDatabase> open_with_checkpoints(const std::string& path,
                                                       std::uint64_t restart_bytes,
                                                       int stall_warn_ms = 30000) {
-  auto db = std::make_shared<SqliteDatabase>(SqliteConfig{.path = path,
-                                                          .read_connections = 2,
-                                                          .checkpoint_interval_ms = 20,
-                                                          .checkpoint_restart_bytes = restart_bytes,
-                                                          .checkpoint_stall_warn_ms = stall_warn_ms});
+  auto db =
+      std::make_shared<SqliteDatabase>(SqliteConfig{.path = path,
+                                                    .read_connections = 2,
+                                                    .checkpoint_interval_ms = 20,
+                                                    .checkpoint_restart_bytes = restart_bytes,
+                                                    .checkpoint_stall_warn_ms = stall_warn_ms});
   auto made = db->write([](SqliteConnection& c) {
     return c.exec_script("CREATE TABLE note(id INTEGER PRIMARY KEY, body TEXT NOT NULL)");
   });
@@ -75,9 +76,8 @@ TEST(SqliteCheckpointer, OpensTheWalItselfAndCopiesCommittedFrames) {
   auto db = open_with_checkpoints(dir.file("imd.db"), 32 * kMiB);
   ASSERT_TRUE(insert(*db, 200, 1000).ok());
   // A checkpointer connection that never read anything answers log = -1 and copies nothing.
-  WalStatus s = wait_for(*db, [](const WalStatus& w) {
-    return w.log_frames > 0 && w.copied_frames == w.log_frames;
-  });
+  WalStatus s = wait_for(
+      *db, [](const WalStatus& w) { return w.log_frames > 0 && w.copied_frames == w.log_frames; });
   EXPECT_TRUE(s.running);
   EXPECT_GT(s.log_frames, 0);
   EXPECT_EQ(s.copied_frames, s.log_frames);

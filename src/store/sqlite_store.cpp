@@ -1,6 +1,6 @@
 #include "store/sqlite_store.hpp"
 
-#include "store/row_mappers.hpp"
+#include "store_sql/row_mappers.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -33,7 +33,7 @@ constexpr std::string_view kDmHistory[] = {
     " FROM message WHERE user_a = ?1 AND user_b = ?4 ORDER BY seq DESC LIMIT ?3",
 };
 
-// --- row mappers (store/row_mappers.hpp documents the column lists they expect)
+// --- row mappers (store_sql/row_mappers.hpp documents the column lists they expect)
 
 User read_user(const SqliteStatement& s, int c = 0) {
   return rows::user(s, c);

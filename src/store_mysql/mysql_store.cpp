@@ -1,6 +1,6 @@
 #include "store_mysql/mysql_store.hpp"
 
-#include "store/row_mappers.hpp"
+#include "store_sql/row_mappers.hpp"
 
 #include <algorithm>
 #include <array>
@@ -149,7 +149,7 @@ constexpr std::string_view kDmHistory[] = {
     " WHERE user_a = ? AND user_b = ? ORDER BY seq DESC LIMIT ?",
 };
 
-// --- row mappers (store/row_mappers.hpp documents the column lists they expect)
+// --- row mappers (store_sql/row_mappers.hpp documents the column lists they expect)
 User read_user(const MysqlStatement& s, int c = 0) {
   return rows::user(s, c);
 }

@@ -1,11 +1,11 @@
-#include "gateway/frames.hpp"
+#include "wire/frames.hpp"
 
 #include <boost/json/serialize.hpp>
 
-#include "api/views.hpp"
 #include "common/json.hpp"
+#include "wire/views.hpp"
 
-namespace imd::gateway {
+namespace imd::wire {
 
 namespace bj = boost::json;
 
@@ -36,7 +36,7 @@ Frame msg_frame(const Message& m, Id viewer) {
   auto text = std::make_shared<std::string>();
   text->reserve(m.body.size() + 200);
   json::Writer w(*text);
-  api::write_message(w, m, viewer, "msg");
+  wire::write_message(w, m, viewer, "msg");
   return text;
 }
 
@@ -56,7 +56,7 @@ Frame event_frame(const Event& e, Id viewer) {
                    {"cid", ev.cid},
                    {"id", json::id_str(ev.id)},
                    {"seq", ev.seq},
-                   {"conversation", api::conversation_name(ev.conv, viewer)},
+                   {"conversation", wire::conversation_name(ev.conv, viewer)},
                    {"created_at", ev.created_at}});
     }
     Frame operator()(const SendFailedEvent& ev) const {
@@ -64,11 +64,11 @@ Frame event_frame(const Event& e, Id viewer) {
     }
     Frame operator()(const ReadEvent& ev) const {
       return make({{"op", "read"},
-                   {"conversation", api::conversation_name(ev.conv, viewer)},
+                   {"conversation", wire::conversation_name(ev.conv, viewer)},
                    {"seq", ev.seq}});
     }
   };
   return std::visit(Visitor{viewer}, e);
 }
 
-}  // namespace imd::gateway
+}  // namespace imd::wire

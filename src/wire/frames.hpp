@@ -7,7 +7,7 @@
 #include "common/error.hpp"
 #include "domain/ports/pusher.hpp"
 
-namespace imd::gateway {
+namespace imd::wire {
 
 using Frame = std::shared_ptr<const std::string>;
 
@@ -19,4 +19,4 @@ Frame error_frame(const Error& e, std::string_view op, const std::string* cid);
 // Frames of non-message events (sent, send failure, read) for `viewer`.
 Frame event_frame(const Event& e, Id viewer);
 
-}  // namespace imd::gateway
+}  // namespace imd::wire

@@ -1,11 +1,15 @@
-// Transport-neutral HTTP request/response, so that REST handlers compile without Beast.
+// Transport-neutral HTTP request/response, so that REST handlers compile without Beast, and
+// the one mapping of the error model to HTTP: every error answer of the process, the
+// WebSocket upgrade's included, is built by error_response().
 #pragma once
 
 #include <string>
 #include <utility>
 #include <vector>
 
-namespace imd::api {
+#include "common/error.hpp"
+
+namespace imd::wire {
 
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
@@ -23,4 +27,11 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-}  // namespace imd::api
+int http_status(Errc e);
+// {"error":{"code":"<errc name>","message":"..."}}
+std::string error_body(const Error& e);
+// The status, the body and the headers an error needs: WWW-Authenticate on 401 (RFC 6750),
+// Retry-After on 429 and 503 (the client may retry after a second).
+HttpResponse error_response(const Error& e);
+
+}  // namespace imd::wire

@@ -1,4 +1,4 @@
-#include "api/views.hpp"
+#include "wire/views.hpp"
 
 #include <algorithm>
 #include <memory>
@@ -8,7 +8,7 @@
 
 #include "common/json.hpp"
 
-namespace imd::api {
+namespace imd::wire {
 
 namespace bj = boost::json;
 using json::id_str;
@@ -146,33 +146,4 @@ void write_conversation(json::Writer& w, const ConversationState& c, Id viewer) 
   w.end_object();
 }
 
-int http_status(Errc e) {
-  switch (e) {
-    case Errc::invalid_argument:
-      return 400;
-    case Errc::unauthenticated:
-      return 401;
-    case Errc::forbidden:
-      return 403;
-    case Errc::not_found:
-      return 404;
-    case Errc::conflict:
-      return 409;
-    case Errc::payload_too_large:
-      return 413;
-    case Errc::too_many_requests:
-      return 429;
-    case Errc::unavailable:
-      return 503;
-    case Errc::internal:
-      return 500;
-  }
-  return 500;
-}
-
-std::string error_body(const Error& e) {
-  bj::object err{{"code", errc_name(e.code)}, {"message", e.message}};
-  return bj::serialize(bj::object{{"error", std::move(err)}});
-}
-
-}  // namespace imd::api
+}  // namespace imd::wire

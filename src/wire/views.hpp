@@ -12,7 +12,7 @@
 #include "domain/messaging_service.hpp"
 #include "domain/model.hpp"
 
-namespace imd::api {
+namespace imd::wire {
 
 boost::json::object user_json(const User& u, bool with_phone);
 boost::json::object space_json(const Space& s);
@@ -29,8 +29,4 @@ void write_conversation(json::Writer& w, const ConversationState& c, Id viewer);
 std::string conversation_name(const ConvKey& conv, Id viewer);
 Result<ConvKey> parse_conversation(std::string_view name, Id viewer);
 
-// The one mapping of the error model to HTTP.
-int http_status(Errc e);
-std::string error_body(const Error& e);
-
-}  // namespace imd::api
+}  // namespace imd::wire

@@ -1,11 +1,12 @@
-#include "api/views.hpp"
+#include "wire/views.hpp"
+#include "wire/http.hpp"
 
 #include <gtest/gtest.h>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-namespace imd::api {
+namespace imd::wire {
 namespace {
 
 TEST(Views, ConversationNamesAreFromTheViewersSide) {
@@ -119,4 +120,4 @@ TEST(Views, WrittenMessagesAreTheDomSerialized) {
 }
 
 }  // namespace
-}  // namespace imd::api
+}  // namespace imd::wire

@@ -62,6 +62,18 @@ class Messaging : public ::testing::Test {
     ADD_FAILURE() << "no conversation " << name << " in " << r.body;
     return {};
   }
+  // Waits until the Store holds `a`'s delivery cursor of `conv` at `seq` or beyond. One process
+  // writes the ACKs it gathered before a resync; in a cluster the next connection may reach
+  // another gateway, which sees them once the first one has written them (every
+  // ws.ack_flush_ms, 50 ms, and at once when the connection closes): sooner, the messages would
+  // come again (clients drop them by seq).
+  void wait_acked(const Account& a, const std::string& conv, std::uint64_t seq) {
+    for (int i = 0; i < 200; ++i) {
+      if (num(conversation(a, conv), "ack_seq") >= seq) return;
+      std::this_thread::sleep_for(25ms);
+    }
+    ADD_FAILURE() << conv << " of " << a.id << " never reached ack_seq " << seq;
+  }
   std::uint64_t space_unread(const Account& a, const std::string& space) {
     auto r = http().get("/api/v1/conversations", a.access);
     for (const auto& s : r.json.as_object().at("spaces").as_array()) {
@@ -131,10 +143,7 @@ TEST_F(Messaging, OfflineRecipientGetsTheInboxOnConnectAndAckEmptiesIt) {
   wb->send(bj::object{{"op", "ack"}, {"conversation", "dm:" + a.id}, {"seq", 3}});
   wb->send(bj::object{{"op", "ping"}});
   ASSERT_TRUE(wb->recv_op("pong"));  // ops of one connection run in order
-  // One process writes the gathered ACKs before a resync. In a cluster the next connection
-  // may reach another gateway, which sees them once the first one has written them (every
-  // ws.ack_flush_ms, 50 ms); sooner, messages 1..3 would come again (clients drop them by seq).
-  if (server_->external()) std::this_thread::sleep_for(300ms);
+  wait_acked(b, "dm:" + a.id, 3);
   wb.reset();
   backfill.clear();
   wb = connect_synced(b, &backfill);
@@ -182,6 +191,8 @@ TEST_F(Messaging, AnOverflowingInboxStillDeliversEveryMessageInOrder) {
   wb->send(bj::object{{"op", "ack"}, {"conversation", "dm:" + c.id}, {"seq", 2}});
   wb->send(bj::object{{"op", "ping"}});
   ASSERT_TRUE(wb->recv_op("pong"));
+  wait_acked(b, "dm:" + a.id, 10);
+  wait_acked(b, "dm:" + c.id, 2);
   wb.reset();
   backfill.clear();
   wb = connect_synced(b, &backfill);
@@ -223,6 +234,7 @@ TEST_F(Messaging, ChannelWithOnlineAndOfflineMembers) {
   wc->send(bj::object{{"op", "ack"}, {"conversation", "channel:" + ch}, {"seq", 3}});
   wc->send(bj::object{{"op", "ping"}});
   ASSERT_TRUE(wc->recv_op("pong"));
+  wait_acked(c, "channel:" + ch, 3);
   wc.reset();
   backfill.clear();
   wc = connect_synced(c, &backfill);
@@ -408,6 +420,7 @@ TEST_F(Messaging, ReconnectDuringLiveTrafficLosesNothingAndKeepsOrder) {
     wb->send(bj::object{{"op", "ack"}, {"conversation", "channel:" + ch}, {"seq", last}});
     wb->send(bj::object{{"op", "ping"}});
     ASSERT_TRUE(wb->recv_op("pong"));
+    wait_acked(b, "channel:" + ch, last);
   }
   // Second connection while the sender keeps going: backfill then live, one unbroken run.
   auto wb = connect(b);

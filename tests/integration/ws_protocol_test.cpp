@@ -12,6 +12,7 @@
 
 #include <cstring>
 #include <random>
+#include <thread>
 
 #include "support/client.hpp"
 #include "support/server_process.hpp"
@@ -227,6 +228,54 @@ TEST_F(WsProtocol, UpgradeWithAWrongVersionOrKeyIsRefused) {
     EXPECT_EQ(s.read_head().rfind("HTTP/1.1 400", 0), 0u);
   }
   expect_server_healthy();
+}
+
+// Refusals go through the one HTTP error mapping: 401 says how to authenticate, 503 when to
+// come back.
+TEST_F(WsProtocol, UpgradeRefusalsCarryTheHeadersOfTheirStatus) {
+  {
+    RawSocket s(server_->port());
+    s.write(
+        "GET /ws?token=forged HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n");
+    auto head = s.read_head();
+    EXPECT_EQ(head.rfind("HTTP/1.1 401", 0), 0u) << head;
+    EXPECT_NE(head.find("WWW-Authenticate: Bearer"), std::string::npos) << head;
+  }
+  server_ =
+      std::make_unique<ServerProcess>(std::vector<std::string>{"--limits-max-connections", "1"});
+  server_->start();
+  Http h(server_->host(), server_->port());
+  account_ = make_account(h, "solo");
+  auto first = open();
+  RawSocket second(server_->port());
+  second.write(upgrade_request("Sec-WebSocket-Version: 13\r\n"));
+  auto head = second.read_head();
+  EXPECT_EQ(head.rfind("HTTP/1.1 503", 0), 0u) << head;
+  EXPECT_NE(head.find("Retry-After: 1"), std::string::npos) << head;
+}
+
+// SIGTERM: every WebSocket gets a close frame with 1001 (going away), and the process exits
+// once the clients answered it.
+TEST_F(WsProtocol, ShutdownClosesEveryWebSocketWithGoingAway) {
+  auto a = open();
+  auto b = open();
+  auto started = std::chrono::steady_clock::now();
+  std::thread stopper([&] { server_->stop(); });
+  for (auto* s : {a.get(), b.get()}) {
+    WireFrame f;
+    do {
+      f = s->read_frame();
+    } while (f.opcode == 1);
+    EXPECT_EQ(f.opcode, 0x8);
+    EXPECT_EQ(f.close_code(), 1001);
+    s->write(frame(kClose, close_payload(1001)));  // the client's half of the handshake
+    EXPECT_TRUE(s->ends());
+  }
+  stopper.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+  EXPECT_FALSE(server_->running());
 }
 
 TEST_F(WsProtocol, FramesSentRightBehindTheRequestAreRead) {

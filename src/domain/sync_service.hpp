@@ -1,0 +1,87 @@
+// Backfill for a (re)connecting device: every message it misses, in seq order per
+// conversation, page by page (docs/architecture.md §6).
+//
+// The rules:
+// - Channels resume from the member's delivery cursor in the Store.
+// - DMs come from the user's inbox (write diffusion), unless the client named a cursor for the
+//   conversation (`sync` with cursors: served from the Store from that cursor), or the inbox
+//   overflowed (its bound dropped entries): then every DM conversation is served from the Store
+//   from its delivery cursor. The overflow signal is cleared (finish()) only after a pass that
+//   served DMs from the Store completed, read every conversation and found every DM delivered
+//   (delivery cursor at the last seq): until the client has ACKed what the inbox dropped, each
+//   (re)connect serves DMs from the Store again.
+// - What the connection already holds (`delivered`, per conversation) is skipped.
+// - A pass starts by writing the gathered delivery ACKs, so that it starts from the cursors the
+//   user's devices reported.
+//
+// The caller (the WebSocket session) repeats passes while live messages arrived during one
+// (it drops them and reads them from the Store instead), so that nothing overtakes the backfill.
+// Blocking (Store, Inbox): call on the blocking pool. A Pass belongs to one caller at a time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "domain/messaging_service.hpp"
+#include "domain/ports/inbox.hpp"
+#include "domain/ports/store.hpp"
+
+namespace imd {
+
+using SyncCursors = std::map<ConvKey, std::uint64_t>;
+using Delivered = std::unordered_map<ConvKey, std::uint64_t, ConvKeyHash>;
+
+class SyncService {
+ public:
+  SyncService(Store& store, Inbox& inbox, MessagingService& messaging);
+
+  class Pass {
+   public:
+    // Messages this pass returned so far.
+    std::uint64_t returned() const { return returned_; }
+
+   private:
+    friend class SyncService;
+    struct Source {
+      ConvKey conv;
+      std::uint64_t from = 0;  // the last seq the device holds
+      std::uint64_t last = 0;  // the conversation's last seq
+    };
+    Id user_ = 0;
+    std::optional<SyncCursors> cursors_;
+    Delivered delivered_;
+    std::vector<Source> store_sources_;  // served from the Store, in this order
+    std::size_t next_source_ = 0;
+    bool inbox_ = true;  // DMs without a client cursor come from the inbox
+    bool inbox_done_ = false;
+    std::optional<InboxCursor> inbox_after_;
+    std::uint64_t overflow_ = 0;   // inbox entries dropped by its bound, as read by begin()
+    bool store_gap_ = false;       // a Store read failed: the overflow is not handled yet
+    bool dm_undelivered_ = false;  // a DM's delivery cursor is behind its last seq
+    std::uint64_t returned_ = 0;
+  };
+
+  // Starts a pass for `user`. `cursors`: the client's own (the `sync` op), nullopt on connect.
+  // `delivered`: the last seq the connection holds per conversation.
+  Result<Pass> begin(Id user, std::optional<SyncCursors> cursors, Delivered delivered);
+  // The next messages of the pass (at most `limit`, of one conversation or of the inbox, in
+  // seq order), empty once the pass is done. An error ends the pass (the conversation list or
+  // the inbox could not be read); a Store read that fails skips its conversation (the next
+  // pass or connect reads it again) and keeps the overflow signal.
+  Result<std::vector<Message>> next(Pass& pass, std::uint32_t limit);
+  // After a pass that was read to its end: clears the inbox overflow it handled, if it did.
+  Result<void> finish(const Pass& pass);
+
+ private:
+  Result<std::vector<Message>> next_from_store(Pass& pass, std::uint32_t limit);
+  Result<std::vector<Message>> next_from_inbox(Pass& pass, std::uint32_t limit);
+
+  Store& store_;
+  Inbox& inbox_;
+  MessagingService& messaging_;
+};
+
+}  // namespace imd

@@ -1,0 +1,309 @@
+#include "gateway/ws_session.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+
+#include "common/json.hpp"
+#include "common/log.hpp"
+#include "common/offload.hpp"
+#include "wire/views.hpp"
+
+namespace imd::gateway {
+
+namespace asio = boost::asio;
+namespace bj = boost::json;
+
+// The client ops of docs/protocol.md. Adding one: an entry here and its handler.
+const WsSession::Op WsSession::kOps[] = {
+    {"ping", &WsSession::op_ping}, {"send", &WsSession::op_send}, {"ack", &WsSession::op_ack},
+    {"read", &WsSession::op_read}, {"sync", &WsSession::op_sync},
+};
+
+WsSession::WsSession(WsContext& ctx, WsTransport& transport, Id user)
+    : ctx_(ctx), t_(transport), user_(user) {}
+
+void WsSession::open(std::weak_ptr<Connection> self) {
+  ref_ = ctx_.hub.attach(user_, std::move(self));
+  t_.pause_reading();
+  asio::co_spawn(
+      t_.executor(),
+      [this, hold = t_.hold()]() -> asio::awaitable<void> {
+        // Routes may live in Redis: a network round trip belongs on the blocking pool.
+        co_await offload(ctx_.blocking, [&] {
+          ctx_.routes.add(user_, ref_);
+          return true;
+        });
+        if (t_.closed()) {
+          // on_closed()'s removal may have run first on another pool thread.
+          co_await offload(ctx_.blocking, [&] {
+            ctx_.routes.remove(user_, ref_);
+            return true;
+          });
+          co_return;
+        }
+        LOG_DEBUG("ws open user=" << user_ << " conn=" << ref_.conn);
+        t_.send(wire::hello_frame(ref_.conn, user_, ctx_.config.ws.heartbeat_s), true);
+        start_sync(std::nullopt);
+        t_.resume_reading();
+      },
+      asio::detached);
+}
+
+void WsSession::on_closed() {
+  ctx_.hub.detach(ref_);
+  asio::post(ctx_.blocking, [&ctx = ctx_, user = user_, ref = ref_, hold = t_.hold()] {
+    ctx.routes.remove(user, ref);
+    // The user may reconnect through another gateway at once: let it find their ACKs stored.
+    ctx.messaging.flush_soon();
+  });
+  LOG_DEBUG("ws closed user=" << user_ << " conn=" << ref_.conn);
+}
+
+void WsSession::send_error(const Error& e, std::string_view op, const std::string* cid) {
+  t_.send(wire::error_frame(e, op, cid), true);
+}
+
+void WsSession::on_text(std::string_view payload) {
+  auto obj = json::parse_object(payload);
+  if (!obj) return send_error(obj.error(), "", nullptr);
+  auto op = obj->find("op");
+  if (op == obj->end() || !op->value().is_string()) {
+    return send_error(make_error(Errc::invalid_argument, "op is required"), "", nullptr);
+  }
+  std::string_view name = op->value().get_string();
+  for (const Op& o : kOps) {
+    if (o.name == name) return (this->*o.handler)(*obj);
+  }
+  send_error(make_error(Errc::invalid_argument, "unknown op"), name.substr(0, 32), nullptr);
+}
+
+template <class Fn, class Then>
+void WsSession::on_pool(Fn fn, Then then) {
+  t_.pause_reading();
+  asio::co_spawn(
+      t_.executor(),
+      [this, hold = t_.hold(), fn = std::move(fn),
+       then = std::move(then)]() mutable -> asio::awaitable<void> {
+        auto r = co_await offload(ctx_.blocking, std::move(fn));
+        then(r);
+        t_.resume_reading();
+      },
+      asio::detached);
+}
+
+template <class R, class... P, class Then, class... A>
+void WsSession::inline_first(std::optional<R> (MessagingService::*try_fn)(P...),
+                             R (MessagingService::*fn)(P...), Then then, A&&... args) {
+  if (auto r = (ctx_.messaging.*try_fn)(args...)) return then(*r);
+  // Copied (or moved) only now: the common case above copies nothing.
+  on_pool([this, fn, ... args = std::forward<A>(args)] { return (ctx_.messaging.*fn)(args...); },
+          std::move(then));
+}
+
+// --- ops
+
+void WsSession::op_ping(const bj::object& o) {
+  auto t = json::optional_string(o, "t", 64);
+  t_.send(wire::pong_frame(t && *t ? &**t : nullptr), true);
+}
+
+void WsSession::op_send(const bj::object& o) {
+  auto cid = json::required_string(o, "cid", kMaxCidBytes);
+  if (!cid) return send_error(cid.error(), "send", nullptr);
+  SendInput in;
+  in.cid = std::move(*cid);
+  auto fail = [&](const Error& e) { send_error(e, "send", &in.cid); };
+  auto to = json::optional_id(o, "to");
+  if (!to) return fail(to.error());
+  auto channel = json::optional_id(o, "channel");
+  if (!channel) return fail(channel.error());
+  auto type = json::optional_string(o, "type", 16);
+  if (!type) return fail(type.error());
+  auto body_it = o.find("body");
+  if (body_it == o.end() || !body_it->value().is_string()) {
+    return fail(make_error(Errc::invalid_argument, "body must be a string"));
+  }
+  in.to = *to;
+  in.channel = *channel;
+  in.type = type->value_or("text");
+  in.body = std::string(body_it->value().get_string());
+  // The `sent` ACK comes later, through the Hub; only a refusal is answered here.
+  std::string cid_copy = in.cid;
+  inline_first(
+      &MessagingService::try_submit, &MessagingService::submit,
+      [this, cid = std::move(cid_copy)](const Result<void>& r) {
+        if (!r) send_error(r.error(), "send", &cid);
+      },
+      user_, std::move(in), ref_);
+}
+
+namespace {
+
+Result<std::pair<ConvKey, std::uint64_t>> conv_and_seq(const bj::object& o, Id viewer) {
+  auto conv = json::required_string(o, "conversation", 64);
+  if (!conv) return conv.error();
+  auto key = wire::parse_conversation(*conv, viewer);
+  if (!key) return key.error();
+  auto seq = json::optional_uint(o, "seq");
+  if (!seq) return seq.error();
+  if (!*seq) return make_error(Errc::invalid_argument, "seq is required");
+  return std::pair{*key, **seq};
+}
+
+}  // namespace
+
+void WsSession::op_ack(const bj::object& o) {
+  auto cs = conv_and_seq(o, user_);
+  if (!cs) return send_error(cs.error(), "ack", nullptr);
+  auto [conv, seq] = *cs;
+  inline_first(
+      &MessagingService::try_ack, &MessagingService::ack,
+      [this](const Result<void>& r) {
+        if (!r) send_error(r.error(), "ack", nullptr);
+      },
+      user_, conv, seq);
+}
+
+void WsSession::op_read(const bj::object& o) {
+  auto cs = conv_and_seq(o, user_);
+  if (!cs) return send_error(cs.error(), "read", nullptr);
+  auto [conv, seq] = *cs;
+  // Always a Store write: never answered inline.
+  on_pool([this, conv, seq] { return ctx_.messaging.read(user_, conv, seq, ref_); },
+          [this](const Result<std::uint64_t>& r) {
+            if (!r) send_error(r.error(), "read", nullptr);
+          });
+}
+
+void WsSession::op_sync(const bj::object& o) {
+  SyncCursors cursors;
+  auto it = o.find("cursors");
+  if (it != o.end() && !it->value().is_null()) {
+    if (!it->value().is_object() || it->value().get_object().size() > 10000) {
+      return send_error(
+          make_error(Errc::invalid_argument, "cursors must be an object of at most 10000"), "sync",
+          nullptr);
+    }
+    for (const auto& [k, v] : it->value().get_object()) {
+      auto key = wire::parse_conversation(k, user_);
+      if (!key) return send_error(key.error(), "sync", nullptr);
+      bj::object one{{"seq", v}};
+      auto seq = json::optional_uint(one, "seq");
+      if (!seq || !*seq) {
+        return send_error(make_error(Errc::invalid_argument, "cursor values must be seqs"), "sync",
+                          nullptr);
+      }
+      cursors[*key] = **seq;
+    }
+  }
+  start_sync(std::move(cursors));
+}
+
+// --- backfill and live pushes
+
+void WsSession::start_sync(std::optional<SyncCursors> cursors) {
+  if (syncing_) {
+    // Merged into the one pending request (bounded: one pending sync per connection).
+    if (!sync_pending_) sync_pending_.emplace();
+    if (cursors) {
+      for (auto& [k, v] : *cursors) (*sync_pending_)[k] = v;
+    }
+    return;
+  }
+  syncing_ = true;
+  asio::co_spawn(
+      t_.executor(),
+      [this, hold = t_.hold(), cursors = std::move(cursors)]() mutable {
+        return sync_loop(std::move(cursors));
+      },
+      asio::detached);
+}
+
+// A backfill: passes of SyncService until one ran with no live message dropped meanwhile, then
+// `synced`. Pages are read and framed on the blocking pool; the strand only queues them.
+asio::awaitable<void> WsSession::sync_loop(std::optional<SyncCursors> cursors) {
+  const auto page = static_cast<std::uint32_t>(ctx_.config.ws.sync_page);
+  if (!warmed_) {
+    // The user is online now: warm their caches beside the backfill, not before it.
+    warmed_ = true;
+    asio::post(ctx_.blocking, [&m = ctx_.messaging, user = user_] { m.warm(user); });
+  }
+  struct Framed {
+    ConvKey conv;
+    std::uint64_t seq = 0;
+    wire::Frame frame;
+  };
+  std::uint64_t sent = 0;
+  bool failed = false;
+  std::optional<SyncService::Pass> pass;
+  while (!t_.closed() && !failed) {
+    dirty_ = false;
+    Delivered held = delivered_;  // copied here: the strand owns delivered_
+    auto begun = co_await offload(ctx_.blocking,
+                                  [&] { return ctx_.sync.begin(user_, cursors, std::move(held)); });
+    if (!begun) {
+      send_error(begun.error(), "sync", nullptr);
+      failed = true;
+      break;
+    }
+    pass = std::move(*begun);
+    while (!t_.closed()) {
+      auto framed = co_await offload(ctx_.blocking, [&]() -> Result<std::vector<Framed>> {
+        auto msgs = ctx_.sync.next(*pass, page);
+        if (!msgs) return msgs.error();
+        std::vector<Framed> out;
+        out.reserve(msgs->size());
+        for (const auto& m : *msgs) out.push_back({m.conv, m.seq, wire::msg_frame(m, user_)});
+        return out;
+      });
+      if (!framed) {
+        send_error(framed.error(), "sync", nullptr);
+        failed = true;
+        break;
+      }
+      if (framed->empty()) break;
+      t_.cork();
+      for (auto& f : *framed) {
+        delivered_[f.conv] = f.seq;
+        t_.send(std::move(f.frame), true);
+        ++sent;
+      }
+      t_.uncork();
+      co_await t_.writable();
+    }
+    if (!dirty_) break;
+  }
+  if (!t_.closed() && !failed && pass) {
+    auto cleared = co_await offload(ctx_.blocking, [&] { return ctx_.sync.finish(*pass); });
+    if (!cleared) LOG_WARN("clearing the inbox overflow of user " << user_ << " failed");
+  }
+  syncing_ = false;
+  if (t_.closed()) co_return;
+  if (!failed) t_.send(wire::synced_frame(sent), true);
+  if (sync_pending_) {
+    auto next = std::move(*sync_pending_);
+    sync_pending_.reset();
+    start_sync(std::move(next));
+  }
+}
+
+void WsSession::on_deliver(std::vector<OutFrame> frames) {
+  t_.cork();
+  for (auto& f : frames) {
+    if (t_.closed()) break;
+    if (f.is_message) {
+      if (syncing_) {
+        dirty_ = true;  // the running backfill reads it from the store
+        continue;
+      }
+      auto& d = delivered_[f.conv];
+      if (f.seq <= d) continue;  // already sent by a backfill
+      d = f.seq;
+    }
+    t_.send(std::move(f.text), false);
+  }
+  t_.uncork();
+}
+
+}  // namespace imd::gateway

@@ -1,0 +1,95 @@
+// The WebSocket protocol of one connection (docs/protocol.md), above its transport: the op
+// table (one entry and one handler per client op), the backfill on connect and on `sync`
+// (SyncService), and live pushes ordered against it (no duplicate, nothing overtaking the
+// backfill). The transport (WsTransport, net::WsConnection) hands it whole text messages that
+// passed the rate limit and UTF-8 check, and the pushes the Hub delivered.
+//
+// Threading: every member function runs on the connection's strand. Blocking service calls go
+// to the blocking pool through offload() (common/offload.hpp); reading pauses meanwhile, so
+// the ops of one connection keep their order. Owned by the transport, which outlives it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json/object.hpp>
+
+#include "common/clock.hpp"
+#include "common/config.hpp"
+#include "domain/messaging_service.hpp"
+#include "domain/ports/routes.hpp"
+#include "domain/sync_service.hpp"
+#include "gateway/hub.hpp"
+#include "gateway/ws_transport.hpp"
+
+namespace imd::gateway {
+
+// What every session of a process shares.
+struct WsContext {
+  const Config& config;
+  MessagingService& messaging;
+  SyncService& sync;
+  Routes& routes;
+  Hub& hub;
+  Clock& clock;
+  boost::asio::thread_pool& blocking;
+};
+
+class WsSession {
+ public:
+  WsSession(WsContext& ctx, WsTransport& transport, Id user);
+
+  // Attaches to the hub as `self`, adds the route, says hello, then backfills. Reading is
+  // paused until the route is added.
+  void open(std::weak_ptr<Connection> self);
+  // A whole text message from the client.
+  void on_text(std::string_view payload);
+  // Frames the Hub delivered to this connection, in order.
+  void on_deliver(std::vector<OutFrame> frames);
+  // The transport closed: detach from the hub and the routes. Once.
+  void on_closed();
+
+  void send_error(const Error& e, std::string_view op, const std::string* cid);
+  ConnRef ref() const { return ref_; }
+
+ private:
+  using OpHandler = void (WsSession::*)(const boost::json::object&);
+  struct Op {
+    std::string_view name;
+    OpHandler handler;
+  };
+  static const Op kOps[];
+
+  void op_ping(const boost::json::object& o);
+  void op_send(const boost::json::object& o);
+  void op_ack(const boost::json::object& o);
+  void op_read(const boost::json::object& o);
+  void op_sync(const boost::json::object& o);
+
+  // fn() on the blocking pool with reading paused, then then(result) on the strand.
+  template <class Fn, class Then>
+  void on_pool(Fn fn, Then then);
+  // Inline first (common/offload.hpp): messaging.try_fn(args...) on this thread; when it steps
+  // aside, messaging.fn(args...) through on_pool(). then(result) on the strand either way.
+  template <class R, class... P, class Then, class... A>
+  void inline_first(std::optional<R> (MessagingService::*try_fn)(P...),
+                    R (MessagingService::*fn)(P...), Then then, A&&... args);
+
+  void start_sync(std::optional<SyncCursors> cursors);
+  boost::asio::awaitable<void> sync_loop(std::optional<SyncCursors> cursors);
+
+  WsContext& ctx_;
+  WsTransport& t_;
+  const Id user_;
+  ConnRef ref_;
+  bool syncing_ = false;  // a backfill runs: live message pushes are dropped (dirty_)
+  bool dirty_ = false;    // a live message was dropped: the backfill makes another pass
+  bool warmed_ = false;
+  std::optional<SyncCursors> sync_pending_;  // one `sync` waiting for the running backfill
+  Delivered delivered_;  // the last seq sent per conversation, backfill and live alike
+};
+
+}  // namespace imd::gateway
