@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <latch>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 
@@ -58,6 +60,19 @@ namespace {
 // How long a SIGTERM waits for the WebSocket closing handshakes before the I/O stops.
 constexpr std::chrono::seconds kDrainTimeout{2};
 
+// Names every thread of `pool` (it has `threads`): each naming task waits until all have
+// started, so each runs on a thread of its own.
+void name_threads(boost::asio::thread_pool& pool, std::size_t threads, const char* name) {
+  auto started = std::make_shared<std::latch>(static_cast<std::ptrdiff_t>(threads));
+  for (std::size_t i = 0; i < threads; ++i) {
+    boost::asio::post(pool, [started, name] {
+      set_thread_name(name);
+      started->arrive_and_wait();
+    });
+  }
+  started->wait();
+}
+
 // The configured secret, or one generated at first start and kept (mode 0600) in data_dir.
 std::string jwt_secret(const Config& c) {
   if (!c.auth.jwt_secret.empty()) return c.auth.jwt_secret;
@@ -108,6 +123,7 @@ struct App::Parts {
         hasher(config.auth.password_hash),
         blocking(static_cast<std::size_t>(config.blocking_threads)),
         io(static_cast<int>(threads())) {
+    name_threads(blocking, static_cast<std::size_t>(config.blocking_threads), "imd-pool");
     fs::create_directories(config.data_dir);
     // The registry comes first: it hands out this process's worker id (snowflake ids, and the
     // node of every connection this gateway holds).

@@ -1,6 +1,7 @@
 #include "net/http_session.hpp"
 
 #include <optional>
+#include <variant>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>

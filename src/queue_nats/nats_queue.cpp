@@ -1,3 +1,7 @@
+// One file over ~600 lines on purpose: the publisher (confirmations, the Failed handler), the
+// partition owners and their consumer threads share one connection and its C callbacks
+// through NatsQueue::Impl; the sections below (publishing, ownership of partitions, consuming
+// one partition) read in that order.
 #include "queue_nats/nats_queue.hpp"
 
 #include <nats/nats.h>
@@ -16,6 +20,7 @@
 #include <unordered_set>
 
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "queue_nats/message_codec.hpp"
 
 namespace imd {
@@ -431,7 +436,10 @@ struct NatsQueue::Impl {
     auto w = std::make_unique<Worker>();
     w->partition = p;
     Worker* raw = w.get();
-    w->thread = std::thread([this, raw] { run(*raw); });
+    w->thread = std::thread([this, raw] {
+      set_thread_name(("imd-part-" + std::to_string(raw->partition)).c_str());
+      run(*raw);
+    });
     workers.emplace(p, std::move(w));
   }
 

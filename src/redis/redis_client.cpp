@@ -1,3 +1,6 @@
+// One file over ~600 lines on purpose: the pool, the pipelined commands and the cluster's slot
+// routing (MOVED/ASK, topology refresh) act on the same connection state; a split would put
+// one protocol's retry rules in two places.
 #include "redis/redis_client.hpp"
 
 #include <hiredis/hiredis.h>

@@ -1,3 +1,5 @@
+// Slightly over ~600 lines: the KV calls, the lease keep-alive stream and the watch streams
+// share the channel and its retry policy.
 #include "registry/etcd_client.hpp"
 
 #include <grpcpp/grpcpp.h>
@@ -10,6 +12,7 @@
 #include <thread>
 
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "etcd/etcdserverpb/rpc.grpc.pb.h"
 
 namespace imd {
@@ -222,7 +225,10 @@ class KeepAliveTask final : public StreamTask {
  public:
   KeepAliveTask(EtcdClient::Impl& impl, EtcdLease lease, std::function<void()> on_lost)
       : impl_(impl), lease_(lease), on_lost_(std::move(on_lost)) {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      set_thread_name("imd-etcd-lease");
+      run();
+    });
   }
   ~KeepAliveTask() override { stop(); }
 
@@ -263,6 +269,7 @@ class KeepAliveTask final : public StreamTask {
       bool pending = false, broken = false, gone = false;
       Clock::time_point pending_since{};
       std::thread reader([&] {
+        set_thread_name("imd-etcd-lease");
         pb::LeaseKeepAliveResponse r;
         while (stream->Read(&r)) {
           std::lock_guard lock(mu_);
@@ -347,7 +354,10 @@ class WatchTask final : public StreamTask {
         prefix_(std::move(prefix)),
         on_snapshot_(std::move(on_snapshot)),
         on_events_(std::move(on_events)) {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      set_thread_name("imd-etcd-watch");
+      run();
+    });
   }
   ~WatchTask() override { stop(); }
 

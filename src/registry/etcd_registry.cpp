@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/log.hpp"
+#include "common/thread_name.hpp"
 #include "registry/etcd_client.hpp"
 #include "registry/node_codec.hpp"
 #include "registry/rendezvous.hpp"
@@ -393,7 +394,10 @@ Result<std::uint32_t> EtcdRegistry::start(NodeInfo self, std::uint32_t max_id, L
     m.nodes_watch = m.client->watch_prefix(
         m.nodes_dir, [impl](auto kvs, std::int64_t) { impl->nodes_snapshot(std::move(kvs)); },
         [impl](auto events) { impl->nodes_events(std::move(events)); });
-    m.worker = std::thread([impl] { impl->run_worker(); });
+    m.worker = std::thread([impl] {
+      set_thread_name("imd-registry");
+      impl->run_worker();
+    });
   }
   std::unique_lock lock(m.mu);
   if (!m.cv.wait_for(lock, m.opt.call_timeout, [&] { return m.nodes_synced; })) {

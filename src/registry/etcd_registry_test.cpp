@@ -1,4 +1,5 @@
-// EtcdClient and EtcdRegistry against a real etcd.
+// EtcdClient and EtcdRegistry against a real etcd. (A suite: long because each case starts from
+// its own key prefix and states what it waits for.)
 //
 // EtcdClient.* and EtcdRegistry.* use the server of the CTest fixture `etcd`
 // (IMD_TEST_ETCD_ENDPOINTS, "host:port,..."), each test under its own key prefix, so they may

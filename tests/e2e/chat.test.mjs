@@ -57,6 +57,18 @@ describe('imd web client', () => {
     return d;
   }
 
+  // Every signed-in page of every scenario so far is back online. Network errors are allowed
+  // while the server is down; a page of an earlier scenario may still be in its reconnect
+  // backoff after this scenario's pages are back (more so on a busy machine), and its failed
+  // attempt must not be counted after the allowance ends.
+  async function everyPageOnline(timeout = 30_000) {
+    for (const c of contexts) {
+      for (const page of c.pages()) {
+        if (await page.getByTestId('conn').count()) await waitOnline(page, timeout);
+      }
+    }
+  }
+
   function noConsoleErrors() {
     const errors = watch.take();
     allErrors.push(...errors);
@@ -296,6 +308,7 @@ describe('imd web client', () => {
 
     await send(G.page, 'gina is back');
     await waitForMessage(F.page, 'gina is back', 30_000);
+    await everyPageOnline();
     watch.allowNetworkErrors = false;
 
     const expected = ['before the crash', 'while down 1', 'while down 2', 'sent as it died', 'gina is back'];
