@@ -1,4 +1,4 @@
-// What only the Redis adapters have, beyond their ports' contracts (redis_contract_test.cpp):
+// What only the Redis adapters have, beyond their ports' contracts (the contract suite):
 // the inbox bound and its overflow marker, route TTLs and refresh, the member and user caches'
 // policies, the cursor cache's TTL. Each policy test would fail without its policy (said at
 // each test).

@@ -1,16 +1,11 @@
-// SqliteStore: the standalone Store adapter (see domain/ports/store.hpp for the contract).
+// SqliteStore: the standalone Store adapter. Its methods are SqlStore's (store_sql/sql_store.hpp,
+// which also states the contract choices); this header adds how SqlStore runs on SQLite
+// (SqliteDialect) and what only this adapter has: history pages from remembered rows, and
+// delivery ACKs in one transaction.
 //
 // Thread-safe, blocking. Writes serialize on the database's writer connection; reads run on
 // its reader pool. Errors: not_found, conflict, forbidden as the port says; unavailable for an
 // engine failure (busy beyond busy_timeout_ms, I/O). Never throws.
-//
-// Choices the port leaves open:
-// - An empty phone is stored as NULL: several users may have none, user_by_phone("") finds no
-//   one. An empty cid opts a message out of de-duplication.
-// - create_channel ignores Channel::last_seq/last_message_id: a new channel starts at 0.
-// - revoke_refresh_token of an unknown hash is not_found; of a revoked one, ok.
-// - messages() with both before_seq and after_seq is invalid_argument; an unknown
-//   conversation has no messages (an empty page, not not_found).
 #pragma once
 
 #include <memory>
@@ -19,10 +14,58 @@
 #include "domain/ports/store.hpp"
 #include "store/message_row_cache.hpp"
 #include "store/sqlite_db.hpp"
+#include "store_sql/sql_store.hpp"
 
 namespace imd {
 
-class SqliteStore final : public Store {
+// SqlStore's engine on SQLite (the SqlDialect concept in store_sql/sql_store.hpp).
+struct SqliteDialect {
+  using Database = SqliteDatabase;
+  using Connection = SqliteConnection;
+  using Rows = SqliteStatement;
+  static constexpr const DialectSql& sql = kSqliteSql;
+
+  // The connection's cached statement for `text` with `args` bound to ?1, ?2, ... (ids as
+  // int64: to_db; range bounds clamped: to_db_bound), ready to step.
+  template <class... Args>
+  static Result<SqliteStatement> query(SqliteConnection& c, std::string_view text,
+                                       const Args&... args) {
+    auto s = c.prepare(text);
+    if (s.ok()) s->bind_all(value(args)...);
+    return s;
+  }
+  // Runs a statement without rows; sqlite3_changes: the rows it inserted, deleted, or matched
+  // (an UPDATE counts every row its WHERE selects).
+  template <class... Args>
+  static Result<std::uint64_t> change(SqliteConnection& c, std::string_view text,
+                                      const Args&... args) {
+    auto s = query(c, text, args...);
+    if (!s.ok()) return s.error();
+    IMD_TRY(s->run());
+    return static_cast<std::uint64_t>(c.changes());
+  }
+
+  // One item after another, each statement prepared once for the batch: the writer holds the
+  // whole database, so nothing can race an item between its reads and its writes.
+  static Result<std::vector<Result<Appended>>> append_batch(SqliteConnection& c,
+                                                            std::span<const NewMessage> batch);
+  // The writer holds the whole database, so the cursor read by advance_cursor is still current:
+  // the target is written as is, and a delivery's message id comes from a subquery.
+  static Result<std::uint64_t> write_cursor(SqliteConnection& c, const sql::CursorWrite& w);
+
+ private:
+  static std::int64_t value(std::uint64_t id) { return to_db(id); }
+  static std::int64_t value(std::int64_t v) { return v; }
+  static std::int64_t value(std::uint32_t v) { return v; }
+  static std::int64_t value(sql::Bound b) { return to_db_bound(b.value); }
+  static std::string_view value(std::string_view s) { return s; }
+  static std::string_view value(const std::string& s) { return s; }
+  static const std::optional<std::string>& value(const std::optional<std::string>& s) { return s; }
+};
+
+extern template class SqlStore<SqliteDialect>;
+
+class SqliteStore final : public SqlStore<SqliteDialect> {
  public:
   // History pages are served from `row_cache_bytes` of remembered rows where they can be
   // (store/message_row_cache.hpp; 0: always from the database).
@@ -30,53 +73,18 @@ class SqliteStore final : public Store {
   explicit SqliteStore(std::shared_ptr<SqliteDatabase> db,
                        std::size_t row_cache_bytes = kDefaultRowCacheBytes);
 
-  Result<void> create_user(const User& user, const std::string& password_hash) override;
-  Result<UserCredentials> user_by_phone(std::string_view phone) override;
-  Result<User> user_by_id(Id id) override;
-  Result<std::vector<User>> users_by_name(std::string_view name, std::uint32_t limit) override;
-  Result<User> update_user(Id id, const std::optional<std::string>& name,
-                           const std::optional<std::string>& avatar) override;
-
-  Result<void> save_refresh_token(const RefreshToken& token) override;
-  Result<RefreshToken> take_refresh_token(std::string_view token_hash, Millis now) override;
-  Result<void> revoke_refresh_token(std::string_view token_hash) override;
-
-  Result<void> create_space(const Space& space) override;
-  Result<Space> space_by_id(Id id) override;
-  Result<std::vector<Space>> spaces_of_user(Id user_id) override;
-  Result<Space> update_space(Id id, const std::optional<std::string>& name,
-                             const std::optional<std::string>& avatar) override;
-  Result<bool> is_space_member(Id space_id, Id user_id) override;
-  Result<bool> add_space_member(Id space_id, Id user_id, Millis now) override;
-  Result<bool> remove_space_member(Id space_id, Id user_id) override;
-  Result<std::vector<Member>> space_members(Id space_id, Id after_user_id,
-                                            std::uint32_t limit) override;
-
-  Result<void> create_channel(const Channel& channel) override;
-  Result<Channel> channel_by_id(Id id) override;
-  Result<std::vector<Channel>> channels_of_space(Id space_id) override;
-  Result<bool> is_channel_member(Id channel_id, Id user_id) override;
-  Result<bool> add_channel_member(Id channel_id, Id user_id, Millis now) override;
-  Result<bool> remove_channel_member(Id channel_id, Id user_id) override;
-  Result<std::vector<Member>> channel_members(Id channel_id, Id after_user_id,
-                                              std::uint32_t limit) override;
-  Result<std::vector<Id>> channel_member_ids(Id channel_id) override;
-  Result<Memberships> memberships_of_user(Id user_id) override;
-
-  Result<std::vector<Result<Appended>>> append_messages(std::span<const NewMessage> batch) override;
+  // SqlStore's page, answered from the row cache when it holds every row of it; what the
+  // database returns is remembered.
   Result<std::vector<Message>> messages(const ConvKey& conv, const HistoryQuery& q) override;
   // From the row cache: a before_seq/after_seq page whose every row is remembered.
   std::optional<std::vector<Message>> cached_messages(const ConvKey& conv,
                                                       const HistoryQuery& q) override;
-  Result<std::uint64_t> advance_delivery(Id user_id, const ConvKey& conv,
-                                         std::uint64_t seq) override;
+  // One write transaction for all of them, which the single writer makes cheap; invalid keys
+  // are skipped too. (MysqlStore keeps the port's default: a transaction per cursor.)
   Result<std::vector<DeliveryUpdate>> advance_deliveries(
       std::span<const DeliveryUpdate> updates) override;
-  Result<std::uint64_t> advance_read(Id user_id, const ConvKey& conv, std::uint64_t seq) override;
-  Result<std::vector<ConversationState>> conversations(Id user_id) override;
 
  private:
-  std::shared_ptr<SqliteDatabase> db_;
   std::optional<MessageRowCache> rows_;
 };
 

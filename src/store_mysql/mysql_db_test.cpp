@@ -1,6 +1,7 @@
 // Tests of the MySQL layer itself, against the MariaDB of the CTest fixture `mariadb`: the
 // connection pool, reconnection, transaction retries, migrations, and that the store's
-// statements are served by indexes. (What every Store must do is in store_contract_test.cpp.)
+// statements are served by indexes. (What every Store must do is in
+// tests/contract/store_contract_test.cpp.)
 #include <gtest/gtest.h>
 
 #include <atomic>

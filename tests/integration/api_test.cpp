@@ -17,7 +17,10 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.hpp"
+#include "domain/tokens.hpp"
 #include "support/client.hpp"
+#include "support/fake_clock.hpp"
 #include "support/server_process.hpp"
 
 namespace imd::test {
@@ -1803,19 +1806,32 @@ TEST(ApiRateLimit, AuthEndpointsAreLimitedPerIp) {
   EXPECT_TRUE(is_error(h.get("/api/v1/users/me"), 401, "unauthenticated"));
 }
 
+// Expiry end to end without waiting for it: the server's own token lapses after the configured
+// lifetime (checked with the server's key on a clock moved ahead), and a token of that key that
+// has expired is refused with 401 and WWW-Authenticate while the refresh token still opens a new
+// session. How expiry follows the clock is AuthService's test (tests/unit/auth_service_test.cpp).
 TEST(ApiExpiry, ExpiredAccessTokenIs401ButRefreshWorks) {
-  ServerProcess server({"--auth-access-ttl-s", "10"});
+  ServerProcess server({"--auth-jwt-secret", kSecret, "--auth-access-ttl-s", "10"});
   server.start();
   Http h(server.host(), server.port());
   auto a = make_account(h, "shortlived");
+  const Millis before = SystemClock().now_ms();
   auto login =
       h.post("/api/v1/auth/login", bj::object{{"phone", a.phone}, {"password", a.password}});
   ASSERT_EQ(login.status, 200);
   EXPECT_EQ(login.json.as_object().at("expires_in").to_number<std::int64_t>(), 10);
-  ASSERT_EQ(h.get("/api/v1/users/me", a.access).status, 200);
+  const std::string access = login.str("access_token");
+  ASSERT_EQ(h.get("/api/v1/users/me", access).status, 200);
 
-  std::this_thread::sleep_for(11s);
-  auto r = h.get("/api/v1/users/me", a.access);
+  testing::FakeClock clock;
+  TokenIssuer server_key(clock, kSecret, 10);
+  clock.set(before + 9'000);
+  EXPECT_TRUE(server_key.verify(access).ok());
+  clock.set(SystemClock().now_ms() + 10'000);
+  EXPECT_FALSE(server_key.verify(access).ok());
+
+  clock.set(SystemClock().now_ms() - 60'000);
+  auto r = h.get("/api/v1/users/me", server_key.issue(std::stoull(a.id)));
   EXPECT_TRUE(is_error(r, 401, "unauthenticated"));
   EXPECT_EQ(r.header("WWW-Authenticate"), "Bearer");
   // The refresh token outlives the access token.

@@ -4,42 +4,21 @@
 // through MessagingService::consume as the queue's consumer would store them.
 #include <gtest/gtest.h>
 
-#include "cache/memory_cursor_cache.hpp"
-#include "cache/memory_member_cache.hpp"
-#include "cache/memory_user_cache.hpp"
-#include "common/snowflake.hpp"
-#include "domain/messaging_service.hpp"
-#include "domain/sync_service.hpp"
-#include "queue/local_queue.hpp"
-#include "routes/memory_routes.hpp"
-#include "store/sqlite_inbox.hpp"
-#include "store/sqlite_store.hpp"
-#include "store/sqlite_test_support.hpp"
+#include "support/in_process.hpp"
 
 namespace imd {
 namespace {
 
-using testing::channel_msg;
-using testing::dm_msg;
-using testing::make_user;
-
 // The SQLite inbox with a bound it reports as overflowed (the Redis inbox's signal: entries were
 // dropped), which SQLite's unbounded inbox never does.
-class OverflowingInbox final : public Inbox {
+class OverflowingInbox final : public testing::ForwardingInbox {
  public:
-  explicit OverflowingInbox(std::shared_ptr<SqliteDatabase> db) : inner_(std::move(db)) {}
-  Result<void> push(std::span<const InboxItem> items) override { return inner_.push(items); }
+  using ForwardingInbox::ForwardingInbox;
   Result<std::vector<Message>> list(Id user, const std::optional<InboxCursor>& after,
                                     std::uint32_t limit) override {
     ++lists;
     if (down) return make_error(Errc::unavailable, "inbox down");
-    return inner_.list(user, after, limit);
-  }
-  Result<void> ack(Id user, const ConvKey& conv, std::uint64_t seq) override {
-    return inner_.ack(user, conv, seq);
-  }
-  Result<void> ack_many(std::span<const DeliveryUpdate> acks) override {
-    return inner_.ack_many(acks);
+    return ForwardingInbox::list(user, after, limit);
   }
   Result<std::uint64_t> overflowed(Id) override {
     if (down) return make_error(Errc::unavailable, "inbox down");
@@ -54,47 +33,17 @@ class OverflowingInbox final : public Inbox {
   bool down = false;
   int lists = 0;
   std::vector<std::uint64_t> cleared;
-
- private:
-  SqliteInbox inner_;
-};
-
-struct NoPusher final : Pusher {
-  void push(std::vector<Push>) override {}
 };
 
 constexpr Id kAlice = 1, kBob = 2, kCarol = 3;
 constexpr Id kSpace = 50, kChannel = 60;
 
-class Sync : public ::testing::Test {
+class Sync : public ::testing::Test, protected testing::InProcess<OverflowingInbox> {
  protected:
   void SetUp() override {
-    for (Id u : {kAlice, kBob, kCarol})
-      ASSERT_TRUE(store_.create_user(make_user(u, "u"), "h").ok());
-    ASSERT_TRUE(store_.create_space(Space{kSpace, "s", "", kAlice, 1}).ok());
-    ASSERT_TRUE(store_.add_space_member(kSpace, kBob, 1).ok());
-    Channel ch;
-    ch.id = kChannel;
-    ch.space_id = kSpace;
-    ch.name = "general";
-    ch.owner_id = kAlice;
-    ASSERT_TRUE(store_.create_channel(ch).ok());
-    ASSERT_TRUE(store_.add_channel_member(kChannel, kBob, 1).ok());
+    add_users({kAlice, kBob, kCarol});
+    add_channel(kSpace, kChannel, kAlice, {kBob});
   }
-  // Stores messages as the queue's consumer would (DMs also land in the recipient's inbox).
-  void dm(Id from, Id to, int n) {
-    std::vector<NewMessage> batch;
-    for (int i = 0; i < n; ++i) batch.push_back(dm_msg(next_id(), from, to, cid()));
-    ASSERT_EQ(messaging_.consume(batch), Queue::Outcome::done);
-  }
-  void post(Id from, int n) {
-    std::vector<NewMessage> batch;
-    for (int i = 0; i < n; ++i) batch.push_back(channel_msg(next_id(), kChannel, from, cid()));
-    ASSERT_EQ(messaging_.consume(batch), Queue::Outcome::done);
-  }
-  Id next_id() { return 10000 + ++sent_; }
-  std::string cid() { return "c" + std::to_string(sent_ + 1); }
-
   struct Got {
     ConvKey conv;
     std::uint64_t seq;
@@ -103,7 +52,7 @@ class Sync : public ::testing::Test {
   std::vector<Got> drain(SyncService::Pass& pass, std::uint32_t limit = 500) {
     std::vector<Got> out;
     for (int pages = 0; pages < 1000; ++pages) {
-      auto page = sync_.next(pass, limit);
+      auto page = sync.next(pass, limit);
       EXPECT_TRUE(page.ok()) << (page.ok() ? "" : page.error().message);
       if (!page.ok() || page->empty()) break;
       EXPECT_LE(page->size(), limit);
@@ -124,22 +73,6 @@ class Sync : public ::testing::Test {
     return out;
   }
 
-  testing::TempDir dir_;
-  std::shared_ptr<SqliteDatabase> db_ = testing::open_db(dir_.file("imd.db"));
-  SqliteStore store_{db_};
-  OverflowingInbox inbox_{db_};
-  LocalQueue queue_{16, 16};
-  MemoryMemberCache members_{[this](Id c) { return store_.channel_member_ids(c); }};
-  MemoryUserCache users_{[this](Id u) { return store_.memberships_of_user(u); }};
-  MemoryCursorCache cursors_;
-  MemoryRoutes routes_;
-  NoPusher pusher_;
-  SystemClock clock_;
-  Snowflake ids_{clock_, 1};
-  MessagingService messaging_{
-      store_, inbox_, queue_, {members_, users_, cursors_}, routes_, pusher_, ids_, clock_, {}};
-  SyncService sync_{store_, inbox_, messaging_};
-  int sent_ = 0;
   const ConvKey alice_bob_ = ConvKey::dm(kAlice, kBob);
   const ConvKey carol_bob_ = ConvKey::dm(kCarol, kBob);
   const ConvKey channel_ = ConvKey::channel(kChannel);
@@ -148,10 +81,10 @@ class Sync : public ::testing::Test {
 // On connect: channels from the delivery cursor, DMs from the inbox, each conversation in seq
 // order; nothing of the user's own sends in channels they already ACKed.
 TEST_F(Sync, ConnectServesChannelsFromCursorsAndDmsFromTheInbox) {
-  dm(kAlice, kBob, 3);
-  dm(kCarol, kBob, 2);
-  post(kAlice, 4);
-  auto pass = sync_.begin(kBob, std::nullopt, {});
+  store_dms(kAlice, kBob, 3);
+  store_dms(kCarol, kBob, 2);
+  store_posts(kAlice, kChannel, 4);
+  auto pass = sync.begin(kBob, std::nullopt, {});
   ASSERT_TRUE(pass.ok());
   auto got = drain(*pass);
   EXPECT_EQ(seqs_of(got, alice_bob_), range(1, 3));
@@ -159,16 +92,16 @@ TEST_F(Sync, ConnectServesChannelsFromCursorsAndDmsFromTheInbox) {
   EXPECT_EQ(seqs_of(got, channel_), range(1, 4));
   EXPECT_EQ(got.size(), 9u);
   EXPECT_EQ(pass->returned(), 9u);
-  EXPECT_GT(inbox_.lists, 0);  // the DMs came from the inbox
+  EXPECT_GT(inbox.lists, 0);  // the DMs came from the inbox
 }
 
 // What the device ACKed is not sent again: the pass starts by writing the gathered ACKs.
 TEST_F(Sync, StartsFromTheAcksGatheredSoFar) {
-  dm(kAlice, kBob, 5);
-  post(kAlice, 5);
-  ASSERT_TRUE(messaging_.ack(kBob, alice_bob_, 3).ok());  // gathered, not yet written
-  ASSERT_TRUE(messaging_.ack(kBob, channel_, 4).ok());
-  auto pass = sync_.begin(kBob, std::nullopt, {});
+  store_dms(kAlice, kBob, 5);
+  store_posts(kAlice, kChannel, 5);
+  ASSERT_TRUE(messaging.ack(kBob, alice_bob_, 3).ok());  // gathered, not yet written
+  ASSERT_TRUE(messaging.ack(kBob, channel_, 4).ok());
+  auto pass = sync.begin(kBob, std::nullopt, {});
   ASSERT_TRUE(pass.ok());
   auto got = drain(*pass);
   EXPECT_EQ(seqs_of(got, alice_bob_), range(4, 5));
@@ -178,12 +111,12 @@ TEST_F(Sync, StartsFromTheAcksGatheredSoFar) {
 // `sync` with cursors: the conversations it names come from the Store from those cursors (even
 // messages already ACKed: a device that lost them asks again); the others as on connect.
 TEST_F(Sync, ClientCursorsServeThoseConversationsFromTheStore) {
-  dm(kAlice, kBob, 6);
-  dm(kCarol, kBob, 2);
-  ASSERT_TRUE(messaging_.ack(kBob, alice_bob_, 6).ok());
-  ASSERT_TRUE(messaging_.flush_acks().ok());
+  store_dms(kAlice, kBob, 6);
+  store_dms(kCarol, kBob, 2);
+  ASSERT_TRUE(messaging.ack(kBob, alice_bob_, 6).ok());
+  ASSERT_TRUE(messaging.flush_acks().ok());
   SyncCursors cursors{{alice_bob_, 2}};
-  auto pass = sync_.begin(kBob, cursors, {});
+  auto pass = sync.begin(kBob, cursors, {});
   ASSERT_TRUE(pass.ok());
   auto got = drain(*pass);
   EXPECT_EQ(seqs_of(got, alice_bob_), range(3, 6));
@@ -193,10 +126,10 @@ TEST_F(Sync, ClientCursorsServeThoseConversationsFromTheStore) {
 // What the connection holds already (live pushes before a `sync`, or an earlier pass) is
 // skipped, in every source.
 TEST_F(Sync, SkipsWhatTheConnectionHolds) {
-  dm(kAlice, kBob, 5);
-  post(kAlice, 5);
+  store_dms(kAlice, kBob, 5);
+  store_posts(kAlice, kChannel, 5);
   Delivered held{{alice_bob_, 4}, {channel_, 2}};
-  auto pass = sync_.begin(kBob, std::nullopt, held);
+  auto pass = sync.begin(kBob, std::nullopt, held);
   ASSERT_TRUE(pass.ok());
   auto got = drain(*pass);
   EXPECT_EQ(seqs_of(got, alice_bob_), range(5, 5));
@@ -205,9 +138,9 @@ TEST_F(Sync, SkipsWhatTheConnectionHolds) {
 
 // Small pages: every message once, in order, no page over the limit.
 TEST_F(Sync, PagesKeepOrderAndTheLimit) {
-  dm(kAlice, kBob, 23);
-  post(kAlice, 17);
-  auto pass = sync_.begin(kBob, std::nullopt, {});
+  store_dms(kAlice, kBob, 23);
+  store_posts(kAlice, kChannel, 17);
+  auto pass = sync.begin(kBob, std::nullopt, {});
   ASSERT_TRUE(pass.ok());
   auto got = drain(*pass, 5);
   EXPECT_EQ(seqs_of(got, alice_bob_), range(1, 23));
@@ -217,48 +150,48 @@ TEST_F(Sync, PagesKeepOrderAndTheLimit) {
 // An inbox that dropped entries: every DM comes from the Store by delivery cursor, and the
 // signal is cleared only once a pass found every DM delivered.
 TEST_F(Sync, AnOverflowedInboxIsReplacedByTheStoreUntilEverythingIsAcked) {
-  dm(kAlice, kBob, 4);
-  dm(kCarol, kBob, 3);
-  inbox_.overflow = 2;
-  auto first = sync_.begin(kBob, std::nullopt, {});
+  store_dms(kAlice, kBob, 4);
+  store_dms(kCarol, kBob, 3);
+  inbox.overflow = 2;
+  auto first = sync.begin(kBob, std::nullopt, {});
   ASSERT_TRUE(first.ok());
   auto got = drain(*first);
   EXPECT_EQ(seqs_of(got, alice_bob_), range(1, 4));
   EXPECT_EQ(seqs_of(got, carol_bob_), range(1, 3));
-  EXPECT_EQ(inbox_.lists, 0);
-  ASSERT_TRUE(sync_.finish(*first).ok());
-  EXPECT_TRUE(inbox_.cleared.empty());  // not ACKed yet: the next connect reads the Store again
+  EXPECT_EQ(inbox.lists, 0);
+  ASSERT_TRUE(sync.finish(*first).ok());
+  EXPECT_TRUE(inbox.cleared.empty());  // not ACKed yet: the next connect reads the Store again
 
-  ASSERT_TRUE(messaging_.ack(kBob, alice_bob_, 4).ok());
-  ASSERT_TRUE(messaging_.ack(kBob, carol_bob_, 3).ok());
-  auto second = sync_.begin(kBob, std::nullopt, {});
+  ASSERT_TRUE(messaging.ack(kBob, alice_bob_, 4).ok());
+  ASSERT_TRUE(messaging.ack(kBob, carol_bob_, 3).ok());
+  auto second = sync.begin(kBob, std::nullopt, {});
   ASSERT_TRUE(second.ok());
   EXPECT_TRUE(drain(*second).empty());
-  ASSERT_TRUE(sync_.finish(*second).ok());
-  EXPECT_EQ(inbox_.cleared, std::vector<std::uint64_t>{2});
-  EXPECT_EQ(inbox_.overflow, 0u);
+  ASSERT_TRUE(sync.finish(*second).ok());
+  EXPECT_EQ(inbox.cleared, std::vector<std::uint64_t>{2});
+  EXPECT_EQ(inbox.overflow, 0u);
 }
 
 // An inbox that cannot be read: its overflow is unknown, so the Store serves the DMs (nothing
 // is missed), and nothing is cleared.
 TEST_F(Sync, AnUnreachableInboxFallsBackToTheStore) {
-  dm(kAlice, kBob, 3);
-  inbox_.down = true;
-  auto pass = sync_.begin(kBob, std::nullopt, {});
+  store_dms(kAlice, kBob, 3);
+  inbox.down = true;
+  auto pass = sync.begin(kBob, std::nullopt, {});
   ASSERT_TRUE(pass.ok());
   EXPECT_EQ(seqs_of(drain(*pass), alice_bob_), range(1, 3));
-  ASSERT_TRUE(sync_.finish(*pass).ok());
-  EXPECT_TRUE(inbox_.cleared.empty());
+  ASSERT_TRUE(sync.finish(*pass).ok());
+  EXPECT_TRUE(inbox.cleared.empty());
 }
 
 // A channel the user left is not read (the access check), and does not fail the pass.
 TEST_F(Sync, AChannelLeftIsSkipped) {
-  post(kAlice, 3);
-  dm(kAlice, kBob, 1);
-  auto pass = sync_.begin(kBob, std::nullopt, {});
+  store_posts(kAlice, kChannel, 3);
+  store_dms(kAlice, kBob, 1);
+  auto pass = sync.begin(kBob, std::nullopt, {});
   ASSERT_TRUE(pass.ok());
-  ASSERT_TRUE(store_.remove_channel_member(kChannel, kBob).ok());
-  members_.invalidate(kChannel);
+  ASSERT_TRUE(store.remove_channel_member(kChannel, kBob).ok());
+  members.invalidate(kChannel);
   auto got = drain(*pass);
   EXPECT_TRUE(seqs_of(got, channel_).empty());
   EXPECT_EQ(seqs_of(got, alice_bob_), range(1, 1));

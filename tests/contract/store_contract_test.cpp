@@ -362,6 +362,24 @@ TEST_P(StoreContract, UpdatesUserFieldsThatAreGiven) {
   EXPECT_EQ(store().update_user(9, std::string("x"), std::nullopt).error().code, Errc::not_found);
 }
 
+// An update that matches a row finds it whatever it sets: counting changed rows instead of
+// matched ones (MariaDB without CLIENT_FOUND_ROWS) would make these not_found.
+TEST_P(StoreContract, UpdatesThatChangeNothingStillFindTheRow) {
+  add_user(1, "Alice");
+  add_space(10, 1);
+  auto user = store().update_user(1, std::nullopt, std::nullopt);
+  ASSERT_TRUE(user.ok()) << user.error().message;
+  EXPECT_EQ(user->name, "Alice");
+  EXPECT_EQ(user->phone, "+15551");
+  EXPECT_EQ(user->created_at, 1001);
+  auto space = store().update_space(10, std::string("space10"), std::nullopt);
+  ASSERT_TRUE(space.ok()) << space.error().message;
+  EXPECT_EQ(space->name, "space10");
+  EXPECT_EQ(space->owner_id, 1u);
+  EXPECT_EQ(store().update_space(99, std::nullopt, std::nullopt).error().code, Errc::not_found);
+  EXPECT_EQ(store().update_user(99, std::nullopt, std::nullopt).error().code, Errc::not_found);
+}
+
 TEST_P(StoreContract, RefreshTokensAreSingleUse) {
   add_user(1, "Alice");
   ASSERT_TRUE(store().save_refresh_token({"t1", 1, 10'000}).ok());
@@ -901,6 +919,8 @@ TEST_P(StoreContract, HistoryPagesBeforeAfterAndNewest) {
   EXPECT_EQ(seqs(dm, newest()), (V{1, 2, 3, 4, 5}));
   EXPECT_EQ(seqs(dm, before(4, 2)), (V{2, 3}));
   EXPECT_EQ(seqs(dm, after(3)), (V{4, 5}));
+  EXPECT_EQ(seqs(dm, after(~0ull)), (V{}));
+  EXPECT_EQ(seqs(dm, before(~0ull, 2)), (V{4, 5}));
   auto msgs = store().messages(dm, after(0, 1));
   EXPECT_EQ((*msgs)[0].id, 11u);
   EXPECT_EQ((*msgs)[0].from, 2u);
@@ -1044,6 +1064,22 @@ TEST_P(StoreContract, ConversationsCarryUnreadAndTheLastMessage) {
   EXPECT_EQ((*carol)[0].name, "Bob");
   EXPECT_EQ((*carol)[0].last_seq - (*carol)[0].read_seq, 0u);
   EXPECT_TRUE(store().conversations(99)->empty());
+}
+
+// The message path has no foreign keys: a DM with a user the store does not know is stored,
+// and listed with an empty name and avatar.
+TEST_P(StoreContract, ADmWithAnUnknownPeerIsListedWithoutAName) {
+  add_user(1, "Alice");
+  append_ok({dm_msg(1, 1, 42, "c1", "hello?")});
+  auto st = conversation(1, ConvKey::dm(1, 42));
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->name, "");
+  EXPECT_EQ(st->avatar, "");
+  EXPECT_EQ(st->last_seq, 1u);
+  EXPECT_EQ(st->read_seq, 1u);  // one's own message is read
+  ASSERT_TRUE(st->last);
+  EXPECT_EQ(st->last->body, "hello?");
+  EXPECT_EQ(st->last->to, 42u);
 }
 
 TEST_P(StoreContract, DataSurvivesAReopenWithoutReapplyingMigrations) {

@@ -1,0 +1,132 @@
+// The SQL of SqlStore (sql_store.hpp) that is not the same text in SQLite and MariaDB: one
+// table per dialect, side by side. Every other statement is written once, in the method that
+// runs it (sql_store_impl.hpp): both engines accept the same text there (identifiers quoted
+// with backticks, which SQLite accepts too; parameters are '?' bound in order).
+//
+// Both versions of a field take the same arguments in the same order, listed on the field;
+// SQLite's ?N names the Nth argument (where one is used twice or out of order).
+#pragma once
+
+#include <string_view>
+
+namespace imd {
+
+struct DialectSql {
+  // users_by_name (name, limit): a case-insensitive equality that the name index serves.
+  std::string_view users_by_name;
+  // What create_user's unique-violation message contains when the phone's key was hit.
+  std::string_view phone_key;
+  // take_refresh_token (token_hash, now): the valid token's token_hash, user_id, expires_at.
+  // SQLite revokes it in the same statement; MariaDB locks the row until the commit, and
+  // revoke_taken_token (token_hash) revokes it. Either way two concurrent takes of one token
+  // cannot both succeed.
+  std::string_view take_refresh_token;
+  std::string_view revoke_taken_token;  // empty: take_refresh_token revoked it
+  // add_space_member (space_id, user_id, now): the insert; "already a member" is 0 rows or a
+  // duplicate-key error (conflict), whichever the dialect gives.
+  std::string_view add_space_member;
+  // remove_space_member (space_id, user_id): the user's memberships of the space's channels.
+  std::string_view leave_space_channels;
+  // create_channel (space_id, owner_id): the owner's space membership, share-locked until the
+  // commit where the engine has row locks.
+  std::string_view owner_in_space;
+  // add_channel_member (now, user_id, channel_id): one INSERT ... SELECT that starts the cursors
+  // at the channel's last_seq and inserts only a member of the channel's space; "already a
+  // member" as in add_space_member.
+  std::string_view add_channel_member;
+  // conversations (user_id): every DM of the user, with its last message (the dm row is found
+  // by the ordered pair).
+  std::string_view dm_conversations;
+};
+
+inline constexpr DialectSql kSqliteSql{
+    // COLLATE NOCASE on the comparison is what lets user_name_nocase serve it.
+    .users_by_name =
+        "SELECT id, name, avatar, COALESCE(phone, ''), created_at FROM `user`"
+        " WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT ?",
+    .phone_key = "user.phone",
+    .take_refresh_token =
+        "UPDATE refresh_token SET revoked = 1"
+        " WHERE token_hash = ? AND revoked = 0 AND expires_at > ?"
+        " RETURNING token_hash, user_id, expires_at",
+    .revoke_taken_token = "",
+    // ON CONFLICT names the key: a missing space or user still fails (foreign key, not_found).
+    .add_space_member =
+        "INSERT INTO space_user (space_id, user_id, created_at) VALUES (?, ?, ?)"
+        " ON CONFLICT(space_id, user_id) DO NOTHING",
+    .leave_space_channels =
+        "DELETE FROM channel_user WHERE user_id = ?2 AND channel_id IN"
+        " (SELECT channel_id FROM space_channel WHERE space_id = ?1)",
+    .owner_in_space = "SELECT 1 FROM space_user WHERE space_id = ? AND user_id = ?",
+    .add_channel_member =
+        "INSERT INTO channel_user"
+        " (channel_id, user_id, last_ack_message_id, last_ack_seq, read_seq, created_at)"
+        " SELECT ch.id, ?2, ch.last_message_id, ch.last_seq, ch.last_seq, ?1 FROM channel ch"
+        " JOIN space_channel sc ON sc.channel_id = ch.id"
+        " JOIN space_user su ON su.space_id = sc.space_id AND su.user_id = ?2"
+        " WHERE ch.id = ?3"
+        " ON CONFLICT(channel_id, user_id) DO NOTHING",
+    .dm_conversations =
+        "SELECT d.user_a, d.user_b, COALESCE(u.name, ''), COALESCE(u.avatar, ''), d.last_seq,"
+        " du.read_seq, du.last_ack_seq,"
+        " m.id, m.`from`, m.`to`, m.type, m.body, m.created_at, m.user_a, m.user_b, m.seq, m.cid"
+        " FROM dm_user du"
+        " JOIN dm d ON d.user_a = MIN(du.user_id, du.peer_id)"
+        "  AND d.user_b = MAX(du.user_id, du.peer_id)"
+        " LEFT JOIN `user` u ON u.id = du.peer_id"
+        " LEFT JOIN message m ON m.user_a = d.user_a AND m.user_b = d.user_b"
+        "  AND m.seq = d.last_seq"
+        " WHERE du.user_id = ? ORDER BY du.peer_id",
+};
+
+inline constexpr DialectSql kMysqlSql{
+    // name's column collation (case-insensitive) decides the comparison; user_name_ci serves
+    // it, and its entries are ordered by (name, id), so ORDER BY id needs no sort.
+    .users_by_name =
+        "SELECT id, name, avatar, COALESCE(phone, ''), created_at FROM `user`"
+        " WHERE name = ? ORDER BY id LIMIT ?",
+    .phone_key = "'user_phone'",
+    // The locking read holds the row until COMMIT: a concurrent take of the same token waits,
+    // then reads it revoked. (MariaDB has no UPDATE ... RETURNING.)
+    .take_refresh_token =
+        "SELECT token_hash, user_id, expires_at FROM refresh_token"
+        " WHERE token_hash = ? AND revoked = 0 AND expires_at > ? FOR UPDATE",
+    .revoke_taken_token = "UPDATE refresh_token SET revoked = 1 WHERE token_hash = ?",
+    // A plain INSERT: a duplicate key is "already a member", a missing space or user fails its
+    // foreign key (not_found). (INSERT IGNORE would turn the latter into a warning.)
+    .add_space_member = "INSERT INTO space_user (space_id, user_id, created_at) VALUES (?, ?, ?)",
+    .leave_space_channels =
+        "DELETE cu FROM channel_user cu"
+        " JOIN space_channel sc ON sc.channel_id = cu.channel_id"
+        " WHERE sc.space_id = ? AND cu.user_id = ?",
+    // A concurrent leave of the space waits for the commit (and then removes the owner from the
+    // new channel too); it cannot slip in between.
+    .owner_in_space =
+        "SELECT 1 FROM space_user WHERE space_id = ? AND user_id = ? LOCK IN SHARE MODE",
+    // INSERT ... SELECT share-locks the rows it reads (channel, space_channel, space_user), so
+    // a batch storing into the channel is either wholly before the join or unread after it,
+    // and a concurrent leave of the space either waits for this commit (and removes the new
+    // membership) or has already removed the space membership.
+    .add_channel_member =
+        "INSERT INTO channel_user"
+        " (channel_id, user_id, last_ack_message_id, last_ack_seq, read_seq,"
+        " created_at)"
+        " SELECT ch.id, su.user_id, ch.last_message_id, ch.last_seq,"
+        " ch.last_seq, CAST(? AS SIGNED) FROM channel ch"
+        " JOIN space_channel sc ON sc.channel_id = ch.id"
+        " JOIN space_user su ON su.space_id = sc.space_id AND su.user_id = ?"
+        " WHERE ch.id = ?",
+    .dm_conversations =
+        "SELECT d.user_a, d.user_b, COALESCE(u.name, ''), COALESCE(u.avatar, ''), d.last_seq,"
+        " du.read_seq, du.last_ack_seq,"
+        " m.id, m.`from`, m.`to`, m.type, m.body, m.created_at, m.user_a, m.user_b, m.seq, m.cid"
+        " FROM dm_user du"
+        " JOIN dm d ON d.user_a = LEAST(du.user_id, du.peer_id)"
+        "  AND d.user_b = GREATEST(du.user_id, du.peer_id)"
+        " LEFT JOIN `user` u ON u.id = du.peer_id"
+        " LEFT JOIN message m ON m.user_a = d.user_a AND m.user_b = d.user_b"
+        "  AND m.seq = d.last_seq"
+        " WHERE du.user_id = ? ORDER BY du.peer_id",
+};
+
+}  // namespace imd

@@ -1,0 +1,226 @@
+// SqlStore<D>: the Store port (domain/ports/store.hpp) written once for both SQL engines.
+// SqliteStore (src/store) is SqlStore<SqliteDialect> plus its history row cache and its
+// one-transaction delivery ACKs; MysqlStore (src/store_mysql) is SqlStore<MysqlDialect>.
+//
+// Where a method's SQL is: in its body (sql_store_impl.hpp) when both engines take the same
+// text, else in the dialect's table (D::sql, dialect_sql.hpp, both dialects side by side).
+// What the engines do differently beyond SQL text is the dialect's own code, behind the
+// SqlDialect concept below: the group commit of append_messages and the cursor write.
+//
+// Thread-safe and blocking, as the port says: every write is one transaction of the engine
+// (D::Database::write), every read runs on a read connection (D::Database::read). Errors:
+// not_found, conflict, forbidden, invalid_argument as the port says; unavailable for an engine
+// failure. Never throws.
+//
+// Choices the port leaves open, the same on both engines:
+// - An empty phone is stored as NULL: several users may have none, user_by_phone("") finds no
+//   one. An empty cid opts a message out of de-duplication.
+// - create_channel ignores Channel::last_seq/last_message_id: a new channel starts at 0.
+// - revoke_refresh_token of an unknown hash is not_found; of a revoked one, ok.
+// - messages() with both before_seq and after_seq is invalid_argument; an unknown
+//   conversation has no messages (an empty page, not not_found).
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "domain/ports/store.hpp"
+#include "store_sql/dialect_sql.hpp"
+
+namespace imd {
+
+namespace sql {
+
+constexpr std::uint32_t kMaxHistoryPage = 100;
+
+// A range bound to bind (a seq, a keyset cursor): SQLite clamps it to its int64 maximum
+// ("above everything"), MariaDB binds the unsigned value as it is.
+struct Bound {
+  std::uint64_t value = 0;
+};
+
+enum class CursorKind { delivery, read };
+
+// The update that advance_cursor leaves to the dialect: the member's cursor row exists and
+// `target` is above the cursor read in this transaction and at most the conversation's
+// last_seq. The dialect returns the cursor as stored after its update.
+struct CursorWrite {
+  ConvKey conv;
+  Id user = 0;
+  Id peer = 0;  // a DM's other participant
+  CursorKind kind = CursorKind::delivery;
+  std::uint64_t target = 0;
+};
+
+inline bool valid_dm(const ConvKey& conv) {
+  return conv.is_dm() && conv.a != 0 && conv.a < conv.b;
+}
+
+// A message append_messages may store: a channel message, or a DM of one of its participants.
+inline bool valid_target(const Message& m) {
+  return m.conv.is_dm() ? valid_dm(m.conv) && m.conv.has_participant(m.from)
+                        : m.conv.is_channel() && m.conv.a != 0;
+}
+
+inline Error bad_conv() {
+  return make_error(Errc::invalid_argument, "invalid conversation key");
+}
+
+inline std::optional<std::string> null_if_empty(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  return s;
+}
+
+// --- reading the rows of a query: `rows` is what D::query returned
+
+// Every row mapped by map; `expected` rows (e.g. a page's limit) are reserved up front.
+template <class T, class Rows, class F>
+Result<std::vector<T>> all(Result<Rows>&& rows, F&& map, std::size_t expected = 0) {
+  if (!rows.ok()) return rows.error();
+  Rows& r = *rows;
+  std::vector<T> out;
+  out.reserve(expected);
+  for (;;) {
+    auto row = r.step();
+    if (!row.ok()) return row.error();
+    if (!*row) return out;
+    out.push_back(map(std::as_const(r)));
+  }
+}
+
+// The first row mapped by map, or not_found with `what`.
+template <class T, class Rows, class F>
+Result<T> one(Result<Rows>&& rows, F&& map, std::string_view what) {
+  if (!rows.ok()) return rows.error();
+  auto row = rows->step();
+  if (!row.ok()) return row.error();
+  if (!*row) return make_error(Errc::not_found, std::string(what) + " not found");
+  return map(std::as_const(*rows));
+}
+
+template <class Rows>
+Result<bool> exists(Result<Rows>&& rows) {
+  if (!rows.ok()) return rows.error();
+  return rows->step();
+}
+
+}  // namespace sql
+
+// What SqlStore needs of an engine (SqliteDialect in src/store/sqlite_store.hpp, MysqlDialect in
+// src/store_mysql/mysql_store.hpp):
+// - Database: read(fn) runs fn(Connection&) -> Result<T> on a read connection, write(fn) in
+//   one transaction (committed when fn returns ok, rolled back otherwise).
+// - query(c, sql, args...): the connection's prepared statement for `sql` (prepared once per
+//   connection and reused) with args bound in order, run: Rows to step() through, with
+//   column_id / column_int64 / column_text / column_is_null. change(c, sql, args...): a
+//   statement without rows; the rows it inserted, updated (matched) or deleted.
+//   Arguments: Id, Millis, std::uint32_t, sql::Bound, text (string_view, std::string,
+//   std::optional<std::string> for NULL).
+// - sql: the dialect's SQL table (dialect_sql.hpp).
+// - append_batch(c, batch): append_messages' group commit inside the write transaction; an
+//   error fails the whole batch.
+// - write_cursor(c, w): the last step of advance_cursor (sql::CursorWrite).
+template <class D>
+concept SqlDialect = requires(typename D::Connection& c, typename D::Rows& rows,
+                              std::span<const NewMessage> batch, const sql::CursorWrite& w) {
+  typename D::Database;
+  { D::sql } -> std::convertible_to<const DialectSql&>;
+  { D::query(c, std::string_view(), Id{}) } -> std::same_as<Result<typename D::Rows>>;
+  { D::change(c, std::string_view(), Id{}) } -> std::same_as<Result<std::uint64_t>>;
+  { rows.step() } -> std::same_as<Result<bool>>;
+  { D::append_batch(c, batch) } -> std::same_as<Result<std::vector<Result<Appended>>>>;
+  { D::write_cursor(c, w) } -> std::same_as<Result<std::uint64_t>>;
+};
+
+template <SqlDialect D>
+class SqlStore : public Store {
+ public:
+  Result<void> create_user(const User& user, const std::string& password_hash) override;
+  Result<UserCredentials> user_by_phone(std::string_view phone) override;
+  Result<User> user_by_id(Id id) override;
+  Result<std::vector<User>> users_by_name(std::string_view name, std::uint32_t limit) override;
+  Result<User> update_user(Id id, const std::optional<std::string>& name,
+                           const std::optional<std::string>& avatar) override;
+
+  Result<void> save_refresh_token(const RefreshToken& token) override;
+  Result<RefreshToken> take_refresh_token(std::string_view token_hash, Millis now) override;
+  Result<void> revoke_refresh_token(std::string_view token_hash) override;
+
+  Result<void> create_space(const Space& space) override;
+  Result<Space> space_by_id(Id id) override;
+  Result<std::vector<Space>> spaces_of_user(Id user_id) override;
+  Result<Space> update_space(Id id, const std::optional<std::string>& name,
+                             const std::optional<std::string>& avatar) override;
+  Result<bool> is_space_member(Id space_id, Id user_id) override;
+  Result<bool> add_space_member(Id space_id, Id user_id, Millis now) override;
+  Result<bool> remove_space_member(Id space_id, Id user_id) override;
+  Result<std::vector<Member>> space_members(Id space_id, Id after_user_id,
+                                            std::uint32_t limit) override;
+
+  Result<void> create_channel(const Channel& channel) override;
+  Result<Channel> channel_by_id(Id id) override;
+  Result<std::vector<Channel>> channels_of_space(Id space_id) override;
+  Result<bool> is_channel_member(Id channel_id, Id user_id) override;
+  Result<bool> add_channel_member(Id channel_id, Id user_id, Millis now) override;
+  Result<bool> remove_channel_member(Id channel_id, Id user_id) override;
+  Result<std::vector<Member>> channel_members(Id channel_id, Id after_user_id,
+                                              std::uint32_t limit) override;
+  Result<std::vector<Id>> channel_member_ids(Id channel_id) override;
+  Result<Memberships> memberships_of_user(Id user_id) override;
+
+  Result<std::vector<Result<Appended>>> append_messages(std::span<const NewMessage> batch) override;
+  Result<std::vector<Message>> messages(const ConvKey& conv, const HistoryQuery& q) override;
+  Result<std::uint64_t> advance_delivery(Id user_id, const ConvKey& conv,
+                                         std::uint64_t seq) override;
+  Result<std::uint64_t> advance_read(Id user_id, const ConvKey& conv, std::uint64_t seq) override;
+  Result<std::vector<ConversationState>> conversations(Id user_id) override;
+
+ protected:
+  using Database = typename D::Database;
+  using Connection = typename D::Connection;
+
+  explicit SqlStore(std::shared_ptr<Database> db) : db_(std::move(db)) {}
+
+  // Moves one member cursor forward, clamped to the conversation's last_seq, inside the
+  // caller's write transaction; returns the cursor after the update. forbidden when the user
+  // has no cursor row (not a member; a DM pair that exchanged no message yet).
+  static Result<std::uint64_t> advance_cursor(Connection& c, Id user_id, const ConvKey& conv,
+                                              std::uint64_t seq, sql::CursorKind kind);
+
+  const std::shared_ptr<Database> db_;
+
+ private:
+  // Statements that more than one method runs.
+  static Result<User> user_by_id_in(Connection& c, Id id);
+  static Result<Space> space_by_id_in(Connection& c, Id id);
+  static Result<bool> is_channel_member_in(Connection& c, Id channel_id, Id user_id);
+  // update_user and update_space: `update` (name, avatar, id) sets the fields that are given;
+  // then the row as stored, or not_found with `missing`.
+  template <class T>
+  Result<T> update_profile(std::string_view update, Id id, const std::optional<std::string>& name,
+                           const std::optional<std::string>& avatar, std::string_view missing,
+                           Result<T> (*read_back)(Connection&, Id));
+  // A page of a space's or a channel's members (the same shape, another membership table).
+  Result<std::vector<Member>> members(std::string_view text, Id group_id, Id after_user_id,
+                                      std::uint32_t limit);
+};
+
+namespace sql {
+
+// For a group commit: the outcome of an item whose (from, cid) is already stored as message
+// `original_id`: that message, marked duplicate, or internal when it is missing. Looks in the
+// table of `hint` first (a retry normally names the same conversation), then in the other.
+// The outer Result is an engine failure.
+template <SqlDialect D>
+Result<Result<Appended>> stored_duplicate(typename D::Connection& c, Id original_id, ConvKind hint);
+
+}  // namespace sql
+
+}  // namespace imd

@@ -1,0 +1,596 @@
+// SqlStore<D>'s methods (see sql_store.hpp). Included by the one .cpp of each dialect that
+// instantiates SqlStore<D> (store/sqlite_store.cpp, store_mysql/mysql_store.cpp); everyone
+// else sees only the declarations.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "store_sql/row_mappers.hpp"
+#include "store_sql/sql_store.hpp"
+
+namespace imd {
+
+namespace sql {
+
+inline Millis wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// History pages, indexed by shape: 0 before a seq, 1 after a seq, 2 newest. Arguments: the
+// conversation (channel_id, or user_a and user_b), the bound seq (not for newest), the limit.
+// Each is a range read of the (conversation, seq) key: channel_message's primary key; message's
+// UNIQUE(user_a, user_b, seq) in SQLite, its clustered primary key in MariaDB. DESC pages are
+// reversed by the caller.
+inline constexpr std::string_view kChannelHistory[] = {
+    "SELECT channel_id, message_id, seq, `from`, type, body, created_at, cid"
+    " FROM channel_message WHERE channel_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+    "SELECT channel_id, message_id, seq, `from`, type, body, created_at, cid"
+    " FROM channel_message WHERE channel_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
+    "SELECT channel_id, message_id, seq, `from`, type, body, created_at, cid"
+    " FROM channel_message WHERE channel_id = ? ORDER BY seq DESC LIMIT ?",
+};
+inline constexpr std::string_view kDmHistory[] = {
+    "SELECT id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid FROM message"
+    " WHERE user_a = ? AND user_b = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+    "SELECT id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid FROM message"
+    " WHERE user_a = ? AND user_b = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
+    "SELECT id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid FROM message"
+    " WHERE user_a = ? AND user_b = ? ORDER BY seq DESC LIMIT ?",
+};
+
+constexpr auto kUser = [](const auto& r) { return rows::user(r); };
+constexpr auto kSpace = [](const auto& r) { return rows::space(r); };
+constexpr auto kChannel = [](const auto& r) { return rows::channel(r); };
+constexpr auto kMember = [](const auto& r) { return rows::member(r); };
+constexpr auto kFirstId = [](const auto& r) { return r.column_id(0); };
+
+// A conversation of conversations(): its state (7 columns), then the last message's columns
+// (NULL when it has none), mapped by `message`.
+template <class Rows, class F>
+ConversationState conversation_row(const Rows& r, ConvKey conv, Id space_id, F&& message) {
+  ConversationState st{.conv = conv,
+                       .space_id = space_id,
+                       .name = r.column_text(2),
+                       .avatar = r.column_text(3),
+                       .last_seq = r.column_id(4),
+                       .read_seq = r.column_id(5),
+                       .ack_seq = r.column_id(6),
+                       .last = std::nullopt};
+  if (!r.column_is_null(7)) st.last = message(r, 7);
+  return st;
+}
+
+template <SqlDialect D>
+Result<Result<Appended>> stored_duplicate(typename D::Connection& c, Id original_id,
+                                          ConvKind hint) {
+  for (ConvKind kind : {hint, hint == ConvKind::dm ? ConvKind::channel : ConvKind::dm}) {
+    auto found = kind == ConvKind::dm
+                     ? one<Message>(
+                           D::query(c,
+                                    "SELECT id, `from`, `to`, type, body, created_at, user_a,"
+                                    " user_b, seq, cid FROM message WHERE id = ?",
+                                    original_id),
+                           [](const auto& r) { return rows::dm_message(r); }, "message")
+                     : one<Message>(
+                           D::query(c,
+                                    "SELECT channel_id, message_id, seq, `from`, type, body,"
+                                    " created_at, cid FROM channel_message WHERE message_id = ?",
+                                    original_id),
+                           [](const auto& r) { return rows::channel_message(r); }, "message");
+    if (found.ok()) {
+      return Result<Appended>(Appended{.msg = std::move(*found), .duplicate = true});
+    }
+    if (found.error().code != Errc::not_found) return found.error();
+  }
+  return Result<Appended>(make_error(Errc::internal, "message_cid points to a missing message"));
+}
+
+}  // namespace sql
+
+// --- users and sessions
+
+template <SqlDialect D>
+Result<void> SqlStore<D>::create_user(const User& user, const std::string& password_hash) {
+  auto r = db_->write([&](Connection& c) -> Result<void> {
+    IMD_TRY(D::change(c,
+                      "INSERT INTO `user` (id, name, avatar, password, phone, created_at)"
+                      " VALUES (?, ?, ?, ?, ?, ?)",
+                      user.id, user.name, user.avatar, password_hash,
+                      sql::null_if_empty(user.phone), user.created_at));
+    return {};
+  });
+  if (!r.ok() && r.error().code == Errc::conflict) {
+    // The phone is the only unique key besides the id (generated, so never reused).
+    const bool phone = r.error().message.find(D::sql.phone_key) != std::string::npos;
+    return make_error(Errc::conflict,
+                      phone ? "phone already registered" : "user id already exists");
+  }
+  return r;
+}
+
+template <SqlDialect D>
+Result<UserCredentials> SqlStore<D>::user_by_phone(std::string_view phone) {
+  return db_->read([&](Connection& c) {
+    return sql::one<UserCredentials>(
+        D::query(c,
+                 "SELECT id, name, avatar, COALESCE(phone, ''), created_at, password"
+                 " FROM `user` WHERE phone = ?",
+                 phone),
+        [](const auto& r) {
+          return UserCredentials{.user = rows::user(r), .password_hash = r.column_text(5)};
+        },
+        "user");
+  });
+}
+
+template <SqlDialect D>
+Result<User> SqlStore<D>::user_by_id(Id id) {
+  return db_->read([&](Connection& c) { return user_by_id_in(c, id); });
+}
+
+template <SqlDialect D>
+Result<std::vector<User>> SqlStore<D>::users_by_name(std::string_view name, std::uint32_t limit) {
+  return db_->read([&](Connection& c) {
+    return sql::all<User>(D::query(c, D::sql.users_by_name, name, limit), sql::kUser);
+  });
+}
+
+template <SqlDialect D>
+Result<User> SqlStore<D>::update_user(Id id, const std::optional<std::string>& name,
+                                      const std::optional<std::string>& avatar) {
+  return update_profile(
+      "UPDATE `user` SET name = COALESCE(?, name), avatar = COALESCE(?, avatar) WHERE id = ?", id,
+      name, avatar, "user not found", &SqlStore::user_by_id_in);
+}
+
+template <SqlDialect D>
+Result<void> SqlStore<D>::save_refresh_token(const RefreshToken& token) {
+  return db_->write([&](Connection& c) -> Result<void> {
+    // created_at is bookkeeping only (never compared with a caller's clock), so wall time.
+    IMD_TRY(D::change(c,
+                      "INSERT INTO refresh_token"
+                      " (token_hash, user_id, expires_at, revoked, created_at)"
+                      " VALUES (?, ?, ?, 0, ?)",
+                      token.token_hash, token.user_id, token.expires_at, sql::wall_clock_ms()));
+    return {};
+  });
+}
+
+template <SqlDialect D>
+Result<RefreshToken> SqlStore<D>::take_refresh_token(std::string_view token_hash, Millis now) {
+  return db_->write([&](Connection& c) -> Result<RefreshToken> {
+    // Found and revoked in one transaction (D::sql.take_refresh_token says how).
+    auto token = sql::one<RefreshToken>(
+        D::query(c, D::sql.take_refresh_token, token_hash, now),
+        [](const auto& r) {
+          return RefreshToken{.token_hash = r.column_text(0),
+                              .user_id = r.column_id(1),
+                              .expires_at = r.column_int64(2)};
+        },
+        "valid refresh token");
+    if (!token.ok()) return token.error();
+    if (!D::sql.revoke_taken_token.empty()) {
+      IMD_TRY(D::change(c, D::sql.revoke_taken_token, token_hash));
+    }
+    return token;
+  });
+}
+
+template <SqlDialect D>
+Result<void> SqlStore<D>::revoke_refresh_token(std::string_view token_hash) {
+  return db_->write([&](Connection& c) -> Result<void> {
+    // A revoked token's row still matches: revoking it again is ok.
+    auto revoked =
+        D::change(c, "UPDATE refresh_token SET revoked = 1 WHERE token_hash = ?", token_hash);
+    if (!revoked.ok()) return revoked.error();
+    if (*revoked == 0) return make_error(Errc::not_found, "refresh token not found");
+    return {};
+  });
+}
+
+// --- spaces
+
+template <SqlDialect D>
+Result<void> SqlStore<D>::create_space(const Space& space) {
+  return db_->write([&](Connection& c) -> Result<void> {
+    IMD_TRY(D::change(c,
+                      "INSERT INTO space (id, name, avatar, owner_id, created_at)"
+                      " VALUES (?, ?, ?, ?, ?)",
+                      space.id, space.name, space.avatar, space.owner_id, space.created_at));
+    IMD_TRY(D::change(c, "INSERT INTO space_user (space_id, user_id, created_at) VALUES (?, ?, ?)",
+                      space.id, space.owner_id, space.created_at));
+    return {};
+  });
+}
+
+template <SqlDialect D>
+Result<Space> SqlStore<D>::space_by_id(Id id) {
+  return db_->read([&](Connection& c) { return space_by_id_in(c, id); });
+}
+
+template <SqlDialect D>
+Result<std::vector<Space>> SqlStore<D>::spaces_of_user(Id user_id) {
+  return db_->read([&](Connection& c) {
+    return sql::all<Space>(D::query(c,
+                                    "SELECT s.id, s.name, s.avatar, s.owner_id, s.created_at"
+                                    " FROM space_user su JOIN space s ON s.id = su.space_id"
+                                    " WHERE su.user_id = ? ORDER BY su.space_id",
+                                    user_id),
+                           sql::kSpace);
+  });
+}
+
+template <SqlDialect D>
+Result<Space> SqlStore<D>::update_space(Id id, const std::optional<std::string>& name,
+                                        const std::optional<std::string>& avatar) {
+  return update_profile(
+      "UPDATE space SET name = COALESCE(?, name), avatar = COALESCE(?, avatar) WHERE id = ?", id,
+      name, avatar, "space not found", &SqlStore::space_by_id_in);
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::is_space_member(Id space_id, Id user_id) {
+  return db_->read([&](Connection& c) {
+    return sql::exists(D::query(c, "SELECT 1 FROM space_user WHERE space_id = ? AND user_id = ?",
+                                space_id, user_id));
+  });
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::add_space_member(Id space_id, Id user_id, Millis now) {
+  return db_->write([&](Connection& c) -> Result<bool> {
+    auto inserted = D::change(c, D::sql.add_space_member, space_id, user_id, now);
+    if (!inserted.ok()) {
+      if (inserted.error().code == Errc::conflict) return false;  // already a member
+      return inserted.error();
+    }
+    return *inserted > 0;
+  });
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::remove_space_member(Id space_id, Id user_id) {
+  return db_->write([&](Connection& c) -> Result<bool> {
+    IMD_TRY(D::change(c, D::sql.leave_space_channels, space_id, user_id));
+    auto removed = D::change(c, "DELETE FROM space_user WHERE space_id = ? AND user_id = ?",
+                             space_id, user_id);
+    if (!removed.ok()) return removed.error();
+    return *removed > 0;
+  });
+}
+
+template <SqlDialect D>
+Result<std::vector<Member>> SqlStore<D>::space_members(Id space_id, Id after_user_id,
+                                                       std::uint32_t limit) {
+  return members(
+      "SELECT su.user_id, u.name, u.avatar, su.created_at"
+      " FROM space_user su JOIN `user` u ON u.id = su.user_id"
+      " WHERE su.space_id = ? AND su.user_id > ? ORDER BY su.user_id LIMIT ?",
+      space_id, after_user_id, limit);
+}
+
+// --- channels
+
+template <SqlDialect D>
+Result<void> SqlStore<D>::create_channel(const Channel& channel) {
+  return db_->write([&](Connection& c) -> Result<void> {
+    // The owner's space membership is checked in the same transaction as the insert: a
+    // concurrent leave cannot slip between the service's check and the write.
+    auto member =
+        sql::exists(D::query(c, D::sql.owner_in_space, channel.space_id, channel.owner_id));
+    if (!member.ok()) return member.error();
+    if (!*member) {
+      auto known = sql::exists(D::query(c, "SELECT 1 FROM space WHERE id = ?", channel.space_id));
+      if (!known.ok()) return known.error();
+      if (!*known) return make_error(Errc::not_found, "space not found");
+      return make_error(Errc::forbidden, "not a member of this space");
+    }
+    IMD_TRY(D::change(c,
+                      "INSERT INTO channel"
+                      " (id, name, avatar, owner_id, created_at, last_seq, last_message_id)"
+                      " VALUES (?, ?, ?, ?, ?, 0, 0)",
+                      channel.id, channel.name, channel.avatar, channel.owner_id,
+                      channel.created_at));
+    IMD_TRY(D::change(c,
+                      "INSERT INTO space_channel (space_id, channel_id, created_at)"
+                      " VALUES (?, ?, ?)",
+                      channel.space_id, channel.id, channel.created_at));
+    IMD_TRY(D::change(c,
+                      "INSERT INTO channel_user (channel_id, user_id, created_at) VALUES (?, ?, ?)",
+                      channel.id, channel.owner_id, channel.created_at));
+    return {};
+  });
+}
+
+template <SqlDialect D>
+Result<Channel> SqlStore<D>::channel_by_id(Id id) {
+  return db_->read([&](Connection& c) {
+    return sql::one<Channel>(
+        D::query(c,
+                 "SELECT ch.id, COALESCE(sc.space_id, 0), ch.name, ch.avatar, ch.owner_id,"
+                 " ch.created_at, ch.last_seq, ch.last_message_id"
+                 " FROM channel ch LEFT JOIN space_channel sc ON sc.channel_id = ch.id"
+                 " WHERE ch.id = ?",
+                 id),
+        sql::kChannel, "channel");
+  });
+}
+
+template <SqlDialect D>
+Result<std::vector<Channel>> SqlStore<D>::channels_of_space(Id space_id) {
+  return db_->read([&](Connection& c) {
+    return sql::all<Channel>(D::query(c,
+                                      "SELECT ch.id, sc.space_id, ch.name, ch.avatar, ch.owner_id,"
+                                      " ch.created_at, ch.last_seq, ch.last_message_id"
+                                      " FROM space_channel sc JOIN channel ch"
+                                      " ON ch.id = sc.channel_id"
+                                      " WHERE sc.space_id = ? ORDER BY sc.channel_id",
+                                      space_id),
+                             sql::kChannel);
+  });
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::is_channel_member(Id channel_id, Id user_id) {
+  return db_->read([&](Connection& c) { return is_channel_member_in(c, channel_id, user_id); });
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::add_channel_member(Id channel_id, Id user_id, Millis now) {
+  return db_->write([&](Connection& c) -> Result<bool> {
+    // Cursors start at the channel's last_seq, read in the same statement as the insert, and
+    // space membership is its condition (D::sql.add_channel_member says why that is enough).
+    auto inserted = D::change(c, D::sql.add_channel_member, now, user_id, channel_id);
+    if (!inserted.ok()) {
+      if (inserted.error().code == Errc::conflict) return false;  // already a member
+      return inserted.error();
+    }
+    if (*inserted > 0) return true;
+    auto known = sql::exists(D::query(c, "SELECT 1 FROM channel WHERE id = ?", channel_id));
+    if (!known.ok()) return known.error();
+    if (!*known) return make_error(Errc::not_found, "channel not found");
+    auto already = is_channel_member_in(c, channel_id, user_id);
+    if (!already.ok()) return already.error();
+    if (*already) return false;
+    return make_error(Errc::forbidden, "not a member of the channel's space");
+  });
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::remove_channel_member(Id channel_id, Id user_id) {
+  return db_->write([&](Connection& c) -> Result<bool> {
+    auto removed = D::change(c, "DELETE FROM channel_user WHERE channel_id = ? AND user_id = ?",
+                             channel_id, user_id);
+    if (!removed.ok()) return removed.error();
+    return *removed > 0;
+  });
+}
+
+template <SqlDialect D>
+Result<std::vector<Member>> SqlStore<D>::channel_members(Id channel_id, Id after_user_id,
+                                                         std::uint32_t limit) {
+  return members(
+      "SELECT cu.user_id, u.name, u.avatar, cu.created_at"
+      " FROM channel_user cu JOIN `user` u ON u.id = cu.user_id"
+      " WHERE cu.channel_id = ? AND cu.user_id > ? ORDER BY cu.user_id LIMIT ?",
+      channel_id, after_user_id, limit);
+}
+
+template <SqlDialect D>
+Result<std::vector<Id>> SqlStore<D>::channel_member_ids(Id channel_id) {
+  return db_->read([&](Connection& c) {
+    return sql::all<Id>(
+        D::query(c, "SELECT user_id FROM channel_user WHERE channel_id = ? ORDER BY user_id",
+                 channel_id),
+        sql::kFirstId);
+  });
+}
+
+template <SqlDialect D>
+Result<Memberships> SqlStore<D>::memberships_of_user(Id user_id) {
+  return db_->read([&](Connection& c) -> Result<Memberships> {
+    auto known = sql::exists(D::query(c, "SELECT 1 FROM `user` WHERE id = ?", user_id));
+    if (!known.ok()) return known.error();
+    if (!*known) return make_error(Errc::not_found, "no such user");
+    auto spaces = sql::all<Id>(
+        D::query(c, "SELECT space_id FROM space_user WHERE user_id = ? ORDER BY space_id", user_id),
+        sql::kFirstId);
+    if (!spaces.ok()) return spaces.error();
+    auto channels = sql::all<Id>(
+        D::query(c, "SELECT channel_id FROM channel_user WHERE user_id = ? ORDER BY channel_id",
+                 user_id),
+        sql::kFirstId);
+    if (!channels.ok()) return channels.error();
+    return Memberships{std::move(*spaces), std::move(*channels)};
+  });
+}
+
+// --- messages
+
+template <SqlDialect D>
+Result<std::vector<Result<Appended>>> SqlStore<D>::append_messages(
+    std::span<const NewMessage> batch) {
+  using Out = std::vector<Result<Appended>>;
+  if (batch.empty()) return Out{};
+  // The group commit is the dialect's own: see D::append_batch.
+  auto r = db_->write([&](Connection& c) { return D::append_batch(c, batch); });
+  if (!r.ok()) {
+    // The batch was rolled back as a whole; the queue may redeliver it.
+    Error err = r.error();
+    err.code = Errc::unavailable;
+    return err;
+  }
+  return r;
+}
+
+template <SqlDialect D>
+Result<std::vector<Message>> SqlStore<D>::messages(const ConvKey& conv, const HistoryQuery& q) {
+  if (q.before_seq && q.after_seq) {
+    return make_error(Errc::invalid_argument, "before_seq and after_seq are exclusive");
+  }
+  if (!conv.is_channel() && !sql::valid_dm(conv)) return sql::bad_conv();
+  const std::uint32_t limit = std::clamp<std::uint32_t>(q.limit, 1, sql::kMaxHistoryPage);
+  const int shape = q.before_seq ? 0 : q.after_seq ? 1 : 2;
+  const sql::Bound bound{q.before_seq ? *q.before_seq : q.after_seq.value_or(0)};
+  return db_->read([&](Connection& c) -> Result<std::vector<Message>> {
+    auto found =
+        conv.is_channel()
+            ? (shape == 2 ? D::query(c, sql::kChannelHistory[2], conv.a, limit)
+                          : D::query(c, sql::kChannelHistory[shape], conv.a, bound, limit))
+            : (shape == 2 ? D::query(c, sql::kDmHistory[2], conv.a, conv.b, limit)
+                          : D::query(c, sql::kDmHistory[shape], conv.a, conv.b, bound, limit));
+    auto page = sql::all<Message>(
+        std::move(found),
+        [&](const auto& r) {
+          return conv.is_channel() ? rows::channel_message(r) : rows::dm_message(r);
+        },
+        limit);
+    if (page.ok() && !q.after_seq) std::reverse(page->begin(), page->end());
+    return page;
+  });
+}
+
+template <SqlDialect D>
+Result<std::uint64_t> SqlStore<D>::advance_delivery(Id user_id, const ConvKey& conv,
+                                                    std::uint64_t seq) {
+  return db_->write([&](Connection& c) {
+    return advance_cursor(c, user_id, conv, seq, sql::CursorKind::delivery);
+  });
+}
+
+template <SqlDialect D>
+Result<std::uint64_t> SqlStore<D>::advance_read(Id user_id, const ConvKey& conv,
+                                                std::uint64_t seq) {
+  return db_->write(
+      [&](Connection& c) { return advance_cursor(c, user_id, conv, seq, sql::CursorKind::read); });
+}
+
+template <SqlDialect D>
+Result<std::uint64_t> SqlStore<D>::advance_cursor(Connection& c, Id user_id, const ConvKey& conv,
+                                                  std::uint64_t seq, sql::CursorKind kind) {
+  const bool channel = conv.is_channel();
+  if (!channel && !sql::valid_dm(conv)) return sql::bad_conv();
+  if (!channel && !conv.has_participant(user_id)) {
+    return make_error(Errc::forbidden, "not a participant of this conversation");
+  }
+  const Id peer_id = channel ? 0 : conv.peer_of(user_id);
+  struct Row {
+    std::uint64_t ack, read, last;
+  };
+  auto map = [](const auto& r) { return Row{r.column_id(0), r.column_id(1), r.column_id(2)}; };
+  // The conversation's row is read without a lock (D::write_cursor says why that is safe).
+  auto row = channel ? sql::one<Row>(D::query(c,
+                                              "SELECT cu.last_ack_seq, cu.read_seq, ch.last_seq"
+                                              " FROM channel_user cu"
+                                              " JOIN channel ch ON ch.id = cu.channel_id"
+                                              " WHERE cu.channel_id = ? AND cu.user_id = ?",
+                                              conv.a, user_id),
+                                     map, "member")
+                     : sql::one<Row>(D::query(c,
+                                              "SELECT du.last_ack_seq, du.read_seq, d.last_seq"
+                                              " FROM dm_user du"
+                                              " JOIN dm d ON d.user_a = ? AND d.user_b = ?"
+                                              " WHERE du.user_id = ? AND du.peer_id = ?",
+                                              conv.a, conv.b, user_id, peer_id),
+                                     map, "member");
+  if (!row.ok()) {
+    if (row.error().code != Errc::not_found) return row.error();
+    return make_error(Errc::forbidden, channel ? "not a member of this channel"
+                                               : "no message exchanged in this conversation yet");
+  }
+  const std::uint64_t before = kind == sql::CursorKind::delivery ? row->ack : row->read;
+  const std::uint64_t target = std::min(seq, row->last);
+  if (target <= before) return before;
+  return D::write_cursor(
+      c, sql::CursorWrite{
+             .conv = conv, .user = user_id, .peer = peer_id, .kind = kind, .target = target});
+}
+
+template <SqlDialect D>
+Result<std::vector<ConversationState>> SqlStore<D>::conversations(Id user_id) {
+  return db_->read([&](Connection& c) -> Result<std::vector<ConversationState>> {
+    // The last message is the row at seq = last_seq: one primary-key probe per conversation.
+    auto out = sql::all<ConversationState>(
+        D::query(c,
+                 "SELECT ch.id, COALESCE(sc.space_id, 0), ch.name, ch.avatar, ch.last_seq,"
+                 " cu.read_seq, cu.last_ack_seq,"
+                 " m.channel_id, m.message_id, m.seq, m.`from`, m.type, m.body, m.created_at,"
+                 " m.cid"
+                 " FROM channel_user cu"
+                 " JOIN channel ch ON ch.id = cu.channel_id"
+                 " LEFT JOIN space_channel sc ON sc.channel_id = ch.id"
+                 " LEFT JOIN channel_message m ON m.channel_id = ch.id AND m.seq = ch.last_seq"
+                 " WHERE cu.user_id = ? ORDER BY cu.channel_id",
+                 user_id),
+        [](const auto& r) {
+          return sql::conversation_row(
+              r, ConvKey::channel(r.column_id(0)), r.column_id(1),
+              [](const auto& m, int col) { return rows::channel_message(m, col); });
+        });
+    if (!out.ok()) return out.error();
+    auto dms = sql::all<ConversationState>(
+        D::query(c, D::sql.dm_conversations, user_id), [](const auto& r) {
+          return sql::conversation_row(
+              r, ConvKey{ConvKind::dm, r.column_id(0), r.column_id(1)}, 0,
+              [](const auto& m, int col) { return rows::dm_message(m, col); });
+        });
+    if (!dms.ok()) return dms.error();
+    for (auto& st : *dms) out->push_back(std::move(st));
+    return out;
+  });
+}
+
+// --- shared pieces of the methods above
+
+template <SqlDialect D>
+Result<User> SqlStore<D>::user_by_id_in(Connection& c, Id id) {
+  return sql::one<User>(
+      D::query(c,
+               "SELECT id, name, avatar, COALESCE(phone, ''), created_at FROM `user` WHERE id = ?",
+               id),
+      sql::kUser, "user");
+}
+
+template <SqlDialect D>
+Result<Space> SqlStore<D>::space_by_id_in(Connection& c, Id id) {
+  return sql::one<Space>(
+      D::query(c, "SELECT id, name, avatar, owner_id, created_at FROM space WHERE id = ?", id),
+      sql::kSpace, "space");
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::is_channel_member_in(Connection& c, Id channel_id, Id user_id) {
+  return sql::exists(D::query(c, "SELECT 1 FROM channel_user WHERE channel_id = ? AND user_id = ?",
+                              channel_id, user_id));
+}
+
+template <SqlDialect D>
+template <class T>
+Result<T> SqlStore<D>::update_profile(std::string_view update, Id id,
+                                      const std::optional<std::string>& name,
+                                      const std::optional<std::string>& avatar,
+                                      std::string_view missing,
+                                      Result<T> (*read_back)(Connection&, Id)) {
+  return db_->write([&](Connection& c) -> Result<T> {
+    // The row is read back in the same transaction (MariaDB has no UPDATE ... RETURNING).
+    auto updated = D::change(c, update, name, avatar, id);
+    if (!updated.ok()) return updated.error();
+    if (*updated == 0) return make_error(Errc::not_found, std::string(missing));
+    return read_back(c, id);
+  });
+}
+
+template <SqlDialect D>
+Result<std::vector<Member>> SqlStore<D>::members(std::string_view text, Id group_id,
+                                                 Id after_user_id, std::uint32_t limit) {
+  return db_->read([&](Connection& c) {
+    return sql::all<Member>(D::query(c, text, group_id, sql::Bound{after_user_id}, limit),
+                            sql::kMember);
+  });
+}
+
+}  // namespace imd

@@ -1,0 +1,183 @@
+// AuthService (domain/auth_service.hpp) in process, on the standalone adapters with the fast
+// password hashing: registration, login, refresh-token rotation, logout, and access tokens that
+// expire with the injected clock (the FakeClock moves; no test waits for real time to pass).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "support/in_process.hpp"
+
+namespace imd {
+namespace {
+
+using testing::error_of;
+
+constexpr const char* kPhone = "+15550001";
+constexpr const char* kPassword = "password1";
+
+class Auth : public ::testing::Test, protected testing::InProcess<> {
+ protected:
+  void SetUp() override {
+    auto u = auth.register_user("alice", kPhone, kPassword);
+    ASSERT_TRUE(u.ok()) << u.error().message;
+    alice_ = *u;
+  }
+  Session login() {
+    auto s = auth.login(kPhone, kPassword);
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    return s.ok() ? *s : Session{};
+  }
+  // The user an access token stands for, or the error code.
+  Result<Id> who(const std::string& access_token) { return auth.authenticate(access_token); }
+
+  User alice_;
+};
+
+TEST_F(Auth, RegisterValidatesAndKeepsPhonesUnique) {
+  EXPECT_NE(alice_.id, 0u);
+  EXPECT_EQ(alice_.created_at, clock.now_ms());
+  auto me = auth.me(alice_.id);
+  ASSERT_TRUE(me.ok());
+  EXPECT_EQ(me->phone, kPhone);
+
+  EXPECT_EQ(error_of(auth.register_user("alice2", kPhone, kPassword)), Errc::conflict);
+  EXPECT_EQ(error_of(auth.register_user("", "+15550002", kPassword)), Errc::invalid_argument);
+  EXPECT_EQ(error_of(auth.register_user("bob", "12", kPassword)), Errc::invalid_argument);
+  EXPECT_EQ(error_of(auth.register_user("bob", "+1555x0002", kPassword)), Errc::invalid_argument);
+  EXPECT_EQ(error_of(auth.register_user("bob", "+15550002", "short")), Errc::invalid_argument);
+  EXPECT_EQ(error_of(auth.register_user("bob", "+15550002", std::string(129, 'p'))),
+            Errc::invalid_argument);
+  EXPECT_TRUE(auth.register_user("bob", "+15550002", kPassword).ok());
+}
+
+// A session: an access token for the user with its lifetime, a refresh token, and the user's
+// memberships warmed in the user cache.
+TEST_F(Auth, LoginOpensASession) {
+  Session s = login();
+  EXPECT_EQ(s.user.id, alice_.id);
+  EXPECT_EQ(s.expires_in_s, testing::kAccessTtlS);
+  EXPECT_FALSE(s.refresh_token.empty());
+  auto id = who(s.access_token);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(*id, alice_.id);
+  const auto misses = users.misses();
+  ASSERT_TRUE(users.memberships(alice_.id).ok());
+  EXPECT_EQ(users.misses(), misses);  // warm
+}
+
+// Wrong password and unknown phone are told apart by nothing.
+TEST_F(Auth, LoginFailuresLookAlike) {
+  auto wrong = auth.login(kPhone, "password2");
+  auto unknown = auth.login("+15559999", kPassword);
+  ASSERT_FALSE(wrong.ok());
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(wrong.error().code, Errc::unauthenticated);
+  EXPECT_EQ(unknown.error().code, Errc::unauthenticated);
+  EXPECT_EQ(wrong.error().message, unknown.error().message);
+  EXPECT_EQ(error_of(auth.login(kPhone, std::string(129, 'p'))), Errc::unauthenticated);
+}
+
+// Refresh rotates: each refresh token works once and gives a new session with a new one.
+TEST_F(Auth, RefreshTokensRotate) {
+  Session first = login();
+  auto second = auth.refresh(first.refresh_token);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_NE(second->refresh_token, first.refresh_token);
+  EXPECT_EQ(second->user.id, alice_.id);
+  EXPECT_EQ(*who(second->access_token), alice_.id);
+  EXPECT_EQ(error_of(auth.refresh(first.refresh_token)), Errc::unauthenticated);  // used
+  auto third = auth.refresh(second->refresh_token);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(error_of(auth.refresh(second->refresh_token)), Errc::unauthenticated);
+
+  EXPECT_EQ(error_of(auth.refresh("")), Errc::unauthenticated);
+  EXPECT_EQ(error_of(auth.refresh(std::string(257, 'r'))), Errc::unauthenticated);
+  EXPECT_EQ(error_of(auth.refresh("never-issued")), Errc::unauthenticated);
+}
+
+// A refresh token lives refresh_ttl on the injected clock.
+TEST_F(Auth, RefreshTokensExpire) {
+  Session s = login();
+  clock.advance(std::chrono::seconds(testing::kRefreshTtlS - 1));
+  auto renewed = auth.refresh(s.refresh_token);
+  ASSERT_TRUE(renewed.ok());
+  clock.advance(std::chrono::seconds(testing::kRefreshTtlS + 1));
+  EXPECT_EQ(error_of(auth.refresh(renewed->refresh_token)), Errc::unauthenticated);
+}
+
+// Logout revokes the refresh token, and is idempotent. The access token is a stateless JWT: it
+// stays valid until it expires.
+TEST_F(Auth, LogoutRevokesTheRefreshToken) {
+  Session s = login();
+  ASSERT_TRUE(auth.logout(s.refresh_token).ok());
+  EXPECT_EQ(error_of(auth.refresh(s.refresh_token)), Errc::unauthenticated);
+  EXPECT_TRUE(auth.logout(s.refresh_token).ok());
+  EXPECT_TRUE(auth.logout("never-issued").ok());
+  EXPECT_EQ(error_of(auth.logout("")), Errc::invalid_argument);
+  EXPECT_TRUE(who(s.access_token).ok());
+}
+
+// An access token is accepted until access_ttl has passed on the clock, refused from then on
+// (remembered or not), while the refresh token still opens a new session.
+TEST_F(Auth, AccessTokensExpireWithTheClock) {
+  Session s = login();
+  Session other = login();  // never verified before it expires: not remembered
+  ASSERT_TRUE(who(s.access_token).ok());
+  clock.advance(std::chrono::seconds(testing::kAccessTtlS - 1));
+  ASSERT_TRUE(who(s.access_token).ok());
+  clock.advance(std::chrono::seconds(1));
+  EXPECT_EQ(error_of(who(s.access_token)), Errc::unauthenticated);
+  EXPECT_EQ(error_of(who(other.access_token)), Errc::unauthenticated);
+
+  auto renewed = auth.refresh(s.refresh_token);
+  ASSERT_TRUE(renewed.ok());
+  EXPECT_EQ(*who(renewed->access_token), alice_.id);
+}
+
+// Only tokens this service signed, unaltered, are accepted.
+TEST_F(Auth, ForgedTokensAreRefused) {
+  Session s = login();
+  TokenIssuer other_key(clock, std::string(40, 'x'), testing::kAccessTtlS);
+  EXPECT_EQ(error_of(who(other_key.issue(alice_.id))), Errc::unauthenticated);
+  std::string tampered = s.access_token;
+  char& c = tampered[tampered.rfind('.') + 5];  // in the signature, where every bit counts
+  c = c == 'a' ? 'b' : 'a';
+  EXPECT_EQ(error_of(who(tampered)), Errc::unauthenticated);
+  EXPECT_EQ(error_of(who(s.access_token.substr(0, s.access_token.rfind('.')))),
+            Errc::unauthenticated);
+  EXPECT_EQ(error_of(who(s.refresh_token)), Errc::unauthenticated);
+  EXPECT_EQ(error_of(who("")), Errc::unauthenticated);
+  EXPECT_EQ(error_of(who(std::string(5000, 'a'))), Errc::unauthenticated);
+  // Signed with the right key but already expired when issued.
+  testing::FakeClock past;
+  past.advance(-std::chrono::seconds(2 * testing::kAccessTtlS));
+  TokenIssuer stale(past, testing::kJwtSecret, testing::kAccessTtlS);
+  EXPECT_EQ(error_of(who(stale.issue(alice_.id))), Errc::unauthenticated);
+  EXPECT_EQ(*who(s.access_token), alice_.id);  // the genuine one still works
+}
+
+// Profiles: the phone number is the user's own business.
+TEST_F(Auth, ProfilesShowThePhoneOnlyToItsOwner) {
+  auto bob = auth.register_user("bob", "+15550002", kPassword);
+  ASSERT_TRUE(bob.ok());
+  EXPECT_EQ(auth.get_user(alice_.id, alice_.id)->phone, kPhone);
+  auto seen = auth.get_user(bob->id, alice_.id);
+  ASSERT_TRUE(seen.ok());
+  EXPECT_EQ(seen->name, "alice");
+  EXPECT_TRUE(seen->phone.empty());
+  auto found = auth.find_users(bob->id, "ALICE");
+  ASSERT_TRUE(found.ok());
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_TRUE(found->front().phone.empty());
+  EXPECT_EQ(error_of(auth.get_user(bob->id, 999)), Errc::not_found);
+
+  auto updated = auth.update_me(alice_.id, {.name = "alicia", .avatar = std::nullopt});
+  ASSERT_TRUE(updated.ok());
+  EXPECT_EQ(updated->name, "alicia");
+  EXPECT_EQ(error_of(auth.update_me(alice_.id, {.name = "", .avatar = std::nullopt})),
+            Errc::invalid_argument);
+  EXPECT_EQ(auth.me(alice_.id)->name, "alicia");
+}
+
+}  // namespace
+}  // namespace imd
