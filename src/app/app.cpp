@@ -73,6 +73,29 @@ void name_threads(boost::asio::thread_pool& pool, std::size_t threads, const cha
   started->wait();
 }
 
+// The data directory and what imd keeps in it are the service user's alone (main() sets the
+// umask for what is created now); files an older version or an operator left readable by
+// others are tightened, with a warning.
+void secure_data_dir(const fs::path& dir) {
+  auto tighten = [](const fs::path& p, fs::perms keep) {
+    std::error_code ec;
+    auto st = fs::status(p, ec);
+    if (ec || !fs::exists(st)) return;
+    const auto others = fs::perms::group_all | fs::perms::others_all;
+    if ((st.permissions() & others) == fs::perms::none) return;
+    fs::permissions(p, keep, fs::perm_options::replace, ec);
+    if (ec) {
+      LOG_WARN("cannot restrict " << p.string() << " to its owner: " << ec.message());
+    } else {
+      LOG_WARN(p.string() << " was readable by other users; restricted to its owner");
+    }
+  };
+  tighten(dir, fs::perms::owner_all);
+  for (const char* f : {"imd.db", "imd.db-wal", "imd.db-shm", "jwt.secret"}) {
+    tighten(dir / f, fs::perms::owner_read | fs::perms::owner_write);
+  }
+}
+
 // The configured secret, or one generated at first start and kept (mode 0600) in data_dir.
 std::string jwt_secret(const Config& c) {
   if (!c.auth.jwt_secret.empty()) return c.auth.jwt_secret;
@@ -125,6 +148,7 @@ struct App::Parts {
         io(static_cast<int>(threads())) {
     name_threads(blocking, static_cast<std::size_t>(config.blocking_threads), "imd-pool");
     fs::create_directories(config.data_dir);
+    secure_data_dir(config.data_dir);
     // The registry comes first: it hands out this process's worker id (snowflake ids, and the
     // node of every connection this gateway holds).
     build_registry();

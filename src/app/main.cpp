@@ -1,4 +1,6 @@
 // imd: the instant-messaging server. Parses the configuration and runs the App.
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -9,6 +11,9 @@
 #include "common/log.hpp"
 
 int main(int argc, char** argv) {
+  // Everything imd creates (the data directory, the database and its WAL, jwt.secret) is the
+  // service user's alone: phone numbers, password hashes and every DM live there.
+  ::umask(077);
   std::vector<std::string> args(argv + 1, argv + argc);
   auto cl = imd::parse_command_line(args, [](const char* name) { return std::getenv(name); });
   if (!cl) {

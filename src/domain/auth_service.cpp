@@ -17,10 +17,23 @@ Result<void> check_name(std::string_view field, std::string_view value) {
                                                   std::to_string(kMaxNameBytes) +
                                                   " bytes and not blank");
   }
-  for (unsigned char c : value) {
-    if (c < 0x20 || c == 0x7F) {
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const auto c = static_cast<unsigned char>(value[i]);
+    const auto next = i + 1 < value.size() ? static_cast<unsigned char>(value[i + 1]) : 0;
+    const auto third = i + 2 < value.size() ? static_cast<unsigned char>(value[i + 2]) : 0;
+    // C0 and DEL; C1 (U+0080..U+009F: C2 80..C2 9F); the bidi embeddings and overrides
+    // U+202A..U+202E (E2 80 AA..AE) and isolates U+2066..U+2069 (E2 81 A6..A9), which let a
+    // name display as something else ("gpj.exe" shown reversed) in every client.
+    const bool control = c < 0x20 || c == 0x7F || (c == 0xC2 && next >= 0x80 && next <= 0x9F);
+    const bool bidi = c == 0xE2 && ((next == 0x80 && third >= 0xAA && third <= 0xAE) ||
+                                    (next == 0x81 && third >= 0xA6 && third <= 0xA9));
+    if (control) {
       return make_error(Errc::invalid_argument,
                         std::string(field) + " must not contain control characters");
+    }
+    if (bidi) {
+      return make_error(Errc::invalid_argument,
+                        std::string(field) + " must not contain bidirectional overrides");
     }
   }
   return {};
