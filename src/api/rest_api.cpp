@@ -133,6 +133,7 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
     routes_.push_back({std::move(method), split_path(path), h, authn, auth_limited});
   };
   add("GET", "/healthz", &RestApi::health, false);
+  add("GET", "/readyz", &RestApi::ready, false);
   add("GET", "/metrics", &RestApi::metrics, false);
   add("POST", "/api/v1/auth/register", &RestApi::auth_register, false, true);
   add("POST", "/api/v1/auth/login", &RestApi::auth_login, false, true);
@@ -229,6 +230,22 @@ HttpResponse RestApi::handle(const HttpRequest& req) {
 
 HttpResponse RestApi::health(Ctx&) {
   return json_response(200, {{"status", "ok"}});
+}
+
+// /healthz says the process lives; /readyz whether it can serve (a load balancer takes it out
+// of rotation on 503): draining, an engine that does not answer in time, a full send queue,
+// each named in the body.
+HttpResponse RestApi::ready(Ctx&) {
+  if (s_.readiness == nullptr) return json_response(200, {{"status", "ready"}});
+  auto report = s_.readiness->check();
+  if (report.ready) return json_response(200, {{"status", "ready"}});
+  bj::array failing;
+  for (const auto& f : report.failing) {
+    failing.push_back(bj::object{{"part", f.part}, {"error", f.error}});
+  }
+  auto r = json_response(503, {{"status", "not ready"}, {"failing", std::move(failing)}});
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
 }
 
 // Served without a token, like /healthz, to the scraper (operators keep the port off the

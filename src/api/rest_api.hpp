@@ -12,6 +12,7 @@
 #include "common/config.hpp"
 #include "common/metrics_text.hpp"
 #include "common/rate_limiter.hpp"
+#include "common/readiness.hpp"
 #include "domain/auth_service.hpp"
 #include "domain/messaging_service.hpp"
 #include "domain/space_service.hpp"
@@ -29,6 +30,8 @@ struct Services {
   Clock& clock;
   // GET /metrics writes what this returns (Prometheus text); null: process metrics only.
   const MetricsSource* metrics = nullptr;
+  // GET /readyz answers from this; null: always ready (nothing to check).
+  Readiness* readiness = nullptr;
 };
 
 class RestApi {
@@ -54,6 +57,7 @@ class RestApi {
   };
 
   HttpResponse health(Ctx&);
+  HttpResponse ready(Ctx&);
   HttpResponse metrics(Ctx&);
   HttpResponse auth_register(Ctx&);
   HttpResponse auth_login(Ctx&);

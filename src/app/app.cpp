@@ -22,6 +22,7 @@
 #include "cache/memory_member_cache.hpp"
 #include "cache/memory_user_cache.hpp"
 #include "common/log.hpp"
+#include "common/readiness.hpp"
 #include "common/snowflake.hpp"
 #include "common/thread_name.hpp"
 #include "domain/auth_service.hpp"
@@ -170,8 +171,9 @@ struct App::Parts {
     if (sqlite) {
       metrics = [db = sqlite](MetricsText& m) { write_wal_metrics(db->wal_status(), m); };
     }
+    build_readiness();
     rest = std::make_unique<api::RestApi>(
-        api::Services{*auth, *spaces, *messaging, clock, &metrics}, config.limits);
+        api::Services{*auth, *spaces, *messaging, clock, &metrics, readiness.get()}, config.limits);
     sync = std::make_unique<SyncService>(*store, *inbox, *messaging);
     net::ServerDeps deps{config,  *rest, *auth, *messaging, *sync,
                          *routes, *hub,  clock, blocking,   find_web_root(config)};
@@ -231,9 +233,29 @@ struct App::Parts {
       queue = std::move(q);
       return;
     }
-    queue = std::make_unique<LocalQueue>(static_cast<std::size_t>(config.limits.queue_capacity),
-                                         static_cast<std::size_t>(config.limits.batch_max),
-                                         std::chrono::microseconds(config.limits.batch_linger_us));
+    auto q = std::make_unique<LocalQueue>(static_cast<std::size_t>(config.limits.queue_capacity),
+                                          static_cast<std::size_t>(config.limits.batch_max),
+                                          std::chrono::microseconds(config.limits.batch_linger_us));
+    local_queue = q.get();
+    queue = std::move(q);
+  }
+
+  // What GET /readyz checks: the store answers; Redis answers (when caches, routes and the
+  // inbox live there); the local send queue is below 90% of its capacity (beyond, sends are
+  // about to be refused). Draining is set by the signal handler.
+  void build_readiness() {
+    readiness = std::make_unique<Readiness>(steady);
+    readiness->add("store", [s = store.get()] { return s->ping(); });
+    if (redis_client) readiness->add("redis", [c = redis_client] { return c->ping(); });
+    if (local_queue) {
+      const auto limit = static_cast<std::size_t>(config.limits.queue_capacity) * 9 / 10;
+      readiness->add("queue", [q = local_queue, limit]() -> Result<void> {
+        if (q->depth() <= limit) return {};
+        return make_error(Errc::unavailable, std::to_string(q->depth()) +
+                                                 " messages wait to be stored (limit " +
+                                                 std::to_string(limit) + ")");
+      });
+    }
   }
 
   // One process holding every connection pushes straight into its Hub. Otherwise events go
@@ -308,6 +330,7 @@ struct App::Parts {
     ro.cluster = config.redis.mode == "cluster";
     ro.pool_size = static_cast<int>(config.redis.pool_size);
     auto client = std::make_shared<redis::RedisClient>(ro);
+    redis_client = client;
     RedisInboxOptions io_opts;
     io_opts.max_entries = static_cast<std::uint32_t>(config.redis.inbox_max);
     inbox = std::make_unique<RedisInbox>(client, io_opts);
@@ -346,7 +369,11 @@ struct App::Parts {
   std::unique_ptr<UserCache> users;
   std::unique_ptr<CursorCache> cursors;
   std::unique_ptr<Queue> queue;
-  NatsQueue* nats_queue = nullptr;  // set when queue = nats: partitions come from the registry
+  NatsQueue* nats_queue = nullptr;    // set when queue = nats: partitions come from the registry
+  LocalQueue* local_queue = nullptr;  // set when queue = local: its depth feeds readiness
+  std::shared_ptr<redis::RedisClient> redis_client;  // set when the caches live in Redis
+  SteadyClock steady;
+  std::unique_ptr<Readiness> readiness;
   std::unique_ptr<Routes> routes;
   RedisRoutes* redis_routes = nullptr;  // set when routes live in Redis: they need refreshing
   std::unique_ptr<gateway::Hub> hub;
@@ -414,6 +441,7 @@ void App::run_until_signal() {
   signals.async_wait([this, &refresh, &wait_closed](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     LOG_INFO("signal " << sig << ": shutting down");
+    p_->readiness->set_draining();
     p_->server->stop_accepting();
     // Store what was accepted and push those ACKs, then close every WebSocket with 1001 behind
     // them (a client that misses one retries with the same cid: it is not stored twice).

@@ -152,8 +152,8 @@ awaitable<void> http_session(tcp::socket socket, std::shared_ptr<HttpContext> ct
     }
 
     wire::HttpResponse out;
-    // /healthz and /metrics are served by every role.
-    const bool every_role = path == "/healthz" || path == "/metrics";
+    // /healthz, /readyz and /metrics are served by every role.
+    const bool every_role = path == "/healthz" || path == "/readyz" || path == "/metrics";
     if (!ctx->serve_rest && !every_role) {
       out = wire::error_response(
           make_error(Errc::not_found, "this process has no api role: no REST API here"));

@@ -174,6 +174,7 @@ class SqlStore : public Store {
                                               std::uint32_t limit) override;
   Result<std::vector<Id>> channel_member_ids(Id channel_id) override;
   Result<Memberships> memberships_of_user(Id user_id) override;
+  Result<void> ping() override;
 
   Result<std::vector<Result<Appended>>> append_messages(std::span<const NewMessage> batch) override;
   Result<std::vector<Message>> messages(const ConvKey& conv, const HistoryQuery& q) override;

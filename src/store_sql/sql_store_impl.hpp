@@ -391,6 +391,13 @@ Result<std::vector<Id>> SqlStore<D>::channel_member_ids(Id channel_id) {
 }
 
 template <SqlDialect D>
+Result<void> SqlStore<D>::ping() {
+  auto one = db_->read([&](Connection& c) { return sql::exists(D::query(c, "SELECT 1")); });
+  if (!one) return one.error();
+  return {};
+}
+
+template <SqlDialect D>
 Result<Memberships> SqlStore<D>::memberships_of_user(Id user_id) {
   return db_->read([&](Connection& c) -> Result<Memberships> {
     auto known = sql::exists(D::query(c, "SELECT 1 FROM `user` WHERE id = ?", user_id));

@@ -253,6 +253,12 @@ class StoreContract : public ::testing::TestWithParam<BackendParam> {
 
 // --- users and sessions
 
+// Readiness (GET /readyz) asks the engine for one round trip.
+TEST_P(StoreContract, PingAnswers) {
+  auto r = store().ping();
+  EXPECT_TRUE(r.ok()) << r.error().message;
+}
+
 TEST_P(StoreContract, CreatesAndFindsUsers) {
   add_user(1, "Alice");
   auto by_phone = store().user_by_phone("+15551");

@@ -319,6 +319,14 @@ TEST_F(Api, Healthz) {
   EXPECT_EQ(r.header("Content-Type"), "application/json");
 }
 
+// The store answers and the queue is empty: ready, with nothing failing named.
+TEST_F(Api, ReadyzWhenTheEnginesAnswer) {
+  auto r = get("/readyz");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.str("status"), "ready");
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(get("/readyz").status, 200);  // cached, still ready
+}
+
 TEST_F(Api, UnknownPathIs404Json) {
   auto a = account("ghost");
   auto r = get("/api/v1/nope", a.access);

@@ -25,6 +25,9 @@ class Store {
  public:
   virtual ~Store() = default;
 
+  // One round trip to the engine (readiness: GET /readyz). unavailable when it cannot answer.
+  virtual Result<void> ping() = 0;
+
   // --- users and sessions
   virtual Result<void> create_user(const User& user, const std::string& password_hash) = 0;
   virtual Result<UserCredentials> user_by_phone(std::string_view phone) = 0;
