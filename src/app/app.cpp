@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -57,9 +58,6 @@ namespace imd {
 namespace fs = std::filesystem;
 
 namespace {
-
-// How long a SIGTERM waits for the WebSocket closing handshakes before the I/O stops.
-constexpr std::chrono::seconds kDrainTimeout{2};
 
 // Names every thread of `pool` (it has `threads`): each naming task waits until all have
 // started, so each runs on a thread of its own.
@@ -438,22 +436,30 @@ void App::run_until_signal() {
         drain.async_wait(
             [&, deadline](const boost::system::error_code&) { wait_closed(deadline); });
       };
-  signals.async_wait([this, &refresh, &wait_closed](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    LOG_INFO("signal " << sig << ": shutting down");
-    p_->readiness->set_draining();
-    p_->server->stop_accepting();
-    // Store what was accepted and push those ACKs, then close every WebSocket with 1001 behind
-    // them (a client that misses one retries with the same cid: it is not stored twice).
-    p_->queue->stop();
-    p_->messaging->stop();  // writes the delivery ACKs gathered so far
-    if (p_->push_server) p_->push_server->stop();
-    if (p_->remote_pusher) p_->remote_pusher->stop();
-    p_->registry->stop();  // releases partitions and the worker id at once
-    refresh.cancel();
-    p_->server->close_connections();
-    wait_closed(std::chrono::steady_clock::now() + kDrainTimeout);
-  });
+  signals.async_wait(
+      [this, &signals, &refresh, &wait_closed](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        LOG_INFO("signal " << sig << ": shutting down");
+        // A second signal while this one drains: the operator wants out now.
+        signals.async_wait([](const boost::system::error_code& again, int sig2) {
+          if (again) return;
+          LOG_WARN("signal " << sig2 << " during shutdown: exiting at once");
+          std::_Exit(1);
+        });
+        p_->readiness->set_draining();
+        p_->server->stop_accepting();
+        // Store what was accepted and push those ACKs, then close every WebSocket with 1001 behind
+        // them (a client that misses one retries with the same cid: it is not stored twice).
+        p_->queue->stop();
+        p_->messaging->stop();  // writes the delivery ACKs gathered so far
+        if (p_->push_server) p_->push_server->stop();
+        if (p_->remote_pusher) p_->remote_pusher->stop();
+        p_->registry->stop();  // releases partitions and the worker id at once
+        refresh.cancel();
+        p_->server->close_connections();
+        wait_closed(std::chrono::steady_clock::now() +
+                    std::chrono::seconds(p_->config.shutdown_timeout_s));
+      });
   // Routes in Redis expire unless refreshed: refresh this process's live connections every
   // third of their TTL, on the blocking pool (one pipelined call).
   std::function<void()> schedule_refresh = [&] {

@@ -56,6 +56,8 @@ const std::vector<Field>& fields() {
       NUM("worker_id", c.worker_id, "snowflake worker id, 0..1023, unique per process"),
       NUM("threads", c.threads, "I/O threads (0: one per core)"),
       NUM("blocking_threads", c.blocking_threads, "threads for store calls and password hashing"),
+      NUM("shutdown_timeout_s", c.shutdown_timeout_s,
+          "SIGTERM: seconds WebSockets get to finish their close (a second signal: at once)"),
       STR("log_level", c.log_level, "debug|info|warn|error"),
       STR("store", c.store, "store engine: sqlite (standalone) | mysql"),
       STR("cache", c.cache, "inbox/routes/cache engine: memory (standalone) | redis"),
@@ -214,6 +216,9 @@ Result<void> validate(const Config& c) {
   if (c.threads < 0 || c.threads > 256) return bad("threads must be in 0..256");
   if (c.blocking_threads < 1 || c.blocking_threads > 256) {
     return bad("blocking_threads must be in 1..256");
+  }
+  if (c.shutdown_timeout_s < 0 || c.shutdown_timeout_s > 300) {
+    return bad("shutdown_timeout_s must be in 0..300");
   }
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
       c.log_level != "error") {

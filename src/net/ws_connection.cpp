@@ -409,7 +409,7 @@ WsConnections::WsConnections(asio::any_io_executor ex, std::int64_t heartbeat_s)
 void WsConnections::add(const std::shared_ptr<WsConnection>& c) {
   std::lock_guard lock(mu_);
   conns_.push_back(c);
-  if (stopped_) c->close_soon(ws::CloseCode::going_away, "server shutting down");
+  if (stopped_) c->close_soon(ws::CloseCode::going_away, "server shutting down: reconnect");
 }
 
 void WsConnections::start() {
@@ -450,7 +450,7 @@ void WsConnections::close_all() {
     }
   }
   asio::post(timer_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
-  for (auto& c : live) c->close_soon(ws::CloseCode::going_away, "server shutting down");
+  for (auto& c : live) c->close_soon(ws::CloseCode::going_away, "server shutting down: reconnect");
 }
 
 std::size_t WsConnections::open() const {

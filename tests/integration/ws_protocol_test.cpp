@@ -6,10 +6,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -256,13 +258,13 @@ TEST_F(WsProtocol, UpgradeRefusalsCarryTheHeadersOfTheirStatus) {
   EXPECT_NE(head.find("Retry-After: 1"), std::string::npos) << head;
 }
 
-// SIGTERM: every WebSocket gets a close frame with 1001 (going away), and the process exits
-// once the clients answered it.
+// SIGTERM: every WebSocket gets a close frame with 1001 (going away) and a reconnect hint, and
+// the process exits with status 0 once the clients answered it.
 TEST_F(WsProtocol, ShutdownClosesEveryWebSocketWithGoingAway) {
   auto a = open();
   auto b = open();
   auto started = std::chrono::steady_clock::now();
-  std::thread stopper([&] { server_->stop(); });
+  server_->signal(SIGTERM);
   for (auto* s : {a.get(), b.get()}) {
     WireFrame f;
     do {
@@ -270,12 +272,36 @@ TEST_F(WsProtocol, ShutdownClosesEveryWebSocketWithGoingAway) {
     } while (f.opcode == 1);
     EXPECT_EQ(f.opcode, 0x8);
     EXPECT_EQ(f.close_code(), 1001);
+    EXPECT_NE(f.payload.find("reconnect"), std::string::npos) << f.payload;
     s->write(frame(kClose, close_payload(1001)));  // the client's half of the handshake
     EXPECT_TRUE(s->ends());
   }
-  stopper.join();
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
-  EXPECT_FALSE(server_->running());
+  a.reset();  // the clients close their sockets: nothing is left to wait for
+  b.reset();
+  int status = server_->wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 4s);  // well inside the 5 s timeout
+}
+
+// A client that never answers the close keeps a drain waiting up to shutdown_timeout_s; a
+// second signal ends it at once.
+TEST_F(WsProtocol, ASecondSignalDuringTheDrainExitsAtOnce) {
+  server_ = std::make_unique<ServerProcess>(std::vector<std::string>{"--shutdown-timeout-s", "60"});
+  server_->start();
+  Http h(server_->host(), server_->port());
+  account_ = make_account(h, "stubborn");
+  auto s = open();
+  server_->signal(SIGTERM);
+  WireFrame f;
+  do {
+    f = s->read_frame();
+  } while (f.opcode == 1);
+  ASSERT_EQ(f.close_code(), 1001);  // draining, waiting for this client
+  auto second = std::chrono::steady_clock::now();
+  server_->signal(SIGTERM);
+  int status = server_->wait();
+  EXPECT_LT(std::chrono::steady_clock::now() - second, 3s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
 }
 
 TEST_F(WsProtocol, FramesSentRightBehindTheRequestAreRead) {

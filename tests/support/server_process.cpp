@@ -120,6 +120,21 @@ void ServerProcess::start() {
   throw std::runtime_error("imd did not start; its log:\n" + seen);
 }
 
+void ServerProcess::signal(int sig) {
+  if (pid_ > 0) ::kill(pid_, sig);
+}
+
+int ServerProcess::wait() {
+  if (pid_ <= 0) return -1;
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  if (drain_.joinable()) drain_.join();
+  if (err_fd_ >= 0) close(err_fd_);
+  err_fd_ = -1;
+  return status;
+}
+
 void ServerProcess::wait_exit() {
   if (pid_ <= 0) return;
   int status = 0;

@@ -24,6 +24,10 @@ class ServerProcess {
   void start();
   void stop();   // SIGTERM and wait
   void kill9();  // SIGKILL and wait
+  // Sends `sig` and returns at once (stop() and kill9() wait for the exit).
+  void signal(int sig);
+  // Waits for the exit and returns its wait status (-1: not running).
+  int wait();
   void restart() {
     stop();
     start();
