@@ -136,13 +136,7 @@ int ServerProcess::wait() {
 }
 
 void ServerProcess::wait_exit() {
-  if (pid_ <= 0) return;
-  int status = 0;
-  waitpid(pid_, &status, 0);
-  pid_ = -1;
-  if (drain_.joinable()) drain_.join();
-  if (err_fd_ >= 0) close(err_fd_);
-  err_fd_ = -1;
+  (void)wait();
 }
 
 void ServerProcess::stop() {
