@@ -109,6 +109,8 @@ const std::vector<Field>& fields() {
       NUM("limits.batch_linger_us", c.limits.batch_linger_us,
           "standalone: a send batch fills this long (microseconds) before it is stored"),
       NUM("limits.max_connections", c.limits.max_connections, "open connections at most"),
+      NUM("limits.ws_connections_per_user", c.limits.ws_connections_per_user,
+          "WebSockets one user may hold on one process"),
       NUM("ws.heartbeat_s", c.ws.heartbeat_s, "client heartbeat interval, seconds"),
       NUM("ws.sync_page", c.ws.sync_page, "messages per backfill page"),
       NUM("ws.ack_flush_ms", c.ws.ack_flush_ms, "delivery ACKs are written together this often"),
@@ -276,6 +278,7 @@ Result<void> validate(const Config& c) {
                          {"limits.queue_capacity", l.queue_capacity},
                          {"limits.batch_max", l.batch_max},
                          {"limits.max_connections", l.max_connections},
+                         {"limits.ws_connections_per_user", l.ws_connections_per_user},
                          {"ws.heartbeat_s", c.ws.heartbeat_s},
                          {"ws.sync_page", c.ws.sync_page},
                          {"ws.ack_flush_ms", c.ws.ack_flush_ms}}) {

@@ -66,6 +66,7 @@ struct LimitsConfig {
   std::int64_t batch_max = 1024;         // messages per store transaction
   std::int64_t batch_linger_us = 2000;   // a batch fills this long before it is stored
   std::int64_t max_connections = 19000;
+  std::int64_t ws_connections_per_user = 50;  // WebSockets one user may hold on one process
 };
 
 struct WsConfig {

@@ -8,13 +8,29 @@ ConnRef Hub::attach(Id user, std::weak_ptr<Connection> conn) {
   std::lock_guard lock(s.mu);
   s.conns.emplace(ref.conn, Entry{user, std::move(conn)});
   size_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard users(users_mu_);
+    ++per_user_[user];
+  }
   return ref;
 }
 
 void Hub::detach(ConnRef ref) {
   Shard& s = shard(ref.conn);
   std::lock_guard lock(s.mu);
-  if (s.conns.erase(ref.conn)) size_.fetch_sub(1, std::memory_order_relaxed);
+  auto it = s.conns.find(ref.conn);
+  if (it == s.conns.end()) return;
+  const Id user = it->second.user;
+  s.conns.erase(it);
+  size_.fetch_sub(1, std::memory_order_relaxed);
+  std::lock_guard users(users_mu_);
+  if (auto u = per_user_.find(user); u != per_user_.end() && --u->second == 0) per_user_.erase(u);
+}
+
+std::size_t Hub::connections_of(Id user) const {
+  std::lock_guard users(users_mu_);
+  auto it = per_user_.find(user);
+  return it == per_user_.end() ? 0 : it->second;
 }
 
 std::vector<std::pair<Id, ConnRef>> Hub::snapshot() {

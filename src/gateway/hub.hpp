@@ -45,6 +45,8 @@ class Hub final : public Pusher {
   ConnRef attach(Id user, std::weak_ptr<Connection> conn);
   void detach(ConnRef ref);
   std::size_t size() const { return size_.load(std::memory_order_relaxed); }
+  // This process's connections of `user` (the per-user bound of the upgrade).
+  std::size_t connections_of(Id user) const;
   std::uint32_t node() const { return node_; }
 
   void push(std::vector<Push> pushes) override;
@@ -67,6 +69,8 @@ class Hub final : public Pusher {
   std::atomic<std::uint64_t> next_{1};
   std::atomic<std::size_t> size_{0};
   std::array<Shard, kShards> shards_;
+  mutable std::mutex users_mu_;  // taken after a shard's mutex, never before
+  std::unordered_map<Id, std::uint32_t> per_user_;
 };
 
 }  // namespace imd::gateway

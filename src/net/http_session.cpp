@@ -87,6 +87,12 @@ std::variant<Upgrade, wire::HttpResponse> check_upgrade(const HttpContext& ctx, 
   if (ctx.ws.hub.size() >= static_cast<std::size_t>(ctx.config.limits.max_connections)) {
     return refuse(Errc::unavailable, "too many connections");
   }
+  // One user cannot take every slot (a soft bound: upgrades racing each other may pass it by
+  // the few in flight).
+  if (ctx.ws.hub.connections_of(*user) >=
+      static_cast<std::size_t>(ctx.config.limits.ws_connections_per_user)) {
+    return refuse(Errc::too_many_requests, "too many connections for this user");
+  }
   up.user = *user;
   return up;
 }

@@ -258,6 +258,41 @@ TEST_F(WsProtocol, UpgradeRefusalsCarryTheHeadersOfTheirStatus) {
   EXPECT_NE(head.find("Retry-After: 1"), std::string::npos) << head;
 }
 
+// One user cannot hold every connection slot: past limits.ws_connections_per_user the upgrade
+// answers 429 with Retry-After, and a slot freed by a close is taken again.
+TEST_F(WsProtocol, OneUserCannotTakeEverySlot) {
+  server_ = std::make_unique<ServerProcess>(
+      std::vector<std::string>{"--limits-ws-connections-per-user", "2"});
+  server_->start();
+  Http h(server_->host(), server_->port());
+  account_ = make_account(h, "greedy");
+  auto first = open();
+  auto second = open();
+  {
+    RawSocket third(server_->port());
+    third.write(upgrade_request("Sec-WebSocket-Version: 13\r\n"));
+    auto head = third.read_head();
+    EXPECT_EQ(head.rfind("HTTP/1.1 429", 0), 0u) << head;
+    EXPECT_NE(head.find("Retry-After: 1"), std::string::npos) << head;
+  }
+  auto other = make_account(h, "someone else");
+  std::swap(account_, other);
+  auto theirs = open();  // another user is not affected
+  std::swap(account_, other);
+  first->write(frame(kClose, close_payload(1000)));
+  EXPECT_TRUE(first->ends());
+  first.reset();
+  // The slot is free once the server has detached the connection.
+  bool reopened = false;
+  for (int i = 0; i < 100 && !reopened; ++i) {
+    RawSocket again(server_->port());
+    again.write(upgrade_request("Sec-WebSocket-Version: 13\r\n"));
+    reopened = again.read_head().rfind("HTTP/1.1 101", 0) == 0;
+    if (!reopened) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(reopened);
+}
+
 // SIGTERM: every WebSocket gets a close frame with 1001 (going away) and a reconnect hint, and
 // the process exits with status 0 once the clients answered it.
 TEST_F(WsProtocol, ShutdownClosesEveryWebSocketWithGoingAway) {

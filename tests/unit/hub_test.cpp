@@ -90,6 +90,8 @@ TEST_F(HubTest, AttachAndDetachKeepTheTable) {
   EXPECT_NE(a1.ref, a2.ref);
   EXPECT_NE(a2.ref, b1.ref);
   EXPECT_EQ(hub_.size(), 3u);
+  EXPECT_EQ(hub_.connections_of(kAlice), 2u);
+  EXPECT_EQ(hub_.connections_of(kBob), 1u);
   auto snapshot = hub_.snapshot();
   std::sort(snapshot.begin(), snapshot.end());
   std::vector<std::pair<Id, ConnRef>> expected = {
@@ -100,7 +102,10 @@ TEST_F(HubTest, AttachAndDetachKeepTheTable) {
   hub_.detach(a1.ref);
   hub_.detach(a1.ref);  // twice: nothing more
   EXPECT_EQ(hub_.size(), 2u);
-  EXPECT_EQ(hub_.snapshot().size(), 2u);
+  EXPECT_EQ(hub_.connections_of(kAlice), 1u);
+  hub_.detach(b1.ref);
+  EXPECT_EQ(hub_.connections_of(kBob), 0u);
+  EXPECT_EQ(hub_.snapshot().size(), 1u);
   Device a3 = attach(kAlice);
   EXPECT_NE(a3.ref, a1.ref);  // ids are not reused
 }
