@@ -84,6 +84,13 @@ wire::HttpResponse serve_static(const std::string& root, const std::string& targ
   r.headers.emplace_back("Cache-Control",
                          hashed ? "public, max-age=31536000, immutable" : "no-cache");
   r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  // The client loads only its own files and talks only to this origin (REST and /ws): an
+  // injected script or a framing page gets nothing. Inline style attributes stay allowed (the
+  // components set some); inline scripts do not.
+  r.headers.emplace_back("Content-Security-Policy", std::string(kContentSecurityPolicy));
+  r.headers.emplace_back("Referrer-Policy", "no-referrer");
+  r.headers.emplace_back("X-Frame-Options", "DENY");
+  r.headers.emplace_back("Cross-Origin-Opener-Policy", "same-origin");
   return r;
 }
 

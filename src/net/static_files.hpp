@@ -12,6 +12,12 @@
 
 namespace imd::net {
 
+// The web client's Content-Security-Policy (served with every static file).
+inline constexpr std::string_view kContentSecurityPolicy =
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 // The file a URL path names under `root`, or nullopt for anything that could leave it.
 std::optional<std::string> static_path(const std::string& root, std::string_view target);
 std::string_view content_type_for(std::string_view path);

@@ -1759,6 +1759,13 @@ TEST(ApiStatic, ServesFilesButNeverOutsideTheRoot) {
     EXPECT_EQ(index.status, 200);
     EXPECT_EQ(index.body, "<html>index</html>");
     EXPECT_EQ(index.header("Content-Type").rfind("text/html", 0), 0u);
+    // The page may load only its own files and talk only to its origin, and nobody may frame it.
+    const auto csp = index.header("Content-Security-Policy");
+    EXPECT_NE(csp.find("default-src 'self'"), std::string::npos) << csp;
+    EXPECT_NE(csp.find("script-src 'self'"), std::string::npos) << csp;
+    EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos) << csp;
+    EXPECT_EQ(index.header("Referrer-Policy"), "no-referrer");
+    EXPECT_EQ(index.header("X-Frame-Options"), "DENY");
     auto js = h.get("/app.js");
     EXPECT_EQ(js.status, 200);
     EXPECT_EQ(js.body, "console.log(1)");
