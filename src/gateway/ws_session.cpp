@@ -52,7 +52,7 @@ void WsSession::open(std::weak_ptr<Connection> self) {
 
 void WsSession::on_closed() {
   ctx_.hub.detach(ref_);
-  asio::post(ctx_.blocking, [&ctx = ctx_, user = user_, ref = ref_, hold = t_.hold()] {
+  asio::post(ctx_.blocking, [&ctx = ctx_, user = user_, ref = ref_] {
     ctx.routes.remove(user, ref);
     // The user may reconnect through another gateway at once: let it find their ACKs stored.
     ctx.messaging.flush_soon();

@@ -3,25 +3,14 @@
 #include <algorithm>
 #include <utility>
 
+#include "store_sql/row_mappers.hpp"
+
 namespace imd {
 
 namespace {
 
 // A page bound, so one call cannot pin a reader for an unbounded scan.
 constexpr std::uint32_t kMaxInboxPage = 1000;
-
-// m.id, "from", "to", type, body, created_at, user_a, user_b, seq, cid
-Message read_message(const SqliteStatement& s) {
-  return Message{.id = s.column_id(0),
-                 .conv = ConvKey{ConvKind::dm, s.column_id(6), s.column_id(7)},
-                 .seq = s.column_id(8),
-                 .from = s.column_id(1),
-                 .to = s.column_id(2),
-                 .type = s.column_text(3),
-                 .body = s.column_text(4),
-                 .created_at = s.column_int64(5),
-                 .cid = s.column_text(9)};
-}
 
 }  // namespace
 
@@ -86,7 +75,7 @@ Result<std::vector<Message>> SqliteInbox::list(Id user_id, const std::optional<I
       auto row = s->step();
       if (!row.ok()) return row.error();
       if (!*row) return out;
-      out.push_back(read_message(*s));
+      out.push_back(rows::dm_message(*s));  // the DM column list of row_mappers.hpp
     }
   });
 }

@@ -324,7 +324,7 @@ TEST_F(WsProtocol, ASecondSignalDuringTheDrainExitsAtOnce) {
   server_ = std::make_unique<ServerProcess>(std::vector<std::string>{"--shutdown-timeout-s", "60"});
   server_->start();
   Http h(server_->host(), server_->port());
-  account_ = make_account(h, "stubborn");
+  account_ = make_account(h, "silent");
   auto s = open();
   server_->signal(SIGTERM);
   WireFrame f;

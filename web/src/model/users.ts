@@ -12,7 +12,7 @@ export class Users {
     private readonly changed: () => void,
   ) {}
 
-  /** The user's name, or a placeholder while it is being fetched (cached afterwards). */
+  /** The user's name; '…' until the first fetch of their profile answers (then cached). */
   name(id: string): string {
     const u = this.byId.get(id);
     if (u) return u.name;
