@@ -6,7 +6,8 @@ Usage: scripts/check_doc_names.py docs/architecture.md [more.md ...]
 A document that describes the code goes stale silently when a file moves or a function is
 renamed. This reads every `code span` of the documents and checks:
   - paths (src/..., tests/..., web/..., docs/..., scripts/..., tools/..., ops/...): the file or
-    folder exists (a trailing :line or "(...)" is ignored);
+    folder exists (a trailing :line or "(...)" is ignored); a path under a folder that .gitignore
+    lists from the root (/web/dist/, build output) is generated, so it is accepted as named;
   - Type::member: both names occur as whole words in the sources;
   - CamelCase names and snake_case names (with an underscore, optionally followed by "()"):
     they occur as whole words in the sources.
@@ -29,6 +30,27 @@ CAMEL = re.compile(r"^[A-Z][A-Za-z0-9]*[a-z][A-Za-z0-9]*$")
 SNAKE = re.compile(r"^[a-z_][a-z0-9_]*_[a-z0-9_]*(\(\))?$")
 KNAME = re.compile(r"^k[A-Z][A-Za-z0-9]*$")
 QUALIFIED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*::)+[A-Za-z_~][A-Za-z0-9_]*(\(\))?$")
+
+
+def generated_roots():
+    # Root-anchored folders of .gitignore ("/web/dist/"): made by the build, absent in a clean clone.
+    roots = []
+    try:
+        with open(os.path.join(ROOT, ".gitignore"), encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if line.startswith("/") and "*" not in line:
+                    roots.append(line.strip("/"))
+    except OSError:
+        pass
+    return roots
+
+
+GENERATED = generated_roots()
+
+
+def is_generated(path):
+    return any(path == g or path.startswith(g + "/") for g in GENERATED)
 
 
 def load_sources():
@@ -76,7 +98,7 @@ def check(doc, words):
             m = re.match(r"^(.*)\{([^}]*)\}(.*)$", path)
             paths = [m.group(1) + alt + m.group(3) for alt in m.group(2).split(",")] if m else [path]
             for p in paths:
-                if not os.path.exists(os.path.join(ROOT, p)):
+                if not os.path.exists(os.path.join(ROOT, p)) and not is_generated(p):
                     missing.append((line, span, "no such file " + p))
             continue
         if QUALIFIED.match(span):
