@@ -1,5 +1,7 @@
 #include "api/rest_api.hpp"
 
+#include <algorithm>
+
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
@@ -63,6 +65,10 @@ HttpResponse json_response(int status, const bj::object& o) {
   r.status = status;
   r.body = bj::serialize(o);
   return r;
+}
+
+HttpResponse alive() {
+  return json_response(200, {{"status", "ok"}});
 }
 
 HttpResponse no_content() {
@@ -129,18 +135,21 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
       auth_per_ip_(static_cast<double>(limits.auth_rate_per_min) / 60.0,
                    static_cast<double>(std::max<std::int64_t>(limits.auth_rate_per_min / 6, 10))) {
   auto add = [this](std::string method, std::string_view path, Handler h, bool authn,
-                    bool auth_limited = false) {
-    routes_.push_back({std::move(method), split_path(path), h, authn, auth_limited});
+                    bool auth_limited = false, bool hashing = false) {
+    routes_.push_back(
+        {std::move(method), split_path(path), h, authn, auth_limited, std::string(path), hashing});
   };
   add("GET", "/healthz", &RestApi::health, false);
   add("GET", "/readyz", &RestApi::ready, false);
   add("GET", "/metrics", &RestApi::metrics, false);
-  add("POST", "/api/v1/auth/register", &RestApi::auth_register, false, true);
-  add("POST", "/api/v1/auth/login", &RestApi::auth_login, false, true);
+  add("POST", "/api/v1/auth/register", &RestApi::auth_register, false, true, true);
+  add("POST", "/api/v1/auth/login", &RestApi::auth_login, false, true, true);
   add("POST", "/api/v1/auth/refresh", &RestApi::auth_refresh, false, true);
   add("POST", "/api/v1/auth/logout", &RestApi::auth_logout, false);
   add("GET", "/api/v1/users/me", &RestApi::users_me, true);
   add("PATCH", "/api/v1/users/me", &RestApi::users_update_me, true);
+  add("POST", "/api/v1/users/me/password", &RestApi::password_change, true, true, true);
+  add("DELETE", "/api/v1/users/me/sessions", &RestApi::sessions_end_all, true);
   add("GET", "/api/v1/users", &RestApi::users_find, true);
   add("GET", "/api/v1/users/{id}", &RestApi::users_get, true);
   add("POST", "/api/v1/spaces", &RestApi::spaces_create, true);
@@ -159,6 +168,12 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
   add("GET", "/api/v1/channels/{id}/messages", &RestApi::channels_messages, true);
   add("GET", "/api/v1/dms/{id}/messages", &RestApi::dms_messages, true);
   add("GET", "/api/v1/conversations", &RestApi::conversations, true);
+}
+
+bool RestApi::hashes_password(std::string_view method, std::string_view path) const {
+  return std::any_of(routes_.begin(), routes_.end(), [&](const Route& r) {
+    return r.hashing && r.method == method && r.path == path;
+  });
 }
 
 HttpResponse RestApi::handle(const HttpRequest& req) {
@@ -229,7 +244,7 @@ HttpResponse RestApi::handle(const HttpRequest& req) {
 }
 
 HttpResponse RestApi::health(Ctx&) {
-  return json_response(200, {{"status", "ok"}});
+  return alive();
 }
 
 // /healthz says the process lives; /readyz whether it can serve (a load balancer takes it out
@@ -280,7 +295,7 @@ HttpResponse RestApi::auth_login(Ctx& ctx) {
   if (!phone) return error_response(phone.error());
   auto password = json::required_string(*body, "password", kMaxPasswordBytes);
   if (!password) return error_response(password.error());
-  return respond(s_.auth.login(*phone, *password), 200, session_json);
+  return respond(s_.auth.login(*phone, *password, ctx.req.remote_ip), 200, session_json);
 }
 
 HttpResponse RestApi::auth_refresh(Ctx& ctx) {
@@ -299,6 +314,26 @@ HttpResponse RestApi::auth_logout(Ctx& ctx) {
   auto r = s_.auth.logout(*token);
   if (!r) return error_response(r.error());
   return no_content();
+}
+
+HttpResponse RestApi::sessions_end_all(Ctx& ctx) {
+  auto r = s_.auth.logout_everywhere(ctx.user);
+  if (!r) return error_response(r.error());
+  return no_content();
+}
+
+HttpResponse RestApi::password_change(Ctx& ctx) {
+  auto body = ctx.body();
+  if (!body) return error_response(body.error());
+  if (auto unknown = only_fields(*body, {"old_password", "new_password"}); !unknown) {
+    return error_response(unknown.error());
+  }
+  auto old_password = json::required_string(*body, "old_password", kMaxPasswordBytes);
+  if (!old_password) return error_response(old_password.error());
+  auto new_password = json::required_string(*body, "new_password", kMaxPasswordBytes);
+  if (!new_password) return error_response(new_password.error());
+  return respond(s_.auth.change_password(ctx.user, *old_password, *new_password, ctx.req.remote_ip),
+                 200, session_json);
 }
 
 HttpResponse RestApi::users_me(Ctx& ctx) {
@@ -470,6 +505,8 @@ HttpResponse RestApi::history(Ctx& ctx, const ConvKey& conv) {
 
 std::optional<HttpResponse> RestApi::try_handle(const HttpRequest& req) {
   if (req.method != "GET" || !req.body.empty()) return std::nullopt;
+  // The liveness probe never waits for a pool thread.
+  if (req.target == "/healthz") return alive();
   auto url = boost::urls::parse_origin_form(req.target);
   if (!url) return std::nullopt;
   // /api/v1/channels/{id}/messages or /api/v1/dms/{id}/messages

@@ -43,6 +43,10 @@ class RestApi {
   // nullopt for everything else, which then goes to handle() (on the blocking pool); the
   // response, when there is one, is the one handle() would give.
   std::optional<HttpResponse> try_handle(const HttpRequest& req);
+  // Whether the request goes to a route that hashes a password (register, login, password
+  // change): the transport runs those on their own bounded pool, so that a login flood never
+  // holds the threads every other request needs.
+  bool hashes_password(std::string_view method, std::string_view path) const;
 
   struct Ctx;
   using Handler = HttpResponse (RestApi::*)(Ctx&);
@@ -54,6 +58,8 @@ class RestApi {
     Handler handler;
     bool authenticated;
     bool auth_limited;  // counts against the per-IP auth rate (register/login/refresh)
+    std::string path;   // as written in the table
+    bool hashing;       // hashes a password (hashes_password())
   };
 
   HttpResponse health(Ctx&);
@@ -63,6 +69,8 @@ class RestApi {
   HttpResponse auth_login(Ctx&);
   HttpResponse auth_refresh(Ctx&);
   HttpResponse auth_logout(Ctx&);
+  HttpResponse sessions_end_all(Ctx&);
+  HttpResponse password_change(Ctx&);
   HttpResponse users_me(Ctx&);
   HttpResponse users_update_me(Ctx&);
   HttpResponse users_get(Ctx&);

@@ -22,6 +22,7 @@
 #include "cache/memory_cursor_cache.hpp"
 #include "cache/memory_member_cache.hpp"
 #include "cache/memory_user_cache.hpp"
+#include "common/bounded_pool.hpp"
 #include "common/log.hpp"
 #include "common/readiness.hpp"
 #include "common/snowflake.hpp"
@@ -144,8 +145,10 @@ struct App::Parts {
         roles(*parse_roles(config.roles)),  // validated with the config
         hasher(config.auth.password_hash),
         blocking(static_cast<std::size_t>(config.blocking_threads)),
+        hashing(hash_threads(), static_cast<std::size_t>(config.limits.password_hash_queue)),
         io(static_cast<int>(threads())) {
     name_threads(blocking, static_cast<std::size_t>(config.blocking_threads), "imd-pool");
+    name_threads(hashing.pool(), hash_threads(), "imd-hash");
     fs::create_directories(config.data_dir);
     secure_data_dir(config.data_dir);
     // The registry comes first: it hands out this process's worker id (snowflake ids, and the
@@ -173,8 +176,8 @@ struct App::Parts {
     rest = std::make_unique<api::RestApi>(
         api::Services{*auth, *spaces, *messaging, clock, &metrics, readiness.get()}, config.limits);
     sync = std::make_unique<SyncService>(*store, *inbox, *messaging);
-    net::ServerDeps deps{config,  *rest, *auth, *messaging, *sync,
-                         *routes, *hub,  clock, blocking,   find_web_root(config)};
+    net::ServerDeps deps{config, *rest,    *auth,   *messaging,           *sync, *routes, *hub,
+                         clock,  blocking, hashing, find_web_root(config)};
     deps.serve_ws = roles.gateway;
     deps.serve_rest = roles.api;
     if (!roles.api) deps.web_root.clear();
@@ -348,6 +351,10 @@ struct App::Parts {
     if (config.threads > 0) return static_cast<std::size_t>(config.threads);
     return std::max(1u, std::thread::hardware_concurrency());
   }
+  std::size_t hash_threads() const {
+    if (config.auth.hash_threads > 0) return static_cast<std::size_t>(config.auth.hash_threads);
+    return std::max(1u, std::thread::hardware_concurrency() / 2);
+  }
 
   static constexpr std::uint32_t kMaxWorkerId = 1023;  // 10 bits of the snowflake
 
@@ -359,6 +366,7 @@ struct App::Parts {
   std::unique_ptr<Snowflake> ids;
   PasswordHasher hasher;
   boost::asio::thread_pool blocking;
+  BoundedPool hashing;
   boost::asio::io_context io;
   std::shared_ptr<SqliteDatabase> sqlite;  // store = sqlite: its WAL status feeds /metrics
   std::unique_ptr<Store> store;
@@ -486,6 +494,7 @@ void App::run_until_signal() {
   p_->io.run();
   for (auto& t : threads) t.join();
   p_->blocking.join();
+  p_->hashing.join();
   LOG_INFO("stopped");
 }
 

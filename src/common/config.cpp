@@ -55,7 +55,8 @@ const std::vector<Field>& fields() {
       STR("web_root", c.web_root, "directory of the built web client (empty: auto-detect)"),
       NUM("worker_id", c.worker_id, "snowflake worker id, 0..1023, unique per process"),
       NUM("threads", c.threads, "I/O threads (0: one per core)"),
-      NUM("blocking_threads", c.blocking_threads, "threads for store calls and password hashing"),
+      NUM("blocking_threads", c.blocking_threads,
+          "threads for store calls (passwords hash on auth.hash_threads)"),
       NUM("shutdown_timeout_s", c.shutdown_timeout_s,
           "SIGTERM: seconds WebSockets get to finish their close (a second signal: at once)"),
       STR("log_level", c.log_level, "debug|info|warn|error"),
@@ -71,6 +72,8 @@ const std::vector<Field>& fields() {
       NUM("auth.access_ttl_s", c.auth.access_ttl_s, "access token lifetime, seconds"),
       NUM("auth.refresh_ttl_s", c.auth.refresh_ttl_s, "refresh token lifetime, seconds"),
       STR("auth.password_hash", c.auth.password_hash, "Argon2id cost: interactive|moderate|min"),
+      NUM("auth.hash_threads", c.auth.hash_threads,
+          "threads hashing passwords (0: half the cores, at least one)"),
       STR("sqlite.synchronous", c.sqlite.synchronous, "NORMAL|FULL"),
       NUM("sqlite.read_connections", c.sqlite.read_connections, "read-only SQLite connections"),
       NUM("sqlite.checkpoint_restart_bytes", c.sqlite.checkpoint_restart_bytes,
@@ -108,7 +111,13 @@ const std::vector<Field>& fields() {
       NUM("limits.batch_max", c.limits.batch_max, "messages stored per transaction at most"),
       NUM("limits.batch_linger_us", c.limits.batch_linger_us,
           "standalone: a send batch fills this long (microseconds) before it is stored"),
-      NUM("limits.max_connections", c.limits.max_connections, "open connections at most"),
+      NUM("limits.max_connections", c.limits.max_connections, "WebSocket sessions at most"),
+      NUM("limits.max_tcp_connections", c.limits.max_tcp_connections,
+          "open TCP connections at most (lowered to leave 1024 descriptors of the fd limit)"),
+      NUM("limits.tcp_connections_per_ip", c.limits.tcp_connections_per_ip,
+          "open TCP connections per client address (loopback and trusted proxies exempt)"),
+      NUM("limits.password_hash_queue", c.limits.password_hash_queue,
+          "logins and registrations hashing or waiting to; beyond, 503 at once"),
       NUM("limits.ws_connections_per_user", c.limits.ws_connections_per_user,
           "WebSockets one user may hold on one process"),
       NUM("ws.heartbeat_s", c.ws.heartbeat_s, "client heartbeat interval, seconds"),
@@ -246,6 +255,9 @@ Result<void> validate(const Config& c) {
       c.auth.password_hash != "min") {
     return bad("auth.password_hash must be interactive|moderate|min");
   }
+  if (c.auth.hash_threads < 0 || c.auth.hash_threads > 64) {
+    return bad("auth.hash_threads must be in 0..64");
+  }
   if (!c.auth.jwt_secret.empty() && c.auth.jwt_secret.size() < 32) {
     return bad("auth.jwt_secret must be at least 32 characters");
   }
@@ -278,6 +290,9 @@ Result<void> validate(const Config& c) {
                          {"limits.queue_capacity", l.queue_capacity},
                          {"limits.batch_max", l.batch_max},
                          {"limits.max_connections", l.max_connections},
+                         {"limits.max_tcp_connections", l.max_tcp_connections},
+                         {"limits.tcp_connections_per_ip", l.tcp_connections_per_ip},
+                         {"limits.password_hash_queue", l.password_hash_queue},
                          {"limits.ws_connections_per_user", l.ws_connections_per_user},
                          {"ws.heartbeat_s", c.ws.heartbeat_s},
                          {"ws.sync_page", c.ws.sync_page},
@@ -431,6 +446,31 @@ std::string help_text() {
   return os.str();
 }
 
+// scheme://user:password@host,...: the user and password of every URL in a list, redacted
+// (a NATS URL may carry credentials; --print-config output ends up in tickets and chats).
+std::string redact_url_credentials(const std::string& list) {
+  std::string out;
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t comma = list.find(',', start);
+    if (comma == std::string::npos) comma = list.size();
+    std::string url = list.substr(start, comma - start);
+    const auto scheme = url.find("://");
+    if (scheme != std::string::npos) {
+      const auto host = scheme + 3;
+      const auto at = url.find('@', host);
+      const auto slash = url.find('/', host);
+      if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+        url.replace(host, at - host, "<redacted>");
+      }
+    }
+    out += url;
+    if (comma == list.size()) return out;
+    out += ',';
+    start = comma + 1;
+  }
+}
+
 std::string to_toml(const Config& config) {
   Config c = config;
   std::ostringstream os;
@@ -449,7 +489,7 @@ std::string to_toml(const Config& config) {
     } else if (f.secret) {
       os << (f.str(c).empty() ? "\"\"" : "\"<redacted>\"");
     } else {
-      os << toml::value<std::string>(f.str(c));
+      os << toml::value<std::string>(redact_url_credentials(f.str(c)));
     }
     os << "\n";
   }

@@ -19,6 +19,7 @@ struct AuthConfig {
   std::int64_t access_ttl_s = 900;
   std::int64_t refresh_ttl_s = 30 * 24 * 3600;
   std::string password_hash = "interactive";  // libsodium limits: interactive|moderate|min
+  std::int64_t hash_threads = 0;  // threads hashing passwords; 0: half the cores, at least 1
 };
 
 struct SqliteConfigSection {
@@ -61,12 +62,15 @@ struct LimitsConfig {
   std::int64_t ws_write_queue_bytes = 8 * 1024 * 1024;
   std::int64_t http_rate_per_s = 200;  // token bucket per client IP
   std::int64_t http_burst = 400;
-  std::int64_t auth_rate_per_min = 600;  // register/login/refresh per client IP
-  std::int64_t queue_capacity = 100000;  // messages waiting to be stored
-  std::int64_t batch_max = 1024;         // messages per store transaction
-  std::int64_t batch_linger_us = 2000;   // a batch fills this long before it is stored
-  std::int64_t max_connections = 19000;
-  std::int64_t ws_connections_per_user = 50;  // WebSockets one user may hold on one process
+  std::int64_t auth_rate_per_min = 600;        // register/login/refresh per client IP
+  std::int64_t queue_capacity = 100000;        // messages waiting to be stored
+  std::int64_t batch_max = 1024;               // messages per store transaction
+  std::int64_t batch_linger_us = 2000;         // a batch fills this long before it is stored
+  std::int64_t max_connections = 19000;        // WebSocket sessions at most
+  std::int64_t max_tcp_connections = 19000;    // open TCP connections (lowered to fit the fd limit)
+  std::int64_t tcp_connections_per_ip = 1000;  // per client address (loopback, proxies exempt)
+  std::int64_t password_hash_queue = 64;       // logins/registrations hashing or waiting; then 503
+  std::int64_t ws_connections_per_user = 50;   // WebSockets one user may hold on one process
 };
 
 struct WsConfig {
@@ -151,7 +155,10 @@ Result<void> apply_toml(Config& config, std::string_view toml_text, std::string_
 Result<void> validate(const Config& config);
 
 std::string help_text();
-// The effective configuration as TOML; secrets are redacted.
+// The effective configuration as TOML; secrets are redacted, and so are the credentials of
+// URLs (redact_url_credentials).
 std::string to_toml(const Config& config);
+// "nats://user:pw@h:4222,nats://h2" -> "nats://<redacted>@h:4222,nats://h2".
+std::string redact_url_credentials(const std::string& list);
 
 }  // namespace imd

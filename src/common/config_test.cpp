@@ -85,6 +85,17 @@ TEST(Config, WrongTypesAndRangesAreRejected) {
   EXPECT_FALSE(parse_command_line({"--listen"}, env_of({})));
 }
 
+// A NATS URL's user and password do not reach --print-config.
+TEST(Config, UrlCredentialsAreRedacted) {
+  EXPECT_EQ(redact_url_credentials("nats://imd:pw@10.0.0.1:4222,nats://10.0.0.2:4222"),
+            "nats://<redacted>@10.0.0.1:4222,nats://10.0.0.2:4222");
+  EXPECT_EQ(redact_url_credentials("nats://h:4222/x@y"), "nats://h:4222/x@y");
+  EXPECT_EQ(redact_url_credentials("127.0.0.1:2379"), "127.0.0.1:2379");
+  auto cl = parse_command_line({"--nats-url", "nats://imd:tops3cret@127.0.0.1:4222"}, env_of({}));
+  ASSERT_TRUE(cl) << cl.error().message;
+  EXPECT_EQ(to_toml(cl->config).find("tops3cret"), std::string::npos);
+}
+
 TEST(Config, EngineSelection) {
   auto cl = parse_command_line(
       {"--store", "mysql", "--cache", "redis", "--mysql-port", "3307", "--redis-mode", "cluster",

@@ -2,6 +2,7 @@
 // carried in Result<T>. Transports map Errc to their protocol in one function each.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,6 +27,8 @@ std::string_view errc_name(Errc e);
 struct Error {
   Errc code;
   std::string message;
+  // too_many_requests/unavailable: when the client may try again (0: soon, one second).
+  std::int64_t retry_after_s = 0;
 };
 
 template <class T>

@@ -76,9 +76,7 @@ Result<User> AuthService::register_user(const std::string& name, const std::stri
                                         const std::string& password) {
   IMD_TRY(check_name("name", name));
   IMD_TRY(check_phone(phone));
-  if (password.size() < kMinPasswordBytes || password.size() > kMaxPasswordBytes) {
-    return make_error(Errc::invalid_argument, "password must be 8..128 bytes");
-  }
+  IMD_TRY(check_password(password, name, phone));
   auto id = ids_.next();
   if (!id) return id.error();
   auto hash = hasher_.hash(password);
@@ -88,16 +86,67 @@ Result<User> AuthService::register_user(const std::string& name, const std::stri
   return u;
 }
 
-Result<Session> AuthService::login(const std::string& phone, const std::string& password) {
+namespace {
+Error throttled(Millis wait_ms) {
+  auto e = make_error(Errc::too_many_requests, "too many failed logins: wait before trying again");
+  e.retry_after_s = (wait_ms + 999) / 1000;
+  return e;
+}
+}  // namespace
+
+Result<Session> AuthService::login(const std::string& phone, const std::string& password,
+                                   std::string_view source) {
   auto fail = [] { return make_error(Errc::unauthenticated, "wrong phone or password"); };
   if (password.size() > kMaxPasswordBytes) return fail();
+  if (Millis wait = throttle_.wait_ms(phone, source, clock_.now_ms()); wait > 0) {
+    return throttled(wait);
+  }
   auto creds = store_.user_by_phone(phone);
   if (!creds) {
     if (creds.error().code != Errc::not_found) return creds.error();
     hasher_.verify_dummy(password);
+    throttle_.failed(phone, source, clock_.now_ms());
     return fail();
   }
-  if (!hasher_.verify(creds->password_hash, password)) return fail();
+  if (!hasher_.verify(creds->password_hash, password)) {
+    throttle_.failed(phone, source, clock_.now_ms());
+    return fail();
+  }
+  throttle_.succeeded(phone, source, clock_.now_ms());
+  return open_session(creds->user);
+}
+
+Result<std::uint64_t> AuthService::logout_everywhere(Id user_id) {
+  return store_.revoke_refresh_tokens_of(user_id);
+}
+
+Result<Session> AuthService::change_password(Id user_id, const std::string& old_password,
+                                             const std::string& new_password,
+                                             std::string_view source) {
+  // Counted with the logins of the account, by phone: a stolen access token does not give
+  // an attacker unthrottled guesses at the password.
+  auto creds = store_.credentials_by_id(user_id);
+  if (!creds) return creds.error();
+  const std::string& account = creds->user.phone;
+  if (Millis wait = throttle_.wait_ms(account, source, clock_.now_ms()); wait > 0) {
+    return throttled(wait);
+  }
+  if (old_password.size() > kMaxPasswordBytes ||
+      !hasher_.verify(creds->password_hash, old_password)) {
+    throttle_.failed(account, source, clock_.now_ms());
+    return make_error(Errc::forbidden, "old_password is wrong");
+  }
+  IMD_TRY(check_password(new_password, creds->user.name, creds->user.phone));
+  if (new_password == old_password) {
+    return make_error(Errc::invalid_argument, "new_password must differ from old_password");
+  }
+  auto hash = hasher_.hash(new_password);
+  if (!hash) return hash.error();
+  IMD_TRY(store_.set_password_hash(user_id, *hash));
+  auto revoked = store_.revoke_refresh_tokens_of(user_id);
+  if (!revoked) return revoked.error();
+  LOG_INFO("user " << user_id << " changed their password; " << *revoked
+                   << " other sessions ended");
   return open_session(creds->user);
 }
 

@@ -1,5 +1,6 @@
-// Accounts and sessions: register, log in (access JWT + one-time refresh token), refresh
-// (rotation: the old refresh token is revoked), log out, authenticate an access token,
+// Accounts and sessions: register, log in (access JWT + one-time refresh token; brute force
+// slowed per account, login_throttle.hpp), refresh (rotation: the old refresh token is
+// revoked), log out (one session or all), change the password, authenticate an access token,
 // and the user's own profile. A new session (login, refresh) warms the user's memberships in
 // the user cache. Thread-safe; blocking (Store, Argon2id): run on the pool.
 #pragma once
@@ -9,7 +10,9 @@
 
 #include "common/clock.hpp"
 #include "common/id_generator.hpp"
+#include "domain/login_throttle.hpp"
 #include "domain/password.hpp"
+#include "domain/password_policy.hpp"
 #include "domain/ports/store.hpp"
 #include "domain/ports/user_cache.hpp"
 #include "domain/tokens.hpp"
@@ -31,8 +34,6 @@ struct ProfileUpdate {
 // Field limits, shared by the REST layer's messages and the checks here.
 inline constexpr std::size_t kMaxNameBytes = 64;
 inline constexpr std::size_t kMaxAvatarBytes = 512;
-inline constexpr std::size_t kMinPasswordBytes = 8;
-inline constexpr std::size_t kMaxPasswordBytes = 128;
 inline constexpr std::size_t kMaxPhoneBytes = 20;
 
 class AuthService {
@@ -42,9 +43,19 @@ class AuthService {
 
   Result<User> register_user(const std::string& name, const std::string& phone,
                              const std::string& password);
-  Result<Session> login(const std::string& phone, const std::string& password);
+  // `source`: the client's address, for the per-account brakes (login_throttle.hpp); a
+  // throttled attempt is too_many_requests with retry_after_s, before any hashing.
+  Result<Session> login(const std::string& phone, const std::string& password,
+                        std::string_view source);
   Result<Session> refresh(const std::string& refresh_token);
   Result<void> logout(const std::string& refresh_token);
+  // Ends every session of the user: every refresh token is revoked (access tokens end with
+  // their lifetime, and so do the WebSockets opened with them). Returns how many were live.
+  Result<std::uint64_t> logout_everywhere(Id user_id);
+  // Checks the old password (throttled like a login), sets the new one (the policy applies),
+  // ends every session, and opens a new one for the caller.
+  Result<Session> change_password(Id user_id, const std::string& old_password,
+                                  const std::string& new_password, std::string_view source);
   Result<Id> authenticate(std::string_view access_token) const;
 
   Result<User> me(Id user_id);
@@ -63,6 +74,7 @@ class AuthService {
   const TokenIssuer& tokens_;
   UserCache& users_;
   std::int64_t refresh_ttl_s_;
+  LoginThrottle throttle_;
 };
 
 // Shared field checks; invalid_argument naming the field.

@@ -99,7 +99,8 @@ std::variant<Upgrade, wire::HttpResponse> check_upgrade(const HttpContext& ctx, 
 
 }  // namespace
 
-awaitable<void> http_session(tcp::socket socket, std::shared_ptr<HttpContext> ctx) {
+awaitable<void> http_session(tcp::socket socket, std::shared_ptr<void> slot,
+                             std::shared_ptr<HttpContext> ctx) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buf;
   std::string remote_ip;
@@ -152,6 +153,7 @@ awaitable<void> http_session(tcp::socket socket, std::shared_ptr<HttpContext> ct
       stream.expires_never();
       auto conn =
           std::make_shared<WsConnection>(stream.release_socket(), ctx->ws, up.user, up.batch);
+      conn->hold(std::move(slot));
       ctx->connections.add(conn);
       conn->start(std::move(early));
       co_return;
@@ -174,9 +176,20 @@ awaitable<void> http_session(tcp::socket socket, std::shared_ptr<HttpContext> ct
                          ? remote_ip
                          : ctx->proxies.client_ip(remote_ip, req["X-Forwarded-For"]);
       api::RestApi& rest = ctx->rest;
-      out = co_await inline_or_offload(
-          ctx->blocking, [&rest, &in] { return rest.try_handle(in); },
-          [&rest, &in] { return rest.handle(in); });
+      if (rest.hashes_password(in.method, path)) {
+        // Argon2id on its own bounded pool: when it is full, "busy" at once.
+        BoundedPool::Place place(ctx->hashing);
+        if (!place) {
+          out = wire::error_response(
+              make_error(Errc::unavailable, "too many logins in progress, retry shortly"));
+        } else {
+          out = co_await offload(ctx->hashing.pool(), [&rest, &in] { return rest.handle(in); });
+        }
+      } else {
+        out = co_await inline_or_offload(
+            ctx->blocking, [&rest, &in] { return rest.try_handle(in); },
+            [&rest, &in] { return rest.handle(in); });
+      }
     } else if (req.method() == http::verb::get || req.method() == http::verb::head) {
       out = co_await offload(ctx->blocking, [&] { return serve_static(ctx->web_root, target); });
     } else {

@@ -12,6 +12,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "api/rest_api.hpp"
+#include "common/bounded_pool.hpp"
 #include "common/forwarded.hpp"
 #include "gateway/ws_session.hpp"
 #include "net/ws_connection.hpp"
@@ -26,13 +27,17 @@ struct HttpContext {
   gateway::WsContext& ws;  // for the connections that upgrade
   WsConnections& connections;
   boost::asio::thread_pool& blocking;
+  BoundedPool& hashing;    // requests that hash a password (RestApi::hashes_password)
   TrustedProxies proxies;  // whose X-Forwarded-For names the client
   std::string web_root;    // empty: no static files
   bool serve_ws = true;    // the gateway role: /ws
   bool serve_rest = true;  // the api role: /api/... (/healthz and /metrics: every role)
 };
 
+// `slot`: the connection's place under the TCP caps (ConnectionLimits), held until the socket
+// closes, by the WsConnection after an upgrade.
 boost::asio::awaitable<void> http_session(boost::asio::ip::tcp::socket socket,
+                                          std::shared_ptr<void> slot,
                                           std::shared_ptr<HttpContext> ctx);
 
 }  // namespace imd::net

@@ -13,6 +13,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "api/rest_api.hpp"
+#include "common/bounded_pool.hpp"
 #include "common/config.hpp"
 #include "domain/auth_service.hpp"
 #include "domain/messaging_service.hpp"
@@ -32,6 +33,7 @@ struct ServerDeps {
   gateway::Hub& hub;
   Clock& clock;
   boost::asio::thread_pool& blocking;
+  BoundedPool& hashing;    // password hashing (register, login, password change)
   std::string web_root;    // empty: no static files
   bool serve_ws = true;    // the gateway role: /ws
   bool serve_rest = true;  // the api role: /api/... (/healthz is served by every role)

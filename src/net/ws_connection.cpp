@@ -171,6 +171,8 @@ void WsConnection::on_frame(const ws::FrameView& f) {
       if (within_rate()) send_control(Opcode::pong, f.payload);
       return;
     case Opcode::pong:
+      // Unsolicited pongs are allowed (RFC 6455 §5.5.3) but not free: they count like pings.
+      within_rate();
       return;
     case Opcode::close:
       return on_close_frame(f.payload);
@@ -178,12 +180,14 @@ void WsConnection::on_frame(const ws::FrameView& f) {
     case Opcode::binary:
       if (in_message_) return begin_close(ws::CloseCode::protocol_error, "expected continuation");
       if (f.fin) return on_message(f.opcode == Opcode::text, f.payload);
+      if (!fragment_within_rate()) return;
       in_message_ = true;
       message_text_ = f.opcode == Opcode::text;
       msg_.assign(f.payload);
       return;
     case Opcode::continuation: {
       if (!in_message_) return begin_close(ws::CloseCode::protocol_error, "no message to continue");
+      if (!f.fin && !fragment_within_rate()) return;
       msg_.append(f.payload);
       if (!f.fin) return;
       in_message_ = false;
@@ -223,6 +227,18 @@ bool WsConnection::within_rate() {
     session_.send_error(make_error(Errc::too_many_requests, "rate limit exceeded, slow down"), "",
                         nullptr);
   }
+  return false;
+}
+
+// Every fragment but the last counts against the rate (the last counts as the message): a
+// stream of empty continuation frames is a flood like any other. A fragment over the limit
+// ends the connection; the message it belonged to cannot be completed.
+bool WsConnection::fragment_within_rate() {
+  if (bucket_.take(clock_.now_ms())) return true;
+  LOG_INFO("ws conn=" << session_.ref().conn << " closed: fragments over the rate limit");
+  in_message_ = false;
+  std::string().swap(msg_);
+  begin_close(ws::CloseCode::policy_error, "rate limit");
   return false;
 }
 
@@ -397,6 +413,7 @@ void WsConnection::finish(const char* why) {
   error_code ignored;
   sock_.shutdown(tcp::socket::shutdown_both, ignored);
   sock_.close(ignored);
+  slot_.reset();  // the descriptor is free: so is its place under the TCP caps
   session_.on_closed();
   finished_.store(true, std::memory_order_relaxed);
 }

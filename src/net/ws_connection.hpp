@@ -33,6 +33,9 @@ class WsConnection final : public gateway::WsTransport,
   // `socket` has completed the HTTP upgrade. `batch`: the client asked for batch frames.
   WsConnection(boost::asio::ip::tcp::socket&& socket, gateway::WsContext& ctx, Id user, bool batch);
 
+  // Keeps `slot` (the connection's place under the TCP caps) until the connection is gone.
+  void hold(std::shared_ptr<void> slot) { slot_ = std::move(slot); }
+
   // Opens the session, then reads. `early`: bytes the client sent right behind its upgrade
   // request (read along with it).
   void start(std::string early);
@@ -88,6 +91,7 @@ class WsConnection final : public gateway::WsTransport,
   void on_close_frame(std::string_view payload);
   void on_message(bool text, std::string_view payload);
   bool within_rate();
+  bool fragment_within_rate();
 
   void send_control(ws::Opcode op, std::string_view payload);
   void write_queued();
@@ -102,6 +106,7 @@ class WsConnection final : public gateway::WsTransport,
   static constexpr std::size_t kHeadRoom = 10;
 
   boost::asio::ip::tcp::socket sock_;
+  std::shared_ptr<void> slot_;
   const Config& config_;
   Clock& clock_;
   const bool batch_;

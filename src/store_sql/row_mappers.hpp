@@ -17,6 +17,12 @@ User user(const Stmt& s, int c = 0) {
               .created_at = s.column_int64(c + 4)};
 }
 
+// id, name, avatar, COALESCE(phone, ''), created_at, password
+template <class Stmt>
+UserCredentials credentials(const Stmt& s) {
+  return UserCredentials{.user = user(s), .password_hash = s.column_text(5)};
+}
+
 // id, name, avatar, owner_id, created_at
 template <class Stmt>
 Space space(const Stmt& s) {

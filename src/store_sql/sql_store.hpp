@@ -152,6 +152,9 @@ class SqlStore : public Store {
   Result<void> save_refresh_token(const RefreshToken& token) override;
   Result<RefreshToken> take_refresh_token(std::string_view token_hash, Millis now) override;
   Result<void> revoke_refresh_token(std::string_view token_hash) override;
+  Result<std::uint64_t> revoke_refresh_tokens_of(Id user_id) override;
+  Result<UserCredentials> credentials_by_id(Id id) override;
+  Result<void> set_password_hash(Id user_id, const std::string& password_hash) override;
 
   Result<void> create_space(const Space& space) override;
   Result<Space> space_by_id(Id id) override;

@@ -43,6 +43,12 @@ inline constexpr std::string_view kDmHistory[] = {
 };
 
 constexpr auto kUser = [](const auto& r) { return rows::user(r); };
+constexpr auto kCredentials = [](const auto& r) { return rows::credentials(r); };
+inline constexpr std::string_view kCredentialsByPhone =
+    "SELECT id, name, avatar, COALESCE(phone, ''), created_at, password FROM `user` WHERE phone = "
+    "?";
+inline constexpr std::string_view kCredentialsById =
+    "SELECT id, name, avatar, COALESCE(phone, ''), created_at, password FROM `user` WHERE id = ?";
 constexpr auto kSpace = [](const auto& r) { return rows::space(r); };
 constexpr auto kChannel = [](const auto& r) { return rows::channel(r); };
 constexpr auto kMember = [](const auto& r) { return rows::member(r); };
@@ -115,15 +121,8 @@ Result<void> SqlStore<D>::create_user(const User& user, const std::string& passw
 template <SqlDialect D>
 Result<UserCredentials> SqlStore<D>::user_by_phone(std::string_view phone) {
   return db_->read([&](Connection& c) {
-    return sql::one<UserCredentials>(
-        D::query(c,
-                 "SELECT id, name, avatar, COALESCE(phone, ''), created_at, password"
-                 " FROM `user` WHERE phone = ?",
-                 phone),
-        [](const auto& r) {
-          return UserCredentials{.user = rows::user(r), .password_hash = r.column_text(5)};
-        },
-        "user");
+    return sql::one<UserCredentials>(D::query(c, sql::kCredentialsByPhone, phone),
+                                     sql::kCredentials, "user");
   });
 }
 
@@ -188,6 +187,34 @@ Result<void> SqlStore<D>::revoke_refresh_token(std::string_view token_hash) {
         D::change(c, "UPDATE refresh_token SET revoked = 1 WHERE token_hash = ?", token_hash);
     if (!revoked.ok()) return revoked.error();
     if (*revoked == 0) return make_error(Errc::not_found, "refresh token not found");
+    return {};
+  });
+}
+
+template <SqlDialect D>
+Result<std::uint64_t> SqlStore<D>::revoke_refresh_tokens_of(Id user_id) {
+  return db_->write([&](Connection& c) -> Result<std::uint64_t> {
+    auto n = D::change(c, "UPDATE refresh_token SET revoked = 1 WHERE user_id = ? AND revoked = 0",
+                       user_id);
+    if (!n.ok()) return n.error();
+    return static_cast<std::uint64_t>(*n);
+  });
+}
+
+template <SqlDialect D>
+Result<UserCredentials> SqlStore<D>::credentials_by_id(Id id) {
+  return db_->read([&](Connection& c) {
+    return sql::one<UserCredentials>(D::query(c, sql::kCredentialsById, id), sql::kCredentials,
+                                     "user");
+  });
+}
+
+template <SqlDialect D>
+Result<void> SqlStore<D>::set_password_hash(Id user_id, const std::string& password_hash) {
+  return db_->write([&](Connection& c) -> Result<void> {
+    auto n = D::change(c, "UPDATE `user` SET password = ? WHERE id = ?", password_hash, user_id);
+    if (!n.ok()) return n.error();
+    if (*n == 0) return make_error(Errc::not_found, "user not found");
     return {};
   });
 }

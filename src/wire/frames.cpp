@@ -3,6 +3,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "common/json.hpp"
+#include "wire/http.hpp"
 #include "wire/views.hpp"
 
 namespace imd::wire {
@@ -41,7 +42,7 @@ Frame msg_frame(const Message& m, Id viewer) {
 }
 
 Frame error_frame(const Error& e, std::string_view op, const std::string* cid) {
-  bj::object o{{"op", "error"}, {"code", errc_name(e.code)}, {"message", e.message}};
+  bj::object o{{"op", "error"}, {"code", errc_name(e.code)}, {"message", public_message(e)}};
   if (!op.empty()) o["ref"] = op;
   if (cid) o["cid"] = *cid;
   return make(o);

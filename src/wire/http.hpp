@@ -28,10 +28,15 @@ struct HttpResponse {
 };
 
 int http_status(Errc e);
+// The message a client may read. Engine text (an adapter's error that starts with "sqlite:",
+// "mysql:", "redis:", "nats:" or "etcd:": SQL, table and server names) and every internal
+// error are replaced by a generic message with a reference; the original goes to the log
+// under that reference, for the operator.
+std::string public_message(const Error& e);
 // {"error":{"code":"<errc name>","message":"..."}}
 std::string error_body(const Error& e);
 // The status, the body and the headers an error needs: WWW-Authenticate on 401 (RFC 6750),
-// Retry-After on 429 and 503 (the client may retry after a second).
+// Retry-After on 429 and 503 (Error::retry_after_s, at least a second).
 HttpResponse error_response(const Error& e);
 
 }  // namespace imd::wire

@@ -1,4 +1,5 @@
 #include "wire/views.hpp"
+#include "wire/frames.hpp"
 #include "wire/http.hpp"
 
 #include <gtest/gtest.h>
@@ -117,6 +118,38 @@ TEST(Views, WrittenMessagesAreTheDomSerialized) {
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace imd::wire
+
+namespace imd::wire {
+namespace {
+
+// Engine text and internal errors reach clients as a generic message with a reference; our
+// own messages pass unchanged. Retry-After follows the error's retry_after_s.
+TEST(ErrorMapping, EngineDetailsStayInTheLog) {
+  auto fk =
+      make_error(Errc::not_found, "sqlite: INSERT INTO space(...): FOREIGN KEY constraint failed");
+  auto body = error_body(fk);
+  EXPECT_EQ(body.find("INSERT"), std::string::npos) << body;
+  EXPECT_NE(body.find("not found (ref "), std::string::npos) << body;
+  auto internal = error_response(make_error(Errc::internal, "dm row missing right after insert"));
+  EXPECT_EQ(internal.status, 500);
+  EXPECT_EQ(internal.body.find("dm row"), std::string::npos) << internal.body;
+  auto own = error_response(make_error(Errc::conflict, "phone already registered"));
+  EXPECT_NE(own.body.find("phone already registered"), std::string::npos);
+  auto frame =
+      error_frame(make_error(Errc::unavailable, "mysql: Lost connection (2013)"), "send", nullptr);
+  EXPECT_EQ(frame->find("Lost connection"), std::string::npos) << *frame;
+
+  auto slow = make_error(Errc::too_many_requests, "too many failed logins");
+  slow.retry_after_s = 17;
+  auto r = error_response(slow);
+  ASSERT_EQ(r.status, 429);
+  bool found = false;
+  for (const auto& [k, v] : r.headers) found = found || (k == "Retry-After" && v == "17");
+  EXPECT_TRUE(found);
 }
 
 }  // namespace

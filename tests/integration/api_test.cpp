@@ -442,8 +442,14 @@ TEST_F(Api, RegisterCreatesUser) {
 
   // Limits are inclusive: 64-byte name, 8- and 128-byte passwords, '+' and 19 digits.
   EXPECT_EQ(register_user(reg_body(std::string(64, 'n'), unique_phone())).status, 201);
-  EXPECT_EQ(register_user(reg_body("eight", unique_phone(), "12345678")).status, 201);
-  EXPECT_EQ(register_user(reg_body("long", unique_phone(), std::string(128, 'p'))).status, 201);
+  EXPECT_EQ(register_user(reg_body("eight", unique_phone(), "k7#q2vZp")).status, 201);
+  std::string long_password;
+  for (int i = 0; i < 128; ++i) long_password += static_cast<char>('a' + i % 26);
+  EXPECT_EQ(register_user(reg_body("long", unique_phone(), long_password)).status, 201);
+  // The policy (docs/security.md): common passwords and one repeated character are refused.
+  EXPECT_EQ(register_user(reg_body("weak", unique_phone(), "12345678")).error_code(),
+            "invalid_argument");
+  EXPECT_EQ(register_user(reg_body("weak", unique_phone(), std::string(128, 'p'))).status, 400);
   EXPECT_EQ(register_user(reg_body("digits", phone_with_digits(19, true))).status, 201);
   // Multi-byte UTF-8 names are counted in bytes: 16 x 4 bytes = 64.
   std::string emoji;

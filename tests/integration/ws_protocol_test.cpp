@@ -375,6 +375,27 @@ TEST_F(WsProtocol, ManyFramesInOneWriteAreAllHandledInOrder) {
   }
 }
 
+// Unsolicited pongs and empty continuation fragments are not free: a flood of either is
+// closed with 1008 like a flood of messages (they used to skip the limit and keep the idle
+// timer alive).
+TEST_F(WsProtocol, PongAndFragmentFloodsAreRateLimited) {
+  std::string pongs;
+  for (int i = 0; i < 400; ++i) pongs += frame(0x8A, "");   // unsolicited pongs
+  std::string fragments = frame(0x01, R"({"op":"ping",)");  // a message that never ends
+  for (int i = 0; i < 400; ++i) fragments += frame(0x00, "");
+  for (const auto& flood : {pongs, fragments}) {
+    auto s = open();
+    s->write(flood);
+    WireFrame f;
+    do {
+      f = s->read_frame();
+    } while (f.opcode == 1);
+    EXPECT_EQ(f.opcode, 0x8);
+    EXPECT_EQ(f.close_code(), 1008);
+  }
+  expect_server_healthy();
+}
+
 TEST_F(WsProtocol, PingFloodIsRateLimitedLikeMessages) {
   auto s = open();
   // The default limit: a burst of 200, 100/s; 50 refused in a row close the connection.

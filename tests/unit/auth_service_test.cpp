@@ -13,7 +13,8 @@ namespace {
 using testing::error_of;
 
 constexpr const char* kPhone = "+15550001";
-constexpr const char* kPassword = "password1";
+constexpr const char* kPassword = "correct-horse-7";
+constexpr const char* kIp = "203.0.113.5";
 
 class Auth : public ::testing::Test, protected testing::InProcess<> {
  protected:
@@ -23,7 +24,7 @@ class Auth : public ::testing::Test, protected testing::InProcess<> {
     alice_ = *u;
   }
   Session login() {
-    auto s = auth.login(kPhone, kPassword);
+    auto s = auth.login(kPhone, kPassword, kIp);
     EXPECT_TRUE(s.ok()) << s.error().message;
     return s.ok() ? *s : Session{};
   }
@@ -50,6 +51,17 @@ TEST_F(Auth, RegisterValidatesAndKeepsPhonesUnique) {
   EXPECT_TRUE(auth.register_user("bob", "+15550002", kPassword).ok());
 }
 
+// The minimum policy: length, one repeated character, the common list, the name or phone.
+TEST_F(Auth, WeakPasswordsAreRefused) {
+  for (const char* weak : {"password", "Password1", "12345678", "qwertyuiop", "zzzzzzzzzz",
+                           "15550009", "+15550009", "carolcarol"}) {
+    auto r = auth.register_user("carolcarol", "+15550009", weak);
+    ASSERT_FALSE(r.ok()) << weak;
+    EXPECT_EQ(r.error().code, Errc::invalid_argument) << weak;
+  }
+  EXPECT_TRUE(auth.register_user("carolcarol", "+15550009", "tram-lines-at-dusk").ok());
+}
+
 // A session: an access token for the user with its lifetime, a refresh token, and the user's
 // memberships warmed in the user cache.
 TEST_F(Auth, LoginOpensASession) {
@@ -67,14 +79,14 @@ TEST_F(Auth, LoginOpensASession) {
 
 // Wrong password and unknown phone are told apart by nothing.
 TEST_F(Auth, LoginFailuresLookAlike) {
-  auto wrong = auth.login(kPhone, "password2");
-  auto unknown = auth.login("+15559999", kPassword);
+  auto wrong = auth.login(kPhone, "password2", kIp);
+  auto unknown = auth.login("+15559999", kPassword, kIp);
   ASSERT_FALSE(wrong.ok());
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(wrong.error().code, Errc::unauthenticated);
   EXPECT_EQ(unknown.error().code, Errc::unauthenticated);
   EXPECT_EQ(wrong.error().message, unknown.error().message);
-  EXPECT_EQ(error_of(auth.login(kPhone, std::string(129, 'p'))), Errc::unauthenticated);
+  EXPECT_EQ(error_of(auth.login(kPhone, std::string(129, 'p'), kIp)), Errc::unauthenticated);
 }
 
 // Refresh rotates: each refresh token works once and gives a new session with a new one.
@@ -177,6 +189,75 @@ TEST_F(Auth, ProfilesShowThePhoneOnlyToItsOwner) {
   EXPECT_EQ(error_of(auth.update_me(alice_.id, {.name = "", .avatar = std::nullopt})),
             Errc::invalid_argument);
   EXPECT_EQ(auth.me(alice_.id)->name, "alicia");
+}
+
+}  // namespace
+}  // namespace imd
+
+namespace imd {
+namespace {
+
+// Past five failures from one address, that address waits, doubling; the owner on a device
+// that logged in before is not locked out by failures from other addresses; the throttled
+// attempt is refused before any password check (even the right password waits).
+TEST_F(Auth, FailedLoginsSlowDownPerAccountAndAddress) {
+  ASSERT_TRUE(auth.login(kPhone, kPassword, "198.51.100.1").ok());  // the owner's device
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(error_of(auth.login(kPhone, "wrong-guess-1", kIp)), Errc::unauthenticated);
+  }
+  auto held = auth.login(kPhone, "wrong-guess-1", kIp);
+  ASSERT_FALSE(held.ok());
+  EXPECT_EQ(held.error().code, Errc::unauthenticated);  // the sixth is counted...
+  auto waiting = auth.login(kPhone, kPassword, kIp);    // ... and now the address waits
+  ASSERT_FALSE(waiting.ok());
+  EXPECT_EQ(waiting.error().code, Errc::too_many_requests);
+  EXPECT_GE(waiting.error().retry_after_s, 1);
+  // Another address is not affected; nor is the owner's.
+  EXPECT_TRUE(auth.login(kPhone, kPassword, "198.51.100.1").ok());
+  clock.advance(std::chrono::milliseconds(2000));
+  EXPECT_TRUE(auth.login(kPhone, kPassword, kIp).ok());
+}
+
+// Many addresses guessing one account: past 20 failures in all, new addresses wait too, but
+// a device the owner logged in from keeps working.
+TEST_F(Auth, ADistributedGuessSlowsNewAddressesButNotKnownDevices) {
+  ASSERT_TRUE(auth.login(kPhone, kPassword, "198.51.100.1").ok());
+  for (int i = 0; i < 21; ++i) {
+    (void)auth.login(kPhone, "wrong-guess-2", "192.0.2." + std::to_string(i + 1));
+  }
+  auto fresh = auth.login(kPhone, kPassword, "192.0.2.200");
+  ASSERT_FALSE(fresh.ok());
+  EXPECT_EQ(fresh.error().code, Errc::too_many_requests);
+  EXPECT_TRUE(auth.login(kPhone, kPassword, "198.51.100.1").ok());
+}
+
+// Changing the password checks the old one, applies the policy, ends every session (refresh
+// tokens revoked) and gives the caller a new one.
+TEST_F(Auth, ChangingThePasswordEndsEverySession) {
+  Session phone = login();
+  Session laptop = login();
+  EXPECT_EQ(
+      error_of(auth.change_password(alice_.id, "not-the-password", "tram-lines-at-dusk", kIp)),
+      Errc::forbidden);
+  EXPECT_EQ(error_of(auth.change_password(alice_.id, kPassword, "password", kIp)),
+            Errc::invalid_argument);
+  auto fresh = auth.change_password(alice_.id, kPassword, "tram-lines-at-dusk", kIp);
+  ASSERT_TRUE(fresh.ok()) << fresh.error().message;
+  EXPECT_EQ(error_of(auth.refresh(phone.refresh_token)), Errc::unauthenticated);
+  EXPECT_EQ(error_of(auth.refresh(laptop.refresh_token)), Errc::unauthenticated);
+  EXPECT_TRUE(auth.refresh(fresh->refresh_token).ok());
+  EXPECT_EQ(error_of(auth.login(kPhone, kPassword, kIp)), Errc::unauthenticated);
+  EXPECT_TRUE(auth.login(kPhone, "tram-lines-at-dusk", kIp).ok());
+}
+
+TEST_F(Auth, LogoutEverywhereRevokesEveryRefreshToken) {
+  Session a = login();
+  Session b = login();
+  auto n = auth.logout_everywhere(alice_.id);
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 2u);
+  EXPECT_EQ(error_of(auth.refresh(a.refresh_token)), Errc::unauthenticated);
+  EXPECT_EQ(error_of(auth.refresh(b.refresh_token)), Errc::unauthenticated);
 }
 
 }  // namespace

@@ -42,6 +42,12 @@ class Store {
   // is unknown, revoked or expired at `now`.
   virtual Result<RefreshToken> take_refresh_token(std::string_view token_hash, Millis now) = 0;
   virtual Result<void> revoke_refresh_token(std::string_view token_hash) = 0;
+  // Revokes every refresh token of the user (logout everywhere, password change); returns how
+  // many were live.
+  virtual Result<std::uint64_t> revoke_refresh_tokens_of(Id user_id) = 0;
+  virtual Result<UserCredentials> credentials_by_id(Id id) = 0;
+  // Replaces the password hash; not_found for an unknown user.
+  virtual Result<void> set_password_hash(Id user_id, const std::string& password_hash) = 0;
 
   // --- spaces
   // Stores the space and makes its owner a member.

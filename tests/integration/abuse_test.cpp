@@ -1,0 +1,243 @@
+// Abuse limits against the real binary (issue "Teams can trust it", part 6): a login flood
+// does not hold the threads other requests need, the hashing pool answers "busy" past its cap,
+// the TCP connection cap closes what is over it and lets clients in again as sockets close,
+// failed logins slow down per account, and a password change or "log out everywhere" ends
+// the other sessions. Numbers are printed, not asserted (a loaded machine makes timings
+// noisy): the assertions are about order and answers.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+
+#include "support/client.hpp"
+#include "support/server_process.hpp"
+
+namespace imd::test {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// With one hashing thread and the real Argon2id cost, 24 wrong logins at once keep the
+// hashing pool busy for seconds; /healthz and an authenticated read are answered while the
+// flood is still running, because hashing has its own pool.
+TEST(Abuse, ALoginFloodDoesNotHoldOtherRequests) {
+  ServerProcess server({"--auth-password-hash", "interactive", "--auth-hash-threads", "1",
+                        "--limits-auth-rate-per-min", "1000000", "--blocking-threads", "2"});
+  server.start();
+  if (server.external()) GTEST_SKIP() << "needs its own server flags";
+  Http h(server.host(), server.port());
+  Account a = make_account(h, "floodvictim");
+
+  constexpr int kLogins = 24;
+  std::atomic<int> done{0};
+  std::atomic<int> started{0};
+  std::vector<std::thread> flood;
+  for (int i = 0; i < kLogins; ++i) {
+    flood.emplace_back([&, i] {
+      Http fh(server.host(), server.port());
+      ++started;
+      // Unknown accounts (each its own): no per-account brake, a full dummy hash each.
+      auto r =
+          fh.post("/api/v1/auth/login", bj::object{{"phone", "+1999000" + std::to_string(1000 + i)},
+                                                   {"password", "wrong-guess-1"}});
+      EXPECT_TRUE(r.status == 401 || r.status == 503) << r.status << " " << r.body;
+      ++done;
+    });
+  }
+  while (started.load() < kLogins) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the flood is queued
+
+  auto t0 = Clock::now();
+  auto health = h.get("/healthz");
+  const double health_ms = ms_since(t0);
+  const int done_at_health = done.load();
+  t0 = Clock::now();
+  auto me = h.get("/api/v1/users/me", a.access);
+  const double me_ms = ms_since(t0);
+  const int done_at_me = done.load();
+  for (auto& t : flood) t.join();
+
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(me.status, 200) << me.body;
+  std::printf(
+      "login flood (%d at once, 1 hashing thread): /healthz %.1f ms after %d done, "
+      "/users/me %.1f ms after %d done\n",
+      kLogins, health_ms, done_at_health, me_ms, done_at_me);
+  // Answered before the flood ended: neither waited behind the hashing.
+  EXPECT_LT(done_at_health, kLogins);
+  EXPECT_LT(done_at_me, kLogins);
+}
+
+// Past limits.password_hash_queue, a login is answered 503 with Retry-After at once.
+TEST(Abuse, AFullHashingPoolAnswersBusy) {
+  ServerProcess server({"--auth-password-hash", "interactive", "--auth-hash-threads", "1",
+                        "--limits-password-hash-queue", "2", "--limits-auth-rate-per-min",
+                        "1000000"});
+  server.start();
+  if (server.external()) GTEST_SKIP() << "needs its own server flags";
+  std::atomic<int> busy{0};
+  std::atomic<int> refused{0};
+  std::atomic<bool> retry_after{true};
+  std::vector<std::thread> flood;
+  for (int i = 0; i < 16; ++i) {
+    flood.emplace_back([&, i] {
+      Http fh(server.host(), server.port());
+      auto r =
+          fh.post("/api/v1/auth/login", bj::object{{"phone", "+1999100" + std::to_string(1000 + i)},
+                                                   {"password", "wrong-guess-1"}});
+      if (r.status == 503) {
+        ++busy;
+        if (r.header("Retry-After").empty()) retry_after = false;
+      } else if (r.status == 401) {
+        ++refused;
+      }
+    });
+  }
+  for (auto& t : flood) t.join();
+  std::printf("16 logins at once, hashing queue 2: %d busy (503), %d checked (401)\n", busy.load(),
+              refused.load());
+  EXPECT_GT(busy.load(), 0);
+  EXPECT_GT(refused.load(), 0);
+  EXPECT_EQ(busy.load() + refused.load(), 16);
+  EXPECT_TRUE(retry_after.load());
+}
+
+// Sockets over limits.max_tcp_connections are closed at once; when one of the held sockets
+// closes, a client gets in again. (Loopback peers are exempt from the per-address cap, so
+// the total cap is what a test on 127.0.0.1 can reach.)
+TEST(Abuse, TheTcpConnectionCapClosesWhatIsOverItAndRecovers) {
+  ServerProcess server({"--limits-max-tcp-connections", "4"});
+  server.start();
+  if (server.external()) GTEST_SKIP() << "needs its own server flags";
+  asio::io_context io;
+  const tcp::endpoint ep(asio::ip::make_address(server.host()), server.port());
+  // The start-up probe's connection may still be closing: fill the cap with bounded retries.
+  std::vector<std::unique_ptr<tcp::socket>> held;
+  for (int i = 0; i < 4; ++i) {
+    auto s = std::make_unique<tcp::socket>(io);
+    s->connect(ep);
+    held.push_back(std::move(s));
+  }
+  // Give the accept loop time to admit them (each is admitted or closed once accepted): an
+  // HTTP request on the last one tells when it has been served.
+  auto over_cap_closed = [&] {
+    tcp::socket extra(io);
+    extra.connect(ep);
+    extra.non_blocking(false);
+    timeval tv{5, 0};
+    ::setsockopt(extra.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char c;
+    boost::system::error_code ec;
+    auto n = extra.read_some(asio::buffer(&c, 1), ec);
+    return n == 0 && (ec == asio::error::eof || ec == asio::error::connection_reset);
+  };
+  bool closed = false;
+  for (int attempt = 0; attempt < 20 && !closed; ++attempt) {
+    closed = over_cap_closed();
+    if (!closed) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(closed) << "a connection over the cap was not closed";
+  // The log is read by another thread: wait for the line (bounded).
+  bool logged = false;
+  for (int attempt = 0; attempt < 50 && !logged; ++attempt) {
+    logged = server.log().find("limits.max_tcp_connections reached") != std::string::npos;
+    if (!logged) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(logged);
+
+  held.pop_back();  // one slot frees once the server sees the close
+  Http h(server.host(), server.port());
+  int status = 0;
+  for (int attempt = 0; attempt < 50 && status != 200; ++attempt) {
+    try {
+      status = h.get("/healthz").status;
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  EXPECT_EQ(status, 200);
+}
+
+// Changing the password through the REST API: the old one is checked, weak new ones are
+// refused, the other sessions cannot refresh, the caller gets a fresh session. DELETE
+// /users/me/sessions ends every session.
+TEST(Abuse, PasswordChangeAndLogoutEverywhereEndOtherSessions) {
+  ServerProcess server;
+  server.start();
+  Http h(server.host(), server.port());
+  Account a = make_account(h, "changer");
+  auto other =
+      h.post("/api/v1/auth/login", bj::object{{"phone", a.phone}, {"password", a.password}});
+  ASSERT_EQ(other.status, 200);
+  const std::string other_refresh = other.str("refresh_token");
+
+  auto wrong =
+      h.post("/api/v1/users/me/password",
+             bj::object{{"old_password", "not-it-at-all"}, {"new_password", "tram-lines-at-dusk"}},
+             a.access);
+  EXPECT_EQ(wrong.status, 403);
+  auto weak =
+      h.post("/api/v1/users/me/password",
+             bj::object{{"old_password", a.password}, {"new_password", "password"}}, a.access);
+  EXPECT_EQ(weak.status, 400);
+  EXPECT_EQ(weak.error_code(), "invalid_argument");
+  auto changed = h.post(
+      "/api/v1/users/me/password",
+      bj::object{{"old_password", a.password}, {"new_password", "tram-lines-at-dusk"}}, a.access);
+  ASSERT_EQ(changed.status, 200) << changed.body;
+  EXPECT_FALSE(changed.str("access_token").empty());
+  EXPECT_EQ(h.post("/api/v1/auth/refresh", bj::object{{"refresh_token", other_refresh}}).status,
+            401);
+  EXPECT_EQ(h.post("/api/v1/auth/refresh", bj::object{{"refresh_token", a.refresh}}).status, 401);
+  auto fresh =
+      h.post("/api/v1/auth/refresh", bj::object{{"refresh_token", changed.str("refresh_token")}});
+  ASSERT_EQ(fresh.status, 200);
+
+  auto ended = h.request("DELETE", "/api/v1/users/me/sessions", std::nullopt, a.access);
+  EXPECT_EQ(ended.status, 204);
+  EXPECT_EQ(
+      h.post("/api/v1/auth/refresh", bj::object{{"refresh_token", fresh.str("refresh_token")}})
+          .status,
+      401);
+  EXPECT_EQ(h.post("/api/v1/auth/login",
+                   bj::object{{"phone", a.phone}, {"password", "tram-lines-at-dusk"}})
+                .status,
+            200);
+}
+
+// Failed logins for one account from one address: after five, 429 with Retry-After, even for
+// the right password, and no password is checked while it waits.
+TEST(Abuse, RepeatedWrongPasswordsAreSlowedPerAccount) {
+  ServerProcess server({"--limits-auth-rate-per-min", "1000000"});
+  server.start();
+  Http h(server.host(), server.port());
+  Account a = make_account(h, "guessed");
+  int unauthorized = 0;
+  HttpResult last;
+  for (int i = 0; i < 12; ++i) {
+    last =
+        h.post("/api/v1/auth/login", bj::object{{"phone", a.phone}, {"password", "nope-nope-1"}});
+    if (last.status == 401) ++unauthorized;
+    if (last.status == 429) break;
+  }
+  EXPECT_EQ(last.status, 429);
+  EXPECT_FALSE(last.header("Retry-After").empty());
+  EXPECT_GE(unauthorized, 5);
+  auto right =
+      h.post("/api/v1/auth/login", bj::object{{"phone", a.phone}, {"password", a.password}});
+  EXPECT_EQ(right.status, 429);
+}
+
+}  // namespace
+}  // namespace imd::test
