@@ -63,7 +63,7 @@ Result<void> check_phone(std::string_view value) {
 }
 
 AuthService::AuthService(Store& store, IdGenerator& ids, Clock& clock, const PasswordHasher& hasher,
-                         const TokenIssuer& tokens, UserCache& users, std::int64_t refresh_ttl_s)
+                         TokenIssuer& tokens, UserCache& users, std::int64_t refresh_ttl_s)
     : store_(store),
       ids_(ids),
       clock_(clock),
@@ -117,7 +117,15 @@ Result<Session> AuthService::login(const std::string& phone, const std::string& 
 }
 
 Result<std::uint64_t> AuthService::logout_everywhere(Id user_id) {
-  return store_.revoke_refresh_tokens_of(user_id);
+  auto revoked = store_.revoke_refresh_tokens_of(user_id);
+  if (!revoked) return revoked;
+  end_sessions(user_id);
+  return revoked;
+}
+
+void AuthService::end_sessions(Id user_id) {
+  tokens_.revoke_before_now(user_id);
+  if (sessions_ended_) sessions_ended_(user_id);
 }
 
 Result<Session> AuthService::change_password(Id user_id, const std::string& old_password,
@@ -145,6 +153,7 @@ Result<Session> AuthService::change_password(Id user_id, const std::string& old_
   IMD_TRY(store_.set_password_hash(user_id, *hash));
   auto revoked = store_.revoke_refresh_tokens_of(user_id);
   if (!revoked) return revoked.error();
+  end_sessions(user_id);
   LOG_INFO("user " << user_id << " changed their password; " << *revoked
                    << " other sessions ended");
   return open_session(creds->user);
@@ -195,6 +204,10 @@ Result<void> AuthService::logout(const std::string& refresh_token) {
 
 Result<Id> AuthService::authenticate(std::string_view access_token) const {
   return tokens_.verify(access_token);
+}
+
+Result<AccessClaims> AuthService::authenticate_claims(std::string_view access_token) const {
+  return tokens_.claims(access_token);
 }
 
 Result<User> AuthService::me(Id user_id) {

@@ -5,6 +5,7 @@
 // the user cache. Thread-safe; blocking (Store, Argon2id): run on the pool.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -39,7 +40,7 @@ inline constexpr std::size_t kMaxPhoneBytes = 20;
 class AuthService {
  public:
   AuthService(Store& store, IdGenerator& ids, Clock& clock, const PasswordHasher& hasher,
-              const TokenIssuer& tokens, UserCache& users, std::int64_t refresh_ttl_s);
+              TokenIssuer& tokens, UserCache& users, std::int64_t refresh_ttl_s);
 
   Result<User> register_user(const std::string& name, const std::string& phone,
                              const std::string& password);
@@ -49,14 +50,22 @@ class AuthService {
                         std::string_view source);
   Result<Session> refresh(const std::string& refresh_token);
   Result<void> logout(const std::string& refresh_token);
-  // Ends every session of the user: every refresh token is revoked (access tokens end with
-  // their lifetime, and so do the WebSockets opened with them). Returns how many were live.
+  // Ends every session of the user: every refresh token is revoked, the access tokens issued
+  // until now are refused (by this process at once, by a cluster's others when they expire),
+  // and the user's WebSockets are closed (on_sessions_ended). Returns how many refresh tokens
+  // were live.
   Result<std::uint64_t> logout_everywhere(Id user_id);
   // Checks the old password (throttled like a login), sets the new one (the policy applies),
   // ends every session, and opens a new one for the caller.
   Result<Session> change_password(Id user_id, const std::string& old_password,
                                   const std::string& new_password, std::string_view source);
   Result<Id> authenticate(std::string_view access_token) const;
+  // The user and the expiry (a WebSocket ends when its token does, unless renewed in-band).
+  Result<AccessClaims> authenticate_claims(std::string_view access_token) const;
+  // Called with the user whose sessions ended (password change, logout everywhere), after the
+  // refresh tokens were revoked and the access tokens refused: the composition root closes
+  // the user's WebSockets. Set once, before serving.
+  void on_sessions_ended(std::function<void(Id user)> fn) { sessions_ended_ = std::move(fn); }
 
   Result<User> me(Id user_id);
   Result<User> update_me(Id user_id, const ProfileUpdate& update);
@@ -66,12 +75,14 @@ class AuthService {
 
  private:
   Result<Session> open_session(const User& user);
+  void end_sessions(Id user_id);
 
   Store& store_;
   IdGenerator& ids_;
   Clock& clock_;
   const PasswordHasher& hasher_;
-  const TokenIssuer& tokens_;
+  TokenIssuer& tokens_;
+  std::function<void(Id)> sessions_ended_;
   UserCache& users_;
   std::int64_t refresh_ttl_s_;
   LoginThrottle throttle_;

@@ -11,14 +11,38 @@ TokenIssuer::TokenIssuer(Clock& clock, std::string secret, std::int64_t access_t
 
 std::string TokenIssuer::issue(Id user_id) const {
   using namespace jwt::params;
-  std::int64_t now_s = clock_.now_ms() / 1000;
+  const std::int64_t now_ms = clock_.now_ms();
+  const std::int64_t now_s = now_ms / 1000;
   jwt::jwt_object obj{algorithm("HS256"), secret(secret_),
                       payload({{"sub", std::to_string(user_id)}, {"typ", "access"}})};
-  obj.add_claim("iat", now_s).add_claim("exp", now_s + ttl_s_);
+  // iat_ms: revoke_before_now() refuses the tokens of the millisecond before, not the second.
+  obj.add_claim("iat", now_s).add_claim("exp", now_s + ttl_s_).add_claim("iat_ms", now_ms);
   return obj.signature();
 }
 
 Result<Id> TokenIssuer::verify(std::string_view token) const {
+  auto c = claims(token);
+  if (!c) return c.error();
+  return c->user;
+}
+
+bool TokenIssuer::revoked(const Verified& v) const {
+  auto it = revoked_before_ms_.find(v.user);
+  return it != revoked_before_ms_.end() && v.iat_ms < it->second;
+}
+
+void TokenIssuer::revoke_before_now(Id user) {
+  const std::int64_t now_ms = clock_.now_ms();
+  std::lock_guard lock(mu_);
+  if (revoked_before_ms_.size() >= kMaxRemembered) {
+    // Revocations older than a token's lifetime refuse nothing that is not expired anyway.
+    std::erase_if(revoked_before_ms_,
+                  [&](const auto& kv) { return kv.second + ttl_s_ * 1000 < now_ms; });
+  }
+  revoked_before_ms_[user] = now_ms;
+}
+
+Result<AccessClaims> TokenIssuer::claims(std::string_view token) const {
   using namespace jwt::params;
   auto fail = [](const char* why) { return make_error(Errc::unauthenticated, why); };
   if (token.empty() || token.size() > 4096) return fail("missing or oversized token");
@@ -27,7 +51,8 @@ Result<Id> TokenIssuer::verify(std::string_view token) const {
     auto it = verified_.find(std::string(token));
     if (it != verified_.end()) {
       if (clock_.now_ms() / 1000 >= it->second.exp_s) return fail("token expired");
-      return it->second.user;
+      if (revoked(it->second)) return fail("session ended");
+      return AccessClaims{it->second.user, it->second.exp_s};
     }
   }
   try {
@@ -38,7 +63,8 @@ Result<Id> TokenIssuer::verify(std::string_view token) const {
                            secret(secret_), jwt::params::verify(true), leeway(0));
     if (ec) return fail("invalid token");
     const auto& p = obj.payload();
-    if (!p.has_claim("exp") || !p.has_claim("sub") || !p.has_claim_with_value("typ", "access")) {
+    if (!p.has_claim("exp") || !p.has_claim("sub") || !p.has_claim("iat") ||
+        !p.has_claim_with_value("typ", "access")) {
       return fail("invalid token claims");
     }
     auto exp = p.get_claim_value<std::int64_t>("exp");
@@ -46,10 +72,15 @@ Result<Id> TokenIssuer::verify(std::string_view token) const {
     auto sub = p.get_claim_value<std::string>("sub");
     auto id = json::parse_uint(sub);
     if (!id || *id == 0) return fail("invalid token subject");
+    const std::int64_t iat_ms = p.has_claim("iat_ms")
+                                    ? p.get_claim_value<std::int64_t>("iat_ms")
+                                    : p.get_claim_value<std::int64_t>("iat") * 1000;
+    const Verified v{*id, exp, iat_ms};
     std::lock_guard lock(mu_);
+    if (revoked(v)) return fail("session ended");
     if (verified_.size() >= kMaxRemembered) verified_.clear();  // bounded; refills as used
-    verified_.emplace(std::string(token), Verified{*id, exp});
-    return *id;
+    verified_.emplace(std::string(token), v);
+    return AccessClaims{v.user, v.exp_s};
   } catch (const std::exception&) {
     return fail("invalid token");
   }

@@ -17,13 +17,26 @@
 
 namespace imd {
 
+// What a valid access token says.
+struct AccessClaims {
+  Id user = 0;
+  std::int64_t exp_s = 0;  // Unix seconds
+};
+
 class TokenIssuer {
  public:
   TokenIssuer(Clock& clock, std::string secret, std::int64_t access_ttl_s);
   std::string issue(Id user_id) const;
-  // unauthenticated for anything but a well-formed, correctly signed, unexpired token.
+  // unauthenticated for anything but a well-formed, correctly signed, unexpired token that
+  // was issued after the last revoke_before() of its user.
   Result<Id> verify(std::string_view token) const;
+  Result<AccessClaims> claims(std::string_view token) const;
   std::int64_t access_ttl_s() const { return ttl_s_; }
+  // Refuses the user's tokens issued before this millisecond (their sessions ended: password
+  // change, logout everywhere). In this process's memory: other processes of a cluster refuse
+  // them when they expire, at most access_ttl_s later. Bounded: a revocation is forgotten once
+  // every token it refuses has expired.
+  void revoke_before_now(Id user);
 
  private:
   Clock& clock_;
@@ -33,10 +46,13 @@ class TokenIssuer {
   struct Verified {
     Id user;
     std::int64_t exp_s;
+    std::int64_t iat_ms;
   };
+  bool revoked(const Verified& v) const;  // mu_ held
   static constexpr std::size_t kMaxRemembered = 100000;
   mutable std::mutex mu_;
   mutable std::unordered_map<std::string, Verified> verified_;
+  std::unordered_map<Id, std::int64_t> revoked_before_ms_;  // user -> first valid iat_ms
 };
 
 }  // namespace imd

@@ -33,6 +33,18 @@ std::size_t Hub::connections_of(Id user) const {
   return it == per_user_.end() ? 0 : it->second;
 }
 
+void Hub::end_sessions_of(Id user) {
+  std::vector<std::shared_ptr<Connection>> ending;
+  for (auto& s : shards_) {
+    std::lock_guard lock(s.mu);
+    for (const auto& [conn, e] : s.conns) {
+      if (e.user != user) continue;
+      if (auto c = e.conn.lock()) ending.push_back(std::move(c));
+    }
+  }
+  for (auto& c : ending) c->end_session();
+}
+
 std::vector<std::pair<Id, ConnRef>> Hub::snapshot() {
   std::vector<std::pair<Id, ConnRef>> out;
   for (auto& s : shards_) {

@@ -36,6 +36,8 @@ class Connection {
   virtual ~Connection() = default;
   // Thread-safe; returns at once. The frames of one call arrive in order, in one hand-off.
   virtual void deliver(std::vector<OutFrame> frames) = 0;
+  // The user's sessions ended: close (thread-safe, returns at once).
+  virtual void end_session() = 0;
 };
 
 class Hub final : public Pusher {
@@ -50,6 +52,8 @@ class Hub final : public Pusher {
   std::uint32_t node() const { return node_; }
 
   void push(std::vector<Push> pushes) override;
+  // Closes every connection of `user` on this process (Connection::end_session).
+  void end_sessions_of(Id user);
   // Every live connection with its user (to refresh routes kept elsewhere).
   std::vector<std::pair<Id, ConnRef>> snapshot();
 

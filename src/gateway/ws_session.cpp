@@ -17,11 +17,11 @@ namespace bj = boost::json;
 // The client ops of docs/protocol.md. Adding one: an entry here and its handler.
 const WsSession::Op WsSession::kOps[] = {
     {"ping", &WsSession::op_ping}, {"send", &WsSession::op_send}, {"ack", &WsSession::op_ack},
-    {"read", &WsSession::op_read}, {"sync", &WsSession::op_sync},
+    {"read", &WsSession::op_read}, {"sync", &WsSession::op_sync}, {"auth", &WsSession::op_auth},
 };
 
-WsSession::WsSession(WsContext& ctx, WsTransport& transport, Id user)
-    : ctx_(ctx), t_(transport), user_(user) {}
+WsSession::WsSession(WsContext& ctx, WsTransport& transport, Id user, Millis token_expires_ms)
+    : ctx_(ctx), t_(transport), user_(user), token_expires_ms_(token_expires_ms) {}
 
 void WsSession::open(std::weak_ptr<Connection> self) {
   ref_ = ctx_.hub.attach(user_, std::move(self));
@@ -43,7 +43,9 @@ void WsSession::open(std::weak_ptr<Connection> self) {
           co_return;
         }
         LOG_DEBUG("ws open user=" << user_ << " conn=" << ref_.conn);
-        t_.send(wire::hello_frame(ref_.conn, user_, ctx_.config.ws.heartbeat_s), true);
+        t_.send(wire::hello_frame(ref_.conn, user_, ctx_.config.ws.heartbeat_s,
+                                  token_expires_ms_.load(std::memory_order_relaxed)),
+                true);
         start_sync(std::nullopt);
         t_.resume_reading();
       },
@@ -304,6 +306,21 @@ void WsSession::on_deliver(std::vector<OutFrame> frames) {
     t_.send(std::move(f.text), false);
   }
   t_.uncork();
+}
+
+// A fresh access token for the same user, before the one the connection opened with ends: the
+// connection lives on (without it, it is closed with 4001 when the token ends).
+void WsSession::op_auth(const bj::object& o) {
+  auto token = json::required_string(o, "token", 4096);
+  if (!token) return send_error(token.error(), "auth", nullptr);
+  auto claims = ctx_.auth.authenticate_claims(*token);
+  if (!claims) return send_error(claims.error(), "auth", nullptr);
+  if (claims->user != user_) {
+    return send_error(make_error(Errc::forbidden, "the token is another user's"), "auth", nullptr);
+  }
+  const Millis expires = claims->exp_s * 1000;
+  token_expires_ms_.store(expires, std::memory_order_relaxed);
+  t_.send(wire::auth_frame(expires), true);
 }
 
 }  // namespace imd::gateway

@@ -9,6 +9,7 @@
 // the ops of one connection keep their order. Owned by the transport, which outlives it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -19,6 +20,7 @@
 
 #include "common/clock.hpp"
 #include "common/config.hpp"
+#include "domain/auth_service.hpp"
 #include "domain/messaging_service.hpp"
 #include "domain/ports/routes.hpp"
 #include "domain/sync_service.hpp"
@@ -30,6 +32,7 @@ namespace imd::gateway {
 // What every session of a process shares.
 struct WsContext {
   const Config& config;
+  AuthService& auth;
   MessagingService& messaging;
   SyncService& sync;
   Routes& routes;
@@ -40,7 +43,8 @@ struct WsContext {
 
 class WsSession {
  public:
-  WsSession(WsContext& ctx, WsTransport& transport, Id user);
+  // `token_expires_ms`: when the access token the client connected with ends (Unix ms).
+  WsSession(WsContext& ctx, WsTransport& transport, Id user, Millis token_expires_ms);
 
   // Attaches to the hub as `self`, adds the route, says hello, then backfills. Reading is
   // paused until the route is added.
@@ -54,6 +58,10 @@ class WsSession {
 
   void send_error(const Error& e, std::string_view op, const std::string* cid);
   ConnRef ref() const { return ref_; }
+  // Whether the access token ended at `now` without an `auth` renewing it (any thread).
+  bool token_expired(Millis now) const {
+    return now >= token_expires_ms_.load(std::memory_order_relaxed);
+  }
 
  private:
   using OpHandler = void (WsSession::*)(const boost::json::object&);
@@ -68,6 +76,7 @@ class WsSession {
   void op_ack(const boost::json::object& o);
   void op_read(const boost::json::object& o);
   void op_sync(const boost::json::object& o);
+  void op_auth(const boost::json::object& o);
 
   // fn() on the blocking pool with reading paused, then then(result) on the strand.
   template <class Fn, class Then>
@@ -84,6 +93,7 @@ class WsSession {
   WsContext& ctx_;
   WsTransport& t_;
   const Id user_;
+  std::atomic<Millis> token_expires_ms_;
   ConnRef ref_;
   bool syncing_ = false;  // a backfill runs: live message pushes are dropped (dirty_)
   bool dirty_ = false;    // a live message was dropped: the backfill makes another pass

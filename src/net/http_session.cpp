@@ -47,6 +47,7 @@ http::response<http::string_body> closing(wire::HttpResponse out, unsigned versi
 
 struct Upgrade {
   Id user = 0;
+  Millis token_expires_ms = 0;
   bool batch = false;
 };
 
@@ -82,18 +83,20 @@ std::variant<Upgrade, wire::HttpResponse> check_upgrade(const HttpContext& ctx, 
   auto h = req[http::field::authorization];
   if (token.empty() && h.size() > 7 && h.substr(0, 7) == "Bearer ")
     token = std::string(h.substr(7));
-  auto user = ctx.auth.authenticate(token);
-  if (!user) return wire::error_response(user.error());
+  auto claims = ctx.auth.authenticate_claims(token);
+  if (!claims) return wire::error_response(claims.error());
+  const Id user = claims->user;
   if (ctx.ws.hub.size() >= static_cast<std::size_t>(ctx.config.limits.max_connections)) {
     return refuse(Errc::unavailable, "too many connections");
   }
   // One user cannot take every slot (a soft bound: upgrades racing each other may pass it by
   // the few in flight).
-  if (ctx.ws.hub.connections_of(*user) >=
+  if (ctx.ws.hub.connections_of(user) >=
       static_cast<std::size_t>(ctx.config.limits.ws_connections_per_user)) {
     return refuse(Errc::too_many_requests, "too many connections for this user");
   }
-  up.user = *user;
+  up.user = user;
+  up.token_expires_ms = claims->exp_s * 1000;
   return up;
 }
 
@@ -151,8 +154,8 @@ awaitable<void> http_session(tcp::socket socket, std::shared_ptr<void> slot,
       // ws_frame.hpp); bytes the client sent right behind its request go along.
       std::string early = beast::buffers_to_string(buf.data());
       stream.expires_never();
-      auto conn =
-          std::make_shared<WsConnection>(stream.release_socket(), ctx->ws, up.user, up.batch);
+      auto conn = std::make_shared<WsConnection>(stream.release_socket(), ctx->ws, up.user,
+                                                 up.batch, up.token_expires_ms);
       conn->hold(std::move(slot));
       ctx->connections.add(conn);
       conn->start(std::move(early));

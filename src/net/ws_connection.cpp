@@ -34,12 +34,13 @@ void WsConnection::FrameQueue::pop_front(std::size_t n) {
   }
 }
 
-WsConnection::WsConnection(tcp::socket&& socket, gateway::WsContext& ctx, Id user, bool batch)
+WsConnection::WsConnection(tcp::socket&& socket, gateway::WsContext& ctx, Id user, bool batch,
+                           Millis token_expires_ms)
     : sock_(std::move(socket)),
       config_(ctx.config),
       clock_(ctx.clock),
       batch_(batch),
-      session_(ctx, *this, user),
+      session_(ctx, *this, user, token_expires_ms),
       bucket_(static_cast<double>(ctx.config.limits.ws_rate_per_s),
               static_cast<double>(ctx.config.limits.ws_burst)),
       writable_(sock_.get_executor()),
@@ -80,6 +81,18 @@ void WsConnection::expire() {
       self->begin_close(ws::CloseCode::going_away, "idle timeout");
     }
   });
+}
+
+void WsConnection::end_session() {
+  close_soon(ws::CloseCode::session_ended, "session ended: log in again");
+}
+
+void WsConnection::close_if_token_expired() {
+  if (closing_since_ms_.load(std::memory_order_relaxed) != 0 ||
+      !session_.token_expired(clock_.now_ms())) {
+    return;
+  }
+  close_soon(ws::CloseCode::token_expired, "token expired: refresh it and reconnect");
 }
 
 void WsConnection::close_soon(ws::CloseCode code, const char* reason) {
@@ -445,6 +458,7 @@ void WsConnections::sweep() {
       auto c = conns_[i].lock();
       if (!c) continue;
       if (c->stale(idle_cutoff, closing_cutoff)) c->expire();
+      c->close_if_token_expired();
       if (kept != i) conns_[kept] = std::move(conns_[i]);  // (a self-move would empty it)
       ++kept;
     }

@@ -31,7 +31,9 @@ class WsConnection final : public gateway::WsTransport,
                            public std::enable_shared_from_this<WsConnection> {
  public:
   // `socket` has completed the HTTP upgrade. `batch`: the client asked for batch frames.
-  WsConnection(boost::asio::ip::tcp::socket&& socket, gateway::WsContext& ctx, Id user, bool batch);
+  // `token_expires_ms`: when the client's access token ends (Unix ms; see WsSession).
+  WsConnection(boost::asio::ip::tcp::socket&& socket, gateway::WsContext& ctx, Id user, bool batch,
+               Millis token_expires_ms);
 
   // Keeps `slot` (the connection's place under the TCP caps) until the connection is gone.
   void hold(std::shared_ptr<void> slot) { slot_ = std::move(slot); }
@@ -42,6 +44,9 @@ class WsConnection final : public gateway::WsTransport,
 
   // gateway::Connection (any thread).
   void deliver(std::vector<gateway::OutFrame> frames) override;
+  void end_session() override;
+  // For the sweep (any thread): the access token ended without a renewal: close with 4001.
+  void close_if_token_expired();
 
   // For the idle sweep (any thread): whether nothing arrived since `idle_cutoff_ms`, or a close
   // started before `closing_cutoff_ms` has not finished.

@@ -33,6 +33,9 @@ enum class CloseCode : std::uint16_t {
   policy_error = 1008,
   too_big = 1009,
   try_again_later = 1013,
+  // Ours (4000-4999 are for applications; docs/protocol.md "Closing"):
+  token_expired = 4001,  // the access token ended and was not renewed with `auth`: refresh it
+  session_ended = 4003,  // the user's sessions were ended (password change, logout everywhere)
 };
 
 inline bool is_control(Opcode op) {

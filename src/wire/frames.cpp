@@ -16,11 +16,17 @@ Frame make(const bj::object& o) {
 }
 }  // namespace
 
-Frame hello_frame(std::uint64_t session, Id user, std::int64_t heartbeat_s) {
+Frame hello_frame(std::uint64_t session, Id user, std::int64_t heartbeat_s,
+                  std::int64_t token_expires_at) {
   return make({{"op", "hello"},
                {"session", json::id_str(session)},
                {"user", json::id_str(user)},
-               {"heartbeat_s", heartbeat_s}});
+               {"heartbeat_s", heartbeat_s},
+               {"token_expires_at", token_expires_at}});
+}
+
+Frame auth_frame(std::int64_t expires_at) {
+  return make({{"op", "auth"}, {"expires_at", expires_at}});
 }
 
 Frame pong_frame(const std::string* echo) {

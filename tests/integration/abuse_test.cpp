@@ -170,8 +170,8 @@ TEST(Abuse, TheTcpConnectionCapClosesWhatIsOverItAndRecovers) {
 }
 
 // Changing the password through the REST API: the old one is checked, weak new ones are
-// refused, the other sessions cannot refresh, the caller gets a fresh session. DELETE
-// /users/me/sessions ends every session.
+// refused, the other sessions can neither refresh nor use their access tokens, the caller gets
+// a fresh session. DELETE /users/me/sessions ends every session.
 TEST(Abuse, PasswordChangeAndLogoutEverywhereEndOtherSessions) {
   ServerProcess server;
   server.start();
@@ -204,7 +204,12 @@ TEST(Abuse, PasswordChangeAndLogoutEverywhereEndOtherSessions) {
       h.post("/api/v1/auth/refresh", bj::object{{"refresh_token", changed.str("refresh_token")}});
   ASSERT_EQ(fresh.status, 200);
 
-  auto ended = h.request("DELETE", "/api/v1/users/me/sessions", std::nullopt, a.access);
+  // Access tokens issued before the change are refused at once (by this process).
+  EXPECT_EQ(h.get("/api/v1/users/me", a.access).status, 401);
+  EXPECT_EQ(h.get("/api/v1/users/me", fresh.str("access_token")).status, 200);
+
+  auto ended =
+      h.request("DELETE", "/api/v1/users/me/sessions", std::nullopt, fresh.str("access_token"));
   EXPECT_EQ(ended.status, 204);
   EXPECT_EQ(
       h.post("/api/v1/auth/refresh", bj::object{{"refresh_token", fresh.str("refresh_token")}})

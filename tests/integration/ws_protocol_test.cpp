@@ -396,6 +396,74 @@ TEST_F(WsProtocol, PongAndFragmentFloodsAreRateLimited) {
   expect_server_healthy();
 }
 
+// The next frame that is not a text frame (a close, or the end), waiting up to `limit`.
+WireFrame next_control(RawSocket& s, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  WireFrame f;
+  do {
+    f = s.read_frame();  // -1 after the socket's 5 s receive timeout: keep waiting
+  } while ((f.opcode == 1 || f.opcode == -1) && std::chrono::steady_clock::now() < deadline);
+  return f;
+}
+
+// A WebSocket ends with 4001 when its access token does, unless the client sent a fresh token
+// for the same user with `auth` (answered with the new end); then it lives until that one ends.
+TEST_F(WsProtocol, AConnectionEndsWithItsTokenUnlessRenewedInBand) {
+  server_ = std::make_unique<ServerProcess>(std::vector<std::string>{"--auth-access-ttl-s", "10"});
+  server_->start();
+  Http h(server_->host(), server_->port());
+  account_ = make_account(h, "expiring");
+  auto plain = open();
+  auto renewed = open();
+  std::this_thread::sleep_for(2s);  // the next token ends at least 2 s later
+  auto login = h.post("/api/v1/auth/login",
+                      bj::object{{"phone", account_.phone}, {"password", account_.password}});
+  ASSERT_EQ(login.status, 200);
+  renewed->write(frame(kText, R"({"op":"auth","token":")" + login.str("access_token") + "\"}"));
+  auto answer = renewed->read_text_with("\"auth\"");
+  EXPECT_NE(answer.payload.find("expires_at"), std::string::npos) << answer.payload;
+  // Someone else's token is refused, and the connection stays.
+  Http h2(server_->host(), server_->port());
+  Account other = make_account(h2, "other");
+  renewed->write(frame(kText, R"({"op":"auth","token":")" + other.access + "\"}"));
+  EXPECT_NE(renewed->read_text_with("forbidden").opcode, -1);
+
+  auto f = next_control(*plain, 20s);
+  ASSERT_EQ(f.opcode, 0x8);
+  EXPECT_EQ(f.close_code(), 4001);
+  EXPECT_NE(f.payload.find("token expired"), std::string::npos) << f.payload;
+  // The renewed one outlives the first token...
+  renewed->write(frame(kText, R"({"op":"ping","t":"alive"})"));
+  EXPECT_NE(renewed->read_text_with("alive").opcode, -1);
+  // ... and ends with the second.
+  f = next_control(*renewed, 20s);
+  ASSERT_EQ(f.opcode, 0x8);
+  EXPECT_EQ(f.close_code(), 4001);
+}
+
+// A password change ends every session of the user: their WebSockets close with 4003, and the
+// access token they were opened with no longer opens one; the new session's token does.
+TEST_F(WsProtocol, APasswordChangeClosesTheUsersWebSocketsWith4003) {
+  auto a = open();
+  auto b = open();
+  Http h(server_->host(), server_->port());
+  auto changed = h.post(
+      "/api/v1/users/me/password",
+      bj::object{{"old_password", account_.password}, {"new_password", "tram-lines-at-dusk"}},
+      account_.access);
+  ASSERT_EQ(changed.status, 200) << changed.body;
+  for (auto* s : {a.get(), b.get()}) {
+    auto f = next_control(*s, 10s);
+    ASSERT_EQ(f.opcode, 0x8);
+    EXPECT_EQ(f.close_code(), 4003);
+  }
+  RawSocket again(server_->port());
+  again.write(upgrade_request("Sec-WebSocket-Version: 13\r\n"));
+  EXPECT_EQ(again.read_head().rfind("HTTP/1.1 401", 0), 0u);
+  account_.access = changed.str("access_token");
+  auto fresh = open();
+}
+
 TEST_F(WsProtocol, PingFloodIsRateLimitedLikeMessages) {
   auto s = open();
   // The default limit: a burst of 200, 100/s; 50 refused in a row close the connection.

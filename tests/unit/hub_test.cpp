@@ -26,6 +26,8 @@ class RecordingConnection final : public gateway::Connection {
     std::lock_guard lock(mu_);
     deliveries_.push_back(std::move(frames));
   }
+  void end_session() override { ended_.store(true); }
+  bool ended() const { return ended_.load(); }
   std::vector<std::vector<OutFrame>> deliveries() const {
     std::lock_guard lock(mu_);
     return deliveries_;
@@ -42,6 +44,7 @@ class RecordingConnection final : public gateway::Connection {
  private:
   mutable std::mutex mu_;
   std::vector<std::vector<OutFrame>> deliveries_;
+  std::atomic<bool> ended_{false};
 };
 
 bool contains(const std::string& text, const std::string& part) {
@@ -83,6 +86,15 @@ class HubTest : public ::testing::Test {
   Hub hub_{kNode};
   const ConvKey channel_ = ConvKey::channel(60);
 };
+
+// Ending a user's sessions reaches every connection of that user and no other.
+TEST_F(HubTest, EndingSessionsClosesEveryConnectionOfTheUser) {
+  Device a1 = attach(kAlice), a2 = attach(kAlice), b1 = attach(kBob);
+  hub_.end_sessions_of(kAlice);
+  EXPECT_TRUE(a1.conn->ended());
+  EXPECT_TRUE(a2.conn->ended());
+  EXPECT_FALSE(b1.conn->ended());
+}
 
 TEST_F(HubTest, AttachAndDetachKeepTheTable) {
   Device a1 = attach(kAlice), a2 = attach(kAlice), b1 = attach(kBob);

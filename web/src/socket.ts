@@ -21,6 +21,11 @@ export interface SocketHandlers {
 
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 10_000;
+// The server closes a connection whose access token ended (4001) unless a fresh one came with
+// `auth`: renew this long before the end (the session refreshes tokens 30 s before theirs).
+const RENEW_EARLY_MS = 20_000;
+const CLOSE_TOKEN_EXPIRED = 4001;
+const CLOSE_SESSION_ENDED = 4003;
 
 export class Socket {
   private ws: WebSocket | null = null;
@@ -30,6 +35,7 @@ export class Socket {
   private failures = 0; // attempts in a row that did not reach `hello`
   private retryTimer: number | undefined;
   private beatTimer: number | undefined;
+  private renewTimer: number | undefined;
   private lastFrameAt = 0;
   private state: ConnState = 'offline';
 
@@ -110,21 +116,31 @@ export class Socket {
         this.everGreeted = true;
         this.failures = 0;
         this.startHeartbeat(f.heartbeat_s);
+        this.scheduleRenewal(f.token_expires_at);
         this.setState('online');
         this.h.hello(f, reconnect);
+      } else if (f.op === 'auth') {
+        this.scheduleRenewal(f.expires_at);
       } else if (f.op !== 'pong') {
         this.h.frame(f);
       }
     };
-    ws.onclose = () => this.closed(ws);
+    ws.onclose = (ev) => this.closed(ws, ev.code);
   }
 
-  private closed(ws: WebSocket): void {
+  private closed(ws: WebSocket, code = 0): void {
     if (this.ws !== ws) return;
     const wasGreeted = this.greeted;
     this.teardown();
     if (wasGreeted) this.h.lost();
     if (this.stopped) return;
+    // Sessions ended elsewhere (password change, logout everywhere): the token check tells
+    // whether this device is still signed in.
+    if (code === CLOSE_SESSION_ENDED) this.h.trouble();
+    if (code === CLOSE_TOKEN_EXPIRED) {
+      void this.connect(); // the next token() is a fresh one
+      return;
+    }
     if (!wasGreeted) {
       this.failures++;
       if (this.failures % 3 === 0) this.h.trouble();
@@ -139,6 +155,25 @@ export class Socket {
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
     clearTimeout(this.retryTimer);
     this.retryTimer = window.setTimeout(() => void this.connect(), delay);
+  }
+
+  private scheduleRenewal(expiresAt: number | undefined): void {
+    clearTimeout(this.renewTimer);
+    if (!expiresAt) return;
+    const delay = Math.max(1000, expiresAt - Date.now() - RENEW_EARLY_MS);
+    this.renewTimer = window.setTimeout(() => void this.renew(), delay);
+  }
+
+  private async renew(): Promise<void> {
+    if (!this.online) return;
+    try {
+      this.send({ op: 'auth', token: await this.h.token() });
+    } catch (e) {
+      if (e instanceof LoggedOut) {
+        this.stop();
+        this.h.loggedOut();
+      }
+    }
   }
 
   private startHeartbeat(seconds: number): void {
@@ -157,6 +192,7 @@ export class Socket {
 
   private teardown(): void {
     clearInterval(this.beatTimer);
+    clearTimeout(this.renewTimer);
     const ws = this.ws;
     this.ws = null;
     this.greeted = false;

@@ -68,7 +68,8 @@ export interface LoginResponse {
 }
 
 export type ServerFrame =
-  | { op: 'hello'; session: string; user: string; heartbeat_s: number }
+  | { op: 'hello'; session: string; user: string; heartbeat_s: number; token_expires_at?: number }
+  | { op: 'auth'; expires_at: number }
   | { op: 'sent'; cid: string; id: string; seq: number; conversation: string; created_at?: number }
   | ({ op: 'msg' } & WireMessage)
   | { op: 'read'; conversation: string; seq: number }
