@@ -384,12 +384,37 @@ HttpResponse RestApi::spaces_create(Ctx& ctx) {
   return respond(s_.spaces.create_space(ctx.user, *name, avatar->value_or("")), 201, space_json);
 }
 
+namespace {
+// `after` and `limit` (1..100, default `default_limit`) of a paged list.
+Result<std::pair<Id, std::uint32_t>> paging(const RestApi::Ctx& ctx, std::uint32_t default_limit) {
+  auto after = ctx.query_uint("after");
+  if (!after) return after.error();
+  auto limit = ctx.query_uint("limit");
+  if (!limit) return limit.error();
+  const auto n = limit->value_or(default_limit);
+  if (n < 1 || n > kMaxPageSize) {
+    return make_error(Errc::invalid_argument, "limit must be 1..100");
+  }
+  return std::pair{after->value_or(0), static_cast<std::uint32_t>(n)};
+}
+
+// {"<key>": [...], "next_after": id|null}
+template <class T, class View>
+bj::object page_json(const char* key, const Page<T>& page, View view) {
+  bj::array a;
+  for (const auto& item : page.items) a.push_back(view(item));
+  bj::object o{{key, std::move(a)}};
+  o["next_after"] =
+      page.next_after ? bj::value(json::id_str(*page.next_after)) : bj::value(nullptr);
+  return o;
+}
+}  // namespace
+
 HttpResponse RestApi::spaces_list(Ctx& ctx) {
-  return respond(s_.spaces.my_spaces(ctx.user), 200, [](const std::vector<Space>& spaces) {
-    bj::array a;
-    for (const auto& s : spaces) a.push_back(space_json(s));
-    return bj::object{{"spaces", std::move(a)}};
-  });
+  auto page = paging(ctx, kMaxPageSize);
+  if (!page) return error_response(page.error());
+  return respond(s_.spaces.my_spaces(ctx.user, page->first, page->second), 200,
+                 [](const Page<Space>& p) { return page_json("spaces", p, space_json); });
 }
 
 HttpResponse RestApi::spaces_get(Ctx& ctx) {
@@ -419,22 +444,8 @@ HttpResponse RestApi::spaces_leave(Ctx& ctx) {
   return no_content();
 }
 
-namespace {
-// `after` and `limit` (1..100, default 50) of a member list.
-Result<std::pair<Id, std::uint32_t>> member_paging(const RestApi::Ctx& ctx) {
-  auto after = ctx.query_uint("after");
-  if (!after) return after.error();
-  auto limit = ctx.query_uint("limit");
-  if (!limit) return limit.error();
-  if (limit->value_or(50) < 1 || limit->value_or(50) > kMaxPageSize) {
-    return make_error(Errc::invalid_argument, "limit must be 1..100");
-  }
-  return std::pair{after->value_or(0), static_cast<std::uint32_t>(limit->value_or(50))};
-}
-}  // namespace
-
 HttpResponse RestApi::spaces_members(Ctx& ctx) {
-  auto page = member_paging(ctx);
+  auto page = paging(ctx, 50);
   if (!page) return error_response(page.error());
   return respond(s_.spaces.space_members(ctx.user, ctx.params[0], page->first, page->second), 200,
                  member_page_json);
@@ -452,12 +463,10 @@ HttpResponse RestApi::channels_create(Ctx& ctx) {
 }
 
 HttpResponse RestApi::channels_list(Ctx& ctx) {
-  return respond(s_.spaces.space_channels(ctx.user, ctx.params[0]), 200,
-                 [](const std::vector<Channel>& channels) {
-                   bj::array a;
-                   for (const auto& c : channels) a.push_back(channel_json(c));
-                   return bj::object{{"channels", std::move(a)}};
-                 });
+  auto page = paging(ctx, kMaxPageSize);
+  if (!page) return error_response(page.error());
+  return respond(s_.spaces.space_channels(ctx.user, ctx.params[0], page->first, page->second), 200,
+                 [](const Page<Channel>& p) { return page_json("channels", p, channel_json); });
 }
 
 HttpResponse RestApi::channels_get(Ctx& ctx) {
@@ -475,7 +484,7 @@ HttpResponse RestApi::channels_leave(Ctx& ctx) {
 }
 
 HttpResponse RestApi::channels_members(Ctx& ctx) {
-  auto page = member_paging(ctx);
+  auto page = paging(ctx, 50);
   if (!page) return error_response(page.error());
   return respond(s_.spaces.channel_members(ctx.user, ctx.params[0], page->first, page->second), 200,
                  member_page_json);

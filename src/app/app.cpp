@@ -166,7 +166,11 @@ struct App::Parts {
     // A user's sessions ended (password change, logout everywhere): their WebSockets on this
     // process close with 4003.
     auth->on_sessions_ended([hub = hub.get()](Id user) { hub->end_sessions_of(user); });
-    spaces = std::make_unique<SpaceService>(*store, *members, *users, *ids, clock);
+    spaces = std::make_unique<SpaceService>(
+        *store, *members, *users, *ids, clock,
+        SpaceQuotas{static_cast<std::uint64_t>(config.limits.spaces_per_user),
+                    static_cast<std::uint64_t>(config.limits.channels_per_space),
+                    static_cast<std::uint64_t>(config.limits.members_per_space)});
     MessagingLimits ml;
     ml.max_message_bytes = static_cast<std::size_t>(config.limits.max_message_bytes);
     messaging = std::make_unique<MessagingService>(*store, *inbox, *queue,

@@ -70,7 +70,10 @@ struct LimitsConfig {
   std::int64_t max_tcp_connections = 19000;    // open TCP connections (lowered to fit the fd limit)
   std::int64_t tcp_connections_per_ip = 1000;  // per client address (loopback, proxies exempt)
   std::int64_t password_hash_queue = 64;       // logins/registrations hashing or waiting; then 503
-  std::int64_t ws_connections_per_user = 50;   // WebSockets one user may hold on one process
+  std::int64_t spaces_per_user = 100;          // spaces one user owns
+  std::int64_t channels_per_space = 500;
+  std::int64_t members_per_space = 10000;
+  std::int64_t ws_connections_per_user = 50;  // WebSockets one user may hold on one process
 };
 
 struct WsConfig {

@@ -17,11 +17,32 @@ Result<MemberPage> to_page(Result<std::vector<Member>> r, std::uint32_t limit) {
   if (page.members.size() == limit) page.next_after = page.members.back().user_id;
   return page;
 }
+
+template <class T>
+Result<Page<T>> to_page(Result<std::vector<T>> r, std::uint32_t limit) {
+  if (!r) return r.error();
+  Page<T> page;
+  page.items = std::move(*r);
+  if (page.items.size() == limit) page.next_after = page.items.back().id;
+  return page;
+}
+
+// forbidden when `what` of `id` already has `quota` rows.
+Result<void> within_quota(Store& store, Store::Counted what, Id id, std::uint64_t quota,
+                          const char* rule) {
+  auto n = store.count(what, id);
+  if (!n) return n.error();
+  if (*n >= quota) {
+    return make_error(Errc::forbidden,
+                      std::string("quota reached: ") + rule + " (" + std::to_string(quota) + ")");
+  }
+  return {};
+}
 }  // namespace
 
 SpaceService::SpaceService(Store& store, MemberCache& cache, UserCache& users, IdGenerator& ids,
-                           Clock& clock)
-    : store_(store), cache_(cache), users_(users), ids_(ids), clock_(clock) {}
+                           Clock& clock, SpaceQuotas quotas)
+    : store_(store), cache_(cache), users_(users), ids_(ids), clock_(clock), quotas_(quotas) {}
 
 Result<bool> SpaceService::in_space(Id user, Id space_id) {
   auto m = users_.memberships(user);
@@ -58,6 +79,8 @@ Result<Space> SpaceService::create_space(Id user, const std::string& name,
                                          const std::string& avatar) {
   IMD_TRY(check_name("name", name));
   IMD_TRY(check_avatar(avatar));
+  IMD_TRY(within_quota(store_, Store::Counted::spaces_owned_by, user, quotas_.spaces_per_user,
+                       "a user owns at most limits.spaces_per_user spaces"));
   auto id = ids_.next();
   if (!id) return id.error();
   Space s{*id, name, avatar, user, clock_.now_ms()};
@@ -70,8 +93,9 @@ Result<Space> SpaceService::get_space(Id user, Id space_id) {
   return space_for_member(user, space_id);
 }
 
-Result<std::vector<Space>> SpaceService::my_spaces(Id user) {
-  return store_.spaces_of_user(user);
+Result<Page<Space>> SpaceService::my_spaces(Id user, Id after, std::uint32_t limit) {
+  limit = std::clamp<std::uint32_t>(limit, 1, kMaxPageSize);
+  return to_page(store_.spaces_of_user(user, after, limit), limit);
 }
 
 Result<Space> SpaceService::update_space(Id user, Id space_id,
@@ -91,6 +115,12 @@ Result<Space> SpaceService::update_space(Id user, Id space_id,
 Result<Space> SpaceService::join_space(Id user, Id space_id) {
   auto space = store_.space_by_id(space_id);
   if (!space) return space;
+  auto member = in_space(user, space_id);
+  if (!member) return member.error();
+  if (*member) return space;  // joining twice changes nothing, and counts against nothing
+  IMD_TRY(within_quota(store_, Store::Counted::members_in_space, space_id,
+                       quotas_.members_per_space,
+                       "a space has at most limits.members_per_space members"));
   auto added = store_.add_space_member(space_id, user, clock_.now_ms());
   if (!added) return added.error();
   if (*added) users_.invalidate(user);
@@ -103,11 +133,18 @@ Result<void> SpaceService::leave_space(Id user, Id space_id) {
   if (space->owner_id == user) {
     return make_error(Errc::conflict, "the owner cannot leave their space");
   }
-  auto channels = store_.channels_of_space(space_id);
-  if (!channels) return channels.error();
+  // Every channel of the space, page by page: their member caches are invalidated below.
+  std::vector<Id> channels;
+  for (Id after = 0;;) {
+    auto page = store_.channels_of_space(space_id, after, kMaxPageSize * 10);
+    if (!page) return page.error();
+    for (const auto& c : *page) channels.push_back(c.id);
+    if (page->size() < kMaxPageSize * 10) break;
+    after = page->back().id;
+  }
   auto removed = store_.remove_space_member(space_id, user);
   if (!removed) return removed.error();
-  for (const auto& c : *channels) cache_.invalidate(c.id);
+  for (Id c : channels) cache_.invalidate(c);
   users_.invalidate(user);
   return {};
 }
@@ -124,6 +161,9 @@ Result<Channel> SpaceService::create_channel(Id user, Id space_id, const std::st
   IMD_TRY(check_name("name", name));
   IMD_TRY(check_avatar(avatar));
   IMD_TRY(check_space_member(user, space_id));
+  IMD_TRY(within_quota(store_, Store::Counted::channels_in_space, space_id,
+                       quotas_.channels_per_space,
+                       "a space has at most limits.channels_per_space channels"));
   auto id = ids_.next();
   if (!id) return id.error();
   Channel c;
@@ -139,9 +179,11 @@ Result<Channel> SpaceService::create_channel(Id user, Id space_id, const std::st
   return c;
 }
 
-Result<std::vector<Channel>> SpaceService::space_channels(Id user, Id space_id) {
+Result<Page<Channel>> SpaceService::space_channels(Id user, Id space_id, Id after,
+                                                   std::uint32_t limit) {
+  limit = std::clamp<std::uint32_t>(limit, 1, kMaxPageSize);
   IMD_TRY(check_space_member(user, space_id));
-  return store_.channels_of_space(space_id);
+  return to_page(store_.channels_of_space(space_id, after, limit), limit);
 }
 
 Result<Channel> SpaceService::channel_for_space_member(Id user, Id channel_id) {

@@ -27,15 +27,31 @@ struct MemberPage {
   std::optional<Id> next_after;  // pass as `after` for the next page; none at the end
 };
 
+// A page of a keyset-paged list (by id, ascending).
+template <class T>
+struct Page {
+  std::vector<T> items;
+  std::optional<Id> next_after;  // pass as `after` for the next page; none at the end
+};
+
 inline constexpr std::uint32_t kMaxPageSize = 100;
+
+// Quotas (docs/security.md); over one, forbidden naming the limit. Checked before the write:
+// requests racing each other may pass a quota by the few in flight.
+struct SpaceQuotas {
+  std::uint64_t spaces_per_user = 100;  // spaces a user owns
+  std::uint64_t channels_per_space = 500;
+  std::uint64_t members_per_space = 10000;
+};
 
 class SpaceService {
  public:
-  SpaceService(Store& store, MemberCache& cache, UserCache& users, IdGenerator& ids, Clock& clock);
+  SpaceService(Store& store, MemberCache& cache, UserCache& users, IdGenerator& ids, Clock& clock,
+               SpaceQuotas quotas = {});
 
   Result<Space> create_space(Id user, const std::string& name, const std::string& avatar);
   Result<Space> get_space(Id user, Id space_id);
-  Result<std::vector<Space>> my_spaces(Id user);
+  Result<Page<Space>> my_spaces(Id user, Id after, std::uint32_t limit);
   Result<Space> update_space(Id user, Id space_id, const std::optional<std::string>& name,
                              const std::optional<std::string>& avatar);
   Result<Space> join_space(Id user, Id space_id);
@@ -44,7 +60,7 @@ class SpaceService {
 
   Result<Channel> create_channel(Id user, Id space_id, const std::string& name,
                                  const std::string& avatar);
-  Result<std::vector<Channel>> space_channels(Id user, Id space_id);
+  Result<Page<Channel>> space_channels(Id user, Id space_id, Id after, std::uint32_t limit);
   Result<Channel> get_channel(Id user, Id channel_id);
   Result<Channel> join_channel(Id user, Id channel_id);
   Result<void> leave_channel(Id user, Id channel_id);
@@ -62,6 +78,7 @@ class SpaceService {
   UserCache& users_;
   IdGenerator& ids_;
   Clock& clock_;
+  SpaceQuotas quotas_;
 };
 
 }  // namespace imd

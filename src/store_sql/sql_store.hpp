@@ -158,7 +158,8 @@ class SqlStore : public Store {
 
   Result<void> create_space(const Space& space) override;
   Result<Space> space_by_id(Id id) override;
-  Result<std::vector<Space>> spaces_of_user(Id user_id) override;
+  Result<std::vector<Space>> spaces_of_user(Id user_id, Id after_space_id,
+                                            std::uint32_t limit) override;
   Result<Space> update_space(Id id, const std::optional<std::string>& name,
                              const std::optional<std::string>& avatar) override;
   Result<bool> is_space_member(Id space_id, Id user_id) override;
@@ -169,7 +170,9 @@ class SqlStore : public Store {
 
   Result<void> create_channel(const Channel& channel) override;
   Result<Channel> channel_by_id(Id id) override;
-  Result<std::vector<Channel>> channels_of_space(Id space_id) override;
+  Result<std::vector<Channel>> channels_of_space(Id space_id, Id after_channel_id,
+                                                 std::uint32_t limit) override;
+  Result<std::uint64_t> count(Counted what, Id id) override;
   Result<bool> is_channel_member(Id channel_id, Id user_id) override;
   Result<bool> add_channel_member(Id channel_id, Id user_id, Millis now) override;
   Result<bool> remove_channel_member(Id channel_id, Id user_id) override;

@@ -240,14 +240,35 @@ Result<Space> SqlStore<D>::space_by_id(Id id) {
 }
 
 template <SqlDialect D>
-Result<std::vector<Space>> SqlStore<D>::spaces_of_user(Id user_id) {
+Result<std::vector<Space>> SqlStore<D>::spaces_of_user(Id user_id, Id after_space_id,
+                                                       std::uint32_t limit) {
   return db_->read([&](Connection& c) {
-    return sql::all<Space>(D::query(c,
-                                    "SELECT s.id, s.name, s.avatar, s.owner_id, s.created_at"
-                                    " FROM space_user su JOIN space s ON s.id = su.space_id"
-                                    " WHERE su.user_id = ? ORDER BY su.space_id",
-                                    user_id),
-                           sql::kSpace);
+    return sql::all<Space>(
+        D::query(c,
+                 "SELECT s.id, s.name, s.avatar, s.owner_id, s.created_at"
+                 " FROM space_user su JOIN space s ON s.id = su.space_id"
+                 " WHERE su.user_id = ? AND su.space_id > ? ORDER BY su.space_id LIMIT ?",
+                 user_id, after_space_id, limit),
+        sql::kSpace);
+  });
+}
+
+template <SqlDialect D>
+Result<std::uint64_t> SqlStore<D>::count(Counted what, Id id) {
+  std::string_view sql;
+  switch (what) {
+    case Counted::spaces_owned_by:
+      sql = "SELECT COUNT(*) FROM space WHERE owner_id = ?";
+      break;
+    case Counted::channels_in_space:
+      sql = "SELECT COUNT(*) FROM space_channel WHERE space_id = ?";
+      break;
+    case Counted::members_in_space:
+      sql = "SELECT COUNT(*) FROM space_user WHERE space_id = ?";
+      break;
+  }
+  return db_->read([&](Connection& c) {
+    return sql::one<std::uint64_t>(D::query(c, sql, id), sql::kFirstId, "count");
   });
 }
 
@@ -348,16 +369,17 @@ Result<Channel> SqlStore<D>::channel_by_id(Id id) {
 }
 
 template <SqlDialect D>
-Result<std::vector<Channel>> SqlStore<D>::channels_of_space(Id space_id) {
+Result<std::vector<Channel>> SqlStore<D>::channels_of_space(Id space_id, Id after_channel_id,
+                                                            std::uint32_t limit) {
   return db_->read([&](Connection& c) {
-    return sql::all<Channel>(D::query(c,
-                                      "SELECT ch.id, sc.space_id, ch.name, ch.avatar, ch.owner_id,"
-                                      " ch.created_at, ch.last_seq, ch.last_message_id"
-                                      " FROM space_channel sc JOIN channel ch"
-                                      " ON ch.id = sc.channel_id"
-                                      " WHERE sc.space_id = ? ORDER BY sc.channel_id",
-                                      space_id),
-                             sql::kChannel);
+    return sql::all<Channel>(
+        D::query(c,
+                 "SELECT ch.id, sc.space_id, ch.name, ch.avatar, ch.owner_id,"
+                 " ch.created_at, ch.last_seq, ch.last_message_id"
+                 " FROM space_channel sc JOIN channel ch ON ch.id = sc.channel_id"
+                 " WHERE sc.space_id = ? AND sc.channel_id > ? ORDER BY sc.channel_id LIMIT ?",
+                 space_id, after_channel_id, limit),
+        sql::kChannel);
   });
 }
 

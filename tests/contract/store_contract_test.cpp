@@ -476,12 +476,24 @@ TEST_P(StoreContract, SpacesAndMembership) {
   EXPECT_EQ(store().add_space_member(10, 99, 60).error().code, Errc::not_found);
 
   add_space(11, 2);
-  auto of_bob = store().spaces_of_user(2);
+  auto of_bob = store().spaces_of_user(2, 0, 100);
   ASSERT_TRUE(of_bob.ok());
   ASSERT_EQ(of_bob->size(), 2u);
   EXPECT_EQ((*of_bob)[0].id, 10u);
   EXPECT_EQ((*of_bob)[1].id, 11u);
-  EXPECT_EQ(store().spaces_of_user(1)->size(), 1u);
+  EXPECT_EQ(store().spaces_of_user(1, 0, 100)->size(), 1u);
+  // Keyset pages: after an id, at most `limit`.
+  auto first = store().spaces_of_user(2, 0, 1);
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ(first->front().id, 10u);
+  auto second = store().spaces_of_user(2, 10, 1);
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ(second->front().id, 11u);
+  EXPECT_TRUE(store().spaces_of_user(2, 11, 1)->empty());
+  // Quota counts.
+  EXPECT_EQ(*store().count(Store::Counted::spaces_owned_by, 2), 1u);
+  EXPECT_EQ(*store().count(Store::Counted::spaces_owned_by, 3), 0u);
+  EXPECT_EQ(*store().count(Store::Counted::members_in_space, 10), 2u);
 
   auto updated = store().update_space(10, std::nullopt, std::string("s.png"));
   ASSERT_TRUE(updated.ok());
@@ -598,12 +610,16 @@ TEST_P(StoreContract, ChannelsAndMembership) {
   EXPECT_EQ(ch->created_at, 2);
   EXPECT_EQ(ch->last_seq, 0u);
   EXPECT_EQ(store().channel_by_id(999).error().code, Errc::not_found);
-  auto of_space = store().channels_of_space(10);
+  auto of_space = store().channels_of_space(10, 0, 100);
   ASSERT_TRUE(of_space.ok());
   ASSERT_EQ(of_space->size(), 2u);
   EXPECT_EQ((*of_space)[1].id, 101u);
   EXPECT_EQ((*of_space)[1].space_id, 10u);
-  EXPECT_TRUE(store().channels_of_space(11)->empty());
+  EXPECT_TRUE(store().channels_of_space(11, 0, 100)->empty());
+  auto after_first = store().channels_of_space(10, (*of_space)[0].id, 100);
+  ASSERT_EQ(after_first->size(), 1u);
+  EXPECT_EQ(after_first->front().id, 101u);
+  EXPECT_EQ(*store().count(Store::Counted::channels_in_space, 10), 2u);
   EXPECT_EQ(store()
                 .create_channel(
                     Channel{.id = 102, .space_id = 99, .name = "x", .avatar = "", .owner_id = 1})

@@ -49,17 +49,18 @@ TEST_F(Spaces, CreatingASpaceAndAChannelMakesTheOwnerAMember) {
   EXPECT_EQ(space_.name, "team");
   EXPECT_EQ(space_.created_at, clock.now_ms());
   EXPECT_EQ(channel_.space_id, space_.id);
-  auto mine = spaces.my_spaces(kAlice);
+  auto mine = spaces.my_spaces(kAlice, 0, 100);
   ASSERT_TRUE(mine.ok());
-  ASSERT_EQ(mine->size(), 1u);
-  EXPECT_EQ(mine->front().id, space_.id);
+  ASSERT_EQ(mine->items.size(), 1u);
+  EXPECT_EQ(mine->items.front().id, space_.id);
+  EXPECT_FALSE(mine->next_after);
   auto members = spaces.channel_members(kAlice, channel_.id, 0, 10);
   ASSERT_TRUE(members.ok());
   EXPECT_EQ(ids(*members), (std::vector<Id>{kAlice, kBob}));
-  auto listed = spaces.space_channels(kCarol, space_.id);
+  auto listed = spaces.space_channels(kCarol, space_.id, 0, 100);
   ASSERT_TRUE(listed.ok());
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ(listed->front().name, "general");
+  ASSERT_EQ(listed->items.size(), 1u);
+  EXPECT_EQ(listed->items.front().name, "general");
 
   EXPECT_EQ(error_of(spaces.create_space(kAlice, "", "")), Errc::invalid_argument);
   EXPECT_EQ(error_of(spaces.create_space(kAlice, std::string(65, 'n'), "")),
@@ -100,11 +101,11 @@ TEST_F(Spaces, SpaceRules) {
 TEST_F(Spaces, ChannelRules) {
   EXPECT_EQ(error_of(spaces.create_channel(kDave, space_.id, "mine", "")), Errc::forbidden);
   EXPECT_EQ(error_of(spaces.create_channel(kDave, 999, "mine", "")), Errc::not_found);
-  EXPECT_EQ(error_of(spaces.space_channels(kDave, space_.id)), Errc::forbidden);
+  EXPECT_EQ(error_of(spaces.space_channels(kDave, space_.id, 0, 100)), Errc::forbidden);
   auto carols = spaces.create_channel(kCarol, space_.id, "carols", "");  // any member may
   ASSERT_TRUE(carols.ok());
   EXPECT_EQ(carols->owner_id, kCarol);
-  EXPECT_EQ(spaces.space_channels(kBob, space_.id)->size(), 2u);
+  EXPECT_EQ(spaces.space_channels(kBob, space_.id, 0, 100)->items.size(), 2u);
 
   EXPECT_TRUE(spaces.get_channel(kCarol, channel_.id).ok());  // in the space, not the channel
   EXPECT_EQ(error_of(spaces.get_channel(kDave, channel_.id)), Errc::forbidden);
@@ -203,6 +204,60 @@ TEST_F(Spaces, FanOutFollowsJoinsAndLeaves) {
   ASSERT_EQ(to_carol.size(), 1u);
   EXPECT_EQ(to_carol[0].msg.body, "two");
   EXPECT_EQ(to_carol[0].msg.seq, 2u);
+}
+
+}  // namespace
+}  // namespace imd
+
+namespace imd {
+namespace {
+
+// Quotas: spaces a user owns, channels in a space, members of a space; each refusal names its
+// limit; joining twice costs nothing.
+TEST_F(Spaces, QuotasBoundSpacesChannelsAndMembers) {
+  SpaceService small{store, members, users, testing::InProcess<>::ids, clock, SpaceQuotas{2, 2, 3}};
+  ASSERT_TRUE(small.create_space(kBob, "b1", "").ok());
+  auto b2 = small.create_space(kBob, "b2", "");
+  ASSERT_TRUE(b2.ok());
+  auto third = small.create_space(kBob, "b3", "");
+  ASSERT_FALSE(third.ok());
+  EXPECT_EQ(third.error().code, Errc::forbidden);
+  EXPECT_NE(third.error().message.find("limits.spaces_per_user"), std::string::npos);
+
+  ASSERT_TRUE(small.create_channel(kBob, b2->id, "c1", "").ok());
+  ASSERT_TRUE(small.create_channel(kBob, b2->id, "c2", "").ok());
+  auto c3 = small.create_channel(kBob, b2->id, "c3", "");
+  ASSERT_FALSE(c3.ok());
+  EXPECT_NE(c3.error().message.find("limits.channels_per_space"), std::string::npos);
+
+  ASSERT_TRUE(small.join_space(kCarol, b2->id).ok());
+  ASSERT_TRUE(small.join_space(kDave, b2->id).ok());
+  EXPECT_TRUE(small.join_space(kDave, b2->id).ok());  // already a member: no quota
+  auto fourth = small.join_space(5, b2->id);
+  ASSERT_FALSE(fourth.ok());
+  EXPECT_NE(fourth.error().message.find("limits.members_per_space"), std::string::npos);
+}
+
+// Space and channel lists are keyset-paged like member lists.
+TEST_F(Spaces, SpaceAndChannelListsArePaged) {
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(spaces.create_channel(kAlice, space_.id, "x", "").ok());
+  std::vector<Id> seen;
+  for (Id after = 0;;) {
+    auto page = spaces.space_channels(kAlice, space_.id, after, 2);
+    ASSERT_TRUE(page.ok());
+    for (const auto& c : page->items) seen.push_back(c.id);
+    if (!page->next_after) break;
+    after = *page->next_after;
+  }
+  EXPECT_EQ(seen.size(), 4u);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  ASSERT_TRUE(spaces.create_space(kAlice, "second", "").ok());
+  auto first = spaces.my_spaces(kAlice, 0, 1);
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(first->next_after);
+  auto rest = spaces.my_spaces(kAlice, *first->next_after, 1);
+  ASSERT_EQ(rest->items.size(), 1u);
+  EXPECT_NE(rest->items.front().id, first->items.front().id);
 }
 
 }  // namespace

@@ -87,8 +87,9 @@ export class Api {
     return this.request<{ users: User[] }>('GET', `/users?name=${encodeURIComponent(name)}`);
   }
 
-  spaces() {
-    return this.request<{ spaces: Space[] }>('GET', '/spaces');
+  /** Every space of the user, following the pages (`next_after`) of the list. */
+  async spaces(): Promise<{ spaces: Space[] }> {
+    return { spaces: await this.allPages<Space>('/spaces', 'spaces') };
   }
   createSpace(name: string) {
     return this.request<Space>('POST', '/spaces', { name });
@@ -96,8 +97,23 @@ export class Api {
   joinSpace(id: string) {
     return this.request<Space>('POST', `/spaces/${encodeURIComponent(id)}/join`);
   }
-  channels(spaceId: string) {
-    return this.request<{ channels: Channel[] }>('GET', `/spaces/${spaceId}/channels`);
+  async channels(spaceId: string): Promise<{ channels: Channel[] }> {
+    return { channels: await this.allPages<Channel>(`/spaces/${spaceId}/channels`, 'channels') };
+  }
+
+  /** A keyset-paged list, page after page (100 items each) until `next_after` is null. */
+  private async allPages<T>(path: string, key: string): Promise<T[]> {
+    const out: T[] = [];
+    let after = '';
+    for (let pages = 0; pages < 100; pages++) {
+      const q = after ? `?limit=100&after=${encodeURIComponent(after)}` : '?limit=100';
+      const page = await this.request<Record<string, unknown>>('GET', path + q);
+      out.push(...((page[key] as T[] | undefined) ?? []));
+      const next = page.next_after;
+      if (typeof next !== 'string' || !next) break;
+      after = next;
+    }
+    return out;
   }
   createChannel(spaceId: string, name: string) {
     return this.request<Channel>('POST', `/spaces/${spaceId}/channels`, { name });

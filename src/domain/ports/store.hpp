@@ -53,7 +53,9 @@ class Store {
   // Stores the space and makes its owner a member.
   virtual Result<void> create_space(const Space& space) = 0;
   virtual Result<Space> space_by_id(Id id) = 0;
-  virtual Result<std::vector<Space>> spaces_of_user(Id user_id) = 0;
+  // Keyset paging by space id: the user's spaces with id > after_space_id, ascending.
+  virtual Result<std::vector<Space>> spaces_of_user(Id user_id, Id after_space_id,
+                                                    std::uint32_t limit) = 0;
   virtual Result<Space> update_space(Id id, const std::optional<std::string>& name,
                                      const std::optional<std::string>& avatar) = 0;
   virtual Result<bool> is_space_member(Id space_id, Id user_id) = 0;
@@ -70,7 +72,17 @@ class Store {
   // is a member of the space (checked in the same transaction).
   virtual Result<void> create_channel(const Channel& channel) = 0;
   virtual Result<Channel> channel_by_id(Id id) = 0;
-  virtual Result<std::vector<Channel>> channels_of_space(Id space_id) = 0;
+  // Keyset paging by channel id: channels with id > after_channel_id, ascending.
+  virtual Result<std::vector<Channel>> channels_of_space(Id space_id, Id after_channel_id,
+                                                         std::uint32_t limit) = 0;
+
+  // --- quotas (limits.spaces_per_user and the like): how many rows of a kind `id` has.
+  enum class Counted {
+    spaces_owned_by,    // id: a user
+    channels_in_space,  // id: a space
+    members_in_space,   // id: a space
+  };
+  virtual Result<std::uint64_t> count(Counted what, Id id) = 0;
   virtual Result<bool> is_channel_member(Id channel_id, Id user_id) = 0;
   // New members start with their delivery and read cursors at the channel's last_seq:
   // history before joining is readable but neither unread nor pushed. forbidden unless the
