@@ -5,7 +5,7 @@
 // `pong` and calls onHello for `hello`; chat.ts builds the Target.
 
 import type { ServerFrame } from '../types';
-import { insert, syncCursors, toMsg, type Conv } from './conversation';
+import { insert, syncCursors, toMsg, trim, type Conv } from './conversation';
 import type { Directory } from './directory';
 import type { Outbox } from './outbox';
 import type { Transport } from './ports';
@@ -48,6 +48,7 @@ export function onFrame(t: Target, f: ServerFrame): void {
         t.refreshConversationsSoon();
       }
       insert(c, [toMsg(f)]);
+      trim(c);
       if (f.from === t.me()) {
         c.readSeq = Math.max(c.readSeq, f.seq); // the server moved our marker with the send
         if (f.cid) t.outbox.settle(f.cid); // ours, its `sent` lost with an earlier connection
