@@ -156,6 +156,8 @@ describe('imd web client', () => {
     await joinSpace(C.page, spaceId);
     await joinChannel(C.page, 'news');
     await joinChannel(C.page, 'random');
+    // Dave was last in a quiet channel: logging in again brings him back there.
+    await createChannel(D.page, 'quiet');
 
     await logout(D.page);
 
@@ -174,6 +176,7 @@ describe('imd web client', () => {
     await waitForMessage(C.page, 'are you there, dave?');
 
     await login(D.page, dave);
+    await D.page.locator('#conv-title', { hasText: '# quiet' }).waitFor();
     const tab2 = await newTab(D.context, watch, 'dave tab 2');
     await waitOnline(tab2);
     for (const page of [D.page, tab2]) {
@@ -285,6 +288,10 @@ describe('imd web client', () => {
     watch.allowNetworkErrors = true;
     await server.kill();
     await F.page.getByTestId('conn').filter({ hasText: 'Reconnecting' }).waitFor();
+    // The pill does not wrap the sidebar header: one line, as high as when online.
+    const header = await F.page.locator('.sidebar .me').boundingBox();
+    const brand = await F.page.locator('.sidebar .me .brand').boundingBox();
+    assert.ok(header.height <= brand.height + 16, `header ${header.height}px high while reconnecting`);
     await send(F.page, 'while down 1');
     await send(F.page, 'while down 2');
     const pending = F.page.locator('.msg-list li.pending');
