@@ -4,21 +4,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  ConsoleWatch,
-  Server,
+  Scenarios,
   badge,
   bodies,
   createChannel,
   createSpace,
   joinChannel,
   joinSpace,
-  launchBrowser,
   login,
   logout,
   newIdentity,
   newTab,
   openConv,
-  openDevice,
   register,
   send,
   settledBodies,
@@ -44,48 +41,18 @@ function assertDense(list, what) {
 }
 
 describe('imd web client', () => {
-  const watch = new ConsoleWatch();
-  const allErrors = [];
+  const run = new Scenarios({ extraArgs: SERVER_ARGS, name: 'imd-e2e', defaultTimeoutMs: 15_000 });
+  const { watch } = run;
   let server;
-  let browser;
-  const contexts = [];
-
-  async function device(who, options, setup) {
-    const d = await openDevice(browser, server, watch, who, options, setup);
-    d.context.setDefaultTimeout(15_000);
-    contexts.push(d.context);
-    return d;
-  }
-
-  // Every signed-in page of every scenario so far is back online. Network errors are allowed
-  // while the server is down; a page of an earlier scenario may still be in its reconnect
-  // backoff after this scenario's pages are back (more so on a busy machine), and its failed
-  // attempt must not be counted after the allowance ends.
-  async function everyPageOnline(timeout = 30_000) {
-    for (const c of contexts) {
-      for (const page of c.pages()) {
-        if (await page.getByTestId('conn').count()) await waitOnline(page, timeout);
-      }
-    }
-  }
-
-  function noConsoleErrors() {
-    const errors = watch.take();
-    allErrors.push(...errors);
-    assert.deepEqual(errors, [], `console errors in scenario ${watch.scenario}`);
-  }
+  const device = (who, options, setup) => run.device(who, options, setup);
+  const everyPageOnline = (timeout) => run.everyPageOnline(timeout);
+  const noConsoleErrors = () => run.noConsoleErrors();
 
   before(async () => {
-    server = new Server({ extraArgs: SERVER_ARGS, name: 'imd-e2e' });
-    await server.start();
-    browser = await launchBrowser();
+    await run.start();
+    server = run.server;
   });
-
-  after(async () => {
-    for (const c of contexts) await c.close().catch(() => undefined);
-    await browser?.close();
-    await server?.stop();
-  });
+  after(() => run.stop());
 
   test('a) two users chat 1:1 and in a channel, live', { timeout: TEST_TIMEOUT_MS }, async () => {
     watch.scenario = 'a';
@@ -466,7 +433,6 @@ describe('imd web client', () => {
 
   test('f) no console errors in any scenario', () => {
     watch.scenario = 'f';
-    allErrors.push(...watch.take());
-    assert.deepEqual(allErrors, []);
+    run.noErrorsAnywhere();
   });
 });

@@ -2,6 +2,7 @@
 // drives Debian's Chromium through playwright-core (no browser download), collects console
 // errors, and offers the few UI steps the scenarios share.
 
+import assert from 'node:assert/strict';
 import { execSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -349,4 +350,103 @@ export function contrastRatio(a, b) {
   };
   const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
   return (x + 0.05) / (y + 0.05);
+}
+
+/**
+ * One file of scenarios: a server, a browser, the devices opened so far and the console watch.
+ * `start()` in before(), `stop()` in after().
+ */
+export class Scenarios {
+  constructor({ extraArgs = [], name, defaultTimeoutMs = 15_000 }) {
+    this.serverOptions = { extraArgs, name };
+    this.defaultTimeoutMs = defaultTimeoutMs;
+    this.watch = new ConsoleWatch();
+    this.allErrors = [];
+    this.contexts = [];
+    this.server = null;
+    this.browser = null;
+  }
+
+  async start() {
+    this.server = new Server(this.serverOptions);
+    await this.server.start();
+    this.browser = await launchBrowser();
+  }
+
+  async stop() {
+    for (const c of this.contexts) await c.close().catch(() => undefined);
+    await this.browser?.close();
+    await this.server?.stop();
+  }
+
+  async device(who, options, setup) {
+    const d = await openDevice(this.browser, this.server, this.watch, who, options, setup);
+    d.context.setDefaultTimeout(this.defaultTimeoutMs);
+    this.contexts.push(d.context);
+    return d;
+  }
+
+  // Every signed-in page of every scenario so far is back online. Network errors are allowed
+  // while the server is down; a page of an earlier scenario may still be in its reconnect
+  // backoff after this scenario's pages are back (more so on a busy machine), and its failed
+  // attempt must not be counted after the allowance ends.
+  async everyPageOnline(timeout = 30_000) {
+    for (const c of this.contexts) {
+      for (const page of c.pages()) {
+        if (await page.getByTestId('conn').count()) await waitOnline(page, timeout);
+      }
+    }
+  }
+
+  /** The scenario logged no console error (all of them are kept for the final check). */
+  noConsoleErrors() {
+    const errors = this.watch.take();
+    this.allErrors.push(...errors);
+    assert.deepEqual(errors, [], `console errors in scenario ${this.watch.scenario}`);
+  }
+
+  /** No console error in any scenario. */
+  noErrorsAnywhere() {
+    this.allErrors.push(...this.watch.take());
+    assert.deepEqual(this.allErrors, []);
+  }
+}
+
+/**
+ * Sends `count` messages as the page's user over a second, script-driven WebSocket, `rate` per
+ * second (0: at once), to a conversation key; bodies are "<prefix> <i>", with `stamp` followed
+ * by the sender's Date.now(). Resolves when every one is stored (its `sent` came back).
+ */
+export function scriptSend(page, conversation, { count, rate = 0, prefix, stamp = false }) {
+  return page.evaluate(
+    async ({ conversation, count, rate, prefix, stamp }) => {
+      const s = JSON.parse(localStorage.getItem('imd.session'));
+      const ws = new WebSocket(`ws://${location.host}/ws?token=${encodeURIComponent(s.access)}`);
+      await new Promise((r, j) => {
+        ws.onopen = r;
+        ws.onerror = j;
+      });
+      const [kind, id] = conversation.split(':');
+      const to = kind === 'channel' ? { channel: id } : { to: id };
+      let acked = 0;
+      const done = new Promise((r) => {
+        ws.onmessage = (e) => {
+          if (JSON.parse(e.data).op === 'sent' && ++acked === count) r();
+        };
+      });
+      const t0 = performance.now();
+      const run = Math.random().toString(36).slice(2);
+      for (let i = 1; i <= count; i++) {
+        if (rate > 0) {
+          const wait = t0 + (i * 1000) / rate - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        }
+        const body = stamp ? `${prefix} ${i} ${Date.now()}` : `${prefix} ${i}`;
+        ws.send(JSON.stringify({ op: 'send', cid: `${prefix}-${run}-${i}`, ...to, body }));
+      }
+      await done;
+      ws.close();
+    },
+    { conversation, count, rate, prefix, stamp },
+  );
 }

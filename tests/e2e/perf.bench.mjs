@@ -6,7 +6,7 @@
 // Not a pass/fail test: run it with scripts/e2e-perf.sh and copy the numbers to
 // docs/benchmarks.md. Environment: PERF_PRELOAD (10000), PERF_RATE (20), PERF_SECONDS (30).
 
-import { ConsoleWatch, Server, createChannel, createSpace, joinChannel, joinSpace, launchBrowser, newIdentity, openDevice, register, waitForMessage } from './harness.mjs';
+import { ConsoleWatch, Server, createChannel, createSpace, joinChannel, joinSpace, launchBrowser, newIdentity, openDevice, register, scriptSend, waitForMessage } from './harness.mjs';
 
 const PRELOAD = Number(process.env.PERF_PRELOAD ?? 10_000);
 const RATE = Number(process.env.PERF_RATE ?? 20);
@@ -15,39 +15,6 @@ const SECONDS = Number(process.env.PERF_SECONDS ?? 30);
 function pct(sorted, p) {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
-
-/** Sends `count` messages from the page's user over its own script WebSocket, `rate` per second (0: at once). */
-async function blast(page, { count, rate, prefix }) {
-  return page.evaluate(
-    async ({ count, rate, prefix }) => {
-      const s = JSON.parse(localStorage.getItem('imd.session'));
-      const ws = new WebSocket(`ws://${location.host}/ws?token=${encodeURIComponent(s.access)}`);
-      await new Promise((r, j) => {
-        ws.onopen = r;
-        ws.onerror = j;
-      });
-      const channel = location.pathname.split(':')[1];
-      let acked = 0;
-      const done = new Promise((r) => {
-        ws.onmessage = (e) => {
-          if (JSON.parse(e.data).op === 'sent' && ++acked === count) r();
-        };
-      });
-      const t0 = performance.now();
-      for (let i = 1; i <= count; i++) {
-        if (rate > 0) {
-          const due = t0 + (i * 1000) / rate;
-          const wait = due - performance.now();
-          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        }
-        ws.send(JSON.stringify({ op: 'send', cid: `${prefix}-${i}`, channel, body: `${prefix} ${i} ${Date.now()}` }));
-      }
-      await done;
-      ws.close();
-    },
-    { count, rate, prefix },
-  );
 }
 
 const server = new Server({
@@ -65,13 +32,13 @@ try {
   await register(reader.page, newIdentity('reader'));
   await register(writer.page, newIdentity('writer'));
   const spaceId = await createSpace(writer.page, 'Perf');
-  await createChannel(writer.page, 'busy');
+  const busy = await createChannel(writer.page, 'busy');
   await joinSpace(reader.page, spaceId);
   await joinChannel(reader.page, 'busy');
 
   // The reader holds PRELOAD messages, received live with the channel open.
   const t0 = Date.now();
-  await blast(writer.page, { count: PRELOAD, rate: 0, prefix: 'pre' });
+  await scriptSend(writer.page, busy, { count: PRELOAD, prefix: 'pre', stamp: true });
   await waitForMessage(reader.page, `pre ${PRELOAD} `, 300_000);
   const preloadS = (Date.now() - t0) / 1000;
 
@@ -101,7 +68,7 @@ try {
     }).observe(document.querySelector('.msg-list'), { childList: true });
   });
 
-  await blast(writer.page, { count: RATE * SECONDS, rate: RATE, prefix: 'live' });
+  await scriptSend(writer.page, busy, { count: RATE * SECONDS, rate: RATE, prefix: 'live', stamp: true });
   await waitForMessage(reader.page, `live ${RATE * SECONDS} `, 60_000);
   const r = await reader.page.evaluate(() => ({
     ...window.__perf,
