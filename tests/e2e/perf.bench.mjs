@@ -68,8 +68,27 @@ try {
     }).observe(document.querySelector('.msg-list'), { childList: true });
   });
 
+  // PERF_PROFILE=file: a CPU profile of the reader during the live phase (Chrome DevTools format).
+  const cdp = process.env.PERF_PROFILE ? await reader.context.newCDPSession(reader.page) : null;
+  if (cdp) {
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.start');
+  }
   await scriptSend(writer.page, busy, { count: RATE * SECONDS, rate: RATE, prefix: 'live', stamp: true });
   await waitForMessage(reader.page, `live ${RATE * SECONDS} `, 60_000);
+  if (cdp) {
+    const { profile } = await cdp.send('Profiler.stop');
+    const self = new Map();
+    const dt = profile.timeDeltas;
+    const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+    profile.samples.forEach((id, i) => {
+      const f = byId.get(id).callFrame;
+      const k = `${f.functionName || '(anon)'} ${f.url.split('/').pop()}:${f.lineNumber}`;
+      self.set(k, (self.get(k) ?? 0) + (dt[i] ?? 0) / 1000);
+    });
+    console.log([...self].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([k, ms]) => `${ms.toFixed(0).padStart(7)} ms  ${k}`).join('\n'));
+    (await import('node:fs')).writeFileSync(process.env.PERF_PROFILE, JSON.stringify(profile));
+  }
   const r = await reader.page.evaluate(() => ({
     ...window.__perf,
     rows: document.querySelectorAll('.msg-list li').length,

@@ -18,15 +18,32 @@ function badgeIcon(total: number): string {
   return `data:image/svg+xml,${encodeURIComponent(svg)}`;
 }
 
-/** Shows `total` unread in the title ("(3) # general · imd") and on the favicon. */
+/** The title and favicon follow the state at most this often (a new favicon costs a decode). */
+const ATTENTION_EVERY_MS = 500;
+let latest: { total: number; conversation: string | null } | null = null;
+let timer: number | undefined;
+
+/** Shows `total` unread in the title ("(3) # general · imd") and on the favicon, soon. */
 export function attention(total: number, conversation: string | null): void {
+  latest = { total, conversation };
+  if (timer !== undefined) return;
+  apply();
+  timer = window.setTimeout(() => {
+    timer = undefined;
+    apply();
+  }, ATTENTION_EVERY_MS);
+}
+
+function apply(): void {
+  if (!latest) return;
+  const { total, conversation } = latest;
   const title = (total > 0 ? `(${total > 999 ? '999+' : total}) ` : '') + (conversation ? `${conversation} · ` : '') + BASE_TITLE;
   if (title !== shown.title) document.title = title;
   if (total !== shown.total) {
     const link = document.querySelector<HTMLLinkElement>('link[rel="icon"]');
     if (link) {
-      plainIcon ??= link.href;
-      link.href = total > 0 ? badgeIcon(total) : plainIcon;
+      plainIcon ??= link.getAttribute('href') ?? '/favicon.svg';
+      link.setAttribute('href', total > 0 ? badgeIcon(total) : plainIcon);
     }
   }
   shown = { total, title };

@@ -196,13 +196,20 @@ export class Chat {
     this.session.set(null);
   }
 
+  /**
+   * Tells the listeners (the views) once per animation frame at most: a burst of frames from
+   * the server renders once. A hidden page gets no animation frames: a timer instead.
+   */
   private emit(): void {
     if (this.emitQueued) return;
     this.emitQueued = true;
-    queueMicrotask(() => {
+    const run = () => {
+      if (!this.emitQueued) return;
       this.emitQueued = false;
       for (const l of this.listeners) l();
-    });
+    };
+    if (document.visibilityState === 'visible') requestAnimationFrame(run);
+    else setTimeout(run, 0);
   }
 
   /** A message from someone else: a desktop notification for a DM the user cannot see. */

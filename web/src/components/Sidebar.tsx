@@ -20,8 +20,8 @@ export function Sidebar({ chat }: { chat: Chat }) {
   const space = chat.spaces.find((s) => s.id === chat.selectedSpace);
   const channels = space ? chat.channels[space.id] : undefined;
   const online = chat.conn === 'online';
-  const [, setShownTheme] = useState(theme());
-  const [permission, setPermission] = useState(notificationPermission());
+  const [, setShownTheme] = useState(theme);
+  const [permission, setPermission] = useState(notificationPermission); // asking the browser is slow: once
 
   return (
     <nav class="sidebar" aria-label="Conversations">
