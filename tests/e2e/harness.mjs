@@ -14,6 +14,8 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const SHOTS = join(ROOT, 'tests/e2e/screenshots');
 const IMD_BIN = resolve(ROOT, process.env.IMD_BIN ?? 'build/src/app/imd');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+// The client build imd serves (IMD_E2E_WEB_ROOT: e.g. an older build, to compare in the bench).
+const WEB_ROOT = resolve(ROOT, process.env.IMD_E2E_WEB_ROOT ?? 'web/dist');
 
 // playwright-core is a devDependency of web/: resolve it from there.
 const { chromium } = createRequire(join(ROOT, 'web/package.json'))('playwright-core');
@@ -77,7 +79,7 @@ export class Server {
       '--listen', `127.0.0.1:${this.port}`,
       '--data-dir', this.dataDir,
       '--auth-password-hash', 'min',
-      '--web-root', join(ROOT, 'web/dist'),
+      '--web-root', WEB_ROOT,
       '--log-level', 'info',
       ...this.extraArgs,
     ];
@@ -428,15 +430,22 @@ export function scriptSend(page, conversation, { count, rate = 0, prefix, stamp 
       });
       const [kind, id] = conversation.split(':');
       const to = kind === 'channel' ? { channel: id } : { to: id };
+      // At most WINDOW sends unanswered: the server's write queue to this socket stays short
+      // even while the page is busy rendering what it sends.
+      const WINDOW = 200;
       let acked = 0;
+      let wake = null;
       const done = new Promise((r) => {
         ws.onmessage = (e) => {
-          if (JSON.parse(e.data).op === 'sent' && ++acked === count) r();
+          if (JSON.parse(e.data).op !== 'sent') return;
+          if (++acked === count) r();
+          wake?.();
         };
       });
       const t0 = performance.now();
       const run = Math.random().toString(36).slice(2);
       for (let i = 1; i <= count; i++) {
+        while (i - acked > WINDOW) await new Promise((r) => (wake = r));
         if (rate > 0) {
           const wait = t0 + (i * 1000) / rate - performance.now();
           if (wait > 0) await new Promise((r) => setTimeout(r, wait));

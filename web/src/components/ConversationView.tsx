@@ -10,8 +10,8 @@ import { clockTime, dayLabel, fullTime } from '../text/time';
 import { RichText } from './RichText';
 
 /** Rows rendered while following the newest messages, at most otherwise, and the step. */
-const FOLLOW_ROWS = 150;
-const MAX_ROWS = 300;
+const FOLLOW_ROWS = 100;
+const MAX_ROWS = 250;
 const STEP = 75;
 /** Scrolling this near an edge moves the window of rendered rows (or pages history in). */
 const EDGE_PX = 300;
@@ -121,7 +121,7 @@ function MessageList({ chat, conv }: { chat: Chat; conv: Conv }) {
       anchorOffset: first ? first.offsetTop - el.scrollTop : 0,
       atBottom: isAtBottom(el),
     };
-    const divider = list.querySelector<HTMLElement>('.unread-sep');
+    const divider = list.querySelector<HTMLElement>('.unread-sep')?.parentElement; // its row
     const above = firstUnread > 0 && (divider ? divider.offsetTop < el.scrollTop : n > 0 && firstUnread < msgs[start].seq);
     if (above !== unreadAbove) setUnreadAbove(above);
   };
