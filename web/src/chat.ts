@@ -21,6 +21,7 @@ import { Socket, type ConnState } from './socket';
 import type { Channel, HelloFrame, Space, User } from './types';
 
 const NETWORK_ERROR = 'The server cannot be reached.';
+const EMIT_FALLBACK_MS = 200;
 /** Members listed per space for the DM finder at most, and how long such a list is reused. */
 const PEOPLE_PER_SPACE = 1000;
 const PEOPLE_TTL_MS = 60_000;
@@ -198,7 +199,8 @@ export class Chat {
 
   /**
    * Tells the listeners (the views) once per animation frame at most: a burst of frames from
-   * the server renders once. A hidden page gets no animation frames: a timer instead.
+   * the server renders once. A hidden page gets no animation frames: a timer instead (and as a
+   * fallback when the page hides before the frame comes).
    */
   private emit(): void {
     if (this.emitQueued) return;
@@ -209,7 +211,8 @@ export class Chat {
       for (const l of this.listeners) l();
     };
     if (document.visibilityState === 'visible') requestAnimationFrame(run);
-    else setTimeout(run, 0);
+    // A page hidden before its next frame gets none: the timer runs it (title, favicon).
+    setTimeout(run, document.visibilityState === 'visible' ? EMIT_FALLBACK_MS : 0);
   }
 
   /** A message from someone else: a desktop notification for a DM the user cannot see. */
