@@ -172,7 +172,7 @@ describe('imd web client: everyday behaviour', () => {
     noConsoleErrors();
   });
 
-  test('k) 200 unread: a new-messages line, read only as far as seen; DMs by recency; drafts; "Ali" finds Alice', { timeout: TEST_TIMEOUT_MS }, async () => {
+  test('k) 200 unread: a new-messages line, read only as far as seen; DMs by recency; drafts; "Ali" finds Alice; the view stays put as pages and messages come', { timeout: TEST_TIMEOUT_MS }, async () => {
     watch.scenario = 'k';
     const sam = newIdentity('sam');
     const alice = newIdentity('Alicewonder');
@@ -236,6 +236,24 @@ describe('imd web client: everyday behaviour', () => {
     await waitOnline(A.page);
     await A.page.locator('#conv-title', { hasText: '# lobby' }).waitFor();
     assert.equal(await A.page.locator('#composer-input').inputValue(), 'half a thought');
+
+    // Scrolled up: an older page comes in above and the view stays where it was; new messages
+    // below do not move it either, a pill counts them.
+    await openConv(A.page, updates);
+    await waitForMessage(A.page, 'upd 200');
+    const list = A.page.locator('.messages');
+    const topOf = (seq) => A.page.locator(`.msg-list li[data-seq="${seq}"]`).evaluate((el) => el.getBoundingClientRect().top);
+    const oldest = await A.page.locator('.msg-list li[data-seq]').first().getAttribute('data-seq');
+    await list.evaluate((el) => (el.scrollTop = 0));
+    const before = await topOf(oldest);
+    await A.page.locator(`.msg-list li[data-seq="${Number(oldest) - 1}"]`).waitFor();
+    assert.ok(Math.abs((await topOf(oldest)) - before) <= 4, `moved from ${before} to ${await topOf(oldest)} by the older page`);
+    const anchor = await topOf(oldest);
+    await scriptSend(S.page, updates, { count: 3, prefix: 'later' });
+    await A.page.getByRole('button', { name: '3 new messages ↓' }).waitFor();
+    assert.ok(Math.abs((await topOf(oldest)) - anchor) <= 4, 'new messages below moved the view');
+    await A.page.getByRole('button', { name: '3 new messages ↓' }).click();
+    await waitForMessage(A.page, 'later 3');
     noConsoleErrors();
   });
 
