@@ -83,7 +83,7 @@ describe('imd web client: everyday behaviour', () => {
   before(() => run.start());
   after(() => run.stop());
 
-  test('i) offline is noticed within seconds; errors under forms clear with their cause', { timeout: TEST_TIMEOUT_MS }, async () => {
+  test('i) offline (and a silent link) is noticed within seconds; errors under forms clear with their cause', { timeout: TEST_TIMEOUT_MS }, async () => {
     watch.scenario = 'i';
     const olga = newIdentity('olga');
     const paul = newIdentity('paul');
@@ -130,6 +130,23 @@ describe('imd web client: everyday behaviour', () => {
     await box.fill('short again');
     await tooLong.waitFor({ state: 'detached' });
     await box.fill('');
+
+    // A link that dies without a word (no offline event, no close): the unanswered ping tells.
+    let silent = false;
+    const Z = await device('zed', {}, (context) => context.routeWebSocket(/\/ws/, (ws) => {
+      const upstream = ws.connectToServer();
+      upstream.onMessage((m) => {
+        if (!silent) ws.send(m);
+      });
+    }));
+    await register(Z.page, newIdentity('zed'));
+    silent = true;
+    const t1 = Date.now();
+    await Z.page.getByTestId('conn').filter({ hasText: /Reconnecting|Connecting/ }).waitFor({ timeout: 15_000 });
+    const silentMs = Date.now() - t1;
+    assert.ok(silentMs < 12_000, `a silent link noticed after ${silentMs} ms`);
+    silent = false;
+    await waitOnline(Z.page, 20_000);
     noConsoleErrors();
   });
 

@@ -166,9 +166,11 @@ export class Socket {
       const ws = this.ws;
       if (!ws || !this.send({ op: 'ping' })) return;
       // The server answers every ping: no frame at all within PONG_TIMEOUT_MS is a dead link.
+      // One watch at a time (pings may come faster than the timeout): not re-armed per ping.
+      if (this.pongTimer !== undefined) return;
       const sentAt = Date.now();
-      clearTimeout(this.pongTimer);
       this.pongTimer = window.setTimeout(() => {
+        this.pongTimer = undefined;
         if (this.ws === ws && this.lastFrameAt < sentAt) this.closed(ws);
       }, PONG_TIMEOUT_MS);
     }, period);
@@ -177,6 +179,7 @@ export class Socket {
   private teardown(): void {
     clearInterval(this.beatTimer);
     clearTimeout(this.pongTimer);
+    this.pongTimer = undefined;
     const ws = this.ws;
     this.ws = null;
     this.greeted = false;
