@@ -315,7 +315,7 @@ describe('imd web client: everyday behaviour', () => {
     noConsoleErrors();
   });
 
-  test('m) attention and keyboard: title and favicon count, a DM notification, Ctrl+K, Alt+Down, Esc', { timeout: TEST_TIMEOUT_MS }, async () => {
+  test('m) attention and keyboard: title and favicon count, a DM notification, Ctrl+K, Alt+Up/Down, Alt+Shift+Down, Esc', { timeout: TEST_TIMEOUT_MS }, async () => {
     watch.scenario = 'm';
     const vic = newIdentity('vic');
     const wes = newIdentity('wes');
@@ -374,6 +374,12 @@ describe('imd web client: everyday behaviour', () => {
     await W.page.locator(`[data-conv="${dm}"][aria-current="page"]`).waitFor();
     await W.page.keyboard.press('Alt+ArrowUp');
     await W.page.locator(`[data-conv="${chan}"][aria-current="page"]`).waitFor();
+    // Alt+Shift+Down: the next conversation with unread messages.
+    await send(V.page, 'one more');
+    await badge(W.page, `[data-conv="${dm}"]`).filter({ hasText: '1' }).waitFor();
+    await W.page.keyboard.press('Alt+Shift+ArrowDown');
+    await W.page.locator(`[data-conv="${dm}"][aria-current="page"]`).waitFor();
+    await waitForMessage(W.page, 'one more');
     noConsoleErrors();
   });
 
