@@ -4,21 +4,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  ConsoleWatch,
-  Server,
+  Scenarios,
   badge,
   bodies,
   createChannel,
   createSpace,
   joinChannel,
   joinSpace,
-  launchBrowser,
   login,
   logout,
   newIdentity,
   newTab,
   openConv,
-  openDevice,
   register,
   send,
   settledBodies,
@@ -44,48 +41,18 @@ function assertDense(list, what) {
 }
 
 describe('imd web client', () => {
-  const watch = new ConsoleWatch();
-  const allErrors = [];
+  const run = new Scenarios({ extraArgs: SERVER_ARGS, name: 'imd-e2e', defaultTimeoutMs: 15_000 });
+  const { watch } = run;
   let server;
-  let browser;
-  const contexts = [];
-
-  async function device(who, options, setup) {
-    const d = await openDevice(browser, server, watch, who, options, setup);
-    d.context.setDefaultTimeout(15_000);
-    contexts.push(d.context);
-    return d;
-  }
-
-  // Every signed-in page of every scenario so far is back online. Network errors are allowed
-  // while the server is down; a page of an earlier scenario may still be in its reconnect
-  // backoff after this scenario's pages are back (more so on a busy machine), and its failed
-  // attempt must not be counted after the allowance ends.
-  async function everyPageOnline(timeout = 30_000) {
-    for (const c of contexts) {
-      for (const page of c.pages()) {
-        if (await page.getByTestId('conn').count()) await waitOnline(page, timeout);
-      }
-    }
-  }
-
-  function noConsoleErrors() {
-    const errors = watch.take();
-    allErrors.push(...errors);
-    assert.deepEqual(errors, [], `console errors in scenario ${watch.scenario}`);
-  }
+  const device = (who, options, setup) => run.device(who, options, setup);
+  const everyPageOnline = (timeout) => run.everyPageOnline(timeout);
+  const noConsoleErrors = () => run.noConsoleErrors();
 
   before(async () => {
-    server = new Server({ extraArgs: SERVER_ARGS, name: 'imd-e2e' });
-    await server.start();
-    browser = await launchBrowser();
+    await run.start();
+    server = run.server;
   });
-
-  after(async () => {
-    for (const c of contexts) await c.close().catch(() => undefined);
-    await browser?.close();
-    await server?.stop();
-  });
+  after(() => run.stop());
 
   test('a) two users chat 1:1 and in a channel, live', { timeout: TEST_TIMEOUT_MS }, async () => {
     watch.scenario = 'a';
@@ -156,6 +123,8 @@ describe('imd web client', () => {
     await joinSpace(C.page, spaceId);
     await joinChannel(C.page, 'news');
     await joinChannel(C.page, 'random');
+    // Dave was last in a quiet channel: logging in again brings him back there.
+    await createChannel(D.page, 'quiet');
 
     await logout(D.page);
 
@@ -174,6 +143,7 @@ describe('imd web client', () => {
     await waitForMessage(C.page, 'are you there, dave?');
 
     await login(D.page, dave);
+    await D.page.locator('#conv-title', { hasText: '# quiet' }).waitFor();
     const tab2 = await newTab(D.context, watch, 'dave tab 2');
     await waitOnline(tab2);
     for (const page of [D.page, tab2]) {
@@ -285,6 +255,10 @@ describe('imd web client', () => {
     watch.allowNetworkErrors = true;
     await server.kill();
     await F.page.getByTestId('conn').filter({ hasText: 'Reconnecting' }).waitFor();
+    // The pill does not wrap the sidebar header: one line, as high as when online.
+    const header = await F.page.locator('.sidebar .me').boundingBox();
+    const brand = await F.page.locator('.sidebar .me .brand').boundingBox();
+    assert.ok(header.height <= brand.height + 16, `header ${header.height}px high while reconnecting`);
     await send(F.page, 'while down 1');
     await send(F.page, 'while down 2');
     const pending = F.page.locator('.msg-list li.pending');
@@ -459,7 +433,6 @@ describe('imd web client', () => {
 
   test('f) no console errors in any scenario', () => {
     watch.scenario = 'f';
-    allErrors.push(...watch.take());
-    assert.deepEqual(allErrors, []);
+    run.noErrorsAnywhere();
   });
 });

@@ -2,8 +2,9 @@
 // drives Debian's Chromium through playwright-core (no browser download), collects console
 // errors, and offers the few UI steps the scenarios share.
 
+import assert from 'node:assert/strict';
 import { execSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -13,6 +14,8 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const SHOTS = join(ROOT, 'tests/e2e/screenshots');
 const IMD_BIN = resolve(ROOT, process.env.IMD_BIN ?? 'build/src/app/imd');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+// The client build imd serves (IMD_E2E_WEB_ROOT: e.g. an older build, to compare in the bench).
+const WEB_ROOT = resolve(ROOT, process.env.IMD_E2E_WEB_ROOT ?? 'web/dist');
 
 // playwright-core is a devDependency of web/: resolve it from there.
 const { chromium } = createRequire(join(ROOT, 'web/package.json'))('playwright-core');
@@ -76,7 +79,7 @@ export class Server {
       '--listen', `127.0.0.1:${this.port}`,
       '--data-dir', this.dataDir,
       '--auth-password-hash', 'min',
-      '--web-root', join(ROOT, 'web/dist'),
+      '--web-root', WEB_ROOT,
       '--log-level', 'info',
       ...this.extraArgs,
     ];
@@ -189,7 +192,7 @@ export class ConsoleWatch {
 function isNetworkError(text) {
   return (
     /WebSocket connection to .* failed/.test(text) ||
-    /Failed to load resource: net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE|CONNECTION_CLOSED)/.test(text)
+    /Failed to load resource: net::ERR_(CONNECTION_REFUSED|CONNECTION_RESET|EMPTY_RESPONSE|CONNECTION_CLOSED|INTERNET_DISCONNECTED)/.test(text)
   );
 }
 
@@ -320,4 +323,139 @@ export function badge(page, selector) {
 
 export async function shot(page, name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+}
+
+const AXE_SOURCE = readFileSync(createRequire(join(ROOT, 'web/package.json')).resolve('axe-core/axe.min.js'), 'utf8');
+
+/**
+ * axe-core's WCAG 2.x A/AA rules on the page as it is; returns the serious and critical
+ * violations as "rule: target" lines. axe is evaluated through the DevTools protocol, which the
+ * page's Content-Security-Policy does not govern.
+ */
+export async function axeViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'], resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+  });
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .flatMap((v) => v.nodes.map((n) => `${v.id}: ${n}`));
+}
+
+/** WCAG contrast ratio of two CSS colours as getComputedStyle gives them ('rgb(r, g, b)'). */
+export function contrastRatio(a, b) {
+  const lum = (css) => {
+    const [r, g, bl] = css.match(/[\d.]+/g).slice(0, 3).map((x) => Number(x) / 255);
+    const lin = (c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(bl);
+  };
+  const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p);
+  return (x + 0.05) / (y + 0.05);
+}
+
+/**
+ * One file of scenarios: a server, a browser, the devices opened so far and the console watch.
+ * `start()` in before(), `stop()` in after().
+ */
+export class Scenarios {
+  constructor({ extraArgs = [], name, defaultTimeoutMs = 15_000 }) {
+    this.serverOptions = { extraArgs, name };
+    this.defaultTimeoutMs = defaultTimeoutMs;
+    this.watch = new ConsoleWatch();
+    this.allErrors = [];
+    this.contexts = [];
+    this.server = null;
+    this.browser = null;
+  }
+
+  async start() {
+    this.server = new Server(this.serverOptions);
+    await this.server.start();
+    this.browser = await launchBrowser();
+  }
+
+  async stop() {
+    for (const c of this.contexts) await c.close().catch(() => undefined);
+    await this.browser?.close();
+    await this.server?.stop();
+  }
+
+  async device(who, options, setup) {
+    const d = await openDevice(this.browser, this.server, this.watch, who, options, setup);
+    d.context.setDefaultTimeout(this.defaultTimeoutMs);
+    this.contexts.push(d.context);
+    return d;
+  }
+
+  // Every signed-in page of every scenario so far is back online. Network errors are allowed
+  // while the server is down; a page of an earlier scenario may still be in its reconnect
+  // backoff after this scenario's pages are back (more so on a busy machine), and its failed
+  // attempt must not be counted after the allowance ends.
+  async everyPageOnline(timeout = 30_000) {
+    for (const c of this.contexts) {
+      for (const page of c.pages()) {
+        if (await page.getByTestId('conn').count()) await waitOnline(page, timeout);
+      }
+    }
+  }
+
+  /** The scenario logged no console error (all of them are kept for the final check). */
+  noConsoleErrors() {
+    const errors = this.watch.take();
+    this.allErrors.push(...errors);
+    assert.deepEqual(errors, [], `console errors in scenario ${this.watch.scenario}`);
+  }
+
+  /** No console error in any scenario. */
+  noErrorsAnywhere() {
+    this.allErrors.push(...this.watch.take());
+    assert.deepEqual(this.allErrors, []);
+  }
+}
+
+/**
+ * Sends `count` messages as the page's user over a second, script-driven WebSocket, `rate` per
+ * second (0: at once), to a conversation key; bodies are "<prefix> <i>", with `stamp` followed
+ * by the sender's Date.now(). Resolves when every one is stored (its `sent` came back).
+ */
+export function scriptSend(page, conversation, { count, rate = 0, prefix, stamp = false }) {
+  return page.evaluate(
+    async ({ conversation, count, rate, prefix, stamp }) => {
+      const s = JSON.parse(localStorage.getItem('imd.session'));
+      const ws = new WebSocket(`ws://${location.host}/ws?token=${encodeURIComponent(s.access)}`);
+      await new Promise((r, j) => {
+        ws.onopen = r;
+        ws.onerror = j;
+      });
+      const [kind, id] = conversation.split(':');
+      const to = kind === 'channel' ? { channel: id } : { to: id };
+      // At most WINDOW sends unanswered: the server's write queue to this socket stays short
+      // even while the page is busy rendering what it sends.
+      const WINDOW = 200;
+      let acked = 0;
+      let wake = null;
+      const done = new Promise((r) => {
+        ws.onmessage = (e) => {
+          if (JSON.parse(e.data).op !== 'sent') return;
+          if (++acked === count) r();
+          wake?.();
+        };
+      });
+      const t0 = performance.now();
+      const run = Math.random().toString(36).slice(2);
+      for (let i = 1; i <= count; i++) {
+        while (i - acked > WINDOW) await new Promise((r) => (wake = r));
+        if (rate > 0) {
+          const wait = t0 + (i * 1000) / rate - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        }
+        const body = stamp ? `${prefix} ${i} ${Date.now()}` : `${prefix} ${i}`;
+        ws.send(JSON.stringify({ op: 'send', cid: `${prefix}-${run}-${i}`, ...to, body }));
+      }
+      await done;
+      ws.close();
+    },
+    { conversation, count, rate, prefix, stamp },
+  );
 }

@@ -6,6 +6,7 @@ import type {
   Channel,
   ConversationList,
   LoginResponse,
+  Member,
   Space,
   User,
   WireMessage,
@@ -85,6 +86,14 @@ export class Api {
   }
   findUsers(name: string) {
     return this.request<{ users: User[] }>('GET', `/users?name=${encodeURIComponent(name)}`);
+  }
+
+  /** One page of a space's members (docs/api.md, "Paging of member lists"). */
+  spaceMembers(spaceId: string, after = '0', limit = 100) {
+    return this.request<{ members: Member[]; next_after: string | null }>(
+      'GET',
+      `/spaces/${encodeURIComponent(spaceId)}/members?after=${encodeURIComponent(after)}&limit=${limit}`,
+    );
   }
 
   /** Every space of the user, following the pages (`next_after`) of the list. */

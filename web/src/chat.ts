@@ -5,9 +5,12 @@
 // Components read the public fields and call the methods; `subscribe` tells them to re-render.
 
 import { Api, ApiError } from './api';
-import type { Conv } from './model/conversation';
+import { attention, notify } from './attention';
+import type { Conv, Msg } from './model/conversation';
 import { onFrame, onHello, type Target } from './model/dispatch';
-import { Directory, convTitle } from './model/directory';
+import { Directory, convTitle, unread } from './model/directory';
+import { Drafts } from './model/drafts';
+import { findPeople } from './model/finder';
 import { History } from './model/history';
 import { Outbox, type Pending } from './model/outbox';
 import type { Timers } from './model/ports';
@@ -16,6 +19,19 @@ import { Users } from './model/users';
 import { LoggedOut, SessionStore } from './session';
 import { Socket, type ConnState } from './socket';
 import type { Channel, HelloFrame, Space, User } from './types';
+
+const NETWORK_ERROR = 'The server cannot be reached.';
+const EMIT_FALLBACK_MS = 200;
+/** Members listed per space for the DM finder at most, and how long such a list is reused. */
+const PEOPLE_PER_SPACE = 1000;
+const PEOPLE_TTL_MS = 60_000;
+
+/** localStorage through the model's port, looked up on use (it throws where storage is blocked). */
+const local = {
+  getItem: (k: string) => localStorage.getItem(k),
+  setItem: (k: string, v: string) => localStorage.setItem(k, v),
+  removeItem: (k: string) => localStorage.removeItem(k),
+};
 
 export type { Conv, Msg } from './model/conversation';
 export { topSeq } from './model/conversation';
@@ -30,7 +46,7 @@ const windowTimers: Timers = {
 
 function describe(e: unknown): string {
   if (e instanceof ApiError) return e.message;
-  if (e instanceof TypeError) return 'The server cannot be reached.';
+  if (e instanceof TypeError) return NETWORK_ERROR;
   return e instanceof Error ? e.message : String(e);
 }
 
@@ -43,8 +59,11 @@ export class Chat {
   selectedSpace: string | null = null;
   open: string | null = null;
   notice: string | null = null;
+  /** What the user types, per conversation, kept across reloads. */
+  readonly drafts = new Drafts(local);
 
   private readonly dir = new Directory();
+  private people: { at: number; list: User[] } | null = null;
   private readonly users: Users;
   private readonly paging: History;
   private readonly outbox: Outbox;
@@ -64,6 +83,7 @@ export class Chat {
       frame: (f) => onFrame(this.target, f),
       state: (s) => {
         this.conn = s;
+        if (s === 'online' && this.notice === NETWORK_ERROR) this.notice = null; // the cause is gone
         this.emit();
       },
       lost: () => this.outbox.lost(),
@@ -101,9 +121,19 @@ export class Chat {
       refreshConversationsSoon: () => this.refreshConversationsSoon(),
       refreshAll: () => void this.refreshAll().catch(() => undefined),
       notice: (text) => this.setNotice(text),
+      incoming: (c, m) => this.incoming(c, m),
       changed,
     };
+    // Read markers move only while the user can see the page: visible and focused.
     document.addEventListener('visibilitychange', () => this.emit());
+    window.addEventListener('focus', () => this.emit());
+    window.addEventListener('blur', () => this.emit());
+    this.subscribe(() => attention(this.dir.totalUnread(), this.openTitle()));
+  }
+
+  /** The user can see the page: the tab is visible and its window has the focus. */
+  get seeing(): boolean {
+    return document.visibilityState === 'visible' && document.hasFocus();
   }
 
   /** Conversations by key (see model/directory.ts). */
@@ -129,9 +159,12 @@ export class Chat {
     this.users.put(me);
     this.selectedSpace = localStorage.getItem(this.spaceKey());
     this.outbox.open(me.id);
+    this.drafts.open(me.id);
     this.socket.start();
+    // No conversation in the URL: the one open when this user last used the app.
+    const reopen = openKey ?? localStorage.getItem(this.openKey());
     void this.refreshAll().then(() => {
-      if (openKey && this.open === null) this.openConv(openKey);
+      if (reopen && this.open === null && (openKey || this.dir.get(reopen)?.joined)) this.openConv(reopen);
     });
     this.emit();
   }
@@ -141,7 +174,9 @@ export class Chat {
     this.socket.stop();
     this.outbox.close();
     this.receipts.cancel();
+    this.drafts.close();
     clearTimeout(this.convRefreshTimer);
+    this.people = null;
     this.me = null;
     this.spaces = [];
     this.channels = {};
@@ -156,18 +191,43 @@ export class Chat {
   async logout(): Promise<void> {
     const s = this.session.get();
     this.outbox.forget();
+    this.drafts.forget();
     this.socket.stop();
     if (s) await this.api.logout(s.refresh).catch(() => undefined);
     this.session.set(null);
   }
 
+  /**
+   * Tells the listeners (the views) once per animation frame at most: a burst of frames from
+   * the server renders once. A hidden page gets no animation frames: a timer instead (and as a
+   * fallback when the page hides before the frame comes).
+   */
   private emit(): void {
     if (this.emitQueued) return;
     this.emitQueued = true;
-    queueMicrotask(() => {
+    const run = () => {
+      if (!this.emitQueued) return;
       this.emitQueued = false;
       for (const l of this.listeners) l();
+    };
+    if (document.visibilityState === 'visible') requestAnimationFrame(run);
+    // A page hidden before its next frame gets none: the timer runs it (title, favicon).
+    setTimeout(run, document.visibilityState === 'visible' ? EMIT_FALLBACK_MS : 0);
+  }
+
+  /** A message from someone else: a desktop notification for a DM the user cannot see. */
+  private incoming(c: Conv, m: Msg): void {
+    if (c.kind !== 'dm' || this.seeing) return;
+    notify(this.userName(m.from), m.body, c.key, () => {
+      window.focus();
+      this.openConv(c.key);
     });
+  }
+
+  private openTitle(): string | null {
+    const c = this.open ? this.dir.get(this.open) : undefined;
+    if (!c) return null;
+    return c.kind === 'channel' ? `# ${this.convTitle(c)}` : this.convTitle(c);
   }
 
   setNotice(text: string | null): void {
@@ -250,13 +310,43 @@ export class Chat {
     return this.users.name(id);
   }
 
-  /** Finds users by exact id or by name (case-insensitive); never the caller. */
+  /**
+   * Finds users by id, or by a part of their name among the people this user knows (members of
+   * their spaces, everyone seen) plus the server's exact-name match; best match first, never the
+   * caller.
+   */
   async findUsers(query: string): Promise<User[]> {
     const q = query.trim();
     if (!q) return [];
-    const users = /^\d+$/.test(q) ? [await this.api.user(q)] : (await this.api.findUsers(q)).users;
-    for (const u of users) this.users.put(u);
-    return users.filter((u) => u.id !== this.me?.id);
+    if (/^\d+$/.test(q)) {
+      const u = await this.api.user(q);
+      this.users.put(u);
+      return u.id === this.me?.id ? [] : [u];
+    }
+    const [exact, people] = await Promise.all([this.api.findUsers(q), this.knownPeople()]);
+    for (const u of exact.users) this.users.remember(u);
+    const found = findPeople([...exact.users, ...people, ...this.users.known()], q);
+    return found.filter((u) => u.id !== this.me?.id);
+  }
+
+  /** The members of this user's spaces (bounded per space, reused for a minute). */
+  private async knownPeople(): Promise<User[]> {
+    if (this.people && Date.now() - this.people.at < PEOPLE_TTL_MS) return this.people.list;
+    const list: User[] = [];
+    for (const s of this.spaces) {
+      let after = '0';
+      for (let n = 0; n < PEOPLE_PER_SPACE; ) {
+        const page = await this.api.spaceMembers(s.id, after).catch(() => null);
+        if (!page) break;
+        for (const m of page.members) list.push({ id: m.user_id, name: m.name, avatar: m.avatar, created_at: 0 });
+        n += page.members.length;
+        if (!page.next_after) break;
+        after = page.next_after;
+      }
+    }
+    for (const u of list) this.users.remember(u);
+    this.people = { at: Date.now(), list };
+    return list;
   }
 
   openDm(user: User): void {
@@ -312,7 +402,41 @@ export class Chat {
     }
     const path = key ? `/c/${key}` : '/';
     if (location.pathname !== path) history.replaceState(null, '', path);
+    try {
+      if (key) localStorage.setItem(this.openKey(), key);
+      else localStorage.removeItem(this.openKey());
+    } catch {
+      // storage blocked: the URL still names it
+    }
     this.emit();
+  }
+
+  /** Opens the conversation `step` places away in the sidebar's order (Alt+Up/Down). */
+  openNext(step: number, onlyUnread = false): void {
+    const order = this.sidebarOrder().filter((c) => !onlyUnread || unread(c) > 0 || c.key === this.open);
+    if (!order.length) return;
+    const at = order.findIndex((c) => c.key === this.open);
+    const next = at < 0 ? (step > 0 ? 0 : order.length - 1) : (at + step + order.length) % order.length;
+    if (order[next].key !== this.open) this.openConv(order[next].key);
+  }
+
+  /** Joined conversations as the sidebar lists them: the selected space's channels, then DMs. */
+  sidebarOrder(): Conv[] {
+    const out: Conv[] = [];
+    for (const ch of (this.selectedSpace && this.channels[this.selectedSpace]) || []) {
+      const c = this.dir.get(`channel:${ch.id}`);
+      if (c?.joined) out.push(c);
+    }
+    return out.concat(this.dms());
+  }
+
+  /** Every joined conversation (the quick switcher). */
+  allConvs(): Conv[] {
+    return [...this.dir.convs.values()].filter((c) => c.joined);
+  }
+
+  private openKey(): string {
+    return `imd.open.${this.me?.id ?? ''}`;
   }
 
   async loadOlder(key: string): Promise<void> {
@@ -320,11 +444,14 @@ export class Chat {
     if (c) await this.paging.older(c);
   }
 
-  /** The user sees the conversation up to its newest message: move the read marker. */
-  markRead(key: string): void {
+  /**
+   * The user sees the conversation up to the message `seq` (its newest when omitted): move the
+   * read marker, only while the page is visible and focused (or `force`d by the user, Esc).
+   */
+  markRead(key: string, seq?: number, force = false): void {
     const c = this.dir.get(key);
-    if (!c || !c.joined || document.visibilityState === 'hidden') return;
-    if (this.receipts.read(c)) this.emit();
+    if (!c || !c.joined || (!force && !this.seeing)) return;
+    if (this.receipts.read(c, seq)) this.emit();
   }
 
   // ---- sending --------------------------------------------------------------------------

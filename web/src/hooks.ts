@@ -1,3 +1,4 @@
+import { Component, type ComponentType, type VNode } from 'preact';
 import { useEffect, useReducer } from 'preact/hooks';
 import type { Chat } from './chat';
 
@@ -7,10 +8,21 @@ export function useChat(chat: Chat): void {
   useEffect(() => chat.subscribe(() => bump()), [chat]);
 }
 
-export function formatTime(ms: number): string {
-  const d = new Date(ms);
-  const today = new Date();
-  const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  if (d.toDateString() === today.toDateString()) return time;
-  return `${d.toLocaleDateString([], { month: 'short', day: 'numeric' })} ${time}`;
+/**
+ * A component that re-renders only when one of its props changed identity (a memo without
+ * preact/compat): message rows render once and stay put while the list around them changes.
+ */
+export function pure<P extends object>(render: (props: P) => VNode | null): ComponentType<P> {
+  return class Pure extends Component<P> {
+    shouldComponentUpdate(next: P): boolean {
+      const prev = this.props as Record<string, unknown>;
+      const now = next as Record<string, unknown>;
+      for (const k in now) if (now[k] !== prev[k]) return true;
+      for (const k in prev) if (!(k in now)) return true;
+      return false;
+    }
+    render(props: P) {
+      return render(props);
+    }
+  };
 }

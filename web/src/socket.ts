@@ -1,6 +1,8 @@
 // One WebSocket to /ws with automatic reconnect (exponential backoff with full jitter) and the
 // protocol heartbeat. It knows nothing of chat state: it reports `hello`, every other frame
 // and its state to its owner, and sends frames only while a connection is open and greeted.
+// A dead link is noticed within seconds: the browser's `offline` event drops the connection at
+// once (state 'offline' until `online`), and a ping unanswered for PONG_TIMEOUT_MS does too.
 
 import { LoggedOut } from './session';
 import type { HelloFrame, ServerFrame } from './types';
@@ -26,6 +28,9 @@ const BACKOFF_MAX_MS = 10_000;
 const RENEW_EARLY_MS = 20_000;
 const CLOSE_TOKEN_EXPIRED = 4001;
 const CLOSE_SESSION_ENDED = 4003;
+/** Pings at least this often, whatever the server's heartbeat (its answer proves the link). */
+const PING_MAX_PERIOD_MS = 10_000;
+const PONG_TIMEOUT_MS = 5_000;
 
 export class Socket {
   private ws: WebSocket | null = null;
@@ -36,11 +41,22 @@ export class Socket {
   private retryTimer: number | undefined;
   private beatTimer: number | undefined;
   private renewTimer: number | undefined;
+  private pongTimer: number | undefined;
+  private browserOffline = typeof navigator !== 'undefined' && navigator.onLine === false;
   private lastFrameAt = 0;
   private state: ConnState = 'offline';
 
   constructor(private readonly h: SocketHandlers) {
-    window.addEventListener('online', () => this.retryNow());
+    window.addEventListener('online', () => {
+      this.browserOffline = false;
+      this.failures = 0;
+      this.retryNow();
+    });
+    window.addEventListener('offline', () => {
+      this.browserOffline = true;
+      if (this.ws) this.closed(this.ws);
+      else if (!this.stopped) this.setState('offline');
+    });
   }
 
   start(): void {
@@ -83,7 +99,8 @@ export class Socket {
   }
 
   private async connect(): Promise<void> {
-    this.setState(this.everGreeted || this.failures > 0 ? 'reconnecting' : 'connecting');
+    if (this.browserOffline) this.setState('offline');
+    else this.setState(this.everGreeted || this.failures > 0 ? 'reconnecting' : 'connecting');
     let token: string;
     try {
       token = await this.h.token();
@@ -150,7 +167,8 @@ export class Socket {
 
   private scheduleRetry(): void {
     if (this.stopped) return;
-    this.setState('reconnecting');
+    // The browser knows it has no network: say so; the `online` event retries at once.
+    this.setState(this.browserOffline ? 'offline' : 'reconnecting');
     const ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.failures, 10));
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
     clearTimeout(this.retryTimer);
@@ -177,22 +195,27 @@ export class Socket {
   }
 
   private startHeartbeat(seconds: number): void {
-    const period = Math.max(1, seconds) * 1000;
+    const period = Math.min(Math.max(1, seconds) * 1000, PING_MAX_PERIOD_MS);
     clearInterval(this.beatTimer);
     this.beatTimer = window.setInterval(() => {
-      if (!this.ws) return;
-      // The server answers every ping: silence for two periods means a dead link.
-      if (Date.now() - this.lastFrameAt > 2 * period + 5000) {
-        this.closed(this.ws);
-        return;
-      }
-      this.send({ op: 'ping' });
+      const ws = this.ws;
+      if (!ws || !this.send({ op: 'ping' })) return;
+      // The server answers every ping: no frame at all within PONG_TIMEOUT_MS is a dead link.
+      // One watch at a time (pings may come faster than the timeout): not re-armed per ping.
+      if (this.pongTimer !== undefined) return;
+      const sentAt = Date.now();
+      this.pongTimer = window.setTimeout(() => {
+        this.pongTimer = undefined;
+        if (this.ws === ws && this.lastFrameAt < sentAt) this.closed(ws);
+      }, PONG_TIMEOUT_MS);
     }, period);
   }
 
   private teardown(): void {
     clearInterval(this.beatTimer);
     clearTimeout(this.renewTimer);
+    clearTimeout(this.pongTimer);
+    this.pongTimer = undefined;
     const ws = this.ws;
     this.ws = null;
     this.greeted = false;

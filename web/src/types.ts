@@ -9,6 +9,13 @@ export interface User {
   phone?: string;
 }
 
+export interface Member {
+  user_id: string;
+  name: string;
+  avatar: string;
+  joined_at: number;
+}
+
 export interface Space {
   id: string;
   name: string;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { model, range, seqs, wireMsg } from './fakes.mjs';
 
-const { newConv, toMsg, insert, topSeq, contiguousTop, nextGap, syncCursors } = model('conversation');
+const { newConv, toMsg, insert, topSeq, contiguousTop, nextGap, syncCursors, trim, lowerBound, MAX_HELD } = model('conversation');
 
 const msgs = (key, list) => list.map((s) => toMsg(wireMsg(key, s)));
 
@@ -111,5 +111,32 @@ describe('cursors', () => {
     const dm = newConv('dm:4');
     insert(dm, msgs(dm.key, [7]));
     assert.deepEqual(syncCursors([a, left, empty, dm]), { 'channel:1': 3, 'dm:4': 7 });
+  });
+});
+
+describe('bounds', () => {
+  test('trim drops the oldest once past the slack, down to MAX_HELD; paging can bring them back', () => {
+    const c = newConv('channel:1');
+    const many = (from, to) => range(from, to).map((s) => toMsg(wireMsg(c.key, s)));
+    insert(c, many(1, MAX_HELD + 1000));
+    assert.equal(trim(c), false, 'within the slack: kept');
+    insert(c, many(MAX_HELD + 1001, MAX_HELD + 1001));
+    assert.equal(trim(c), true);
+    assert.equal(c.msgs.length, MAX_HELD);
+    assert.equal(c.msgs[0].seq, 1002);
+    assert.equal(topSeq(c), MAX_HELD + 1001);
+    assert.equal(c.hasOlder, true);
+  });
+
+  test('lowerBound finds the first message at or after a seq', () => {
+    const c = newConv('dm:1');
+    insert(c, [2, 4, 6].map((s) => toMsg(wireMsg(c.key, s))));
+    assert.deepEqual([0, 2, 3, 6, 7].map((s) => lowerBound(c.msgs, s)), [0, 0, 1, 2, 3]);
+  });
+
+  test('lastAt follows the newest message written', () => {
+    const c = newConv('dm:1');
+    insert(c, [toMsg(wireMsg(c.key, 2, { created_at: 500 })), toMsg(wireMsg(c.key, 1, { created_at: 400 }))]);
+    assert.equal(c.lastAt, 500);
   });
 });

@@ -2,9 +2,10 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { model } from './fakes.mjs';
+import { model, wireMsg } from './fakes.mjs';
 
 const { Directory, unread, convTitle } = model('directory');
+const { insert, toMsg } = model('conversation');
 
 /** One entry of GET /conversations (docs/api.md). */
 function state(conversation, extra = {}) {
@@ -107,12 +108,23 @@ describe('spaceUnread', () => {
   });
 });
 
-test('dms lists only DMs, sorted by title', () => {
+test('dms lists only DMs, the most recent first, then by title', () => {
   const d = new Directory();
-  for (const k of ['dm:1', 'channel:2', 'dm:3', 'dm:4']) d.ensure(k);
-  const names = { 1: 'zoe', 3: 'Anna', 4: 'mark' };
-  const list = d.dms((c) => names[c.peerOrChannel]);
-  assert.deepEqual(list.map((c) => c.key), ['dm:3', 'dm:4', 'dm:1']);
+  for (const k of ['dm:1', 'channel:2', 'dm:3', 'dm:4', 'dm:5']) d.ensure(k);
+  const names = { 1: 'zoe', 3: 'Anna', 4: 'mark', 5: 'bea' };
+  assert.deepEqual(d.dms((c) => names[c.peerOrChannel]).map((c) => c.key), ['dm:3', 'dm:5', 'dm:4', 'dm:1']);
+  // The list tells the last message's time; a live message moves its DM to the top.
+  d.applyList([state('dm:4', { last_message: { created_at: 2_000 } }), state('dm:1', { last_message: { created_at: 1_000 } })]);
+  assert.deepEqual(d.dms((c) => names[c.peerOrChannel]).map((c) => c.key), ['dm:4', 'dm:1', 'dm:3', 'dm:5']);
+  insert(d.get('dm:5'), [toMsg(wireMsg('dm:5', 1, { created_at: 3_000 }))]);
+  assert.deepEqual(d.dms((c) => names[c.peerOrChannel]).map((c) => c.key), ['dm:5', 'dm:4', 'dm:1', 'dm:3']);
+});
+
+test('totalUnread sums every joined conversation', () => {
+  const d = new Directory();
+  d.applyList([state('channel:1', { last_seq: 5, read_seq: 2 }), state('dm:2', { last_seq: 4, read_seq: 0 })]);
+  d.ensure('channel:9').lastSeq = 50; // not joined
+  assert.equal(d.totalUnread(), 7);
 });
 
 test('convTitle: the peer for a DM; for a channel the list name, its space list, or a placeholder', () => {

@@ -18,7 +18,7 @@ function setup({ online = true } = {}) {
   wire.online = online;
   const clock = new Clock();
   const dir = new Directory();
-  const effects = { fillGaps: [], refreshSoon: 0, refreshAll: 0, notices: [], changed: 0 };
+  const effects = { fillGaps: [], refreshSoon: 0, refreshAll: 0, notices: [], changed: 0, incoming: [] };
   const outbox = new Outbox({ send: wire.send, timers: clock, store: new MemoryStore(), changed: () => effects.changed++ });
   outbox.open(ME);
   const receipts = new Receipts({ send: wire.send, timers: clock, convs: () => dir.convs.values() });
@@ -32,6 +32,7 @@ function setup({ online = true } = {}) {
     refreshConversationsSoon: () => effects.refreshSoon++,
     refreshAll: () => effects.refreshAll++,
     notice: (text) => effects.notices.push(text),
+    incoming: (c, m) => effects.incoming.push(`${c.key}#${m.seq}`),
     changed: () => effects.changed++,
   };
   return { wire, clock, dir, outbox, effects, frame: (f) => onFrame(t, f), hello: (re) => onHello(t, re) };
@@ -234,4 +235,13 @@ test('synced, pong and ops the client does not know change nothing', () => {
   frame({ op: 'batch', frames: [] }); // only sent to clients that ask for batch=1, which this one does not
   assert.equal(JSON.stringify({ convs: [...dir.convs], list: outbox.list, effects }), before);
   assert.deepEqual(wire.take(), []);
+});
+
+test('incoming: a new message from someone else, once; not our own, not a duplicate', () => {
+  const { effects, frame } = setup();
+  frame(msg('dm:2', 1));
+  frame(msg('dm:2', 1)); // the same message again (a sync after a reconnect)
+  frame(msg('dm:2', 2, { from: ME }));
+  frame(msg('channel:7', 1));
+  assert.deepEqual(effects.incoming, ['dm:2#1', 'channel:7#1']);
 });

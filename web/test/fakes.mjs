@@ -1,11 +1,13 @@
 // Stand-ins for what the model gets from the browser (src/model/ports.ts): a wire that records
 // frames and can be taken offline, timers driven by hand, and an in-memory Web Storage.
-// Also the compiled model (scripts/web-test.sh compiles src/model/ to .test-build/ first).
+// Also the compiled model and text helpers (scripts/web-test.sh compiles src/model/ and src/text/
+// to .test-build/ first).
 
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 export const model = (name) => require(`../.test-build/model/${name}.js`);
+export const text = (name) => require(`../.test-build/text/${name}.js`);
 
 export class Wire {
   online = true;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { model, range, seqs, wireMsg } from './fakes.mjs';
 
-const { History, HISTORY_PAGE } = model('history');
+const { History, HISTORY_PAGE, UNREAD_CONTEXT } = model('history');
 const { newConv, insert, toMsg } = model('conversation');
 
 class FakeHistory {
@@ -49,9 +49,21 @@ function setup(count) {
 const live = (c, s) => insert(c, [toMsg(wireMsg(c.key, s, { body: `live ${s}` }))]);
 
 describe('latest', () => {
+  test('more than a page unread: starts where the unread part starts, then fills up to the newest', async () => {
+    const { server, h, c } = setup(300);
+    c.lastSeq = 300;
+    c.readSeq = 100; // 200 unread
+    await h.latest(c);
+    assert.deepEqual(server.queries[0], { after_seq: 100 - UNREAD_CONTEXT, limit: HISTORY_PAGE });
+    assert.deepEqual(seqs(c), range(100 - UNREAD_CONTEXT + 1, 300), 'from a few read ones to the newest, no hole');
+    assert.equal(c.hasOlder, true);
+    assert.equal(c.readSeq, 100, 'loading marks nothing read');
+  });
+
   test('loads the newest page and tells whether older ones exist', async () => {
     const { server, log, h, c } = setup(120);
     c.lastSeq = 120;
+    c.readSeq = 110; // less than a page unread
     await h.latest(c);
     assert.deepEqual(server.queries, [{ limit: HISTORY_PAGE }]);
     assert.deepEqual(seqs(c), range(71, 120));

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Clock, Wire, model, wireMsg } from './fakes.mjs';
 
-const { Receipts, ACK_DELAY_MS } = model('receipts');
+const { Receipts, ACK_DELAY_MS, READ_MIN_INTERVAL_MS } = model('receipts');
 const { Directory } = model('directory');
 const { insert, toMsg } = model('conversation');
 
@@ -146,5 +146,56 @@ describe('read marker', () => {
     r.sendRead(c);
     assert.deepEqual(wire.take(), [{ op: 'read', conversation: 'dm:1', seq: 2 }]);
     assert.equal(c.readSent, 2);
+  });
+
+  test('coalesced: at most one read frame per conversation per second, the newest marker last', () => {
+    const { wire, clock, dir, r } = setup();
+    const a = dir.ensure('channel:1');
+    a.joined = true;
+    const b = dir.ensure('dm:2');
+    // 20 messages a second for 3 seconds, each one seen as it arrives.
+    for (let s = 1; s <= 60; s++) {
+      hold(a, s);
+      r.read(a);
+      if (s % 10 === 0) {
+        hold(b, s / 10);
+        r.read(b);
+      }
+      clock.advance(50);
+    }
+    clock.advance(READ_MIN_INTERVAL_MS);
+    const frames = wire.take('read');
+    const ofA = frames.filter((f) => f.conversation === 'channel:1');
+    assert.ok(ofA.length <= 4, `${ofA.length} read frames for 3 s of a busy channel`);
+    assert.deepEqual(ofA[0], { op: 'read', conversation: 'channel:1', seq: 1 }, 'the first goes at once');
+    assert.deepEqual(ofA.at(-1), { op: 'read', conversation: 'channel:1', seq: 60 }, 'the newest marker goes last');
+    assert.equal(a.readSent, 60);
+    // Another conversation is not held back by the first.
+    assert.ok(frames.some((f) => f.conversation === 'dm:2' && f.seq === 1));
+    clock.advance(READ_MIN_INTERVAL_MS * 3);
+    assert.deepEqual(wire.take(), [], 'nothing more once the marker is sent');
+  });
+
+  test('read up to a seen message only, never past the newest held', () => {
+    const { wire, dir, r } = setup();
+    const c = dir.ensure('dm:1');
+    hold(c, 1, 2, 3, 4, 5);
+    assert.equal(r.read(c, 3), true);
+    assert.equal(c.readSeq, 3);
+    assert.deepEqual(wire.take(), [{ op: 'read', conversation: 'dm:1', seq: 3 }]);
+    r.read(c, 99);
+    assert.equal(c.readSeq, 5);
+  });
+
+  test('cancel drops a held read frame', () => {
+    const { wire, clock, dir, r } = setup();
+    const c = dir.ensure('dm:1');
+    hold(c, 1, 2);
+    r.read(c, 1);
+    r.read(c, 2);
+    r.cancel();
+    clock.advance(READ_MIN_INTERVAL_MS * 2);
+    assert.deepEqual(wire.take(), [{ op: 'read', conversation: 'dm:1', seq: 1 }]);
+    assert.equal(c.readHeld, false);
   });
 });

@@ -4,6 +4,7 @@ import { useChat } from '../hooks';
 import type { Session, SessionStore } from '../session';
 import { AuthScreen } from './AuthScreen';
 import { ConversationView } from './ConversationView';
+import { QuickSwitcher } from './QuickSwitcher';
 import { Sidebar } from './Sidebar';
 
 function convFromPath(): string | null {
@@ -29,12 +30,33 @@ export function App({ session, chat }: { session: SessionStore; chat: Chat }) {
   return <ChatScreen chat={chat} />;
 }
 
+/**
+ * Keyboard: Ctrl/Cmd+K the quick switcher; Alt+Up/Down the previous/next conversation,
+ * with Shift the previous/next one with unread messages; Esc marks the open one read.
+ */
 function ChatScreen({ chat }: { chat: Chat }) {
   useChat(chat);
+  const [switcher, setSwitcher] = useState(false);
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === 'k') {
+        e.preventDefault();
+        setSwitcher((v) => !v);
+      } else if (e.altKey && !e.ctrlKey && !e.metaKey && (e.key === 'ArrowUp' || e.key === 'ArrowDown')) {
+        e.preventDefault();
+        chat.openNext(e.key === 'ArrowUp' ? -1 : 1, e.shiftKey);
+      } else if (e.key === 'Escape' && !e.defaultPrevented && chat.open) {
+        chat.markRead(chat.open, undefined, true);
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [chat]);
   return (
     <div class={`app${chat.open ? ' has-open' : ''}`}>
       <Sidebar chat={chat} />
       <ConversationView chat={chat} />
+      {switcher && <QuickSwitcher chat={chat} close={() => setSwitcher(false)} />}
       {chat.notice && (
         <div class="notice" role="alert">
           <span>{chat.notice}</span>

@@ -1,16 +1,36 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { topSeq, type Chat, type Conv, type Pending } from '../chat';
-import { formatTime } from '../hooks';
+import { unread, type Chat, type Conv, type Msg, type Pending } from '../chat';
+import { pure } from '../hooks';
+import { lowerBound } from '../model/conversation';
+import { UNREAD_CONTEXT } from '../model/history';
+import { MAX_BODY_BYTES } from '../model/outbox';
+import { avatarColour, initials } from '../text/avatar';
+import { layout } from '../text/layout';
+import { clockTime, dayLabel, fullTime } from '../text/time';
+import { RichText } from './RichText';
 
+/** Rows rendered while following the newest messages, at most otherwise, and the step. */
+const FOLLOW_ROWS = 100;
+const MAX_ROWS = 250;
+const STEP = 75;
+/** Scrolling this near an edge moves the window of rendered rows (or pages history in). */
+const EDGE_PX = 300;
 const BOTTOM_SLACK_PX = 40;
-const LOAD_OLDER_PX = 200;
 
 export function ConversationView({ chat }: { chat: Chat }) {
   const conv = chat.open ? chat.convs.get(chat.open) : undefined;
   if (!conv) {
+    const empty = chat.spaces.length === 0 && chat.dms().length === 0;
     return (
-      <main class="pane empty">
-        <p>Pick a channel or a direct message, or start a new one.</p>
+      <main class="pane empty" aria-label="Conversation">
+        {empty ? (
+          <p>
+            Welcome! Create a space (or join one with the id a teammate gives you) in the sidebar,
+            or start a direct message with <strong>New message</strong>.
+          </p>
+        ) : (
+          <p>Pick a channel or a direct message, or start a new one. Ctrl+K finds any conversation.</p>
+        )}
       </main>
     );
   }
@@ -43,10 +63,10 @@ export function ConversationView({ chat }: { chat: Chat }) {
   );
 }
 
+/** Where the view stood at the last scroll or render: kept still across re-renders. */
 interface Snapshot {
-  first: number;
-  height: number;
-  top: number;
+  anchorSeq: number; // the first message row visible
+  anchorOffset: number; // its top relative to the viewport's top
   atBottom: boolean;
 }
 
@@ -54,92 +74,225 @@ function isAtBottom(el: HTMLElement): boolean {
   return el.scrollHeight - el.scrollTop - el.clientHeight <= BOTTOM_SLACK_PX;
 }
 
-/** Messages, newest at the bottom; scrolling up pages older history in. */
+/** The index of the first message row whose bottom is below `y` (count if none). */
+function rowIndexAt(rows: HTMLCollection, count: number, y: number): number {
+  let lo = 0;
+  let hi = count;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const el = rows[mid] as HTMLElement;
+    if (el.offsetTop + el.offsetHeight <= y) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Messages, newest at the bottom. Only a window of them is rendered (at most MAX_ROWS, the
+ * newest FOLLOW_ROWS while following live messages); scrolling near an edge moves the window,
+ * past the oldest held message pages older history in. The first message row in view stays
+ * where it is when rows come or go above it.
+ */
 function MessageList({ chat, conv }: { chat: Chat; conv: Conv }) {
   const ref = useRef<HTMLDivElement>(null);
+  const listRef = useRef<HTMLOListElement>(null);
   const snap = useRef<Snapshot | null>(null);
+  // The first unread message when the conversation was opened: the "new messages" line.
+  const [firstUnread] = useState(() => (unread(conv) > 0 ? conv.readSeq + 1 : 0));
+  // The seq the window starts at; null follows the newest messages.
+  const [lo, setLo] = useState<number | null>(() => (firstUnread ? firstUnread - UNREAD_CONTEXT : null));
+  const jumpTo = useRef<number | 'bottom' | null>(firstUnread || null);
   const [atBottom, setAtBottom] = useState(true);
+  const [unreadAbove, setUnreadAbove] = useState(false);
   const pending = chat.pendingOf(conv.key);
-  const first = conv.msgs[0]?.seq ?? 0;
+  const msgs = conv.msgs;
+  const n = msgs.length;
+  const start = lo === null ? Math.max(0, n - FOLLOW_ROWS) : Math.min(lowerBound(msgs, lo), Math.max(0, n - 1));
+  const end = lo === null ? n : Math.min(n, start + MAX_ROWS);
+  const rows = layout(msgs, start, end, firstUnread);
+  const me = chat.me?.id;
 
   const record = (el: HTMLElement) => {
-    snap.current = { first, height: el.scrollHeight, top: el.scrollTop, atBottom: isAtBottom(el) };
+    const list = listRef.current!;
+    const i = rowIndexAt(list.children, end - start, el.scrollTop);
+    const first = i < end - start ? (list.children[i] as HTMLElement) : null;
+    snap.current = {
+      anchorSeq: first ? Number(first.dataset.seq) : -1,
+      anchorOffset: first ? first.offsetTop - el.scrollTop : 0,
+      atBottom: isAtBottom(el),
+    };
+    const divider = list.querySelector<HTMLElement>('.unread-sep')?.parentElement; // its row
+    const above = firstUnread > 0 && (divider ? divider.offsetTop < el.scrollTop : n > 0 && firstUnread < msgs[start].seq);
+    if (above !== unreadAbove) setUnreadAbove(above);
   };
 
-  // Before paint: stick to the bottom, or keep the view still when older messages arrive.
+  /** The read marker follows the newest message row the user has seen. */
+  const markSeen = (el: HTMLElement) => {
+    if (!conv.loaded || end === start) return;
+    // Rows from `below` on reach past the bottom edge: the one before it was seen whole.
+    const below = rowIndexAt(listRef.current!.children, end - start, el.scrollTop + el.clientHeight + 1);
+    const seen = isAtBottom(el) && end === n ? msgs[n - 1].seq : below > 0 ? msgs[start + below - 1].seq : 0;
+    if (seen > conv.readSeq) chat.markRead(conv.key, seen);
+  };
+
+  // Before paint: jump where asked, stick to the bottom, or keep the first row in view still.
   useLayoutEffect(() => {
     const el = ref.current!;
     const s = snap.current;
-    if (!s || s.atBottom) el.scrollTop = el.scrollHeight;
-    else if (first < s.first) el.scrollTop = s.top + (el.scrollHeight - s.height);
+    const target = jumpTo.current;
+    if (target === 'bottom') {
+      el.scrollTop = el.scrollHeight;
+      jumpTo.current = null;
+    } else if (typeof target === 'number') {
+      const row = listRef.current!.querySelector<HTMLElement>('.unread-sep')?.parentElement;
+      if (row) {
+        el.scrollTop = row.offsetTop - 8;
+        jumpTo.current = null;
+      } else if (conv.loaded && (n === 0 || msgs[n - 1].seq < target)) {
+        jumpTo.current = null; // nothing unread is held after all
+        el.scrollTop = el.scrollHeight;
+      }
+    } else if (!s || (s.atBottom && lo === null)) {
+      el.scrollTop = el.scrollHeight;
+    } else if (s.anchorSeq >= 0) {
+      const a = listRef.current!.querySelector<HTMLElement>(`[data-seq="${s.anchorSeq}"]`);
+      if (a) el.scrollTop = a.offsetTop - s.anchorOffset;
+    }
     record(el);
-    setAtBottom(snap.current!.atBottom);
-    if (conv.loaded && conv.hasOlder && el.scrollHeight <= el.clientHeight + LOAD_OLDER_PX) {
+    if (snap.current!.atBottom !== atBottom) setAtBottom(snap.current!.atBottom);
+    if (conv.loaded && conv.hasOlder && start === 0 && el.scrollHeight <= el.clientHeight + EDGE_PX) {
       void chat.loadOlder(conv.key);
     }
   });
 
-  // Seen up to the newest message: move the read marker (clears the red dot everywhere).
-  useEffect(() => {
-    if (atBottom && conv.loaded) chat.markRead(conv.key);
-  });
+  // Seen: move the read marker (clears the red dot everywhere). The chat checks visibility.
+  useEffect(() => markSeen(ref.current!));
 
   const onScroll = () => {
     const el = ref.current!;
     record(el);
-    if (snap.current!.atBottom !== atBottom) setAtBottom(snap.current!.atBottom);
-    if (el.scrollTop < LOAD_OLDER_PX) void chat.loadOlder(conv.key);
+    const s = snap.current!;
+    if (s.atBottom !== atBottom) setAtBottom(s.atBottom);
+    if (el.scrollTop < EDGE_PX) {
+      if (start > 0) setLo(msgs[Math.max(0, start - STEP)].seq);
+      else if (conv.hasOlder) {
+        setLo(0); // the window sticks to the oldest held message while older pages come in
+        void chat.loadOlder(conv.key);
+      }
+    } else if (end < n && el.scrollHeight - el.scrollTop - el.clientHeight < EDGE_PX) {
+      setLo(msgs[Math.min(n - 1, start + STEP)].seq);
+    } else if (s.atBottom && end === n) {
+      if (lo !== null) setLo(null);
+    } else if (!s.atBottom && lo === null && n > 0) {
+      setLo(msgs[start].seq); // reading above: new messages must not move the window
+    }
+    markSeen(el);
   };
 
-  const jump = () => {
-    const el = ref.current!;
-    el.scrollTop = el.scrollHeight;
-    onScroll();
+  const jumpLatest = () => {
+    jumpTo.current = 'bottom';
+    snap.current = null;
+    setLo(null);
+    setAtBottom(true);
   };
 
-  const newer = Math.max(0, topSeq(conv) - conv.readSeq);
+  const jumpUnread = () => {
+    jumpTo.current = firstUnread;
+    setLo(firstUnread - UNREAD_CONTEXT);
+    setUnreadAbove(false);
+  };
+
+  const newer = unread(conv);
+  const showLatest = !atBottom || end < n;
   return (
     <div class="messages-wrap">
+      {unreadAbove && (
+        <button type="button" class="jump jump-unread" onClick={jumpUnread}>
+          <span aria-hidden="true">↑</span> Jump to first unread
+        </button>
+      )}
       <div class="messages" ref={ref} onScroll={onScroll} tabIndex={0}
            role="log" aria-label="Messages" aria-live="polite" aria-relevant="additions">
         <div class="history-edge">
           {!conv.loaded ? (
             <span>Loading…</span>
+          ) : start > 0 ? (
+            <span>…</span>
           ) : conv.hasOlder ? (
             <button type="button" class="link" disabled={conv.loadingOlder}
-                    onClick={() => void chat.loadOlder(conv.key)}>
+                    onClick={() => { setLo(0); void chat.loadOlder(conv.key); }}>
               {conv.loadingOlder ? 'Loading older messages…' : 'Load older messages'}
             </button>
           ) : (
             <span>This is the start of the conversation.</span>
           )}
         </div>
-        <ol class="msg-list">
-          {conv.msgs.map((m) => (
-            <li key={m.seq} class={`msg${m.from === chat.me?.id ? ' mine' : ''}`} data-seq={m.seq}>
-              <div class="msg-meta">
-                <span class="author">{chat.userName(m.from)}</span>
-                <time dateTime={new Date(m.createdAt).toISOString()}
-                      title={new Date(m.createdAt).toLocaleString()}>
-                  {formatTime(m.createdAt)}
-                </time>
-              </div>
-              <div class="body">{m.body}</div>
-            </li>
+        <ol class="msg-list" ref={listRef}>
+          {rows.map((r) => (
+            <Row key={r.m.seq} m={r.m} head={r.head} day={r.day} unread={r.unread}
+                 name={chat.userName(r.m.from)} mine={r.m.from === me} />
           ))}
-          {pending.map((p) => (
-            <PendingItem key={p.cid} chat={chat} p={p} />
-          ))}
+          {end === n && pending.map((p) => <PendingItem key={p.cid} chat={chat} p={p} />)}
         </ol>
       </div>
-      {!atBottom && (
-        <button type="button" class="jump" onClick={jump}>
-          Jump to latest{newer > 0 ? ` (${newer} new)` : ''}
+      {showLatest && (
+        <button type="button" class="jump" onClick={jumpLatest}>
+          {newer > 0 ? `${newer} new message${newer === 1 ? '' : 's'} ↓` : 'Jump to latest ↓'}
         </button>
       )}
     </div>
   );
 }
+
+export function Avatar({ id, name }: { id: string; name: string }) {
+  return (
+    <span class="avatar" aria-hidden="true" style={{ background: avatarColour(id) }}>
+      {initials(name)}
+    </span>
+  );
+}
+
+interface RowProps {
+  m: Msg;
+  head: boolean;
+  day: boolean;
+  unread: boolean;
+  name: string;
+  mine: boolean;
+}
+
+/** One message; rendered again only when one of its props changes (times formatted once). */
+const Row = pure(function Row({ m, head, day, unread, name, mine }: RowProps) {
+  const iso = new Date(m.createdAt).toISOString();
+  return (
+    <li class={`msg${head ? ' head' : ''}${mine ? ' mine' : ''}`} data-seq={m.seq}>
+      {day && (
+        <div class="sep day-sep" role="separator">
+          <span>{dayLabel(m.createdAt)}</span>
+        </div>
+      )}
+      {unread && (
+        <div class="sep unread-sep" role="separator" aria-label="New messages">
+          <span>New messages</span>
+        </div>
+      )}
+      {head ? (
+        <Avatar id={m.from} name={name} />
+      ) : (
+        <time class="gutter-time" dateTime={iso} title={fullTime(m.createdAt)}>{clockTime(m.createdAt)}</time>
+      )}
+      <div class="msg-main">
+        {head && (
+          <div class="msg-meta">
+            <span class="author">{name}</span>
+            <time dateTime={iso} title={fullTime(m.createdAt)}>{clockTime(m.createdAt)}</time>
+          </div>
+        )}
+        <div class="body"><RichText text={m.body} /></div>
+      </div>
+    </li>
+  );
+});
 
 function PendingItem({ chat, p }: { chat: Chat; p: Pending }) {
   const status =
@@ -149,29 +302,34 @@ function PendingItem({ chat, p }: { chat: Chat; p: Pending }) {
         ? 'Waiting for connection…'
         : 'Sending…';
   return (
-    <li class={`msg mine pending ${p.status}`} data-cid={p.cid}>
-      <div class="msg-meta">
-        <span class="author">{chat.me?.name}</span>
-        <span class="status">{status}</span>
-      </div>
-      <div class="body">{p.body}</div>
-      {p.status === 'failed' && (
-        <div class="pending-actions">
-          <button type="button" class="small" onClick={() => chat.retry(p.cid)}>Retry</button>
-          {p.refused && (
-            <button type="button" class="small link" onClick={() => chat.discard(p.cid)}>Discard</button>
-          )}
+    <li class={`msg head mine pending ${p.status}`} data-cid={p.cid}>
+      <Avatar id={chat.me?.id ?? ''} name={chat.me?.name ?? ''} />
+      <div class="msg-main">
+        <div class="msg-meta">
+          <span class="author">{chat.me?.name}</span>
+          <span class="status">{status}</span>
         </div>
-      )}
+        <div class="body">{p.body}</div>
+        {p.status === 'failed' && (
+          <div class="pending-actions">
+            <button type="button" class="small" onClick={() => chat.retry(p.cid)}>Retry</button>
+            {p.refused && (
+              <button type="button" class="small link" onClick={() => chat.discard(p.cid)}>Discard</button>
+            )}
+          </div>
+        )}
+      </div>
     </li>
   );
 }
 
-const drafts = new Map<string, string>();
+function tooLarge(text: string): boolean {
+  return new TextEncoder().encode(text).length > MAX_BODY_BYTES;
+}
 
-/** Enter sends, Shift+Enter starts a new line. */
+/** Enter sends, Shift+Enter starts a new line. The draft is kept per conversation. */
 function Composer({ chat, conv, title }: { chat: Chat; conv: Conv; title: string }) {
-  const [text, setText] = useState(drafts.get(conv.key) ?? '');
+  const [text, setText] = useState(() => chat.drafts.get(conv.key));
   const [error, setError] = useState<string | null>(null);
   const ref = useRef<HTMLTextAreaElement>(null);
 
@@ -187,7 +345,8 @@ function Composer({ chat, conv, title }: { chat: Chat; conv: Conv; title: string
 
   const update = (v: string) => {
     setText(v);
-    drafts.set(conv.key, v);
+    chat.drafts.set(conv.key, v);
+    if (error && !tooLarge(v)) setError(null); // the cause is gone
   };
 
   const send = () => {
@@ -202,6 +361,7 @@ function Composer({ chat, conv, title }: { chat: Chat; conv: Conv; title: string
     <form class="composer" onSubmit={(e) => { e.preventDefault(); send(); }}>
       <label for="composer-input" class="visually-hidden">{label}</label>
       <textarea id="composer-input" ref={ref} rows={1} placeholder={label} value={text}
+                aria-describedby={error ? 'composer-error' : undefined}
                 onInput={(e) => update(e.currentTarget.value)}
                 onKeyDown={(e) => {
                   if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
@@ -210,7 +370,7 @@ function Composer({ chat, conv, title }: { chat: Chat; conv: Conv; title: string
                   }
                 }} />
       <button type="submit" class="primary">Send</button>
-      {error && <p class="error" role="alert">{error}</p>}
+      {error && <p class="error" id="composer-error" role="alert">{error}</p>}
     </form>
   );
 }

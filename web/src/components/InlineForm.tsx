@@ -1,20 +1,29 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
+
+const NETWORK_ERROR = 'The server cannot be reached.';
 
 interface Props {
   summary: string;
   label: string;
   submit: string;
   placeholder?: string;
+  /** The connection is up: an error saying the server cannot be reached is gone. */
+  online: boolean;
   /** Runs the action; a thrown error's message is shown under the field. */
   action: (value: string) => Promise<void>;
 }
 
 /** A disclosure (<details>) holding a one-field form, e.g. "New space". */
-export function InlineForm({ summary, label, submit, placeholder, action }: Props) {
+export function InlineForm({ summary, label, submit, placeholder, online, action }: Props) {
   const [value, setValue] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const [open, setOpen] = useState(false);
+
+  // An error lasts as long as its cause: the network is back, or the user edits the field.
+  useEffect(() => {
+    if (online && error === NETWORK_ERROR) setError(null);
+  }, [online, error]);
 
   const onSubmit = async (e: Event) => {
     e.preventDefault();
@@ -27,7 +36,7 @@ export function InlineForm({ summary, label, submit, placeholder, action }: Prop
       setValue('');
       setOpen(false);
     } catch (err) {
-      setError(err instanceof TypeError ? 'The server cannot be reached.' : (err as Error).message);
+      setError(err instanceof TypeError ? NETWORK_ERROR : (err as Error).message);
     } finally {
       setBusy(false);
     }
@@ -40,7 +49,11 @@ export function InlineForm({ summary, label, submit, placeholder, action }: Prop
         <label>
           {label}
           <input value={value} placeholder={placeholder} required maxLength={64}
-                 onInput={(e) => setValue(e.currentTarget.value)} />
+                 aria-invalid={error ? true : undefined}
+                 onInput={(e) => {
+                   setValue(e.currentTarget.value);
+                   if (error && error !== NETWORK_ERROR) setError(null);
+                 }} />
         </label>
         <button type="submit" disabled={busy}>{submit}</button>
         {error && <p class="error" role="alert">{error}</p>}

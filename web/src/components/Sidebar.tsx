@@ -1,5 +1,7 @@
 import { useState } from 'preact/hooks';
+import { askNotifications, notificationPermission } from '../attention';
 import { unread, type Chat, type Conv } from '../chat';
+import { nextTheme, theme, setTheme, type Theme } from '../theme';
 import type { ConnState } from '../socket';
 import type { User } from '../types';
 import { Badge } from './Badge';
@@ -12,9 +14,14 @@ const CONN_TEXT: Record<ConnState, string> = {
   offline: 'Offline',
 };
 
+const THEME_TEXT: Record<Theme, string> = { system: 'Theme: system', light: 'Theme: light', dark: 'Theme: dark' };
+
 export function Sidebar({ chat }: { chat: Chat }) {
   const space = chat.spaces.find((s) => s.id === chat.selectedSpace);
   const channels = space ? chat.channels[space.id] : undefined;
+  const online = chat.conn === 'online';
+  const [, setShownTheme] = useState(theme);
+  const [permission, setPermission] = useState(notificationPermission); // asking the browser is slow: once
 
   return (
     <nav class="sidebar" aria-label="Conversations">
@@ -23,9 +30,21 @@ export function Sidebar({ chat }: { chat: Chat }) {
         <span class={`conn conn-${chat.conn}`} role="status" data-testid="conn">
           {CONN_TEXT[chat.conn]}
         </span>
-        <span class="me-name" title={chat.me ? `Your id: ${chat.me.id}` : ''}>{chat.me?.name}</span>
+        <span class="me-name" title={chat.me ? `${chat.me.name} (your id: ${chat.me.id})` : ''}>{chat.me?.name}</span>
         <button type="button" class="link" onClick={() => void chat.logout()}>Log out</button>
       </header>
+      <div class="prefs">
+        <button type="button" class="small" data-testid="theme"
+                onClick={() => setShownTheme(setTheme(nextTheme(theme())))}>
+          {THEME_TEXT[theme()]}
+        </button>
+        {permission === 'default' && (
+          <button type="button" class="small"
+                  onClick={() => void askNotifications().then(setPermission)}>
+            Enable notifications
+          </button>
+        )}
+      </div>
 
       <section aria-labelledby="spaces-h">
         <h2 id="spaces-h">Spaces</h2>
@@ -41,9 +60,10 @@ export function Sidebar({ chat }: { chat: Chat }) {
             </li>
           ))}
         </ul>
-        <InlineForm summary="New space" label="Space name" submit="Create"
+        {chat.spaces.length === 0 && <p class="hint">No spaces yet: create one for your team, or join one.</p>}
+        <InlineForm summary="New space" label="Space name" submit="Create" online={online}
                     action={(name) => chat.createSpace(name)} />
-        <InlineForm summary="Join a space" label="Space id" submit="Join"
+        <InlineForm summary="Join a space" label="Space id" submit="Join" online={online}
                     placeholder="e.g. 384912082547507200" action={(id) => chat.joinSpace(id)} />
       </section>
 
@@ -69,7 +89,7 @@ export function Sidebar({ chat }: { chat: Chat }) {
             })}
             {channels && channels.length === 0 && <li class="hint">No channels yet.</li>}
           </ul>
-          <InlineForm summary="New channel" label="Channel name" submit="Create"
+          <InlineForm summary="New channel" label="Channel name" submit="Create" online={online}
                       action={(name) => chat.createChannel(space.id, name)} />
         </section>
       )}
@@ -81,6 +101,7 @@ export function Sidebar({ chat }: { chat: Chat }) {
             <ConvItem key={c.key} chat={chat} conv={c} label={chat.convTitle(c)} />
           ))}
         </ul>
+        {chat.dms().length === 0 && <p class="hint">No direct messages yet: find someone by name.</p>}
         <DmFinder chat={chat} />
       </section>
     </nav>
@@ -105,15 +126,17 @@ function DmFinder({ chat }: { chat: Chat }) {
   const [choices, setChoices] = useState<User[]>([]);
   return (
     <>
-      <InlineForm summary="New message" label="User name or id" submit="Find"
+      <InlineForm summary="New message" label="User name or id" submit="Find" online={chat.conn === 'online'}
                   action={async (q) => {
                     setChoices([]);
                     const users = await chat.findUsers(q);
-                    if (users.length === 0) throw new Error(`Nobody is called “${q}”.`);
-                    if (users.length === 1) chat.openDm(users[0]);
+                    if (users.length === 0) throw new Error(`Nobody found for “${q}”.`);
+                    // One match, or one whose whole name is the query: open it.
+                    const exact = users.filter((u) => u.name.toLowerCase() === q.toLowerCase());
+                    if (users.length === 1 || exact.length === 1) chat.openDm(exact.length === 1 ? exact[0] : users[0]);
                     else {
                       setChoices(users);
-                      throw new Error('Several people have that name: pick one below.');
+                      throw new Error('Several people match: pick one below.');
                     }
                   }} />
       {choices.length > 0 && (

@@ -24,11 +24,15 @@ export interface Conv {
   joined: boolean;
   lastSeq: number;
   readSeq: number;
+  /** When the newest message known was written (ms): DMs are listed by it, newest first. */
+  lastAt: number;
   msgs: Msg[]; // ascending seq, unique; replaced (not mutated) on change
   loaded: boolean; // the newest history page was fetched
   hasOlder: boolean;
   loadingOlder: boolean;
   readSent: number;
+  /** A read frame went out less than READ_MIN_INTERVAL_MS ago (receipts.ts). */
+  readHeld: boolean;
   ackDirty: boolean;
   ackSent: number;
   filling: boolean;
@@ -45,11 +49,13 @@ export function newConv(key: string): Conv {
     joined: kind === 'dm',
     lastSeq: 0,
     readSeq: 0,
+    lastAt: 0,
     msgs: [],
     loaded: false,
     hasOlder: false,
     loadingOlder: false,
     readSent: 0,
+    readHeld: false,
     ackDirty: false,
     ackSent: 0,
     filling: false,
@@ -89,21 +95,43 @@ export function insert(c: Conv, list: Msg[]): boolean {
   let msgs = c.msgs;
   let changed = false;
   for (const m of list) {
-    let lo = 0;
-    let hi = msgs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (msgs[mid].seq < m.seq) lo = mid + 1;
-      else hi = mid;
-    }
+    const lo = lowerBound(msgs, m.seq);
     if (msgs[lo]?.seq === m.seq) continue;
     if (!changed) msgs = msgs.slice();
     msgs.splice(lo, 0, m);
     changed = true;
     if (m.seq > c.lastSeq) c.lastSeq = m.seq;
+    if (m.createdAt > c.lastAt) c.lastAt = m.createdAt;
   }
   if (changed) c.msgs = msgs;
   return changed;
+}
+
+/** Messages held per conversation at most: past MAX_HELD + TRIM_SLACK the oldest go. */
+export const MAX_HELD = 10_000;
+const TRIM_SLACK = 1_000;
+
+/**
+ * Bounds what a conversation holds: once it holds more than MAX_HELD + TRIM_SLACK messages the
+ * oldest are dropped down to MAX_HELD (paging brings them back). True if any were dropped.
+ */
+export function trim(c: Conv): boolean {
+  if (c.msgs.length <= MAX_HELD + TRIM_SLACK) return false;
+  c.msgs = c.msgs.slice(c.msgs.length - MAX_HELD);
+  c.hasOlder = c.msgs[0].seq > 1;
+  return true;
+}
+
+/** The index of the first message in `msgs` (ascending seq) with seq >= `seq`, or its length. */
+export function lowerBound(msgs: readonly Msg[], seq: number): number {
+  let lo = 0;
+  let hi = msgs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (msgs[mid].seq < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /**

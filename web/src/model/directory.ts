@@ -45,6 +45,7 @@ export class Directory {
     c.lastSeq = Math.max(c.lastSeq, cs.last_seq);
     c.readSeq = Math.max(c.readSeq, cs.read_seq);
     c.readSent = Math.max(c.readSent, cs.read_seq);
+    if (cs.last_message) c.lastAt = Math.max(c.lastAt, cs.last_message.created_at);
   }
 
   /**
@@ -76,10 +77,18 @@ export class Directory {
     return n;
   }
 
+  /** The DMs, the most recently active first (then by title). */
   dms(title: (c: Conv) => string): Conv[] {
     return [...this.convs.values()]
       .filter((c) => c.kind === 'dm')
-      .sort((a, b) => title(a).localeCompare(title(b)));
+      .sort((a, b) => b.lastAt - a.lastAt || title(a).localeCompare(title(b)));
+  }
+
+  /** Unread messages over every conversation of ours (the document title and favicon). */
+  totalUnread(): number {
+    let n = 0;
+    for (const c of this.convs.values()) if (c.joined) n += unread(c);
+    return n;
   }
 }
 

@@ -5,7 +5,7 @@
 // `pong` and calls onHello for `hello`; chat.ts builds the Target.
 
 import type { ServerFrame } from '../types';
-import { insert, syncCursors, toMsg, type Conv } from './conversation';
+import { insert, syncCursors, toMsg, trim, type Conv, type Msg } from './conversation';
 import type { Directory } from './directory';
 import type { Outbox } from './outbox';
 import type { Transport } from './ports';
@@ -25,6 +25,8 @@ export interface Target {
   /** After a reconnect: read markers moved and conversations started while we were away. */
   refreshAll(): void;
   notice(text: string): void;
+  /** A message from someone else arrived live (desktop notifications). */
+  incoming(c: Conv, m: Msg): void;
   changed(): void;
 }
 
@@ -47,7 +49,10 @@ export function onFrame(t: Target, f: ServerFrame): void {
         c.joined = true;
         t.refreshConversationsSoon();
       }
-      insert(c, [toMsg(f)]);
+      const m = toMsg(f);
+      const fresh = insert(c, [m]);
+      trim(c);
+      if (fresh && f.from !== t.me()) t.incoming(c, m);
       if (f.from === t.me()) {
         c.readSeq = Math.max(c.readSeq, f.seq); // the server moved our marker with the send
         if (f.cid) t.outbox.settle(f.cid); // ours, its `sent` lost with an earlier connection

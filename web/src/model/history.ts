@@ -5,9 +5,12 @@
 // a page and a frame may bring the same message in either order.
 
 import type { WireMessage } from '../types';
-import { insert, nextGap, toMsg, type Conv } from './conversation';
+import { insert, nextGap, toMsg, trim, type Conv } from './conversation';
+import { unread } from './directory';
 
 export const HISTORY_PAGE = 50;
+/** Read messages shown above the "new messages" line when a conversation opens unread. */
+export const UNREAD_CONTEXT = 5;
 const GAP_PAGE = 100;
 const GAP_ROUNDS = 20; // bounds one fill; the next message or list refresh resumes it
 
@@ -29,10 +32,18 @@ export interface HistoryHooks {
 export class History {
   constructor(private readonly h: HistoryHooks) {}
 
-  /** The newest page, then whatever is missing up to lastSeq. */
+  /**
+   * The first page to show, then whatever is missing up to lastSeq. That page is the newest
+   * one, or, when more than a page is unread, the one where the unread part starts (so the
+   * user reads from there, under a few read messages).
+   */
   async latest(c: Conv): Promise<void> {
     try {
-      const { messages } = await this.h.fetch(c.key, { limit: HISTORY_PAGE });
+      const q: PageQuery =
+        unread(c) > HISTORY_PAGE
+          ? { after_seq: Math.max(0, c.readSeq - UNREAD_CONTEXT), limit: HISTORY_PAGE }
+          : { limit: HISTORY_PAGE };
+      const { messages } = await this.h.fetch(c.key, q);
       insert(c, messages.map(toMsg));
       c.loaded = true;
       c.hasOlder = c.msgs.length > 0 && c.msgs[0].seq > 1;
@@ -73,6 +84,7 @@ export class History {
         const { messages } = await this.h.fetch(c.key, { after_seq: after, limit: GAP_PAGE });
         if (!messages.length) break;
         insert(c, messages.map(toMsg));
+        trim(c);
         this.h.merged(c);
         this.h.changed();
       }

@@ -40,6 +40,11 @@ export class Users {
     if (!this.byId.has(u.id)) this.byId.set(u.id, u);
   }
 
+  /** Every profile held (the people the DM finder searches). */
+  known(): Iterable<User> {
+    return this.byId.values();
+  }
+
   clear(): void {
     this.byId.clear();
   }
