@@ -6,6 +6,7 @@
 
 #include "common/json.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "common/offload.hpp"
 #include "wire/views.hpp"
 
@@ -43,6 +44,7 @@ void WsSession::open(std::weak_ptr<Connection> self) {
           co_return;
         }
         LOG_DEBUG("ws open user=" << user_ << " conn=" << ref_.conn);
+        count_sent("hello");
         t_.send(wire::hello_frame(ref_.conn, user_, ctx_.config.ws.heartbeat_s), true);
         start_sync(std::nullopt);
         t_.resume_reading();
@@ -61,6 +63,7 @@ void WsSession::on_closed() {
 }
 
 void WsSession::send_error(const Error& e, std::string_view op, const std::string* cid) {
+  count_sent("error");
   t_.send(wire::error_frame(e, op, cid), true);
 }
 
@@ -73,9 +76,17 @@ void WsSession::on_text(std::string_view payload) {
   }
   std::string_view name = op->value().get_string();
   for (const Op& o : kOps) {
-    if (o.name == name) return (this->*o.handler)(*obj);
+    if (o.name == name) {
+      metrics::imd().ws_frames_received.at(o.name).inc();
+      return (this->*o.handler)(*obj);
+    }
   }
+  metrics::imd().ws_frames_received.at("unknown").inc();
   send_error(make_error(Errc::invalid_argument, "unknown op"), name.substr(0, 32), nullptr);
+}
+
+void WsSession::count_sent(std::string_view op, std::uint64_t n) {
+  metrics::imd().ws_frames_sent.at(op).inc(n);
 }
 
 template <class Fn, class Then>
@@ -105,6 +116,7 @@ void WsSession::inline_first(std::optional<R> (MessagingService::*try_fn)(P...),
 
 void WsSession::op_ping(const bj::object& o) {
   auto t = json::optional_string(o, "t", 64);
+  count_sent("pong");
   t_.send(wire::pong_frame(t && *t ? &**t : nullptr), true);
 }
 
@@ -270,6 +282,7 @@ asio::awaitable<void> WsSession::sync_loop(std::optional<SyncCursors> cursors) {
         ++sent;
       }
       t_.uncork();
+      count_sent("msg", framed->size());
       co_await t_.writable();
     }
     if (!dirty_) break;
@@ -280,7 +293,11 @@ asio::awaitable<void> WsSession::sync_loop(std::optional<SyncCursors> cursors) {
   }
   syncing_ = false;
   if (t_.closed()) co_return;
-  if (!failed) t_.send(wire::synced_frame(sent), true);
+  if (!failed) {
+    metrics::imd().backfill_messages.observe(sent);
+    count_sent("synced");
+    t_.send(wire::synced_frame(sent), true);
+  }
   if (sync_pending_) {
     auto next = std::move(*sync_pending_);
     sync_pending_.reset();
