@@ -239,12 +239,16 @@ http {
     ''      close;
   }
   upstream imd_gateways {
-    server 127.0.0.1:$(node_port gateway1) max_fails=1 fail_timeout=5s;
-    server 127.0.0.1:$(node_port gateway2) max_fails=1 fail_timeout=5s;
+    server 127.0.0.1:$(node_port gateway1) max_fails=0;
+    server 127.0.0.1:$(node_port gateway2) max_fails=0;
   }
-  # Passive health checks (nginx OSS has no active ones): a node that refuses or times out
-  # (or, for /ws, answers 503 at its connection limit) is skipped for fail_timeout; the request
-  # goes to the next. cluster.sh starts routing to a node only once its /readyz passed.
+  # Passive health checks (nginx OSS has no active ones); cluster.sh routes to a node only
+  # once its /readyz passed. The api: a node that refuses or times out is skipped for
+  # fail_timeout. The gateways: max_fails=0, because nginx clears a failure mark only when a
+  # request through that server completes, and a WebSocket lasts for hours: one refused
+  # connection would leave a restarted gateway with one trial connection per fail_timeout
+  # ("no live upstreams" for tens of seconds). Instead a refused or timed-out connect (or a
+  # 503 at the connection limit) goes to the next gateway at once (proxy_next_upstream).
   upstream imd_api {
     server 127.0.0.1:$(node_port api) max_fails=1 fail_timeout=5s;
     keepalive 16;

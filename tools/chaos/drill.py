@@ -191,10 +191,14 @@ class Sender(Device):
 
 
 class Recipient(Device):
+    """ACKs only what it holds without a gap (the ACK is cumulative: ACKing past a hole would
+    tell the server the hole was delivered); on a gap (a live push lost with a gateway) it asks
+    for a sync from its contiguous cursor, as on every reconnect."""
+
     def __init__(self, base, user, log, stats):
         super().__init__(base, user, log, stats)
-        self.held = {}   # conversation -> highest seq held (any connection)
-        self.seen = {}   # conversation -> set of seqs received
+        self.held = {}   # conversation -> highest seq held with nothing missing below it
+        self.seen = {}   # conversation -> set of seqs received (any connection)
 
     async def on_frame(self, f):
         op = f.get("op")
@@ -206,9 +210,16 @@ class Recipient(Device):
             got.add(seq)
             self.log.write(ev="msg", conn=self.conn, conv=conv, seq=seq, id=f["id"],
                            sender=f["from"])
-            if seq > self.held.get(conv, 0):
-                self.held[conv] = seq
-                await self.send({"op": "ack", "conversation": conv, "seq": seq})
+            before = held = self.held.get(conv, 0)
+            while held + 1 in got:
+                held += 1
+            self.held[conv] = held
+            if held > before:
+                await self.send({"op": "ack", "conversation": conv, "seq": held})
+            if seq > held + 1 and self.synced.is_set():
+                # A hole: fetch it (one pending sync at a time per connection on the server).
+                self.log.write(ev="gap", conn=self.conn, conv=conv, held=held, seq=seq)
+                await self.send({"op": "sync", "cursors": {conv: held}})
         elif op == "hello":
             if self.held:
                 await self.send({"op": "sync", "cursors": dict(self.held)})
@@ -366,10 +377,10 @@ async def drill(a):
         bad.append("%d sends never ACKed" % sum(len(s.outbox) for s in senders))
     sent = sum(s.next for s in senders)
     print()
-    print("%-14s %9s %12s %9s %12s %11s" % ("fault", "recovered", "recovery_s", "refused",
+    print("%-20s %9s %12s %9s %12s %11s" % ("fault", "recovered", "recovery_s", "refused",
                                             "redelivered", "reconnects"))
     for row in rows:
-        print("%-14s %9s %12s %9d %12d %11d" % (row["fault"], "yes" if row["recovered"] else "NO",
+        print("%-20s %9s %12s %9d %12d %11d" % (row["fault"], "yes" if row["recovered"] else "NO",
                                                  row["recovery_s"], row["refused"],
                                                  row["redelivered"], row["reconnects"]))
     print()
