@@ -251,6 +251,7 @@ Queue::Outcome MessagingService::consume(std::vector<NewMessage>& batch) {
     }
   }
 
+  const Millis stored_at = clock_.now_ms();  // once per batch: the sent ACKs go out together
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const NewMessage& nm = batch[i];
     auto& r = results[i];
@@ -270,7 +271,7 @@ Queue::Outcome MessagingService::consume(std::vector<NewMessage>& batch) {
     }
     // A duplicate's created_at is the original's: its latency would be the retry's age.
     if (!r->duplicate)
-      metric.send_to_sent_seconds.observe(metrics::elapsed_us(m.created_at, clock_.now_ms()));
+      metric.send_to_sent_seconds.observe(metrics::elapsed_us(m.created_at, stored_at));
     if (nm.origin.conn != 0) {
       pushes.push_back(
           {{nm.origin}, make_event(SentEvent{m.cid, m.id, m.seq, m.conv, m.from, m.created_at})});

@@ -1,5 +1,7 @@
 #include "gateway/ws_session.hpp"
 
+#include <array>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -75,13 +77,22 @@ void WsSession::on_text(std::string_view payload) {
     return send_error(make_error(Errc::invalid_argument, "op is required"), "", nullptr);
   }
   std::string_view name = op->value().get_string();
-  for (const Op& o : kOps) {
-    if (o.name == name) {
-      metrics::imd().ws_frames_received.at(o.name).inc();
-      return (this->*o.handler)(*obj);
+  // imd_ws_frames_received_total{op}: each op's counter looked up once, by its table index.
+  static const auto received = [] {
+    std::array<metrics::Counter*, std::size(kOps) + 1> c{};
+    for (std::size_t i = 0; i < std::size(kOps); ++i) {
+      c[i] = &metrics::imd().ws_frames_received.at(kOps[i].name);
+    }
+    c.back() = &metrics::imd().ws_frames_received.at("unknown");
+    return c;
+  }();
+  for (std::size_t i = 0; i < std::size(kOps); ++i) {
+    if (kOps[i].name == name) {
+      received[i]->inc();
+      return (this->*kOps[i].handler)(*obj);
     }
   }
-  metrics::imd().ws_frames_received.at("unknown").inc();
+  received.back()->inc();
   send_error(make_error(Errc::invalid_argument, "unknown op"), name.substr(0, 32), nullptr);
 }
 
