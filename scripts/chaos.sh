@@ -6,7 +6,9 @@
 # sends and re-deliveries).
 #
 #   scripts/chaos.sh [standalone] [--short]   a standalone imd (started here, temp data dir):
-#                                             kill -9 + restart, SIGSTOP 3 s, SIGTERM + restart
+#                                             kill -9 + restart, SIGSTOP 3 s, SIGTERM + restart;
+#                                             without --short and as root also a full disk
+#                                             (the data on a 64 MiB tmpfs, filled for 8 s)
 #   scripts/chaos.sh cluster                  the local cluster (scripts/cluster.sh, started
 #                                             here unless IMD_CLUSTER_DIR has one up): kill -9
 #                                             and restart each gateway, logic worker and the api
@@ -51,9 +53,11 @@ wait_ready() {  # url, seconds
 # __start DIR PORT: (re)starts the standalone imd on DIR/data, waits for /readyz.
 start_standalone() {
   local d=$1 p=$2
+  local extra=()
+  [[ -f $d/imd.args ]] && read -ra extra <"$d/imd.args"
   setsid "$bin" --listen "127.0.0.1:$p" --data-dir "$d/data" --auth-password-hash min \
     --limits-http-rate-per-s 100000 --limits-http-burst 100000 \
-    --limits-auth-rate-per-min 100000 </dev/null >>"$d/imd.log" 2>&1 &
+    --limits-auth-rate-per-min 100000 "${extra[@]}" </dev/null >>"$d/imd.log" 2>&1 &
   echo $! >"$d/imd.pid"
   disown  # killing it is the drill: no "Killed" notice from this shell
   wait_ready "http://127.0.0.1:$p" 60 || { tail -n 20 "$d/imd.log" >&2; die "imd not ready"; }
@@ -120,15 +124,26 @@ if [[ $mode == standalone ]]; then
       kill -KILL "$pid" 2>/dev/null || true
     fi
   }
-  trap cleanup EXIT
-  start_standalone "$dir" "$port"
-  echo "chaos: standalone imd on 127.0.0.1:$port, logs in $dir"
+  trap 'cleanup; umount "$dir/data" 2>/dev/null || true' EXIT
   pidof_imd="\$(cat '$dir/imd.pid')"
   restart="'$self' __start '$dir' $port"
-  "${drill[@]}" --url "http://127.0.0.1:$port" \
-    --fault kill9 "kill -KILL $pidof_imd; while kill -0 $pidof_imd 2>/dev/null; do sleep 0.05; done" "$restart" \
-    --fault sigstop-3s "kill -STOP $pidof_imd" "sleep 3; kill -CONT $pidof_imd" \
-    --fault sigterm "kill -TERM $pidof_imd; while kill -0 $pidof_imd 2>/dev/null; do sleep 0.05; done" "$restart"
+  faults=(--fault kill9 "kill -KILL $pidof_imd; while kill -0 $pidof_imd 2>/dev/null; do sleep 0.05; done" "$restart"
+    --fault sigstop-3s "kill -STOP $pidof_imd" "sleep 3; kill -CONT $pidof_imd"
+    --fault sigterm "kill -TERM $pidof_imd; while kill -0 $pidof_imd 2>/dev/null; do sleep 0.05; done" "$restart")
+  # Disk full (long mode, as root: a 64 MiB tmpfs holds the data): a file fills the rest for
+  # 8 s, then goes. Sends meanwhile are answered unavailable and retried; nothing ACKed is
+  # lost. A small WAL (checkpoint restart at 1 MiB) makes the store need new space soon.
+  if ((!short)) && [[ $(id -u) -eq 0 ]] && mkdir -p "$dir/data" &&
+    mount -t tmpfs -o size=64m,mode=0700 imd-chaos "$dir/data" 2>/dev/null; then
+    echo "--sqlite-checkpoint-restart-bytes 1048576" >"$dir/imd.args"
+    faults+=(--fault disk-full-8s "dd if=/dev/zero of='$dir/data/fill' bs=64k 2>/dev/null; sleep 8"
+      "rm -f '$dir/data/fill'")
+  elif ((!short)); then
+    echo "chaos: no disk-full fault (needs root to mount a small tmpfs)"
+  fi
+  start_standalone "$dir" "$port"
+  echo "chaos: standalone imd on 127.0.0.1:$port, logs in $dir"
+  "${drill[@]}" --url "http://127.0.0.1:$port" "${faults[@]}"
   exit $?
 fi
 

@@ -141,6 +141,7 @@ class Sender(Device):
         self.peer, self.rate = peer, rate
         self.next = 0
         self.outbox = {}        # cid -> body, not yet ACKed (in send order)
+        self.last_try = {}      # cid -> when it was last sent
         self.acked = {}         # cid -> (id, seq)
         self.sending = True
         self.last_ack_at = 0.0  # monotonic time of the last `sent`
@@ -153,12 +154,13 @@ class Sender(Device):
         op = f.get("op")
         if op == "hello":
             # Resend every unacknowledged send with its cid, oldest first.
-            for cid, body in list(self.outbox.items()):
-                await self.send({"op": "send", "cid": cid, "to": self.peer["id"], "body": body})
+            for cid in list(self.outbox):
+                await self.resend(cid)
             self.synced.set()
         elif op == "sent":
             cid = f["cid"]
             self.outbox.pop(cid, None)
+            self.last_try.pop(cid, None)
             self.acked[cid] = (f["id"], f["seq"])
             self.last_ack_at = now()
             self.log.write(ev="sent", cid=cid, id=f["id"], seq=f["seq"], conv=f["conversation"])
@@ -173,8 +175,20 @@ class Sender(Device):
 
     async def resend(self, cid):
         if cid in self.outbox and self.ws is not None:
+            self.last_try[cid] = now()
             await self.send({"op": "send", "cid": cid, "to": self.peer["id"],
                              "body": self.outbox[cid]})
+
+    async def sweep(self):
+        """A send with no answer for 3 s goes again (a frame the server's rate limit refused
+        is answered without its cid), at most 50 per second, oldest first."""
+        while not self.stop:
+            await asyncio.sleep(1)
+            if self.ws is None or not self.synced.is_set():
+                continue
+            late = [c for c in self.outbox if now() - self.last_try.get(c, 0) > 3][:50]
+            for cid in late:
+                await self.resend(cid)
 
     async def traffic(self):
         period = 1.0 / self.rate
@@ -185,6 +199,7 @@ class Sender(Device):
                 body = "chaos %s %d" % (self.user["name"], self.next)
                 self.next += 1
                 self.outbox[cid] = body
+                self.last_try[cid] = now()
                 self.log.write(ev="send", cid=cid)
                 await self.send({"op": "send", "cid": cid, "to": self.peer["id"], "body": body})
             await asyncio.sleep(period * (0.5 + random.random()))
@@ -317,6 +332,7 @@ async def drill(a):
                               a.rate))
         recips.append(Recipient(base, r, Log(os.path.join(a.out, "recipient-%d.jsonl" % i)), stats))
     tasks = [asyncio.create_task(d.run()) for d in senders + recips]
+    tasks += [asyncio.create_task(s.sweep()) for s in senders]
     if not await wait_for(lambda: all(d.synced.is_set() for d in senders + recips), 30):
         raise SystemExit("clients did not connect within 30 s")
     traffic = [asyncio.create_task(s.traffic()) for s in senders]
