@@ -172,6 +172,11 @@ up() {
     --web.console.libraries=/etc/prometheus/console_libraries --web.enable-lifecycle
   wait_ready alertmanager "http://127.0.0.1:$am_port/-/ready"
   wait_ready prometheus "http://127.0.0.1:$port/-/ready"
+  # Already running: load the targets and rules just written.
+  curl -fsS --max-time 5 -X POST "http://127.0.0.1:$port/-/reload" >/dev/null ||
+    die "Prometheus did not reload its configuration"
+  curl -fsS --max-time 5 -X POST "http://127.0.0.1:$am_port/-/reload" >/dev/null ||
+    die "Alertmanager did not reload its configuration"
   {
     printf 'PROMETHEUS_URL=%q\n' "http://127.0.0.1:$port"
     printf 'ALERTMANAGER_URL=%q\n' "http://127.0.0.1:$am_port"
