@@ -28,9 +28,21 @@ fail() {
   exit 1
 }
 
-# Prometheus answers below 30000 so its port is not taken by an outgoing connection.
+# Prometheus (PORT) and Alertmanager (PORT+3) below the ephemeral range, so that no outgoing
+# connection takes them; both free now (the suite runs other servers on fixed ports).
 imd_port=$(free_port)
-mon_port=$(( (RANDOM % 2000) * 4 + 21000 ))
+mon_port=$(python3 -c '
+import random, socket
+for _ in range(200):
+    p = random.randrange(21000, 29000)
+    try:
+        for q in (p, p + 3):
+            s = socket.socket(); s.bind(("127.0.0.1", q)); s.close()
+        print(p); break
+    except OSError:
+        pass
+')
+[[ -n $mon_port ]] || fail "no free port pair for Prometheus and Alertmanager"
 trap cleanup EXIT
 
 "$bin" --listen "127.0.0.1:$imd_port" --data-dir "$work/data" --auth-password-hash min \
