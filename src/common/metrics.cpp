@@ -107,7 +107,9 @@ ImdMetrics::ImdMetrics()
       store_errors(counters()),
       inbox_call_seconds(latencies()),
       inbox_errors(counters()),
-      cache_requests(counters()) {
+      cache_requests(counters()),
+      redis_call_seconds(latencies()),
+      redis_errors(counters()) {
   // Series that alerts and rate() read exist from the start at 0: a counter that first
   // appears at 5 loses those 5 to rate(). Other values register on first use.
   for (const char* r : {"unavailable", "internal", "too_many_requests"}) messages_refused.at(r);
@@ -185,6 +187,15 @@ void write_imd_metrics(MetricsText& out) {
   labeled_counter(out, "imd_cache_requests_total",
                   "Cache lookups of member lists and memberships, by result (hit, miss).", "result",
                   m.cache_requests, cache);
+  if (!m.redis_call_seconds.empty()) {  // only where Redis is used
+    const MetricLabel redis[] = {{"engine", "redis"}};
+    labeled_histogram(out, "imd_redis_call_seconds",
+                      "Redis calls' duration (redirects and retries included), by command.",
+                      "operation", m.redis_call_seconds, redis);
+    labeled_counter(out, "imd_redis_errors_total",
+                    "Redis calls that failed (no connection, cluster down), by command.",
+                    "operation", m.redis_errors, redis);
+  }
 }
 
 }  // namespace imd::metrics

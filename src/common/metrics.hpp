@@ -104,6 +104,7 @@ class Labeled {
   explicit Labeled(std::function<std::unique_ptr<M>()> make) : make_(std::move(make)) {}
 
   M& at(std::string_view value);
+  bool empty() const { return size_.load(std::memory_order_acquire) == 0; }
   // Calls fn(value, instrument) for each value seen so far, in order of first use.
   template <class Fn>
   void each(Fn&& fn) const {
@@ -148,6 +149,8 @@ struct ImdMetrics {
   LabeledHistogram inbox_call_seconds;  // operation
   LabeledCounter inbox_errors;          // operation
   LabeledCounter cache_requests;        // result: hit | miss
+  LabeledHistogram redis_call_seconds;  // operation: the command, or "pipeline"
+  LabeledCounter redis_errors;          // operation: calls that failed (connection, cluster)
 
   std::string store_engine = "sqlite";
   std::string inbox_engine = "sqlite";
