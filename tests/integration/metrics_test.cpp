@@ -1,7 +1,8 @@
 // GET /metrics on the real binary after real traffic: the text passes `promtool check metrics`
 // (Prometheus's own parser and linter), and the contract series are there and moved:
 // imd_messages_stored_total, the send->sent histogram imd_send_to_sent_seconds, frames by op,
-// connections, store calls by engine and operation, process CPU.
+// connections, store calls by engine and operation, process CPU. On the standalone engines and
+// again on MySQL + Redis (tests/CMakeLists.txt: MysqlRedis.Metrics.*).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -79,16 +80,34 @@ TEST(Metrics, AScrapeAfterTrafficPassesPromtoolAndTheContractSeriesMoved) {
   EXPECT_EQ(metric_sample(t, "imd_ws_connections"), 2) << t;
   EXPECT_EQ(metric_sample(t, "imd_ws_connections_opened_total"), 2) << t;
   EXPECT_GE(metric_sample(t, "imd_backfill_messages_count"), 2) << t;
-  EXPECT_GE(metric_sample(
-                t, "imd_store_call_seconds_count{engine=\"sqlite\",operation=\"append_messages\"}"),
+  // The engines' series carry the engine (IMD_TEST_SERVER_FLAGS runs this on MySQL + Redis).
+  const bool sqlite = metric_sample(t, "imd_sqlite_db_bytes") >= 0;
+  const std::string store = sqlite ? "sqlite" : "mysql", inbox = sqlite ? "sqlite" : "redis";
+  EXPECT_GE(metric_sample(t, "imd_store_call_seconds_count{engine=\"" + store +
+                                 "\",operation=\"append_messages\"}"),
             1)
       << t;
-  EXPECT_GE(metric_sample(t, "imd_inbox_call_seconds_count{engine=\"sqlite\",operation=\"push\"}"),
-            1)
+  EXPECT_GE(
+      metric_sample(t, "imd_inbox_call_seconds_count{engine=\"" + inbox + "\",operation=\"push\"}"),
+      1)
       << t;
+  EXPECT_EQ(metric_sample(t, "imd_store_errors_total{engine=\"" + store +
+                                 "\",operation=\"append_messages\"}"),
+            0)
+      << t;
+  EXPECT_EQ(metric_sample(t, "imd_dependency_up{dependency=\"store\"}"), 1) << t;
+  EXPECT_EQ(metric_sample(t, "imd_ready"), 1) << t;
   EXPECT_EQ(metric_sample(t, "imd_queue_depth{engine=\"local\"}"), 0) << t;
   EXPECT_EQ(metric_sample(t, "imd_role{role=\"logic\"}"), 1) << t;
-  EXPECT_GE(metric_sample(t, "imd_sqlite_wal_bytes"), 0) << t;
+  if (sqlite) {
+    EXPECT_GE(metric_sample(t, "imd_sqlite_wal_bytes"), 0) << t;
+  } else {
+    EXPECT_EQ(metric_sample(t, "imd_dependency_up{dependency=\"redis\"}"), 1) << t;
+    // The Redis inbox pushes with a Lua script: timed as EVALSHA.
+    EXPECT_GE(
+        metric_sample(t, "imd_redis_call_seconds_count{engine=\"redis\",operation=\"EVALSHA\"}"), 1)
+        << t;
+  }
   EXPECT_GT(metric_sample(t, "process_cpu_seconds_total"), 0) << t;
   EXPECT_GT(metric_sample(t, "process_open_fds"), 0) << t;
 }
