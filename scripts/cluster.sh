@@ -13,7 +13,8 @@
 #   logic2     roles=logic                                      127.0.0.1:PORT+5
 # and nginx on 127.0.0.1:PORT in front of them: /ws round robin over the gateways (WebSocket
 # upgrade), everything else to the api process. Clients use http://127.0.0.1:PORT/ as they
-# would use a standalone imd. `up` returns once every process answers /healthz.
+# would use a standalone imd. `up` (and `start`) return once every process answers /readyz
+# (its engines answer), before nginx routes to it.
 #
 # Environment:
 #   IMD_CLUSTER_DIR    state, logs and configs (default /tmp/imd-cluster)
@@ -85,6 +86,13 @@ upper() { echo "$1" | tr '[:lower:]' '[:upper:]'; }
 
 healthy() {
   curl -fsS --max-time 2 "http://127.0.0.1:$1/healthz" >/dev/null 2>&1
+}
+
+# GET /readyz answers 200: the process's engines (MariaDB, Redis, NATS, etcd) answer and it is
+# not draining. nginx OSS has no active health checks, so nothing is routed to a node before
+# this passes (start_node waits on it) and nginx marks a refusing node failed (max_fails).
+ready() {
+  curl -fsS --max-time 3 "http://127.0.0.1:$1/readyz" >/dev/null 2>&1
 }
 
 show_log() {
@@ -172,12 +180,16 @@ start_node() {
   setsid "$bin" "${args[@]}" ${IMD_CLUSTER_ARGS:-} </dev/null >>"$ndir/imd.log" 2>&1 9>&- &
   echo $! >"$ndir/imd.pid"
   local pid=$! deadline=$((SECONDS + start_timeout))
-  until healthy "$http"; do
+  until ready "$http"; do
     if ! kill -0 "$pid" 2>/dev/null; then
       show_log "$ndir/imd.log"
       die "$name exited during start-up"
     fi
-    ((SECONDS < deadline)) || { show_log "$ndir/imd.log"; die "$name did not answer within ${start_timeout}s"; }
+    if ((SECONDS >= deadline)); then
+      show_log "$ndir/imd.log"
+      curl -sS --max-time 3 "http://127.0.0.1:$http/readyz" >&2 || true
+      die "$name was not ready within ${start_timeout}s"
+    fi
     sleep 0.1
   done
   echo "$name: started (pid $pid, http 127.0.0.1:$http, roles $roles)"
@@ -227,11 +239,18 @@ http {
     ''      close;
   }
   upstream imd_gateways {
-    server 127.0.0.1:$(node_port gateway1) max_fails=1 fail_timeout=5s;
-    server 127.0.0.1:$(node_port gateway2) max_fails=1 fail_timeout=5s;
+    server 127.0.0.1:$(node_port gateway1) max_fails=0;
+    server 127.0.0.1:$(node_port gateway2) max_fails=0;
   }
+  # Passive health checks (nginx OSS has no active ones); cluster.sh routes to a node only
+  # once its /readyz passed. The api: a node that refuses or times out is skipped for
+  # fail_timeout. The gateways: max_fails=0, because nginx clears a failure mark only when a
+  # request through that server completes, and a WebSocket lasts for hours: one refused
+  # connection would leave a restarted gateway with one trial connection per fail_timeout
+  # ("no live upstreams" for tens of seconds). Instead a refused or timed-out connect (or a
+  # 503 at the connection limit) goes to the next gateway at once (proxy_next_upstream).
   upstream imd_api {
-    server 127.0.0.1:$(node_port api);
+    server 127.0.0.1:$(node_port api) max_fails=1 fail_timeout=5s;
     keepalive 16;
   }
   server {
@@ -246,7 +265,8 @@ http {
       # Clients heartbeat every 30 s; an idle proxied socket lives a little longer.
       proxy_read_timeout 90s;
       proxy_send_timeout 90s;
-      proxy_next_upstream error timeout;
+      proxy_next_upstream error timeout http_503;
+      proxy_next_upstream_tries 2;
     }
     location / {
       proxy_pass http://imd_api;
@@ -338,7 +358,9 @@ status() {
   for s in "${services[@]}"; do services status "$s" || rc=3; done
   for n in "${nodes[@]}"; do
     if node_running "$n" && healthy "$(node_port "$n")"; then
-      echo "$n: running (pid $(node_pid "$n"), http 127.0.0.1:$(node_port "$n"))"
+      local readiness=ready
+      ready "$(node_port "$n")" || readiness="NOT READY"
+      echo "$n: running (pid $(node_pid "$n"), http 127.0.0.1:$(node_port "$n"), $readiness)"
     else
       echo "$n: not running"
       rc=3

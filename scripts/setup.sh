@@ -18,6 +18,7 @@ packages=(
   nats-server libnats-dev etcd-server etcd-client
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   nginx-light
+  prometheus prometheus-alertmanager
 )
 # Node.js: keep the one the machine has (it may come from another repository than Debian's,
 # whose npm package would conflict with it); install Debian's only when there is none.

@@ -3,7 +3,8 @@
 # tests (scripts/web-test.sh, node's test runner), unit and integration tests through CTest
 # (the integration tests start the real imd binary on free ports), then the browser
 # end-to-end tests (the web client in headless Chromium against the real imd),
-# once against a standalone imd and once against the local cluster (scripts/cluster.sh).
+# once against a standalone imd and once against the local cluster (scripts/cluster.sh),
+# and a short chaos drill (scripts/chaos.sh).
 # The CTest run includes the cluster engines: MariaDB, Redis (single and cluster), NATS
 # JetStream, etcd and the local cluster behind nginx, started and stopped as fixtures, and the
 # checks of the house: clang-format, include edges against the build's links, and the names
@@ -14,5 +15,8 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh
 ./scripts/web-test.sh
 (cd build && ctest --output-on-failure -j 2 --timeout 600 "$@")
+# The short chaos drill: kill -9, SIGSTOP and SIGTERM of a standalone imd under steady traffic,
+# then the history check (well under 2 minutes; the cluster drill: scripts/chaos.sh cluster).
+./scripts/chaos.sh standalone --short
 ./scripts/e2e.sh
 ./scripts/e2e-cluster.sh

@@ -8,6 +8,7 @@
 
 #include "common/json.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "wire/views.hpp"
 
 namespace imd::api {
@@ -221,6 +222,7 @@ HttpResponse RestApi::handle(const HttpRequest& req) {
   Millis now = s_.clock.now_ms();
   if (!per_ip_.allow(req.remote_ip, now) ||
       (match->auth_limited && !auth_per_ip_.allow(req.remote_ip, now))) {
+    metrics::imd().rate_limited.at(match->auth_limited ? "http_auth" : "http").inc();
     return error_response(make_error(Errc::too_many_requests, "rate limit exceeded"));
   }
   if (req.body.size() > static_cast<std::size_t>(limits_.max_http_body_bytes)) {

@@ -19,11 +19,13 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "api/rest_api.hpp"
+#include "app/metrics_source.hpp"
 #include "cache/memory_cursor_cache.hpp"
 #include "cache/memory_member_cache.hpp"
 #include "cache/memory_user_cache.hpp"
 #include "common/bounded_pool.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "common/readiness.hpp"
 #include "common/snowflake.hpp"
 #include "common/thread_name.hpp"
@@ -176,10 +178,12 @@ struct App::Parts {
     messaging = std::make_unique<MessagingService>(*store, *inbox, *queue,
                                                    MessagingCaches{*members, *users, *cursors},
                                                    *routes, *pusher, *ids, clock, ml);
-    if (sqlite) {
-      metrics = [db = sqlite](MetricsText& m) { write_wal_metrics(db->wal_status(), m); };
-    }
     build_readiness();
+    ::imd::metrics::imd().set_engines(
+        config.store, config.cache == "redis" ? "redis" : config.store, config.cache);
+    metrics = make_metrics_source(MetricsParts{roles, hub.get(), local_queue, nats_queue, sqlite,
+                                               redis_client, push_server.get(), remote_pusher.get(),
+                                               readiness.get()});
     rest = std::make_unique<api::RestApi>(
         api::Services{*auth, *spaces, *messaging, clock, &metrics, readiness.get()}, config.limits);
     sync = std::make_unique<SyncService>(*store, *inbox, *messaging);
@@ -200,7 +204,9 @@ struct App::Parts {
       eo.endpoints = split_list(config.etcd.endpoints);
       eo.prefix = config.etcd.prefix;
       eo.lease_ttl = std::chrono::seconds(config.etcd.lease_ttl_s);
-      registry = std::make_unique<EtcdRegistry>(eo);
+      auto r = std::make_unique<EtcdRegistry>(eo);
+      etcd_registry = r.get();
+      registry = std::move(r);
     } else {
       registry = std::make_unique<StaticRegistry>(static_cast<std::uint32_t>(config.worker_id));
     }
@@ -249,12 +255,18 @@ struct App::Parts {
   }
 
   // What GET /readyz checks: the store answers; Redis answers (when caches, routes and the
-  // inbox live there); the local send queue is below 90% of its capacity (beyond, sends are
-  // about to be refused). Draining is set by the signal handler.
+  // inbox live there); NATS and etcd answer (cluster); the local send queue is below 90% of its
+  // capacity (beyond, sends are about to be refused). Draining is set by the signal handler.
   void build_readiness() {
     readiness = std::make_unique<Readiness>(steady);
     readiness->add("store", [s = store.get()] { return s->ping(); });
     if (redis_client) readiness->add("redis", [c = redis_client] { return c->ping(); });
+    // Cluster roles: NATS (sends are published there, logic workers consume) and etcd (leases,
+    // the node registry). Each bounded by the 1 s deadline of Readiness.
+    if (nats_queue) {
+      readiness->add("nats", [q = nats_queue] { return q->ping(std::chrono::milliseconds(1000)); });
+    }
+    if (etcd_registry) readiness->add("etcd", [r = etcd_registry] { return r->ping(); });
     if (local_queue) {
       const auto limit = static_cast<std::size_t>(config.limits.queue_capacity) * 9 / 10;
       readiness->add("queue", [q = local_queue, limit]() -> Result<void> {
@@ -369,6 +381,7 @@ struct App::Parts {
   Roles roles;
   SystemClock clock;
   std::unique_ptr<Registry> registry;
+  EtcdRegistry* etcd_registry = nullptr;  // set when registry = etcd: readiness pings it
   std::uint32_t node = 0;
   std::unique_ptr<Snowflake> ids;
   PasswordHasher hasher;

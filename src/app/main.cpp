@@ -6,6 +6,7 @@
 #include <exception>
 #include <iostream>
 
+#include "app/admin_command.hpp"
 #include "app/app.hpp"
 #include "common/config.hpp"
 #include "common/log.hpp"
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   // service user's alone: phone numbers, password hashes and every DM live there.
   ::umask(077);
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (auto status = imd::run_admin_command(args)) return *status;
   auto cl = imd::parse_command_line(args, [](const char* name) { return std::getenv(name); });
   if (!cl) {
     std::cerr << "imd: " << cl.error().message << "\n";

@@ -2,7 +2,22 @@
 
 #include <chrono>
 
+#include "common/metrics.hpp"
+
 namespace imd {
+namespace {
+
+// imd_cache_requests_total{result}: every instance counts into the same two series.
+void count_hit() {
+  static auto& hits = metrics::imd().cache_requests.at("hit");
+  hits.inc();
+}
+void count_miss() {
+  static auto& misses = metrics::imd().cache_requests.at("miss");
+  misses.inc();
+}
+
+}  // namespace
 
 template <class V>
 MemoryCacheAside<V>::MemoryCacheAside(Loader load, std::size_t capacity)
@@ -14,6 +29,7 @@ typename MemoryCacheAside<V>::Value MemoryCacheAside<V>::peek(Id id) {
   auto it = entries_.find(id);
   if (it == entries_.end() || !it->second.value) return nullptr;
   ++hits_;
+  count_hit();
   return it->second.value;
 }
 
@@ -24,6 +40,7 @@ Result<typename MemoryCacheAside<V>::Value> MemoryCacheAside<V>::get(Id id) {
     auto it = entries_.find(id);
     if (it != entries_.end() && it->second.value) {
       ++hits_;
+      count_hit();
       return it->second.value;
     }
     if (it != entries_.end() && it->second.loading) {
@@ -39,6 +56,7 @@ Result<typename MemoryCacheAside<V>::Value> MemoryCacheAside<V>::get(Id id) {
     break;
   }
   ++misses_;
+  count_miss();
   if (entries_.size() >= capacity_) {
     for (auto it = entries_.begin(); it != entries_.end(); ++it) {
       if (!it->second.loading) {

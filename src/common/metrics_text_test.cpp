@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <limits>
+#include <string>
 
 namespace imd {
 namespace {
@@ -55,6 +57,51 @@ TEST(MetricsText, ProcessMetricsAreThere) {
   EXPECT_NE(m.text().find("\nprocess_resident_memory_bytes "), std::string::npos);
   EXPECT_NE(m.text().find("\nprocess_open_fds "), std::string::npos);
   EXPECT_EQ(m.text().find("\nprocess_resident_memory_bytes 0\n"), std::string::npos);
+}
+
+TEST(MetricsText, LabelsAreEscapedAndValidated) {
+  MetricsText m;
+  m.family("imd_x_total", "x", "counter");
+  const MetricLabel ls[] = {{"op", "a\"b\\c\nd"}, {"engine", "sqlite"}};
+  m.sample("imd_x_total", ls, 3);
+  EXPECT_NE(m.text().find("\nimd_x_total{op=\"a\\\"b\\\\c\\nd\",engine=\"sqlite\"} 3\n"),
+            std::string::npos)
+      << m.text();
+  const MetricLabel bad[] = {{"__reserved", "x"}};
+  EXPECT_THROW(m.sample("imd_x_total", bad, 1), std::logic_error);
+  EXPECT_FALSE(MetricsText::valid_label_name("a:b"));
+  EXPECT_THROW(m.family("imd_no_suffix", "", "counter"), std::logic_error);
+}
+
+TEST(MetricsText, HistogramBucketsAreCumulativeWithInfSumAndCount) {
+  MetricsText m;
+  m.family("imd_lat_seconds", "h", "histogram");
+  const double bounds[] = {0.001, 0.5};
+  const std::uint64_t counts[] = {2, 3, 1};
+  const MetricLabel ls[] = {{"operation", "append"}};
+  m.histogram("imd_lat_seconds", ls, bounds, counts, 1.25);
+  EXPECT_EQ(m.text(),
+            "# HELP imd_lat_seconds h\n"
+            "# TYPE imd_lat_seconds histogram\n"
+            "imd_lat_seconds_bucket{operation=\"append\",le=\"0.001\"} 2\n"
+            "imd_lat_seconds_bucket{operation=\"append\",le=\"0.5\"} 5\n"
+            "imd_lat_seconds_bucket{operation=\"append\",le=\"+Inf\"} 6\n"
+            "imd_lat_seconds_sum{operation=\"append\"} 1.25\n"
+            "imd_lat_seconds_count{operation=\"append\"} 6\n");
+  const std::uint64_t wrong[] = {1};
+  EXPECT_THROW(m.histogram("imd_lat_seconds", {}, bounds, wrong, 0), std::logic_error);
+}
+
+TEST(MetricsText, ProcessCpuAndStartTimeAreRead) {
+  MetricsText m;
+  write_process_metrics(m);
+  EXPECT_NE(m.text().find("# TYPE process_cpu_seconds_total counter\n"), std::string::npos);
+  const auto at = m.text().find("\nprocess_start_time_seconds ");
+  ASSERT_NE(at, std::string::npos);
+  // After 2020-01-01 and not in the future.
+  const double start = std::stod(m.text().substr(at + 28));
+  EXPECT_GT(start, 1577836800.0);
+  EXPECT_LT(start, static_cast<double>(std::time(nullptr)) + 2);
 }
 
 }  // namespace

@@ -39,6 +39,13 @@ Readiness::Report Readiness::check() {
   return r;
 }
 
+std::vector<std::string> Readiness::parts() const {
+  std::vector<std::string> out;
+  out.reserve(checks_.size());
+  for (const auto& c : checks_) out.push_back(c.part);
+  return out;
+}
+
 Millis SteadyClock::now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())

@@ -40,6 +40,8 @@ class Readiness {
   bool draining() const { return draining_.load(std::memory_order_relaxed); }
 
   Report check();
+  // The names of the checks, in the order they run.
+  std::vector<std::string> parts() const;
 
  private:
   struct Named {

@@ -5,6 +5,7 @@
 
 #include "common/json.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "common/thread_name.hpp"
 
 namespace imd {
@@ -92,13 +93,31 @@ bool MessagingService::known_user(Id user) {
   return known_users_.count(user) != 0;
 }
 
+namespace {
+
+// imd_messages_accepted_total / imd_messages_refused_total{reason}.
+void count_send(const Result<void>& r) {
+  auto& m = metrics::imd();
+  if (r) {
+    m.messages_accepted.inc();
+  } else {
+    m.messages_refused.at(errc_name(r.error().code)).inc();
+  }
+}
+
+}  // namespace
+
 Result<void> MessagingService::submit(Id sender, const SendInput& in, ConnRef origin) {
-  return *submit_impl(sender, in, origin, Lookup::may_block);
+  auto r = *submit_impl(sender, in, origin, Lookup::may_block);
+  count_send(r);
+  return r;
 }
 
 std::optional<Result<void>> MessagingService::try_submit(Id sender, const SendInput& in,
                                                          ConnRef origin) {
-  return submit_impl(sender, in, origin, Lookup::in_memory);
+  auto r = submit_impl(sender, in, origin, Lookup::in_memory);
+  if (r) count_send(*r);
+  return r;
 }
 
 std::optional<Result<void>> MessagingService::submit_impl(Id sender, const SendInput& in,
@@ -186,8 +205,15 @@ Queue::Outcome MessagingService::consume(std::vector<NewMessage>& batch) {
     if (nm.origin.conn == 0) return;
     pushes.push_back({{nm.origin}, make_event(SendFailedEvent{nm.msg.cid, e})});
   };
-  auto stored = store_.append_messages(batch);
+  auto& metric = metrics::imd();
+  static auto& append_seconds = metric.store_call_seconds.at("append_messages");
+  static auto& inbox_push_seconds = metric.inbox_call_seconds.at("push");
+  auto stored = [&] {
+    metrics::Timer t(append_seconds);
+    return store_.append_messages(batch);
+  }();
   if (!stored) {
+    metric.store_errors.at("append_messages").inc();
     // The detail (SQL, engine messages) goes to the log, not to clients.
     LOG_ERROR("storing a batch of " << batch.size() << " failed: " << stored.error().message);
     // A queue that redelivers hands the batch again later; the sender hears nothing yet.
@@ -210,8 +236,12 @@ Queue::Outcome MessagingService::consume(std::vector<NewMessage>& batch) {
   }
   bool inbox_ok = true;
   if (!inbox_items.empty()) {
-    auto ir = inbox_.push(inbox_items);
+    auto ir = [&] {
+      metrics::Timer t(inbox_push_seconds);
+      return inbox_.push(inbox_items);
+    }();
     if (!ir) {
+      metric.inbox_errors.at("push").inc();
       LOG_ERROR("inbox push of " << inbox_items.size() << " failed: " << ir.error().message);
       // Redelivery finds the messages stored (duplicates) and writes the inbox again.
       if (queue_.redelivers()) return Queue::Outcome::retry;
@@ -221,6 +251,7 @@ Queue::Outcome MessagingService::consume(std::vector<NewMessage>& batch) {
     }
   }
 
+  const Millis stored_at = clock_.now_ms();  // once per batch: the sent ACKs go out together
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const NewMessage& nm = batch[i];
     auto& r = results[i];
@@ -229,6 +260,7 @@ Queue::Outcome MessagingService::consume(std::vector<NewMessage>& batch) {
       continue;
     }
     const Message& m = r->msg;
+    (r->duplicate ? metric.messages_duplicate : metric.messages_stored).inc();
     // A redelivered message may have been stored by a consumer that died before its fan-out:
     // push it again (clients drop what they already hold, by seq). A client's own retry of a
     // stored cid is only answered.
@@ -237,6 +269,9 @@ Queue::Outcome MessagingService::consume(std::vector<NewMessage>& batch) {
       fail(nm, make_error(Errc::unavailable, "inbox unavailable, retry"));
       continue;
     }
+    // A duplicate's created_at is the original's: its latency would be the retry's age.
+    if (!r->duplicate)
+      metric.send_to_sent_seconds.observe(metrics::elapsed_us(m.created_at, stored_at));
     if (nm.origin.conn != 0) {
       pushes.push_back(
           {{nm.origin}, make_event(SentEvent{m.cid, m.id, m.seq, m.conv, m.from, m.created_at})});
@@ -289,11 +324,22 @@ Result<void> MessagingService::flush_acks() {
   }
   // Cursors first: from then on a repeated inbox push of these entries is a no-op.
   Result<void> r;
-  auto stored = store_.advance_deliveries(batch);
+  auto& metric = metrics::imd();
+  static auto& advance_seconds = metric.store_call_seconds.at("advance_deliveries");
+  static auto& ack_many_seconds = metric.inbox_call_seconds.at("ack_many");
+  auto stored = [&] {
+    metrics::Timer t(advance_seconds);
+    return store_.advance_deliveries(batch);
+  }();
   if (!stored) {
+    metric.store_errors.at("advance_deliveries").inc();
     r = stored.error();
   } else {
-    r = inbox_.ack_many(batch);
+    {
+      metrics::Timer t(ack_many_seconds);
+      r = inbox_.ack_many(batch);
+    }
+    if (!r) metric.inbox_errors.at("ack_many").inc();
     // Only what the Store holds, and only once the inbox followed: a cached cursor lets later
     // ACKs at or below it skip both writes.
     if (r) cursors_.put(*stored);

@@ -1,5 +1,8 @@
 #include "gateway/hub.hpp"
 
+#include "common/clock.hpp"
+#include "common/metrics.hpp"
+
 namespace imd::gateway {
 
 ConnRef Hub::attach(Id user, std::weak_ptr<Connection> conn) {
@@ -8,6 +11,7 @@ ConnRef Hub::attach(Id user, std::weak_ptr<Connection> conn) {
   std::lock_guard lock(s.mu);
   s.conns.emplace(ref.conn, Entry{user, std::move(conn)});
   size_.fetch_add(1, std::memory_order_relaxed);
+  metrics::imd().ws_connections_opened.inc();
   {
     std::lock_guard users(users_mu_);
     ++per_user_[user];
@@ -63,6 +67,12 @@ void Hub::push(std::vector<Push> pushes) {
   // Targets in order of first appearance, so each connection's frames keep the push order.
   std::unordered_map<std::uint64_t, std::size_t> index;
   std::vector<Target> targets;
+  auto& metric = metrics::imd();
+  static metrics::Counter* const kSent[] = {
+      &metric.ws_frames_sent.at("msg"), &metric.ws_frames_sent.at("sent"),
+      &metric.ws_frames_sent.at("error"), &metric.ws_frames_sent.at("read")};
+  static_assert(std::variant_size_v<Event> == std::size(kSent), "a label per event kind");
+  const Millis now = SystemClock{}.now_ms();
   for (auto& p : pushes) {
     const auto* msg = std::get_if<MessageEvent>(p.event.get());
     Frame for_sender, for_others;  // message frames, built on first use
@@ -92,9 +102,14 @@ void Hub::push(std::vector<Push> pushes) {
         out.is_message = true;
         out.conv = msg->msg.conv;
         out.seq = msg->msg.seq;
+        if (t.user != msg->msg.from) {
+          metric.messages_delivered.inc();
+          metric.send_to_deliver_seconds.observe(metrics::elapsed_us(msg->msg.created_at, now));
+        }
       } else {
         out.text = wire::event_frame(*p.event, t.user);
       }
+      kSent[p.event->index()]->inc();
       t.frames.push_back(std::move(out));
     }
   }

@@ -1,11 +1,14 @@
 #include "gateway/ws_session.hpp"
 
+#include <array>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 
 #include "common/json.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "common/offload.hpp"
 #include "wire/views.hpp"
 
@@ -43,6 +46,7 @@ void WsSession::open(std::weak_ptr<Connection> self) {
           co_return;
         }
         LOG_DEBUG("ws open user=" << user_ << " conn=" << ref_.conn);
+        count_sent("hello");
         t_.send(wire::hello_frame(ref_.conn, user_, ctx_.config.ws.heartbeat_s,
                                   token_expires_ms_.load(std::memory_order_relaxed)),
                 true);
@@ -63,6 +67,7 @@ void WsSession::on_closed() {
 }
 
 void WsSession::send_error(const Error& e, std::string_view op, const std::string* cid) {
+  count_sent("error");
   t_.send(wire::error_frame(e, op, cid), true);
 }
 
@@ -74,10 +79,27 @@ void WsSession::on_text(std::string_view payload) {
     return send_error(make_error(Errc::invalid_argument, "op is required"), "", nullptr);
   }
   std::string_view name = op->value().get_string();
-  for (const Op& o : kOps) {
-    if (o.name == name) return (this->*o.handler)(*obj);
+  // imd_ws_frames_received_total{op}: each op's counter looked up once, by its table index.
+  static const auto received = [] {
+    std::array<metrics::Counter*, std::size(kOps) + 1> c{};
+    for (std::size_t i = 0; i < std::size(kOps); ++i) {
+      c[i] = &metrics::imd().ws_frames_received.at(kOps[i].name);
+    }
+    c.back() = &metrics::imd().ws_frames_received.at("unknown");
+    return c;
+  }();
+  for (std::size_t i = 0; i < std::size(kOps); ++i) {
+    if (kOps[i].name == name) {
+      received[i]->inc();
+      return (this->*kOps[i].handler)(*obj);
+    }
   }
+  received.back()->inc();
   send_error(make_error(Errc::invalid_argument, "unknown op"), name.substr(0, 32), nullptr);
+}
+
+void WsSession::count_sent(std::string_view op, std::uint64_t n) {
+  metrics::imd().ws_frames_sent.at(op).inc(n);
 }
 
 template <class Fn, class Then>
@@ -107,6 +129,7 @@ void WsSession::inline_first(std::optional<R> (MessagingService::*try_fn)(P...),
 
 void WsSession::op_ping(const bj::object& o) {
   auto t = json::optional_string(o, "t", 64);
+  count_sent("pong");
   t_.send(wire::pong_frame(t && *t ? &**t : nullptr), true);
 }
 
@@ -272,6 +295,7 @@ asio::awaitable<void> WsSession::sync_loop(std::optional<SyncCursors> cursors) {
         ++sent;
       }
       t_.uncork();
+      count_sent("msg", framed->size());
       co_await t_.writable();
     }
     if (!dirty_) break;
@@ -282,7 +306,11 @@ asio::awaitable<void> WsSession::sync_loop(std::optional<SyncCursors> cursors) {
   }
   syncing_ = false;
   if (t_.closed()) co_return;
-  if (!failed) t_.send(wire::synced_frame(sent), true);
+  if (!failed) {
+    metrics::imd().backfill_messages.observe(sent);
+    count_sent("synced");
+    t_.send(wire::synced_frame(sent), true);
+  }
   if (sync_pending_) {
     auto next = std::move(*sync_pending_);
     sync_pending_.reset();
@@ -320,6 +348,7 @@ void WsSession::op_auth(const bj::object& o) {
   }
   const Millis expires = claims->exp_s * 1000;
   token_expires_ms_.store(expires, std::memory_order_relaxed);
+  count_sent("auth");
   t_.send(wire::auth_frame(expires), true);
 }
 

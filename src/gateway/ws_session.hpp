@@ -87,6 +87,8 @@ class WsSession {
   void inline_first(std::optional<R> (MessagingService::*try_fn)(P...),
                     R (MessagingService::*fn)(P...), Then then, A&&... args);
 
+  // imd_ws_frames_sent_total{op}: the frames this session queues itself (the Hub counts pushes).
+  static void count_sent(std::string_view op, std::uint64_t n = 1);
   void start_sync(std::optional<SyncCursors> cursors);
   boost::asio::awaitable<void> sync_loop(std::optional<SyncCursors> cursors);
 

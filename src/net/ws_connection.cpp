@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 
 namespace imd::net {
 
@@ -231,6 +232,8 @@ bool WsConnection::within_rate() {
     violations_ = 0;
     return true;
   }
+  static auto& refused = metrics::imd().rate_limited.at("ws_frame");
+  refused.inc();
   if (++violations_ >= config_.limits.ws_abuse_close_after) {
     LOG_INFO("ws conn=" << session_.ref().conn << " closed: sustained rate-limit violations");
     session_.send_error(make_error(Errc::too_many_requests, "rate limit: closing"), "", nullptr);

@@ -75,4 +75,9 @@ void LocalQueue::run() {
   }
 }
 
+Millis LocalQueue::oldest_created_at() const {
+  std::lock_guard lock(mu_);
+  return items_.empty() ? 0 : items_.front().msg.created_at;
+}
+
 }  // namespace imd

@@ -35,6 +35,8 @@ class LocalQueue final : public Queue {
   void stop() override;
 
   std::size_t depth() const;
+  // created_at of the oldest waiting message (0: none waiting), for imd_queue_oldest_age_seconds.
+  Millis oldest_created_at() const;
 
  private:
   void run();

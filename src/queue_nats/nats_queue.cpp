@@ -844,6 +844,28 @@ NatsQueueStats NatsQueue::stats() const {
   return impl_->stats();
 }
 
+Result<void> NatsQueue::ping(std::chrono::milliseconds timeout) {
+  natsConnection* nc = impl_->nc;
+  jsCtx* js = impl_->js;
+  if (nc == nullptr || js == nullptr) return make_error(Errc::unavailable, "not connected");
+  if (natsConnection_Status(nc) != NATS_CONN_STATUS_CONNECTED) {
+    return make_error(Errc::unavailable, "the NATS connection is not connected");
+  }
+  // JetStream answers for the stream (a request/reply to the server, bounded by `timeout`).
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Wait = timeout.count();
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus st = js_GetStreamInfo(&si, js, impl_->opt.stream.c_str(), &o, &jerr);
+  if (si != nullptr) jsStreamInfo_Destroy(si);
+  if (st != NATS_OK) {
+    return make_error(Errc::unavailable,
+                      "JetStream stream " + impl_->opt.stream + ": " + nats_error(st));
+  }
+  return {};
+}
+
 std::uint32_t NatsQueue::partition_of(const ConvKey& conv) const {
   return queue_nats::partition_of(conv, impl_->opt.partitions);
 }

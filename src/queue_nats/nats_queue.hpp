@@ -122,6 +122,9 @@ class NatsQueue final : public Queue {
   void assign(std::vector<std::uint32_t> partitions);
 
   NatsQueueStats stats() const;
+  // For readiness: the connection is connected and JetStream answers for the stream within
+  // `timeout` (unavailable otherwise). Thread-safe.
+  Result<void> ping(std::chrono::milliseconds timeout);
   std::uint32_t partition_of(const ConvKey& conv) const;
   const NatsQueueOptions& options() const;
 

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 
 namespace imd::redis {
 
@@ -143,11 +144,13 @@ Result<typename CacheAside<V>::Value> CacheAside<V>::get(Id id) {
   if (!r->is_nil()) {
     if (auto cached = decode(r->str)) {
       ++hits_;
+      metrics::imd().cache_requests.at("hit").inc();
       if (is_negative(r->str)) ++negative_hits_;
       return std::move(*cached);
     }
   }
   ++misses_;
+  metrics::imd().cache_requests.at("miss").inc();
   return load_through_flight(id, true);
 }
 

@@ -13,6 +13,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/metrics.hpp"
+
 namespace imd::redis {
 
 namespace {
@@ -445,6 +447,19 @@ struct RedisClient::Target {
 };
 
 Result<std::vector<Reply>> RedisClient::pipeline(std::span<const Command> commands) {
+  // Labelled by the command (the code sends a fixed set), "pipeline" for several at once.
+  const std::string_view op =
+      commands.size() == 1 && !commands[0].empty() ? std::string_view(commands[0][0]) : "pipeline";
+  auto& m = metrics::imd();
+  auto r = [&] {
+    metrics::Timer t(m.redis_call_seconds.at(op));
+    return pipeline_untimed(commands);
+  }();
+  if (!r.ok()) m.redis_errors.at(op).inc();
+  return r;
+}
+
+Result<std::vector<Reply>> RedisClient::pipeline_untimed(std::span<const Command> commands) {
   const std::size_t n = commands.size();
   std::vector<Reply> results(n);
   if (n == 0) return results;

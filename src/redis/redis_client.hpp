@@ -155,6 +155,8 @@ class RedisClient {
   std::shared_ptr<NodePool> any_node();
   // Refreshes the slot map unless one was loaded less than min_interval ago.
   Result<void> refresh_slots_if_stale(std::chrono::milliseconds min_interval);
+  // pipeline() without its metrics (imd_redis_call_seconds, imd_redis_errors_total).
+  Result<std::vector<Reply>> pipeline_untimed(std::span<const Command> commands);
   Result<void> load_slots_from(NodePool& pool);
   void note_moved(int slot, const Endpoint& owner);
 

@@ -520,6 +520,12 @@ void EtcdRegistry::abandon_for_test() {
   m.state = Impl::State::stopped;
 }
 
+Result<void> EtcdRegistry::ping() {
+  auto r = impl_->client->get(impl_->opt.prefix);
+  if (!r) return r.error();
+  return {};
+}
+
 std::int64_t EtcdRegistry::lease_id() const {
   std::lock_guard lock(impl_->mu);
   return impl_->lease;

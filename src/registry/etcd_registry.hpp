@@ -66,6 +66,9 @@ class EtcdRegistry final : public Registry {
   // Test only: simulates a crash. Ends every thread (the keep-alive included) without calling
   // changed() or revoking the lease, so the entries vanish only when the lease expires.
   void abandon_for_test();
+  // For readiness: etcd answers a read of this registry's prefix (unavailable otherwise,
+  // bounded by the call timeout). Thread-safe.
+  Result<void> ping();
   // The lease id (0 before start), for tests that inspect etcd.
   std::int64_t lease_id() const;
 

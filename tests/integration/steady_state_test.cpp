@@ -5,10 +5,10 @@
 #include <sys/stat.h>
 
 #include <atomic>
-#include <charconv>
 #include <thread>
 
 #include "support/client.hpp"
+#include "support/commands.hpp"
 #include "support/server_process.hpp"
 
 namespace imd::test {
@@ -21,17 +21,6 @@ constexpr std::uint64_t kMiB = 1 << 20;
 std::uint64_t file_bytes(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
-}
-
-// The value of an unlabelled sample in Prometheus text, or -1.
-double sample(const std::string& text, const std::string& name) {
-  const std::string key = "\n" + name + " ";
-  auto at = text.find(key);
-  if (at == std::string::npos) return -1;
-  at += key.size();
-  double v = -1;
-  std::from_chars(text.data() + at, text.data() + text.size(), v);
-  return v;
 }
 
 TEST(SteadyState, TheWalStaysBoundedWhileTheServerStoresAndReads) {
@@ -92,13 +81,13 @@ TEST(SteadyState, TheWalStaysBoundedWhileTheServerStoresAndReads) {
   auto m = http.get("/metrics");
   ASSERT_EQ(m.status, 200);
   EXPECT_EQ(m.header("Content-Type").rfind("text/plain", 0), 0u) << m.header("Content-Type");
-  EXPECT_GT(sample(m.body, "imd_sqlite_checkpoints_total"), 0) << m.body;
-  EXPECT_GT(sample(m.body, "imd_sqlite_wal_copied_frames"), 0) << m.body;
-  EXPECT_GE(sample(m.body, "imd_sqlite_wal_bytes"), 0) << m.body;
-  EXPECT_LT(sample(m.body, "imd_sqlite_wal_bytes"), 16.0 * kMiB) << m.body;
-  EXPECT_GT(sample(m.body, "imd_sqlite_db_bytes"), 1.0 * kMessages * body.size()) << m.body;
-  EXPECT_EQ(sample(m.body, "imd_sqlite_checkpoint_failures_total"), 0) << m.body;
-  EXPECT_GT(sample(m.body, "process_resident_memory_bytes"), 0) << m.body;
+  EXPECT_GT(metric_sample(m.body, "imd_sqlite_checkpoints_total"), 0) << m.body;
+  EXPECT_GT(metric_sample(m.body, "imd_sqlite_wal_copied_frames"), 0) << m.body;
+  EXPECT_GE(metric_sample(m.body, "imd_sqlite_wal_bytes"), 0) << m.body;
+  EXPECT_LT(metric_sample(m.body, "imd_sqlite_wal_bytes"), 16.0 * kMiB) << m.body;
+  EXPECT_GT(metric_sample(m.body, "imd_sqlite_db_bytes"), 1.0 * kMessages * body.size()) << m.body;
+  EXPECT_EQ(metric_sample(m.body, "imd_sqlite_checkpoint_failures_total"), 0) << m.body;
+  EXPECT_GT(metric_sample(m.body, "process_resident_memory_bytes"), 0) << m.body;
 }
 
 }  // namespace

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Chaos drills: steady DM traffic from real WebSocket clients while processes are killed,
+# paused and restarted one at a time, then an independent history check
+# (tools/chaos/drill.py: no ACKed message lost, none duplicated, none out of order per
+# conversation, every recipient complete; a table per fault with the recovery time, refused
+# sends and re-deliveries).
+#
+#   scripts/chaos.sh [standalone] [--short]   a standalone imd (started here, temp data dir):
+#                                             kill -9 + restart, SIGSTOP 3 s, SIGTERM + restart;
+#                                             without --short and as root also a full disk
+#                                             (the data on a 64 MiB tmpfs, filled for 8 s)
+#   scripts/chaos.sh cluster                  the local cluster (scripts/cluster.sh, started
+#                                             here unless IMD_CLUSTER_DIR has one up): kill -9
+#                                             and restart each gateway, logic worker and the api
+#                                             process, a Redis master, NATS, etcd, MariaDB;
+#                                             SIGSTOP a gateway for 3 s
+#
+# --short (the one scripts/test.sh runs, well under 2 minutes): 2 s of steady traffic between
+# faults and fewer clients. Exit status 0 when every fault recovered and the check passed.
+#
+# Environment:
+#   IMD_BIN            the imd binary (default build/src/app/imd)
+#   IMD_CHAOS_DIR      logs and the standalone data (default: a new /tmp/imd-chaos.XXXXXX)
+#   IMD_CHAOS_PAIRS, IMD_CHAOS_RATE, IMD_CHAOS_STEADY_S   clients, sends/s each, seconds between
+#   IMD_CLUSTER_DIR, IMD_CLUSTER_PORT   as for scripts/cluster.sh
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib/procs.sh
+source "$root/scripts/lib/procs.sh"
+bin=${IMD_BIN:-$root/build/src/app/imd}
+py=/usr/bin/python3
+
+die() {
+  echo "chaos: $*" >&2
+  exit 1
+}
+
+free_port() {
+  "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_ready() {  # url, seconds
+  local deadline=$((SECONDS + $2))
+  until curl -fsS --max-time 2 "$1/readyz" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+# --- internal commands the drill runs as fault injection and recovery ----------------------
+
+# __start DIR PORT: (re)starts the standalone imd on DIR/data, waits for /readyz.
+start_standalone() {
+  local d=$1 p=$2
+  local extra=()
+  [[ -f $d/imd.args ]] && read -ra extra <"$d/imd.args"
+  setsid "$bin" --listen "127.0.0.1:$p" --data-dir "$d/data" --auth-password-hash min \
+    --limits-http-rate-per-s 100000 --limits-http-burst 100000 \
+    --limits-auth-rate-per-min 100000 "${extra[@]}" </dev/null >>"$d/imd.log" 2>&1 &
+  echo $! >"$d/imd.pid"
+  disown  # killing it is the drill: no "Killed" notice from this shell
+  wait_ready "http://127.0.0.1:$p" 60 || { tail -n 20 "$d/imd.log" >&2; die "imd not ready"; }
+}
+
+# __kill9 NAME PID_FILE_OR_PID STATE_DIR: kill -9, remembering the command line and directory
+# so that __respawn NAME STATE_DIR starts the same process again (same data, same ports).
+kill9_remember() {
+  local name=$1 pid=$2 st=$3
+  [[ -f $pid ]] && pid=$(<"$pid")
+  [[ -r /proc/$pid/cmdline ]] || die "$name: no process $pid"
+  cp "/proc/$pid/cmdline" "$st/$name.cmdline"
+  readlink "/proc/$pid/cwd" >"$st/$name.cwd"
+  kill -KILL "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+}
+
+# __respawn NAME STATE_DIR [ENV_FILE VAR]: starts what __kill9 NAME killed; with ENV_FILE, the
+# new pid replaces VAR's value there (so scripts/services.sh stop finds the new process).
+respawn() {
+  local name=$1 st=$2 env=${3:-} var=${4:-} cmd pid
+  mapfile -d '' -t cmd <"$st/$name.cmdline"
+  cd "$(<"$st/$name.cwd")"
+  setsid "${cmd[@]}" </dev/null >>"$st/$name.respawn.log" 2>&1 9>&- &
+  pid=$!
+  if [[ -n $env ]]; then sed -i "s/^$var=.*/$var=$pid/" "$env"; fi
+}
+
+case ${1:-} in
+  __start) start_standalone "$2" "$3"; exit 0 ;;
+  __kill9) kill9_remember "$2" "$3" "$4"; exit 0 ;;
+  __respawn) respawn "$2" "$3" "${4:-}" "${5:-}"; exit 0 ;;
+esac
+
+mode=standalone short=0
+for a in "$@"; do
+  case $a in
+    standalone | cluster) mode=$a ;;
+    --short) short=1 ;;
+    *) die "usage: $0 [standalone|cluster] [--short]" ;;
+  esac
+done
+[[ -x $bin ]] || die "$bin not found: build it first (scripts/build.sh imd)"
+"$py" -c 'import websockets' 2>/dev/null || die "python3-websockets is missing (scripts/setup.sh)"
+
+dir=${IMD_CHAOS_DIR:-$(mktemp -d /tmp/imd-chaos.XXXXXX)}
+mkdir -p "$dir"
+self=$root/scripts/chaos.sh
+pairs=${IMD_CHAOS_PAIRS:-$((short ? 3 : 6))}
+rate=${IMD_CHAOS_RATE:-20}
+steady=${IMD_CHAOS_STEADY_S:-$((short ? 2 : 5))}
+drill=("$py" "$root/tools/chaos/drill.py" --out "$dir/logs" --pairs "$pairs" --rate "$rate"
+  --steady "$steady")
+
+if [[ $mode == standalone ]]; then
+  port=$(free_port)
+  cleanup() {
+    local pid
+    pid=$(cat "$dir/imd.pid" 2>/dev/null) || return 0
+    kill -CONT "$pid" 2>/dev/null || true
+    if pid_matches "$pid" "$dir/data"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  }
+  trap 'cleanup; umount "$dir/data" 2>/dev/null || true' EXIT
+  pidof_imd="\$(cat '$dir/imd.pid')"
+  restart="'$self' __start '$dir' $port"
+  faults=(--fault kill9 "kill -KILL $pidof_imd; while kill -0 $pidof_imd 2>/dev/null; do sleep 0.05; done" "$restart"
+    --fault sigstop-3s "kill -STOP $pidof_imd" "sleep 3; kill -CONT $pidof_imd"
+    --fault sigterm "kill -TERM $pidof_imd; while kill -0 $pidof_imd 2>/dev/null; do sleep 0.05; done" "$restart")
+  # Disk full (long mode, as root: a 64 MiB tmpfs holds the data): a file fills the rest for
+  # 8 s, then goes. Sends meanwhile are answered unavailable and retried; nothing ACKed is
+  # lost. A small WAL (checkpoint restart at 1 MiB) makes the store need new space soon.
+  if ((!short)) && [[ $(id -u) -eq 0 ]] && mkdir -p "$dir/data" &&
+    mount -t tmpfs -o size=64m,mode=0700 imd-chaos "$dir/data" 2>/dev/null; then
+    echo "--sqlite-checkpoint-restart-bytes 1048576" >"$dir/imd.args"
+    faults+=(--fault disk-full-8s "dd if=/dev/zero of='$dir/data/fill' bs=64k 2>/dev/null; sleep 8"
+      "rm -f '$dir/data/fill'")
+  elif ((!short)); then
+    echo "chaos: no disk-full fault (needs root to mount a small tmpfs)"
+  fi
+  start_standalone "$dir" "$port"
+  echo "chaos: standalone imd on 127.0.0.1:$port, logs in $dir"
+  "${drill[@]}" --url "http://127.0.0.1:$port" "${faults[@]}"
+  exit $?
+fi
+
+# --- cluster ---------------------------------------------------------------------------------
+cdir=${IMD_CLUSTER_DIR:-/tmp/imd-cluster}
+export IMD_CLUSTER_DIR=$cdir
+started_cluster=0
+if ! "$root/scripts/cluster.sh" status >/dev/null 2>&1; then
+  "$root/scripts/cluster.sh" up
+  started_cluster=1
+fi
+cleanup_cluster() {
+  # A paused process must not outlive the drill.
+  local f
+  for f in "$cdir"/*/imd.pid; do [[ -f $f ]] && kill -CONT "$(<"$f")" 2>/dev/null || true; done
+  if ((started_cluster)); then "$root/scripts/cluster.sh" down || true; fi
+}
+trap cleanup_cluster EXIT
+# shellcheck disable=SC1091
+source "$cdir/cluster.env"
+sdir=$cdir/services
+# shellcheck disable=SC1091
+source "$sdir/redis-cluster.env"
+redis_port=${REDIS_CLUSTER_PORTS%%[, ]*}
+cs="'$root/scripts/cluster.sh'"
+faults=()
+for n in gateway1 gateway2 logic1 logic2 api; do
+  faults+=(--fault "kill9-$n" "$cs kill $n" "$cs start $n")
+done
+# Paused for less than the etcd lease TTL (5 s in cluster.sh's config): a longer pause makes
+# the gateway stop itself (its lease is lost), which kill -9 above already covers; `start`
+# brings it back should it have stopped.
+faults+=(--fault sigstop-gateway1 "kill -STOP \$(cat '$cdir/gateway1/imd.pid')"
+  "sleep 3; kill -CONT \$(cat '$cdir/gateway1/imd.pid'); sleep 2; $cs start gateway1")
+# redis-server rewrites its process title: it is started again from its redis.conf, as
+# scripts/services.sh documents, and rejoins as the same master (nodes.conf).
+rconf=$REDIS_CLUSTER_BASEDIR/$redis_port/redis.conf
+faults+=(--fault kill9-redis-master
+  "kill -KILL \$(cat '$REDIS_CLUSTER_BASEDIR/$redis_port/redis.pid')"
+  "setsid redis-server '$rconf' </dev/null >/dev/null 2>&1 & until redis-cli -p $redis_port cluster info 2>/dev/null | grep -q cluster_state:ok; do sleep 0.2; done")
+faults+=(--fault kill9-nats "'$self' __kill9 nats \$(. '$sdir/nats.env'; echo \$NATS_PID) '$dir'"
+  "'$self' __respawn nats '$dir' '$sdir/nats.env' NATS_PID")
+faults+=(--fault kill9-etcd "'$self' __kill9 etcd \$(. '$sdir/etcd.env'; echo \$ETCD_PID) '$dir'"
+  "'$self' __respawn etcd '$dir' '$sdir/etcd.env' ETCD_PID")
+faults+=(--fault kill9-mariadb
+  "'$self' __kill9 mariadb \$(. '$sdir/mariadb.env'; echo \$MARIADB_PID) '$dir'"
+  "'$self' __respawn mariadb '$dir' '$sdir/mariadb.env' MARIADB_PID")
+echo "chaos: cluster at $CLUSTER_URL, logs in $dir"
+"${drill[@]}" --url "$CLUSTER_URL" --recovery-timeout 120 "${faults[@]}"
