@@ -52,14 +52,20 @@ Result<void> check_avatar(std::string_view value) {
   return {};
 }
 
-Result<void> check_phone(std::string_view value) {
+Result<std::string> normalize_phone(std::string_view value) {
   std::string_view digits = value;
   if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
   if (digits.size() < 5 || digits.size() > kMaxPhoneBytes - 1 ||
       !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     return make_error(Errc::invalid_argument, "phone must be 5..19 digits, optionally after '+'");
   }
-  return {};
+  // A country code never starts with 0: a leading 0 is a national trunk prefix, which names
+  // different numbers in different countries.
+  if (digits.front() == '0') {
+    return make_error(Errc::invalid_argument,
+                      "phone must be in international form: country code first, no leading 0");
+  }
+  return "+" + std::string(digits);
 }
 
 AuthService::AuthService(Store& store, IdGenerator& ids, Clock& clock, const PasswordHasher& hasher,
@@ -75,13 +81,14 @@ AuthService::AuthService(Store& store, IdGenerator& ids, Clock& clock, const Pas
 Result<User> AuthService::register_user(const std::string& name, const std::string& phone,
                                         const std::string& password) {
   IMD_TRY(check_name("name", name));
-  IMD_TRY(check_phone(phone));
-  IMD_TRY(check_password(password, name, phone));
+  auto e164 = normalize_phone(phone);
+  if (!e164) return e164.error();
+  IMD_TRY(check_password(password, name, *e164));
   auto id = ids_.next();
   if (!id) return id.error();
   auto hash = hasher_.hash(password);
   if (!hash) return hash.error();
-  User u{*id, name, "", phone, clock_.now_ms()};
+  User u{*id, name, "", *e164, clock_.now_ms()};
   IMD_TRY(store_.create_user(u, *hash));
   return u;
 }
@@ -98,21 +105,28 @@ Result<Session> AuthService::login(const std::string& phone, const std::string& 
                                    std::string_view source) {
   auto fail = [] { return make_error(Errc::unauthenticated, "wrong phone or password"); };
   if (password.size() > kMaxPasswordBytes) return fail();
-  if (Millis wait = throttle_.wait_ms(phone, source, clock_.now_ms()); wait > 0) {
+  // The account's phone as registered: normalized (an account from before normalization was
+  // stored as typed, so an input that is not found normalized is looked up as typed too).
+  auto e164 = normalize_phone(phone);
+  const std::string account = e164 ? *e164 : phone;
+  if (Millis wait = throttle_.wait_ms(account, source, clock_.now_ms()); wait > 0) {
     return throttled(wait);
   }
-  auto creds = store_.user_by_phone(phone);
+  auto creds = store_.user_by_phone(account);
+  if (!creds && creds.error().code == Errc::not_found && account != phone) {
+    creds = store_.user_by_phone(phone);
+  }
   if (!creds) {
     if (creds.error().code != Errc::not_found) return creds.error();
     hasher_.verify_dummy(password);
-    throttle_.failed(phone, source, clock_.now_ms());
+    throttle_.failed(account, source, clock_.now_ms());
     return fail();
   }
   if (!hasher_.verify(creds->password_hash, password)) {
-    throttle_.failed(phone, source, clock_.now_ms());
+    throttle_.failed(account, source, clock_.now_ms());
     return fail();
   }
-  throttle_.succeeded(phone, source, clock_.now_ms());
+  throttle_.succeeded(account, source, clock_.now_ms());
   return open_session(creds->user);
 }
 

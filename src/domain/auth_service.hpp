@@ -91,6 +91,8 @@ class AuthService {
 // Shared field checks; invalid_argument naming the field.
 Result<void> check_name(std::string_view field, std::string_view value);
 Result<void> check_avatar(std::string_view value);
-Result<void> check_phone(std::string_view value);
+// The phone in the one form it is stored in: '+' and 5..19 digits, the country code first
+// ("15551234567" and "+15551234567" are one number); invalid_argument otherwise.
+Result<std::string> normalize_phone(std::string_view value);
 
 }  // namespace imd

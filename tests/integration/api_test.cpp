@@ -568,12 +568,26 @@ TEST_F(Api, RegisterRejectsBadPhone) {
     EXPECT_TRUE(is_error(r, 400, "invalid_argument")) << phone;
     EXPECT_EQ(message_of(r), "phone must be 5..19 digits, optionally after '+'") << phone;
   }
-  // Five digits, with or without '+', are enough.
+  // Five digits, with or without '+', are enough; with or without it, it is one number, kept
+  // in one form ('+' first).
   std::string five = std::to_string(10000 + ::getpid() % 90000);
   auto ok = register_user(reg_body("n", five));
   EXPECT_EQ(ok.status, 201) << ok.body;
+  EXPECT_EQ(str(field_obj(obj(ok), "user"), "phone"), "+" + five);
   auto plus = register_user(reg_body("n", "+" + five));
-  EXPECT_EQ(plus.status, 201) << plus.body;
+  EXPECT_TRUE(is_error(plus, 409, "conflict")) << plus.body;
+  for (const auto& typed : {five, "+" + five}) {
+    auto login =
+        post("/api/v1/auth/login", bj::object{{"phone", typed}, {"password", "password-123"}});
+    EXPECT_EQ(login.status, 200) << typed << " " << login.body;
+  }
+  // A leading 0 is a national trunk prefix, not a country code.
+  for (const char* national : {"0155512345", "+0155512345"}) {
+    auto r = register_user(reg_body("n", national));
+    EXPECT_TRUE(is_error(r, 400, "invalid_argument")) << national;
+    EXPECT_EQ(message_of(r),
+              "phone must be in international form: country code first, no leading 0");
+  }
 }
 
 // The error message promises at most 19 digits; a 20-digit phone without '+' must not pass.

@@ -262,3 +262,27 @@ TEST_F(Auth, LogoutEverywhereRevokesEveryRefreshToken) {
 
 }  // namespace
 }  // namespace imd
+
+namespace imd {
+namespace {
+
+// One number, one account: with or without '+', stored '+' first; a national trunk prefix (a
+// leading 0) is refused; an account stored as typed before normalization still logs in.
+TEST(Phones, AreNormalizedToOneInternationalForm) {
+  EXPECT_EQ(*normalize_phone("15551234567"), "+15551234567");
+  EXPECT_EQ(*normalize_phone("+15551234567"), "+15551234567");
+  for (const char* bad : {"0155512345", "+0155512345", "+1555-1234", "1234", "+", "12345a"}) {
+    EXPECT_FALSE(normalize_phone(bad).ok()) << bad;
+  }
+}
+
+TEST_F(Auth, ALegacyAccountStoredAsTypedStillLogsIn) {
+  User legacy{.id = 777, .name = "old", .avatar = "", .phone = "15557770000", .created_at = 1};
+  ASSERT_TRUE(store.create_user(legacy, *hasher.hash("tram-lines-at-dusk")).ok());
+  EXPECT_TRUE(auth.login("15557770000", "tram-lines-at-dusk", kIp).ok());
+  EXPECT_EQ(error_of(auth.register_user("dup", "15550001", "tram-lines-at-dusk")), Errc::conflict)
+      << "'15550001' is alice's '+15550001'";
+}
+
+}  // namespace
+}  // namespace imd

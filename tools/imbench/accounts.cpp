@@ -95,7 +95,8 @@ std::vector<Account> Rest::create_accounts(std::size_t n) {
   std::vector<Account> out(n);
   for (std::size_t i = 0; i < n; ++i) {
     char phone[32];
-    std::snprintf(phone, sizeof phone, "+%s%07zu", ctx_.tag.c_str(), i);
+    // "+1" first: a tag may start with 0, and a phone number may not (normalize_phone).
+    std::snprintf(phone, sizeof phone, "+1%s%07zu", ctx_.tag.c_str(), i);
     out[i].phone = phone;
   }
   batch(
