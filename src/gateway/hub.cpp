@@ -75,11 +75,16 @@ void Hub::push(std::vector<Push> pushes) {
       OutFrame out;
       if (msg) {
         Frame& f = t.user == msg->msg.from ? for_sender : for_others;
-        if (!f) f = wire::msg_frame(msg->msg, t.user);
+        if (!f) {
+          f = msg->changed ? wire::change_frame(msg->msg, t.user)
+                           : wire::msg_frame(msg->msg, t.user);
+        }
         out.text = f;
-        out.is_message = true;
+        out.is_message = !msg->changed;
+        out.is_change = msg->changed;
         out.conv = msg->msg.conv;
         out.seq = msg->msg.seq;
+        out.rev = msg->msg.rev;
       } else {
         out.text = wire::event_frame(*p.event, t.user);
       }

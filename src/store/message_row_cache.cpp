@@ -55,7 +55,12 @@ void MessageRowCache::remember(const std::vector<Message>& rows) {
       touch(b);
     }
     const std::size_t slot = m.seq % kBlockRows;
-    if (b.present[slot]) continue;
+    if (b.present[slot]) {
+      // A changed message replaces its row; an older read of it never does.
+      if (m.rev <= b.rows[slot].rev) continue;
+      b.bytes -= row_bytes(b.rows[slot]);
+      bytes_ -= row_bytes(b.rows[slot]);
+    }
     b.rows[slot] = m;
     b.present[slot] = true;
     b.bytes += row_bytes(m);

@@ -49,32 +49,55 @@ Member member(const Stmt& s) {
                 .joined_at = s.column_int64(3)};
 }
 
-// channel_message: channel_id, message_id, seq, from, type, body, created_at, cid
-template <class Stmt>
-Message channel_message(const Stmt& s, int c = 0) {
-  return Message{.id = s.column_id(c + 1),
-                 .conv = ConvKey::channel(s.column_id(c)),
-                 .seq = s.column_id(c + 2),
-                 .from = s.column_id(c + 3),
-                 .to = 0,
-                 .type = s.column_text(c + 4),
-                 .body = s.column_text(c + 5),
-                 .created_at = s.column_int64(c + 6),
-                 .cid = s.column_text(c + 7)};
+// A stored change kind; anything unknown reads as an edit (the body column is current anyway).
+inline Change change_kind(std::int64_t v) {
+  return v >= 0 && v <= static_cast<std::int64_t>(Change::react) ? static_cast<Change>(v)
+                                                                 : Change::edit;
 }
 
-// message: id, from, to, type, body, created_at, user_a, user_b, seq, cid
+// The columns every message row ends with (both tables), from column c:
+// reply_to, rev, change_kind, edited_at, deleted
+template <class Stmt>
+void message_state(const Stmt& s, int c, Message& m) {
+  m.reply_to = s.column_id(c);
+  m.rev = s.column_id(c + 1);
+  m.change = change_kind(s.column_int64(c + 2));
+  m.edited_at = s.column_int64(c + 3);
+  m.deleted = s.column_int64(c + 4) != 0;
+}
+
+// channel_message: channel_id, message_id, seq, from, type, body, created_at, cid, reply_to,
+// rev, change_kind, edited_at, deleted
+template <class Stmt>
+Message channel_message(const Stmt& s, int c = 0) {
+  Message m{.id = s.column_id(c + 1),
+            .conv = ConvKey::channel(s.column_id(c)),
+            .seq = s.column_id(c + 2),
+            .from = s.column_id(c + 3),
+            .to = 0,
+            .type = s.column_text(c + 4),
+            .body = s.column_text(c + 5),
+            .created_at = s.column_int64(c + 6),
+            .cid = s.column_text(c + 7)};
+  message_state(s, c + 8, m);
+  return m;
+}
+
+// message: id, from, to, type, body, created_at, user_a, user_b, seq, cid, reply_to, rev,
+// change_kind, edited_at, deleted
 template <class Stmt>
 Message dm_message(const Stmt& s, int c = 0) {
-  return Message{.id = s.column_id(c),
-                 .conv = ConvKey{ConvKind::dm, s.column_id(c + 6), s.column_id(c + 7)},
-                 .seq = s.column_id(c + 8),
-                 .from = s.column_id(c + 1),
-                 .to = s.column_id(c + 2),
-                 .type = s.column_text(c + 3),
-                 .body = s.column_text(c + 4),
-                 .created_at = s.column_int64(c + 5),
-                 .cid = s.column_text(c + 9)};
+  Message m{.id = s.column_id(c),
+            .conv = ConvKey{ConvKind::dm, s.column_id(c + 6), s.column_id(c + 7)},
+            .seq = s.column_id(c + 8),
+            .from = s.column_id(c + 1),
+            .to = s.column_id(c + 2),
+            .type = s.column_text(c + 3),
+            .body = s.column_text(c + 4),
+            .created_at = s.column_int64(c + 5),
+            .cid = s.column_text(c + 9)};
+  message_state(s, c + 10, m);
+  return m;
 }
 
 }  // namespace imd::rows
