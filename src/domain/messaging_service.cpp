@@ -200,6 +200,15 @@ Result<void> MessagingService::change(Id user, const ChangeInput& in, ConnRef or
   if (in.id == 0) return make_error(Errc::invalid_argument, "id is required");
   if (in.change == Change::edit) {
     IMD_TRY(check_body(in.body));
+  } else if (in.change == Change::react) {
+    const bool printable = std::all_of(in.body.begin(), in.body.end(), [](char c) {
+      return static_cast<unsigned char>(c) > 0x20 && c != 0x7F;
+    });
+    if (in.body.empty() || in.body.size() > kMaxEmojiBytes || !printable ||
+        !json::valid_utf8(in.body)) {
+      return make_error(Errc::invalid_argument,
+                        "emoji must be 1..32 bytes of UTF-8 without spaces or controls");
+    }
   } else if (in.change != Change::erase) {
     return make_error(Errc::invalid_argument, "not a message change");
   }
@@ -212,13 +221,16 @@ Result<void> MessagingService::change(Id user, const ChangeInput& in, ConnRef or
     return e == Errc::forbidden || e == Errc::not_found ? missing : allowed.error();
   }
   if (m->deleted) return make_error(Errc::not_found, "message deleted");
-  if (m->from != user) return make_error(Errc::forbidden, "not your message");
+  if (in.change != Change::react && m->from != user) {
+    return make_error(Errc::forbidden, "not your message");
+  }
   auto change_id = ids_.next();
   if (!change_id) return change_id.error();
   NewMessage nm;
   nm.origin = origin;
   nm.change = in.change;
   nm.change_id = *change_id;
+  nm.react_on = in.on;
   nm.msg.id = in.id;
   nm.msg.conv = m->conv;
   nm.msg.from = user;

@@ -46,11 +46,13 @@ struct SendInput {
   std::optional<Id> reply_to;  // a message of the same conversation this one answers
 };
 
-// A change of a stored message: an edit (new body) or an erase (delete).
+// A change of a stored message: an edit (new body), an erase (delete), or a reaction (body:
+// the emoji, added when `on`, else taken back).
 struct ChangeInput {
   Id id = 0;
   Change change = Change::none;
   std::string body;
+  bool on = true;
 };
 
 struct SpaceUnread {
@@ -103,7 +105,9 @@ class MessagingService {
   // Validates a change of a stored message and publishes it to the queue, like a send (so it is
   // applied by the consumer of its conversation, in order with its sends). not_found when the
   // message does not exist, is deleted or is in a conversation the user cannot read; forbidden
-  // when it is someone else's; payload_too_large for an oversized edit. The changed message
+  // when it is someone else's (edit, erase: anyone who reads it may react); payload_too_large
+  // for an oversized edit; invalid_argument for an emoji that is not 1..32 bytes of UTF-8
+  // without spaces or control characters. The changed message
   // reaches every connection of the conversation's members (the origin's too: that is its
   // answer); a change that fails later is a SendFailedEvent to `origin`. Blocking.
   Result<void> change(Id user, const ChangeInput& in, ConnRef origin);

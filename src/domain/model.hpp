@@ -99,6 +99,17 @@ struct ConvKeyHash {
 // `rev` counter (dense 1, 2, 3 ..., separate from seq).
 enum class Change : std::uint8_t { none = 0, edit = 1, erase = 2, react = 3 };
 
+// One emoji's reactions on a message: who reacted, ascending. A message holds at most
+// kMaxReactionEmoji emoji with at most kMaxReactionUsers users each.
+struct Reaction {
+  std::string emoji;
+  std::vector<Id> users;
+  bool operator==(const Reaction&) const = default;
+};
+inline constexpr std::size_t kMaxReactionEmoji = 20;
+inline constexpr std::size_t kMaxReactionUsers = 100;
+inline constexpr std::size_t kMaxEmojiBytes = 32;
+
 struct Message {
   Id id = 0;  // snowflake, global
   ConvKey conv;
@@ -116,6 +127,7 @@ struct Message {
   Change change = Change::none;
   Millis edited_at = 0;
   bool deleted = false;
+  std::vector<Reaction> reactions{};  // in order of each emoji's first use
 };
 
 // A send accepted by a gateway and waiting in the queue to be stored.
@@ -136,6 +148,7 @@ struct NewMessage {
   std::uint32_t attempt = 1;
   Change change = Change::none;
   Id change_id = 0;
+  bool react_on = false;  // a reaction: added (true) or taken back; the emoji is msg.body
   // The members a send mentions (`<@USER_ID>` in its body), set by the consumer before storing.
   std::vector<Id> mentions;
 };

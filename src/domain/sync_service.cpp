@@ -49,13 +49,14 @@ void SyncService::plan_changes(Pass& p, const ConversationState& c, std::uint64_
   p.last_rev_[c.conv] = last;
   auto known = revs.find(c.conv);
   // A conversation this connection has no state for: it gets the changes after L.
-  const RevState now = known != revs.end() ? known->second : RevState{last, last};
-  const RevState done{now.base, std::max(now.hw, last)};
+  const RevState now = known != revs.end() ? known->second : RevState{last, last, from};
+  const RevState done{now.base, std::max(now.hw, last), now.base_seq};
   const std::size_t first = p.change_sources_.size();
   // Before this connection: what the client says it lacks, for the messages it says it holds
   // (those it gets in this connection were read after `base` and carry those changes).
   if (auto mine = changes.find(c.conv); mine != changes.end() && mine->second < now.base) {
-    p.change_sources_.push_back({c.conv, mine->second, now.base, held, done});
+    p.change_sources_.push_back(
+        {c.conv, mine->second, now.base, std::min(held, now.base_seq), done});
   }
   // Since: what this connection lacks, for every message it holds before this pass.
   if (now.hw < last) p.change_sources_.push_back({c.conv, now.hw, last, from, done});

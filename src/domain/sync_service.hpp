@@ -45,10 +45,12 @@ using Delivered = std::unordered_map<ConvKey, std::uint64_t, ConvKeyHash>;
 using ChangeCursors = std::map<ConvKey, std::uint64_t>;
 // Where one connection stands in a conversation's changes: it delivered (or its backfill
 // covered) every change in (base, hw]; base is the last_rev when it first learned of the
-// conversation.
+// conversation, base_seq the seq its device held then (every later message it sent as it was
+// at base or after).
 struct RevState {
   std::uint64_t base = 0;
   std::uint64_t hw = 0;
+  std::uint64_t base_seq = 0;
 };
 using Revs = std::unordered_map<ConvKey, RevState, ConvKeyHash>;
 
@@ -105,6 +107,8 @@ class SyncService {
   // Starts a pass for `user`. `cursors`: the client's own (the `sync` op), nullopt on connect.
   // `delivered`: the last seq the connection holds per conversation. `changes`: the client's
   // change cursors; `revs`: where the connection stands in each conversation's changes.
+  // Changes before the connection (the client's cursor below base) are sent for the messages
+  // the device held then, up to base_seq: what the connection sent itself is current.
   Result<Pass> begin(Id user, std::optional<SyncCursors> cursors, Delivered delivered,
                      ChangeCursors changes = {}, Revs revs = {});
   // The next messages of the pass (at most `limit`, of one conversation or of the inbox, in

@@ -20,6 +20,7 @@ const WsSession::Op WsSession::kOps[] = {
     {"ack", &WsSession::op_ack},       {"read", &WsSession::op_read},
     {"sync", &WsSession::op_sync},     {"edit", &WsSession::op_edit},
     {"delete", &WsSession::op_delete}, {"typing", &WsSession::op_typing},
+    {"react", &WsSession::op_react},
 };
 
 WsSession::WsSession(WsContext& ctx, WsTransport& transport, Id user)
@@ -229,6 +230,24 @@ void WsSession::op_edit(const bj::object& o) {
 
 void WsSession::op_delete(const bj::object& o) {
   change_op(o, ChangeInput{.id = 0, .change = Change::erase, .body = {}});
+}
+
+void WsSession::op_react(const bj::object& o) {
+  auto emoji = json::required_string(o, "emoji", kMaxEmojiBytes);
+  if (!emoji) return send_error(emoji.error(), "react", nullptr);
+  auto on = o.find("on");
+  if (on == o.end() || !on->value().is_bool()) {
+    return send_error(make_error(Errc::invalid_argument, "on must be true or false"), "react",
+                      nullptr);
+  }
+  if (!react_rate_.take(ctx_.clock.now_ms())) {
+    return send_error(make_error(Errc::too_many_requests, "react: at most 5 per second"), "react",
+                      nullptr);
+  }
+  change_op(o, ChangeInput{.id = 0,
+                           .change = Change::react,
+                           .body = std::move(*emoji),
+                           .on = on->value().get_bool()});
 }
 
 void WsSession::op_typing(const bj::object& o) {

@@ -72,6 +72,7 @@ class WsSession {
   void op_edit(const boost::json::object& o);
   void op_delete(const boost::json::object& o);
   void op_typing(const boost::json::object& o);
+  void op_react(const boost::json::object& o);
   // edit and delete: the message id, then MessagingService::change on the pool.
   void change_op(const boost::json::object& o, ChangeInput in);
 
@@ -108,6 +109,8 @@ class WsSession {
   Revs revs_;            // where the connection stands in each conversation's changes
   // `typing` frames of this connection: 1 per second, bursts of 3 (docs/protocol.md).
   TokenBucket typing_rate_{1.0, 3.0};
+  // `react` frames of this connection: 5 per second, bursts of 10.
+  TokenBucket react_rate_{5.0, 10.0};
 };
 
 }  // namespace imd::gateway

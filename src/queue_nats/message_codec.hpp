@@ -3,7 +3,7 @@
 //   "IQ" (2 bytes), version (1 byte, = 2), then little-endian fields:
 //   u64 id, u8 conv kind, u64 conv a, u64 conv b, u64 seq, u64 from, u64 to, i64 created_at,
 //   u32 length + bytes for type, body and cid, u32 origin node, u64 origin conn,
-//   u64 reply_to, u8 change (imd::Change), u64 change_id.
+//   u64 reply_to, u8 change (imd::Change), u64 change_id, u8 react_on (0 or 1).
 // Version 1 (the record without the last three) is still decoded, as a plain send.
 //
 // `attempt` is not encoded: it comes from the broker's delivery count. Decoding checks every

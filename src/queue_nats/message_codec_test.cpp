@@ -24,6 +24,7 @@ NewMessage sample() {
   m.attempt = 4;
   m.change = Change::erase;
   m.change_id = 0xfedcba9876543210ull;
+  m.react_on = true;
   return m;
 }
 
@@ -45,6 +46,7 @@ TEST(CodecUnit, RoundTripsEveryField) {
   EXPECT_EQ(back->msg.reply_to, 77u);
   EXPECT_EQ(back->change, Change::erase);
   EXPECT_EQ(back->change_id, m.change_id);
+  EXPECT_TRUE(back->react_on);
 
   NewMessage channel;
   channel.msg.conv = ConvKey::channel(5);
@@ -74,7 +76,7 @@ TEST(CodecUnit, RejectsBadHeaderKindLengthsAndTrailingBytes) {
   version[2] = 3;
   EXPECT_TRUE(fails(version));
   std::string change = good;
-  change[good.size() - 9] = 9;  // the change kind, before change_id
+  change[good.size() - 10] = 9;  // the change kind, before change_id and react_on
   EXPECT_TRUE(fails(change));
   std::string kind = good;
   kind[3 + 8] = 9;  // after magic, version, id
@@ -93,7 +95,7 @@ TEST(CodecUnit, RejectsBadHeaderKindLengthsAndTrailingBytes) {
 // A version 1 record (queued by a process of the previous release) is a plain send.
 TEST(CodecUnit, DecodesVersionOneAsASend) {
   std::string v1 = encode_new_message(sample());
-  v1.resize(v1.size() - (8 + 1 + 8));
+  v1.resize(v1.size() - (8 + 1 + 8 + 1));
   v1[2] = 1;
   auto back = decode_new_message(v1);
   ASSERT_TRUE(back) << back.error().message;

@@ -112,6 +112,11 @@ void encode_event(const imd::Event& event, Delivery& out) {
           m.set_edited_at(e.msg.edited_at);
           m.set_deleted(e.msg.deleted);
           m.set_changed(e.changed);
+          for (const auto& r : e.msg.reactions) {
+            Reaction& out_r = *m.add_reactions();
+            out_r.set_emoji(r.emoji);
+            for (Id u : r.users) out_r.add_users(u);
+          }
         } else if constexpr (std::is_same_v<T, imd::SentEvent>) {
           SentEvent& s = *out.mutable_sent();
           s.set_cid(e.cid);
@@ -183,6 +188,16 @@ Result<std::shared_ptr<const imd::Event>> decode_event(const Delivery& in,
       e.msg.edited_at = m.edited_at();
       e.msg.deleted = m.deleted();
       e.changed = m.changed();
+      if (static_cast<std::size_t>(m.reactions_size()) > imd::kMaxReactionEmoji) {
+        return invalid("too many reactions");
+      }
+      for (const Reaction& r : m.reactions()) {
+        IMD_TRY(check_text(r.emoji(), imd::kMaxEmojiBytes, "emoji"));
+        if (static_cast<std::size_t>(r.users_size()) > imd::kMaxReactionUsers) {
+          return invalid("too many users of a reaction");
+        }
+        e.msg.reactions.push_back(imd::Reaction{r.emoji(), {r.users().begin(), r.users().end()}});
+      }
       return std::make_shared<const imd::Event>(std::move(e));
     }
     case Delivery::kSent: {

@@ -43,6 +43,14 @@ inline std::vector<Event> sample_events() {
                      return m;
                    }(),
                    true},
+      MessageEvent{[] {
+                     Message m = sample_message();
+                     m.rev = 8;
+                     m.change = Change::react;
+                     m.reactions = {Reaction{"\xf0\x9f\x91\x8d", {7, 9}}, Reaction{"ok", {9}}};
+                     return m;
+                   }(),
+                   true},
       SendFailedEvent{"", Error{Errc::forbidden, "not your message"}, Change::edit, 321},
       SentEvent{"c-2", 555, 17, ConvKey::channel(88), 7, 1700000000999},
       SendFailedEvent{"c-3", Error{Errc::payload_too_large, "body is larger than 16384 bytes"}},
@@ -63,7 +71,8 @@ inline bool same(const Event& a, const Event& b) {
     return m.id == n.id && m.conv == n.conv && m.seq == n.seq && m.from == n.from && m.to == n.to &&
            m.type == n.type && m.body == n.body && m.created_at == n.created_at && m.cid == n.cid &&
            m.reply_to == n.reply_to && m.rev == n.rev && m.change == n.change &&
-           m.edited_at == n.edited_at && m.deleted == n.deleted && x->changed == y.changed;
+           m.edited_at == n.edited_at && m.deleted == n.deleted && m.reactions == n.reactions &&
+           x->changed == y.changed;
   }
   if (auto* x = std::get_if<SentEvent>(&a)) {
     const auto& y = std::get<SentEvent>(b);

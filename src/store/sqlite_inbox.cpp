@@ -51,19 +51,20 @@ Result<std::vector<Message>> SqliteInbox::list(Id user_id, const std::optional<I
   return db_->read([&](SqliteConnection& c) -> Result<std::vector<Message>> {
     // Both walk the primary key (user_id, user_a, user_b, seq) in order; the row-value
     // comparison starts the walk at the cursor.
-    auto s = after
-                 ? c.prepare(
-                       "SELECT m.id, m.\"from\", m.\"to\", m.type, m.body, m.created_at,"
-                       " m.user_a, m.user_b, m.seq, m.cid, m.reply_to, m.rev, m.change_kind,"
-                       " m.edited_at, m.deleted FROM inbox i JOIN message m ON m.id = i.message_id"
-                       " WHERE i.user_id = ?1 AND (i.user_a, i.user_b, i.seq) > (?2, ?3, ?4)"
-                       " ORDER BY i.user_a, i.user_b, i.seq LIMIT ?5")
-                 : c.prepare(
-                       "SELECT m.id, m.\"from\", m.\"to\", m.type, m.body, m.created_at,"
-                       " m.user_a, m.user_b, m.seq, m.cid, m.reply_to, m.rev, m.change_kind,"
-                       " m.edited_at, m.deleted FROM inbox i JOIN message m ON m.id = i.message_id"
-                       " WHERE i.user_id = ?1"
-                       " ORDER BY i.user_a, i.user_b, i.seq LIMIT ?5");
+    auto s = after ? c.prepare(
+                         "SELECT m.id, m.\"from\", m.\"to\", m.type, m.body, m.created_at,"
+                         " m.user_a, m.user_b, m.seq, m.cid, m.reply_to, m.rev, m.change_kind,"
+                         " m.edited_at, m.deleted, m.reactions FROM inbox i JOIN message m ON m.id "
+                         "= i.message_id"
+                         " WHERE i.user_id = ?1 AND (i.user_a, i.user_b, i.seq) > (?2, ?3, ?4)"
+                         " ORDER BY i.user_a, i.user_b, i.seq LIMIT ?5")
+                   : c.prepare(
+                         "SELECT m.id, m.\"from\", m.\"to\", m.type, m.body, m.created_at,"
+                         " m.user_a, m.user_b, m.seq, m.cid, m.reply_to, m.rev, m.change_kind,"
+                         " m.edited_at, m.deleted, m.reactions FROM inbox i JOIN message m ON m.id "
+                         "= i.message_id"
+                         " WHERE i.user_id = ?1"
+                         " ORDER BY i.user_a, i.user_b, i.seq LIMIT ?5");
     if (!s.ok()) return s.error();
     s->bind(1, to_db(user_id)).bind(5, page);
     if (after) {

@@ -166,6 +166,7 @@ constexpr std::string_view kV2Changes[] = {
     " ADD COLUMN IF NOT EXISTS change_id BIGINT UNSIGNED NOT NULL DEFAULT 0,"
     " ADD COLUMN IF NOT EXISTS edited_at BIGINT NOT NULL DEFAULT 0,"
     " ADD COLUMN IF NOT EXISTS deleted TINYINT UNSIGNED NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS reactions TEXT NOT NULL DEFAULT '',"
     " ADD INDEX IF NOT EXISTS channel_message_by_rev (channel_id, rev)",
     "ALTER TABLE message"
     " ADD COLUMN IF NOT EXISTS reply_to BIGINT UNSIGNED NOT NULL DEFAULT 0,"
@@ -174,6 +175,7 @@ constexpr std::string_view kV2Changes[] = {
     " ADD COLUMN IF NOT EXISTS change_id BIGINT UNSIGNED NOT NULL DEFAULT 0,"
     " ADD COLUMN IF NOT EXISTS edited_at BIGINT NOT NULL DEFAULT 0,"
     " ADD COLUMN IF NOT EXISTS deleted TINYINT UNSIGNED NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS reactions TEXT NOT NULL DEFAULT '',"
     " ADD INDEX IF NOT EXISTS message_by_rev (user_a, user_b, rev)",
     "CREATE TABLE IF NOT EXISTS mention ("
     " user_id BIGINT UNSIGNED NOT NULL,"

@@ -27,24 +27,27 @@ inline Millis wall_clock_ms() {
 // reversed by the caller.
 inline constexpr std::string_view kChannelHistory[] = {
     "SELECT channel_id, message_id, seq, `from`, type, body, created_at, cid, reply_to,"
-    " rev, change_kind, edited_at, deleted FROM channel_message WHERE channel_id = ? AND seq < ? "
+    " rev, change_kind, edited_at, deleted, reactions FROM channel_message WHERE channel_id = ? "
+    "AND seq < ? "
     "ORDER BY seq DESC LIMIT ?",
     "SELECT channel_id, message_id, seq, `from`, type, body, created_at, cid, reply_to,"
-    " rev, change_kind, edited_at, deleted FROM channel_message WHERE channel_id = ? AND seq > ? "
+    " rev, change_kind, edited_at, deleted, reactions FROM channel_message WHERE channel_id = ? "
+    "AND seq > ? "
     "ORDER BY seq ASC LIMIT ?",
     "SELECT channel_id, message_id, seq, `from`, type, body, created_at, cid, reply_to,"
-    " rev, change_kind, edited_at, deleted FROM channel_message WHERE channel_id = ? ORDER BY seq "
+    " rev, change_kind, edited_at, deleted, reactions FROM channel_message WHERE channel_id = ? "
+    "ORDER BY seq "
     "DESC LIMIT ?",
 };
 inline constexpr std::string_view kDmHistory[] = {
     "SELECT id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid, reply_to, rev,"
-    " change_kind, edited_at, deleted FROM message"
+    " change_kind, edited_at, deleted, reactions FROM message"
     " WHERE user_a = ? AND user_b = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
     "SELECT id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid, reply_to, rev,"
-    " change_kind, edited_at, deleted FROM message"
+    " change_kind, edited_at, deleted, reactions FROM message"
     " WHERE user_a = ? AND user_b = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
     "SELECT id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid, reply_to, rev,"
-    " change_kind, edited_at, deleted FROM message"
+    " change_kind, edited_at, deleted, reactions FROM message"
     " WHERE user_a = ? AND user_b = ? ORDER BY seq DESC LIMIT ?",
 };
 
@@ -81,18 +84,20 @@ Result<Message> message_by_id_in(typename D::Connection& c, Id id, ConvKind hint
     auto found =
         kind == ConvKind::dm
             ? one<Message>(
-                  D::query(c,
-                           "SELECT id, `from`, `to`, type, body, created_at, user_a,"
-                           " user_b, seq, cid, reply_to, rev, change_kind, edited_at, deleted"
-                           " FROM message WHERE id = ?",
-                           id),
+                  D::query(
+                      c,
+                      "SELECT id, `from`, `to`, type, body, created_at, user_a,"
+                      " user_b, seq, cid, reply_to, rev, change_kind, edited_at, deleted, reactions"
+                      " FROM message WHERE id = ?",
+                      id),
                   [](const auto& r) { return rows::dm_message(r); }, "message")
             : one<Message>(
-                  D::query(c,
-                           "SELECT channel_id, message_id, seq, `from`, type, body,"
-                           " created_at, cid, reply_to, rev, change_kind, edited_at, deleted"
-                           " FROM channel_message WHERE message_id = ?",
-                           id),
+                  D::query(
+                      c,
+                      "SELECT channel_id, message_id, seq, `from`, type, body,"
+                      " created_at, cid, reply_to, rev, change_kind, edited_at, deleted, reactions"
+                      " FROM channel_message WHERE message_id = ?",
+                      id),
                   [](const auto& r) { return rows::channel_message(r); }, "message");
     if (found.ok() || found.error().code != Errc::not_found) return found;
   }
@@ -108,14 +113,47 @@ Result<Result<Appended>> stored_duplicate(typename D::Connection& c, Id original
   return Result<Appended>(make_error(Errc::internal, "message_cid points to a missing message"));
 }
 
+// Adds (`on`) or takes back `user`'s `emoji` reaction in `reactions`, within the bounds
+// (payload_too_large past them). Whether anything changed.
+inline Result<bool> toggle_reaction(std::vector<Reaction>& reactions, const std::string& emoji,
+                                    Id user, bool on) {
+  auto it = std::find_if(reactions.begin(), reactions.end(),
+                         [&](const Reaction& r) { return r.emoji == emoji; });
+  if (!on) {
+    if (it == reactions.end()) return false;
+    auto u = std::lower_bound(it->users.begin(), it->users.end(), user);
+    if (u == it->users.end() || *u != user) return false;
+    it->users.erase(u);
+    if (it->users.empty()) reactions.erase(it);
+    return true;
+  }
+  if (it == reactions.end()) {
+    if (reactions.size() >= kMaxReactionEmoji) {
+      return make_error(Errc::payload_too_large,
+                        "a message has at most " + std::to_string(kMaxReactionEmoji) + " emoji");
+    }
+    reactions.push_back(Reaction{emoji, {user}});
+    return true;
+  }
+  auto u = std::lower_bound(it->users.begin(), it->users.end(), user);
+  if (u != it->users.end() && *u == user) return false;
+  if (it->users.size() >= kMaxReactionUsers) {
+    return make_error(Errc::payload_too_large, "this emoji has its most reactions");
+  }
+  it->users.insert(u, user);
+  return true;
+}
+
 // Changes of a conversation by rev (ChangeQuery); `rev > 0` lets SQLite use its partial index.
 inline constexpr std::string_view kChannelChanges =
     "SELECT channel_id, message_id, seq, `from`, type, body, created_at, cid, reply_to, rev,"
-    " change_kind, edited_at, deleted FROM channel_message WHERE channel_id = ? AND rev > 0"
+    " change_kind, edited_at, deleted, reactions FROM channel_message WHERE channel_id = ? AND rev "
+    "> 0"
     " AND rev > ? AND rev <= ? AND seq > ? AND seq <= ? ORDER BY rev LIMIT ?";
 inline constexpr std::string_view kDmChanges =
     "SELECT id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid, reply_to, rev,"
-    " change_kind, edited_at, deleted FROM message WHERE user_a = ? AND user_b = ? AND rev > 0"
+    " change_kind, edited_at, deleted, reactions FROM message WHERE user_a = ? AND user_b = ? AND "
+    "rev > 0"
     " AND rev > ? AND rev <= ? AND seq > ? AND seq <= ? ORDER BY rev LIMIT ?";
 
 }  // namespace sql
@@ -534,7 +572,7 @@ Result<Result<Changed>> SqlStore<D>::change_in(Connection& c, const NewMessage& 
   using Out = Result<Changed>;
   const Message& in = nm.msg;
   const bool channel = in.conv.is_channel();
-  if (nm.change != Change::edit && nm.change != Change::erase) {
+  if (nm.change != Change::edit && nm.change != Change::erase && nm.change != Change::react) {
     return Out(make_error(Errc::invalid_argument, "not a message change"));
   }
   if (!channel && !sql::valid_dm(in.conv)) return Out(sql::bad_conv());
@@ -557,7 +595,21 @@ Result<Result<Changed>> SqlStore<D>::change_in(Connection& c, const NewMessage& 
     return Out(Changed{.msg = std::move(m), .duplicate = true});
   }
   if (m.deleted) return Out(make_error(Errc::not_found, "message deleted"));
-  if (m.from != in.from) return Out(make_error(Errc::forbidden, "not your message"));
+  if (nm.change == Change::react) {
+    // Read again, locked (D::sql says how): another writer's reaction is not lost.
+    auto text = sql::one<std::string>(
+        channel ? D::query(c, D::sql.channel_reactions, m.conv.a, m.seq)
+                : D::query(c, D::sql.dm_reactions, m.conv.a, m.conv.b, m.seq),
+        [](const auto& r) { return r.column_text(0); }, "message");
+    if (!text.ok()) return text.error();
+    m.reactions = rows::reactions_from_text(*text);
+    auto toggled = sql::toggle_reaction(m.reactions, in.body, in.from, nm.react_on);
+    if (!toggled.ok()) return Out(toggled.error());
+    // Nothing to change (already there, or not there to take back): nothing written.
+    if (!*toggled) return Out(Changed{.msg = std::move(m), .duplicate = true});
+  } else if (m.from != in.from) {
+    return Out(make_error(Errc::forbidden, "not your message"));
+  }
 
   // The conversation's row is locked by its UPDATE until the commit: revs are handed out in
   // commit order.
@@ -577,24 +629,27 @@ Result<Result<Changed>> SqlStore<D>::change_in(Connection& c, const NewMessage& 
   if (nm.change == Change::edit) {
     m.body = in.body;
     m.edited_at = in.created_at;
-  } else {
+  } else if (nm.change == Change::erase) {
+    // A tombstone: the text and the reactions go.
     m.body.clear();
+    m.reactions.clear();
     m.deleted = true;
   }
   const Id kind = static_cast<Id>(m.change);
   const Id deleted = m.deleted ? 1 : 0;
-  IMD_TRY(channel
-              ? D::change(c,
-                          "UPDATE channel_message SET body = ?, edited_at = ?, deleted = ?,"
-                          " rev = ?, change_kind = ?, change_id = ?"
-                          " WHERE channel_id = ? AND seq = ?",
-                          m.body, m.edited_at, deleted, m.rev, kind, nm.change_id, m.conv.a, m.seq)
-              : D::change(c,
-                          "UPDATE message SET body = ?, edited_at = ?, deleted = ?,"
-                          " rev = ?, change_kind = ?, change_id = ?"
-                          " WHERE user_a = ? AND user_b = ? AND seq = ?",
-                          m.body, m.edited_at, deleted, m.rev, kind, nm.change_id, m.conv.a,
-                          m.conv.b, m.seq));
+  const std::string reactions = rows::reactions_to_text(m.reactions);
+  IMD_TRY(channel ? D::change(c,
+                              "UPDATE channel_message SET body = ?, edited_at = ?, deleted = ?,"
+                              " reactions = ?, rev = ?, change_kind = ?, change_id = ?"
+                              " WHERE channel_id = ? AND seq = ?",
+                              m.body, m.edited_at, deleted, reactions, m.rev, kind, nm.change_id,
+                              m.conv.a, m.seq)
+                  : D::change(c,
+                              "UPDATE message SET body = ?, edited_at = ?, deleted = ?,"
+                              " reactions = ?, rev = ?, change_kind = ?, change_id = ?"
+                              " WHERE user_a = ? AND user_b = ? AND seq = ?",
+                              m.body, m.edited_at, deleted, reactions, m.rev, kind, nm.change_id,
+                              m.conv.a, m.conv.b, m.seq));
   return Out(Changed{.msg = std::move(m), .duplicate = false});
 }
 
@@ -689,7 +744,8 @@ Result<std::vector<ConversationState>> SqlStore<D>::conversations(Id user_id) {
                  "SELECT ch.id, COALESCE(sc.space_id, 0), ch.name, ch.avatar, ch.last_seq,"
                  " cu.read_seq, cu.last_ack_seq,"
                  " m.channel_id, m.message_id, m.seq, m.`from`, m.type, m.body, m.created_at,"
-                 " m.cid, m.reply_to, m.rev, m.change_kind, m.edited_at, m.deleted, ch.last_rev,"
+                 " m.cid, m.reply_to, m.rev, m.change_kind, m.edited_at, m.deleted, m.reactions, "
+                 "ch.last_rev,"
                  " (SELECT COUNT(*) FROM mention mn WHERE mn.user_id = cu.user_id"
                  "  AND mn.kind = 1 AND mn.conv_a = cu.channel_id AND mn.conv_b = 0"
                  "  AND mn.seq > cu.read_seq)"
@@ -701,14 +757,14 @@ Result<std::vector<ConversationState>> SqlStore<D>::conversations(Id user_id) {
                  user_id),
         [](const auto& r) {
           return sql::conversation_row(
-              r, ConvKey::channel(r.column_id(0)), r.column_id(1), 20,
+              r, ConvKey::channel(r.column_id(0)), r.column_id(1), 21,
               [](const auto& m, int col) { return rows::channel_message(m, col); });
         });
     if (!out.ok()) return out.error();
     auto dms = sql::all<ConversationState>(
         D::query(c, D::sql.dm_conversations, user_id), [](const auto& r) {
           return sql::conversation_row(
-              r, ConvKey{ConvKind::dm, r.column_id(0), r.column_id(1)}, 0, 22,
+              r, ConvKey{ConvKind::dm, r.column_id(0), r.column_id(1)}, 0, 23,
               [](const auto& m, int col) { return rows::dm_message(m, col); });
         });
     if (!dms.ok()) return dms.error();

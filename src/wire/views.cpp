@@ -84,7 +84,13 @@ void write_message(json::Writer& w, const Message& m, Id viewer, std::string_vie
   // Member names and punctuation (< 220 bytes), the conversation name, 4 ids, 4 numbers.
   constexpr std::size_t kFixed =
       220 + 32 + 4 * put::kIdBound + 2 * put::kUintBound + 2 * put::kSintBound;
-  const std::size_t bound = kFixed + (op.empty() ? 0 : 8 + put::string_bound(op.size())) +
+  std::size_t reactions_bound = 16;
+  for (const Reaction& r : m.reactions) {
+    reactions_bound += 48 + put::string_bound(r.emoji.size()) + put::kUintBound +
+                       r.users.size() * (put::kIdBound + 1);
+  }
+  const std::size_t bound = kFixed + reactions_bound +
+                            (op.empty() ? 0 : 8 + put::string_bound(op.size())) +
                             put::string_bound(m.type.size()) + put::string_bound(m.body.size()) +
                             (with_cid ? put::string_bound(m.cid.size()) : 0);
   char local[1024];
@@ -112,6 +118,22 @@ void write_message(json::Writer& w, const Message& m, Id viewer, std::string_vie
   if (m.edited_at != 0 && !m.deleted) p = put::sint(put::text(p, ",\"edited_at\":"), m.edited_at);
   if (m.reply_to != 0) p = put::id(put::text(p, ",\"reply_to\":"), m.reply_to);
   if (m.rev != 0) p = put::uint(put::text(p, ",\"rev\":"), m.rev);
+  if (!m.reactions.empty()) {
+    p = put::text(p, ",\"reactions\":[");
+    for (std::size_t i = 0; i < m.reactions.size(); ++i) {
+      const Reaction& r = m.reactions[i];
+      if (i != 0) p = put::text(p, ",");
+      p = put::string(put::text(p, "{\"emoji\":"), r.emoji);
+      p = put::uint(put::text(p, ",\"count\":"), r.users.size());
+      p = put::text(p, ",\"users\":[");
+      for (std::size_t k = 0; k < r.users.size(); ++k) {
+        if (k != 0) p = put::text(p, ",");
+        p = put::id(p, r.users[k]);
+      }
+      p = put::text(p, "]}");
+    }
+    p = put::text(p, "]");
+  }
   if (m.conv.is_channel()) {
     p = put::text(put::text(put::text(p, ",\"channel\":\""), name_id), "\"");
   } else {

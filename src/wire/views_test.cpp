@@ -67,7 +67,15 @@ TEST(Views, ChangedMessagesShowTheirStateAndTombstonesNoBody) {
   EXPECT_TRUE(o.at("deleted").as_bool());
   EXPECT_FALSE(o.contains("body"));
   EXPECT_FALSE(o.contains("edited_at"));
+  m.deleted = false;
+  m.body = "x";
+  m.reactions = {Reaction{"ok", {1, 2}}};
+  o = message_json(m, 1);
+  ASSERT_EQ(o.at("reactions").as_array().size(), 1u);
+  EXPECT_EQ(o.at("reactions").as_array()[0].at("count").to_number<std::uint64_t>(), 2u);
+  EXPECT_EQ(o.at("reactions").as_array()[0].at("users").as_array()[1].as_string(), "2");
   Message plain = m;
+  plain.reactions.clear();
   plain.deleted = false;
   plain.edited_at = 0;
   plain.rev = 0;

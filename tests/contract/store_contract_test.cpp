@@ -943,6 +943,14 @@ TEST_P(StoreContract, HistoryPagesBeforeAfterAndNewest) {
   EXPECT_EQ(bad.error().code, Errc::invalid_argument);
 }
 
+// A message known only by its id and conversation.
+Message message_at(Id id, const ConvKey& conv) {
+  Message m;
+  m.id = id;
+  m.conv = conv;
+  return m;
+}
+
 // A change of a stored message (edit, erase), as MessagingService::change queues it.
 NewMessage change_of(const Message& m, Change kind, Id by, Id change_id, std::string body = {}) {
   NewMessage n;
@@ -984,8 +992,8 @@ TEST_P(StoreContract, ChangesNumberEachConversationAndLeaveTheCurrentState) {
       change_of(stored[3].msg, Change::edit, 1, 73, "dm one, edited"),
       change_of(stored[2].msg, Change::edit, 1, 74, "not hers"),          // forbidden
       change_of(stored[1].msg, Change::edit, 1, 75, "after the delete"),  // not_found
-      change_of(Message{.id = 999, .conv = ch}, Change::erase, 1, 76),    // not_found
-      change_of(Message{.id = 4, .conv = ch}, Change::erase, 1, 77),      // another conversation
+      change_of(message_at(999, ch), Change::erase, 1, 76),               // not_found
+      change_of(message_at(4, ch), Change::erase, 1, 77),                 // another conversation
   });
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_EQ(r->size(), 7u);
@@ -1033,6 +1041,69 @@ TEST_P(StoreContract, ChangesNumberEachConversationAndLeaveTheCurrentState) {
   EXPECT_TRUE((*again)[0]->duplicate);
   EXPECT_EQ((*again)[0]->msg.rev, 1u);
   EXPECT_EQ(conversation(2, ch)->last_rev, 2u);
+}
+
+// Reactions: anyone's, toggled per (emoji, user), each a change with its rev; a reaction that
+// changes nothing writes nothing; bounded per message; gone with a delete.
+TEST_P(StoreContract, ReactionsAreChangesBoundedPerMessage) {
+  add_user(1, "Alice");
+  add_user(2, "Bob");
+  auto stored = append_ok({dm_msg(1, 1, 2, "d1", "react to me")});
+  ASSERT_EQ(stored.size(), 1u);
+  const Message& m = stored[0].msg;
+  Id next = 100;
+  auto react = [&](Id by, std::string emoji, bool on) {
+    NewMessage n = change_of(m, Change::react, by, ++next, std::move(emoji));
+    n.react_on = on;
+    auto r = store().change_messages(std::vector<NewMessage>{n});
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? (*r)[0] : Result<Changed>(make_error(Errc::internal, "engine"));
+  };
+  auto r1 = react(2, "\xf0\x9f\x91\x8d", true);  // bob, thumbs up
+  ASSERT_TRUE(r1.ok()) << r1.error().message;
+  EXPECT_EQ(r1->msg.rev, 1u);
+  EXPECT_EQ(r1->msg.change, Change::react);
+  auto r2 = react(1, "\xf0\x9f\x91\x8d", true);  // alice too
+  ASSERT_TRUE(r2.ok());
+  auto r3 = react(1, "ok", true);
+  ASSERT_TRUE(r3.ok());
+  EXPECT_EQ(r3->msg.rev, 3u);
+  EXPECT_EQ(r3->msg.reactions, (std::vector<Reaction>{{"\xf0\x9f\x91\x8d", {1, 2}}, {"ok", {1}}}));
+  auto again = react(1, "ok", true);  // already there: nothing written
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->duplicate);
+  auto absent = react(2, "ok", false);
+  ASSERT_TRUE(absent.ok());
+  EXPECT_TRUE(absent->duplicate);
+  auto off = react(1, "ok", false);
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->msg.rev, 4u);
+  EXPECT_EQ(off->msg.reactions, (std::vector<Reaction>{{"\xf0\x9f\x91\x8d", {1, 2}}}));
+  // Read back everywhere: history, by id, changes.
+  auto page = store().messages(ConvKey::dm(1, 2), newest());
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ((*page)[0].reactions, off->msg.reactions);
+  EXPECT_EQ(store().message_by_id(1)->reactions, off->msg.reactions);
+  auto changed =
+      store().changes(ConvKey::dm(1, 2),
+                      {.after_rev = 0, .up_to_rev = 9, .after_seq = 0, .up_to_seq = 9, .limit = 9});
+  ASSERT_TRUE(changed.ok());
+  ASSERT_EQ(changed->size(), 1u);
+  EXPECT_EQ((*changed)[0].rev, 4u);
+  EXPECT_EQ((*changed)[0].reactions, off->msg.reactions);
+  // At most kMaxReactionEmoji emoji.
+  for (std::size_t i = 1; i < kMaxReactionEmoji; ++i) {
+    ASSERT_TRUE(react(2, "e" + std::to_string(i), true).ok());
+  }
+  auto full = react(2, "one-too-many", true);
+  EXPECT_EQ(full.error().code, Errc::payload_too_large);
+  // A delete takes them with the body.
+  auto erased =
+      store().change_messages(std::vector<NewMessage>{change_of(m, Change::erase, 1, 999)});
+  ASSERT_TRUE(erased.ok() && (*erased)[0].ok());
+  EXPECT_TRUE((*erased)[0]->msg.reactions.empty());
+  EXPECT_TRUE(store().message_by_id(1)->reactions.empty());
+  EXPECT_EQ(react(2, "late", true).error().code, Errc::not_found);
 }
 
 // Mentions are stored with the messages that carry them and count, per member and

@@ -852,6 +852,84 @@ TEST_F(Messaging, RepliesNameAMessageOfTheSameConversation) {
   EXPECT_FALSE(msgs[0].as_object().contains("reply_to"));
 }
 
+// Reactions: anyone who reads the message, counts and who per emoji, to every device (the
+// reactor's too), synced like edits to a device that was away, bounded, rate-limited.
+TEST_F(Messaging, ReactionsReachEveryDeviceAndAnOfflineDeviceSyncsThem) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob"), m = make_account(h, "mallory");
+  std::string ch = make_channel(a, {&b});
+  const std::string chan = "channel:" + ch;
+  auto wa = connect_synced(a), wb = connect_synced(b), wm = connect_synced(m);
+  wa->send(send_channel("x1", ch, "react to this"));
+  auto sent = wa->recv_op("sent");
+  ASSERT_TRUE(sent);
+  const std::string id = str(*sent, "id");
+  ASSERT_TRUE(wb->recv_op("msg"));
+  // Bob's second device holds the message and goes away.
+  { auto b2 = connect_synced(b); }
+  const std::string thumbs = "\xf0\x9f\x91\x8d";
+  wb->send(bj::object{{"op", "react"}, {"id", id}, {"emoji", thumbs}, {"on", true}});
+  wa->send(bj::object{{"op", "react"}, {"id", id}, {"emoji", thumbs}, {"on", true}});
+  wa->send(bj::object{{"op", "react"}, {"id", id}, {"emoji", "ok"}, {"on", true}});
+  wa->send(bj::object{{"op", "react"}, {"id", id}, {"emoji", "ok"}, {"on", false}});
+  bj::object last;
+  int seen = 0;
+  wb->recv_until([&](const bj::object& f) {
+    if (is_op(f, "reaction")) last = f;
+    return is_op(f, "reaction") && ++seen == 4;
+  });
+  ASSERT_EQ(seen, 4);
+  EXPECT_EQ(num(last, "rev"), 4u);
+  const auto& rs = last.at("reactions").as_array();
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(str(rs[0].as_object(), "emoji"), thumbs);
+  EXPECT_EQ(num(rs[0].as_object(), "count"), 2u);
+  std::set<std::string> who;
+  for (const auto& u : rs[0].as_object().at("users").as_array())
+    who.insert(std::string(u.as_string()));
+  EXPECT_EQ(who, (std::set<std::string>{a.id, b.id}));
+  // History shows the same.
+  auto hist = h.get("/api/v1/channels/" + ch + "/messages", b.access);
+  ASSERT_EQ(hist.status, 200);
+  EXPECT_EQ(
+      bj::serialize(hist.json.as_object().at("messages").as_array()[0].as_object().at("reactions")),
+      bj::serialize(last.at("reactions")));
+
+  // Bob's other device comes back (the message is not ACKed: its connect backfill sends it as it
+  // is now): one frame with the state, whichever way it comes.
+  auto b2 = connect(b);
+  b2->send(bj::object{
+      {"op", "sync"}, {"cursors", bj::object{{chan, 1}}}, {"changes", bj::object{{chan, 0}}}});
+  std::vector<bj::object> got;
+  for (int synced = 0; synced < 2;) {
+    auto f = b2->recv(10s);
+    ASSERT_TRUE(f);
+    if (is_op(*f, "synced")) ++synced;
+    if (is_op(*f, "reaction") || is_op(*f, "msg")) got.push_back(*f);
+  }
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(num(got[0], "rev"), 4u);
+  EXPECT_EQ(bj::serialize(got[0].at("reactions")), bj::serialize(last.at("reactions")));
+
+  // Who cannot read it: not_found; a bad emoji or `on`: invalid_argument.
+  wm->send(bj::object{{"op", "react"}, {"id", id}, {"emoji", "ok"}, {"on", true}});
+  EXPECT_EQ(str(*wm->recv_op("error"), "code"), "not_found");
+  wb->send(bj::object{{"op", "react"}, {"id", id}, {"emoji", "two words"}, {"on", true}});
+  EXPECT_EQ(str(*wb->recv_op("error"), "code"), "invalid_argument");
+  wb->send(bj::object{{"op", "react"}, {"id", id}, {"emoji", "ok"}});
+  EXPECT_EQ(str(*wb->recv_op("error"), "code"), "invalid_argument");
+  // A flood is cut by the per-connection limit.
+  for (int i = 0; i < 30; ++i) {
+    wb->send(bj::object{{"op", "react"}, {"id", id}, {"emoji", "f"}, {"on", i % 2 == 0}});
+  }
+  wb->send(bj::object{{"op", "ping"}});
+  bool limited = false;
+  for (auto& f : wb->recv_until([](const bj::object& f) { return is_op(f, "pong"); }, 20s)) {
+    limited = limited || (is_op(f, "error") && str(f, "code") == "too_many_requests");
+  }
+  EXPECT_TRUE(limited);
+}
+
 // Typing: to the other members' connections only, from the typist's side of the conversation;
 // never stored; limited per connection; only where the typist may write.
 TEST_F(Messaging, TypingReachesTheOtherMembersOnlineAndIsNeverStored) {

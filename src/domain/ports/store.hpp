@@ -109,9 +109,11 @@ class Store {
   // item: not_found when the message is missing, not in msg.conv, or deleted; forbidden when
   // msg.from is not its sender (edit, erase); otherwise the conversation's last_rev is bumped
   // and the message gets it as its rev, with the change's state: an edit's body and edited_at,
-  // an erase's tombstone (body removed, deleted set; its seq stays). An item whose change_id is
-  // the message's last is a duplicate: the current state, nothing written. An engine failure
-  // fails the whole batch (the outer Result).
+  // an erase's tombstone (body and reactions removed, deleted set; its seq stays), a reaction
+  // (react: msg.from adds, react_on, or takes back the emoji msg.body; payload_too_large past
+  // kMaxReactionEmoji / kMaxReactionUsers). An item whose change_id is the message's last, or a
+  // reaction that changes nothing, is a duplicate: the current state, nothing written. An engine
+  // failure fails the whole batch (the outer Result).
   virtual Result<std::vector<Result<Changed>>> change_messages(
       std::span<const NewMessage> batch) = 0;
   // The changed messages of a conversation (ChangeQuery), ascending by rev, at most q.limit.
