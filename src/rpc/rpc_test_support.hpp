@@ -30,8 +30,12 @@ inline Message sample_message(std::uint64_t seq = 42) {
 }
 
 inline std::vector<Event> sample_events() {
+  // The first four in this order (tests index them); then the changes of issue 15.
   return {
       MessageEvent{sample_message()},
+      SentEvent{"c-2", 555, 17, ConvKey::channel(88), 7, 1700000000999},
+      SendFailedEvent{"c-3", Error{Errc::payload_too_large, "body is larger than 16384 bytes"}},
+      ReadEvent{7, ConvKey::dm(3, 7), 99},
       MessageEvent{[] {
                      Message m = sample_message();
                      m.reply_to = 42;
@@ -52,9 +56,6 @@ inline std::vector<Event> sample_events() {
                    }(),
                    true},
       SendFailedEvent{"", Error{Errc::forbidden, "not your message"}, Change::edit, 321},
-      SentEvent{"c-2", 555, 17, ConvKey::channel(88), 7, 1700000000999},
-      SendFailedEvent{"c-3", Error{Errc::payload_too_large, "body is larger than 16384 bytes"}},
-      ReadEvent{7, ConvKey::dm(3, 7), 99},
       TypingEvent{7, ConvKey::channel(88)},
   };
 }
