@@ -581,7 +581,14 @@ HttpResponse RestApi::conversations(Ctx& ctx) {
   for (const auto& c : list->conversations) write_conversation(w, c, viewer);
   w.end_array().key("spaces").begin_array();
   for (const auto& s : list->spaces) {
-    w.begin_object().key("space_id").id(s.space_id).key("unread").uint(s.unread).end_object();
+    w.begin_object()
+        .key("space_id")
+        .id(s.space_id)
+        .key("unread")
+        .uint(s.unread)
+        .key("mentions")
+        .uint(s.mentions)
+        .end_object();
   }
   w.end_array().end_object();
   return r;

@@ -25,10 +25,34 @@ std::shared_ptr<const Event> make_event(E e) {
   return std::make_shared<const Event>(std::move(e));
 }
 
+// A SendFailedEvent to the connection that sent `nm` (none: nobody to tell).
+void fail_to_origin(const NewMessage& nm, const Error& e, std::vector<Push>& pushes) {
+  if (nm.origin.conn == 0) return;
+  pushes.push_back({{nm.origin}, make_event(SendFailedEvent{nm.msg.cid, e, nm.change, nm.msg.id})});
+}
+
 }  // namespace
 
 bool is_message_type(std::string_view type) {
   return type == "text" || type == "image" || type == "file";
+}
+
+std::vector<Id> mentioned_ids(std::string_view body) {
+  std::vector<Id> out;
+  for (std::size_t at = body.find("<@"); at != std::string_view::npos && out.size() < kMaxMentions;
+       at = body.find("<@", at + 2)) {
+    const std::size_t close = body.find('>', at + 2);
+    if (close == std::string_view::npos) break;
+    const std::string_view digits = body.substr(at + 2, close - at - 2);
+    if (digits.empty() || digits.size() > 20 ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;
+    }
+    auto id = json::parse_uint(digits);
+    if (!id || *id == 0) continue;
+    if (std::find(out.begin(), out.end(), *id) == out.end()) out.push_back(*id);
+  }
+  return out;
 }
 
 std::uint64_t unread_of(const ConversationState& c) {
@@ -52,10 +76,9 @@ MessagingService::MessagingService(Store& store, Inbox& inbox, Queue& queue, Mes
   // A message the queue gave up on (an unconfirmed publish, a dead letter): tell the sender,
   // who may retry with the same cid.
   queue_.on_failed([this](const NewMessage& nm, const Error& why) {
-    if (nm.origin.conn == 0) return;
     std::vector<Push> pushes;
-    pushes.push_back({{nm.origin}, make_event(SendFailedEvent{nm.msg.cid, why})});
-    pusher_.push(std::move(pushes));
+    fail_to_origin(nm, why, pushes);
+    if (!pushes.empty()) pusher_.push(std::move(pushes));
   });
 }
 
@@ -131,13 +154,7 @@ std::optional<Result<void>> MessagingService::submit_impl(Id sender, const SendI
   if (!is_message_type(in.type)) {
     return make_error(Errc::invalid_argument, "type must be text, image or file");
   }
-  if (in.body.empty()) return make_error(Errc::invalid_argument, "body must not be empty");
-  if (in.body.size() > limits_.max_message_bytes) {
-    return make_error(
-        Errc::payload_too_large,
-        "body is larger than " + std::to_string(limits_.max_message_bytes) + " bytes");
-  }
-  if (!json::valid_utf8(in.body)) return make_error(Errc::invalid_argument, "body is not UTF-8");
+  if (auto body = check_body(in.body); !body) return body;
 
   NewMessage nm;
   nm.origin = origin;
@@ -165,6 +182,17 @@ std::optional<Result<void>> MessagingService::submit_impl(Id sender, const SendI
     if (!allowed) return std::nullopt;
     if (!*allowed) return allowed->error();
   }
+  if (in.reply_to) {
+    // The answered message is read from the Store: a reply never goes inline.
+    if (how == Lookup::in_memory) return std::nullopt;
+    auto answered = store_.message_by_id(*in.reply_to);
+    // One of another conversation is not found either: its existence is not this sender's.
+    if (!answered ? answered.error().code == Errc::not_found : answered->conv != m.conv) {
+      return make_error(Errc::not_found, "reply_to: no such message in this conversation");
+    }
+    if (!answered) return answered.error();
+    m.reply_to = *in.reply_to;
+  }
   auto id = ids_.next();
   if (!id) return id.error();
   m.id = *id;
@@ -176,10 +204,67 @@ std::optional<Result<void>> MessagingService::submit_impl(Id sender, const SendI
   return queue_.publish(std::move(nm));
 }
 
-void MessagingService::fan_out(const Message& m, ConnRef origin, std::vector<Push>& out) {
+Result<void> MessagingService::check_body(const std::string& body) const {
+  if (body.empty()) return make_error(Errc::invalid_argument, "body must not be empty");
+  if (body.size() > limits_.max_message_bytes) {
+    return make_error(
+        Errc::payload_too_large,
+        "body is larger than " + std::to_string(limits_.max_message_bytes) + " bytes");
+  }
+  if (!json::valid_utf8(body)) return make_error(Errc::invalid_argument, "body is not UTF-8");
+  return {};
+}
+
+Result<void> MessagingService::change(Id user, const ChangeInput& in, ConnRef origin) {
+  if (in.id == 0) return make_error(Errc::invalid_argument, "id is required");
+  if (in.change == Change::edit) {
+    IMD_TRY(check_body(in.body));
+  } else if (in.change == Change::react) {
+    const bool printable = std::all_of(in.body.begin(), in.body.end(), [](char c) {
+      return static_cast<unsigned char>(c) > 0x20 && c != 0x7F;
+    });
+    if (in.body.empty() || in.body.size() > kMaxEmojiBytes || !printable ||
+        !json::valid_utf8(in.body)) {
+      return make_error(Errc::invalid_argument,
+                        "emoji must be 1..32 bytes of UTF-8 without spaces or controls");
+    }
+  } else if (in.change != Change::erase) {
+    return make_error(Errc::invalid_argument, "not a message change");
+  }
+  const Error missing = make_error(Errc::not_found, "no such message");
+  auto m = store_.message_by_id(in.id);
+  if (!m) return m.error().code == Errc::not_found ? missing : m.error();
+  // A message of a conversation the user cannot read does not exist for them.
+  if (auto allowed = check_access(user, m->conv); !allowed) {
+    const Errc e = allowed.error().code;
+    return e == Errc::forbidden || e == Errc::not_found ? missing : allowed.error();
+  }
+  if (m->deleted) return make_error(Errc::not_found, "message deleted");
+  if (in.change != Change::react && m->from != user) {
+    return make_error(Errc::forbidden, "not your message");
+  }
+  auto change_id = ids_.next();
+  if (!change_id) return change_id.error();
+  NewMessage nm;
+  nm.origin = origin;
+  nm.change = in.change;
+  nm.change_id = *change_id;
+  nm.react_on = in.on;
+  nm.msg.id = in.id;
+  nm.msg.conv = m->conv;
+  nm.msg.from = user;
+  nm.msg.to = m->to;
+  nm.msg.type = m->type;
+  nm.msg.body = in.body;
+  nm.msg.created_at = clock_.now_ms();
+  return queue_.publish(std::move(nm));
+}
+
+void MessagingService::fan_out(const Message& m, ConnRef skip, std::vector<Push>& out,
+                               bool changed) {
   Push p;
   auto add = [&](Id, ConnRef c) {
-    if (c != origin) p.targets.push_back(c);
+    if (c != skip) p.targets.push_back(c);
   };
   if (m.conv.is_dm()) {
     Id users[2] = {m.conv.a, m.conv.b};
@@ -195,16 +280,53 @@ void MessagingService::fan_out(const Message& m, ConnRef origin, std::vector<Pus
     routes_.lookup_many(**members, add);
   }
   if (p.targets.empty()) return;
-  p.event = make_event(MessageEvent{m});
+  p.event = make_event(MessageEvent{m, changed});
   out.push_back(std::move(p));
 }
 
 Queue::Outcome MessagingService::consume(std::vector<NewMessage>& batch) {
   std::vector<Push> pushes;
-  auto fail = [&](const NewMessage& nm, const Error& e) {
-    if (nm.origin.conn == 0) return;
-    pushes.push_back({{nm.origin}, make_event(SendFailedEvent{nm.msg.cid, e})});
-  };
+  // Runs of sends and runs of changes, in batch order: a change never overtakes the send of
+  // its message, nor a send the change published before it.
+  for (std::size_t i = 0; i < batch.size();) {
+    const bool changes = batch[i].change != Change::none;
+    std::size_t j = i;
+    while (j < batch.size() && (batch[j].change != Change::none) == changes) ++j;
+    std::span<NewMessage> run(batch.data() + i, j - i);
+    if (!(changes ? consume_changes(run, pushes) : consume_sends(run, pushes))) {
+      return Queue::Outcome::retry;
+    }
+    i = j;
+  }
+  pusher_.push(std::move(pushes));
+  return Queue::Outcome::done;
+}
+
+void MessagingService::find_mentions(NewMessage& nm) {
+  nm.mentions.clear();
+  const Message& m = nm.msg;
+  if (m.body.find("<@") == std::string::npos) return;
+  MemberList members;
+  if (m.conv.is_channel()) {
+    auto loaded = members_.members(m.conv.channel_id());
+    if (!loaded) {
+      LOG_WARN("mentions of a message to channel " << m.conv.channel_id()
+                                                   << " skipped: " << loaded.error().message);
+      return;
+    }
+    members = std::move(*loaded);
+  }
+  for (Id user : mentioned_ids(m.body)) {
+    if (user == m.from) continue;
+    if (m.conv.is_dm() ? m.conv.has_participant(user) : is_member(members, user)) {
+      nm.mentions.push_back(user);
+    }
+  }
+}
+
+bool MessagingService::consume_sends(std::span<NewMessage> batch, std::vector<Push>& pushes) {
+  auto fail = [&](const NewMessage& nm, const Error& e) { fail_to_origin(nm, e, pushes); };
+  for (auto& nm : batch) find_mentions(nm);
   auto& metric = metrics::imd();
   static auto& append_seconds = metric.store_call_seconds.at("append_messages");
   static auto& inbox_push_seconds = metric.inbox_call_seconds.at("push");
@@ -217,13 +339,12 @@ Queue::Outcome MessagingService::consume(std::vector<NewMessage>& batch) {
     // The detail (SQL, engine messages) goes to the log, not to clients.
     LOG_ERROR("storing a batch of " << batch.size() << " failed: " << stored.error().message);
     // A queue that redelivers hands the batch again later; the sender hears nothing yet.
-    if (queue_.redelivers()) return Queue::Outcome::retry;
+    if (queue_.redelivers()) return false;
     const Error retry =
         make_error(stored.error().code == Errc::internal ? Errc::internal : Errc::unavailable,
                    "storing failed, retry with the same cid");
     for (const auto& nm : batch) fail(nm, retry);
-    pusher_.push(std::move(pushes));
-    return Queue::Outcome::retry;
+    return true;
   }
   auto& results = *stored;
 
@@ -244,7 +365,7 @@ Queue::Outcome MessagingService::consume(std::vector<NewMessage>& batch) {
       metric.inbox_errors.at("push").inc();
       LOG_ERROR("inbox push of " << inbox_items.size() << " failed: " << ir.error().message);
       // Redelivery finds the messages stored (duplicates) and writes the inbox again.
-      if (queue_.redelivers()) return Queue::Outcome::retry;
+      if (queue_.redelivers()) return false;
       // Without redelivery: the DMs are stored and pushed live but get no ACK, so their senders
       // retry the same cid, and the retry repairs the inbox.
       inbox_ok = false;
@@ -277,8 +398,31 @@ Queue::Outcome MessagingService::consume(std::vector<NewMessage>& batch) {
           {{nm.origin}, make_event(SentEvent{m.cid, m.id, m.seq, m.conv, m.from, m.created_at})});
     }
   }
-  pusher_.push(std::move(pushes));
-  return Queue::Outcome::done;
+  return true;
+}
+
+bool MessagingService::consume_changes(std::span<NewMessage> run, std::vector<Push>& pushes) {
+  auto changed = store_.change_messages(run);
+  if (!changed) {
+    LOG_ERROR("applying " << run.size() << " changes failed: " << changed.error().message);
+    if (queue_.redelivers()) return false;
+    // The items before the failure may be applied: their fan-out is lost, devices get them at
+    // their next sync; the origin hears that it failed and may repeat it.
+    const Error retry = make_error(Errc::unavailable, "storing failed, retry");
+    for (const auto& nm : run) fail_to_origin(nm, retry, pushes);
+    return true;
+  }
+  for (std::size_t i = 0; i < run.size(); ++i) {
+    auto& r = (*changed)[i];
+    if (!r) {
+      fail_to_origin(run[i], r.error(), pushes);
+      continue;
+    }
+    // Every connection of the conversation, the origin's too (its answer). A redelivered change
+    // that was applied is pushed again: connections drop a rev they hold.
+    if (!r->duplicate || run[i].attempt > 1) fan_out(r->msg, ConnRef{}, pushes, true);
+  }
+  return true;
 }
 
 Result<void> MessagingService::ack(Id user, const ConvKey& conv, std::uint64_t seq) {
@@ -399,9 +543,11 @@ Result<std::uint64_t> MessagingService::read(Id user, const ConvKey& conv, std::
   auto r = store_.advance_read(user, conv, seq);
   if (!r) return r;
   Push p;
-  for (ConnRef c : routes_.lookup(user)) {
+  // The user's other connections, and in a DM the peer's (a read receipt).
+  const Id users[2] = {user, conv.is_dm() ? conv.peer_of(user) : user};
+  routes_.lookup_many(std::span<const Id>(users, conv.is_dm() ? 2 : 1), [&](Id, ConnRef c) {
     if (c != origin) p.targets.push_back(c);
-  }
+  });
   if (!p.targets.empty()) {
     p.event = make_event(ReadEvent{user, conv, *r});
     std::vector<Push> v;
@@ -409,6 +555,29 @@ Result<std::uint64_t> MessagingService::read(Id user, const ConvKey& conv, std::
     pusher_.push(std::move(v));
   }
   return r;
+}
+
+Result<void> MessagingService::typing(Id user, const ConvKey& conv) {
+  IMD_TRY(check_access(user, conv));
+  Push p;
+  auto add = [&](Id u, ConnRef c) {
+    if (u != user) p.targets.push_back(c);
+  };
+  if (conv.is_dm()) {
+    Id peer[1] = {conv.peer_of(user)};
+    routes_.lookup_many(peer, add);
+  } else {
+    auto members = members_.members(conv.channel_id());
+    if (!members) return members.error();
+    if ((*members)->size() > kMaxTypingMembers) return {};
+    routes_.lookup_many(**members, add);
+  }
+  if (p.targets.empty()) return {};
+  p.event = make_event(TypingEvent{user, conv});
+  std::vector<Push> v;
+  v.push_back(std::move(p));
+  pusher_.push(std::move(v));
+  return {};
 }
 
 namespace {
@@ -455,12 +624,15 @@ Result<ConversationList> MessagingService::conversations(Id user) {
   if (!memberships) return memberships.error();
   const auto& spaces = (*memberships)->spaces;
   ConversationList out;
-  std::unordered_map<Id, std::uint64_t> unread;
-  for (Id s : spaces) unread[s] = 0;
+  std::unordered_map<Id, SpaceUnread> sums;
+  for (Id s : spaces) sums[s] = SpaceUnread{s, 0, 0};
   for (const auto& c : *convs) {
-    if (c.conv.is_channel()) unread[c.space_id] += unread_of(c);
+    if (!c.conv.is_channel()) continue;
+    auto& sum = sums[c.space_id];
+    sum.unread += unread_of(c);
+    sum.mentions += c.mentions;
   }
-  for (Id s : spaces) out.spaces.push_back({s, unread[s]});
+  for (Id s : spaces) out.spaces.push_back(sums[s]);
   out.conversations = std::move(*convs);
   return out;
 }

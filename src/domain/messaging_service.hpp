@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -42,11 +43,22 @@ struct SendInput {
   std::optional<Id> channel;  // ... or a message to this channel (exactly one of the two)
   std::string type;
   std::string body;
+  std::optional<Id> reply_to;  // a message of the same conversation this one answers
+};
+
+// A change of a stored message: an edit (new body), an erase (delete), or a reaction (body:
+// the emoji, added when `on`, else taken back).
+struct ChangeInput {
+  Id id = 0;
+  Change change = Change::none;
+  std::string body;
+  bool on = true;
 };
 
 struct SpaceUnread {
   Id space_id = 0;
   std::uint64_t unread = 0;
+  std::uint64_t mentions = 0;
 };
 
 struct ConversationList {
@@ -67,8 +79,13 @@ struct MessagingLimits {
 
 inline constexpr std::size_t kMaxCidBytes = 64;
 inline constexpr std::uint32_t kMaxHistoryPage = 100;
+inline constexpr std::size_t kMaxTypingMembers = 1000;
 
 bool is_message_type(std::string_view type);
+// The user ids a body mentions (`<@USER_ID>`), each once, in order of appearance, at most
+// kMaxMentions.
+inline constexpr std::size_t kMaxMentions = 50;
+std::vector<Id> mentioned_ids(std::string_view body);
 std::uint64_t unread_of(const ConversationState& c);
 
 class MessagingService {
@@ -85,7 +102,18 @@ class MessagingService {
   // blocking pool instead. Nothing was published then.
   std::optional<Result<void>> try_submit(Id sender, const SendInput& in, ConnRef origin);
 
+  // Validates a change of a stored message and publishes it to the queue, like a send (so it is
+  // applied by the consumer of its conversation, in order with its sends). not_found when the
+  // message does not exist, is deleted or is in a conversation the user cannot read; forbidden
+  // when it is someone else's (edit, erase: anyone who reads it may react); payload_too_large
+  // for an oversized edit; invalid_argument for an emoji that is not 1..32 bytes of UTF-8
+  // without spaces or control characters. The changed message
+  // reaches every connection of the conversation's members (the origin's too: that is its
+  // answer); a change that fails later is a SendFailedEvent to `origin`. Blocking.
+  Result<void> change(Id user, const ChangeInput& in, ConnRef origin);
+
   // The queue's consumer: stores a batch in one transaction, then inbox, ACKs, fan-out.
+  // Changes (NewMessage::change) in the batch are applied in their place in it.
   // `retry` when an engine failed and the queue redelivers (see Queue::Outcome).
   Queue::Outcome consume(std::vector<NewMessage>& batch);
 
@@ -108,8 +136,15 @@ class MessagingService {
   // Never blocks.
   void flush_soon();
   ~MessagingService();
-  // Moves the read cursor forward and tells the user's other connections.
+  // Moves the read cursor forward and tells the user's other connections, and in a DM the
+  // peer's (a read receipt).
   Result<std::uint64_t> read(Id user, const ConvKey& conv, std::uint64_t seq, ConnRef origin);
+
+  // `user` is typing in `conv`: a TypingEvent to the connections of the conversation's other
+  // members that are online. Nothing is stored; clients let it expire. A channel of more than
+  // kMaxTypingMembers members gets none (bounded fan-out). forbidden unless the user may read
+  // the conversation. Blocking (member list, routes).
+  Result<void> typing(Id user, const ConvKey& conv);
 
   Result<std::vector<Message>> history(Id user, const ConvKey& conv, HistoryQuery q);
   // history() without blocking: answered when the access check and the page are in this
@@ -127,7 +162,15 @@ class MessagingService {
   Result<void> check_access(Id user, const ConvKey& conv);
 
  private:
-  void fan_out(const Message& m, ConnRef origin, std::vector<Push>& out);
+  // Pushes `m` (a new message, or a changed one) to the connections of its conversation's
+  // members but `skip`.
+  void fan_out(const Message& m, ConnRef skip, std::vector<Push>& out, bool changed = false);
+  // consume() of a run of sends / of changes; false: retry the whole batch (nothing pushed).
+  bool consume_sends(std::span<NewMessage> run, std::vector<Push>& pushes);
+  bool consume_changes(std::span<NewMessage> run, std::vector<Push>& pushes);
+  // NewMessage::mentions of a send: the mentioned ids that are members of its conversation,
+  // but the sender.
+  void find_mentions(NewMessage& nm);
   // How the bodies below may get what they need: may_block (the Store, remote caches) or
   // in_memory, where a lookup that is not in this process's memory returns nullopt at once,
   // before any side effect (the inline-first policy of common/offload.hpp). With may_block
@@ -136,6 +179,8 @@ class MessagingService {
   std::optional<Result<void>> submit_impl(Id sender, const SendInput& in, ConnRef origin,
                                           Lookup how);
   std::optional<Result<void>> access(Id user, const ConvKey& conv, Lookup how);
+  // A message body (send, edit): not empty, within the limit, UTF-8.
+  Result<void> check_body(const std::string& body) const;
   // Adds an ACK to the gathered ones. Returns whether they reached their bound (the caller
   // then writes them), or nullopt (nothing gathered) when `refuse_at_bound` and they had.
   std::optional<bool> gather_ack(Id user, const ConvKey& conv, std::uint64_t seq,

@@ -94,6 +94,22 @@ struct ConvKeyHash {
   }
 };
 
+// What happened last to a stored message (docs/protocol.md "Changes"). A change is applied by
+// the consumer of the message's conversation, like a send, and numbered by the conversation's
+// `rev` counter (dense 1, 2, 3 ..., separate from seq).
+enum class Change : std::uint8_t { none = 0, edit = 1, erase = 2, react = 3 };
+
+// One emoji's reactions on a message: who reacted, ascending. A message holds at most
+// kMaxReactionEmoji emoji with at most kMaxReactionUsers users each.
+struct Reaction {
+  std::string emoji;
+  std::vector<Id> users;
+  bool operator==(const Reaction&) const = default;
+};
+inline constexpr std::size_t kMaxReactionEmoji = 20;
+inline constexpr std::size_t kMaxReactionUsers = 100;
+inline constexpr std::size_t kMaxEmojiBytes = 32;
+
 struct Message {
   Id id = 0;  // snowflake, global
   ConvKey conv;
@@ -104,6 +120,14 @@ struct Message {
   std::string body;
   Millis created_at = 0;
   std::string cid;  // the sender's client id (unique per sender)
+  Id reply_to = 0;  // the message this one answers (same conversation), 0 for none
+  // The conversation's rev at this message's last change (0: never changed), what that change
+  // was, and the state it left: the body of the last edit (edited_at) or none (deleted).
+  std::uint64_t rev = 0;
+  Change change = Change::none;
+  Millis edited_at = 0;
+  bool deleted = false;
+  std::vector<Reaction> reactions{};  // in order of each emoji's first use
 };
 
 // A send accepted by a gateway and waiting in the queue to be stored.
@@ -114,11 +138,36 @@ struct ConnRef {
   auto operator<=>(const ConnRef&) const = default;
 };
 
+// Also a change of a stored message: then `change` is not none, msg.id names the message,
+// msg.conv its conversation, msg.from who changes it, msg.created_at when; an edit's new body is
+// msg.body. `change_id` (unique, from the IdGenerator) makes a redelivered change a no-op.
 struct NewMessage {
   Message msg;  // id, conv, from, to, type, body, created_at, cid set; seq assigned by the store
   ConnRef origin;
   // 1 on first delivery to a consumer; more when a queue redelivers it (see Queue).
   std::uint32_t attempt = 1;
+  Change change = Change::none;
+  Id change_id = 0;
+  bool react_on = false;  // a reaction: added (true) or taken back; the emoji is msg.body
+  // The members a send mentions (`<@USER_ID>` in its body), set by the consumer before storing.
+  std::vector<Id> mentions;
+};
+
+// The outcome of applying one change: the message as it is now. `duplicate`: this change_id
+// was applied already (a redelivery); nothing was written.
+struct Changed {
+  Message msg;
+  bool duplicate = false;
+};
+
+// Changes of one conversation by rev: the current state of every message whose last change has
+// a rev in (after_rev, up_to_rev] and a seq in (after_seq, up_to_seq], ascending by rev.
+struct ChangeQuery {
+  std::uint64_t after_rev = 0;
+  std::uint64_t up_to_rev = 0;
+  std::uint64_t after_seq = 0;
+  std::uint64_t up_to_seq = 0;
+  std::uint32_t limit = 100;
 };
 
 // The outcome of storing one NewMessage. `duplicate` means (from, cid) was already stored:
@@ -136,7 +185,10 @@ struct ConversationState {
   std::string avatar;
   std::uint64_t last_seq = 0;
   std::uint64_t read_seq = 0;
-  std::uint64_t ack_seq = 0;  // delivery cursor
+  std::uint64_t ack_seq = 0;        // delivery cursor
+  std::uint64_t last_rev = 0;       // the conversation's change counter (Message::rev)
+  std::uint64_t mentions = 0;       // messages after read_seq that mention the user
+  std::uint64_t peer_read_seq = 0;  // a DM's peer's read marker (read receipts)
   std::optional<Message> last;
 };
 

@@ -70,7 +70,8 @@ void Hub::push(std::vector<Push> pushes) {
   auto& metric = metrics::imd();
   static metrics::Counter* const kSent[] = {
       &metric.ws_frames_sent.at("msg"), &metric.ws_frames_sent.at("sent"),
-      &metric.ws_frames_sent.at("error"), &metric.ws_frames_sent.at("read")};
+      &metric.ws_frames_sent.at("error"), &metric.ws_frames_sent.at("read"),
+      &metric.ws_frames_sent.at("typing")};
   static_assert(std::variant_size_v<Event> == std::size(kSent), "a label per event kind");
   const Millis now = SystemClock{}.now_ms();
   for (auto& p : pushes) {
@@ -97,12 +98,17 @@ void Hub::push(std::vector<Push> pushes) {
       OutFrame out;
       if (msg) {
         Frame& f = t.user == msg->msg.from ? for_sender : for_others;
-        if (!f) f = wire::msg_frame(msg->msg, t.user);
+        if (!f) {
+          f = msg->changed ? wire::change_frame(msg->msg, t.user)
+                           : wire::msg_frame(msg->msg, t.user);
+        }
         out.text = f;
-        out.is_message = true;
+        out.is_message = !msg->changed;
+        out.is_change = msg->changed;
         out.conv = msg->msg.conv;
         out.seq = msg->msg.seq;
-        if (t.user != msg->msg.from) {
+        out.rev = msg->msg.rev;
+        if (!msg->changed && t.user != msg->msg.from) {
           metric.messages_delivered.inc();
           metric.send_to_deliver_seconds.observe(metrics::elapsed_us(msg->msg.created_at, now));
         }

@@ -22,13 +22,16 @@ namespace imd::gateway {
 
 using wire::Frame;
 
-// A frame for one connection. Message frames carry their conversation and seq so that the
-// connection can order them against a running backfill and drop duplicates.
+// A frame for one connection. Message frames carry their conversation and seq, change frames
+// their conversation and rev, so that the connection can order them against a running backfill
+// and drop duplicates.
 struct OutFrame {
   Frame text;
   bool is_message = false;
+  bool is_change = false;
   ConvKey conv;
   std::uint64_t seq = 0;
+  std::uint64_t rev = 0;
 };
 
 class Connection {

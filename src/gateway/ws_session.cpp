@@ -19,8 +19,11 @@ namespace bj = boost::json;
 
 // The client ops of docs/protocol.md. Adding one: an entry here and its handler.
 const WsSession::Op WsSession::kOps[] = {
-    {"ping", &WsSession::op_ping}, {"send", &WsSession::op_send}, {"ack", &WsSession::op_ack},
-    {"read", &WsSession::op_read}, {"sync", &WsSession::op_sync}, {"auth", &WsSession::op_auth},
+    {"ping", &WsSession::op_ping},     {"send", &WsSession::op_send},
+    {"ack", &WsSession::op_ack},       {"read", &WsSession::op_read},
+    {"sync", &WsSession::op_sync},     {"edit", &WsSession::op_edit},
+    {"delete", &WsSession::op_delete}, {"typing", &WsSession::op_typing},
+    {"react", &WsSession::op_react},   {"auth", &WsSession::op_auth},
 };
 
 WsSession::WsSession(WsContext& ctx, WsTransport& transport, Id user, Millis token_expires_ms)
@@ -50,7 +53,7 @@ void WsSession::open(std::weak_ptr<Connection> self) {
         t_.send(wire::hello_frame(ref_.conn, user_, ctx_.config.ws.heartbeat_s,
                                   token_expires_ms_.load(std::memory_order_relaxed)),
                 true);
-        start_sync(std::nullopt);
+        start_sync({});
         t_.resume_reading();
       },
       asio::detached);
@@ -145,6 +148,8 @@ void WsSession::op_send(const bj::object& o) {
   if (!channel) return fail(channel.error());
   auto type = json::optional_string(o, "type", 16);
   if (!type) return fail(type.error());
+  auto reply_to = json::optional_id(o, "reply_to");
+  if (!reply_to) return fail(reply_to.error());
   auto body_it = o.find("body");
   if (body_it == o.end() || !body_it->value().is_string()) {
     return fail(make_error(Errc::invalid_argument, "body must be a string"));
@@ -152,6 +157,7 @@ void WsSession::op_send(const bj::object& o) {
   in.to = *to;
   in.channel = *channel;
   in.type = type->value_or("text");
+  in.reply_to = *reply_to;
   in.body = std::string(body_it->value().get_string());
   // The `sent` ACK comes later, through the Hub; only a refusal is answered here.
   std::string cid_copy = in.cid;
@@ -201,53 +207,128 @@ void WsSession::op_read(const bj::object& o) {
           });
 }
 
-void WsSession::op_sync(const bj::object& o) {
-  SyncCursors cursors;
-  auto it = o.find("cursors");
-  if (it != o.end() && !it->value().is_null()) {
-    if (!it->value().is_object() || it->value().get_object().size() > 10000) {
-      return send_error(
-          make_error(Errc::invalid_argument, "cursors must be an object of at most 10000"), "sync",
-          nullptr);
-    }
-    for (const auto& [k, v] : it->value().get_object()) {
-      auto key = wire::parse_conversation(k, user_);
-      if (!key) return send_error(key.error(), "sync", nullptr);
-      bj::object one{{"seq", v}};
-      auto seq = json::optional_uint(one, "seq");
-      if (!seq || !*seq) {
-        return send_error(make_error(Errc::invalid_argument, "cursor values must be seqs"), "sync",
-                          nullptr);
-      }
-      cursors[*key] = **seq;
-    }
+namespace {
+
+// `name` of a `sync`: an object of at most 10000 conversation -> number (a seq or a rev).
+Result<std::map<ConvKey, std::uint64_t>> conversation_numbers(const bj::object& o,
+                                                              std::string_view name, Id viewer) {
+  std::map<ConvKey, std::uint64_t> out;
+  auto it = o.find(name);
+  if (it == o.end() || it->value().is_null()) return out;
+  if (!it->value().is_object() || it->value().get_object().size() > 10000) {
+    return make_error(Errc::invalid_argument,
+                      std::string(name) + " must be an object of at most 10000");
   }
-  start_sync(std::move(cursors));
+  for (const auto& [k, v] : it->value().get_object()) {
+    auto key = wire::parse_conversation(k, viewer);
+    if (!key) return key.error();
+    bj::object one{{"n", v}};
+    auto n = json::optional_uint(one, "n");
+    if (!n || !*n) {
+      return make_error(Errc::invalid_argument,
+                        std::string(name) + " values must be non-negative integers");
+    }
+    out[*key] = **n;
+  }
+  return out;
+}
+
+}  // namespace
+
+void WsSession::op_sync(const bj::object& o) {
+  auto cursors = conversation_numbers(o, "cursors", user_);
+  if (!cursors) return send_error(cursors.error(), "sync", nullptr);
+  auto changes = conversation_numbers(o, "changes", user_);
+  if (!changes) return send_error(changes.error(), "sync", nullptr);
+  start_sync({std::move(*cursors), std::move(*changes)});
+}
+
+void WsSession::op_edit(const bj::object& o) {
+  auto body = o.find("body");
+  if (body == o.end() || !body->value().is_string()) {
+    return send_error(make_error(Errc::invalid_argument, "body must be a string"), "edit", nullptr);
+  }
+  change_op(o,
+            ChangeInput{
+                .id = 0, .change = Change::edit, .body = std::string(body->value().get_string())});
+}
+
+void WsSession::op_delete(const bj::object& o) {
+  change_op(o, ChangeInput{.id = 0, .change = Change::erase, .body = {}});
+}
+
+void WsSession::op_react(const bj::object& o) {
+  auto emoji = json::required_string(o, "emoji", kMaxEmojiBytes);
+  if (!emoji) return send_error(emoji.error(), "react", nullptr);
+  auto on = o.find("on");
+  if (on == o.end() || !on->value().is_bool()) {
+    return send_error(make_error(Errc::invalid_argument, "on must be true or false"), "react",
+                      nullptr);
+  }
+  if (!react_rate_.take(ctx_.clock.now_ms())) {
+    return send_error(make_error(Errc::too_many_requests, "react: at most 5 per second"), "react",
+                      nullptr);
+  }
+  change_op(o, ChangeInput{.id = 0,
+                           .change = Change::react,
+                           .body = std::move(*emoji),
+                           .on = on->value().get_bool()});
+}
+
+void WsSession::op_typing(const bj::object& o) {
+  auto name = json::required_string(o, "conversation", 64);
+  if (!name) return send_error(name.error(), "typing", nullptr);
+  auto conv = wire::parse_conversation(*name, user_);
+  if (!conv) return send_error(conv.error(), "typing", nullptr);
+  if (!typing_rate_.take(ctx_.clock.now_ms())) {
+    return send_error(make_error(Errc::too_many_requests, "typing: at most one per second"),
+                      "typing", nullptr);
+  }
+  // Member lists and routes may be remote: on the pool (rate-limited above).
+  on_pool([this, conv = *conv] { return ctx_.messaging.typing(user_, conv); },
+          [this](const Result<void>& r) {
+            if (!r) send_error(r.error(), "typing", nullptr);
+          });
+}
+
+void WsSession::change_op(const bj::object& o, ChangeInput in) {
+  const std::string_view op = wire::change_op(in.change);
+  auto id = json::optional_id(o, "id");
+  if (!id) return send_error(id.error(), op, nullptr);
+  if (!*id) return send_error(make_error(Errc::invalid_argument, "id is required"), op, nullptr);
+  in.id = **id;
+  // Reads the message (the Store): always on the pool. Its answer is the change frame itself.
+  on_pool([this, in = std::move(in)] { return ctx_.messaging.change(user_, in, ref_); },
+          [this, op, id = **id](const Result<void>& r) {
+            if (!r) t_.send(wire::error_frame(r.error(), op, nullptr, id), true);
+          });
 }
 
 // --- backfill and live pushes
 
-void WsSession::start_sync(std::optional<SyncCursors> cursors) {
+void WsSession::start_sync(SyncRequest req) {
   if (syncing_) {
     // Merged into the one pending request (bounded: one pending sync per connection).
     if (!sync_pending_) sync_pending_.emplace();
-    if (cursors) {
-      for (auto& [k, v] : *cursors) (*sync_pending_)[k] = v;
+    if (req.cursors) {
+      if (!sync_pending_->cursors) sync_pending_->cursors.emplace();
+      for (auto& [k, v] : *req.cursors) (*sync_pending_->cursors)[k] = v;
     }
+    for (auto& [k, v] : req.changes) sync_pending_->changes[k] = v;
     return;
   }
   syncing_ = true;
   asio::co_spawn(
       t_.executor(),
-      [this, hold = t_.hold(), cursors = std::move(cursors)]() mutable {
-        return sync_loop(std::move(cursors));
+      [this, hold = t_.hold(), req = std::move(req)]() mutable {
+        return sync_loop(std::move(req));
       },
       asio::detached);
 }
 
 // A backfill: passes of SyncService until one ran with no live message dropped meanwhile, then
 // `synced`. Pages are read and framed on the blocking pool; the strand only queues them.
-asio::awaitable<void> WsSession::sync_loop(std::optional<SyncCursors> cursors) {
+asio::awaitable<void> WsSession::sync_loop(SyncRequest req) {
   const auto page = static_cast<std::uint32_t>(ctx_.config.ws.sync_page);
   if (!warmed_) {
     // The user is online now: warm their caches beside the backfill, not before it.
@@ -259,14 +340,16 @@ asio::awaitable<void> WsSession::sync_loop(std::optional<SyncCursors> cursors) {
     std::uint64_t seq = 0;
     wire::Frame frame;
   };
-  std::uint64_t sent = 0;
+  std::uint64_t sent = 0, changes = 0;
   bool failed = false;
   std::optional<SyncService::Pass> pass;
   while (!t_.closed() && !failed) {
     dirty_ = false;
-    Delivered held = delivered_;  // copied here: the strand owns delivered_
-    auto begun = co_await offload(ctx_.blocking,
-                                  [&] { return ctx_.sync.begin(user_, cursors, std::move(held)); });
+    Delivered held = delivered_;  // copied here: the strand owns delivered_ and revs_
+    Revs revs = revs_;
+    auto begun = co_await offload(ctx_.blocking, [&] {
+      return ctx_.sync.begin(user_, req.cursors, std::move(held), req.changes, std::move(revs));
+    });
     if (!begun) {
       send_error(begun.error(), "sync", nullptr);
       failed = true;
@@ -277,9 +360,14 @@ asio::awaitable<void> WsSession::sync_loop(std::optional<SyncCursors> cursors) {
       auto framed = co_await offload(ctx_.blocking, [&]() -> Result<std::vector<Framed>> {
         auto msgs = ctx_.sync.next(*pass, page);
         if (!msgs) return msgs.error();
+        const bool change = pass->changes_page();
         std::vector<Framed> out;
         out.reserve(msgs->size());
-        for (const auto& m : *msgs) out.push_back({m.conv, m.seq, wire::msg_frame(m, user_)});
+        for (const auto& m : *msgs) {
+          // A change page's seqs are not the message stream's: 0 keeps delivered_ as it is.
+          out.push_back({m.conv, change ? 0 : m.seq,
+                         change ? wire::change_frame(m, user_) : wire::msg_frame(m, user_)});
+        }
         return out;
       });
       if (!framed) {
@@ -290,13 +378,20 @@ asio::awaitable<void> WsSession::sync_loop(std::optional<SyncCursors> cursors) {
       if (framed->empty()) break;
       t_.cork();
       for (auto& f : *framed) {
-        delivered_[f.conv] = f.seq;
+        if (f.seq != 0) {
+          delivered_[f.conv] = f.seq;
+          ++sent;
+        } else {
+          ++changes;
+        }
         t_.send(std::move(f.frame), true);
-        ++sent;
       }
       t_.uncork();
       count_sent("msg", framed->size());
       co_await t_.writable();
+    }
+    if (!t_.closed() && !failed) {
+      for (const auto& [conv, st] : pass->revs()) revs_[conv] = st;
     }
     if (!dirty_) break;
   }
@@ -309,7 +404,7 @@ asio::awaitable<void> WsSession::sync_loop(std::optional<SyncCursors> cursors) {
   if (!failed) {
     metrics::imd().backfill_messages.observe(sent);
     count_sent("synced");
-    t_.send(wire::synced_frame(sent), true);
+    t_.send(wire::synced_frame(sent, changes), true);
   }
   if (sync_pending_) {
     auto next = std::move(*sync_pending_);
@@ -318,22 +413,41 @@ asio::awaitable<void> WsSession::sync_loop(std::optional<SyncCursors> cursors) {
   }
 }
 
+bool WsSession::take_live_change(const OutFrame& f, bool& gap) {
+  // A conversation the connection has no state for is new to it (created or joined since its
+  // last backfill): its changes start at 0.
+  RevState& st = revs_[f.conv];
+  if (f.rev <= st.hw) return false;  // sent already, or covered by a backfill
+  if (f.rev != st.hw + 1) {
+    gap = true;  // one before it is missing: the backfill reads (hw, last] in order
+    return false;
+  }
+  st.hw = f.rev;
+  return true;
+}
+
 void WsSession::on_deliver(std::vector<OutFrame> frames) {
+  bool gap = false;
   t_.cork();
   for (auto& f : frames) {
     if (t_.closed()) break;
-    if (f.is_message) {
+    if (f.is_message || f.is_change) {
       if (syncing_) {
         dirty_ = true;  // the running backfill reads it from the store
         continue;
       }
-      auto& d = delivered_[f.conv];
-      if (f.seq <= d) continue;  // already sent by a backfill
-      d = f.seq;
+      if (f.is_change) {
+        if (!take_live_change(f, gap)) continue;
+      } else {
+        auto& d = delivered_[f.conv];
+        if (f.seq <= d) continue;  // already sent by a backfill
+        d = f.seq;
+      }
     }
     t_.send(std::move(f.text), false);
   }
   t_.uncork();
+  if (gap && !t_.closed()) start_sync({});
 }
 
 // A fresh access token for the same user, before the one the connection opened with ends: the

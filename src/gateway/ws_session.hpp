@@ -20,6 +20,7 @@
 
 #include "common/clock.hpp"
 #include "common/config.hpp"
+#include "common/rate_limiter.hpp"
 #include "domain/auth_service.hpp"
 #include "domain/messaging_service.hpp"
 #include "domain/ports/routes.hpp"
@@ -77,6 +78,12 @@ class WsSession {
   void op_read(const boost::json::object& o);
   void op_sync(const boost::json::object& o);
   void op_auth(const boost::json::object& o);
+  void op_edit(const boost::json::object& o);
+  void op_delete(const boost::json::object& o);
+  void op_typing(const boost::json::object& o);
+  void op_react(const boost::json::object& o);
+  // edit and delete: the message id, then MessagingService::change on the pool.
+  void change_op(const boost::json::object& o, ChangeInput in);
 
   // fn() on the blocking pool with reading paused, then then(result) on the strand.
   template <class Fn, class Then>
@@ -89,8 +96,17 @@ class WsSession {
 
   // imd_ws_frames_sent_total{op}: the frames this session queues itself (the Hub counts pushes).
   static void count_sent(std::string_view op, std::uint64_t n = 1);
-  void start_sync(std::optional<SyncCursors> cursors);
-  boost::asio::awaitable<void> sync_loop(std::optional<SyncCursors> cursors);
+  // A backfill request: the client's message cursors (nullopt on connect) and change cursors.
+  struct SyncRequest {
+    std::optional<SyncCursors> cursors;
+    ChangeCursors changes;
+  };
+  void start_sync(SyncRequest req);
+  boost::asio::awaitable<void> sync_loop(SyncRequest req);
+  // A live change frame: sent when it is the next rev of its conversation for this connection,
+  // dropped when the connection has it; a gap (a change missed) drops it and asks for a
+  // backfill, which reads the changes from the Store in order. Returns whether to send it.
+  bool take_live_change(const OutFrame& f, bool& gap);
 
   WsContext& ctx_;
   WsTransport& t_;
@@ -100,8 +116,13 @@ class WsSession {
   bool syncing_ = false;  // a backfill runs: live message pushes are dropped (dirty_)
   bool dirty_ = false;    // a live message was dropped: the backfill makes another pass
   bool warmed_ = false;
-  std::optional<SyncCursors> sync_pending_;  // one `sync` waiting for the running backfill
+  std::optional<SyncRequest> sync_pending_;  // one `sync` waiting for the running backfill
   Delivered delivered_;  // the last seq sent per conversation, backfill and live alike
+  Revs revs_;            // where the connection stands in each conversation's changes
+  // `typing` frames of this connection: 1 per second, bursts of 3 (docs/protocol.md).
+  TokenBucket typing_rate_{1.0, 3.0};
+  // `react` frames of this connection: 5 per second, bursts of 10.
+  TokenBucket react_rate_{5.0, 10.0};
 };
 
 }  // namespace imd::gateway

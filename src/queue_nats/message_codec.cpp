@@ -66,9 +66,14 @@ class Reader {
 
 // A field added to Message or NewMessage breaks the build here: add it to the record (and
 // bump kCodecVersion, keeping the old version decodable while queues drain).
+// rev, change, edited_at, deleted and reactions are the store's output, never in a queued
+// record.
 [[maybe_unused]] void all_fields_are_encoded(const NewMessage& n) {
-  [[maybe_unused]] const auto& [id, conv, seq, from, to, type, body, created_at, cid] = n.msg;
-  [[maybe_unused]] const auto& [msg, origin, attempt] = n;
+  [[maybe_unused]] const auto& [id, conv, seq, from, to, type, body, created_at, cid, reply_to, rev,
+                                change, edited_at, deleted, reactions] = n.msg;
+  // mentions: set by the consumer from the body, after decoding.
+  [[maybe_unused]] const auto& [msg, origin, attempt, change_kind, change_id, react_on, mentions] =
+      n;
 }
 
 Error bad(std::string why) {
@@ -79,7 +84,7 @@ Error bad(std::string why) {
 
 std::string encode_new_message(const NewMessage& m) {
   const Message& g = m.msg;
-  Writer w(3 + 8 * 8 + 1 + 3 * 4 + 4 + g.type.size() + g.body.size() + g.cid.size());
+  Writer w(3 + 10 * 8 + 3 + 3 * 4 + 4 + g.type.size() + g.body.size() + g.cid.size());
   w.u8(static_cast<std::uint8_t>(kMagic[0]));
   w.u8(static_cast<std::uint8_t>(kMagic[1]));
   w.u8(kCodecVersion);
@@ -96,6 +101,10 @@ std::string encode_new_message(const NewMessage& m) {
   w.str(g.cid);
   w.u32(m.origin.node);
   w.u64(m.origin.conn);
+  w.u64(g.reply_to);
+  w.u8(static_cast<std::uint8_t>(m.change));
+  w.u64(m.change_id);
+  w.u8(m.react_on ? 1 : 0);
   return w.take();
 }
 
@@ -107,7 +116,9 @@ Result<NewMessage> decode_new_message(std::string_view bytes) {
     return bad("bad magic");
   }
   if (!r.u8(version)) return bad("truncated header");
-  if (version != kCodecVersion) return bad("unknown version " + std::to_string(version));
+  if (version != kCodecVersion && version != 1) {
+    return bad("unknown version " + std::to_string(version));
+  }
 
   NewMessage m;
   Message& g = m.msg;
@@ -125,6 +136,19 @@ Result<NewMessage> decode_new_message(std::string_view bytes) {
   g.created_at = static_cast<Millis>(created);
   if (!r.str(g.type) || !r.str(g.body) || !r.str(g.cid)) return bad("truncated string");
   if (!r.u32(m.origin.node) || !r.u64(m.origin.conn)) return bad("truncated origin");
+  if (version >= 2) {
+    std::uint8_t change = 0;
+    std::uint8_t on = 0;
+    if (!r.u64(g.reply_to) || !r.u8(change) || !r.u64(m.change_id) || !r.u8(on)) {
+      return bad("truncated change fields");
+    }
+    if (on > 1) return bad("react_on is not 0 or 1");
+    m.react_on = on == 1;
+    if (change > static_cast<std::uint8_t>(Change::react)) {
+      return bad("unknown change kind " + std::to_string(change));
+    }
+    m.change = static_cast<Change>(change);
+  }
   if (!r.done()) return bad("trailing bytes");
   return m;
 }

@@ -19,8 +19,12 @@ NewMessage sample() {
   m.msg.body = std::string("hello\0world\xff", 12);
   m.msg.created_at = -5;  // any int64 survives
   m.msg.cid = "c-1";
+  m.msg.reply_to = 77;
   m.origin = ConnRef{3, 0xfffffffffffffffeull};
   m.attempt = 4;
+  m.change = Change::erase;
+  m.change_id = 0xfedcba9876543210ull;
+  m.react_on = true;
   return m;
 }
 
@@ -39,6 +43,10 @@ TEST(CodecUnit, RoundTripsEveryField) {
   EXPECT_EQ(back->msg.cid, m.msg.cid);
   EXPECT_EQ(back->origin, m.origin);
   EXPECT_EQ(back->attempt, 1u);  // not encoded: the broker's delivery count sets it
+  EXPECT_EQ(back->msg.reply_to, 77u);
+  EXPECT_EQ(back->change, Change::erase);
+  EXPECT_EQ(back->change_id, m.change_id);
+  EXPECT_TRUE(back->react_on);
 
   NewMessage channel;
   channel.msg.conv = ConvKey::channel(5);
@@ -65,8 +73,11 @@ TEST(CodecUnit, RejectsBadHeaderKindLengthsAndTrailingBytes) {
   magic[0] = 'X';
   EXPECT_TRUE(fails(magic));
   std::string version = good;
-  version[2] = 2;
+  version[2] = 3;
   EXPECT_TRUE(fails(version));
+  std::string change = good;
+  change[good.size() - 10] = 9;  // the change kind, before change_id and react_on
+  EXPECT_TRUE(fails(change));
   std::string kind = good;
   kind[3 + 8] = 9;  // after magic, version, id
   EXPECT_TRUE(fails(kind));
@@ -79,6 +90,20 @@ TEST(CodecUnit, RejectsBadHeaderKindLengthsAndTrailingBytes) {
   EXPECT_TRUE(fails(huge));
   EXPECT_TRUE(fails(""));
   EXPECT_TRUE(fails("garbage that is not a record at all"));
+}
+
+// A version 1 record (queued by a process of the previous release) is a plain send.
+TEST(CodecUnit, DecodesVersionOneAsASend) {
+  std::string v1 = encode_new_message(sample());
+  v1.resize(v1.size() - (8 + 1 + 8 + 1));
+  v1[2] = 1;
+  auto back = decode_new_message(v1);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->msg.body, sample().msg.body);
+  EXPECT_EQ(back->change, Change::none);
+  EXPECT_EQ(back->msg.reply_to, 0u);
+  v1[2] = 2;  // the same bytes claiming version 2 lack its fields
+  EXPECT_FALSE(decode_new_message(v1));
 }
 
 TEST(CodecUnit, RandomBytesNeverCrash) {

@@ -48,6 +48,14 @@ std::string encode_message(const Message& m) {
   o["body"] = m.body;
   o["at"] = m.created_at;
   o["cid"] = m.cid;
+  // Optional (absent: 0), so entries written before they existed still decode.
+  if (m.reply_to != 0) o["re"] = m.reply_to;
+  if (m.rev != 0) {
+    o["rev"] = m.rev;
+    o["ch"] = static_cast<std::uint64_t>(m.change);
+    o["ed"] = m.edited_at;
+    o["del"] = m.deleted;
+  }
   return boost::json::serialize(o);
 }
 
@@ -67,6 +75,18 @@ Result<Message> decode_message(std::string_view text) {
   if (!ok) return make_error(Errc::internal, "redis: corrupt stored message");
   m.conv.kind = static_cast<ConvKind>(kind);
   m.created_at = at_v->get_int64();
+  (void)get_u64(o, "re", m.reply_to);
+  if (get_u64(o, "rev", m.rev)) {
+    std::uint64_t change = 0;
+    if (!get_u64(o, "ch", change) || change > static_cast<std::uint64_t>(Change::react)) {
+      return make_error(Errc::internal, "redis: corrupt stored message");
+    }
+    m.change = static_cast<Change>(change);
+    if (auto* ed = o.if_contains("ed"); ed != nullptr && ed->is_int64())
+      m.edited_at = ed->get_int64();
+    if (auto* del = o.if_contains("del"); del != nullptr && del->is_bool())
+      m.deleted = del->get_bool();
+  }
   return m;
 }
 

@@ -77,6 +77,13 @@ Result<imd::Errc> decode_errc(int e) {
   }
 }
 
+Result<imd::Change> decode_change(std::uint32_t c) {
+  if (c > static_cast<std::uint32_t>(imd::Change::react)) {
+    return invalid("unknown change kind " + std::to_string(c));
+  }
+  return static_cast<imd::Change>(c);
+}
+
 Result<void> check_text(const std::string& s, std::size_t max, const char* name) {
   if (s.size() > max) return invalid(std::string(name) + " longer than limit");
   return {};
@@ -99,6 +106,17 @@ void encode_event(const imd::Event& event, Delivery& out) {
           m.set_body(e.msg.body);
           m.set_created_at(e.msg.created_at);
           m.set_cid(e.msg.cid);
+          m.set_reply_to(e.msg.reply_to);
+          m.set_rev(e.msg.rev);
+          m.set_change_kind(static_cast<std::uint32_t>(e.msg.change));
+          m.set_edited_at(e.msg.edited_at);
+          m.set_deleted(e.msg.deleted);
+          m.set_changed(e.changed);
+          for (const auto& r : e.msg.reactions) {
+            Reaction& out_r = *m.add_reactions();
+            out_r.set_emoji(r.emoji);
+            for (Id u : r.users) out_r.add_users(u);
+          }
         } else if constexpr (std::is_same_v<T, imd::SentEvent>) {
           SentEvent& s = *out.mutable_sent();
           s.set_cid(e.cid);
@@ -112,6 +130,12 @@ void encode_event(const imd::Event& event, Delivery& out) {
           f.set_cid(e.cid);
           f.set_code(encode_errc(e.error.code));
           f.set_message(e.error.message);
+          f.set_change_kind(static_cast<std::uint32_t>(e.change));
+          f.set_id(e.id);
+        } else if constexpr (std::is_same_v<T, imd::TypingEvent>) {
+          TypingEvent& t = *out.mutable_typing();
+          t.set_user_id(e.user_id);
+          encode_conv(e.conv, *t.mutable_conv());
         } else {
           static_assert(std::is_same_v<T, imd::ReadEvent>);
           ReadEvent& r = *out.mutable_read();
@@ -156,6 +180,24 @@ Result<std::shared_ptr<const imd::Event>> decode_event(const Delivery& in,
       e.msg.body = m.body();
       e.msg.created_at = m.created_at();
       e.msg.cid = m.cid();
+      auto change = decode_change(m.change_kind());
+      if (!change) return change.error();
+      e.msg.reply_to = m.reply_to();
+      e.msg.rev = m.rev();
+      e.msg.change = *change;
+      e.msg.edited_at = m.edited_at();
+      e.msg.deleted = m.deleted();
+      e.changed = m.changed();
+      if (static_cast<std::size_t>(m.reactions_size()) > imd::kMaxReactionEmoji) {
+        return invalid("too many reactions");
+      }
+      for (const Reaction& r : m.reactions()) {
+        IMD_TRY(check_text(r.emoji(), imd::kMaxEmojiBytes, "emoji"));
+        if (static_cast<std::size_t>(r.users_size()) > imd::kMaxReactionUsers) {
+          return invalid("too many users of a reaction");
+        }
+        e.msg.reactions.push_back(imd::Reaction{r.emoji(), {r.users().begin(), r.users().end()}});
+      }
       return std::make_shared<const imd::Event>(std::move(e));
     }
     case Delivery::kSent: {
@@ -172,14 +214,22 @@ Result<std::shared_ptr<const imd::Event>> decode_event(const Delivery& in,
       if (!code) return code.error();
       IMD_TRY(check_text(f.cid(), limits.max_text_bytes, "cid"));
       IMD_TRY(check_text(f.message(), limits.max_text_bytes, "error message"));
+      auto change = decode_change(f.change_kind());
+      if (!change) return change.error();
       return std::make_shared<const imd::Event>(
-          imd::SendFailedEvent{f.cid(), imd::Error{*code, f.message()}});
+          imd::SendFailedEvent{f.cid(), imd::Error{*code, f.message()}, *change, f.id()});
     }
     case Delivery::kRead: {
       const ReadEvent& r = in.read();
       auto conv = decode_conv(r.has_conv(), r.conv());
       if (!conv) return conv.error();
       return std::make_shared<const imd::Event>(imd::ReadEvent{r.user_id(), *conv, r.seq()});
+    }
+    case Delivery::kTyping: {
+      const TypingEvent& t = in.typing();
+      auto conv = decode_conv(t.has_conv(), t.conv());
+      if (!conv) return conv.error();
+      return std::make_shared<const imd::Event>(imd::TypingEvent{t.user_id(), *conv});
     }
     case Delivery::EVENT_NOT_SET:
       break;

@@ -30,11 +30,33 @@ inline Message sample_message(std::uint64_t seq = 42) {
 }
 
 inline std::vector<Event> sample_events() {
+  // The first four in this order (tests index them); then the changes of issue 15.
   return {
       MessageEvent{sample_message()},
       SentEvent{"c-2", 555, 17, ConvKey::channel(88), 7, 1700000000999},
       SendFailedEvent{"c-3", Error{Errc::payload_too_large, "body is larger than 16384 bytes"}},
       ReadEvent{7, ConvKey::dm(3, 7), 99},
+      MessageEvent{[] {
+                     Message m = sample_message();
+                     m.reply_to = 42;
+                     m.rev = 7;
+                     m.change = Change::erase;
+                     m.edited_at = 1700000000500;
+                     m.deleted = true;
+                     m.body.clear();
+                     return m;
+                   }(),
+                   true},
+      MessageEvent{[] {
+                     Message m = sample_message();
+                     m.rev = 8;
+                     m.change = Change::react;
+                     m.reactions = {Reaction{"\xf0\x9f\x91\x8d", {7, 9}}, Reaction{"ok", {9}}};
+                     return m;
+                   }(),
+                   true},
+      SendFailedEvent{"", Error{Errc::forbidden, "not your message"}, Change::edit, 321},
+      TypingEvent{7, ConvKey::channel(88)},
   };
 }
 
@@ -48,7 +70,10 @@ inline bool same(const Event& a, const Event& b) {
     const auto& y = std::get<MessageEvent>(b);
     const Message &m = x->msg, &n = y.msg;
     return m.id == n.id && m.conv == n.conv && m.seq == n.seq && m.from == n.from && m.to == n.to &&
-           m.type == n.type && m.body == n.body && m.created_at == n.created_at && m.cid == n.cid;
+           m.type == n.type && m.body == n.body && m.created_at == n.created_at && m.cid == n.cid &&
+           m.reply_to == n.reply_to && m.rev == n.rev && m.change == n.change &&
+           m.edited_at == n.edited_at && m.deleted == n.deleted && m.reactions == n.reactions &&
+           x->changed == y.changed;
   }
   if (auto* x = std::get_if<SentEvent>(&a)) {
     const auto& y = std::get<SentEvent>(b);
@@ -57,7 +82,12 @@ inline bool same(const Event& a, const Event& b) {
   }
   if (auto* x = std::get_if<SendFailedEvent>(&a)) {
     const auto& y = std::get<SendFailedEvent>(b);
-    return x->cid == y.cid && x->error.code == y.error.code && x->error.message == y.error.message;
+    return x->cid == y.cid && x->error.code == y.error.code &&
+           x->error.message == y.error.message && x->change == y.change && x->id == y.id;
+  }
+  if (auto* x = std::get_if<TypingEvent>(&a)) {
+    const auto& y = std::get<TypingEvent>(b);
+    return x->user_id == y.user_id && x->conv == y.conv;
   }
   const auto& x = std::get<ReadEvent>(a);
   const auto& y = std::get<ReadEvent>(b);

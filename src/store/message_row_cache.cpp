@@ -5,7 +5,9 @@ namespace imd {
 std::size_t MessageRowCache::row_bytes(const Message& m) {
   // The heap a copy holds: strings past the small-string buffer.
   auto heap = [](const std::string& s) { return s.size() > 15 ? s.size() + 1 : 0; };
-  return heap(m.type) + heap(m.body) + heap(m.cid);
+  std::size_t reactions = m.reactions.capacity() * sizeof(Reaction);
+  for (const auto& r : m.reactions) reactions += heap(r.emoji) + r.users.capacity() * sizeof(Id);
+  return heap(m.type) + heap(m.body) + heap(m.cid) + reactions;
 }
 
 void MessageRowCache::touch(Block& b) {
@@ -55,7 +57,12 @@ void MessageRowCache::remember(const std::vector<Message>& rows) {
       touch(b);
     }
     const std::size_t slot = m.seq % kBlockRows;
-    if (b.present[slot]) continue;
+    if (b.present[slot]) {
+      // A changed message replaces its row; an older read of it never does.
+      if (m.rev <= b.rows[slot].rev) continue;
+      b.bytes -= row_bytes(b.rows[slot]);
+      bytes_ -= row_bytes(b.rows[slot]);
+    }
     b.rows[slot] = m;
     b.present[slot] = true;
     b.bytes += row_bytes(m);

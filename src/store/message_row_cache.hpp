@@ -2,9 +2,11 @@
 // again do not decode the same rows from SQLite again (decoding was a quarter of a history
 // request's CPU).
 //
-// Why it cannot go stale: a stored message never changes and is never deleted (the schema has
-// no UPDATE or DELETE of message rows), and only rows that a read transaction returned, i.e.
-// committed rows, are remembered. A page is answered from here only when every seq it consists
+// Why it cannot go stale: only rows that a read transaction returned, i.e. committed rows, are
+// remembered, and a stored message changes only by a change (edit, delete, reaction) that bumps
+// its rev: the store remembers the changed row after the commit, and a row replaces a
+// remembered one only with a higher rev (a read that saw the row before the change and
+// remembers it late is ignored). A page is answered from here only when every seq it consists
 // of is here: the `count` seqs right below `before_seq` (or right after `after_seq`) all exist,
 // so they are exactly the rows the query returns. Anything else (the newest page, a row not
 // seen yet) goes to the database, and what it returns is remembered.
@@ -36,7 +38,8 @@ class MessageRowCache {
   // them are here; nullopt otherwise.
   std::optional<std::vector<Message>> rows(const ConvKey& conv, std::uint64_t first,
                                            std::size_t count);
-  // Remembers rows read from the database (of any conversations).
+  // Remembers rows read from the database (of any conversations); a row already here is
+  // replaced only by one with a higher rev.
   void remember(const std::vector<Message>& rows);
 
   std::size_t bytes() const;

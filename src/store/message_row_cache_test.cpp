@@ -62,6 +62,32 @@ TEST(MessageRowCache, AnswersOnlyWhenEverySeqIsThere) {
   EXPECT_FALSE(cache.rows(ch, UINT64_MAX - 1, 5));
 }
 
+// A changed row replaces the remembered one; a row read before the change and remembered late
+// never does.
+TEST(MessageRowCache, AChangedRowReplacesOnlyAnOlderRev) {
+  const ConvKey conv = ConvKey::dm(1, 2);
+  MessageRowCache cache(1 << 20);
+  cache.remember(rows(conv, 1, 3));
+  Message edited = row(conv, 2);
+  edited.body = "edited, and longer than the small-string buffer";
+  edited.rev = 5;
+  cache.remember({edited});
+  auto page = cache.rows(conv, 1, 3);
+  ASSERT_TRUE(page);
+  EXPECT_EQ((*page)[1].body, edited.body);
+  const std::size_t bytes = cache.bytes();
+  cache.remember({row(conv, 2)});  // the old state, read before the change
+  EXPECT_EQ(cache.rows(conv, 2, 1)->at(0).rev, 5u);
+  EXPECT_EQ(cache.bytes(), bytes);
+  Message deleted = edited;
+  deleted.body.clear();
+  deleted.deleted = true;
+  deleted.rev = 6;
+  cache.remember({deleted});
+  EXPECT_TRUE(cache.rows(conv, 2, 1)->at(0).deleted);
+  EXPECT_LT(cache.bytes(), bytes);
+}
+
 TEST(MessageRowCache, DropsTheLeastRecentlyUsedBlocksPastItsBound) {
   const auto a = ConvKey::channel(1);
   const auto b = ConvKey::channel(2);

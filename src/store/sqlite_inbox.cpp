@@ -53,14 +53,16 @@ Result<std::vector<Message>> SqliteInbox::list(Id user_id, const std::optional<I
     // comparison starts the walk at the cursor.
     auto s = after ? c.prepare(
                          "SELECT m.id, m.\"from\", m.\"to\", m.type, m.body, m.created_at,"
-                         " m.user_a, m.user_b, m.seq, m.cid"
-                         " FROM inbox i JOIN message m ON m.id = i.message_id"
+                         " m.user_a, m.user_b, m.seq, m.cid, m.reply_to, m.rev, m.change_kind,"
+                         " m.edited_at, m.deleted, m.reactions FROM inbox i JOIN message m ON m.id "
+                         "= i.message_id"
                          " WHERE i.user_id = ?1 AND (i.user_a, i.user_b, i.seq) > (?2, ?3, ?4)"
                          " ORDER BY i.user_a, i.user_b, i.seq LIMIT ?5")
                    : c.prepare(
                          "SELECT m.id, m.\"from\", m.\"to\", m.type, m.body, m.created_at,"
-                         " m.user_a, m.user_b, m.seq, m.cid"
-                         " FROM inbox i JOIN message m ON m.id = i.message_id"
+                         " m.user_a, m.user_b, m.seq, m.cid, m.reply_to, m.rev, m.change_kind,"
+                         " m.edited_at, m.deleted, m.reactions FROM inbox i JOIN message m ON m.id "
+                         "= i.message_id"
                          " WHERE i.user_id = ?1"
                          " ORDER BY i.user_a, i.user_b, i.seq LIMIT ?5");
     if (!s.ok()) return s.error();

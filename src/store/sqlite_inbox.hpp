@@ -18,6 +18,8 @@ namespace imd {
 
 class SqliteInbox final : public Inbox {
  public:
+  // Entries are read with the stored message (a join): always its current state.
+  bool holds_copies() const override { return false; }
   explicit SqliteInbox(std::shared_ptr<SqliteDatabase> db);
 
   // One transaction for all items; an item already present is skipped.

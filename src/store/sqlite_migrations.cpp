@@ -141,9 +141,42 @@ CREATE TABLE inbox (
 ) WITHOUT ROWID;
 )sql";
 
+// Changes of stored messages (edit, delete, reactions) and replies: each conversation counts
+// its changes (last_rev); a message keeps its last change's rev, kind and id, so a device
+// fetches what changed after its rev cursor through the (conversation, rev) indexes.
+constexpr std::string_view kV3Changes = R"sql(
+ALTER TABLE channel ADD COLUMN last_rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE dm ADD COLUMN last_rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE channel_message ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE channel_message ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE channel_message ADD COLUMN change_kind INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE channel_message ADD COLUMN change_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE channel_message ADD COLUMN edited_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE channel_message ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE channel_message ADD COLUMN reactions TEXT NOT NULL DEFAULT '';
+CREATE INDEX channel_message_by_rev ON channel_message(channel_id, rev) WHERE rev > 0;
+ALTER TABLE message ADD COLUMN reply_to INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE message ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE message ADD COLUMN change_kind INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE message ADD COLUMN change_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE message ADD COLUMN edited_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE message ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE message ADD COLUMN reactions TEXT NOT NULL DEFAULT '';
+CREATE INDEX message_by_rev ON message(user_a, user_b, rev) WHERE rev > 0;
+CREATE TABLE mention (
+  user_id INTEGER NOT NULL,
+  kind    INTEGER NOT NULL,
+  conv_a  INTEGER NOT NULL,
+  conv_b  INTEGER NOT NULL,
+  seq     INTEGER NOT NULL,
+  PRIMARY KEY (user_id, kind, conv_a, conv_b, seq)
+) WITHOUT ROWID;
+)sql";
+
 constexpr SqliteMigration kMigrations[] = {
     {1, kV1Store},
     {2, kV2Inbox},
+    {3, kV3Changes},
 };
 
 constexpr std::string_view kCreateVersionTable =

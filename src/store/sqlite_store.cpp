@@ -28,8 +28,8 @@ class BatchAppender {
                  " WHERE id = ?1 RETURNING last_seq"));
     IMD_TRY(prep(insert_channel_,
                  "INSERT INTO channel_message"
-                 "(channel_id, message_id, seq, \"from\", type, body, created_at, cid)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+                 "(channel_id, message_id, seq, \"from\", type, body, created_at, cid, reply_to)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     IMD_TRY(prep(cursor_channel_,
                  "UPDATE channel_user SET read_seq = MAX(read_seq, ?3)"
                  " WHERE channel_id = ?1 AND user_id = ?2"));
@@ -44,8 +44,8 @@ class BatchAppender {
                  " WHERE user_a = ?1 AND user_b = ?2 RETURNING last_seq"));
     IMD_TRY(prep(insert_dm_message_,
                  "INSERT INTO message"
-                 "(id, \"from\", \"to\", type, body, created_at, user_a, user_b, seq, cid)"
-                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                 "(id, \"from\", \"to\", type, body, created_at, user_a, user_b, seq, cid,"
+                 " reply_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     IMD_TRY(prep(cursor_dm_,
                  "UPDATE dm_user SET read_seq = MAX(read_seq, ?3)"
                  " WHERE user_id = ?1 AND peer_id = ?2"));
@@ -93,7 +93,7 @@ class BatchAppender {
       }
       m.seq = *seq;
       IMD_TRY(exec(insert_channel_, to_db(m.conv.a), to_db(m.id), to_db(m.seq), to_db(m.from),
-                   m.type, m.body, m.created_at, cid));
+                   m.type, m.body, m.created_at, cid, to_db(m.reply_to)));
       // Only when the sender has a member row: membership is the caller's check, not ours.
       IMD_TRY(exec(cursor_channel_, to_db(m.conv.a), to_db(m.from), to_db(m.seq)));
     } else {
@@ -115,7 +115,7 @@ class BatchAppender {
       if (!seq) return make_error(Errc::internal, "dm row missing right after its insert");
       m.seq = *seq;
       IMD_TRY(exec(insert_dm_message_, to_db(m.id), to_db(m.from), to_db(m.to), m.type, m.body,
-                   m.created_at, to_db(a), to_db(b), to_db(m.seq), cid));
+                   m.created_at, to_db(a), to_db(b), to_db(m.seq), cid, to_db(m.reply_to)));
       IMD_TRY(exec(cursor_dm_, to_db(m.from), to_db(m.to), to_db(m.seq)));
     }
     if (cid) IMD_TRY(exec(insert_cid_, to_db(m.from), *cid, to_db(m.id)));
@@ -211,6 +211,19 @@ Result<std::vector<Message>> SqliteStore::messages(const ConvKey& conv, const Hi
   auto page = SqlStore::messages(conv, q);
   if (rows_ && page.ok()) rows_->remember(*page);
   return page;
+}
+
+Result<std::vector<Result<Changed>>> SqliteStore::change_messages(
+    std::span<const NewMessage> batch) {
+  auto changed = SqlStore::change_messages(batch);
+  if (rows_ && changed.ok()) {
+    std::vector<Message> now;
+    for (const auto& c : *changed) {
+      if (c.ok()) now.push_back(c->msg);
+    }
+    rows_->remember(now);
+  }
+  return changed;
 }
 
 Result<std::vector<DeliveryUpdate>> SqliteStore::advance_deliveries(

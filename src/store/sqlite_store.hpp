@@ -79,6 +79,8 @@ class SqliteStore final : public SqlStore<SqliteDialect> {
   // From the row cache: a before_seq/after_seq page whose every row is remembered.
   std::optional<std::vector<Message>> cached_messages(const ConvKey& conv,
                                                       const HistoryQuery& q) override;
+  // SqlStore's, then the changed rows replace the remembered ones.
+  Result<std::vector<Result<Changed>>> change_messages(std::span<const NewMessage> batch) override;
   // One write transaction for all of them, which the single writer makes cheap; invalid keys
   // are skipped too. (MysqlStore keeps the port's default: a transaction per cursor.)
   Result<std::vector<DeliveryUpdate>> advance_deliveries(

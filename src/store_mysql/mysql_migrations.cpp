@@ -154,8 +154,42 @@ constexpr std::string_view kV1Store[] = {
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
 };
 
+// Changes of stored messages and replies (the SQLite migration 3 says what the columns are).
+// DDL is not transactional in MariaDB: every statement may be run again after a partial run.
+constexpr std::string_view kV2Changes[] = {
+    "ALTER TABLE channel ADD COLUMN IF NOT EXISTS last_rev BIGINT UNSIGNED NOT NULL DEFAULT 0",
+    "ALTER TABLE dm ADD COLUMN IF NOT EXISTS last_rev BIGINT UNSIGNED NOT NULL DEFAULT 0",
+    "ALTER TABLE channel_message"
+    " ADD COLUMN IF NOT EXISTS reply_to BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS rev BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS change_kind TINYINT UNSIGNED NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS change_id BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS edited_at BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS deleted TINYINT UNSIGNED NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS reactions TEXT NOT NULL DEFAULT '',"
+    " ADD INDEX IF NOT EXISTS channel_message_by_rev (channel_id, rev)",
+    "ALTER TABLE message"
+    " ADD COLUMN IF NOT EXISTS reply_to BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS rev BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS change_kind TINYINT UNSIGNED NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS change_id BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS edited_at BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS deleted TINYINT UNSIGNED NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS reactions TEXT NOT NULL DEFAULT '',"
+    " ADD INDEX IF NOT EXISTS message_by_rev (user_a, user_b, rev)",
+    "CREATE TABLE IF NOT EXISTS mention ("
+    " user_id BIGINT UNSIGNED NOT NULL,"
+    " kind    TINYINT UNSIGNED NOT NULL,"
+    " conv_a  BIGINT UNSIGNED NOT NULL,"
+    " conv_b  BIGINT UNSIGNED NOT NULL,"
+    " seq     BIGINT UNSIGNED NOT NULL,"
+    " PRIMARY KEY (user_id, kind, conv_a, conv_b, seq)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+};
+
 constexpr MysqlMigration kMigrations[] = {
     {1, kV1Store},
+    {2, kV2Changes},
 };
 
 constexpr std::string_view kCreateVersionTable =

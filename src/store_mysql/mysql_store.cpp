@@ -100,12 +100,12 @@ const MultiRowSql kInsertDmUsers("INSERT INTO dm_user (user_id, peer_id, created
                                  "(?, ?, ?)", ", ", "");
 const MultiRowSql kInsertChannelMessages(
     "INSERT INTO channel_message"
-    " (channel_id, message_id, seq, `from`, type, body, created_at, cid) VALUES ",
-    "(?, ?, ?, ?, ?, ?, ?, ?)", ", ", "");
+    " (channel_id, message_id, seq, `from`, type, body, created_at, cid, reply_to) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?)", ", ", "");
 const MultiRowSql kInsertDmMessages(
     "INSERT INTO message"
-    " (id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid) VALUES ",
-    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", ", ", "");
+    " (id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid, reply_to) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", ", ", "");
 const MultiRowSql kInsertCids("INSERT INTO message_cid (sender_id, cid, message_id) VALUES ",
                               "(?, ?, ?)", ", ", "");
 const MultiRowSql kBumpChannels(
@@ -386,21 +386,21 @@ class BatchAppender {
                              for (std::size_t k : chunk) {
                                const Message& m = stored(channel_rows[k]);
                                (*s)->bind_all(m.conv.a, m.id, m.seq, m.from, m.type, m.body,
-                                              m.created_at, sql::null_if_empty(m.cid));
+                                              m.created_at, sql::null_if_empty(m.cid), m.reply_to);
                              }
                              return (*s)->execute();
                            }));
-    return for_each_chunk(dm_rows.size(), Chunking::exact,
-                          [&](std::span<const std::size_t> chunk) -> Result<void> {
-                            auto s = c_.prepare(kInsertDmMessages(chunk.size()));
-                            if (!s.ok()) return s.error();
-                            for (std::size_t k : chunk) {
-                              const Message& m = stored(dm_rows[k]);
-                              (*s)->bind_all(m.id, m.from, m.to, m.type, m.body, m.created_at,
-                                             m.conv.a, m.conv.b, m.seq, sql::null_if_empty(m.cid));
-                            }
-                            return (*s)->execute();
-                          });
+    return for_each_chunk(
+        dm_rows.size(), Chunking::exact, [&](std::span<const std::size_t> chunk) -> Result<void> {
+          auto s = c_.prepare(kInsertDmMessages(chunk.size()));
+          if (!s.ok()) return s.error();
+          for (std::size_t k : chunk) {
+            const Message& m = stored(dm_rows[k]);
+            (*s)->bind_all(m.id, m.from, m.to, m.type, m.body, m.created_at, m.conv.a, m.conv.b,
+                           m.seq, sql::null_if_empty(m.cid), m.reply_to);
+          }
+          return (*s)->execute();
+        });
   }
 
   // In key order. A conflict here means another consumer stored the same (from, cid) after this

@@ -37,6 +37,10 @@ struct DialectSql {
   // conversations (user_id): every DM of the user, with its last message (the dm row is found
   // by the ordered pair).
   std::string_view dm_conversations;
+  // change_messages, a reaction: the message's reactions, read to be rewritten, locked until the
+  // commit where the engine has row locks. (channel_id, seq) / (user_a, user_b, seq).
+  std::string_view channel_reactions;
+  std::string_view dm_reactions;
 };
 
 inline constexpr DialectSql kSqliteSql{
@@ -69,7 +73,12 @@ inline constexpr DialectSql kSqliteSql{
     .dm_conversations =
         "SELECT d.user_a, d.user_b, COALESCE(u.name, ''), COALESCE(u.avatar, ''), d.last_seq,"
         " du.read_seq, du.last_ack_seq,"
-        " m.id, m.`from`, m.`to`, m.type, m.body, m.created_at, m.user_a, m.user_b, m.seq, m.cid"
+        " m.id, m.`from`, m.`to`, m.type, m.body, m.created_at, m.user_a, m.user_b, m.seq, m.cid,"
+        " m.reply_to, m.rev, m.change_kind, m.edited_at, m.deleted, m.reactions, d.last_rev,"
+        " (SELECT COUNT(*) FROM mention mn WHERE mn.user_id = du.user_id AND mn.kind = 2"
+        "  AND mn.conv_a = d.user_a AND mn.conv_b = d.user_b AND mn.seq > du.read_seq),"
+        " (SELECT pu.read_seq FROM dm_user pu WHERE pu.user_id = du.peer_id"
+        "  AND pu.peer_id = du.user_id)"
         " FROM dm_user du"
         " JOIN dm d ON d.user_a = MIN(du.user_id, du.peer_id)"
         "  AND d.user_b = MAX(du.user_id, du.peer_id)"
@@ -77,6 +86,9 @@ inline constexpr DialectSql kSqliteSql{
         " LEFT JOIN message m ON m.user_a = d.user_a AND m.user_b = d.user_b"
         "  AND m.seq = d.last_seq"
         " WHERE du.user_id = ? ORDER BY du.peer_id",
+    // The single writer holds the database: nothing can change the row meanwhile.
+    .channel_reactions = "SELECT reactions FROM channel_message WHERE channel_id = ? AND seq = ?",
+    .dm_reactions = "SELECT reactions FROM message WHERE user_a = ? AND user_b = ? AND seq = ?",
 };
 
 inline constexpr DialectSql kMysqlSql{
@@ -119,7 +131,12 @@ inline constexpr DialectSql kMysqlSql{
     .dm_conversations =
         "SELECT d.user_a, d.user_b, COALESCE(u.name, ''), COALESCE(u.avatar, ''), d.last_seq,"
         " du.read_seq, du.last_ack_seq,"
-        " m.id, m.`from`, m.`to`, m.type, m.body, m.created_at, m.user_a, m.user_b, m.seq, m.cid"
+        " m.id, m.`from`, m.`to`, m.type, m.body, m.created_at, m.user_a, m.user_b, m.seq, m.cid,"
+        " m.reply_to, m.rev, m.change_kind, m.edited_at, m.deleted, m.reactions, d.last_rev,"
+        " (SELECT COUNT(*) FROM mention mn WHERE mn.user_id = du.user_id AND mn.kind = 2"
+        "  AND mn.conv_a = d.user_a AND mn.conv_b = d.user_b AND mn.seq > du.read_seq),"
+        " (SELECT pu.read_seq FROM dm_user pu WHERE pu.user_id = du.peer_id"
+        "  AND pu.peer_id = du.user_id)"
         " FROM dm_user du"
         " JOIN dm d ON d.user_a = LEAST(du.user_id, du.peer_id)"
         "  AND d.user_b = GREATEST(du.user_id, du.peer_id)"
@@ -127,6 +144,11 @@ inline constexpr DialectSql kMysqlSql{
         " LEFT JOIN message m ON m.user_a = d.user_a AND m.user_b = d.user_b"
         "  AND m.seq = d.last_seq"
         " WHERE du.user_id = ? ORDER BY du.peer_id",
+    // A locking read: the latest committed reactions, and no other writer until the commit.
+    .channel_reactions =
+        "SELECT reactions FROM channel_message WHERE channel_id = ? AND seq = ? FOR UPDATE",
+    .dm_reactions =
+        "SELECT reactions FROM message WHERE user_a = ? AND user_b = ? AND seq = ? FOR UPDATE",
 };
 
 }  // namespace imd

@@ -184,6 +184,12 @@ class SqlStore : public Store {
 
   Result<std::vector<Result<Appended>>> append_messages(std::span<const NewMessage> batch) override;
   Result<std::vector<Message>> messages(const ConvKey& conv, const HistoryQuery& q) override;
+  Result<Message> message_by_id(Id id) override;
+  // Each item in its own write transaction (a change is rare; its locks stay short and never
+  // span conversations): an engine failure fails the call, and the items before it stay
+  // applied (retried, their change_id makes them duplicates).
+  Result<std::vector<Result<Changed>>> change_messages(std::span<const NewMessage> batch) override;
+  Result<std::vector<Message>> changes(const ConvKey& conv, const ChangeQuery& q) override;
   Result<std::uint64_t> advance_delivery(Id user_id, const ConvKey& conv,
                                          std::uint64_t seq) override;
   Result<std::uint64_t> advance_read(Id user_id, const ConvKey& conv, std::uint64_t seq) override;
@@ -204,6 +210,8 @@ class SqlStore : public Store {
   const std::shared_ptr<Database> db_;
 
  private:
+  // One change_messages item inside its write transaction; the outer Result is an engine failure.
+  static Result<Result<Changed>> change_in(Connection& c, const NewMessage& nm);
   // Statements that more than one method runs.
   static Result<User> user_by_id_in(Connection& c, Id id);
   static Result<Space> space_by_id_in(Connection& c, Id id);
@@ -227,6 +235,11 @@ namespace sql {
 // The outer Result is an engine failure.
 template <SqlDialect D>
 Result<Result<Appended>> stored_duplicate(typename D::Connection& c, Id original_id, ConvKind hint);
+
+// The message with this id in either table (that of `hint` first); not_found when neither has
+// it.
+template <SqlDialect D>
+Result<Message> message_by_id_in(typename D::Connection& c, Id id, ConvKind hint);
 
 }  // namespace sql
 

@@ -26,19 +26,28 @@ inline Millis wall_clock_ms() {
 // UNIQUE(user_a, user_b, seq) in SQLite, its clustered primary key in MariaDB. DESC pages are
 // reversed by the caller.
 inline constexpr std::string_view kChannelHistory[] = {
-    "SELECT channel_id, message_id, seq, `from`, type, body, created_at, cid"
-    " FROM channel_message WHERE channel_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-    "SELECT channel_id, message_id, seq, `from`, type, body, created_at, cid"
-    " FROM channel_message WHERE channel_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
-    "SELECT channel_id, message_id, seq, `from`, type, body, created_at, cid"
-    " FROM channel_message WHERE channel_id = ? ORDER BY seq DESC LIMIT ?",
+    "SELECT channel_id, message_id, seq, `from`, type, body, created_at, cid, reply_to,"
+    " rev, change_kind, edited_at, deleted, reactions FROM channel_message WHERE channel_id = ? "
+    "AND seq < ? "
+    "ORDER BY seq DESC LIMIT ?",
+    "SELECT channel_id, message_id, seq, `from`, type, body, created_at, cid, reply_to,"
+    " rev, change_kind, edited_at, deleted, reactions FROM channel_message WHERE channel_id = ? "
+    "AND seq > ? "
+    "ORDER BY seq ASC LIMIT ?",
+    "SELECT channel_id, message_id, seq, `from`, type, body, created_at, cid, reply_to,"
+    " rev, change_kind, edited_at, deleted, reactions FROM channel_message WHERE channel_id = ? "
+    "ORDER BY seq "
+    "DESC LIMIT ?",
 };
 inline constexpr std::string_view kDmHistory[] = {
-    "SELECT id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid FROM message"
+    "SELECT id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid, reply_to, rev,"
+    " change_kind, edited_at, deleted, reactions FROM message"
     " WHERE user_a = ? AND user_b = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-    "SELECT id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid FROM message"
+    "SELECT id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid, reply_to, rev,"
+    " change_kind, edited_at, deleted, reactions FROM message"
     " WHERE user_a = ? AND user_b = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
-    "SELECT id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid FROM message"
+    "SELECT id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid, reply_to, rev,"
+    " change_kind, edited_at, deleted, reactions FROM message"
     " WHERE user_a = ? AND user_b = ? ORDER BY seq DESC LIMIT ?",
 };
 
@@ -55,9 +64,11 @@ constexpr auto kMember = [](const auto& r) { return rows::member(r); };
 constexpr auto kFirstId = [](const auto& r) { return r.column_id(0); };
 
 // A conversation of conversations(): its state (7 columns), then the last message's columns
-// (NULL when it has none), mapped by `message`.
+// (NULL when it has none), mapped by `message`, then the conversation's last_rev at `rev_col`
+// and the user's mentions after it, and for a DM the peer's read_seq.
 template <class Rows, class F>
-ConversationState conversation_row(const Rows& r, ConvKey conv, Id space_id, F&& message) {
+ConversationState conversation_row(const Rows& r, ConvKey conv, Id space_id, int rev_col,
+                                   F&& message) {
   ConversationState st{.conv = conv,
                        .space_id = space_id,
                        .name = r.column_text(2),
@@ -65,35 +76,91 @@ ConversationState conversation_row(const Rows& r, ConvKey conv, Id space_id, F&&
                        .last_seq = r.column_id(4),
                        .read_seq = r.column_id(5),
                        .ack_seq = r.column_id(6),
+                       .last_rev = r.column_id(rev_col),
+                       .mentions = r.column_id(rev_col + 1),
                        .last = std::nullopt};
   if (!r.column_is_null(7)) st.last = message(r, 7);
+  if (conv.is_dm() && !r.column_is_null(rev_col + 2)) st.peer_read_seq = r.column_id(rev_col + 2);
   return st;
+}
+
+template <SqlDialect D>
+Result<Message> message_by_id_in(typename D::Connection& c, Id id, ConvKind hint) {
+  for (ConvKind kind : {hint, hint == ConvKind::dm ? ConvKind::channel : ConvKind::dm}) {
+    auto found =
+        kind == ConvKind::dm
+            ? one<Message>(
+                  D::query(
+                      c,
+                      "SELECT id, `from`, `to`, type, body, created_at, user_a,"
+                      " user_b, seq, cid, reply_to, rev, change_kind, edited_at, deleted, reactions"
+                      " FROM message WHERE id = ?",
+                      id),
+                  [](const auto& r) { return rows::dm_message(r); }, "message")
+            : one<Message>(
+                  D::query(
+                      c,
+                      "SELECT channel_id, message_id, seq, `from`, type, body,"
+                      " created_at, cid, reply_to, rev, change_kind, edited_at, deleted, reactions"
+                      " FROM channel_message WHERE message_id = ?",
+                      id),
+                  [](const auto& r) { return rows::channel_message(r); }, "message");
+    if (found.ok() || found.error().code != Errc::not_found) return found;
+  }
+  return make_error(Errc::not_found, "message not found");
 }
 
 template <SqlDialect D>
 Result<Result<Appended>> stored_duplicate(typename D::Connection& c, Id original_id,
                                           ConvKind hint) {
-  for (ConvKind kind : {hint, hint == ConvKind::dm ? ConvKind::channel : ConvKind::dm}) {
-    auto found = kind == ConvKind::dm
-                     ? one<Message>(
-                           D::query(c,
-                                    "SELECT id, `from`, `to`, type, body, created_at, user_a,"
-                                    " user_b, seq, cid FROM message WHERE id = ?",
-                                    original_id),
-                           [](const auto& r) { return rows::dm_message(r); }, "message")
-                     : one<Message>(
-                           D::query(c,
-                                    "SELECT channel_id, message_id, seq, `from`, type, body,"
-                                    " created_at, cid FROM channel_message WHERE message_id = ?",
-                                    original_id),
-                           [](const auto& r) { return rows::channel_message(r); }, "message");
-    if (found.ok()) {
-      return Result<Appended>(Appended{.msg = std::move(*found), .duplicate = true});
-    }
-    if (found.error().code != Errc::not_found) return found.error();
-  }
+  auto found = message_by_id_in<D>(c, original_id, hint);
+  if (found.ok()) return Result<Appended>(Appended{.msg = std::move(*found), .duplicate = true});
+  if (found.error().code != Errc::not_found) return found.error();
   return Result<Appended>(make_error(Errc::internal, "message_cid points to a missing message"));
 }
+
+// Adds (`on`) or takes back `user`'s `emoji` reaction in `reactions`, within the bounds
+// (payload_too_large past them). Whether anything changed.
+inline Result<bool> toggle_reaction(std::vector<Reaction>& reactions, const std::string& emoji,
+                                    Id user, bool on) {
+  auto it = std::find_if(reactions.begin(), reactions.end(),
+                         [&](const Reaction& r) { return r.emoji == emoji; });
+  if (!on) {
+    if (it == reactions.end()) return false;
+    auto u = std::lower_bound(it->users.begin(), it->users.end(), user);
+    if (u == it->users.end() || *u != user) return false;
+    it->users.erase(u);
+    if (it->users.empty()) reactions.erase(it);
+    return true;
+  }
+  if (it == reactions.end()) {
+    if (reactions.size() >= kMaxReactionEmoji) {
+      return make_error(Errc::payload_too_large,
+                        "a message has at most " + std::to_string(kMaxReactionEmoji) + " emoji");
+    }
+    reactions.push_back(Reaction{emoji, {user}});
+    return true;
+  }
+  auto u = std::lower_bound(it->users.begin(), it->users.end(), user);
+  if (u != it->users.end() && *u == user) return false;
+  if (it->users.size() >= kMaxReactionUsers) {
+    return make_error(Errc::payload_too_large, "this emoji has its most reactions");
+  }
+  it->users.insert(u, user);
+  return true;
+}
+
+// Changes of a conversation by rev (ChangeQuery); `rev > 0` lets SQLite use its partial index.
+inline constexpr std::string_view kChannelChanges =
+    "SELECT channel_id, message_id, seq, `from`, type, body, created_at, cid, reply_to, rev,"
+    " change_kind, edited_at, deleted, reactions FROM channel_message WHERE channel_id = ? AND rev "
+    "> 0"
+    " AND rev > ? AND rev <= ? AND seq > ? AND seq <= ? ORDER BY rev LIMIT ?";
+inline constexpr std::string_view kDmChanges =
+    "SELECT id, `from`, `to`, type, body, created_at, user_a, user_b, seq, cid, reply_to, rev,"
+    " change_kind, edited_at, deleted, reactions FROM message WHERE user_a = ? AND user_b = ? AND "
+    "rev > 0"
+    " AND rev > ? AND rev <= ? AND seq > ? AND seq <= ? ORDER BY rev LIMIT ?";
 
 }  // namespace sql
 
@@ -472,8 +539,24 @@ Result<std::vector<Result<Appended>>> SqlStore<D>::append_messages(
     std::span<const NewMessage> batch) {
   using Out = std::vector<Result<Appended>>;
   if (batch.empty()) return Out{};
-  // The group commit is the dialect's own: see D::append_batch.
-  auto r = db_->write([&](Connection& c) { return D::append_batch(c, batch); });
+  // The group commit is the dialect's own: see D::append_batch. The mentions of what it stored
+  // are written in the same transaction.
+  auto r = db_->write([&](Connection& c) -> Result<std::vector<Result<Appended>>> {
+    auto appended = D::append_batch(c, batch);
+    if (!appended.ok()) return appended;
+    for (std::size_t i = 0; i < batch.size() && i < appended->size(); ++i) {
+      const auto& a = (*appended)[i];
+      if (!a.ok() || a->duplicate) continue;
+      const ConvKey& conv = a->msg.conv;
+      for (Id user : batch[i].mentions) {
+        IMD_TRY(D::change(c,
+                          "INSERT INTO mention (user_id, kind, conv_a, conv_b, seq)"
+                          " VALUES (?, ?, ?, ?, ?)",
+                          user, static_cast<Id>(conv.kind), conv.a, conv.b, a->msg.seq));
+      }
+    }
+    return appended;
+  });
   if (!r.ok()) {
     // The batch was rolled back as a whole; the queue may redeliver it.
     Error err = r.error();
@@ -507,6 +590,134 @@ Result<std::vector<Message>> SqlStore<D>::messages(const ConvKey& conv, const Hi
         limit);
     if (page.ok() && !q.after_seq) std::reverse(page->begin(), page->end());
     return page;
+  });
+}
+
+template <SqlDialect D>
+Result<Message> SqlStore<D>::message_by_id(Id id) {
+  return db_->read(
+      [&](Connection& c) { return sql::message_by_id_in<D>(c, id, ConvKind::channel); });
+}
+
+template <SqlDialect D>
+Result<std::vector<Result<Changed>>> SqlStore<D>::change_messages(
+    std::span<const NewMessage> batch) {
+  std::vector<Result<Changed>> out;
+  out.reserve(batch.size());
+  for (const NewMessage& nm : batch) {
+    auto r = db_->write([&](Connection& c) { return change_in(c, nm); });
+    if (!r.ok()) {
+      Error err = r.error();
+      err.code = Errc::unavailable;
+      return err;
+    }
+    out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+template <SqlDialect D>
+Result<Result<Changed>> SqlStore<D>::change_in(Connection& c, const NewMessage& nm) {
+  using Out = Result<Changed>;
+  const Message& in = nm.msg;
+  const bool channel = in.conv.is_channel();
+  if (nm.change != Change::edit && nm.change != Change::erase && nm.change != Change::react) {
+    return Out(make_error(Errc::invalid_argument, "not a message change"));
+  }
+  if (!channel && !sql::valid_dm(in.conv)) return Out(sql::bad_conv());
+  auto found = sql::message_by_id_in<D>(c, in.id, in.conv.kind);
+  if (!found.ok()) {
+    if (found.error().code != Errc::not_found) return found.error();
+    return Out(found.error());
+  }
+  Message m = std::move(*found);
+  if (m.conv != in.conv) return Out(make_error(Errc::not_found, "message not found"));
+  auto last_change = sql::one<Id>(
+      channel
+          ? D::query(c, "SELECT change_id FROM channel_message WHERE channel_id = ? AND seq = ?",
+                     m.conv.a, m.seq)
+          : D::query(c, "SELECT change_id FROM message WHERE user_a = ? AND user_b = ? AND seq = ?",
+                     m.conv.a, m.conv.b, m.seq),
+      sql::kFirstId, "message");
+  if (!last_change.ok()) return last_change.error();
+  if (nm.change_id != 0 && *last_change == nm.change_id) {
+    return Out(Changed{.msg = std::move(m), .duplicate = true});
+  }
+  if (m.deleted) return Out(make_error(Errc::not_found, "message deleted"));
+  if (nm.change == Change::react) {
+    // Read again, locked (D::sql says how): another writer's reaction is not lost.
+    auto text = sql::one<std::string>(
+        channel ? D::query(c, D::sql.channel_reactions, m.conv.a, m.seq)
+                : D::query(c, D::sql.dm_reactions, m.conv.a, m.conv.b, m.seq),
+        [](const auto& r) { return r.column_text(0); }, "message");
+    if (!text.ok()) return text.error();
+    m.reactions = rows::reactions_from_text(*text);
+    auto toggled = sql::toggle_reaction(m.reactions, in.body, in.from, nm.react_on);
+    if (!toggled.ok()) return Out(toggled.error());
+    // Nothing to change (already there, or not there to take back): nothing written.
+    if (!*toggled) return Out(Changed{.msg = std::move(m), .duplicate = true});
+  } else if (m.from != in.from) {
+    return Out(make_error(Errc::forbidden, "not your message"));
+  }
+
+  // The conversation's row is locked by its UPDATE until the commit: revs are handed out in
+  // commit order.
+  IMD_TRY(channel
+              ? D::change(c, "UPDATE channel SET last_rev = last_rev + 1 WHERE id = ?", m.conv.a)
+              : D::change(c,
+                          "UPDATE dm SET last_rev = last_rev + 1 WHERE user_a = ? AND user_b = ?",
+                          m.conv.a, m.conv.b));
+  auto rev =
+      sql::one<Id>(channel ? D::query(c, "SELECT last_rev FROM channel WHERE id = ?", m.conv.a)
+                           : D::query(c, "SELECT last_rev FROM dm WHERE user_a = ? AND user_b = ?",
+                                      m.conv.a, m.conv.b),
+                   sql::kFirstId, "conversation");
+  if (!rev.ok()) return rev.error();
+  m.rev = *rev;
+  m.change = nm.change;
+  if (nm.change == Change::edit) {
+    m.body = in.body;
+    m.edited_at = in.created_at;
+  } else if (nm.change == Change::erase) {
+    // A tombstone: the text and the reactions go.
+    m.body.clear();
+    m.reactions.clear();
+    m.deleted = true;
+  }
+  const Id kind = static_cast<Id>(m.change);
+  const Id deleted = m.deleted ? 1 : 0;
+  const std::string reactions = rows::reactions_to_text(m.reactions);
+  IMD_TRY(channel ? D::change(c,
+                              "UPDATE channel_message SET body = ?, edited_at = ?, deleted = ?,"
+                              " reactions = ?, rev = ?, change_kind = ?, change_id = ?"
+                              " WHERE channel_id = ? AND seq = ?",
+                              m.body, m.edited_at, deleted, reactions, m.rev, kind, nm.change_id,
+                              m.conv.a, m.seq)
+                  : D::change(c,
+                              "UPDATE message SET body = ?, edited_at = ?, deleted = ?,"
+                              " reactions = ?, rev = ?, change_kind = ?, change_id = ?"
+                              " WHERE user_a = ? AND user_b = ? AND seq = ?",
+                              m.body, m.edited_at, deleted, reactions, m.rev, kind, nm.change_id,
+                              m.conv.a, m.conv.b, m.seq));
+  return Out(Changed{.msg = std::move(m), .duplicate = false});
+}
+
+template <SqlDialect D>
+Result<std::vector<Message>> SqlStore<D>::changes(const ConvKey& conv, const ChangeQuery& q) {
+  if (!conv.is_channel() && !sql::valid_dm(conv)) return sql::bad_conv();
+  const std::uint32_t limit = std::clamp<std::uint32_t>(q.limit, 1, sql::kMaxHistoryPage);
+  const sql::Bound after_rev{q.after_rev}, up_to_rev{q.up_to_rev}, after_seq{q.after_seq},
+      up_to_seq{q.up_to_seq};
+  return db_->read([&](Connection& c) {
+    return sql::all<Message>(
+        conv.is_channel() ? D::query(c, sql::kChannelChanges, conv.a, after_rev, up_to_rev,
+                                     after_seq, up_to_seq, limit)
+                          : D::query(c, sql::kDmChanges, conv.a, conv.b, after_rev, up_to_rev,
+                                     after_seq, up_to_seq, limit),
+        [&](const auto& r) {
+          return conv.is_channel() ? rows::channel_message(r) : rows::dm_message(r);
+        },
+        limit);
   });
 }
 
@@ -561,6 +772,13 @@ Result<std::uint64_t> SqlStore<D>::advance_cursor(Connection& c, Id user_id, con
   const std::uint64_t before = kind == sql::CursorKind::delivery ? row->ack : row->read;
   const std::uint64_t target = std::min(seq, row->last);
   if (target <= before) return before;
+  if (kind == sql::CursorKind::read) {
+    // Mentions up to the read marker no longer count: they go (a range of the key).
+    IMD_TRY(D::change(c,
+                      "DELETE FROM mention WHERE user_id = ? AND kind = ? AND conv_a = ?"
+                      " AND conv_b = ? AND seq <= ?",
+                      user_id, static_cast<Id>(conv.kind), conv.a, conv.b, sql::Bound{target}));
+  }
   return D::write_cursor(
       c, sql::CursorWrite{
              .conv = conv, .user = user_id, .peer = peer_id, .kind = kind, .target = target});
@@ -575,7 +793,11 @@ Result<std::vector<ConversationState>> SqlStore<D>::conversations(Id user_id) {
                  "SELECT ch.id, COALESCE(sc.space_id, 0), ch.name, ch.avatar, ch.last_seq,"
                  " cu.read_seq, cu.last_ack_seq,"
                  " m.channel_id, m.message_id, m.seq, m.`from`, m.type, m.body, m.created_at,"
-                 " m.cid"
+                 " m.cid, m.reply_to, m.rev, m.change_kind, m.edited_at, m.deleted, m.reactions, "
+                 "ch.last_rev,"
+                 " (SELECT COUNT(*) FROM mention mn WHERE mn.user_id = cu.user_id"
+                 "  AND mn.kind = 1 AND mn.conv_a = cu.channel_id AND mn.conv_b = 0"
+                 "  AND mn.seq > cu.read_seq)"
                  " FROM channel_user cu"
                  " JOIN channel ch ON ch.id = cu.channel_id"
                  " LEFT JOIN space_channel sc ON sc.channel_id = ch.id"
@@ -584,14 +806,14 @@ Result<std::vector<ConversationState>> SqlStore<D>::conversations(Id user_id) {
                  user_id),
         [](const auto& r) {
           return sql::conversation_row(
-              r, ConvKey::channel(r.column_id(0)), r.column_id(1),
+              r, ConvKey::channel(r.column_id(0)), r.column_id(1), 21,
               [](const auto& m, int col) { return rows::channel_message(m, col); });
         });
     if (!out.ok()) return out.error();
     auto dms = sql::all<ConversationState>(
         D::query(c, D::sql.dm_conversations, user_id), [](const auto& r) {
           return sql::conversation_row(
-              r, ConvKey{ConvKind::dm, r.column_id(0), r.column_id(1)}, 0,
+              r, ConvKey{ConvKind::dm, r.column_id(0), r.column_id(1)}, 0, 23,
               [](const auto& m, int col) { return rows::dm_message(m, col); });
         });
     if (!dms.ok()) return dms.error();

@@ -81,9 +81,16 @@ void write_message(json::Writer& w, const Message& m, Id viewer, std::string_vie
   namespace put = json::put;
   // The client id lets the sender's devices match a pending message to its stored copy.
   const bool with_cid = viewer == m.from && !m.cid.empty();
-  // Member names and punctuation (< 140 bytes), the conversation name, 3 ids, 2 numbers.
-  constexpr std::size_t kFixed = 140 + 32 + 3 * put::kIdBound + put::kUintBound + put::kSintBound;
-  const std::size_t bound = kFixed + (op.empty() ? 0 : 8 + put::string_bound(op.size())) +
+  // Member names and punctuation (< 220 bytes), the conversation name, 4 ids, 4 numbers.
+  constexpr std::size_t kFixed =
+      220 + 32 + 4 * put::kIdBound + 2 * put::kUintBound + 2 * put::kSintBound;
+  std::size_t reactions_bound = 16;
+  for (const Reaction& r : m.reactions) {
+    reactions_bound += 48 + put::string_bound(r.emoji.size()) + put::kUintBound +
+                       r.users.size() * (put::kIdBound + 1);
+  }
+  const std::size_t bound = kFixed + reactions_bound +
+                            (op.empty() ? 0 : 8 + put::string_bound(op.size())) +
                             put::string_bound(m.type.size()) + put::string_bound(m.body.size()) +
                             (with_cid ? put::string_bound(m.cid.size()) : 0);
   char local[1024];
@@ -101,8 +108,32 @@ void write_message(json::Writer& w, const Message& m, Id viewer, std::string_vie
   p = put::uint(put::text(p, ",\"seq\":"), m.seq);
   p = put::id(put::text(p, ",\"from\":"), m.from);
   p = put::string(put::text(p, ",\"type\":"), m.type);
-  p = put::string(put::text(p, ",\"body\":"), m.body);
+  // A deleted message is a tombstone: its seq stays, its body is gone.
+  if (m.deleted) {
+    p = put::text(p, ",\"deleted\":true");
+  } else {
+    p = put::string(put::text(p, ",\"body\":"), m.body);
+  }
   p = put::sint(put::text(p, ",\"created_at\":"), m.created_at);
+  if (m.edited_at != 0 && !m.deleted) p = put::sint(put::text(p, ",\"edited_at\":"), m.edited_at);
+  if (m.reply_to != 0) p = put::id(put::text(p, ",\"reply_to\":"), m.reply_to);
+  if (m.rev != 0) p = put::uint(put::text(p, ",\"rev\":"), m.rev);
+  if (!m.reactions.empty()) {
+    p = put::text(p, ",\"reactions\":[");
+    for (std::size_t i = 0; i < m.reactions.size(); ++i) {
+      const Reaction& r = m.reactions[i];
+      if (i != 0) p = put::text(p, ",");
+      p = put::string(put::text(p, "{\"emoji\":"), r.emoji);
+      p = put::uint(put::text(p, ",\"count\":"), r.users.size());
+      p = put::text(p, ",\"users\":[");
+      for (std::size_t k = 0; k < r.users.size(); ++k) {
+        if (k != 0) p = put::text(p, ",");
+        p = put::id(p, r.users[k]);
+      }
+      p = put::text(p, "]}");
+    }
+    p = put::text(p, "]");
+  }
   if (m.conv.is_channel()) {
     p = put::text(put::text(put::text(p, ",\"channel\":\""), name_id), "\"");
   } else {
@@ -130,12 +161,15 @@ void write_conversation(json::Writer& w, const ConversationState& c, Id viewer) 
   w.key("last_seq").uint(c.last_seq);
   w.key("read_seq").uint(c.read_seq);
   w.key("ack_seq").uint(c.ack_seq);
+  w.key("last_rev").uint(c.last_rev);
   w.key("unread").uint(unread_of(c));
+  w.key("mentions").uint(c.mentions);
   if (c.conv.is_channel()) {
     w.key("channel_id").id(c.conv.channel_id());
     w.key("space_id").id(c.space_id);
   } else {
     w.key("user_id").id(c.conv.peer_of(viewer));
+    w.key("peer_read_seq").uint(c.peer_read_seq);
   }
   w.key("last_message");
   if (c.last) {

@@ -42,6 +42,49 @@ TEST(Views, MessagesCarryStringIdsAndTheCidOnlyForTheSender) {
   EXPECT_EQ(for_peer.at("to").as_string(), "9");
 }
 
+// A changed message: edited_at and rev when edited; a tombstone without its body when deleted.
+TEST(Views, ChangedMessagesShowTheirStateAndTombstonesNoBody) {
+  Message m;
+  m.id = 5;
+  m.conv = ConvKey::channel(9);
+  m.seq = 3;
+  m.from = 1;
+  m.type = "text";
+  m.body = "edited";
+  m.created_at = 100;
+  m.edited_at = 200;
+  m.rev = 4;
+  m.change = Change::edit;
+  m.reply_to = 2;
+  auto o = message_json(m, 1);
+  EXPECT_EQ(o.at("body").as_string(), "edited");
+  EXPECT_EQ(o.at("edited_at").as_int64(), 200);
+  EXPECT_EQ(o.at("rev").to_number<std::uint64_t>(), 4u);
+  EXPECT_EQ(o.at("reply_to").as_string(), "2");
+  EXPECT_FALSE(o.contains("deleted"));
+  m.deleted = true;
+  m.body.clear();
+  o = message_json(m, 1);
+  EXPECT_TRUE(o.at("deleted").as_bool());
+  EXPECT_FALSE(o.contains("body"));
+  EXPECT_FALSE(o.contains("edited_at"));
+  m.deleted = false;
+  m.body = "x";
+  m.reactions = {Reaction{"ok", {1, 2}}};
+  o = message_json(m, 1);
+  ASSERT_EQ(o.at("reactions").as_array().size(), 1u);
+  EXPECT_EQ(o.at("reactions").as_array()[0].at("count").to_number<std::uint64_t>(), 2u);
+  EXPECT_EQ(o.at("reactions").as_array()[0].at("users").as_array()[1].as_string(), "2");
+  Message plain = m;
+  plain.reactions.clear();
+  plain.deleted = false;
+  plain.edited_at = 0;
+  plain.rev = 0;
+  plain.reply_to = 0;
+  o = message_json(plain, 1);
+  EXPECT_FALSE(o.contains("rev") || o.contains("edited_at") || o.contains("reply_to"));
+}
+
 TEST(Views, UnreadIsLastMinusRead) {
   ConversationState c;
   c.conv = ConvKey::channel(1);

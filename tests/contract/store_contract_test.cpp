@@ -959,6 +959,260 @@ TEST_P(StoreContract, HistoryPagesBeforeAfterAndNewest) {
   EXPECT_EQ(bad.error().code, Errc::invalid_argument);
 }
 
+// A message known only by its id and conversation.
+Message message_at(Id id, const ConvKey& conv) {
+  Message m;
+  m.id = id;
+  m.conv = conv;
+  return m;
+}
+
+// A change of a stored message (edit, erase), as MessagingService::change queues it.
+NewMessage change_of(const Message& m, Change kind, Id by, Id change_id, std::string body = {}) {
+  NewMessage n;
+  n.change = kind;
+  n.change_id = change_id;
+  n.msg.id = m.id;
+  n.msg.conv = m.conv;
+  n.msg.from = by;
+  n.msg.body = std::move(body);
+  n.msg.created_at = 9000 + static_cast<Millis>(change_id);
+  return n;
+}
+
+// Edits and deletes: a rev per conversation (dense, separate from seq), the message's current
+// state everywhere it is read (history, by id, the conversation list), the tombstone keeps its
+// seq and loses its body, and only the sender may change it.
+TEST_P(StoreContract, ChangesNumberEachConversationAndLeaveTheCurrentState) {
+  add_user(1, "Alice");
+  add_user(2, "Bob");
+  add_space(10, 1);
+  add_channel(100, 10, 1);
+  ASSERT_TRUE(join(100, 2, 3).ok());
+  auto stored = append_ok({channel_msg(1, 100, 1, "c1", "one"), channel_msg(2, 100, 1, "c2", "two"),
+                           channel_msg(3, 100, 2, "c3", "three"), dm_msg(4, 1, 2, "d1", "dm one"),
+                           dm_msg(5, 2, 1, "d2", "dm two")});
+  ASSERT_EQ(stored.size(), 5u);
+  const ConvKey ch = ConvKey::channel(100), dm = ConvKey::dm(1, 2);
+
+  auto by_id = store().message_by_id(4);
+  ASSERT_TRUE(by_id.ok()) << by_id.error().message;
+  EXPECT_EQ(by_id->conv, dm);
+  EXPECT_EQ(by_id->rev, 0u);
+  EXPECT_EQ(store().message_by_id(3)->conv, ch);
+  EXPECT_EQ(store().message_by_id(999).error().code, Errc::not_found);
+
+  auto r = store().change_messages(std::vector<NewMessage>{
+      change_of(stored[0].msg, Change::edit, 1, 71, "one, edited"),
+      change_of(stored[1].msg, Change::erase, 1, 72),
+      change_of(stored[3].msg, Change::edit, 1, 73, "dm one, edited"),
+      change_of(stored[2].msg, Change::edit, 1, 74, "not hers"),          // forbidden
+      change_of(stored[1].msg, Change::edit, 1, 75, "after the delete"),  // not_found
+      change_of(message_at(999, ch), Change::erase, 1, 76),               // not_found
+      change_of(message_at(4, ch), Change::erase, 1, 77),                 // another conversation
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->size(), 7u);
+  ASSERT_TRUE((*r)[0].ok()) << (*r)[0].error().message;
+  EXPECT_EQ((*r)[0]->msg.rev, 1u);
+  EXPECT_EQ((*r)[0]->msg.change, Change::edit);
+  EXPECT_EQ((*r)[0]->msg.body, "one, edited");
+  EXPECT_EQ((*r)[0]->msg.edited_at, 9071);
+  ASSERT_TRUE((*r)[1].ok());
+  EXPECT_EQ((*r)[1]->msg.rev, 2u);
+  EXPECT_TRUE((*r)[1]->msg.deleted);
+  EXPECT_TRUE((*r)[1]->msg.body.empty());
+  ASSERT_TRUE((*r)[2].ok());
+  EXPECT_EQ((*r)[2]->msg.rev, 1u);  // the DM counts its own changes
+  EXPECT_EQ((*r)[3].error().code, Errc::forbidden);
+  EXPECT_EQ((*r)[4].error().code, Errc::not_found);
+  EXPECT_EQ((*r)[5].error().code, Errc::not_found);
+  EXPECT_EQ((*r)[6].error().code, Errc::not_found);
+
+  // History shows the current state; the tombstone keeps seq 2 and has no body.
+  auto page = store().messages(ch, newest());
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 3u);
+  EXPECT_EQ((*page)[0].body, "one, edited");
+  EXPECT_EQ((*page)[0].edited_at, 9071);
+  EXPECT_EQ((*page)[1].seq, 2u);
+  EXPECT_TRUE((*page)[1].deleted);
+  EXPECT_TRUE((*page)[1].body.empty());
+  EXPECT_EQ((*page)[2].body, "three");
+  EXPECT_EQ((*page)[2].rev, 0u);
+  EXPECT_EQ(backend_->scalar("SELECT COUNT(*) FROM channel_message WHERE body = 'two' AND "
+                             "channel_id = ? AND seq = ?",
+                             100, 2),
+            0);
+  EXPECT_EQ(store().message_by_id(4)->body, "dm one, edited");
+  EXPECT_EQ(conversation(2, ch)->last_rev, 2u);
+  EXPECT_EQ(conversation(1, dm)->last_rev, 1u);
+  EXPECT_EQ(conversation(2, dm)->last_rev, 1u);
+
+  // The same change again (a redelivery) is a duplicate: nothing written, no new rev.
+  auto again = store().change_messages(
+      std::vector<NewMessage>{change_of(stored[0].msg, Change::edit, 1, 71, "one, edited")});
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE((*again)[0].ok());
+  EXPECT_TRUE((*again)[0]->duplicate);
+  EXPECT_EQ((*again)[0]->msg.rev, 1u);
+  EXPECT_EQ(conversation(2, ch)->last_rev, 2u);
+}
+
+// Reactions: anyone's, toggled per (emoji, user), each a change with its rev; a reaction that
+// changes nothing writes nothing; bounded per message; gone with a delete.
+TEST_P(StoreContract, ReactionsAreChangesBoundedPerMessage) {
+  add_user(1, "Alice");
+  add_user(2, "Bob");
+  auto stored = append_ok({dm_msg(1, 1, 2, "d1", "react to me")});
+  ASSERT_EQ(stored.size(), 1u);
+  const Message& m = stored[0].msg;
+  Id next = 100;
+  auto react = [&](Id by, std::string emoji, bool on) {
+    NewMessage n = change_of(m, Change::react, by, ++next, std::move(emoji));
+    n.react_on = on;
+    auto r = store().change_messages(std::vector<NewMessage>{n});
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? (*r)[0] : Result<Changed>(make_error(Errc::internal, "engine"));
+  };
+  auto r1 = react(2, "\xf0\x9f\x91\x8d", true);  // bob, thumbs up
+  ASSERT_TRUE(r1.ok()) << r1.error().message;
+  EXPECT_EQ(r1->msg.rev, 1u);
+  EXPECT_EQ(r1->msg.change, Change::react);
+  auto r2 = react(1, "\xf0\x9f\x91\x8d", true);  // alice too
+  ASSERT_TRUE(r2.ok());
+  auto r3 = react(1, "ok", true);
+  ASSERT_TRUE(r3.ok());
+  EXPECT_EQ(r3->msg.rev, 3u);
+  EXPECT_EQ(r3->msg.reactions, (std::vector<Reaction>{{"\xf0\x9f\x91\x8d", {1, 2}}, {"ok", {1}}}));
+  auto again = react(1, "ok", true);  // already there: nothing written
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->duplicate);
+  auto absent = react(2, "ok", false);
+  ASSERT_TRUE(absent.ok());
+  EXPECT_TRUE(absent->duplicate);
+  auto off = react(1, "ok", false);
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->msg.rev, 4u);
+  EXPECT_EQ(off->msg.reactions, (std::vector<Reaction>{{"\xf0\x9f\x91\x8d", {1, 2}}}));
+  // Read back everywhere: history, by id, changes.
+  auto page = store().messages(ConvKey::dm(1, 2), newest());
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ((*page)[0].reactions, off->msg.reactions);
+  EXPECT_EQ(store().message_by_id(1)->reactions, off->msg.reactions);
+  auto changed =
+      store().changes(ConvKey::dm(1, 2),
+                      {.after_rev = 0, .up_to_rev = 9, .after_seq = 0, .up_to_seq = 9, .limit = 9});
+  ASSERT_TRUE(changed.ok());
+  ASSERT_EQ(changed->size(), 1u);
+  EXPECT_EQ((*changed)[0].rev, 4u);
+  EXPECT_EQ((*changed)[0].reactions, off->msg.reactions);
+  // At most kMaxReactionEmoji emoji.
+  for (std::size_t i = 1; i < kMaxReactionEmoji; ++i) {
+    ASSERT_TRUE(react(2, "e" + std::to_string(i), true).ok());
+  }
+  auto full = react(2, "one-too-many", true);
+  EXPECT_EQ(full.error().code, Errc::payload_too_large);
+  // A delete takes them with the body.
+  auto erased =
+      store().change_messages(std::vector<NewMessage>{change_of(m, Change::erase, 1, 999)});
+  ASSERT_TRUE(erased.ok() && (*erased)[0].ok());
+  EXPECT_TRUE((*erased)[0]->msg.reactions.empty());
+  EXPECT_TRUE(store().message_by_id(1)->reactions.empty());
+  EXPECT_EQ(react(2, "late", true).error().code, Errc::not_found);
+}
+
+// Mentions are stored with the messages that carry them and count, per member and
+// conversation, what lies after the member's read marker.
+TEST_P(StoreContract, MentionsCountAfterTheReadMarker) {
+  add_user(1, "Alice");
+  add_user(2, "Bob");
+  add_user(3, "Carol");
+  add_space(10, 1);
+  add_channel(100, 10, 1);
+  ASSERT_TRUE(join(100, 2, 3).ok());
+  ASSERT_TRUE(join(100, 3, 3).ok());
+  auto mention = [](NewMessage n, std::vector<Id> who) {
+    n.mentions = std::move(who);
+    return n;
+  };
+  append_ok({mention(channel_msg(1, 100, 1, "c1"), {2, 3}), channel_msg(2, 100, 1, "c2"),
+             mention(channel_msg(3, 100, 1, "c3"), {2}), mention(dm_msg(4, 1, 2, "d1"), {2})});
+  // A duplicate of a stored cid adds nothing.
+  append_ok({mention(channel_msg(5, 100, 1, "c3"), {2})});
+  const ConvKey ch = ConvKey::channel(100), dm = ConvKey::dm(1, 2);
+  EXPECT_EQ(conversation(2, ch)->mentions, 2u);
+  EXPECT_EQ(conversation(3, ch)->mentions, 1u);
+  EXPECT_EQ(conversation(1, ch)->mentions, 0u);
+  EXPECT_EQ(conversation(2, dm)->mentions, 1u);
+  ASSERT_TRUE(store().advance_read(2, ch, 2).ok());
+  EXPECT_EQ(conversation(2, ch)->mentions, 1u);
+  ASSERT_TRUE(store().advance_read(2, ch, 3).ok());
+  ASSERT_TRUE(store().advance_read(2, dm, 1).ok());
+  EXPECT_EQ(conversation(2, ch)->mentions, 0u);
+  EXPECT_EQ(conversation(2, dm)->mentions, 0u);
+  EXPECT_EQ(conversation(3, ch)->mentions, 1u);
+}
+
+// Changes by rev cursor: each changed message once, at its current state, ascending by rev,
+// within the rev and seq bounds, paged by rev.
+TEST_P(StoreContract, ChangesAreReadByRevWithinBounds) {
+  add_user(1, "Alice");
+  add_user(2, "Bob");
+  std::vector<NewMessage> batch;
+  for (Id i = 1; i <= 6; ++i) batch.push_back(dm_msg(i, 1, 2, "d" + std::to_string(i)));
+  auto stored = append_ok(batch);
+  ASSERT_EQ(stored.size(), 6u);
+  const ConvKey dm = ConvKey::dm(1, 2);
+  // seq 2 edited (rev 1), seq 5 edited (rev 2), seq 2 edited again (rev 3), seq 4 erased (rev 4).
+  auto r = store().change_messages(
+      std::vector<NewMessage>{change_of(stored[1].msg, Change::edit, 1, 81, "2a"),
+                              change_of(stored[4].msg, Change::edit, 1, 82, "5a"),
+                              change_of(stored[1].msg, Change::edit, 1, 83, "2b"),
+                              change_of(stored[3].msg, Change::erase, 1, 84)});
+  ASSERT_TRUE(r.ok());
+  for (auto& c : *r) ASSERT_TRUE(c.ok()) << c.error().message;
+
+  auto read = [&](ChangeQuery q) {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> out;  // (rev, seq)
+    auto got = store().changes(dm, q);
+    EXPECT_TRUE(got.ok()) << got.error().message;
+    if (got.ok()) {
+      for (const auto& m : *got) out.emplace_back(m.rev, m.seq);
+    }
+    return out;
+  };
+  using V = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+  EXPECT_EQ(read({.after_rev = 0, .up_to_rev = 4, .after_seq = 0, .up_to_seq = 6, .limit = 10}),
+            (V{{2, 5}, {3, 2}, {4, 4}}));  // seq 2's first edit is superseded by rev 3
+  EXPECT_EQ(read({.after_rev = 2, .up_to_rev = 4, .after_seq = 0, .up_to_seq = 6, .limit = 10}),
+            (V{{3, 2}, {4, 4}}));
+  EXPECT_EQ(read({.after_rev = 0, .up_to_rev = 3, .after_seq = 0, .up_to_seq = 6, .limit = 10}),
+            (V{{2, 5}, {3, 2}}));
+  EXPECT_EQ(read({.after_rev = 0, .up_to_rev = 4, .after_seq = 0, .up_to_seq = 4, .limit = 10}),
+            (V{{3, 2}, {4, 4}}));
+  EXPECT_EQ(read({.after_rev = 0, .up_to_rev = 4, .after_seq = 2, .up_to_seq = 6, .limit = 10}),
+            (V{{2, 5}, {4, 4}}));
+  EXPECT_EQ(read({.after_rev = 0, .up_to_rev = 4, .after_seq = 0, .up_to_seq = 6, .limit = 2}),
+            (V{{2, 5}, {3, 2}}));
+  EXPECT_EQ(
+      read({.after_rev = 0, .up_to_rev = ~0ull, .after_seq = 0, .up_to_seq = ~0ull, .limit = 10})
+          .size(),
+      3u);
+  auto rows = store().changes(
+      dm, {.after_rev = 3, .up_to_rev = 4, .after_seq = 0, .up_to_seq = 6, .limit = 10});
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_TRUE((*rows)[0].deleted);
+  EXPECT_EQ((*rows)[0].change, Change::erase);
+  EXPECT_TRUE(
+      store()
+          .changes(ConvKey::dm(1, 3),
+                   {.after_rev = 0, .up_to_rev = 9, .after_seq = 0, .up_to_seq = 9, .limit = 10})
+          ->empty());
+  EXPECT_EQ(store().changes(ConvKey{ConvKind::dm, 2, 1}, {}).error().code, Errc::invalid_argument);
+}
+
 TEST_P(StoreContract, CursorsMoveForwardOnlyAndClampToLastSeq) {
   add_user(1, "Alice");
   add_user(2, "Bob");

@@ -507,6 +507,549 @@ TEST_F(Messaging, UnreadCountsReadMarkersAcrossDevicesAndSpaceRollUp) {
   EXPECT_EQ(num(conversation(b, "dm:" + a.id), "unread"), 0u);
 }
 
+// --- changes of stored messages: edit and delete (docs/protocol.md "Changes")
+
+bj::object edit_op(const std::string& id, const std::string& body) {
+  return {{"op", "edit"}, {"id", id}, {"body", body}};
+}
+bj::object delete_op(const std::string& id) {
+  return {{"op", "delete"}, {"id", id}};
+}
+bool is_change(const bj::object& f) {
+  return is_op(f, "edited") || is_op(f, "deleted") || is_op(f, "reaction");
+}
+
+// A client's copy of conversations, kept as docs/protocol.md says: a `msg` or a change frame
+// replaces the held message when it is new or its rev is higher; the change cursor of a
+// conversation is the highest rev of a change frame.
+struct Replica {
+  std::map<std::string, std::map<std::uint64_t, bj::object>> convs;
+  std::map<std::string, std::uint64_t> revs;
+  int applied = 0;
+  void apply(const bj::object& f) {
+    if (!is_op(f, "msg") && !is_change(f)) return;
+    auto& held = convs[str(f, "conversation")][num(f, "seq")];
+    const std::uint64_t rev = f.contains("rev") ? num(f, "rev") : 0;
+    if (is_change(f)) {
+      auto& cursor = revs[str(f, "conversation")];
+      cursor = std::max(cursor, rev);
+    }
+    if (!held.empty() && (held.contains("rev") ? num(held, "rev") : 0) >= rev) return;
+    held = f;
+    held.erase("op");
+    ++applied;
+  }
+};
+
+// What a message looks like for a comparison: the fields a change may touch.
+std::string state_of(const bj::object& m) {
+  std::string s = str(m, "id") + "|" + std::to_string(num(m, "seq")) + "|";
+  s += m.contains("deleted") ? "deleted" : str(m, "body");
+  if (m.contains("edited_at")) s += "|edited " + std::to_string(num(m, "edited_at"));
+  if (m.contains("rev")) s += "|rev " + std::to_string(num(m, "rev"));
+  return s;
+}
+
+TEST_F(Messaging, EditAndDeleteReachEveryDeviceAndHistoryShowsTheCurrentState) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  std::string ch = make_channel(a, {&b});
+  auto a1 = connect_synced(a), a2 = connect_synced(a), wb = connect_synced(b);
+  std::vector<std::string> ids;
+  for (int i = 1; i <= 3; ++i) {
+    a1->send(send_channel("e" + std::to_string(i), ch, "text " + std::to_string(i)));
+    auto sent = a1->recv_op("sent");
+    ASSERT_TRUE(sent);
+    ids.push_back(str(*sent, "id"));
+  }
+  // A page read before the changes (remembered by a standalone process) ...
+  auto before = h.get("/api/v1/channels/" + ch + "/messages?before_seq=3&limit=2", b.access);
+  ASSERT_EQ(before.status, 200) << before.body;
+  EXPECT_EQ(str(before.json.as_object().at("messages").as_array()[1].as_object(), "body"),
+            "text 2");
+  a1->send(edit_op(ids[0], "text 1, edited"));
+  a1->send(delete_op(ids[1]));
+  // Every device of every member, the editing one too (that is its answer), in rev order.
+  for (Ws* ws : {a1.get(), a2.get(), wb.get()}) {
+    auto frames = ws->recv_until([](const bj::object& f) { return is_op(f, "deleted"); });
+    std::vector<bj::object> changes;
+    for (auto& f : frames) {
+      if (is_change(f)) changes.push_back(f);
+    }
+    ASSERT_EQ(changes.size(), 2u);
+    EXPECT_TRUE(is_op(changes[0], "edited"));
+    EXPECT_EQ(str(changes[0], "id"), ids[0]);
+    EXPECT_EQ(str(changes[0], "conversation"), "channel:" + ch);
+    EXPECT_EQ(num(changes[0], "seq"), 1u);
+    EXPECT_EQ(num(changes[0], "rev"), 1u);
+    EXPECT_EQ(str(changes[0], "body"), "text 1, edited");
+    EXPECT_GT(num(changes[0], "edited_at"), 0u);
+    EXPECT_EQ(str(changes[1], "id"), ids[1]);
+    EXPECT_EQ(num(changes[1], "seq"), 2u);
+    EXPECT_EQ(num(changes[1], "rev"), 2u);
+    EXPECT_TRUE(changes[1].at("deleted").as_bool());
+    EXPECT_FALSE(changes[1].contains("body"));
+  }
+
+  // History pages show the current state; the tombstone keeps its seq.
+  auto hist = h.get("/api/v1/channels/" + ch + "/messages", b.access);
+  ASSERT_EQ(hist.status, 200) << hist.body;
+  const auto& msgs = hist.json.as_object().at("messages").as_array();
+  ASSERT_EQ(msgs.size(), 3u);
+  EXPECT_EQ(str(msgs[0].as_object(), "body"), "text 1, edited");
+  EXPECT_GT(num(msgs[0].as_object(), "edited_at"), 0u);
+  EXPECT_EQ(num(msgs[1].as_object(), "seq"), 2u);
+  EXPECT_TRUE(msgs[1].as_object().at("deleted").as_bool());
+  EXPECT_FALSE(msgs[1].as_object().contains("body"));
+  EXPECT_EQ(str(msgs[2].as_object(), "body"), "text 3");
+  EXPECT_FALSE(msgs[2].as_object().contains("edited_at"));
+  // ... and read again (answered from memory where it can be) is current too.
+  auto older = h.get("/api/v1/channels/" + ch + "/messages?before_seq=3&limit=2", b.access);
+  ASSERT_EQ(older.status, 200) << older.body;
+  EXPECT_TRUE(
+      older.json.as_object().at("messages").as_array()[1].as_object().at("deleted").as_bool());
+  auto conv = conversation(b, "channel:" + ch);
+  EXPECT_EQ(num(conv, "last_rev"), 2u);
+  EXPECT_EQ(num(conv, "unread"), 3u);  // a change is not a new message
+
+  // A DM works the same way, and its rev counts on its own.
+  a1->send(send_dm("dm1", b.id, "hello"));
+  auto sent = a1->recv_op("sent");
+  ASSERT_TRUE(sent);
+  a2->send(edit_op(str(*sent, "id"), "hello, edited"));
+  auto edited = wb->recv_op("edited");
+  ASSERT_TRUE(edited);
+  EXPECT_EQ(str(*edited, "conversation"), "dm:" + a.id);
+  EXPECT_EQ(num(*edited, "rev"), 1u);
+  EXPECT_EQ(str(*edited, "body"), "hello, edited");
+  auto mine = a1->recv_op("edited");
+  ASSERT_TRUE(mine);
+  EXPECT_EQ(str(*mine, "conversation"), "dm:" + b.id);
+}
+
+TEST_F(Messaging, ChangesOfOthersOfMissingOrOfDeletedMessagesAreRefused) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob"), m = make_account(h, "mallory");
+  std::string ch = make_channel(a, {&b});
+  auto wa = connect_synced(a), wb = connect_synced(b), wm = connect_synced(m);
+  wa->send(send_channel("r1", ch, "alice's"));
+  auto sent = wa->recv_op("sent");
+  ASSERT_TRUE(sent);
+  const std::string id = str(*sent, "id");
+  auto refused = [](Ws& ws, const bj::object& op) {
+    ws.send(op);
+    auto err = ws.recv_op("error");
+    EXPECT_TRUE(err) << "no error for " << bj::serialize(op);
+    return err ? *err : bj::object{};
+  };
+  auto err = refused(*wb, edit_op(id, "bob's now"));
+  EXPECT_EQ(str(err, "code"), "forbidden");
+  EXPECT_EQ(str(err, "ref"), "edit");
+  EXPECT_EQ(str(err, "id"), id);
+  EXPECT_EQ(str(refused(*wb, delete_op(id)), "code"), "forbidden");
+  // Someone who cannot read the channel learns nothing: not_found, as for no message at all.
+  EXPECT_EQ(str(refused(*wm, edit_op(id, "x")), "code"), "not_found");
+  EXPECT_EQ(str(refused(*wm, delete_op(id)), "code"), "not_found");
+  EXPECT_EQ(str(refused(*wa, edit_op("123456789", "x")), "code"), "not_found");
+  // Over limits.max_message_bytes (16 KiB by default; a cluster ignores per-test flags).
+  EXPECT_EQ(str(refused(*wa, edit_op(id, std::string(16 * 1024 + 1, 'x'))), "code"),
+            "payload_too_large");
+  EXPECT_EQ(str(refused(*wa, edit_op(id, "")), "code"), "invalid_argument");
+  EXPECT_EQ(str(refused(*wa, bj::object{{"op", "edit"}, {"id", id}}), "code"), "invalid_argument");
+  EXPECT_EQ(str(refused(*wa, bj::object{{"op", "delete"}}), "code"), "invalid_argument");
+  EXPECT_EQ(str(refused(*wa, bj::object{{"op", "delete"}, {"id", "abc"}}), "code"),
+            "invalid_argument");
+  wa->send(delete_op(id));
+  ASSERT_TRUE(wa->recv_op("deleted"));
+  err = refused(*wa, edit_op(id, "resurrected"));
+  EXPECT_EQ(str(err, "code"), "not_found");
+  EXPECT_EQ(str(refused(*wa, delete_op(id)), "code"), "not_found");
+  // Nothing but the one delete reached bob.
+  auto frames = wb->recv_until([](const bj::object& f) { return is_op(f, "deleted"); });
+  int changes = 0;
+  for (auto& f : frames) changes += is_change(f) ? 1 : 0;
+  EXPECT_EQ(changes, 1);
+  wb->send(bj::object{{"op", "ping"}});
+  for (auto& f : wb->recv_until([](const bj::object& f) { return is_op(f, "pong"); })) {
+    EXPECT_FALSE(is_change(f)) << bj::serialize(f);
+  }
+}
+
+// Two devices of bob: one stays online, the other is offline while messages are edited and
+// deleted (alice's and bob's own), then resumes with its cursors. It ends with the same state
+// as history, gets each change once, and a repeated sync brings nothing.
+TEST_F(Messaging, AnOfflineDeviceCatchesUpOnEditsAndDeletesThroughSync) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  std::string ch = make_channel(a, {&b});
+  const std::string dm = "dm:" + a.id, chan = "channel:" + ch;
+  auto wa = connect_synced(a);
+  std::map<std::string, std::string> id;  // by cid
+  auto send_ok = [&](Ws& ws, const bj::object& op) {
+    ws.send(op);
+    auto sent = ws.recv_op("sent");
+    ASSERT_TRUE(sent) << "no sent for " << bj::serialize(op);
+    id[str(op, "cid")] = str(*sent, "id");
+  };
+  for (int i = 1; i <= 3; ++i) {
+    send_ok(*wa, send_dm("d" + std::to_string(i), b.id, "dm " + std::to_string(i)));
+    send_ok(*wa, send_channel("c" + std::to_string(i), ch, "ch " + std::to_string(i)));
+  }
+
+  // Device 2 of bob gets everything, writes in the channel, ACKs, goes away.
+  Replica b2_state;
+  {
+    std::vector<bj::object> backfill;
+    auto b2 = connect_synced(b, &backfill);
+    ASSERT_EQ(backfill.size(), 6u);
+    for (auto& f : backfill) b2_state.apply(f);
+    send_ok(*b2, send_channel("c4", ch, "bob's"));
+    // Its own message: the device holds what it sent (as history shows it).
+    auto page = h.get("/api/v1/channels/" + ch + "/messages?after_seq=3", b.access);
+    ASSERT_EQ(page.status, 200) << page.body;
+    auto own = page.json.as_object().at("messages").as_array().at(0).as_object();
+    own["op"] = "msg";
+    b2_state.apply(own);
+    b2->send(bj::object{{"op", "ack"}, {"conversation", dm}, {"seq", 3}});
+    b2->send(bj::object{{"op", "ack"}, {"conversation", chan}, {"seq", 4}});
+    b2->send(bj::object{{"op", "ping"}});
+    ASSERT_TRUE(b2->recv_op("pong"));
+    wait_acked(b, dm, 3);
+    wait_acked(b, chan, 4);
+  }
+
+  // Meanwhile: a new DM (not ACKed: it stays in bob's inbox), then changes by alice and by
+  // bob's online device, which sees each of them.
+  auto b1 = connect_synced(b);
+  send_ok(*wa, send_dm("d4", b.id, "dm 4"));
+  ASSERT_TRUE(b1->recv_op("msg"));
+  wa->send(edit_op(id["d1"], "dm 1, edited"));
+  wa->send(delete_op(id["d2"]));
+  wa->send(edit_op(id["d4"], "dm 4, edited"));
+  wa->send(edit_op(id["c3"], "ch 3, edited"));
+  wa->send(delete_op(id["c1"]));
+  int seen = 0;
+  b1->recv_until([&](const bj::object& f) { return is_change(f) && ++seen == 5; });
+  ASSERT_EQ(seen, 5);
+  b1->send(edit_op(id["c4"], "bob's, edited"));  // after alice's: rev 3 of the channel
+  ASSERT_TRUE(b1->recv_op("edited"));
+
+  // Device 2 comes back and syncs with what it holds: messages up to its cursors, no change.
+  auto b2 = connect(b);
+  b2->send(bj::object{{"op", "sync"},
+                      {"cursors", bj::object{{dm, 3}, {chan, 4}}},
+                      {"changes", bj::object{{dm, 0}, {chan, 0}}}});
+  std::vector<bj::object> got;
+  for (int synced = 0; synced < 2;) {
+    auto f = b2->recv(10s);
+    ASSERT_TRUE(f) << "no second synced";
+    if (is_op(*f, "synced")) ++synced;
+    if (is_op(*f, "msg") || is_change(*f)) got.push_back(*f);
+  }
+  // d4 comes as a message, as it is now; the rest as changes, each once, in rev order.
+  std::vector<std::string> seen_ops;
+  for (auto& f : got) {
+    seen_ops.push_back(str(f, "op") + " " + str(f, "conversation") + " " +
+                       std::to_string(num(f, "seq")) +
+                       (f.contains("rev") ? " rev " + std::to_string(num(f, "rev")) : ""));
+  }
+  std::multiset<std::string> expected{
+      "msg " + dm + " 4 rev 3",      "edited " + dm + " 1 rev 1",    "deleted " + dm + " 2 rev 2",
+      "edited " + chan + " 3 rev 1", "deleted " + chan + " 1 rev 2", "edited " + chan + " 4 rev 3"};
+  EXPECT_EQ(std::multiset<std::string>(seen_ops.begin(), seen_ops.end()), expected);
+  std::map<std::string, std::uint64_t> last_rev;
+  for (auto& f : got) {
+    if (!is_change(f)) continue;
+    EXPECT_GT(num(f, "rev"), last_rev[str(f, "conversation")]) << "changes out of order";
+    last_rev[str(f, "conversation")] = num(f, "rev");
+  }
+  for (auto& f : got) b2_state.apply(f);
+  for (auto& f : got) {
+    if (is_op(f, "msg")) {
+      EXPECT_EQ(str(f, "body"), "dm 4, edited");
+    }
+  }
+
+  // Its copy is the server's: every message of both conversations as history shows it.
+  for (const auto& [conv, path] : {std::pair{dm, "/api/v1/dms/" + a.id + "/messages"},
+                                   std::pair{chan, "/api/v1/channels/" + ch + "/messages"}}) {
+    auto hist = h.get(path, b.access);
+    ASSERT_EQ(hist.status, 200);
+    std::vector<std::string> server, device;
+    for (const auto& m : hist.json.as_object().at("messages").as_array()) {
+      server.push_back(state_of(m.as_object()));
+    }
+    for (const auto& [seq, m] : b2_state.convs[conv]) device.push_back(state_of(m));
+    EXPECT_EQ(device, server) << conv;
+  }
+  EXPECT_EQ(b2_state.revs[dm], 2u);  // rev 3 came inside message 4
+  EXPECT_EQ(b2_state.revs[chan], 3u);
+
+  // Asking again from where it stands brings nothing.
+  b2->send(bj::object{{"op", "sync"},
+                      {"cursors", bj::object{{dm, 4}, {chan, 4}}},
+                      {"changes", bj::object{{dm, 3}, {chan, 3}}}});
+  auto frames = b2->recv_until([](const bj::object& f) { return is_op(f, "synced"); });
+  ASSERT_FALSE(frames.empty());
+  EXPECT_EQ(num(frames.back(), "messages"), 0u);
+  EXPECT_EQ(num(frames.back(), "changes"), 0u);
+  for (auto& f : frames) EXPECT_FALSE(is_change(f) || is_op(f, "msg")) << bj::serialize(f);
+
+  // And it follows live changes from there.
+  wa->send(edit_op(id["d3"], "dm 3, edited"));
+  auto live = b2->recv_op("edited");
+  ASSERT_TRUE(live);
+  EXPECT_EQ(num(*live, "rev"), 4u);
+}
+
+// A reply names a message of its own conversation; pushes and history carry it, and it
+// survives the answered message's deletion (clients show "deleted").
+TEST_F(Messaging, RepliesNameAMessageOfTheSameConversation) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  std::string ch = make_channel(a, {&b});
+  auto wa = connect_synced(a), wb = connect_synced(b);
+  wa->send(send_channel("q1", ch, "question"));
+  auto asked = wa->recv_op("sent");
+  ASSERT_TRUE(asked);
+  const std::string question = str(*asked, "id");
+  ASSERT_TRUE(wb->recv_op("msg"));
+  auto reply = send_channel("r1", ch, "answer");
+  reply["reply_to"] = question;
+  wb->send(reply);
+  ASSERT_TRUE(wb->recv_op("sent"));
+  auto got = wa->recv_op("msg");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(str(*got, "reply_to"), question);
+  EXPECT_EQ(str(*got, "body"), "answer");
+
+  // Not a message of this conversation (a DM's, or none at all): not_found, nothing stored.
+  wa->send(send_dm("q2", b.id, "private"));
+  auto dm = wa->recv_op("sent");
+  ASSERT_TRUE(dm);
+  for (const std::string& bad : {str(*dm, "id"), std::string("123456789")}) {
+    auto wrong = send_channel("r-" + bad, ch, "misplaced");
+    wrong["reply_to"] = bad;
+    wb->send(wrong);
+    auto err = wb->recv_op("error");
+    ASSERT_TRUE(err);
+    EXPECT_EQ(str(*err, "code"), "not_found");
+    EXPECT_EQ(str(*err, "cid"), "r-" + bad);
+  }
+  auto junk = send_channel("r3", ch, "x");
+  junk["reply_to"] = "not an id";
+  wb->send(junk);
+  EXPECT_EQ(str(*wb->recv_op("error"), "code"), "invalid_argument");
+
+  wa->send(delete_op(question));
+  ASSERT_TRUE(wb->recv_op("deleted"));
+  auto hist = h.get("/api/v1/channels/" + ch + "/messages", b.access);
+  ASSERT_EQ(hist.status, 200);
+  const auto& msgs = hist.json.as_object().at("messages").as_array();
+  ASSERT_EQ(msgs.size(), 2u);  // the refused replies were not stored
+  EXPECT_TRUE(msgs[0].as_object().at("deleted").as_bool());
+  EXPECT_EQ(str(msgs[1].as_object(), "reply_to"), question);
+  EXPECT_FALSE(msgs[0].as_object().contains("reply_to"));
+}
+
+// Reactions: anyone who reads the message, counts and who per emoji, to every device (the
+// reactor's too), synced like edits to a device that was away, bounded, rate-limited.
+TEST_F(Messaging, ReactionsReachEveryDeviceAndAnOfflineDeviceSyncsThem) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob"), m = make_account(h, "mallory");
+  std::string ch = make_channel(a, {&b});
+  const std::string chan = "channel:" + ch;
+  auto wa = connect_synced(a), wb = connect_synced(b), wm = connect_synced(m);
+  wa->send(send_channel("x1", ch, "react to this"));
+  auto sent = wa->recv_op("sent");
+  ASSERT_TRUE(sent);
+  const std::string id = str(*sent, "id");
+  ASSERT_TRUE(wb->recv_op("msg"));
+  // Bob's second device holds the message and goes away.
+  { auto b2 = connect_synced(b); }
+  const std::string thumbs = "\xf0\x9f\x91\x8d";
+  wb->send(bj::object{{"op", "react"}, {"id", id}, {"emoji", thumbs}, {"on", true}});
+  wa->send(bj::object{{"op", "react"}, {"id", id}, {"emoji", thumbs}, {"on", true}});
+  wa->send(bj::object{{"op", "react"}, {"id", id}, {"emoji", "ok"}, {"on", true}});
+  wa->send(bj::object{{"op", "react"}, {"id", id}, {"emoji", "ok"}, {"on", false}});
+  bj::object last;
+  int seen = 0;
+  wb->recv_until([&](const bj::object& f) {
+    if (is_op(f, "reaction")) last = f;
+    return is_op(f, "reaction") && ++seen == 4;
+  });
+  ASSERT_EQ(seen, 4);
+  EXPECT_EQ(num(last, "rev"), 4u);
+  const auto& rs = last.at("reactions").as_array();
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(str(rs[0].as_object(), "emoji"), thumbs);
+  EXPECT_EQ(num(rs[0].as_object(), "count"), 2u);
+  std::set<std::string> who;
+  for (const auto& u : rs[0].as_object().at("users").as_array())
+    who.insert(std::string(u.as_string()));
+  EXPECT_EQ(who, (std::set<std::string>{a.id, b.id}));
+  // History shows the same.
+  auto hist = h.get("/api/v1/channels/" + ch + "/messages", b.access);
+  ASSERT_EQ(hist.status, 200);
+  EXPECT_EQ(
+      bj::serialize(hist.json.as_object().at("messages").as_array()[0].as_object().at("reactions")),
+      bj::serialize(last.at("reactions")));
+
+  // Bob's other device comes back (the message is not ACKed: its connect backfill sends it as it
+  // is now): one frame with the state, whichever way it comes.
+  auto b2 = connect(b);
+  b2->send(bj::object{
+      {"op", "sync"}, {"cursors", bj::object{{chan, 1}}}, {"changes", bj::object{{chan, 0}}}});
+  std::vector<bj::object> got;
+  for (int synced = 0; synced < 2;) {
+    auto f = b2->recv(10s);
+    ASSERT_TRUE(f);
+    if (is_op(*f, "synced")) ++synced;
+    if (is_op(*f, "reaction") || is_op(*f, "msg")) got.push_back(*f);
+  }
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(num(got[0], "rev"), 4u);
+  EXPECT_EQ(bj::serialize(got[0].at("reactions")), bj::serialize(last.at("reactions")));
+
+  // Who cannot read it: not_found; a bad emoji or `on`: invalid_argument.
+  wm->send(bj::object{{"op", "react"}, {"id", id}, {"emoji", "ok"}, {"on", true}});
+  EXPECT_EQ(str(*wm->recv_op("error"), "code"), "not_found");
+  wb->send(bj::object{{"op", "react"}, {"id", id}, {"emoji", "two words"}, {"on", true}});
+  EXPECT_EQ(str(*wb->recv_op("error"), "code"), "invalid_argument");
+  wb->send(bj::object{{"op", "react"}, {"id", id}, {"emoji", "ok"}});
+  EXPECT_EQ(str(*wb->recv_op("error"), "code"), "invalid_argument");
+  // A flood is cut by the per-connection limit.
+  for (int i = 0; i < 30; ++i) {
+    wb->send(bj::object{{"op", "react"}, {"id", id}, {"emoji", "f"}, {"on", i % 2 == 0}});
+  }
+  wb->send(bj::object{{"op", "ping"}});
+  bool limited = false;
+  for (auto& f : wb->recv_until([](const bj::object& f) { return is_op(f, "pong"); }, 20s)) {
+    limited = limited || (is_op(f, "error") && str(f, "code") == "too_many_requests");
+  }
+  EXPECT_TRUE(limited);
+}
+
+// Typing: to the other members' connections only, from the typist's side of the conversation;
+// never stored; limited per connection; only where the typist may write.
+TEST_F(Messaging, TypingReachesTheOtherMembersOnlineAndIsNeverStored) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob"), c = make_account(h, "carol");
+  auto m = make_account(h, "mallory");
+  std::string ch = make_channel(a, {&b, &c});
+  auto a1 = connect_synced(a), a2 = connect_synced(a), wb = connect_synced(b);
+  auto wc = connect_synced(c), wm = connect_synced(m);
+  a1->send(bj::object{{"op", "typing"}, {"conversation", "channel:" + ch}});
+  for (Ws* ws : {wb.get(), wc.get()}) {
+    auto t = ws->recv_op("typing");
+    ASSERT_TRUE(t);
+    EXPECT_EQ(str(*t, "conversation"), "channel:" + ch);
+    EXPECT_EQ(str(*t, "user"), a.id);
+    EXPECT_GT(num(*t, "expires_ms"), 0u);
+  }
+  a1->send(bj::object{{"op", "typing"}, {"conversation", "dm:" + b.id}});
+  auto dm = wb->recv_op("typing");
+  ASSERT_TRUE(dm);
+  EXPECT_EQ(str(*dm, "conversation"), "dm:" + a.id);
+  // Not in the channel: refused; and nobody else heard anything.
+  wm->send(bj::object{{"op", "typing"}, {"conversation", "channel:" + ch}});
+  EXPECT_EQ(str(*wm->recv_op("error"), "code"), "forbidden");
+  a2->send(bj::object{{"op", "ping"}});
+  for (auto& f : a2->recv_until([](const bj::object& f) { return is_op(f, "pong"); })) {
+    EXPECT_FALSE(is_op(f, "typing")) << "the typist's own devices get no typing";
+  }
+  // A burst past the per-connection limit is refused with too_many_requests.
+  bool limited = false;
+  for (int i = 0; i < 10 && !limited; ++i) {
+    a2->send(bj::object{{"op", "typing"}, {"conversation", "channel:" + ch}});
+  }
+  a2->send(bj::object{{"op", "ping"}});
+  for (auto& f : a2->recv_until([](const bj::object& f) { return is_op(f, "pong"); })) {
+    if (is_op(f, "error") && str(f, "ref") == "typing") {
+      EXPECT_EQ(str(f, "code"), "too_many_requests");
+      limited = true;
+    }
+  }
+  EXPECT_TRUE(limited);
+  // Never stored: no message, nothing unread, nothing in a backfill.
+  EXPECT_EQ(num(conversation(b, "channel:" + ch), "last_seq"), 0u);
+  wb.reset();
+  std::vector<bj::object> backfill;
+  wb = connect_synced(b, &backfill);
+  EXPECT_TRUE(backfill.empty());
+}
+
+// Mentions: `<@USER_ID>` of a member counts for that member beside unread, per conversation and
+// rolled up per space; a read marker clears them like unread. Non-members, the sender and
+// repeats do not count.
+TEST_F(Messaging, MentionsCountBesideUnreadAndReadMarkersClearThem) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob"), c = make_account(h, "carol");
+  auto out = make_account(h, "outsider");
+  std::string ch = make_channel(a, {&b, &c});
+  auto wa = connect_synced(a);
+  auto post = [&](const std::string& cid, const std::string& body) {
+    wa->send(send_channel(cid, ch, body));
+    ASSERT_TRUE(wa->recv_op("sent"));
+  };
+  post("m1", "hi <@" + b.id + "> and <@" + b.id + ">, <@" + out.id + "> and me <@" + a.id + ">");
+  post("m2", "nothing for anyone <@> <@abc> <@" + b.id);
+  post("m3", "<@" + c.id + "> <@" + b.id + ">");
+  wa->send(send_dm("m4", b.id, "psst <@" + b.id + ">"));
+  ASSERT_TRUE(wa->recv_op("sent"));
+
+  EXPECT_EQ(num(conversation(b, "channel:" + ch), "mentions"), 2u);
+  EXPECT_EQ(num(conversation(b, "channel:" + ch), "unread"), 3u);
+  EXPECT_EQ(num(conversation(c, "channel:" + ch), "mentions"), 1u);
+  EXPECT_EQ(num(conversation(a, "channel:" + ch), "mentions"), 0u);
+  EXPECT_EQ(num(conversation(b, "dm:" + a.id), "mentions"), 1u);
+  auto spaces = [&](const Account& who) {
+    auto r = http().get("/api/v1/conversations", who.access);
+    for (const auto& s : r.json.as_object().at("spaces").as_array()) {
+      if (str(s.as_object(), "space_id") == space_id_) return num(s.as_object(), "mentions");
+    }
+    ADD_FAILURE() << "no space";
+    return std::uint64_t{0};
+  };
+  EXPECT_EQ(spaces(b), 2u);
+
+  // Read up to the first message: one mention left; to the end: none, on every device's list.
+  auto wb = connect_synced(b);
+  wb->send(bj::object{{"op", "read"}, {"conversation", "channel:" + ch}, {"seq", 1}});
+  wb->send(bj::object{{"op", "ping"}});
+  ASSERT_TRUE(wb->recv_op("pong"));
+  EXPECT_EQ(num(conversation(b, "channel:" + ch), "mentions"), 1u);
+  wb->send(bj::object{{"op", "read"}, {"conversation", "channel:" + ch}, {"seq", 3}});
+  wb->send(bj::object{{"op", "read"}, {"conversation", "dm:" + a.id}, {"seq", 1}});
+  wb->send(bj::object{{"op", "ping"}});
+  ASSERT_TRUE(wb->recv_op("pong"));
+  EXPECT_EQ(num(conversation(b, "channel:" + ch), "mentions"), 0u);
+  EXPECT_EQ(num(conversation(b, "dm:" + a.id), "mentions"), 0u);
+  EXPECT_EQ(spaces(b), 0u);
+  EXPECT_EQ(num(conversation(c, "channel:" + ch), "mentions"), 1u);  // carol's are her own
+}
+
+// Read receipts in DMs: the peer's connections get `seen` when the reader's marker moves, and
+// the conversation list carries the peer's marker.
+TEST_F(Messaging, DmReadMarkersReachThePeerAsSeen) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  auto wa = connect_synced(a), wb = connect_synced(b);
+  for (int i = 1; i <= 2; ++i) {
+    wa->send(send_dm("s" + std::to_string(i), b.id, "hi"));
+    ASSERT_TRUE(wa->recv_op("sent"));
+  }
+  EXPECT_EQ(num(conversation(a, "dm:" + b.id), "peer_read_seq"), 0u);
+  wb->send(bj::object{{"op", "read"}, {"conversation", "dm:" + a.id}, {"seq", 2}});
+  auto seen = wa->recv_op("seen");
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(str(*seen, "conversation"), "dm:" + b.id);
+  EXPECT_EQ(str(*seen, "user"), b.id);
+  EXPECT_EQ(num(*seen, "seq"), 2u);
+  EXPECT_EQ(num(conversation(a, "dm:" + b.id), "peer_read_seq"), 2u);
+  EXPECT_EQ(num(conversation(b, "dm:" + a.id), "peer_read_seq"), 2u);  // her own are read
+}
+
 TEST_F(Messaging, NonMemberAndBadTargetsGetErrorFrames) {
   Http h = http();
   auto a = make_account(h, "alice"), b = make_account(h, "bob"), out = make_account(h, "mallory");

@@ -59,6 +59,17 @@ class Messaging : public ::testing::Test, protected testing::InProcess<FlakyInbo
     return {};
   }
 
+  // How many changes (MessageEvent::changed) `all` pushed to `conn`.
+  static int changes_to(const std::vector<Push>& all, ConnRef conn) {
+    int n = 0;
+    for (const auto& p : all) {
+      const auto* e = std::get_if<MessageEvent>(p.event.get());
+      if (!e || !e->changed) continue;
+      for (ConnRef t : p.targets) n += t == conn ? 1 : 0;
+    }
+    return n;
+  }
+
   const ConvKey alice_bob_ = ConvKey::dm(kAlice, kBob);
   const ConvKey channel_ = ConvKey::channel(kChannel);
 };
@@ -103,6 +114,118 @@ TEST_F(Messaging, ADmIsStoredInboxedAckedAndFannedOutInOrder) {
   auto inboxed = inbox.list(kBob, std::nullopt, 100);
   ASSERT_TRUE(inboxed.ok());
   EXPECT_EQ(seqs(*inboxed), one_to_five);
+}
+
+// Changes go through the queue like sends, are applied in order with them, and reach every
+// connection of the conversation (the origin's too: its answer); a send followed by its edit
+// in one batch is stored before the edit is applied.
+TEST_F(Messaging, ChangesAreQueuedAppliedInOrderAndFannedOutToEveryConnection) {
+  start_queue();
+  ConnRef a1 = connect(kAlice), a2 = connect(kAlice), b1 = connect(kBob), d1 = connect(kDave);
+  auto first = send(kAlice, text_to_channel(kChannel, "x1", "one"), a1);
+  auto second = send(kAlice, text_to_channel(kChannel, "x2", "two"), a1);
+  ASSERT_TRUE(first && second);
+  ASSERT_TRUE(
+      messaging.change(kAlice, ChangeInput{first->id, Change::edit, "one, edited"}, a1).ok());
+  ASSERT_TRUE(messaging.change(kAlice, ChangeInput{second->id, Change::erase, {}}, a2).ok());
+  for (ConnRef c : {a1, a2, b1}) {
+    ASSERT_TRUE(
+        pusher.wait_until([&](const std::vector<Push>& all) { return changes_to(all, c) == 2; }));
+    std::vector<MessageEvent> changes;
+    for (auto& e : pusher.events<MessageEvent>(c)) {
+      if (e.changed) changes.push_back(e);
+    }
+    EXPECT_EQ(changes[0].msg.rev, 1u);
+    EXPECT_EQ(changes[0].msg.change, Change::edit);
+    EXPECT_EQ(changes[0].msg.body, "one, edited");
+    EXPECT_EQ(changes[0].msg.edited_at, clock.now_ms());
+    EXPECT_EQ(changes[1].msg.rev, 2u);
+    EXPECT_TRUE(changes[1].msg.deleted);
+    EXPECT_TRUE(changes[1].msg.body.empty());
+  }
+  EXPECT_TRUE(pusher.events_to(d1).empty());
+  auto history = messaging.history(kBob, channel_, {});
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 2u);
+  EXPECT_EQ((*history)[0].body, "one, edited");
+  EXPECT_TRUE((*history)[1].deleted);
+
+  // One batch: a send, then the edit of a stored message, then another send.
+  queue.stop();
+  std::vector<NewMessage> batch;
+  batch.push_back(testing::channel_msg(777, kChannel, kAlice, "x3", "three"));
+  NewMessage edit;
+  edit.change = Change::edit;
+  edit.change_id = 4242;
+  edit.msg.id = first->id;
+  edit.msg.conv = channel_;
+  edit.msg.from = kAlice;
+  edit.msg.body = "one, again";
+  edit.origin = a1;
+  batch.push_back(edit);
+  batch.push_back(testing::channel_msg(778, kChannel, kAlice, "x4", "four"));
+  ASSERT_EQ(messaging.consume(batch), Queue::Outcome::done);
+  auto list = messaging.history(kBob, channel_, {});
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 4u);
+  EXPECT_EQ((*list)[0].body, "one, again");
+  EXPECT_EQ((*list)[0].rev, 3u);
+  EXPECT_EQ((*list)[3].body, "four");
+}
+
+// Refused before the queue: nothing is published, the error names why.
+TEST_F(Messaging, ChangesOfOthersMissingOrDeletedMessagesAreRefused) {
+  start_queue();
+  ConnRef a1 = connect(kAlice), b1 = connect(kBob);
+  auto sent = send(kAlice, text_to_channel(kChannel, "y1", "mine"), a1);
+  auto dm = send(kAlice, text_to_user(kBob, "y2", "psst"), a1);
+  ASSERT_TRUE(sent && dm);
+  auto refused = [&](Id user, ChangeInput in) { return error_of(messaging.change(user, in, b1)); };
+  EXPECT_EQ(refused(kBob, {sent->id, Change::edit, "not mine"}), Errc::forbidden);
+  EXPECT_EQ(refused(kBob, {sent->id, Change::erase, {}}), Errc::forbidden);
+  EXPECT_EQ(refused(kDave, {sent->id, Change::edit, "x"}), Errc::not_found);  // cannot read it
+  EXPECT_EQ(refused(kCarol, {dm->id, Change::erase, {}}), Errc::not_found);   // not her DM
+  EXPECT_EQ(refused(kAlice, {987654321, Change::edit, "x"}), Errc::not_found);
+  EXPECT_EQ(refused(kAlice, {0, Change::edit, "x"}), Errc::invalid_argument);
+  EXPECT_EQ(refused(kAlice, {sent->id, Change::edit, ""}), Errc::invalid_argument);
+  EXPECT_EQ(refused(kAlice, {sent->id, Change::edit, std::string(16 * 1024 + 1, 'x')}),
+            Errc::payload_too_large);
+  EXPECT_EQ(refused(kAlice, {sent->id, Change::edit, "\xff"}), Errc::invalid_argument);
+  EXPECT_EQ(refused(kAlice, {sent->id, Change::none, "x"}), Errc::invalid_argument);
+  ASSERT_TRUE(messaging.change(kAlice, {sent->id, Change::erase, {}}, a1).ok());
+  ASSERT_TRUE(
+      pusher.wait_until([&](const std::vector<Push>& all) { return changes_to(all, b1) == 1; }));
+  EXPECT_EQ(refused(kAlice, {sent->id, Change::edit, "back"}), Errc::not_found);
+  EXPECT_EQ(refused(kAlice, {sent->id, Change::erase, {}}), Errc::not_found);
+}
+
+// A change that the store refuses when it applies it (here: deleted after the check) is an
+// error to its origin, naming the change and the message.
+TEST_F(Messaging, AChangeRefusedWhenAppliedIsAnErrorToItsOrigin) {
+  ConnRef a1 = connect(kAlice);
+  store_posts(kAlice, kChannel, 1);
+  auto m = store.messages(channel_, {});
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ(m->size(), 1u);
+  ASSERT_TRUE(messaging.change(kAlice, {(*m)[0].id, Change::erase, {}}, a1).ok());
+  ASSERT_TRUE(messaging.change(kAlice, {(*m)[0].id, Change::edit, "too late"}, a1).ok());
+  start_queue();
+  auto failed = pusher.wait_events<SendFailedEvent>(a1, 1);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].error.code, Errc::not_found);
+  EXPECT_EQ(failed[0].change, Change::edit);
+  EXPECT_EQ(failed[0].id, (*m)[0].id);
+}
+
+// `<@USER_ID>`: digits only, each id once, in order, bounded.
+TEST(Mentions, AreParsedFromTheBody) {
+  using V = std::vector<Id>;
+  EXPECT_EQ(mentioned_ids("hi <@12> and <@7>, <@12> again"), (V{12, 7}));
+  EXPECT_EQ(mentioned_ids("<@> <@x1> <@1x> <@ 5> <@0> <@99999999999999999999999> <@3"), V{});
+  EXPECT_EQ(mentioned_ids("<<@5>>"), V{5});
+  std::string many;
+  for (int i = 1; i <= 80; ++i) many += "<@" + std::to_string(i) + ">";
+  EXPECT_EQ(mentioned_ids(many).size(), kMaxMentions);
 }
 
 // A channel message reaches every member's connections but the sending one, and no one else.
@@ -253,7 +376,7 @@ TEST_F(Messaging, TheNonBlockingPathsStepAsideWithoutSideEffects) {
 
 // Read markers move forward only, are clamped to the last message, and each move is told to the
 // user's other connections (not the one that read, not the other participant).
-TEST_F(Messaging, ReadMarkersMoveForwardAndReachTheUsersOtherConnections) {
+TEST_F(Messaging, ReadMarkersMoveForwardAndReachTheUsersOtherConnectionsAndTheDmPeer) {
   store_dms(kAlice, kBob, 5);
   ConnRef a1 = connect(kAlice), b1 = connect(kBob), b2 = connect(kBob), b3 = connect(kBob);
   auto r = messaging.read(kBob, alice_bob_, 3, b1);
@@ -267,7 +390,12 @@ TEST_F(Messaging, ReadMarkersMoveForwardAndReachTheUsersOtherConnections) {
     EXPECT_EQ(reads[0].seq, 3u);
   }
   EXPECT_TRUE(pusher.events_to(b1).empty());
-  EXPECT_TRUE(pusher.events_to(a1).empty());
+  // The DM's peer gets it too: a read receipt.
+  auto receipts = pusher.events<ReadEvent>(a1);
+  ASSERT_EQ(receipts.size(), 1u);
+  EXPECT_EQ(receipts[0].user_id, kBob);
+  EXPECT_EQ(receipts[0].seq, 3u);
+  EXPECT_EQ(find(*messaging.conversations(kAlice), alice_bob_).peer_read_seq, 3u);
 
   EXPECT_EQ(*messaging.read(kBob, alice_bob_, 2, b1), 3u);  // backwards: stays
   EXPECT_EQ(pusher.events<ReadEvent>(b2).back().seq, 3u);
@@ -277,6 +405,11 @@ TEST_F(Messaging, ReadMarkersMoveForwardAndReachTheUsersOtherConnections) {
 
   EXPECT_EQ(error_of(messaging.read(kCarol, alice_bob_, 1, {})), Errc::forbidden);
   EXPECT_EQ(error_of(messaging.read(kDave, channel_, 1, {})), Errc::forbidden);
+  // A channel's read marker is nobody else's business.
+  ConnRef c1 = connect(kCarol);
+  store_posts(kAlice, kChannel, 2);
+  ASSERT_TRUE(messaging.read(kBob, channel_, 2, b1).ok());
+  EXPECT_TRUE(pusher.events<ReadEvent>(c1).empty());
 }
 
 // History: pages of at most `limit`, ascending, by seq before or after a cursor; only for those

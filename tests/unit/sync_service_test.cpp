@@ -73,9 +73,46 @@ class Sync : public ::testing::Test, protected testing::InProcess<OverflowingInb
     return out;
   }
 
+  // Applies a change of the stored message at `seq` of `conv` as the queue's consumer would.
+  void change(const ConvKey& conv, std::uint64_t seq, Change kind, std::string body = {}) {
+    HistoryQuery q;
+    q.after_seq = seq - 1;
+    q.limit = 1;
+    auto m = store.messages(conv, q);
+    ASSERT_TRUE(m.ok() && m->size() == 1);
+    NewMessage nm;
+    nm.change = kind;
+    nm.change_id = ++changes_;
+    nm.msg.id = (*m)[0].id;
+    nm.msg.conv = conv;
+    nm.msg.from = (*m)[0].from;
+    nm.msg.body = std::move(body);
+    auto r = store.change_messages(std::vector<NewMessage>{nm});
+    ASSERT_TRUE(r.ok() && (*r)[0].ok());
+  }
+  struct Item {
+    bool change;
+    ConvKey conv;
+    std::uint64_t seq, rev;
+    std::string body;
+  };
+  // A whole pass, messages and changes.
+  std::vector<Item> drain_all(SyncService::Pass& pass) {
+    std::vector<Item> out;
+    for (int pages = 0; pages < 1000; ++pages) {
+      auto page = sync.next(pass, 500);
+      EXPECT_TRUE(page.ok()) << (page.ok() ? "" : page.error().message);
+      if (!page.ok() || page->empty()) break;
+      for (const auto& m : *page)
+        out.push_back({pass.changes_page(), m.conv, m.seq, m.rev, m.body});
+    }
+    return out;
+  }
+
   const ConvKey alice_bob_ = ConvKey::dm(kAlice, kBob);
   const ConvKey carol_bob_ = ConvKey::dm(kCarol, kBob);
   const ConvKey channel_ = ConvKey::channel(kChannel);
+  Id changes_ = 0;
 };
 
 // On connect: channels from the delivery cursor, DMs from the inbox, each conversation in seq
@@ -195,6 +232,75 @@ TEST_F(Sync, AChannelLeftIsSkipped) {
   auto got = drain(*pass);
   EXPECT_TRUE(seqs_of(got, channel_).empty());
   EXPECT_EQ(seqs_of(got, alice_bob_), range(1, 1));
+}
+
+// Changes: after the messages, for the messages the device holds, from its change cursor, in rev
+// order, each changed message once at its current state; messages sent in the pass are current.
+TEST_F(Sync, ChangesFollowTheMessagesFromTheClientsChangeCursor) {
+  store_dms(kAlice, kBob, 4);
+  store_posts(kAlice, kChannel, 3);
+  ASSERT_TRUE(messaging.ack(kBob, alice_bob_, 3).ok());
+  ASSERT_TRUE(messaging.ack(kBob, channel_, 3).ok());
+  change(alice_bob_, 1, Change::edit, "one");        // rev 1
+  change(alice_bob_, 4, Change::edit, "four");       // rev 2: a message the device lacks
+  change(alice_bob_, 2, Change::erase);              // rev 3
+  change(alice_bob_, 1, Change::edit, "one again");  // rev 4: seq 1 again
+  change(channel_, 2, Change::edit, "two");          // rev 1 of the channel
+
+  auto pass = sync.begin(kBob, std::nullopt, {}, ChangeCursors{{alice_bob_, 1}, {channel_, 0}});
+  ASSERT_TRUE(pass.ok());
+  auto got = drain_all(*pass);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_FALSE(got[0].change);  // the inbox's seq 4, as it is now
+  EXPECT_EQ(got[0].seq, 4u);
+  EXPECT_EQ(got[0].body, "four");
+  EXPECT_EQ(got[0].rev, 2u);
+  // The DM's changes after rev 1 for seqs up to 3: seq 2 (rev 3), seq 1 (rev 4); the channel's.
+  EXPECT_TRUE(got[1].change && got[2].change && got[3].change);
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> dm, ch;
+  for (std::size_t i = 1; i < got.size(); ++i) {
+    (got[i].conv == alice_bob_ ? dm : ch).emplace_back(got[i].seq, got[i].rev);
+  }
+  EXPECT_EQ(dm, (std::vector<std::pair<std::uint64_t, std::uint64_t>>{{2, 3}, {1, 4}}));
+  EXPECT_EQ(ch, (std::vector<std::pair<std::uint64_t, std::uint64_t>>{{2, 1}}));
+  EXPECT_EQ(pass->changes_returned(), 3u);
+  // The connection now stands at each conversation's last rev.
+  EXPECT_EQ(pass->revs().at(alice_bob_).hw, 4u);
+  EXPECT_EQ(pass->revs().at(channel_).hw, 1u);
+}
+
+// Without change cursors a connection starts at the current rev (nothing sent); from then on
+// each pass sends what it lacks since its state, for the messages it holds, and a client cursor
+// below that state adds only what came before the connection.
+TEST_F(Sync, AConnectionsRevStateDecidesWhatItLacks) {
+  store_dms(kAlice, kBob, 3);
+  ASSERT_TRUE(messaging.ack(kBob, alice_bob_, 3).ok());
+  change(alice_bob_, 1, Change::edit, "a");  // rev 1, before the connection
+  auto first = sync.begin(kBob, std::nullopt, {});
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(drain_all(*first).empty());
+  Revs revs = first->revs();
+  EXPECT_EQ(revs.at(alice_bob_).base, 1u);
+  EXPECT_EQ(revs.at(alice_bob_).hw, 1u);
+
+  change(alice_bob_, 2, Change::edit, "b");  // rev 2, missed by the connection
+  auto second = sync.begin(kBob, std::nullopt, {}, {}, revs);
+  ASSERT_TRUE(second.ok());
+  auto got = drain_all(*second);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].seq, 2u);
+  EXPECT_EQ(got[0].rev, 2u);
+  revs = second->revs();
+  EXPECT_EQ(revs.at(alice_bob_).hw, 2u);
+
+  // The client says it holds rev 0: only rev 1 (before this connection) is added.
+  auto third = sync.begin(kBob, std::nullopt, {}, ChangeCursors{{alice_bob_, 0}}, revs);
+  ASSERT_TRUE(third.ok());
+  got = drain_all(*third);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].seq, 1u);
+  EXPECT_EQ(got[0].rev, 1u);
+  EXPECT_EQ(got[0].body, "a");
 }
 
 }  // namespace

@@ -45,6 +45,10 @@ class Inbox {
   // stay signalled.
   virtual Result<std::uint64_t> overflowed(Id) { return std::uint64_t{0}; }
   virtual Result<void> clear_overflow(Id, std::uint64_t) { return {}; }
+  // Whether list() returns copies of the messages as they were pushed (RedisInbox), which a
+  // later change (edit, delete) leaves behind, rather than the stored messages as they are now
+  // (SqliteInbox reads them from the Store). The backfill refreshes copies from the Store.
+  virtual bool holds_copies() const { return true; }
   // Many ACKs at once; adapters should batch them (one transaction / one pipeline).
   virtual Result<void> ack_many(std::span<const DeliveryUpdate> acks) {
     for (const auto& a : acks) IMD_TRY(ack(a.user, a.conv, a.seq));

@@ -14,8 +14,11 @@
 
 namespace imd {
 
+// A new message, or (`changed`) a change of a stored one: msg is then the message as it is
+// after the change, msg.change names it and msg.rev is its number in the conversation.
 struct MessageEvent {
   Message msg;
+  bool changed = false;
 };
 // The ACK of a send, to the connection that sent it.
 struct SentEvent {
@@ -26,10 +29,13 @@ struct SentEvent {
   Id sender = 0;
   Millis created_at = 0;
 };
-// A send that was accepted by the gateway but could not be stored.
+// A send (or a change: `change` not none, `id` the message) that was accepted by the gateway
+// but could not be stored.
 struct SendFailedEvent {
   std::string cid;
   Error error;
+  Change change = Change::none;
+  Id id = 0;
 };
 // A user's read cursor moved (to their other connections).
 struct ReadEvent {
@@ -38,7 +44,13 @@ struct ReadEvent {
   std::uint64_t seq = 0;
 };
 
-using Event = std::variant<MessageEvent, SentEvent, SendFailedEvent, ReadEvent>;
+// A user is typing in a conversation (to the other members' connections; never stored).
+struct TypingEvent {
+  Id user_id = 0;
+  ConvKey conv;
+};
+
+using Event = std::variant<MessageEvent, SentEvent, SendFailedEvent, ReadEvent, TypingEvent>;
 
 struct Push {
   std::vector<ConnRef> targets;

@@ -121,6 +121,22 @@ class Store {
     return std::nullopt;
   }
 
+  // A stored message by id (either kind of conversation); not_found when there is none.
+  virtual Result<Message> message_by_id(Id id) = 0;
+  // Applies a batch of changes (NewMessage::change not none) in one transaction, in order. Per
+  // item: not_found when the message is missing, not in msg.conv, or deleted; forbidden when
+  // msg.from is not its sender (edit, erase); otherwise the conversation's last_rev is bumped
+  // and the message gets it as its rev, with the change's state: an edit's body and edited_at,
+  // an erase's tombstone (body and reactions removed, deleted set; its seq stays), a reaction
+  // (react: msg.from adds, react_on, or takes back the emoji msg.body; payload_too_large past
+  // kMaxReactionEmoji / kMaxReactionUsers). An item whose change_id is the message's last, or a
+  // reaction that changes nothing, is a duplicate: the current state, nothing written. An engine
+  // failure fails the whole batch (the outer Result).
+  virtual Result<std::vector<Result<Changed>>> change_messages(
+      std::span<const NewMessage> batch) = 0;
+  // The changed messages of a conversation (ChangeQuery), ascending by rev, at most q.limit.
+  virtual Result<std::vector<Message>> changes(const ConvKey& conv, const ChangeQuery& q) = 0;
+
   // Delivery cursor (cumulative ACK): moves forward only, clamped to last_seq; returns the
   // cursor after the update (never above what is stored: the cursor cache relies on it).
   // For a channel it also sets channel_user.last_ack_message_id. forbidden if not a member
