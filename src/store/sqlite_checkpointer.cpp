@@ -126,6 +126,17 @@ void SqliteCheckpointer::round() {
   }
 }
 
+void SqliteCheckpointer::watch_commits(SqliteConnection& writer) {
+  sqlite3_wal_hook(
+      writer.handle(),
+      [](void* self, sqlite3*, const char*, int frames) {
+        auto* c = static_cast<SqliteCheckpointer*>(self);
+        if (frames > c->restart_frames_) c->wants_writer_.store(true, std::memory_order_relaxed);
+        return SQLITE_OK;
+      },
+      this);
+}
+
 void SqliteCheckpointer::checkpoint_on_writer(SqliteConnection& writer) {
   sqlite3* db = writer.handle();
   int log = -1, copied = -1;

@@ -12,8 +12,8 @@
 // PASSIVE checkpoint itself right after its next commit (checkpoint_on_writer): while it holds
 // the writer nothing can be appended, so that checkpoint copies the rest (the background ones
 // have copied most of it), and the commit after it starts the log over. The WAL file stays
-// near restart_bytes plus one interval's writes; journal_size_limit cuts a longer file back
-// when it is reset. (A RESTART checkpoint from this thread would have to win the writer lock
+// near restart_bytes plus one commit's writes (the writer's commits report the log's length
+// too, watch_commits()); journal_size_limit cuts a longer file back when it is reset. (A RESTART checkpoint from this thread would have to win the writer lock
 // from a writer that commits back to back, and polls for it; the hand-off does not.)
 // - A connection that has read nothing has not opened the WAL, and sqlite3_wal_checkpoint_v2
 //   on it returns OK with log = -1 and does nothing at all (which is how checkpoints once
@@ -82,6 +82,10 @@ class SqliteCheckpointer {
   bool wants_writer() const { return wants_writer_.load(std::memory_order_relaxed); }
   // A PASSIVE checkpoint on the writer connection, between its transactions.
   void checkpoint_on_writer(SqliteConnection& writer);
+  // Lets the writer's own commits raise wants_writer() (sqlite3_wal_hook: the log's length
+  // after each commit), so the bound holds even when this thread is not scheduled for a
+  // while (a busy machine): the background rounds are no longer the only ones who look.
+  void watch_commits(SqliteConnection& writer);
 
  private:
   void loop();

@@ -291,6 +291,7 @@ SqliteDatabase::SqliteDatabase(SqliteConfig config)
     co.restart_bytes = config_.checkpoint_restart_bytes;
     co.stall_warn = std::chrono::milliseconds(config_.checkpoint_stall_warn_ms);
     checkpointer_ = std::make_unique<SqliteCheckpointer>(co);
+    checkpointer_->watch_commits(writer_.acquire(timeout_, "the writer")->conn());
   }
 
   if (!memory) {
