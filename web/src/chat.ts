@@ -123,6 +123,8 @@ export class Chat {
       notice: (text) => this.setNotice(text),
       incoming: (c, m) => this.incoming(c, m),
       changed,
+      now: () => Date.now(),
+      expireTyping: (_c, ms) => window.setTimeout(changed, ms + 50),
     };
     // Read markers move only while the user can see the page: visible and focused.
     document.addEventListener('visibilitychange', () => this.emit());
