@@ -153,6 +153,18 @@ describe('mentions, receipts and the change cursor from the list', () => {
     assert.equal(dir.spaceMentions('s'), 0);
   });
 
+  test('a list older than a live mention does not hide it', () => {
+    const dir = new Directory();
+    const c = dir.ensure('dm:2');
+    c.lastSeq = 3;
+    c.mentions = 1; // counted live at seq 3
+    const dm = { conversation: 'dm:2', kind: 'dm', name: 'b', avatar: '', read_seq: 0, unread: 2, user_id: '2', last_message: null };
+    dir.applyList([{ ...dm, last_seq: 2, mentions: 0 }]);
+    assert.equal(c.mentions, 1);
+    dir.applyList([{ ...dm, last_seq: 3, mentions: 0 }]);
+    assert.equal(c.mentions, 0, 'a list as new as the messages held is the truth');
+  });
+
   test('peer_read_seq only moves forward', () => {
     const dir = new Directory();
     const dm = { conversation: 'dm:2', kind: 'dm', name: 'b', avatar: '', last_seq: 5, read_seq: 5, unread: 0, user_id: '2', last_message: null };

@@ -521,7 +521,7 @@ function Composer({ chat, conv, title }: { chat: Chat; conv: Conv; title: string
                   if (e.currentTarget.value) chat.typing(conv.key);
                 }}
                 onKeyDown={(e) => {
-                  if (e.key === 'ArrowUp' && !text && editLast()) {
+                  if (e.key === 'ArrowUp' && !e.altKey && !text && editLast()) {
                     e.preventDefault();
                   } else if (e.key === 'Escape' && reply) {
                     e.stopPropagation();

@@ -47,10 +47,13 @@ export class Directory {
     c.title = cs.name;
     c.joined = true;
     if (cs.space_id) c.spaceId = cs.space_id;
+    // The server's mention count (it falls with read markers too), unless a live mention
+    // arrived after the list was read (the list is older than the messages held).
+    const listed = cs.mentions ?? 0;
+    c.mentions = cs.last_seq >= c.lastSeq ? listed : Math.max(c.mentions, listed);
     c.lastSeq = Math.max(c.lastSeq, cs.last_seq);
     c.readSeq = Math.max(c.readSeq, cs.read_seq);
     c.readSent = Math.max(c.readSent, cs.read_seq);
-    c.mentions = cs.mentions ?? 0; // the server's count: it falls with read markers too
     c.peerReadSeq = Math.max(c.peerReadSeq, cs.peer_read_seq ?? 0);
     // The change cursor starts at last_rev only before any message is held: the changes of
     // held messages must come through `sync` (a later list must not skip them).
