@@ -13,6 +13,7 @@ import {
   joinChannel,
   joinSpace,
   newIdentity,
+  recordSent,
   register,
   send,
   shot,
@@ -22,22 +23,6 @@ import {
 } from './harness.mjs';
 
 const TEST_TIMEOUT_MS = 120_000;
-
-/** The frames of `op` a page puts on its WebSockets. */
-function recordSent(page, op) {
-  const frames = [];
-  page.on('websocket', (ws) => {
-    ws.on('framesent', (f) => {
-      try {
-        const frame = JSON.parse(f.payload);
-        if (frame.op === op) frames.push({ ...frame, at: Date.now() });
-      } catch {
-        // not JSON: not ours
-      }
-    });
-  });
-  return frames;
-}
 
 /** The message row whose body shows `text`. */
 function row(page, text) {
@@ -64,19 +49,24 @@ async function state(page, seq) {
 describe('imd web client: edit, delete, reactions, replies, typing, mentions', () => {
   const run = new Scenarios({ extraArgs: ['--ws-heartbeat-s', '2'], name: 'imd-e2e-lifecycle', defaultTimeoutMs: 15_000 });
   const { watch } = run;
-  const device = (who, options, setup) => run.device(who, options, setup);
+  /** Two new users, each registered on a device of their own. */
+  const pair = async (a, b) => {
+    const ids = [newIdentity(a), newIdentity(b)];
+    const devices = [];
+    for (const [i, who] of [a, b].entries()) {
+      const d = await run.device(who);
+      await register(d.page, ids[i]);
+      devices.push(d);
+    }
+    return [...ids, ...devices];
+  };
 
   before(() => run.start());
   after(() => run.stop());
 
   test('m) live: menu edit/delete/react/reply, typing line, mention chip and badge, Seen', { timeout: TEST_TIMEOUT_MS }, async () => {
     watch.scenario = 'm';
-    const alice = newIdentity('alice');
-    const bob = newIdentity('bob');
-    const A = await device('alice');
-    await register(A.page, alice);
-    const B = await device('bob');
-    await register(B.page, bob);
+    const [alice, bob, A, B] = await pair('alice', 'bob');
     const typingFrames = recordSent(B.page, 'typing');
 
     const spaceId = await createSpace(A.page, 'Crew');
@@ -156,12 +146,7 @@ describe('imd web client: edit, delete, reactions, replies, typing, mentions', (
 
   test('n) a device offline while the other edits, deletes and reacts catches up without a reload', { timeout: TEST_TIMEOUT_MS }, async () => {
     watch.scenario = 'n';
-    const carol = newIdentity('carol');
-    const dave = newIdentity('dave');
-    const C = await device('carol');
-    await register(C.page, carol);
-    const D = await device('dave');
-    await register(D.page, dave);
+    const [, dave, C, D] = await pair('carol', 'dave');
     await startDm(C.page, dave.name);
     for (const t of ['one to edit', 'two to delete', 'three to react to', 'four stays']) {
       await send(C.page, t);
