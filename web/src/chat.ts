@@ -400,6 +400,7 @@ export class Chat {
   // ---- conversations and history --------------------------------------------------------
 
   openConv(key: string | null): void {
+    if (key !== this.open) this.editing = null; // an edit belongs to the conversation it began in
     this.open = key;
     if (key) {
       const c = this.dir.ensure(key);
@@ -485,7 +486,11 @@ export class Chat {
 
   /** Edits our message; the `edited` frame brings the new state (an `error` a notice). */
   edit(id: string, body: string): string | null {
-    if (new TextEncoder().encode(body).length > MAX_BODY_BYTES) return `A message can be at most ${MAX_BODY_BYTES / 1024} KiB.`;
+    if (new TextEncoder().encode(body).length > MAX_BODY_BYTES) {
+      const text = `A message can be at most ${MAX_BODY_BYTES / 1024} KiB.`;
+      this.setNotice(text);
+      return text;
+    }
     return this.change({ op: 'edit', id, body });
   }
 
