@@ -309,6 +309,15 @@ describe('typing, seen, mentions', () => {
     assert.deepEqual(c.typing, {}, 'expired indicators are forgotten');
   });
 
+  test('a refused typing frame is no notice; a refused edit is', () => {
+    const { frame, effects } = setup();
+    frame({ op: 'error', code: 'too_many_requests', message: 'typing: at most one per second', ref: 'typing' });
+    assert.deepEqual(effects.notices, []);
+    frame({ op: 'error', code: 'forbidden', message: 'not yours', ref: 'edit', id: '5' });
+    assert.equal(effects.notices.length, 1);
+    assert.match(effects.notices[0], /edit: not yours/);
+  });
+
   test('seen moves the peer read marker forward only', () => {
     const { dir, frame } = setup();
     const c = held(dir, 'dm:2', 1, 2, 3);

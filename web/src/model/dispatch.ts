@@ -140,6 +140,7 @@ export function onFrame(t: Target, f: ServerFrame): void {
       break;
     }
     case 'error': {
+      if (f.ref === 'typing') break; // an indicator not shown is no news for the user
       if (!t.outbox.refuse(f.cid, f.code, f.message)) {
         t.notice(`The server refused ${f.ref ?? 'a request'}: ${f.message}`);
       }
