@@ -49,12 +49,14 @@ async function state(page, seq) {
 describe('imd web client: edit, delete, reactions, replies, typing, mentions', () => {
   const run = new Scenarios({ extraArgs: ['--ws-heartbeat-s', '2'], name: 'imd-e2e-lifecycle', defaultTimeoutMs: 15_000 });
   const { watch } = run;
-  /** Two new users, each registered on a device of their own. */
+  /** Two new users, each registered (with its `typing` and `sync` frames recorded) on a device of their own. */
   const pair = async (a, b) => {
     const ids = [newIdentity(a), newIdentity(b)];
     const devices = [];
     for (const [i, who] of [a, b].entries()) {
       const d = await run.device(who);
+      // Before the login opens the WebSocket: the frames it sends are recorded.
+      d.sent = { typing: recordSent(d.page, 'typing'), sync: recordSent(d.page, 'sync') };
       await register(d.page, ids[i]);
       devices.push(d);
     }
@@ -67,7 +69,7 @@ describe('imd web client: edit, delete, reactions, replies, typing, mentions', (
   test('m) live: menu edit/delete/react/reply, typing line, mention chip and badge, Seen', { timeout: TEST_TIMEOUT_MS }, async () => {
     watch.scenario = 'm';
     const [alice, bob, A, B] = await pair('alice', 'bob');
-    const typingFrames = recordSent(B.page, 'typing');
+    const typingFrames = B.sent.typing;
 
     const spaceId = await createSpace(A.page, 'Crew');
     await createChannel(A.page, 'general');
@@ -157,7 +159,7 @@ describe('imd web client: edit, delete, reactions, replies, typing, mentions', (
     const seqOf = async (text) => Number(await row(D.page, text).getAttribute('data-seq'));
     const [s1, s2, s3, s4] = [await seqOf('one to edit'), await seqOf('two to delete'), await seqOf('three to react to'), await seqOf('four stays')];
     await D.page.evaluate(() => { window.__noReload = true; });
-    const syncs = recordSent(D.page, 'sync');
+    const syncs = D.sent.sync;
 
     watch.allowNetworkErrors = true;
     await D.context.setOffline(true);
