@@ -131,6 +131,7 @@ describe('imd web client: edit, delete, reactions, replies, typing, mentions', (
     await edit.fill('first from alice, edited');
     await edit.press('Enter');
     await row(B.page, 'first from alice, edited').locator('.edited').waitFor();
+    assert.equal(await row(B.page, 'first from alice, edited').locator('.body').textContent(), 'first from alice, edited(edited)');
     // The reply now quotes the edited original.
     await row(B.page, 'an answer from bob').locator('.reply-quote', { hasText: 'first from alice, edited' }).waitFor();
     await shot(A.page, 'm-edit-react-reply');

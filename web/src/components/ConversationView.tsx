@@ -310,7 +310,8 @@ function TypingLine({ names }: { names: string[] }) {
 /** The inline editor of one of our messages: Enter saves, Escape cancels. */
 function EditBox({ chat, m }: { chat: Chat; m: Msg }) {
   const ref = useRef<HTMLTextAreaElement>(null);
-  useEffect(() => {
+  // Before paint: focus and caret set before anything can be typed into it.
+  useLayoutEffect(() => {
     const el = ref.current!;
     el.focus();
     el.setSelectionRange(el.value.length, el.value.length);
