@@ -66,8 +66,8 @@ describe('imd web client: edit, delete, reactions, replies, typing, mentions', (
   before(() => run.start());
   after(() => run.stop());
 
-  test('m) live: menu edit/delete/react/reply, typing line, mention chip and badge, Seen', { timeout: TEST_TIMEOUT_MS }, async () => {
-    watch.scenario = 'm';
+  test('p) live: menu edit/delete/react/reply, typing line, mention chip and badge, Seen', { timeout: TEST_TIMEOUT_MS }, async () => {
+    watch.scenario = 'p';
     const [alice, bob, A, B] = await pair('alice', 'bob');
     const typingFrames = B.sent.typing;
 
@@ -84,7 +84,7 @@ describe('imd web client: edit, delete, reactions, replies, typing, mentions', (
     await send(A.page, `ping <@${bobId}> please`);
     const dmItem = B.page.locator('[data-conv^="dm:"]');
     await dmItem.locator('.mention-badge', { hasText: '@1' }).waitFor();
-    await shot(B.page, 'm-mention-badge');
+    await shot(B.page, 'p-mention-badge');
 
     await dmItem.click();
     await B.page.locator('.mention', { hasText: `@${bob.name}` }).waitFor(); // <@id> as a chip
@@ -134,7 +134,7 @@ describe('imd web client: edit, delete, reactions, replies, typing, mentions', (
     assert.equal(await row(B.page, 'first from alice, edited').locator('.body').textContent(), 'first from alice, edited(edited)');
     // The reply now quotes the edited original.
     await row(B.page, 'an answer from bob').locator('.reply-quote', { hasText: 'first from alice, edited' }).waitFor();
-    await shot(A.page, 'm-edit-react-reply');
+    await shot(A.page, 'p-edit-react-reply');
 
     // Delete (confirmed): the placeholder on both sides, the reply's quote says "deleted".
     A.page.once('dialog', (d) => void d.accept());
@@ -143,12 +143,12 @@ describe('imd web client: edit, delete, reactions, replies, typing, mentions', (
     await row(B.page, 'an answer from bob').locator('.reply-quote', { hasText: 'deleted' }).waitFor();
     await A.page.locator('.msg-list li.msg.deleted').waitFor();
     assert.equal(await B.page.locator('.body', { hasText: 'first from alice, edited' }).count(), 0);
-    await shot(B.page, 'm-deleted-placeholder');
+    await shot(B.page, 'p-deleted-placeholder');
     run.noConsoleErrors();
   });
 
-  test('n) a device offline while the other edits, deletes and reacts catches up without a reload', { timeout: TEST_TIMEOUT_MS }, async () => {
-    watch.scenario = 'n';
+  test('q) a device offline while the other edits, deletes and reacts catches up without a reload', { timeout: TEST_TIMEOUT_MS }, async () => {
+    watch.scenario = 'q';
     const [, dave, C, D] = await pair('carol', 'dave');
     await startDm(C.page, dave.name);
     for (const t of ['one to edit', 'two to delete', 'three to react to', 'four stays']) {
@@ -216,7 +216,7 @@ describe('imd web client: edit, delete, reactions, replies, typing, mentions', (
       `sync frames: ${JSON.stringify(syncs)}`);
     const seqsShown = await D.page.locator('.msg-list li.msg[data-seq]').evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
     assert.deepEqual(seqsShown, [s1, s2, s3, s4, five], 'no duplicates, nothing lost');
-    await shot(D.page, 'n-offline-caught-up');
+    await shot(D.page, 'q-offline-caught-up');
     watch.allowNetworkErrors = false;
     run.noConsoleErrors();
   });
