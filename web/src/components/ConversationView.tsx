@@ -373,7 +373,7 @@ const Row = pure(function Row(p: RowProps) {
           </div>
         )}
         {p.quote && <div class="reply-quote"><span aria-hidden="true">↪ </span>{p.quote}</div>}
-        {p.editing ? (
+        {p.editing && !m.deleted ? (
           <EditBox chat={chat} m={m} />
         ) : m.deleted ? (
           <div class="body deleted-body"><em>message deleted</em></div>
