@@ -20,6 +20,7 @@ import {
   joinSpace,
   newIdentity,
   openConv,
+  recordSent,
   register,
   scriptSend,
   send,
@@ -36,18 +37,7 @@ const PHONE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch:
 
 /** The `read` frames a page puts on its WebSockets, as they are sent. */
 function recordReads(page) {
-  const reads = [];
-  page.on('websocket', (ws) => {
-    ws.on('framesent', (f) => {
-      try {
-        const frame = JSON.parse(f.payload);
-        if (frame.op === 'read') reads.push({ ...frame, at: Date.now() });
-      } catch {
-        // not JSON: not ours
-      }
-    });
-  });
-  return reads;
+  return recordSent(page, 'read');
 }
 
 /** The window loses the focus (headless Chromium keeps every page focused: only a stand-in can). */

@@ -321,6 +321,22 @@ export function badge(page, selector) {
   return page.locator(`${selector} .badge`);
 }
 
+/** The frames of `op` a page puts on its WebSockets, as they are sent (with `at`, ms). */
+export function recordSent(page, op) {
+  const frames = [];
+  page.on('websocket', (ws) => {
+    ws.on('framesent', (f) => {
+      try {
+        const frame = JSON.parse(f.payload);
+        if (frame.op === op) frames.push({ ...frame, at: Date.now() });
+      } catch {
+        // not JSON: not ours
+      }
+    });
+  });
+  return frames;
+}
+
 export async function shot(page, name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
 }

@@ -7,7 +7,8 @@
 import { Api, ApiError } from './api';
 import { attention, notify } from './attention';
 import type { Conv, Msg } from './model/conversation';
-import { onFrame, onHello, type Target } from './model/dispatch';
+import { onFrame, onHello, typingNow, type Target } from './model/dispatch';
+import { MAX_BODY_BYTES } from './model/outbox';
 import { Directory, convTitle, unread } from './model/directory';
 import { Drafts } from './model/drafts';
 import { findPeople } from './model/finder';
@@ -22,6 +23,8 @@ import type { Channel, HelloFrame, Space, User } from './types';
 
 const NETWORK_ERROR = 'The server cannot be reached.';
 const EMIT_FALLBACK_MS = 200;
+/** `typing` frames go out at most this often while the user types. */
+const TYPING_EVERY_MS = 2000;
 /** Members listed per space for the DM finder at most, and how long such a list is reused. */
 const PEOPLE_PER_SPACE = 1000;
 const PEOPLE_TTL_MS = 60_000;
@@ -35,7 +38,8 @@ const local = {
 
 export type { Conv, Msg } from './model/conversation';
 export { topSeq } from './model/conversation';
-export { unread } from './model/directory';
+export { mentionCount, unread } from './model/directory';
+export { findById } from './model/conversation';
 export { HISTORY_PAGE } from './model/history';
 export type { Pending, PendingStatus } from './model/outbox';
 
@@ -123,6 +127,8 @@ export class Chat {
       notice: (text) => this.setNotice(text),
       incoming: (c, m) => this.incoming(c, m),
       changed,
+      now: () => Date.now(),
+      expireTyping: (_c, ms) => window.setTimeout(changed, ms + 50),
     };
     // Read markers move only while the user can see the page: visible and focused.
     document.addEventListener('visibilitychange', () => this.emit());
@@ -394,6 +400,7 @@ export class Chat {
   // ---- conversations and history --------------------------------------------------------
 
   openConv(key: string | null): void {
+    if (key !== this.open) this.editing = null; // an edit belongs to the conversation it began in
     this.open = key;
     if (key) {
       const c = this.dir.ensure(key);
@@ -457,8 +464,66 @@ export class Chat {
   // ---- sending --------------------------------------------------------------------------
 
   /** Queues a message; it shows as pending until the server's `sent`. Returns an error text. */
-  send(key: string, body: string): string | null {
-    return this.outbox.add(key, body);
+  send(key: string, body: string, replyTo?: string): string | null {
+    return this.outbox.add(key, body, replyTo);
+  }
+
+  /** The message being edited inline (its seq in the open conversation), or null. */
+  editing: number | null = null;
+  /** The message the composer answers, per conversation. */
+  replyTo: Record<string, Msg | undefined> = {};
+  private typingSentAt = 0;
+
+  setEditing(seq: number | null): void {
+    this.editing = seq;
+    this.emit();
+  }
+
+  setReply(key: string, m: Msg | undefined): void {
+    this.replyTo = { ...this.replyTo, [key]: m };
+    this.emit();
+  }
+
+  /** Edits our message; the `edited` frame brings the new state (an `error` a notice). */
+  edit(id: string, body: string): string | null {
+    if (new TextEncoder().encode(body).length > MAX_BODY_BYTES) {
+      const text = `A message can be at most ${MAX_BODY_BYTES / 1024} KiB.`;
+      this.setNotice(text);
+      return text;
+    }
+    return this.change({ op: 'edit', id, body });
+  }
+
+  remove(id: string): string | null {
+    return this.change({ op: 'delete', id });
+  }
+
+  react(id: string, emoji: string, on: boolean): string | null {
+    return this.change({ op: 'react', id, emoji, on });
+  }
+
+  private change(frame: object): string | null {
+    if (this.socket.send(frame)) return null;
+    const text = 'Not connected: try again when back online.';
+    this.setNotice(text);
+    return text;
+  }
+
+  /** The user types in the conversation: a `typing` frame at most every TYPING_EVERY_MS. */
+  typing(key: string): void {
+    const now = Date.now();
+    if (now - this.typingSentAt < TYPING_EVERY_MS) return;
+    this.typingSentAt = now;
+    this.socket.send({ op: 'typing', conversation: key });
+  }
+
+  /** Who types in the conversation now, by name. */
+  typers(c: Conv): string[] {
+    return typingNow(c, Date.now()).map((u) => this.userName(u));
+  }
+
+  spaceMentions(spaceId: string): number {
+    return this.dir.spaceMentions(spaceId);
   }
 
   /** Sends a failed message again with the same cid (the server deduplicates). */

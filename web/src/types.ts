@@ -42,9 +42,15 @@ export interface WireMessage {
   channel?: string;
   to?: string;
   type: string;
-  body: string;
+  /** Absent when deleted. */
+  body?: string;
   created_at: number;
   cid?: string;
+  rev?: number;
+  edited_at?: number;
+  deleted?: boolean;
+  reply_to?: string;
+  reactions?: { emoji: string; count: number; users: string[] }[];
 }
 
 export interface ConversationState {
@@ -55,6 +61,9 @@ export interface ConversationState {
   last_seq: number;
   read_seq: number;
   unread: number;
+  mentions?: number;
+  last_rev?: number;
+  peer_read_seq?: number;
   channel_id?: string;
   space_id?: string;
   user_id?: string;
@@ -63,7 +72,7 @@ export interface ConversationState {
 
 export interface ConversationList {
   conversations: ConversationState[];
-  spaces: { space_id: string; unread: number }[];
+  spaces: { space_id: string; unread: number; mentions?: number }[];
 }
 
 export interface LoginResponse {
@@ -79,9 +88,12 @@ export type ServerFrame =
   | { op: 'auth'; expires_at: number }
   | { op: 'sent'; cid: string; id: string; seq: number; conversation: string; created_at?: number }
   | ({ op: 'msg' } & WireMessage)
+  | ({ op: 'edited' | 'deleted' | 'reaction' } & WireMessage)
   | { op: 'read'; conversation: string; seq: number }
-  | { op: 'synced'; messages: number }
+  | { op: 'seen'; conversation: string; user: string; seq: number }
+  | { op: 'typing'; conversation: string; user: string; expires_ms: number }
+  | { op: 'synced'; messages: number; changes?: number }
   | { op: 'pong'; t?: string }
-  | { op: 'error'; code: string; message: string; ref?: string; cid?: string };
+  | { op: 'error'; code: string; message: string; ref?: string; cid?: string; id?: string };
 
 export type HelloFrame = Extract<ServerFrame, { op: 'hello' }>;

@@ -26,8 +26,13 @@ describe('newConv', () => {
 test('toMsg maps the wire names', () => {
   const m = toMsg(wireMsg('dm:1', 3, { cid: 'c1' }));
   assert.deepEqual(m, {
-    id: 'mdm:1:3', seq: 3, from: '7', type: 'text', body: 'message 3', createdAt: 1_700_000_000_003, cid: 'c1',
+    id: 'mdm:1:3', seq: 3, from: '7', type: 'text', body: 'message 3', createdAt: 1_700_000_000_003, cid: 'c1', rev: 0,
   });
+  const changed = toMsg(wireMsg('dm:1', 4, { body: undefined, deleted: true, rev: 3, reply_to: 'm1', reactions: [] }));
+  assert.equal(changed.body, '');
+  assert.equal(changed.deleted, true);
+  assert.equal(changed.replyTo, 'm1');
+  assert.equal(changed.reactions, undefined, 'no reactions: no chips');
 });
 
 describe('insert', () => {
@@ -110,7 +115,11 @@ describe('cursors', () => {
     const empty = newConv('dm:3');
     const dm = newConv('dm:4');
     insert(dm, msgs(dm.key, [7]));
-    assert.deepEqual(syncCursors([a, left, empty, dm]), { 'channel:1': 3, 'dm:4': 7 });
+    dm.rev = 5;
+    assert.deepEqual(syncCursors([a, left, empty, dm]), {
+      cursors: { 'channel:1': 3, 'dm:4': 7 },
+      changes: { 'channel:1': 0, 'dm:4': 5 },
+    });
   });
 });
 

@@ -138,3 +138,38 @@ test('convTitle: the peer for a DM; for a channel the list name, its space list,
   ch.title = 'from the list';
   assert.equal(convTitle(ch, userName, channels), 'from the list');
 });
+
+describe('mentions, receipts and the change cursor from the list', () => {
+  test('last_rev starts the change cursor only while nothing is held', () => {
+    const dir = new Directory();
+    const base = { kind: 'channel', name: 'a', avatar: '', last_seq: 2, read_seq: 0, unread: 2, space_id: 's', last_message: null };
+    dir.applyList([{ ...base, conversation: 'channel:1', last_rev: 4, mentions: 2 }, { ...base, conversation: 'channel:2', mentions: 1 }]);
+    const c = dir.get('channel:1');
+    assert.equal(c.rev, 4);
+    assert.equal(dir.spaceMentions('s'), 3);
+    insert(c, [toMsg({ id: 'x', conversation: 'channel:1', seq: 1, from: '2', type: 'text', body: 'a', created_at: 1 })]);
+    dir.applyList([{ ...base, conversation: 'channel:1', last_rev: 9, mentions: 0 }]);
+    assert.equal(c.rev, 4, 'changes of held messages come through sync, not the list');
+    assert.equal(dir.spaceMentions('s'), 0);
+  });
+
+  test('a list older than a live mention does not hide it', () => {
+    const dir = new Directory();
+    const c = dir.ensure('dm:2');
+    c.lastSeq = 3;
+    c.mentions = 1; // counted live at seq 3
+    const dm = { conversation: 'dm:2', kind: 'dm', name: 'b', avatar: '', read_seq: 0, unread: 2, user_id: '2', last_message: null };
+    dir.applyList([{ ...dm, last_seq: 2, mentions: 0 }]);
+    assert.equal(c.mentions, 1);
+    dir.applyList([{ ...dm, last_seq: 3, mentions: 0 }]);
+    assert.equal(c.mentions, 0, 'a list as new as the messages held is the truth');
+  });
+
+  test('peer_read_seq only moves forward', () => {
+    const dir = new Directory();
+    const dm = { conversation: 'dm:2', kind: 'dm', name: 'b', avatar: '', last_seq: 5, read_seq: 5, unread: 0, user_id: '2', last_message: null };
+    dir.applyList([{ ...dm, peer_read_seq: 4 }]);
+    dir.applyList([{ ...dm, peer_read_seq: 3 }]);
+    assert.equal(dir.get('dm:2').peerReadSeq, 4);
+  });
+});

@@ -18,7 +18,7 @@ function setup({ online = true } = {}) {
   wire.online = online;
   const clock = new Clock();
   const dir = new Directory();
-  const effects = { fillGaps: [], refreshSoon: 0, refreshAll: 0, notices: [], changed: 0, incoming: [] };
+  const effects = { fillGaps: [], refreshSoon: 0, refreshAll: 0, notices: [], changed: 0, incoming: [], typingTimers: [] };
   const outbox = new Outbox({ send: wire.send, timers: clock, store: new MemoryStore(), changed: () => effects.changed++ });
   outbox.open(ME);
   const receipts = new Receipts({ send: wire.send, timers: clock, convs: () => dir.convs.values() });
@@ -34,6 +34,8 @@ function setup({ online = true } = {}) {
     notice: (text) => effects.notices.push(text),
     incoming: (c, m) => effects.incoming.push(`${c.key}#${m.seq}`),
     changed: () => effects.changed++,
+    now: () => clock.now,
+    expireTyping: (c, ms) => effects.typingTimers.push(ms),
   };
   return { wire, clock, dir, outbox, effects, frame: (f) => onFrame(t, f), hello: (re) => onHello(t, re) };
 }
@@ -62,6 +64,7 @@ describe('hello', () => {
     const frames = wire.take();
     assert.deepEqual(frames.map((f) => f.op), ['sync', 'send', 'read', 'ack']);
     assert.deepEqual(frames[0].cursors, { 'dm:2': 3 });
+    assert.deepEqual(frames[0].changes, { 'dm:2': 0 }, 'the change cursor beside each message cursor');
     assert.equal(frames[1].cid, outbox.list[0].cid);
     assert.deepEqual(frames[2], { op: 'read', conversation: 'dm:2', seq: 3 });
     assert.deepEqual(frames[3], { op: 'ack', conversation: 'dm:2', seq: 3 });
@@ -147,7 +150,7 @@ describe('sent', () => {
     wire.take();
     frame({ op: 'sent', cid: p.cid, id: 'm3', seq: 3, conversation: 'channel:4', created_at: 123 });
     assert.deepEqual(outbox.list, []);
-    assert.deepEqual(c.msgs.at(-1), { id: 'm3', seq: 3, from: ME, type: 'text', body: 'hi all', createdAt: 123, cid: p.cid });
+    assert.deepEqual(c.msgs.at(-1), { id: 'm3', seq: 3, from: ME, type: 'text', body: 'hi all', createdAt: 123, cid: p.cid, rev: 0 });
     assert.equal(c.readSeq, 3);
     assert.equal(unread(c), 0);
     clock.advance(ACK_DELAY_MS);
@@ -244,4 +247,95 @@ test('incoming: a new message from someone else, once; not our own, not a duplic
   frame(msg('dm:2', 2, { from: ME }));
   frame(msg('channel:7', 1));
   assert.deepEqual(effects.incoming, ['dm:2#1', 'channel:7#1']);
+});
+
+describe('changes (edited, deleted, reaction)', () => {
+  test('a change replaces the held copy only when its rev is higher; the cursor follows', () => {
+    const { dir, frame, wire, hello } = setup();
+    const c = held(dir, 'dm:2', 1, 2, 3);
+    frame({ op: 'edited', ...wireMsg('dm:2', 2, { body: 'v2', rev: 2, edited_at: 5 }) });
+    frame({ op: 'reaction', ...wireMsg('dm:2', 2, { body: 'v1', rev: 1, reactions: [{ emoji: '👍', count: 1, users: ['2'] }] }) });
+    assert.equal(c.msgs[1].body, 'v2', 'an older state never replaces a newer one');
+    assert.equal(c.msgs[1].editedAt, 5);
+    assert.equal(c.msgs[1].reactions, undefined);
+    frame({ op: 'reaction', ...wireMsg('dm:2', 2, { body: 'v2', rev: 3, edited_at: 5, reactions: [{ emoji: '👍', count: 1, users: ['2'] }] }) });
+    assert.deepEqual(c.msgs[1].reactions, [{ emoji: '👍', count: 1, users: ['2'] }]);
+    frame({ op: 'deleted', ...wireMsg('dm:2', 3, { body: undefined, deleted: true, rev: 4 }) });
+    assert.equal(c.msgs[2].deleted, true);
+    assert.equal(c.msgs[2].body, '');
+    frame(msg('dm:2', 3)); // a stale copy (no rev = 0) of the deleted message
+    assert.equal(c.msgs[2].deleted, true, 'a msg without rev does not bring a deleted message back');
+    assert.deepEqual(seqs(c), [1, 2, 3]);
+    assert.equal(c.rev, 4);
+    wire.take();
+    hello(true);
+    const sync = wire.take().find((f) => f.op === 'sync');
+    assert.deepEqual(sync, { op: 'sync', cursors: { 'dm:2': 3 }, changes: { 'dm:2': 4 } });
+  });
+
+  test('a msg backfilled in a newer state replaces the held copy; same rev is ignored', () => {
+    const { dir, frame } = setup();
+    const c = held(dir, 'channel:5', 1, 2);
+    const before = c.msgs;
+    frame({ op: 'edited', ...wireMsg('channel:5', 1, { body: 'x', rev: 0 }) });
+    assert.equal(c.msgs, before, 'rev 0 over rev 0: nothing changes, not even the array');
+    frame(msg('channel:5', 1, { body: 'edited later', rev: 7, edited_at: 9 }));
+    assert.equal(c.msgs[0].body, 'edited later');
+    assert.equal(c.rev, 0, 'a msg is not a change frame: the change cursor stays');
+  });
+
+  test('a change of a message not held is dropped, but still moves the cursor', () => {
+    const { dir, frame } = setup();
+    const c = held(dir, 'dm:2', 5);
+    frame({ op: 'deleted', ...wireMsg('dm:2', 1, { deleted: true, rev: 2 }) });
+    assert.deepEqual(seqs(c), [5]);
+    assert.equal(c.rev, 2);
+  });
+});
+
+describe('typing, seen, mentions', () => {
+  test('typing shows until it expires or that user writes', () => {
+    const { dir, frame, clock, effects } = setup();
+    const { typingNow } = model('dispatch');
+    const c = held(dir, 'channel:5', 1);
+    frame({ op: 'typing', conversation: 'channel:5', user: '7', expires_ms: 6000 });
+    frame({ op: 'typing', conversation: 'channel:5', user: '8', expires_ms: 6000 });
+    frame({ op: 'typing', conversation: 'channel:5', user: ME, expires_ms: 6000 });
+    assert.deepEqual(typingNow(c, clock.now).sort(), ['7', '8']);
+    assert.deepEqual(effects.typingTimers, [6000, 6000]);
+    frame(msg('channel:5', 2, { from: '7' }));
+    assert.deepEqual(typingNow(c, clock.now), ['8']);
+    assert.deepEqual(typingNow(c, clock.now + 6000), []);
+    assert.deepEqual(c.typing, {}, 'expired indicators are forgotten');
+  });
+
+  test('a refused typing frame is no notice; a refused edit is', () => {
+    const { frame, effects } = setup();
+    frame({ op: 'error', code: 'too_many_requests', message: 'typing: at most one per second', ref: 'typing' });
+    assert.deepEqual(effects.notices, []);
+    frame({ op: 'error', code: 'forbidden', message: 'not yours', ref: 'edit', id: '5' });
+    assert.equal(effects.notices.length, 1);
+    assert.match(effects.notices[0], /edit: not yours/);
+  });
+
+  test('seen moves the peer read marker forward only', () => {
+    const { dir, frame } = setup();
+    const c = held(dir, 'dm:2', 1, 2, 3);
+    frame({ op: 'seen', conversation: 'dm:2', user: '2', seq: 3 });
+    frame({ op: 'seen', conversation: 'dm:2', user: '2', seq: 2 });
+    assert.equal(c.peerReadSeq, 3);
+  });
+
+  test('a live message mentioning me counts once; reading everything clears the badge', () => {
+    const { dir, frame } = setup();
+    const { mentionCount } = model('directory');
+    const c = held(dir, 'channel:5', 1);
+    c.joined = true;
+    frame(msg('channel:5', 2, { body: `hi <@${ME}>` }));
+    frame(msg('channel:5', 2, { body: `hi <@${ME}>` }));
+    frame(msg('channel:5', 3, { body: 'hi <@11>' }));
+    assert.equal(mentionCount(c), 1);
+    c.readSeq = 3;
+    assert.equal(mentionCount(c), 0);
+  });
 });

@@ -7,3 +7,13 @@ export function Badge({ count }: { count: number }) {
     </span>
   );
 }
+
+/** The @ badge: messages after the read marker that mention the user. */
+export function MentionBadge({ count }: { count: number }) {
+  if (count <= 0) return null;
+  return (
+    <span class="badge mention-badge" aria-label={`${count} mention${count === 1 ? '' : 's'}`}>
+      @{count > 99 ? '99+' : count}
+    </span>
+  );
+}

@@ -1,5 +1,5 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { unread, type Chat, type Conv, type Msg, type Pending } from '../chat';
+import { findById, unread, type Chat, type Conv, type Msg, type Pending } from '../chat';
 import { pure } from '../hooks';
 import { lowerBound } from '../model/conversation';
 import { UNREAD_CONTEXT } from '../model/history';
@@ -7,7 +7,10 @@ import { MAX_BODY_BYTES } from '../model/outbox';
 import { avatarColour, initials } from '../text/avatar';
 import { layout } from '../text/layout';
 import { clockTime, dayLabel, fullTime } from '../text/time';
-import { RichText } from './RichText';
+import { RichText, mentioned, type Names } from './RichText';
+
+/** The reactions the message menu offers. */
+const EMOJI = ['👍', '❤️', '😂', '🎉', '👀', '🙏'];
 
 /** Rows rendered while following the newest messages, at most otherwise, and the step. */
 const FOLLOW_ROWS = 100;
@@ -48,6 +51,7 @@ export function ConversationView({ chat }: { chat: Chat }) {
       {conv.joined ? (
         <>
           <MessageList key={conv.key} chat={chat} conv={conv} />
+          <TypingLine names={chat.typers(conv)} />
           <Composer key={`c-${conv.key}`} chat={chat} conv={conv} title={title} />
         </>
       ) : (
@@ -111,6 +115,26 @@ function MessageList({ chat, conv }: { chat: Chat; conv: Conv }) {
   const end = lo === null ? n : Math.min(n, start + MAX_ROWS);
   const rows = layout(msgs, start, end, firstUnread);
   const me = chat.me?.id;
+  // DMs: our newest message the peer has read carries the "Seen" mark.
+  let seenSeq = 0;
+  if (conv.kind === 'dm') {
+    for (let i = n - 1; i >= 0 && !seenSeq; i--) {
+      if (msgs[i].from === me && msgs[i].seq <= conv.peerReadSeq) seenSeq = msgs[i].seq;
+    }
+  }
+  const names = (body: string): Names | undefined => {
+    const ids = mentioned(body);
+    if (!ids.length) return undefined;
+    const out: Names = {};
+    for (const id of ids) out[id] = chat.userName(id);
+    return out;
+  };
+  const quote = (m: Msg): string | undefined => {
+    if (!m.replyTo) return undefined;
+    const o = findById(conv, m.replyTo);
+    if (!o) return 'an earlier message';
+    return o.deleted ? 'deleted' : `${chat.userName(o.from)}: ${o.body.slice(0, 120)}`;
+  };
 
   const record = (el: HTMLElement) => {
     const list = listRef.current!;
@@ -230,7 +254,9 @@ function MessageList({ chat, conv }: { chat: Chat; conv: Conv }) {
         <ol class="msg-list" ref={listRef}>
           {rows.map((r) => (
             <Row key={r.m.seq} m={r.m} head={r.head} day={r.day} unread={r.unread}
-                 name={chat.userName(r.m.from)} mine={r.m.from === me} />
+                 name={chat.userName(r.m.from)} mine={r.m.from === me} me={me ?? ''} chat={chat}
+                 names={names(r.m.body)} quote={quote(r.m)} editing={chat.editing === r.m.seq}
+                 seen={r.m.seq === seenSeq} />
           ))}
           {end === n && pending.map((p) => <PendingItem key={p.cid} chat={chat} p={p} />)}
         </ol>
@@ -259,13 +285,71 @@ interface RowProps {
   unread: boolean;
   name: string;
   mine: boolean;
+  me: string;
+  chat: Chat;
+  /** Names of the users the body mentions. */
+  names?: Names;
+  /** A reply: the quoted original ("deleted" when gone). */
+  quote?: string;
+  editing: boolean;
+  /** DMs: the peer read up to this message. */
+  seen: boolean;
+}
+
+function TypingLine({ names }: { names: string[] }) {
+  const text = !names.length
+    ? ''
+    : names.length === 1
+      ? `${names[0]} is typing…`
+      : names.length === 2
+        ? `${names[0]} and ${names[1]} are typing…`
+        : 'Several people are typing…';
+  return <div class="typing-line" aria-live="polite">{text}</div>;
+}
+
+/** The inline editor of one of our messages: Enter saves, Escape cancels. */
+function EditBox({ chat, m }: { chat: Chat; m: Msg }) {
+  const ref = useRef<HTMLTextAreaElement>(null);
+  // Before paint: focus and caret set before anything can be typed into it.
+  useLayoutEffect(() => {
+    const el = ref.current!;
+    el.focus();
+    el.setSelectionRange(el.value.length, el.value.length);
+  }, []);
+  const close = () => {
+    chat.setEditing(null);
+    document.getElementById('composer-input')?.focus();
+  };
+  return (
+    <textarea ref={ref} class="edit-box" aria-label="Edit message" defaultValue={m.body}
+              onKeyDown={(e) => {
+                if (e.key === 'Escape') {
+                  e.preventDefault();
+                  e.stopPropagation();
+                  close();
+                } else if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+                  e.preventDefault();
+                  const body = e.currentTarget.value;
+                  if (!body.trim()) return;
+                  if (body === m.body || !chat.edit(m.id, body)) close();
+                }
+              }} />
+  );
 }
 
 /** One message; rendered again only when one of its props changes (times formatted once). */
-const Row = pure(function Row({ m, head, day, unread, name, mine }: RowProps) {
+const Row = pure(function Row(p: RowProps) {
+  const { m, head, day, unread, name, mine, me, chat } = p;
+  const [menu, setMenu] = useState(false);
   const iso = new Date(m.createdAt).toISOString();
   return (
-    <li class={`msg${head ? ' head' : ''}${mine ? ' mine' : ''}`} data-seq={m.seq}>
+    <li class={`msg${head ? ' head' : ''}${mine ? ' mine' : ''}${menu ? ' menu-open' : ''}${m.deleted ? ' deleted' : ''}`}
+        data-seq={m.seq} data-id={m.id}
+        onContextMenu={(e) => { // a long press on touch screens
+          if (m.deleted) return;
+          e.preventDefault();
+          setMenu(!menu);
+        }}>
       {day && (
         <div class="sep day-sep" role="separator">
           <span>{dayLabel(m.createdAt)}</span>
@@ -288,8 +372,55 @@ const Row = pure(function Row({ m, head, day, unread, name, mine }: RowProps) {
             <time dateTime={iso} title={fullTime(m.createdAt)}>{clockTime(m.createdAt)}</time>
           </div>
         )}
-        <div class="body"><RichText text={m.body} /></div>
+        {p.quote && <div class="reply-quote"><span aria-hidden="true">↪ </span>{p.quote}</div>}
+        {p.editing && !m.deleted ? (
+          <EditBox chat={chat} m={m} />
+        ) : m.deleted ? (
+          <div class="body deleted-body"><em>message deleted</em></div>
+        ) : (
+          <div class="body">
+            <RichText text={m.body} names={p.names} />
+            {m.editedAt && <span class="edited" title={fullTime(m.editedAt)}>(edited)</span>}
+          </div>
+        )}
+        {m.reactions && !m.deleted && (
+          <div class="reactions">
+            {m.reactions.map((r) => {
+              const on = r.users.includes(me);
+              return (
+                <button key={r.emoji} type="button" class="reaction" aria-pressed={on}
+                        aria-label={`${r.emoji} ${r.count}`} title={r.users.map((u) => chat.userName(u)).join(', ')}
+                        onClick={() => chat.react(m.id, r.emoji, !on)}>
+                  {r.emoji} <span class="count">{r.count}</span>
+                </button>
+              );
+            })}
+          </div>
+        )}
+        {p.seen && <div class="seen-mark">Seen</div>}
       </div>
+      {!m.deleted && !p.editing && (
+        <div class="msg-actions" role="toolbar" aria-label="Message actions">
+          {EMOJI.map((e) => (
+            <button key={e} type="button" aria-label={`React ${e}`}
+                    onClick={() => { setMenu(false); chat.react(m.id, e, !m.reactions?.some((r) => r.emoji === e && r.users.includes(me))); }}>
+              {e}
+            </button>
+          ))}
+          <button type="button" onClick={() => {
+            setMenu(false);
+            chat.setReply(chat.open ?? '', m);
+            document.getElementById('composer-input')?.focus();
+          }}>Reply</button>
+          {mine && <button type="button" onClick={() => { setMenu(false); chat.setEditing(m.seq); }}>Edit</button>}
+          {mine && (
+            <button type="button" onClick={() => {
+              setMenu(false);
+              if (confirm('Delete this message? Everyone will see it as deleted.')) chat.remove(m.id);
+            }}>Delete</button>
+          )}
+        </div>
+      )}
     </li>
   );
 });
@@ -349,22 +480,54 @@ function Composer({ chat, conv, title }: { chat: Chat; conv: Conv; title: string
     if (error && !tooLarge(v)) setError(null); // the cause is gone
   };
 
+  const reply = chat.replyTo[conv.key];
   const send = () => {
     if (!text.trim()) return;
-    const err = chat.send(conv.key, text);
+    const err = chat.send(conv.key, text, reply?.id);
     setError(err);
-    if (!err) update('');
+    if (!err) {
+      update('');
+      if (reply) chat.setReply(conv.key, undefined);
+    }
+  };
+
+  /** ↑ in an empty composer: edit our newest message. */
+  const editLast = (): boolean => {
+    const me = chat.me?.id;
+    for (let i = conv.msgs.length - 1; i >= 0; i--) {
+      const m = conv.msgs[i];
+      if (m.from === me && !m.deleted) {
+        chat.setEditing(m.seq);
+        return true;
+      }
+    }
+    return false;
   };
 
   const label = conv.kind === 'channel' ? `Message # ${title}` : `Message ${title}`;
   return (
     <form class="composer" onSubmit={(e) => { e.preventDefault(); send(); }}>
+      {reply && (
+        <div class="reply-bar">
+          <span>Replying to <strong>{chat.userName(reply.from)}</strong>: {reply.deleted ? 'deleted' : reply.body.slice(0, 120)}</span>
+          <button type="button" class="small link" aria-label="Cancel reply"
+                  onClick={() => chat.setReply(conv.key, undefined)}>✕</button>
+        </div>
+      )}
       <label for="composer-input" class="visually-hidden">{label}</label>
       <textarea id="composer-input" ref={ref} rows={1} placeholder={label} value={text}
                 aria-describedby={error ? 'composer-error' : undefined}
-                onInput={(e) => update(e.currentTarget.value)}
+                onInput={(e) => {
+                  update(e.currentTarget.value);
+                  if (e.currentTarget.value) chat.typing(conv.key);
+                }}
                 onKeyDown={(e) => {
-                  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+                  if (e.key === 'ArrowUp' && !e.altKey && !text && editLast()) {
+                    e.preventDefault();
+                  } else if (e.key === 'Escape' && reply) {
+                    e.stopPropagation();
+                    chat.setReply(conv.key, undefined);
+                  } else if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
                     e.preventDefault();
                     send();
                   }

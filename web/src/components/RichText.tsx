@@ -6,16 +6,33 @@ import type { ComponentChildren } from 'preact';
 import { pure } from '../hooks';
 import { parse, type Block, type Inline } from '../text/markdown';
 
-function inline(list: Inline[]): ComponentChildren {
+/** Names of mentioned users by id: `<@ID>` in a body shows as an @name chip. */
+export type Names = Record<string, string>;
+const MENTION = /<@(\d{1,20})>/g;
+
+/** The user ids a body mentions (`<@USER_ID>`), in order, once each. */
+export function mentioned(text: string): string[] {
+  return [...new Set(Array.from(text.matchAll(MENTION), (x) => x[1]))];
+}
+
+function chips(text: string, names: Names | undefined, key: number): ComponentChildren {
+  if (!names || !text.includes('<@')) return text;
+  const parts = text.split(MENTION); // odd indexes: the ids
+  return parts.map((p, i) =>
+    i % 2 ? <span key={`${key}.${i}`} class="mention" data-user={p}>@{names[p] ?? p}</span> : p,
+  );
+}
+
+function inline(list: Inline[], names?: Names): ComponentChildren {
   return list.map((n, k) => {
-    if (typeof n === 'string') return n;
+    if (typeof n === 'string') return chips(n, names, k);
     switch (n.t) {
       case 'b':
-        return <strong key={k}>{inline(n.c)}</strong>;
+        return <strong key={k}>{inline(n.c, names)}</strong>;
       case 'i':
-        return <em key={k}>{inline(n.c)}</em>;
+        return <em key={k}>{inline(n.c, names)}</em>;
       case 's':
-        return <s key={k}>{inline(n.c)}</s>;
+        return <s key={k}>{inline(n.c, names)}</s>;
       case 'code':
         return <code key={k}>{n.text}</code>;
       case 'a':
@@ -28,11 +45,11 @@ function inline(list: Inline[]): ComponentChildren {
   });
 }
 
-function blocks(list: Block[]): ComponentChildren {
+function blocks(list: Block[], names?: Names): ComponentChildren {
   return list.map((b, k) => {
     switch (b.t) {
       case 'p':
-        return <p key={k}>{inline(b.c)}</p>;
+        return <p key={k}>{inline(b.c, names)}</p>;
       case 'pre':
         return (
           <pre key={k}>
@@ -40,16 +57,16 @@ function blocks(list: Block[]): ComponentChildren {
           </pre>
         );
       case 'quote':
-        return <blockquote key={k}>{blocks(b.c)}</blockquote>;
+        return <blockquote key={k}>{blocks(b.c, names)}</blockquote>;
       case 'ul':
-        return <ul key={k}>{b.items.map((it, i) => <li key={i}>{inline(it)}</li>)}</ul>;
+        return <ul key={k}>{b.items.map((it, i) => <li key={i}>{inline(it, names)}</li>)}</ul>;
       case 'ol':
-        return <ol key={k} start={b.start}>{b.items.map((it, i) => <li key={i}>{inline(it)}</li>)}</ol>;
+        return <ol key={k} start={b.start}>{b.items.map((it, i) => <li key={i}>{inline(it, names)}</li>)}</ol>;
     }
   });
 }
 
 /** Parsed once per mount: it re-renders only when the text changes. */
-export const RichText = pure(function RichText({ text }: { text: string }) {
-  return <>{blocks(parse(text))}</>;
+export const RichText = pure(function RichText({ text, names }: { text: string; names?: Names }) {
+  return <>{blocks(parse(text), names)}</>;
 });

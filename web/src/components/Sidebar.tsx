@@ -1,10 +1,10 @@
 import { useState } from 'preact/hooks';
 import { askNotifications, notificationPermission } from '../attention';
-import { unread, type Chat, type Conv } from '../chat';
+import { mentionCount, unread, type Chat, type Conv } from '../chat';
 import { nextTheme, theme, setTheme, type Theme } from '../theme';
 import type { ConnState } from '../socket';
 import type { User } from '../types';
-import { Badge } from './Badge';
+import { Badge, MentionBadge } from './Badge';
 import { InlineForm } from './InlineForm';
 
 const CONN_TEXT: Record<ConnState, string> = {
@@ -55,6 +55,7 @@ export function Sidebar({ chat }: { chat: Chat }) {
                       aria-pressed={s.id === chat.selectedSpace}
                       onClick={() => chat.selectSpace(s.id)}>
                 <span class="item-name">{s.name}</span>
+                <MentionBadge count={chat.spaceMentions(s.id)} />
                 <Badge count={chat.spaceUnread(s.id)} />
               </button>
             </li>
@@ -115,6 +116,7 @@ function ConvItem({ chat, conv, label }: { chat: Chat; conv: Conv; label: string
               aria-current={chat.open === conv.key ? 'page' : undefined}
               onClick={() => chat.openConv(conv.key)}>
         <span class="item-name">{label}</span>
+        <MentionBadge count={mentionCount(conv)} />
         <Badge count={unread(conv)} />
       </button>
     </li>

@@ -13,6 +13,18 @@ export interface Msg {
   body: string;
   createdAt: number;
   cid?: string;
+  /** The rev of its last change (0: never changed); a copy is replaced only by a higher one. */
+  rev: number;
+  editedAt?: number;
+  deleted?: boolean;
+  replyTo?: string;
+  reactions?: Reaction[];
+}
+
+export interface Reaction {
+  emoji: string;
+  count: number;
+  users: string[];
 }
 
 export interface Conv {
@@ -36,6 +48,14 @@ export interface Conv {
   ackDirty: boolean;
   ackSent: number;
   filling: boolean;
+  /** The change cursor: the highest rev of a change frame applied (sync `changes`). */
+  rev: number;
+  /** Messages after the read marker that mention us (the server's count). */
+  mentions: number;
+  /** DMs: the peer's read marker (the "Seen" mark). */
+  peerReadSeq: number;
+  /** Who types here, by user id: when their indicator expires (ms since the epoch). */
+  typing: Record<string, number>;
 }
 
 /** A conversation nothing is known of yet; a DM is ours by definition, a channel once listed. */
@@ -59,19 +79,29 @@ export function newConv(key: string): Conv {
     ackDirty: false,
     ackSent: 0,
     filling: false,
+    rev: 0,
+    mentions: 0,
+    peerReadSeq: 0,
+    typing: {},
   };
 }
 
 export function toMsg(m: WireMessage): Msg {
-  return {
+  const out: Msg = {
     id: m.id,
     seq: m.seq,
     from: m.from,
     type: m.type,
-    body: m.body,
+    body: m.body ?? '',
     createdAt: m.created_at,
     cid: m.cid,
+    rev: m.rev ?? 0,
   };
+  if (m.edited_at) out.editedAt = m.edited_at;
+  if (m.deleted) out.deleted = true;
+  if (m.reply_to) out.replyTo = m.reply_to;
+  if (m.reactions?.length) out.reactions = m.reactions;
+  return out;
 }
 
 export function topSeq(c: Conv): number {
@@ -90,21 +120,38 @@ export function contiguousTop(c: Conv): number {
   return m.length ? m[i].seq : 0;
 }
 
-/** Merges messages into the conversation by seq; duplicates are dropped. True if any was new. */
+/**
+ * Merges messages into the conversation by seq: a new one is inserted, a held one is replaced
+ * only by a copy with a higher rev (a newer state: edited, deleted, reacted to), else dropped.
+ * True if any was new.
+ */
 export function insert(c: Conv, list: Msg[]): boolean {
   let msgs = c.msgs;
-  let changed = false;
+  let copied = false;
+  let fresh = false;
   for (const m of list) {
     const lo = lowerBound(msgs, m.seq);
-    if (msgs[lo]?.seq === m.seq) continue;
-    if (!changed) msgs = msgs.slice();
+    const held = msgs[lo]?.seq === m.seq ? msgs[lo] : undefined;
+    if (held && held.rev >= m.rev) continue;
+    if (!copied) msgs = msgs.slice();
+    copied = true;
+    if (held) {
+      msgs[lo] = held.cid && !m.cid ? { ...m, cid: held.cid } : m;
+      continue;
+    }
     msgs.splice(lo, 0, m);
-    changed = true;
+    fresh = true;
     if (m.seq > c.lastSeq) c.lastSeq = m.seq;
     if (m.createdAt > c.lastAt) c.lastAt = m.createdAt;
   }
-  if (changed) c.msgs = msgs;
-  return changed;
+  if (copied) c.msgs = msgs;
+  return fresh;
+}
+
+/** The held message with this id (a reply's original), newest first. */
+export function findById(c: Conv, id: string): Msg | undefined {
+  for (let i = c.msgs.length - 1; i >= 0; i--) if (c.msgs[i].id === id) return c.msgs[i];
+  return undefined;
 }
 
 /** Messages held per conversation at most: past MAX_HELD + TRIM_SLACK the oldest go. */
@@ -145,11 +192,18 @@ export function nextGap(c: Conv): number {
   return c.lastSeq > topSeq(c) ? topSeq(c) : -1;
 }
 
-/** The conversations this tab holds messages of, with the last seq it surely has (for `sync`). */
-export function syncCursors(convs: Iterable<Conv>): Record<string, number> {
+/**
+ * The conversations this tab holds messages of, with the last seq it surely has (`cursors` of
+ * `sync`) and the last rev of a change it applied (`changes`).
+ */
+export function syncCursors(convs: Iterable<Conv>): { cursors: Record<string, number>; changes: Record<string, number> } {
   const cursors: Record<string, number> = {};
+  const changes: Record<string, number> = {};
   for (const c of convs) {
-    if (c.joined && c.msgs.length) cursors[c.key] = contiguousTop(c);
+    if (c.joined && c.msgs.length) {
+      cursors[c.key] = contiguousTop(c);
+      changes[c.key] = c.rev;
+    }
   }
-  return cursors;
+  return { cursors, changes };
 }

@@ -16,6 +16,11 @@ function listedPeer(cs: ConversationState): User | undefined {
   return { id: cs.user_id, name: cs.name, avatar: cs.avatar, created_at: 0 };
 }
 
+/** Mentions after the read marker: none once this tab read past everything. */
+export function mentionCount(c: Conv): number {
+  return unread(c) > 0 ? c.mentions : 0;
+}
+
 export class Directory {
   convs = new Map<string, Conv>();
 
@@ -42,9 +47,17 @@ export class Directory {
     c.title = cs.name;
     c.joined = true;
     if (cs.space_id) c.spaceId = cs.space_id;
+    // The server's mention count (it falls with read markers too), unless a live mention
+    // arrived after the list was read (the list is older than the messages held).
+    const listed = cs.mentions ?? 0;
+    c.mentions = cs.last_seq >= c.lastSeq ? listed : Math.max(c.mentions, listed);
     c.lastSeq = Math.max(c.lastSeq, cs.last_seq);
     c.readSeq = Math.max(c.readSeq, cs.read_seq);
     c.readSent = Math.max(c.readSent, cs.read_seq);
+    c.peerReadSeq = Math.max(c.peerReadSeq, cs.peer_read_seq ?? 0);
+    // The change cursor starts at last_rev only before any message is held: the changes of
+    // held messages must come through `sync` (a later list must not skip them).
+    if (!c.msgs.length) c.rev = Math.max(c.rev, cs.last_rev ?? 0);
     if (cs.last_message) c.lastAt = Math.max(c.lastAt, cs.last_message.created_at);
   }
 
@@ -73,6 +86,15 @@ export class Directory {
     let n = 0;
     for (const c of this.convs.values()) {
       if (c.kind === 'channel' && c.joined && c.spaceId === spaceId) n += unread(c);
+    }
+    return n;
+  }
+
+  /** Mentions of us over the joined channels in a space (the sidebar's @ badge). */
+  spaceMentions(spaceId: string): number {
+    let n = 0;
+    for (const c of this.convs.values()) {
+      if (c.kind === 'channel' && c.joined && c.spaceId === spaceId) n += mentionCount(c);
     }
     return n;
   }

@@ -5,7 +5,7 @@
 // `pong` and calls onHello for `hello`; chat.ts builds the Target.
 
 import type { ServerFrame } from '../types';
-import { insert, syncCursors, toMsg, trim, type Conv, type Msg } from './conversation';
+import { insert, lowerBound, syncCursors, toMsg, trim, type Conv, type Msg } from './conversation';
 import type { Directory } from './directory';
 import type { Outbox } from './outbox';
 import type { Transport } from './ports';
@@ -28,12 +28,33 @@ export interface Target {
   /** A message from someone else arrived live (desktop notifications). */
   incoming(c: Conv, m: Msg): void;
   changed(): void;
+  now(): number;
+  /** Calls typingNow (and re-renders) after `ms`: an indicator expired. */
+  expireTyping(c: Conv, ms: number): void;
+}
+
+/** A typing indicator shows this long at most, whatever the frame says. */
+const TYPING_MAX_MS = 10_000;
+
+/** The body mentions this user (`<@USER_ID>`). */
+export function mentions(body: string, me: string | undefined): boolean {
+  return !!me && body.includes(`<@${me}>`);
+}
+
+/** Who types in the conversation now (their indicators not expired), expired ones forgotten. */
+export function typingNow(c: Conv, now: number): string[] {
+  const out: string[] = [];
+  for (const [u, until] of Object.entries(c.typing)) {
+    if (until > now) out.push(u);
+    else delete c.typing[u];
+  }
+  return out;
 }
 
 export function onHello(t: Target, reconnect: boolean): void {
   // Ask for exactly what this tab lacks in the conversations it holds.
-  const cursors = syncCursors(t.dir.convs.values());
-  if (Object.keys(cursors).length) t.send({ op: 'sync', cursors });
+  const { cursors, changes } = syncCursors(t.dir.convs.values());
+  if (Object.keys(cursors).length) t.send({ op: 'sync', cursors, changes });
   t.outbox.resend();
   for (const c of t.dir.convs.values()) t.receipts.sendRead(c);
   t.receipts.flush();
@@ -52,7 +73,11 @@ export function onFrame(t: Target, f: ServerFrame): void {
       const m = toMsg(f);
       const fresh = insert(c, [m]);
       trim(c);
-      if (fresh && f.from !== t.me()) t.incoming(c, m);
+      delete c.typing[f.from]; // their message ends their typing line
+      if (fresh && f.from !== t.me()) {
+        if (f.seq > c.readSeq && mentions(m.body, t.me())) c.mentions++;
+        t.incoming(c, m);
+      }
       if (f.from === t.me()) {
         c.readSeq = Math.max(c.readSeq, f.seq); // the server moved our marker with the send
         if (f.cid) t.outbox.settle(f.cid); // ours, its `sent` lost with an earlier connection
@@ -69,11 +94,40 @@ export function onFrame(t: Target, f: ServerFrame): void {
       if (!p) break; // settled already: a resend answered twice, or its `msg` came first
       const c = t.dir.ensure(f.conversation);
       insert(c, [
-        { id: f.id, seq: f.seq, from: t.me()!, type: 'text', body: p.body, createdAt: f.created_at ?? p.createdAt, cid: f.cid },
+        { id: f.id, seq: f.seq, from: t.me()!, type: 'text', body: p.body, createdAt: f.created_at ?? p.createdAt, cid: f.cid, rev: 0, ...(p.replyTo ? { replyTo: p.replyTo } : {}) },
       ]);
       c.readSeq = Math.max(c.readSeq, f.seq);
       t.receipts.ackLater(c);
       if (c.loaded) t.fillGaps(c);
+      t.changed();
+      break;
+    }
+    case 'edited':
+    case 'deleted':
+    case 'reaction': {
+      // The whole message as it is now: upserted by seq when newer (its rev) than the held copy.
+      // A change of a message not held is dropped: history pages bring messages as they are.
+      const c = t.dir.get(f.conversation);
+      if (!c) break;
+      const held = c.msgs[lowerBound(c.msgs, f.seq)];
+      if (held?.seq === f.seq) insert(c, [toMsg(f)]);
+      if (f.rev) c.rev = Math.max(c.rev, f.rev);
+      t.changed();
+      break;
+    }
+    case 'seen': {
+      const c = t.dir.get(f.conversation);
+      if (!c) break;
+      c.peerReadSeq = Math.max(c.peerReadSeq, f.seq);
+      t.changed();
+      break;
+    }
+    case 'typing': {
+      const c = t.dir.get(f.conversation);
+      if (!c || f.user === t.me()) break;
+      const ms = Math.min(Math.max(f.expires_ms, 0), TYPING_MAX_MS);
+      c.typing[f.user] = t.now() + ms;
+      t.expireTyping(c, ms);
       t.changed();
       break;
     }
@@ -86,6 +140,7 @@ export function onFrame(t: Target, f: ServerFrame): void {
       break;
     }
     case 'error': {
+      if (f.ref === 'typing') break; // an indicator not shown is no news for the user
       if (!t.outbox.refuse(f.cid, f.code, f.message)) {
         t.notice(`The server refused ${f.ref ?? 'a request'}: ${f.message}`);
       }

@@ -14,6 +14,8 @@ export interface Pending {
   conv: string;
   body: string;
   createdAt: number;
+  /** A reply: the id of the message it answers. */
+  replyTo?: string;
   status: PendingStatus;
   error?: string;
   /** The server answered with an error: it did not store the message. */
@@ -40,6 +42,7 @@ export function sendFrame(p: Pending): object {
     cid: p.cid,
     type: 'text',
     body: p.body,
+    ...(p.replyTo ? { reply_to: p.replyTo } : {}),
     ...(kind === 'channel' ? { channel: id } : { to: id }),
   };
 }
@@ -89,11 +92,11 @@ export class Outbox {
   }
 
   /** Queues a message and sends it if connected. Returns an error text instead when too large. */
-  add(conv: string, body: string): string | null {
+  add(conv: string, body: string, replyTo?: string): string | null {
     if (new TextEncoder().encode(body).length > MAX_BODY_BYTES) {
       return `A message can be at most ${MAX_BODY_BYTES / 1024} KiB.`;
     }
-    const p: Pending = { cid: newCid(), conv, body, createdAt: Date.now(), status: 'queued' };
+    const p: Pending = { cid: newCid(), conv, body, createdAt: Date.now(), status: 'queued', replyTo };
     this.list = [...this.list, p];
     this.transmit(p);
     return null;
@@ -178,7 +181,7 @@ export class Outbox {
   private changedList(): void {
     this.list = [...this.list];
     if (this.storeKey) {
-      const keep = this.list.map(({ cid, conv, body, createdAt }) => ({ cid, conv, body, createdAt }));
+      const keep = this.list.map(({ cid, conv, body, createdAt, replyTo }) => ({ cid, conv, body, createdAt, replyTo }));
       if (keep.length) this.d.store.setItem(this.storeKey, JSON.stringify(keep));
       else this.d.store.removeItem(this.storeKey);
     }
