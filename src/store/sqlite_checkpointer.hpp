@@ -13,8 +13,9 @@
 // the writer nothing can be appended, so that checkpoint copies the rest (the background ones
 // have copied most of it), and the commit after it starts the log over. The WAL file stays
 // near restart_bytes plus one commit's writes (the writer's commits report the log's length
-// too, watch_commits()); journal_size_limit cuts a longer file back when it is reset. (A RESTART checkpoint from this thread would have to win the writer lock
-// from a writer that commits back to back, and polls for it; the hand-off does not.)
+// too, watch_commits()); journal_size_limit cuts a longer file back when it is reset. (A RESTART
+// checkpoint from this thread would have to win the writer lock from a writer that commits back to
+// back, and polls for it; the hand-off does not.)
 // - A connection that has read nothing has not opened the WAL, and sqlite3_wal_checkpoint_v2
 //   on it returns OK with log = -1 and does nothing at all (which is how checkpoints once
 //   silently never ran). The connection therefore reads the schema before checkpointing, and
