@@ -175,7 +175,9 @@ export class ConsoleWatch {
       if (msg.type() !== 'error') return;
       const text = msg.text();
       if (this.allowNetworkErrors && isNetworkError(text)) return;
-      this.errors.push(`[${this.scenario}] ${who}: console.error: ${text}`);
+      // The resource a "Failed to load resource" names is in the location, not the text.
+      const url = msg.location()?.url ?? '';
+      this.errors.push(`[${this.scenario}] ${who}: console.error: ${text}${url ? ` (${url})` : ''}`);
     });
     page.on('pageerror', (err) => {
       this.errors.push(`[${this.scenario}] ${who}: uncaught: ${err.stack ?? err.message}`);
