@@ -93,12 +93,19 @@ bj::object session_json(const Session& s) {
           {"user", user_json(s.user, true)}};
 }
 
-bj::object member_page_json(const MemberPage& p) {
-  bj::array members;
-  for (const auto& m : p.members) members.push_back(member_json(m));
-  bj::object o{{"members", std::move(members)}};
-  o["next_after"] = p.next_after ? bj::value(json::id_str(*p.next_after)) : bj::value(nullptr);
+// {"<key>": [...], "next_after": id|null}
+template <class T, class View>
+bj::object page_json(const char* key, const Page<T>& page, View view) {
+  bj::array a;
+  for (const auto& item : page.items) a.push_back(view(item));
+  bj::object o{{key, std::move(a)}};
+  o["next_after"] =
+      page.next_after ? bj::value(json::id_str(*page.next_after)) : bj::value(nullptr);
   return o;
+}
+
+bj::object member_page_json(const MemberPage& p) {
+  return page_json("members", p, member_json);
 }
 
 // A PATCH names the fields it changes: a misspelt one is an error, not a silent no-op.
@@ -400,16 +407,6 @@ Result<std::pair<Id, std::uint32_t>> paging(const RestApi::Ctx& ctx, std::uint32
   return std::pair{after->value_or(0), static_cast<std::uint32_t>(n)};
 }
 
-// {"<key>": [...], "next_after": id|null}
-template <class T, class View>
-bj::object page_json(const char* key, const Page<T>& page, View view) {
-  bj::array a;
-  for (const auto& item : page.items) a.push_back(view(item));
-  bj::object o{{key, std::move(a)}};
-  o["next_after"] =
-      page.next_after ? bj::value(json::id_str(*page.next_after)) : bj::value(nullptr);
-  return o;
-}
 }  // namespace
 
 HttpResponse RestApi::spaces_list(Ctx& ctx) {

@@ -10,20 +10,21 @@ Error not_member(const char* what) {
   return make_error(Errc::forbidden, std::string("not a member of this ") + what);
 }
 
-Result<MemberPage> to_page(Result<std::vector<Member>> r, std::uint32_t limit) {
-  if (!r) return r.error();
-  MemberPage page;
-  page.members = std::move(*r);
-  if (page.members.size() == limit) page.next_after = page.members.back().user_id;
-  return page;
+Id key_of(const Member& m) {
+  return m.user_id;
+}
+template <class T>
+Id key_of(const T& item) {
+  return item.id;
 }
 
+// A full page has a next one (maybe empty): it starts after this page's last key.
 template <class T>
 Result<Page<T>> to_page(Result<std::vector<T>> r, std::uint32_t limit) {
   if (!r) return r.error();
   Page<T> page;
   page.items = std::move(*r);
-  if (page.items.size() == limit) page.next_after = page.items.back().id;
+  if (page.items.size() == limit) page.next_after = key_of(page.items.back());
   return page;
 }
 

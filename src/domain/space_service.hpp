@@ -22,17 +22,13 @@
 
 namespace imd {
 
-struct MemberPage {
-  std::vector<Member> members;
-  std::optional<Id> next_after;  // pass as `after` for the next page; none at the end
-};
-
-// A page of a keyset-paged list (by id, ascending).
+// A page of a keyset-paged list (by id, ascending; members by user id).
 template <class T>
 struct Page {
   std::vector<T> items;
   std::optional<Id> next_after;  // pass as `after` for the next page; none at the end
 };
+using MemberPage = Page<Member>;
 
 inline constexpr std::uint32_t kMaxPageSize = 100;
 

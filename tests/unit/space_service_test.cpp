@@ -31,7 +31,7 @@ class Spaces : public ::testing::Test, protected testing::InProcess<> {
 
   static std::vector<Id> ids(const MemberPage& page) {
     std::vector<Id> out;
-    for (const auto& m : page.members) out.push_back(m.user_id);
+    for (const auto& m : page.items) out.push_back(m.user_id);
     return out;
   }
   Result<void> post(Id user) {
@@ -88,7 +88,7 @@ TEST_F(Spaces, SpaceRules) {
   ASSERT_TRUE(spaces.join_space(kDave, space_.id).ok());
   ASSERT_TRUE(spaces.join_space(kDave, space_.id).ok());  // twice: still one membership
   EXPECT_TRUE(spaces.get_space(kDave, space_.id).ok());
-  EXPECT_EQ(spaces.space_members(kAlice, space_.id, 0, 10)->members.size(), 4u);
+  EXPECT_EQ(spaces.space_members(kAlice, space_.id, 0, 10)->items.size(), 4u);
 
   EXPECT_EQ(error_of(spaces.leave_space(kAlice, space_.id)), Errc::conflict);
   ASSERT_TRUE(spaces.leave_space(kDave, space_.id).ok());
@@ -134,17 +134,17 @@ TEST_F(Spaces, MemberListsArePaged) {
   for (int pages = 0; pages < 10; ++pages) {
     auto page = spaces.space_members(kBob, space_.id, after, 3);
     ASSERT_TRUE(page.ok());
-    sizes.push_back(page->members.size());
+    sizes.push_back(page->items.size());
     for (Id u : ids(*page)) all.push_back(u);
     if (!page->next_after) break;
-    EXPECT_EQ(*page->next_after, page->members.back().user_id);
+    EXPECT_EQ(*page->next_after, page->items.back().user_id);
     after = *page->next_after;
   }
   EXPECT_EQ(all, (std::vector<Id>{1, 2, 3, 4, 5, 6, 7}));
   EXPECT_EQ(sizes, (std::vector<std::size_t>{3, 3, 1}));
   // The page size is clamped to 1..100.
-  EXPECT_EQ(spaces.space_members(kBob, space_.id, 0, 0)->members.size(), 1u);
-  EXPECT_EQ(spaces.space_members(kBob, space_.id, 0, 1000)->members.size(), 7u);
+  EXPECT_EQ(spaces.space_members(kBob, space_.id, 0, 0)->items.size(), 1u);
+  EXPECT_EQ(spaces.space_members(kBob, space_.id, 0, 1000)->items.size(), 7u);
 
   ASSERT_TRUE(spaces.join_channel(kCarol, channel_.id).ok());
   auto first = spaces.channel_members(kBob, channel_.id, 0, 2);
