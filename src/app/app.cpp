@@ -164,7 +164,7 @@ struct App::Parts {
     build_pusher();
     tokens = std::make_unique<TokenIssuer>(clock, jwt_secret(config), config.auth.access_ttl_s);
     auth = std::make_unique<AuthService>(*store, *ids, clock, hasher, *tokens, *users,
-                                         config.auth.refresh_ttl_s);
+                                         config.auth.refresh_ttl_s, config.auth.refresh_reuse_s);
     // A user's sessions ended (password change, logout everywhere): their WebSockets on this
     // process close with 4003.
     auth->on_sessions_ended([hub = hub.get()](Id user) { hub->end_sessions_of(user); });

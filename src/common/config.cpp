@@ -71,6 +71,8 @@ const std::vector<Field>& fields() {
              "HS256 key (empty: generated, kept in data_dir)"),
       NUM("auth.access_ttl_s", c.auth.access_ttl_s, "access token lifetime, seconds"),
       NUM("auth.refresh_ttl_s", c.auth.refresh_ttl_s, "refresh token lifetime, seconds"),
+      NUM("auth.refresh_reuse_s", c.auth.refresh_reuse_s,
+          "seconds a used refresh token still works, for a retry whose answer was lost"),
       STR("auth.password_hash", c.auth.password_hash, "Argon2id cost: interactive|moderate|min"),
       NUM("auth.hash_threads", c.auth.hash_threads,
           "threads hashing passwords (0: half the cores, at least one)"),
@@ -266,6 +268,9 @@ Result<void> validate(const Config& c) {
   }
   if (c.auth.access_ttl_s < 10 || c.auth.refresh_ttl_s < c.auth.access_ttl_s) {
     return bad("auth.access_ttl_s must be >= 10 and auth.refresh_ttl_s >= auth.access_ttl_s");
+  }
+  if (c.auth.refresh_reuse_s < 0 || c.auth.refresh_reuse_s > 600) {
+    return bad("auth.refresh_reuse_s must be between 0 and 600");
   }
   if (c.sqlite.synchronous != "NORMAL" && c.sqlite.synchronous != "FULL") {
     return bad("sqlite.synchronous must be NORMAL or FULL");

@@ -18,6 +18,9 @@ struct AuthConfig {
   std::string jwt_secret;  // empty: generated once and kept in <data_dir>/jwt.secret
   std::int64_t access_ttl_s = 900;
   std::int64_t refresh_ttl_s = 30 * 24 * 3600;
+  // A used refresh token still works this long: a client whose answer was lost (the server
+  // died, the network dropped) retries instead of being logged out. 0: strictly single use.
+  std::int64_t refresh_reuse_s = 60;
   std::string password_hash = "interactive";  // libsodium limits: interactive|moderate|min
   std::int64_t hash_threads = 0;  // threads hashing passwords; 0: half the cores, at least 1
 };

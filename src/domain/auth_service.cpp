@@ -69,14 +69,16 @@ Result<std::string> normalize_phone(std::string_view value) {
 }
 
 AuthService::AuthService(Store& store, IdGenerator& ids, Clock& clock, const PasswordHasher& hasher,
-                         TokenIssuer& tokens, UserCache& users, std::int64_t refresh_ttl_s)
+                         TokenIssuer& tokens, UserCache& users, std::int64_t refresh_ttl_s,
+                         std::int64_t refresh_reuse_s)
     : store_(store),
       ids_(ids),
       clock_(clock),
       hasher_(hasher),
       tokens_(tokens),
       users_(users),
-      refresh_ttl_s_(refresh_ttl_s) {}
+      refresh_ttl_s_(refresh_ttl_s),
+      refresh_reuse_s_(refresh_reuse_s) {}
 
 Result<User> AuthService::register_user(const std::string& name, const std::string& phone,
                                         const std::string& password) {
@@ -193,7 +195,12 @@ Result<Session> AuthService::refresh(const std::string& refresh_token) {
   if (refresh_token.empty() || refresh_token.size() > 256) {
     return make_error(Errc::unauthenticated, "invalid refresh token");
   }
-  auto taken = store_.take_refresh_token(sha256_hex(refresh_token), clock_.now_ms());
+  // A used token works for refresh_reuse_s more: when the answer is lost (the server died after
+  // the commit, the network dropped), the client's retry gets a session instead of a logout.
+  // Store errors are passed on as they are (503): the client retries within that window.
+  const Millis now = clock_.now_ms();
+  auto taken =
+      store_.take_refresh_token(sha256_hex(refresh_token), now, now + refresh_reuse_s_ * 1000);
   if (!taken) {
     if (taken.error().code == Errc::not_found) {
       return make_error(Errc::unauthenticated, "refresh token is unknown, used or expired");
@@ -201,7 +208,12 @@ Result<Session> AuthService::refresh(const std::string& refresh_token) {
     return taken.error();
   }
   auto user = store_.user_by_id(taken->user_id);
-  if (!user) return make_error(Errc::unauthenticated, "user no longer exists");
+  if (!user) {
+    if (user.error().code == Errc::not_found) {
+      return make_error(Errc::unauthenticated, "user no longer exists");
+    }
+    return user.error();
+  }
   return open_session(*user);
 }
 

@@ -40,7 +40,8 @@ inline constexpr std::size_t kMaxPhoneBytes = 20;
 class AuthService {
  public:
   AuthService(Store& store, IdGenerator& ids, Clock& clock, const PasswordHasher& hasher,
-              TokenIssuer& tokens, UserCache& users, std::int64_t refresh_ttl_s);
+              TokenIssuer& tokens, UserCache& users, std::int64_t refresh_ttl_s,
+              std::int64_t refresh_reuse_s);
 
   Result<User> register_user(const std::string& name, const std::string& phone,
                              const std::string& password);
@@ -85,6 +86,7 @@ class AuthService {
   std::function<void(Id)> sessions_ended_;
   UserCache& users_;
   std::int64_t refresh_ttl_s_;
+  std::int64_t refresh_reuse_s_;
   LoginThrottle throttle_;
 };
 

@@ -429,7 +429,7 @@ TEST_F(IndexUseTest, ReadsUseIndexesAndNeverSort) {
       {"advance_read", [&] { ASSERT_TRUE(store.advance_read(1, ConvKey::channel(busy), 9).ok()); }},
       {"advance_delivery",
        [&] { ASSERT_TRUE(store.advance_delivery(1, ConvKey::channel(busy), 9).ok()); }},
-      {"take_refresh_token", [&] { ASSERT_TRUE(store.take_refresh_token("tok", 1).ok()); }},
+      {"take_refresh_token", [&] { ASSERT_TRUE(store.take_refresh_token("tok", 1, 1).ok()); }},
   };
   // The instrument works: a filter no index serves shows up as a scan.
   const Counters unindexed = delta(*db, [&] {

@@ -16,12 +16,10 @@ struct DialectSql {
   std::string_view users_by_name;
   // What create_user's unique-violation message contains when the phone's key was hit.
   std::string_view phone_key;
-  // take_refresh_token (token_hash, now): the valid token's token_hash, user_id, expires_at.
-  // SQLite revokes it in the same statement; MariaDB locks the row until the commit, and
-  // revoke_taken_token (token_hash) revokes it. Either way two concurrent takes of one token
-  // cannot both succeed.
+  // take_refresh_token (token_hash, now): the valid token's token_hash, user_id, expires_at,
+  // read in the transaction that then shortens its life (MariaDB locks the row until the
+  // commit; SQLite has one writer), so a concurrent take sees the shortened life.
   std::string_view take_refresh_token;
-  std::string_view revoke_taken_token;  // empty: take_refresh_token revoked it
   // add_space_member (space_id, user_id, now): the insert; "already a member" is 0 rows or a
   // duplicate-key error (conflict), whichever the dialect gives.
   std::string_view add_space_member;
@@ -50,10 +48,8 @@ inline constexpr DialectSql kSqliteSql{
         " WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT ?",
     .phone_key = "user.phone",
     .take_refresh_token =
-        "UPDATE refresh_token SET revoked = 1"
-        " WHERE token_hash = ? AND revoked = 0 AND expires_at > ?"
-        " RETURNING token_hash, user_id, expires_at",
-    .revoke_taken_token = "",
+        "SELECT token_hash, user_id, expires_at FROM refresh_token"
+        " WHERE token_hash = ? AND revoked = 0 AND expires_at > ?",
     // ON CONFLICT names the key: a missing space or user still fails (foreign key, not_found).
     .add_space_member =
         "INSERT INTO space_user (space_id, user_id, created_at) VALUES (?, ?, ?)"
@@ -99,11 +95,10 @@ inline constexpr DialectSql kMysqlSql{
         " WHERE name = ? ORDER BY id LIMIT ?",
     .phone_key = "'user_phone'",
     // The locking read holds the row until COMMIT: a concurrent take of the same token waits,
-    // then reads it revoked. (MariaDB has no UPDATE ... RETURNING.)
+    // then reads its shortened life.
     .take_refresh_token =
         "SELECT token_hash, user_id, expires_at FROM refresh_token"
         " WHERE token_hash = ? AND revoked = 0 AND expires_at > ? FOR UPDATE",
-    .revoke_taken_token = "UPDATE refresh_token SET revoked = 1 WHERE token_hash = ?",
     // A plain INSERT: a duplicate key is "already a member", a missing space or user fails its
     // foreign key (not_found). (INSERT IGNORE would turn the latter into a warning.)
     .add_space_member = "INSERT INTO space_user (space_id, user_id, created_at) VALUES (?, ?, ?)",

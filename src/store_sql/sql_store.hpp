@@ -150,7 +150,8 @@ class SqlStore : public Store {
                            const std::optional<std::string>& avatar) override;
 
   Result<void> save_refresh_token(const RefreshToken& token) override;
-  Result<RefreshToken> take_refresh_token(std::string_view token_hash, Millis now) override;
+  Result<RefreshToken> take_refresh_token(std::string_view token_hash, Millis now,
+                                          Millis reuse_until) override;
   Result<void> revoke_refresh_token(std::string_view token_hash) override;
   Result<std::uint64_t> revoke_refresh_tokens_of(Id user_id) override;
   Result<UserCredentials> credentials_by_id(Id id) override;

@@ -227,9 +227,10 @@ Result<void> SqlStore<D>::save_refresh_token(const RefreshToken& token) {
 }
 
 template <SqlDialect D>
-Result<RefreshToken> SqlStore<D>::take_refresh_token(std::string_view token_hash, Millis now) {
+Result<RefreshToken> SqlStore<D>::take_refresh_token(std::string_view token_hash, Millis now,
+                                                     Millis reuse_until) {
   return db_->write([&](Connection& c) -> Result<RefreshToken> {
-    // Found and revoked in one transaction (D::sql.take_refresh_token says how).
+    // Found and its life shortened in one transaction (D::sql.take_refresh_token says how).
     auto token = sql::one<RefreshToken>(
         D::query(c, D::sql.take_refresh_token, token_hash, now),
         [](const auto& r) {
@@ -239,9 +240,9 @@ Result<RefreshToken> SqlStore<D>::take_refresh_token(std::string_view token_hash
         },
         "valid refresh token");
     if (!token.ok()) return token.error();
-    if (!D::sql.revoke_taken_token.empty()) {
-      IMD_TRY(D::change(c, D::sql.revoke_taken_token, token_hash));
-    }
+    IMD_TRY(D::change(
+        c, "UPDATE refresh_token SET expires_at = ? WHERE token_hash = ? AND expires_at > ?",
+        reuse_until, token_hash, reuse_until));
     return token;
   });
 }

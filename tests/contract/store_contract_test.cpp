@@ -391,25 +391,48 @@ TEST_P(StoreContract, RefreshTokensAreSingleUse) {
   ASSERT_TRUE(store().save_refresh_token({"t1", 1, 10'000}).ok());
   EXPECT_EQ(store().save_refresh_token({"t1", 1, 10'000}).error().code, Errc::conflict);
 
-  auto taken = store().take_refresh_token("t1", 5'000);
+  // No reuse window: the token ends when it is taken.
+  auto taken = store().take_refresh_token("t1", 5'000, 5'000);
   ASSERT_TRUE(taken.ok()) << taken.error().message;
   EXPECT_EQ(taken->token_hash, "t1");
   EXPECT_EQ(taken->user_id, 1u);
   EXPECT_EQ(taken->expires_at, 10'000);
-  EXPECT_EQ(store().take_refresh_token("t1", 5'000).error().code, Errc::not_found);  // revoked
+  EXPECT_EQ(store().take_refresh_token("t1", 5'000, 5'000).error().code, Errc::not_found);
 
   ASSERT_TRUE(store().save_refresh_token({"t2", 1, 10'000}).ok());
-  EXPECT_EQ(store().take_refresh_token("t2", 10'000).error().code, Errc::not_found);  // expired
-  EXPECT_TRUE(store().take_refresh_token("t2", 9'999).ok());
+  EXPECT_EQ(store().take_refresh_token("t2", 10'000, 10'000).error().code,
+            Errc::not_found);  // expired
+  EXPECT_TRUE(store().take_refresh_token("t2", 9'999, 9'999).ok());
 
   ASSERT_TRUE(store().save_refresh_token({"t3", 1, 10'000}).ok());
   ASSERT_TRUE(store().revoke_refresh_token("t3").ok());
-  EXPECT_EQ(store().take_refresh_token("t3", 1).error().code, Errc::not_found);
+  EXPECT_EQ(store().take_refresh_token("t3", 1, 1).error().code, Errc::not_found);
   EXPECT_TRUE(store().revoke_refresh_token("t3").ok());
   EXPECT_EQ(store().revoke_refresh_token("nope").error().code, Errc::not_found);
-  EXPECT_EQ(store().take_refresh_token("nope", 1).error().code, Errc::not_found);
+  EXPECT_EQ(store().take_refresh_token("nope", 1, 1).error().code, Errc::not_found);
   // A token for a user that does not exist.
   EXPECT_EQ(store().save_refresh_token({"t4", 99, 10'000}).error().code, Errc::not_found);
+}
+
+// A used token works until its reuse window ends (a retry whose answer was lost), and a later
+// use never lengthens the window; revoking (logout everywhere) ends it at once.
+TEST_P(StoreContract, UsedRefreshTokensWorkUntilTheirReuseWindowEnds) {
+  add_user(1, "Alice");
+  ASSERT_TRUE(store().save_refresh_token({"r1", 1, 100'000}).ok());
+  ASSERT_TRUE(store().take_refresh_token("r1", 1'000, 3'000).ok());
+  ASSERT_TRUE(store().take_refresh_token("r1", 2'999, 50'000).ok());  // within; not lengthened
+  EXPECT_EQ(store().take_refresh_token("r1", 3'000, 60'000).error().code, Errc::not_found);
+
+  // The window never outlives the token itself.
+  ASSERT_TRUE(store().save_refresh_token({"r2", 1, 5'000}).ok());
+  ASSERT_TRUE(store().take_refresh_token("r2", 4'000, 9'000).ok());
+  EXPECT_EQ(store().take_refresh_token("r2", 5'000, 9'000).error().code, Errc::not_found);
+
+  ASSERT_TRUE(store().save_refresh_token({"r3", 1, 100'000}).ok());
+  ASSERT_TRUE(store().take_refresh_token("r3", 1'000, 61'000).ok());
+  auto revoked = store().revoke_refresh_tokens_of(1);
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_EQ(store().take_refresh_token("r3", 1'001, 61'001).error().code, Errc::not_found);
 }
 
 TEST_P(StoreContract, ConcurrentTakesOfOneRefreshTokenSucceedOnce) {
@@ -425,7 +448,7 @@ TEST_P(StoreContract, ConcurrentTakesOfOneRefreshTokenSucceedOnce) {
     threads.emplace_back([&] {
       start.arrive_and_wait();
       for (int t = 0; t < kTokens; ++t) {
-        auto r = store().take_refresh_token("race" + std::to_string(t), 5'000);
+        auto r = store().take_refresh_token("race" + std::to_string(t), 5'000, 5'000);
         if (r.ok()) {
           ++won;
         } else if (r.error().code == Errc::not_found) {

@@ -168,9 +168,29 @@ export class ConsoleWatch {
     this.errors = [];
     this.scenario = '';
     this.allowNetworkErrors = false;
+    // What each page did on the network that went wrong or changed its connection, with the
+    // time: written next to the server's log, to explain a failure after the fact.
+    this.trace = [];
+  }
+
+  note(who, what) {
+    this.trace.push(`${new Date().toISOString()} [${this.scenario}] ${who}: ${what}`);
   }
 
   attach(page, who) {
+    page.on('response', (r) => {
+      if (r.status() >= 400 || r.url().includes('/auth/')) {
+        this.note(who, `${r.status()} ${r.request().method()} ${r.url()}`);
+      }
+    });
+    page.on('requestfailed', (r) => {
+      this.note(who, `failed ${r.method()} ${r.url()}: ${r.failure()?.errorText}`);
+    });
+    page.on('websocket', (ws) => {
+      this.note(who, `ws open ${ws.url().replace(/token=[^&]+/, 'token=…')}`);
+      ws.on('close', () => this.note(who, 'ws closed'));
+      ws.on('socketerror', (e) => this.note(who, `ws error ${e}`));
+    });
     page.on('console', (msg) => {
       if (msg.type() !== 'error') return;
       const text = msg.text();
@@ -397,6 +417,7 @@ export class Scenarios {
     for (const c of this.contexts) await c.close().catch(() => undefined);
     await this.browser?.close();
     await this.server?.stop();
+    writeFileSync(join(SHOTS, `${this.serverOptions.name}-trace.log`), this.watch.trace.join('\n') + '\n');
   }
 
   async device(who, options, setup) {

@@ -176,6 +176,7 @@ inline SendInput text_to_channel(Id channel, std::string cid, std::string body =
 
 inline constexpr std::int64_t kAccessTtlS = 900;
 inline constexpr std::int64_t kRefreshTtlS = 30 * 24 * 3600;
+inline constexpr std::int64_t kRefreshReuseS = 60;
 inline const std::string kJwtSecret(40, 'k');
 
 // The standalone composition on a temporary database. `InboxT` is SqliteInbox or a wrapper
@@ -264,7 +265,7 @@ struct InProcess {
   Snowflake ids{clock, 1};
   PasswordHasher hasher{"min"};
   TokenIssuer tokens{clock, kJwtSecret, kAccessTtlS};
-  AuthService auth{store, ids, clock, hasher, tokens, users, kRefreshTtlS};
+  AuthService auth{store, ids, clock, hasher, tokens, users, kRefreshTtlS, kRefreshReuseS};
   SpaceService spaces{store, members, users, ids, clock};
   MessagingService messaging{store, inbox, queue, {members, users, cursors}, routes, pusher,
                              ids,   clock, {}};

@@ -89,7 +89,8 @@ TEST_F(Auth, LoginFailuresLookAlike) {
   EXPECT_EQ(error_of(auth.login(kPhone, std::string(129, 'p'), kIp)), Errc::unauthenticated);
 }
 
-// Refresh rotates: each refresh token works once and gives a new session with a new one.
+// Refresh rotates: each refresh gives a new session with a new refresh token; the used one
+// still works for kRefreshReuseS (a retry whose answer was lost), and never after.
 TEST_F(Auth, RefreshTokensRotate) {
   Session first = login();
   auto second = auth.refresh(first.refresh_token);
@@ -97,10 +98,19 @@ TEST_F(Auth, RefreshTokensRotate) {
   EXPECT_NE(second->refresh_token, first.refresh_token);
   EXPECT_EQ(second->user.id, alice_.id);
   EXPECT_EQ(*who(second->access_token), alice_.id);
-  EXPECT_EQ(error_of(auth.refresh(first.refresh_token)), Errc::unauthenticated);  // used
+
+  clock.advance(std::chrono::seconds(testing::kRefreshReuseS - 1));
+  auto retried = auth.refresh(first.refresh_token);  // the answer to `second` was lost
+  ASSERT_TRUE(retried.ok()) << retried.error().message;
+  EXPECT_NE(retried->refresh_token, second->refresh_token);
+  clock.advance(std::chrono::seconds(1));
+  EXPECT_EQ(error_of(auth.refresh(first.refresh_token)), Errc::unauthenticated);  // used up
+
   auto third = auth.refresh(second->refresh_token);
   ASSERT_TRUE(third.ok());
+  clock.advance(std::chrono::seconds(testing::kRefreshReuseS));
   EXPECT_EQ(error_of(auth.refresh(second->refresh_token)), Errc::unauthenticated);
+  EXPECT_TRUE(auth.refresh(retried->refresh_token).ok());  // the retry's session lives on
 
   EXPECT_EQ(error_of(auth.refresh("")), Errc::unauthenticated);
   EXPECT_EQ(error_of(auth.refresh(std::string(257, 'r'))), Errc::unauthenticated);

@@ -1,6 +1,7 @@
 // The login session: tokens kept in localStorage so they survive a reload and are shared by
-// the tabs of this origin. Refresh tokens are one-time (each refresh returns a new one), so
-// tabs must never refresh with the same token twice:
+// the tabs of this origin. Refresh tokens rotate (each refresh returns a new one; the server
+// honours a used one only for a short window, auth.refresh_reuse_s, so that a refresh whose
+// answer was lost can be retried), so tabs must never refresh with the same token twice:
 // - a refresh runs under a cross-tab lock (navigator.locks);
 // - the lock holder records the new session in IndexedDB before releasing the lock. That
 //   record is what the next holder checks: localStorage reaches other tabs only eventually

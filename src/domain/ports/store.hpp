@@ -38,9 +38,11 @@ class Store {
                                    const std::optional<std::string>& avatar) = 0;
 
   virtual Result<void> save_refresh_token(const RefreshToken& token) = 0;
-  // Revokes the token and returns it, atomically: a token can be used once. not_found when it
-  // is unknown, revoked or expired at `now`.
-  virtual Result<RefreshToken> take_refresh_token(std::string_view token_hash, Millis now) = 0;
+  // Uses the token: returns it and, atomically, ends its life at `reuse_until` (if that is
+  // sooner), so that a retry whose answer was lost still finds it until then, and nothing after.
+  // not_found when it is unknown, revoked or expired at `now`.
+  virtual Result<RefreshToken> take_refresh_token(std::string_view token_hash, Millis now,
+                                                  Millis reuse_until) = 0;
   virtual Result<void> revoke_refresh_token(std::string_view token_hash) = 0;
   // Revokes every refresh token of the user (logout everywhere, password change); returns how
   // many were live.
