@@ -176,6 +176,11 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
   add("GET", "/api/v1/channels/{id}/messages", &RestApi::channels_messages, true);
   add("GET", "/api/v1/dms/{id}/messages", &RestApi::dms_messages, true);
   add("GET", "/api/v1/conversations", &RestApi::conversations, true);
+  add("GET", "/api/v1/admin/users", &RestApi::admin_users, true);
+  add("POST", "/api/v1/admin/users/{id}/deactivate", &RestApi::admin_deactivate, true);
+  add("POST", "/api/v1/admin/users/{id}/reactivate", &RestApi::admin_reactivate, true);
+  add("POST", "/api/v1/admin/users/{id}/password", &RestApi::admin_reset_password, true, false,
+      true);
 }
 
 bool RestApi::hashes_password(std::string_view method, std::string_view path) const {
@@ -346,7 +351,15 @@ HttpResponse RestApi::password_change(Ctx& ctx) {
 }
 
 HttpResponse RestApi::users_me(Ctx& ctx) {
-  return respond(s_.auth.me(ctx.user), 200, [](const User& u) { return user_json(u, true); });
+  auto me = s_.auth.me(ctx.user);
+  if (!me) return error_response(me.error());
+  bj::object o = user_json(*me, true);
+  if (s_.admin != nullptr) {
+    auto admin = s_.admin->is_admin(ctx.user);
+    if (!admin) return error_response(admin.error());
+    o["admin"] = *admin;
+  }
+  return json_response(200, o);
 }
 
 HttpResponse RestApi::users_update_me(Ctx& ctx) {
@@ -589,6 +602,53 @@ HttpResponse RestApi::conversations(Ctx& ctx) {
   }
   w.end_array().end_object();
   return r;
+}
+
+// --- /api/v1/admin: server administration (AdminService says who may)
+
+HttpResponse RestApi::admin_users(Ctx& ctx) {
+  if (s_.admin == nullptr) return error_response(make_error(Errc::not_found, "no such route"));
+  const std::string* q = ctx.query_value("q");
+  auto page = paging(ctx, 50);
+  if (!page) return error_response(page.error());
+  return respond(s_.admin->users(ctx.user, q ? *q : std::string(), page->first, page->second), 200,
+                 [](const Page<UserStatus>& p) {
+                   return page_json("users", p, [](const UserStatus& u) {
+                     bj::object o = user_json(u.user, true);
+                     o["deactivated"] = u.deactivated;
+                     return o;
+                   });
+                 });
+}
+
+HttpResponse RestApi::admin_deactivate(Ctx& ctx) {
+  if (s_.admin == nullptr) return error_response(make_error(Errc::not_found, "no such route"));
+  auto r = s_.admin->set_deactivated(ctx.user, ctx.params[0], true);
+  if (!r) return error_response(r.error());
+  return no_content();
+}
+
+HttpResponse RestApi::admin_reactivate(Ctx& ctx) {
+  if (s_.admin == nullptr) return error_response(make_error(Errc::not_found, "no such route"));
+  auto r = s_.admin->set_deactivated(ctx.user, ctx.params[0], false);
+  if (!r) return error_response(r.error());
+  return no_content();
+}
+
+HttpResponse RestApi::admin_reset_password(Ctx& ctx) {
+  if (s_.admin == nullptr) return error_response(make_error(Errc::not_found, "no such route"));
+  auto body = ctx.body();
+  if (!body) return error_response(body.error());
+  if (auto unknown = only_fields(*body, {"new_password"}); !unknown) {
+    return error_response(unknown.error());
+  }
+  auto password = json::optional_string(*body, "new_password", kMaxPasswordBytes);
+  if (!password) return error_response(password.error());
+  return respond(
+      s_.admin->reset_password(ctx.user, ctx.params[0], password->value_or(std::string())), 200,
+      [](const std::string& p) {
+        return bj::object{{"password", p}};
+      });
 }
 
 }  // namespace imd::api

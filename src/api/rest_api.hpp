@@ -13,6 +13,7 @@
 #include "common/metrics_text.hpp"
 #include "common/rate_limiter.hpp"
 #include "common/readiness.hpp"
+#include "domain/admin_service.hpp"
 #include "domain/auth_service.hpp"
 #include "domain/messaging_service.hpp"
 #include "domain/space_service.hpp"
@@ -30,6 +31,8 @@ struct Services {
   Clock& clock;
   // GET /metrics writes what this returns (Prometheus text); null: process metrics only.
   const MetricsSource* metrics = nullptr;
+  // The /api/v1/admin/... routes; null: they answer 404 (no administration).
+  AdminService* admin = nullptr;
   // GET /readyz answers from this; null: always ready (nothing to check).
   Readiness* readiness = nullptr;
 };
@@ -75,6 +78,10 @@ class RestApi {
   HttpResponse users_update_me(Ctx&);
   HttpResponse users_get(Ctx&);
   HttpResponse users_find(Ctx&);
+  HttpResponse admin_users(Ctx&);
+  HttpResponse admin_deactivate(Ctx&);
+  HttpResponse admin_reactivate(Ctx&);
+  HttpResponse admin_reset_password(Ctx&);
   HttpResponse spaces_create(Ctx&);
   HttpResponse spaces_list(Ctx&);
   HttpResponse spaces_get(Ctx&);

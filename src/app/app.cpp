@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -119,13 +120,18 @@ std::string jwt_secret(const Config& c) {
   return secret;
 }
 
+// "a, b,c" -> {"a", "b", "c"}: blanks around each item dropped, empty items skipped.
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
   std::size_t start = 0;
   while (start < text.size()) {
     auto end = text.find(',', start);
     if (end == std::string::npos) end = text.size();
-    if (end > start) out.push_back(text.substr(start, end - start));
+    auto first = text.find_first_not_of(" \t", start);
+    auto last = text.find_last_not_of(" \t", end - 1);
+    if (first < end && last != std::string::npos && last >= first) {
+      out.push_back(text.substr(first, last - first + 1));
+    }
     start = end + 1;
   }
   return out;
@@ -165,9 +171,10 @@ struct App::Parts {
     tokens = std::make_unique<TokenIssuer>(clock, jwt_secret(config), config.auth.access_ttl_s);
     auth = std::make_unique<AuthService>(*store, *ids, clock, hasher, *tokens, *users,
                                          config.auth.refresh_ttl_s, config.auth.refresh_reuse_s);
-    // A user's sessions ended (password change, logout everywhere): their WebSockets on this
-    // process close with 4003.
+    // A user's sessions ended (password change, logout everywhere, deactivation; here or on
+    // another process): their WebSockets on this process close with 4003.
     auth->on_sessions_ended([hub = hub.get()](Id user) { hub->end_sessions_of(user); });
+    admin = std::make_unique<AdminService>(*store, *auth, split_list(config.auth.admins));
     spaces = std::make_unique<SpaceService>(
         *store, *members, *users, *ids, clock,
         SpaceQuotas{static_cast<std::uint64_t>(config.limits.spaces_per_user),
@@ -185,7 +192,8 @@ struct App::Parts {
                                                redis_client, push_server.get(), remote_pusher.get(),
                                                readiness.get()});
     rest = std::make_unique<api::RestApi>(
-        api::Services{*auth, *spaces, *messaging, clock, &metrics, readiness.get()}, config.limits);
+        api::Services{*auth, *spaces, *messaging, clock, &metrics, admin.get(), readiness.get()},
+        config.limits);
     sync = std::make_unique<SyncService>(*store, *inbox, *messaging);
     net::ServerDeps deps{config, *rest,    *auth,   *messaging,           *sync, *routes, *hub,
                          clock,  blocking, hashing, find_web_root(config)};
@@ -408,6 +416,7 @@ struct App::Parts {
   Pusher* pusher = nullptr;  // the Hub, or the remote pusher
   std::unique_ptr<TokenIssuer> tokens;
   std::unique_ptr<AuthService> auth;
+  std::unique_ptr<AdminService> admin;
   std::unique_ptr<SpaceService> spaces;
   std::unique_ptr<MessagingService> messaging;
   std::unique_ptr<SyncService> sync;
@@ -443,6 +452,11 @@ std::string App::start() {
     }
   }
   p.messaging->start(std::chrono::milliseconds(p.config.ws.ack_flush_ms));
+  // Sessions ended and accounts deactivated before this start are refused from the first
+  // request on.
+  if (auto r = p.auth->sync_accounts(); !r) {
+    throw std::runtime_error("loading account states: " + r.error().message);
+  }
   return p.server->start();
 }
 
@@ -450,6 +464,7 @@ void App::run_until_signal() {
   boost::asio::signal_set signals(p_->io, SIGINT, SIGTERM);
   boost::asio::steady_timer drain(p_->io);
   boost::asio::steady_timer refresh(p_->io);
+  boost::asio::steady_timer accounts(p_->io);
   // Stops the I/O once every WebSocket finished its closing handshake, or at the deadline.
   std::function<void(std::chrono::steady_clock::time_point)> wait_closed =
       [&](std::chrono::steady_clock::time_point deadline) {
@@ -464,30 +479,31 @@ void App::run_until_signal() {
         drain.async_wait(
             [&, deadline](const boost::system::error_code&) { wait_closed(deadline); });
       };
-  signals.async_wait(
-      [this, &signals, &refresh, &wait_closed](const boost::system::error_code& ec, int sig) {
-        if (ec) return;
-        LOG_INFO("signal " << sig << ": shutting down");
-        // A second signal while this one drains: the operator wants out now.
-        signals.async_wait([](const boost::system::error_code& again, int sig2) {
-          if (again) return;
-          LOG_WARN("signal " << sig2 << " during shutdown: exiting at once");
-          std::_Exit(1);
-        });
-        p_->readiness->set_draining();
-        p_->server->stop_accepting();
-        // Store what was accepted and push those ACKs, then close every WebSocket with 1001 behind
-        // them (a client that misses one retries with the same cid: it is not stored twice).
-        p_->queue->stop();
-        p_->messaging->stop();  // writes the delivery ACKs gathered so far
-        if (p_->push_server) p_->push_server->stop();
-        if (p_->remote_pusher) p_->remote_pusher->stop();
-        p_->registry->stop();  // releases partitions and the worker id at once
-        refresh.cancel();
-        p_->server->close_connections();
-        wait_closed(std::chrono::steady_clock::now() +
-                    std::chrono::seconds(p_->config.shutdown_timeout_s));
-      });
+  signals.async_wait([this, &signals, &refresh, &accounts, &wait_closed](
+                         const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    LOG_INFO("signal " << sig << ": shutting down");
+    // A second signal while this one drains: the operator wants out now.
+    signals.async_wait([](const boost::system::error_code& again, int sig2) {
+      if (again) return;
+      LOG_WARN("signal " << sig2 << " during shutdown: exiting at once");
+      std::_Exit(1);
+    });
+    p_->readiness->set_draining();
+    p_->server->stop_accepting();
+    // Store what was accepted and push those ACKs, then close every WebSocket with 1001 behind
+    // them (a client that misses one retries with the same cid: it is not stored twice).
+    p_->queue->stop();
+    p_->messaging->stop();  // writes the delivery ACKs gathered so far
+    if (p_->push_server) p_->push_server->stop();
+    if (p_->remote_pusher) p_->remote_pusher->stop();
+    p_->registry->stop();  // releases partitions and the worker id at once
+    refresh.cancel();
+    accounts.cancel();
+    p_->server->close_connections();
+    wait_closed(std::chrono::steady_clock::now() +
+                std::chrono::seconds(p_->config.shutdown_timeout_s));
+  });
   // Routes in Redis expire unless refreshed: refresh this process's live connections every
   // third of their TTL, on the blocking pool (one pipelined call).
   std::function<void()> schedule_refresh = [&] {
@@ -505,6 +521,25 @@ void App::run_until_signal() {
     });
   };
   schedule_refresh();
+  // Account states other processes stored (ended sessions, deactivations): applied here within
+  // one period. One poll at a time; a slow store delays the next instead of piling them up.
+  std::atomic<bool> polling{false};
+  std::function<void()> schedule_accounts = [&] {
+    accounts.expires_after(std::chrono::milliseconds(p_->config.auth.account_poll_ms));
+    accounts.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (!polling.exchange(true)) {
+        boost::asio::post(p_->blocking, [this, &polling] {
+          if (auto r = p_->auth->sync_accounts(); !r) {
+            LOG_WARN("reading account states failed: " << r.error().message);
+          }
+          polling = false;
+        });
+      }
+      schedule_accounts();
+    });
+  };
+  schedule_accounts();
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < p_->threads(); ++i)
     threads.emplace_back([this] {

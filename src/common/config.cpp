@@ -73,6 +73,10 @@ const std::vector<Field>& fields() {
       NUM("auth.refresh_ttl_s", c.auth.refresh_ttl_s, "refresh token lifetime, seconds"),
       NUM("auth.refresh_reuse_s", c.auth.refresh_reuse_s,
           "seconds a used refresh token still works, for a retry whose answer was lost"),
+      STR("auth.admins", c.auth.admins,
+          "server admins besides the first account: phone numbers, comma-separated"),
+      NUM("auth.account_poll_ms", c.auth.account_poll_ms,
+          "how often ended sessions and deactivations stored by other processes are read"),
       STR("auth.password_hash", c.auth.password_hash, "Argon2id cost: interactive|moderate|min"),
       NUM("auth.hash_threads", c.auth.hash_threads,
           "threads hashing passwords (0: half the cores, at least one)"),
@@ -271,6 +275,9 @@ Result<void> validate(const Config& c) {
   }
   if (c.auth.refresh_reuse_s < 0 || c.auth.refresh_reuse_s > 600) {
     return bad("auth.refresh_reuse_s must be between 0 and 600");
+  }
+  if (c.auth.account_poll_ms < 50 || c.auth.account_poll_ms > 60'000) {
+    return bad("auth.account_poll_ms must be between 50 and 60000");
   }
   if (c.sqlite.synchronous != "NORMAL" && c.sqlite.synchronous != "FULL") {
     return bad("sqlite.synchronous must be NORMAL or FULL");

@@ -21,6 +21,11 @@ struct AuthConfig {
   // A used refresh token still works this long: a client whose answer was lost (the server
   // died, the network dropped) retries instead of being logged out. 0: strictly single use.
   std::int64_t refresh_reuse_s = 60;
+  // Server admins besides the first account registered: phone numbers, comma-separated.
+  std::string admins;
+  // How often a process reads the account states others stored (ended sessions, deactivated
+  // accounts): the longest a revoked token still works on another process of a cluster.
+  std::int64_t account_poll_ms = 1000;
   std::string password_hash = "interactive";  // libsodium limits: interactive|moderate|min
   std::int64_t hash_threads = 0;  // threads hashing passwords; 0: half the cores, at least 1
 };

@@ -78,7 +78,10 @@ AuthService::AuthService(Store& store, IdGenerator& ids, Clock& clock, const Pas
       tokens_(tokens),
       users_(users),
       refresh_ttl_s_(refresh_ttl_s),
-      refresh_reuse_s_(refresh_reuse_s) {}
+      refresh_reuse_s_(refresh_reuse_s),
+      watch_(store, tokens, [this](Id user) {
+        if (sessions_ended_) sessions_ended_(user);
+      }) {}
 
 Result<User> AuthService::register_user(const std::string& name, const std::string& phone,
                                         const std::string& password) {
@@ -129,19 +132,69 @@ Result<Session> AuthService::login(const std::string& phone, const std::string& 
     return fail();
   }
   throttle_.succeeded(account, source, clock_.now_ms());
+  IMD_TRY(check_active(creds->user.id));
   return open_session(creds->user);
+}
+
+Result<void> AuthService::check_active(Id user_id) {
+  auto state = store_.account_state(user_id);
+  if (!state) return state.error().code == Errc::not_found ? Result<void>{} : state.error();
+  if (state->deactivated) return make_error(Errc::forbidden, "account deactivated");
+  return {};
 }
 
 Result<std::uint64_t> AuthService::logout_everywhere(Id user_id) {
   auto revoked = store_.revoke_refresh_tokens_of(user_id);
   if (!revoked) return revoked;
-  end_sessions(user_id);
+  IMD_TRY(end_sessions(user_id));
   return revoked;
 }
 
-void AuthService::end_sessions(Id user_id) {
+Result<void> AuthService::end_sessions(Id user_id, std::optional<bool> deactivated) {
+  // Refused here at once, even if the store fails; stored for the other processes (and this
+  // one after a restart), which apply it within auth.account_poll_ms.
   tokens_.revoke_before_now(user_id);
-  if (sessions_ended_) sessions_ended_(user_id);
+  if (deactivated && *deactivated) tokens_.set_deactivated(user_id, true);
+  const Millis now = clock_.now_ms();
+  auto state = store_.set_account_state(user_id, now, deactivated, now);
+  if (!state && state.error().code == Errc::conflict) {  // another process wrote it first
+    state = store_.set_account_state(user_id, now, deactivated, now);
+  }
+  if (!state) {
+    if (sessions_ended_) sessions_ended_(user_id);
+    return state.error();
+  }
+  watch_.apply(*state);
+  return {};
+}
+
+Result<void> AuthService::set_deactivated(Id user_id, bool deactivated) {
+  IMD_TRY(store_.user_by_id(user_id));
+  if (deactivated) {
+    IMD_TRY(store_.revoke_refresh_tokens_of(user_id));
+    IMD_TRY(end_sessions(user_id, true));
+    LOG_INFO("user " << user_id << " deactivated");
+    return {};
+  }
+  const Millis now = clock_.now_ms();
+  auto state = store_.set_account_state(user_id, 0, false, now);
+  if (!state) return state.error();
+  watch_.apply(*state);
+  LOG_INFO("user " << user_id << " reactivated");
+  return {};
+}
+
+Result<void> AuthService::reset_password(Id user_id, const std::string& new_password) {
+  auto creds = store_.credentials_by_id(user_id);
+  if (!creds) return creds.error();
+  IMD_TRY(check_password(new_password, creds->user.name, creds->user.phone));
+  auto hash = hasher_.hash(new_password);
+  if (!hash) return hash.error();
+  IMD_TRY(store_.set_password_hash(user_id, *hash));
+  IMD_TRY(store_.revoke_refresh_tokens_of(user_id));
+  IMD_TRY(end_sessions(user_id));
+  LOG_INFO("user " << user_id << "'s password was reset; every session ended");
+  return {};
 }
 
 Result<Session> AuthService::change_password(Id user_id, const std::string& old_password,
@@ -169,7 +222,7 @@ Result<Session> AuthService::change_password(Id user_id, const std::string& old_
   IMD_TRY(store_.set_password_hash(user_id, *hash));
   auto revoked = store_.revoke_refresh_tokens_of(user_id);
   if (!revoked) return revoked.error();
-  end_sessions(user_id);
+  IMD_TRY(end_sessions(user_id));
   LOG_INFO("user " << user_id << " changed their password; " << *revoked
                    << " other sessions ended");
   return open_session(creds->user);
@@ -213,6 +266,12 @@ Result<Session> AuthService::refresh(const std::string& refresh_token) {
       return make_error(Errc::unauthenticated, "user no longer exists");
     }
     return user.error();
+  }
+  if (auto active = check_active(user->id); !active) {
+    if (active.error().code == Errc::forbidden) {
+      return make_error(Errc::unauthenticated, "account deactivated");
+    }
+    return active.error();
   }
   return open_session(*user);
 }

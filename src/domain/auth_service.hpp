@@ -1,8 +1,11 @@
-// Accounts and sessions: register, log in (access JWT + one-time refresh token; brute force
-// slowed per account, login_throttle.hpp), refresh (rotation: the old refresh token is
-// revoked), log out (one session or all), change the password, authenticate an access token,
-// and the user's own profile. A new session (login, refresh) warms the user's memberships in
-// the user cache. Thread-safe; blocking (Store, Argon2id): run on the pool.
+// Accounts and sessions: register, log in (access JWT + rotating refresh token; brute force
+// slowed per account, login_throttle.hpp), refresh (rotation: the old refresh token ends
+// after a short retry window), log out (one session or all), change the password,
+// deactivate/reactivate and reset a password (for AdminService), authenticate an access
+// token, and the user's own profile. Ended sessions and deactivations are stored and applied
+// through AccountWatch (every process of a cluster polls them: sync_accounts()). A new session
+// (login, refresh) warms the user's memberships in the user cache. Thread-safe; blocking (Store,
+// Argon2id): run on the pool.
 #pragma once
 
 #include <functional>
@@ -11,6 +14,7 @@
 
 #include "common/clock.hpp"
 #include "common/id_generator.hpp"
+#include "domain/account_watch.hpp"
 #include "domain/login_throttle.hpp"
 #include "domain/password.hpp"
 #include "domain/password_policy.hpp"
@@ -63,10 +67,20 @@ class AuthService {
   Result<Id> authenticate(std::string_view access_token) const;
   // The user and the expiry (a WebSocket ends when its token does, unless renewed in-band).
   Result<AccessClaims> authenticate_claims(std::string_view access_token) const;
-  // Called with the user whose sessions ended (password change, logout everywhere), after the
-  // refresh tokens were revoked and the access tokens refused: the composition root closes
-  // the user's WebSockets. Set once, before serving.
+  // Called with the user whose sessions ended (password change, logout everywhere,
+  // deactivation; on this process or, through sync_accounts(), on another), after the refresh
+  // tokens were revoked and the access tokens refused: the composition root closes the user's
+  // WebSockets. Set once, before serving.
   void on_sessions_ended(std::function<void(Id user)> fn) { sessions_ended_ = std::move(fn); }
+  // Applies the account states other processes stored since the last call (AccountWatch).
+  // The composition root calls it once before serving and then every auth.account_poll_ms.
+  Result<void> sync_accounts() { return watch_.poll(); }
+
+  // Deactivation ends every session and refuses logins until reactivated; the user's data
+  // stays. Reactivation lets them log in again (their old sessions stay ended).
+  Result<void> set_deactivated(Id user_id, bool deactivated);
+  // Sets a new password (the policy applies) and ends every session of the user.
+  Result<void> reset_password(Id user_id, const std::string& new_password);
 
   Result<User> me(Id user_id);
   Result<User> update_me(Id user_id, const ProfileUpdate& update);
@@ -76,7 +90,9 @@ class AuthService {
 
  private:
   Result<Session> open_session(const User& user);
-  void end_sessions(Id user_id);
+  // Stores and applies the end of the user's sessions (and a deactivation, when given).
+  Result<void> end_sessions(Id user_id, std::optional<bool> deactivated = std::nullopt);
+  Result<void> check_active(Id user_id);
 
   Store& store_;
   IdGenerator& ids_;
@@ -88,6 +104,7 @@ class AuthService {
   std::int64_t refresh_ttl_s_;
   std::int64_t refresh_reuse_s_;
   LoginThrottle throttle_;
+  AccountWatch watch_;
 };
 
 // Shared field checks; invalid_argument naming the field.

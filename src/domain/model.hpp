@@ -20,6 +20,22 @@ struct User {
   Millis created_at = 0;
 };
 
+// A user's account as the server administration sees it: ended sessions and deactivation,
+// kept in the store so that every process of a cluster (and this one after a restart) refuses
+// the access tokens they cover.
+struct AccountState {
+  Id user_id = 0;
+  Millis sessions_before = 0;  // access tokens issued before this (ms) are refused
+  bool deactivated = false;
+  Millis changed_at = 0;  // wall clock of the last change (ms), what processes poll by
+};
+
+// A user with their account's state (the admin API's user list).
+struct UserStatus {
+  User user;
+  bool deactivated = false;
+};
+
 struct UserCredentials {
   User user;
   std::string password_hash;  // libsodium crypto_pwhash_str output

@@ -1,5 +1,7 @@
 #include "domain/tokens.hpp"
 
+#include <algorithm>
+
 #include <jwt/jwt.hpp>
 
 #include "common/json.hpp"
@@ -31,7 +33,7 @@ bool TokenIssuer::revoked(const Verified& v) const {
   return it != revoked_before_ms_.end() && v.iat_ms < it->second;
 }
 
-void TokenIssuer::revoke_before_now(Id user) {
+void TokenIssuer::revoke_before(Id user, std::int64_t before_ms) {
   const std::int64_t now_ms = clock_.now_ms();
   std::lock_guard lock(mu_);
   if (revoked_before_ms_.size() >= kMaxRemembered) {
@@ -39,7 +41,17 @@ void TokenIssuer::revoke_before_now(Id user) {
     std::erase_if(revoked_before_ms_,
                   [&](const auto& kv) { return kv.second + ttl_s_ * 1000 < now_ms; });
   }
-  revoked_before_ms_[user] = now_ms;
+  auto& at = revoked_before_ms_[user];
+  at = std::max(at, before_ms);
+}
+
+void TokenIssuer::set_deactivated(Id user, bool deactivated) {
+  std::lock_guard lock(mu_);
+  if (deactivated) {
+    deactivated_.insert(user);
+  } else {
+    deactivated_.erase(user);
+  }
 }
 
 Result<AccessClaims> TokenIssuer::claims(std::string_view token) const {
@@ -51,6 +63,7 @@ Result<AccessClaims> TokenIssuer::claims(std::string_view token) const {
     auto it = verified_.find(std::string(token));
     if (it != verified_.end()) {
       if (clock_.now_ms() / 1000 >= it->second.exp_s) return fail("token expired");
+      if (deactivated_.contains(it->second.user)) return fail("account deactivated");
       if (revoked(it->second)) return fail("session ended");
       return AccessClaims{it->second.user, it->second.exp_s};
     }
@@ -77,6 +90,7 @@ Result<AccessClaims> TokenIssuer::claims(std::string_view token) const {
                                     : p.get_claim_value<std::int64_t>("iat") * 1000;
     const Verified v{*id, exp, iat_ms};
     std::lock_guard lock(mu_);
+    if (deactivated_.contains(v.user)) return fail("account deactivated");
     if (revoked(v)) return fail("session ended");
     if (verified_.size() >= kMaxRemembered) verified_.clear();  // bounded; refills as used
     verified_.emplace(std::string(token), v);

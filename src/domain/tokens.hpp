@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/clock.hpp"
 #include "common/error.hpp"
@@ -33,10 +34,13 @@ class TokenIssuer {
   Result<AccessClaims> claims(std::string_view token) const;
   std::int64_t access_ttl_s() const { return ttl_s_; }
   // Refuses the user's tokens issued before this millisecond (their sessions ended: password
-  // change, logout everywhere). In this process's memory: other processes of a cluster refuse
-  // them when they expire, at most access_ttl_s later. Bounded: a revocation is forgotten once
-  // every token it refuses has expired.
-  void revoke_before_now(Id user);
+  // change, logout everywhere, deactivation). In memory; AccountWatch applies the store's
+  // account states so that every process of a cluster does the same. Bounded: a revocation
+  // is forgotten once every token it refuses has expired. Never lowers an earlier one.
+  void revoke_before(Id user, std::int64_t before_ms);
+  void revoke_before_now(Id user) { revoke_before(user, clock_.now_ms()); }
+  // A deactivated user's tokens are all refused ("account deactivated") until reactivated.
+  void set_deactivated(Id user, bool deactivated);
 
  private:
   Clock& clock_;
@@ -53,6 +57,7 @@ class TokenIssuer {
   mutable std::mutex mu_;
   mutable std::unordered_map<std::string, Verified> verified_;
   std::unordered_map<Id, std::int64_t> revoked_before_ms_;  // user -> first valid iat_ms
+  std::unordered_set<Id> deactivated_;
 };
 
 }  // namespace imd

@@ -173,10 +173,23 @@ CREATE TABLE mention (
 ) WITHOUT ROWID;
 )sql";
 
+// Account state: ended sessions and deactivation, read by every process (AccountWatch polls
+// by changed_at) so that a revoked token is refused cluster-wide and after a restart.
+constexpr std::string_view kV7AccountState = R"sql(
+CREATE TABLE account_state (
+  user_id         INTEGER PRIMARY KEY REFERENCES "user"(id),
+  sessions_before INTEGER NOT NULL,
+  deactivated     INTEGER NOT NULL DEFAULT 0,
+  changed_at      INTEGER NOT NULL
+);
+CREATE INDEX account_state_by_change ON account_state(changed_at);
+)sql";
+
 constexpr SqliteMigration kMigrations[] = {
     {1, kV1Store},
     {2, kV2Inbox},
     {3, kV3Changes},
+    {7, kV7AccountState},
 };
 
 constexpr std::string_view kCreateVersionTable =
@@ -238,11 +251,12 @@ Result<int> apply_sqlite_migrations(SqliteConnection& writer,
       return make_error(Errc::invalid_argument, "migrations must be strictly ascending");
     }
   }
-  auto current = sqlite_schema_version(writer);
-  if (!current.ok()) return current.error();
+  // Every version not recorded yet, not only those above the highest: versions are reserved
+  // per branch of work, so a database may have a higher one before a lower one lands.
+  // (apply_one checks and records each in its own transaction.)
+  if (auto table = sqlite_schema_version(writer); !table.ok()) return table.error();  // creates it
   int applied = 0;
   for (const SqliteMigration& m : migrations) {
-    if (m.version <= *current) continue;
     auto done = apply_one(writer, m);
     if (!done.ok()) return done.error();
     if (*done) ++applied;

@@ -1,6 +1,7 @@
 #include "store_mysql/mysql_migrations.hpp"
 
 #include <chrono>
+#include <set>
 #include <string>
 
 namespace imd {
@@ -187,9 +188,23 @@ constexpr std::string_view kV2Changes[] = {
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
 };
 
+// Account state (the SQLite migration 7 says what it is for).
+constexpr std::string_view kV6AccountState[] = {
+    "CREATE TABLE IF NOT EXISTS account_state ("
+    " user_id         BIGINT UNSIGNED NOT NULL,"
+    " sessions_before BIGINT NOT NULL,"
+    " deactivated     TINYINT UNSIGNED NOT NULL DEFAULT 0,"
+    " changed_at      BIGINT NOT NULL,"
+    " PRIMARY KEY (user_id),"
+    " KEY account_state_by_change (changed_at),"
+    " CONSTRAINT account_state_user FOREIGN KEY (user_id) REFERENCES `user` (id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+};
+
 constexpr MysqlMigration kMigrations[] = {
     {1, kV1Store},
     {2, kV2Changes},
+    {6, kV6AccountState},
 };
 
 constexpr std::string_view kCreateVersionTable =
@@ -266,11 +281,23 @@ Result<int> apply_mysql_migrations(MysqlConnection& conn,
   }
   IMD_TRY(take_lock(conn, lock_timeout_s));
   auto run = [&]() -> Result<int> {
-    auto current = mysql_schema_version(conn);
-    if (!current.ok()) return current.error();
+    // Every version not recorded yet, not only those above the highest (versions are reserved
+    // per branch of work: a lower one may land after a higher one).
+    if (auto table = mysql_schema_version(conn); !table.ok()) return table.error();  // creates it
+    std::set<int> recorded;
+    {
+      auto stmt = conn.run("SELECT version FROM schema_version");
+      if (!stmt.ok()) return stmt.error();
+      for (;;) {
+        auto row = (*stmt)->fetch();
+        if (!row.ok()) return row.error();
+        if (!*row) break;
+        recorded.insert(static_cast<int>((*stmt)->column_int64(0)));
+      }
+    }
     int applied = 0;
     for (const MysqlMigration& m : migrations) {
-      if (m.version <= *current) continue;
+      if (recorded.contains(m.version)) continue;
       if (auto done = apply_one(conn, m); !done.ok()) {
         Error err = done.error();
         err.message = "version " + std::to_string(m.version) + ": " + err.message;

@@ -152,6 +152,15 @@ class SqlStore : public Store {
   Result<void> save_refresh_token(const RefreshToken& token) override;
   Result<RefreshToken> take_refresh_token(std::string_view token_hash, Millis now,
                                           Millis reuse_until) override;
+  Result<AccountState> set_account_state(Id user_id, Millis sessions_before,
+                                         std::optional<bool> deactivated,
+                                         Millis changed_at) override;
+  Result<AccountState> account_state(Id user_id) override;
+  Result<std::vector<AccountState>> account_states_changed(Millis since,
+                                                           std::uint32_t limit) override;
+  Result<std::vector<UserStatus>> list_users(std::string_view name_prefix, std::string_view phone,
+                                             Id after_id, std::uint32_t limit) override;
+  Result<Id> first_user_id() override;
   Result<void> revoke_refresh_token(std::string_view token_hash) override;
   Result<std::uint64_t> revoke_refresh_tokens_of(Id user_id) override;
   Result<UserCredentials> credentials_by_id(Id id) override;

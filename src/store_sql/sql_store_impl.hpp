@@ -277,6 +277,108 @@ Result<UserCredentials> SqlStore<D>::credentials_by_id(Id id) {
   });
 }
 
+// --- account state and administration
+
+namespace sql {
+// user_id, sessions_before, deactivated, changed_at
+constexpr auto kAccountState = [](const auto& r) {
+  return AccountState{.user_id = r.column_id(0),
+                      .sessions_before = r.column_int64(1),
+                      .deactivated = r.column_int64(2) != 0,
+                      .changed_at = r.column_int64(3)};
+};
+constexpr std::string_view kAccountStateColumns =
+    "SELECT user_id, sessions_before, deactivated, changed_at FROM account_state";
+}  // namespace sql
+
+template <SqlDialect D>
+Result<AccountState> SqlStore<D>::set_account_state(Id user_id, Millis sessions_before,
+                                                    std::optional<bool> deactivated,
+                                                    Millis changed_at) {
+  const std::int64_t flag = deactivated ? (*deactivated ? 1 : 0) : -1;  // -1: unchanged
+  return db_->write([&](Connection& c) -> Result<AccountState> {
+    // An update, else an insert: the same two statements in both dialects. (Two processes
+    // inserting the first state of one user at once: one gets `conflict` and the caller's
+    // retry updates.)
+    auto n = D::change(c,
+                       "UPDATE account_state SET"
+                       " sessions_before = CASE WHEN sessions_before > ? THEN sessions_before"
+                       " ELSE ? END,"
+                       " deactivated = CASE WHEN ? < 0 THEN deactivated ELSE ? END,"
+                       " changed_at = ? WHERE user_id = ?",
+                       sessions_before, sessions_before, flag, flag, changed_at, user_id);
+    if (!n.ok()) return n.error();
+    if (*n == 0) {
+      IMD_TRY(D::change(c,
+                        "INSERT INTO account_state (user_id, sessions_before, deactivated,"
+                        " changed_at) VALUES (?, ?, ?, ?)",
+                        user_id, sessions_before, std::int64_t{flag > 0 ? 1 : 0}, changed_at));
+    }
+    return sql::one<AccountState>(
+        D::query(c, std::string(sql::kAccountStateColumns) + " WHERE user_id = ?", user_id),
+        sql::kAccountState, "account state");
+  });
+}
+
+template <SqlDialect D>
+Result<AccountState> SqlStore<D>::account_state(Id user_id) {
+  return db_->read([&](Connection& c) {
+    return sql::one<AccountState>(
+        D::query(c, std::string(sql::kAccountStateColumns) + " WHERE user_id = ?", user_id),
+        sql::kAccountState, "account state");
+  });
+}
+
+template <SqlDialect D>
+Result<std::vector<AccountState>> SqlStore<D>::account_states_changed(Millis since,
+                                                                      std::uint32_t limit) {
+  return db_->read([&](Connection& c) {
+    return sql::all<AccountState>(
+        D::query(c,
+                 std::string(sql::kAccountStateColumns) +
+                     " WHERE changed_at >= ? ORDER BY changed_at, user_id LIMIT ?",
+                 since, limit),
+        sql::kAccountState);
+  });
+}
+
+template <SqlDialect D>
+Result<std::vector<UserStatus>> SqlStore<D>::list_users(std::string_view name_prefix,
+                                                        std::string_view phone, Id after_id,
+                                                        std::uint32_t limit) {
+  // A name prefix: LIKE with the pattern's own wildcards escaped, on lower() of both sides
+  // (the MariaDB collation is binary). A scan in id order that stops at `limit` matches: the
+  // admin API's search, not a hot path.
+  std::string pattern;
+  for (char ch : name_prefix) {
+    if (ch == '%' || ch == '_' || ch == '!') pattern += '!';
+    pattern += ch;
+  }
+  pattern += '%';
+  return db_->read([&](Connection& c) {
+    return sql::all<UserStatus>(
+        D::query(c,
+                 "SELECT u.id, u.name, u.avatar, COALESCE(u.phone, ''), u.created_at,"
+                 " COALESCE(a.deactivated, 0)"
+                 " FROM `user` u LEFT JOIN account_state a ON a.user_id = u.id"
+                 " WHERE u.id > ? AND (? = '' OR lower(u.name) LIKE lower(?) ESCAPE '!'"
+                 " OR u.phone = ?) ORDER BY u.id LIMIT ?",
+                 after_id, name_prefix, pattern, phone, limit),
+        [](const auto& r) {
+          return UserStatus{.user = rows::user(r), .deactivated = r.column_int64(5) != 0};
+        });
+  });
+}
+
+template <SqlDialect D>
+Result<Id> SqlStore<D>::first_user_id() {
+  return db_->read([&](Connection& c) {
+    return sql::one<Id>(
+        D::query(c, "SELECT id FROM `user` ORDER BY id LIMIT 1"),
+        [](const auto& r) { return r.column_id(0); }, "user");
+  });
+}
+
 template <SqlDialect D>
 Result<void> SqlStore<D>::set_password_hash(Id user_id, const std::string& password_hash) {
   return db_->write([&](Connection& c) -> Result<void> {

@@ -294,5 +294,68 @@ TEST_F(Auth, ALegacyAccountStoredAsTypedStillLogsIn) {
       << "'15550001' is alice's '+15550001'";
 }
 
+// Two processes over one store: sessions ended, or an account deactivated, on one are refused
+// by the other once it polls (sync_accounts), which then closes the user's sockets (told once);
+// a process that starts later loads them all at its first poll.
+TEST_F(Auth, AccountStatesReachAnotherProcessAtItsNextPoll) {
+  TokenIssuer other_tokens{clock, testing::kJwtSecret, testing::kAccessTtlS};
+  AuthService other{store,
+                    ids,
+                    clock,
+                    hasher,
+                    other_tokens,
+                    users,
+                    testing::kRefreshTtlS,
+                    testing::kRefreshReuseS};
+  std::vector<Id> ended;
+  other.on_sessions_ended([&](Id user) { ended.push_back(user); });
+  ASSERT_TRUE(other.sync_accounts().ok());
+
+  Session s = login();
+  clock.advance(std::chrono::milliseconds(1));
+  ASSERT_TRUE(other.authenticate(s.access_token).ok());
+  ASSERT_TRUE(auth.logout_everywhere(alice_.id).ok());
+  EXPECT_FALSE(auth.authenticate(s.access_token).ok());  // this process: at once
+  EXPECT_TRUE(other.authenticate(s.access_token).ok());  // the other: not polled yet
+  ASSERT_TRUE(other.sync_accounts().ok());
+  EXPECT_EQ(error_of(other.authenticate(s.access_token)), Errc::unauthenticated);
+  EXPECT_EQ(ended, std::vector<Id>{alice_.id});
+  ASSERT_TRUE(other.sync_accounts().ok());  // read again within the skew margin: told once
+  EXPECT_EQ(ended.size(), 1u);
+
+  clock.advance(std::chrono::milliseconds(1));
+  Session s2 = login();
+  clock.advance(std::chrono::milliseconds(1));
+  ASSERT_TRUE(auth.set_deactivated(alice_.id, true).ok());
+  ASSERT_TRUE(other.sync_accounts().ok());
+  auto refused = other.authenticate(s2.access_token);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message, "account deactivated");
+  EXPECT_EQ(ended.size(), 2u);
+  EXPECT_EQ(error_of(other.login(kPhone, kPassword, kIp)), Errc::forbidden);
+
+  // A process started now refuses the same from its first poll.
+  TokenIssuer late_tokens{clock, testing::kJwtSecret, testing::kAccessTtlS};
+  AuthService late{store,
+                   ids,
+                   clock,
+                   hasher,
+                   late_tokens,
+                   users,
+                   testing::kRefreshTtlS,
+                   testing::kRefreshReuseS};
+  EXPECT_TRUE(late.authenticate(s2.access_token).ok());
+  ASSERT_TRUE(late.sync_accounts().ok());
+  EXPECT_FALSE(late.authenticate(s2.access_token).ok());
+
+  ASSERT_TRUE(auth.set_deactivated(alice_.id, false).ok());
+  ASSERT_TRUE(other.sync_accounts().ok());
+  auto again = other.login(kPhone, kPassword, kIp);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_TRUE(other.authenticate(again->access_token).ok());
+  EXPECT_TRUE(auth.authenticate(again->access_token).ok());
+  EXPECT_FALSE(other.authenticate(s2.access_token).ok());  // ended sessions stay ended
+}
+
 }  // namespace
 }  // namespace imd

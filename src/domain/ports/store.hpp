@@ -47,6 +47,25 @@ class Store {
   // Revokes every refresh token of the user (logout everywhere, password change); returns how
   // many were live.
   virtual Result<std::uint64_t> revoke_refresh_tokens_of(Id user_id) = 0;
+
+  // --- account state (ended sessions, deactivation) and server administration
+  // Writes the user's state: sessions_before (never lowered), deactivated when given, and
+  // changed_at. not_found for a user that does not exist.
+  virtual Result<AccountState> set_account_state(Id user_id, Millis sessions_before,
+                                                 std::optional<bool> deactivated,
+                                                 Millis changed_at) = 0;
+  // not_found: the account's sessions were never ended and it was never deactivated.
+  virtual Result<AccountState> account_state(Id user_id) = 0;
+  // The states changed at or after `since`, oldest change first, at most `limit`.
+  virtual Result<std::vector<AccountState>> account_states_changed(Millis since,
+                                                                   std::uint32_t limit) = 0;
+  // Users in id order after `after_id`: all of them when `name_prefix` is empty, else those
+  // whose name starts with it (ASCII case-insensitive) or whose phone is `phone`.
+  virtual Result<std::vector<UserStatus>> list_users(std::string_view name_prefix,
+                                                     std::string_view phone, Id after_id,
+                                                     std::uint32_t limit) = 0;
+  // The first account registered (the smallest id); not_found when there is none.
+  virtual Result<Id> first_user_id() = 0;
   virtual Result<UserCredentials> credentials_by_id(Id id) = 0;
   // Replaces the password hash; not_found for an unknown user.
   virtual Result<void> set_password_hash(Id user_id, const std::string& password_hash) = 0;
