@@ -152,6 +152,28 @@ TEST_F(Cluster, SenderAndRecipientOnDifferentGateways) {
   EXPECT_EQ(str(*read, "conversation"), "dm:" + b.id);
 }
 
+// "Log out everywhere" on the api process ends the user's sessions on every gateway: each
+// gateway reads the stored account state (auth.account_poll_ms) and closes the user's sockets,
+// and refuses the old token from then on; the other users' sockets stay.
+TEST_F(Cluster, EndedSessionsCloseSocketsOnEveryGatewayAndStayRefused) {
+  Http h = http();
+  auto a = make_account(h, "leaver"), b = make_account(h, "stayer");
+  auto w1 = connect_to(node("GATEWAY1"), a);
+  auto w2 = connect_to(node("GATEWAY2"), a);
+  auto other = connect_to(node("GATEWAY2"), b);
+  auto ended = h.request("DELETE", "/api/v1/users/me/sessions", std::nullopt, a.access);
+  ASSERT_EQ(ended.status, 204) << ended.body;
+  EXPECT_TRUE(w1->wait_closed(15s));
+  EXPECT_TRUE(w2->wait_closed(15s));
+  EXPECT_FALSE(other->closed());
+  for (const char* gw : {"GATEWAY1", "GATEWAY2"}) {
+    const Endpoint e = node(gw);
+    EXPECT_THROW(Ws(e.host, e.port, a.access), std::exception) << gw;
+  }
+  other->send(send_dm("still-here", a.id, "are you gone?"));
+  EXPECT_TRUE(other->recv_op("sent", 10s));
+}
+
 TEST_F(Cluster, ChannelWithMembersOnBothGatewaysGetsEveryMessageInOrder) {
   Http h = http();
   std::vector<Account> members;
