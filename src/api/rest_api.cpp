@@ -176,6 +176,7 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
   add("GET", "/api/v1/channels/{id}/messages", &RestApi::channels_messages, true);
   add("GET", "/api/v1/dms/{id}/messages", &RestApi::dms_messages, true);
   add("GET", "/api/v1/conversations", &RestApi::conversations, true);
+  add("POST", "/api/v1/ws/ticket", &RestApi::ws_ticket, true);
   add("GET", "/api/v1/admin/users", &RestApi::admin_users, true);
   add("POST", "/api/v1/admin/users/{id}/deactivate", &RestApi::admin_deactivate, true);
   add("POST", "/api/v1/admin/users/{id}/reactivate", &RestApi::admin_reactivate, true);
@@ -328,6 +329,15 @@ HttpResponse RestApi::auth_logout(Ctx& ctx) {
   auto r = s_.auth.logout(*token);
   if (!r) return error_response(r.error());
   return no_content();
+}
+
+// A one-time ticket for /ws?ticket=..., so that the access token stays out of URLs.
+HttpResponse RestApi::ws_ticket(Ctx& ctx) {
+  auto token = bearer_token(ctx.req.authorization);
+  if (!token) return error_response(make_error(Errc::unauthenticated, "missing bearer token"));
+  return respond(s_.auth.ws_ticket(*token), 201, [](const std::string& t) {
+    return bj::object{{"ticket", t}, {"expires_in", TokenIssuer::kWsTicketTtlS}};
+  });
 }
 
 HttpResponse RestApi::sessions_end_all(Ctx& ctx) {

@@ -78,6 +78,7 @@ class RestApi {
   HttpResponse users_update_me(Ctx&);
   HttpResponse users_get(Ctx&);
   HttpResponse users_find(Ctx&);
+  HttpResponse ws_ticket(Ctx&);
   HttpResponse admin_users(Ctx&);
   HttpResponse admin_deactivate(Ctx&);
   HttpResponse admin_reactivate(Ctx&);

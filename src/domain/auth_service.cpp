@@ -295,6 +295,16 @@ Result<AccessClaims> AuthService::authenticate_claims(std::string_view access_to
   return tokens_.claims(access_token);
 }
 
+Result<std::string> AuthService::ws_ticket(std::string_view access_token) const {
+  auto claims = tokens_.claims(access_token);
+  if (!claims) return claims.error();
+  return tokens_.issue_ws_ticket(*claims);
+}
+
+Result<AccessClaims> AuthService::redeem_ws_ticket(std::string_view ticket) const {
+  return tokens_.redeem_ws_ticket(ticket);
+}
+
 Result<User> AuthService::me(Id user_id) {
   return store_.user_by_id(user_id);
 }

@@ -67,6 +67,10 @@ class AuthService {
   Result<Id> authenticate(std::string_view access_token) const;
   // The user and the expiry (a WebSocket ends when its token does, unless renewed in-band).
   Result<AccessClaims> authenticate_claims(std::string_view access_token) const;
+  // A one-time WebSocket ticket for the session of `access_token` (TokenIssuer says what it
+  // is), and the claims of the session a ticket was made from (once).
+  Result<std::string> ws_ticket(std::string_view access_token) const;
+  Result<AccessClaims> redeem_ws_ticket(std::string_view ticket) const;
   // Called with the user whose sessions ended (password change, logout everywhere,
   // deactivation; on this process or, through sync_accounts(), on another), after the refresh
   // tokens were revoked and the access tokens refused: the composition root closes the user's

@@ -1,7 +1,9 @@
 #include "domain/tokens.hpp"
 
 #include <algorithm>
+#include <array>
 
+#include <sodium.h>
 #include <jwt/jwt.hpp>
 
 #include "common/json.hpp"
@@ -65,7 +67,7 @@ Result<AccessClaims> TokenIssuer::claims(std::string_view token) const {
       if (clock_.now_ms() / 1000 >= it->second.exp_s) return fail("token expired");
       if (deactivated_.contains(it->second.user)) return fail("account deactivated");
       if (revoked(it->second)) return fail("session ended");
-      return AccessClaims{it->second.user, it->second.exp_s};
+      return AccessClaims{it->second.user, it->second.exp_s, it->second.iat_ms};
     }
   }
   try {
@@ -94,9 +96,65 @@ Result<AccessClaims> TokenIssuer::claims(std::string_view token) const {
     if (revoked(v)) return fail("session ended");
     if (verified_.size() >= kMaxRemembered) verified_.clear();  // bounded; refills as used
     verified_.emplace(std::string(token), v);
-    return AccessClaims{v.user, v.exp_s};
+    return AccessClaims{v.user, v.exp_s, v.iat_ms};
   } catch (const std::exception&) {
     return fail("invalid token");
+  }
+}
+
+std::string TokenIssuer::issue_ws_ticket(const AccessClaims& access) const {
+  using namespace jwt::params;
+  const std::int64_t now_s = clock_.now_ms() / 1000;
+  std::array<unsigned char, 16> jti{};
+  randombytes_buf(jti.data(), jti.size());
+  static const char* hex = "0123456789abcdef";
+  std::string id;
+  for (unsigned char b : jti) {
+    id += hex[b >> 4];
+    id += hex[b & 15];
+  }
+  jwt::jwt_object obj{algorithm("HS256"), secret(secret_),
+                      payload({{"sub", std::to_string(access.user)}, {"typ", "ws"}, {"jti", id}})};
+  obj.add_claim("exp", std::min(now_s + kWsTicketTtlS, access.exp_s))
+      .add_claim("tok_exp", access.exp_s)
+      .add_claim("iat_ms", access.iat_ms);
+  return obj.signature();
+}
+
+Result<AccessClaims> TokenIssuer::redeem_ws_ticket(std::string_view ticket) const {
+  using namespace jwt::params;
+  auto fail = [](const char* why) { return make_error(Errc::unauthenticated, why); };
+  if (ticket.empty() || ticket.size() > 4096) return fail("missing or oversized ticket");
+  try {
+    std::error_code ec;
+    auto obj = jwt::decode(jwt::string_view(ticket.data(), ticket.size()), algorithms({"HS256"}),
+                           ec, secret(secret_), jwt::params::verify(true), leeway(0));
+    if (ec) return fail("invalid ticket");
+    const auto& p = obj.payload();
+    if (!p.has_claim("exp") || !p.has_claim("sub") || !p.has_claim("jti") ||
+        !p.has_claim("tok_exp") || !p.has_claim("iat_ms") || !p.has_claim_with_value("typ", "ws")) {
+      return fail("invalid ticket claims");
+    }
+    const std::int64_t now_s = clock_.now_ms() / 1000;
+    const auto exp = p.get_claim_value<std::int64_t>("exp");
+    if (now_s >= exp) return fail("ticket expired");
+    auto id = json::parse_uint(p.get_claim_value<std::string>("sub"));
+    if (!id || *id == 0) return fail("invalid ticket subject");
+    const Verified v{*id, p.get_claim_value<std::int64_t>("tok_exp"),
+                     p.get_claim_value<std::int64_t>("iat_ms")};
+    std::lock_guard lock(mu_);
+    if (deactivated_.contains(v.user)) return fail("account deactivated");
+    if (revoked(v)) return fail("session ended");
+    if (used_tickets_.size() >= kMaxRemembered) {
+      std::erase_if(used_tickets_, [&](const auto& kv) { return kv.second <= now_s; });
+      if (used_tickets_.size() >= kMaxRemembered) return fail("too many tickets: try again");
+    }
+    if (!used_tickets_.emplace(p.get_claim_value<std::string>("jti"), exp).second) {
+      return fail("ticket already used");
+    }
+    return AccessClaims{v.user, v.exp_s, v.iat_ms};
+  } catch (const std::exception&) {
+    return fail("invalid ticket");
   }
 }
 

@@ -21,7 +21,8 @@ namespace imd {
 // What a valid access token says.
 struct AccessClaims {
   Id user = 0;
-  std::int64_t exp_s = 0;  // Unix seconds
+  std::int64_t exp_s = 0;   // Unix seconds
+  std::int64_t iat_ms = 0;  // when the session's token was issued (revocations compare it)
 };
 
 class TokenIssuer {
@@ -33,6 +34,17 @@ class TokenIssuer {
   Result<Id> verify(std::string_view token) const;
   Result<AccessClaims> claims(std::string_view token) const;
   std::int64_t access_ttl_s() const { return ttl_s_; }
+
+  // A WebSocket ticket: what a browser puts in the /ws URL instead of its access token (URLs
+  // end up in logs). Signed like an access token but typ "ws", valid kWsTicketTtlS and once
+  // (per process: a replay on another process of a cluster within those seconds is not
+  // caught), carrying the access token's user, expiry and issue time, so that the connection
+  // ends when that token would and revocations of it cover the ticket too.
+  static constexpr std::int64_t kWsTicketTtlS = 30;
+  std::string issue_ws_ticket(const AccessClaims& access) const;
+  // The claims of the access token the ticket was made from; unauthenticated for a bad,
+  // expired, used or revoked ticket (and for an access token).
+  Result<AccessClaims> redeem_ws_ticket(std::string_view ticket) const;
   // Refuses the user's tokens issued before this millisecond (their sessions ended: password
   // change, logout everywhere, deactivation). In memory; AccountWatch applies the store's
   // account states so that every process of a cluster does the same. Bounded: a revocation
@@ -58,6 +70,7 @@ class TokenIssuer {
   mutable std::unordered_map<std::string, Verified> verified_;
   std::unordered_map<Id, std::int64_t> revoked_before_ms_;  // user -> first valid iat_ms
   std::unordered_set<Id> deactivated_;
+  mutable std::unordered_map<std::string, std::int64_t> used_tickets_;  // jti -> exp_s
 };
 
 }  // namespace imd

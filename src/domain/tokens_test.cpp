@@ -106,5 +106,55 @@ TEST(Password, RandomTokensAndDigests) {
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+// A WebSocket ticket works once, within kWsTicketTtlS, and never beyond the access token it
+// was made from; it is not an access token, nor an access token a ticket; revoking the session
+// (or deactivating the user) refuses it.
+TEST(Tokens, WsTicketsWorkOnceAndCarryTheSession) {
+  FakeClock clock;
+  TokenIssuer t(clock, kKey, 900);
+  auto access = t.claims(t.issue(42));
+  ASSERT_TRUE(access);
+  const std::string ticket = t.issue_ws_ticket(*access);
+  EXPECT_FALSE(t.claims(ticket));                 // not an access token
+  EXPECT_FALSE(t.redeem_ws_ticket(t.issue(42)));  // and an access token is not a ticket
+  auto redeemed = t.redeem_ws_ticket(ticket);
+  ASSERT_TRUE(redeemed) << redeemed.error().message;
+  EXPECT_EQ(redeemed->user, 42u);
+  EXPECT_EQ(redeemed->exp_s, access->exp_s);
+  EXPECT_EQ(redeemed->iat_ms, access->iat_ms);
+  auto again = t.redeem_ws_ticket(ticket);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().message, "ticket already used");
+
+  const std::string late = t.issue_ws_ticket(*access);
+  clock.t += TokenIssuer::kWsTicketTtlS * 1000;
+  EXPECT_EQ(t.redeem_ws_ticket(late).error().message, "ticket expired");
+
+  // Made from a token that ends sooner: it ends with it.
+  TokenIssuer brief(clock, kKey, 10);
+  auto short_lived = brief.claims(brief.issue(7));
+  ASSERT_TRUE(short_lived);
+  const std::string capped = brief.issue_ws_ticket(*short_lived);
+  clock.t += 10'000;
+  EXPECT_FALSE(brief.redeem_ws_ticket(capped));
+
+  auto fresh = t.claims(t.issue(42));
+  ASSERT_TRUE(fresh);
+  const std::string before_logout = t.issue_ws_ticket(*fresh);
+  clock.t += 1;
+  t.revoke_before_now(42);
+  EXPECT_EQ(t.redeem_ws_ticket(before_logout).error().message, "session ended");
+  auto other = t.claims(t.issue(43));
+  ASSERT_TRUE(other);
+  const std::string of_deactivated = t.issue_ws_ticket(*other);
+  t.set_deactivated(43, true);
+  EXPECT_EQ(t.redeem_ws_ticket(of_deactivated).error().message, "account deactivated");
+
+  TokenIssuer other_key(clock, std::string(40, 'b'), 900);
+  EXPECT_FALSE(other_key.redeem_ws_ticket(t.issue_ws_ticket(*fresh)));
+  EXPECT_FALSE(t.redeem_ws_ticket(""));
+  EXPECT_FALSE(t.redeem_ws_ticket(std::string(5000, 'x')));
+}
+
 }  // namespace
 }  // namespace imd

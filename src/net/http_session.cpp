@@ -73,17 +73,22 @@ std::variant<Upgrade, wire::HttpResponse> check_upgrade(const HttpContext& ctx, 
     return refuse(Errc::invalid_argument, "Sec-WebSocket-Key must be 16 bytes in base64");
   }
   std::string token;
+  std::string ticket;
   Upgrade up;
   if (auto url = boost::urls::parse_origin_form(req.target())) {
     for (auto qp : url->params()) {
       if (qp.key == "token" || qp.key == "access_token") token = qp.value;
+      if (qp.key == "ticket") ticket = qp.value;
       if (qp.key == "batch") up.batch = qp.value == "1" || qp.value == "true";
     }
   }
   auto h = req[http::field::authorization];
   if (token.empty() && h.size() > 7 && h.substr(0, 7) == "Bearer ")
     token = std::string(h.substr(7));
-  auto claims = ctx.auth.authenticate_claims(token);
+  // A one-time ticket (POST /api/v1/ws/ticket) keeps the access token out of the URL; the
+  // token itself is still accepted (scripts, other clients).
+  auto claims =
+      ticket.empty() ? ctx.auth.authenticate_claims(token) : ctx.auth.redeem_ws_ticket(ticket);
   if (!claims) return wire::error_response(claims.error());
   const Id user = claims->user;
   if (ctx.ws.hub.size() >= static_cast<std::size_t>(ctx.config.limits.max_connections)) {

@@ -187,7 +187,7 @@ export class ConsoleWatch {
       this.note(who, `failed ${r.method()} ${r.url()}: ${r.failure()?.errorText}`);
     });
     page.on('websocket', (ws) => {
-      this.note(who, `ws open ${ws.url().replace(/token=[^&]+/, 'token=…')}`);
+      this.note(who, `ws open ${ws.url().replace(/(token|ticket)=[^&]+/, '$1=…')}`);
       ws.on('close', () => this.note(who, 'ws closed'));
       ws.on('socketerror', (e) => this.note(who, `ws error ${e}`));
     });

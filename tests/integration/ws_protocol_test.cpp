@@ -443,6 +443,34 @@ TEST_F(WsProtocol, AConnectionEndsWithItsTokenUnlessRenewedInBand) {
 
 // A password change ends every session of the user: their WebSockets close with 4003, and the
 // access token they were opened with no longer opens one; the new session's token does.
+// A browser opens /ws with a one-time ticket instead of its access token (URLs end up in
+// logs): the ticket opens one connection, as the ticket's user; used again, or given as a
+// bearer token, it is refused.
+TEST_F(WsProtocol, AOneTimeTicketOpensOneConnection) {
+  Http h(server_->host(), server_->port());
+  auto t = h.post("/api/v1/ws/ticket", bj::object{}, account_.access);
+  ASSERT_EQ(t.status, 201) << t.body;
+  const std::string ticket = t.str("ticket");
+  EXPECT_EQ(t.json.as_object().at("expires_in").to_number<int>(), 30);
+  EXPECT_EQ(h.post("/api/v1/ws/ticket", bj::object{}).status, 401);
+  EXPECT_EQ(h.get("/api/v1/users/me", ticket).status, 401);
+
+  auto upgrade = [&](const std::string& query) {
+    auto s = std::make_unique<RawSocket>(server_->port());
+    s->write("GET /ws?" + query +
+             " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    return std::pair{s->read_head(), std::move(s)};
+  };
+  auto [head, ws] = upgrade("ticket=" + ticket);
+  ASSERT_EQ(head.rfind("HTTP/1.1 101", 0), 0u) << head;
+  EXPECT_NE(ws->read_text_with("\"hello\"").payload.find(account_.id), std::string::npos);
+  auto [again, ws2] = upgrade("ticket=" + ticket);
+  EXPECT_EQ(again.rfind("HTTP/1.1 401", 0), 0u) << again;
+  auto [forged, ws3] = upgrade("ticket=" + account_.access);
+  EXPECT_EQ(forged.rfind("HTTP/1.1 401", 0), 0u) << forged;
+}
+
 TEST_F(WsProtocol, APasswordChangeClosesTheUsersWebSocketsWith4003) {
   auto a = open();
   auto b = open();

@@ -67,6 +67,11 @@ export class Api {
     return data as T;
   }
 
+  /** A one-time ticket for /ws?ticket= (30 s). */
+  async wsTicket(): Promise<string> {
+    return (await this.request<{ ticket: string }>('POST', '/ws/ticket', {})).ticket;
+  }
+
   register(name: string, phone: string, password: string) {
     return this.request<{ user: User }>('POST', '/auth/register', { name, phone, password }, false);
   }

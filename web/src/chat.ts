@@ -83,6 +83,7 @@ export class Chat {
     this.api = new Api(session);
     this.socket = new Socket({
       token: () => session.accessToken(),
+      ticket: () => this.api.wsTicket(),
       hello: (h, reconnect) => this.onHello(h, reconnect),
       frame: (f) => onFrame(this.target, f),
       state: (s) => {

@@ -10,7 +10,10 @@ import type { HelloFrame, ServerFrame } from './types';
 export type ConnState = 'connecting' | 'online' | 'reconnecting' | 'offline';
 
 export interface SocketHandlers {
+  /** A valid access token (for the in-band `auth` renewal). */
   token(): Promise<string>;
+  /** A one-time ticket that opens /ws (the access token stays out of the URL). */
+  ticket(): Promise<string>;
   hello(h: HelloFrame, reconnect: boolean): void;
   frame(f: ServerFrame): void;
   state(s: ConnState): void;
@@ -101,9 +104,9 @@ export class Socket {
   private async connect(): Promise<void> {
     if (this.browserOffline) this.setState('offline');
     else this.setState(this.everGreeted || this.failures > 0 ? 'reconnecting' : 'connecting');
-    let token: string;
+    let ticket: string;
     try {
-      token = await this.h.token();
+      ticket = await this.h.ticket();
     } catch (e) {
       if (e instanceof LoggedOut) {
         this.stop();
@@ -116,7 +119,7 @@ export class Socket {
     }
     if (this.stopped) return;
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${proto}//${location.host}/ws?token=${encodeURIComponent(token)}`);
+    const ws = new WebSocket(`${proto}//${location.host}/ws?ticket=${encodeURIComponent(ticket)}`);
     this.ws = ws;
     ws.onmessage = (ev) => {
       if (this.ws !== ws) return;
