@@ -126,6 +126,13 @@ const std::vector<Field>& fields() {
       NUM("ws.heartbeat_s", c.ws.heartbeat_s, "client heartbeat interval, seconds"),
       NUM("ws.sync_page", c.ws.sync_page, "messages per backfill page"),
       NUM("ws.ack_flush_ms", c.ws.ack_flush_ms, "delivery ACKs are written together this often"),
+      STR("files.dir", c.files.dir, "directory of uploaded files (empty: <data_dir>/files)"),
+      NUM("files.max_bytes", c.files.max_bytes, "largest upload, bytes"),
+      NUM("files.quota_bytes", c.files.quota_bytes, "bytes of live uploads per user"),
+      NUM("files.orphan_ttl_s", c.files.orphan_ttl_s,
+          "uploads never sent in a message are removed after this many seconds"),
+      NUM("files.sweep_interval_s", c.files.sweep_interval_s,
+          "how often orphaned uploads are looked for, seconds"),
       STR("nats.url", c.nats.url, "NATS server URL(s), comma-separated"),
       STR("nats.stream", c.nats.stream, "JetStream stream of the send pipeline"),
       STR("nats.subject", c.nats.subject, "subject prefix: <subject>.<partition>"),
@@ -302,7 +309,11 @@ Result<void> validate(const Config& c) {
                          {"limits.ws_connections_per_user", l.ws_connections_per_user},
                          {"ws.heartbeat_s", c.ws.heartbeat_s},
                          {"ws.sync_page", c.ws.sync_page},
-                         {"ws.ack_flush_ms", c.ws.ack_flush_ms}}) {
+                         {"ws.ack_flush_ms", c.ws.ack_flush_ms},
+                         {"files.max_bytes", c.files.max_bytes},
+                         {"files.quota_bytes", c.files.quota_bytes},
+                         {"files.orphan_ttl_s", c.files.orphan_ttl_s},
+                         {"files.sweep_interval_s", c.files.sweep_interval_s}}) {
     if (v < 1) return bad(std::string(name) + " must be positive");
   }
   if (l.batch_linger_us < 0 || l.batch_linger_us > 100000) {

@@ -76,6 +76,16 @@ struct LimitsConfig {
   std::int64_t ws_connections_per_user = 50;  // WebSockets one user may hold on one process
 };
 
+// Uploaded files (docs/operations.md "Files"): the bytes in a BlobStore, the metadata in the
+// Store's database.
+struct FilesConfig {
+  std::string dir;                        // disk blobs; empty: <data_dir>/files
+  std::int64_t max_bytes = 25ll << 20;    // one file
+  std::int64_t quota_bytes = 1ll << 30;   // all live files of one user
+  std::int64_t orphan_ttl_s = 24 * 3600;  // uploaded, never sent: removed after this
+  std::int64_t sweep_interval_s = 600;    // how often orphans are looked for
+};
+
 struct WsConfig {
   std::int64_t heartbeat_s = 30;   // clients ping this often; two missed beats close
   std::int64_t sync_page = 500;    // messages per backfill page
@@ -125,6 +135,7 @@ struct Config {
   RedisConfigSection redis;
   LimitsConfig limits;
   WsConfig ws;
+  FilesConfig files;
   NatsConfigSection nats;
   EtcdConfigSection etcd;
   RpcConfigSection rpc;
