@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "blob/write_all.hpp"
+
 namespace imd {
 
 namespace fs = std::filesystem;
@@ -51,17 +53,7 @@ class DiskWriter final : public BlobWriter {
 
   Result<void> write(std::span<const char> bytes) override {
     if (fd_ < 0) return make_error(Errc::internal, "blob: write after commit or failure");
-    const char* p = bytes.data();
-    std::size_t left = bytes.size();
-    while (left > 0) {
-      ssize_t n = ::write(fd_, p, left);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return fail("write", errno);
-      }
-      p += n;
-      left -= static_cast<std::size_t>(n);
-    }
+    if (const int err = write_all(fd_, bytes); err != 0) return fail("write", err);
     return {};
   }
 

@@ -7,6 +7,7 @@
 
 #include <boost/json/parse.hpp>
 
+#include "common/hex.hpp"
 #include "common/json_writer.hpp"
 #include "common/log.hpp"
 #include "common/thread_name.hpp"
@@ -16,21 +17,11 @@ namespace imd {
 
 namespace {
 
-std::string hex(const unsigned char* p, std::size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(n * 2, '0');
-  for (std::size_t i = 0; i < n; ++i) {
-    out[2 * i] = kDigits[p[i] >> 4];
-    out[2 * i + 1] = kDigits[p[i] & 15];
-  }
-  return out;
-}
-
 // 128 random bits: unguessable, so an id seen nowhere cannot be tried.
 std::string new_file_id() {
   unsigned char raw[16];
   randombytes_buf(raw, sizeof raw);
-  return hex(raw, sizeof raw);
+  return to_hex(raw, sizeof raw);
 }
 
 Error too_large(const std::string& why) {
@@ -66,7 +57,7 @@ class StreamingUpload final : public FileUpload {
     if (meta_.size == 0) return make_error(Errc::invalid_argument, "the file is empty");
     unsigned char digest[crypto_hash_sha256_BYTES];
     crypto_hash_sha256_final(&sha_, digest);
-    meta_.sha256 = hex(digest, sizeof digest);
+    meta_.sha256 = to_hex(digest, sizeof digest);
     meta_.type = sniff_type(head_);
     const ImageSize dims = image_size(meta_.type, head_);
     meta_.width = dims.width;
