@@ -2,7 +2,8 @@
 # s3: s3rver (an S3-compatible server from npm, pinned in tools/s3rver/package-lock.json) on
 # 127.0.0.1, its data in a fresh temporary directory (sourced by scripts/services.sh, which
 # provides die, need, pick_port, pid_matches, show_log and services_dir). It knows the access
-# key S3RVER (secret S3RVER) and refuses others, but does not verify V4 signatures. What it does
+# key S3RVER (secret S3RVER) and refuses others, but does not verify V4 signatures. The bucket
+# `imd` exists from the start (for a server run with files.blob = s3). What it does
 # not cover is in docs/operations.md "Files".
 #
 #   IMD_S3_PORT              port (default 24569; 0 picks a free one)
@@ -67,7 +68,7 @@ s3_start() {
   mkdir -p "$base/data"
   # The data directory on the command line lets pid_matches recognize the process.
   setsid node "$s3_tool_dir/node_modules/s3rver/bin/s3rver.js" -d "$base/data" -a 127.0.0.1 \
-    -p "$port" --no-vhost-buckets </dev/null >"$base/s3rver.log" 2>&1 9>&- &
+    -p "$port" --no-vhost-buckets --configure-bucket imd </dev/null >"$base/s3rver.log" 2>&1 9>&- &
   pid=$!
 
   mkdir -p "$services_dir"

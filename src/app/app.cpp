@@ -21,6 +21,7 @@
 #include "api/rest_api.hpp"
 #include "app/metrics_source.hpp"
 #include "blob/disk_blob_store.hpp"
+#include "blob/s3_blob_store.hpp"
 #include "cache/memory_cursor_cache.hpp"
 #include "cache/memory_member_cache.hpp"
 #include "cache/memory_user_cache.hpp"
@@ -342,7 +343,19 @@ struct App::Parts {
   void build_files() {
     const fs::path dir =
         config.files.dir.empty() ? fs::path(config.data_dir) / "files" : fs::path(config.files.dir);
-    blobs = std::make_unique<DiskBlobStore>(dir);
+    if (config.files.blob == "s3") {
+      S3Config s3;
+      s3.endpoint = config.files.s3_endpoint;
+      s3.region = config.files.s3_region;
+      s3.bucket = config.files.s3_bucket;
+      s3.prefix = config.files.s3_prefix;
+      s3.access_key = config.files.s3_access_key;
+      s3.secret_key = config.files.s3_secret_key;
+      s3.spool_dir = fs::path(config.data_dir) / "files-spool";
+      blobs = std::make_unique<S3BlobStore>(std::move(s3));
+    } else {
+      blobs = std::make_unique<DiskBlobStore>(dir);
+    }
     if (mysql) {
       file_store = std::make_unique<MysqlFileStore>(mysql);
     } else {

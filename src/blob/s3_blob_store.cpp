@@ -226,6 +226,10 @@ S3BlobStore::S3BlobStore(S3Config config) : c_(std::move(config)) {
   fs::create_directories(c_.spool_dir, ec);
   if (ec) throw std::runtime_error("s3: cannot create " + c_.spool_dir.string());
   fs::permissions(c_.spool_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  // Spool files a crash left behind.
+  for (const auto& e : fs::directory_iterator(c_.spool_dir, ec)) {
+    if (e.path().extension() == ".spool") fs::remove(e.path(), ec);
+  }
 }
 
 Result<S3BlobStore::Response> S3BlobStore::request(

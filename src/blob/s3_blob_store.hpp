@@ -2,10 +2,11 @@
 // store, over libcurl with AWS Signature Version 4 (path-style URLs:
 // <endpoint>/<bucket>/<prefix><key>).
 //
-// A writer spools the bytes to a private temp file (never the whole blob in memory), hashing
-// them; commit() PUTs the file with its length and SHA-256 and returns once the store answered
-// 200 (S3 acknowledges a PUT only when it is durable). open() is a HEAD (the size), each read()
-// a ranged GET. remove() is a DELETE (S3 answers 204 for a missing key too).
+// A writer spools the bytes to a private temp file in `spool_dir` (never the whole blob in
+// memory; leftovers of a crash are removed at construction), hashing them; commit() PUTs the file
+// with its length and SHA-256 and returns once the store answered 200 (S3 acknowledges a PUT only
+// when it is durable). open() is a HEAD (the size), each read() a ranged GET. remove() is a DELETE
+// (S3 answers 204 for a missing key too).
 //
 // Thread-safe: every call uses its own curl handle. Blocking, with a connect timeout and a
 // total timeout per request. Errors: not_found (404), invalid_argument (a malformed key),

@@ -126,7 +126,14 @@ const std::vector<Field>& fields() {
       NUM("ws.heartbeat_s", c.ws.heartbeat_s, "client heartbeat interval, seconds"),
       NUM("ws.sync_page", c.ws.sync_page, "messages per backfill page"),
       NUM("ws.ack_flush_ms", c.ws.ack_flush_ms, "delivery ACKs are written together this often"),
+      STR("files.blob", c.files.blob, "where uploaded files' bytes live: disk | s3"),
       STR("files.dir", c.files.dir, "directory of uploaded files (empty: <data_dir>/files)"),
+      STR("files.s3_endpoint", c.files.s3_endpoint, "blob = s3: scheme://host[:port]"),
+      STR("files.s3_region", c.files.s3_region, "blob = s3: the region signed for"),
+      STR("files.s3_bucket", c.files.s3_bucket, "blob = s3: the bucket (it must exist)"),
+      STR("files.s3_prefix", c.files.s3_prefix, "blob = s3: prepended to every object key"),
+      STR("files.s3_access_key", c.files.s3_access_key, "blob = s3: access key id"),
+      SECRET("files.s3_secret_key", c.files.s3_secret_key, "blob = s3: secret access key"),
       NUM("files.max_bytes", c.files.max_bytes, "largest upload, bytes"),
       NUM("files.quota_bytes", c.files.quota_bytes, "bytes of live uploads per user"),
       NUM("files.orphan_ttl_s", c.files.orphan_ttl_s,
@@ -329,6 +336,14 @@ Result<void> validate(const Config& c) {
   }
   auto roles = parse_roles(c.roles);
   if (!roles) return roles.error();
+  if (c.files.blob != "disk" && c.files.blob != "s3") return bad("files.blob must be disk or s3");
+  if (c.files.blob == "s3" &&
+      (c.files.s3_endpoint.find("://") == std::string::npos || c.files.s3_bucket.empty() ||
+       c.files.s3_access_key.empty() || c.files.s3_secret_key.empty())) {
+    return bad(
+        "files.blob = s3 needs files.s3_endpoint (a URL), files.s3_bucket, files.s3_access_key "
+        "and files.s3_secret_key");
+  }
   if (c.queue != "local" && c.queue != "nats") return bad("queue must be local or nats");
   if (c.registry != "static" && c.registry != "etcd") return bad("registry must be static or etcd");
   // Roles split over processes share state only through the cluster engines.

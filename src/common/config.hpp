@@ -79,11 +79,19 @@ struct LimitsConfig {
 // Uploaded files (docs/operations.md "Files"): the bytes in a BlobStore, the metadata in the
 // Store's database.
 struct FilesConfig {
+  std::string blob = "disk";              // where the bytes live: disk | s3
   std::string dir;                        // disk blobs; empty: <data_dir>/files
   std::int64_t max_bytes = 25ll << 20;    // one file
   std::int64_t quota_bytes = 1ll << 30;   // all live files of one user
   std::int64_t orphan_ttl_s = 24 * 3600;  // uploaded, never sent: removed after this
   std::int64_t sweep_interval_s = 600;    // how often orphans are looked for
+  // blob = s3: an S3-compatible object store (path-style URLs <endpoint>/<bucket>/<prefix><id>).
+  std::string s3_endpoint;  // scheme://host[:port]
+  std::string s3_region = "us-east-1";
+  std::string s3_bucket;
+  std::string s3_prefix;
+  std::string s3_access_key;
+  std::string s3_secret_key;  // secret
 };
 
 struct WsConfig {

@@ -561,7 +561,7 @@ function Composer({ chat, conv, title }: { chat: Chat; conv: Conv; title: string
                     send();
                   }
                 }} />
-      <input type="file" id="composer-file" class="visually-hidden" multiple tabIndex={-1}
+      <input type="file" id="composer-file" hidden multiple aria-label="Files to send"
              onChange={(e) => { sendFiles(e.currentTarget.files); e.currentTarget.value = ''; }} />
       <button type="button" class="attach" aria-label="Attach a file" title="Attach a file"
               onClick={() => document.getElementById('composer-file')?.click()}>📎</button>
