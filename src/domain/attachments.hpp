@@ -8,6 +8,7 @@
 // it as an ordinary body.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,10 @@ class Attachments {
   // later delete retry). Blocking.
   virtual void released(const Message& m) = 0;
 };
+
+// The metadata line is at most this long (a 200-byte name escaped, the id twice, the type,
+// numbers); a caption gets what the message limit leaves.
+inline constexpr std::size_t kMaxAttachmentMetaBytes = 2048;
 
 // "<meta>\n<caption>".
 inline std::string attachment_body(std::string_view meta, std::string_view caption) {

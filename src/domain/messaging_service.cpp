@@ -214,6 +214,15 @@ std::optional<Result<void>> MessagingService::submit_impl(Id sender, const SendI
   m.from = sender;
   m.type = in.type;
   if (with_file) {
+    // The stored body (metadata and caption) stays within the message limit, which the queue,
+    // the inbox and the gRPC push are sized for.
+    const std::size_t caption_max = limits_.max_message_bytes > kMaxAttachmentMetaBytes
+                                        ? limits_.max_message_bytes - kMaxAttachmentMetaBytes
+                                        : 0;
+    if (in.body.size() > caption_max) {
+      return make_error(Errc::payload_too_large, "a file's caption may have at most " +
+                                                     std::to_string(caption_max) + " bytes");
+    }
     auto meta = attachments_->attach(sender, *in.file, m.conv, m.id);
     if (!meta) return meta.error();
     m.body = attachment_body(*meta, in.body);

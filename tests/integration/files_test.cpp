@@ -307,6 +307,16 @@ TEST_F(Files, OnlyTheUploaderSendsAFile) {
   EXPECT_EQ(download(b, id).status, 404);
   auto unknown = send_file(*wb, "s2", "to", a.id, "0123456789abcdef0123456789abcdef");
   EXPECT_TRUE(is_op(unknown, "error"));
+  // A caption leaves room for the metadata within the message limit (16 KiB).
+  auto wa = connect_synced(a);
+  const std::string mine = upload_ok(a, "y.txt", "mine");
+  bj::object big{{"op", "send"},   {"cid", "s4"},  {"to", b.id},
+                 {"type", "file"}, {"file", mine}, {"body", std::string(16 * 1024 - 2000, 'c')}};
+  wa->send(big);
+  auto e4 =
+      wa->recv_until([](const bj::object& f) { return is_op(f, "error") || is_op(f, "sent"); });
+  ASSERT_FALSE(e4.empty());
+  EXPECT_EQ(str(e4.back(), "code"), "payload_too_large") << bj::serialize(e4.back());
   // type file without `file`, and `file` with type text, are malformed.
   wb->send(
       bj::object{{"op", "send"}, {"cid", "s3"}, {"to", a.id}, {"type", "file"}, {"body", "x"}});
