@@ -62,6 +62,10 @@ class StreamingUpload final : public FileUpload {
     const ImageSize dims = image_size(meta_.type, head_);
     meta_.width = dims.width;
     meta_.height = dims.height;
+    if (std::uint64_t{dims.width} * dims.height > kMaxImagePixels) {
+      return too_large("the image has " + std::to_string(std::uint64_t{dims.width} * dims.height) +
+                       " pixels, at most " + std::to_string(kMaxImagePixels));
+    }
     IMD_TRY(writer_->commit());
     if (auto stored = files_.create_file(meta_); !stored) {
       (void)blobs_.remove(meta_.id);

@@ -167,6 +167,22 @@ TEST_F(Files, HtmlIsTextServedAsAnAttachmentWhateverTheClientClaims) {
   EXPECT_EQ(zip.str("type"), "application/zip");
 }
 
+TEST_F(Files, ADecompressionBombIsRefusedByItsHeader) {
+  auto a = account("alice");
+  // A PNG header that declares 20000 x 20000 pixels (400 M, over the 100 M limit).
+  std::string bomb = kPng;
+  bomb.replace(16, 8, std::string("\x00\x00\x4e\x20\x00\x00\x4e\x20", 8));
+  auto r = upload(a, "bomb.png", bomb);
+  EXPECT_EQ(r.status, 413) << r.body;
+  EXPECT_EQ(r.error_code(), "payload_too_large");
+  // 10000 x 10000 is still an image.
+  std::string big = kPng;
+  big.replace(16, 8, std::string("\x00\x00\x27\x10\x00\x00\x27\x10", 8));
+  auto ok = upload(a, "big.png", big);
+  EXPECT_EQ(ok.status, 201) << ok.body;
+  EXPECT_EQ(ok.json.at("width").as_int64(), 10000);
+}
+
 TEST_F(Files, FileNamesAreSanitized) {
   auto a = account("alice");
   // Path components, a right-to-left override, a control character, quotes.
