@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-format
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libsqlite3-dev libsodium-dev libssl-dev
+  libsqlite3-dev libsodium-dev libssl-dev libcurl4-openssl-dev
   libcpp-jwt-dev nlohmann-json3-dev libtomlplusplus-dev
   libgtest-dev
   python3-websockets

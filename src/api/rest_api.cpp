@@ -6,6 +6,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
+#include "api/file_http.hpp"
 #include "common/json.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
@@ -27,6 +28,7 @@ struct RestApi::Ctx {
   Id user = 0;
   std::vector<Id> params;  // the {id} segments, in order
   std::vector<std::pair<std::string, std::string>> query;
+  std::string key;  // the {key} segment
 
   Result<bj::object> body() const {
     if (req.body.empty()) return bj::object{};
@@ -182,6 +184,8 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
   add("POST", "/api/v1/admin/users/{id}/reactivate", &RestApi::admin_reactivate, true);
   add("POST", "/api/v1/admin/users/{id}/password", &RestApi::admin_reset_password, true, false,
       true);
+  // POST /api/v1/files is an upload: its body is streamed (is_upload, begin_upload).
+  add("GET", "/api/v1/files/{key}", &RestApi::files_get, true);
 }
 
 bool RestApi::hashes_password(std::string_view method, std::string_view path) const {
@@ -201,12 +205,17 @@ HttpResponse RestApi::handle(const HttpRequest& req) {
   const Route* match = nullptr;
   std::string allowed;  // methods of the routes whose path matched, for 405's Allow
   std::vector<Id> params;
+  std::string matched_key;
   for (const auto& route : routes_) {
     if (route.segments.size() != segments.size()) continue;
     std::vector<Id> p;
+    std::string key;
     bool ok = true;
     for (std::size_t i = 0; i < segments.size() && ok; ++i) {
-      if (route.segments[i] == "{id}") {
+      if (route.segments[i] == "{key}") {
+        key = segments[i];
+        ok = !key.empty();
+      } else if (route.segments[i] == "{id}") {
         auto id = json::parse_uint(segments[i]);
         ok = id && *id != 0;
         if (ok) p.push_back(*id);
@@ -218,6 +227,7 @@ HttpResponse RestApi::handle(const HttpRequest& req) {
     if (route.method == method) {
       match = &route;
       params = std::move(p);
+      matched_key = std::move(key);
       break;
     }
     allowed += (allowed.empty() ? "" : ", ") + route.method;
@@ -246,7 +256,7 @@ HttpResponse RestApi::handle(const HttpRequest& req) {
         make_error(Errc::invalid_argument, "Content-Type must be application/json"));
   }
 
-  Ctx ctx{req, 0, std::move(params), {}};
+  Ctx ctx{req, 0, std::move(params), {}, std::move(matched_key)};
   for (auto qp : url->params()) ctx.query.emplace_back(qp.key, qp.value);
   if (match->authenticated) {
     auto token = bearer_token(req.authorization);
@@ -659,6 +669,80 @@ HttpResponse RestApi::admin_reset_password(Ctx& ctx) {
       [](const std::string& p) {
         return bj::object{{"password", p}};
       });
+}
+
+namespace {
+
+// An upload after its headers were accepted: the body goes to the FileService's upload.
+class FileUploadBody final : public Upload {
+ public:
+  explicit FileUploadBody(std::unique_ptr<FileUpload> upload) : upload_(std::move(upload)) {}
+  Result<void> write(std::span<const char> bytes) override { return upload_->write(bytes); }
+  HttpResponse finish() override {
+    auto f = upload_->finish();
+    if (!f) return error_response(f.error());
+    bj::object o{{"id", f->id},
+                 {"url", "/api/v1/files/" + f->id},
+                 {"size", f->size},
+                 {"type", f->type},
+                 {"name", f->name},
+                 {"sha256", f->sha256},
+                 {"created_at", f->created_at}};
+    if (f->width != 0 && f->height != 0) {
+      o["width"] = f->width;
+      o["height"] = f->height;
+    }
+    HttpResponse r = json_response(201, o);
+    r.headers.emplace_back("Location", "/api/v1/files/" + f->id);
+    return r;
+  }
+
+ private:
+  std::unique_ptr<FileUpload> upload_;
+};
+
+}  // namespace
+
+bool RestApi::is_upload(std::string_view method, std::string_view path) {
+  return method == "POST" && (path == "/api/v1/files" || path == "/api/v1/files/");
+}
+
+std::variant<std::unique_ptr<Upload>, HttpResponse> RestApi::begin_upload(
+    const HttpRequest& req, std::optional<std::uint64_t> content_length) {
+  if (s_.files == nullptr) return error_response(make_error(Errc::not_found, "no such endpoint"));
+  if (!per_ip_.allow(req.remote_ip, s_.clock.now_ms())) {
+    metrics::imd().rate_limited.at("http").inc();
+    return error_response(make_error(Errc::too_many_requests, "rate limit exceeded"));
+  }
+  // The file limit first: it needs no token, and nothing of the body is read either way.
+  if (content_length && *content_length > s_.files->limits().max_bytes) {
+    return error_response(make_error(
+        Errc::payload_too_large,
+        "a file may have at most " + std::to_string(s_.files->limits().max_bytes) + " bytes"));
+  }
+  auto token = bearer_token(req.authorization);
+  if (!token) return error_response(make_error(Errc::unauthenticated, "missing bearer token"));
+  auto user = s_.auth.authenticate(*token);
+  if (!user) return error_response(user.error());
+  std::string name;
+  if (auto url = boost::urls::parse_origin_form(req.target)) {
+    for (auto qp : url->params()) {
+      if (qp.key == "name") name = qp.value;
+    }
+  }
+  if (name.size() > 1024) {
+    return error_response(make_error(Errc::invalid_argument, "name is longer than 1024 bytes"));
+  }
+  auto upload = s_.files->begin_upload(*user, name, content_length);
+  if (!upload) return error_response(upload.error());
+  return std::unique_ptr<Upload>(std::make_unique<FileUploadBody>(std::move(*upload)));
+}
+
+HttpResponse RestApi::files_get(Ctx& ctx) {
+  if (s_.files == nullptr) return error_response(make_error(Errc::not_found, "no such file"));
+  auto d = s_.files->open(ctx.user, ctx.key);
+  if (!d) return error_response(d.error());
+  return file_response(d->meta, std::move(d->reader), ctx.req);
 }
 
 }  // namespace imd::api

@@ -5,8 +5,11 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "common/config.hpp"
@@ -15,6 +18,7 @@
 #include "common/readiness.hpp"
 #include "domain/admin_service.hpp"
 #include "domain/auth_service.hpp"
+#include "domain/file_service.hpp"
 #include "domain/messaging_service.hpp"
 #include "domain/space_service.hpp"
 #include "wire/http.hpp"
@@ -35,6 +39,17 @@ struct Services {
   AdminService* admin = nullptr;
   // GET /readyz answers from this; null: always ready (nothing to check).
   Readiness* readiness = nullptr;
+  // Uploads and downloads (/api/v1/files); null: those routes answer 404.
+  FileService* files = nullptr;
+};
+
+// An upload accepted by RestApi::begin_upload: the transport feeds it the body as it arrives
+// (on the blocking pool, one call at a time) and sends what finish() returns.
+class Upload {
+ public:
+  virtual ~Upload() = default;
+  virtual Result<void> write(std::span<const char> bytes) = 0;
+  virtual HttpResponse finish() = 0;
 };
 
 class RestApi {
@@ -50,6 +65,14 @@ class RestApi {
   // change): the transport runs those on their own bounded pool, so that a login flood never
   // holds the threads every other request needs.
   bool hashes_password(std::string_view method, std::string_view path) const;
+  // Whether the request is an upload (POST /api/v1/files), whose body the transport streams to
+  // begin_upload()'s Upload instead of reading it whole.
+  static bool is_upload(std::string_view method, std::string_view path);
+  // Checks an upload's headers (req has no body): authentication, the per-IP rate, the declared
+  // length (`content_length`) against the file limit and the user's quota. An error response
+  // when refused: the transport sends it without reading the body. Blocking.
+  std::variant<std::unique_ptr<Upload>, HttpResponse> begin_upload(
+      const HttpRequest& req, std::optional<std::uint64_t> content_length);
 
   struct Ctx;
   using Handler = HttpResponse (RestApi::*)(Ctx&);
@@ -57,7 +80,8 @@ class RestApi {
  private:
   struct Route {
     std::string method;
-    std::vector<std::string> segments;  // "{id}" matches a positive decimal id
+    std::vector<std::string> segments;  // "{id}" matches a positive decimal id, "{key}" a
+                                        // file id (32 lowercase hex digits)
     Handler handler;
     bool authenticated;
     bool auth_limited;  // counts against the per-IP auth rate (register/login/refresh)
@@ -99,6 +123,7 @@ class RestApi {
   HttpResponse channels_messages(Ctx&);
   HttpResponse dms_messages(Ctx&);
   HttpResponse conversations(Ctx&);
+  HttpResponse files_get(Ctx&);
 
   HttpResponse history(Ctx& ctx, const ConvKey& conv);
   static Result<HistoryQuery> history_query(const Ctx& ctx);

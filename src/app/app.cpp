@@ -21,6 +21,8 @@
 
 #include "api/rest_api.hpp"
 #include "app/metrics_source.hpp"
+#include "blob/disk_blob_store.hpp"
+#include "blob/s3_blob_store.hpp"
 #include "cache/memory_cursor_cache.hpp"
 #include "cache/memory_member_cache.hpp"
 #include "cache/memory_user_cache.hpp"
@@ -31,6 +33,7 @@
 #include "common/snowflake.hpp"
 #include "common/thread_name.hpp"
 #include "domain/auth_service.hpp"
+#include "domain/file_service.hpp"
 #include "domain/messaging_service.hpp"
 #include "domain/password.hpp"
 #include "domain/space_service.hpp"
@@ -52,9 +55,11 @@
 #include "rpc/push_server.hpp"
 #include "rpc/remote_pusher.hpp"
 #include "store/sqlite_db.hpp"
+#include "store/sqlite_file_store.hpp"
 #include "store/sqlite_inbox.hpp"
 #include "store/sqlite_store.hpp"
 #include "store_mysql/mysql_db.hpp"
+#include "store_mysql/mysql_file_store.hpp"
 #include "store_mysql/mysql_store.hpp"
 
 namespace imd {
@@ -185,15 +190,17 @@ struct App::Parts {
     messaging = std::make_unique<MessagingService>(*store, *inbox, *queue,
                                                    MessagingCaches{*members, *users, *cursors},
                                                    *routes, *pusher, *ids, clock, ml);
+    build_files();
+    messaging->set_attachments(files.get());
     build_readiness();
     ::imd::metrics::imd().set_engines(
         config.store, config.cache == "redis" ? "redis" : config.store, config.cache);
     metrics = make_metrics_source(MetricsParts{roles, hub.get(), local_queue, nats_queue, sqlite,
                                                redis_client, push_server.get(), remote_pusher.get(),
                                                readiness.get()});
-    rest = std::make_unique<api::RestApi>(
-        api::Services{*auth, *spaces, *messaging, clock, &metrics, admin.get(), readiness.get()},
-        config.limits);
+    rest = std::make_unique<api::RestApi>(api::Services{*auth, *spaces, *messaging, clock, &metrics,
+                                                        admin.get(), readiness.get(), files.get()},
+                                          config.limits);
     sync = std::make_unique<SyncService>(*store, *inbox, *messaging);
     net::ServerDeps deps{config, *rest,    *auth,   *messaging,           *sync, *routes, *hub,
                          clock,  blocking, hashing, find_web_root(config)};
@@ -322,7 +329,8 @@ struct App::Parts {
       mc.password = config.mysql.password;
       mc.database = config.mysql.database;
       mc.pool_size = static_cast<int>(config.mysql.pool_size);
-      store = std::make_unique<MysqlStore>(std::make_shared<MysqlDatabase>(mc));
+      mysql = std::make_shared<MysqlDatabase>(mc);
+      store = std::make_unique<MysqlStore>(mysql);
       return;
     }
     SqliteConfig sc;
@@ -335,6 +343,37 @@ struct App::Parts {
     sqlite = std::make_shared<SqliteDatabase>(sc);
     store = std::make_unique<SqliteStore>(sqlite);
     inbox = std::make_unique<SqliteInbox>(sqlite);
+  }
+
+  // Uploaded files: the bytes on disk under files.dir (docs/operations.md "Files"; in a
+  // cluster, a directory every api process shares), the metadata in the store's database.
+  void build_files() {
+    const fs::path dir =
+        config.files.dir.empty() ? fs::path(config.data_dir) / "files" : fs::path(config.files.dir);
+    if (config.files.blob == "s3") {
+      S3Config s3;
+      s3.endpoint = config.files.s3_endpoint;
+      s3.region = config.files.s3_region;
+      s3.bucket = config.files.s3_bucket;
+      s3.prefix = config.files.s3_prefix;
+      s3.access_key = config.files.s3_access_key;
+      s3.secret_key = config.files.s3_secret_key;
+      s3.spool_dir = fs::path(config.data_dir) / "files-spool";
+      blobs = std::make_unique<S3BlobStore>(std::move(s3));
+    } else {
+      blobs = std::make_unique<DiskBlobStore>(dir);
+    }
+    if (mysql) {
+      file_store = std::make_unique<MysqlFileStore>(mysql);
+    } else {
+      file_store = std::make_unique<SqliteFileStore>(sqlite);
+    }
+    FilesLimits fl;
+    fl.max_bytes = static_cast<std::uint64_t>(config.files.max_bytes);
+    fl.quota_bytes = static_cast<std::uint64_t>(config.files.quota_bytes);
+    fl.orphan_ttl_ms = config.files.orphan_ttl_s * 1000;
+    fl.sweep_interval = std::chrono::seconds(config.files.sweep_interval_s);
+    files = std::make_unique<FileService>(*file_store, *blobs, *store, clock, fl);
   }
 
   // cache = memory: in-process routes and caches (one process holds every connection).
@@ -397,6 +436,7 @@ struct App::Parts {
   BoundedPool hashing;
   boost::asio::io_context io;
   std::shared_ptr<SqliteDatabase> sqlite;  // store = sqlite: its WAL status feeds /metrics
+  std::shared_ptr<MysqlDatabase> mysql;    // store = mysql
   std::unique_ptr<Store> store;
   std::unique_ptr<Inbox> inbox;
   std::unique_ptr<MemberCache> members;
@@ -418,6 +458,9 @@ struct App::Parts {
   std::unique_ptr<AuthService> auth;
   std::unique_ptr<AdminService> admin;
   std::unique_ptr<SpaceService> spaces;
+  std::unique_ptr<BlobStore> blobs;
+  std::unique_ptr<FileStore> file_store;
+  std::unique_ptr<FileService> files;  // before messaging, which holds it (Attachments)
   std::unique_ptr<MessagingService> messaging;
   std::unique_ptr<SyncService> sync;
   MetricsSource metrics;
@@ -457,6 +500,8 @@ std::string App::start() {
   if (auto r = p.auth->sync_accounts(); !r) {
     throw std::runtime_error("loading account states: " + r.error().message);
   }
+  // Uploads never sent are swept by the processes that take uploads.
+  if (p.roles.api) p.files->start();
   return p.server->start();
 }
 
@@ -495,6 +540,7 @@ void App::run_until_signal() {
     // them (a client that misses one retries with the same cid: it is not stored twice).
     p_->queue->stop();
     p_->messaging->stop();  // writes the delivery ACKs gathered so far
+    p_->files->stop();
     if (p_->push_server) p_->push_server->stop();
     if (p_->remote_pusher) p_->remote_pusher->stop();
     p_->registry->stop();  // releases partitions and the worker id at once

@@ -132,6 +132,20 @@ const std::vector<Field>& fields() {
       NUM("ws.heartbeat_s", c.ws.heartbeat_s, "client heartbeat interval, seconds"),
       NUM("ws.sync_page", c.ws.sync_page, "messages per backfill page"),
       NUM("ws.ack_flush_ms", c.ws.ack_flush_ms, "delivery ACKs are written together this often"),
+      STR("files.blob", c.files.blob, "where uploaded files' bytes live: disk | s3"),
+      STR("files.dir", c.files.dir, "directory of uploaded files (empty: <data_dir>/files)"),
+      STR("files.s3_endpoint", c.files.s3_endpoint, "blob = s3: scheme://host[:port]"),
+      STR("files.s3_region", c.files.s3_region, "blob = s3: the region signed for"),
+      STR("files.s3_bucket", c.files.s3_bucket, "blob = s3: the bucket (it must exist)"),
+      STR("files.s3_prefix", c.files.s3_prefix, "blob = s3: prepended to every object key"),
+      STR("files.s3_access_key", c.files.s3_access_key, "blob = s3: access key id"),
+      SECRET("files.s3_secret_key", c.files.s3_secret_key, "blob = s3: secret access key"),
+      NUM("files.max_bytes", c.files.max_bytes, "largest upload, bytes"),
+      NUM("files.quota_bytes", c.files.quota_bytes, "bytes of live uploads per user"),
+      NUM("files.orphan_ttl_s", c.files.orphan_ttl_s,
+          "uploads never sent in a message are removed after this many seconds"),
+      NUM("files.sweep_interval_s", c.files.sweep_interval_s,
+          "how often orphaned uploads are looked for, seconds"),
       STR("nats.url", c.nats.url, "NATS server URL(s), comma-separated"),
       STR("nats.stream", c.nats.stream, "JetStream stream of the send pipeline"),
       STR("nats.subject", c.nats.subject, "subject prefix: <subject>.<partition>"),
@@ -314,7 +328,11 @@ Result<void> validate(const Config& c) {
                          {"limits.ws_connections_per_user", l.ws_connections_per_user},
                          {"ws.heartbeat_s", c.ws.heartbeat_s},
                          {"ws.sync_page", c.ws.sync_page},
-                         {"ws.ack_flush_ms", c.ws.ack_flush_ms}}) {
+                         {"ws.ack_flush_ms", c.ws.ack_flush_ms},
+                         {"files.max_bytes", c.files.max_bytes},
+                         {"files.quota_bytes", c.files.quota_bytes},
+                         {"files.orphan_ttl_s", c.files.orphan_ttl_s},
+                         {"files.sweep_interval_s", c.files.sweep_interval_s}}) {
     if (v < 1) return bad(std::string(name) + " must be positive");
   }
   if (l.batch_linger_us < 0 || l.batch_linger_us > 100000) {
@@ -330,6 +348,14 @@ Result<void> validate(const Config& c) {
   }
   auto roles = parse_roles(c.roles);
   if (!roles) return roles.error();
+  if (c.files.blob != "disk" && c.files.blob != "s3") return bad("files.blob must be disk or s3");
+  if (c.files.blob == "s3" &&
+      (c.files.s3_endpoint.find("://") == std::string::npos || c.files.s3_bucket.empty() ||
+       c.files.s3_access_key.empty() || c.files.s3_secret_key.empty())) {
+    return bad(
+        "files.blob = s3 needs files.s3_endpoint (a URL), files.s3_bucket, files.s3_access_key "
+        "and files.s3_secret_key");
+  }
   if (c.queue != "local" && c.queue != "nats") return bad("queue must be local or nats");
   if (c.registry != "static" && c.registry != "etcd") return bad("registry must be static or etcd");
   // Roles split over processes share state only through the cluster engines.

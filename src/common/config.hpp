@@ -84,6 +84,24 @@ struct LimitsConfig {
   std::int64_t ws_connections_per_user = 50;  // WebSockets one user may hold on one process
 };
 
+// Uploaded files (docs/operations.md "Files"): the bytes in a BlobStore, the metadata in the
+// Store's database.
+struct FilesConfig {
+  std::string blob = "disk";              // where the bytes live: disk | s3
+  std::string dir;                        // disk blobs; empty: <data_dir>/files
+  std::int64_t max_bytes = 25ll << 20;    // one file
+  std::int64_t quota_bytes = 1ll << 30;   // all live files of one user
+  std::int64_t orphan_ttl_s = 24 * 3600;  // uploaded, never sent: removed after this
+  std::int64_t sweep_interval_s = 600;    // how often orphans are looked for
+  // blob = s3: an S3-compatible object store (path-style URLs <endpoint>/<bucket>/<prefix><id>).
+  std::string s3_endpoint;  // scheme://host[:port]
+  std::string s3_region = "us-east-1";
+  std::string s3_bucket;
+  std::string s3_prefix;
+  std::string s3_access_key;
+  std::string s3_secret_key;  // secret
+};
+
 struct WsConfig {
   std::int64_t heartbeat_s = 30;   // clients ping this often; two missed beats close
   std::int64_t sync_page = 500;    // messages per backfill page
@@ -133,6 +151,7 @@ struct Config {
   RedisConfigSection redis;
   LimitsConfig limits;
   WsConfig ws;
+  FilesConfig files;
   NatsConfigSection nats;
   EtcdConfigSection etcd;
   RpcConfigSection rpc;

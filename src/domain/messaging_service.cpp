@@ -154,7 +154,20 @@ std::optional<Result<void>> MessagingService::submit_impl(Id sender, const SendI
   if (!is_message_type(in.type)) {
     return make_error(Errc::invalid_argument, "type must be text, image or file");
   }
-  if (auto body = check_body(in.body); !body) return body;
+  // A file message carries an upload (`file`) and an optional caption; its stored body is
+  // written here (attachments.hpp), never taken from the client.
+  const bool with_file = is_file_type(in.type);
+  if (with_file != in.file.has_value()) {
+    return make_error(Errc::invalid_argument,
+                      with_file ? "a message of type file or image needs `file`, an upload's id"
+                                : "`file` needs type file or image");
+  }
+  if (with_file && attachments_ == nullptr) {
+    return make_error(Errc::invalid_argument, "this server takes no files");
+  }
+  if (!with_file || !in.body.empty()) {
+    if (auto body = check_body(in.body); !body) return body;
+  }
 
   NewMessage nm;
   nm.origin = origin;
@@ -193,12 +206,29 @@ std::optional<Result<void>> MessagingService::submit_impl(Id sender, const SendI
     if (!answered) return answered.error();
     m.reply_to = *in.reply_to;
   }
+  // Checking and recording the file reads and writes the Store: never inline.
+  if (with_file && how == Lookup::in_memory) return std::nullopt;
   auto id = ids_.next();
   if (!id) return id.error();
   m.id = *id;
   m.from = sender;
   m.type = in.type;
-  m.body = in.body;
+  if (with_file) {
+    // The stored body (metadata and caption) stays within the message limit, which the queue,
+    // the inbox and the gRPC push are sized for.
+    const std::size_t caption_max = limits_.max_message_bytes > kMaxAttachmentMetaBytes
+                                        ? limits_.max_message_bytes - kMaxAttachmentMetaBytes
+                                        : 0;
+    if (in.body.size() > caption_max) {
+      return make_error(Errc::payload_too_large, "a file's caption may have at most " +
+                                                     std::to_string(caption_max) + " bytes");
+    }
+    auto meta = attachments_->attach(sender, *in.file, m.conv, m.id);
+    if (!meta) return meta.error();
+    m.body = attachment_body(*meta, in.body);
+  } else {
+    m.body = in.body;
+  }
   m.cid = in.cid;
   m.created_at = clock_.now_ms();
   return queue_.publish(std::move(nm));
@@ -256,6 +286,15 @@ Result<void> MessagingService::change(Id user, const ChangeInput& in, ConnRef or
   nm.msg.to = m->to;
   nm.msg.type = m->type;
   nm.msg.body = in.body;
+  // An erase of a file message carries the stored body (the store ignores it) so that the
+  // consumer knows which file it releases.
+  if (in.change == Change::erase && is_file_type(m->type)) nm.msg.body = m->body;
+  // An edit of a file message changes its caption; the file stays.
+  if (in.change == Change::edit && is_file_type(m->type)) {
+    if (const auto nl = m->body.find('\n'); nl != std::string::npos) {
+      nm.msg.body = attachment_body(std::string_view(m->body).substr(0, nl), in.body);
+    }
+  }
   nm.msg.created_at = clock_.now_ms();
   return queue_.publish(std::move(nm));
 }
@@ -421,6 +460,11 @@ bool MessagingService::consume_changes(std::span<NewMessage> run, std::vector<Pu
     // Every connection of the conversation, the origin's too (its answer). A redelivered change
     // that was applied is pushed again: connections drop a rev they hold.
     if (!r->duplicate || run[i].attempt > 1) fan_out(r->msg, ConnRef{}, pushes, true);
+    // The bytes of a deleted file message go once nothing else shares them.
+    if (run[i].change == Change::erase && attachments_ != nullptr &&
+        is_file_type(run[i].msg.type)) {
+      attachments_->released(run[i].msg);
+    }
   }
   return true;
 }

@@ -26,6 +26,7 @@
 
 #include "common/clock.hpp"
 #include "common/id_generator.hpp"
+#include "domain/attachments.hpp"
 #include "domain/ports/cursor_cache.hpp"
 #include "domain/ports/inbox.hpp"
 #include "domain/ports/member_cache.hpp"
@@ -44,6 +45,8 @@ struct SendInput {
   std::string type;
   std::string body;
   std::optional<Id> reply_to;  // a message of the same conversation this one answers
+  // type "file" or "image": the uploaded file it carries (body: an optional caption).
+  std::optional<std::string> file;
 };
 
 // A change of a stored message: an edit (new body), an erase (delete), or a reaction (body:
@@ -92,6 +95,10 @@ class MessagingService {
  public:
   MessagingService(Store& store, Inbox& inbox, Queue& queue, MessagingCaches caches, Routes& routes,
                    Pusher& pusher, IdGenerator& ids, Clock& clock, MessagingLimits limits);
+
+  // Files sent in messages (null: a send of type file/image is refused). Set once, before the
+  // service is used.
+  void set_attachments(Attachments* attachments) { attachments_ = attachments; }
 
   // Validates (target, membership, type, UTF-8, size) and publishes to the queue. The `sent`
   // ACK, or a SendFailedEvent, reaches `origin` through the Pusher later.
@@ -197,6 +204,7 @@ class MessagingService {
   IdGenerator& ids_;
   Clock& clock_;
   MessagingLimits limits_;
+  Attachments* attachments_ = nullptr;
 
   static constexpr std::size_t kMaxPendingAcks = 100000;
 

@@ -150,15 +150,20 @@ void WsSession::op_send(const bj::object& o) {
   if (!type) return fail(type.error());
   auto reply_to = json::optional_id(o, "reply_to");
   if (!reply_to) return fail(reply_to.error());
+  auto file = json::optional_string(o, "file", 64);
+  if (!file) return fail(file.error());
+  // A file message's body (its caption) may be left out.
   auto body_it = o.find("body");
-  if (body_it == o.end() || !body_it->value().is_string()) {
+  const bool no_body = body_it == o.end() && file->has_value();
+  if (!no_body && (body_it == o.end() || !body_it->value().is_string())) {
     return fail(make_error(Errc::invalid_argument, "body must be a string"));
   }
   in.to = *to;
   in.channel = *channel;
   in.type = type->value_or("text");
   in.reply_to = *reply_to;
-  in.body = std::string(body_it->value().get_string());
+  in.file = std::move(*file);
+  if (!no_body) in.body = std::string(body_it->value().get_string());
   // The `sent` ACK comes later, through the Hub; only a refusal is answered here.
   std::string cid_copy = in.cid;
   inline_first(

@@ -2,9 +2,13 @@
 
 #include <optional>
 #include <variant>
+#include <vector>
 
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
@@ -105,6 +109,109 @@ std::variant<Upgrade, wire::HttpResponse> check_upgrade(const HttpContext& ctx, 
   return up;
 }
 
+constexpr std::size_t kChunkBytes = 64 * 1024;
+
+// Sends `out`; whether the connection may serve another request. A streamed body
+// (HttpResponse::stream) is read on the blocking pool a chunk at a time and written behind a
+// header that declares its length.
+awaitable<bool> send_response(beast::tcp_stream& stream, HttpContext& ctx, wire::HttpResponse out,
+                              unsigned version, bool head, bool keep_alive) {
+  if (!out.stream) {
+    auto res = to_beast(std::move(out), version, head);
+    res.keep_alive(keep_alive);
+    auto [ec, n] = co_await http::async_write(stream, res, kTuple);
+    co_return !ec && res.keep_alive();
+  }
+  http::response<http::empty_body> res{static_cast<http::status>(out.status), version};
+  res.set(http::field::server, "imd");
+  if (!out.content_type.empty()) res.set(http::field::content_type, out.content_type);
+  for (auto& [k, v] : out.headers) res.set(k, v);
+  res.content_length(out.stream->size());
+  res.keep_alive(keep_alive);
+  auto [ec, n] = co_await http::async_write(stream, res, kTuple);
+  if (ec) co_return false;
+  if (head) co_return res.keep_alive();
+  std::vector<char> chunk(kChunkBytes);
+  std::uint64_t left = out.stream->size();
+  auto source = out.stream;
+  while (left > 0) {
+    auto got = co_await offload(ctx.blocking, [&] { return source->read(chunk); });
+    // The length is promised: a source that fails or ends early ends the connection.
+    if (!got || *got == 0) co_return false;
+    stream.expires_after(std::chrono::seconds(60));
+    auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(chunk.data(), *got), kTuple);
+    if (wec) co_return false;
+    left -= std::min<std::uint64_t>(left, *got);
+  }
+  co_return res.keep_alive();
+}
+
+// The request fields RestApi reads (all but the body).
+wire::HttpRequest rest_request(const HttpContext& ctx, const http::request_header<>& req,
+                               std::string target, const std::string& remote_ip) {
+  wire::HttpRequest in;
+  in.method = std::string(req.method_string());
+  in.target = std::move(target);
+  in.authorization = std::string(req[http::field::authorization]);
+  in.content_type = std::string(req[http::field::content_type]);
+  in.range = std::string(req[http::field::range]);
+  in.if_none_match = std::string(req[http::field::if_none_match]);
+  in.remote_ip =
+      ctx.proxies.empty() ? remote_ip : ctx.proxies.client_ip(remote_ip, req["X-Forwarded-For"]);
+  return in;
+}
+
+// POST /api/v1/files: the headers are checked (RestApi::begin_upload) before any of the body
+// is read; a refusal is answered at once and the connection closed. The body then goes to the
+// upload a chunk at a time, each written on the blocking pool, never held whole. Whether the
+// connection may serve another request.
+awaitable<bool> serve_upload(beast::tcp_stream& stream, beast::flat_buffer& buf,
+                             http::request_parser<http::empty_body>& head, HttpContext& ctx,
+                             const std::string& remote_ip) {
+  const auto& h = head.get();
+  const unsigned version = h.version();
+  const bool keep_alive = h.keep_alive();
+  const bool expects_continue = boost::iequals(h[http::field::expect], "100-continue");
+  wire::HttpRequest in = rest_request(ctx, h, std::string(h.target()), remote_ip);
+  std::optional<std::uint64_t> length;
+  if (auto n = head.content_length()) length = *n;
+  api::RestApi& rest = ctx.rest;
+  auto begun = co_await offload(ctx.blocking, [&] { return rest.begin_upload(in, length); });
+  if (auto* refused = std::get_if<wire::HttpResponse>(&begun)) {
+    co_await http::async_write(stream, closing(std::move(*refused), version), kTuple);
+    co_return false;
+  }
+  auto upload = std::move(std::get<std::unique_ptr<api::Upload>>(begun));
+  if (expects_continue) {
+    http::response<http::empty_body> cont{http::status::continue_, version};
+    auto [ec, n] = co_await http::async_write(stream, cont, kTuple);
+    if (ec) co_return false;
+  }
+  http::request_parser<http::buffer_body> body{std::move(head)};
+  body.body_limit(boost::none);  // the upload enforces the file limit and the quota
+  std::vector<char> chunk(kChunkBytes);
+  while (!body.is_done()) {
+    body.get().body().data = chunk.data();
+    body.get().body().size = chunk.size();
+    stream.expires_after(std::chrono::seconds(60));
+    auto [ec, n] = co_await http::async_read(stream, buf, body, kTuple);
+    if (ec == http::error::need_buffer) ec = {};
+    // A broken or timed-out body: the upload is dropped unfinished, which leaves nothing.
+    if (ec) co_return false;
+    const std::size_t got = chunk.size() - body.get().body().size;
+    if (got == 0) continue;
+    auto wrote = co_await offload(
+        ctx.blocking, [&] { return upload->write(std::span<const char>(chunk.data(), got)); });
+    if (!wrote) {
+      co_await http::async_write(stream, closing(wire::error_response(wrote.error()), version),
+                                 kTuple);
+      co_return false;
+    }
+  }
+  auto out = co_await offload(ctx.blocking, [&] { return upload->finish(); });
+  co_return co_await send_response(stream, ctx, std::move(out), version, false, keep_alive);
+}
+
 }  // namespace
 
 awaitable<void> http_session(tcp::socket socket, std::shared_ptr<void> slot,
@@ -118,12 +225,32 @@ awaitable<void> http_session(tcp::socket socket, std::shared_ptr<void> slot,
     if (!ec) remote_ip = ep.address().to_string();
   }
   const auto& cfg = ctx->config;
+  const auto body_limit = static_cast<std::uint64_t>(cfg.limits.max_http_body_bytes);
   for (;;) {
-    http::request_parser<http::string_body> parser;
-    parser.body_limit(static_cast<std::uint64_t>(cfg.limits.max_http_body_bytes));
-    parser.header_limit(16 * 1024);
+    // The header first: an upload's body is streamed, every other body read whole (bounded).
+    http::request_parser<http::empty_body> head;
+    head.body_limit(boost::none);
+    head.header_limit(16 * 1024);
     stream.expires_after(std::chrono::seconds(60));
-    auto [ec, n] = co_await http::async_read(stream, buf, parser, kTuple);
+    auto [hec, hn] = co_await http::async_read_header(stream, buf, head, kTuple);
+    beast::error_code ec = hec;
+    std::optional<http::request_parser<http::string_body>> parser;
+    if (!ec) {
+      const std::string_view head_target = head.get().target();
+      const std::string_view head_path = head_target.substr(0, head_target.find('?'));
+      if (ctx->serve_rest && api::RestApi::is_upload(head.get().method_string(), head_path)) {
+        if (!co_await serve_upload(stream, buf, head, *ctx, remote_ip)) break;
+        continue;
+      }
+      if (head.content_length() && *head.content_length() > body_limit) {
+        ec = http::error::body_limit;
+      } else {
+        parser.emplace(std::move(head));
+        parser->body_limit(body_limit);
+        auto [bec, bn] = co_await http::async_read(stream, buf, *parser, kTuple);
+        ec = bec;
+      }
+    }
     if (ec) {
       std::optional<Error> answer;
       if (ec == http::error::body_limit) {
@@ -136,7 +263,7 @@ awaitable<void> http_session(tcp::socket socket, std::shared_ptr<void> slot,
         co_await http::async_write(stream, closing(wire::error_response(*answer), 11), kTuple);
       break;
     }
-    Request req = parser.release();
+    Request req = parser->release();
     std::string target(req.target());
     std::string_view path = std::string_view(target).substr(0, target.find('?'));
 
@@ -174,15 +301,8 @@ awaitable<void> http_session(tcp::socket socket, std::shared_ptr<void> slot,
       out = wire::error_response(
           make_error(Errc::not_found, "this process has no api role: no REST API here"));
     } else if (path.rfind("/api/", 0) == 0 || every_role) {
-      wire::HttpRequest in;
-      in.method = std::string(req.method_string());
-      in.target = target;
-      in.authorization = std::string(req[http::field::authorization]);
-      in.content_type = std::string(req[http::field::content_type]);
+      wire::HttpRequest in = rest_request(*ctx, req, target, remote_ip);
       in.body = std::move(req.body());
-      in.remote_ip = ctx->proxies.empty()
-                         ? remote_ip
-                         : ctx->proxies.client_ip(remote_ip, req["X-Forwarded-For"]);
       api::RestApi& rest = ctx->rest;
       if (rest.hashes_password(in.method, path)) {
         // Argon2id on its own bounded pool: when it is full, "busy" at once.
@@ -204,10 +324,10 @@ awaitable<void> http_session(tcp::socket socket, std::shared_ptr<void> slot,
       out = wire::error_response(make_error(Errc::invalid_argument, "method not allowed"));
       out.status = 405;
     }
-    auto res = to_beast(std::move(out), req.version(), req.method() == http::verb::head);
-    res.keep_alive(req.keep_alive());
-    auto [wec, wn] = co_await http::async_write(stream, res, kTuple);
-    if (wec || !res.keep_alive()) break;
+    if (!co_await send_response(stream, *ctx, std::move(out), req.version(),
+                                req.method() == http::verb::head, req.keep_alive())) {
+      break;
+    }
   }
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);

@@ -173,6 +173,33 @@ CREATE TABLE mention (
 ) WITHOUT ROWID;
 )sql";
 
+// Uploaded files (SqlFileStore, src/store_sql/sql_file_store.hpp): one row per file, kept
+// (deleted_at set) after its bytes are removed; and the messages that shared each file.
+constexpr std::string_view kV5Files = R"sql(
+CREATE TABLE upload (
+  id         TEXT    PRIMARY KEY,
+  uploader   INTEGER NOT NULL,
+  name       TEXT    NOT NULL,
+  size       INTEGER NOT NULL,
+  type       TEXT    NOT NULL,
+  sha256     TEXT    NOT NULL,
+  width      INTEGER NOT NULL DEFAULT 0,
+  height     INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  deleted_at INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX upload_by_uploader ON upload(uploader, deleted_at);
+CREATE INDEX upload_live_by_created ON upload(created_at) WHERE deleted_at = 0;
+CREATE TABLE upload_share (
+  file_id    TEXT    NOT NULL,
+  message_id INTEGER NOT NULL,
+  kind       INTEGER NOT NULL,
+  conv_a     INTEGER NOT NULL,
+  conv_b     INTEGER NOT NULL,
+  PRIMARY KEY (file_id, message_id)
+) WITHOUT ROWID;
+)sql";
+
 // Account state: ended sessions and deactivation, read by every process (AccountWatch polls
 // by changed_at) so that a revoked token is refused cluster-wide and after a restart.
 constexpr std::string_view kV7AccountState = R"sql(
@@ -186,10 +213,7 @@ CREATE INDEX account_state_by_change ON account_state(changed_at);
 )sql";
 
 constexpr SqliteMigration kMigrations[] = {
-    {1, kV1Store},
-    {2, kV2Inbox},
-    {3, kV3Changes},
-    {7, kV7AccountState},
+    {1, kV1Store}, {2, kV2Inbox}, {3, kV3Changes}, {5, kV5Files}, {7, kV7AccountState},
 };
 
 constexpr std::string_view kCreateVersionTable =

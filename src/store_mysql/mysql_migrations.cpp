@@ -188,6 +188,33 @@ constexpr std::string_view kV2Changes[] = {
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
 };
 
+// Uploaded files (the SQLite migration 5 says what the tables are).
+constexpr std::string_view kV4Files[] = {
+    "CREATE TABLE IF NOT EXISTS upload ("
+    " id         CHAR(32) NOT NULL,"
+    " uploader   BIGINT UNSIGNED NOT NULL,"
+    " name       VARCHAR(1024) NOT NULL,"
+    " size       BIGINT UNSIGNED NOT NULL,"
+    " type       VARCHAR(64) NOT NULL,"
+    " sha256     CHAR(64) NOT NULL,"
+    " width      INT UNSIGNED NOT NULL DEFAULT 0,"
+    " height     INT UNSIGNED NOT NULL DEFAULT 0,"
+    " created_at BIGINT NOT NULL,"
+    " deleted_at BIGINT NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (id),"
+    " KEY upload_by_uploader (uploader, deleted_at),"
+    " KEY upload_by_created (deleted_at, created_at)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+    "CREATE TABLE IF NOT EXISTS upload_share ("
+    " file_id    CHAR(32) NOT NULL,"
+    " message_id BIGINT UNSIGNED NOT NULL,"
+    " kind       TINYINT UNSIGNED NOT NULL,"
+    " conv_a     BIGINT UNSIGNED NOT NULL,"
+    " conv_b     BIGINT UNSIGNED NOT NULL,"
+    " PRIMARY KEY (file_id, message_id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+};
+
 // Account state (the SQLite migration 7 says what it is for).
 constexpr std::string_view kV6AccountState[] = {
     "CREATE TABLE IF NOT EXISTS account_state ("
@@ -204,6 +231,7 @@ constexpr std::string_view kV6AccountState[] = {
 constexpr MysqlMigration kMigrations[] = {
     {1, kV1Store},
     {2, kV2Changes},
+    {4, kV4Files},
     {6, kV6AccountState},
 };
 

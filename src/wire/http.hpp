@@ -3,6 +3,10 @@
 // WebSocket upgrade's included, is built by error_response().
 #pragma once
 
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +22,19 @@ struct HttpRequest {
   std::string content_type;
   std::string body;
   std::string remote_ip;
+  std::string range;          // the Range header (downloads)
+  std::string if_none_match;  // the If-None-Match header (downloads)
+};
+
+// A response body produced piece by piece (a file download) rather than held in `body`: the
+// transport sends `size()` bytes as Content-Length, then calls read() on the blocking pool
+// until it has them all. An error or a short read ends the connection.
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  virtual std::uint64_t size() const = 0;
+  // The next bytes, up to out.size(); 0 only at the end.
+  virtual Result<std::size_t> read(std::span<char> out) = 0;
 };
 
 struct HttpResponse {
@@ -25,6 +42,7 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::shared_ptr<BodySource> stream;  // set: the body comes from here, `body` is unused
 };
 
 int http_status(Errc e);

@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "common/json.hpp"
+#include "domain/attachments.hpp"
 
 namespace imd::wire {
 
@@ -77,6 +78,24 @@ std::string conversation_name(const ConvKey& conv, Id viewer) {
 // The whole object is composed in one buffer and appended once: messages are the values
 // written most often (history pages, pushed frames), and member-by-member appends cost several
 // times the copying itself.
+namespace {
+
+// A file message's body split into its metadata line (a JSON object) and its caption
+// (domain/attachments.hpp); nullopt for any other body, a legacy one included.
+std::optional<std::pair<std::string_view, std::string_view>> file_parts(const Message& m) {
+  if (!is_file_type(m.type) || m.body.empty() || m.body[0] != '{') return std::nullopt;
+  const std::string_view body(m.body);
+  const auto nl = body.find('\n');
+  if (nl == std::string_view::npos) return std::nullopt;
+  const std::string_view meta = body.substr(0, nl);
+  boost::system::error_code ec;
+  const bj::value v = bj::parse(meta, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  return std::pair{meta, body.substr(nl + 1)};
+}
+
+}  // namespace
+
 void write_message(json::Writer& w, const Message& m, Id viewer, std::string_view op) {
   namespace put = json::put;
   // The client id lets the sender's devices match a pending message to its stored copy.
@@ -89,7 +108,9 @@ void write_message(json::Writer& w, const Message& m, Id viewer, std::string_vie
     reactions_bound += 48 + put::string_bound(r.emoji.size()) + put::kUintBound +
                        r.users.size() * (put::kIdBound + 1);
   }
-  const std::size_t bound = kFixed + reactions_bound +
+  // A file message's metadata line is copied as it is, beside the escaped caption.
+  const std::size_t file_bound = is_file_type(m.type) ? m.body.size() + 16 : 0;
+  const std::size_t bound = kFixed + reactions_bound + file_bound +
                             (op.empty() ? 0 : 8 + put::string_bound(op.size())) +
                             put::string_bound(m.type.size()) + put::string_bound(m.body.size()) +
                             (with_cid ? put::string_bound(m.cid.size()) : 0);
@@ -111,6 +132,9 @@ void write_message(json::Writer& w, const Message& m, Id viewer, std::string_vie
   // A deleted message is a tombstone: its seq stays, its body is gone.
   if (m.deleted) {
     p = put::text(p, ",\"deleted\":true");
+  } else if (auto file = file_parts(m)) {
+    p = put::string(put::text(p, ",\"body\":"), file->second);
+    p = put::text(put::text(p, ",\"file\":"), file->first);
   } else {
     p = put::string(put::text(p, ",\"body\":"), m.body);
   }

@@ -15,9 +15,12 @@
 #include <set>
 #include <thread>
 
+#include "domain/ports/file_store.hpp"
 #include "domain/ports/store.hpp"
+#include "store/sqlite_file_store.hpp"
 #include "store/sqlite_store.hpp"
 #include "store/sqlite_test_support.hpp"
+#include "store_mysql/mysql_file_store.hpp"
 #include "store_mysql/mysql_store.hpp"
 #include "store_mysql/mysql_test_support.hpp"
 
@@ -36,6 +39,8 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual Store& open() = 0;
+  // The FileStore on the same database (after open()).
+  virtual FileStore& files() = 0;
   virtual void close() = 0;
   virtual int migrations_applied() const = 0;
   // A single integer from SQL valid in both dialects, with two integer parameters; -1 when
@@ -50,9 +55,12 @@ class SqliteBackend final : public Backend {
     close();
     db_ = testing::open_db(dir_.file("imd.db"));
     store_ = std::make_unique<SqliteStore>(db_);
+    files_ = std::make_unique<SqliteFileStore>(db_);
     return *store_;
   }
+  FileStore& files() override { return *files_; }
   void close() override {
+    files_.reset();
     store_.reset();
     db_.reset();
   }
@@ -75,6 +83,7 @@ class SqliteBackend final : public Backend {
   testing::TempDir dir_;
   std::shared_ptr<SqliteDatabase> db_;
   std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<SqliteFileStore> files_;
 };
 
 class MysqlBackend final : public Backend {
@@ -85,9 +94,12 @@ class MysqlBackend final : public Backend {
     close();
     db_ = std::make_shared<MysqlDatabase>(scratch_.config());
     store_ = std::make_unique<MysqlStore>(db_);
+    files_ = std::make_unique<MysqlFileStore>(db_);
     return *store_;
   }
+  FileStore& files() override { return *files_; }
   void close() override {
+    files_.reset();
     store_.reset();
     db_.reset();
   }
@@ -109,6 +121,7 @@ class MysqlBackend final : public Backend {
   testing::ScratchDatabase scratch_;
   std::shared_ptr<MysqlDatabase> db_;
   std::unique_ptr<MysqlStore> store_;
+  std::unique_ptr<MysqlFileStore> files_;
 };
 
 struct BackendParam {
@@ -1532,6 +1545,81 @@ TEST_P(StoreContract, AppendThroughput) {
 
 std::string param_name(const ::testing::TestParamInfo<BackendParam>& info) {
   return info.param.name;
+}
+
+// --- the FileStore port on the same database
+
+FileMeta file_meta(char c, Id uploader, std::uint64_t size, Millis created_at) {
+  FileMeta f;
+  f.id = std::string(32, c);
+  f.uploader = uploader;
+  f.name = std::string("n\xE6\xB6\x88-") + c + ".png";
+  f.size = size;
+  f.type = "image/png";
+  f.sha256 = std::string(64, 'e');
+  f.width = 640;
+  f.height = 480;
+  f.created_at = created_at;
+  return f;
+}
+
+TEST_P(StoreContract, FilesReadBackAndCountAgainstTheirUploader) {
+  FileStore& files = backend_->files();
+  ASSERT_TRUE(files.create_file(file_meta('a', 7, 1000, 10)));
+  ASSERT_TRUE(files.create_file(file_meta('b', 7, 3000000000ull, 20)));  // past 32 bits
+  ASSERT_TRUE(files.create_file(file_meta('c', 8, 5, 30)));
+  auto a = files.file_by_id(std::string(32, 'a'));
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(a->uploader, 7u);
+  EXPECT_EQ(a->name, "n\xE6\xB6\x88-a.png");
+  EXPECT_EQ(a->size, 1000u);
+  EXPECT_EQ(a->type, "image/png");
+  EXPECT_EQ(a->sha256, std::string(64, 'e'));
+  EXPECT_EQ(a->width, 640u);
+  EXPECT_EQ(a->height, 480u);
+  EXPECT_EQ(a->created_at, 10);
+  EXPECT_EQ(a->deleted_at, 0);
+  EXPECT_EQ(files.file_by_id(std::string(32, 'f')).error().code, Errc::not_found);
+  EXPECT_EQ(files.create_file(file_meta('a', 9, 1, 1)).error().code, Errc::conflict);
+  EXPECT_EQ(*files.bytes_of_uploader(7), 3000001000u);
+  EXPECT_EQ(*files.bytes_of_uploader(99), 0u);
+  // Removed bytes no longer count; marking twice is a no-op.
+  EXPECT_TRUE(*files.mark_deleted(std::string(32, 'b'), 50));
+  EXPECT_FALSE(*files.mark_deleted(std::string(32, 'b'), 60));
+  EXPECT_EQ(files.file_by_id(std::string(32, 'b'))->deleted_at, 50);
+  EXPECT_EQ(*files.bytes_of_uploader(7), 1000u);
+}
+
+TEST_P(StoreContract, FileSharesAreIdempotentAndKeepTheirConversation) {
+  FileStore& files = backend_->files();
+  const std::string id(32, 'd');
+  ASSERT_TRUE(files.create_file(file_meta('d', 7, 10, 10)));
+  ASSERT_TRUE(files.add_share(id, FileShare{100, ConvKey::dm(7, 8)}));
+  ASSERT_TRUE(files.add_share(id, FileShare{100, ConvKey::dm(7, 8)}));
+  ASSERT_TRUE(files.add_share(id, FileShare{101, ConvKey::channel(55)}));
+  auto shares = files.shares_of(id);
+  ASSERT_TRUE(shares);
+  ASSERT_EQ(shares->size(), 2u);
+  EXPECT_EQ((*shares)[0].message_id, 100u);
+  EXPECT_EQ((*shares)[0].conv, ConvKey::dm(7, 8));
+  EXPECT_EQ((*shares)[1].conv, ConvKey::channel(55));
+  ASSERT_TRUE(files.remove_share(id, 100));
+  ASSERT_TRUE(files.remove_share(id, 100));
+  EXPECT_EQ(files.shares_of(id)->size(), 1u);
+}
+
+TEST_P(StoreContract, OrphansAreOldLiveFilesNobodyShared) {
+  FileStore& files = backend_->files();
+  ASSERT_TRUE(files.create_file(file_meta('1', 7, 1, 100)));  // old, never shared: an orphan
+  ASSERT_TRUE(files.create_file(file_meta('2', 7, 1, 100)));  // old, shared
+  ASSERT_TRUE(files.create_file(file_meta('3', 7, 1, 900)));  // too young
+  ASSERT_TRUE(files.create_file(file_meta('4', 7, 1, 50)));   // old, bytes already gone
+  ASSERT_TRUE(files.add_share(std::string(32, '2'), FileShare{1, ConvKey::channel(1)}));
+  ASSERT_TRUE(files.mark_deleted(std::string(32, '4'), 60));
+  auto orphans = files.orphans(500, 10);
+  ASSERT_TRUE(orphans) << orphans.error().message;
+  EXPECT_EQ(*orphans, std::vector<std::string>{std::string(32, '1')});
+  EXPECT_EQ(files.orphans(500, 0)->size(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContract,

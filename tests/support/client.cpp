@@ -41,7 +41,8 @@ std::string HttpResult::str(const char* key) const {
 
 HttpResult Http::request(const std::string& method, const std::string& target,
                          const std::optional<std::string>& body, const std::string& token,
-                         const std::string& content_type) {
+                         const std::string& content_type,
+                         const std::vector<std::pair<std::string, std::string>>& headers) {
   asio::io_context io;
   tcp::resolver resolver(io);
   beast::tcp_stream stream(io);
@@ -50,6 +51,7 @@ HttpResult Http::request(const std::string& method, const std::string& target,
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, host_);
   if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+  for (const auto& [k, v] : headers) req.set(k, v);
   if (body) {
     req.set(http::field::content_type, content_type);
     req.body() = *body;

@@ -34,7 +34,8 @@ class Http {
   HttpResult request(const std::string& method, const std::string& target,
                      const std::optional<std::string>& body = std::nullopt,
                      const std::string& token = {},
-                     const std::string& content_type = "application/json");
+                     const std::string& content_type = "application/json",
+                     const std::vector<std::pair<std::string, std::string>>& headers = {});
   HttpResult get(const std::string& target, const std::string& token = {}) {
     return request("GET", target, std::nullopt, token);
   }

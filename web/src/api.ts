@@ -5,6 +5,7 @@ import { LoggedOut, SessionStore, fromLogin } from './session';
 import type {
   Channel,
   ConversationList,
+  FileMeta,
   LoginResponse,
   Member,
   Space,
@@ -138,6 +139,54 @@ export class Api {
 
   conversations() {
     return this.request<ConversationList>('GET', '/conversations');
+  }
+
+  /**
+   * Uploads a file (POST /api/v1/files, the raw bytes as the body) with XHR, which reports the
+   * upload's progress (fetch does not): `progress` gets the fraction sent, 0..1.
+   */
+  async upload(file: Blob, name: string, progress?: (fraction: number) => void): Promise<FileMeta> {
+    const once = (token: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open('POST', `/api/v1/files?name=${encodeURIComponent(name)}`);
+        xhr.setRequestHeader('authorization', `Bearer ${token}`);
+        xhr.upload.onprogress = (e) => {
+          if (e.lengthComputable && progress) progress(e.loaded / e.total);
+        };
+        xhr.onload = () => resolve({ status: xhr.status, body: xhr.responseText });
+        xhr.onerror = () => reject(new ApiError(0, 'unavailable', 'The upload failed: no connection.'));
+        xhr.send(file);
+      });
+    const token = await this.session.accessToken();
+    let res = await once(token);
+    if (res.status === 401) res = await once((await this.session.refresh(token)).access);
+    let data: unknown = null;
+    try {
+      data = JSON.parse(res.body);
+    } catch {
+      // not JSON
+    }
+    if (res.status !== 201) {
+      const err = (data as { error?: { code?: string; message?: string } } | null)?.error;
+      throw new ApiError(res.status, err?.code ?? 'internal', err?.message ?? `HTTP ${res.status}`);
+    }
+    return data as FileMeta;
+  }
+
+  /**
+   * A file's bytes as a Blob, fetched with the Bearer header: `<img src>` and download links
+   * cannot send it, and the token never goes into a URL (docs/api.md), so views show object
+   * URLs of these.
+   */
+  async fileBlob(url: string): Promise<Blob> {
+    if (!url.startsWith('/api/v1/files/')) throw new ApiError(400, 'invalid_argument', 'not a file URL');
+    const get = (token: string) => fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    const token = await this.session.accessToken();
+    let res = await get(token);
+    if (res.status === 401) res = await get((await this.session.refresh(token)).access);
+    if (!res.ok) throw new ApiError(res.status, res.status === 404 ? 'not_found' : 'internal', `HTTP ${res.status}`);
+    return res.blob();
   }
   /** History of a conversation ("channel:<id>" or "dm:<user id>"), oldest first. */
   history(conversation: string, page: Page) {

@@ -9,6 +9,9 @@ import { attention, notify } from './attention';
 import type { Conv, Msg } from './model/conversation';
 import { onFrame, onHello, typingNow, type Target } from './model/dispatch';
 import { MAX_BODY_BYTES } from './model/outbox';
+
+/** files.max_bytes of a default server (docs/operations.md "Files"); the server decides. */
+export const MAX_FILE_BYTES = 25 * 1024 * 1024;
 import { Directory, convTitle, unread } from './model/directory';
 import { Drafts } from './model/drafts';
 import { findPeople } from './model/finder';
@@ -467,6 +470,47 @@ export class Chat {
   /** Queues a message; it shows as pending until the server's `sent`. Returns an error text. */
   send(key: string, body: string, replyTo?: string): string | null {
     return this.outbox.add(key, body, replyTo);
+  }
+
+  /** Uploads in progress, per conversation: name and fraction sent (for the composer). */
+  uploads: Record<string, { name: string; progress: number }[]> = {};
+
+  /**
+   * Uploads `file`, then sends it in a file message with `caption`. Resolves to an error text,
+   * or null once the message is queued (it shows as pending until `sent`).
+   */
+  async sendFile(key: string, file: File, caption = ''): Promise<string | null> {
+    if (file.size > MAX_FILE_BYTES) return `A file can be at most ${MAX_FILE_BYTES / (1024 * 1024)} MiB.`;
+    const entry = { name: file.name || 'file', progress: 0 };
+    const track = (list: { name: string; progress: number }[]) => {
+      this.uploads = { ...this.uploads, [key]: list };
+      this.emit();
+    };
+    track([...(this.uploads[key] ?? []), entry]);
+    try {
+      const meta = await this.api.upload(file, entry.name, (f) => {
+        entry.progress = f;
+        track([...(this.uploads[key] ?? [])]);
+      });
+      return this.outbox.add(key, caption, undefined, meta);
+    } catch (e) {
+      return e instanceof Error ? e.message : 'The upload failed.';
+    } finally {
+      track((this.uploads[key] ?? []).filter((u) => u !== entry));
+    }
+  }
+
+  private fileUrls = new Map<string, Promise<string>>();
+
+  /** An object URL of a file's bytes (fetched once per page load, with the Bearer header). */
+  fileUrl(url: string): Promise<string> {
+    let p = this.fileUrls.get(url);
+    if (!p) {
+      p = this.api.fileBlob(url).then((b) => URL.createObjectURL(b));
+      p.catch(() => this.fileUrls.delete(url));
+      this.fileUrls.set(url, p);
+    }
+    return p;
   }
 
   /** The message being edited inline (its seq in the open conversation), or null. */

@@ -34,6 +34,17 @@ export interface Channel {
   last_seq: number;
 }
 
+/** An uploaded file (POST /api/v1/files), as a file message carries it. */
+export interface FileMeta {
+  id: string;
+  name: string;
+  size: number;
+  type: string;
+  width?: number;
+  height?: number;
+  url: string;
+}
+
 export interface WireMessage {
   id: string;
   conversation: string;
@@ -51,6 +62,8 @@ export interface WireMessage {
   deleted?: boolean;
   reply_to?: string;
   reactions?: { emoji: string; count: number; users: string[] }[];
+  /** type file/image: the file it carries (body is then its caption). */
+  file?: FileMeta;
 }
 
 export interface ConversationState {

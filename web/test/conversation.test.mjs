@@ -149,3 +149,12 @@ describe('bounds', () => {
     assert.equal(c.lastAt, 500);
   });
 });
+
+test('toMsg keeps a file message\'s file, and drops it once the message is deleted', () => {
+  const file = { id: 'ef'.repeat(16), name: 'p.png', size: 73, type: 'image/png', width: 3, height: 2, url: '/api/v1/files/z' };
+  const m = toMsg({ id: '5', conversation: 'dm:2', seq: 1, from: '2', type: 'file', body: 'cap', created_at: 1, file });
+  assert.deepEqual(m.file, file);
+  assert.equal(m.body, 'cap');
+  const gone = toMsg({ id: '5', conversation: 'dm:2', seq: 1, from: '2', type: 'file', created_at: 1, deleted: true, rev: 2 });
+  assert.equal(gone.file, undefined);
+});

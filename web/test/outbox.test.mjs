@@ -35,6 +35,23 @@ test('sendFrame addresses a channel by channel, a DM by to', () => {
   assert.deepEqual(sendFrame({ ...p, conv: 'dm:4' }), { op: 'send', cid: 'c1', type: 'text', body: 'hi', to: '4' });
 });
 
+test('sendFrame of a file message names the upload, the body is its caption', () => {
+  const file = { id: 'ab'.repeat(16), name: 'a.png', size: 3, type: 'image/png', url: '/api/v1/files/x' };
+  const p = { cid: 'c2', conv: 'dm:4', body: '', createdAt: 0, status: 'queued', file };
+  assert.deepEqual(sendFrame(p), { op: 'send', cid: 'c2', type: 'file', body: '', file: file.id, to: '4' });
+});
+
+test('a pending file message is kept with its file across a reload', () => {
+  const store = new MemoryStore();
+  const { box, wire } = setup({ store });
+  const file = { id: 'cd'.repeat(16), name: 'n.txt', size: 9, type: 'text/plain', url: '/api/v1/files/y' };
+  assert.equal(box.add('channel:1', 'see this', undefined, file), null);
+  assert.equal(wire.take('send').at(-1).file, file.id);
+  assert.deepEqual(stored(store)[0].file, file);
+  const again = setup({ store, online: false });
+  assert.deepEqual(again.box.list[0].file, file);
+});
+
 describe('add', () => {
   test('online: on the wire at once, sending until answered', () => {
     const { wire, box } = setup();

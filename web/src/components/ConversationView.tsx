@@ -7,6 +7,7 @@ import { MAX_BODY_BYTES } from '../model/outbox';
 import { avatarColour, initials } from '../text/avatar';
 import { layout } from '../text/layout';
 import { clockTime, dayLabel, fullTime } from '../text/time';
+import { FileView, formatSize } from './FileView';
 import { RichText, mentioned, type Names } from './RichText';
 
 /** The reactions the message menu offers. */
@@ -39,8 +40,17 @@ export function ConversationView({ chat }: { chat: Chat }) {
   }
   const title = chat.convTitle(conv);
   const space = conv.spaceId ? chat.spaces.find((s) => s.id === conv.spaceId) : undefined;
+  // Files dropped anywhere on the conversation are sent to it.
+  const onDrop = (e: DragEvent) => {
+    const files = e.dataTransfer?.files;
+    if (!conv.joined || !files?.length) return;
+    e.preventDefault();
+    for (const f of Array.from(files)) void chat.sendFile(conv.key, f).then((err) => err && chat.setNotice(err));
+  };
   return (
-    <main class="pane" aria-labelledby="conv-title">
+    <main class="pane" aria-labelledby="conv-title"
+          onDragOver={(e) => { if (conv.joined && e.dataTransfer?.types.includes('Files')) e.preventDefault(); }}
+          onDrop={onDrop}>
       <header class="pane-header">
         <button type="button" class="back" onClick={() => chat.openConv(null)}>
           <span aria-hidden="true">←</span> Conversations
@@ -379,7 +389,8 @@ const Row = pure(function Row(p: RowProps) {
           <div class="body deleted-body"><em>message deleted</em></div>
         ) : (
           <div class="body">
-            <RichText text={m.body} names={p.names} />
+            {m.file && <FileView chat={chat} file={m.file} />}
+            {(m.body || !m.file) && <RichText text={m.body} names={p.names} />}
             {m.editedAt && <span class="edited" title={fullTime(m.editedAt)}>(edited)</span>}
           </div>
         )}
@@ -440,7 +451,10 @@ function PendingItem({ chat, p }: { chat: Chat; p: Pending }) {
           <span class="author">{chat.me?.name}</span>
           <span class="status">{status}</span>
         </div>
-        <div class="body">{p.body}</div>
+        <div class="body">
+          {p.file && <div class="file-card"><span class="file-name">{p.file.name}</span> <span class="file-size">{formatSize(p.file.size)}</span></div>}
+          {p.body}
+        </div>
         {p.status === 'failed' && (
           <div class="pending-actions">
             <button type="button" class="small" onClick={() => chat.retry(p.cid)}>Retry</button>
@@ -504,6 +518,13 @@ function Composer({ chat, conv, title }: { chat: Chat; conv: Conv; title: string
     return false;
   };
 
+  const sendFiles = (files: FileList | File[] | null | undefined) => {
+    for (const f of Array.from(files ?? [])) {
+      void chat.sendFile(conv.key, f).then((err) => err && setError(err));
+    }
+  };
+  const uploads = chat.uploads[conv.key] ?? [];
+
   const label = conv.kind === 'channel' ? `Message # ${title}` : `Message ${title}`;
   return (
     <form class="composer" onSubmit={(e) => { e.preventDefault(); send(); }}>
@@ -521,6 +542,14 @@ function Composer({ chat, conv, title }: { chat: Chat; conv: Conv; title: string
                   update(e.currentTarget.value);
                   if (e.currentTarget.value) chat.typing(conv.key);
                 }}
+                onPaste={(e) => {
+                  // A pasted image (a screenshot) is sent as a file; pasted text stays text.
+                  const files = e.clipboardData?.files;
+                  if (files?.length) {
+                    e.preventDefault();
+                    sendFiles(files);
+                  }
+                }}
                 onKeyDown={(e) => {
                   if (e.key === 'ArrowUp' && !e.altKey && !text && editLast()) {
                     e.preventDefault();
@@ -532,7 +561,21 @@ function Composer({ chat, conv, title }: { chat: Chat; conv: Conv; title: string
                     send();
                   }
                 }} />
+      <input type="file" id="composer-file" hidden multiple aria-label="Files to send"
+             onChange={(e) => { sendFiles(e.currentTarget.files); e.currentTarget.value = ''; }} />
+      <button type="button" class="attach" aria-label="Attach a file" title="Attach a file"
+              onClick={() => document.getElementById('composer-file')?.click()}>📎</button>
       <button type="submit" class="primary">Send</button>
+      {uploads.length > 0 && (
+        <ul class="uploads" aria-label="Uploads">
+          {uploads.map((u, i) => (
+            <li key={i}>
+              <span class="file-name">{u.name}</span>
+              <progress max={1} value={u.progress} aria-label={`Uploading ${u.name}`} />
+            </li>
+          ))}
+        </ul>
+      )}
       {error && <p class="error" id="composer-error" role="alert">{error}</p>}
     </form>
   );

@@ -3,7 +3,7 @@
 // replaced (never mutated) when it changes, so views may compare it by identity. The directory
 // owns the Conv objects; history.ts, receipts.ts and dispatch.ts edit them in place.
 
-import type { WireMessage } from '../types';
+import type { FileMeta, WireMessage } from '../types';
 
 export interface Msg {
   id: string;
@@ -19,6 +19,7 @@ export interface Msg {
   deleted?: boolean;
   replyTo?: string;
   reactions?: Reaction[];
+  file?: FileMeta;
 }
 
 export interface Reaction {
@@ -101,6 +102,7 @@ export function toMsg(m: WireMessage): Msg {
   if (m.deleted) out.deleted = true;
   if (m.reply_to) out.replyTo = m.reply_to;
   if (m.reactions?.length) out.reactions = m.reactions;
+  if (m.file && !m.deleted) out.file = m.file;
   return out;
 }
 

@@ -4,6 +4,7 @@
 // sessionStorage per user). `sent`, or our own `msg` carrying the cid, settles it; an `error`
 // naming the cid fails it, for good when retrying cannot help. Callers: chat.ts, dispatch.ts.
 
+import type { FileMeta } from '../types';
 import type { KeyValueStore, Timers, Transport } from './ports';
 
 /** queued: waiting for a connection; sending: on the wire, no ACK yet; failed: see error. */
@@ -16,6 +17,8 @@ export interface Pending {
   createdAt: number;
   /** A reply: the id of the message it answers. */
   replyTo?: string;
+  /** A file message: the uploaded file (body is its caption, possibly empty). */
+  file?: FileMeta;
   status: PendingStatus;
   error?: string;
   /** The server answered with an error: it did not store the message. */
@@ -40,8 +43,9 @@ export function sendFrame(p: Pending): object {
   return {
     op: 'send',
     cid: p.cid,
-    type: 'text',
+    type: p.file ? 'file' : 'text',
     body: p.body,
+    ...(p.file ? { file: p.file.id } : {}),
     ...(p.replyTo ? { reply_to: p.replyTo } : {}),
     ...(kind === 'channel' ? { channel: id } : { to: id }),
   };
@@ -92,11 +96,12 @@ export class Outbox {
   }
 
   /** Queues a message and sends it if connected. Returns an error text instead when too large. */
-  add(conv: string, body: string, replyTo?: string): string | null {
+  add(conv: string, body: string, replyTo?: string, file?: FileMeta): string | null {
     if (new TextEncoder().encode(body).length > MAX_BODY_BYTES) {
       return `A message can be at most ${MAX_BODY_BYTES / 1024} KiB.`;
     }
     const p: Pending = { cid: newCid(), conv, body, createdAt: Date.now(), status: 'queued', replyTo };
+    if (file) p.file = file;
     this.list = [...this.list, p];
     this.transmit(p);
     return null;
@@ -181,7 +186,7 @@ export class Outbox {
   private changedList(): void {
     this.list = [...this.list];
     if (this.storeKey) {
-      const keep = this.list.map(({ cid, conv, body, createdAt, replyTo }) => ({ cid, conv, body, createdAt, replyTo }));
+      const keep = this.list.map(({ cid, conv, body, createdAt, replyTo, file }) => ({ cid, conv, body, createdAt, replyTo, file }));
       if (keep.length) this.d.store.setItem(this.storeKey, JSON.stringify(keep));
       else this.d.store.removeItem(this.storeKey);
     }

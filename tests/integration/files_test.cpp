@@ -1,0 +1,411 @@
+// Files and images through the real binary: upload over REST (streamed, sniffed, sanitized,
+// limited), download with access control, ranges and validators, file messages over real
+// WebSockets into DMs and channels, removal with the message, the orphan sweep.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string_view>
+#include <thread>
+
+#include "support/client.hpp"
+#include "support/server_process.hpp"
+
+namespace imd::test {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+// A real 3x2 RGB PNG (valid CRCs: browsers render it too).
+const std::string kPng(
+    "\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x03\x00\x00"
+    "\x00\x02\x08\x02\x00\x00\x00\x12\x16\xf1\x4d\x00\x00\x00\x10\x49\x44\x41\x54\x78\x9c\x63"
+    "\xf8\xcf\xc0\x00\x41\x0c\x70\x16\x00\x41\xd2\x05\xfb\x87\xf0\xb9\x48\x00\x00\x00\x00\x49"
+    "\x45\x4e\x44\xae\x42\x60\x82",
+    73);
+
+// Whether the server under test keeps the bytes on its local disk (files.blob = disk, the
+// default): then the tests also look at the files themselves.
+bool blobs_on_disk() {
+  const char* flags = std::getenv("IMD_TEST_SERVER_FLAGS");
+  return flags == nullptr ||
+         std::string_view(flags).find("--files-blob s3") == std::string_view::npos;
+}
+
+bool is_op(const bj::object& f, const char* op) {
+  return str(f, "op") == op;
+}
+
+std::string url_encode(const std::string& s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '.' || c == '-' || c == '_') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+class Files : public ::testing::Test {
+ protected:
+  void SetUp() override { start({}); }
+  void start(std::vector<std::string> flags) {
+    flags.insert(flags.end(), {"--limits-http-rate-per-s", "100000", "--limits-http-burst",
+                               "100000", "--limits-auth-rate-per-min", "1000000"});
+    server_ = std::make_unique<ServerProcess>(std::move(flags));
+    server_->start();
+  }
+  Http http() { return Http(server_->host(), server_->port()); }
+  Account account(const std::string& name) {
+    Http h = http();
+    return make_account(h, name);
+  }
+  HttpResult upload(const Account& a, const std::string& name, const std::string& bytes,
+                    const std::string& content_type = "application/octet-stream") {
+    return http().request("POST", "/api/v1/files?name=" + url_encode(name), bytes, a.access,
+                          content_type);
+  }
+  std::string upload_ok(const Account& a, const std::string& name, const std::string& bytes) {
+    auto r = upload(a, name, bytes);
+    EXPECT_EQ(r.status, 201) << r.body;
+    return r.status == 201 ? r.str("id") : std::string();
+  }
+  HttpResult download(const Account& a, const std::string& id,
+                      std::vector<std::pair<std::string, std::string>> headers = {}) {
+    return http().request("GET", "/api/v1/files/" + id, std::nullopt, a.access, "application/json",
+                          headers);
+  }
+  std::unique_ptr<Ws> connect_synced(const Account& a) {
+    auto ws = std::make_unique<Ws>(server_->host(), server_->port(), a.access);
+    auto frames = ws->recv_until([](const bj::object& f) { return is_op(f, "synced"); });
+    EXPECT_TRUE(!frames.empty() && is_op(frames.back(), "synced")) << "no synced";
+    return ws;
+  }
+  // Sends a file message and returns the `sent` frame (or the error frame).
+  bj::object send_file(Ws& ws, const std::string& cid, const char* target_key,
+                       const std::string& target, const std::string& file,
+                       const std::string& caption = "") {
+    bj::object f{{"op", "send"}, {"cid", cid}, {"type", "file"}, {"file", file}};
+    f[target_key] = target;
+    if (!caption.empty()) f["body"] = caption;
+    ws.send(f);
+    auto frames = ws.recv_until([&](const bj::object& fr) {
+      return (is_op(fr, "sent") || is_op(fr, "error")) && str(fr, "cid") == cid;
+    });
+    EXPECT_FALSE(frames.empty());
+    return frames.empty() ? bj::object{} : frames.back();
+  }
+  fs::path blob_path(const std::string& id) {
+    return fs::path(server_->data_dir()) / "files" / id.substr(0, 2) / id;
+  }
+
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(Files, APngRoundTripsWithSniffedTypeDimensionsAndSafeHeaders) {
+  auto a = account("alice");
+  auto r = upload(a, "dot.png", kPng, "text/html");
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id = r.str("id");
+  EXPECT_EQ(id.size(), 32u);
+  EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(r.str("url"), "/api/v1/files/" + id);
+  EXPECT_EQ(r.str("type"), "image/png");  // the client's text/html is ignored
+  EXPECT_EQ(r.json.at("size").as_int64(), 73);
+  EXPECT_EQ(r.json.at("width").as_int64(), 3);
+  EXPECT_EQ(r.json.at("height").as_int64(), 2);
+  EXPECT_EQ(r.header("Location"), "/api/v1/files/" + id);
+  // Durable before the answer: the bytes are in place under the data dir, private.
+  if (blobs_on_disk()) {
+    ASSERT_TRUE(fs::exists(blob_path(id)));
+    EXPECT_EQ(fs::status(blob_path(id)).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write);
+  }
+
+  auto d = download(a, id);
+  ASSERT_EQ(d.status, 200) << d.body;
+  EXPECT_EQ(d.body, kPng);
+  EXPECT_EQ(d.header("Content-Type"), "image/png");
+  EXPECT_EQ(d.header("Content-Disposition").rfind("inline;", 0), 0u)
+      << d.header("Content-Disposition");
+  EXPECT_EQ(d.header("X-Content-Type-Options"), "nosniff");
+  EXPECT_NE(d.header("Content-Security-Policy").find("default-src 'none'"), std::string::npos);
+  EXPECT_EQ(d.header("Cache-Control").rfind("private", 0), 0u);
+  EXPECT_EQ(d.header("ETag").size(), 66u);  // a quoted sha256
+  EXPECT_EQ(d.header("Accept-Ranges"), "bytes");
+
+  // HEAD: the headers, no body.
+  auto h = http().request("HEAD", "/api/v1/files/" + id, std::nullopt, a.access);
+  EXPECT_EQ(h.status, 200);
+  EXPECT_EQ(h.header("Content-Length"), "73");
+  EXPECT_TRUE(h.body.empty());
+}
+
+TEST_F(Files, HtmlIsTextServedAsAnAttachmentWhateverTheClientClaims) {
+  auto a = account("alice");
+  auto r = upload(a, "page.html", "<html><script>alert(1)</script></html>", "image/png");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.str("type"), "text/plain");
+  auto d = download(a, r.str("id"));
+  ASSERT_EQ(d.status, 200);
+  EXPECT_EQ(d.header("Content-Type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(d.header("Content-Disposition").rfind("attachment;", 0), 0u);
+  EXPECT_EQ(d.header("X-Content-Type-Options"), "nosniff");
+
+  auto bin = upload(a, "blob.bin", std::string("\x00\x01\x02\xff", 4));
+  ASSERT_EQ(bin.status, 201);
+  EXPECT_EQ(bin.str("type"), "application/octet-stream");
+  auto pdf = upload(a, "doc", "%PDF-1.7\n...");
+  EXPECT_EQ(pdf.str("type"), "application/pdf");
+  auto zip = upload(a, "a.zip", std::string("PK\x03\x04rest", 8));
+  EXPECT_EQ(zip.str("type"), "application/zip");
+}
+
+TEST_F(Files, ADecompressionBombIsRefusedByItsHeader) {
+  auto a = account("alice");
+  // A PNG header that declares 20000 x 20000 pixels (400 M, over the 100 M limit).
+  std::string bomb = kPng;
+  bomb.replace(16, 8, std::string("\x00\x00\x4e\x20\x00\x00\x4e\x20", 8));
+  auto r = upload(a, "bomb.png", bomb);
+  EXPECT_EQ(r.status, 413) << r.body;
+  EXPECT_EQ(r.error_code(), "payload_too_large");
+  // 10000 x 10000 is still an image.
+  std::string big = kPng;
+  big.replace(16, 8, std::string("\x00\x00\x27\x10\x00\x00\x27\x10", 8));
+  auto ok = upload(a, "big.png", big);
+  EXPECT_EQ(ok.status, 201) << ok.body;
+  EXPECT_EQ(ok.json.at("width").as_int64(), 10000);
+}
+
+TEST_F(Files, FileNamesAreSanitized) {
+  auto a = account("alice");
+  // Path components, a right-to-left override, a control character, quotes.
+  auto r = upload(a, "../../etc/evil\xE2\x80\xAEgnp.exe\x01\"x\".txt", "hello");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.str("name"), "evilgnp.exex.txt");
+  auto dots = upload(a, "..", "hello");
+  EXPECT_EQ(dots.str("name"), "file");
+  auto longname = upload(a, std::string(500, 'n') + ".txt", "hello");
+  EXPECT_EQ(longname.str("name").size(), 200u);
+  EXPECT_EQ(longname.str("name").substr(196), ".txt");
+  auto d = download(a, r.str("id"));
+  EXPECT_EQ(d.header("Content-Disposition"),
+            "attachment; filename=\"evilgnp.exex.txt\"; filename*=UTF-8''evilgnp.exex.txt");
+}
+
+TEST_F(Files, UploadsNeedATokenAndABody) {
+  auto a = account("alice");
+  auto r = http().request("POST", "/api/v1/files?name=x", std::string("abc"), "");
+  EXPECT_EQ(r.status, 401) << r.body;
+  auto empty = upload(a, "x", "");
+  EXPECT_EQ(empty.status, 400) << empty.body;
+  // A bogus id, someone's id with a path in it: plain 404s.
+  EXPECT_EQ(download(a, "0123456789abcdef0123456789abcdef").status, 404);
+  EXPECT_EQ(download(a, "..%2F..%2Fjwt.secret").status, 404);
+  EXPECT_EQ(http().get("/api/v1/files/0123456789abcdef0123456789abcdef").status, 401);
+}
+
+TEST_F(Files, RangesAndValidators) {
+  auto a = account("alice");
+  std::string bytes;
+  for (int i = 0; i < 1000; ++i) bytes += static_cast<char>('a' + i % 26);
+  const std::string id = upload_ok(a, "letters.txt", bytes);
+  auto part = download(a, id, {{"Range", "bytes=10-19"}});
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.body, bytes.substr(10, 10));
+  EXPECT_EQ(part.header("Content-Range"), "bytes 10-19/1000");
+  auto tail = download(a, id, {{"Range", "bytes=-5"}});
+  EXPECT_EQ(tail.status, 206);
+  EXPECT_EQ(tail.body, bytes.substr(995));
+  auto open_end = download(a, id, {{"Range", "bytes=990-"}});
+  EXPECT_EQ(open_end.body, bytes.substr(990));
+  EXPECT_EQ(open_end.header("Content-Range"), "bytes 990-999/1000");
+  auto past = download(a, id, {{"Range", "bytes=1000-"}});
+  EXPECT_EQ(past.status, 416);
+  EXPECT_EQ(past.header("Content-Range"), "bytes */1000");
+  // Several ranges are not served as multipart: the whole file.
+  auto multi = download(a, id, {{"Range", "bytes=0-1,5-6"}});
+  EXPECT_EQ(multi.status, 200);
+  EXPECT_EQ(multi.body, bytes);
+
+  auto full = download(a, id);
+  const std::string etag = full.header("ETag");
+  auto same = download(a, id, {{"If-None-Match", etag}});
+  EXPECT_EQ(same.status, 304);
+  EXPECT_TRUE(same.body.empty());
+  EXPECT_EQ(same.header("ETag"), etag);
+  auto other = download(a, id, {{"If-None-Match", "\"nope\""}});
+  EXPECT_EQ(other.status, 200);
+}
+
+TEST_F(Files, ALargeFileStreamsBothWays) {
+  auto a = account("alice");
+  std::string bytes(5 * 1024 * 1024 + 123, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 7919) >> 3);
+  auto r = upload(a, "big.bin", bytes);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(r.json.at("size").as_int64(), static_cast<std::int64_t>(bytes.size()));
+  auto d = download(a, r.str("id"));
+  ASSERT_EQ(d.status, 200);
+  EXPECT_TRUE(d.body == bytes);
+}
+
+TEST_F(Files, DmShareGivesThePeerAccessAndStrangersA404) {
+  auto a = account("alice");
+  auto b = account("bob");
+  auto c = account("carol");
+  const std::string id = upload_ok(a, "dot.png", kPng);
+  EXPECT_EQ(download(b, id).status, 404);  // not shared yet
+
+  auto wa = connect_synced(a);
+  auto wb = connect_synced(b);
+  auto sent = send_file(*wa, "f1", "to", b.id, id, "look at this");
+  ASSERT_TRUE(is_op(sent, "sent")) << bj::serialize(sent);
+  auto msg = wb->recv_op("msg");
+  ASSERT_TRUE(msg);
+  EXPECT_EQ(str(*msg, "type"), "file");
+  EXPECT_EQ(str(*msg, "body"), "look at this");
+  ASSERT_TRUE(msg->contains("file")) << bj::serialize(*msg);
+  const auto& file = msg->at("file").as_object();
+  EXPECT_EQ(str(file, "id"), id);
+  EXPECT_EQ(str(file, "name"), "dot.png");
+  EXPECT_EQ(str(file, "type"), "image/png");
+  EXPECT_EQ(str(file, "url"), "/api/v1/files/" + id);
+  EXPECT_EQ(file.at("size").as_int64(), 73);
+  EXPECT_EQ(file.at("width").as_int64(), 3);
+  EXPECT_EQ(file.at("height").as_int64(), 2);
+
+  auto got = download(b, id);
+  EXPECT_EQ(got.status, 200);
+  EXPECT_EQ(got.body, kPng);
+  EXPECT_EQ(download(c, id).status, 404);
+
+  // History carries the file too.
+  auto hist = http().get("/api/v1/dms/" + a.id + "/messages", b.access);
+  ASSERT_EQ(hist.status, 200) << hist.body;
+  const auto& m = hist.json.at("messages").as_array().at(0).as_object();
+  EXPECT_EQ(str(m.at("file").as_object(), "id"), id);
+  EXPECT_EQ(str(m, "body"), "look at this");
+}
+
+TEST_F(Files, ChannelShareGivesMembersAccessWhileTheyAreMembers) {
+  auto a = account("alice");
+  auto b = account("bob");
+  auto c = account("carol");
+  Http h = http();
+  auto sc = make_space_channel(h, a, {&b});
+  const std::string id = upload_ok(a, "notes.txt", "meeting notes");
+  auto wa = connect_synced(a);
+  // No caption: the body may be left out.
+  auto sent = send_file(*wa, "c1", "channel", sc.channel_id, id);
+  ASSERT_TRUE(is_op(sent, "sent")) << bj::serialize(sent);
+  EXPECT_EQ(download(b, id).status, 200);
+  EXPECT_EQ(download(c, id).status, 404);
+  auto left = http().post("/api/v1/channels/" + sc.channel_id + "/leave", bj::object{}, b.access);
+  ASSERT_TRUE(left.status == 200 || left.status == 204) << left.body;
+  EXPECT_EQ(download(b, id).status, 404);
+}
+
+TEST_F(Files, OnlyTheUploaderSendsAFile) {
+  auto a = account("alice");
+  auto b = account("bob");
+  const std::string id = upload_ok(a, "x.txt", "secret");
+  auto wb = connect_synced(b);
+  auto refused = send_file(*wb, "s1", "to", a.id, id);
+  EXPECT_TRUE(is_op(refused, "error")) << bj::serialize(refused);
+  EXPECT_EQ(str(refused, "code"), "not_found") << bj::serialize(refused);
+  EXPECT_EQ(download(b, id).status, 404);
+  auto unknown = send_file(*wb, "s2", "to", a.id, "0123456789abcdef0123456789abcdef");
+  EXPECT_TRUE(is_op(unknown, "error"));
+  // A caption leaves room for the metadata within the message limit (16 KiB).
+  auto wa = connect_synced(a);
+  const std::string mine = upload_ok(a, "y.txt", "mine");
+  bj::object big{{"op", "send"},   {"cid", "s4"},  {"to", b.id},
+                 {"type", "file"}, {"file", mine}, {"body", std::string(16 * 1024 - 2000, 'c')}};
+  wa->send(big);
+  auto e4 =
+      wa->recv_until([](const bj::object& f) { return is_op(f, "error") || is_op(f, "sent"); });
+  ASSERT_FALSE(e4.empty());
+  EXPECT_EQ(str(e4.back(), "code"), "payload_too_large") << bj::serialize(e4.back());
+  // type file without `file`, and `file` with type text, are malformed.
+  wb->send(
+      bj::object{{"op", "send"}, {"cid", "s3"}, {"to", a.id}, {"type", "file"}, {"body", "x"}});
+  auto e3 = wb->recv_op("error");
+  ASSERT_TRUE(e3);
+  EXPECT_EQ(str(*e3, "code"), "invalid_argument");
+}
+
+TEST_F(Files, DeletingTheMessageRemovesTheBytes) {
+  auto a = account("alice");
+  auto b = account("bob");
+  const std::string id = upload_ok(a, "dot.png", kPng);
+  auto wa = connect_synced(a);
+  auto sent = send_file(*wa, "d1", "to", b.id, id);
+  ASSERT_TRUE(is_op(sent, "sent"));
+  const std::string msg_id = str(sent, "id");
+  if (blobs_on_disk()) ASSERT_TRUE(fs::exists(blob_path(id)));
+  wa->send(bj::object{{"op", "delete"}, {"id", msg_id}});
+  auto frames = wa->recv_until(
+      [&](const bj::object& f) { return is_op(f, "deleted") && str(f, "id") == msg_id; });
+  ASSERT_FALSE(frames.empty());
+  ASSERT_TRUE(is_op(frames.back(), "deleted")) << "no deleted frame";
+  EXPECT_FALSE(frames.back().contains("file"));
+  if (blobs_on_disk()) EXPECT_FALSE(fs::exists(blob_path(id)));
+  EXPECT_EQ(download(a, id).status, 404);
+  EXPECT_EQ(download(b, id).status, 404);
+  // A deleted file cannot be sent again.
+  auto again = send_file(*wa, "d2", "to", b.id, id);
+  EXPECT_TRUE(is_op(again, "error"));
+}
+
+TEST_F(Files, TheDeclaredSizeIsRefusedBeforeTheBodyIsSent) {
+  server_.reset();
+  start({"--files-max-bytes", "1000", "--files-quota-bytes", "2500"});
+  auto a = account("alice");
+  // Only the headers go out; the answer comes without the body ever being sent.
+  const std::string raw =
+      http().raw("POST /api/v1/files?name=x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                 a.access + "\r\nContent-Length: 1001\r\n\r\n");
+  EXPECT_EQ(raw.rfind("HTTP/1.1 413", 0), 0u) << raw;
+  // Within the file limit, over the quota that is left.
+  EXPECT_EQ(upload(a, "a", std::string(1000, 'a')).status, 201);
+  EXPECT_EQ(upload(a, "b", std::string(1000, 'b')).status, 201);
+  auto over = upload(a, "c", std::string(1000, 'c'));
+  EXPECT_EQ(over.status, 413) << over.body;
+  EXPECT_EQ(over.error_code(), "payload_too_large");
+  EXPECT_EQ(upload(a, "d", std::string(500, 'd')).status, 201);
+  // Chunked, without a declared length: cut at the limit.
+  const std::string chunked =
+      http().raw("POST /api/v1/files?name=y HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                 account("bob").access + "\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n" +
+                 std::string(1000, 'x') + "\r\n10\r\n" + std::string(16, 'y') + "\r\n0\r\n\r\n");
+  EXPECT_EQ(chunked.rfind("HTTP/1.1 413", 0), 0u) << chunked;
+}
+
+TEST_F(Files, UploadsNeverSentAreSwept) {
+  server_.reset();
+  // The shared file must be sent within the TTL of its upload: the connection is ready first.
+  start({"--files-orphan-ttl-s", "5", "--files-sweep-interval-s", "1"});
+  auto a = account("alice");
+  auto b = account("bob");
+  auto wa = connect_synced(a);
+  const std::string shared = upload_ok(a, "s.txt", "sent");
+  ASSERT_TRUE(is_op(send_file(*wa, "o1", "to", b.id, shared), "sent"));
+  const std::string orphan = upload_ok(a, "o.txt", "never sent");
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (download(a, orphan).status != 404 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(download(a, orphan).status, 404);
+  if (blobs_on_disk()) EXPECT_FALSE(fs::exists(blob_path(orphan)));
+  EXPECT_EQ(download(b, shared).status, 200);
+}
+
+}  // namespace
+}  // namespace imd::test
