@@ -54,7 +54,8 @@ class RestApi {
  private:
   struct Route {
     std::string method;
-    std::vector<std::string> segments;  // "{id}" matches a positive decimal id
+    // "{id}" matches a positive decimal id, "{code}" an invitation code (base64url, 1..64)
+    std::vector<std::string> segments;
     Handler handler;
     bool authenticated;
     bool auth_limited;  // counts against the per-IP auth rate (register/login/refresh)
@@ -91,6 +92,22 @@ class RestApi {
   HttpResponse channels_messages(Ctx&);
   HttpResponse dms_messages(Ctx&);
   HttpResponse conversations(Ctx&);
+  HttpResponse invites_create(Ctx&);
+  HttpResponse invites_list(Ctx&);
+  HttpResponse invites_revoke(Ctx&);
+  HttpResponse invites_preview(Ctx&);
+  HttpResponse invites_accept(Ctx&);
+  HttpResponse members_add(Ctx&);
+  HttpResponse members_remove(Ctx&);
+  HttpResponse members_update(Ctx&);
+  HttpResponse spaces_transfer(Ctx&);
+  HttpResponse bans_create(Ctx&);
+  HttpResponse bans_delete(Ctx&);
+  HttpResponse bans_list(Ctx&);
+  HttpResponse channel_members_add(Ctx&);
+  HttpResponse blocks_create(Ctx&);
+  HttpResponse blocks_delete(Ctx&);
+  HttpResponse blocks_list(Ctx&);
 
   HttpResponse history(Ctx& ctx, const ConvKey& conv);
   static Result<HistoryQuery> history_query(const Ctx& ctx);

@@ -10,6 +10,7 @@ import {
   createChannel,
   createSpace,
   joinChannel,
+  inviteLink,
   joinSpace,
   login,
   logout,
@@ -428,6 +429,38 @@ describe('imd web client', () => {
     const expected = ['refused once', 'unanswered once'];
     assert.deepEqual(await settledBodies(L.page, expected), expected);
     assert.deepEqual(await settledBodies(K.page, expected), expected);
+    noConsoleErrors();
+  });
+
+  test('i) an invite link opened before logging in joins the private space; a removal shows at once', { timeout: TEST_TIMEOUT_MS }, async () => {
+    watch.scenario = 'i';
+    const olga = newIdentity('olga');
+    const pete = newIdentity('pete');
+    const O = await device('olga');
+    await register(O.page, olga);
+    const spaceId = await createSpace(O.page, 'Private Crew');
+    await createChannel(O.page, 'crew');
+    const link = await inviteLink(O.page);
+    assert.match(link, /\/invite\/[A-Za-z0-9_-]{22}$/);
+
+    // Pete opens the link as a stranger: he registers, and lands in the space.
+    const P = await device('pete');
+    await P.page.goto(link);
+    await register(P.page, pete);
+    await P.page.locator(`[data-space="${spaceId}"][aria-pressed="true"]`).waitFor();
+    assert.equal(await P.page.evaluate(() => location.pathname), '/');
+    await joinChannel(P.page, 'crew');
+    await send(P.page, 'pete joined by link');
+    await waitForMessage(O.page, 'pete joined by link');
+
+    // The owner sees the roles and removes him: his client drops the space at once.
+    const members = O.page.locator('details.members');
+    await members.locator('summary').click();
+    await members.locator(`[data-member] .role-owner`).waitFor();
+    await members.getByRole('button', { name: `Remove ${pete.name}` }).click();
+    await P.page.getByRole('alert').filter({ hasText: 'You were removed from Private Crew' }).waitFor();
+    await P.page.locator(`[data-space="${spaceId}"]`).waitFor({ state: 'detached' });
+    await shot(P.page, 'i-removed');
     noConsoleErrors();
   });
 

@@ -81,6 +81,8 @@ export class Server {
       '--auth-password-hash', 'min',
       '--web-root', WEB_ROOT,
       '--log-level', 'info',
+      // The scenarios DM people they share no space with (the DM policy has its own tests).
+      '--limits-dm-policy', 'anyone',
       ...this.extraArgs,
     ];
     const proc = spawn(IMD_BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -252,14 +254,36 @@ export async function inlineForm(page, summary, value) {
   await details.locator('button[type=submit]').click();
 }
 
+/** Invitation links made by createSpace, by space id: joinSpace pastes the space's link. */
+const inviteLinks = new Map();
+
+/** Creates a space (private) and an invitation link to it; returns the space's id. */
 export async function createSpace(page, name) {
   await inlineForm(page, 'New space', name);
   await page.locator('.space-name', { hasText: name }).waitFor();
-  return (await page.locator('.sidebar .hint code').first().textContent()).trim();
+  const id = (await page.locator('.sidebar .hint code').first().textContent()).trim();
+  inviteLinks.set(id, await inviteLink(page));
+  return id;
 }
 
+/** "Invite people" in the selected space: the link it shows. */
+export async function inviteLink(page) {
+  const before = await page.getByTestId('invite-link').inputValue().catch(() => '');
+  await page.getByTestId('invite').click();
+  const field = page.getByTestId('invite-link');
+  await page.waitForFunction(
+    (old) => {
+      const v = document.querySelector('[data-testid="invite-link"]')?.value ?? '';
+      return v && v !== old;
+    },
+    before,
+  );
+  return field.inputValue();
+}
+
+/** Joins through the space's invitation link (pasted into "Join a space"). */
 export async function joinSpace(page, spaceId) {
-  await inlineForm(page, 'Join a space', spaceId);
+  await inlineForm(page, 'Join a space', inviteLinks.get(spaceId) ?? spaceId);
   await page.locator(`[data-space="${spaceId}"][aria-pressed="true"]`).waitFor();
 }
 

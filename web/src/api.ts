@@ -5,6 +5,8 @@ import { LoggedOut, SessionStore, fromLogin } from './session';
 import type {
   Channel,
   ConversationList,
+  Invite,
+  InvitePreview,
   LoginResponse,
   Member,
   Space,
@@ -106,6 +108,21 @@ export class Api {
   joinSpace(id: string) {
     return this.request<Space>('POST', `/spaces/${encodeURIComponent(id)}/join`);
   }
+  createInvite(spaceId: string) {
+    return this.request<Invite>('POST', `/spaces/${encodeURIComponent(spaceId)}/invites`, {});
+  }
+  previewInvite(code: string) {
+    return this.request<InvitePreview>('GET', `/invites/${encodeURIComponent(code)}`);
+  }
+  acceptInvite(code: string) {
+    return this.request<Space>('POST', `/invites/${encodeURIComponent(code)}/accept`);
+  }
+  removeMember(spaceId: string, userId: string) {
+    return this.request<void>('DELETE', `/spaces/${encodeURIComponent(spaceId)}/members/${encodeURIComponent(userId)}`);
+  }
+  banMember(spaceId: string, userId: string) {
+    return this.request<void>('POST', `/spaces/${encodeURIComponent(spaceId)}/bans`, { user_id: userId });
+  }
   async channels(spaceId: string): Promise<{ channels: Channel[] }> {
     return { channels: await this.allPages<Channel>(`/spaces/${spaceId}/channels`, 'channels') };
   }
@@ -124,8 +141,8 @@ export class Api {
     }
     return out;
   }
-  createChannel(spaceId: string, name: string) {
-    return this.request<Channel>('POST', `/spaces/${spaceId}/channels`, { name });
+  createChannel(spaceId: string, name: string, isPrivate = false) {
+    return this.request<Channel>('POST', `/spaces/${spaceId}/channels`, { name, private: isPrivate });
   }
   joinChannel(id: string) {
     return this.request<Channel>('POST', `/channels/${id}/join`);
