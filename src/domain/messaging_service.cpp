@@ -113,37 +113,34 @@ std::optional<Result<void>> MessagingService::dm_allowed(Id from, Id to, Lookup 
   const Millis now = clock_.now_ms();
   {
     std::lock_guard lock(dm_mu_);
-    auto it = dm_verdicts_.find(key);
-    if (it != dm_verdicts_.end() && it->second.until > now) {
-      if (it->second.refused) return *it->second.refused;
-      return Result<void>{};
-    }
+    auto it = dm_allowed_until_.find(key);
+    if (it != dm_allowed_until_.end() && it->second > now) return Result<void>{};
   }
   if (how == Lookup::in_memory) return std::nullopt;
   auto policy = store_.dm_policy(from, to);
   if (!policy) return policy.error();
   // The sender learns that they may not write, never which of the reasons it is when the
-  // reason is the peer's (a block looks like any other refusal of the peer's).
-  DmVerdict v{std::nullopt, now + kDmPolicyTtlMs};
+  // reason is the peer's (a block reads like the policy). A refusal is not remembered: joining
+  // a shared space or an unblock takes effect at the next send.
   if (policy->blocked_peer) {
-    v.refused = make_error(Errc::forbidden, "you blocked this user: unblock them to write");
-  } else if (policy->blocked_by_peer ||
-             (limits_.dm_shared_space_only && !policy->shares_space && !policy->has_conversation)) {
-    v.refused = make_error(Errc::forbidden,
-                           "this user does not accept direct messages from you (users may "
-                           "write to people they share a space with)");
+    return make_error(Errc::forbidden, "you blocked this user: unblock them to write");
+  }
+  if (policy->blocked_by_peer ||
+      (limits_.dm_shared_space_only && !policy->shares_space && !policy->has_conversation)) {
+    return make_error(Errc::forbidden,
+                      "this user does not accept direct messages from you (users may write to "
+                      "people they share a space with)");
   }
   std::lock_guard lock(dm_mu_);
-  if (dm_verdicts_.size() >= kMaxDmVerdicts) dm_verdicts_.clear();
-  dm_verdicts_[key] = v;
-  if (v.refused) return *v.refused;
+  if (dm_allowed_until_.size() >= kMaxDmVerdicts) dm_allowed_until_.clear();
+  dm_allowed_until_[key] = now + kDmPolicyTtlMs;
   return Result<void>{};
 }
 
 void MessagingService::forget_dm_policy(Id a, Id b) {
   std::lock_guard lock(dm_mu_);
-  dm_verdicts_.erase(MemberKey{a, ConvKey::dm(a, b)});
-  dm_verdicts_.erase(MemberKey{b, ConvKey::dm(a, b)});
+  dm_allowed_until_.erase(MemberKey{a, ConvKey::dm(a, b)});
+  dm_allowed_until_.erase(MemberKey{b, ConvKey::dm(a, b)});
 }
 
 Result<void> MessagingService::block(Id user, Id target) {

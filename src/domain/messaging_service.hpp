@@ -80,8 +80,9 @@ struct MessagingLimits {
   bool dm_shared_space_only = true;
 };
 
-// How long a DM policy verdict is remembered per (sender, recipient) in each process: a block
-// or a space change made through another process takes effect within this time.
+// How long a DM the policy allowed is remembered per (sender, recipient) in each process (the
+// send path's fast path): a block, or the end of the last shared space, made through another
+// process takes effect within this time. Refusals are not remembered.
 inline constexpr Millis kDmPolicyTtlMs = 2000;
 
 inline constexpr std::size_t kMaxCidBytes = 64;
@@ -192,8 +193,8 @@ class MessagingService {
   std::optional<Result<void>> submit_impl(Id sender, const SendInput& in, ConnRef origin,
                                           Lookup how);
   std::optional<Result<void>> access(Id user, const ConvKey& conv, Lookup how);
-  // Whether `from` may send a DM to `to` (blocks, MessagingLimits::dm_shared_space_only),
-  // remembered for kDmPolicyTtlMs.
+  // Whether `from` may send a DM to `to` (blocks, MessagingLimits::dm_shared_space_only); an
+  // allowed pair is remembered for kDmPolicyTtlMs.
   std::optional<Result<void>> dm_allowed(Id from, Id to, Lookup how);
   void forget_dm_policy(Id a, Id b);
   // A message body (send, edit): not empty, within the limit, UTF-8.
@@ -223,13 +224,10 @@ class MessagingService {
   static constexpr std::size_t kMaxKnownUsers = 1 << 20;
   std::mutex known_mu_;
   std::unordered_set<Id> known_users_;
-  struct DmVerdict {
-    std::optional<Error> refused;
-    Millis until = 0;
-  };
+  // (sender, DM) pairs the policy allowed, until when. Bounded: cleared when full.
   static constexpr std::size_t kMaxDmVerdicts = 1 << 16;
   std::mutex dm_mu_;
-  std::unordered_map<MemberKey, DmVerdict, MemberKeyHash> dm_verdicts_;  // user: the sender
+  std::unordered_map<MemberKey, Millis, MemberKeyHash> dm_allowed_until_;
   std::mutex ack_mu_;
   std::condition_variable ack_cv_;
   std::unordered_map<MemberKey, std::uint64_t, MemberKeyHash> pending_acks_;
