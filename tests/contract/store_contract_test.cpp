@@ -642,6 +642,7 @@ TEST_P(StoreContract, PrivateChannelsAndDmPolicy) {
                   .create_channel(Channel{.id = 21,
                                           .space_id = 10,
                                           .name = "secret",
+                                          .avatar = "",
                                           .owner_id = 1,
                                           .created_at = 3,
                                           .is_private = true})
@@ -650,7 +651,11 @@ TEST_P(StoreContract, PrivateChannelsAndDmPolicy) {
   EXPECT_FALSE(store().channel_by_id(20)->is_private);
   auto ids = [&](Id viewer) {
     std::vector<Id> out;
-    for (const auto& c : *store().visible_channels_of_space(10, viewer, 0, 10)) out.push_back(c.id);
+    auto listed = store().visible_channels_of_space(10, viewer, 0, 10);
+    EXPECT_TRUE(listed.ok());
+    if (listed.ok()) {
+      for (const auto& c : *listed) out.push_back(c.id);
+    }
     return out;
   };
   EXPECT_EQ(ids(1), (std::vector<Id>{20, 21}));
