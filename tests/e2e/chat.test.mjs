@@ -432,8 +432,8 @@ describe('imd web client', () => {
     noConsoleErrors();
   });
 
-  test('i) an invite link opened before logging in joins the private space; a removal shows at once', { timeout: TEST_TIMEOUT_MS }, async () => {
-    watch.scenario = 'i';
+  test('r) an invite link opened before logging in joins the private space; a removal shows at once', { timeout: TEST_TIMEOUT_MS }, async () => {
+    watch.scenario = 'r';
     const olga = newIdentity('olga');
     const pete = newIdentity('pete');
     const O = await device('olga');
