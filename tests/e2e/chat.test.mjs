@@ -10,6 +10,7 @@ import {
   createChannel,
   createSpace,
   joinChannel,
+  inlineForm,
   inviteLink,
   joinSpace,
   login,
@@ -432,7 +433,7 @@ describe('imd web client', () => {
     noConsoleErrors();
   });
 
-  test('r) an invite link opened before logging in joins the private space; a removal shows at once', { timeout: TEST_TIMEOUT_MS }, async () => {
+  test('r) an invite link opened before logging in joins the private space; a private channel by adding; a removal shows at once', { timeout: TEST_TIMEOUT_MS }, async () => {
     watch.scenario = 'r';
     const olga = newIdentity('olga');
     const pete = newIdentity('pete');
@@ -452,6 +453,22 @@ describe('imd web client', () => {
     await joinChannel(P.page, 'crew');
     await send(P.page, 'pete joined by link');
     await waitForMessage(O.page, 'pete joined by link');
+
+    // A private channel (the checkbox): its member adds Pete by name; he sees it with its lock.
+    const form = O.page.locator('details.inline-form', { has: O.page.locator('summary', { hasText: 'New channel' }) });
+    await form.locator('summary').click();
+    await form.getByTestId('channel-private').check();
+    await inlineForm(O.page, 'New channel', 'inner');
+    await O.page.locator('#conv-title', { hasText: 'inner' }).waitFor();
+    const inner = await O.page.evaluate(() => decodeURIComponent(location.pathname.replace(/^\/c\//, '')));
+    assert.match(inner, /^channel:\d+$/);
+    await O.page.locator(`[data-conv="${inner}"][data-private="true"]`).waitFor();
+    await inlineForm(O.page, 'Add to 🔒 inner', pete.name);
+    await send(O.page, 'welcome to the inner circle');
+    await P.page.reload();
+    await waitOnline(P.page);
+    await P.page.locator(`[data-conv="${inner}"][data-private="true"]`).click();
+    await waitForMessage(P.page, 'welcome to the inner circle');
 
     // The owner sees the roles and removes him: his client drops the space at once.
     const members = O.page.locator('details.members');

@@ -120,6 +120,12 @@ export class Api {
   removeMember(spaceId: string, userId: string) {
     return this.request<void>('DELETE', `/spaces/${encodeURIComponent(spaceId)}/members/${encodeURIComponent(userId)}`);
   }
+  setRole(spaceId: string, userId: string, role: 'admin' | 'member') {
+    return this.request<Space>('PATCH', `/spaces/${encodeURIComponent(spaceId)}/members/${encodeURIComponent(userId)}`, { role });
+  }
+  addToChannel(spaceId: string, channelId: string, userId: string) {
+    return this.request<Channel>('POST', `/spaces/${encodeURIComponent(spaceId)}/channels/${encodeURIComponent(channelId)}/members`, { user_id: userId });
+  }
   banMember(spaceId: string, userId: string) {
     return this.request<void>('POST', `/spaces/${encodeURIComponent(spaceId)}/bans`, { user_id: userId });
   }

@@ -408,6 +408,20 @@ export class Chat {
     return page.members;
   }
 
+  async setRole(spaceId: string, userId: string, role: 'admin' | 'member'): Promise<void> {
+    await this.api.setRole(spaceId, userId, role);
+  }
+
+  /** Adds someone of the space (found by name or id among its members) to a channel one is in. */
+  async addToChannel(spaceId: string, channelId: string, who: string): Promise<void> {
+    const q = who.trim().toLowerCase();
+    const members = await this.members(spaceId);
+    const found = members.filter((m) => m.user_id === q || m.name.toLowerCase() === q);
+    if (found.length === 0) throw new Error(`Nobody in this space is called “${who}”.`);
+    if (found.length > 1) throw new Error('Several members have that name: use their id.');
+    await this.api.addToChannel(spaceId, channelId, found[0].user_id);
+  }
+
   async removeMember(spaceId: string, userId: string, ban: boolean): Promise<void> {
     if (ban) await this.api.banMember(spaceId, userId);
     else await this.api.removeMember(spaceId, userId);

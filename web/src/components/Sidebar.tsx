@@ -94,6 +94,14 @@ export function Sidebar({ chat }: { chat: Chat }) {
             {channels && channels.length === 0 && <li class="hint">No channels yet.</li>}
           </ul>
           <NewChannel chat={chat} spaceId={space.id} online={online} />
+          {(() => {
+            const openId = chat.open?.startsWith('channel:') ? chat.open.slice('channel:'.length) : null;
+            const ch = openId ? (channels ?? []).find((c) => c.id === openId && c.private) : undefined;
+            return ch ? (
+              <InlineForm summary={`Add to 🔒 ${ch.name}`} label="Member name or id" submit="Add" online={online}
+                          action={(who) => chat.addToChannel(space.id, ch.id, who)} />
+            ) : null;
+          })()}
           <Members chat={chat} spaceId={space.id} />
         </section>
       )}
@@ -228,6 +236,13 @@ function Members({ chat, spaceId }: { chat: Chat; spaceId: string }) {
           return (
             <li key={m.user_id} class="member" data-member={m.user_id}>
               <span class="item-name">{m.name}</span> <span class={`role role-${role}`}>{role}</span>
+              {mine === 'owner' && role !== 'owner' && (
+                <button type="button" class="small" aria-label={`Make ${m.name} ${role === 'admin' ? 'a member' : 'an admin'}`}
+                        onClick={() => void chat.setRole(spaceId, m.user_id, role === 'admin' ? 'member' : 'admin')
+                          .then(load, (e) => chat.setNotice((e as Error).message))}>
+                  {role === 'admin' ? 'Make member' : 'Make admin'}
+                </button>
+              )}
               {may && (
                 <>
                   <button type="button" class="small" aria-label={`Remove ${m.name}`} onClick={() => void act(m, false)}>
