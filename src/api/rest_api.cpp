@@ -222,6 +222,7 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
   add("POST", "/api/v1/spaces/{id}/channels", &RestApi::channels_create, true);
   add("GET", "/api/v1/spaces/{id}/channels", &RestApi::channels_list, true);
   add("GET", "/api/v1/channels/{id}", &RestApi::channels_get, true);
+  add("PATCH", "/api/v1/channels/{id}", &RestApi::channels_update, true);
   add("POST", "/api/v1/channels/{id}/join", &RestApi::channels_join, true);
   add("POST", "/api/v1/channels/{id}/leave", &RestApi::channels_leave, true);
   add("GET", "/api/v1/channels/{id}/members", &RestApi::channels_members, true);
@@ -557,6 +558,20 @@ HttpResponse RestApi::channels_list(Ctx& ctx) {
 
 HttpResponse RestApi::channels_get(Ctx& ctx) {
   return respond(s_.spaces.get_channel(ctx.user, ctx.params[0]), 200, channel_json);
+}
+
+HttpResponse RestApi::channels_update(Ctx& ctx) {
+  auto body = ctx.body();
+  if (!body) return error_response(body.error());
+  if (auto unknown = only_fields(*body, {"name", "avatar"}); !unknown) {
+    return error_response(unknown.error());
+  }
+  auto name = json::optional_string(*body, "name", kMaxNameBytes, 1);
+  if (!name) return error_response(name.error());
+  auto avatar = json::optional_string(*body, "avatar", kMaxAvatarBytes);
+  if (!avatar) return error_response(avatar.error());
+  return respond(s_.spaces.update_channel(ctx.user, ctx.params[0], *name, *avatar), 200,
+                 channel_json);
 }
 
 HttpResponse RestApi::channels_join(Ctx& ctx) {

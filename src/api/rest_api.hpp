@@ -86,6 +86,7 @@ class RestApi {
   HttpResponse channels_create(Ctx&);
   HttpResponse channels_list(Ctx&);
   HttpResponse channels_get(Ctx&);
+  HttpResponse channels_update(Ctx&);
   HttpResponse channels_join(Ctx&);
   HttpResponse channels_leave(Ctx&);
   HttpResponse channels_members(Ctx&);

@@ -444,6 +444,21 @@ Result<Channel> SpaceService::get_channel(Id user, Id channel_id) {
   return channel_for_space_member(user, channel_id);
 }
 
+Result<Channel> SpaceService::update_channel(Id user, Id channel_id,
+                                             const std::optional<std::string>& name,
+                                             const std::optional<std::string>& avatar) {
+  if (name) IMD_TRY(check_name("name", *name));
+  if (avatar) IMD_TRY(check_avatar(*avatar));
+  auto channel = channel_for_space_member(user, channel_id);
+  if (!channel) return channel;
+  if (channel->owner_id != user) {
+    IMD_TRY(require_role(user, channel->space_id, SpaceRole::admin,
+                         "change a channel they did not create"));
+  }
+  if (!name && !avatar) return channel;
+  return store_.update_channel(channel_id, name, avatar);
+}
+
 // A private channel is visible to its members only, so joining it is a no-op for them and
 // not_found for everyone else.
 Result<Channel> SpaceService::join_channel(Id user, Id channel_id) {

@@ -103,6 +103,9 @@ class SpaceService {
                                  const std::string& avatar, bool is_private = false);
   Result<Page<Channel>> space_channels(Id user, Id space_id, Id after, std::uint32_t limit);
   Result<Channel> get_channel(Id user, Id channel_id);
+  // Its creator, and the space's admins and owner who see it, rename a channel.
+  Result<Channel> update_channel(Id user, Id channel_id, const std::optional<std::string>& name,
+                                 const std::optional<std::string>& avatar);
   Result<Channel> join_channel(Id user, Id channel_id);
   Result<void> leave_channel(Id user, Id channel_id);
   Result<MemberPage> channel_members(Id user, Id channel_id, Id after, std::uint32_t limit);

@@ -192,6 +192,8 @@ class SqlStore : public Store {
 
   Result<void> create_channel(const Channel& channel) override;
   Result<Channel> channel_by_id(Id id) override;
+  Result<Channel> update_channel(Id id, const std::optional<std::string>& name,
+                                 const std::optional<std::string>& avatar) override;
   Result<std::vector<Channel>> channels_of_space(Id space_id, Id after_channel_id,
                                                  std::uint32_t limit) override;
   Result<std::vector<Channel>> visible_channels_of_space(Id space_id, Id viewer,
@@ -240,6 +242,7 @@ class SqlStore : public Store {
   // Statements that more than one method runs.
   static Result<User> user_by_id_in(Connection& c, Id id);
   static Result<Space> space_by_id_in(Connection& c, Id id);
+  static Result<Channel> channel_by_id_in(Connection& c, Id id);
   static Result<bool> is_channel_member_in(Connection& c, Id channel_id, Id user_id);
   // Whether the user is a member / banned (share-locked, D::sql.banned_from_space) of the space.
   static Result<bool> is_space_member_in(Connection& c, Id space_id, Id user_id);

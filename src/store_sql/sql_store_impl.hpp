@@ -425,16 +425,27 @@ Result<void> SqlStore<D>::create_channel(const Channel& channel) {
 
 template <SqlDialect D>
 Result<Channel> SqlStore<D>::channel_by_id(Id id) {
-  return db_->read([&](Connection& c) {
-    return sql::one<Channel>(
-        D::query(c,
-                 "SELECT ch.id, COALESCE(sc.space_id, 0), ch.name, ch.avatar, ch.owner_id,"
-                 " ch.created_at, ch.last_seq, ch.last_message_id, ch.is_private"
-                 " FROM channel ch LEFT JOIN space_channel sc ON sc.channel_id = ch.id"
-                 " WHERE ch.id = ?",
-                 id),
-        sql::kChannel, "channel");
-  });
+  return db_->read([&](Connection& c) { return channel_by_id_in(c, id); });
+}
+
+template <SqlDialect D>
+Result<Channel> SqlStore<D>::channel_by_id_in(Connection& c, Id id) {
+  return sql::one<Channel>(
+      D::query(c,
+               "SELECT ch.id, COALESCE(sc.space_id, 0), ch.name, ch.avatar, ch.owner_id,"
+               " ch.created_at, ch.last_seq, ch.last_message_id, ch.is_private"
+               " FROM channel ch LEFT JOIN space_channel sc ON sc.channel_id = ch.id"
+               " WHERE ch.id = ?",
+               id),
+      sql::kChannel, "channel");
+}
+
+template <SqlDialect D>
+Result<Channel> SqlStore<D>::update_channel(Id id, const std::optional<std::string>& name,
+                                            const std::optional<std::string>& avatar) {
+  return update_profile(
+      "UPDATE channel SET name = COALESCE(?, name), avatar = COALESCE(?, avatar) WHERE id = ?", id,
+      name, avatar, "channel not found", &SqlStore::channel_by_id_in);
 }
 
 template <SqlDialect D>

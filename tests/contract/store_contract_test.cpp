@@ -663,6 +663,13 @@ TEST_P(StoreContract, PrivateChannelsAndDmPolicy) {
   ASSERT_TRUE(*store().add_channel_member(21, 2, 6));
   EXPECT_EQ(ids(2), (std::vector<Id>{20, 21}));
   EXPECT_EQ(store().channels_of_space(10, 0, 10)->size(), 2u);
+  auto renamed = store().update_channel(21, std::string("hidden"), std::nullopt);
+  ASSERT_TRUE(renamed.ok());
+  EXPECT_EQ(renamed->name, "hidden");
+  EXPECT_TRUE(renamed->is_private);
+  EXPECT_EQ(renamed->space_id, 10u);
+  EXPECT_EQ(store().update_channel(99, std::string("x"), std::nullopt).error().code,
+            Errc::not_found);
 
   auto policy = store().dm_policy(2, 1);
   ASSERT_TRUE(policy.ok());

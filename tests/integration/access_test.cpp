@@ -425,12 +425,14 @@ const std::vector<Row>& matrix() {
       {"POST /channels/P/join", {404, 404, 200, 200, 200, 404, 404}},
       {"GET /channels/P", {404, 404, 200, 200, 200, 404, 404}},
       {"GET /channels/P/members", {404, 404, 200, 200, 200, 404, 404}},
+      {"PATCH /channels/P name", {404, 404, 403, 200, 200, 404, 404}},
       {"GET /channels/P/messages", {404, 404, 200, 200, 200, 404, 404}},
       {"POST /spaces/S/channels/P/members owner", {404, 404, 200, 200, 200, 404, 404}},
       {"WS send P", {404, 404, 200, 200, 200, 404, 404}},
       {"GET /channels/V", {404, 404, 404, 404, 200, 404, 404}},
       {"POST /channels/V/join", {404, 404, 404, 404, 200, 404, 404}},
       {"GET /channels/V/members", {404, 404, 404, 404, 200, 404, 404}},
+      {"PATCH /channels/V name", {404, 404, 404, 404, 200, 404, 404}},
       {"GET /channels/V/messages", {404, 404, 404, 404, 200, 404, 404}},
       {"POST /spaces/S/channels/V/members owner", {404, 404, 404, 404, 200, 404, 404}},
       {"WS send V", {404, 404, 404, 404, 200, 404, 404}},
@@ -503,6 +505,9 @@ TEST_F(Access, AuthorizationMatrix) {
       if (what == "POST /channels/" + l + "/join") return post(c + "/join", bj::object{}, a).status;
       if (what == "GET /channels/" + l) return get(c, a).status;
       if (what == "GET /channels/" + l + "/members") return get(c + "/members", a).status;
+      if (what == "PATCH /channels/" + l + " name") {
+        return patch(c, bj::object{{"name", "renamed"}}, a).status;
+      }
       if (what == "GET /channels/" + l + "/messages") return get(c + "/messages", a).status;
       if (what == "POST /spaces/S/channels/" + l + "/members owner") {
         return post(S + "/channels/" + id + "/members", bj::object{{"user_id", owner.id}}, a)

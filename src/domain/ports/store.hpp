@@ -117,6 +117,9 @@ class Store {
   // is a member of the space (checked in the same transaction).
   virtual Result<void> create_channel(const Channel& channel) = 0;
   virtual Result<Channel> channel_by_id(Id id) = 0;
+  // Sets the fields that are given; the channel as stored after, or not_found.
+  virtual Result<Channel> update_channel(Id id, const std::optional<std::string>& name,
+                                         const std::optional<std::string>& avatar) = 0;
   // Keyset paging by channel id: channels with id > after_channel_id, ascending.
   virtual Result<std::vector<Channel>> channels_of_space(Id space_id, Id after_channel_id,
                                                          std::uint32_t limit) = 0;
