@@ -433,7 +433,7 @@ describe('imd web client', () => {
     noConsoleErrors();
   });
 
-  test('r) an invite link opened before logging in joins the private space; a private channel by adding; a removal shows at once', { timeout: TEST_TIMEOUT_MS }, async () => {
+  test('r) an invite link opened before logging in joins the private space; a private channel by adding; a removal shows at once; a listed space is joined from Discover', { timeout: TEST_TIMEOUT_MS }, async () => {
     watch.scenario = 'r';
     const olga = newIdentity('olga');
     const pete = newIdentity('pete');
@@ -477,7 +477,17 @@ describe('imd web client', () => {
     await members.getByRole('button', { name: `Remove ${pete.name}` }).click();
     await P.page.getByRole('alert').filter({ hasText: 'You were removed from Private Crew' }).waitFor();
     await P.page.locator(`[data-space="${spaceId}"]`).waitFor({ state: 'detached' });
-    await shot(P.page, 'i-removed');
+    await shot(P.page, 'r-removed');
+
+    // Removed is not banned: once the owner lists the space, he finds it and joins again.
+    await Promise.all([
+      O.page.waitForResponse((r) => r.request().method() === 'PATCH' && r.url().includes(`/spaces/${spaceId}`) && r.ok()),
+      O.page.getByTestId('discoverable').click(),
+    ]);
+    const discover = P.page.locator('details.discover');
+    await discover.locator('summary').click();
+    await discover.getByRole('button', { name: 'Join space Private Crew' }).click();
+    await P.page.locator(`[data-space="${spaceId}"][aria-pressed="true"]`).waitFor();
     noConsoleErrors();
   });
 

@@ -108,6 +108,13 @@ export class Api {
   joinSpace(id: string) {
     return this.request<Space>('POST', `/spaces/${encodeURIComponent(id)}/join`);
   }
+  setDiscoverable(spaceId: string, discoverable: boolean) {
+    return this.request<Space>('PATCH', `/spaces/${encodeURIComponent(spaceId)}`, { discoverable });
+  }
+  /** The first page of the server's discoverable spaces. */
+  discoverableSpaces() {
+    return this.request<{ spaces: Space[]; next_after: string | null }>('GET', '/spaces?discoverable=1&limit=100');
+  }
   createInvite(spaceId: string) {
     return this.request<Invite>('POST', `/spaces/${encodeURIComponent(spaceId)}/invites`, {});
   }

@@ -389,6 +389,19 @@ export class Chat {
     this.selectSpace(s.id);
   }
 
+  /** The owner lists the space for everyone (or stops). */
+  async setDiscoverable(spaceId: string, discoverable: boolean): Promise<void> {
+    const s = await this.api.setDiscoverable(spaceId, discoverable);
+    this.spaces = this.spaces.map((x) => (x.id === s.id ? s : x));
+    this.emit();
+  }
+
+  /** Spaces anyone may join that this user is not in yet. */
+  async discoverable(): Promise<Space[]> {
+    const { spaces } = await this.api.discoverableSpaces();
+    return spaces.filter((s) => !this.spaces.some((mine) => mine.id === s.id));
+  }
+
   async acceptInvite(code: string): Promise<void> {
     const s = await this.api.acceptInvite(code);
     await this.loadSpaces();

@@ -3,7 +3,7 @@ import { askNotifications, notificationPermission } from '../attention';
 import { mentionCount, unread, type Chat, type Conv } from '../chat';
 import { nextTheme, theme, setTheme, type Theme } from '../theme';
 import type { ConnState } from '../socket';
-import type { Member, User } from '../types';
+import type { Member, Space, User } from '../types';
 import { Badge, MentionBadge } from './Badge';
 import { InlineForm } from './InlineForm';
 
@@ -64,6 +64,7 @@ export function Sidebar({ chat }: { chat: Chat }) {
         {chat.spaces.length === 0 && <p class="hint">No spaces yet: create one for your team, or join one.</p>}
         <InlineForm summary="New space" label="Space name" submit="Create" online={online}
                     action={(name) => chat.createSpace(name)} />
+        <Discover chat={chat} />
         <InlineForm summary="Join a space" label="Invite link or space id" submit="Join" online={online}
                     maxLength={512} placeholder="https://…/invite/…"
                     action={(text) => chat.joinSpace(text)} />
@@ -76,6 +77,14 @@ export function Sidebar({ chat }: { chat: Chat }) {
           </h2>
           <p class="hint">Space id <code>{space.id}</code></p>
           <InviteLink chat={chat} spaceId={space.id} />
+          {space.owner_id === chat.me?.id && (
+            <label class="check">
+              <input type="checkbox" checked={!!space.discoverable} data-testid="discoverable"
+                     onChange={(e) => void chat.setDiscoverable(space.id, e.currentTarget.checked)
+                       .catch((err) => chat.setNotice((err as Error).message))} />
+              Listed: anyone may join
+            </label>
+          )}
           <ul class="list">
             {(channels ?? []).map((ch) => {
               const c = chat.convs.get(`channel:${ch.id}`);
@@ -256,6 +265,29 @@ function Members({ chat, spaceId }: { chat: Chat; spaceId: string }) {
             </li>
           );
         })}
+      </ul>
+    </details>
+  );
+}
+
+/** The spaces anyone may join (their owners listed them), with a Join button each. */
+function Discover({ chat }: { chat: Chat }) {
+  const [list, setList] = useState<Space[] | null>(null);
+  const load = () => chat.discoverable().then(setList, (e) => chat.setNotice((e as Error).message));
+  return (
+    <details class="discover" onToggle={(e) => { if (e.currentTarget.open) void load(); }}>
+      <summary>Discover spaces</summary>
+      <ul class="list">
+        {(list ?? []).map((s) => (
+          <li key={s.id} class="unjoined">
+            <span class="item-name">{s.name}</span>
+            <button type="button" class="small" aria-label={`Join space ${s.name}`}
+                    onClick={() => void chat.joinSpace(s.id).then(load, (e) => chat.setNotice((e as Error).message))}>
+              Join
+            </button>
+          </li>
+        ))}
+        {list && list.length === 0 && <li class="hint">None to join.</li>}
       </ul>
     </details>
   );
