@@ -87,7 +87,9 @@ trap 'rm -f "$commands"' EXIT
 # Sockets: the idle scenario holds 19,000 connections on each side.
 ulimit -n "$(ulimit -Hn)"
 
-imd_flags=(--auth-password-hash min --limits-ws-rate-per-s 1000000 --limits-ws-burst 1000000
+# DMs between any accounts: the scenarios pair fresh accounts that share no space.
+imd_flags=(--auth-password-hash min --limits-dm-policy anyone
+  --limits-ws-rate-per-s 1000000 --limits-ws-burst 1000000
   --limits-http-rate-per-s 1000000 --limits-http-burst 1000000
   --limits-auth-rate-per-min 10000000 --log-level warn)
 server_pid=""

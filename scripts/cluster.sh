@@ -159,6 +159,11 @@ url = "$NATS_URL"
 [etcd]
 endpoints = "$ETCD_ENDPOINT"
 lease_ttl_s = 5
+
+[limits]
+# Who may DM whom (docs/security.md): the suites run through this cluster DM fresh accounts
+# that share no space. IMD_CLUSTER_DM_POLICY=shared_space gives the binary's default.
+dm_policy = "${IMD_CLUSTER_DM_POLICY:-anyone}"
 TOML
   umask 022
 }

@@ -27,6 +27,7 @@ struct RestApi::Ctx {
   const HttpRequest& req;
   Id user = 0;
   std::vector<Id> params;  // the {id} segments, in order
+  std::string code;        // the {code} segment
   std::vector<std::pair<std::string, std::string>> query;
   std::string key;  // the {key} segment
 
@@ -120,6 +121,57 @@ Result<void> only_fields(const bj::object& body, std::initializer_list<std::stri
   return {};
 }
 
+// An optional boolean field.
+Result<std::optional<bool>> optional_bool(const bj::object& body, std::string_view key) {
+  const bj::value* v = body.if_contains(key);
+  if (v == nullptr || v->is_null()) return std::optional<bool>{};
+  if (!v->is_bool())
+    return make_error(Errc::invalid_argument, std::string(key) + " must be a boolean");
+  return std::optional<bool>{v->as_bool()};
+}
+
+bj::object invite_json(const Invite& i) {
+  return {{"code", i.code},
+          {"space_id", json::id_str(i.space_id)},
+          {"created_by", json::id_str(i.created_by)},
+          {"created_at", i.created_at},
+          {"expires_at", i.expires_at},
+          {"max_uses", i.max_uses},
+          {"uses", i.uses}};
+}
+
+Result<SpaceRole> parse_role(std::string_view s) {
+  if (s == "member") return SpaceRole::member;
+  if (s == "admin") return SpaceRole::admin;
+  if (s == "owner") return SpaceRole::owner;
+  return make_error(Errc::invalid_argument, "role must be member, admin or owner");
+}
+
+// The body's "user_id" (a decimal string or number).
+Result<Id> body_user_id(const RestApi::Ctx& ctx) {
+  auto body = ctx.body();
+  if (!body) return body.error();
+  if (auto unknown = only_fields(*body, {"user_id"}); !unknown) return unknown.error();
+  auto id = json::required_id(*body, "user_id");
+  if (!id) return id.error();
+  if (*id == 0) return make_error(Errc::invalid_argument, "user_id must not be 0");
+  return *id;
+}
+
+HttpResponse done(const Result<void>& r) {
+  if (!r) return error_response(r.error());
+  return no_content();
+}
+
+// An invitation code as the router accepts it: base64url, 1..64 characters (what
+// SpaceService::create_invite makes is 22).
+bool valid_code(std::string_view s) {
+  return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+  });
+}
+
 std::vector<std::string> split_path(std::string_view path) {
   std::vector<std::string> out;
   std::size_t i = 0;
@@ -172,6 +224,7 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
   add("POST", "/api/v1/spaces/{id}/channels", &RestApi::channels_create, true);
   add("GET", "/api/v1/spaces/{id}/channels", &RestApi::channels_list, true);
   add("GET", "/api/v1/channels/{id}", &RestApi::channels_get, true);
+  add("PATCH", "/api/v1/channels/{id}", &RestApi::channels_update, true);
   add("POST", "/api/v1/channels/{id}/join", &RestApi::channels_join, true);
   add("POST", "/api/v1/channels/{id}/leave", &RestApi::channels_leave, true);
   add("GET", "/api/v1/channels/{id}/members", &RestApi::channels_members, true);
@@ -186,6 +239,22 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
       true);
   // POST /api/v1/files is an upload: its body is streamed (is_upload, begin_upload).
   add("GET", "/api/v1/files/{key}", &RestApi::files_get, true);
+  add("POST", "/api/v1/spaces/{id}/invites", &RestApi::invites_create, true);
+  add("GET", "/api/v1/spaces/{id}/invites", &RestApi::invites_list, true);
+  add("DELETE", "/api/v1/spaces/{id}/invites/{code}", &RestApi::invites_revoke, true);
+  add("GET", "/api/v1/invites/{code}", &RestApi::invites_preview, true);
+  add("POST", "/api/v1/invites/{code}/accept", &RestApi::invites_accept, true);
+  add("POST", "/api/v1/spaces/{id}/members", &RestApi::members_add, true);
+  add("DELETE", "/api/v1/spaces/{id}/members/{id}", &RestApi::members_remove, true);
+  add("PATCH", "/api/v1/spaces/{id}/members/{id}", &RestApi::members_update, true);
+  add("POST", "/api/v1/spaces/{id}/transfer", &RestApi::spaces_transfer, true);
+  add("POST", "/api/v1/spaces/{id}/bans", &RestApi::bans_create, true);
+  add("GET", "/api/v1/spaces/{id}/bans", &RestApi::bans_list, true);
+  add("DELETE", "/api/v1/spaces/{id}/bans/{id}", &RestApi::bans_delete, true);
+  add("POST", "/api/v1/spaces/{id}/channels/{id}/members", &RestApi::channel_members_add, true);
+  add("POST", "/api/v1/users/me/blocks", &RestApi::blocks_create, true);
+  add("GET", "/api/v1/users/me/blocks", &RestApi::blocks_list, true);
+  add("DELETE", "/api/v1/users/me/blocks/{id}", &RestApi::blocks_delete, true);
 }
 
 bool RestApi::hashes_password(std::string_view method, std::string_view path) const {
@@ -206,6 +275,7 @@ HttpResponse RestApi::handle(const HttpRequest& req) {
   std::string allowed;  // methods of the routes whose path matched, for 405's Allow
   std::vector<Id> params;
   std::string matched_key;
+  std::string code;
   for (const auto& route : routes_) {
     if (route.segments.size() != segments.size()) continue;
     std::vector<Id> p;
@@ -219,6 +289,9 @@ HttpResponse RestApi::handle(const HttpRequest& req) {
         auto id = json::parse_uint(segments[i]);
         ok = id && *id != 0;
         if (ok) p.push_back(*id);
+      } else if (route.segments[i] == "{code}") {
+        ok = valid_code(segments[i]);
+        if (ok) code = segments[i];
       } else {
         ok = route.segments[i] == segments[i];
       }
@@ -256,7 +329,7 @@ HttpResponse RestApi::handle(const HttpRequest& req) {
         make_error(Errc::invalid_argument, "Content-Type must be application/json"));
   }
 
-  Ctx ctx{req, 0, std::move(params), {}, std::move(matched_key)};
+  Ctx ctx{req, 0, std::move(params), std::move(code), {}, std::move(matched_key)};
   for (auto qp : url->params()) ctx.query.emplace_back(qp.key, qp.value);
   if (match->authenticated) {
     auto token = bearer_token(req.authorization);
@@ -445,7 +518,12 @@ Result<std::pair<Id, std::uint32_t>> paging(const RestApi::Ctx& ctx, std::uint32
 HttpResponse RestApi::spaces_list(Ctx& ctx) {
   auto page = paging(ctx, kMaxPageSize);
   if (!page) return error_response(page.error());
-  return respond(s_.spaces.my_spaces(ctx.user, page->first, page->second), 200,
+  auto discoverable = ctx.query_uint("discoverable");
+  if (!discoverable) return error_response(discoverable.error());
+  auto listed = discoverable->value_or(0) != 0
+                    ? s_.spaces.discoverable_spaces(page->first, page->second)
+                    : s_.spaces.my_spaces(ctx.user, page->first, page->second);
+  return respond(listed, 200,
                  [](const Page<Space>& p) { return page_json("spaces", p, space_json); });
 }
 
@@ -456,13 +534,20 @@ HttpResponse RestApi::spaces_get(Ctx& ctx) {
 HttpResponse RestApi::spaces_update(Ctx& ctx) {
   auto body = ctx.body();
   if (!body) return error_response(body.error());
-  if (auto unknown = only_fields(*body, {"name", "avatar"}); !unknown) {
+  if (auto unknown = only_fields(*body, {"name", "avatar", "discoverable"}); !unknown) {
     return error_response(unknown.error());
   }
   auto name = json::optional_string(*body, "name", kMaxNameBytes, 1);
   if (!name) return error_response(name.error());
   auto avatar = json::optional_string(*body, "avatar", kMaxAvatarBytes);
   if (!avatar) return error_response(avatar.error());
+  auto discoverable = optional_bool(*body, "discoverable");
+  if (!discoverable) return error_response(discoverable.error());
+  if (*discoverable) {
+    // The owner's setting; with a name or avatar too, those are applied after it.
+    auto set = s_.spaces.set_discoverable(ctx.user, ctx.params[0], **discoverable);
+    if (!set || (!*name && !*avatar)) return respond(set, 200, space_json);
+  }
   return respond(s_.spaces.update_space(ctx.user, ctx.params[0], *name, *avatar), 200, space_json);
 }
 
@@ -490,7 +575,10 @@ HttpResponse RestApi::channels_create(Ctx& ctx) {
   if (!name) return error_response(name.error());
   auto avatar = json::optional_string(*body, "avatar", kMaxAvatarBytes);
   if (!avatar) return error_response(avatar.error());
-  return respond(s_.spaces.create_channel(ctx.user, ctx.params[0], *name, avatar->value_or("")),
+  auto is_private = optional_bool(*body, "private");
+  if (!is_private) return error_response(is_private.error());
+  return respond(s_.spaces.create_channel(ctx.user, ctx.params[0], *name, avatar->value_or(""),
+                                          is_private->value_or(false)),
                  201, channel_json);
 }
 
@@ -503,6 +591,20 @@ HttpResponse RestApi::channels_list(Ctx& ctx) {
 
 HttpResponse RestApi::channels_get(Ctx& ctx) {
   return respond(s_.spaces.get_channel(ctx.user, ctx.params[0]), 200, channel_json);
+}
+
+HttpResponse RestApi::channels_update(Ctx& ctx) {
+  auto body = ctx.body();
+  if (!body) return error_response(body.error());
+  if (auto unknown = only_fields(*body, {"name", "avatar"}); !unknown) {
+    return error_response(unknown.error());
+  }
+  auto name = json::optional_string(*body, "name", kMaxNameBytes, 1);
+  if (!name) return error_response(name.error());
+  auto avatar = json::optional_string(*body, "avatar", kMaxAvatarBytes);
+  if (!avatar) return error_response(avatar.error());
+  return respond(s_.spaces.update_channel(ctx.user, ctx.params[0], *name, *avatar), 200,
+                 channel_json);
 }
 
 HttpResponse RestApi::channels_join(Ctx& ctx) {
@@ -563,7 +665,7 @@ std::optional<HttpResponse> RestApi::try_handle(const HttpRequest& req) {
   if (!token) return std::nullopt;
   auto user = s_.auth.authenticate(*token);
   if (!user || (kind == "dms" && *id == *user)) return std::nullopt;
-  Ctx ctx{req, *user, {*id}, {}};
+  Ctx ctx{req, *user, {*id}, {}, {}};
   for (auto qp : url->params()) ctx.query.emplace_back(qp.key, qp.value);
   auto q = history_query(ctx);
   if (!q) return std::nullopt;
@@ -743,6 +845,129 @@ HttpResponse RestApi::files_get(Ctx& ctx) {
   auto d = s_.files->open(ctx.user, ctx.key);
   if (!d) return error_response(d.error());
   return file_response(d->meta, std::move(d->reader), ctx.req);
+}
+
+}  // namespace imd::api
+
+namespace imd::api {
+
+HttpResponse RestApi::invites_create(Ctx& ctx) {
+  auto body = ctx.body();
+  if (!body) return error_response(body.error());
+  if (auto unknown = only_fields(*body, {"max_uses", "expires_in_s"}); !unknown) {
+    return error_response(unknown.error());
+  }
+  auto uses = json::optional_uint(*body, "max_uses");
+  if (!uses) return error_response(uses.error());
+  auto ttl = json::optional_uint(*body, "expires_in_s");
+  if (!ttl) return error_response(ttl.error());
+  std::optional<std::uint32_t> max_uses;
+  if (*uses) max_uses = static_cast<std::uint32_t>(std::min<std::uint64_t>(**uses, UINT32_MAX));
+  std::optional<std::int64_t> expires_in_s;
+  if (*ttl) expires_in_s = static_cast<std::int64_t>(std::min<std::uint64_t>(**ttl, INT32_MAX));
+  return respond(s_.spaces.create_invite(ctx.user, ctx.params[0], max_uses, expires_in_s), 201,
+                 invite_json);
+}
+
+HttpResponse RestApi::invites_list(Ctx& ctx) {
+  return respond(s_.spaces.invites(ctx.user, ctx.params[0]), 200,
+                 [](const std::vector<Invite>& list) {
+                   bj::array a;
+                   for (const auto& i : list) a.push_back(invite_json(i));
+                   return bj::object{{"invites", std::move(a)}};
+                 });
+}
+
+HttpResponse RestApi::invites_revoke(Ctx& ctx) {
+  return done(s_.spaces.revoke_invite(ctx.user, ctx.params[0], ctx.code));
+}
+
+HttpResponse RestApi::invites_preview(Ctx& ctx) {
+  return respond(s_.spaces.preview_invite(ctx.code), 200, [](const InvitePreview& p) {
+    return bj::object{{"space", bj::object{{"id", json::id_str(p.space.id)},
+                                           {"name", p.space.name},
+                                           {"avatar", p.space.avatar}}},
+                      {"members", p.members},
+                      {"expires_at", p.expires_at}};
+  });
+}
+
+HttpResponse RestApi::invites_accept(Ctx& ctx) {
+  return respond(s_.spaces.accept_invite(ctx.user, ctx.code), 200, space_json);
+}
+
+HttpResponse RestApi::members_add(Ctx& ctx) {
+  auto target = body_user_id(ctx);
+  if (!target) return error_response(target.error());
+  return done(s_.spaces.add_member(ctx.user, ctx.params[0], *target));
+}
+
+HttpResponse RestApi::members_remove(Ctx& ctx) {
+  return done(s_.spaces.remove_member(ctx.user, ctx.params[0], ctx.params[1]));
+}
+
+HttpResponse RestApi::members_update(Ctx& ctx) {
+  auto body = ctx.body();
+  if (!body) return error_response(body.error());
+  if (auto unknown = only_fields(*body, {"role"}); !unknown) return error_response(unknown.error());
+  auto role_name = json::required_string(*body, "role", 16);
+  if (!role_name) return error_response(role_name.error());
+  auto role = parse_role(*role_name);
+  if (!role) return error_response(role.error());
+  return respond(s_.spaces.set_role(ctx.user, ctx.params[0], ctx.params[1], *role), 200,
+                 space_json);
+}
+
+HttpResponse RestApi::spaces_transfer(Ctx& ctx) {
+  auto target = body_user_id(ctx);
+  if (!target) return error_response(target.error());
+  return respond(s_.spaces.transfer(ctx.user, ctx.params[0], *target), 200, space_json);
+}
+
+HttpResponse RestApi::bans_create(Ctx& ctx) {
+  auto target = body_user_id(ctx);
+  if (!target) return error_response(target.error());
+  return done(s_.spaces.ban(ctx.user, ctx.params[0], *target));
+}
+
+HttpResponse RestApi::bans_delete(Ctx& ctx) {
+  return done(s_.spaces.unban(ctx.user, ctx.params[0], ctx.params[1]));
+}
+
+HttpResponse RestApi::bans_list(Ctx& ctx) {
+  auto page = paging(ctx, 50);
+  if (!page) return error_response(page.error());
+  return respond(s_.spaces.bans(ctx.user, ctx.params[0], page->first, page->second), 200,
+                 [](const MemberPage& p) { return page_json("bans", p, member_json); });
+}
+
+HttpResponse RestApi::channel_members_add(Ctx& ctx) {
+  auto target = body_user_id(ctx);
+  if (!target) return error_response(target.error());
+  return respond(s_.spaces.add_channel_member(ctx.user, ctx.params[0], ctx.params[1], *target), 200,
+                 channel_json);
+}
+
+HttpResponse RestApi::blocks_create(Ctx& ctx) {
+  auto target = body_user_id(ctx);
+  if (!target) return error_response(target.error());
+  return done(s_.messaging.block(ctx.user, *target));
+}
+
+HttpResponse RestApi::blocks_delete(Ctx& ctx) {
+  return done(s_.messaging.unblock(ctx.user, ctx.params[0]));
+}
+
+HttpResponse RestApi::blocks_list(Ctx& ctx) {
+  auto page = paging(ctx, 50);
+  if (!page) return error_response(page.error());
+  return respond(
+      s_.messaging.blocks(ctx.user, page->first, page->second), 200, [](const Page<Blocked>& p) {
+        return page_json("blocks", p, [](const Blocked& b) {
+          return bj::object{
+              {"user_id", json::id_str(b.user_id)}, {"name", b.name}, {"blocked_at", b.blocked_at}};
+        });
+      });
 }
 
 }  // namespace imd::api

@@ -80,8 +80,9 @@ class RestApi {
  private:
   struct Route {
     std::string method;
-    std::vector<std::string> segments;  // "{id}" matches a positive decimal id, "{key}" a
-                                        // file id (32 lowercase hex digits)
+    // "{id}" matches a positive decimal id, "{key}" a file id (32 lowercase hex digits),
+    // "{code}" an invitation code (base64url, 1..64)
+    std::vector<std::string> segments;
     Handler handler;
     bool authenticated;
     bool auth_limited;  // counts against the per-IP auth rate (register/login/refresh)
@@ -117,6 +118,7 @@ class RestApi {
   HttpResponse channels_create(Ctx&);
   HttpResponse channels_list(Ctx&);
   HttpResponse channels_get(Ctx&);
+  HttpResponse channels_update(Ctx&);
   HttpResponse channels_join(Ctx&);
   HttpResponse channels_leave(Ctx&);
   HttpResponse channels_members(Ctx&);
@@ -124,6 +126,22 @@ class RestApi {
   HttpResponse dms_messages(Ctx&);
   HttpResponse conversations(Ctx&);
   HttpResponse files_get(Ctx&);
+  HttpResponse invites_create(Ctx&);
+  HttpResponse invites_list(Ctx&);
+  HttpResponse invites_revoke(Ctx&);
+  HttpResponse invites_preview(Ctx&);
+  HttpResponse invites_accept(Ctx&);
+  HttpResponse members_add(Ctx&);
+  HttpResponse members_remove(Ctx&);
+  HttpResponse members_update(Ctx&);
+  HttpResponse spaces_transfer(Ctx&);
+  HttpResponse bans_create(Ctx&);
+  HttpResponse bans_delete(Ctx&);
+  HttpResponse bans_list(Ctx&);
+  HttpResponse channel_members_add(Ctx&);
+  HttpResponse blocks_create(Ctx&);
+  HttpResponse blocks_delete(Ctx&);
+  HttpResponse blocks_list(Ctx&);
 
   HttpResponse history(Ctx& ctx, const ConvKey& conv);
   static Result<HistoryQuery> history_query(const Ctx& ctx);

@@ -184,9 +184,11 @@ struct App::Parts {
         *store, *members, *users, *ids, clock,
         SpaceQuotas{static_cast<std::uint64_t>(config.limits.spaces_per_user),
                     static_cast<std::uint64_t>(config.limits.channels_per_space),
-                    static_cast<std::uint64_t>(config.limits.members_per_space)});
+                    static_cast<std::uint64_t>(config.limits.members_per_space)},
+        SpaceEvents{routes.get(), pusher});
     MessagingLimits ml;
     ml.max_message_bytes = static_cast<std::size_t>(config.limits.max_message_bytes);
+    ml.dm_shared_space_only = config.limits.dm_policy == "shared_space";
     messaging = std::make_unique<MessagingService>(*store, *inbox, *queue,
                                                    MessagingCaches{*members, *users, *cursors},
                                                    *routes, *pusher, *ids, clock, ml);

@@ -125,6 +125,8 @@ const std::vector<Field>& fields() {
       NUM("limits.spaces_per_user", c.limits.spaces_per_user, "spaces one user may own"),
       NUM("limits.channels_per_space", c.limits.channels_per_space, "channels in one space"),
       NUM("limits.members_per_space", c.limits.members_per_space, "members of one space"),
+      STR("limits.dm_policy", c.limits.dm_policy,
+          "who may DM whom: shared_space (users sharing a space, or an existing DM) | anyone"),
       NUM("limits.password_hash_queue", c.limits.password_hash_queue,
           "logins and registrations hashing or waiting to; beyond, 503 at once"),
       NUM("limits.ws_connections_per_user", c.limits.ws_connections_per_user,
@@ -357,6 +359,9 @@ Result<void> validate(const Config& c) {
         "and files.s3_secret_key");
   }
   if (c.queue != "local" && c.queue != "nats") return bad("queue must be local or nats");
+  if (l.dm_policy != "shared_space" && l.dm_policy != "anyone") {
+    return bad("limits.dm_policy must be shared_space or anyone");
+  }
   if (c.registry != "static" && c.registry != "etcd") return bad("registry must be static or etcd");
   // Roles split over processes share state only through the cluster engines.
   if (!roles->all() &&

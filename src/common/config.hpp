@@ -81,6 +81,8 @@ struct LimitsConfig {
   std::int64_t spaces_per_user = 100;          // spaces one user owns
   std::int64_t channels_per_space = 500;
   std::int64_t members_per_space = 10000;
+  // Who may DM whom: shared_space (users who share a space, or already have a DM) | anyone.
+  std::string dm_policy = "shared_space";
   std::int64_t ws_connections_per_user = 50;  // WebSockets one user may hold on one process
 };
 

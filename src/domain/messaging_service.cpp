@@ -102,13 +102,73 @@ std::optional<Result<void>> MessagingService::access(Id user, const ConvKey& con
     return std::nullopt;
   }
   if (!is_member(members, user)) {
-    // Telling "no such channel" from "not a member" reads the Store.
-    if (how == Lookup::in_memory) return std::nullopt;
-    auto ch = store_.channel_by_id(conv.channel_id());
-    if (!ch) return ch.error();
-    return make_error(Errc::forbidden, "not a member of this channel");
+    // The same answer as for a missing channel: a non-member learns nothing of it.
+    return make_error(Errc::not_found, "channel not found");
   }
   return Result<void>{};
+}
+
+std::optional<Result<void>> MessagingService::dm_allowed(Id from, Id to, Lookup how) {
+  const MemberKey key{from, ConvKey::dm(from, to)};
+  const Millis now = clock_.now_ms();
+  {
+    std::lock_guard lock(dm_mu_);
+    auto it = dm_allowed_until_.find(key);
+    if (it != dm_allowed_until_.end() && it->second > now) return Result<void>{};
+  }
+  if (how == Lookup::in_memory) return std::nullopt;
+  auto policy = store_.dm_policy(from, to);
+  if (!policy) return policy.error();
+  // The sender learns that they may not write, never which of the reasons it is when the
+  // reason is the peer's (a block reads like the policy). A refusal is not remembered: joining
+  // a shared space or an unblock takes effect at the next send.
+  if (policy->blocked_peer) {
+    return make_error(Errc::forbidden, "you blocked this user: unblock them to write");
+  }
+  if (policy->blocked_by_peer ||
+      (limits_.dm_shared_space_only && !policy->shares_space && !policy->has_conversation)) {
+    return make_error(Errc::forbidden,
+                      "this user does not accept direct messages from you (users may write to "
+                      "people they share a space with)");
+  }
+  std::lock_guard lock(dm_mu_);
+  if (dm_allowed_until_.size() >= kMaxDmVerdicts) dm_allowed_until_.clear();
+  dm_allowed_until_[key] = now + kDmPolicyTtlMs;
+  return Result<void>{};
+}
+
+void MessagingService::forget_dm_policy(Id a, Id b) {
+  std::lock_guard lock(dm_mu_);
+  dm_allowed_until_.erase(MemberKey{a, ConvKey::dm(a, b)});
+  dm_allowed_until_.erase(MemberKey{b, ConvKey::dm(a, b)});
+}
+
+Result<void> MessagingService::block(Id user, Id target) {
+  if (user == target) return make_error(Errc::invalid_argument, "you cannot block yourself");
+  auto blocked = store_.block_user(user, target, clock_.now_ms());
+  if (!blocked) {
+    if (blocked.error().code == Errc::not_found) return make_error(Errc::not_found, "no such user");
+    return blocked.error();
+  }
+  forget_dm_policy(user, target);
+  return {};
+}
+
+Result<void> MessagingService::unblock(Id user, Id target) {
+  auto unblocked = store_.unblock_user(user, target);
+  if (!unblocked) return unblocked.error();
+  forget_dm_policy(user, target);
+  if (!*unblocked) return make_error(Errc::not_found, "this user is not blocked");
+  return {};
+}
+
+Result<Page<Blocked>> MessagingService::blocks(Id user, Id after, std::uint32_t limit) {
+  limit = std::clamp<std::uint32_t>(limit, 1, kMaxPageSize);
+  auto list = store_.blocks_of(user, after, limit);
+  if (!list) return list.error();
+  Page<Blocked> page{std::move(*list), std::nullopt};
+  if (page.items.size() == limit) page.next_after = page.items.back().user_id;
+  return page;
 }
 
 bool MessagingService::known_user(Id user) {
@@ -187,6 +247,9 @@ std::optional<Result<void>> MessagingService::submit_impl(Id sender, const SendI
       if (known_users_.size() >= kMaxKnownUsers) known_users_.clear();
       known_users_.insert(*in.to);
     }
+    auto allowed = dm_allowed(sender, *in.to, how);
+    if (!allowed) return std::nullopt;
+    if (!*allowed) return allowed->error();
     m.conv = ConvKey::dm(sender, *in.to);
     m.to = *in.to;
   } else {

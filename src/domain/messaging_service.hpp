@@ -78,7 +78,15 @@ struct MessagingCaches {
 
 struct MessagingLimits {
   std::size_t max_message_bytes = 16 * 1024;
+  // The DM policy (docs/security.md "Direct messages"): true, a user may DM only users they
+  // share a space with or already have a DM with; false, anyone. Blocks apply either way.
+  bool dm_shared_space_only = true;
 };
+
+// How long a DM the policy allowed is remembered per (sender, recipient) in each process (the
+// send path's fast path): a block, or the end of the last shared space, made through another
+// process takes effect within this time. Refusals are not remembered.
+inline constexpr Millis kDmPolicyTtlMs = 2000;
 
 inline constexpr std::size_t kMaxCidBytes = 64;
 inline constexpr std::uint32_t kMaxHistoryPage = 100;
@@ -168,6 +176,12 @@ class MessagingService {
   // forbidden unless the user may read the conversation (channel member / DM participant).
   Result<void> check_access(Id user, const ConvKey& conv);
 
+  // Blocks: `user` refuses DMs from `target` (and may not DM them either). Idempotent;
+  // not_found for an unknown target.
+  Result<void> block(Id user, Id target);
+  Result<void> unblock(Id user, Id target);
+  Result<Page<Blocked>> blocks(Id user, Id after, std::uint32_t limit);
+
  private:
   // Pushes `m` (a new message, or a changed one) to the connections of its conversation's
   // members but `skip`.
@@ -186,6 +200,10 @@ class MessagingService {
   std::optional<Result<void>> submit_impl(Id sender, const SendInput& in, ConnRef origin,
                                           Lookup how);
   std::optional<Result<void>> access(Id user, const ConvKey& conv, Lookup how);
+  // Whether `from` may send a DM to `to` (blocks, MessagingLimits::dm_shared_space_only); an
+  // allowed pair is remembered for kDmPolicyTtlMs.
+  std::optional<Result<void>> dm_allowed(Id from, Id to, Lookup how);
+  void forget_dm_policy(Id a, Id b);
   // A message body (send, edit): not empty, within the limit, UTF-8.
   Result<void> check_body(const std::string& body) const;
   // Adds an ACK to the gathered ones. Returns whether they reached their bound (the caller
@@ -214,6 +232,10 @@ class MessagingService {
   static constexpr std::size_t kMaxKnownUsers = 1 << 20;
   std::mutex known_mu_;
   std::unordered_set<Id> known_users_;
+  // (sender, DM) pairs the policy allowed, until when. Bounded: cleared when full.
+  static constexpr std::size_t kMaxDmVerdicts = 1 << 16;
+  std::mutex dm_mu_;
+  std::unordered_map<MemberKey, Millis, MemberKeyHash> dm_allowed_until_;
   std::mutex ack_mu_;
   std::condition_variable ack_cv_;
   std::unordered_map<MemberKey, std::uint64_t, MemberKeyHash> pending_acks_;

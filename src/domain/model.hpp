@@ -53,6 +53,34 @@ struct Space {
   std::string avatar;
   Id owner_id = 0;
   Millis created_at = 0;
+  // Listed to every user and joinable without an invitation (docs/security.md "Spaces").
+  bool discoverable = false;
+};
+
+// A member's role in a space (docs/security.md "Roles"). Stored as these numbers.
+enum class SpaceRole : std::uint8_t { member = 0, admin = 1, owner = 2 };
+
+// An invitation to a space: `code` is the secret (>= 128 random bits, URL-safe). Usable while
+// not revoked, before expires_at and while uses < max_uses.
+struct Invite {
+  std::string code;
+  Id space_id = 0;
+  Id created_by = 0;
+  Millis created_at = 0;
+  Millis expires_at = 0;
+  std::uint32_t max_uses = 0;
+  std::uint32_t uses = 0;
+};
+
+// What accepting an invitation did (Store::accept_invite).
+enum class InviteOutcome : std::uint8_t {
+  joined,          // the user is now a member; one use consumed
+  already_member,  // nothing changed, no use consumed
+  banned,          // the user is banned from the space; nothing changed
+};
+struct AcceptedInvite {
+  Id space_id = 0;
+  InviteOutcome outcome = InviteOutcome::joined;
 };
 
 struct Channel {
@@ -64,6 +92,8 @@ struct Channel {
   Millis created_at = 0;
   std::uint64_t last_seq = 0;
   Id last_message_id = 0;
+  // Hidden from non-members; joined only by being added (docs/security.md "Channels").
+  bool is_private = false;
 };
 
 // The ids of a user's spaces and of the channels they are a member of, each ascending: what
@@ -79,7 +109,31 @@ struct Member {
   std::string name;
   std::string avatar;
   Millis joined_at = 0;
+  std::optional<SpaceRole> role;  // space member lists only
 };
+
+// A user someone blocked (GET /users/me/blocks).
+struct Blocked {
+  Id user_id = 0;
+  std::string name;
+  Millis blocked_at = 0;
+};
+
+// What decides whether `from` may start or continue a DM with `to` (Store::dm_policy).
+struct DmPolicy {
+  bool blocked_by_peer = false;  // `to` blocked `from`
+  bool blocked_peer = false;     // `from` blocked `to`
+  bool shares_space = false;
+  bool has_conversation = false;  // a DM between them exists already
+};
+
+// A page of a keyset-paged list (by id, ascending; members by user id).
+template <class T>
+struct Page {
+  std::vector<T> items;
+  std::optional<Id> next_after;  // pass as `after` for the next page; none at the end
+};
+inline constexpr std::uint32_t kMaxPageSize = 100;
 
 // A conversation: a channel (a = channel id, b = 0) or a direct-message pair
 // (a < b are the two user ids). Every conversation has its own dense seq 1, 2, 3, ...

@@ -132,6 +132,10 @@ void encode_event(const imd::Event& event, Delivery& out) {
           f.set_message(e.error.message);
           f.set_change_kind(static_cast<std::uint32_t>(e.change));
           f.set_id(e.id);
+        } else if constexpr (std::is_same_v<T, imd::RemovedEvent>) {
+          RemovedEvent& r = *out.mutable_removed();
+          r.set_space_id(e.space_id);
+          r.set_reason(e.reason);
         } else if constexpr (std::is_same_v<T, imd::TypingEvent>) {
           TypingEvent& t = *out.mutable_typing();
           t.set_user_id(e.user_id);
@@ -230,6 +234,11 @@ Result<std::shared_ptr<const imd::Event>> decode_event(const Delivery& in,
       auto conv = decode_conv(t.has_conv(), t.conv());
       if (!conv) return conv.error();
       return std::make_shared<const imd::Event>(imd::TypingEvent{t.user_id(), *conv});
+    }
+    case Delivery::kRemoved: {
+      const RemovedEvent& r = in.removed();
+      IMD_TRY(check_text(r.reason(), limits.max_text_bytes, "reason"));
+      return std::make_shared<const imd::Event>(imd::RemovedEvent{r.space_id(), r.reason()});
     }
     case Delivery::EVENT_NOT_SET:
       break;

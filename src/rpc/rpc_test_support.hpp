@@ -57,6 +57,7 @@ inline std::vector<Event> sample_events() {
                    true},
       SendFailedEvent{"", Error{Errc::forbidden, "not your message"}, Change::edit, 321},
       TypingEvent{7, ConvKey::channel(88)},
+      RemovedEvent{99, "banned"},
   };
 }
 
@@ -88,6 +89,10 @@ inline bool same(const Event& a, const Event& b) {
   if (auto* x = std::get_if<TypingEvent>(&a)) {
     const auto& y = std::get<TypingEvent>(b);
     return x->user_id == y.user_id && x->conv == y.conv;
+  }
+  if (auto* x = std::get_if<RemovedEvent>(&a)) {
+    const auto& y = std::get<RemovedEvent>(b);
+    return x->space_id == y.space_id && x->reason == y.reason;
   }
   const auto& x = std::get<ReadEvent>(a);
   const auto& y = std::get<ReadEvent>(b);

@@ -173,6 +173,41 @@ CREATE TABLE mention (
 ) WITHOUT ROWID;
 )sql";
 
+// Access control (docs/security.md): discoverable spaces, roles (0 member, 1 admin, 2 owner;
+// the owner's row says 2, as space.owner_id does), private channels, invitations, bans and
+// blocks between users. Existing spaces stay private; their owners get role 2.
+constexpr std::string_view kV4Access = R"sql(
+ALTER TABLE space ADD COLUMN discoverable INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX space_discoverable ON space(id) WHERE discoverable = 1;
+ALTER TABLE space_user ADD COLUMN role INTEGER NOT NULL DEFAULT 0;
+UPDATE space_user SET role = 2
+  WHERE user_id = (SELECT owner_id FROM space WHERE space.id = space_user.space_id);
+ALTER TABLE channel ADD COLUMN is_private INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE space_invite (
+  code       TEXT    PRIMARY KEY,
+  space_id   INTEGER NOT NULL REFERENCES space(id),
+  created_by INTEGER NOT NULL REFERENCES "user"(id),
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  max_uses   INTEGER NOT NULL,
+  uses       INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX space_invite_by_space ON space_invite(space_id, created_at);
+CREATE TABLE space_ban (
+  space_id   INTEGER NOT NULL REFERENCES space(id),
+  user_id    INTEGER NOT NULL REFERENCES "user"(id),
+  banned_by  INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (space_id, user_id)
+) WITHOUT ROWID;
+CREATE TABLE user_block (
+  user_id    INTEGER NOT NULL REFERENCES "user"(id),
+  blocked_id INTEGER NOT NULL REFERENCES "user"(id),
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, blocked_id)
+) WITHOUT ROWID;
+)sql";
+
 // Uploaded files (SqlFileStore, src/store_sql/sql_file_store.hpp): one row per file, kept
 // (deleted_at set) after its bytes are removed; and the messages that shared each file.
 constexpr std::string_view kV5Files = R"sql(
@@ -213,7 +248,8 @@ CREATE INDEX account_state_by_change ON account_state(changed_at);
 )sql";
 
 constexpr SqliteMigration kMigrations[] = {
-    {1, kV1Store}, {2, kV2Inbox}, {3, kV3Changes}, {5, kV5Files}, {7, kV7AccountState},
+    {1, kV1Store},  {2, kV2Inbox}, {3, kV3Changes},
+    {4, kV4Access}, {5, kV5Files}, {7, kV7AccountState},
 };
 
 constexpr std::string_view kCreateVersionTable =

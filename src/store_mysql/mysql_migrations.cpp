@@ -188,6 +188,47 @@ constexpr std::string_view kV2Changes[] = {
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
 };
 
+// Access control (the SQLite migration 4 says what the columns and tables are). Every
+// statement may be run again after a partial run.
+constexpr std::string_view kV3Access[] = {
+    "ALTER TABLE space ADD COLUMN IF NOT EXISTS discoverable TINYINT UNSIGNED NOT NULL DEFAULT 0,"
+    " ADD INDEX IF NOT EXISTS space_discoverable (discoverable, id)",
+    "ALTER TABLE space_user ADD COLUMN IF NOT EXISTS role TINYINT UNSIGNED NOT NULL DEFAULT 0",
+    "UPDATE space_user su JOIN space s ON s.id = su.space_id AND s.owner_id = su.user_id"
+    " SET su.role = 2",
+    "ALTER TABLE channel ADD COLUMN IF NOT EXISTS is_private TINYINT UNSIGNED NOT NULL DEFAULT 0",
+    "CREATE TABLE IF NOT EXISTS space_invite ("
+    " code       VARCHAR(64) NOT NULL,"
+    " space_id   BIGINT UNSIGNED NOT NULL,"
+    " created_by BIGINT UNSIGNED NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " expires_at BIGINT NOT NULL,"
+    " max_uses   INT UNSIGNED NOT NULL,"
+    " uses       INT UNSIGNED NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (code),"
+    " KEY space_invite_by_space (space_id, created_at),"
+    " CONSTRAINT space_invite_space FOREIGN KEY (space_id) REFERENCES space (id),"
+    " CONSTRAINT space_invite_user FOREIGN KEY (created_by) REFERENCES `user` (id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+    "CREATE TABLE IF NOT EXISTS space_ban ("
+    " space_id   BIGINT UNSIGNED NOT NULL,"
+    " user_id    BIGINT UNSIGNED NOT NULL,"
+    " banned_by  BIGINT UNSIGNED NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " PRIMARY KEY (space_id, user_id),"
+    " CONSTRAINT space_ban_space FOREIGN KEY (space_id) REFERENCES space (id),"
+    " CONSTRAINT space_ban_user FOREIGN KEY (user_id) REFERENCES `user` (id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+    "CREATE TABLE IF NOT EXISTS user_block ("
+    " user_id    BIGINT UNSIGNED NOT NULL,"
+    " blocked_id BIGINT UNSIGNED NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " PRIMARY KEY (user_id, blocked_id),"
+    " CONSTRAINT user_block_user FOREIGN KEY (user_id) REFERENCES `user` (id),"
+    " CONSTRAINT user_block_blocked FOREIGN KEY (blocked_id) REFERENCES `user` (id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+};
+
 // Uploaded files (the SQLite migration 5 says what the tables are).
 constexpr std::string_view kV4Files[] = {
     "CREATE TABLE IF NOT EXISTS upload ("
@@ -229,10 +270,7 @@ constexpr std::string_view kV6AccountState[] = {
 };
 
 constexpr MysqlMigration kMigrations[] = {
-    {1, kV1Store},
-    {2, kV2Changes},
-    {4, kV4Files},
-    {6, kV6AccountState},
+    {1, kV1Store}, {2, kV2Changes}, {3, kV3Access}, {4, kV4Files}, {6, kV6AccountState},
 };
 
 constexpr std::string_view kCreateVersionTable =

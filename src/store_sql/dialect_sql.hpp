@@ -28,6 +28,9 @@ struct DialectSql {
   // create_channel (space_id, owner_id): the owner's space membership, share-locked until the
   // commit where the engine has row locks.
   std::string_view owner_in_space;
+  // join_unless_banned, accept_invite (space_id, user_id): the ban's row, share-locked until the
+  // commit where the engine has row locks (a concurrent ban's insert is waited for).
+  std::string_view banned_from_space;
   // add_channel_member (now, user_id, channel_id): one INSERT ... SELECT that starts the cursors
   // at the channel's last_seq and inserts only a member of the channel's space; "already a
   // member" as in add_space_member.
@@ -58,6 +61,7 @@ inline constexpr DialectSql kSqliteSql{
         "DELETE FROM channel_user WHERE user_id = ?2 AND channel_id IN"
         " (SELECT channel_id FROM space_channel WHERE space_id = ?1)",
     .owner_in_space = "SELECT 1 FROM space_user WHERE space_id = ? AND user_id = ?",
+    .banned_from_space = "SELECT 1 FROM space_ban WHERE space_id = ? AND user_id = ?",
     .add_channel_member =
         "INSERT INTO channel_user"
         " (channel_id, user_id, last_ack_message_id, last_ack_seq, read_seq, created_at)"
@@ -110,6 +114,8 @@ inline constexpr DialectSql kMysqlSql{
     // new channel too); it cannot slip in between.
     .owner_in_space =
         "SELECT 1 FROM space_user WHERE space_id = ? AND user_id = ? LOCK IN SHARE MODE",
+    .banned_from_space =
+        "SELECT 1 FROM space_ban WHERE space_id = ? AND user_id = ? LOCK IN SHARE MODE",
     // INSERT ... SELECT share-locks the rows it reads (channel, space_channel, space_user), so
     // a batch storing into the channel is either wholly before the join or unread after it,
     // and a concurrent leave of the space either waits for this commit (and removes the new

@@ -28,17 +28,35 @@ UserCredentials credentials(const Stmt& s) {
   return UserCredentials{.user = user(s), .password_hash = s.column_text(5)};
 }
 
-// id, name, avatar, owner_id, created_at
+// id, name, avatar, owner_id, created_at, discoverable
 template <class Stmt>
 Space space(const Stmt& s) {
   return Space{.id = s.column_id(0),
                .name = s.column_text(1),
                .avatar = s.column_text(2),
                .owner_id = s.column_id(3),
-               .created_at = s.column_int64(4)};
+               .created_at = s.column_int64(4),
+               .discoverable = s.column_int64(5) != 0};
 }
 
-// id, space_id, name, avatar, owner_id, created_at, last_seq, last_message_id
+// A stored role; anything unknown reads as a plain member (the least power).
+inline SpaceRole space_role(std::int64_t v) {
+  return v == 1 ? SpaceRole::admin : v == 2 ? SpaceRole::owner : SpaceRole::member;
+}
+
+// code, space_id, created_by, created_at, expires_at, max_uses, uses
+template <class Stmt>
+Invite invite(const Stmt& s) {
+  return Invite{.code = s.column_text(0),
+                .space_id = s.column_id(1),
+                .created_by = s.column_id(2),
+                .created_at = s.column_int64(3),
+                .expires_at = s.column_int64(4),
+                .max_uses = static_cast<std::uint32_t>(s.column_int64(5)),
+                .uses = static_cast<std::uint32_t>(s.column_int64(6))};
+}
+
+// id, space_id, name, avatar, owner_id, created_at, last_seq, last_message_id, is_private
 template <class Stmt>
 Channel channel(const Stmt& s) {
   return Channel{.id = s.column_id(0),
@@ -48,16 +66,20 @@ Channel channel(const Stmt& s) {
                  .owner_id = s.column_id(4),
                  .created_at = s.column_int64(5),
                  .last_seq = s.column_id(6),
-                 .last_message_id = s.column_id(7)};
+                 .last_message_id = s.column_id(7),
+                 .is_private = s.column_int64(8) != 0};
 }
 
-// user_id, name, avatar, joined_at
+// user_id, name, avatar, joined_at, role (NULL: not a space member list)
 template <class Stmt>
 Member member(const Stmt& s) {
-  return Member{.user_id = s.column_id(0),
-                .name = s.column_text(1),
-                .avatar = s.column_text(2),
-                .joined_at = s.column_int64(3)};
+  Member m{.user_id = s.column_id(0),
+           .name = s.column_text(1),
+           .avatar = s.column_text(2),
+           .joined_at = s.column_int64(3),
+           .role = std::nullopt};
+  if (!s.column_is_null(4)) m.role = space_role(s.column_int64(4));
+  return m;
 }
 
 // A stored change kind; anything unknown reads as an edit (the body column is current anyway).

@@ -178,10 +178,37 @@ class SqlStore : public Store {
   Result<std::vector<Member>> space_members(Id space_id, Id after_user_id,
                                             std::uint32_t limit) override;
 
+  Result<SpaceRole> space_role(Id space_id, Id user_id) override;
+  Result<bool> set_space_role(Id space_id, Id user_id, SpaceRole role) override;
+  Result<Space> transfer_space(Id space_id, Id from, Id to) override;
+  Result<Space> set_space_discoverable(Id space_id, bool discoverable) override;
+  Result<std::vector<Space>> discoverable_spaces(Id after_space_id, std::uint32_t limit) override;
+  Result<InviteOutcome> join_unless_banned(Id space_id, Id user_id, Millis now) override;
+  Result<void> create_invite(const Invite& invite) override;
+  Result<std::vector<Invite>> invites_of_space(Id space_id, Millis now,
+                                               std::uint32_t limit) override;
+  Result<Invite> usable_invite(std::string_view code, Millis now) override;
+  Result<bool> revoke_invite(Id space_id, std::string_view code) override;
+  Result<AcceptedInvite> accept_invite(std::string_view code, Id user_id, Millis now) override;
+  Result<bool> ban_space_member(Id space_id, Id user_id, Id by, Millis now) override;
+  Result<bool> unban_space_member(Id space_id, Id user_id) override;
+  Result<std::vector<Member>> space_bans(Id space_id, Id after_user_id,
+                                         std::uint32_t limit) override;
+  Result<bool> block_user(Id user_id, Id blocked_id, Millis now) override;
+  Result<bool> unblock_user(Id user_id, Id blocked_id) override;
+  Result<std::vector<Blocked>> blocks_of(Id user_id, Id after_user_id,
+                                         std::uint32_t limit) override;
+  Result<DmPolicy> dm_policy(Id from, Id to) override;
+
   Result<void> create_channel(const Channel& channel) override;
   Result<Channel> channel_by_id(Id id) override;
+  Result<Channel> update_channel(Id id, const std::optional<std::string>& name,
+                                 const std::optional<std::string>& avatar) override;
   Result<std::vector<Channel>> channels_of_space(Id space_id, Id after_channel_id,
                                                  std::uint32_t limit) override;
+  Result<std::vector<Channel>> visible_channels_of_space(Id space_id, Id viewer,
+                                                         Id after_channel_id,
+                                                         std::uint32_t limit) override;
   Result<std::uint64_t> count(Counted what, Id id) override;
   Result<bool> is_channel_member(Id channel_id, Id user_id) override;
   Result<bool> add_channel_member(Id channel_id, Id user_id, Millis now) override;
@@ -225,7 +252,20 @@ class SqlStore : public Store {
   // Statements that more than one method runs.
   static Result<User> user_by_id_in(Connection& c, Id id);
   static Result<Space> space_by_id_in(Connection& c, Id id);
+  static Result<Channel> channel_by_id_in(Connection& c, Id id);
   static Result<bool> is_channel_member_in(Connection& c, Id channel_id, Id user_id);
+  // Whether the user is a member / banned (share-locked, D::sql.banned_from_space) of the space.
+  static Result<bool> is_space_member_in(Connection& c, Id space_id, Id user_id);
+  static Result<bool> is_banned_in(Connection& c, Id space_id, Id user_id);
+  // A statement without rows that changed (matched) no row or some: whether it did.
+  template <class... Args>
+  static Result<bool> changed_any(Connection& c, std::string_view text, const Args&... args);
+  // Runs a statement without rows in its own write transaction: whether it changed a row.
+  template <class... Args>
+  Result<bool> write_changed(std::string_view text, const Args&... args);
+  // An insert whose unique violation means "exists already": false then.
+  template <class... Args>
+  Result<bool> insert_new(std::string_view text, const Args&... args);
   // update_user and update_space: `update` (name, avatar, id) sets the fields that are given;
   // then the row as stored, or not_found with `missing`.
   template <class T>

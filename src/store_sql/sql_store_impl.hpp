@@ -395,10 +395,13 @@ template <SqlDialect D>
 Result<void> SqlStore<D>::create_space(const Space& space) {
   return db_->write([&](Connection& c) -> Result<void> {
     IMD_TRY(D::change(c,
-                      "INSERT INTO space (id, name, avatar, owner_id, created_at)"
-                      " VALUES (?, ?, ?, ?, ?)",
-                      space.id, space.name, space.avatar, space.owner_id, space.created_at));
-    IMD_TRY(D::change(c, "INSERT INTO space_user (space_id, user_id, created_at) VALUES (?, ?, ?)",
+                      "INSERT INTO space (id, name, avatar, owner_id, created_at, discoverable)"
+                      " VALUES (?, ?, ?, ?, ?, ?)",
+                      space.id, space.name, space.avatar, space.owner_id, space.created_at,
+                      Id{space.discoverable ? 1u : 0u}));
+    IMD_TRY(D::change(c,
+                      "INSERT INTO space_user (space_id, user_id, created_at, role)"
+                      " VALUES (?, ?, ?, 2)",
                       space.id, space.owner_id, space.created_at));
     return {};
   });
@@ -415,7 +418,7 @@ Result<std::vector<Space>> SqlStore<D>::spaces_of_user(Id user_id, Id after_spac
   return db_->read([&](Connection& c) {
     return sql::all<Space>(
         D::query(c,
-                 "SELECT s.id, s.name, s.avatar, s.owner_id, s.created_at"
+                 "SELECT s.id, s.name, s.avatar, s.owner_id, s.created_at, s.discoverable"
                  " FROM space_user su JOIN space s ON s.id = su.space_id"
                  " WHERE su.user_id = ? AND su.space_id > ? ORDER BY su.space_id LIMIT ?",
                  user_id, after_space_id, limit),
@@ -485,7 +488,7 @@ template <SqlDialect D>
 Result<std::vector<Member>> SqlStore<D>::space_members(Id space_id, Id after_user_id,
                                                        std::uint32_t limit) {
   return members(
-      "SELECT su.user_id, u.name, u.avatar, su.created_at"
+      "SELECT su.user_id, u.name, u.avatar, su.created_at, su.role"
       " FROM space_user su JOIN `user` u ON u.id = su.user_id"
       " WHERE su.space_id = ? AND su.user_id > ? ORDER BY su.user_id LIMIT ?",
       space_id, after_user_id, limit);
@@ -508,11 +511,10 @@ Result<void> SqlStore<D>::create_channel(const Channel& channel) {
       return make_error(Errc::forbidden, "not a member of this space");
     }
     IMD_TRY(D::change(c,
-                      "INSERT INTO channel"
-                      " (id, name, avatar, owner_id, created_at, last_seq, last_message_id)"
-                      " VALUES (?, ?, ?, ?, ?, 0, 0)",
+                      "INSERT INTO channel (id, name, avatar, owner_id, created_at, last_seq,"
+                      " last_message_id, is_private) VALUES (?, ?, ?, ?, ?, 0, 0, ?)",
                       channel.id, channel.name, channel.avatar, channel.owner_id,
-                      channel.created_at));
+                      channel.created_at, Id{channel.is_private ? 1u : 0u}));
     IMD_TRY(D::change(c,
                       "INSERT INTO space_channel (space_id, channel_id, created_at)"
                       " VALUES (?, ?, ?)",
@@ -526,16 +528,27 @@ Result<void> SqlStore<D>::create_channel(const Channel& channel) {
 
 template <SqlDialect D>
 Result<Channel> SqlStore<D>::channel_by_id(Id id) {
-  return db_->read([&](Connection& c) {
-    return sql::one<Channel>(
-        D::query(c,
-                 "SELECT ch.id, COALESCE(sc.space_id, 0), ch.name, ch.avatar, ch.owner_id,"
-                 " ch.created_at, ch.last_seq, ch.last_message_id"
-                 " FROM channel ch LEFT JOIN space_channel sc ON sc.channel_id = ch.id"
-                 " WHERE ch.id = ?",
-                 id),
-        sql::kChannel, "channel");
-  });
+  return db_->read([&](Connection& c) { return channel_by_id_in(c, id); });
+}
+
+template <SqlDialect D>
+Result<Channel> SqlStore<D>::channel_by_id_in(Connection& c, Id id) {
+  return sql::one<Channel>(
+      D::query(c,
+               "SELECT ch.id, COALESCE(sc.space_id, 0), ch.name, ch.avatar, ch.owner_id,"
+               " ch.created_at, ch.last_seq, ch.last_message_id, ch.is_private"
+               " FROM channel ch LEFT JOIN space_channel sc ON sc.channel_id = ch.id"
+               " WHERE ch.id = ?",
+               id),
+      sql::kChannel, "channel");
+}
+
+template <SqlDialect D>
+Result<Channel> SqlStore<D>::update_channel(Id id, const std::optional<std::string>& name,
+                                            const std::optional<std::string>& avatar) {
+  return update_profile(
+      "UPDATE channel SET name = COALESCE(?, name), avatar = COALESCE(?, avatar) WHERE id = ?", id,
+      name, avatar, "channel not found", &SqlStore::channel_by_id_in);
 }
 
 template <SqlDialect D>
@@ -545,7 +558,7 @@ Result<std::vector<Channel>> SqlStore<D>::channels_of_space(Id space_id, Id afte
     return sql::all<Channel>(
         D::query(c,
                  "SELECT ch.id, sc.space_id, ch.name, ch.avatar, ch.owner_id,"
-                 " ch.created_at, ch.last_seq, ch.last_message_id"
+                 " ch.created_at, ch.last_seq, ch.last_message_id, ch.is_private"
                  " FROM space_channel sc JOIN channel ch ON ch.id = sc.channel_id"
                  " WHERE sc.space_id = ? AND sc.channel_id > ? ORDER BY sc.channel_id LIMIT ?",
                  space_id, after_channel_id, limit),
@@ -593,7 +606,7 @@ template <SqlDialect D>
 Result<std::vector<Member>> SqlStore<D>::channel_members(Id channel_id, Id after_user_id,
                                                          std::uint32_t limit) {
   return members(
-      "SELECT cu.user_id, u.name, u.avatar, cu.created_at"
+      "SELECT cu.user_id, u.name, u.avatar, cu.created_at, NULL"
       " FROM channel_user cu JOIN `user` u ON u.id = cu.user_id"
       " WHERE cu.channel_id = ? AND cu.user_id > ? ORDER BY cu.user_id LIMIT ?",
       channel_id, after_user_id, limit);
@@ -925,6 +938,301 @@ Result<std::vector<ConversationState>> SqlStore<D>::conversations(Id user_id) {
   });
 }
 
+// --- access: roles, discoverable spaces, invitations, bans, blocks
+
+namespace sql {
+// (space_id, now, limit): the space's usable invitations, newest first.
+inline constexpr std::string_view kSpaceInvites =
+    "SELECT code, space_id, created_by, created_at, expires_at, max_uses, uses FROM space_invite"
+    " WHERE space_id = ? AND expires_at > ? AND uses < max_uses ORDER BY created_at DESC LIMIT ?";
+// (code, now): the invitation while it is usable.
+inline constexpr std::string_view kUsableInvite =
+    "SELECT code, space_id, created_by, created_at, expires_at, max_uses, uses FROM space_invite"
+    " WHERE code = ? AND expires_at > ? AND uses < max_uses";
+constexpr auto kInvite = [](const auto& r) { return rows::invite(r); };
+}  // namespace sql
+
+template <SqlDialect D>
+Result<SpaceRole> SqlStore<D>::space_role(Id space_id, Id user_id) {
+  return db_->read([&](Connection& c) {
+    return sql::one<SpaceRole>(
+        D::query(c, "SELECT role FROM space_user WHERE space_id = ? AND user_id = ?", space_id,
+                 user_id),
+        [](const auto& r) { return rows::space_role(r.column_int64(0)); }, "member");
+  });
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::set_space_role(Id space_id, Id user_id, SpaceRole role) {
+  if (role == SpaceRole::owner) {
+    return make_error(Errc::invalid_argument, "ownership moves by transfer_space only");
+  }
+  return write_changed(
+      "UPDATE space_user SET role = ? WHERE space_id = ? AND user_id = ? AND role <> 2",
+      static_cast<Id>(role), space_id, user_id);
+}
+
+template <SqlDialect D>
+Result<Space> SqlStore<D>::transfer_space(Id space_id, Id from, Id to) {
+  return db_->write([&](Connection& c) -> Result<Space> {
+    // The new owner's row is locked by its update: a concurrent removal waits for the commit.
+    auto promoted = changed_any(
+        c, "UPDATE space_user SET role = 2 WHERE space_id = ? AND user_id = ?", space_id, to);
+    if (!promoted.ok()) return promoted.error();
+    if (!*promoted) return make_error(Errc::forbidden, "the new owner must be a member");
+    auto moved = changed_any(c, "UPDATE space SET owner_id = ? WHERE id = ? AND owner_id = ?", to,
+                             space_id, from);
+    if (!moved.ok()) return moved.error();
+    if (!*moved) return make_error(Errc::conflict, "not the owner of this space");
+    IMD_TRY(D::change(c, "UPDATE space_user SET role = 1 WHERE space_id = ? AND user_id = ?",
+                      space_id, from));
+    return space_by_id_in(c, space_id);
+  });
+}
+
+template <SqlDialect D>
+Result<Space> SqlStore<D>::set_space_discoverable(Id space_id, bool discoverable) {
+  return db_->write([&](Connection& c) -> Result<Space> {
+    auto updated = changed_any(c, "UPDATE space SET discoverable = ? WHERE id = ?",
+                               Id{discoverable ? 1u : 0u}, space_id);
+    if (!updated.ok()) return updated.error();
+    if (!*updated) return make_error(Errc::not_found, "space not found");
+    return space_by_id_in(c, space_id);
+  });
+}
+
+template <SqlDialect D>
+Result<std::vector<Space>> SqlStore<D>::discoverable_spaces(Id after_space_id,
+                                                            std::uint32_t limit) {
+  return db_->read([&](Connection& c) {
+    return sql::all<Space>(
+        D::query(c,
+                 "SELECT id, name, avatar, owner_id, created_at, discoverable FROM space"
+                 " WHERE discoverable = 1 AND id > ? ORDER BY id LIMIT ?",
+                 sql::Bound{after_space_id}, limit),
+        sql::kSpace, limit);
+  });
+}
+
+template <SqlDialect D>
+Result<InviteOutcome> SqlStore<D>::join_unless_banned(Id space_id, Id user_id, Millis now) {
+  return db_->write([&](Connection& c) -> Result<InviteOutcome> {
+    auto banned = is_banned_in(c, space_id, user_id);
+    if (!banned.ok()) return banned.error();
+    if (*banned) return InviteOutcome::banned;
+    auto inserted = D::change(c, D::sql.add_space_member, space_id, user_id, now);
+    if (!inserted.ok()) {
+      if (inserted.error().code == Errc::conflict) return InviteOutcome::already_member;
+      return inserted.error();
+    }
+    return *inserted > 0 ? InviteOutcome::joined : InviteOutcome::already_member;
+  });
+}
+
+template <SqlDialect D>
+Result<void> SqlStore<D>::create_invite(const Invite& invite) {
+  return db_->write([&](Connection& c) -> Result<void> {
+    IMD_TRY(D::change(c,
+                      "INSERT INTO space_invite"
+                      " (code, space_id, created_by, created_at, expires_at, max_uses, uses)"
+                      " VALUES (?, ?, ?, ?, ?, ?, 0)",
+                      invite.code, invite.space_id, invite.created_by, invite.created_at,
+                      invite.expires_at, invite.max_uses));
+    return {};
+  });
+}
+
+template <SqlDialect D>
+Result<std::vector<Invite>> SqlStore<D>::invites_of_space(Id space_id, Millis now,
+                                                          std::uint32_t limit) {
+  return db_->read([&](Connection& c) {
+    return sql::all<Invite>(D::query(c, sql::kSpaceInvites, space_id, now, limit), sql::kInvite);
+  });
+}
+
+template <SqlDialect D>
+Result<Invite> SqlStore<D>::usable_invite(std::string_view code, Millis now) {
+  return db_->read([&](Connection& c) {
+    return sql::one<Invite>(D::query(c, sql::kUsableInvite, code, now), sql::kInvite, "invitation");
+  });
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::revoke_invite(Id space_id, std::string_view code) {
+  return write_changed("DELETE FROM space_invite WHERE space_id = ? AND code = ?", space_id, code);
+}
+
+template <SqlDialect D>
+Result<AcceptedInvite> SqlStore<D>::accept_invite(std::string_view code, Id user_id, Millis now) {
+  return db_->write([&](Connection& c) -> Result<AcceptedInvite> {
+    auto invite =
+        sql::one<Invite>(D::query(c, sql::kUsableInvite, code, now), sql::kInvite, "invitation");
+    if (!invite.ok()) return invite.error();
+    AcceptedInvite out{.space_id = invite->space_id, .outcome = InviteOutcome::already_member};
+    auto member = is_space_member_in(c, out.space_id, user_id);
+    if (!member.ok()) return member.error();
+    if (*member) return out;
+    auto banned = is_banned_in(c, out.space_id, user_id);
+    if (!banned.ok()) return banned.error();
+    if (*banned) {
+      out.outcome = InviteOutcome::banned;
+      return out;
+    }
+    // The use is taken by a conditional update of the latest row version: of two accepts of a
+    // last use, the second matches nothing.
+    auto used = changed_any(
+        c, "UPDATE space_invite SET uses = uses + 1 WHERE code = ? AND uses < max_uses", code);
+    if (!used.ok()) return used.error();
+    if (!*used) return make_error(Errc::not_found, "invitation not found");
+    auto inserted = D::change(c, D::sql.add_space_member, out.space_id, user_id, now);
+    if (!inserted.ok() || *inserted == 0) {
+      // A concurrent join won: roll the use back with the rest (conflict), the caller retries.
+      return inserted.ok() ? make_error(Errc::conflict, "joined meanwhile") : inserted.error();
+    }
+    out.outcome = InviteOutcome::joined;
+    return out;
+  });
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::ban_space_member(Id space_id, Id user_id, Id by, Millis now) {
+  return db_->write([&](Connection& c) -> Result<bool> {
+    auto ban = D::change(c,
+                         "INSERT INTO space_ban (space_id, user_id, banned_by, created_at)"
+                         " VALUES (?, ?, ?, ?)",
+                         space_id, user_id, by, now);
+    if (!ban.ok() && ban.error().code != Errc::conflict) return ban.error();  // conflict: banned
+    IMD_TRY(D::change(c, D::sql.leave_space_channels, space_id, user_id));
+    return changed_any(c, "DELETE FROM space_user WHERE space_id = ? AND user_id = ?", space_id,
+                       user_id);
+  });
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::unban_space_member(Id space_id, Id user_id) {
+  return write_changed("DELETE FROM space_ban WHERE space_id = ? AND user_id = ?", space_id,
+                       user_id);
+}
+
+template <SqlDialect D>
+Result<std::vector<Member>> SqlStore<D>::space_bans(Id space_id, Id after_user_id,
+                                                    std::uint32_t limit) {
+  return members(
+      "SELECT b.user_id, u.name, u.avatar, b.created_at, NULL"
+      " FROM space_ban b JOIN `user` u ON u.id = b.user_id"
+      " WHERE b.space_id = ? AND b.user_id > ? ORDER BY b.user_id LIMIT ?",
+      space_id, after_user_id, limit);
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::block_user(Id user_id, Id blocked_id, Millis now) {
+  return insert_new("INSERT INTO user_block (user_id, blocked_id, created_at) VALUES (?, ?, ?)",
+                    user_id, blocked_id, now);
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::unblock_user(Id user_id, Id blocked_id) {
+  return write_changed("DELETE FROM user_block WHERE user_id = ? AND blocked_id = ?", user_id,
+                       blocked_id);
+}
+
+template <SqlDialect D>
+Result<std::vector<Blocked>> SqlStore<D>::blocks_of(Id user_id, Id after_user_id,
+                                                    std::uint32_t limit) {
+  return db_->read([&](Connection& c) {
+    return sql::all<Blocked>(
+        D::query(c,
+                 "SELECT b.blocked_id, u.name, b.created_at"
+                 " FROM user_block b JOIN `user` u ON u.id = b.blocked_id"
+                 " WHERE b.user_id = ? AND b.blocked_id > ? ORDER BY b.blocked_id LIMIT ?",
+                 user_id, sql::Bound{after_user_id}, limit),
+        [](const auto& r) {
+          return Blocked{
+              .user_id = r.column_id(0), .name = r.column_text(1), .blocked_at = r.column_int64(2)};
+        },
+        limit);
+  });
+}
+
+template <SqlDialect D>
+Result<DmPolicy> SqlStore<D>::dm_policy(Id from, Id to) {
+  const ConvKey dm = ConvKey::dm(from, to);
+  return db_->read([&](Connection& c) {
+    // Four primary-key probes; the shared space walks `from`'s spaces (space_user_by_user).
+    return sql::one<DmPolicy>(
+        D::query(c,
+                 "SELECT EXISTS (SELECT 1 FROM user_block WHERE user_id = ? AND blocked_id = ?),"
+                 " EXISTS (SELECT 1 FROM user_block WHERE user_id = ? AND blocked_id = ?),"
+                 " EXISTS (SELECT 1 FROM space_user a JOIN space_user b"
+                 "  ON b.space_id = a.space_id AND b.user_id = ? WHERE a.user_id = ?),"
+                 " EXISTS (SELECT 1 FROM dm WHERE user_a = ? AND user_b = ?)",
+                 to, from, from, to, to, from, dm.a, dm.b),
+        [](const auto& r) {
+          return DmPolicy{.blocked_by_peer = r.column_int64(0) != 0,
+                          .blocked_peer = r.column_int64(1) != 0,
+                          .shares_space = r.column_int64(2) != 0,
+                          .has_conversation = r.column_int64(3) != 0};
+        },
+        "policy");
+  });
+}
+
+template <SqlDialect D>
+Result<std::vector<Channel>> SqlStore<D>::visible_channels_of_space(Id space_id, Id viewer,
+                                                                    Id after_channel_id,
+                                                                    std::uint32_t limit) {
+  return db_->read([&](Connection& c) {
+    return sql::all<Channel>(
+        D::query(c,
+                 "SELECT ch.id, sc.space_id, ch.name, ch.avatar, ch.owner_id,"
+                 " ch.created_at, ch.last_seq, ch.last_message_id, ch.is_private"
+                 " FROM space_channel sc JOIN channel ch ON ch.id = sc.channel_id"
+                 " WHERE sc.space_id = ? AND sc.channel_id > ? AND (ch.is_private = 0 OR EXISTS"
+                 " (SELECT 1 FROM channel_user cu WHERE cu.channel_id = ch.id AND cu.user_id = ?))"
+                 " ORDER BY sc.channel_id LIMIT ?",
+                 space_id, after_channel_id, viewer, limit),
+        sql::kChannel);
+  });
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::is_space_member_in(Connection& c, Id space_id, Id user_id) {
+  return sql::exists(D::query(c, "SELECT 1 FROM space_user WHERE space_id = ? AND user_id = ?",
+                              space_id, user_id));
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::is_banned_in(Connection& c, Id space_id, Id user_id) {
+  return sql::exists(D::query(c, D::sql.banned_from_space, space_id, user_id));
+}
+
+template <SqlDialect D>
+template <class... Args>
+Result<bool> SqlStore<D>::changed_any(Connection& c, std::string_view text, const Args&... args) {
+  auto n = D::change(c, text, args...);
+  if (!n.ok()) return n.error();
+  return *n > 0;
+}
+
+template <SqlDialect D>
+template <class... Args>
+Result<bool> SqlStore<D>::write_changed(std::string_view text, const Args&... args) {
+  return db_->write([&](Connection& c) { return changed_any(c, text, args...); });
+}
+
+template <SqlDialect D>
+template <class... Args>
+Result<bool> SqlStore<D>::insert_new(std::string_view text, const Args&... args) {
+  return db_->write([&](Connection& c) -> Result<bool> {
+    auto n = D::change(c, text, args...);
+    if (!n.ok()) {
+      if (n.error().code == Errc::conflict) return false;
+      return n.error();
+    }
+    return *n > 0;
+  });
+}
+
 // --- shared pieces of the methods above
 
 template <SqlDialect D>
@@ -939,7 +1247,9 @@ Result<User> SqlStore<D>::user_by_id_in(Connection& c, Id id) {
 template <SqlDialect D>
 Result<Space> SqlStore<D>::space_by_id_in(Connection& c, Id id) {
   return sql::one<Space>(
-      D::query(c, "SELECT id, name, avatar, owner_id, created_at FROM space WHERE id = ?", id),
+      D::query(
+          c, "SELECT id, name, avatar, owner_id, created_at, discoverable FROM space WHERE id = ?",
+          id),
       sql::kSpace, "space");
 }
 

@@ -116,6 +116,9 @@ Frame event_frame(const Event& e, Id viewer) {
     Frame operator()(const SendFailedEvent& ev) const {
       return error_frame(ev.error, change_op(ev.change), ev.cid.empty() ? nullptr : &ev.cid, ev.id);
     }
+    Frame operator()(const RemovedEvent& ev) const {
+      return make({{"op", "removed"}, {"space", json::id_str(ev.space_id)}, {"reason", ev.reason}});
+    }
     Frame operator()(const TypingEvent& ev) const {
       return make({{"op", "typing"},
                    {"conversation", wire::conversation_name(ev.conv, viewer)},

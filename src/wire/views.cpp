@@ -22,24 +22,36 @@ bj::object user_json(const User& u, bool with_phone) {
 }
 
 bj::object space_json(const Space& s) {
-  return {{"id", id_str(s.id)},
-          {"name", s.name},
-          {"avatar", s.avatar},
-          {"owner_id", id_str(s.owner_id)},
-          {"created_at", s.created_at}};
+  return {{"id", id_str(s.id)},         {"name", s.name},
+          {"avatar", s.avatar},         {"owner_id", id_str(s.owner_id)},
+          {"created_at", s.created_at}, {"discoverable", s.discoverable}};
 }
 
 bj::object channel_json(const Channel& c) {
-  return {{"id", id_str(c.id)},    {"space_id", id_str(c.space_id)}, {"name", c.name},
-          {"avatar", c.avatar},    {"owner_id", id_str(c.owner_id)}, {"created_at", c.created_at},
-          {"last_seq", c.last_seq}};
+  return {{"id", id_str(c.id)},     {"space_id", id_str(c.space_id)}, {"name", c.name},
+          {"avatar", c.avatar},     {"owner_id", id_str(c.owner_id)}, {"created_at", c.created_at},
+          {"last_seq", c.last_seq}, {"private", c.is_private}};
+}
+
+std::string_view role_name(SpaceRole r) {
+  switch (r) {
+    case SpaceRole::owner:
+      return "owner";
+    case SpaceRole::admin:
+      return "admin";
+    case SpaceRole::member:
+      break;
+  }
+  return "member";
 }
 
 bj::object member_json(const Member& m) {
-  return {{"user_id", id_str(m.user_id)},
-          {"name", m.name},
-          {"avatar", m.avatar},
-          {"joined_at", m.joined_at}};
+  bj::object o{{"user_id", id_str(m.user_id)},
+               {"name", m.name},
+               {"avatar", m.avatar},
+               {"joined_at", m.joined_at}};
+  if (m.role) o["role"] = role_name(*m.role);
+  return o;
 }
 
 Result<ConvKey> parse_conversation(std::string_view name, Id viewer) {

@@ -18,6 +18,8 @@ boost::json::object user_json(const User& u, bool with_phone);
 boost::json::object space_json(const Space& s);
 boost::json::object channel_json(const Channel& c);
 boost::json::object member_json(const Member& m);
+// "owner", "admin" or "member".
+std::string_view role_name(SpaceRole r);
 // A message as `viewer` sees it. write_message writes the same object straight into JSON
 // text (the hot path: pushed frames, history pages); `op`, when given, comes first.
 void write_message(json::Writer& w, const Message& m, Id viewer, std::string_view op = {});

@@ -538,6 +538,208 @@ TEST_P(StoreContract, SpacesAndMembership) {
   EXPECT_EQ(store().update_space(99, std::string("x"), std::nullopt).error().code, Errc::not_found);
 }
 
+// --- access: roles, discoverable spaces, invitations, bans, blocks
+
+TEST_P(StoreContract, RolesTransferAndDiscoverableSpaces) {
+  add_user(1, "Owner");
+  add_user(2, "Bob");
+  add_user(3, "Carol");
+  add_space(10, 1);
+  add_space(11, 2);
+  ASSERT_TRUE(*store().add_space_member(10, 2, 5));
+  EXPECT_EQ(*store().space_role(10, 1), SpaceRole::owner);
+  EXPECT_EQ(*store().space_role(10, 2), SpaceRole::member);
+  EXPECT_EQ(store().space_role(10, 3).error().code, Errc::not_found);
+  EXPECT_TRUE(*store().set_space_role(10, 2, SpaceRole::admin));
+  EXPECT_TRUE(*store().set_space_role(10, 2, SpaceRole::admin));  // unchanged, still a member
+  EXPECT_EQ(*store().space_role(10, 2), SpaceRole::admin);
+  EXPECT_FALSE(*store().set_space_role(10, 3, SpaceRole::admin));   // not a member
+  EXPECT_FALSE(*store().set_space_role(10, 1, SpaceRole::member));  // the owner's row stays
+  auto members = store().space_members(10, 0, 10);
+  ASSERT_TRUE(members.ok());
+  ASSERT_EQ(members->size(), 2u);
+  EXPECT_EQ((*members)[0].role, SpaceRole::owner);
+  EXPECT_EQ((*members)[1].role, SpaceRole::admin);
+
+  EXPECT_EQ(store().transfer_space(10, 1, 3).error().code, Errc::forbidden);  // not a member
+  EXPECT_EQ(store().transfer_space(10, 2, 1).error().code, Errc::conflict);   // not the owner
+  EXPECT_EQ(*store().space_role(10, 1), SpaceRole::owner);  // the failed attempt rolled back
+  auto moved = store().transfer_space(10, 1, 2);
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  EXPECT_EQ(moved->owner_id, 2u);
+  EXPECT_EQ(*store().space_role(10, 2), SpaceRole::owner);
+  EXPECT_EQ(*store().space_role(10, 1), SpaceRole::admin);
+
+  EXPECT_FALSE(store().space_by_id(10)->discoverable);
+  EXPECT_TRUE(store().discoverable_spaces(0, 10)->empty());
+  EXPECT_TRUE(store().set_space_discoverable(11, true)->discoverable);
+  EXPECT_TRUE(store().set_space_discoverable(10, true)->discoverable);
+  auto listed = store().discoverable_spaces(0, 1);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().id, 10u);
+  EXPECT_EQ(store().discoverable_spaces(10, 10)->front().id, 11u);
+  EXPECT_TRUE(store().discoverable_spaces(~Id{0}, 10)->empty());
+  EXPECT_FALSE(store().set_space_discoverable(11, false)->discoverable);
+  EXPECT_EQ(store().discoverable_spaces(0, 10)->size(), 1u);
+  EXPECT_EQ(store().set_space_discoverable(99, true).error().code, Errc::not_found);
+}
+
+TEST_P(StoreContract, InvitationsAreUsedAtMostMaxUsesTimes) {
+  for (Id u = 1; u <= 12; ++u) add_user(u, "u" + std::to_string(u));
+  add_space(10, 1);
+  const Invite inv{.code = "c0de",
+                   .space_id = 10,
+                   .created_by = 1,
+                   .created_at = 100,
+                   .expires_at = 1000,
+                   .max_uses = 3,
+                   .uses = 0};
+  ASSERT_TRUE(store().create_invite(inv).ok());
+  EXPECT_EQ(store().create_invite(inv).error().code, Errc::conflict);
+  EXPECT_EQ(store().usable_invite("c0de", 999)->space_id, 10u);
+  EXPECT_EQ(store().usable_invite("c0de", 1000).error().code, Errc::not_found);  // expired
+  EXPECT_EQ(store().usable_invite("C0DE", 999).error().code, Errc::not_found);   // exact
+  EXPECT_EQ(store().accept_invite("c0de", 2, 1000).error().code, Errc::not_found);
+
+  auto owner = store().accept_invite("c0de", 1, 500);  // a member consumes nothing
+  ASSERT_TRUE(owner.ok());
+  EXPECT_EQ(owner->outcome, InviteOutcome::already_member);
+  // Ten users race for three uses: three get in.
+  std::vector<std::thread> racers;
+  std::atomic<int> joined{0}, gone{0};
+  for (Id u = 3; u <= 12; ++u) {
+    racers.emplace_back([&, u] {
+      auto r = store().accept_invite("c0de", u, 500);
+      if (r.ok() && r->outcome == InviteOutcome::joined) ++joined;
+      if (!r.ok() && r.error().code == Errc::not_found) ++gone;
+    });
+  }
+  for (auto& t : racers) t.join();
+  EXPECT_EQ(joined.load(), 3);
+  EXPECT_EQ(gone.load(), 7);
+  EXPECT_EQ(*store().count(Store::Counted::members_in_space, 10), 4u);
+  EXPECT_EQ(store().usable_invite("c0de", 500).error().code, Errc::not_found);
+  EXPECT_TRUE(store().invites_of_space(10, 500, 10)->empty());
+
+  ASSERT_TRUE(store()
+                  .create_invite(Invite{.code = "two",
+                                        .space_id = 10,
+                                        .created_by = 1,
+                                        .created_at = 200,
+                                        .expires_at = 1000,
+                                        .max_uses = 5})
+                  .ok());
+  auto live = store().invites_of_space(10, 500, 10);
+  ASSERT_EQ(live->size(), 1u);
+  EXPECT_EQ(live->front().code, "two");
+  EXPECT_EQ(live->front().max_uses, 5u);
+  EXPECT_FALSE(*store().revoke_invite(11, "two"));  // another space's
+  EXPECT_TRUE(*store().revoke_invite(10, "two"));
+  EXPECT_EQ(store().accept_invite("two", 2, 500).error().code, Errc::not_found);
+}
+
+TEST_P(StoreContract, BansRemoveAndBar) {
+  for (Id u = 1; u <= 3; ++u) add_user(u, "u" + std::to_string(u));
+  add_space(10, 1);
+  add_channel(20, 10, 1);
+  ASSERT_TRUE(*join(20, 2, 5));
+  ASSERT_TRUE(store()
+                  .create_invite(Invite{.code = "in",
+                                        .space_id = 10,
+                                        .created_by = 1,
+                                        .created_at = 1,
+                                        .expires_at = 1000,
+                                        .max_uses = 9})
+                  .ok());
+  EXPECT_TRUE(*store().ban_space_member(10, 2, 1, 7));
+  EXPECT_FALSE(*store().is_space_member(10, 2));
+  EXPECT_FALSE(*store().is_channel_member(20, 2));
+  EXPECT_FALSE(*store().ban_space_member(10, 2, 1, 8));  // banned already, not a member
+  EXPECT_FALSE(*store().ban_space_member(10, 3, 1, 8));  // a non-member may be banned
+  EXPECT_EQ(store().accept_invite("in", 2, 9)->outcome, InviteOutcome::banned);
+  EXPECT_EQ(*store().join_unless_banned(10, 2, 9), InviteOutcome::banned);
+  EXPECT_EQ(*store().join_unless_banned(10, 1, 9), InviteOutcome::already_member);
+  EXPECT_TRUE(store().usable_invite("in", 9)->uses == 0);  // nothing consumed
+  auto bans = store().space_bans(10, 0, 10);
+  ASSERT_EQ(bans->size(), 2u);
+  EXPECT_EQ((*bans)[0].user_id, 2u);
+  EXPECT_EQ((*bans)[0].joined_at, 7);
+  EXPECT_TRUE(*store().unban_space_member(10, 2));
+  EXPECT_FALSE(*store().unban_space_member(10, 2));
+  EXPECT_EQ(*store().join_unless_banned(10, 2, 9), InviteOutcome::joined);
+}
+
+TEST_P(StoreContract, PrivateChannelsAndDmPolicy) {
+  for (Id u = 1; u <= 4; ++u) add_user(u, "u" + std::to_string(u));
+  add_space(10, 1);
+  ASSERT_TRUE(*store().add_space_member(10, 2, 5));
+  add_channel(20, 10, 1);
+  ASSERT_TRUE(store()
+                  .create_channel(Channel{.id = 21,
+                                          .space_id = 10,
+                                          .name = "secret",
+                                          .avatar = "",
+                                          .owner_id = 1,
+                                          .created_at = 3,
+                                          .is_private = true})
+                  .ok());
+  EXPECT_TRUE(store().channel_by_id(21)->is_private);
+  EXPECT_FALSE(store().channel_by_id(20)->is_private);
+  auto ids = [&](Id viewer) {
+    std::vector<Id> out;
+    auto listed = store().visible_channels_of_space(10, viewer, 0, 10);
+    EXPECT_TRUE(listed.ok());
+    if (listed.ok()) {
+      for (const auto& c : *listed) out.push_back(c.id);
+    }
+    return out;
+  };
+  EXPECT_EQ(ids(1), (std::vector<Id>{20, 21}));
+  EXPECT_EQ(ids(2), std::vector<Id>{20});
+  ASSERT_TRUE(*store().add_channel_member(21, 2, 6));
+  EXPECT_EQ(ids(2), (std::vector<Id>{20, 21}));
+  EXPECT_EQ(store().channels_of_space(10, 0, 10)->size(), 2u);
+  auto renamed = store().update_channel(21, std::string("hidden"), std::nullopt);
+  ASSERT_TRUE(renamed.ok());
+  EXPECT_EQ(renamed->name, "hidden");
+  EXPECT_TRUE(renamed->is_private);
+  EXPECT_EQ(renamed->space_id, 10u);
+  EXPECT_EQ(store().update_channel(99, std::string("x"), std::nullopt).error().code,
+            Errc::not_found);
+
+  auto policy = store().dm_policy(2, 1);
+  ASSERT_TRUE(policy.ok());
+  EXPECT_TRUE(policy->shares_space);
+  EXPECT_FALSE(policy->has_conversation);
+  EXPECT_FALSE(store().dm_policy(3, 1)->shares_space);
+  EXPECT_TRUE(*store().block_user(1, 2, 9));
+  EXPECT_FALSE(*store().block_user(1, 2, 9));
+  EXPECT_EQ(store().block_user(1, 99, 9).error().code, Errc::not_found);
+  EXPECT_TRUE(store().dm_policy(2, 1)->blocked_by_peer);
+  EXPECT_TRUE(store().dm_policy(1, 2)->blocked_peer);
+  EXPECT_FALSE(store().dm_policy(1, 2)->blocked_by_peer);
+  auto blocks = store().blocks_of(1, 0, 10);
+  ASSERT_EQ(blocks->size(), 1u);
+  EXPECT_EQ(blocks->front().user_id, 2u);
+  EXPECT_EQ(blocks->front().name, "u2");
+  EXPECT_TRUE(*store().unblock_user(1, 2));
+  EXPECT_FALSE(*store().unblock_user(1, 2));
+  EXPECT_FALSE(store().dm_policy(2, 1)->blocked_by_peer);
+
+  NewMessage nm;
+  nm.msg = Message{.id = 500,
+                   .conv = ConvKey::dm(3, 4),
+                   .from = 3,
+                   .to = 4,
+                   .type = "text",
+                   .body = "hi",
+                   .created_at = 10,
+                   .cid = "c1"};
+  append_ok({nm});
+  EXPECT_TRUE(store().dm_policy(4, 3)->has_conversation);
+  EXPECT_FALSE(store().dm_policy(4, 3)->shares_space);
+}
+
 TEST_P(StoreContract, SpaceMembersPageByUserId) {
   for (Id u = 1; u <= 5; ++u) add_user(u, "u" + std::to_string(u));
   add_space(10, 3);

@@ -10,6 +10,8 @@ import {
   createChannel,
   createSpace,
   joinChannel,
+  inlineForm,
+  inviteLink,
   joinSpace,
   login,
   logout,
@@ -428,6 +430,64 @@ describe('imd web client', () => {
     const expected = ['refused once', 'unanswered once'];
     assert.deepEqual(await settledBodies(L.page, expected), expected);
     assert.deepEqual(await settledBodies(K.page, expected), expected);
+    noConsoleErrors();
+  });
+
+  test('r) an invite link opened before logging in joins the private space; a private channel by adding; a removal shows at once; a listed space is joined from Discover', { timeout: TEST_TIMEOUT_MS }, async () => {
+    watch.scenario = 'r';
+    const olga = newIdentity('olga');
+    const pete = newIdentity('pete');
+    const O = await device('olga');
+    await register(O.page, olga);
+    const spaceId = await createSpace(O.page, 'Private Crew');
+    await createChannel(O.page, 'crew');
+    const link = await inviteLink(O.page);
+    assert.match(link, /\/invite\/[A-Za-z0-9_-]{22}$/);
+
+    // Pete opens the link as a stranger: he registers, and lands in the space.
+    const P = await device('pete');
+    await P.page.goto(link);
+    await register(P.page, pete);
+    await P.page.locator(`[data-space="${spaceId}"][aria-pressed="true"]`).waitFor();
+    assert.equal(await P.page.evaluate(() => location.pathname), '/');
+    await joinChannel(P.page, 'crew');
+    await send(P.page, 'pete joined by link');
+    await waitForMessage(O.page, 'pete joined by link');
+
+    // A private channel (the checkbox): its member adds Pete by name; he sees it with its lock.
+    const form = O.page.locator('details.inline-form', { has: O.page.locator('summary', { hasText: 'New channel' }) });
+    await form.locator('summary').click();
+    await form.getByTestId('channel-private').check();
+    await inlineForm(O.page, 'New channel', 'inner');
+    await O.page.locator('#conv-title', { hasText: 'inner' }).waitFor();
+    const inner = await O.page.evaluate(() => decodeURIComponent(location.pathname.replace(/^\/c\//, '')));
+    assert.match(inner, /^channel:\d+$/);
+    await O.page.locator(`[data-conv="${inner}"][data-private="true"]`).waitFor();
+    await inlineForm(O.page, 'Add to 🔒 inner', pete.name);
+    await send(O.page, 'welcome to the inner circle');
+    await P.page.reload();
+    await waitOnline(P.page);
+    await P.page.locator(`[data-conv="${inner}"][data-private="true"]`).click();
+    await waitForMessage(P.page, 'welcome to the inner circle');
+
+    // The owner sees the roles and removes him: his client drops the space at once.
+    const members = O.page.locator('details.members');
+    await members.locator('summary').click();
+    await members.locator(`[data-member] .role-owner`).waitFor();
+    await members.getByRole('button', { name: `Remove ${pete.name}` }).click();
+    await P.page.getByRole('alert').filter({ hasText: 'You were removed from Private Crew' }).waitFor();
+    await P.page.locator(`[data-space="${spaceId}"]`).waitFor({ state: 'detached' });
+    await shot(P.page, 'r-removed');
+
+    // Removed is not banned: once the owner lists the space, he finds it and joins again.
+    await Promise.all([
+      O.page.waitForResponse((r) => r.request().method() === 'PATCH' && r.url().includes(`/spaces/${spaceId}`) && r.ok()),
+      O.page.getByTestId('discoverable').click(),
+    ]);
+    const discover = P.page.locator('details.discover');
+    await discover.locator('summary').click();
+    await discover.getByRole('button', { name: 'Join space Private Crew' }).click();
+    await P.page.locator(`[data-space="${spaceId}"][aria-pressed="true"]`).waitFor();
     noConsoleErrors();
   });
 

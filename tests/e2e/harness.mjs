@@ -81,6 +81,8 @@ export class Server {
       '--auth-password-hash', 'min',
       '--web-root', WEB_ROOT,
       '--log-level', 'info',
+      // The scenarios DM people they share no space with (the DM policy has its own tests).
+      '--limits-dm-policy', 'anyone',
       ...this.extraArgs,
     ];
     const proc = spawn(IMD_BIN, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -264,22 +266,58 @@ export async function waitOnline(page, timeout = 15_000) {
   await page.getByTestId('conn').filter({ hasText: 'Online' }).waitFor({ timeout });
 }
 
-/** Opens a <details> inline form by its summary, fills its one field and submits. */
+/** Opens a <details> inline form by its summary, fills its text field and submits. */
 export async function inlineForm(page, summary, value) {
   const details = page.locator('details.inline-form', { has: page.locator('summary', { hasText: summary }) });
   if (!(await details.evaluate((d) => d.open))) await details.locator('summary').click();
-  await details.locator('input').fill(value);
+  await details.locator('input:not([type=checkbox])').fill(value);
   await details.locator('button[type=submit]').click();
 }
 
+/** The page that created each space (createSpace), by space id: joinSpace invites through it. */
+const spaceOwners = new Map();
+
+/** Creates a space (private: others join it by invitation); returns its id. */
 export async function createSpace(page, name) {
   await inlineForm(page, 'New space', name);
   await page.locator('.space-name', { hasText: name }).waitFor();
-  return (await page.locator('.sidebar .hint code').first().textContent()).trim();
+  const id = (await page.locator('.sidebar .hint code').first().textContent()).trim();
+  spaceOwners.set(id, page);
+  return id;
 }
 
+/** "Invite people" in the selected space: the link it shows. */
+export async function inviteLink(page) {
+  const before = await page.getByTestId('invite-link').inputValue().catch(() => '');
+  await page.getByTestId('invite').click();
+  await page.waitForFunction(
+    (old) => {
+      const v = document.querySelector('[data-testid="invite-link"]')?.value ?? '';
+      return v && v !== old;
+    },
+    before,
+  );
+  return page.getByTestId('invite-link').inputValue();
+}
+
+/**
+ * Joins a space through an invitation link pasted into "Join a space". The link comes from the
+ * space's creator over REST (with their session), so that their page's UI is not disturbed.
+ */
 export async function joinSpace(page, spaceId) {
-  await inlineForm(page, 'Join a space', spaceId);
+  const owner = spaceOwners.get(spaceId);
+  const link = owner
+    ? await owner.evaluate(async (id) => {
+        const s = JSON.parse(localStorage.getItem('imd.session'));
+        const r = await fetch(`/api/v1/spaces/${id}/invites`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${s.access}`, 'Content-Type': 'application/json' },
+          body: '{}',
+        });
+        return `${location.origin}/invite/${(await r.json()).code}`;
+      }, spaceId)
+    : spaceId;
+  await inlineForm(page, 'Join a space', link);
   await page.locator(`[data-space="${spaceId}"][aria-pressed="true"]`).waitFor();
 }
 

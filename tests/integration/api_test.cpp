@@ -259,17 +259,21 @@ class Api : public ::testing::Test {
     return {{"name", name}, {"phone", phone}, {"password", password}};
   }
 
-  // A space owned by `owner`, joined by each of `members`.
+  // A space owned by `owner`, joined by each of `members` through an invitation.
   static std::string make_space(const Account& owner, const std::vector<const Account*>& members,
                                 const std::string& name = "team") {
     auto r = post("/api/v1/spaces", bj::object{{"name", name}}, owner.access);
     EXPECT_EQ(r.status, 201) << r.body;
     std::string sid = r.str("id");
-    for (const Account* m : members) {
-      auto j = post("/api/v1/spaces/" + sid + "/join", bj::object{}, m->access);
-      EXPECT_EQ(j.status, 200) << j.body;
-    }
+    for (const Account* m : members) join(owner, sid, *m);
     return sid;
+  }
+  // `member` accepts an invitation of `inviter` to the space.
+  static void join(const Account& inviter, const std::string& sid, const Account& member) {
+    auto inv = post("/api/v1/spaces/" + sid + "/invites", bj::object{}, inviter.access);
+    ASSERT_EQ(inv.status, 201) << inv.body;
+    auto j = post("/api/v1/invites/" + inv.str("code") + "/accept", bj::object{}, member.access);
+    EXPECT_EQ(j.status, 200) << j.body;
   }
   static std::string make_channel(const Account& creator, const std::string& space,
                                   const std::string& name = "general") {
@@ -1200,7 +1204,7 @@ TEST_F(Api, ListMySpaces) {
     EXPECT_EQ(str(s.as_object(), "owner_id"), a.id);
   }
   // Joining lists it; leaving unlists it.
-  ASSERT_EQ(post("/api/v1/spaces/" + s3 + "/join", bj::object{}, a.access).status, 200);
+  join(b, s3, a);
   EXPECT_TRUE(
       contains(ids_of(field_arr(obj(get("/api/v1/spaces", a.access)), "spaces"), "id"), s3));
   ASSERT_EQ(post("/api/v1/spaces/" + s3 + "/leave", bj::object{}, a.access).status, 204);
@@ -1222,8 +1226,10 @@ TEST_F(Api, GetSpace) {
   EXPECT_TRUE(is_id(obj(r), "owner_id"));
   EXPECT_EQ(get("/api/v1/spaces/" + sid, owner.access).status, 200);
 
+  // To an outsider the space does not exist: the same answer as for a missing id.
   auto forbidden = get("/api/v1/spaces/" + sid, outsider.access);
-  EXPECT_TRUE(is_error(forbidden, 403, "forbidden"));
+  EXPECT_TRUE(is_error(forbidden, 404, "not_found"));
+  EXPECT_EQ(message_of(forbidden), message_of(get("/api/v1/spaces/987654321", outsider.access)));
   EXPECT_EQ(forbidden.body.find("Visible"), std::string::npos) << "leaked the space to an outsider";
   EXPECT_TRUE(is_error(get("/api/v1/spaces/987654321", owner.access), 404, "not_found"));
 }
@@ -1250,10 +1256,10 @@ TEST_F(Api, UpdateSpace) {
 
   auto by_member = patch("/api/v1/spaces/" + sid, bj::object{{"name", "Hijack"}}, member.access);
   EXPECT_TRUE(is_error(by_member, 403, "forbidden"));
-  EXPECT_EQ(message_of(by_member), "only the owner may change a space");
+  EXPECT_EQ(message_of(by_member), "only admins and the owner may change a space");
   EXPECT_TRUE(
-      is_error(patch("/api/v1/spaces/" + sid, bj::object{{"name", "Hijack"}}, outsider.access), 403,
-               "forbidden"));
+      is_error(patch("/api/v1/spaces/" + sid, bj::object{{"name", "Hijack"}}, outsider.access), 404,
+               "not_found"));
   EXPECT_TRUE(is_error(patch("/api/v1/spaces/987654321", bj::object{{"name", "x"}}, owner.access),
                        404, "not_found"));
   EXPECT_TRUE(is_error(patch("/api/v1/spaces/" + sid, bj::object{{"name", ""}}, owner.access), 400,
@@ -1271,6 +1277,11 @@ TEST_F(Api, JoinSpaceIsIdempotent) {
   auto owner = account("owner");
   auto joiner = account("joiner");
   std::string sid = make_space(owner, {}, "Open");
+  // Private (the default): joining by id alone answers as for a missing space.
+  EXPECT_TRUE(is_error(post("/api/v1/spaces/" + sid + "/join", bj::object{}, joiner.access), 404,
+                       "not_found"));
+  ASSERT_EQ(patch("/api/v1/spaces/" + sid, bj::object{{"discoverable", true}}, owner.access).status,
+            200);
   for (int i = 0; i < 2; ++i) {
     auto r = post("/api/v1/spaces/" + sid + "/join", bj::object{}, joiner.access);
     ASSERT_EQ(r.status, 200) << r.body;
@@ -1301,24 +1312,25 @@ TEST_F(Api, LeaveSpace) {
   auto r = post("/api/v1/spaces/" + sid + "/leave", bj::object{}, member.access);
   EXPECT_EQ(r.status, 204) << r.body;
   EXPECT_TRUE(r.body.empty());
-  EXPECT_TRUE(is_error(get("/api/v1/spaces/" + sid, member.access), 403, "forbidden"));
+  EXPECT_TRUE(is_error(get("/api/v1/spaces/" + sid, member.access), 404, "not_found"));
   auto members = get("/api/v1/spaces/" + sid + "/members", owner.access);
   EXPECT_FALSE(contains(ids_of(field_arr(obj(members), "members"), "user_id"), member.id));
   // Leaving twice: no longer a member.
-  EXPECT_TRUE(is_error(post("/api/v1/spaces/" + sid + "/leave", bj::object{}, member.access), 403,
-                       "forbidden"));
+  EXPECT_TRUE(is_error(post("/api/v1/spaces/" + sid + "/leave", bj::object{}, member.access), 404,
+                       "not_found"));
 
   auto by_owner = post("/api/v1/spaces/" + sid + "/leave", bj::object{}, owner.access);
   EXPECT_TRUE(is_error(by_owner, 409, "conflict"));
-  EXPECT_EQ(message_of(by_owner), "the owner cannot leave their space");
+  EXPECT_EQ(message_of(by_owner),
+            "the owner cannot leave their space: transfer the ownership first");
   EXPECT_EQ(get("/api/v1/spaces/" + sid, owner.access).status, 200);
 
-  EXPECT_TRUE(is_error(post("/api/v1/spaces/" + sid + "/leave", bj::object{}, outsider.access), 403,
-                       "forbidden"));
+  EXPECT_TRUE(is_error(post("/api/v1/spaces/" + sid + "/leave", bj::object{}, outsider.access), 404,
+                       "not_found"));
   EXPECT_TRUE(is_error(post("/api/v1/spaces/987654321/leave", bj::object{}, member.access), 404,
                        "not_found"));
-  // Rejoining works.
-  EXPECT_EQ(post("/api/v1/spaces/" + sid + "/join", bj::object{}, member.access).status, 200);
+  // Rejoining (by a new invitation) works.
+  join(owner, sid, member);
   EXPECT_EQ(get("/api/v1/spaces/" + sid, member.access).status, 200);
 }
 
@@ -1386,7 +1398,7 @@ TEST_F(Api, SpaceMembersPaging) {
   EXPECT_EQ(message_of(get(base + "?limit=101", owner.access)), "limit must be 1..100");
 
   auto outsider = account("outsider");
-  EXPECT_TRUE(is_error(get(base, outsider.access), 403, "forbidden"));
+  EXPECT_TRUE(is_error(get(base, outsider.access), 404, "not_found"));
   EXPECT_TRUE(is_error(get("/api/v1/spaces/987654321/members", owner.access), 404, "not_found"));
 }
 
@@ -1425,7 +1437,7 @@ TEST_F(Api, CreateChannel) {
 
   auto forbidden = post("/api/v1/spaces/" + sid + "/channels", bj::object{{"name", "intruder"}},
                         outsider.access);
-  EXPECT_TRUE(is_error(forbidden, 403, "forbidden"));
+  EXPECT_TRUE(is_error(forbidden, 404, "not_found"));
   EXPECT_TRUE(
       is_error(post("/api/v1/spaces/987654321/channels", bj::object{{"name", "x"}}, owner.access),
                404, "not_found"));
@@ -1466,7 +1478,7 @@ TEST_F(Api, ListChannels) {
     EXPECT_TRUE(is_id(c.as_object(), "owner_id"));
   }
   EXPECT_TRUE(
-      is_error(get("/api/v1/spaces/" + sid + "/channels", outsider.access), 403, "forbidden"));
+      is_error(get("/api/v1/spaces/" + sid + "/channels", outsider.access), 404, "not_found"));
   EXPECT_TRUE(is_error(get("/api/v1/spaces/987654321/channels", owner.access), 404, "not_found"));
 }
 
@@ -1487,7 +1499,7 @@ TEST_F(Api, GetChannel) {
   EXPECT_EQ(obj(r).at("last_seq").to_number<std::int64_t>(), 0);
 
   auto forbidden = get("/api/v1/channels/" + cid, outsider.access);
-  EXPECT_TRUE(is_error(forbidden, 403, "forbidden"));
+  EXPECT_TRUE(is_error(forbidden, 404, "not_found"));
   EXPECT_EQ(forbidden.body.find("meta"), std::string::npos);
   EXPECT_TRUE(is_error(get("/api/v1/channels/987654321", owner.access), 404, "not_found"));
 }
@@ -1514,8 +1526,8 @@ TEST_F(Api, JoinChannel) {
   EXPECT_TRUE(contains(ids, member.id));
 
   auto forbidden = post("/api/v1/channels/" + cid + "/join", bj::object{}, outsider.access);
-  EXPECT_TRUE(is_error(forbidden, 403, "forbidden"));
-  EXPECT_EQ(message_of(forbidden), "not a member of this channel's space");
+  EXPECT_TRUE(is_error(forbidden, 404, "not_found"));
+  EXPECT_EQ(message_of(forbidden), "channel not found");
   EXPECT_TRUE(is_error(post("/api/v1/channels/987654321/join", bj::object{}, member.access), 404,
                        "not_found"));
   auto convs = get("/api/v1/conversations", member.access);
@@ -1526,7 +1538,7 @@ TEST_F(Api, JoinChannel) {
   }
   EXPECT_TRUE(listed) << "a joined channel is a conversation: " << convs.body;
   // After joining the space, the outsider may join the channel.
-  ASSERT_EQ(post("/api/v1/spaces/" + sid + "/join", bj::object{}, outsider.access).status, 200);
+  join(owner, sid, outsider);
   EXPECT_EQ(post("/api/v1/channels/" + cid + "/join", bj::object{}, outsider.access).status, 200);
 }
 
@@ -1545,7 +1557,7 @@ TEST_F(Api, LeaveChannel) {
   EXPECT_TRUE(is_error(members, 403, "forbidden"));
   EXPECT_EQ(message_of(members), "not a member of this channel");
   EXPECT_TRUE(
-      is_error(get("/api/v1/channels/" + cid + "/messages", member.access), 403, "forbidden"));
+      is_error(get("/api/v1/channels/" + cid + "/messages", member.access), 404, "not_found"));
   auto seen = get("/api/v1/channels/" + cid + "/members", owner.access);
   EXPECT_FALSE(contains(ids_of(field_arr(obj(seen), "members"), "user_id"), member.id));
   auto convs = get("/api/v1/conversations", member.access);
@@ -1604,7 +1616,7 @@ TEST_F(Api, ChannelMembersPaging) {
   }
   EXPECT_TRUE(is_error(get(base, lurker.access), 403, "forbidden"));
   auto outsider = account("outsider");
-  EXPECT_TRUE(is_error(get(base, outsider.access), 403, "forbidden"));
+  EXPECT_TRUE(is_error(get(base, outsider.access), 404, "not_found"));
   EXPECT_TRUE(is_error(get("/api/v1/channels/987654321/members", owner.access), 404, "not_found"));
 }
 
@@ -1624,20 +1636,20 @@ TEST_F(Api, LeavingSpaceLeavesItsChannels) {
     auto seen = get("/api/v1/channels/" + cid + "/members", owner.access);
     ASSERT_EQ(seen.status, 200) << seen.body;
     EXPECT_FALSE(contains(ids_of(field_arr(obj(seen), "members"), "user_id"), member.id)) << cid;
-    EXPECT_TRUE(is_error(get("/api/v1/channels/" + cid, member.access), 403, "forbidden"));
+    EXPECT_TRUE(is_error(get("/api/v1/channels/" + cid, member.access), 404, "not_found"));
     EXPECT_TRUE(
-        is_error(get("/api/v1/channels/" + cid + "/members", member.access), 403, "forbidden"));
+        is_error(get("/api/v1/channels/" + cid + "/members", member.access), 404, "not_found"));
     EXPECT_TRUE(
-        is_error(get("/api/v1/channels/" + cid + "/messages", member.access), 403, "forbidden"));
+        is_error(get("/api/v1/channels/" + cid + "/messages", member.access), 404, "not_found"));
     EXPECT_TRUE(is_error(post("/api/v1/channels/" + cid + "/join", bj::object{}, member.access),
-                         403, "forbidden"));
+                         404, "not_found"));
   }
   auto convs = get("/api/v1/conversations", member.access);
   ASSERT_EQ(convs.status, 200);
   EXPECT_TRUE(field_arr(obj(convs), "conversations").empty()) << convs.body;
   EXPECT_TRUE(field_arr(obj(convs), "spaces").empty()) << convs.body;
   // Rejoining the space does not bring the channel memberships back.
-  ASSERT_EQ(post("/api/v1/spaces/" + sid + "/join", bj::object{}, member.access).status, 200);
+  join(owner, sid, member);
   EXPECT_TRUE(
       is_error(get("/api/v1/channels/" + c1 + "/members", member.access), 403, "forbidden"));
   EXPECT_EQ(get("/api/v1/channels/" + c1, member.access).status, 200);
@@ -1652,6 +1664,8 @@ TEST_F(Api, JoinChannelRacingLeaveSpaceLeavesNoStaleMembership) {
   auto member = account("racer");
   std::string sid = make_space(owner, {});
   std::string cid = make_channel(owner, sid, "raced");
+  ASSERT_EQ(patch("/api/v1/spaces/" + sid, bj::object{{"discoverable", true}}, owner.access).status,
+            200);
   for (int i = 0; i < 1000; ++i) {
     ASSERT_EQ(post("/api/v1/spaces/" + sid + "/join", bj::object{}, member.access).status, 200);
     std::thread join([&] {
@@ -1702,11 +1716,11 @@ TEST_F(Api, ChannelMessagesOfFreshChannel) {
     EXPECT_EQ(p.status, 200) << q << " " << p.body;
     EXPECT_TRUE(field_arr(obj(p), "messages").empty()) << q;
   }
-  // A space member outside the channel may not read it.
+  // Nobody outside the channel may read it, nor tell it from a missing one.
   auto forbidden = get(base, member.access);
-  EXPECT_TRUE(is_error(forbidden, 403, "forbidden"));
+  EXPECT_TRUE(is_error(forbidden, 404, "not_found"));
   auto outsider = account("outsider");
-  EXPECT_TRUE(is_error(get(base, outsider.access), 403, "forbidden"));
+  EXPECT_TRUE(is_error(get(base, outsider.access), 404, "not_found"));
   EXPECT_TRUE(is_error(get("/api/v1/channels/987654321/messages", owner.access), 404, "not_found"));
 
   for (const char* q : {"?limit=0", "?limit=101", "?limit=5000", "?before_seq=5&after_seq=1",

@@ -1,5 +1,6 @@
 #include "support/client.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 #include <boost/asio/connect.hpp>
@@ -115,11 +116,29 @@ Account make_account(Http& http, const std::string& name) {
   return a;
 }
 
+namespace {
+void expect(const HttpResult& r, int status, const char* what) {
+  if (r.status != status) throw std::runtime_error(std::string(what) + " failed: " + r.body);
+}
+}  // namespace
+
+std::string make_invite(Http& http, const Account& inviter, const std::string& space_id,
+                        int max_uses) {
+  auto r = http.post("/api/v1/spaces/" + space_id + "/invites", bj::object{{"max_uses", max_uses}},
+                     inviter.access);
+  expect(r, 201, "creating an invitation");
+  return r.str("code");
+}
+
+void join_by_invite(Http& http, const Account& inviter, const std::string& space_id,
+                    const Account& member) {
+  const std::string code = make_invite(http, inviter, space_id, 1);
+  expect(http.post("/api/v1/invites/" + code + "/accept", bj::object{}, member.access), 200,
+         "accepting an invitation");
+}
+
 SpaceAndChannel make_space_channel(Http& http, const Account& owner,
                                    const std::vector<const Account*>& members) {
-  auto expect = [](const HttpResult& r, int status, const char* what) {
-    if (r.status != status) throw std::runtime_error(std::string(what) + " failed: " + r.body);
-  };
   SpaceAndChannel sc;
   auto space = http.post("/api/v1/spaces", bj::object{{"name", "team"}}, owner.access);
   expect(space, 201, "creating a space");
@@ -128,8 +147,10 @@ SpaceAndChannel make_space_channel(Http& http, const Account& owner,
                       bj::object{{"name", "general"}}, owner.access);
   expect(ch, 201, "creating a channel");
   sc.channel_id = ch.str("id");
+  const std::string code = make_invite(http, owner, sc.space_id,
+                                       static_cast<int>(std::max<std::size_t>(members.size(), 1)));
   for (const Account* m : members) {
-    expect(http.post("/api/v1/spaces/" + sc.space_id + "/join", bj::object{}, m->access), 200,
+    expect(http.post("/api/v1/invites/" + code + "/accept", bj::object{}, m->access), 200,
            "joining the space");
     expect(http.post("/api/v1/channels/" + sc.channel_id + "/join", bj::object{}, m->access), 200,
            "joining the channel");

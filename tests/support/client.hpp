@@ -66,8 +66,16 @@ struct Account {
 // Registers and logs in a fresh account with a unique phone number.
 Account make_account(Http& http, const std::string& name);
 
-// A space owned by `owner` with one channel that every account in `members` joined (throws
-// std::runtime_error when a step fails).
+// An invitation code to `space_id` made by `inviter` (an admin or the owner); throws
+// std::runtime_error when it fails.
+std::string make_invite(Http& http, const Account& inviter, const std::string& space_id,
+                        int max_uses = 100);
+// `member` joins the (private) space through an invitation `inviter` makes for them.
+void join_by_invite(Http& http, const Account& inviter, const std::string& space_id,
+                    const Account& member);
+
+// A space owned by `owner` with one channel that every account in `members` joined, the space
+// through an invitation (throws std::runtime_error when a step fails).
 struct SpaceAndChannel {
   std::string space_id;
   std::string channel_id;

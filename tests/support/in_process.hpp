@@ -267,8 +267,16 @@ struct InProcess {
   TokenIssuer tokens{clock, kJwtSecret, kAccessTtlS};
   AuthService auth{store, ids, clock, hasher, tokens, users, kRefreshTtlS, kRefreshReuseS};
   SpaceService spaces{store, members, users, ids, clock};
-  MessagingService messaging{store, inbox, queue, {members, users, cursors}, routes, pusher,
-                             ids,   clock, {}};
+  // DMs between any users (the fixtures' users share no space); the DM policy has its own tests.
+  MessagingService messaging{store,
+                             inbox,
+                             queue,
+                             {members, users, cursors},
+                             routes,
+                             pusher,
+                             ids,
+                             clock,
+                             MessagingLimits{.dm_shared_space_only = false}};
   SyncService sync{store, inbox, messaging};
 
  private:

@@ -50,6 +50,10 @@ void ServerProcess::start() {
   std::vector<std::string> args = {IMD_BINARY,   "--listen",    "127.0.0.1:0",
                                    "--data-dir", data_dir_,     "--auth-password-hash",
                                    "min",        "--log-level", "info"};
+  // The suites DM between fresh accounts that share no space: DMs to anyone. The DM policy's
+  // own tests pass "--limits-dm-policy shared_space" (the default of the binary) in `extra`.
+  args.push_back("--limits-dm-policy");
+  args.push_back("anyone");
   // IMD_TEST_SERVER_FLAGS (space-separated) runs the same suite on other engines, e.g.
   // "--store mysql --cache redis ..." (see tests/CMakeLists.txt).
   if (const char* more = std::getenv("IMD_TEST_SERVER_FLAGS")) {

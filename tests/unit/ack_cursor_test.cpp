@@ -144,8 +144,8 @@ TEST_F(AckCursor, TheNonBlockingPathsAnswerFromMemoryOrStepAside) {
   ASSERT_TRUE(bad.has_value());
   EXPECT_EQ(bad->error().code, Errc::invalid_argument);
 
-  // A channel: a cold member list steps aside; once loaded, members are answered from memory
-  // and a non-member steps aside (telling "no such channel" from "forbidden" reads the Store).
+  // A channel: a cold member list steps aside; once loaded, members and non-members are
+  // answered from memory (to a non-member the channel does not exist: not_found).
   ASSERT_TRUE(store.create_space(Space{50, "s", "", 1, 1}).ok());
   ASSERT_TRUE(store.create_channel(Channel{60, 50, "c", "", 1, 1}).ok());
   const ConvKey ch = ConvKey::channel(60);
@@ -159,7 +159,10 @@ TEST_F(AckCursor, TheNonBlockingPathsAnswerFromMemoryOrStepAside) {
   auto to_channel = messaging.try_submit(1, in, {});
   ASSERT_TRUE(to_channel.has_value());
   EXPECT_TRUE(to_channel->ok());
-  EXPECT_FALSE(messaging.try_submit(2, in, {}).has_value());
+  auto stranger = messaging.try_submit(2, in, {});
+  ASSERT_TRUE(stranger.has_value());
+  EXPECT_EQ(stranger->error().code, Errc::not_found);
+  EXPECT_EQ(queue.depth(), 3u);  // only the member's send
 
   // ACKs: answered from the in-memory cursors, gathered like ack() does.
   store_dms(1, 2, 2);

@@ -25,6 +25,7 @@ class Spaces : public ::testing::Test, protected testing::InProcess<> {
     auto c = spaces.create_channel(kAlice, space_.id, "general", "");
     ASSERT_TRUE(c.ok()) << c.error().message;
     channel_ = *c;
+    ASSERT_TRUE(spaces.set_discoverable(kAlice, space_.id, true).ok());  // joinable by id
     for (Id u : {kBob, kCarol}) ASSERT_TRUE(spaces.join_space(u, space_.id).ok());
     ASSERT_TRUE(spaces.join_channel(kBob, channel_.id).ok());
   }
@@ -68,16 +69,16 @@ TEST_F(Spaces, CreatingASpaceAndAChannelMakesTheOwnerAMember) {
   EXPECT_EQ(error_of(spaces.create_channel(kAlice, space_.id, " ", "")), Errc::invalid_argument);
 }
 
-// A space is readable by its members; anyone may join it; only the owner changes it, and the
-// owner cannot leave it.
+// A space is readable by its members (to others it does not exist); anyone may join a
+// discoverable one; only admins change it, and the owner cannot leave it.
 TEST_F(Spaces, SpaceRules) {
   EXPECT_TRUE(spaces.get_space(kCarol, space_.id).ok());
-  EXPECT_EQ(error_of(spaces.get_space(kDave, space_.id)), Errc::forbidden);
+  EXPECT_EQ(error_of(spaces.get_space(kDave, space_.id)), Errc::not_found);
   EXPECT_EQ(error_of(spaces.get_space(kDave, 999)), Errc::not_found);
-  EXPECT_EQ(error_of(spaces.space_members(kDave, space_.id, 0, 10)), Errc::forbidden);
+  EXPECT_EQ(error_of(spaces.space_members(kDave, space_.id, 0, 10)), Errc::not_found);
 
   EXPECT_EQ(error_of(spaces.update_space(kBob, space_.id, "mine", std::nullopt)), Errc::forbidden);
-  EXPECT_EQ(error_of(spaces.update_space(kDave, space_.id, "mine", std::nullopt)), Errc::forbidden);
+  EXPECT_EQ(error_of(spaces.update_space(kDave, space_.id, "mine", std::nullopt)), Errc::not_found);
   auto renamed = spaces.update_space(kAlice, space_.id, "renamed", std::nullopt);
   ASSERT_TRUE(renamed.ok());
   EXPECT_EQ(renamed->name, "renamed");
@@ -92,28 +93,28 @@ TEST_F(Spaces, SpaceRules) {
 
   EXPECT_EQ(error_of(spaces.leave_space(kAlice, space_.id)), Errc::conflict);
   ASSERT_TRUE(spaces.leave_space(kDave, space_.id).ok());
-  EXPECT_EQ(error_of(spaces.leave_space(kDave, space_.id)), Errc::forbidden);
-  EXPECT_EQ(error_of(spaces.get_space(kDave, space_.id)), Errc::forbidden);
+  EXPECT_EQ(error_of(spaces.leave_space(kDave, space_.id)), Errc::not_found);
+  EXPECT_EQ(error_of(spaces.get_space(kDave, space_.id)), Errc::not_found);
 }
 
 // Channels: created and listed by members of the space; their metadata readable by the space,
 // their member list by the channel; joining needs the space.
 TEST_F(Spaces, ChannelRules) {
-  EXPECT_EQ(error_of(spaces.create_channel(kDave, space_.id, "mine", "")), Errc::forbidden);
+  EXPECT_EQ(error_of(spaces.create_channel(kDave, space_.id, "mine", "")), Errc::not_found);
   EXPECT_EQ(error_of(spaces.create_channel(kDave, 999, "mine", "")), Errc::not_found);
-  EXPECT_EQ(error_of(spaces.space_channels(kDave, space_.id, 0, 100)), Errc::forbidden);
+  EXPECT_EQ(error_of(spaces.space_channels(kDave, space_.id, 0, 100)), Errc::not_found);
   auto carols = spaces.create_channel(kCarol, space_.id, "carols", "");  // any member may
   ASSERT_TRUE(carols.ok());
   EXPECT_EQ(carols->owner_id, kCarol);
   EXPECT_EQ(spaces.space_channels(kBob, space_.id, 0, 100)->items.size(), 2u);
 
   EXPECT_TRUE(spaces.get_channel(kCarol, channel_.id).ok());  // in the space, not the channel
-  EXPECT_EQ(error_of(spaces.get_channel(kDave, channel_.id)), Errc::forbidden);
+  EXPECT_EQ(error_of(spaces.get_channel(kDave, channel_.id)), Errc::not_found);
   EXPECT_EQ(error_of(spaces.get_channel(kDave, 999)), Errc::not_found);
   EXPECT_EQ(error_of(spaces.channel_members(kCarol, channel_.id, 0, 10)), Errc::forbidden);
   EXPECT_EQ(error_of(spaces.channel_members(kCarol, 999, 0, 10)), Errc::not_found);
 
-  EXPECT_EQ(error_of(spaces.join_channel(kDave, channel_.id)), Errc::forbidden);
+  EXPECT_EQ(error_of(spaces.join_channel(kDave, channel_.id)), Errc::not_found);
   EXPECT_EQ(error_of(spaces.join_channel(kCarol, 999)), Errc::not_found);
   ASSERT_TRUE(spaces.join_channel(kCarol, channel_.id).ok());
   EXPECT_EQ(ids(*spaces.channel_members(kCarol, channel_.id, 0, 10)),
@@ -163,7 +164,7 @@ TEST_F(Spaces, MemberListsArePaged) {
 TEST_F(Spaces, MembershipChangesReachMessagingAtOnce) {
   ASSERT_TRUE(post(kBob).ok());                       // warms the channel's member list
   ASSERT_TRUE(messaging.conversations(kCarol).ok());  // and Carol's memberships
-  EXPECT_EQ(error_of(post(kCarol)), Errc::forbidden);
+  EXPECT_EQ(error_of(post(kCarol)), Errc::not_found);
 
   ASSERT_TRUE(spaces.join_channel(kCarol, channel_.id).ok());
   EXPECT_TRUE(post(kCarol).ok());
@@ -171,12 +172,12 @@ TEST_F(Spaces, MembershipChangesReachMessagingAtOnce) {
   EXPECT_EQ(messaging.conversations(kCarol)->conversations.size(), 1u);
 
   ASSERT_TRUE(spaces.leave_channel(kBob, channel_.id).ok());
-  EXPECT_EQ(error_of(post(kBob)), Errc::forbidden);
-  EXPECT_EQ(error_of(messaging.history(kBob, ConvKey::channel(channel_.id), {})), Errc::forbidden);
+  EXPECT_EQ(error_of(post(kBob)), Errc::not_found);
+  EXPECT_EQ(error_of(messaging.history(kBob, ConvKey::channel(channel_.id), {})), Errc::not_found);
 
   // Leaving the space leaves its channels too.
   ASSERT_TRUE(spaces.leave_space(kCarol, space_.id).ok());
-  EXPECT_EQ(error_of(post(kCarol)), Errc::forbidden);
+  EXPECT_EQ(error_of(post(kCarol)), Errc::not_found);
   auto carol = messaging.conversations(kCarol);
   ASSERT_TRUE(carol.ok());
   EXPECT_TRUE(carol->conversations.empty());
@@ -230,12 +231,74 @@ TEST_F(Spaces, QuotasBoundSpacesChannelsAndMembers) {
   ASSERT_FALSE(c3.ok());
   EXPECT_NE(c3.error().message.find("limits.channels_per_space"), std::string::npos);
 
+  ASSERT_TRUE(small.set_discoverable(kBob, b2->id, true).ok());
   ASSERT_TRUE(small.join_space(kCarol, b2->id).ok());
   ASSERT_TRUE(small.join_space(kDave, b2->id).ok());
   EXPECT_TRUE(small.join_space(kDave, b2->id).ok());  // already a member: no quota
   auto fourth = small.join_space(5, b2->id);
   ASSERT_FALSE(fourth.ok());
   EXPECT_NE(fourth.error().message.find("limits.members_per_space"), std::string::npos);
+}
+
+// An invitation ends at its expiry (the injected clock), after its last use, or when revoked;
+// accepting as a member consumes nothing; a ban outlives any invitation.
+TEST_F(Spaces, InvitationsExpireRunOutAndStopBannedUsers) {
+  const Space priv = *spaces.create_space(kAlice, "private", "");
+  EXPECT_EQ(error_of(spaces.join_space(kDave, priv.id)), Errc::not_found);
+  auto inv = spaces.create_invite(kAlice, priv.id, 2, 3600);
+  ASSERT_TRUE(inv.ok()) << inv.error().message;
+  EXPECT_EQ(inv->expires_at, clock.now_ms() + 3600 * 1000);
+  EXPECT_EQ(error_of(spaces.create_invite(kBob, priv.id, 1, 3600)), Errc::not_found);
+
+  ASSERT_TRUE(spaces.accept_invite(kBob, inv->code).ok());
+  ASSERT_TRUE(spaces.accept_invite(kBob, inv->code).ok());  // a member: no use consumed
+  EXPECT_EQ(spaces.preview_invite(inv->code)->members, 2u);
+  EXPECT_EQ(error_of(spaces.create_invite(kBob, priv.id, 1, 3600)), Errc::forbidden);
+
+  clock.advance(std::chrono::seconds(3600));
+  EXPECT_EQ(error_of(spaces.preview_invite(inv->code)), Errc::not_found);
+  EXPECT_EQ(error_of(spaces.accept_invite(kCarol, inv->code)), Errc::not_found);
+
+  auto once = spaces.create_invite(kAlice, priv.id, 1, 60);
+  ASSERT_TRUE(once.ok());
+  ASSERT_TRUE(spaces.accept_invite(kCarol, once->code).ok());
+  EXPECT_EQ(error_of(spaces.accept_invite(kDave, once->code)), Errc::not_found);
+
+  auto revoked = spaces.create_invite(kAlice, priv.id, std::nullopt, std::nullopt);
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_EQ(revoked->max_uses, kInviteDefaultUses);
+  EXPECT_EQ(revoked->expires_at, clock.now_ms() + kInviteDefaultTtlS * 1000);
+  ASSERT_TRUE(spaces.revoke_invite(kAlice, priv.id, revoked->code).ok());
+  EXPECT_EQ(error_of(spaces.accept_invite(kDave, revoked->code)), Errc::not_found);
+  EXPECT_EQ(error_of(spaces.revoke_invite(kAlice, priv.id, revoked->code)), Errc::not_found);
+
+  ASSERT_TRUE(spaces.ban(kAlice, priv.id, kCarol).ok());
+  auto again = spaces.create_invite(kAlice, priv.id, 5, 60);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(error_of(spaces.accept_invite(kCarol, again->code)), Errc::forbidden);
+  EXPECT_EQ(error_of(spaces.get_space(kCarol, priv.id)), Errc::not_found);
+  ASSERT_TRUE(spaces.unban(kAlice, priv.id, kCarol).ok());
+  EXPECT_TRUE(spaces.accept_invite(kCarol, again->code).ok());
+}
+
+// A removal reaches the removed user's connections as a RemovedEvent; leaving does not.
+TEST_F(Spaces, RemovalIsPushedToTheRemovedUser) {
+  SpaceService told{store,
+                    members,
+                    users,
+                    testing::InProcess<>::ids,
+                    clock,
+                    SpaceQuotas{},
+                    SpaceEvents{&routes, &pusher}};
+  ConnRef bob = connect(kBob), carol = connect(kCarol);
+  ASSERT_TRUE(told.remove_member(kAlice, space_.id, kBob).ok());
+  auto removed = pusher.events<RemovedEvent>(bob);
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_EQ(removed[0].space_id, space_.id);
+  EXPECT_EQ(removed[0].reason, "removed");
+  EXPECT_EQ(error_of(post(kBob)), Errc::not_found);
+  ASSERT_TRUE(told.leave_space(kCarol, space_.id).ok());
+  EXPECT_TRUE(pusher.events<RemovedEvent>(carol).empty());
 }
 
 // Space and channel lists are keyset-paged like member lists.

@@ -33,8 +33,8 @@ class Rest {
   std::string create_space(const Account& owner, const std::string& name);
   std::string create_channel(const Account& owner, const std::string& space_id,
                              const std::string& name);
-  // Each user joins the space, then the channel.
-  void join(const std::vector<Account>& users, const std::string& space_id,
+  // Each user joins the (private) space through an invitation of `owner`, then the channel.
+  void join(const Account& owner, const std::vector<Account>& users, const std::string& space_id,
             const std::string& channel_id);
   void close();  // closes the keep-alive connections
 

@@ -172,7 +172,7 @@ class Traffic final : public WsClient::Handler, public SoakTraffic {
       std::string space = rest.create_space(accounts[0], "imbench-" + ctx_.tag);
       channel = rest.create_channel(accounts[0], space, "group-" + ctx_.tag);
       std::vector<Account> others(accounts.begin() + 1, accounts.end());
-      rest.join(others, space, channel);
+      rest.join(accounts[0], others, space, channel);
     }
     rest.close();
     for (int i = 0; i < workers_.size(); ++i) {

@@ -6,6 +6,8 @@ import type {
   Channel,
   ConversationList,
   FileMeta,
+  Invite,
+  InvitePreview,
   LoginResponse,
   Member,
   Space,
@@ -112,6 +114,34 @@ export class Api {
   joinSpace(id: string) {
     return this.request<Space>('POST', `/spaces/${encodeURIComponent(id)}/join`);
   }
+  setDiscoverable(spaceId: string, discoverable: boolean) {
+    return this.request<Space>('PATCH', `/spaces/${encodeURIComponent(spaceId)}`, { discoverable });
+  }
+  /** The first page of the server's discoverable spaces. */
+  discoverableSpaces() {
+    return this.request<{ spaces: Space[]; next_after: string | null }>('GET', '/spaces?discoverable=1&limit=100');
+  }
+  createInvite(spaceId: string) {
+    return this.request<Invite>('POST', `/spaces/${encodeURIComponent(spaceId)}/invites`, {});
+  }
+  previewInvite(code: string) {
+    return this.request<InvitePreview>('GET', `/invites/${encodeURIComponent(code)}`);
+  }
+  acceptInvite(code: string) {
+    return this.request<Space>('POST', `/invites/${encodeURIComponent(code)}/accept`);
+  }
+  removeMember(spaceId: string, userId: string) {
+    return this.request<void>('DELETE', `/spaces/${encodeURIComponent(spaceId)}/members/${encodeURIComponent(userId)}`);
+  }
+  setRole(spaceId: string, userId: string, role: 'admin' | 'member') {
+    return this.request<Space>('PATCH', `/spaces/${encodeURIComponent(spaceId)}/members/${encodeURIComponent(userId)}`, { role });
+  }
+  addToChannel(spaceId: string, channelId: string, userId: string) {
+    return this.request<Channel>('POST', `/spaces/${encodeURIComponent(spaceId)}/channels/${encodeURIComponent(channelId)}/members`, { user_id: userId });
+  }
+  banMember(spaceId: string, userId: string) {
+    return this.request<void>('POST', `/spaces/${encodeURIComponent(spaceId)}/bans`, { user_id: userId });
+  }
   async channels(spaceId: string): Promise<{ channels: Channel[] }> {
     return { channels: await this.allPages<Channel>(`/spaces/${spaceId}/channels`, 'channels') };
   }
@@ -130,8 +160,8 @@ export class Api {
     }
     return out;
   }
-  createChannel(spaceId: string, name: string) {
-    return this.request<Channel>('POST', `/spaces/${spaceId}/channels`, { name });
+  createChannel(spaceId: string, name: string, isPrivate = false) {
+    return this.request<Channel>('POST', `/spaces/${spaceId}/channels`, { name, private: isPrivate });
   }
   joinChannel(id: string) {
     return this.request<Channel>('POST', `/channels/${id}/join`);

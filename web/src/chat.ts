@@ -22,7 +22,7 @@ import { Receipts } from './model/receipts';
 import { Users } from './model/users';
 import { LoggedOut, SessionStore } from './session';
 import { Socket, type ConnState } from './socket';
-import type { Channel, HelloFrame, Space, User } from './types';
+import type { Channel, HelloFrame, Member, Space, User } from './types';
 
 const NETWORK_ERROR = 'The server cannot be reached.';
 const EMIT_FALLBACK_MS = 200;
@@ -133,6 +133,7 @@ export class Chat {
       changed,
       now: () => Date.now(),
       expireTyping: (_c, ms) => window.setTimeout(changed, ms + 50),
+      removedFrom: (spaceId, reason) => this.removedFrom(spaceId, reason),
     };
     // Read markers move only while the user can see the page: visible and focused.
     document.addEventListener('visibilitychange', () => this.emit());
@@ -379,14 +380,88 @@ export class Chat {
     this.selectSpace(s.id);
   }
 
-  async joinSpace(id: string): Promise<void> {
-    const s = await this.api.joinSpace(id);
+  /**
+   * Joins by what the user pasted: an invite link (`…/invite/<code>`) or code, or the id of a
+   * discoverable space.
+   */
+  async joinSpace(input: string): Promise<void> {
+    const text = input.trim();
+    const code = inviteCode(text);
+    if (code) return this.acceptInvite(code);
+    const s = await this.api.joinSpace(text);
     await this.loadSpaces();
     this.selectSpace(s.id);
   }
 
-  async createChannel(spaceId: string, name: string): Promise<void> {
-    const ch = await this.api.createChannel(spaceId, name);
+  /** The owner lists the space for everyone (or stops). */
+  async setDiscoverable(spaceId: string, discoverable: boolean): Promise<void> {
+    const s = await this.api.setDiscoverable(spaceId, discoverable);
+    this.spaces = this.spaces.map((x) => (x.id === s.id ? s : x));
+    this.emit();
+  }
+
+  /** Spaces anyone may join that this user is not in yet. */
+  async discoverable(): Promise<Space[]> {
+    const { spaces } = await this.api.discoverableSpaces();
+    return spaces.filter((s) => !this.spaces.some((mine) => mine.id === s.id));
+  }
+
+  async acceptInvite(code: string): Promise<void> {
+    const s = await this.api.acceptInvite(code);
+    await this.loadSpaces();
+    this.selectSpace(s.id);
+  }
+
+  /** A new invitation to the space, as a link this app opens (`/invite/<code>`). */
+  async inviteLink(spaceId: string): Promise<string> {
+    const inv = await this.api.createInvite(spaceId);
+    return `${location.origin}/invite/${inv.code}`;
+  }
+
+  /** The first members of a space, with their roles (the member panel). */
+  async members(spaceId: string): Promise<Member[]> {
+    const page = await this.api.spaceMembers(spaceId, '0', 100);
+    for (const m of page.members) this.users.remember({ id: m.user_id, name: m.name, avatar: m.avatar, created_at: 0 });
+    return page.members;
+  }
+
+  async setRole(spaceId: string, userId: string, role: 'admin' | 'member'): Promise<void> {
+    await this.api.setRole(spaceId, userId, role);
+  }
+
+  /** Adds someone of the space (found by name or id among its members) to a channel one is in. */
+  async addToChannel(spaceId: string, channelId: string, who: string): Promise<void> {
+    const q = who.trim().toLowerCase();
+    const members = await this.members(spaceId);
+    const found = members.filter((m) => m.user_id === q || m.name.toLowerCase() === q);
+    if (found.length === 0) throw new Error(`Nobody in this space is called “${who}”.`);
+    if (found.length > 1) throw new Error('Several members have that name: use their id.');
+    await this.api.addToChannel(spaceId, channelId, found[0].user_id);
+  }
+
+  async removeMember(spaceId: string, userId: string, ban: boolean): Promise<void> {
+    if (ban) await this.api.banMember(spaceId, userId);
+    else await this.api.removeMember(spaceId, userId);
+  }
+
+  /** The server removed this user from a space: its channels are gone, on every device. */
+  private removedFrom(spaceId: string, reason: string): void {
+    const name = this.spaces.find((s) => s.id === spaceId)?.name ?? 'a space';
+    for (const c of this.dir.convs.values()) {
+      if (c.spaceId === spaceId) c.joined = false;
+    }
+    const openConv = this.open ? this.dir.get(this.open) : undefined;
+    if (openConv?.spaceId === spaceId) this.openConv(null);
+    this.spaces = this.spaces.filter((s) => s.id !== spaceId);
+    const { [spaceId]: _gone, ...rest } = this.channels;
+    this.channels = rest;
+    if (this.selectedSpace === spaceId) this.selectedSpace = this.spaces[0]?.id ?? null;
+    this.setNotice(reason === 'banned' ? `You were banned from ${name}.` : `You were removed from ${name}.`);
+    void this.refreshAll();
+  }
+
+  async createChannel(spaceId: string, name: string, isPrivate = false): Promise<void> {
+    const ch = await this.api.createChannel(spaceId, name, isPrivate);
     await Promise.all([this.loadChannels(spaceId), this.loadConversations()]);
     this.openConv(`channel:${ch.id}`);
   }
@@ -590,4 +665,11 @@ export class Chat {
   private onHello(_h: HelloFrame, reconnect: boolean): void {
     onHello(this.target, reconnect);
   }
+}
+
+/** The invitation code in a pasted link (`…/invite/<code>`) or a bare code; null for an id. */
+export function inviteCode(text: string): string | null {
+  const link = /\/invite\/([A-Za-z0-9_-]{1,64})\/?$/.exec(text);
+  if (link) return link[1];
+  return /^[A-Za-z0-9_-]{16,64}$/.test(text) && !/^\d+$/.test(text) ? text : null;
 }

@@ -9,11 +9,29 @@ export interface User {
   phone?: string;
 }
 
+export type Role = 'owner' | 'admin' | 'member';
+
 export interface Member {
   user_id: string;
   name: string;
   avatar: string;
   joined_at: number;
+  /** In space member lists. */
+  role?: Role;
+}
+
+export interface Invite {
+  code: string;
+  space_id: string;
+  expires_at: number;
+  max_uses: number;
+  uses: number;
+}
+
+export interface InvitePreview {
+  space: { id: string; name: string; avatar: string };
+  members: number;
+  expires_at: number;
 }
 
 export interface Space {
@@ -22,6 +40,8 @@ export interface Space {
   avatar: string;
   owner_id: string;
   created_at: number;
+  /** Listed to everyone and joinable by id; otherwise by invitation only. */
+  discoverable?: boolean;
 }
 
 export interface Channel {
@@ -32,6 +52,8 @@ export interface Channel {
   owner_id: string;
   created_at: number;
   last_seq: number;
+  /** Visible to its members only. */
+  private?: boolean;
 }
 
 /** An uploaded file (POST /api/v1/files), as a file message carries it. */
@@ -107,6 +129,7 @@ export type ServerFrame =
   | { op: 'typing'; conversation: string; user: string; expires_ms: number }
   | { op: 'synced'; messages: number; changes?: number }
   | { op: 'pong'; t?: string }
+  | { op: 'removed'; space: string; reason: 'removed' | 'banned' }
   | { op: 'error'; code: string; message: string; ref?: string; cid?: string; id?: string };
 
 export type HelloFrame = Extract<ServerFrame, { op: 'hello' }>;

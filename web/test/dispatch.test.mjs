@@ -18,7 +18,7 @@ function setup({ online = true } = {}) {
   wire.online = online;
   const clock = new Clock();
   const dir = new Directory();
-  const effects = { fillGaps: [], refreshSoon: 0, refreshAll: 0, notices: [], changed: 0, incoming: [], typingTimers: [] };
+  const effects = { fillGaps: [], refreshSoon: 0, refreshAll: 0, notices: [], changed: 0, incoming: [], typingTimers: [], removed: [] };
   const outbox = new Outbox({ send: wire.send, timers: clock, store: new MemoryStore(), changed: () => effects.changed++ });
   outbox.open(ME);
   const receipts = new Receipts({ send: wire.send, timers: clock, convs: () => dir.convs.values() });
@@ -36,6 +36,7 @@ function setup({ online = true } = {}) {
     changed: () => effects.changed++,
     now: () => clock.now,
     expireTyping: (c, ms) => effects.typingTimers.push(ms),
+    removedFrom: (space, reason) => effects.removed.push(`${space}:${reason}`),
   };
   return { wire, clock, dir, outbox, effects, frame: (f) => onFrame(t, f), hello: (re) => onHello(t, re) };
 }
@@ -337,5 +338,16 @@ describe('typing, seen, mentions', () => {
     assert.equal(mentionCount(c), 1);
     c.readSeq = 3;
     assert.equal(mentionCount(c), 0);
+  });
+});
+
+describe('removed', () => {
+  test('a removal or ban from a space reaches the app, and nothing else changes', () => {
+    const { frame, effects, wire } = setup();
+    frame({ op: 'removed', space: '77', reason: 'banned' });
+    frame({ op: 'removed', space: '78', reason: 'removed' });
+    assert.deepEqual(effects.removed, ['77:banned', '78:removed']);
+    assert.deepEqual(effects.notices, []);
+    assert.deepEqual(wire.take(), []);
   });
 });

@@ -50,7 +50,15 @@ struct TypingEvent {
   ConvKey conv;
 };
 
-using Event = std::variant<MessageEvent, SentEvent, SendFailedEvent, ReadEvent, TypingEvent>;
+// The user was removed or banned from a space (to their connections): its channels are gone
+// for them. `reason` is "removed" or "banned".
+struct RemovedEvent {
+  Id space_id = 0;
+  std::string reason;
+};
+
+using Event =
+    std::variant<MessageEvent, SentEvent, SendFailedEvent, ReadEvent, TypingEvent, RemovedEvent>;
 
 struct Push {
   std::vector<ConnRef> targets;

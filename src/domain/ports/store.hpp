@@ -88,14 +88,66 @@ class Store {
   virtual Result<std::vector<Member>> space_members(Id space_id, Id after_user_id,
                                                     std::uint32_t limit) = 0;
 
+  // --- access: roles, discoverable spaces, invitations, bans, blocks (docs/security.md)
+  // The user's role in the space; not_found when they are not a member.
+  virtual Result<SpaceRole> space_role(Id space_id, Id user_id) = 0;
+  // Sets a member's role (member or admin); false when the user is not a member. The owner's
+  // role changes only through transfer_space.
+  virtual Result<bool> set_space_role(Id space_id, Id user_id, SpaceRole role) = 0;
+  // In one transaction: `to` (a member, else forbidden) becomes owner, `from` an admin.
+  virtual Result<Space> transfer_space(Id space_id, Id from, Id to) = 0;
+  virtual Result<Space> set_space_discoverable(Id space_id, bool discoverable) = 0;
+  // Keyset paging by space id over discoverable spaces.
+  virtual Result<std::vector<Space>> discoverable_spaces(Id after_space_id,
+                                                         std::uint32_t limit) = 0;
+  // add_space_member unless the user is banned from the space (checked in the same
+  // transaction): joined, already_member or banned.
+  virtual Result<InviteOutcome> join_unless_banned(Id space_id, Id user_id, Millis now) = 0;
+
+  virtual Result<void> create_invite(const Invite& invite) = 0;
+  // The space's usable invitations at `now`, newest first, at most `limit`.
+  virtual Result<std::vector<Invite>> invites_of_space(Id space_id, Millis now,
+                                                       std::uint32_t limit) = 0;
+  // A usable invitation at `now`; not_found for an unknown, revoked, expired or used-up code.
+  virtual Result<Invite> usable_invite(std::string_view code, Millis now) = 0;
+  // false when the space has no such invitation.
+  virtual Result<bool> revoke_invite(Id space_id, std::string_view code) = 0;
+  // In one transaction: the invitation must be usable at `now` (else not_found); a member
+  // changes nothing, a banned user is refused, anyone else becomes a member and consumes one
+  // use (two accepts of a last use cannot both succeed).
+  virtual Result<AcceptedInvite> accept_invite(std::string_view code, Id user_id, Millis now) = 0;
+
+  // In one transaction: the user leaves the space and its channels, and is banned from it.
+  // Returns whether they were a member.
+  virtual Result<bool> ban_space_member(Id space_id, Id user_id, Id by, Millis now) = 0;
+  // false when the user was not banned.
+  virtual Result<bool> unban_space_member(Id space_id, Id user_id) = 0;
+  // Keyset paging by user id over the space's bans (joined_at is when the ban was made).
+  virtual Result<std::vector<Member>> space_bans(Id space_id, Id after_user_id,
+                                                 std::uint32_t limit) = 0;
+
+  // Blocks between users: idempotent; block returns false when it existed already.
+  virtual Result<bool> block_user(Id user_id, Id blocked_id, Millis now) = 0;
+  virtual Result<bool> unblock_user(Id user_id, Id blocked_id) = 0;
+  virtual Result<std::vector<Blocked>> blocks_of(Id user_id, Id after_user_id,
+                                                 std::uint32_t limit) = 0;
+  virtual Result<DmPolicy> dm_policy(Id from, Id to) = 0;
+
   // --- channels
   // Stores the channel in its space and makes its owner a member; forbidden unless the owner
   // is a member of the space (checked in the same transaction).
   virtual Result<void> create_channel(const Channel& channel) = 0;
   virtual Result<Channel> channel_by_id(Id id) = 0;
+  // Sets the fields that are given; the channel as stored after, or not_found.
+  virtual Result<Channel> update_channel(Id id, const std::optional<std::string>& name,
+                                         const std::optional<std::string>& avatar) = 0;
   // Keyset paging by channel id: channels with id > after_channel_id, ascending.
   virtual Result<std::vector<Channel>> channels_of_space(Id space_id, Id after_channel_id,
                                                          std::uint32_t limit) = 0;
+  // channels_of_space as `viewer` sees it: private channels only when they are a member.
+  virtual Result<std::vector<Channel>> visible_channels_of_space(Id space_id, Id viewer,
+                                                                 Id after_channel_id,
+                                                                 std::uint32_t limit) = 0;
 
   // --- quotas (limits.spaces_per_user and the like): how many rows of a kind `id` has.
   enum class Counted {

@@ -12,6 +12,12 @@ function convFromPath(): string | null {
   return m ? m[1] : null;
 }
 
+/** An invitation link (`/invite/<code>`): accepted once the user is logged in. */
+function inviteFromPath(): string | null {
+  const m = /^\/invite\/([A-Za-z0-9_-]{1,64})$/.exec(location.pathname);
+  return m ? m[1] : null;
+}
+
 export function App({ session, chat }: { session: SessionStore; chat: Chat }) {
   const [current, setCurrent] = useState<Session | null>(session.get());
   useEffect(() => session.subscribe(setCurrent), [session]);
@@ -19,10 +25,17 @@ export function App({ session, chat }: { session: SessionStore; chat: Chat }) {
   const userId = current?.user.id ?? null;
   useEffect(() => {
     if (!current) {
-      if (location.pathname !== '/') history.replaceState(null, '', '/');
+      // An invitation waits for the login; any other path is forgotten.
+      if (location.pathname !== '/' && !inviteFromPath()) history.replaceState(null, '', '/');
       return;
     }
+    const invite = inviteFromPath();
     chat.start(current.user, convFromPath());
+    if (invite) {
+      history.replaceState(null, '', '/');
+      chat.acceptInvite(invite).catch((e: Error) =>
+        chat.setNotice(`This invitation cannot be used: ${e.message}`));
+    }
     return () => chat.stop();
   }, [userId]);
 

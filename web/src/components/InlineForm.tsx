@@ -1,3 +1,4 @@
+import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 
 const NETWORK_ERROR = 'The server cannot be reached.';
@@ -11,10 +12,14 @@ interface Props {
   online: boolean;
   /** Runs the action; a thrown error's message is shown under the field. */
   action: (value: string) => Promise<void>;
+  /** Longest value (default 64: a name). */
+  maxLength?: number;
+  /** More controls of the form, shown before the submit button (e.g. a checkbox). */
+  children?: ComponentChildren;
 }
 
 /** A disclosure (<details>) holding a one-field form, e.g. "New space". */
-export function InlineForm({ summary, label, submit, placeholder, online, action }: Props) {
+export function InlineForm({ summary, label, submit, placeholder, online, action, maxLength = 64, children }: Props) {
   const [value, setValue] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -48,13 +53,14 @@ export function InlineForm({ summary, label, submit, placeholder, online, action
       <form onSubmit={onSubmit}>
         <label>
           {label}
-          <input value={value} placeholder={placeholder} required maxLength={64}
+          <input value={value} placeholder={placeholder} required maxLength={maxLength}
                  aria-invalid={error ? true : undefined}
                  onInput={(e) => {
                    setValue(e.currentTarget.value);
                    if (error && error !== NETWORK_ERROR) setError(null);
                  }} />
         </label>
+        {children}
         <button type="submit" disabled={busy}>{submit}</button>
         {error && <p class="error" role="alert">{error}</p>}
       </form>

@@ -3,7 +3,7 @@ import { askNotifications, notificationPermission } from '../attention';
 import { mentionCount, unread, type Chat, type Conv } from '../chat';
 import { nextTheme, theme, setTheme, type Theme } from '../theme';
 import type { ConnState } from '../socket';
-import type { User } from '../types';
+import type { Member, Space, User } from '../types';
 import { Badge, MentionBadge } from './Badge';
 import { InlineForm } from './InlineForm';
 
@@ -64,8 +64,10 @@ export function Sidebar({ chat }: { chat: Chat }) {
         {chat.spaces.length === 0 && <p class="hint">No spaces yet: create one for your team, or join one.</p>}
         <InlineForm summary="New space" label="Space name" submit="Create" online={online}
                     action={(name) => chat.createSpace(name)} />
-        <InlineForm summary="Join a space" label="Space id" submit="Join" online={online}
-                    placeholder="e.g. 384912082547507200" action={(id) => chat.joinSpace(id)} />
+        <Discover chat={chat} />
+        <InlineForm summary="Join a space" label="Invite link or space id" submit="Join" online={online}
+                    maxLength={512} placeholder="https://…/invite/…"
+                    action={(text) => chat.joinSpace(text)} />
       </section>
 
       {space && (
@@ -74,13 +76,23 @@ export function Sidebar({ chat }: { chat: Chat }) {
             Channels in <span class="space-name">{space.name}</span>
           </h2>
           <p class="hint">Space id <code>{space.id}</code></p>
+          <InviteLink chat={chat} spaceId={space.id} />
+          {space.owner_id === chat.me?.id && (
+            <label class="check">
+              <input type="checkbox" checked={!!space.discoverable} data-testid="discoverable"
+                     onChange={(e) => void chat.setDiscoverable(space.id, e.currentTarget.checked)
+                       .catch((err) => chat.setNotice((err as Error).message))} />
+              Listed: anyone may join
+            </label>
+          )}
           <ul class="list">
             {(channels ?? []).map((ch) => {
               const c = chat.convs.get(`channel:${ch.id}`);
-              if (c?.joined) return <ConvItem key={ch.id} chat={chat} conv={c} label={`# ${ch.name}`} />;
+              const label = `${ch.private ? '🔒' : '#'} ${ch.name}`;
+              if (c?.joined) return <ConvItem key={ch.id} chat={chat} conv={c} label={label} private={ch.private} />;
               return (
                 <li key={ch.id} class="unjoined">
-                  <span class="item-name"># {ch.name}</span>
+                  <span class="item-name">{label}</span>
                   <button type="button" class="small" aria-label={`Join channel ${ch.name}`}
                           onClick={() => chat.joinChannel(ch.id).catch((e) => chat.setNotice(e.message))}>
                     Join
@@ -90,8 +102,16 @@ export function Sidebar({ chat }: { chat: Chat }) {
             })}
             {channels && channels.length === 0 && <li class="hint">No channels yet.</li>}
           </ul>
-          <InlineForm summary="New channel" label="Channel name" submit="Create" online={online}
-                      action={(name) => chat.createChannel(space.id, name)} />
+          <NewChannel chat={chat} spaceId={space.id} online={online} />
+          {(() => {
+            const openId = chat.open?.startsWith('channel:') ? chat.open.slice('channel:'.length) : null;
+            const ch = openId ? (channels ?? []).find((c) => c.id === openId && c.private) : undefined;
+            return ch ? (
+              <InlineForm summary={`Add to 🔒 ${ch.name}`} label="Member name or id" submit="Add" online={online}
+                          action={(who) => chat.addToChannel(space.id, ch.id, who)} />
+            ) : null;
+          })()}
+          <Members chat={chat} spaceId={space.id} />
         </section>
       )}
 
@@ -109,10 +129,11 @@ export function Sidebar({ chat }: { chat: Chat }) {
   );
 }
 
-function ConvItem({ chat, conv, label }: { chat: Chat; conv: Conv; label: string }) {
+function ConvItem({ chat, conv, label, private: isPrivate }: { chat: Chat; conv: Conv; label: string; private?: boolean }) {
   return (
     <li>
-      <button type="button" class="item" data-conv={conv.key}
+      <button type="button" class="item" data-conv={conv.key} data-private={isPrivate ? 'true' : undefined}
+              title={isPrivate ? 'Private channel: its members only' : undefined}
               aria-current={chat.open === conv.key ? 'page' : undefined}
               onClick={() => chat.openConv(conv.key)}>
         <span class="item-name">{label}</span>
@@ -153,5 +174,121 @@ function DmFinder({ chat }: { chat: Chat }) {
         </ul>
       )}
     </>
+  );
+}
+
+/** "New channel", public or (checked) private. */
+function NewChannel({ chat, spaceId, online }: { chat: Chat; spaceId: string; online: boolean }) {
+  const [isPrivate, setPrivate] = useState(false);
+  return (
+    <InlineForm summary="New channel" label="Channel name" submit="Create" online={online}
+                action={async (name) => {
+                  await chat.createChannel(spaceId, name, isPrivate);
+                  setPrivate(false);
+                }}>
+      <label class="check">
+        <input type="checkbox" checked={isPrivate} data-testid="channel-private"
+               onChange={(e) => setPrivate(e.currentTarget.checked)} />
+        Private (members only)
+      </label>
+    </InlineForm>
+  );
+}
+
+/** Makes an invitation link to the space (admins and the owner), to copy and share. */
+function InviteLink({ chat, spaceId }: { chat: Chat; spaceId: string }) {
+  const [link, setLink] = useState<{ space: string; url: string } | null>(null);
+  const [copied, setCopied] = useState(false);
+  const shown = link?.space === spaceId ? link.url : null;
+  return (
+    <div class="invite">
+      <button type="button" class="small" data-testid="invite"
+              onClick={() => {
+                setCopied(false);
+                chat.inviteLink(spaceId).then((url) => setLink({ space: spaceId, url }),
+                                              (e) => chat.setNotice((e as Error).message));
+              }}>
+        Invite people
+      </button>
+      {shown && (
+        <>
+          <input class="invite-link" readOnly value={shown} aria-label="Invite link" data-testid="invite-link"
+                 onFocus={(e) => e.currentTarget.select()} />
+          <button type="button" class="small"
+                  onClick={() => void navigator.clipboard?.writeText(shown).then(() => setCopied(true), () => undefined)}>
+            {copied ? 'Copied' : 'Copy'}
+          </button>
+        </>
+      )}
+    </div>
+  );
+}
+
+const RANK: Record<string, number> = { member: 0, admin: 1, owner: 2 };
+
+/** The space's members with their roles; remove and ban where this user's role allows. */
+function Members({ chat, spaceId }: { chat: Chat; spaceId: string }) {
+  const [list, setList] = useState<{ space: string; members: Member[] } | null>(null);
+  const load = () => chat.members(spaceId).then((members) => setList({ space: spaceId, members }),
+                                                (e) => chat.setNotice((e as Error).message));
+  const members = list?.space === spaceId ? list.members : null;
+  const mine = members?.find((m) => m.user_id === chat.me?.id)?.role ?? 'member';
+  const act = (m: Member, ban: boolean) =>
+    chat.removeMember(spaceId, m.user_id, ban).then(load, (e) => chat.setNotice((e as Error).message));
+  return (
+    <details class="members" onToggle={(e) => { if (e.currentTarget.open) void load(); }}>
+      <summary>Members</summary>
+      <ul class="list">
+        {(members ?? []).map((m) => {
+          const role = m.role ?? 'member';
+          const may = m.user_id !== chat.me?.id && mine !== 'member' && RANK[role] < RANK[mine];
+          return (
+            <li key={m.user_id} class="member" data-member={m.user_id}>
+              <span class="item-name">{m.name}</span> <span class={`role role-${role}`}>{role}</span>
+              {mine === 'owner' && role !== 'owner' && (
+                <button type="button" class="small" aria-label={`Make ${m.name} ${role === 'admin' ? 'a member' : 'an admin'}`}
+                        onClick={() => void chat.setRole(spaceId, m.user_id, role === 'admin' ? 'member' : 'admin')
+                          .then(load, (e) => chat.setNotice((e as Error).message))}>
+                  {role === 'admin' ? 'Make member' : 'Make admin'}
+                </button>
+              )}
+              {may && (
+                <>
+                  <button type="button" class="small" aria-label={`Remove ${m.name}`} onClick={() => void act(m, false)}>
+                    Remove
+                  </button>
+                  <button type="button" class="small" aria-label={`Ban ${m.name}`} onClick={() => void act(m, true)}>
+                    Ban
+                  </button>
+                </>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+    </details>
+  );
+}
+
+/** The spaces anyone may join (their owners listed them), with a Join button each. */
+function Discover({ chat }: { chat: Chat }) {
+  const [list, setList] = useState<Space[] | null>(null);
+  const load = () => chat.discoverable().then(setList, (e) => chat.setNotice((e as Error).message));
+  return (
+    <details class="discover" onToggle={(e) => { if (e.currentTarget.open) void load(); }}>
+      <summary>Discover spaces</summary>
+      <ul class="list">
+        {(list ?? []).map((s) => (
+          <li key={s.id} class="unjoined">
+            <span class="item-name">{s.name}</span>
+            <button type="button" class="small" aria-label={`Join space ${s.name}`}
+                    onClick={() => void chat.joinSpace(s.id).then(load, (e) => chat.setNotice((e as Error).message))}>
+              Join
+            </button>
+          </li>
+        ))}
+        {list && list.length === 0 && <li class="hint">None to join.</li>}
+      </ul>
+    </details>
   );
 }

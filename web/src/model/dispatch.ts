@@ -31,6 +31,8 @@ export interface Target {
   now(): number;
   /** Calls typingNow (and re-renders) after `ms`: an indicator expired. */
   expireTyping(c: Conv, ms: number): void;
+  /** This user was removed or banned from a space (on every device). */
+  removedFrom?(spaceId: string, reason: string): void;
 }
 
 /** A typing indicator shows this long at most, whatever the frame says. */
@@ -137,6 +139,10 @@ export function onFrame(t: Target, f: ServerFrame): void {
       c.readSeq = Math.max(c.readSeq, f.seq);
       c.readSent = Math.max(c.readSent, f.seq);
       t.changed();
+      break;
+    }
+    case 'removed': {
+      t.removedFrom?.(f.space, f.reason);
       break;
     }
     case 'error': {
