@@ -15,6 +15,7 @@
 #include "common/readiness.hpp"
 #include "domain/auth_service.hpp"
 #include "domain/messaging_service.hpp"
+#include "domain/search_service.hpp"
 #include "domain/space_service.hpp"
 #include "wire/http.hpp"
 
@@ -32,6 +33,8 @@ struct Services {
   const MetricsSource* metrics = nullptr;
   // GET /readyz answers from this; null: always ready (nothing to check).
   Readiness* readiness = nullptr;
+  // GET /api/v1/search; null: answered 503 (search disabled).
+  SearchService* search = nullptr;
 };
 
 class RestApi {
@@ -91,6 +94,7 @@ class RestApi {
   HttpResponse channels_messages(Ctx&);
   HttpResponse dms_messages(Ctx&);
   HttpResponse conversations(Ctx&);
+  HttpResponse search(Ctx&);
 
   HttpResponse history(Ctx& ctx, const ConvKey& conv);
   static Result<HistoryQuery> history_query(const Ctx& ctx);

@@ -32,6 +32,7 @@
 #include "domain/auth_service.hpp"
 #include "domain/messaging_service.hpp"
 #include "domain/password.hpp"
+#include "domain/search_service.hpp"
 #include "domain/space_service.hpp"
 #include "domain/sync_service.hpp"
 #include "domain/tokens.hpp"
@@ -52,6 +53,7 @@
 #include "rpc/remote_pusher.hpp"
 #include "store/sqlite_db.hpp"
 #include "store/sqlite_inbox.hpp"
+#include "store/sqlite_search.hpp"
 #include "store/sqlite_store.hpp"
 #include "store_mysql/mysql_db.hpp"
 #include "store_mysql/mysql_store.hpp"
@@ -178,14 +180,19 @@ struct App::Parts {
     messaging = std::make_unique<MessagingService>(*store, *inbox, *queue,
                                                    MessagingCaches{*members, *users, *cursors},
                                                    *routes, *pusher, *ids, clock, ml);
+    SearchSettings ss;
+    ss.rate_per_s = static_cast<double>(config.search.rate_per_s);
+    ss.burst = static_cast<double>(config.search.burst);
+    search_service = std::make_unique<SearchService>(search.get(), *messaging, clock, ss);
     build_readiness();
     ::imd::metrics::imd().set_engines(
         config.store, config.cache == "redis" ? "redis" : config.store, config.cache);
     metrics = make_metrics_source(MetricsParts{roles, hub.get(), local_queue, nats_queue, sqlite,
                                                redis_client, push_server.get(), remote_pusher.get(),
                                                readiness.get()});
-    rest = std::make_unique<api::RestApi>(
-        api::Services{*auth, *spaces, *messaging, clock, &metrics, readiness.get()}, config.limits);
+    rest = std::make_unique<api::RestApi>(api::Services{*auth, *spaces, *messaging, clock, &metrics,
+                                                        readiness.get(), search_service.get()},
+                                          config.limits);
     sync = std::make_unique<SyncService>(*store, *inbox, *messaging);
     net::ServerDeps deps{config, *rest,    *auth,   *messaging,           *sync, *routes, *hub,
                          clock,  blocking, hashing, find_web_root(config)};
@@ -327,6 +334,16 @@ struct App::Parts {
     sqlite = std::make_shared<SqliteDatabase>(sc);
     store = std::make_unique<SqliteStore>(sqlite);
     inbox = std::make_unique<SqliteInbox>(sqlite);
+    if (config.search.enabled == 0) {
+      disable_sqlite_search(*sqlite);
+      return;
+    }
+    SqliteSearchOptions so;
+    so.timeout_ms = static_cast<int>(config.search.timeout_ms);
+    so.backfill_batch = static_cast<std::uint32_t>(config.search.backfill_batch);
+    auto s = std::make_unique<SqliteSearch>(sqlite, so);
+    sqlite_search = s.get();
+    search = std::move(s);
   }
 
   // cache = memory: in-process routes and caches (one process holds every connection).
@@ -391,6 +408,8 @@ struct App::Parts {
   std::shared_ptr<SqliteDatabase> sqlite;  // store = sqlite: its WAL status feeds /metrics
   std::unique_ptr<Store> store;
   std::unique_ptr<Inbox> inbox;
+  std::unique_ptr<Search> search;         // null: search disabled, or not on this store yet
+  SqliteSearch* sqlite_search = nullptr;  // store = sqlite: its back-fill starts with the app
   std::unique_ptr<MemberCache> members;
   std::unique_ptr<UserCache> users;
   std::unique_ptr<CursorCache> cursors;
@@ -411,6 +430,7 @@ struct App::Parts {
   std::unique_ptr<SpaceService> spaces;
   std::unique_ptr<MessagingService> messaging;
   std::unique_ptr<SyncService> sync;
+  std::unique_ptr<SearchService> search_service;
   MetricsSource metrics;
   std::unique_ptr<api::RestApi> rest;
   std::unique_ptr<net::Server> server;
@@ -443,6 +463,7 @@ std::string App::start() {
     }
   }
   p.messaging->start(std::chrono::milliseconds(p.config.ws.ack_flush_ms));
+  if (p.sqlite_search) p.sqlite_search->start_backfill();
   return p.server->start();
 }
 

@@ -22,3 +22,9 @@ endif()
 ")
 set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES
   ${CMAKE_CURRENT_BINARY_DIR}/store_contract_env.cmake)
+
+# The Search port's contract (search_contract_test.cpp) on the adapters that index a store.
+add_executable(search_contract_test ${CMAKE_CURRENT_LIST_DIR}/search_contract_test.cpp)
+target_link_libraries(search_contract_test PRIVATE imd_store GTest::gtest GTest::gtest_main)
+gtest_discover_tests(search_contract_test
+  TEST_FILTER "Sqlite/*" NO_PRETTY_VALUES DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)

@@ -1,0 +1,261 @@
+// search_bench: what the SQLite search index costs and how fast it answers, measured on the
+// adapters themselves (SqliteStore, SqliteSearch) in a fresh database:
+//
+//   search_bench <dir> <messages> [channels=200] [members_per_channel=50]
+//
+// 1. insert: <messages> channel messages and DMs of generated text (Latin words and Chinese),
+//    through SqliteStore::append_messages in batches of 1024 (the consumer's group commit),
+//    once with search off and once with search on (the triggers): messages/s of each, on a
+//    database of its own each.
+// 2. back-fill: the database filled with search off gets SqliteSearch and its back-fill runs
+//    to the end: how long, messages/s, and the longest single chunk (the writer's pause).
+// 3. queries: latency percentiles of SqliteSearch::search for kinds of queries, as a user who
+//    is a member of `members_per_channel`/`channels` of the channels.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "store/sqlite_search.hpp"
+#include "store/sqlite_store.hpp"
+
+namespace {
+
+using namespace imd;
+using Clock = std::chrono::steady_clock;
+
+double secs(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+// A deterministic corpus: words from syllables, and Chinese from a fixed phrase list.
+class Corpus {
+ public:
+  explicit Corpus(unsigned seed) : rng_(seed) {
+    const char* syl[] = {"ka", "lo", "mi", "ne", "ru",  "sa", "to", "vi", "de", "po",
+                         "ba", "ze", "qu", "fi", "gho", "an", "er", "in", "os", "ul"};
+    for (int i = 0; i < 5000; ++i) {
+      std::string w;
+      int n = 2 + static_cast<int>(rng_() % 3);
+      for (int k = 0; k < n; ++k) w += syl[rng_() % 20];
+      words_.push_back(w);
+    }
+  }
+  std::string message() {
+    static const char* kCjk[] = {"离线消息缓存", "服务器",   "数据库", "今天开会", "发布计划",
+                                 "用户反馈",     "性能测试", "明天见", "请确认",   "已经完成"};
+    std::string s;
+    int n = 4 + static_cast<int>(rng_() % 12);
+    for (int i = 0; i < n; ++i) {
+      if (!s.empty()) s += ' ';
+      // Zipf-like: small indexes are common words.
+      std::size_t r = rng_() % words_.size();
+      std::size_t idx = (r * r) / words_.size();
+      s += (rng_() % 8 == 0) ? std::string(kCjk[rng_() % 10]) : words_[idx];
+    }
+    return s;
+  }
+  const std::string& word(std::size_t i) const { return words_[i]; }
+  std::mt19937_64& rng() { return rng_; }
+
+ private:
+  std::mt19937_64 rng_;
+  std::vector<std::string> words_;
+};
+
+struct Setup {
+  std::uint32_t channels;
+  std::uint32_t members;
+  std::uint64_t messages;
+};
+
+constexpr Id kUserBase = 1'000'000;
+constexpr Id kChannelBase = 2'000'000;
+constexpr Id kSpace = 3'000'000;
+constexpr Id kMsgBase = 1ull << 40;
+
+std::shared_ptr<SqliteDatabase> open(const std::string& path) {
+  return std::make_shared<SqliteDatabase>(SqliteConfig{.path = path, .read_connections = 4});
+}
+
+void check(const Result<void>& r, const char* what) {
+  if (!r.ok()) {
+    std::fprintf(stderr, "%s: %s\n", what, r.error().message.c_str());
+    std::exit(1);
+  }
+}
+
+void populate_members(Store& store, const Setup& s) {
+  const std::uint32_t users = s.members * 4;
+  for (Id u = 0; u < users; ++u) {
+    check(store.create_user(User{.id = kUserBase + u, .name = "u" + std::to_string(u)}, "h"),
+          "user");
+  }
+  check(store.create_space(Space{.id = kSpace, .name = "s", .owner_id = kUserBase}), "space");
+  for (Id u = 1; u < users; ++u) (void)store.add_space_member(kSpace, kUserBase + u, 1);
+  for (Id c = 0; c < s.channels; ++c) {
+    check(store.create_channel(Channel{.id = kChannelBase + c,
+                                       .space_id = kSpace,
+                                       .name = "c" + std::to_string(c),
+                                       .owner_id = kUserBase}),
+          "channel");
+    // Members: a window of the users, so each user is in about a quarter of the channels.
+    for (Id m = 0; m < s.members; ++m) {
+      Id u = (c * 7 + m) % users;
+      if (u != 0) (void)store.add_channel_member(kChannelBase + c, kUserBase + u, 1);
+    }
+  }
+}
+
+// Appends s.messages messages (7 in 8 in channels, the rest DMs); returns messages/s.
+double fill(Store& store, const Setup& s, unsigned seed) {
+  Corpus corpus(seed);
+  const std::uint32_t users = s.members * 4;
+  std::vector<NewMessage> batch;
+  batch.reserve(1024);
+  auto t0 = Clock::now();
+  for (std::uint64_t i = 0; i < s.messages; ++i) {
+    NewMessage nm;
+    const Id id = kMsgBase + i;
+    const Id from = kUserBase + corpus.rng()() % users;
+    if (i % 8 != 7) {
+      nm.msg.conv = ConvKey::channel(kChannelBase + corpus.rng()() % s.channels);
+    } else {
+      Id to = kUserBase + corpus.rng()() % users;
+      if (to == from) to = kUserBase + (to - kUserBase + 1) % users;
+      nm.msg.conv = ConvKey::dm(from, to);
+      nm.msg.to = to;
+    }
+    nm.msg.id = id;
+    nm.msg.from = from;
+    nm.msg.type = "text";
+    nm.msg.body = corpus.message();
+    nm.msg.created_at = 1'700'000'000'000 + static_cast<Millis>(i);
+    nm.msg.cid = std::to_string(i);
+    batch.push_back(std::move(nm));
+    if (batch.size() == 1024 || i + 1 == s.messages) {
+      auto r = store.append_messages(batch);
+      if (!r.ok()) {
+        std::fprintf(stderr, "append: %s\n", r.error().message.c_str());
+        std::exit(1);
+      }
+      batch.clear();
+    }
+  }
+  return static_cast<double>(s.messages) / secs(Clock::now() - t0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: search_bench <dir> <messages> [channels] [members]\n");
+    return 2;
+  }
+  const std::filesystem::path dir = argv[1];
+  Setup s{200, 50, std::strtoull(argv[2], nullptr, 10)};
+  if (argc > 3) s.channels = static_cast<std::uint32_t>(std::atoi(argv[3]));
+  if (argc > 4) s.members = static_cast<std::uint32_t>(std::atoi(argv[4]));
+  std::filesystem::create_directories(dir);
+  const auto off_path = (dir / "off.db").string(), on_path = (dir / "on.db").string();
+  for (const auto& p : {off_path, on_path}) {
+    for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(p + ext);
+  }
+
+  // 1. insert, search on and off.
+  double on_rate = 0, off_rate = 0;
+  {
+    auto db = open(on_path);
+    SqliteStore store(db);
+    SqliteSearch search(db);
+    populate_members(store, s);
+    on_rate = fill(store, s, 42);
+  }
+  {
+    auto db = open(off_path);
+    SqliteStore store(db);
+    populate_members(store, s);
+    off_rate = fill(store, s, 42);
+  }
+  std::printf(
+      "insert %llu messages, batches of 1024: search off %.0f msgs/s (%.2f us/msg), "
+      "on %.0f msgs/s (%.2f us/msg): indexing costs %.2f us per message\n",
+      static_cast<unsigned long long>(s.messages), off_rate, 1e6 / off_rate, on_rate, 1e6 / on_rate,
+      1e6 / on_rate - 1e6 / off_rate);
+  std::printf("file sizes: off %.1f MB, on %.1f MB\n", std::filesystem::file_size(off_path) / 1e6,
+              std::filesystem::file_size(on_path) / 1e6);
+
+  // 2. back-fill of the database filled with search off.
+  {
+    auto db = open(off_path);
+    auto t_open = Clock::now();
+    SqliteSearch search(db);
+    const double enable_s = secs(Clock::now() - t_open);
+    auto t0 = Clock::now();
+    double longest = 0;
+    std::uint64_t chunks = 0;
+    for (;;) {
+      auto c0 = Clock::now();
+      auto more = search.backfill_step();
+      longest = std::max(longest, secs(Clock::now() - c0));
+      if (!more.ok()) {
+        std::fprintf(stderr, "backfill: %s\n", more.error().message.c_str());
+        return 1;
+      }
+      ++chunks;
+      if (!*more) break;
+    }
+    const double t = secs(Clock::now() - t0);
+    std::printf(
+        "back-fill: enabling took %.3f s; %llu chunks of 2000+2000 in %.1f s = %.0f msgs/s; "
+        "longest chunk (writer held) %.1f ms\n",
+        enable_s, static_cast<unsigned long long>(chunks), t, static_cast<double>(s.messages) / t,
+        longest * 1e3);
+  }
+
+  // 3. queries on the database indexed live.
+  auto db = open(on_path);
+  SqliteSearch search(db);
+  Corpus corpus(42);
+  const Id user = kUserBase + 3;  // a member of about a quarter of the channels
+  struct Kind {
+    const char* name;
+    std::vector<std::string> terms;
+    bool in = false;
+  };
+  std::vector<Kind> kinds = {
+      {"common word", {corpus.word(0)}},
+      {"rare word", {corpus.word(4990)}},
+      {"two words", {corpus.word(3), corpus.word(40)}},
+      {"CJK 2 chars (LIKE scan)", {"消息"}},
+      {"CJK 3 chars", {"服务器"}},
+      {"absent word", {"zzzqqq"}},
+      {"common word, in= a channel", {corpus.word(0)}, true},
+  };
+  for (const auto& k : kinds) {
+    std::vector<double> ms;
+    std::size_t hits = 0, errors = 0;
+    for (int i = 0; i < 200; ++i) {
+      SearchQuery q;
+      q.terms = k.terms;
+      q.limit = 20;
+      if (k.in) q.in = ConvKey::channel(kChannelBase);  // users 0..49 are its members
+      auto t0 = Clock::now();
+      auto r = search.search(user, q);
+      ms.push_back(secs(Clock::now() - t0) * 1e3);
+      if (r.ok()) {
+        hits = r->hits.size();
+      } else {
+        ++errors;
+      }
+    }
+    std::sort(ms.begin(), ms.end());
+    std::printf("query %-28s p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms  (%zu hits, %zu errors)\n",
+                k.name, ms[ms.size() / 2], ms[ms.size() * 99 / 100], ms.back(), hits, errors);
+  }
+  return 0;
+}
