@@ -56,6 +56,7 @@
 #include "store/sqlite_search.hpp"
 #include "store/sqlite_store.hpp"
 #include "store_mysql/mysql_db.hpp"
+#include "store_mysql/mysql_search.hpp"
 #include "store_mysql/mysql_store.hpp"
 
 namespace imd {
@@ -321,7 +322,18 @@ struct App::Parts {
       mc.password = config.mysql.password;
       mc.database = config.mysql.database;
       mc.pool_size = static_cast<int>(config.mysql.pool_size);
-      store = std::make_unique<MysqlStore>(std::make_shared<MysqlDatabase>(mc));
+      auto db = std::make_shared<MysqlDatabase>(mc);
+      store = std::make_unique<MysqlStore>(db);
+      // The index is kept in step by the schema's triggers whatever this says; 0 only turns
+      // the endpoint off (docs/operations.md "Search").
+      if (config.search.enabled != 0) {
+        MysqlSearchOptions so;
+        so.timeout_ms = static_cast<int>(config.search.timeout_ms);
+        so.backfill_batch = static_cast<std::uint32_t>(config.search.backfill_batch);
+        auto s = std::make_unique<MysqlSearch>(db, so);
+        mysql_search = s.get();
+        search = std::move(s);
+      }
       return;
     }
     SqliteConfig sc;
@@ -410,6 +422,7 @@ struct App::Parts {
   std::unique_ptr<Inbox> inbox;
   std::unique_ptr<Search> search;         // null: search disabled, or not on this store yet
   SqliteSearch* sqlite_search = nullptr;  // store = sqlite: its back-fill starts with the app
+  MysqlSearch* mysql_search = nullptr;    // store = mysql: logic nodes run its back-fill
   std::unique_ptr<MemberCache> members;
   std::unique_ptr<UserCache> users;
   std::unique_ptr<CursorCache> cursors;
@@ -464,6 +477,7 @@ std::string App::start() {
   }
   p.messaging->start(std::chrono::milliseconds(p.config.ws.ack_flush_ms));
   if (p.sqlite_search) p.sqlite_search->start_backfill();
+  if (p.mysql_search && p.roles.logic) p.mysql_search->start_backfill();
   return p.server->start();
 }
 

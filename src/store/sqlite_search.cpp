@@ -7,8 +7,7 @@
 #include <vector>
 
 #include "common/json.hpp"
-#include "common/log.hpp"
-#include "common/thread_name.hpp"
+#include "store_sql/search_sql.hpp"
 
 namespace imd {
 
@@ -76,17 +75,6 @@ Result<std::int64_t> nth_below(SqliteConnection& c, std::string_view sql, std::i
   return *row ? s->column_int64(0) : 0;
 }
 
-// A term of a LIKE pattern: %, _ and the escape character itself taken literally.
-std::string like_pattern(std::string_view term) {
-  std::string p = "%";
-  for (char ch : term) {
-    if (ch == '%' || ch == '_' || ch == '\\') p += '\\';
-    p += ch;
-  }
-  p += '%';
-  return p;
-}
-
 // A term as an FTS5 string: double quotes around it, inner ones doubled. Inside a string
 // nothing is syntax.
 std::string fts_string(std::string_view term) {
@@ -139,44 +127,11 @@ SqliteSearch::SqliteSearch(std::shared_ptr<SqliteDatabase> db, SqliteSearchOptio
   }
 }
 
-SqliteSearch::~SqliteSearch() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (filler_.joinable()) filler_.join();
-}
-
 void SqliteSearch::start_backfill() {
-  if (!filler_.joinable()) filler_ = std::thread([this] { backfill_loop(); });
-}
-
-void SqliteSearch::backfill_loop() {
-  set_thread_name("imd-search-fill");
-  const auto started = std::chrono::steady_clock::now();
-  std::uint64_t chunks = 0;
-  for (;;) {
-    auto more = backfill_step();
-    std::chrono::milliseconds pause(options_.backfill_pause_ms);
-    if (!more.ok()) {
-      LOG_WARN("search back-fill: " << more.error().message << " (retrying in 1 s)");
-      pause = std::chrono::milliseconds(1000);
-    } else if (!*more) {
-      if (chunks > 0) {
-        LOG_INFO("search back-fill done: " << chunks << " chunks in "
-                                           << std::chrono::duration_cast<std::chrono::seconds>(
-                                                  std::chrono::steady_clock::now() - started)
-                                                  .count()
-                                           << " s");
-      }
-      return;
-    } else {
-      ++chunks;
-    }
-    std::unique_lock lock(mu_);
-    if (cv_.wait_for(lock, pause, [this] { return stop_; })) return;
-  }
+  if (filler_) return;
+  filler_ = std::make_unique<StepThread>(
+      "imd-search-fill", [this] { return backfill_step(); },
+      std::chrono::milliseconds(options_.backfill_pause_ms));
 }
 
 Result<bool> SqliteSearch::backfill_step() {
@@ -243,7 +198,7 @@ Result<SearchPage> SqliteSearch::search(Id user, const SearchQuery& q) {
     if (json::utf8_length(t) >= 3) {
       match += (match.empty() ? "" : " ") + fts_string(t);
     } else {
-      likes.push_back(like_pattern(t));
+      likes.push_back(sql::like_pattern(t));
     }
   }
   // The text is built from constant pieces (how many LIKE filters, MATCH or not); every value
@@ -294,19 +249,7 @@ Result<SearchPage> SqliteSearch::search(Id user, const SearchQuery& q) {
         out.next_before = out.hits.back().id;
         break;
       }
-      Message m;
-      m.id = s->column_id(0);
-      const auto kind = static_cast<ConvKind>(s->column_int64(1));
-      m.conv = kind == ConvKind::channel ? ConvKey::channel(s->column_id(2))
-                                         : ConvKey::dm(s->column_id(2), s->column_id(3));
-      m.seq = static_cast<std::uint64_t>(s->column_int64(4));
-      m.from = s->column_id(5);
-      if (m.conv.is_dm()) m.to = m.conv.peer_of(m.from);
-      m.type = s->column_text(6);
-      m.created_at = s->column_int64(7);
-      m.edited_at = s->column_int64(8);
-      m.body = s->column_text(9);
-      out.hits.push_back(std::move(m));
+      out.hits.push_back(sql::search_hit(*s));
     }
     s->reset();
     auto pending = scalar(c, "SELECT pending_hi > pending_lo FROM search_state WHERE id = 1");

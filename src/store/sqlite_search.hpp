@@ -24,13 +24,10 @@
 // Thread-safe. The constructor throws std::runtime_error when the triggers cannot be installed.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
-#include <thread>
 
+#include "common/step_thread.hpp"
 #include "domain/ports/search.hpp"
 #include "store/sqlite_db.hpp"
 
@@ -45,7 +42,7 @@ struct SqliteSearchOptions {
 class SqliteSearch final : public Search {
  public:
   SqliteSearch(std::shared_ptr<SqliteDatabase> db, SqliteSearchOptions options = {});
-  ~SqliteSearch() override;
+  ~SqliteSearch() override = default;
   SqliteSearch(const SqliteSearch&) = delete;
   SqliteSearch& operator=(const SqliteSearch&) = delete;
 
@@ -59,14 +56,9 @@ class SqliteSearch final : public Search {
   Result<bool> indexing();
 
  private:
-  void backfill_loop();
-
   std::shared_ptr<SqliteDatabase> db_;
   SqliteSearchOptions options_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread filler_;
+  std::unique_ptr<StepThread> filler_;  // last: stopped before the rest goes
 };
 
 // search.enabled = false: marks the index out of step, so that enabling search again rebuilds

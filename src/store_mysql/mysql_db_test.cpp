@@ -93,7 +93,7 @@ TEST_F(MysqlDbTest, MigrationsApplyOnceEvenWhenOpenedConcurrently) {
       try {
         MysqlDatabase db(config(1));
         applied += db.migrations_applied();
-        EXPECT_EQ(db.schema_version(), static_cast<int>(mysql_migrations().size()));
+        EXPECT_EQ(db.schema_version(), mysql_migrations().back().version);
       } catch (const std::exception& e) {
         ++failed;
         ADD_FAILURE() << e.what();

@@ -14,6 +14,9 @@
 #include "store/sqlite_search.hpp"
 #include "store/sqlite_store.hpp"
 #include "store/sqlite_test_support.hpp"
+#include "store_mysql/mysql_search.hpp"
+#include "store_mysql/mysql_store.hpp"
+#include "store_mysql/mysql_test_support.hpp"
 
 namespace imd {
 namespace {
@@ -27,6 +30,10 @@ class Backend {
   virtual ~Backend() = default;
   virtual Store& store() = 0;
   virtual Search& search() = 0;
+  // Empties the index and queues every stored message for the back-fill (as an upgraded
+  // database starts), then runs back-fill steps: true while more remains.
+  virtual void forget_index() = 0;
+  virtual bool backfill_step() = 0;
 };
 
 class SqliteBackend final : public Backend {
@@ -37,12 +44,60 @@ class SqliteBackend final : public Backend {
         search_(std::make_unique<SqliteSearch>(db_)) {}
   Store& store() override { return *store_; }
   Search& search() override { return *search_; }
+  void forget_index() override {
+    auto r = db_->write([](SqliteConnection& c) -> Result<void> {
+      IMD_TRY(c.exec("DELETE FROM message_fts"));
+      return c.exec("UPDATE search_state SET pending_lo = 0, pending_hi = 9223372036854775807");
+    });
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+  bool backfill_step() override {
+    auto r = search_->backfill_step();
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() && *r;
+  }
 
  private:
   testing::TempDir dir_;
   std::shared_ptr<SqliteDatabase> db_;
   std::unique_ptr<SqliteStore> store_;
   std::unique_ptr<SqliteSearch> search_;
+};
+
+// A scratch database on the MariaDB of the CTest fixture `mariadb` (started with Mroonga).
+class MysqlBackend final : public Backend {
+ public:
+  explicit MysqlBackend(MysqlConfig server)
+      : scratch_(std::move(server)),
+        db_(std::make_shared<MysqlDatabase>(scratch_.config())),
+        store_(std::make_unique<MysqlStore>(db_)),
+        search_(std::make_unique<MysqlSearch>(db_)) {}
+  ~MysqlBackend() override {
+    search_.reset();
+    store_.reset();
+    db_.reset();  // connections before the scratch database goes
+  }
+  Store& store() override { return *store_; }
+  Search& search() override { return *search_; }
+  void forget_index() override {
+    auto r = db_->write([](MysqlConnection& c) -> Result<void> {
+      IMD_TRY(c.execute_text("DELETE FROM message_fts"));
+      return c.execute_text(
+          "UPDATE search_state SET pending_lo = 0, pending_hi = 18446744073709551615");
+    });
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+  bool backfill_step() override {
+    auto r = search_->backfill_step();
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() && *r;
+  }
+
+ private:
+  testing::ScratchDatabase scratch_;
+  std::shared_ptr<MysqlDatabase> db_;
+  std::unique_ptr<MysqlStore> store_;
+  std::unique_ptr<MysqlSearch> search_;
 };
 
 struct BackendParam {
@@ -60,6 +115,7 @@ class SearchContract : public ::testing::TestWithParam<BackendParam> {
  protected:
   void SetUp() override {
     backend_ = GetParam().make();
+    if (!backend_) GTEST_SKIP() << testing::kMysqlSkipReason;
     for (auto [id, name] : {std::pair{kAlice, "alice"}, {kBob, "bob"}, {kCarol, "carol"}}) {
       ASSERT_TRUE(store().create_user(make_user(id, name), "h").ok());
     }
@@ -291,11 +347,41 @@ TEST_P(SearchContract, FiltersNarrowByConversationSenderAndTime) {
   EXPECT_EQ(ids(kBob, {"plan"}, all), Ids{101});
 }
 
+TEST_P(SearchContract, TheBackFillIndexesMessagesStoredBeforeTheIndexNewestFirst) {
+  for (Id id = 101; id <= 110; ++id) {
+    post(id, kChannel, kAlice, "archived line " + std::to_string(id));
+  }
+  append(dm_msg(111, kAlice, kBob, "d111", "archived dm"));
+  change(105, ConvKey::channel(kChannel), kAlice, Change::erase);
+  backend_->forget_index();
+  auto before = find(kBob, {"archived"});
+  EXPECT_TRUE(before.hits.empty());
+  EXPECT_TRUE(before.indexing);
+  int steps = 0;
+  while (backend_->backfill_step() && steps < 100) ++steps;
+  SearchQuery all;
+  all.limit = 50;
+  auto after = find(kBob, {"archived"}, all);
+  EXPECT_FALSE(after.indexing);
+  Ids got;
+  for (const auto& m : after.hits) got.push_back(m.id);
+  EXPECT_EQ(got, (Ids{111, 110, 109, 108, 107, 106, 104, 103, 102, 101}));
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Sqlite, SearchContract,
     ::testing::Values(BackendParam{
         "sqlite", [] { return std::unique_ptr<Backend>(std::make_unique<SqliteBackend>()); }}),
     [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Mysql, SearchContract,
+                         ::testing::Values(BackendParam{
+                             "mariadb_mroonga",
+                             []() -> std::unique_ptr<Backend> {
+                               auto server = testing::mysql_test_config();
+                               if (!server) return nullptr;
+                               return std::make_unique<MysqlBackend>(*server);
+                             }}),
+                         [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace imd

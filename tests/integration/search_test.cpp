@@ -34,6 +34,7 @@ class Search : public ::testing::Test {
     server_ =
         new ServerProcess({"--limits-http-rate-per-s", "100000", "--limits-http-burst", "100000",
                            "--search-rate-per-s", "1000", "--search-burst", "1000"});
+    server_->start();
   }
   static void TearDownTestSuite() {
     delete server_;
@@ -104,7 +105,7 @@ TEST_F(Search, OnlyReadableConversationsAreSearchedAndDmsStayPrivate) {
   // Leaving the channel removes it from bob's results.
   ASSERT_EQ(
       http_->post("/api/v1/channels/" + channel_ + "/leave", bj::object{}, bob_.access).status,
-      200);
+      204);
   EXPECT_EQ(bodies(search(bob_, "q=budget")), (std::vector<std::string>{"budget for bob's eyes"}));
 }
 
@@ -178,6 +179,7 @@ TEST_F(Search, BadInputIsA400WithAReasonNeverA500) {
 
 TEST(SearchLimits, SearchesPerUserAreRateLimited) {
   ServerProcess server({"--search-rate-per-s", "1", "--search-burst", "3"});
+  server.start();
   Http http(server.host(), server.port());
   Account a = make_account(http, "searcher");
   int limited = 0;
@@ -191,6 +193,7 @@ TEST(SearchLimits, SearchesPerUserAreRateLimited) {
 
 TEST(SearchDisabled, TheEndpointAnswers503AndReEnablingIndexesWhatWasMissed) {
   ServerProcess server({"--search-enabled", "0"});
+  server.start();
   Http http(server.host(), server.port());
   Account a = make_account(http, "alice");
   Account b = make_account(http, "bob");
@@ -204,6 +207,7 @@ TEST(SearchDisabled, TheEndpointAnswers503AndReEnablingIndexesWhatWasMissed) {
   EXPECT_EQ(off.status, 503) << off.body;
   server.stop();
   ServerProcess on({}, server.data_dir());
+  on.start();
   Http http2(on.host(), on.port());
   // The back-fill runs in the background: wait for it to say it is done.
   HttpResult r;

@@ -7,6 +7,7 @@ import type {
   ConversationList,
   LoginResponse,
   Member,
+  SearchResult,
   Space,
   User,
   WireMessage,
@@ -133,6 +134,12 @@ export class Api {
 
   conversations() {
     return this.request<ConversationList>('GET', '/conversations');
+  }
+  /** Full-text search over what the user may read, newest first (docs/api.md). */
+  search(q: string, opts: { in?: string; cursor?: string; limit?: number } = {}) {
+    const p = new URLSearchParams({ q });
+    for (const [k, v] of Object.entries(opts)) if (v !== undefined) p.set(k, String(v));
+    return this.request<SearchResult>('GET', `/search?${p}`);
   }
   /** History of a conversation ("channel:<id>" or "dm:<user id>"), oldest first. */
   history(conversation: string, page: Page) {
