@@ -196,7 +196,8 @@ Result<SearchPage> SqliteSearch::search(Id user, const SearchQuery& q) {
   std::vector<std::string> likes;
   for (const auto& t : q.terms) {
     if (json::utf8_length(t) >= 3) {
-      match += (match.empty() ? "" : " ") + fts_string(t);
+      if (!match.empty()) match += ' ';
+      match += fts_string(t);
     } else {
       likes.push_back(sql::like_pattern(t));
     }

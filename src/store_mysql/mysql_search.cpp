@@ -117,7 +117,8 @@ Result<SearchPage> MysqlSearch::search(Id user, const SearchQuery& q) {
   std::string against;
   std::vector<std::string> likes;
   for (const auto& t : q.terms) {
-    against += (against.empty() ? "" : " ") + required_phrase(t);
+    if (!against.empty()) against += ' ';
+    against += required_phrase(t);
     likes.push_back(sql::like_pattern(t));
   }
   // Built from constant pieces (the time budget is ours, the number of terms decides the LIKE

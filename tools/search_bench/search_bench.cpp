@@ -2,6 +2,7 @@
 // adapters themselves (SqliteStore, SqliteSearch) in a fresh database:
 //
 //   search_bench <dir> <messages> [channels=200] [members_per_channel=50]
+//   search_bench --mysql <host> <port> <user> <password> <empty database> <messages>
 //
 // 1. insert: <messages> channel messages and DMs of generated text (Latin words and Chinese),
 //    through SqliteStore::append_messages in batches of 1024 (the consumer's group commit),
@@ -11,6 +12,8 @@
 //    to the end: how long, messages/s, and the longest single chunk (the writer's pause).
 // 3. queries: latency percentiles of SqliteSearch::search for kinds of queries, as a user who
 //    is a member of `members_per_channel`/`channels` of the channels.
+// With --mysql: MysqlStore and MysqlSearch (Mroonga) in the given empty database: the insert
+// rate with the index's triggers, and the same queries.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +25,8 @@
 
 #include "store/sqlite_search.hpp"
 #include "store/sqlite_store.hpp"
+#include "store_mysql/mysql_search.hpp"
+#include "store_mysql/mysql_store.hpp"
 
 namespace {
 
@@ -92,15 +97,19 @@ void check(const Result<void>& r, const char* what) {
 void populate_members(Store& store, const Setup& s) {
   const std::uint32_t users = s.members * 4;
   for (Id u = 0; u < users; ++u) {
-    check(store.create_user(User{.id = kUserBase + u, .name = "u" + std::to_string(u)}, "h"),
+    check(store.create_user(
+              User{.id = kUserBase + u, .name = "u" + std::to_string(u), .avatar = "", .phone = ""},
+              "h"),
           "user");
   }
-  check(store.create_space(Space{.id = kSpace, .name = "s", .owner_id = kUserBase}), "space");
+  check(store.create_space(Space{.id = kSpace, .name = "s", .avatar = "", .owner_id = kUserBase}),
+        "space");
   for (Id u = 1; u < users; ++u) (void)store.add_space_member(kSpace, kUserBase + u, 1);
   for (Id c = 0; c < s.channels; ++c) {
     check(store.create_channel(Channel{.id = kChannelBase + c,
                                        .space_id = kSpace,
                                        .name = "c" + std::to_string(c),
+                                       .avatar = "",
                                        .owner_id = kUserBase}),
           "channel");
     // Members: a window of the users, so each user is in about a quarter of the channels.
@@ -111,14 +120,14 @@ void populate_members(Store& store, const Setup& s) {
   }
 }
 
-// Appends s.messages messages (7 in 8 in channels, the rest DMs); returns messages/s.
-double fill(Store& store, const Setup& s, unsigned seed) {
-  Corpus corpus(seed);
+// Appends messages [first, last) of the corpus (7 in 8 in channels, the rest DMs) in batches
+// of 1024; returns the seconds it took. `corpus` continues where the previous call stopped.
+double fill(Store& store, const Setup& s, Corpus& corpus, std::uint64_t first, std::uint64_t last) {
   const std::uint32_t users = s.members * 4;
   std::vector<NewMessage> batch;
   batch.reserve(1024);
   auto t0 = Clock::now();
-  for (std::uint64_t i = 0; i < s.messages; ++i) {
+  for (std::uint64_t i = first; i < last; ++i) {
     NewMessage nm;
     const Id id = kMsgBase + i;
     const Id from = kUserBase + corpus.rng()() % users;
@@ -137,7 +146,7 @@ double fill(Store& store, const Setup& s, unsigned seed) {
     nm.msg.created_at = 1'700'000'000'000 + static_cast<Millis>(i);
     nm.msg.cid = std::to_string(i);
     batch.push_back(std::move(nm));
-    if (batch.size() == 1024 || i + 1 == s.messages) {
+    if (batch.size() == 1024 || i + 1 == last) {
       auto r = store.append_messages(batch);
       if (!r.ok()) {
         std::fprintf(stderr, "append: %s\n", r.error().message.c_str());
@@ -146,12 +155,77 @@ double fill(Store& store, const Setup& s, unsigned seed) {
       batch.clear();
     }
   }
-  return static_cast<double>(s.messages) / secs(Clock::now() - t0);
+  return secs(Clock::now() - t0);
+}
+
+void queries(Search& search) {
+  Corpus corpus(42);
+  const Id user = kUserBase + 3;  // a member of about a quarter of the channels
+  struct Kind {
+    const char* name;
+    std::vector<std::string> terms;
+    bool in = false;
+  };
+  std::vector<Kind> kinds = {
+      {"common word", {corpus.word(0)}},
+      {"rare word", {corpus.word(4990)}},
+      {"two words", {corpus.word(3), corpus.word(40)}},
+      {"CJK 2 chars", {"消息"}},
+      {"CJK 3 chars", {"服务器"}},
+      {"absent word", {"zzzqqq"}},
+      {"common word, in= a channel", {corpus.word(0)}, true},
+  };
+  for (const auto& k : kinds) {
+    std::vector<double> ms;
+    std::size_t hits = 0, errors = 0;
+    for (int i = 0; i < 200; ++i) {
+      SearchQuery q;
+      q.terms = k.terms;
+      q.limit = 20;
+      if (k.in) q.in = ConvKey::channel(kChannelBase);  // users 0..49 are its members
+      auto t0 = Clock::now();
+      auto r = search.search(user, q);
+      ms.push_back(secs(Clock::now() - t0) * 1e3);
+      if (r.ok()) {
+        hits = r->hits.size();
+      } else {
+        ++errors;
+      }
+    }
+    std::sort(ms.begin(), ms.end());
+    std::printf("query %-28s p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms  (%zu hits, %zu errors)\n",
+                k.name, ms[ms.size() / 2], ms[ms.size() * 99 / 100], ms.back(), hits, errors);
+    std::fflush(stdout);
+  }
+}
+
+int run_mysql(char** argv) {
+  MysqlConfig mc;
+  mc.host = argv[2];
+  mc.port = static_cast<unsigned>(std::atoi(argv[3]));
+  mc.user = argv[4];
+  mc.password = argv[5];
+  mc.database = argv[6];
+  mc.pool_size = 4;
+  Setup s{200, 50, std::strtoull(argv[7], nullptr, 10)};
+  auto db = std::make_shared<MysqlDatabase>(mc);
+  MysqlStore store(db);
+  MysqlSearch search(db);
+  populate_members(store, s);
+  Corpus corpus(42);
+  const double rate = s.messages / fill(store, s, corpus, 0, s.messages);
+  std::printf(
+      "mariadb+mroonga: insert %llu messages, batches of 1024, index triggers on: %.0f "
+      "msgs/s (%.2f us/msg)\n",
+      static_cast<unsigned long long>(s.messages), rate, 1e6 / rate);
+  queries(search);
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 8 && std::string(argv[1]) == "--mysql") return run_mysql(argv);
   if (argc < 3) {
     std::fprintf(stderr, "usage: search_bench <dir> <messages> [channels] [members]\n");
     return 2;
@@ -166,21 +240,24 @@ int main(int argc, char** argv) {
     for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(p + ext);
   }
 
-  // 1. insert, search on and off.
-  double on_rate = 0, off_rate = 0;
+  // 1. insert, search on and off: alternating rounds of 50,000 messages, so that both see the
+  //    same machine load and the same database sizes.
+  double on_s = 0, off_s = 0;
   {
-    auto db = open(on_path);
-    SqliteStore store(db);
-    SqliteSearch search(db);
-    populate_members(store, s);
-    on_rate = fill(store, s, 42);
+    auto on_db = open(on_path), off_db = open(off_path);
+    SqliteStore on_store(on_db), off_store(off_db);
+    SqliteSearch search(on_db);
+    populate_members(on_store, s);
+    populate_members(off_store, s);
+    Corpus on_corpus(42), off_corpus(42);
+    constexpr std::uint64_t kRound = 50'000;
+    for (std::uint64_t at = 0; at < s.messages; at += kRound) {
+      const std::uint64_t to = std::min(s.messages, at + kRound);
+      on_s += fill(on_store, s, on_corpus, at, to);
+      off_s += fill(off_store, s, off_corpus, at, to);
+    }
   }
-  {
-    auto db = open(off_path);
-    SqliteStore store(db);
-    populate_members(store, s);
-    off_rate = fill(store, s, 42);
-  }
+  const double on_rate = s.messages / on_s, off_rate = s.messages / off_s;
   std::printf(
       "insert %llu messages, batches of 1024: search off %.0f msgs/s (%.2f us/msg), "
       "on %.0f msgs/s (%.2f us/msg): indexing costs %.2f us per message\n",
@@ -188,6 +265,7 @@ int main(int argc, char** argv) {
       1e6 / on_rate - 1e6 / off_rate);
   std::printf("file sizes: off %.1f MB, on %.1f MB\n", std::filesystem::file_size(off_path) / 1e6,
               std::filesystem::file_size(on_path) / 1e6);
+  std::fflush(stdout);
 
   // 2. back-fill of the database filled with search off.
   {
@@ -220,42 +298,6 @@ int main(int argc, char** argv) {
   // 3. queries on the database indexed live.
   auto db = open(on_path);
   SqliteSearch search(db);
-  Corpus corpus(42);
-  const Id user = kUserBase + 3;  // a member of about a quarter of the channels
-  struct Kind {
-    const char* name;
-    std::vector<std::string> terms;
-    bool in = false;
-  };
-  std::vector<Kind> kinds = {
-      {"common word", {corpus.word(0)}},
-      {"rare word", {corpus.word(4990)}},
-      {"two words", {corpus.word(3), corpus.word(40)}},
-      {"CJK 2 chars (LIKE scan)", {"消息"}},
-      {"CJK 3 chars", {"服务器"}},
-      {"absent word", {"zzzqqq"}},
-      {"common word, in= a channel", {corpus.word(0)}, true},
-  };
-  for (const auto& k : kinds) {
-    std::vector<double> ms;
-    std::size_t hits = 0, errors = 0;
-    for (int i = 0; i < 200; ++i) {
-      SearchQuery q;
-      q.terms = k.terms;
-      q.limit = 20;
-      if (k.in) q.in = ConvKey::channel(kChannelBase);  // users 0..49 are its members
-      auto t0 = Clock::now();
-      auto r = search.search(user, q);
-      ms.push_back(secs(Clock::now() - t0) * 1e3);
-      if (r.ok()) {
-        hits = r->hits.size();
-      } else {
-        ++errors;
-      }
-    }
-    std::sort(ms.begin(), ms.end());
-    std::printf("query %-28s p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms  (%zu hits, %zu errors)\n",
-                k.name, ms[ms.size() / 2], ms[ms.size() * 99 / 100], ms.back(), hits, errors);
-  }
+  queries(search);
   return 0;
 }
