@@ -184,7 +184,7 @@ constexpr std::string_view kV6Search = R"sql(
 CREATE VIRTUAL TABLE message_fts USING fts5(
   body, kind UNINDEXED, conv_a UNINDEXED, conv_b UNINDEXED, seq UNINDEXED, sender UNINDEXED,
   type UNINDEXED, created_at UNINDEXED, edited_at UNINDEXED,
-  tokenize = 'trigram'
+  tokenize = 'trigram', detail = none
 );
 CREATE TABLE search_state (
   id         INTEGER PRIMARY KEY CHECK (id = 1),

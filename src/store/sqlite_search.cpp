@@ -75,7 +75,7 @@ Result<std::int64_t> nth_below(SqliteConnection& c, std::string_view sql, std::i
   return *row ? s->column_int64(0) : 0;
 }
 
-// A term as an FTS5 string: double quotes around it, inner ones doubled. Inside a string
+// A trigram as an FTS5 string: double quotes around it, inner ones doubled. Inside a string
 // nothing is syntax.
 std::string fts_string(std::string_view term) {
   std::string s = "\"";
@@ -85,6 +85,21 @@ std::string fts_string(std::string_view term) {
   }
   s += '"';
   return s;
+}
+
+// The distinct three-character sequences of valid UTF-8 text (none when it is shorter).
+std::vector<std::string> trigrams(std::string_view s) {
+  std::vector<std::size_t> starts;  // byte offset of each character
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) starts.push_back(i);
+  }
+  starts.push_back(s.size());
+  std::vector<std::string> out;
+  for (std::size_t k = 0; k + 3 < starts.size(); ++k) {
+    std::string g(s.substr(starts[k], starts[k + 3] - starts[k]));
+    if (std::find(out.begin(), out.end(), g) == out.end()) out.push_back(std::move(g));
+  }
+  return out;
 }
 
 struct Deadline {
@@ -192,15 +207,18 @@ Result<bool> SqliteSearch::indexing() {
 }
 
 Result<SearchPage> SqliteSearch::search(Id user, const SearchQuery& q) {
+  // The index knows which messages hold each trigram (detail = none), not where: a term of
+  // three characters is one trigram; a longer one needs all of its trigrams, and then LIKE
+  // checks that they are where the term says. A shorter one is LIKE alone.
   std::string match;
   std::vector<std::string> likes;
   for (const auto& t : q.terms) {
-    if (json::utf8_length(t) >= 3) {
+    const auto grams = trigrams(t);
+    for (const auto& g : grams) {
       if (!match.empty()) match += ' ';
-      match += fts_string(t);
-    } else {
-      likes.push_back(sql::like_pattern(t));
+      match += fts_string(g);
     }
+    if (json::utf8_length(t) != 3) likes.push_back(sql::like_pattern(t));
   }
   // The text is built from constant pieces (how many LIKE filters, MATCH or not); every value
   // is bound. ?1..?9 are the same in every shape.

@@ -207,6 +207,10 @@ TEST_P(SearchContract, LatinIsCaseInsensitiveAndEveryTermMustOccur) {
   EXPECT_EQ(ids(kBob, {"the release on"}), Ids{101});  // a phrase, spaces included
   EXPECT_EQ(ids(kBob, {"on", "lunch"}), Ids{});        // short + long: both must occur
   EXPECT_EQ(ids(kBob, {"on", "deploy"}), Ids{101});
+  // Every piece of a word somewhere is not the word.
+  post(103, kChannel, kAlice, "abcd xbcde");
+  EXPECT_TRUE(ids(kBob, {"abcde"}).empty());
+  EXPECT_EQ(ids(kBob, {"bcde"}), Ids{103});
 }
 
 TEST_P(SearchContract, QuerySyntaxAndPatternCharactersAreLiteral) {
