@@ -2,7 +2,7 @@
 // adapters themselves (SqliteStore, SqliteSearch) in a fresh database:
 //
 //   search_bench <dir> <messages> [channels=200] [members_per_channel=50]
-//   search_bench --mysql <host> <port> <user> <password> <empty database> <messages>
+//   search_bench --mysql <host> <port> <user> <password> <empty db> <another empty db> <messages>
 //
 // 1. insert: <messages> channel messages and DMs of generated text (Latin words and Chinese),
 //    through SqliteStore::append_messages in batches of 1024 (the consumer's group commit),
@@ -12,8 +12,9 @@
 //    to the end: how long, messages/s, and the longest single chunk (the writer's pause).
 // 3. queries: latency percentiles of SqliteSearch::search for kinds of queries, as a user who
 //    is a member of `members_per_channel`/`channels` of the channels.
-// With --mysql: MysqlStore and MysqlSearch (Mroonga) in the given empty database: the insert
-// rate with the index's triggers, and the same queries.
+// With --mysql: MysqlStore and MysqlSearch (Mroonga) in the first empty database, MysqlStore
+// without the index's triggers in the second: the insert rates (alternating rounds), and the
+// same queries.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -207,17 +208,37 @@ int run_mysql(char** argv) {
   mc.password = argv[5];
   mc.database = argv[6];
   mc.pool_size = 4;
-  Setup s{200, 50, std::strtoull(argv[7], nullptr, 10)};
+  MysqlConfig off_mc = mc;
+  off_mc.database = argv[7];
+  Setup s{200, 50, std::strtoull(argv[8], nullptr, 10)};
   auto db = std::make_shared<MysqlDatabase>(mc);
-  MysqlStore store(db);
+  auto off_db = std::make_shared<MysqlDatabase>(off_mc);
+  // The second database without the index's triggers: what the inserts cost without search.
+  for (const char* t : {"search_channel_insert", "search_channel_change", "search_channel_delete",
+                        "search_dm_insert", "search_dm_change", "search_dm_delete"}) {
+    const std::string drop = std::string("DROP TRIGGER IF EXISTS ") + t;
+    auto r = off_db->write([&](MysqlConnection& c) { return c.execute_text(drop); });
+    check(r, "drop trigger");
+  }
+  MysqlStore store(db), off_store(off_db);
   MysqlSearch search(db);
   populate_members(store, s);
-  Corpus corpus(42);
-  const double rate = s.messages / fill(store, s, corpus, 0, s.messages);
+  populate_members(off_store, s);
+  Corpus on_corpus(42), off_corpus(42);
+  double on_s = 0, off_s = 0;
+  constexpr std::uint64_t kRound = 50'000;
+  for (std::uint64_t at = 0; at < s.messages; at += kRound) {
+    const std::uint64_t to = std::min(s.messages, at + kRound);
+    on_s += fill(store, s, on_corpus, at, to);
+    off_s += fill(off_store, s, off_corpus, at, to);
+  }
+  const double on_rate = s.messages / on_s, off_rate = s.messages / off_s;
   std::printf(
-      "mariadb+mroonga: insert %llu messages, batches of 1024, index triggers on: %.0f "
-      "msgs/s (%.2f us/msg)\n",
-      static_cast<unsigned long long>(s.messages), rate, 1e6 / rate);
+      "mariadb: insert %llu messages, batches of 1024: index triggers off %.0f msgs/s "
+      "(%.2f us/msg), on %.0f msgs/s (%.2f us/msg): indexing costs %.2f us per message\n",
+      static_cast<unsigned long long>(s.messages), off_rate, 1e6 / off_rate, on_rate, 1e6 / on_rate,
+      1e6 / on_rate - 1e6 / off_rate);
+  std::fflush(stdout);
   queries(search);
   return 0;
 }
@@ -225,7 +246,7 @@ int run_mysql(char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 8 && std::string(argv[1]) == "--mysql") return run_mysql(argv);
+  if (argc == 9 && std::string(argv[1]) == "--mysql") return run_mysql(argv);
   if (argc < 3) {
     std::fprintf(stderr, "usage: search_bench <dir> <messages> [channels] [members]\n");
     return 2;
