@@ -34,9 +34,9 @@
 namespace imd {
 
 struct SqliteSearchOptions {
-  int timeout_ms = 2000;                // a query's time budget
-  std::uint32_t backfill_batch = 2000;  // messages of each table per back-fill transaction
-  int backfill_pause_ms = 5;            // between two back-fill transactions (live writes first)
+  int timeout_ms = 2000;               // a query's time budget
+  std::uint32_t backfill_batch = 500;  // messages of each table per back-fill transaction
+  int backfill_pause_ms = 5;           // between two back-fill transactions (live writes first)
 };
 
 class SqliteSearch final : public Search {

@@ -30,7 +30,7 @@ namespace imd {
 
 struct MysqlSearchOptions {
   int timeout_ms = 2000;
-  std::uint32_t backfill_batch = 2000;
+  std::uint32_t backfill_batch = 500;
   int backfill_pause_ms = 5;
 };
 
