@@ -179,6 +179,8 @@ CREATE TABLE mention (
 // in/from/before/after) and answer a hit without reading the message tables. search_state
 // says whether the index is kept in step (enabled) and which ids the back-fill still has to
 // index ([pending_lo, pending_hi)); enabling search queues the whole history (SqliteSearch).
+// detail = none: which messages hold a trigram, not where (a smaller, cheaper index; a longer
+// term is matched by all its trigrams and checked with LIKE, docs/schema.md "Search").
 // Version 6: 4 and 5 are taken by other features' migrations.
 constexpr std::string_view kV6Search = R"sql(
 CREATE VIRTUAL TABLE message_fts USING fts5(
