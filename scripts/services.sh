@@ -128,6 +128,9 @@ mariadb_start() {
   need mariadb-install-db mariadb-server
   need mariadb mariadb-client
   need mariadb-admin mariadb-client
+  # The search index's engine (migration 5): Debian's mariadb-plugin-mroonga.
+  [[ -f /usr/lib/mysql/plugin/ha_mroonga.so ]] ||
+    die "the Mroonga plugin is missing: run scripts/setup.sh (mariadb-plugin-mroonga)"
 
   local port password start_timeout base datadir socket run_as=()
   port=$(pick_port "${IMD_MARIADB_PORT:-25306}" IMD_MARIADB_PORT 25306)
@@ -156,6 +159,7 @@ mariadb_start() {
     --pid-file="$base/mariadbd.pid" --log-error="$base/error.log" \
     --skip-name-resolve --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
     --default-storage-engine=InnoDB --innodb-buffer-pool-size=128M --max-connections=400 \
+    --plugin-load-add=ha_mroonga.so \
     ${IMD_MARIADB_ARGS:-} </dev/null >/dev/null 2>&1 9>&- &
   local pid=$!
 

@@ -13,7 +13,7 @@ packages=(
   python3-websockets
   curl procps
   chromium
-  mariadb-server-core mariadb-client libmariadb-dev
+  mariadb-server-core mariadb-client libmariadb-dev mariadb-plugin-mroonga
   redis-server redis-tools libhiredis-dev
   nats-server libnats-dev etcd-server etcd-client
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc

@@ -1,6 +1,8 @@
 #include "api/rest_api.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/json/serialize.hpp>
@@ -172,6 +174,32 @@ bool valid_code(std::string_view s) {
   });
 }
 
+// A search's time bound: milliseconds since the epoch, or a UTC date YYYY-MM-DD (its start).
+// `day_after`: a date means the end of that day (after=2026-01-31 starts on February 1st).
+Result<std::optional<Millis>> time_bound(const std::string* v, std::string_view name,
+                                         bool day_after) {
+  if (!v) return std::optional<Millis>{};
+  if (auto ms = json::parse_uint(*v); ms && *ms <= static_cast<std::uint64_t>(INT64_MAX)) {
+    return std::optional<Millis>{static_cast<Millis>(*ms)};
+  }
+  int y = 0;
+  unsigned m = 0, d = 0;
+  char tail = 0;
+  if (v->size() == 10 && std::sscanf(v->c_str(), "%4d-%2u-%2u%c", &y, &m, &d, &tail) == 3) {
+    const std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{m},
+                                          std::chrono::day{d}};
+    if (ymd.ok()) {
+      auto day = std::chrono::sys_days{ymd} + std::chrono::days{day_after ? 1 : 0};
+      Millis ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(day.time_since_epoch()).count();
+      // created_at > after: the day's last millisecond is the bound.
+      return std::optional<Millis>{day_after ? ms - 1 : ms};
+    }
+  }
+  return make_error(Errc::invalid_argument,
+                    std::string(name) + " must be milliseconds since the epoch or YYYY-MM-DD");
+}
+
 std::vector<std::string> split_path(std::string_view path) {
   std::vector<std::string> out;
   std::size_t i = 0;
@@ -255,6 +283,7 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
   add("POST", "/api/v1/users/me/blocks", &RestApi::blocks_create, true);
   add("GET", "/api/v1/users/me/blocks", &RestApi::blocks_list, true);
   add("DELETE", "/api/v1/users/me/blocks/{id}", &RestApi::blocks_delete, true);
+  add("GET", "/api/v1/search", &RestApi::search, true);
 }
 
 bool RestApi::hashes_password(std::string_view method, std::string_view path) const {
@@ -968,6 +997,77 @@ HttpResponse RestApi::blocks_list(Ctx& ctx) {
               {"user_id", json::id_str(b.user_id)}, {"name", b.name}, {"blocked_at", b.blocked_at}};
         });
       });
+}
+
+HttpResponse RestApi::search(Ctx& ctx) {
+  if (!s_.search) {
+    return error_response(make_error(Errc::unavailable, "search is disabled on this server"));
+  }
+  SearchRequest req;
+  const std::string* q = ctx.query_value("q");
+  if (!q) return error_response(make_error(Errc::invalid_argument, "q is required"));
+  req.q = *q;
+  if (const std::string* in = ctx.query_value("in")) {
+    auto conv = wire::parse_conversation(*in, ctx.user);
+    if (!conv) return error_response(conv.error());
+    req.in = *conv;
+  }
+  auto from = ctx.query_uint("from");
+  if (!from) return error_response(from.error());
+  req.from = from->value_or(0);
+  auto cursor = ctx.query_uint("cursor");
+  if (!cursor) return error_response(cursor.error());
+  req.cursor = cursor->value_or(0);
+  auto limit = ctx.query_uint("limit");
+  if (!limit) return error_response(limit.error());
+  req.limit = static_cast<std::uint32_t>(std::min<std::uint64_t>(limit->value_or(20), 1000));
+  auto after = time_bound(ctx.query_value("after"), "after", true);
+  if (!after) return error_response(after.error());
+  req.after = *after;
+  auto before = time_bound(ctx.query_value("before"), "before", false);
+  if (!before) return error_response(before.error());
+  req.before = *before;
+
+  auto found = s_.search->search(ctx.user, req);
+  if (!found) return error_response(found.error());
+  HttpResponse r;
+  r.status = 200;
+  json::Writer w(r.body);
+  w.begin_object().key("messages").begin_array();
+  for (const SearchHit& h : found->hits) {
+    const Message& m = h.msg;
+    w.begin_object()
+        .key("id")
+        .id(m.id)
+        .key("conversation")
+        .string(wire::conversation_name(m.conv, ctx.user))
+        .key("seq")
+        .uint(m.seq)
+        .key("sender")
+        .id(m.from)
+        .key("from")
+        .id(m.from)
+        .key("type")
+        .string(m.type)
+        .key("body")
+        .string(m.body)
+        .key("created_at")
+        .sint(m.created_at);
+    if (m.edited_at != 0) w.key("edited_at").sint(m.edited_at);
+    w.key("snippet").string(h.snippet.text).key("marks").begin_array();
+    for (const auto& [start, length] : h.snippet.marks) {
+      w.begin_array().uint(start).uint(length).end_array();
+    }
+    w.end_array().end_object();
+  }
+  w.end_array().key("next_cursor");
+  if (found->next_cursor) {
+    w.id(*found->next_cursor);
+  } else {
+    w.raw("null");
+  }
+  w.key("indexing").raw(found->indexing ? "true" : "false").end_object();
+  return r;
 }
 
 }  // namespace imd::api

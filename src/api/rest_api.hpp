@@ -20,6 +20,7 @@
 #include "domain/auth_service.hpp"
 #include "domain/file_service.hpp"
 #include "domain/messaging_service.hpp"
+#include "domain/search_service.hpp"
 #include "domain/space_service.hpp"
 #include "wire/http.hpp"
 
@@ -41,6 +42,8 @@ struct Services {
   Readiness* readiness = nullptr;
   // Uploads and downloads (/api/v1/files); null: those routes answer 404.
   FileService* files = nullptr;
+  // GET /api/v1/search; null: answered 503 (search disabled).
+  SearchService* search = nullptr;
 };
 
 // An upload accepted by RestApi::begin_upload: the transport feeds it the body as it arrives
@@ -142,6 +145,7 @@ class RestApi {
   HttpResponse blocks_create(Ctx&);
   HttpResponse blocks_delete(Ctx&);
   HttpResponse blocks_list(Ctx&);
+  HttpResponse search(Ctx&);
 
   HttpResponse history(Ctx& ctx, const ConvKey& conv);
   static Result<HistoryQuery> history_query(const Ctx& ctx);

@@ -36,6 +36,7 @@
 #include "domain/file_service.hpp"
 #include "domain/messaging_service.hpp"
 #include "domain/password.hpp"
+#include "domain/search_service.hpp"
 #include "domain/space_service.hpp"
 #include "domain/sync_service.hpp"
 #include "domain/tokens.hpp"
@@ -57,9 +58,11 @@
 #include "store/sqlite_db.hpp"
 #include "store/sqlite_file_store.hpp"
 #include "store/sqlite_inbox.hpp"
+#include "store/sqlite_search.hpp"
 #include "store/sqlite_store.hpp"
 #include "store_mysql/mysql_db.hpp"
 #include "store_mysql/mysql_file_store.hpp"
+#include "store_mysql/mysql_search.hpp"
 #include "store_mysql/mysql_store.hpp"
 
 namespace imd {
@@ -194,15 +197,20 @@ struct App::Parts {
                                                    *routes, *pusher, *ids, clock, ml);
     build_files();
     messaging->set_attachments(files.get());
+    SearchSettings ss;
+    ss.rate_per_s = static_cast<double>(config.search.rate_per_s);
+    ss.burst = static_cast<double>(config.search.burst);
+    search_service = std::make_unique<SearchService>(search.get(), *messaging, clock, ss);
     build_readiness();
     ::imd::metrics::imd().set_engines(
         config.store, config.cache == "redis" ? "redis" : config.store, config.cache);
     metrics = make_metrics_source(MetricsParts{roles, hub.get(), local_queue, nats_queue, sqlite,
                                                redis_client, push_server.get(), remote_pusher.get(),
                                                readiness.get()});
-    rest = std::make_unique<api::RestApi>(api::Services{*auth, *spaces, *messaging, clock, &metrics,
-                                                        admin.get(), readiness.get(), files.get()},
-                                          config.limits);
+    rest = std::make_unique<api::RestApi>(
+        api::Services{*auth, *spaces, *messaging, clock, &metrics, admin.get(), readiness.get(),
+                      files.get(), search_service.get()},
+        config.limits);
     sync = std::make_unique<SyncService>(*store, *inbox, *messaging);
     net::ServerDeps deps{config, *rest,    *auth,   *messaging,           *sync, *routes, *hub,
                          clock,  blocking, hashing, find_web_root(config)};
@@ -333,6 +341,16 @@ struct App::Parts {
       mc.pool_size = static_cast<int>(config.mysql.pool_size);
       mysql = std::make_shared<MysqlDatabase>(mc);
       store = std::make_unique<MysqlStore>(mysql);
+      // The index is kept in step by the schema's triggers whatever this says; 0 only turns
+      // the endpoint off (docs/operations.md "Search").
+      if (config.search.enabled != 0) {
+        MysqlSearchOptions so;
+        so.timeout_ms = static_cast<int>(config.search.timeout_ms);
+        so.backfill_batch = static_cast<std::uint32_t>(config.search.backfill_batch);
+        auto s = std::make_unique<MysqlSearch>(mysql, so);
+        mysql_search = s.get();
+        search = std::move(s);
+      }
       return;
     }
     SqliteConfig sc;
@@ -345,6 +363,16 @@ struct App::Parts {
     sqlite = std::make_shared<SqliteDatabase>(sc);
     store = std::make_unique<SqliteStore>(sqlite);
     inbox = std::make_unique<SqliteInbox>(sqlite);
+    if (config.search.enabled == 0) {
+      disable_sqlite_search(*sqlite);
+      return;
+    }
+    SqliteSearchOptions so;
+    so.timeout_ms = static_cast<int>(config.search.timeout_ms);
+    so.backfill_batch = static_cast<std::uint32_t>(config.search.backfill_batch);
+    auto s = std::make_unique<SqliteSearch>(sqlite, so);
+    sqlite_search = s.get();
+    search = std::move(s);
   }
 
   // Uploaded files: the bytes on disk under files.dir (docs/operations.md "Files"; in a
@@ -441,6 +469,9 @@ struct App::Parts {
   std::shared_ptr<MysqlDatabase> mysql;    // store = mysql
   std::unique_ptr<Store> store;
   std::unique_ptr<Inbox> inbox;
+  std::unique_ptr<Search> search;         // null: search disabled, or not on this store yet
+  SqliteSearch* sqlite_search = nullptr;  // store = sqlite: its back-fill starts with the app
+  MysqlSearch* mysql_search = nullptr;    // store = mysql: logic nodes run its back-fill
   std::unique_ptr<MemberCache> members;
   std::unique_ptr<UserCache> users;
   std::unique_ptr<CursorCache> cursors;
@@ -465,6 +496,7 @@ struct App::Parts {
   std::unique_ptr<FileService> files;  // before messaging, which holds it (Attachments)
   std::unique_ptr<MessagingService> messaging;
   std::unique_ptr<SyncService> sync;
+  std::unique_ptr<SearchService> search_service;
   MetricsSource metrics;
   std::unique_ptr<api::RestApi> rest;
   std::unique_ptr<net::Server> server;
@@ -504,6 +536,8 @@ std::string App::start() {
   }
   // Uploads never sent are swept by the processes that take uploads.
   if (p.roles.api) p.files->start();
+  if (p.sqlite_search) p.sqlite_search->start_backfill();
+  if (p.mysql_search && p.roles.logic) p.mysql_search->start_backfill();
   return p.server->start();
 }
 

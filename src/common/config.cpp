@@ -86,6 +86,13 @@ const std::vector<Field>& fields() {
           "WAL size past which the log is started over (the WAL file stays near it)"),
       NUM("sqlite.checkpoint_stall_warn_s", c.sqlite.checkpoint_stall_warn_s,
           "warn when WAL checkpoints copy nothing for this long, seconds"),
+      NUM("search.enabled", c.search.enabled,
+          "1: index messages and answer /api/v1/search; 0: neither (re-enabling rebuilds)"),
+      NUM("search.timeout_ms", c.search.timeout_ms, "time budget of one search query, ms"),
+      NUM("search.backfill_batch", c.search.backfill_batch,
+          "messages indexed per back-fill transaction (older history, in the background)"),
+      NUM("search.rate_per_s", c.search.rate_per_s, "searches per second per user"),
+      NUM("search.burst", c.search.burst, "search burst per user"),
       STR("mysql.host", c.mysql.host, "MySQL/MariaDB host"),
       NUM("mysql.port", c.mysql.port, "MySQL/MariaDB port"),
       STR("mysql.user", c.mysql.user, "MySQL/MariaDB user"),
@@ -303,6 +310,16 @@ Result<void> validate(const Config& c) {
   }
   if (c.sqlite.checkpoint_restart_bytes < (1 << 20)) {
     return bad("sqlite.checkpoint_restart_bytes must be at least 1048576 (1 MiB)");
+  }
+  if (c.search.enabled != 0 && c.search.enabled != 1) return bad("search.enabled must be 0 or 1");
+  if (c.search.timeout_ms < 10 || c.search.timeout_ms > 60000) {
+    return bad("search.timeout_ms must be in 10..60000");
+  }
+  if (c.search.backfill_batch < 1 || c.search.backfill_batch > 100000) {
+    return bad("search.backfill_batch must be in 1..100000");
+  }
+  if (c.search.rate_per_s < 1 || c.search.burst < 1) {
+    return bad("search.rate_per_s and search.burst must be >= 1");
   }
   if (c.sqlite.checkpoint_stall_warn_s < 1)
     return bad("sqlite.checkpoint_stall_warn_s must be >= 1");

@@ -131,6 +131,15 @@ struct RpcConfigSection {
   std::string advertise;               // the address others dial; empty: the bound address
 };
 
+// Full-text search of messages (GET /api/v1/search; docs/operations.md "Search").
+struct SearchConfigSection {
+  std::int64_t enabled = 1;           // 0: no index writes on the send path, search answers 503
+  std::int64_t timeout_ms = 2000;     // one query's time budget
+  std::int64_t backfill_batch = 500;  // messages per back-fill transaction
+  std::int64_t rate_per_s = 5;        // searches per second per user
+  std::int64_t burst = 20;
+};
+
 struct Config {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "./data";
@@ -157,6 +166,7 @@ struct Config {
   NatsConfigSection nats;
   EtcdConfigSection etcd;
   RpcConfigSection rpc;
+  SearchConfigSection search;
 };
 
 struct Roles {

@@ -3,6 +3,7 @@
 // numbers cannot hold 64 bits).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -37,5 +38,7 @@ std::optional<std::uint64_t> parse_uint(std::string_view text);
 std::string id_str(std::uint64_t id);
 
 bool valid_utf8(std::string_view s);
+// Unicode code points of valid UTF-8 text.
+std::size_t utf8_length(std::string_view s);
 
 }  // namespace imd::json

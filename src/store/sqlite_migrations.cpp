@@ -247,9 +247,32 @@ CREATE TABLE account_state (
 CREATE INDEX account_state_by_change ON account_state(changed_at);
 )sql";
 
+// Full-text search (docs/schema.md "Search"): an FTS5 trigram index of the text of every
+// message that is not deleted, keyed by message id (snowflake ids are unique across both
+// message tables). The metadata columns are not indexed: they filter the candidates (access,
+// in/from/before/after) and answer a hit without reading the message tables. search_state
+// says whether the index is kept in step (enabled) and which ids the back-fill still has to
+// index ([pending_lo, pending_hi)); enabling search queues the whole history (SqliteSearch).
+// detail = none: which messages hold a trigram, not where (a smaller, cheaper index; a longer
+// term is matched by all its trigrams and checked with LIKE, docs/schema.md "Search").
+constexpr std::string_view kV6Search = R"sql(
+CREATE VIRTUAL TABLE message_fts USING fts5(
+  body, kind UNINDEXED, conv_a UNINDEXED, conv_b UNINDEXED, seq UNINDEXED, sender UNINDEXED,
+  type UNINDEXED, created_at UNINDEXED, edited_at UNINDEXED,
+  tokenize = 'trigram', detail = none
+);
+CREATE TABLE search_state (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  enabled    INTEGER NOT NULL,
+  pending_lo INTEGER NOT NULL,
+  pending_hi INTEGER NOT NULL
+);
+INSERT INTO search_state (id, enabled, pending_lo, pending_hi) VALUES (1, 0, 0, 0);
+)sql";
+
 constexpr SqliteMigration kMigrations[] = {
-    {1, kV1Store},  {2, kV2Inbox}, {3, kV3Changes},
-    {4, kV4Access}, {5, kV5Files}, {7, kV7AccountState},
+    {1, kV1Store}, {2, kV2Inbox},  {3, kV3Changes},      {4, kV4Access},
+    {5, kV5Files}, {6, kV6Search}, {7, kV7AccountState},
 };
 
 constexpr std::string_view kCreateVersionTable =

@@ -269,8 +269,80 @@ constexpr std::string_view kV6AccountState[] = {
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
 };
 
+// Full-text search (docs/schema.md "Search on MariaDB"): a Mroonga table with a bigram index
+// over every script (TokenBigramSplitSymbolAlphaDigit: Latin, digits and symbols are split into
+// bigrams too, so any substring matches as in SQLite's trigram index; NormalizerAuto folds
+// case and width). Mroonga needs the plugin (mariadb-plugin-mroonga, mariadbd
+// --plugin-load-add=ha_mroonga.so); without it NO_ENGINE_SUBSTITUTION makes this fail with
+// "Unknown storage engine 'Mroonga'" instead of silently creating an InnoDB table.
+// Triggers keep it in step with the message tables; Mroonga is not transactional, so a
+// rolled-back transaction may leave an index row behind: queries join the message tables and
+// check the text there (MysqlSearch). The triggers come before search_state: a message stored
+// before them has an id below the back-fill's upper bound.
+constexpr std::string_view kV5Search[] = {
+    "CREATE TABLE IF NOT EXISTS message_fts ("
+    " id         BIGINT UNSIGNED NOT NULL,"
+    " body       MEDIUMTEXT NOT NULL,"
+    " kind       TINYINT UNSIGNED NOT NULL,"
+    " conv_a     BIGINT UNSIGNED NOT NULL,"
+    " conv_b     BIGINT UNSIGNED NOT NULL,"
+    " seq        BIGINT UNSIGNED NOT NULL,"
+    " sender     BIGINT UNSIGNED NOT NULL,"
+    " type       VARCHAR(32) NOT NULL,"
+    " created_at BIGINT NOT NULL,"
+    " edited_at  BIGINT NOT NULL,"
+    " PRIMARY KEY (id),"
+    " FULLTEXT INDEX message_fts_body (body)"
+    "  COMMENT 'tokenizer \"TokenBigramSplitSymbolAlphaDigit\", normalizer \"NormalizerAuto\"'"
+    ") ENGINE=Mroonga DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci",
+    "CREATE TRIGGER IF NOT EXISTS search_channel_insert AFTER INSERT ON channel_message"
+    " FOR EACH ROW BEGIN IF NEW.deleted = 0 THEN"
+    "  REPLACE INTO message_fts (id, body, kind, conv_a, conv_b, seq, sender, type, created_at,"
+    "  edited_at) VALUES (NEW.message_id, NEW.body, 1, NEW.channel_id, 0, NEW.seq, NEW.`from`,"
+    "  NEW.type, NEW.created_at, NEW.edited_at);"
+    " END IF; END",
+    "CREATE TRIGGER IF NOT EXISTS search_channel_change AFTER UPDATE ON channel_message"
+    " FOR EACH ROW BEGIN"
+    " IF NEW.deleted <> 0 THEN DELETE FROM message_fts WHERE id = OLD.message_id;"
+    " ELSEIF NOT (NEW.body <=> OLD.body) OR OLD.deleted <> 0 THEN"
+    "  REPLACE INTO message_fts (id, body, kind, conv_a, conv_b, seq, sender, type, created_at,"
+    "  edited_at) VALUES (NEW.message_id, NEW.body, 1, NEW.channel_id, 0, NEW.seq, NEW.`from`,"
+    "  NEW.type, NEW.created_at, NEW.edited_at);"
+    " END IF; END",
+    "CREATE TRIGGER IF NOT EXISTS search_channel_delete AFTER DELETE ON channel_message"
+    " FOR EACH ROW DELETE FROM message_fts WHERE id = OLD.message_id",
+    "CREATE TRIGGER IF NOT EXISTS search_dm_insert AFTER INSERT ON message"
+    " FOR EACH ROW BEGIN IF NEW.deleted = 0 THEN"
+    "  REPLACE INTO message_fts (id, body, kind, conv_a, conv_b, seq, sender, type, created_at,"
+    "  edited_at) VALUES (NEW.id, NEW.body, 2, NEW.user_a, NEW.user_b, NEW.seq, NEW.`from`,"
+    "  NEW.type, NEW.created_at, NEW.edited_at);"
+    " END IF; END",
+    "CREATE TRIGGER IF NOT EXISTS search_dm_change AFTER UPDATE ON message"
+    " FOR EACH ROW BEGIN"
+    " IF NEW.deleted <> 0 THEN DELETE FROM message_fts WHERE id = OLD.id;"
+    " ELSEIF NOT (NEW.body <=> OLD.body) OR OLD.deleted <> 0 THEN"
+    "  REPLACE INTO message_fts (id, body, kind, conv_a, conv_b, seq, sender, type, created_at,"
+    "  edited_at) VALUES (NEW.id, NEW.body, 2, NEW.user_a, NEW.user_b, NEW.seq, NEW.`from`,"
+    "  NEW.type, NEW.created_at, NEW.edited_at);"
+    " END IF; END",
+    "CREATE TRIGGER IF NOT EXISTS search_dm_delete AFTER DELETE ON message"
+    " FOR EACH ROW DELETE FROM message_fts WHERE id = OLD.id",
+    "CREATE TABLE IF NOT EXISTS search_state ("
+    " id         TINYINT UNSIGNED NOT NULL,"
+    " pending_lo BIGINT UNSIGNED NOT NULL,"
+    " pending_hi BIGINT UNSIGNED NOT NULL,"
+    " PRIMARY KEY (id)"
+    ") ENGINE=InnoDB",
+    // The one row, once: a re-run after a partial run leaves an existing row alone.
+    "INSERT INTO search_state (id, pending_lo, pending_hi)"
+    " SELECT 1, 0, GREATEST(COALESCE((SELECT MAX(message_id) FROM channel_message), 0),"
+    " COALESCE((SELECT MAX(id) FROM message), 0)) + 1 FROM DUAL"
+    " WHERE NOT EXISTS (SELECT 1 FROM search_state WHERE id = 1)",
+};
+
 constexpr MysqlMigration kMigrations[] = {
-    {1, kV1Store}, {2, kV2Changes}, {3, kV3Access}, {4, kV4Files}, {6, kV6AccountState},
+    {1, kV1Store}, {2, kV2Changes}, {3, kV3Access},
+    {4, kV4Files}, {5, kV5Search},  {6, kV6AccountState},
 };
 
 constexpr std::string_view kCreateVersionTable =

@@ -10,6 +10,7 @@ import type {
   InvitePreview,
   LoginResponse,
   Member,
+  SearchResult,
   Space,
   User,
   WireMessage,
@@ -217,6 +218,13 @@ export class Api {
     if (res.status === 401) res = await get((await this.session.refresh(token)).access);
     if (!res.ok) throw new ApiError(res.status, res.status === 404 ? 'not_found' : 'internal', `HTTP ${res.status}`);
     return res.blob();
+  }
+
+  /** Full-text search over what the user may read, newest first (docs/api.md). */
+  search(q: string, opts: { in?: string; cursor?: string; limit?: number } = {}) {
+    const p = new URLSearchParams({ q });
+    for (const [k, v] of Object.entries(opts)) if (v !== undefined) p.set(k, String(v));
+    return this.request<SearchResult>('GET', `/search?${p}`);
   }
   /** History of a conversation ("channel:<id>" or "dm:<user id>"), oldest first. */
   history(conversation: string, page: Page) {

@@ -65,6 +65,8 @@ export class Chat {
   channels: Record<string, Channel[] | undefined> = {};
   selectedSpace: string | null = null;
   open: string | null = null;
+  /** A message to bring into view and mark (a search hit); `token` tells two jumps apart. */
+  focus: { key: string; seq: number; token: number } | null = null;
   notice: string | null = null;
   /** What the user types, per conversation, kept across reloads. */
   readonly drafts = new Drafts(local);
@@ -480,11 +482,13 @@ export class Chat {
 
   openConv(key: string | null): void {
     if (key !== this.open) this.editing = null; // an edit belongs to the conversation it began in
+    if (key !== this.focus?.key) this.focus = null;
     this.open = key;
     if (key) {
       const c = this.dir.ensure(key);
       if (c.spaceId && c.spaceId !== this.selectedSpace) this.selectSpace(c.spaceId);
-      if (!c.loaded && c.joined) void this.paging.latest(c);
+      // A jump (jumpTo) loads the page around its message instead of the newest one.
+      if (!c.loaded && c.joined && !this.focus) void this.paging.latest(c);
     }
     const path = key ? `/c/${key}` : '/';
     if (location.pathname !== path) history.replaceState(null, '', path);
@@ -495,6 +499,21 @@ export class Chat {
       // storage blocked: the URL still names it
     }
     this.emit();
+  }
+
+  /** Opens the conversation of message `seq` and brings that message into view (search). */
+  jumpTo(key: string, seq: number): void {
+    this.focus = { key, seq, token: (this.focus?.token ?? 0) + 1 };
+    const c = this.dir.ensure(key);
+    if (c.joined) void this.paging.around(c, seq);
+    this.openConv(key);
+  }
+
+  /** The title of a conversation by key, as the sidebar shows it ("# general", a name). */
+  titleOf(key: string): string {
+    const c = this.dir.get(key);
+    if (!c) return key;
+    return c.kind === 'channel' ? `# ${this.convTitle(c)}` : this.convTitle(c);
   }
 
   /** Opens the conversation `step` places away in the sidebar's order (Alt+Up/Down). */

@@ -88,6 +88,21 @@ export interface WireMessage {
   file?: FileMeta;
 }
 
+/** A hit of GET /api/v1/search: the message as it is now, with a highlighted excerpt. */
+export interface SearchHit extends WireMessage {
+  sender: string;
+  snippet: string;
+  /** Matches in `snippet`: [start, length] in UTF-16 code units. */
+  marks: [number, number][];
+}
+
+export interface SearchResult {
+  messages: SearchHit[];
+  next_cursor: string | null;
+  /** Older messages are still being indexed: some may be missing. */
+  indexing: boolean;
+}
+
 export interface ConversationState {
   conversation: string;
   kind: 'channel' | 'dm';

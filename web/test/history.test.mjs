@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { model, range, seqs, wireMsg } from './fakes.mjs';
 
-const { History, HISTORY_PAGE, UNREAD_CONTEXT } = model('history');
+const { History, HISTORY_PAGE, UNREAD_CONTEXT, AROUND_BEFORE } = model('history');
 const { newConv, insert, toMsg } = model('conversation');
 
 class FakeHistory {
@@ -47,6 +47,38 @@ function setup(count) {
 }
 
 const live = (c, s) => insert(c, [toMsg(wireMsg(c.key, s, { body: `live ${s}` }))]);
+
+describe('around (jumping to a search hit)', () => {
+  test('loads the page around the message, a few before it, then fills up to the newest', async () => {
+    const { server, h, c } = setup(500);
+    c.lastSeq = 500;
+    await h.around(c, 200);
+    assert.deepEqual(server.queries[0], { after_seq: 200 - AROUND_BEFORE - 1, limit: HISTORY_PAGE });
+    assert.ok(seqs(c).includes(200));
+    assert.equal(seqs(c)[0], 200 - AROUND_BEFORE, 'context before the hit');
+    assert.deepEqual(seqs(c), range(200 - AROUND_BEFORE, 500), 'no hole up to the newest');
+    assert.equal(c.loaded, true);
+    assert.equal(c.hasOlder, true);
+  });
+
+  test('a held message needs no request', async () => {
+    const { server, h, c } = setup(60);
+    c.lastSeq = 60;
+    await h.latest(c);
+    const asked = server.queries.length;
+    await h.around(c, 40);
+    assert.equal(server.queries.length, asked);
+  });
+
+  test('near the start, the page starts at seq 1 and nothing is older', async () => {
+    const { server, h, c } = setup(30);
+    c.lastSeq = 30;
+    await h.around(c, 3);
+    assert.deepEqual(server.queries[0], { after_seq: 0, limit: HISTORY_PAGE });
+    assert.deepEqual(seqs(c), range(1, 30));
+    assert.equal(c.hasOlder, false);
+  });
+});
 
 describe('latest', () => {
   test('more than a page unread: starts where the unread part starts, then fills up to the newest', async () => {

@@ -187,3 +187,28 @@ describe('avatar', () => {
     for (const c of AVATAR_COLOURS) assert.ok(contrast(c, '#ffffff') >= 4.5, `${c}: ${contrast(c, '#ffffff').toFixed(2)}`);
   });
 });
+
+describe('search snippets', () => {
+  const { highlight } = text('snippet');
+  test('marks become hit pieces between plain ones, by UTF-16 offsets', () => {
+    assert.deepEqual(highlight('离线消息缓存', [[2, 2]]), [
+      { text: '离线', hit: false },
+      { text: '消息', hit: true },
+      { text: '缓存', hit: false },
+    ]);
+    assert.deepEqual(highlight('😀 go go', [[3, 2], [6, 2]]), [
+      { text: '😀 ', hit: false },
+      { text: 'go', hit: true },
+      { text: ' ', hit: false },
+      { text: 'go', hit: true },
+    ]);
+  });
+  test('marks that overlap, go backwards or past the end are ignored', () => {
+    assert.deepEqual(highlight('abcdef', [[1, 2], [2, 2], [0, 1], [4, 9]]), [
+      { text: 'a', hit: false },
+      { text: 'bc', hit: true },
+      { text: 'def', hit: false },
+    ]);
+    assert.deepEqual(highlight('<b>x</b>', []), [{ text: '<b>x</b>', hit: false }]);
+  });
+});

@@ -5,6 +5,7 @@ import type { Session, SessionStore } from '../session';
 import { AuthScreen } from './AuthScreen';
 import { ConversationView } from './ConversationView';
 import { QuickSwitcher } from './QuickSwitcher';
+import { SearchPanel } from './SearchPanel';
 import { Sidebar } from './Sidebar';
 
 function convFromPath(): string | null {
@@ -43,18 +44,29 @@ export function App({ session, chat }: { session: SessionStore; chat: Chat }) {
   return <ChatScreen chat={chat} />;
 }
 
+/** Whether a key press goes to something the user types into. */
+function typing(t: EventTarget | null): boolean {
+  const el = t as HTMLElement | null;
+  return !!el && (el.tagName === 'INPUT' || el.tagName === 'TEXTAREA' || el.isContentEditable);
+}
+
 /**
- * Keyboard: Ctrl/Cmd+K the quick switcher; Alt+Up/Down the previous/next conversation,
+ * Keyboard: Ctrl/Cmd+K the quick switcher; "/" (outside a text field) searches messages; Alt+Up/Down the previous/next conversation,
  * with Shift the previous/next one with unread messages; Esc marks the open one read.
  */
 function ChatScreen({ chat }: { chat: Chat }) {
   useChat(chat);
   const [switcher, setSwitcher] = useState(false);
+  const [search, setSearch] = useState(false);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === 'k') {
         e.preventDefault();
         setSwitcher((v) => !v);
+      } else if (e.key === '/' && !e.ctrlKey && !e.metaKey && !e.altKey && !typing(e.target)) {
+        e.preventDefault();
+        setSwitcher(false);
+        setSearch(true);
       } else if (e.altKey && !e.ctrlKey && !e.metaKey && (e.key === 'ArrowUp' || e.key === 'ArrowDown')) {
         e.preventDefault();
         chat.openNext(e.key === 'ArrowUp' ? -1 : 1, e.shiftKey);
@@ -70,6 +82,7 @@ function ChatScreen({ chat }: { chat: Chat }) {
       <Sidebar chat={chat} />
       <ConversationView chat={chat} />
       {switcher && <QuickSwitcher chat={chat} close={() => setSwitcher(false)} />}
+      {search && <SearchPanel chat={chat} close={() => setSearch(false)} />}
       {chat.notice && (
         <div class="notice" role="alert">
           <span>{chat.notice}</span>

@@ -33,12 +33,14 @@ export function ConversationView({ chat }: { chat: Chat }) {
             or start a direct message with <strong>New message</strong>.
           </p>
         ) : (
-          <p>Pick a channel or a direct message, or start a new one. Ctrl+K finds any conversation.</p>
+          <p>Pick a channel or a direct message, or start a new one. Ctrl+K finds any conversation; / searches messages.</p>
         )}
       </main>
     );
   }
   const title = chat.convTitle(conv);
+  // A jump to a message (a search hit) starts a new message list there.
+  const focusToken = chat.focus?.key === conv.key ? chat.focus.token : 0;
   const space = conv.spaceId ? chat.spaces.find((s) => s.id === conv.spaceId) : undefined;
   // Files dropped anywhere on the conversation are sent to it.
   const onDrop = (e: DragEvent) => {
@@ -60,7 +62,7 @@ export function ConversationView({ chat }: { chat: Chat }) {
       </header>
       {conv.joined ? (
         <>
-          <MessageList key={conv.key} chat={chat} conv={conv} />
+          <MessageList key={`${conv.key}#${focusToken}`} chat={chat} conv={conv} />
           <TypingLine names={chat.typers(conv)} />
           <Composer key={`c-${conv.key}`} chat={chat} conv={conv} title={title} />
         </>
@@ -113,9 +115,15 @@ function MessageList({ chat, conv }: { chat: Chat; conv: Conv }) {
   const snap = useRef<Snapshot | null>(null);
   // The first unread message when the conversation was opened: the "new messages" line.
   const [firstUnread] = useState(() => (unread(conv) > 0 ? conv.readSeq + 1 : 0));
+  // A message to bring into view and mark (chat.jumpTo: a search hit), fixed at mount.
+  const [focusSeq] = useState(() => (chat.focus?.key === conv.key ? chat.focus.seq : 0));
   // The seq the window starts at; null follows the newest messages.
-  const [lo, setLo] = useState<number | null>(() => (firstUnread ? firstUnread - UNREAD_CONTEXT : null));
-  const jumpTo = useRef<number | 'bottom' | null>(firstUnread || null);
+  const [lo, setLo] = useState<number | null>(() =>
+    focusSeq ? Math.max(1, focusSeq - UNREAD_CONTEXT) : firstUnread ? firstUnread - UNREAD_CONTEXT : null,
+  );
+  const jumpTo = useRef<number | 'bottom' | { focus: number } | null>(
+    focusSeq ? { focus: focusSeq } : firstUnread || null,
+  );
   const [atBottom, setAtBottom] = useState(true);
   const [unreadAbove, setUnreadAbove] = useState(false);
   const pending = chat.pendingOf(conv.key);
@@ -177,6 +185,15 @@ function MessageList({ chat, conv }: { chat: Chat; conv: Conv }) {
     if (target === 'bottom') {
       el.scrollTop = el.scrollHeight;
       jumpTo.current = null;
+    } else if (target !== null && typeof target === 'object') {
+      // Waits for the page around the message; then centres it and marks it for a moment.
+      const row = listRef.current!.querySelector<HTMLElement>(`[data-seq="${target.focus}"]`);
+      if (row) {
+        el.scrollTop = Math.max(0, row.offsetTop - (el.clientHeight - row.offsetHeight) / 2);
+        row.classList.add('focused');
+        row.setAttribute('aria-current', 'true');
+        jumpTo.current = null;
+      }
     } else if (typeof target === 'number') {
       const row = listRef.current!.querySelector<HTMLElement>('.unread-sep')?.parentElement;
       if (row) {

@@ -9,6 +9,8 @@ import { insert, nextGap, toMsg, trim, type Conv } from './conversation';
 import { unread } from './directory';
 
 export const HISTORY_PAGE = 50;
+/** Messages fetched before a message jumped to (a search hit); the rest of a page is after it. */
+export const AROUND_BEFORE = 10;
 /** Read messages shown above the "new messages" line when a conversation opens unread. */
 export const UNREAD_CONTEXT = 5;
 const GAP_PAGE = 100;
@@ -37,12 +39,27 @@ export class History {
    * one, or, when more than a page is unread, the one where the unread part starts (so the
    * user reads from there, under a few read messages).
    */
-  async latest(c: Conv): Promise<void> {
+  latest(c: Conv): Promise<void> {
+    return this.first(
+      c,
+      unread(c) > HISTORY_PAGE
+        ? { after_seq: Math.max(0, c.readSeq - UNREAD_CONTEXT), limit: HISTORY_PAGE }
+        : { limit: HISTORY_PAGE },
+    );
+  }
+
+  /**
+   * The page around message `seq` (a search hit: a few messages before it, the rest after),
+   * unless it is held already; then whatever is missing up to lastSeq.
+   */
+  async around(c: Conv, seq: number): Promise<void> {
+    if (c.msgs.some((m) => m.seq === seq)) return;
+    await this.first(c, { after_seq: Math.max(0, seq - AROUND_BEFORE - 1), limit: HISTORY_PAGE });
+  }
+
+  /** The first page shown of a conversation (`q`), then whatever is missing up to lastSeq. */
+  private async first(c: Conv, q: PageQuery): Promise<void> {
     try {
-      const q: PageQuery =
-        unread(c) > HISTORY_PAGE
-          ? { after_seq: Math.max(0, c.readSeq - UNREAD_CONTEXT), limit: HISTORY_PAGE }
-          : { limit: HISTORY_PAGE };
       const { messages } = await this.h.fetch(c.key, q);
       insert(c, messages.map(toMsg));
       c.loaded = true;

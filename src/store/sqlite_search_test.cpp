@@ -1,0 +1,184 @@
+// SqliteSearch's own behaviour beyond the Search contract
+// (tests/contract/search_contract_test.cpp): the back-fill of history stored before the index
+// existed, its resumption after a restart, the rebuild after search was disabled, and the query
+// time budget.
+#include "store/sqlite_search.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "store/sqlite_store.hpp"
+#include "store/sqlite_test_support.hpp"
+
+namespace imd {
+namespace {
+
+using testing::channel_msg;
+using testing::dm_msg;
+
+constexpr Id kAlice = 1, kBob = 2;
+
+class SqliteSearchTest : public ::testing::Test {
+ protected:
+  void SetUp() override { open(); }
+  void open() {
+    search_.reset();
+    store_.reset();
+    db_.reset();
+    db_ = testing::open_db(dir_.file("imd.db"));
+    store_ = std::make_unique<SqliteStore>(db_);
+  }
+  void seed_users() {
+    ASSERT_TRUE(store_->create_user(testing::make_user(kAlice, "alice"), "h").ok());
+    ASSERT_TRUE(store_->create_user(testing::make_user(kBob, "bob"), "h").ok());
+  }
+  // `n` DMs from Alice to Bob with ids from `first`, in one batch.
+  void store_dms(Id first, int n, const std::string& body) {
+    std::vector<NewMessage> batch;
+    for (int i = 0; i < n; ++i) {
+      Id id = first + static_cast<Id>(i);
+      batch.push_back(dm_msg(id, kAlice, kBob, "c" + std::to_string(id), body));
+    }
+    auto r = store_->append_messages(batch);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+  void enable(SqliteSearchOptions o = {}) { search_ = std::make_unique<SqliteSearch>(db_, o); }
+  std::size_t count(const std::string& term) {
+    SearchQuery q;
+    q.terms = {term};
+    q.limit = 1000;
+    auto r = search_->search(kBob, q);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? r->hits.size() : 0;
+  }
+  int drain() {
+    int steps = 0;
+    for (;;) {
+      auto more = search_->backfill_step();
+      EXPECT_TRUE(more.ok()) << more.error().message;
+      if (!more.ok() || !*more) return steps;
+      ++steps;
+    }
+  }
+
+  testing::TempDir dir_;
+  std::shared_ptr<SqliteDatabase> db_;
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<SqliteSearch> search_;
+};
+
+TEST_F(SqliteSearchTest, TheMigrationAddsTheIndex) {
+  EXPECT_GE(db_->schema_version(), 6);
+}
+
+TEST_F(SqliteSearchTest, HistoryFromBeforeTheIndexIsBackFilledNewestFirstWhileNewMessagesAreLive) {
+  seed_users();
+  store_dms(100, 20, "older history line");
+  SqliteSearchOptions o;
+  o.backfill_batch = 3;
+  enable(o);
+  EXPECT_TRUE(*search_->indexing());
+  EXPECT_EQ(count("history"), 0u);
+  store_dms(1000, 1, "a new history line");  // indexed by the triggers at once
+  EXPECT_EQ(count("history"), 1u);
+  // One chunk: the three newest older messages.
+  ASSERT_TRUE(*search_->backfill_step());
+  SearchQuery q;
+  q.terms = {"older"};
+  auto first = search_->search(kBob, q);
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(first->indexing);
+  ASSERT_EQ(first->hits.size(), 3u);
+  EXPECT_EQ(first->hits[0].id, 119u);
+  EXPECT_EQ(first->hits[2].id, 117u);
+  drain();
+  EXPECT_FALSE(*search_->indexing());
+  EXPECT_EQ(count("history"), 21u);
+  EXPECT_EQ(count("older"), 20u);
+}
+
+TEST_F(SqliteSearchTest, TheBackFillResumesAfterARestartAndIndexesEachMessageOnce) {
+  seed_users();
+  store_dms(100, 10, "resumable work item");
+  SqliteSearchOptions o;
+  o.backfill_batch = 4;
+  enable(o);
+  ASSERT_TRUE(*search_->backfill_step());
+  EXPECT_EQ(count("work"), 4u);
+  open();  // a restart
+  enable(o);
+  EXPECT_TRUE(*search_->indexing());
+  EXPECT_EQ(count("work"), 4u);
+  EXPECT_EQ(drain(), 1);  // 6 left: one more chunk with more after it, then the last
+  EXPECT_EQ(count("work"), 10u);
+}
+
+TEST_F(SqliteSearchTest, TheBackgroundThreadFinishesTheBackFill) {
+  seed_users();
+  store_dms(100, 50, "threaded fill");
+  SqliteSearchOptions o;
+  o.backfill_batch = 7;
+  o.backfill_pause_ms = 0;
+  enable(o);
+  search_->start_backfill();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (*search_->indexing() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_FALSE(*search_->indexing());
+  EXPECT_EQ(count("threaded"), 50u);
+}
+
+TEST_F(SqliteSearchTest, ReEnablingAfterADisabledSpellRebuildsEditsAndDeletesIncluded) {
+  seed_users();
+  enable();
+  store_dms(100, 2, "original text");
+  EXPECT_EQ(count("original"), 2u);
+  search_.reset();
+  disable_sqlite_search(*db_);
+  open();  // no triggers now: these changes reach only the message table
+  NewMessage edit;
+  edit.msg.id = 100;
+  edit.msg.conv = ConvKey::dm(kAlice, kBob);
+  edit.msg.from = kAlice;
+  edit.msg.body = "rewritten text";
+  edit.change = Change::edit;
+  edit.change_id = 9001;
+  NewMessage erase = edit;
+  erase.msg.id = 101;
+  erase.change = Change::erase;
+  erase.change_id = 9002;
+  ASSERT_TRUE(store_->change_messages(std::vector<NewMessage>{edit, erase}).ok());
+  store_dms(200, 1, "written while search was off");
+  enable();
+  EXPECT_TRUE(*search_->indexing());
+  drain();
+  EXPECT_EQ(count("original"), 0u);
+  EXPECT_EQ(count("rewritten"), 1u);
+  EXPECT_EQ(count("text"), 1u);
+  EXPECT_EQ(count("while search"), 1u);
+}
+
+TEST_F(SqliteSearchTest, AQueryPastItsTimeBudgetStopsWithUnavailable) {
+  seed_users();
+  SqliteSearchOptions o;
+  o.timeout_ms = 0;  // already past: the first progress check interrupts the scan
+  enable(o);
+  store_dms(100, 500, "some ordinary chatter");
+  SearchQuery q;
+  q.terms = {"zz"};  // short: a scan of every indexed message
+  auto r = search_->search(kBob, q);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, Errc::unavailable);
+  EXPECT_NE(r.error().message.find("longer than 0 ms"), std::string::npos) << r.error().message;
+  // The connection is usable again afterwards (the handler is removed).
+  search_.reset();
+  enable();
+  EXPECT_EQ(count("chatter"), 500u);
+}
+
+}  // namespace
+}  // namespace imd
