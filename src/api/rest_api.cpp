@@ -265,6 +265,8 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
   add("POST", "/api/v1/admin/users/{id}/reactivate", &RestApi::admin_reactivate, true);
   add("POST", "/api/v1/admin/users/{id}/password", &RestApi::admin_reset_password, true, false,
       true);
+  add("GET", "/api/v1/admin/spaces", &RestApi::admin_spaces, true);
+  add("DELETE", "/api/v1/admin/spaces/{id}/members/{id}", &RestApi::admin_remove_member, true);
   // POST /api/v1/files is an upload: its body is streamed (is_upload, begin_upload).
   add("GET", "/api/v1/files/{key}", &RestApi::files_get, true);
   add("POST", "/api/v1/spaces/{id}/invites", &RestApi::invites_create, true);
@@ -782,6 +784,21 @@ HttpResponse RestApi::admin_deactivate(Ctx& ctx) {
 HttpResponse RestApi::admin_reactivate(Ctx& ctx) {
   if (s_.admin == nullptr) return error_response(make_error(Errc::not_found, "no such route"));
   auto r = s_.admin->set_deactivated(ctx.user, ctx.params[0], false);
+  if (!r) return error_response(r.error());
+  return no_content();
+}
+
+HttpResponse RestApi::admin_spaces(Ctx& ctx) {
+  if (s_.admin == nullptr) return error_response(make_error(Errc::not_found, "no such route"));
+  auto page = paging(ctx, 50);
+  if (!page) return error_response(page.error());
+  return respond(s_.admin->spaces(ctx.user, page->first, page->second), 200,
+                 [](const Page<Space>& p) { return page_json("spaces", p, space_json); });
+}
+
+HttpResponse RestApi::admin_remove_member(Ctx& ctx) {
+  if (s_.admin == nullptr) return error_response(make_error(Errc::not_found, "no such route"));
+  auto r = s_.admin->remove_from_space(ctx.user, ctx.params[0], ctx.params[1]);
   if (!r) return error_response(r.error());
   return no_content();
 }

@@ -111,6 +111,8 @@ class RestApi {
   HttpResponse admin_deactivate(Ctx&);
   HttpResponse admin_reactivate(Ctx&);
   HttpResponse admin_reset_password(Ctx&);
+  HttpResponse admin_spaces(Ctx&);
+  HttpResponse admin_remove_member(Ctx&);
   HttpResponse spaces_create(Ctx&);
   HttpResponse spaces_list(Ctx&);
   HttpResponse spaces_get(Ctx&);

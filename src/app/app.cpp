@@ -182,13 +182,13 @@ struct App::Parts {
     // A user's sessions ended (password change, logout everywhere, deactivation; here or on
     // another process): their WebSockets on this process close with 4003.
     auth->on_sessions_ended([hub = hub.get()](Id user) { hub->end_sessions_of(user); });
-    admin = std::make_unique<AdminService>(*store, *auth, split_list(config.auth.admins));
     spaces = std::make_unique<SpaceService>(
         *store, *members, *users, *ids, clock,
         SpaceQuotas{static_cast<std::uint64_t>(config.limits.spaces_per_user),
                     static_cast<std::uint64_t>(config.limits.channels_per_space),
                     static_cast<std::uint64_t>(config.limits.members_per_space)},
         SpaceEvents{routes.get(), pusher});
+    admin = std::make_unique<AdminService>(*store, *auth, *spaces, split_list(config.auth.admins));
     MessagingLimits ml;
     ml.max_message_bytes = static_cast<std::size_t>(config.limits.max_message_bytes);
     ml.dm_shared_space_only = config.limits.dm_policy == "shared_space";

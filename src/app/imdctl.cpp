@@ -10,6 +10,9 @@
 //     reactivate USER_ID
 //     reset-password USER_ID [NEW_PASSWORD]
 //                                prints the password set (generated when none is given)
+//     spaces                     every space (id, name, owner, listed or private)
+//     remove-member SPACE_ID USER_ID
+//                                removes the user from the space (not its owner)
 //
 // URL: --url, else IMD_URL, else http://127.0.0.1:8080. TOKEN: --token, else IMD_TOKEN; or
 // IMD_PHONE with IMD_PASSWORD, with which imdctl logs in first. Exit status: 0 done, 1 the
@@ -41,6 +44,8 @@ constexpr const char* kUsage =
     "  deactivate USER_ID             end every session and refuse logins\n"
     "  reactivate USER_ID\n"
     "  reset-password USER_ID [PASSWORD]  set (or generate) a password; prints it\n"
+    "  spaces                         list every space\n"
+    "  remove-member SPACE_ID USER_ID remove a user from a space (not its owner)\n"
     "URL: --url, IMD_URL or http://127.0.0.1:8080; TOKEN: --token, IMD_TOKEN, or IMD_PHONE\n"
     "with IMD_PASSWORD to log in first.\n";
 
@@ -224,6 +229,36 @@ int run(const std::vector<std::string>& args) {
     client.call(http::verb::post, "/api/v1/admin/users/" + user_id(rest[1]) + "/" + cmd, token,
                 bj::object{});
     std::cout << "user " << rest[1] << " " << cmd << "d\n";
+    return 0;
+  }
+  if (cmd == "spaces") {
+    std::string after;
+    std::size_t n = 0;
+    for (;;) {
+      std::string target = "/api/v1/admin/spaces?limit=100";
+      if (!after.empty()) target += "&after=" + after;
+      auto r = client.call(http::verb::get, target, token);
+      const auto& o = r.json.as_object();
+      for (const auto& v : o.at("spaces").as_array()) {
+        const auto& sp = v.as_object();
+        const auto* listed = sp.if_contains("discoverable");
+        std::cout << text_of(sp, "id") << "\t" << text_of(sp, "name") << "\t"
+                  << text_of(sp, "owner_id") << "\t"
+                  << (listed && listed->is_bool() && listed->as_bool() ? "listed" : "private")
+                  << "\n";
+        ++n;
+      }
+      after = text_of(o, "next_after");
+      if (after.empty()) break;
+    }
+    std::cerr << n << " spaces\n";
+    return 0;
+  }
+  if (cmd == "remove-member") {
+    need(2);
+    client.call(http::verb::delete_,
+                "/api/v1/admin/spaces/" + user_id(rest[1]) + "/members/" + user_id(rest[2]), token);
+    std::cout << "user " << rest[2] << " removed from space " << rest[1] << "\n";
     return 0;
   }
   if (cmd == "reset-password") {

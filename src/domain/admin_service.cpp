@@ -7,9 +7,9 @@
 
 namespace imd {
 
-AdminService::AdminService(Store& store, AuthService& auth,
+AdminService::AdminService(Store& store, AuthService& auth, SpaceService& spaces,
                            const std::vector<std::string>& admin_phones)
-    : store_(store), auth_(auth) {
+    : store_(store), auth_(auth), spaces_(spaces) {
   for (const auto& p : admin_phones) {
     auto e164 = normalize_phone(p);
     if (!e164) {
@@ -80,6 +80,18 @@ Result<std::string> AdminService::reset_password(Id caller, Id user,
   IMD_TRY(auth_.reset_password(user, password));
   LOG_INFO("admin " << caller << " reset the password of user " << user);
   return password;
+}
+
+Result<Page<Space>> AdminService::spaces(Id caller, Id after, std::uint32_t limit) {
+  IMD_TRY(check_admin(caller));
+  return spaces_.all_spaces(after, limit);
+}
+
+Result<void> AdminService::remove_from_space(Id caller, Id space_id, Id user) {
+  IMD_TRY(check_admin(caller));
+  IMD_TRY(spaces_.remove_member_by_server_admin(space_id, user));
+  LOG_INFO("admin " << caller << " removed user " << user << " from space " << space_id);
+  return {};
 }
 
 }  // namespace imd

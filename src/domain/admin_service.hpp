@@ -1,6 +1,7 @@
 // Server administration: who is a server admin (the first account registered, and the
 // accounts whose phones auth.admins names) and what they may do: list and search users,
-// deactivate and reactivate them, reset a password. Every call names its caller and is
+// deactivate and reactivate them, reset a password, list every space, remove a user from a
+// space. Every call names its caller and is
 // forbidden unless the caller is an admin. Thread-safe; blocking (Store, Argon2id).
 #pragma once
 
@@ -19,7 +20,8 @@ class AdminService {
  public:
   // `admin_phones`: the accounts (by phone, any form normalize_phone() reads) that are
   // admins besides the first one.
-  AdminService(Store& store, AuthService& auth, const std::vector<std::string>& admin_phones);
+  AdminService(Store& store, AuthService& auth, SpaceService& spaces,
+               const std::vector<std::string>& admin_phones);
 
   Result<bool> is_admin(Id user);
   // Users in id order, after `after`; `query`: a name prefix or a phone.
@@ -29,12 +31,17 @@ class AdminService {
   // Sets `new_password` (the policy applies) or, when empty, a generated one; returns the
   // password that was set. Every session of the user ends.
   Result<std::string> reset_password(Id caller, Id user, const std::string& new_password);
+  Result<Page<Space>> spaces(Id caller, Id after, std::uint32_t limit);
+  // Whatever the user's role but owner; they lose the space at once, as when removed by an
+  // admin of the space (SpaceService).
+  Result<void> remove_from_space(Id caller, Id space_id, Id user);
 
  private:
   Result<void> check_admin(Id caller);
 
   Store& store_;
   AuthService& auth_;
+  SpaceService& spaces_;
   std::vector<std::string> admin_phones_;  // normalized
   std::mutex mu_;
   std::optional<Id> first_user_;  // immutable once known: accounts are never deleted

@@ -339,6 +339,27 @@ Result<void> SpaceService::remove_member(Id user, Id space_id, Id target) {
   return {};
 }
 
+Result<Page<Space>> SpaceService::all_spaces(Id after, std::uint32_t limit) {
+  limit = std::clamp<std::uint32_t>(limit, 1, kMaxPageSize);
+  return to_page(store_.all_spaces(after, limit), limit);
+}
+
+Result<void> SpaceService::remove_member_by_server_admin(Id space_id, Id target) {
+  auto space = store_.space_by_id(space_id);
+  if (!space) return space.error();
+  if (space->owner_id == target) {
+    return make_error(Errc::invalid_argument,
+                      "the owner cannot be removed: transfer the ownership first");
+  }
+  auto channels = channels_of(space_id);
+  if (!channels) return channels.error();
+  auto removed = store_.remove_space_member(space_id, target);
+  if (!removed) return removed.error();
+  if (!*removed) return make_error(Errc::not_found, "not a member of this space");
+  after_removal(space_id, target, *channels, "removed");
+  return {};
+}
+
 Result<void> SpaceService::ban(Id user, Id space_id, Id target) {
   if (target == user) return make_error(Errc::invalid_argument, "you cannot ban yourself");
   auto role = require_role(user, space_id, SpaceRole::admin, "ban members");

@@ -93,6 +93,10 @@ class SpaceService {
   // the owner (admins too); roles changed by the owner (member <-> admin; owner = transfer).
   Result<void> add_member(Id user, Id space_id, Id target);
   Result<void> remove_member(Id user, Id space_id, Id target);
+  // Server administration (AdminService checks the caller): every space, and removing a
+  // member whatever their role but the owner's (the space would have none).
+  Result<Page<Space>> all_spaces(Id after, std::uint32_t limit);
+  Result<void> remove_member_by_server_admin(Id space_id, Id target);
   Result<void> ban(Id user, Id space_id, Id target);
   Result<void> unban(Id user, Id space_id, Id target);
   Result<MemberPage> bans(Id user, Id space_id, Id after, std::uint32_t limit);

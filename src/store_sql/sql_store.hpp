@@ -183,6 +183,7 @@ class SqlStore : public Store {
   Result<Space> transfer_space(Id space_id, Id from, Id to) override;
   Result<Space> set_space_discoverable(Id space_id, bool discoverable) override;
   Result<std::vector<Space>> discoverable_spaces(Id after_space_id, std::uint32_t limit) override;
+  Result<std::vector<Space>> all_spaces(Id after_space_id, std::uint32_t limit) override;
   Result<InviteOutcome> join_unless_banned(Id space_id, Id user_id, Millis now) override;
   Result<void> create_invite(const Invite& invite) override;
   Result<std::vector<Invite>> invites_of_space(Id space_id, Millis now,

@@ -1015,6 +1015,18 @@ Result<std::vector<Space>> SqlStore<D>::discoverable_spaces(Id after_space_id,
 }
 
 template <SqlDialect D>
+Result<std::vector<Space>> SqlStore<D>::all_spaces(Id after_space_id, std::uint32_t limit) {
+  return db_->read([&](Connection& c) {
+    return sql::all<Space>(
+        D::query(c,
+                 "SELECT id, name, avatar, owner_id, created_at, discoverable FROM space"
+                 " WHERE id > ? ORDER BY id LIMIT ?",
+                 sql::Bound{after_space_id}, limit),
+        sql::kSpace, limit);
+  });
+}
+
+template <SqlDialect D>
 Result<InviteOutcome> SqlStore<D>::join_unless_banned(Id space_id, Id user_id, Millis now) {
   return db_->write([&](Connection& c) -> Result<InviteOutcome> {
     auto banned = is_banned_in(c, space_id, user_id);

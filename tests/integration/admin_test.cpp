@@ -138,6 +138,38 @@ TEST(Admin, APasswordResetEndsEverySessionAndSetsTheNewPassword) {
   EXPECT_EQ(login(h, bob.phone, password).status, 200);
 }
 
+// Spaces: an admin lists every space (private ones included) and removes a user from one,
+// whatever their role there but the owner's; the user loses the space at once.
+TEST(Admin, SpacesAreListedAndAUserIsRemovedFromOne) {
+  ServerProcess server;
+  server.start();
+  Http h(server.host(), server.port());
+  Account root = make_account(h, "root");
+  Account ann = make_account(h, "ann");
+  Account bob = make_account(h, "bob");
+  auto sc = make_space_channel(h, ann, {&bob});
+  ASSERT_EQ(h.get("/api/v1/spaces/" + sc.space_id, bob.access).status, 200);
+  ASSERT_EQ(h.patch("/api/v1/spaces/" + sc.space_id + "/members/" + bob.id,
+                    bj::object{{"role", "admin"}}, ann.access)
+                .status,
+            200);
+
+  auto spaces = h.get("/api/v1/admin/spaces", root.access);
+  ASSERT_EQ(spaces.status, 200) << spaces.body;
+  const auto& list = spaces.json.as_object().at("spaces").as_array();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].as_object().at("id").as_string(), sc.space_id);
+  EXPECT_EQ(h.get("/api/v1/admin/spaces", ann.access).status, 403);
+
+  const std::string members = "/api/v1/admin/spaces/" + sc.space_id + "/members/";
+  EXPECT_EQ(h.request("DELETE", members + bob.id, std::nullopt, ann.access).status, 403);
+  EXPECT_EQ(h.request("DELETE", members + ann.id, std::nullopt, root.access).status, 400);
+  ASSERT_EQ(h.request("DELETE", members + bob.id, std::nullopt, root.access).status, 204);
+  EXPECT_EQ(h.get("/api/v1/spaces/" + sc.space_id, bob.access).status, 404);
+  EXPECT_EQ(h.get("/api/v1/channels/" + sc.channel_id + "/messages", bob.access).status, 404);
+  EXPECT_EQ(h.request("DELETE", members + bob.id, std::nullopt, root.access).status, 404);
+}
+
 TEST(Admin, AuthAdminsNamesMoreAdminsByPhone) {
   ServerProcess server({"--auth-admins", "+15550001111, 15550002222"});
   server.start();
@@ -165,6 +197,7 @@ TEST(Imdctl, OperatorsAdministerFromTheCommandLine) {
   Http h(server.host(), server.port());
   Account root = make_account(h, "root");
   Account bob = make_account(h, "bobby");
+  auto sc = make_space_channel(h, root, {&bob});
   const std::string url = "http://" + server.host() + ":" + std::to_string(server.port());
   const std::string ctl = std::string(IMDCTL_BINARY) + " --url " + url;
   const std::string as_root =
@@ -188,6 +221,10 @@ TEST(Imdctl, OperatorsAdministerFromTheCommandLine) {
                 .output.find(bob.id + "\tbobby\t" + bob.phone + "\tdeactivated"),
             std::string::npos);
   ASSERT_EQ(run_command(as_root + " reactivate " + bob.id).status, 0);
+  auto spaces = run_command(as_root + " spaces");
+  ASSERT_EQ(spaces.status, 0) << spaces.output;
+  EXPECT_NE(spaces.output.find(sc.space_id + "\t"), std::string::npos) << spaces.output;
+  ASSERT_EQ(run_command(as_root + " remove-member " + sc.space_id + " " + bob.id).status, 0);
   auto reset = run_command(as_root + " reset-password " + bob.id + " 2>/dev/null");
   ASSERT_EQ(reset.status, 0) << reset.output;
   const std::string password = reset.output.substr(0, reset.output.find('\n'));

@@ -100,6 +100,8 @@ class Store {
   // Keyset paging by space id over discoverable spaces.
   virtual Result<std::vector<Space>> discoverable_spaces(Id after_space_id,
                                                          std::uint32_t limit) = 0;
+  // Keyset paging by space id over every space (server administration).
+  virtual Result<std::vector<Space>> all_spaces(Id after_space_id, std::uint32_t limit) = 0;
   // add_space_member unless the user is banned from the space (checked in the same
   // transaction): joined, already_member or banned.
   virtual Result<InviteOutcome> join_unless_banned(Id space_id, Id user_id, Millis now) = 0;
