@@ -229,13 +229,21 @@ Result<void> SpaceService::leave_space(Id user, Id space_id) {
     return make_error(Errc::conflict,
                       "the owner cannot leave their space: transfer the ownership first");
   }
+  IMD_TRY(take_out(space_id, user, nullptr));
+  return {};
+}
+
+Result<bool> SpaceService::take_out(Id space_id, Id target, const char* reason) {
   // Every channel of the space: their member caches are invalidated after the write.
   auto channels = channels_of(space_id);
   if (!channels) return channels.error();
-  auto removed = store_.remove_space_member(space_id, user);
+  auto removed = store_.remove_space_member(space_id, target);
   if (!removed) return removed.error();
-  after_removal(space_id, user, *channels, nullptr);
-  return {};
+  if (reason != nullptr && !*removed) {
+    return make_error(Errc::not_found, "not a member of this space");
+  }
+  after_removal(space_id, target, *channels, reason);
+  return *removed;
 }
 
 Result<Invite> SpaceService::create_invite(Id user, Id space_id,
@@ -330,12 +338,7 @@ Result<void> SpaceService::remove_member(Id user, Id space_id, Id target) {
   auto role = require_role(user, space_id, SpaceRole::admin, "remove members");
   if (!role) return role.error();
   IMD_TRY(may_moderate(space_id, *role, target));
-  auto channels = channels_of(space_id);
-  if (!channels) return channels.error();
-  auto removed = store_.remove_space_member(space_id, target);
-  if (!removed) return removed.error();
-  if (!*removed) return make_error(Errc::not_found, "not a member of this space");
-  after_removal(space_id, target, *channels, "removed");
+  IMD_TRY(take_out(space_id, target, "removed"));
   return {};
 }
 
@@ -351,12 +354,7 @@ Result<void> SpaceService::remove_member_by_server_admin(Id space_id, Id target)
     return make_error(Errc::invalid_argument,
                       "the owner cannot be removed: transfer the ownership first");
   }
-  auto channels = channels_of(space_id);
-  if (!channels) return channels.error();
-  auto removed = store_.remove_space_member(space_id, target);
-  if (!removed) return removed.error();
-  if (!*removed) return make_error(Errc::not_found, "not a member of this space");
-  after_removal(space_id, target, *channels, "removed");
+  IMD_TRY(take_out(space_id, target, "removed"));
   return {};
 }
 

@@ -137,6 +137,9 @@ class SpaceService {
   // After a membership of `target` in the space ended: caches, and unless `reason` is null
   // ("removed", "banned") a RemovedEvent to their connections.
   void after_removal(Id space_id, Id target, const std::vector<Id>& channels, const char* reason);
+  // Removes the member and does after_removal; with a `reason` (a removal, not a leave), a
+  // user who is not a member is not_found. Returns whether they were one.
+  Result<bool> take_out(Id space_id, Id target, const char* reason);
 
   Store& store_;
   MemberCache& cache_;
