@@ -55,9 +55,12 @@ start_standalone() {
   local d=$1 p=$2
   local extra=()
   [[ -f $d/imd.args ]] && read -ra extra <"$d/imd.args"
+  # The drill's senders DM recipients they share no space with: DMs to anyone are allowed
+  # (limits.dm_policy; the default, shared_space, is access_test's).
   setsid "$bin" --listen "127.0.0.1:$p" --data-dir "$d/data" --auth-password-hash min \
     --limits-http-rate-per-s 100000 --limits-http-burst 100000 \
-    --limits-auth-rate-per-min 100000 "${extra[@]}" </dev/null >>"$d/imd.log" 2>&1 &
+    --limits-auth-rate-per-min 100000 --limits-dm-policy anyone "${extra[@]}" \
+    </dev/null >>"$d/imd.log" 2>&1 &
   echo $! >"$d/imd.pid"
   disown  # killing it is the drill: no "Killed" notice from this shell
   wait_ready "http://127.0.0.1:$p" 60 || { tail -n 20 "$d/imd.log" >&2; die "imd not ready"; }
