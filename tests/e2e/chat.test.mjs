@@ -491,6 +491,44 @@ describe('imd web client', () => {
     noConsoleErrors();
   });
 
+  test('s) a password change ends the other devices\' sessions; "Log out everywhere" ends them all', { timeout: TEST_TIMEOUT_MS }, async () => {
+    watch.scenario = 's';
+    // A wrong current password (403), then the ended sessions' requests (401) are the point.
+    watch.allowStatuses = [401, 403];
+    const max = newIdentity('max');
+    const laptop = await device('max laptop');
+    await register(laptop.page, max);
+    const phone = await device('max phone');
+    await login(phone.page, max);
+
+    const account = laptop.page.getByTestId('account');
+    await account.locator('summary').click();
+    const form = account.getByRole('form', { name: 'Change password' });
+    await form.getByLabel('Current password').fill('not-the-password');
+    await form.getByLabel('New password').fill('a-brand-new-secret');
+    await form.getByRole('button', { name: 'Change password' }).click();
+    await account.getByRole('alert').filter({ hasText: 'old_password is wrong' }).waitFor();
+
+    await form.getByLabel('Current password').fill(max.password);
+    await form.getByRole('button', { name: 'Change password' }).click();
+    await account.getByRole('status').filter({ hasText: 'Password changed' }).waitFor();
+    // This device goes on (with the new session); the phone is signed out.
+    await waitOnline(laptop.page);
+    await phone.page.getByRole('button', { name: 'Create account' }).or(phone.page.getByLabel('Phone')).first().waitFor();
+    await createSpace(laptop.page, 'After the change');  // REST with the new session
+    await waitOnline(laptop.page);
+    max.password = 'a-brand-new-secret';
+    await login(phone.page, max);
+
+    await account.getByRole('button', { name: 'Log out everywhere' }).click();
+    for (const page of [laptop.page, phone.page]) {
+      await page.getByRole('button', { name: 'Create account' }).or(page.getByLabel('Phone')).first().waitFor();
+    }
+    await login(laptop.page, max);
+    watch.allowStatuses = [];
+    noConsoleErrors();
+  });
+
   test('f) no console errors in any scenario', () => {
     watch.scenario = 'f';
     run.noErrorsAnywhere();

@@ -170,6 +170,9 @@ export class ConsoleWatch {
     this.errors = [];
     this.scenario = '';
     this.allowNetworkErrors = false;
+    // HTTP statuses a scenario provokes on purpose (e.g. 401 once sessions are ended): the
+    // browser logs each failed resource as a console error.
+    this.allowStatuses = [];
     // What each page did on the network that went wrong or changed its connection, with the
     // time: written next to the server's log, to explain a failure after the fact.
     this.trace = [];
@@ -197,6 +200,8 @@ export class ConsoleWatch {
       if (msg.type() !== 'error') return;
       const text = msg.text();
       if (this.allowNetworkErrors && isNetworkError(text)) return;
+      const status = /the server responded with a status of (\d+)/.exec(text);
+      if (status && this.allowStatuses.includes(Number(status[1]))) return;
       // The resource a "Failed to load resource" names is in the location, not the text.
       const url = msg.location()?.url ?? '';
       this.errors.push(`[${this.scenario}] ${who}: console.error: ${text}${url ? ` (${url})` : ''}`);

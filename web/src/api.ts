@@ -71,6 +71,20 @@ export class Api {
     return data as T;
   }
 
+  /** Sets a new password; the answer is a new session (every other one ended). */
+  async changePassword(oldPassword: string, newPassword: string) {
+    const r = await this.request<LoginResponse>('POST', '/users/me/password', {
+      old_password: oldPassword,
+      new_password: newPassword,
+    });
+    return fromLogin(r);
+  }
+
+  /** Log out everywhere: every refresh token of the user is revoked. */
+  endAllSessions() {
+    return this.request<void>('DELETE', '/users/me/sessions');
+  }
+
   /** A one-time ticket for /ws?ticket= (30 s). */
   async wsTicket(): Promise<string> {
     return (await this.request<{ ticket: string }>('POST', '/ws/ticket', {})).ticket;

@@ -201,6 +201,20 @@ export class Chat {
     this.emit();
   }
 
+  /** Every other session of the user ends; this tab goes on with the session the server returns. */
+  async changePassword(oldPassword: string, newPassword: string): Promise<void> {
+    this.session.set(await this.api.changePassword(oldPassword, newPassword));
+  }
+
+  /** Every session of the user ends, this tab's too. */
+  async logoutEverywhere(): Promise<void> {
+    await this.api.endAllSessions();
+    this.outbox.forget();
+    this.drafts.forget();
+    this.socket.stop();
+    this.session.set(null);
+  }
+
   async logout(): Promise<void> {
     const s = this.session.get();
     this.outbox.forget();

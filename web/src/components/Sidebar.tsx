@@ -4,6 +4,7 @@ import { mentionCount, unread, type Chat, type Conv } from '../chat';
 import { nextTheme, theme, setTheme, type Theme } from '../theme';
 import type { ConnState } from '../socket';
 import type { Member, Space, User } from '../types';
+import { AccountPanel } from './AccountPanel';
 import { Badge, MentionBadge } from './Badge';
 import { InlineForm } from './InlineForm';
 
@@ -45,6 +46,7 @@ export function Sidebar({ chat }: { chat: Chat }) {
           </button>
         )}
       </div>
+      <AccountPanel chat={chat} />
 
       <section aria-labelledby="spaces-h">
         <h2 id="spaces-h">Spaces</h2>

@@ -1,0 +1,66 @@
+import { useState } from 'preact/hooks';
+import type { Chat } from '../chat';
+
+/**
+ * The account's settings: change the password (every other session ends, this one goes on
+ * with the new tokens the server returns) and log out everywhere (every session ends, this
+ * one too).
+ */
+export function AccountPanel({ chat }: { chat: Chat }) {
+  const [oldPassword, setOld] = useState('');
+  const [newPassword, setNew] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [note, setNote] = useState<{ text: string; error: boolean } | null>(null);
+
+  const change = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setNote(null);
+    try {
+      await chat.changePassword(oldPassword, newPassword);
+      setOld('');
+      setNew('');
+      setNote({ text: 'Password changed: your other sessions have ended.', error: false });
+    } catch (err) {
+      setNote({ text: (err as Error).message, error: true });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const everywhere = async () => {
+    setBusy(true);
+    setNote(null);
+    try {
+      await chat.logoutEverywhere();
+    } catch (err) {
+      setNote({ text: (err as Error).message, error: true });
+      setBusy(false);
+    }
+  };
+
+  return (
+    <details class="inline-form account" data-testid="account">
+      <summary>Account</summary>
+      <form onSubmit={(e) => void change(e)} aria-label="Change password">
+        <label>
+          Current password
+          <input type="password" autoComplete="current-password" required maxLength={128}
+                 value={oldPassword} onInput={(e) => setOld(e.currentTarget.value)} />
+        </label>
+        <label>
+          New password
+          <input type="password" autoComplete="new-password" required minLength={8} maxLength={128}
+                 value={newPassword} onInput={(e) => setNew(e.currentTarget.value)} />
+        </label>
+        <button type="submit" disabled={busy}>Change password</button>
+      </form>
+      <button type="button" class="small" disabled={busy} onClick={() => void everywhere()}>
+        Log out everywhere
+      </button>
+      {note && (
+        <p class={note.error ? 'error' : 'hint'} role={note.error ? 'alert' : 'status'}>{note.text}</p>
+      )}
+    </details>
+  );
+}
