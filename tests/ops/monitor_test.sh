@@ -31,7 +31,10 @@ fail() {
 # Prometheus (PORT) and Alertmanager (PORT+3) below the ephemeral range, so that no outgoing
 # connection takes them; both free now (the suite runs other servers on fixed ports).
 imd_port=$(free_port)
-mon_port=$(python3 -c '
+# A free pair now; another process may still take one before the stack binds it (the suite
+# starts servers in parallel): up to three pairs are tried.
+pick_ports() {
+  python3 -c '
 import random, socket
 for _ in range(200):
     p = random.randrange(21000, 29000)
@@ -41,7 +44,9 @@ for _ in range(200):
         print(p); break
     except OSError:
         pass
-')
+'
+}
+mon_port=$(pick_ports)
 [[ -n $mon_port ]] || fail "no free port pair for Prometheus and Alertmanager"
 trap cleanup EXIT
 
@@ -55,8 +60,16 @@ until curl -fsS --max-time 2 "http://127.0.0.1:$imd_port/readyz" >/dev/null 2>&1
   sleep 0.2
 done
 
-export IMD_MONITOR_DIR=$work/monitor IMD_MONITOR_PORT=$mon_port IMD_MONITOR_SCRAPE_S=1
-"$root/scripts/monitor.sh" up "127.0.0.1:$imd_port" || fail "monitor.sh up"
+export IMD_MONITOR_DIR=$work/monitor IMD_MONITOR_SCRAPE_S=1
+for attempt in 1 2 3; do
+  export IMD_MONITOR_PORT=$mon_port
+  "$root/scripts/monitor.sh" up "127.0.0.1:$imd_port" && break
+  ((attempt < 3)) || fail "monitor.sh up"
+  echo "monitor.sh up failed on ports $mon_port/$((mon_port + 3)) (attempt $attempt); trying others"
+  "$root/scripts/monitor.sh" down >/dev/null 2>&1 || true
+  mon_port=$(pick_ports)
+  [[ -n $mon_port ]] || fail "no free port pair for Prometheus and Alertmanager"
+done
 prom=http://127.0.0.1:$mon_port
 
 query() {  # the JSON answer of an instant query
