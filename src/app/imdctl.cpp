@@ -159,6 +159,26 @@ std::string url_encode(const std::string& s) {
   return out;
 }
 
+// Every item of a paged admin list (`{"<key>": [...], "next_after": id|null}`), page by page;
+// returns how many there were.
+template <class F>
+std::size_t each_item(Client& client, const std::string& token, const std::string& target,
+                      const char* key, F&& print) {
+  std::string after;
+  std::size_t n = 0;
+  for (;;) {
+    auto r =
+        client.call(http::verb::get, after.empty() ? target : target + "&after=" + after, token);
+    const auto& o = r.json.as_object();
+    for (const auto& v : o.at(key).as_array()) {
+      print(v.as_object());
+      ++n;
+    }
+    after = text_of(o, "next_after");
+    if (after.empty()) return n;
+  }
+}
+
 std::string login(Client& client, const std::string& phone, std::string password) {
   if (password.empty()) {
     std::cerr << "password: " << std::flush;
@@ -205,22 +225,12 @@ int run(const std::vector<std::string>& args) {
 
   if (cmd == "users") {
     const std::string q = rest.size() > 1 ? rest[1] : "";
-    std::string after;
-    std::size_t n = 0;
-    for (;;) {
-      std::string target = "/api/v1/admin/users?limit=100&q=" + url_encode(q);
-      if (!after.empty()) target += "&after=" + after;
-      auto r = client.call(http::verb::get, target, token);
-      const auto& o = r.json.as_object();
-      for (const auto& v : o.at("users").as_array()) {
-        const auto& u = v.as_object();
-        std::cout << text_of(u, "id") << "\t" << text_of(u, "name") << "\t" << text_of(u, "phone")
-                  << "\t" << (u.at("deactivated").as_bool() ? "deactivated" : "active") << "\n";
-        ++n;
-      }
-      after = text_of(o, "next_after");
-      if (after.empty()) break;
-    }
+    const auto n = each_item(
+        client, token, "/api/v1/admin/users?limit=100&q=" + url_encode(q), "users",
+        [](const bj::object& u) {
+          std::cout << text_of(u, "id") << "\t" << text_of(u, "name") << "\t" << text_of(u, "phone")
+                    << "\t" << (u.at("deactivated").as_bool() ? "deactivated" : "active") << "\n";
+        });
     std::cerr << n << " users\n";
     return 0;
   }
@@ -232,25 +242,14 @@ int run(const std::vector<std::string>& args) {
     return 0;
   }
   if (cmd == "spaces") {
-    std::string after;
-    std::size_t n = 0;
-    for (;;) {
-      std::string target = "/api/v1/admin/spaces?limit=100";
-      if (!after.empty()) target += "&after=" + after;
-      auto r = client.call(http::verb::get, target, token);
-      const auto& o = r.json.as_object();
-      for (const auto& v : o.at("spaces").as_array()) {
-        const auto& sp = v.as_object();
-        const auto* listed = sp.if_contains("discoverable");
-        std::cout << text_of(sp, "id") << "\t" << text_of(sp, "name") << "\t"
-                  << text_of(sp, "owner_id") << "\t"
-                  << (listed && listed->is_bool() && listed->as_bool() ? "listed" : "private")
-                  << "\n";
-        ++n;
-      }
-      after = text_of(o, "next_after");
-      if (after.empty()) break;
-    }
+    const auto n = each_item(
+        client, token, "/api/v1/admin/spaces?limit=100", "spaces", [](const bj::object& sp) {
+          const auto* listed = sp.if_contains("discoverable");
+          std::cout << text_of(sp, "id") << "\t" << text_of(sp, "name") << "\t"
+                    << text_of(sp, "owner_id") << "\t"
+                    << (listed && listed->is_bool() && listed->as_bool() ? "listed" : "private")
+                    << "\n";
+        });
     std::cerr << n << " spaces\n";
     return 0;
   }

@@ -20,6 +20,10 @@ bool AccountWatch::record(const AccountState& state) {
 }
 
 void AccountWatch::apply(const AccountState& state) {
+  apply(state, true);
+}
+
+void AccountWatch::apply(const AccountState& state, bool tell) {
   bool ended = false;
   bool deactivated = false;
   {
@@ -29,7 +33,7 @@ void AccountWatch::apply(const AccountState& state) {
   }
   tokens_.revoke_before(state.user_id, state.sessions_before);
   tokens_.set_deactivated(state.user_id, deactivated);
-  if (ended && ended_) ended_(state.user_id);
+  if (tell && ended && ended_) ended_(state.user_id);
 }
 
 Result<void> AccountWatch::poll() {
@@ -43,19 +47,8 @@ Result<void> AccountWatch::poll() {
   for (;;) {
     auto batch = store_.account_states_changed(since, kBatch);
     if (!batch) return batch.error();
-    for (const AccountState& s : *batch) {
-      if (first) {
-        // What was ended before this process started: refused, nobody to tell.
-        {
-          std::lock_guard lock(mu_);
-          record(s);
-        }
-        tokens_.revoke_before(s.user_id, s.sessions_before);
-        tokens_.set_deactivated(s.user_id, s.deactivated);
-      } else {
-        apply(s);
-      }
-    }
+    // The first read: what was ended before this process started is refused, nobody to tell.
+    for (const AccountState& s : *batch) apply(s, !first);
     if (batch->size() < kBatch) break;
     // Ties on changed_at at a batch's edge are read again: applying twice is harmless.
     const Millis last = batch->back().changed_at;

@@ -36,6 +36,8 @@ class AccountWatch {
   // True when `state` ends something the known state did not (newer sessions_before, or a
   // deactivation).
   bool record(const AccountState& state);  // mu_ held
+  // Refuses what `state` covers; `tell`: call `ended` when it ends something new.
+  void apply(const AccountState& state, bool tell);
 
   Store& store_;
   TokenIssuer& tokens_;

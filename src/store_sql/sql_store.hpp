@@ -253,6 +253,8 @@ class SqlStore : public Store {
   // Statements that more than one method runs.
   static Result<User> user_by_id_in(Connection& c, Id id);
   static Result<Space> space_by_id_in(Connection& c, Id id);
+  Result<std::vector<Space>> space_page(std::string_view sql, Id after_space_id,
+                                        std::uint32_t limit);
   static Result<Channel> channel_by_id_in(Connection& c, Id id);
   static Result<bool> is_channel_member_in(Connection& c, Id channel_id, Id user_id);
   // Whether the user is a member / banned (share-locked, D::sql.banned_from_space) of the space.

@@ -1001,29 +1001,31 @@ Result<Space> SqlStore<D>::set_space_discoverable(Id space_id, bool discoverable
   });
 }
 
+// A page of spaces in id order; `sql` selects them (the columns kSpace reads, `id > ?` and
+// `LIMIT ?` as its two parameters).
 template <SqlDialect D>
-Result<std::vector<Space>> SqlStore<D>::discoverable_spaces(Id after_space_id,
-                                                            std::uint32_t limit) {
+Result<std::vector<Space>> SqlStore<D>::space_page(std::string_view sql, Id after_space_id,
+                                                   std::uint32_t limit) {
   return db_->read([&](Connection& c) {
-    return sql::all<Space>(
-        D::query(c,
-                 "SELECT id, name, avatar, owner_id, created_at, discoverable FROM space"
-                 " WHERE discoverable = 1 AND id > ? ORDER BY id LIMIT ?",
-                 sql::Bound{after_space_id}, limit),
-        sql::kSpace, limit);
+    return sql::all<Space>(D::query(c, sql, sql::Bound{after_space_id}, limit), sql::kSpace, limit);
   });
 }
 
 template <SqlDialect D>
+Result<std::vector<Space>> SqlStore<D>::discoverable_spaces(Id after_space_id,
+                                                            std::uint32_t limit) {
+  return space_page(
+      "SELECT id, name, avatar, owner_id, created_at, discoverable FROM space"
+      " WHERE discoverable = 1 AND id > ? ORDER BY id LIMIT ?",
+      after_space_id, limit);
+}
+
+template <SqlDialect D>
 Result<std::vector<Space>> SqlStore<D>::all_spaces(Id after_space_id, std::uint32_t limit) {
-  return db_->read([&](Connection& c) {
-    return sql::all<Space>(
-        D::query(c,
-                 "SELECT id, name, avatar, owner_id, created_at, discoverable FROM space"
-                 " WHERE id > ? ORDER BY id LIMIT ?",
-                 sql::Bound{after_space_id}, limit),
-        sql::kSpace, limit);
-  });
+  return space_page(
+      "SELECT id, name, avatar, owner_id, created_at, discoverable FROM space"
+      " WHERE id > ? ORDER BY id LIMIT ?",
+      after_space_id, limit);
 }
 
 template <SqlDialect D>
