@@ -360,6 +360,7 @@ struct App::Parts {
     sc.checkpoint_restart_bytes =
         static_cast<std::uint64_t>(config.sqlite.checkpoint_restart_bytes);
     sc.checkpoint_stall_warn_ms = static_cast<int>(config.sqlite.checkpoint_stall_warn_s * 1000);
+    sc.mmap_bytes = config.sqlite.mmap_mib << 20;
     sqlite = std::make_shared<SqliteDatabase>(sc);
     store = std::make_unique<SqliteStore>(sqlite);
     inbox = std::make_unique<SqliteInbox>(sqlite);
@@ -536,7 +537,7 @@ std::string App::start() {
   }
   // Uploads never sent are swept by the processes that take uploads.
   if (p.roles.api) p.files->start();
-  if (p.sqlite_search) p.sqlite_search->start_backfill();
+  if (p.sqlite_search) p.sqlite_search->start();
   if (p.mysql_search && p.roles.logic) p.mysql_search->start_backfill();
   return p.server->start();
 }

@@ -86,6 +86,8 @@ const std::vector<Field>& fields() {
           "WAL size past which the log is started over (the WAL file stays near it)"),
       NUM("sqlite.checkpoint_stall_warn_s", c.sqlite.checkpoint_stall_warn_s,
           "warn when WAL checkpoints copy nothing for this long, seconds"),
+      NUM("sqlite.mmap_mib", c.sqlite.mmap_mib,
+          "read the database file through a memory map of up to this many MiB (0: off)"),
       NUM("search.enabled", c.search.enabled,
           "1: index messages and answer /api/v1/search; 0: neither (re-enabling rebuilds)"),
       NUM("search.timeout_ms", c.search.timeout_ms, "time budget of one search query, ms"),
@@ -307,6 +309,9 @@ Result<void> validate(const Config& c) {
   }
   if (c.sqlite.read_connections < 1 || c.sqlite.read_connections > 64) {
     return bad("sqlite.read_connections must be in 1..64");
+  }
+  if (c.sqlite.mmap_mib < 0 || c.sqlite.mmap_mib > (1 << 20)) {
+    return bad("sqlite.mmap_mib must be in 0..1048576");
   }
   if (c.sqlite.checkpoint_restart_bytes < (1 << 20)) {
     return bad("sqlite.checkpoint_restart_bytes must be at least 1048576 (1 MiB)");

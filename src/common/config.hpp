@@ -37,6 +37,8 @@ struct SqliteConfigSection {
   std::int64_t checkpoint_restart_bytes = 32ll << 20;
   // A warning when the WAL has frames that no checkpoint could copy for this long.
   std::int64_t checkpoint_stall_warn_s = 30;
+  // Reads of the database file through a memory map of up to this size (0: read() calls).
+  std::int64_t mmap_mib = 0;
 };
 
 // store = "mysql": MariaDB/MySQL connection settings.

@@ -1,8 +1,10 @@
-// StepThread: runs a resumable background job (a search back-fill) one step at a time on its
-// own named thread: step() returns true while more remains, false when done; an error is
-// logged and the step retried after a second. Between steps it pauses `pause`, so the job
-// yields to the work it shares a resource with. The destructor stops it (waiting for the step
-// in hand) and joins. Thread-safe to construct and destroy from any thread.
+// StepThread: runs a resumable background job (a search back-fill, the search indexer) one step
+// at a time on its own named thread: step() returns true while more remains, false when done;
+// an error is logged and the step retried after a second. Between steps it pauses `pause`, so
+// the job yields to the work it shares a resource with. When done, it ends, or with a nonzero
+// `idle` it waits that long and steps again (a job that new work keeps feeding). The destructor
+// stops it (waiting for the step in hand) and joins. Thread-safe to construct and destroy from
+// any thread.
 #pragma once
 
 #include <chrono>
@@ -24,8 +26,9 @@ class StepThread {
  public:
   using Step = std::function<Result<bool>()>;
 
-  StepThread(std::string name, Step step, std::chrono::milliseconds pause)
-      : name_(std::move(name)), step_(std::move(step)), pause_(pause) {
+  StepThread(std::string name, Step step, std::chrono::milliseconds pause,
+             std::chrono::milliseconds idle = std::chrono::milliseconds(0))
+      : name_(std::move(name)), step_(std::move(step)), pause_(pause), idle_(idle) {
     thread_ = std::thread([this] { run(); });
   }
   ~StepThread() {
@@ -50,6 +53,8 @@ class StepThread {
       if (!more.ok()) {
         LOG_WARN(name_ << ": " << more.error().message << " (retrying in 1 s)");
         pause = std::chrono::seconds(1);
+      } else if (!*more && idle_.count() > 0) {
+        pause = idle_;
       } else if (!*more) {
         if (steps > 0) {
           LOG_INFO(name_ << ": done, " << steps + 1 << " steps in "
@@ -70,6 +75,7 @@ class StepThread {
   std::string name_;
   Step step_;
   std::chrono::milliseconds pause_;
+  std::chrono::milliseconds idle_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

@@ -248,6 +248,7 @@ SqliteDatabase::SqliteDatabase(SqliteConfig config)
   if (path.empty()) fail(path, "no database path configured");
   if (config_.read_connections < 0) fail(path, "read_connections must be >= 0");
   if (config_.busy_timeout_ms < 0) fail(path, "busy_timeout_ms must be >= 0");
+  if (config_.mmap_bytes < 0) fail(path, "mmap_bytes must be >= 0");
   if (sqlite3_threadsafe() == 0) fail(path, "libsqlite3 was built without thread support");
   if (sqlite3_libversion_number() < 3035000) {  // RETURNING and DO NOTHING upserts
     fail(path, std::string("libsqlite3 ") + sqlite3_libversion() + " is too old; 3.35 or newer");
@@ -260,6 +261,8 @@ SqliteDatabase::SqliteDatabase(SqliteConfig config)
       path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI, config_.busy_timeout_ms);
   must(path, writer->exec_script("PRAGMA foreign_keys = ON;"));
   must(path, writer->exec_script("PRAGMA synchronous = " + std::string(synchronous) + ";"));
+  const std::string mmap = "PRAGMA mmap_size = " + std::to_string(config_.mmap_bytes) + ";";
+  must(path, writer->exec_script(mmap));
   if (!memory) {
     auto mode = writer->prepare("PRAGMA journal_mode = WAL");
     if (!mode.ok()) fail(path, mode.error().message);
@@ -299,6 +302,7 @@ SqliteDatabase::SqliteDatabase(SqliteConfig config)
       auto reader = std::make_unique<SqliteConnection>(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
                                                        config_.busy_timeout_ms);
       must(path, reader->exec_script("PRAGMA foreign_keys = ON;"));
+      must(path, reader->exec_script(mmap));
       readers_.add(std::move(reader));
     }
   }

@@ -50,6 +50,9 @@ struct SqliteConfig {
   std::uint64_t checkpoint_restart_bytes = 32ull << 20;
   // A warning when frames wait in the log and no checkpoint copied any for this long.
   int checkpoint_stall_warn_ms = 30000;
+  // Every connection reads the database file through a memory map of up to this many bytes
+  // instead of read() calls (PRAGMA mmap_size; writes still go through write()). 0: off.
+  std::int64_t mmap_bytes = 0;
 };
 
 // Maps an sqlite result code (with the connection's message) to the error model.

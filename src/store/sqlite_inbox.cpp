@@ -22,56 +22,30 @@ Result<void> SqliteInbox::push(std::span<const InboxItem> items) {
       return make_error(Errc::invalid_argument, "inbox entries are for DM conversations only");
     }
   }
-  if (items.empty()) return {};
-  return db_->write([&](SqliteConnection& c) -> Result<void> {
-    auto s = c.prepare(
-        // Entries the recipient already ACKed (dm_user.last_ack_seq) are not re-created: a
-        // repeated push (a retried send) must not resurrect a delivered message.
-        "INSERT INTO inbox(user_id, user_a, user_b, seq, message_id)"
-        " SELECT ?1, ?2, ?3, ?4, ?5 WHERE ?4 > COALESCE("
-        "   (SELECT last_ack_seq FROM dm_user WHERE user_id = ?1 AND peer_id = ?6), 0)"
-        " ON CONFLICT(user_id, user_a, user_b, seq) DO NOTHING");
-    if (!s.ok()) return s.error();
-    for (const InboxItem& item : items) {
-      const Message& m = item.msg;
-      Id peer = m.conv.peer_of(item.user_id);
-      s->bind_all(to_db(item.user_id), to_db(m.conv.a), to_db(m.conv.b), to_db(m.seq), to_db(m.id),
-                  to_db(peer));
-      auto r = s->run();
-      s->reset();
-      if (!r.ok()) return r.error();
-    }
-    return {};
-  });
+  return {};
 }
 
 Result<std::vector<Message>> SqliteInbox::list(Id user_id, const std::optional<InboxCursor>& after,
                                                std::uint32_t limit) {
   const std::int64_t page = std::min(limit, kMaxInboxPage);
   return db_->read([&](SqliteConnection& c) -> Result<std::vector<Message>> {
-    // Both walk the primary key (user_id, user_a, user_b, seq) in order; the row-value
-    // comparison starts the walk at the cursor.
-    auto s = after ? c.prepare(
-                         "SELECT m.id, m.\"from\", m.\"to\", m.type, m.body, m.created_at,"
-                         " m.user_a, m.user_b, m.seq, m.cid, m.reply_to, m.rev, m.change_kind,"
-                         " m.edited_at, m.deleted, m.reactions FROM inbox i JOIN message m ON m.id "
-                         "= i.message_id"
-                         " WHERE i.user_id = ?1 AND (i.user_a, i.user_b, i.seq) > (?2, ?3, ?4)"
-                         " ORDER BY i.user_a, i.user_b, i.seq LIMIT ?5")
-                   : c.prepare(
-                         "SELECT m.id, m.\"from\", m.\"to\", m.type, m.body, m.created_at,"
-                         " m.user_a, m.user_b, m.seq, m.cid, m.reply_to, m.rev, m.change_kind,"
-                         " m.edited_at, m.deleted, m.reactions FROM inbox i JOIN message m ON m.id "
-                         "= i.message_id"
-                         " WHERE i.user_id = ?1"
-                         " ORDER BY i.user_a, i.user_b, i.seq LIMIT ?5");
+    // The user's conversations in peer order, which is (user_a, user_b) order for them (peers
+    // below the user come first, as user_a; those above follow, as user_b); in each, the DMs
+    // to them after the delivery cursor, or after the page cursor in its conversation. Both
+    // loops walk a key in order (dm_user's, then message's (user_a, user_b, seq)): no sort.
+    auto s = c.prepare(
+        "SELECT m.id, m.\"from\", m.\"to\", m.type, m.body, m.created_at,"
+        " m.user_a, m.user_b, m.seq, m.cid, m.reply_to, m.rev, m.change_kind,"
+        " m.edited_at, m.deleted, m.reactions"
+        " FROM dm_user du JOIN message m ON m.user_a = MIN(du.user_id, du.peer_id)"
+        "  AND m.user_b = MAX(du.user_id, du.peer_id)"
+        "  AND m.seq > MAX(du.last_ack_seq, CASE WHEN du.peer_id = ?2 THEN ?3 ELSE 0 END)"
+        " WHERE du.user_id = ?1 AND du.peer_id >= ?2 AND m.\"to\" = ?1"
+        " ORDER BY du.peer_id, m.seq LIMIT ?4");
     if (!s.ok()) return s.error();
-    s->bind(1, to_db(user_id)).bind(5, page);
-    if (after) {
-      s->bind(2, to_db(after->conv.a))
-          .bind(3, to_db(after->conv.b))
-          .bind(4, to_db_bound(after->seq));
-    }
+    const bool valid_after = after && after->conv.is_dm() && after->conv.has_participant(user_id);
+    s->bind_all(to_db(user_id), to_db(valid_after ? after->conv.peer_of(user_id) : 0),
+                to_db_bound(valid_after ? after->seq : 0), page);
     std::vector<Message> out;
     for (;;) {
       auto row = s->step();
@@ -89,16 +63,28 @@ Result<void> SqliteInbox::ack(Id user_id, const ConvKey& conv, std::uint64_t up_
 
 Result<void> SqliteInbox::ack_many(std::span<const DeliveryUpdate> acks) {
   // Channels have no inbox entries: nothing to remove.
-  if (std::none_of(acks.begin(), acks.end(), [](const auto& a) { return a.conv.is_dm(); })) {
-    return {};
-  }
+  auto counts = [](const DeliveryUpdate& a) {
+    return a.conv.is_dm() && a.conv.has_participant(a.user);
+  };
+  if (std::none_of(acks.begin(), acks.end(), counts)) return {};
   return db_->write([&](SqliteConnection& c) -> Result<void> {
-    auto s =
-        c.prepare("DELETE FROM inbox WHERE user_id = ? AND user_a = ? AND user_b = ? AND seq <= ?");
+    // The delivery cursor, as the Store's advance_deliveries moves it (never back, never past
+    // the conversation's last seq): after that call, which comes first, this changes no row.
+    auto s = c.prepare(
+        "UPDATE dm_user SET last_ack_seq = ?3"
+        " WHERE user_id = ?1 AND peer_id = ?2 AND last_ack_seq < ?3");
+    auto top = c.prepare("SELECT last_seq FROM dm WHERE user_a = ? AND user_b = ?");
     if (!s.ok()) return s.error();
+    if (!top.ok()) return top.error();
     for (const auto& a : acks) {
-      if (!a.conv.is_dm()) continue;
-      s->bind_all(to_db(a.user), to_db(a.conv.a), to_db(a.conv.b), to_db_bound(a.seq));
+      if (!counts(a)) continue;
+      std::int64_t last = 0;
+      top->bind_all(to_db(a.conv.a), to_db(a.conv.b));
+      auto found = top->step_once([&](const SqliteStatement& r) { last = r.column_int64(0); });
+      top->reset();
+      if (!found.ok()) return found.error();
+      const std::int64_t target = std::min(to_db_bound(a.seq), last);
+      s->bind_all(to_db(a.user), to_db(a.conv.peer_of(a.user)), target);
       auto r = s->run();
       s->reset();
       if (!r.ok()) return r.error();

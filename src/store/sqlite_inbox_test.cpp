@@ -138,6 +138,35 @@ TEST_F(SqliteInboxTest, PagesWithACursor) {
   EXPECT_TRUE(listed(4, std::nullopt, 0).empty());
 }
 
+// The entries are the stored DMs above the recipient's delivery cursor: storing is the push,
+// in the same transaction, and the recipient's own sends never appear.
+TEST_F(SqliteInboxTest, AStoredDmIsInTheRecipientsInboxWithoutAPush) {
+  send({dm_msg(10, 1, 2, "a"), dm_msg(11, 2, 1, "b"), dm_msg(12, 1, 2, "c")});
+  EXPECT_EQ(listed(2), (V{{10, 1}, {12, 3}}));
+  EXPECT_EQ(listed(1), (V{{11, 2}}));
+  // The Store's delivery cursor is what removes entries (the messaging path moves it first).
+  ASSERT_TRUE(store_.advance_delivery(2, ConvKey::dm(1, 2), 2).ok());
+  EXPECT_EQ(listed(2), (V{{12, 3}}));
+  // An ACK past the conversation's last seq stops at it: later DMs still arrive.
+  ASSERT_TRUE(inbox_.ack(1, ConvKey::dm(1, 2), 1000).ok());
+  EXPECT_TRUE(listed(1).empty());
+  send({dm_msg(13, 2, 1, "d")});
+  EXPECT_EQ(listed(1), (V{{13, 4}}));
+  // Acking a conversation one is not part of changes nothing.
+  ASSERT_TRUE(inbox_.ack(4, ConvKey::dm(1, 2), 1000).ok());
+  EXPECT_EQ(listed(2), (V{{12, 3}}));
+}
+
+TEST_F(SqliteInboxTest, TheOldInboxTableIsGone) {
+  auto r = db_->read([](SqliteConnection& c) -> Result<bool> {
+    auto s = c.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'inbox'");
+    if (!s.ok()) return s.error();
+    return s->step();
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(*r);
+}
+
 TEST_F(SqliteInboxTest, ChannelMessagesAreRejected) {
   Message m;
   m.id = 1;

@@ -7,21 +7,20 @@
 #include <vector>
 
 #include "common/json.hpp"
+#include "common/log.hpp"
 #include "store_sql/search_sql.hpp"
 
 namespace imd {
 
 namespace {
 
-// Kept in step by the writer connection alone (see the header). OR REPLACE: a message the
-// back-fill already indexed (an id below its range after a clock step back) is re-written.
+// Kept in step by the writer connection alone (see the header): new messages are queued for
+// the indexer, edits and deletes change the index at once. A change of a message still queued
+// indexes it early; the indexer then re-writes it with the same text (OR REPLACE).
 constexpr const char* kTriggers = R"sql(
 CREATE TEMP TRIGGER IF NOT EXISTS search_channel_insert AFTER INSERT ON main.channel_message
 WHEN NEW.deleted = 0 BEGIN
-  INSERT OR REPLACE INTO message_fts
-    (rowid, body, kind, conv_a, conv_b, seq, sender, type, created_at, edited_at)
-  VALUES (NEW.message_id, NEW.body, 1, NEW.channel_id, 0, NEW.seq, NEW."from", NEW.type, NEW.created_at,
-    NEW.edited_at);
+  INSERT OR IGNORE INTO search_queue (id, kind) VALUES (NEW.message_id, 1);
 END;
 CREATE TEMP TRIGGER IF NOT EXISTS search_channel_change
 AFTER UPDATE OF body, deleted ON main.channel_message BEGIN
@@ -37,10 +36,7 @@ BEGIN
 END;
 CREATE TEMP TRIGGER IF NOT EXISTS search_dm_insert AFTER INSERT ON main.message
 WHEN NEW.deleted = 0 BEGIN
-  INSERT OR REPLACE INTO message_fts
-    (rowid, body, kind, conv_a, conv_b, seq, sender, type, created_at, edited_at)
-  VALUES (NEW.id, NEW.body, 2, NEW.user_a, NEW.user_b, NEW.seq, NEW."from", NEW.type, NEW.created_at,
-    NEW.edited_at);
+  INSERT OR IGNORE INTO search_queue (id, kind) VALUES (NEW.id, 2);
 END;
 CREATE TEMP TRIGGER IF NOT EXISTS search_dm_change AFTER UPDATE OF body, deleted ON main.message
 BEGIN
@@ -114,6 +110,52 @@ int past_deadline(void* arg) {
   return 1;  // interrupts the statement
 }
 
+// The indexer's statements: the queue's oldest `batch` ids up to ?1, copied from their tables.
+// A message deleted (or removed with its channel) while queued is skipped and leaves the queue.
+// CROSS JOIN keeps the queue the outer loop: left to itself, the planner walked the message
+// table's whole id range below ?1 and probed the queue, a cost that grew with the history.
+constexpr const char* kIndexQueued[] = {
+    "INSERT OR REPLACE INTO message_fts (rowid, body, kind, conv_a, conv_b, seq, sender, type,"
+    " created_at, edited_at)"
+    " SELECT m.message_id, m.body, 1, m.channel_id, 0, m.seq, m.\"from\", m.type, m.created_at,"
+    " m.edited_at FROM search_queue q CROSS JOIN channel_message m ON m.message_id = q.id"
+    " WHERE q.id <= ?1 AND q.kind = 1 AND m.deleted = 0",
+    "INSERT OR REPLACE INTO message_fts (rowid, body, kind, conv_a, conv_b, seq, sender, type,"
+    " created_at, edited_at)"
+    " SELECT m.id, m.body, 2, m.user_a, m.user_b, m.seq, m.\"from\", m.type, m.created_at,"
+    " m.edited_at FROM search_queue q CROSS JOIN message m ON m.id = q.id"
+    " WHERE q.id <= ?1 AND q.kind = 2 AND m.deleted = 0",
+    "DELETE FROM search_queue WHERE id <= ?1",
+};
+
+Result<bool> index_queued(SqliteConnection& c, std::uint32_t batch) {
+  // The id `batch` rows in, or the newest when fewer are queued.
+  auto nth = c.prepare("SELECT id FROM search_queue ORDER BY id LIMIT 1 OFFSET ?");
+  if (!nth.ok()) return nth.error();
+  nth->bind(1, std::int64_t{batch} - 1);
+  auto row = nth->step();
+  if (!row.ok()) return row.error();
+  const bool full = *row;
+  std::int64_t hi = full ? nth->column_int64(0) : 0;
+  nth->reset();
+  if (!full) {
+    auto newest = scalar(c, "SELECT COALESCE(MAX(id), 0) FROM search_queue");
+    if (!newest.ok()) return newest.error();
+    if (*newest == 0) return false;
+    hi = *newest;
+  }
+  for (const char* sql : kIndexQueued) {
+    auto s = c.prepare(sql);
+    if (!s.ok()) return s.error();
+    s->bind_all(hi);
+    IMD_TRY(s->run());
+  }
+  if (!full) return false;
+  auto more = scalar(c, "SELECT EXISTS (SELECT 1 FROM search_queue)");
+  if (!more.ok()) return more.error();
+  return *more != 0;
+}
+
 }  // namespace
 
 SqliteSearch::SqliteSearch(std::shared_ptr<SqliteDatabase> db, SqliteSearchOptions options)
@@ -142,11 +184,27 @@ SqliteSearch::SqliteSearch(std::shared_ptr<SqliteDatabase> db, SqliteSearchOptio
   }
 }
 
-void SqliteSearch::start_backfill() {
-  if (filler_) return;
-  filler_ = std::make_unique<StepThread>(
-      "imd-search-fill", [this] { return backfill_step(); },
-      std::chrono::milliseconds(options_.backfill_pause_ms));
+void SqliteSearch::start() {
+  if (indexer_) return;
+  indexer_ = std::make_unique<StepThread>(
+      "imd-search-idx",
+      [this]() -> Result<bool> {
+        auto more = index_step();
+        if (!more.ok() || *more) return more;
+        return backfill_step();
+      },
+      std::chrono::milliseconds(options_.backfill_pause_ms),
+      std::chrono::milliseconds(std::max(options_.index_idle_ms, 1)));
+}
+
+Result<bool> SqliteSearch::index_step() {
+  const std::uint32_t batch = std::max<std::uint32_t>(options_.index_batch, 1);
+  return db_->write([&](SqliteConnection& c) { return index_queued(c, batch); });
+}
+
+Result<std::int64_t> SqliteSearch::queued() {
+  return db_->read(
+      [](SqliteConnection& c) { return scalar(c, "SELECT COUNT(*) FROM search_queue"); });
 }
 
 Result<bool> SqliteSearch::backfill_step() {
@@ -190,6 +248,7 @@ Result<bool> SqliteSearch::backfill_step() {
       IMD_TRY(s->run());
     }
     const bool done = from == lo;
+    if (done) LOG_INFO("search: the back-fill of older messages is done");
     auto up = c.prepare("UPDATE search_state SET pending_lo = ?, pending_hi = ? WHERE id = 1");
     if (!up.ok()) return up.error();
     up->bind_all(done ? std::int64_t{0} : lo, done ? std::int64_t{0} : from);
@@ -239,6 +298,14 @@ Result<SearchPage> SqliteSearch::search(Id user, const SearchQuery& q) {
   }
   sql += " ORDER BY rowid DESC LIMIT ?9";
 
+  // What the send path queued is indexed first (bounded), so that what was sent is found;
+  // an indexer that is further behind than that makes the page say `indexing`.
+  bool behind = true;
+  for (int i = 0; i < options_.flush_batches && behind; ++i) {
+    auto more = index_step();
+    if (!more.ok()) return more.error();
+    behind = *more;
+  }
   const std::uint32_t limit = std::max<std::uint32_t>(q.limit, 1);
   Deadline deadline{std::chrono::steady_clock::now() +
                     std::chrono::milliseconds(options_.timeout_ms)};
@@ -273,7 +340,7 @@ Result<SearchPage> SqliteSearch::search(Id user, const SearchQuery& q) {
     s->reset();
     auto pending = scalar(c, "SELECT pending_hi > pending_lo FROM search_state WHERE id = 1");
     if (!pending.ok()) return pending.error();
-    out.indexing = *pending != 0;
+    out.indexing = behind || *pending != 0;
     return out;
   });
   if (!page.ok() && deadline.hit) {
@@ -286,6 +353,8 @@ Result<SearchPage> SqliteSearch::search(Id user, const SearchQuery& q) {
 
 void disable_sqlite_search(SqliteDatabase& db) {
   auto done = db.write([](SqliteConnection& c) -> Result<void> {
+    // The rebuild on re-enabling covers what is queued now.
+    IMD_TRY(c.exec("DELETE FROM search_queue"));
     return c.exec("UPDATE search_state SET enabled = 0 WHERE id = 1");
   });
   if (!done.ok()) throw std::runtime_error("search: " + done.error().message);

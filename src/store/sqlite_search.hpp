@@ -2,16 +2,22 @@
 // table with the trigram tokenizer (message_fts, docs/schema.md "Search"), which finds any
 // substring of three characters or more in any script, CJK included.
 //
-// Keeping in step: TEMP triggers on the writer connection (the only one that writes) copy
-// every insert, edit and delete of channel_message / message into message_fts inside the same
-// transaction, so a stored message is searchable when its `sent` goes out, an edit replaces
-// the indexed text and a delete removes it. They exist only while a SqliteSearch lives:
-// search.enabled = false (disable_sqlite_search) costs the hot path nothing.
+// Keeping in step: TEMP triggers on the writer connection (the only one that writes) queue
+// every new channel_message / message in search_queue (its id, one small append inside the
+// storing transaction), and copy every edit and delete into message_fts at once. The indexer
+// (index_step, on thread `imd-search-idx`) moves the queue into message_fts in transactions of
+// up to `index_batch` messages: FTS5 costs about a quarter per message in batches of a thousand
+// than in the send path's small batches (docs/benchmarks.md "Search"), and the storing
+// transaction no longer carries it. A search first indexes what is queued (up to
+// `flush_batches` batches), so a stored message is found as soon as its `sent` went out. The
+// queue commits with the messages, so a crash loses nothing from it. The triggers exist only
+// while a SqliteSearch lives: search.enabled = false (disable_sqlite_search) costs the hot path
+// nothing.
 //
 // Back-fill: messages stored before the index existed (an upgraded database) or while search
-// was disabled are indexed by a resumable background job (start_backfill, thread
-// `imd-search-fill`): newest first, in chunks of `backfill_batch` messages, each chunk one
-// short write transaction that re-writes the index for an id range; its progress is
+// was disabled are indexed by a resumable background job (backfill_step, on thread
+// `imd-search-idx`, when the queue is empty): newest first, in chunks of `backfill_batch` messages,
+// each chunk one short write transaction that re-writes the index for an id range; its progress is
 // search_state.pending_lo/pending_hi, so a restart resumes where it stopped. Start-up never
 // waits for it; until it ends, SearchPage::indexing is true.
 //
@@ -37,6 +43,9 @@ struct SqliteSearchOptions {
   int timeout_ms = 2000;               // a query's time budget
   std::uint32_t backfill_batch = 500;  // messages of each table per back-fill transaction
   int backfill_pause_ms = 5;           // between two back-fill transactions (live writes first)
+  std::uint32_t index_batch = 1000;    // queued messages per indexer transaction
+  int index_idle_ms = 200;             // the indexer's wait when nothing is queued
+  int flush_batches = 4;               // indexer batches a search runs first, at most
 };
 
 class SqliteSearch final : public Search {
@@ -48,17 +57,22 @@ class SqliteSearch final : public Search {
 
   Result<SearchPage> search(Id user, const SearchQuery& q) override;
 
-  // Runs the back-fill on its own thread until it is done (or the destructor stops it).
-  void start_backfill();
-  // One back-fill chunk (what the thread runs): true when more remains.
+  // Runs the indexer on its own thread until the destructor stops it: the queue first, then
+  // the back-fill while there is one.
+  void start();
+  // One indexer transaction of the queue: true when more remains queued.
+  Result<bool> index_step();
+  // One back-fill chunk: true when more remains.
   Result<bool> backfill_step();
+  // Messages queued for the indexer.
+  Result<std::int64_t> queued();
   // Whether older messages still wait for the back-fill.
   Result<bool> indexing();
 
  private:
   std::shared_ptr<SqliteDatabase> db_;
   SqliteSearchOptions options_;
-  std::unique_ptr<StepThread> filler_;  // last: stopped before the rest goes
+  std::unique_ptr<StepThread> indexer_;  // last: stopped before the rest goes
 };
 
 // search.enabled = false: marks the index out of step, so that enabling search again rebuilds

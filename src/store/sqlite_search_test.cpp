@@ -45,6 +45,21 @@ class SqliteSearchTest : public ::testing::Test {
     auto r = store_->append_messages(batch);
     ASSERT_TRUE(r.ok()) << r.error().message;
   }
+  // Alice edits DM 100 to `body` and deletes DM 101, in one batch.
+  void edit_100_and_erase_101(const std::string& body) {
+    NewMessage edit;
+    edit.msg.id = 100;
+    edit.msg.conv = ConvKey::dm(kAlice, kBob);
+    edit.msg.from = kAlice;
+    edit.msg.body = body;
+    edit.change = Change::edit;
+    edit.change_id = 9001;
+    NewMessage erase = edit;
+    erase.msg.id = 101;
+    erase.change = Change::erase;
+    erase.change_id = 9002;
+    ASSERT_TRUE(store_->change_messages(std::vector<NewMessage>{edit, erase}).ok());
+  }
   void enable(SqliteSearchOptions o = {}) { search_ = std::make_unique<SqliteSearch>(db_, o); }
   std::size_t count(const std::string& term) {
     SearchQuery q;
@@ -62,6 +77,19 @@ class SqliteSearchTest : public ::testing::Test {
       if (!more.ok() || !*more) return steps;
       ++steps;
     }
+  }
+
+  // Rows in the index itself (no search first, so nothing queued is indexed on the way).
+  std::int64_t indexed() {
+    auto n = db_->read([](SqliteConnection& c) -> Result<std::int64_t> {
+      auto s = c.prepare("SELECT COUNT(*) FROM message_fts");
+      if (!s.ok()) return s.error();
+      auto row = s->step();
+      if (!row.ok()) return row.error();
+      return s->column_int64(0);
+    });
+    EXPECT_TRUE(n.ok()) << n.error().message;
+    return n.ok() ? *n : -1;
   }
 
   testing::TempDir dir_;
@@ -116,14 +144,14 @@ TEST_F(SqliteSearchTest, TheBackFillResumesAfterARestartAndIndexesEachMessageOnc
   EXPECT_EQ(count("work"), 10u);
 }
 
-TEST_F(SqliteSearchTest, TheBackgroundThreadFinishesTheBackFill) {
+TEST_F(SqliteSearchTest, TheIndexerThreadFinishesTheBackFill) {
   seed_users();
   store_dms(100, 50, "threaded fill");
   SqliteSearchOptions o;
   o.backfill_batch = 7;
   o.backfill_pause_ms = 0;
   enable(o);
-  search_->start_backfill();
+  search_->start();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (*search_->indexing() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -140,18 +168,7 @@ TEST_F(SqliteSearchTest, ReEnablingAfterADisabledSpellRebuildsEditsAndDeletesInc
   search_.reset();
   disable_sqlite_search(*db_);
   open();  // no triggers now: these changes reach only the message table
-  NewMessage edit;
-  edit.msg.id = 100;
-  edit.msg.conv = ConvKey::dm(kAlice, kBob);
-  edit.msg.from = kAlice;
-  edit.msg.body = "rewritten text";
-  edit.change = Change::edit;
-  edit.change_id = 9001;
-  NewMessage erase = edit;
-  erase.msg.id = 101;
-  erase.change = Change::erase;
-  erase.change_id = 9002;
-  ASSERT_TRUE(store_->change_messages(std::vector<NewMessage>{edit, erase}).ok());
+  edit_100_and_erase_101("rewritten text");
   store_dms(200, 1, "written while search was off");
   enable();
   EXPECT_TRUE(*search_->indexing());
@@ -160,6 +177,89 @@ TEST_F(SqliteSearchTest, ReEnablingAfterADisabledSpellRebuildsEditsAndDeletesInc
   EXPECT_EQ(count("rewritten"), 1u);
   EXPECT_EQ(count("text"), 1u);
   EXPECT_EQ(count("while search"), 1u);
+}
+
+TEST_F(SqliteSearchTest, TheSendPathQueuesMessagesAndTheIndexerIndexesThemInBatches) {
+  seed_users();
+  SqliteSearchOptions o;
+  o.index_batch = 10;
+  enable(o);
+  store_dms(100, 25, "queued for the indexer");
+  EXPECT_EQ(*search_->queued(), 25);
+  EXPECT_EQ(indexed(), 0);  // the storing transaction wrote only the queue
+  ASSERT_TRUE(*search_->index_step());
+  EXPECT_EQ(*search_->queued(), 15);
+  EXPECT_EQ(indexed(), 10);
+  ASSERT_TRUE(*search_->index_step());
+  EXPECT_FALSE(*search_->index_step());  // the last five
+  EXPECT_EQ(*search_->queued(), 0);
+  EXPECT_EQ(indexed(), 25);
+  EXPECT_FALSE(*search_->index_step());  // nothing queued
+}
+
+TEST_F(SqliteSearchTest, ASearchIndexesWhatIsQueuedFirstSoASentMessageIsFound) {
+  seed_users();
+  SqliteSearchOptions o;
+  o.index_batch = 4;
+  o.flush_batches = 2;
+  enable(o);
+  drain();  // the (empty) history of a database that had no index
+  store_dms(100, 6, "just sent");
+  SearchQuery q;
+  q.terms = {"just"};
+  q.limit = 100;
+  auto r = search_->search(kBob, q);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->hits.size(), 6u);
+  EXPECT_FALSE(r->indexing);
+  // Further behind than the search indexes first: what it did not reach is not yet found,
+  // and the page says so.
+  store_dms(200, 12, "burst of sends");
+  q.terms = {"burst"};
+  r = search_->search(kBob, q);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->hits.size(), 8u);
+  EXPECT_TRUE(r->indexing);
+  EXPECT_EQ(count("burst"), 12u);
+}
+
+TEST_F(SqliteSearchTest, AMessageDeletedOrEditedWhileQueuedIsIndexedAsItIsNow) {
+  seed_users();
+  enable();
+  store_dms(100, 3, "first words");
+  edit_100_and_erase_101("second words");
+  EXPECT_FALSE(*search_->index_step());
+  EXPECT_EQ(*search_->queued(), 0);
+  EXPECT_EQ(indexed(), 2);
+  EXPECT_EQ(count("first"), 1u);   // 102
+  EXPECT_EQ(count("second"), 1u);  // 100, edited
+  EXPECT_EQ(count("words"), 2u);   // 101 is gone
+}
+
+TEST_F(SqliteSearchTest, TheQueueOutlivesARestartAndTheIndexerThreadDrainsIt) {
+  seed_users();
+  enable();
+  store_dms(100, 40, "stored before the crash");
+  search_.reset();
+  open();  // a restart before the indexer ran: the queue committed with the messages
+  SqliteSearchOptions o;
+  o.index_batch = 7;
+  o.index_idle_ms = 1;
+  enable(o);
+  EXPECT_EQ(*search_->queued(), 40);
+  search_->start();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (*search_->queued() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(*search_->queued(), 0);
+  EXPECT_EQ(indexed(), 40);
+  // It keeps running: what is stored later is indexed without a search asking.
+  store_dms(500, 3, "stored after the start");
+  while (indexed() < 43 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(indexed(), 43);
 }
 
 TEST_F(SqliteSearchTest, AQueryPastItsTimeBudgetStopsWithUnavailable) {

@@ -47,6 +47,7 @@ class SqliteBackend final : public Backend {
   void forget_index() override {
     auto r = db_->write([](SqliteConnection& c) -> Result<void> {
       IMD_TRY(c.exec("DELETE FROM message_fts"));
+      IMD_TRY(c.exec("DELETE FROM search_queue"));
       return c.exec("UPDATE search_state SET pending_lo = 0, pending_hi = 9223372036854775807");
     });
     ASSERT_TRUE(r.ok()) << r.error().message;
