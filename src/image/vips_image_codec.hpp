@@ -20,7 +20,8 @@ namespace imd {
 struct ImageCodecLimits {
   std::uint64_t max_pixels = 50'000'000;
   int workers = 2;
-  std::chrono::milliseconds wait{10'000};
+  // Short: a waiting upload holds a thread of the blocking pool every REST request needs.
+  std::chrono::milliseconds wait{2'000};
 };
 
 class VipsImageCodec final : public ImageCodec {
