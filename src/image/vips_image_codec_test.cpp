@@ -86,31 +86,40 @@ TEST_F(Codec, APngLosesItsTextAndSmallImagesAreNotEnlarged) {
   EXPECT_TRUE(bluish(pixel_at(r->clean.bytes, 25, 5)));
 }
 
-TEST_F(Codec, AnAnimatedGifKeepsItsFrames) {
-  // Two 20 x 10 frames (the second one mirrored), stacked as libvips holds animations.
+// Two 20 x 10 frames (the second one mirrored), stacked as libvips holds animations, saved by
+// `save` (gifsave_buffer or webpsave_buffer).
+template <typename Save>
+std::string two_frames(Save save) {
   const std::string png = png_halves(20, 10);
   VipsImage* frame = vips_image_new_from_buffer(png.data(), png.size(), "", nullptr);
-  ASSERT_NE(frame, nullptr);
-  VipsImage *mirrored = nullptr, *strip = nullptr, *anim = nullptr;
-  ASSERT_EQ(vips_flip(frame, &mirrored, VIPS_DIRECTION_HORIZONTAL, nullptr), 0);
-  ASSERT_EQ(vips_join(frame, mirrored, &strip, VIPS_DIRECTION_VERTICAL, nullptr), 0);
-  anim = vips_image_copy_memory(strip);
-  ASSERT_NE(anim, nullptr);
+  VipsImage *mirrored = nullptr, *strip = nullptr;
+  EXPECT_EQ(vips_flip(frame, &mirrored, VIPS_DIRECTION_HORIZONTAL, nullptr), 0);
+  EXPECT_EQ(vips_join(frame, mirrored, &strip, VIPS_DIRECTION_VERTICAL, nullptr), 0);
+  VipsImage* anim = vips_image_copy_memory(strip);
   vips_image_set_int(anim, VIPS_META_PAGE_HEIGHT, 10);
   void* buf = nullptr;
   std::size_t len = 0;
-  ASSERT_EQ(vips_gifsave_buffer(anim, &buf, &len, nullptr), 0) << vips_error_buffer();
-  const std::string gif(static_cast<const char*>(buf), len);
+  EXPECT_EQ(save(anim, &buf, &len, nullptr), 0) << vips_error_buffer();
+  std::string out(static_cast<const char*>(buf), len);
   g_free(buf);
   for (VipsImage* im : {frame, mirrored, strip, anim}) g_object_unref(im);
+  return out;
+}
 
-  auto r = codec_.clean(gif, "image/gif", 360);
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(r->clean.type, "image/gif");
-  EXPECT_EQ(r->clean.width, 20u);
-  EXPECT_EQ(r->clean.height, 10u);  // one frame's height
-  EXPECT_EQ(image_info(r->clean.bytes).pages, 2);
-  EXPECT_EQ(r->thumb.height, 10u);  // the first frame
+TEST_F(Codec, AnimatedGifsAndWebpsKeepTheirFrames) {
+  for (const auto& [type, bytes] :
+       {std::pair<std::string, std::string>{"image/gif", two_frames(vips_gifsave_buffer)},
+        std::pair<std::string, std::string>{"image/webp", two_frames(vips_webpsave_buffer)}}) {
+    ASSERT_EQ(image_info(bytes).pages, 2) << type;
+    auto r = codec_.clean(bytes, type, 360);
+    ASSERT_TRUE(r.ok()) << type << ": " << r.error().message;
+    EXPECT_EQ(r->clean.type, type);
+    EXPECT_EQ(r->clean.width, 20u);
+    EXPECT_EQ(r->clean.height, 10u);  // one frame's height
+    EXPECT_EQ(image_info(r->clean.bytes).pages, 2) << type;
+    EXPECT_EQ(r->thumb.height, 10u);  // the first frame
+    EXPECT_EQ(image_info(r->thumb.bytes).pages, 1) << type;
+  }
 }
 
 TEST_F(Codec, ABombIsRefusedFromItsHeaderWithoutDecoding) {
