@@ -7,7 +7,9 @@
 #include <sys/resource.h>
 #include <vips/vips.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include "support/test_images.hpp"
 
@@ -167,6 +169,36 @@ TEST_F(Codec, ASquareIsTheUprightCentre) {
   EXPECT_TRUE(reddish(pixel_at(r->bytes, 16, 4)));
   EXPECT_TRUE(bluish(pixel_at(r->bytes, 16, 28)));
   EXPECT_FALSE(contains(r->bytes, kGpsMarker));
+}
+
+// Every wait has a timeout: with its one worker busy, a caller gets unavailable (and when to
+// retry) after its wait instead of queueing. The busy side repeats a large image (each takes
+// far longer than the 50 ms wait) until the other side has seen a refusal: no timing assumed
+// but that, and the loop ends either way.
+TEST_F(Codec, ABusyCodecRefusesAfterItsWait) {
+  VipsImageCodec one(ImageCodecLimits{
+      .max_pixels = 50'000'000, .workers = 1, .wait = std::chrono::milliseconds(50)});
+  const std::string big = png_halves(3000, 3000);
+  const std::string tiny = png_halves(8, 8);
+  std::atomic<bool> refused{false};
+  std::atomic<bool> done{false};
+  std::thread busy([&] {
+    for (int i = 0; i < 100 && !refused.load(); ++i) (void)one.clean(big, "image/png", 360);
+    done = true;
+  });
+  Error seen{Errc::internal, ""};
+  while (!refused.load() && !done.load()) {
+    auto r = one.square(tiny, "image/png", 4);
+    if (!r.ok()) {
+      seen = r.error();
+      refused = true;
+    }
+  }
+  busy.join();
+  ASSERT_TRUE(refused.load()) << "the busy side never held the worker";
+  EXPECT_EQ(seen.code, Errc::unavailable) << seen.message;
+  EXPECT_GT(seen.retry_after_s, 0);
+  EXPECT_TRUE(one.square(tiny, "image/png", 4).ok());  // free again
 }
 
 }  // namespace
