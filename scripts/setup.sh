@@ -9,7 +9,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libsodium-dev libssl-dev libcurl4-openssl-dev
   libcpp-jwt-dev nlohmann-json3-dev libtomlplusplus-dev
-  libgtest-dev
+  libgtest-dev libvips-dev
   python3-websockets
   curl procps
   chromium

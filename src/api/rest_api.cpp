@@ -269,6 +269,10 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
   add("DELETE", "/api/v1/admin/spaces/{id}/members/{id}", &RestApi::admin_remove_member, true);
   // POST /api/v1/files is an upload: its body is streamed (is_upload, begin_upload).
   add("GET", "/api/v1/files/{key}", &RestApi::files_get, true);
+  // PUT .../avatar is an upload too; GET serves it to whoever may see its owner.
+  add("GET", "/api/v1/users/{id}/avatar", &RestApi::avatar_of_user, true);
+  add("GET", "/api/v1/spaces/{id}/avatar", &RestApi::avatar_of_space, true);
+  add("GET", "/api/v1/channels/{id}/avatar", &RestApi::avatar_of_channel, true);
   add("POST", "/api/v1/spaces/{id}/invites", &RestApi::invites_create, true);
   add("GET", "/api/v1/spaces/{id}/invites", &RestApi::invites_list, true);
   add("DELETE", "/api/v1/spaces/{id}/invites/{code}", &RestApi::invites_revoke, true);
@@ -840,6 +844,7 @@ class FileUploadBody final : public Upload {
       o["width"] = f->width;
       o["height"] = f->height;
     }
+    if (!f->thumb_type.empty()) o["thumb_url"] = "/api/v1/files/" + f->id + "?thumb=1";
     HttpResponse r = json_response(201, o);
     r.headers.emplace_back("Location", "/api/v1/files/" + f->id);
     return r;
@@ -849,10 +854,107 @@ class FileUploadBody final : public Upload {
   std::unique_ptr<FileUpload> upload_;
 };
 
+// An avatar upload after its headers were accepted: the square is stored, then the owner's
+// `avatar` field becomes its URL (through the service that checked the caller may change it).
+class AvatarUploadBody final : public Upload {
+ public:
+  AvatarUploadBody(std::unique_ptr<AvatarUpload> upload, Services& s, Id caller, AvatarOf kind,
+                   Id owner)
+      : upload_(std::move(upload)), s_(s), caller_(caller), kind_(kind), owner_(owner) {}
+  Result<void> write(std::span<const char> bytes) override { return upload_->write(bytes); }
+  HttpResponse finish() override {
+    auto url = upload_->finish();
+    if (!url) return error_response(url.error());
+    switch (kind_) {
+      case AvatarOf::user:
+        return respond(s_.auth.update_me(caller_, ProfileUpdate{.name = {}, .avatar = *url}), 200,
+                       [](const User& u) { return user_json(u, true); });
+      case AvatarOf::space:
+        return respond(s_.spaces.update_space(caller_, owner_, std::nullopt, *url), 200,
+                       space_json);
+      case AvatarOf::channel:
+        return respond(s_.spaces.update_channel(caller_, owner_, std::nullopt, *url), 200,
+                       channel_json);
+    }
+    return error_response(make_error(Errc::internal, "unknown avatar kind"));
+  }
+
+ private:
+  std::unique_ptr<AvatarUpload> upload_;
+  Services& s_;
+  const Id caller_;
+  const AvatarOf kind_;
+  const Id owner_;
+};
+
+struct AvatarTarget {
+  AvatarOf kind;
+  Id id;  // 0: the caller (users/me)
+};
+
+// PUT /api/v1/users/me/avatar, /api/v1/spaces/{id}/avatar, /api/v1/channels/{id}/avatar.
+std::optional<AvatarTarget> avatar_target(std::string_view method, std::string_view path) {
+  constexpr std::string_view kPrefix = "/api/v1/";
+  constexpr std::string_view kSuffix = "/avatar";
+  if (method != "PUT" || !path.starts_with(kPrefix) || !path.ends_with(kSuffix)) return {};
+  path = path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
+  const auto slash = path.find('/');
+  if (slash == std::string_view::npos) return {};
+  const std::string_view what = path.substr(0, slash);
+  const std::string_view id = path.substr(slash + 1);
+  if (what == "users") {
+    if (id == "me") return AvatarTarget{AvatarOf::user, 0};
+    return {};
+  }
+  const AvatarOf kind = what == "spaces" ? AvatarOf::space : AvatarOf::channel;
+  if (what != "spaces" && what != "channels") return {};
+  if (id.empty() || id.size() > 20 || id.find_first_not_of("0123456789") != std::string::npos) {
+    return {};
+  }
+  auto n = json::parse_uint(id);
+  if (!n || *n == 0) return {};
+  return AvatarTarget{kind, static_cast<Id>(*n)};
+}
+
 }  // namespace
 
 bool RestApi::is_upload(std::string_view method, std::string_view path) {
-  return method == "POST" && (path == "/api/v1/files" || path == "/api/v1/files/");
+  return (method == "POST" && (path == "/api/v1/files" || path == "/api/v1/files/")) ||
+         avatar_target(method, path).has_value();
+}
+
+std::variant<std::unique_ptr<Upload>, HttpResponse> RestApi::begin_avatar(
+    const HttpRequest& req, std::optional<std::uint64_t> content_length) {
+  const std::string_view target = req.target;
+  const auto at = avatar_target(req.method, target.substr(0, target.find('?')));
+  if (!at) return error_response(make_error(Errc::not_found, "no such endpoint"));
+  if (content_length && *content_length > kMaxAvatarUploadBytes) {
+    return error_response(make_error(
+        Errc::payload_too_large,
+        "an avatar may have at most " + std::to_string(kMaxAvatarUploadBytes) + " bytes"));
+  }
+  auto token = bearer_token(req.authorization);
+  if (!token) return error_response(make_error(Errc::unauthenticated, "missing bearer token"));
+  auto user = s_.auth.authenticate(*token);
+  if (!user) return error_response(user.error());
+  // May the caller change it? Asked before any of the body is read (a change of nothing
+  // answers exactly what a real change would be refused with).
+  Id owner = *user;
+  if (at->kind == AvatarOf::space) {
+    owner = at->id;
+    if (auto may = s_.spaces.update_space(*user, owner, std::nullopt, std::nullopt); !may) {
+      return error_response(may.error());
+    }
+  } else if (at->kind == AvatarOf::channel) {
+    owner = at->id;
+    if (auto may = s_.spaces.update_channel(*user, owner, std::nullopt, std::nullopt); !may) {
+      return error_response(may.error());
+    }
+  }
+  auto upload = s_.files->begin_avatar(at->kind, owner, content_length);
+  if (!upload) return error_response(upload.error());
+  return std::unique_ptr<Upload>(
+      std::make_unique<AvatarUploadBody>(std::move(*upload), s_, *user, at->kind, owner));
 }
 
 std::variant<std::unique_ptr<Upload>, HttpResponse> RestApi::begin_upload(
@@ -862,6 +964,7 @@ std::variant<std::unique_ptr<Upload>, HttpResponse> RestApi::begin_upload(
     metrics::imd().rate_limited.at("http").inc();
     return error_response(make_error(Errc::too_many_requests, "rate limit exceeded"));
   }
+  if (req.method == "PUT") return begin_avatar(req, content_length);
   // The file limit first: it needs no token, and nothing of the body is read either way.
   if (content_length && *content_length > s_.files->limits().max_bytes) {
     return error_response(make_error(
@@ -886,9 +989,37 @@ std::variant<std::unique_ptr<Upload>, HttpResponse> RestApi::begin_upload(
   return std::unique_ptr<Upload>(std::make_unique<FileUploadBody>(std::move(*upload)));
 }
 
+HttpResponse RestApi::avatar_response(AvatarOf kind, Id owner, const HttpRequest& req) {
+  if (s_.files == nullptr) return error_response(make_error(Errc::not_found, "no avatar"));
+  auto d = s_.files->open_avatar(kind, owner);
+  if (!d) return error_response(d.error());
+  return file_response(d->meta, std::move(d->reader), req);
+}
+
+// Anyone signed in sees a user (GET /api/v1/users/{id}), so their avatar too.
+HttpResponse RestApi::avatar_of_user(Ctx& ctx) {
+  if (auto u = s_.auth.get_user(ctx.user, ctx.params[0]); !u) return error_response(u.error());
+  return avatar_response(AvatarOf::user, ctx.params[0], ctx.req);
+}
+
+HttpResponse RestApi::avatar_of_space(Ctx& ctx) {
+  if (auto sp = s_.spaces.get_space(ctx.user, ctx.params[0]); !sp) {
+    return error_response(sp.error());
+  }
+  return avatar_response(AvatarOf::space, ctx.params[0], ctx.req);
+}
+
+HttpResponse RestApi::avatar_of_channel(Ctx& ctx) {
+  if (auto ch = s_.spaces.get_channel(ctx.user, ctx.params[0]); !ch) {
+    return error_response(ch.error());
+  }
+  return avatar_response(AvatarOf::channel, ctx.params[0], ctx.req);
+}
+
 HttpResponse RestApi::files_get(Ctx& ctx) {
   if (s_.files == nullptr) return error_response(make_error(Errc::not_found, "no such file"));
-  auto d = s_.files->open(ctx.user, ctx.key);
+  const std::string* thumb = ctx.query_value("thumb");
+  auto d = s_.files->open(ctx.user, ctx.key, thumb != nullptr && *thumb == "1");
   if (!d) return error_response(d.error());
   return file_response(d->meta, std::move(d->reader), ctx.req);
 }

@@ -68,7 +68,8 @@ class RestApi {
   // change): the transport runs those on their own bounded pool, so that a login flood never
   // holds the threads every other request needs.
   bool hashes_password(std::string_view method, std::string_view path) const;
-  // Whether the request is an upload (POST /api/v1/files), whose body the transport streams to
+  // Whether the request is an upload (POST /api/v1/files, PUT /api/v1/users/me/avatar,
+  // /api/v1/spaces/{id}/avatar, /api/v1/channels/{id}/avatar), whose body the transport streams to
   // begin_upload()'s Upload instead of reading it whole.
   static bool is_upload(std::string_view method, std::string_view path);
   // Checks an upload's headers (req has no body): authentication, the per-IP rate, the declared
@@ -131,6 +132,13 @@ class RestApi {
   HttpResponse dms_messages(Ctx&);
   HttpResponse conversations(Ctx&);
   HttpResponse files_get(Ctx&);
+  HttpResponse avatar_of_user(Ctx&);
+  HttpResponse avatar_of_space(Ctx&);
+  HttpResponse avatar_of_channel(Ctx&);
+  HttpResponse avatar_response(AvatarOf kind, Id owner, const HttpRequest& req);
+  // begin_upload of PUT .../avatar: the caller may change the owner's avatar, the length.
+  std::variant<std::unique_ptr<Upload>, HttpResponse> begin_avatar(
+      const HttpRequest& req, std::optional<std::uint64_t> content_length);
   HttpResponse invites_create(Ctx&);
   HttpResponse invites_list(Ctx&);
   HttpResponse invites_revoke(Ctx&);

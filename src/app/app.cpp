@@ -41,6 +41,7 @@
 #include "domain/sync_service.hpp"
 #include "domain/tokens.hpp"
 #include "gateway/hub.hpp"
+#include "image/vips_image_codec.hpp"
 #include "net/server.hpp"
 #include "queue/local_queue.hpp"
 #include "queue_nats/nats_queue.hpp"
@@ -404,7 +405,13 @@ struct App::Parts {
     fl.quota_bytes = static_cast<std::uint64_t>(config.files.quota_bytes);
     fl.orphan_ttl_ms = config.files.orphan_ttl_s * 1000;
     fl.sweep_interval = std::chrono::seconds(config.files.sweep_interval_s);
-    files = std::make_unique<FileService>(*file_store, *blobs, *store, clock, fl);
+    fl.max_image_pixels = static_cast<std::uint64_t>(config.files.max_image_pixels);
+    fl.thumb_px = static_cast<std::uint32_t>(config.files.thumb_px);
+    fl.avatar_px = static_cast<std::uint32_t>(config.files.avatar_px);
+    images = std::make_unique<VipsImageCodec>(
+        ImageCodecLimits{.max_pixels = fl.max_image_pixels,
+                         .workers = static_cast<int>(config.files.image_workers)});
+    files = std::make_unique<FileService>(*file_store, *blobs, *store, clock, fl, images.get());
   }
 
   // cache = memory: in-process routes and caches (one process holds every connection).
@@ -493,6 +500,7 @@ struct App::Parts {
   std::unique_ptr<AdminService> admin;
   std::unique_ptr<SpaceService> spaces;
   std::unique_ptr<BlobStore> blobs;
+  std::unique_ptr<ImageCodec> images;
   std::unique_ptr<FileStore> file_store;
   std::unique_ptr<FileService> files;  // before messaging, which holds it (Attachments)
   std::unique_ptr<MessagingService> messaging;

@@ -153,6 +153,11 @@ const std::vector<Field>& fields() {
       SECRET("files.s3_secret_key", c.files.s3_secret_key, "blob = s3: secret access key"),
       NUM("files.max_bytes", c.files.max_bytes, "largest upload, bytes"),
       NUM("files.quota_bytes", c.files.quota_bytes, "bytes of live uploads per user"),
+      NUM("files.max_image_pixels", c.files.max_image_pixels,
+          "largest image accepted, width x height (all frames), checked before decoding"),
+      NUM("files.thumb_px", c.files.thumb_px, "thumbnails fit this many pixels square"),
+      NUM("files.avatar_px", c.files.avatar_px, "avatars are this many pixels square"),
+      NUM("files.image_workers", c.files.image_workers, "images processed at once"),
       NUM("files.orphan_ttl_s", c.files.orphan_ttl_s,
           "uploads never sent in a message are removed after this many seconds"),
       NUM("files.sweep_interval_s", c.files.sweep_interval_s,
@@ -356,7 +361,11 @@ Result<void> validate(const Config& c) {
                          {"files.max_bytes", c.files.max_bytes},
                          {"files.quota_bytes", c.files.quota_bytes},
                          {"files.orphan_ttl_s", c.files.orphan_ttl_s},
-                         {"files.sweep_interval_s", c.files.sweep_interval_s}}) {
+                         {"files.sweep_interval_s", c.files.sweep_interval_s},
+                         {"files.max_image_pixels", c.files.max_image_pixels},
+                         {"files.thumb_px", c.files.thumb_px},
+                         {"files.avatar_px", c.files.avatar_px},
+                         {"files.image_workers", c.files.image_workers}}) {
     if (v < 1) return bad(std::string(name) + " must be positive");
   }
   if (l.batch_linger_us < 0 || l.batch_linger_us > 100000) {
@@ -373,6 +382,11 @@ Result<void> validate(const Config& c) {
   auto roles = parse_roles(c.roles);
   if (!roles) return roles.error();
   if (c.files.blob != "disk" && c.files.blob != "s3") return bad("files.blob must be disk or s3");
+  if (c.files.thumb_px > 4096 || c.files.avatar_px > 1024 || c.files.image_workers > 64) {
+    return bad(
+        "files.thumb_px must be at most 4096, files.avatar_px at most 1024, "
+        "files.image_workers at most 64");
+  }
   if (c.files.blob == "s3" &&
       (c.files.s3_endpoint.find("://") == std::string::npos || c.files.s3_bucket.empty() ||
        c.files.s3_access_key.empty() || c.files.s3_secret_key.empty())) {

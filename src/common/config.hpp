@@ -97,6 +97,11 @@ struct FilesConfig {
   std::int64_t quota_bytes = 1ll << 30;   // all live files of one user
   std::int64_t orphan_ttl_s = 24 * 3600;  // uploaded, never sent: removed after this
   std::int64_t sweep_interval_s = 600;    // how often orphans are looked for
+  // Images (jpeg, png, gif, webp): re-encoded without metadata, with a thumbnail (libvips).
+  std::int64_t max_image_pixels = 50'000'000;  // width x height (all frames); more: refused
+  std::int64_t thumb_px = 360;                 // thumbnails fit thumb_px x thumb_px
+  std::int64_t avatar_px = 128;                // avatars are avatar_px x avatar_px
+  std::int64_t image_workers = 2;              // images processed at once (each up to a core)
   // blob = s3: an S3-compatible object store (path-style URLs <endpoint>/<bucket>/<prefix><id>).
   std::string s3_endpoint;  // scheme://host[:port]
   std::string s3_region = "us-east-1";

@@ -28,12 +28,42 @@ Error too_large(const std::string& why) {
   return make_error(Errc::payload_too_large, why);
 }
 
+std::string sha256_hex(std::string_view bytes) {
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  return to_hex(digest, sizeof digest);
+}
+
+Result<void> put_blob(BlobStore& blobs, std::string_view key, std::string_view bytes) {
+  auto w = blobs.create(key);
+  if (!w) return w.error();
+  IMD_TRY((*w)->write(std::span<const char>(bytes.data(), bytes.size())));
+  return (*w)->commit();
+}
+
+Result<std::string> read_blob(BlobStore& blobs, std::string_view key) {
+  auto r = blobs.open(key);
+  if (!r) return r.error();
+  std::string out((*r)->size(), '\0');
+  std::size_t at = 0;
+  while (at < out.size()) {
+    auto n = (*r)->read(at, std::span<char>(out.data() + at, out.size() - at));
+    if (!n) return n.error();
+    if (*n == 0) return make_error(Errc::unavailable, "a blob ended early");
+    at += *n;
+  }
+  return out;
+}
+
 class StreamingUpload final : public FileUpload {
  public:
-  StreamingUpload(FileStore& files, BlobStore& blobs, std::unique_ptr<BlobWriter> writer,
-                  FileMeta meta, std::uint64_t allowed, std::string limit_name)
+  StreamingUpload(FileStore& files, BlobStore& blobs, ImageCodec* images, const FilesLimits& limits,
+                  std::unique_ptr<BlobWriter> writer, FileMeta meta, std::uint64_t allowed,
+                  std::string limit_name)
       : files_(files),
         blobs_(blobs),
+        images_(images),
+        limits_(limits),
         writer_(std::move(writer)),
         meta_(std::move(meta)),
         allowed_(allowed),
@@ -62,21 +92,46 @@ class StreamingUpload final : public FileUpload {
     const ImageSize dims = image_size(meta_.type, head_);
     meta_.width = dims.width;
     meta_.height = dims.height;
-    if (std::uint64_t{dims.width} * dims.height > kMaxImagePixels) {
+    if (std::uint64_t{dims.width} * dims.height > limits_.max_image_pixels) {
       return too_large("the image has " + std::to_string(std::uint64_t{dims.width} * dims.height) +
-                       " pixels, at most " + std::to_string(kMaxImagePixels));
+                       " pixels, at most " + std::to_string(limits_.max_image_pixels));
     }
     IMD_TRY(writer_->commit());
-    if (auto stored = files_.create_file(meta_); !stored) {
+    // Until create_file, nobody can download the blob: the upload as sent is replaced by its
+    // clean copy before anyone may read it.
+    auto stored = clean_image();
+    if (stored) stored = files_.create_file(meta_);
+    if (!stored) {
       (void)blobs_.remove(meta_.id);
+      (void)blobs_.remove(FileService::thumb_key(meta_.id));
       return stored.error();
     }
     return meta_;
   }
 
  private:
+  Result<void> clean_image() {
+    if (images_ == nullptr || !is_inline_image(meta_.type)) return {};
+    auto original = read_blob(blobs_, meta_.id);
+    if (!original) return original.error();
+    auto img = images_->clean(*original, meta_.type, limits_.thumb_px);
+    if (!img) return img.error();
+    original->clear();
+    original->shrink_to_fit();
+    IMD_TRY(put_blob(blobs_, FileService::thumb_key(meta_.id), img->thumb.bytes));
+    IMD_TRY(put_blob(blobs_, meta_.id, img->clean.bytes));
+    meta_.size = img->clean.bytes.size();
+    meta_.sha256 = sha256_hex(img->clean.bytes);
+    meta_.width = img->clean.width;
+    meta_.height = img->clean.height;
+    meta_.thumb_type = img->thumb.type;
+    return {};
+  }
+
   FileStore& files_;
   BlobStore& blobs_;
+  ImageCodec* images_;
+  const FilesLimits& limits_;
   std::unique_ptr<BlobWriter> writer_;
   FileMeta meta_;
   std::uint64_t allowed_;
@@ -89,11 +144,75 @@ Error no_such_file() {
   return make_error(Errc::not_found, "no such file");
 }
 
+class SquareUpload final : public AvatarUpload {
+ public:
+  SquareUpload(FileStore& files, BlobStore& blobs, ImageCodec& images, Clock& clock,
+               const FilesLimits& limits, AvatarOf kind, Id owner)
+      : files_(files),
+        blobs_(blobs),
+        images_(images),
+        clock_(clock),
+        limits_(limits),
+        kind_(kind),
+        owner_(owner) {}
+
+  Result<void> write(std::span<const char> bytes) override {
+    if (body_.size() + bytes.size() > kMaxAvatarUploadBytes) {
+      return too_large("an avatar may have at most " + std::to_string(kMaxAvatarUploadBytes) +
+                       " bytes");
+    }
+    body_.append(bytes.data(), bytes.size());
+    return {};
+  }
+
+  Result<std::string> finish() override {
+    const std::string type = sniff_type(std::span<const char>(body_.data(), body_.size()));
+    if (!is_inline_image(type)) {
+      return make_error(Errc::invalid_argument, "an avatar must be a JPEG, PNG, GIF or WebP image");
+    }
+    auto square = images_.square(body_, type, limits_.avatar_px);
+    if (!square) return square.error();
+    const std::string key = new_file_id();
+    IMD_TRY(put_blob(blobs_, key, square->bytes));
+    auto old = files_.set_avatar(kind_, owner_, key, clock_.now_ms());
+    if (!old) {
+      (void)blobs_.remove(key);
+      return old.error();
+    }
+    if (!old->empty() && valid_blob_key(*old)) {
+      if (auto r = blobs_.remove(*old); !r) {
+        LOG_WARN("avatar " << *old
+                           << ": removing the replaced bytes failed: " << r.error().message);
+      }
+    }
+    return FileService::avatar_url(kind_, owner_, key);
+  }
+
+ private:
+  FileStore& files_;
+  BlobStore& blobs_;
+  ImageCodec& images_;
+  Clock& clock_;
+  const FilesLimits& limits_;
+  const AvatarOf kind_;
+  const Id owner_;
+  std::string body_;
+};
+
 }  // namespace
 
 FileService::FileService(FileStore& files, BlobStore& blobs, Store& store, Clock& clock,
-                         FilesLimits limits)
-    : files_(files), blobs_(blobs), store_(store), clock_(clock), limits_(limits) {}
+                         FilesLimits limits, ImageCodec* images)
+    : files_(files),
+      blobs_(blobs),
+      store_(store),
+      clock_(clock),
+      limits_(limits),
+      images_(images) {}
+
+std::string FileService::thumb_key(std::string_view file_id) {
+  return std::string(file_id) + "7468756d62";  // "thumb" in hex: a key adapters accept
+}
 
 FileService::~FileService() {
   stop();
@@ -119,7 +238,8 @@ Result<std::unique_ptr<FileUpload>> FileService::begin_upload(
   if (!writer) return writer.error();
   const bool quota_binds = left < limits_.max_bytes;
   return std::unique_ptr<FileUpload>(std::make_unique<StreamingUpload>(
-      files_, blobs_, std::move(*writer), std::move(meta), std::min(left, limits_.max_bytes),
+      files_, blobs_, images_, limits_, std::move(*writer), std::move(meta),
+      std::min(left, limits_.max_bytes),
       quota_binds ? "upload quota exceeded"
                   : "a file may have at most " + std::to_string(limits_.max_bytes) + " bytes"));
 }
@@ -152,10 +272,15 @@ Result<FileMeta> FileService::meta(Id user, std::string_view file_id) {
   return f;
 }
 
-Result<FileDownload> FileService::open(Id user, std::string_view file_id) {
+Result<FileDownload> FileService::open(Id user, std::string_view file_id, bool thumb) {
   auto f = meta(user, file_id);
   if (!f) return f.error();
-  auto reader = blobs_.open(f->id);
+  if (thumb) {
+    if (f->thumb_type.empty()) return make_error(Errc::not_found, "the file has no thumbnail");
+    f->type = f->thumb_type;
+    f->sha256 += "-thumb";  // its own validator
+  }
+  auto reader = blobs_.open(thumb ? thumb_key(f->id) : f->id);
   if (!reader) {
     if (reader.error().code == Errc::not_found) {
       LOG_WARN("file " << f->id << " has metadata but no bytes");
@@ -164,6 +289,39 @@ Result<FileDownload> FileService::open(Id user, std::string_view file_id) {
     return reader.error();
   }
   return FileDownload{std::move(*f), std::move(*reader)};
+}
+
+Result<std::unique_ptr<AvatarUpload>> FileService::begin_avatar(
+    AvatarOf kind, Id owner, std::optional<std::uint64_t> declared) {
+  if (images_ == nullptr) return make_error(Errc::not_found, "avatars are not enabled");
+  if (declared && *declared > kMaxAvatarUploadBytes) {
+    return too_large("an avatar may have at most " + std::to_string(kMaxAvatarUploadBytes) +
+                     " bytes");
+  }
+  return std::unique_ptr<AvatarUpload>(
+      std::make_unique<SquareUpload>(files_, blobs_, *images_, clock_, limits_, kind, owner));
+}
+
+Result<FileDownload> FileService::open_avatar(AvatarOf kind, Id owner) {
+  auto key = files_.avatar_key(kind, owner);
+  if (!key) return key.error();
+  if (key->empty()) return make_error(Errc::not_found, "no avatar");
+  auto reader = blobs_.open(*key);
+  if (!reader) return reader.error();
+  FileMeta meta;
+  meta.id = *key;
+  meta.name = "avatar.webp";
+  meta.type = "image/webp";
+  meta.sha256 = *key;  // a new avatar is a new key: the key is as good a validator
+  return FileDownload{std::move(meta), std::move(*reader)};
+}
+
+std::string FileService::avatar_url(AvatarOf kind, Id owner, std::string_view key) {
+  const char* what = kind == AvatarOf::user    ? "users"
+                     : kind == AvatarOf::space ? "spaces"
+                                               : "channels";
+  return "/api/v1/" + std::string(what) + "/" + std::to_string(owner) +
+         "/avatar?v=" + std::string(key.substr(0, 16));
 }
 
 std::string FileService::meta_json(const FileMeta& f) {
@@ -179,6 +337,7 @@ std::string FileService::meta_json(const FileMeta& f) {
     w.key("height").uint(f.height);
   }
   w.key("url").string("/api/v1/files/" + f.id);
+  if (!f.thumb_type.empty()) w.key("thumb_url").string("/api/v1/files/" + f.id + "?thumb=1");
   w.end_object();
   return out;
 }
@@ -234,6 +393,7 @@ void FileService::released(const Message& m) {
 }
 
 Result<void> FileService::remove_bytes(const std::string& file_id) {
+  IMD_TRY(blobs_.remove(thumb_key(file_id)));
   IMD_TRY(blobs_.remove(file_id));
   auto marked = files_.mark_deleted(file_id, clock_.now_ms());
   if (!marked) return marked.error();

@@ -27,10 +27,6 @@ struct ImageSize {
 // {0, 0} when the head does not hold them or the type is not an image.
 ImageSize image_size(std::string_view type, std::span<const char> head);
 
-// An image whose header declares more pixels than this is refused at upload: a decompression
-// bomb (a few KiB that decode to gigabytes) in the browsers it is shown in, or any decoder.
-inline constexpr std::uint64_t kMaxImagePixels = 100'000'000;
-
 // The image types served inline (everything else is an attachment).
 bool is_inline_image(std::string_view type);
 

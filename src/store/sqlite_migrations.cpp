@@ -270,6 +270,20 @@ CREATE TABLE search_state (
 INSERT INTO search_state (id, enabled, pending_lo, pending_hi) VALUES (1, 0, 0, 0);
 )sql";
 
+// Images (docs/schema.md "Files"): an upload's thumbnail type (its bytes are the blob
+// FileService::thumb_key; '' when it has none), and the avatars uploaded for users, spaces and
+// channels: the blob holding each one's square image (kind 1 user, 2 space, 3 channel).
+constexpr std::string_view kV10Images = R"sql(
+ALTER TABLE upload ADD COLUMN thumb_type TEXT NOT NULL DEFAULT '';
+CREATE TABLE avatar (
+  kind       INTEGER NOT NULL,
+  owner_id   INTEGER NOT NULL,
+  blob_key   TEXT    NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (kind, owner_id)
+) WITHOUT ROWID;
+)sql";
+
 // The search indexer's queue (SqliteSearch): ids of messages stored but not yet in
 // message_fts, appended by the storing transaction and drained in large batches, so the send
 // path no longer pays for FTS5's per-transaction work. kind: 1 channel_message, 2 message.
@@ -288,9 +302,9 @@ DROP TABLE IF EXISTS inbox;
 )sql";
 
 constexpr SqliteMigration kMigrations[] = {
-    {1, kV1Store},        {2, kV2Inbox},         {3, kV3Changes},
-    {4, kV4Access},       {5, kV5Files},         {6, kV6Search},
-    {7, kV7AccountState}, {11, kV11SearchQueue}, {12, kV12NoInboxRows},
+    {1, kV1Store},         {2, kV2Inbox},         {3, kV3Changes},      {4, kV4Access},
+    {5, kV5Files},         {6, kV6Search},        {7, kV7AccountState}, {10, kV10Images},
+    {11, kV11SearchQueue}, {12, kV12NoInboxRows},
 };
 
 constexpr std::string_view kCreateVersionTable =

@@ -340,9 +340,21 @@ constexpr std::string_view kV5Search[] = {
     " WHERE NOT EXISTS (SELECT 1 FROM search_state WHERE id = 1)",
 };
 
+// Images (the SQLite migration 10 says what they are).
+constexpr std::string_view kV9Images[] = {
+    "ALTER TABLE upload ADD COLUMN IF NOT EXISTS thumb_type VARCHAR(32) NOT NULL DEFAULT ''",
+    "CREATE TABLE IF NOT EXISTS avatar ("
+    " kind       TINYINT UNSIGNED NOT NULL,"
+    " owner_id   BIGINT UNSIGNED NOT NULL,"
+    " blob_key   VARCHAR(64) NOT NULL,"
+    " updated_at BIGINT NOT NULL,"
+    " PRIMARY KEY (kind, owner_id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin",
+};
+
 constexpr MysqlMigration kMigrations[] = {
-    {1, kV1Store}, {2, kV2Changes}, {3, kV3Access},
-    {4, kV4Files}, {5, kV5Search},  {6, kV6AccountState},
+    {1, kV1Store},  {2, kV2Changes},      {3, kV3Access}, {4, kV4Files},
+    {5, kV5Search}, {6, kV6AccountState}, {9, kV9Images},
 };
 
 constexpr std::string_view kCreateVersionTable =

@@ -29,9 +29,9 @@ class SqlFileStore final : public FileStore {
     return db_->write([&](Connection& c) -> Result<void> {
       auto n = D::change(c,
                          "INSERT INTO upload (id, uploader, name, size, type, sha256, width,"
-                         " height, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         " height, created_at, thumb_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          f.id, f.uploader, f.name, Id{f.size}, f.type, f.sha256, f.width, f.height,
-                         f.created_at);
+                         f.created_at, f.thumb_type);
       if (!n.ok()) return n.error();
       return {};
     });
@@ -42,7 +42,7 @@ class SqlFileStore final : public FileStore {
       return sql::one<FileMeta>(
           D::query(c,
                    "SELECT id, uploader, name, size, type, sha256, width, height, created_at,"
-                   " deleted_at FROM upload WHERE id = ?",
+                   " deleted_at, thumb_type FROM upload WHERE id = ?",
                    id),
           [](const auto& r) {
             return FileMeta{.id = r.column_text(0),
@@ -54,7 +54,8 @@ class SqlFileStore final : public FileStore {
                             .width = static_cast<std::uint32_t>(r.column_int64(6)),
                             .height = static_cast<std::uint32_t>(r.column_int64(7)),
                             .created_at = r.column_int64(8),
-                            .deleted_at = r.column_int64(9)};
+                            .deleted_at = r.column_int64(9),
+                            .thumb_type = r.column_text(10)};
           },
           "file");
     });
@@ -134,7 +135,38 @@ class SqlFileStore final : public FileStore {
     });
   }
 
+  Result<std::string> avatar_key(AvatarOf kind, Id owner) override {
+    return db_->read([&](Connection& c) { return read_avatar(c, kind, owner); });
+  }
+
+  Result<std::string> set_avatar(AvatarOf kind, Id owner, std::string_view key,
+                                 Millis now) override {
+    return db_->write([&](Connection& c) -> Result<std::string> {
+      auto old = read_avatar(c, kind, owner);
+      if (!old) return old;
+      auto n = old->empty() ? D::change(c,
+                                        "INSERT INTO avatar (kind, owner_id, blob_key, updated_at)"
+                                        " VALUES (?, ?, ?, ?)",
+                                        static_cast<std::uint32_t>(kind), owner, key, now)
+                            : D::change(c,
+                                        "UPDATE avatar SET blob_key = ?, updated_at = ?"
+                                        " WHERE kind = ? AND owner_id = ?",
+                                        key, now, static_cast<std::uint32_t>(kind), owner);
+      if (!n.ok()) return n.error();
+      return old;
+    });
+  }
+
  private:
+  static Result<std::string> read_avatar(Connection& c, AvatarOf kind, Id owner) {
+    auto key = sql::one<std::string>(
+        D::query(c, "SELECT blob_key FROM avatar WHERE kind = ? AND owner_id = ?",
+                 static_cast<std::uint32_t>(kind), owner),
+        [](const auto& r) { return r.column_text(0); }, "avatar");
+    if (!key && key.error().code == Errc::not_found) return std::string();
+    return key;
+  }
+
   const std::shared_ptr<Database> db_;
 };
 

@@ -1824,6 +1824,30 @@ TEST_P(StoreContract, OrphansAreOldLiveFilesNobodyShared) {
   EXPECT_EQ(files.orphans(500, 0)->size(), 0u);
 }
 
+TEST_P(StoreContract, AThumbnailTypeReadsBack) {
+  FileStore& files = backend_->files();
+  FileMeta f = file_meta('t', 7, 10, 10);
+  f.thumb_type = "image/webp";
+  ASSERT_TRUE(files.create_file(f));
+  ASSERT_TRUE(files.create_file(file_meta('u', 7, 10, 10)));
+  EXPECT_EQ(files.file_by_id(std::string(32, 't'))->thumb_type, "image/webp");
+  EXPECT_EQ(files.file_by_id(std::string(32, 'u'))->thumb_type, "");
+}
+
+TEST_P(StoreContract, AnAvatarIsOnePerOwnerAndKindAndTellsWhatItReplaced) {
+  FileStore& files = backend_->files();
+  const std::string k1(32, '1'), k2(32, '2'), k3(40, '3');
+  EXPECT_EQ(*files.avatar_key(AvatarOf::user, 7), "");
+  EXPECT_EQ(*files.set_avatar(AvatarOf::user, 7, k1, 100), "");
+  EXPECT_EQ(*files.set_avatar(AvatarOf::space, 7, k2, 100), "");  // same id, another kind
+  EXPECT_EQ(*files.avatar_key(AvatarOf::user, 7), k1);
+  EXPECT_EQ(*files.avatar_key(AvatarOf::space, 7), k2);
+  EXPECT_EQ(*files.avatar_key(AvatarOf::channel, 7), "");
+  EXPECT_EQ(*files.set_avatar(AvatarOf::user, 7, k3, 200), k1);
+  EXPECT_EQ(*files.avatar_key(AvatarOf::user, 7), k3);
+  EXPECT_EQ(*files.avatar_key(AvatarOf::user, 8), "");
+}
+
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContract,
                          ::testing::Values(BackendParam{"sqlite", make_sqlite}), param_name);
 INSTANTIATE_TEST_SUITE_P(Mysql, StoreContract, ::testing::Values(BackendParam{"mysql", make_mysql}),

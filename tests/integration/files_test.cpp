@@ -5,11 +5,14 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string_view>
 #include <thread>
 
 #include "support/client.hpp"
 #include "support/server_process.hpp"
+#include "support/test_images.hpp"
 
 namespace imd::test {
 namespace {
@@ -116,8 +119,9 @@ TEST_F(Files, APngRoundTripsWithSniffedTypeDimensionsAndSafeHeaders) {
   EXPECT_EQ(id.size(), 32u);
   EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos);
   EXPECT_EQ(r.str("url"), "/api/v1/files/" + id);
-  EXPECT_EQ(r.str("type"), "image/png");  // the client's text/html is ignored
-  EXPECT_EQ(r.json.at("size").as_int64(), 73);
+  EXPECT_EQ(r.str("type"), "image/png");                   // the client's text/html is ignored
+  const std::int64_t size = r.json.at("size").as_int64();  // of the clean copy (re-encoded)
+  EXPECT_GT(size, 0);
   EXPECT_EQ(r.json.at("width").as_int64(), 3);
   EXPECT_EQ(r.json.at("height").as_int64(), 2);
   EXPECT_EQ(r.header("Location"), "/api/v1/files/" + id);
@@ -130,7 +134,11 @@ TEST_F(Files, APngRoundTripsWithSniffedTypeDimensionsAndSafeHeaders) {
 
   auto d = download(a, id);
   ASSERT_EQ(d.status, 200) << d.body;
-  EXPECT_EQ(d.body, kPng);
+  EXPECT_EQ(static_cast<std::int64_t>(d.body.size()), size);
+  const ImageInfo served = image_info(d.body);
+  EXPECT_EQ(served.loader, "pngload_buffer");
+  EXPECT_EQ(served.width, 3);
+  EXPECT_EQ(served.height, 2);
   EXPECT_EQ(d.header("Content-Type"), "image/png");
   EXPECT_EQ(d.header("Content-Disposition").rfind("inline;", 0), 0u)
       << d.header("Content-Disposition");
@@ -143,7 +151,7 @@ TEST_F(Files, APngRoundTripsWithSniffedTypeDimensionsAndSafeHeaders) {
   // HEAD: the headers, no body.
   auto h = http().request("HEAD", "/api/v1/files/" + id, std::nullopt, a.access);
   EXPECT_EQ(h.status, 200);
-  EXPECT_EQ(h.header("Content-Length"), "73");
+  EXPECT_EQ(h.header("Content-Length"), std::to_string(size));
   EXPECT_TRUE(h.body.empty());
 }
 
@@ -169,18 +177,146 @@ TEST_F(Files, HtmlIsTextServedAsAnAttachmentWhateverTheClientClaims) {
 
 TEST_F(Files, ADecompressionBombIsRefusedByItsHeader) {
   auto a = account("alice");
-  // A PNG header that declares 20000 x 20000 pixels (400 M, over the 100 M limit).
-  std::string bomb = kPng;
-  bomb.replace(16, 8, std::string("\x00\x00\x4e\x20\x00\x00\x4e\x20", 8));
-  auto r = upload(a, "bomb.png", bomb);
+  // A 57-byte PNG whose header declares 100000 x 100000 pixels (30 GB decoded).
+  auto r = upload(a, "bomb.png", png_header_claiming(100000, 100000));
   EXPECT_EQ(r.status, 413) << r.body;
   EXPECT_EQ(r.error_code(), "payload_too_large");
-  // 10000 x 10000 is still an image.
-  std::string big = kPng;
-  big.replace(16, 8, std::string("\x00\x00\x27\x10\x00\x00\x27\x10", 8));
-  auto ok = upload(a, "big.png", big);
-  EXPECT_EQ(ok.status, 201) << ok.body;
-  EXPECT_EQ(ok.json.at("width").as_int64(), 10000);
+  // Under the limit, a header without the pixels it declares is a corrupt image: refused.
+  std::string fake = kPng;
+  fake.replace(16, 8, std::string("\x00\x00\x13\x88\x00\x00\x13\x88", 8));  // 5000 x 5000
+  auto bad = upload(a, "fake.png", fake);
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_EQ(bad.error_code(), "invalid_argument");
+}
+
+TEST_F(Files, ThePixelLimitIsConfigured) {
+  server_.reset();
+  start({"--files-max-image-pixels", "1000"});
+  auto a = account("alice");
+  auto big = upload(a, "big.png", png_halves(40, 40));  // 1600 pixels
+  EXPECT_EQ(big.status, 413) << big.body;
+  EXPECT_NE(big.body.find("at most 1000"), std::string::npos) << big.body;
+  auto small = upload(a, "small.png", png_halves(20, 20));
+  EXPECT_EQ(small.status, 201) << small.body;
+}
+
+// docs/security.md "Files": what a photo says about where it was taken never leaves the server.
+TEST_F(Files, AJpegIsServedUprightWithoutItsExifGpsOrXmp) {
+  auto a = account("alice");
+  const std::string jpeg = jpeg_with_metadata(80, 40);
+  ASSERT_NE(jpeg.find(kGpsMarker), std::string::npos);
+  ASSERT_NE(jpeg.find(kXmpMarker), std::string::npos);
+  ASSERT_EQ(image_info(jpeg).orientation, 6);
+
+  auto r = upload(a, "holiday.jpg", jpeg);
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id = r.str("id");
+  EXPECT_EQ(r.str("type"), "image/jpeg");
+  EXPECT_EQ(r.json.at("width").as_int64(), 40);  // as shown: the orientation is applied
+  EXPECT_EQ(r.json.at("height").as_int64(), 80);
+  EXPECT_EQ(r.str("thumb_url"), "/api/v1/files/" + id + "?thumb=1");
+
+  auto d = download(a, id);
+  ASSERT_EQ(d.status, 200);
+  EXPECT_EQ(d.body.find(kGpsMarker), std::string::npos);
+  EXPECT_EQ(d.body.find(kXmpMarker), std::string::npos);
+  EXPECT_EQ(d.body.find(std::string("Exif\0\0", 6)), std::string::npos);
+  const ImageInfo served = image_info(d.body);
+  EXPECT_EQ(served.loader, "jpegload_buffer");
+  EXPECT_EQ(served.width, 40);
+  EXPECT_EQ(served.height, 80);
+  EXPECT_LE(served.orientation, 1);
+  EXPECT_TRUE(reddish(pixel_at(d.body, 20, 10)));  // the left half is now on top
+  EXPECT_TRUE(bluish(pixel_at(d.body, 20, 70)));
+
+  auto t = http().request("GET", "/api/v1/files/" + id + "?thumb=1", std::nullopt, a.access);
+  ASSERT_EQ(t.status, 200) << t.body;
+  EXPECT_EQ(t.header("Content-Type"), "image/webp");
+  EXPECT_EQ(t.header("Content-Disposition").rfind("inline;", 0), 0u);
+  EXPECT_EQ(t.header("X-Content-Type-Options"), "nosniff");
+  EXPECT_NE(t.header("ETag"), d.header("ETag"));
+  const ImageInfo thumb = image_info(t.body);
+  EXPECT_EQ(thumb.loader, "webpload_buffer");
+  EXPECT_EQ(thumb.width, 40);  // smaller than 360: not enlarged
+  EXPECT_EQ(thumb.height, 80);
+  EXPECT_TRUE(reddish(pixel_at(t.body, 20, 10)));
+  EXPECT_EQ(t.body.find(kGpsMarker), std::string::npos);
+  auto again = http().request("GET", "/api/v1/files/" + id + "?thumb=1", std::nullopt, a.access,
+                              "application/json", {{"If-None-Match", t.header("ETag")}});
+  EXPECT_EQ(again.status, 304);
+
+  // Nothing of the upload as sent is kept where the bytes live.
+  if (blobs_on_disk()) {
+    for (const auto& e :
+         fs::recursive_directory_iterator(fs::path(server_->data_dir()) / "files")) {
+      if (!e.is_regular_file()) continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+      EXPECT_EQ(bytes.find(kGpsMarker), std::string::npos) << e.path();
+    }
+  }
+}
+
+TEST_F(Files, ALargeImageGetsAThumbnailThatFits) {
+  auto a = account("alice");
+  auto r = upload(a, "wide.png", png_halves(1200, 300));
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto t =
+      http().request("GET", "/api/v1/files/" + r.str("id") + "?thumb=1", std::nullopt, a.access);
+  ASSERT_EQ(t.status, 200);
+  const ImageInfo thumb = image_info(t.body);
+  EXPECT_EQ(thumb.width, 360);
+  EXPECT_EQ(thumb.height, 90);
+  EXPECT_LT(t.body.size(), download(a, r.str("id")).body.size());
+}
+
+TEST_F(Files, ThumbnailsAreServedToWhoMayReadTheFile) {
+  auto a = account("alice");
+  auto b = account("bob");
+  auto c = account("carol");
+  const std::string id = upload_ok(a, "p.png", png_halves(30, 20));
+  auto thumb = [&](const Account& who, const std::string& file) {
+    return http().request("GET", "/api/v1/files/" + file + "?thumb=1", std::nullopt, who.access);
+  };
+  EXPECT_EQ(thumb(a, id).status, 200);
+  EXPECT_EQ(thumb(b, id).status, 404);  // not shared yet
+  auto wa = connect_synced(a);
+  auto sent = send_file(*wa, "t1", "to", b.id, id);
+  ASSERT_TRUE(is_op(sent, "sent")) << bj::serialize(sent);
+  EXPECT_EQ(thumb(b, id).status, 200);
+  EXPECT_EQ(thumb(c, id).status, 404);
+  EXPECT_EQ(http().request("GET", "/api/v1/files/" + id + "?thumb=1", std::nullopt, "").status,
+            401);
+  // A file that is not an image has no thumbnail.
+  const std::string text = upload_ok(a, "notes.txt", "just words");
+  EXPECT_EQ(thumb(a, text).status, 404);
+  // Deleting the message removes the thumbnail with the file.
+  wa->send(bj::object{{"op", "delete"}, {"id", str(sent, "id")}});
+  auto frames = wa->recv_until([&](const bj::object& f) { return is_op(f, "deleted"); });
+  ASSERT_FALSE(frames.empty());
+  EXPECT_EQ(thumb(a, id).status, 404);
+  if (blobs_on_disk()) {
+    EXPECT_FALSE(fs::exists(blob_path(id + "7468756d62")));
+  }
+}
+
+TEST_F(Files, ACorruptImageIsRefusedAndNothingIsKept) {
+  auto a = account("alice");
+  const std::string jpeg = jpeg_with_metadata(64, 64);
+  auto r = upload(a, "broken.jpg", jpeg.substr(0, jpeg.size() / 2));
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.error_code(), "invalid_argument");
+  EXPECT_NE(r.body.find("cannot be decoded"), std::string::npos) << r.body;
+  if (blobs_on_disk()) {
+    const fs::path dir = fs::path(server_->data_dir()) / "files";
+    std::size_t blobs = 0;
+    if (fs::exists(dir)) {
+      for (const auto& e : fs::recursive_directory_iterator(dir)) blobs += e.is_regular_file();
+    }
+    EXPECT_EQ(blobs, 0u);
+  }
+  // The server is still there and serves the next image.
+  EXPECT_EQ(upload(a, "fine.jpg", jpeg).status, 201);
 }
 
 TEST_F(Files, FileNamesAreSanitized) {
@@ -277,13 +413,14 @@ TEST_F(Files, DmShareGivesThePeerAccessAndStrangersA404) {
   EXPECT_EQ(str(file, "name"), "dot.png");
   EXPECT_EQ(str(file, "type"), "image/png");
   EXPECT_EQ(str(file, "url"), "/api/v1/files/" + id);
-  EXPECT_EQ(file.at("size").as_int64(), 73);
+  EXPECT_EQ(str(file, "thumb_url"), "/api/v1/files/" + id + "?thumb=1");
   EXPECT_EQ(file.at("width").as_int64(), 3);
   EXPECT_EQ(file.at("height").as_int64(), 2);
 
   auto got = download(b, id);
   EXPECT_EQ(got.status, 200);
-  EXPECT_EQ(got.body, kPng);
+  EXPECT_EQ(got.body, download(a, id).body);
+  EXPECT_EQ(file.at("size").as_int64(), static_cast<std::int64_t>(got.body.size()));
   EXPECT_EQ(download(c, id).status, 404);
 
   // History carries the file too.
@@ -405,6 +542,122 @@ TEST_F(Files, UploadsNeverSentAreSwept) {
   EXPECT_EQ(download(a, orphan).status, 404);
   if (blobs_on_disk()) EXPECT_FALSE(fs::exists(blob_path(orphan)));
   EXPECT_EQ(download(b, shared).status, 200);
+}
+
+// Avatars go through the same codec: a square WebP, upright, without metadata, served to who
+// may see its owner; set by the user, or by who may rename the space or channel.
+class Avatars : public Files {
+ protected:
+  HttpResult put_avatar(const Account& a, const std::string& path, const std::string& bytes) {
+    return http().request("PUT", path, bytes, a.access, "image/jpeg");
+  }
+  HttpResult get(const Account& a, const std::string& url) {
+    return http().request("GET", url, std::nullopt, a.access);
+  }
+};
+
+TEST_F(Avatars, AUserSetsTheirsAndEveryoneSeesASquareWithoutMetadata) {
+  auto a = account("alice");
+  auto b = account("bob");
+  auto r = put_avatar(a, "/api/v1/users/me/avatar", jpeg_with_metadata(80, 40));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string url = r.str("avatar");
+  const std::string prefix = "/api/v1/users/" + a.id + "/avatar?v=";
+  ASSERT_EQ(url.rfind(prefix, 0), 0u) << url;
+  EXPECT_EQ(get(a, "/api/v1/users/me").str("avatar"), url);
+  EXPECT_EQ(get(b, "/api/v1/users/" + a.id).str("avatar"), url);
+
+  auto img = get(b, url);
+  ASSERT_EQ(img.status, 200) << img.body;
+  EXPECT_EQ(img.header("Content-Type"), "image/webp");
+  EXPECT_EQ(img.header("Cache-Control").rfind("private", 0), 0u);
+  const ImageInfo info = image_info(img.body);
+  EXPECT_EQ(info.loader, "webpload_buffer");
+  EXPECT_EQ(info.width, 128);
+  EXPECT_EQ(info.height, 128);
+  EXPECT_TRUE(reddish(pixel_at(img.body, 64, 10)));  // upright: the red half on top
+  EXPECT_TRUE(bluish(pixel_at(img.body, 64, 118)));
+  EXPECT_EQ(img.body.find(kGpsMarker), std::string::npos);
+  EXPECT_EQ(get(b, url).status, 200);
+  EXPECT_EQ(http().request("GET", url, std::nullopt, "").status, 401);
+
+  // A new one replaces it: a new version in the URL, the old bytes gone.
+  auto again = put_avatar(a, "/api/v1/users/me/avatar", png_halves(50, 50));
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_NE(again.str("avatar"), url);
+  EXPECT_NE(get(b, again.str("avatar")).body, img.body);
+  if (blobs_on_disk()) {
+    std::size_t blobs = 0;
+    for (const auto& e :
+         fs::recursive_directory_iterator(fs::path(server_->data_dir()) / "files")) {
+      blobs += e.is_regular_file();
+    }
+    EXPECT_EQ(blobs, 1u);
+  }
+  // Nobody has one until they upload it.
+  EXPECT_EQ(get(a, "/api/v1/users/" + b.id + "/avatar").status, 404);
+}
+
+TEST_F(Avatars, SpaceAndChannelAvatarsFollowTheirRoles) {
+  auto a = account("alice");
+  auto b = account("bob");
+  auto c = account("carol");
+  Http h = http();
+  auto sc = make_space_channel(h, a, {&b});  // alice owns, bob is a member
+  const std::string space = "/api/v1/spaces/" + sc.space_id + "/avatar";
+  const std::string channel = "/api/v1/channels/" + sc.channel_id + "/avatar";
+  const std::string png = png_halves(64, 32);
+
+  // A member may not change the space's or someone else's channel's; a stranger sees neither.
+  EXPECT_EQ(put_avatar(b, space, png).status, 403);
+  EXPECT_EQ(put_avatar(b, channel, png).status, 403);
+  EXPECT_EQ(put_avatar(c, space, png).status, 404);
+  EXPECT_EQ(get(a, space).status, 404);  // none yet
+
+  auto sp = put_avatar(a, space, png);
+  ASSERT_EQ(sp.status, 200) << sp.body;
+  EXPECT_EQ(str(sp.json.as_object(), "id"), sc.space_id);
+  const std::string space_url = sp.str("avatar");
+  EXPECT_EQ(space_url.rfind("/api/v1/spaces/" + sc.space_id + "/avatar?v=", 0), 0u);
+  auto ch = put_avatar(a, channel, png);
+  ASSERT_EQ(ch.status, 200) << ch.body;
+  const std::string channel_url = ch.str("avatar");
+  EXPECT_EQ(channel_url.rfind("/api/v1/channels/" + sc.channel_id + "/avatar?v=", 0), 0u);
+  EXPECT_EQ(get(b, "/api/v1/spaces/" + sc.space_id).str("avatar"), space_url);
+
+  for (const std::string& url : {space_url, channel_url}) {
+    auto got = get(b, url);
+    ASSERT_EQ(got.status, 200) << url;
+    EXPECT_EQ(image_info(got.body).width, 128);
+    EXPECT_EQ(get(c, url).status, 404) << url;  // carol is not in the space
+  }
+}
+
+TEST_F(Avatars, BadBodiesAreRefused) {
+  auto a = account("alice");
+  auto text = put_avatar(a, "/api/v1/users/me/avatar", "not an image at all");
+  EXPECT_EQ(text.status, 400) << text.body;
+  EXPECT_EQ(text.error_code(), "invalid_argument");
+  const std::string jpeg = jpeg_with_metadata(64, 64);
+  auto cut = put_avatar(a, "/api/v1/users/me/avatar", jpeg.substr(0, jpeg.size() / 2));
+  EXPECT_EQ(cut.status, 400) << cut.body;
+  auto bomb = put_avatar(a, "/api/v1/users/me/avatar", png_header_claiming(100000, 100000));
+  EXPECT_EQ(bomb.status, 413) << bomb.body;
+  EXPECT_EQ(http().request("PUT", "/api/v1/users/me/avatar", jpeg, "", "image/jpeg").status, 401);
+  // Over 10 MiB is refused from Content-Length: only the headers go out.
+  const std::string big =
+      http().raw("PUT /api/v1/users/me/avatar HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                 a.access + "\r\nContent-Length: 10485761\r\n\r\n");
+  EXPECT_EQ(big.rfind("HTTP/1.1 413", 0), 0u) << big;
+  // So is a member's try at a space's avatar, before the body.
+  Http h = http();
+  auto b = account("bob");
+  auto sc = make_space_channel(h, a, {&b});
+  const std::string refused = http().raw("PUT /api/v1/spaces/" + sc.space_id +
+                                         "/avatar HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                                         b.access + "\r\nContent-Length: 5000\r\n\r\n");
+  EXPECT_EQ(refused.rfind("HTTP/1.1 403", 0), 0u) << refused;
+  EXPECT_EQ(http().get("/api/v1/users/me", a.access).str("avatar"), "");
 }
 
 }  // namespace

@@ -35,15 +35,18 @@ export interface Page {
 export class Api {
   constructor(private readonly session: SessionStore) {}
 
+  /** A Blob body goes out as its raw bytes (an avatar), anything else as JSON. */
   private async request<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
+    const raw = body instanceof Blob;
+    const type = raw ? body.type || 'application/octet-stream' : 'application/json';
     const send = (token?: string) =>
       fetch(`/api/v1${path}`, {
         method,
         headers: {
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(body !== undefined ? { 'content-type': type } : {}),
           ...(token ? { authorization: `Bearer ${token}` } : {}),
         },
-        body: body !== undefined ? JSON.stringify(body) : undefined,
+        body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
       });
     let res: Response;
     if (auth) {
@@ -225,13 +228,26 @@ export class Api {
    * URLs of these.
    */
   async fileBlob(url: string): Promise<Blob> {
-    if (!url.startsWith('/api/v1/files/')) throw new ApiError(400, 'invalid_argument', 'not a file URL');
+    if (!url.startsWith('/api/v1/files/') && !isAvatarUrl(url)) {
+      throw new ApiError(400, 'invalid_argument', 'not a file URL');
+    }
     const get = (token: string) => fetch(url, { headers: { authorization: `Bearer ${token}` } });
     const token = await this.session.accessToken();
     let res = await get(token);
     if (res.status === 401) res = await get((await this.session.refresh(token)).access);
     if (!res.ok) throw new ApiError(res.status, res.status === 404 ? 'not_found' : 'internal', `HTTP ${res.status}`);
     return res.blob();
+  }
+
+  /**
+   * Sets an avatar from an image (PUT .../avatar, the raw bytes): the server stores a square
+   * and answers the user, space or channel, whose `avatar` is now that square's URL.
+   */
+  setMyAvatar(image: Blob) {
+    return this.request<User>('PUT', '/users/me/avatar', image);
+  }
+  setSpaceAvatar(spaceId: string, image: Blob) {
+    return this.request<Space>('PUT', `/spaces/${spaceId}/avatar`, image);
   }
 
   /** Full-text search over what the user may read, newest first (docs/api.md). */
@@ -248,4 +264,12 @@ export class Api {
     for (const [k, v] of Object.entries(page)) if (v !== undefined) q.set(k, String(v));
     return this.request<{ messages: WireMessage[] }>('GET', `${base}?${q}`);
   }
+}
+
+/**
+ * An avatar uploaded to this server (docs/api.md "PUT /api/v1/users/me/avatar"): the only
+ * `avatar` values the client fetches. Anything else in that field is someone's free text.
+ */
+export function isAvatarUrl(url: string | undefined): url is string {
+  return !!url && /^\/api\/v1\/(users|spaces|channels)\/[0-9]+\/avatar(\?v=[0-9a-f]{1,64})?$/.test(url);
 }

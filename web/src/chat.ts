@@ -409,6 +409,26 @@ export class Chat {
     this.selectSpace(s.id);
   }
 
+  /** Sets the user's own avatar from an image; the square the server made is shown at once. */
+  async setMyAvatar(image: Blob): Promise<void> {
+    const me = await this.api.setMyAvatar(image);
+    this.me = me;
+    this.users.put(me);
+    this.emit();
+  }
+
+  /** An admin or the owner sets the space's avatar. */
+  async setSpaceAvatar(spaceId: string, image: Blob): Promise<void> {
+    const s = await this.api.setSpaceAvatar(spaceId, image);
+    this.spaces = this.spaces.map((x) => (x.id === s.id ? s : x));
+    this.emit();
+  }
+
+  /** The avatar field of a user, '' until their profile is known (users.ts). */
+  userAvatar(id: string): string {
+    return id === this.me?.id ? this.me.avatar : this.users.avatar(id);
+  }
+
   /** The owner lists the space for everyone (or stops). */
   async setDiscoverable(spaceId: string, discoverable: boolean): Promise<void> {
     const s = await this.api.setDiscoverable(spaceId, discoverable);

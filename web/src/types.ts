@@ -65,6 +65,8 @@ export interface FileMeta {
   width?: number;
   height?: number;
   url: string;
+  /** Images: a WebP that fits 360 px (docs/api.md "GET /api/v1/files/{id}"). */
+  thumb_url?: string;
 }
 
 export interface WireMessage {

@@ -169,6 +169,19 @@ describe('sent', () => {
     assert.deepEqual(effects.fillGaps, ['dm:2']);
   });
 
+  test('a file message of ours carries its file from the start', () => {
+    const { dir, outbox, frame } = setup();
+    const file = { id: 'f'.repeat(32), name: 'p.png', size: 9, type: 'image/png', width: 4, height: 2,
+      url: `/api/v1/files/${'f'.repeat(32)}`, thumb_url: `/api/v1/files/${'f'.repeat(32)}?thumb=1` };
+    outbox.add('dm:2', 'look', undefined, file);
+    const p = outbox.list[0];
+    frame({ op: 'sent', cid: p.cid, id: 'm4', seq: 4, conversation: 'dm:2', created_at: 7 });
+    const m = dir.get('dm:2').msgs.at(-1);
+    assert.equal(m.type, 'file');
+    assert.equal(m.body, 'look');
+    assert.deepEqual(m.file, file);
+  });
+
   test('a second answer to the same cid changes nothing', () => {
     const { dir, outbox, frame } = setup();
     outbox.add('dm:2', 'x');

@@ -26,8 +26,12 @@ struct FileMeta {
   std::uint32_t width = 0;
   std::uint32_t height = 0;  // images; 0 otherwise
   Millis created_at = 0;
-  Millis deleted_at = 0;  // the bytes were removed (0: they are there)
+  Millis deleted_at = 0;   // the bytes were removed (0: they are there)
+  std::string thumb_type;  // the thumbnail's type (blob FileService::thumb_key); "" for none
 };
+
+// Whose avatar: the `avatar` table's kind.
+enum class AvatarOf : std::uint8_t { user = 1, space = 2, channel = 3 };
 
 // A message that carried a file into a conversation.
 struct FileShare {
@@ -50,6 +54,11 @@ class FileStore {
   virtual Result<bool> mark_deleted(std::string_view file_id, Millis now) = 0;
   // Files whose bytes are there, created before `before`, never shared: at most `limit` ids.
   virtual Result<std::vector<std::string>> orphans(Millis before, std::uint32_t limit) = 0;
+  // The blob key of an uploaded avatar; "" when there is none.
+  virtual Result<std::string> avatar_key(AvatarOf kind, Id owner) = 0;
+  // Records `key` as the avatar and returns the key it replaces ("" when none).
+  virtual Result<std::string> set_avatar(AvatarOf kind, Id owner, std::string_view key,
+                                         Millis now) = 0;
 };
 
 }  // namespace imd

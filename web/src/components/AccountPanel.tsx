@@ -1,8 +1,9 @@
 import { useState } from 'preact/hooks';
 import type { Chat } from '../chat';
+import { AvatarPicker } from './AvatarPicker';
 
 /**
- * The account's settings: change the password (every other session ends, this one goes on
+ * The account's settings: the profile picture (an avatar upload), change the password (every other session ends, this one goes on
  * with the new tokens the server returns) and log out everywhere (every session ends, this
  * one too).
  */
@@ -42,6 +43,11 @@ export function AccountPanel({ chat }: { chat: Chat }) {
   return (
     <details class="inline-form account" data-testid="account">
       <summary>Account</summary>
+      <AvatarPicker chat={chat} label="Profile picture" testId="my-avatar"
+                    set={async (image) => {
+                      await chat.setMyAvatar(image);
+                      setNote({ text: 'Profile picture updated.', error: false });
+                    }} />
       <form onSubmit={(e) => void change(e)} aria-label="Change password">
         <label>
           Current password

@@ -7,7 +7,8 @@ import { MAX_BODY_BYTES } from '../model/outbox';
 import { avatarColour, initials } from '../text/avatar';
 import { layout } from '../text/layout';
 import { clockTime, dayLabel, fullTime } from '../text/time';
-import { FileView, formatSize } from './FileView';
+import { isAvatarUrl } from '../api';
+import { FileView, formatSize, useObjectUrl } from './FileView';
 import { RichText, mentioned, type Names } from './RichText';
 
 /** The reactions the message menu offers. */
@@ -283,7 +284,7 @@ function MessageList({ chat, conv }: { chat: Chat; conv: Conv }) {
             <Row key={r.m.seq} m={r.m} head={r.head} day={r.day} unread={r.unread}
                  name={chat.userName(r.m.from)} mine={r.m.from === me} me={me ?? ''} chat={chat}
                  names={names(r.m.body)} quote={quote(r.m)} editing={chat.editing === r.m.seq}
-                 seen={r.m.seq === seenSeq} />
+                 seen={r.m.seq === seenSeq} avatar={chat.userAvatar(r.m.from)} />
           ))}
           {end === n && pending.map((p) => <PendingItem key={p.cid} chat={chat} p={p} />)}
         </ol>
@@ -297,7 +298,11 @@ function MessageList({ chat, conv }: { chat: Chat; conv: Conv }) {
   );
 }
 
-export function Avatar({ id, name }: { id: string; name: string }) {
+/** The user's uploaded avatar (fetched with the token), else their initials on their colour. */
+export function Avatar({ chat, id, name }: { chat: Chat; id: string; name: string }) {
+  const field = chat.userAvatar(id);
+  const { url } = useObjectUrl(chat, isAvatarUrl(field) ? field : undefined);
+  if (url) return <img class="avatar" src={url} alt="" aria-hidden="true" data-user={id} />;
   return (
     <span class="avatar" aria-hidden="true" style={{ background: avatarColour(id) }}>
       {initials(name)}
@@ -321,6 +326,8 @@ interface RowProps {
   editing: boolean;
   /** DMs: the peer read up to this message. */
   seen: boolean;
+  /** The author's avatar field: a row re-renders when it changes. */
+  avatar: string;
 }
 
 function TypingLine({ names }: { names: string[] }) {
@@ -388,7 +395,7 @@ const Row = pure(function Row(p: RowProps) {
         </div>
       )}
       {head ? (
-        <Avatar id={m.from} name={name} />
+        <Avatar chat={chat} id={m.from} name={name} />
       ) : (
         <time class="gutter-time" dateTime={iso} title={fullTime(m.createdAt)}>{clockTime(m.createdAt)}</time>
       )}
@@ -462,7 +469,7 @@ function PendingItem({ chat, p }: { chat: Chat; p: Pending }) {
         : 'Sending…';
   return (
     <li class={`msg head mine pending ${p.status}`} data-cid={p.cid}>
-      <Avatar id={chat.me?.id ?? ''} name={chat.me?.name ?? ''} />
+      <Avatar chat={chat} id={chat.me?.id ?? ''} name={chat.me?.name ?? ''} />
       <div class="msg-main">
         <div class="msg-meta">
           <span class="author">{chat.me?.name}</span>

@@ -19,39 +19,48 @@ function fit(f: FileMeta): { width?: number; height?: number } {
   return { width: Math.max(1, Math.round(f.width * k)), height: Math.max(1, Math.round(f.height * k)) };
 }
 
-/** An object URL of the file's bytes, fetched with the session's token (chat.fileUrl). */
-function useFileUrl(chat: Chat, f: FileMeta, enabled: boolean): { url?: string; failed: boolean } {
+/**
+ * An object URL of a file's (or an avatar's) bytes, fetched with the session's token
+ * (chat.fileUrl); nothing while `source` is undefined.
+ */
+export function useObjectUrl(chat: Chat, source: string | undefined): { url?: string; failed: boolean } {
   const [state, setState] = useState<{ url?: string; failed: boolean }>({ failed: false });
   useEffect(() => {
-    if (!enabled) return;
+    if (!source) {
+      setState({ failed: false });
+      return;
+    }
     let live = true;
-    chat.fileUrl(f.url).then(
+    chat.fileUrl(source).then(
       (url) => live && setState({ url, failed: false }),
       () => live && setState({ failed: true }),
     );
     return () => {
       live = false;
     };
-  }, [f.url, enabled]);
+  }, [source]);
   return state;
 }
 
-/** A file message's attachment: an image preview (a click opens the lightbox) or a file card. */
+/**
+ * A file message's attachment: an image preview (its thumbnail when the server made one; a
+ * click opens the lightbox with the full image) or a file card.
+ */
 export function FileView({ chat, file }: { chat: Chat; file: FileMeta }) {
   const image = INLINE.has(file.type);
-  const { url, failed } = useFileUrl(chat, file, image);
+  const { url, failed } = useObjectUrl(chat, image ? (file.thumb_url ?? file.url) : undefined);
   const [open, setOpen] = useState(false);
   if (image && !failed) {
     return (
       <div class="file-image">
         <button type="button" class="image-button" aria-label={`Open image ${file.name}`} onClick={() => setOpen(true)}>
           {url ? (
-            <img src={url} alt={file.name} {...fit(file)} />
+            <img src={url} alt={file.name} data-thumb={file.thumb_url ? 'true' : undefined} {...fit(file)} />
           ) : (
             <span class="image-placeholder" style={fit(file)} aria-hidden="true" />
           )}
         </button>
-        {open && url && <Lightbox url={url} name={file.name} onClose={() => setOpen(false)} />}
+        {open && <Lightbox chat={chat} file={file} onClose={() => setOpen(false)} />}
       </div>
     );
   }
@@ -87,7 +96,9 @@ function FileCard({ chat, file }: { chat: Chat; file: FileMeta }) {
 }
 
 /** The image at full size over the page; Esc, a click outside it or ✕ closes it. */
-function Lightbox({ url, name, onClose }: { url: string; name: string; onClose: () => void }) {
+function Lightbox({ chat, file, onClose }: { chat: Chat; file: FileMeta; onClose: () => void }) {
+  const { url } = useObjectUrl(chat, file.url);
+  const name = file.name;
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (e.key === 'Escape') {
@@ -100,7 +111,11 @@ function Lightbox({ url, name, onClose }: { url: string; name: string; onClose: 
   }, []);
   return (
     <div class="lightbox" role="dialog" aria-modal="true" aria-label={name} onClick={onClose}>
-      <img src={url} alt={name} onClick={(e) => e.stopPropagation()} />
+      {url ? (
+        <img src={url} alt={name} onClick={(e) => e.stopPropagation()} />
+      ) : (
+        <span class="hint" role="status">Loading…</span>
+      )}
       <button type="button" class="lightbox-close" aria-label="Close" autoFocus onClick={onClose}>✕</button>
     </div>
   );

@@ -4,8 +4,11 @@ import { mentionCount, unread, type Chat, type Conv } from '../chat';
 import { nextTheme, theme, setTheme, type Theme } from '../theme';
 import type { ConnState } from '../socket';
 import type { Member, Space, User } from '../types';
+import { isAvatarUrl } from '../api';
 import { AccountPanel } from './AccountPanel';
+import { AvatarPicker } from './AvatarPicker';
 import { Badge, MentionBadge } from './Badge';
+import { useObjectUrl } from './FileView';
 import { InlineForm } from './InlineForm';
 
 const CONN_TEXT: Record<ConnState, string> = {
@@ -56,6 +59,7 @@ export function Sidebar({ chat }: { chat: Chat }) {
               <button type="button" class="item" data-space={s.id}
                       aria-pressed={s.id === chat.selectedSpace}
                       onClick={() => chat.selectSpace(s.id)}>
+                <ListAvatar chat={chat} field={s.avatar} />
                 <span class="item-name">{s.name}</span>
                 <MentionBadge count={chat.spaceMentions(s.id)} />
                 <Badge count={chat.spaceUnread(s.id)} />
@@ -86,6 +90,10 @@ export function Sidebar({ chat }: { chat: Chat }) {
                        .catch((err) => chat.setNotice((err as Error).message))} />
               Listed: anyone may join
             </label>
+          )}
+          {space.owner_id === chat.me?.id && (
+            <AvatarPicker chat={chat} label="Space picture" testId="space-avatar"
+                          set={(image) => chat.setSpaceAvatar(space.id, image)} />
           )}
           <ul class="list">
             {(channels ?? []).map((ch) => {
@@ -131,13 +139,24 @@ export function Sidebar({ chat }: { chat: Chat }) {
   );
 }
 
+/** An uploaded avatar in a list (nothing when there is none: the list stays text). */
+function ListAvatar({ chat, field }: { chat: Chat; field: string | undefined }) {
+  const { url } = useObjectUrl(chat, isAvatarUrl(field) ? field : undefined);
+  return url ? <img class="item-avatar" src={url} alt="" aria-hidden="true" /> : null;
+}
+
 function ConvItem({ chat, conv, label, private: isPrivate }: { chat: Chat; conv: Conv; label: string; private?: boolean }) {
+  const avatar =
+    conv.kind === 'dm'
+      ? chat.userAvatar(conv.peerOrChannel)
+      : chat.channels[conv.spaceId ?? '']?.find((c) => c.id === conv.peerOrChannel)?.avatar;
   return (
     <li>
       <button type="button" class="item" data-conv={conv.key} data-private={isPrivate ? 'true' : undefined}
               title={isPrivate ? 'Private channel: its members only' : undefined}
               aria-current={chat.open === conv.key ? 'page' : undefined}
               onClick={() => chat.openConv(conv.key)}>
+        <ListAvatar chat={chat} field={avatar} />
         <span class="item-name">{label}</span>
         <MentionBadge count={mentionCount(conv)} />
         <Badge count={unread(conv)} />

@@ -96,7 +96,14 @@ export function onFrame(t: Target, f: ServerFrame): void {
       if (!p) break; // settled already: a resend answered twice, or its `msg` came first
       const c = t.dir.ensure(f.conversation);
       insert(c, [
-        { id: f.id, seq: f.seq, from: t.me()!, type: 'text', body: p.body, createdAt: f.created_at ?? p.createdAt, cid: f.cid, rev: 0, ...(p.replyTo ? { replyTo: p.replyTo } : {}) },
+        {
+          id: f.id, seq: f.seq, from: t.me()!, type: p.file ? 'file' : 'text', body: p.body,
+          createdAt: f.created_at ?? p.createdAt, cid: f.cid, rev: 0,
+          ...(p.replyTo ? { replyTo: p.replyTo } : {}),
+          // A file message of ours shows its file at once (its upload's answer), not at the
+          // next history load.
+          ...(p.file ? { file: p.file } : {}),
+        },
       ]);
       c.readSeq = Math.max(c.readSeq, f.seq);
       t.receipts.ackLater(c);

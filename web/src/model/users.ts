@@ -31,6 +31,11 @@ export class Users {
     return '…';
   }
 
+  /** The user's avatar field ('' when none or not fetched yet; name() fetches). */
+  avatar(id: string): string {
+    return this.byId.get(id)?.avatar ?? '';
+  }
+
   put(u: User): void {
     this.byId.set(u.id, u);
   }
