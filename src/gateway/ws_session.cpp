@@ -395,14 +395,13 @@ asio::awaitable<void> WsSession::sync_loop(SyncRequest req) {
       count_sent("msg", framed->size());
       co_await t_.writable();
     }
-    if (!t_.closed() && !failed) {
-      for (const auto& [conv, st] : pass->revs()) revs_[conv] = st;
-    }
-    if (!dirty_) break;
-  }
-  if (!t_.closed() && !failed && pass) {
+    if (t_.closed() || failed) break;
+    for (const auto& [conv, st] : pass->revs()) revs_[conv] = st;
+    if (dirty_) continue;
     auto cleared = co_await offload(ctx_.blocking, [&] { return ctx_.sync.finish(*pass); });
     if (!cleared) LOG_WARN("clearing the inbox overflow of user " << user_ << " failed");
+    // Live frames dropped while the clearing ran on the pool: one more pass reads them.
+    if (!dirty_) break;
   }
   syncing_ = false;
   if (t_.closed()) co_return;
