@@ -253,9 +253,11 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
   add("GET", "/api/v1/spaces/{id}/channels", &RestApi::channels_list, true);
   add("GET", "/api/v1/channels/{id}", &RestApi::channels_get, true);
   add("PATCH", "/api/v1/channels/{id}", &RestApi::channels_update, true);
+  add("DELETE", "/api/v1/channels/{id}", &RestApi::channels_delete, true);
   add("POST", "/api/v1/channels/{id}/join", &RestApi::channels_join, true);
   add("POST", "/api/v1/channels/{id}/leave", &RestApi::channels_leave, true);
   add("GET", "/api/v1/channels/{id}/members", &RestApi::channels_members, true);
+  add("DELETE", "/api/v1/channels/{id}/members/{id}", &RestApi::channel_members_remove, true);
   add("GET", "/api/v1/channels/{id}/messages", &RestApi::channels_messages, true);
   add("GET", "/api/v1/dms/{id}/messages", &RestApi::dms_messages, true);
   add("GET", "/api/v1/conversations", &RestApi::conversations, true);
@@ -267,6 +269,7 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
       true);
   add("GET", "/api/v1/admin/spaces", &RestApi::admin_spaces, true);
   add("DELETE", "/api/v1/admin/spaces/{id}/members/{id}", &RestApi::admin_remove_member, true);
+  add("DELETE", "/api/v1/admin/messages/{id}", &RestApi::admin_delete_message, true);
   // POST /api/v1/files is an upload: its body is streamed (is_upload, begin_upload).
   add("GET", "/api/v1/files/{key}", &RestApi::files_get, true);
   add("POST", "/api/v1/spaces/{id}/invites", &RestApi::invites_create, true);
@@ -627,15 +630,33 @@ HttpResponse RestApi::channels_get(Ctx& ctx) {
 HttpResponse RestApi::channels_update(Ctx& ctx) {
   auto body = ctx.body();
   if (!body) return error_response(body.error());
-  if (auto unknown = only_fields(*body, {"name", "avatar"}); !unknown) {
+  if (auto unknown = only_fields(*body, {"name", "avatar", "archived", "history_from_join"});
+      !unknown) {
     return error_response(unknown.error());
   }
   auto name = json::optional_string(*body, "name", kMaxNameBytes, 1);
   if (!name) return error_response(name.error());
   auto avatar = json::optional_string(*body, "avatar", kMaxAvatarBytes);
   if (!avatar) return error_response(avatar.error());
+  auto archived = optional_bool(*body, "archived");
+  if (!archived) return error_response(archived.error());
+  auto from_join = optional_bool(*body, "history_from_join");
+  if (!from_join) return error_response(from_join.error());
+  if (*archived || *from_join) {
+    // The settings first; with a name or avatar too, those are applied after them.
+    auto set = s_.spaces.set_channel_settings(ctx.user, ctx.params[0], *archived, *from_join);
+    if (!set || (!*name && !*avatar)) return respond(set, 200, channel_json);
+  }
   return respond(s_.spaces.update_channel(ctx.user, ctx.params[0], *name, *avatar), 200,
                  channel_json);
+}
+
+HttpResponse RestApi::channels_delete(Ctx& ctx) {
+  return done(s_.spaces.delete_channel(ctx.user, ctx.params[0]));
+}
+
+HttpResponse RestApi::channel_members_remove(Ctx& ctx) {
+  return done(s_.spaces.remove_channel_member(ctx.user, ctx.params[0], ctx.params[1]));
 }
 
 HttpResponse RestApi::channels_join(Ctx& ctx) {
@@ -801,6 +822,11 @@ HttpResponse RestApi::admin_remove_member(Ctx& ctx) {
   auto r = s_.admin->remove_from_space(ctx.user, ctx.params[0], ctx.params[1]);
   if (!r) return error_response(r.error());
   return no_content();
+}
+
+HttpResponse RestApi::admin_delete_message(Ctx& ctx) {
+  if (s_.admin == nullptr) return error_response(make_error(Errc::not_found, "no such route"));
+  return done(s_.admin->delete_message(ctx.user, ctx.params[0]));
 }
 
 HttpResponse RestApi::admin_reset_password(Ctx& ctx) {

@@ -336,6 +336,21 @@ Result<void> MessagingService::change(Id user, const ChangeInput& in, ConnRef or
   if (in.change != Change::react && m->from != user) {
     return make_error(Errc::forbidden, "not your message");
   }
+  return publish_change(*m, user, in, origin);
+}
+
+Result<Message> MessagingService::erase_by_server_admin(Id message_id) {
+  auto m = store_.message_by_id(message_id);
+  if (!m) return m.error();
+  if (m->deleted) return make_error(Errc::not_found, "message deleted");
+  // As its sender: the Store lets only the sender erase a message.
+  const ChangeInput erase{.id = message_id, .change = Change::erase, .body = {}, .on = true};
+  IMD_TRY(publish_change(*m, m->from, erase, ConnRef{}));
+  return m;
+}
+
+Result<void> MessagingService::publish_change(const Message& m, Id from, const ChangeInput& in,
+                                              ConnRef origin) {
   auto change_id = ids_.next();
   if (!change_id) return change_id.error();
   NewMessage nm;
@@ -344,18 +359,18 @@ Result<void> MessagingService::change(Id user, const ChangeInput& in, ConnRef or
   nm.change_id = *change_id;
   nm.react_on = in.on;
   nm.msg.id = in.id;
-  nm.msg.conv = m->conv;
-  nm.msg.from = user;
-  nm.msg.to = m->to;
-  nm.msg.type = m->type;
+  nm.msg.conv = m.conv;
+  nm.msg.from = from;
+  nm.msg.to = m.to;
+  nm.msg.type = m.type;
   nm.msg.body = in.body;
   // An erase of a file message carries the stored body (the store ignores it) so that the
   // consumer knows which file it releases.
-  if (in.change == Change::erase && is_file_type(m->type)) nm.msg.body = m->body;
+  if (in.change == Change::erase && is_file_type(m.type)) nm.msg.body = m.body;
   // An edit of a file message changes its caption; the file stays.
-  if (in.change == Change::edit && is_file_type(m->type)) {
-    if (const auto nl = m->body.find('\n'); nl != std::string::npos) {
-      nm.msg.body = attachment_body(std::string_view(m->body).substr(0, nl), in.body);
+  if (in.change == Change::edit && is_file_type(m.type)) {
+    if (const auto nl = m.body.find('\n'); nl != std::string::npos) {
+      nm.msg.body = attachment_body(std::string_view(m.body).substr(0, nl), in.body);
     }
   }
   nm.msg.created_at = clock_.now_ms();

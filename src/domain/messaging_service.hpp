@@ -126,6 +126,11 @@ class MessagingService {
   // reaches every connection of the conversation's members (the origin's too: that is its
   // answer); a change that fails later is a SendFailedEvent to `origin`. Blocking.
   Result<void> change(Id user, const ChangeInput& in, ConnRef origin);
+  // A server admin's delete (AdminService checks who may): the message, in any conversation, is
+  // tombstoned through the same queue and consumer as its sender's own delete (the `deleted`
+  // frame to every connection of the conversation, the body and a file's bytes removed).
+  // Returns the message as it was; not_found for a missing or already deleted one. Blocking.
+  Result<Message> erase_by_server_admin(Id message_id);
 
   // The queue's consumer: stores a batch in one transaction, then inbox, ACKs, fan-out.
   // Changes (NewMessage::change) in the batch are applied in their place in it.
@@ -183,6 +188,8 @@ class MessagingService {
   Result<Page<Blocked>> blocks(Id user, Id after, std::uint32_t limit);
 
  private:
+  // Queues change `in` of stored message `m` by `from` (checked by the caller).
+  Result<void> publish_change(const Message& m, Id from, const ChangeInput& in, ConnRef origin);
   // Pushes `m` (a new message, or a changed one) to the connections of its conversation's
   // members but `skip`.
   void fan_out(const Message& m, ConnRef skip, std::vector<Push>& out, bool changed = false);

@@ -94,6 +94,10 @@ struct Channel {
   Id last_message_id = 0;
   // Hidden from non-members; joined only by being added (docs/security.md "Channels").
   bool is_private = false;
+  // Read-only: history stays readable by its members, sends and edits are refused.
+  bool archived = false;
+  // Members who join see history from their join on only (Store::add_channel_member).
+  bool history_from_join = false;
 };
 
 // The ids of a user's spaces and of the channels they are a member of, each ascending: what
@@ -198,6 +202,14 @@ struct Message {
   Millis edited_at = 0;
   bool deleted = false;
   std::vector<Reaction> reactions{};  // in order of each emoji's first use
+};
+
+// What Store::delete_channel removed that others must still hear of: who was in the channel,
+// and the file messages that shared files there (their files are let go: Attachments).
+struct DeletedChannel {
+  Channel channel;
+  std::vector<Id> members;
+  std::vector<Message> file_messages;
 };
 
 // A send accepted by a gateway and waiting in the queue to be stored.

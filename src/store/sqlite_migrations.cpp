@@ -270,9 +270,18 @@ CREATE TABLE search_state (
 INSERT INTO search_state (id, enabled, pending_lo, pending_hi) VALUES (1, 0, 0, 0);
 )sql";
 
+// Channel lifecycle (docs/security.md "Archived and deleted channels"): an archived channel
+// refuses sends and edits; history_from_join makes a member's history start at joined_seq, the
+// channel's last_seq when they joined (0 for members from before: they keep all of it).
+constexpr std::string_view kV8ChannelLifecycle = R"sql(
+ALTER TABLE channel ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE channel ADD COLUMN history_from_join INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE channel_user ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 constexpr SqliteMigration kMigrations[] = {
     {1, kV1Store}, {2, kV2Inbox},  {3, kV3Changes},      {4, kV4Access},
-    {5, kV5Files}, {6, kV6Search}, {7, kV7AccountState},
+    {5, kV5Files}, {6, kV6Search}, {7, kV7AccountState}, {8, kV8ChannelLifecycle},
 };
 
 constexpr std::string_view kCreateVersionTable =

@@ -345,6 +345,99 @@ TEST_F(Access, RemovalAndBanEndAccessAtOnceOnEveryDevice) {
   EXPECT_EQ(accept(code, banned), 200);
 }
 
+// A channel's lifecycle: archived (read-only, history kept, listed as archived) by its creator
+// or an admin and unarchived; a member removed from it by an admin loses it on every device at
+// once; deleted by an admin, it is gone for every member, with its history and files.
+TEST_F(Access, ChannelsAreArchivedMembersRemovedAndChannelsDeleted) {
+  auto owner = account("owner"), admin = account("admin"), m = account("m"), m2 = account("m2");
+  const std::string sid = space(owner);
+  for (const Account* a : {&admin, &m, &m2}) join(owner, sid, *a);
+  ASSERT_EQ(
+      patch("/api/v1/spaces/" + sid + "/members/" + admin.id, bj::object{{"role", "admin"}}, owner)
+          .status,
+      200);
+  const std::string ch = channel(m2, sid, "general");  // m2 created it
+  const std::string C = "/api/v1/channels/" + ch;
+  for (const Account* a : {&owner, &admin, &m}) {
+    ASSERT_EQ(post(C + "/join", bj::object{}, *a).status, 200);
+  }
+  auto wm = ws(m);
+  ASSERT_EQ(outcome(*wm, send_channel(cid(), ch, "before the archive")), "sent");
+
+  // Archive: not by a plain member who did not create it; by its creator.
+  EXPECT_EQ(patch(C, bj::object{{"archived", true}}, m).status, 403);
+  EXPECT_EQ(patch(C, bj::object{{"archived", "yes"}}, m2).status, 400);
+  auto archived = patch(C, bj::object{{"archived", true}}, m2);
+  ASSERT_EQ(archived.status, 200) << archived.body;
+  EXPECT_TRUE(archived.json.as_object().at("archived").as_bool());
+  auto listed = get("/api/v1/spaces/" + sid + "/channels", m);
+  ASSERT_EQ(listed.status, 200);
+  for (const auto& c : listed.json.as_object().at("channels").as_array()) {
+    if (c.as_object().at("id").as_string() == ch) {
+      EXPECT_TRUE(c.as_object().at("archived").as_bool());
+    }
+  }
+  // Read-only: a send is refused with a clear error; history stays readable.
+  wm->send(send_channel("arch1", ch, "into the archive"));
+  auto refused = wm->recv_until([](const bj::object& f) {
+    return str(f, "op") == "error" && f.contains("cid") && str(f, "cid") == "arch1";
+  });
+  ASSERT_FALSE(refused.empty());
+  EXPECT_EQ(str(refused.back(), "code"), "forbidden");
+  EXPECT_NE(str(refused.back(), "message").find("archived"), std::string::npos);
+  auto history = get(C + "/messages", m);
+  ASSERT_EQ(history.status, 200);
+  EXPECT_NE(history.body.find("before the archive"), std::string::npos);
+  EXPECT_EQ(history.body.find("into the archive"), std::string::npos);
+  ASSERT_EQ(patch(C, bj::object{{"archived", false}}, admin).status, 200);
+  EXPECT_EQ(outcome(*wm, send_channel(cid(), ch, "after the unarchive")), "sent");
+
+  // Remove a member: not by a plain member, not the owner by an admin; m by an admin, on both
+  // of m's devices at once.
+  auto wm_other = ws(m);
+  EXPECT_EQ(del(C + "/members/" + m.id, m2).status, 403);
+  EXPECT_EQ(del(C + "/members/" + owner.id, admin).status, 403);
+  EXPECT_EQ(del(C + "/members/" + m.id, admin).status, 204);
+  EXPECT_EQ(del(C + "/members/" + m.id, admin).status, 404);
+  for (Ws* w : {wm.get(), wm_other.get()}) {
+    auto removed = w->recv_op("removed");
+    ASSERT_TRUE(removed);
+    EXPECT_EQ(str(*removed, "space"), sid);
+    EXPECT_EQ(str(*removed, "conversation"), "channel:" + ch);
+    EXPECT_EQ(str(*removed, "reason"), "removed");
+  }
+  auto wo = ws(owner);
+  ASSERT_EQ(outcome(*wo, send_channel(cid(), ch, "not for m")), "sent");
+  std::vector<bj::object> before;
+  EXPECT_EQ(outcome(*wm, send_channel(cid(), ch, "still here?"), &before), "not_found");
+  for (const auto& f : before) EXPECT_NE(str(f, "op"), "msg") << bj::serialize(f);
+  EXPECT_EQ(get(C + "/messages", m).status, 404);
+  EXPECT_EQ(get("/api/v1/conversations", m).body.find(ch), std::string::npos);
+  EXPECT_EQ(get("/api/v1/spaces/" + sid, m).status, 200) << "still in the space";
+
+  // Delete: not by its creator (a member), by an admin; every member's device hears it, and
+  // the channel, its history and its messages are gone.
+  auto wm2 = ws(m2);
+  EXPECT_EQ(del(C, m2).status, 403);
+  EXPECT_EQ(del(C, m).status, 403);
+  ASSERT_EQ(del(C, admin).status, 204);
+  for (Ws* w : {wo.get(), wm2.get()}) {
+    auto removed = w->recv_op("removed");
+    ASSERT_TRUE(removed);
+    EXPECT_EQ(str(*removed, "conversation"), "channel:" + ch);
+    EXPECT_EQ(str(*removed, "reason"), "deleted");
+  }
+  EXPECT_EQ(outcome(*wm2, send_channel(cid(), ch, "anyone?")), "not_found");
+  for (const Account* a : {&owner, &m2}) {
+    EXPECT_EQ(get(C, *a).status, 404);
+    EXPECT_EQ(get(C + "/messages", *a).status, 404);
+    EXPECT_EQ(get("/api/v1/conversations", *a).body.find(ch), std::string::npos);
+    auto chans = get("/api/v1/spaces/" + sid + "/channels", *a);
+    EXPECT_EQ(chans.body.find(ch), std::string::npos);
+  }
+  EXPECT_EQ(del(C, admin).status, 404);
+}
+
 // DMs: only to people one shares a space (or a DM) with; a block refuses them with a clear
 // error, and is listed to its author only.
 TEST_F(Access, DmPolicyAndBlocks) {
@@ -429,6 +522,8 @@ const std::vector<Row>& matrix() {
       {"GET /channels/P/messages", {404, 404, 200, 200, 200, 404, 404}},
       {"POST /spaces/S/channels/P/members owner", {404, 404, 200, 200, 200, 404, 404}},
       {"WS send P", {404, 404, 200, 200, 200, 404, 404}},
+      {"PATCH /channels/P archived=false", {404, 404, 403, 200, 200, 404, 404}},
+      {"DELETE /channels/new P", {404, 404, 403, 204, 204, 404, 404}},
       {"GET /channels/V", {404, 404, 404, 404, 200, 404, 404}},
       {"POST /channels/V/join", {404, 404, 404, 404, 200, 404, 404}},
       {"GET /channels/V/members", {404, 404, 404, 404, 200, 404, 404}},
@@ -436,8 +531,13 @@ const std::vector<Row>& matrix() {
       {"GET /channels/V/messages", {404, 404, 404, 404, 200, 404, 404}},
       {"POST /spaces/S/channels/V/members owner", {404, 404, 404, 404, 200, 404, 404}},
       {"WS send V", {404, 404, 404, 404, 200, 404, 404}},
+      {"PATCH /channels/V archived=false", {404, 404, 404, 404, 200, 404, 404}},
+      {"DELETE /channels/new V", {404, 404, 404, 404, 204, 404, 404}},
       {"GET /invites/C", {200, 200, 200, 200, 200, 200, 200}},
       {"WS dm owner", {403, 403, 200, 200, 400, 403, 403}},
+      // Last: the owner leaves P and V here (removing oneself is leaving).
+      {"DELETE /channels/P/members/owner", {404, 404, 403, 403, 204, 404, 404}},
+      {"DELETE /channels/V/members/owner", {404, 404, 404, 404, 204, 404, 404}},
   };
   return rows;
 }
@@ -512,6 +612,21 @@ TEST_F(Access, AuthorizationMatrix) {
       if (what == "POST /spaces/S/channels/" + l + "/members owner") {
         return post(S + "/channels/" + id + "/members", bj::object{{"user_id", owner.id}}, a)
             .status;
+      }
+      if (what == "PATCH /channels/" + l + " archived=false") {
+        return patch(c, bj::object{{"archived", false}}, a).status;
+      }
+      // The owner removing themselves is leaving; no row after this one uses P or V.
+      if (what == "DELETE /channels/" + l + "/members/owner") {
+        return del(c + "/members/" + owner.id, a).status;
+      }
+      if (what == "DELETE /channels/new " + l) {
+        const std::string fresh = channel(owner, sid, "doomed", letter == 'V');
+        if (w == kMember || w == kAdmin) {
+          EXPECT_EQ(post("/api/v1/channels/" + fresh + "/join", bj::object{}, a).status,
+                    letter == 'P' ? 200 : 404);
+        }
+        return del("/api/v1/channels/" + fresh, a).status;
       }
       if (what == "WS send " + l) {
         const std::string r = outcome(*sockets[w], send_channel(cid(), id, "hi"));

@@ -154,6 +154,22 @@ export class Api {
   addToChannel(spaceId: string, channelId: string, userId: string) {
     return this.request<Channel>('POST', `/spaces/${encodeURIComponent(spaceId)}/channels/${encodeURIComponent(channelId)}/members`, { user_id: userId });
   }
+  /** Archives (read-only) or unarchives a channel, or sets its history_from_join. */
+  updateChannel(channelId: string, settings: { archived?: boolean; history_from_join?: boolean }) {
+    return this.request<Channel>('PATCH', `/channels/${encodeURIComponent(channelId)}`, settings);
+  }
+  deleteChannel(channelId: string) {
+    return this.request<void>('DELETE', `/channels/${encodeURIComponent(channelId)}`);
+  }
+  channelMembers(channelId: string, after = '0', limit = 100) {
+    return this.request<{ members: Member[]; next_after: string | null }>(
+      'GET',
+      `/channels/${encodeURIComponent(channelId)}/members?after=${encodeURIComponent(after)}&limit=${limit}`,
+    );
+  }
+  removeFromChannel(channelId: string, userId: string) {
+    return this.request<void>('DELETE', `/channels/${encodeURIComponent(channelId)}/members/${encodeURIComponent(userId)}`);
+  }
   banMember(spaceId: string, userId: string) {
     return this.request<void>('POST', `/spaces/${encodeURIComponent(spaceId)}/bans`, { user_id: userId });
   }

@@ -54,6 +54,10 @@ export interface Channel {
   last_seq: number;
   /** Visible to its members only. */
   private?: boolean;
+  /** Read-only: history readable, sends refused. */
+  archived?: boolean;
+  /** Members who join read history from their join on only. */
+  history_from_join?: boolean;
 }
 
 /** An uploaded file (POST /api/v1/files), as a file message carries it. */
@@ -144,7 +148,7 @@ export type ServerFrame =
   | { op: 'typing'; conversation: string; user: string; expires_ms: number }
   | { op: 'synced'; messages: number; changes?: number }
   | { op: 'pong'; t?: string }
-  | { op: 'removed'; space: string; reason: 'removed' | 'banned' }
+  | { op: 'removed'; space: string; conversation?: string; reason: 'removed' | 'banned' | 'deleted' }
   | { op: 'error'; code: string; message: string; ref?: string; cid?: string; id?: string };
 
 export type HelloFrame = Extract<ServerFrame, { op: 'hello' }>;

@@ -143,6 +143,15 @@ class Store {
   // Sets the fields that are given; the channel as stored after, or not_found.
   virtual Result<Channel> update_channel(Id id, const std::optional<std::string>& name,
                                          const std::optional<std::string>& avatar) = 0;
+  // Sets the settings that are given (archived: read-only; history_from_join: members who
+  // join from now on read history from their join); the channel as stored after, or not_found.
+  virtual Result<Channel> set_channel_settings(Id id, std::optional<bool> archived,
+                                               std::optional<bool> history_from_join) = 0;
+  // In one transaction: the channel and all of it (memberships, messages with their cids,
+  // mentions and search rows) are deleted. A batch storing into it is wholly before (its
+  // messages are deleted too) or after (not_found per message). Returns its members and its
+  // file messages as they were; not_found for a missing channel.
+  virtual Result<DeletedChannel> delete_channel(Id id) = 0;
   // Keyset paging by channel id: channels with id > after_channel_id, ascending.
   virtual Result<std::vector<Channel>> channels_of_space(Id space_id, Id after_channel_id,
                                                          std::uint32_t limit) = 0;
