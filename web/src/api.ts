@@ -3,6 +3,7 @@
 
 import { LoggedOut, SessionStore, fromLogin } from './session';
 import type {
+  AdminUser,
   Channel,
   ConversationList,
   FileMeta,
@@ -10,6 +11,7 @@ import type {
   InvitePreview,
   LoginResponse,
   Member,
+  PageOf,
   SearchResult,
   Space,
   User,
@@ -103,6 +105,22 @@ export class Api {
 
   me() {
     return this.request<User>('GET', '/users/me');
+  }
+
+  // ---- server administration (a server admin only: 403 otherwise)
+  adminUsers(query: string, after = '0', limit = 50) {
+    return this.request<PageOf<'users', AdminUser>>(
+      'GET', `/admin/users?q=${encodeURIComponent(query)}&after=${encodeURIComponent(after)}&limit=${limit}`);
+  }
+  adminSetDeactivated(userId: string, deactivated: boolean) {
+    return this.request<void>('POST', `/admin/users/${encodeURIComponent(userId)}/${deactivated ? 'deactivate' : 'reactivate'}`, {});
+  }
+  /** Sets a generated password (every session of the user ends); returns it, to hand over once. */
+  adminResetPassword(userId: string) {
+    return this.request<{ password: string }>('POST', `/admin/users/${encodeURIComponent(userId)}/password`, {});
+  }
+  adminSpaces(after = '0', limit = 50) {
+    return this.request<PageOf<'spaces', Space>>('GET', `/admin/spaces?after=${encodeURIComponent(after)}&limit=${limit}`);
   }
   user(id: string) {
     return this.request<User>('GET', `/users/${encodeURIComponent(id)}`);

@@ -7,7 +7,17 @@ export interface User {
   avatar: string;
   created_at: number;
   phone?: string;
+  /** GET /users/me only: a server admin (the admin pages). */
+  admin?: boolean;
 }
+
+/** A user as the server administration lists them (GET /admin/users). */
+export interface AdminUser extends User {
+  deactivated: boolean;
+}
+
+/** A page of a keyset-paged list: pass next_after as `after` for the next one. */
+export type PageOf<K extends string, T> = { [key in K]: T[] } & { next_after: string | null };
 
 export type Role = 'owner' | 'admin' | 'member';
 

@@ -5,6 +5,7 @@ import { nextTheme, theme, setTheme, type Theme } from '../theme';
 import type { ConnState } from '../socket';
 import type { Channel, Member, Space, User } from '../types';
 import { AccountPanel } from './AccountPanel';
+import { AdminPanel } from './AdminPanel';
 import { Badge, MentionBadge } from './Badge';
 import { InlineForm } from './InlineForm';
 
@@ -47,6 +48,7 @@ export function Sidebar({ chat }: { chat: Chat }) {
         )}
       </div>
       <AccountPanel chat={chat} />
+      <AdminPanel chat={chat} />
 
       <section aria-labelledby="spaces-h">
         <h2 id="spaces-h">Spaces</h2>
