@@ -11,6 +11,12 @@
 namespace imd {
 namespace {
 
+// A member's history starts after their floor (history_from_join).
+void drop_up_to(std::vector<Message>& page, std::uint64_t floor) {
+  if (floor == 0) return;
+  std::erase_if(page, [floor](const Message& m) { return m.seq <= floor; });
+}
+
 bool is_member(const MemberList& members, Id user) {
   return std::binary_search(members->begin(), members->end(), user);
 }
@@ -725,7 +731,13 @@ std::optional<std::vector<Message>> MessagingService::try_history(Id user, const
   }
   auto allowed = access(user, conv, Lookup::in_memory);
   if (!allowed || !*allowed) return std::nullopt;
-  return store_.cached_messages(conv, q);
+  auto floor = cached_floor(user, conv);
+  if (!floor) return std::nullopt;
+  HistoryQuery from_floor = q;
+  if (q.after_seq && *q.after_seq < *floor) from_floor.after_seq = *floor;
+  auto page = store_.cached_messages(conv, from_floor);
+  if (page) drop_up_to(*page, *floor);
+  return page;
 }
 
 Result<std::vector<Message>> MessagingService::history(Id user, const ConvKey& conv,
@@ -736,7 +748,35 @@ Result<std::vector<Message>> MessagingService::history(Id user, const ConvKey& c
     if (!peer) return peer.error();
   }
   IMD_TRY(check_access(user, conv));
-  return store_.messages(conv, q);
+  auto floor = history_floor(user, conv);
+  if (!floor) return floor.error();
+  // Paging forward starts at the floor; a backward page is cut at it.
+  if (q.after_seq && *q.after_seq < *floor) q.after_seq = *floor;
+  auto page = store_.messages(conv, q);
+  if (page) drop_up_to(*page, *floor);
+  return page;
+}
+
+std::optional<std::uint64_t> MessagingService::cached_floor(Id user, const ConvKey& conv) {
+  if (conv.is_dm()) return 0;
+  std::lock_guard lock(floor_mu_);
+  auto it = floors_.find(MemberKey{user, conv});
+  if (it == floors_.end() || it->second.second <= clock_.now_ms()) return std::nullopt;
+  return it->second.first;
+}
+
+Result<std::uint64_t> MessagingService::history_floor(Id user, const ConvKey& conv) {
+  if (auto cached = cached_floor(user, conv)) return *cached;
+  auto floor = store_.history_floor(conv.channel_id(), user);
+  if (!floor) {
+    // Not a member (any more): the same answer as for a missing channel.
+    if (floor.error().code == Errc::not_found) return make_error(Errc::not_found, "channel not found");
+    return floor.error();
+  }
+  std::lock_guard lock(floor_mu_);
+  if (floors_.size() >= kMaxDmVerdicts) floors_.clear();
+  floors_[MemberKey{user, conv}] = {*floor, clock_.now_ms() + kHistoryFloorTtlMs};
+  return *floor;
 }
 
 Result<ConversationList> MessagingService::conversations(Id user) {

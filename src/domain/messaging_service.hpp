@@ -87,6 +87,9 @@ struct MessagingLimits {
 // send path's fast path): a block, or the end of the last shared space, made through another
 // process takes effect within this time. Refusals are not remembered.
 inline constexpr Millis kDmPolicyTtlMs = 2000;
+// How long a member's history floor (a channel's history_from_join) is remembered in each
+// process: turning the setting on or off elsewhere takes effect within this time.
+inline constexpr Millis kHistoryFloorTtlMs = 2000;
 
 inline constexpr std::size_t kMaxCidBytes = 64;
 inline constexpr std::uint32_t kMaxHistoryPage = 100;
@@ -166,7 +169,11 @@ class MessagingService {
   // the conversation. Blocking (member list, routes).
   Result<void> typing(Id user, const ConvKey& conv);
 
+  // A channel with history_from_join shows its member only what came after their join.
   Result<std::vector<Message>> history(Id user, const ConvKey& conv, HistoryQuery q);
+  // The seq after which `user` reads `conv` (Store::history_floor; 0 for a DM), remembered
+  // for kHistoryFloorTtlMs. Blocking the first time.
+  Result<std::uint64_t> history_floor(Id user, const ConvKey& conv);
   // history() without blocking: answered when the access check and the page are in this
   // process's memory (member list, known users, the Store's cached rows); nullopt otherwise,
   // and also for any request history() would refuse (the caller then asks history()).
@@ -243,6 +250,10 @@ class MessagingService {
   static constexpr std::size_t kMaxDmVerdicts = 1 << 16;
   std::mutex dm_mu_;
   std::unordered_map<MemberKey, Millis, MemberKeyHash> dm_allowed_until_;
+  // Members' history floors: (floor, until when). Bounded like the DM verdicts.
+  std::mutex floor_mu_;
+  std::unordered_map<MemberKey, std::pair<std::uint64_t, Millis>, MemberKeyHash> floors_;
+  std::optional<std::uint64_t> cached_floor(Id user, const ConvKey& conv);
   std::mutex ack_mu_;
   std::condition_variable ack_cv_;
   std::unordered_map<MemberKey, std::uint64_t, MemberKeyHash> pending_acks_;

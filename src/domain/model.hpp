@@ -271,6 +271,8 @@ struct ConversationState {
   std::uint64_t last_rev = 0;       // the conversation's change counter (Message::rev)
   std::uint64_t mentions = 0;       // messages after read_seq that mention the user
   std::uint64_t peer_read_seq = 0;  // a DM's peer's read marker (read receipts)
+  // A channel with history_from_join: the seq the member joined at; they read only after it.
+  std::uint64_t history_floor = 0;
   std::optional<Message> last;
 };
 

@@ -225,6 +225,7 @@ class SqlStore : public Store {
   Result<std::vector<Member>> channel_members(Id channel_id, Id after_user_id,
                                               std::uint32_t limit) override;
   Result<std::vector<Id>> channel_member_ids(Id channel_id) override;
+  Result<std::uint64_t> history_floor(Id channel_id, Id user_id) override;
   Result<Memberships> memberships_of_user(Id user_id) override;
   Result<void> ping() override;
 

@@ -667,6 +667,19 @@ Result<std::vector<Member>> SqlStore<D>::channel_members(Id channel_id, Id after
 }
 
 template <SqlDialect D>
+Result<std::uint64_t> SqlStore<D>::history_floor(Id channel_id, Id user_id) {
+  return db_->read([&](Connection& c) {
+    return sql::one<std::uint64_t>(
+        D::query(c,
+                 "SELECT CASE WHEN ch.history_from_join <> 0 THEN cu.joined_seq ELSE 0 END"
+                 " FROM channel_user cu JOIN channel ch ON ch.id = cu.channel_id"
+                 " WHERE cu.channel_id = ? AND cu.user_id = ?",
+                 channel_id, user_id),
+        sql::kFirstId, "channel member");
+  });
+}
+
+template <SqlDialect D>
 Result<std::vector<Id>> SqlStore<D>::channel_member_ids(Id channel_id) {
   return db_->read([&](Connection& c) {
     return sql::all<Id>(
@@ -974,7 +987,8 @@ Result<std::vector<ConversationState>> SqlStore<D>::conversations(Id user_id) {
                  "ch.last_rev,"
                  " (SELECT COUNT(*) FROM mention mn WHERE mn.user_id = cu.user_id"
                  "  AND mn.kind = 1 AND mn.conv_a = cu.channel_id AND mn.conv_b = 0"
-                 "  AND mn.seq > cu.read_seq)"
+                 "  AND mn.seq > cu.read_seq),"
+                 " CASE WHEN ch.history_from_join <> 0 THEN cu.joined_seq ELSE 0 END"
                  " FROM channel_user cu"
                  " JOIN channel ch ON ch.id = cu.channel_id"
                  " LEFT JOIN space_channel sc ON sc.channel_id = ch.id"
@@ -982,9 +996,13 @@ Result<std::vector<ConversationState>> SqlStore<D>::conversations(Id user_id) {
                  " WHERE cu.user_id = ? ORDER BY cu.channel_id",
                  user_id),
         [](const auto& r) {
-          return sql::conversation_row(
+          auto st = sql::conversation_row(
               r, ConvKey::channel(r.column_id(0)), r.column_id(1), 21,
               [](const auto& m, int col) { return rows::channel_message(m, col); });
+          st.history_floor = r.column_id(23);
+          // Nothing after the member's floor yet: no last message to show them.
+          if (st.last && st.last->seq <= st.history_floor) st.last.reset();
+          return st;
         });
     if (!out.ok()) return out.error();
     auto dms = sql::all<ConversationState>(

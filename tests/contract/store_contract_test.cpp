@@ -1496,6 +1496,33 @@ TEST_P(StoreContract, ArchivedChannelsAreReadOnly) {
   EXPECT_EQ(again[0].msg.seq, 3u);
 }
 
+// history_from_join: a member's floor is the channel's last_seq when they joined, while the
+// channel says so; the conversation list carries it and shows no last message below it.
+TEST_P(StoreContract, HistoryFloorIsTheJoinSeqWhileTheChannelSaysSo) {
+  add_user(1, "Alice");
+  add_user(2, "Bob");
+  add_space(10, 1);
+  add_channel(100, 10, 1);
+  append_ok({channel_msg(1, 100, 1, "c1"), channel_msg(2, 100, 1, "c2")});
+  ASSERT_TRUE(*join(100, 2, 3));
+  EXPECT_EQ(*store().history_floor(100, 2), 0u);
+  ASSERT_TRUE(store().set_channel_settings(100, std::nullopt, true).ok());
+  EXPECT_EQ(*store().history_floor(100, 2), 2u);
+  EXPECT_EQ(*store().history_floor(100, 1), 0u) << "the creator joined at 0";
+  EXPECT_EQ(store().history_floor(100, 3).error().code, Errc::not_found);
+  auto st = conversation(2, ConvKey::channel(100));
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->history_floor, 2u);
+  EXPECT_FALSE(st->last) << "the last message is before the floor";
+  append_ok({channel_msg(3, 100, 1, "c3")});
+  st = conversation(2, ConvKey::channel(100));
+  ASSERT_TRUE(st && st->last);
+  EXPECT_EQ(st->last->seq, 3u);
+  EXPECT_EQ(conversation(1, ConvKey::channel(100))->history_floor, 0u);
+  ASSERT_TRUE(store().set_channel_settings(100, std::nullopt, false).ok());
+  EXPECT_EQ(*store().history_floor(100, 2), 0u);
+}
+
 // A deleted channel leaves nothing of itself: no row, membership, message, cid or mention; its
 // members and file messages are handed back; other channels keep theirs.
 TEST_P(StoreContract, DeletedChannelsLeaveNothingBehind) {

@@ -18,8 +18,10 @@ namespace {
 class Access : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    // The binary's default DM policy (the support code starts servers with "anyone").
-    server_ = new ServerProcess({"--limits-dm-policy", "shared_space"});
+    // The binary's default DM policy (the support code starts servers with "anyone"). The
+    // suite's requests all come from one address: the per-IP request limit is not under test.
+    server_ = new ServerProcess({"--limits-dm-policy", "shared_space", "--limits-http-rate-per-s",
+                                 "100000", "--limits-http-burst", "100000"});
     server_->start();
   }
   static void TearDownTestSuite() {
@@ -436,6 +438,65 @@ TEST_F(Access, ChannelsAreArchivedMembersRemovedAndChannelsDeleted) {
     EXPECT_EQ(chans.body.find(ch), std::string::npos);
   }
   EXPECT_EQ(del(C, admin).status, 404);
+}
+
+// history_from_join: a member who joins after it is set reads (REST pages, a backfill from any
+// cursor, search) only what came after their join; members from before keep everything.
+TEST_F(Access, HistoryFromJoinShowsANewMemberOnlyWhatCameAfter) {
+  auto owner = account("owner"), early = account("early"), late = account("late");
+  const std::string sid = space(owner);
+  join(owner, sid, early);
+  join(owner, sid, late);
+  const std::string ch = channel(owner, sid, "general");
+  const std::string C = "/api/v1/channels/" + ch;
+  ASSERT_EQ(post(C + "/join", bj::object{}, early).status, 200);
+  auto wo = ws(owner);
+  ASSERT_EQ(outcome(*wo, send_channel(cid(), ch, "old secret one")), "sent");
+  ASSERT_EQ(outcome(*wo, send_channel(cid(), ch, "old secret two")), "sent");
+  EXPECT_EQ(patch(C, bj::object{{"history_from_join", true}}, late).status, 403);
+  auto set = patch(C, bj::object{{"history_from_join", true}}, owner);
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_TRUE(set.json.as_object().at("history_from_join").as_bool());
+  ASSERT_EQ(post(C + "/join", bj::object{}, late).status, 200);
+  auto wl = std::make_unique<Ws>(server_->host(), server_->port(), late.access);
+  std::vector<std::string> bodies;
+  auto collect = [&] {
+    auto frames = wl->recv_until([](const bj::object& f) { return str(f, "op") == "synced"; });
+    ASSERT_FALSE(frames.empty());
+    ASSERT_EQ(str(frames.back(), "op"), "synced");
+    for (const auto& f : frames) {
+      if (str(f, "op") == "msg") bodies.push_back(str(f, "body"));
+    }
+  };
+  collect();
+  wl->send(bj::object{{"op", "sync"}, {"cursors", bj::object{{"channel:" + ch, 0}}}});
+  collect();
+  EXPECT_TRUE(bodies.empty());
+  ASSERT_EQ(outcome(*wo, send_channel(cid(), ch, "after the join")), "sent");
+  auto live = wl->recv_op("msg");
+  ASSERT_TRUE(live);
+  bodies.push_back(str(*live, "body"));
+
+  auto seen = [&](const std::string& target, const Account& a) {
+    auto r = get(target, a);
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::vector<std::string> out;
+    for (const auto& m : r.json.as_object().at("messages").as_array()) {
+      out.emplace_back(m.as_object().at("body").as_string());
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(seen(C + "/messages", late), V{"after the join"});
+  EXPECT_EQ(seen(C + "/messages?after_seq=0", late), V{"after the join"});
+  EXPECT_TRUE(seen(C + "/messages?before_seq=3", late).empty());
+  EXPECT_EQ(seen(C + "/messages", early), (V{"old secret one", "old secret two", "after the join"}));
+  EXPECT_TRUE(seen("/api/v1/search?q=secret", late).empty());
+  EXPECT_EQ(seen("/api/v1/search?q=secret", early).size(), 2u);
+
+  // The backfill at connect, and one asked for from cursor 0 after, brought nothing from
+  // before the join; the message after it came live.
+  EXPECT_EQ(bodies, V{"after the join"});
 }
 
 // DMs: only to people one shares a space (or a DM) with; a block refuses them with a clear

@@ -176,6 +176,9 @@ class Store {
   virtual Result<bool> remove_channel_member(Id channel_id, Id user_id) = 0;
   virtual Result<std::vector<Member>> channel_members(Id channel_id, Id after_user_id,
                                                       std::uint32_t limit) = 0;
+  // The seq after which the member reads the channel's history: the channel's last_seq when
+  // they joined if the channel has history_from_join, else 0. not_found for a non-member.
+  virtual Result<std::uint64_t> history_floor(Id channel_id, Id user_id) = 0;
   virtual Result<std::vector<Id>> channel_member_ids(Id channel_id) = 0;
   // The ids of the user's spaces and channels, each ascending (one index range per table);
   // not_found when the user does not exist (the user cache's negative entry).
