@@ -754,16 +754,66 @@ HttpResponse RestApi::dms_messages(Ctx& ctx) {
   return history(ctx, ConvKey::dm(ctx.user, ctx.params[0]));
 }
 
+namespace {
+// Where a conversation stands in the list's order (channels by id, then DMs by peer id), for
+// the paging cursor: its name as the viewer sees it ("channel:<id>", "dm:<peer id>").
+std::optional<std::pair<int, Id>> list_position(std::string_view name) {
+  for (const auto& [prefix, rank] :
+       {std::pair{std::string_view("channel:"), 0}, std::pair{std::string_view("dm:"), 1}}) {
+    if (name.substr(0, prefix.size()) != prefix) continue;
+    auto id = json::parse_uint(std::string(name.substr(prefix.size())));
+    if (!id || *id == 0) return std::nullopt;
+    return std::pair{rank, *id};
+  }
+  return std::nullopt;
+}
+std::pair<int, Id> list_position(const ConversationState& c, Id viewer) {
+  return c.conv.is_channel() ? std::pair{0, c.conv.channel_id()}
+                             : std::pair{1, c.conv.peer_of(viewer)};
+}
+}  // namespace
+
+// Paged like the other lists (limit 1..100, default 100), by the conversation after which a
+// page starts ("after": a conversation name, next_after); the spaces' unread roll-up comes
+// with every page.
 HttpResponse RestApi::conversations(Ctx& ctx) {
   Id viewer = ctx.user;
+  auto limit = ctx.query_uint("limit");
+  if (!limit) return error_response(limit.error());
+  const auto n = limit->value_or(kMaxPageSize);
+  if (n < 1 || n > kMaxPageSize) {
+    return error_response(make_error(Errc::invalid_argument, "limit must be 1..100"));
+  }
+  std::optional<std::pair<int, Id>> after;
+  if (const std::string* a = ctx.query_value("after"); a && !a->empty()) {
+    after = list_position(*a);
+    if (!after) {
+      return error_response(make_error(Errc::invalid_argument,
+                                       "after must be a conversation: channel:<id> or dm:<id>"));
+    }
+  }
   auto list = s_.messaging.conversations(viewer);
   if (!list) return error_response(list.error());
+  auto first = list->conversations.begin();
+  if (after) {
+    first = std::find_if(first, list->conversations.end(), [&](const ConversationState& c) {
+      return list_position(c, viewer) > *after;
+    });
+  }
+  const auto left = static_cast<std::uint64_t>(list->conversations.end() - first);
+  const auto last = first + static_cast<std::ptrdiff_t>(std::min<std::uint64_t>(left, n));
   HttpResponse r;
   r.status = 200;
   json::Writer w(r.body);
   w.begin_object().key("conversations").begin_array();
-  for (const auto& c : list->conversations) write_conversation(w, c, viewer);
-  w.end_array().key("spaces").begin_array();
+  for (auto it = first; it != last; ++it) write_conversation(w, *it, viewer);
+  w.end_array().key("next_after");
+  if (left > n) {
+    w.string(wire::conversation_name((last - 1)->conv, viewer));
+  } else {
+    w.raw("null");
+  }
+  w.key("spaces").begin_array();
   for (const auto& s : list->spaces) {
     w.begin_object()
         .key("space_id")

@@ -770,7 +770,8 @@ Result<std::uint64_t> MessagingService::history_floor(Id user, const ConvKey& co
   auto floor = store_.history_floor(conv.channel_id(), user);
   if (!floor) {
     // Not a member (any more): the same answer as for a missing channel.
-    if (floor.error().code == Errc::not_found) return make_error(Errc::not_found, "channel not found");
+    if (floor.error().code == Errc::not_found)
+      return make_error(Errc::not_found, "channel not found");
     return floor.error();
   }
   std::lock_guard lock(floor_mu_);

@@ -490,13 +490,65 @@ TEST_F(Access, HistoryFromJoinShowsANewMemberOnlyWhatCameAfter) {
   EXPECT_EQ(seen(C + "/messages", late), V{"after the join"});
   EXPECT_EQ(seen(C + "/messages?after_seq=0", late), V{"after the join"});
   EXPECT_TRUE(seen(C + "/messages?before_seq=3", late).empty());
-  EXPECT_EQ(seen(C + "/messages", early), (V{"old secret one", "old secret two", "after the join"}));
+  EXPECT_EQ(seen(C + "/messages", early),
+            (V{"old secret one", "old secret two", "after the join"}));
   EXPECT_TRUE(seen("/api/v1/search?q=secret", late).empty());
   EXPECT_EQ(seen("/api/v1/search?q=secret", early).size(), 2u);
 
   // The backfill at connect, and one asked for from cursor 0 after, brought nothing from
   // before the join; the message after it came live.
   EXPECT_EQ(bodies, V{"after the join"});
+}
+
+// GET /api/v1/conversations is paged like the other lists: channels by id, then DMs by peer,
+// `after` the last conversation's name; every page carries the spaces' unread roll-up.
+TEST_F(Access, ConversationsArePaged) {
+  auto me = account("me"), p1 = account("p1"), p2 = account("p2");
+  const std::string sid = space(me);
+  join(me, sid, p1);
+  join(me, sid, p2);
+  std::vector<std::string> expected;
+  for (const char* name : {"one", "two", "three"}) {
+    expected.push_back("channel:" + channel(me, sid, name));
+  }
+  auto wm = ws(me);
+  const Account* peers[] = {&p1, &p2};
+  if (std::stoull(p2.id) < std::stoull(p1.id)) std::swap(peers[0], peers[1]);
+  for (const Account* p : peers) {
+    ASSERT_EQ(outcome(*wm, send_dm(cid(), p->id, "hello")), "sent");
+    expected.push_back("dm:" + p->id);
+  }
+  auto names = [](const HttpResult& r) {
+    std::vector<std::string> out;
+    for (const auto& c : r.json.as_object().at("conversations").as_array()) {
+      out.emplace_back(c.as_object().at("conversation").as_string());
+    }
+    return out;
+  };
+  auto whole = get("/api/v1/conversations", me);
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  EXPECT_EQ(names(whole), expected);
+  EXPECT_TRUE(whole.json.as_object().at("next_after").is_null());
+
+  std::vector<std::string> paged;
+  std::string after;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto r = get("/api/v1/conversations?limit=2" + (after.empty() ? "" : "&after=" + after), me);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_LE(names(r).size(), 2u);
+    EXPECT_EQ(r.json.as_object().at("spaces").as_array().size(), 1u);
+    for (auto& n : names(r)) paged.push_back(n);
+    const auto& next = r.json.as_object().at("next_after");
+    if (next.is_null()) break;
+    after = std::string(next.as_string());
+  }
+  EXPECT_EQ(paged, expected);
+  EXPECT_EQ(get("/api/v1/conversations?limit=0", me).status, 400);
+  EXPECT_EQ(get("/api/v1/conversations?limit=101", me).status, 400);
+  EXPECT_EQ(get("/api/v1/conversations?after=space:1", me).status, 400);
+  // A cursor whose conversation is gone still pages on from its place.
+  auto rest = get("/api/v1/conversations?after=channel:1", me);
+  EXPECT_EQ(names(rest), expected);
 }
 
 // DMs: only to people one shares a space (or a DM) with; a block refuses them with a clear

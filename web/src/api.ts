@@ -198,16 +198,20 @@ export class Api {
   /** A keyset-paged list, page after page (100 items each) until `next_after` is null. */
   private async allPages<T>(path: string, key: string): Promise<T[]> {
     const out: T[] = [];
+    await this.eachPage(path, (page) => out.push(...((page[key] as T[] | undefined) ?? [])));
+    return out;
+  }
+  /** Calls `take` with each page of a paged list (100 a page), following next_after. */
+  private async eachPage(path: string, take: (page: Record<string, unknown>) => void): Promise<void> {
     let after = '';
     for (let pages = 0; pages < 100; pages++) {
       const q = after ? `?limit=100&after=${encodeURIComponent(after)}` : '?limit=100';
       const page = await this.request<Record<string, unknown>>('GET', path + q);
-      out.push(...((page[key] as T[] | undefined) ?? []));
+      take(page);
       const next = page.next_after;
       if (typeof next !== 'string' || !next) break;
       after = next;
     }
-    return out;
   }
   createChannel(spaceId: string, name: string, isPrivate = false) {
     return this.request<Channel>('POST', `/spaces/${spaceId}/channels`, { name, private: isPrivate });
@@ -216,8 +220,15 @@ export class Api {
     return this.request<Channel>('POST', `/channels/${id}/join`);
   }
 
-  conversations() {
-    return this.request<ConversationList>('GET', '/conversations');
+  /** Every conversation, page by page (the server sends at most 100 a page); the space
+   *  roll-up of unread counts comes with each page, the last one's is kept. */
+  async conversations(): Promise<ConversationList> {
+    const all: ConversationList = { conversations: [], spaces: [] };
+    await this.eachPage('/conversations', (page) => {
+      all.conversations.push(...(page as unknown as ConversationList).conversations);
+      all.spaces = (page as unknown as ConversationList).spaces;
+    });
+    return all;
   }
 
   /**
