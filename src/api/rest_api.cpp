@@ -253,9 +253,11 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
   add("GET", "/api/v1/spaces/{id}/channels", &RestApi::channels_list, true);
   add("GET", "/api/v1/channels/{id}", &RestApi::channels_get, true);
   add("PATCH", "/api/v1/channels/{id}", &RestApi::channels_update, true);
+  add("DELETE", "/api/v1/channels/{id}", &RestApi::channels_delete, true);
   add("POST", "/api/v1/channels/{id}/join", &RestApi::channels_join, true);
   add("POST", "/api/v1/channels/{id}/leave", &RestApi::channels_leave, true);
   add("GET", "/api/v1/channels/{id}/members", &RestApi::channels_members, true);
+  add("DELETE", "/api/v1/channels/{id}/members/{id}", &RestApi::channel_members_remove, true);
   add("GET", "/api/v1/channels/{id}/messages", &RestApi::channels_messages, true);
   add("GET", "/api/v1/dms/{id}/messages", &RestApi::dms_messages, true);
   add("GET", "/api/v1/conversations", &RestApi::conversations, true);
@@ -267,6 +269,7 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
       true);
   add("GET", "/api/v1/admin/spaces", &RestApi::admin_spaces, true);
   add("DELETE", "/api/v1/admin/spaces/{id}/members/{id}", &RestApi::admin_remove_member, true);
+  add("DELETE", "/api/v1/admin/messages/{id}", &RestApi::admin_delete_message, true);
   // POST /api/v1/files is an upload: its body is streamed (is_upload, begin_upload).
   add("GET", "/api/v1/files/{key}", &RestApi::files_get, true);
   // PUT .../avatar is an upload too; GET serves it to whoever may see its owner.
@@ -631,15 +634,33 @@ HttpResponse RestApi::channels_get(Ctx& ctx) {
 HttpResponse RestApi::channels_update(Ctx& ctx) {
   auto body = ctx.body();
   if (!body) return error_response(body.error());
-  if (auto unknown = only_fields(*body, {"name", "avatar"}); !unknown) {
+  if (auto unknown = only_fields(*body, {"name", "avatar", "archived", "history_from_join"});
+      !unknown) {
     return error_response(unknown.error());
   }
   auto name = json::optional_string(*body, "name", kMaxNameBytes, 1);
   if (!name) return error_response(name.error());
   auto avatar = json::optional_string(*body, "avatar", kMaxAvatarBytes);
   if (!avatar) return error_response(avatar.error());
+  auto archived = optional_bool(*body, "archived");
+  if (!archived) return error_response(archived.error());
+  auto from_join = optional_bool(*body, "history_from_join");
+  if (!from_join) return error_response(from_join.error());
+  if (*archived || *from_join) {
+    // The settings first; with a name or avatar too, those are applied after them.
+    auto set = s_.spaces.set_channel_settings(ctx.user, ctx.params[0], *archived, *from_join);
+    if (!set || (!*name && !*avatar)) return respond(set, 200, channel_json);
+  }
   return respond(s_.spaces.update_channel(ctx.user, ctx.params[0], *name, *avatar), 200,
                  channel_json);
+}
+
+HttpResponse RestApi::channels_delete(Ctx& ctx) {
+  return done(s_.spaces.delete_channel(ctx.user, ctx.params[0]));
+}
+
+HttpResponse RestApi::channel_members_remove(Ctx& ctx) {
+  return done(s_.spaces.remove_channel_member(ctx.user, ctx.params[0], ctx.params[1]));
 }
 
 HttpResponse RestApi::channels_join(Ctx& ctx) {
@@ -737,16 +758,66 @@ HttpResponse RestApi::dms_messages(Ctx& ctx) {
   return history(ctx, ConvKey::dm(ctx.user, ctx.params[0]));
 }
 
+namespace {
+// Where a conversation stands in the list's order (channels by id, then DMs by peer id), for
+// the paging cursor: its name as the viewer sees it ("channel:<id>", "dm:<peer id>").
+std::optional<std::pair<int, Id>> list_position(std::string_view name) {
+  for (const auto& [prefix, rank] :
+       {std::pair{std::string_view("channel:"), 0}, std::pair{std::string_view("dm:"), 1}}) {
+    if (name.substr(0, prefix.size()) != prefix) continue;
+    auto id = json::parse_uint(std::string(name.substr(prefix.size())));
+    if (!id || *id == 0) return std::nullopt;
+    return std::pair{rank, *id};
+  }
+  return std::nullopt;
+}
+std::pair<int, Id> list_position(const ConversationState& c, Id viewer) {
+  return c.conv.is_channel() ? std::pair{0, c.conv.channel_id()}
+                             : std::pair{1, c.conv.peer_of(viewer)};
+}
+}  // namespace
+
+// Paged like the other lists (limit 1..100, default 100), by the conversation after which a
+// page starts ("after": a conversation name, next_after); the spaces' unread roll-up comes
+// with every page.
 HttpResponse RestApi::conversations(Ctx& ctx) {
   Id viewer = ctx.user;
+  auto limit = ctx.query_uint("limit");
+  if (!limit) return error_response(limit.error());
+  const auto n = limit->value_or(kMaxPageSize);
+  if (n < 1 || n > kMaxPageSize) {
+    return error_response(make_error(Errc::invalid_argument, "limit must be 1..100"));
+  }
+  std::optional<std::pair<int, Id>> after;
+  if (const std::string* a = ctx.query_value("after"); a && !a->empty()) {
+    after = list_position(*a);
+    if (!after) {
+      return error_response(make_error(Errc::invalid_argument,
+                                       "after must be a conversation: channel:<id> or dm:<id>"));
+    }
+  }
   auto list = s_.messaging.conversations(viewer);
   if (!list) return error_response(list.error());
+  auto first = list->conversations.begin();
+  if (after) {
+    first = std::find_if(first, list->conversations.end(), [&](const ConversationState& c) {
+      return list_position(c, viewer) > *after;
+    });
+  }
+  const auto left = static_cast<std::uint64_t>(list->conversations.end() - first);
+  const auto last = first + static_cast<std::ptrdiff_t>(std::min<std::uint64_t>(left, n));
   HttpResponse r;
   r.status = 200;
   json::Writer w(r.body);
   w.begin_object().key("conversations").begin_array();
-  for (const auto& c : list->conversations) write_conversation(w, c, viewer);
-  w.end_array().key("spaces").begin_array();
+  for (auto it = first; it != last; ++it) write_conversation(w, *it, viewer);
+  w.end_array().key("next_after");
+  if (left > n) {
+    w.string(wire::conversation_name((last - 1)->conv, viewer));
+  } else {
+    w.raw("null");
+  }
+  w.key("spaces").begin_array();
   for (const auto& s : list->spaces) {
     w.begin_object()
         .key("space_id")
@@ -805,6 +876,11 @@ HttpResponse RestApi::admin_remove_member(Ctx& ctx) {
   auto r = s_.admin->remove_from_space(ctx.user, ctx.params[0], ctx.params[1]);
   if (!r) return error_response(r.error());
   return no_content();
+}
+
+HttpResponse RestApi::admin_delete_message(Ctx& ctx) {
+  if (s_.admin == nullptr) return error_response(make_error(Errc::not_found, "no such route"));
+  return done(s_.admin->delete_message(ctx.user, ctx.params[0]));
 }
 
 HttpResponse RestApi::admin_reset_password(Ctx& ctx) {

@@ -114,6 +114,7 @@ class RestApi {
   HttpResponse admin_reset_password(Ctx&);
   HttpResponse admin_spaces(Ctx&);
   HttpResponse admin_remove_member(Ctx&);
+  HttpResponse admin_delete_message(Ctx&);
   HttpResponse spaces_create(Ctx&);
   HttpResponse spaces_list(Ctx&);
   HttpResponse spaces_get(Ctx&);
@@ -125,6 +126,8 @@ class RestApi {
   HttpResponse channels_list(Ctx&);
   HttpResponse channels_get(Ctx&);
   HttpResponse channels_update(Ctx&);
+  HttpResponse channels_delete(Ctx&);
+  HttpResponse channel_members_remove(Ctx&);
   HttpResponse channels_join(Ctx&);
   HttpResponse channels_leave(Ctx&);
   HttpResponse channels_members(Ctx&);

@@ -189,15 +189,17 @@ struct App::Parts {
                     static_cast<std::uint64_t>(config.limits.channels_per_space),
                     static_cast<std::uint64_t>(config.limits.members_per_space)},
         SpaceEvents{routes.get(), pusher});
-    admin = std::make_unique<AdminService>(*store, *auth, *spaces, split_list(config.auth.admins));
     MessagingLimits ml;
     ml.max_message_bytes = static_cast<std::size_t>(config.limits.max_message_bytes);
     ml.dm_shared_space_only = config.limits.dm_policy == "shared_space";
     messaging = std::make_unique<MessagingService>(*store, *inbox, *queue,
                                                    MessagingCaches{*members, *users, *cursors},
                                                    *routes, *pusher, *ids, clock, ml);
+    admin = std::make_unique<AdminService>(*store, *auth, *spaces, *messaging,
+                                           split_list(config.auth.admins));
     build_files();
     messaging->set_attachments(files.get());
+    spaces->set_attachments(files.get());
     SearchSettings ss;
     ss.rate_per_s = static_cast<double>(config.search.rate_per_s);
     ss.burst = static_cast<double>(config.search.burst);

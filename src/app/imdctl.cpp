@@ -13,6 +13,7 @@
 //     spaces                     every space (id, name, owner, listed or private)
 //     remove-member SPACE_ID USER_ID
 //                                removes the user from the space (not its owner)
+//     delete-message MESSAGE_ID  deletes any message, as its sender's delete does (logged)
 //
 // URL: --url, else IMD_URL, else http://127.0.0.1:8080. TOKEN: --token, else IMD_TOKEN; or
 // IMD_PHONE with IMD_PASSWORD, with which imdctl logs in first. Exit status: 0 done, 1 the
@@ -46,6 +47,7 @@ constexpr const char* kUsage =
     "  reset-password USER_ID [PASSWORD]  set (or generate) a password; prints it\n"
     "  spaces                         list every space\n"
     "  remove-member SPACE_ID USER_ID remove a user from a space (not its owner)\n"
+    "  delete-message MESSAGE_ID      delete any message (its body and file go)\n"
     "URL: --url, IMD_URL or http://127.0.0.1:8080; TOKEN: --token, IMD_TOKEN, or IMD_PHONE\n"
     "with IMD_PASSWORD to log in first.\n";
 
@@ -136,10 +138,10 @@ std::string text_of(const bj::object& o, const char* key) {
   return v->is_string() ? std::string(v->as_string()) : bj::serialize(*v);
 }
 
-// A user id: digits only, so it cannot change the request's path.
-std::string user_id(const std::string& arg) {
+// An id (`what`: USER_ID, MESSAGE_ID): digits only, so it cannot change the request's path.
+std::string user_id(const std::string& arg, const char* what = "USER_ID") {
   if (arg.empty() || arg.size() > 20 || arg.find_first_not_of("0123456789") != std::string::npos) {
-    throw Failure{"USER_ID must be a number: " + arg};
+    throw Failure{std::string(what) + " must be a number: " + arg};
   }
   return arg;
 }
@@ -258,6 +260,13 @@ int run(const std::vector<std::string>& args) {
     client.call(http::verb::delete_,
                 "/api/v1/admin/spaces/" + user_id(rest[1]) + "/members/" + user_id(rest[2]), token);
     std::cout << "user " << rest[2] << " removed from space " << rest[1] << "\n";
+    return 0;
+  }
+  if (cmd == "delete-message") {
+    need(1);
+    client.call(http::verb::delete_, "/api/v1/admin/messages/" + user_id(rest[1], "MESSAGE_ID"),
+                token);
+    std::cout << "message " << rest[1] << " deleted\n";
     return 0;
   }
   if (cmd == "reset-password") {

@@ -8,8 +8,9 @@
 namespace imd {
 
 AdminService::AdminService(Store& store, AuthService& auth, SpaceService& spaces,
+                           MessagingService& messaging,
                            const std::vector<std::string>& admin_phones)
-    : store_(store), auth_(auth), spaces_(spaces) {
+    : store_(store), auth_(auth), spaces_(spaces), messaging_(messaging) {
   for (const auto& p : admin_phones) {
     auto e164 = normalize_phone(p);
     if (!e164) {
@@ -91,6 +92,16 @@ Result<void> AdminService::remove_from_space(Id caller, Id space_id, Id user) {
   IMD_TRY(check_admin(caller));
   IMD_TRY(spaces_.remove_member_by_server_admin(space_id, user));
   LOG_INFO("admin " << caller << " removed user " << user << " from space " << space_id);
+  return {};
+}
+
+Result<void> AdminService::delete_message(Id caller, Id message_id) {
+  IMD_TRY(check_admin(caller));
+  auto m = messaging_.erase_by_server_admin(message_id);
+  if (!m) return m.error();
+  LOG_INFO("admin " << caller << " deleted message " << message_id << " of user " << m->from
+                    << " in " << (m->conv.is_channel() ? "channel " : "a DM of ")
+                    << (m->conv.is_channel() ? m->conv.a : m->from) << " (seq " << m->seq << ")");
   return {};
 }
 

@@ -1,7 +1,7 @@
 // Server administration: who is a server admin (the first account registered, and the
 // accounts whose phones auth.admins names) and what they may do: list and search users,
 // deactivate and reactivate them, reset a password, list every space, remove a user from a
-// space. Every call names its caller and is
+// space, delete any message. Every call names its caller and is
 // forbidden unless the caller is an admin. Thread-safe; blocking (Store, Argon2id).
 #pragma once
 
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "domain/auth_service.hpp"
+#include "domain/messaging_service.hpp"
 #include "domain/ports/store.hpp"
 #include "domain/space_service.hpp"
 
@@ -20,7 +21,7 @@ class AdminService {
  public:
   // `admin_phones`: the accounts (by phone, any form normalize_phone() reads) that are
   // admins besides the first one.
-  AdminService(Store& store, AuthService& auth, SpaceService& spaces,
+  AdminService(Store& store, AuthService& auth, SpaceService& spaces, MessagingService& messaging,
                const std::vector<std::string>& admin_phones);
 
   Result<bool> is_admin(Id user);
@@ -35,6 +36,9 @@ class AdminService {
   // Whatever the user's role but owner; they lose the space at once, as when removed by an
   // admin of the space (SpaceService).
   Result<void> remove_from_space(Id caller, Id space_id, Id user);
+  // Tombstones any message as its sender's delete does (MessagingService::erase_by_server_admin),
+  // logged with the caller; not_found for a missing or already deleted one.
+  Result<void> delete_message(Id caller, Id message_id);
 
  private:
   Result<void> check_admin(Id caller);
@@ -42,6 +46,7 @@ class AdminService {
   Store& store_;
   AuthService& auth_;
   SpaceService& spaces_;
+  MessagingService& messaging_;
   std::vector<std::string> admin_phones_;  // normalized
   std::mutex mu_;
   std::optional<Id> first_user_;  // immutable once known: accounts are never deleted

@@ -11,6 +11,12 @@
 namespace imd {
 namespace {
 
+// A member's history starts after their floor (history_from_join).
+void drop_up_to(std::vector<Message>& page, std::uint64_t floor) {
+  if (floor == 0) return;
+  std::erase_if(page, [floor](const Message& m) { return m.seq <= floor; });
+}
+
 bool is_member(const MemberList& members, Id user) {
   return std::binary_search(members->begin(), members->end(), user);
 }
@@ -336,6 +342,21 @@ Result<void> MessagingService::change(Id user, const ChangeInput& in, ConnRef or
   if (in.change != Change::react && m->from != user) {
     return make_error(Errc::forbidden, "not your message");
   }
+  return publish_change(*m, user, in, origin);
+}
+
+Result<Message> MessagingService::erase_by_server_admin(Id message_id) {
+  auto m = store_.message_by_id(message_id);
+  if (!m) return m.error();
+  if (m->deleted) return make_error(Errc::not_found, "message deleted");
+  // As its sender: the Store lets only the sender erase a message.
+  const ChangeInput erase{.id = message_id, .change = Change::erase, .body = {}, .on = true};
+  IMD_TRY(publish_change(*m, m->from, erase, ConnRef{}));
+  return m;
+}
+
+Result<void> MessagingService::publish_change(const Message& m, Id from, const ChangeInput& in,
+                                              ConnRef origin) {
   auto change_id = ids_.next();
   if (!change_id) return change_id.error();
   NewMessage nm;
@@ -344,18 +365,18 @@ Result<void> MessagingService::change(Id user, const ChangeInput& in, ConnRef or
   nm.change_id = *change_id;
   nm.react_on = in.on;
   nm.msg.id = in.id;
-  nm.msg.conv = m->conv;
-  nm.msg.from = user;
-  nm.msg.to = m->to;
-  nm.msg.type = m->type;
+  nm.msg.conv = m.conv;
+  nm.msg.from = from;
+  nm.msg.to = m.to;
+  nm.msg.type = m.type;
   nm.msg.body = in.body;
   // An erase of a file message carries the stored body (the store ignores it) so that the
   // consumer knows which file it releases.
-  if (in.change == Change::erase && is_file_type(m->type)) nm.msg.body = m->body;
+  if (in.change == Change::erase && is_file_type(m.type)) nm.msg.body = m.body;
   // An edit of a file message changes its caption; the file stays.
-  if (in.change == Change::edit && is_file_type(m->type)) {
-    if (const auto nl = m->body.find('\n'); nl != std::string::npos) {
-      nm.msg.body = attachment_body(std::string_view(m->body).substr(0, nl), in.body);
+  if (in.change == Change::edit && is_file_type(m.type)) {
+    if (const auto nl = m.body.find('\n'); nl != std::string::npos) {
+      nm.msg.body = attachment_body(std::string_view(m.body).substr(0, nl), in.body);
     }
   }
   nm.msg.created_at = clock_.now_ms();
@@ -710,7 +731,13 @@ std::optional<std::vector<Message>> MessagingService::try_history(Id user, const
   }
   auto allowed = access(user, conv, Lookup::in_memory);
   if (!allowed || !*allowed) return std::nullopt;
-  return store_.cached_messages(conv, q);
+  auto floor = cached_floor(user, conv);
+  if (!floor) return std::nullopt;
+  HistoryQuery from_floor = q;
+  if (q.after_seq && *q.after_seq < *floor) from_floor.after_seq = *floor;
+  auto page = store_.cached_messages(conv, from_floor);
+  if (page) drop_up_to(*page, *floor);
+  return page;
 }
 
 Result<std::vector<Message>> MessagingService::history(Id user, const ConvKey& conv,
@@ -721,7 +748,36 @@ Result<std::vector<Message>> MessagingService::history(Id user, const ConvKey& c
     if (!peer) return peer.error();
   }
   IMD_TRY(check_access(user, conv));
-  return store_.messages(conv, q);
+  auto floor = history_floor(user, conv);
+  if (!floor) return floor.error();
+  // Paging forward starts at the floor; a backward page is cut at it.
+  if (q.after_seq && *q.after_seq < *floor) q.after_seq = *floor;
+  auto page = store_.messages(conv, q);
+  if (page) drop_up_to(*page, *floor);
+  return page;
+}
+
+std::optional<std::uint64_t> MessagingService::cached_floor(Id user, const ConvKey& conv) {
+  if (conv.is_dm()) return 0;
+  std::lock_guard lock(floor_mu_);
+  auto it = floors_.find(MemberKey{user, conv});
+  if (it == floors_.end() || it->second.second <= clock_.now_ms()) return std::nullopt;
+  return it->second.first;
+}
+
+Result<std::uint64_t> MessagingService::history_floor(Id user, const ConvKey& conv) {
+  if (auto cached = cached_floor(user, conv)) return *cached;
+  auto floor = store_.history_floor(conv.channel_id(), user);
+  if (!floor) {
+    // Not a member (any more): the same answer as for a missing channel.
+    if (floor.error().code == Errc::not_found)
+      return make_error(Errc::not_found, "channel not found");
+    return floor.error();
+  }
+  std::lock_guard lock(floor_mu_);
+  if (floors_.size() >= kMaxDmVerdicts) floors_.clear();
+  floors_[MemberKey{user, conv}] = {*floor, clock_.now_ms() + kHistoryFloorTtlMs};
+  return *floor;
 }
 
 Result<ConversationList> MessagingService::conversations(Id user) {

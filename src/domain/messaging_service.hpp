@@ -87,6 +87,9 @@ struct MessagingLimits {
 // send path's fast path): a block, or the end of the last shared space, made through another
 // process takes effect within this time. Refusals are not remembered.
 inline constexpr Millis kDmPolicyTtlMs = 2000;
+// How long a member's history floor (a channel's history_from_join) is remembered in each
+// process: turning the setting on or off elsewhere takes effect within this time.
+inline constexpr Millis kHistoryFloorTtlMs = 2000;
 
 inline constexpr std::size_t kMaxCidBytes = 64;
 inline constexpr std::uint32_t kMaxHistoryPage = 100;
@@ -126,6 +129,11 @@ class MessagingService {
   // reaches every connection of the conversation's members (the origin's too: that is its
   // answer); a change that fails later is a SendFailedEvent to `origin`. Blocking.
   Result<void> change(Id user, const ChangeInput& in, ConnRef origin);
+  // A server admin's delete (AdminService checks who may): the message, in any conversation, is
+  // tombstoned through the same queue and consumer as its sender's own delete (the `deleted`
+  // frame to every connection of the conversation, the body and a file's bytes removed).
+  // Returns the message as it was; not_found for a missing or already deleted one. Blocking.
+  Result<Message> erase_by_server_admin(Id message_id);
 
   // The queue's consumer: stores a batch in one transaction, then inbox, ACKs, fan-out.
   // Changes (NewMessage::change) in the batch are applied in their place in it.
@@ -161,7 +169,11 @@ class MessagingService {
   // the conversation. Blocking (member list, routes).
   Result<void> typing(Id user, const ConvKey& conv);
 
+  // A channel with history_from_join shows its member only what came after their join.
   Result<std::vector<Message>> history(Id user, const ConvKey& conv, HistoryQuery q);
+  // The seq after which `user` reads `conv` (Store::history_floor; 0 for a DM), remembered
+  // for kHistoryFloorTtlMs. Blocking the first time.
+  Result<std::uint64_t> history_floor(Id user, const ConvKey& conv);
   // history() without blocking: answered when the access check and the page are in this
   // process's memory (member list, known users, the Store's cached rows); nullopt otherwise,
   // and also for any request history() would refuse (the caller then asks history()).
@@ -183,6 +195,8 @@ class MessagingService {
   Result<Page<Blocked>> blocks(Id user, Id after, std::uint32_t limit);
 
  private:
+  // Queues change `in` of stored message `m` by `from` (checked by the caller).
+  Result<void> publish_change(const Message& m, Id from, const ChangeInput& in, ConnRef origin);
   // Pushes `m` (a new message, or a changed one) to the connections of its conversation's
   // members but `skip`.
   void fan_out(const Message& m, ConnRef skip, std::vector<Push>& out, bool changed = false);
@@ -236,6 +250,10 @@ class MessagingService {
   static constexpr std::size_t kMaxDmVerdicts = 1 << 16;
   std::mutex dm_mu_;
   std::unordered_map<MemberKey, Millis, MemberKeyHash> dm_allowed_until_;
+  // Members' history floors: (floor, until when). Bounded like the DM verdicts.
+  std::mutex floor_mu_;
+  std::unordered_map<MemberKey, std::pair<std::uint64_t, Millis>, MemberKeyHash> floors_;
+  std::optional<std::uint64_t> cached_floor(Id user, const ConvKey& conv);
   std::mutex ack_mu_;
   std::condition_variable ack_cv_;
   std::unordered_map<MemberKey, std::uint64_t, MemberKeyHash> pending_acks_;

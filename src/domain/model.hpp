@@ -94,6 +94,10 @@ struct Channel {
   Id last_message_id = 0;
   // Hidden from non-members; joined only by being added (docs/security.md "Channels").
   bool is_private = false;
+  // Read-only: history stays readable by its members, sends and edits are refused.
+  bool archived = false;
+  // Members who join see history from their join on only (Store::add_channel_member).
+  bool history_from_join = false;
 };
 
 // The ids of a user's spaces and of the channels they are a member of, each ascending: what
@@ -200,6 +204,14 @@ struct Message {
   std::vector<Reaction> reactions{};  // in order of each emoji's first use
 };
 
+// What Store::delete_channel removed that others must still hear of: who was in the channel,
+// and the file messages that shared files there (their files are let go: Attachments).
+struct DeletedChannel {
+  Channel channel;
+  std::vector<Id> members;
+  std::vector<Message> file_messages;
+};
+
 // A send accepted by a gateway and waiting in the queue to be stored.
 // `origin` names the connection that gets the `sent` ACK (node 0, conn 0 = none).
 struct ConnRef {
@@ -259,6 +271,8 @@ struct ConversationState {
   std::uint64_t last_rev = 0;       // the conversation's change counter (Message::rev)
   std::uint64_t mentions = 0;       // messages after read_seq that mention the user
   std::uint64_t peer_read_seq = 0;  // a DM's peer's read marker (read receipts)
+  // A channel with history_from_join: the seq the member joined at; they read only after it.
+  std::uint64_t history_floor = 0;
   std::optional<Message> last;
 };
 

@@ -42,6 +42,11 @@ Result<SearchResults> SearchService::search(Id user, const SearchRequest& req) {
   out.indexing = page->indexing;
   out.hits.reserve(page->hits.size());
   for (auto& m : page->hits) {
+    // A channel with history_from_join: nothing from before the member joined.
+    if (m.conv.is_channel()) {
+      auto floor = messaging_.history_floor(user, m.conv);
+      if (!floor || m.seq <= *floor) continue;
+    }
     Snippet s = make_snippet(m.body, q.terms);
     out.hits.push_back({std::move(m), std::move(s)});
   }

@@ -1,6 +1,8 @@
 #include "domain/space_service.hpp"
 
 #include <algorithm>
+#include <span>
+#include <utility>
 
 #include "domain/auth_service.hpp"
 #include "domain/password.hpp"
@@ -145,14 +147,19 @@ void SpaceService::after_removal(Id space_id, Id target, const std::vector<Id>& 
                                  const char* reason) {
   for (Id c : channels) cache_.invalidate(c);
   users_.invalidate(target);
-  if (reason == nullptr || events_.routes == nullptr || events_.pusher == nullptr) return;
-  // Best effort, like every push: a device that misses it finds the space gone on its next
-  // request (404) and the channels gone from its next sync.
-  auto conns = events_.routes->lookup(target);
+  if (reason == nullptr) return;
+  tell_removed(std::span(&target, 1), RemovedEvent{space_id, reason});
+}
+
+void SpaceService::tell_removed(std::span<const Id> users, RemovedEvent event) {
+  if (events_.routes == nullptr || events_.pusher == nullptr) return;
+  // Best effort, like every push: a device that misses it finds the space or channel gone on
+  // its next request (404) and the channels gone from its next sync.
+  std::vector<ConnRef> conns;
+  events_.routes->lookup_many(users, [&](Id, ConnRef c) { conns.push_back(c); });
   if (conns.empty()) return;
   std::vector<Push> pushes;
-  pushes.push_back(
-      Push{std::move(conns), std::make_shared<const Event>(RemovedEvent{space_id, reason})});
+  pushes.push_back(Push{std::move(conns), std::make_shared<const Event>(std::move(event))});
   events_.pusher->push(std::move(pushes));
 }
 
@@ -536,6 +543,60 @@ Result<Channel> SpaceService::add_channel_member(Id user, Id space_id, Id channe
   cache_.invalidate(channel_id);
   users_.invalidate(target);
   return channel;
+}
+
+Result<std::pair<Channel, SpaceRole>> SpaceService::channel_for_moderator(Id user, Id channel_id,
+                                                                          bool creator_may,
+                                                                          const char* action) {
+  auto channel = channel_for_space_member(user, channel_id);
+  if (!channel) return channel.error();
+  auto role = role_of(user, channel->space_id);
+  if (!role) return role.error();
+  if (rank(*role) < rank(SpaceRole::admin) && !(creator_may && channel->owner_id == user)) {
+    return make_error(Errc::forbidden,
+                      std::string(creator_may ? "only its creator, admins and the owner may "
+                                              : "only admins and the owner may ") +
+                          action);
+  }
+  return std::pair{std::move(*channel), *role};
+}
+
+Result<Channel> SpaceService::set_channel_settings(Id user, Id channel_id,
+                                                   std::optional<bool> archived,
+                                                   std::optional<bool> history_from_join) {
+  auto found = channel_for_moderator(user, channel_id, true, "change a channel's settings");
+  if (!found) return found.error();
+  if (!archived && !history_from_join) return std::move(found->first);
+  return store_.set_channel_settings(channel_id, archived, history_from_join);
+}
+
+Result<void> SpaceService::delete_channel(Id user, Id channel_id) {
+  auto found = channel_for_moderator(user, channel_id, false, "delete a channel");
+  if (!found) return found.error();
+  auto deleted = store_.delete_channel(channel_id);
+  if (!deleted) return deleted.error();
+  cache_.invalidate(channel_id);
+  for (Id member : deleted->members) users_.invalidate(member);
+  tell_removed(deleted->members, RemovedEvent{deleted->channel.space_id, "deleted", channel_id});
+  // The files shared here go once no other message shares them (Attachments::released).
+  if (attachments_ != nullptr) {
+    for (const Message& m : deleted->file_messages) attachments_->released(m);
+  }
+  return {};
+}
+
+Result<void> SpaceService::remove_channel_member(Id user, Id channel_id, Id target) {
+  if (target == user) return leave_channel(user, channel_id);
+  auto found = channel_for_moderator(user, channel_id, false, "remove members from a channel");
+  if (!found) return found.error();
+  IMD_TRY(may_moderate(found->first.space_id, found->second, target));
+  auto removed = store_.remove_channel_member(channel_id, target);
+  if (!removed) return removed.error();
+  if (!*removed) return make_error(Errc::not_found, "not a member of this channel");
+  cache_.invalidate(channel_id);
+  users_.invalidate(target);
+  tell_removed(std::span(&target, 1), RemovedEvent{found->first.space_id, "removed", channel_id});
+  return {};
 }
 
 }  // namespace imd

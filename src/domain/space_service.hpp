@@ -9,7 +9,10 @@
 //   the space discoverable and transfers ownership; the owner cannot leave without
 //   transferring it first;
 // - any member creates channels (public or private); a public channel is joined by any space
-//   member, a private one only by being added by one of its members.
+//   member, a private one only by being added by one of its members;
+// - a channel's creator and the space's admins and owner archive (read-only) and unarchive it
+//   and set its history_from_join; admins and the owner delete it and remove its members (an
+//   admin only members, as for the space).
 // Membership checks read the user cache (each user's space and channel ids); role checks read
 // the Store. Membership changes write the Store first, then invalidate the member cache of the
 // channels touched and the user cache of the user, so a stale list lives at most until the
@@ -23,6 +26,7 @@
 
 #include "common/clock.hpp"
 #include "common/id_generator.hpp"
+#include "domain/attachments.hpp"
 #include "domain/ports/member_cache.hpp"
 #include "domain/ports/pusher.hpp"
 #include "domain/ports/routes.hpp"
@@ -65,6 +69,9 @@ class SpaceService {
  public:
   SpaceService(Store& store, MemberCache& cache, UserCache& users, IdGenerator& ids, Clock& clock,
                SpaceQuotas quotas = {}, SpaceEvents events = {});
+  // Where a deleted channel's file messages let their files go (null: the orphan sweep does
+  // not reach shared files, so without it their bytes stay). Set once, before serving.
+  void set_attachments(Attachments* attachments) { attachments_ = attachments; }
 
   Result<Space> create_space(Id user, const std::string& name, const std::string& avatar);
   Result<Space> get_space(Id user, Id space_id);
@@ -116,6 +123,18 @@ class SpaceService {
   // Adds a member of the channel's space to it; the caller must be in the channel (channel_id
   // in space_id, else not_found).
   Result<Channel> add_channel_member(Id user, Id space_id, Id channel_id, Id target);
+  // The settings that are given: archived (read-only: sends and edits refused, history kept)
+  // and history_from_join. Its creator and the space's admins and owner who see it.
+  Result<Channel> set_channel_settings(Id user, Id channel_id, std::optional<bool> archived,
+                                       std::optional<bool> history_from_join);
+  // Admins and the owner who see it: the channel, its messages and the files shared only there
+  // are gone; its members' connections get a RemovedEvent ("deleted").
+  Result<void> delete_channel(Id user, Id channel_id);
+  // Admins and the owner who see the channel (an admin removes members, the owner admins too;
+  // nobody the owner); the removed member's connections get a RemovedEvent ("removed"). A
+  // public channel can be joined again: ban from the space to keep someone out. Removing
+  // oneself is leaving.
+  Result<void> remove_channel_member(Id user, Id channel_id, Id target);
 
  private:
   Result<bool> in_space(Id user, Id space_id);
@@ -137,6 +156,12 @@ class SpaceService {
   // After a membership of `target` in the space ended: caches, and unless `reason` is null
   // ("removed", "banned") a RemovedEvent to their connections.
   void after_removal(Id space_id, Id target, const std::vector<Id>& channels, const char* reason);
+  // A RemovedEvent to every connection of `users`.
+  void tell_removed(std::span<const Id> users, RemovedEvent event);
+  // The channel as `user` sees it (else not_found), and their role in its space: forbidden
+  // unless they are an admin or the owner, or (`creator_may`) created the channel.
+  Result<std::pair<Channel, SpaceRole>> channel_for_moderator(Id user, Id channel_id,
+                                                              bool creator_may, const char* action);
   // Removes the member and does after_removal; with a `reason` (a removal, not a leave), a
   // user who is not a member is not_found. Returns whether they were one.
   Result<bool> take_out(Id space_id, Id target, const char* reason);
@@ -148,6 +173,7 @@ class SpaceService {
   Clock& clock_;
   SpaceQuotas quotas_;
   SpaceEvents events_;
+  Attachments* attachments_ = nullptr;
 };
 
 }  // namespace imd

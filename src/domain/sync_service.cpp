@@ -30,7 +30,7 @@ Result<SyncService::Pass> SyncService::begin(Id user, std::optional<SyncCursors>
     const bool client_cursor = p.cursors_ && p.cursors_->count(c.conv);
     // What the device holds of the conversation: it told us, or its devices ACKed it.
     const std::uint64_t held = client_cursor ? p.cursors_->at(c.conv) : c.ack_seq;
-    std::uint64_t from = held;
+    std::uint64_t from = std::max(held, c.history_floor);  // history_from_join
     if (auto d = p.delivered_.find(c.conv); d != p.delivered_.end()) {
       from = std::max(from, d->second);
     }

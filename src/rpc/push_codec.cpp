@@ -136,6 +136,7 @@ void encode_event(const imd::Event& event, Delivery& out) {
           RemovedEvent& r = *out.mutable_removed();
           r.set_space_id(e.space_id);
           r.set_reason(e.reason);
+          r.set_channel_id(e.channel_id);
         } else if constexpr (std::is_same_v<T, imd::TypingEvent>) {
           TypingEvent& t = *out.mutable_typing();
           t.set_user_id(e.user_id);
@@ -238,7 +239,8 @@ Result<std::shared_ptr<const imd::Event>> decode_event(const Delivery& in,
     case Delivery::kRemoved: {
       const RemovedEvent& r = in.removed();
       IMD_TRY(check_text(r.reason(), limits.max_text_bytes, "reason"));
-      return std::make_shared<const imd::Event>(imd::RemovedEvent{r.space_id(), r.reason()});
+      return std::make_shared<const imd::Event>(
+          imd::RemovedEvent{r.space_id(), r.reason(), r.channel_id()});
     }
     case Delivery::EVENT_NOT_SET:
       break;

@@ -58,6 +58,7 @@ inline std::vector<Event> sample_events() {
       SendFailedEvent{"", Error{Errc::forbidden, "not your message"}, Change::edit, 321},
       TypingEvent{7, ConvKey::channel(88)},
       RemovedEvent{99, "banned"},
+      RemovedEvent{99, "deleted", 77},
   };
 }
 
@@ -92,7 +93,7 @@ inline bool same(const Event& a, const Event& b) {
   }
   if (auto* x = std::get_if<RemovedEvent>(&a)) {
     const auto& y = std::get<RemovedEvent>(b);
-    return x->space_id == y.space_id && x->reason == y.reason;
+    return x->space_id == y.space_id && x->reason == y.reason && x->channel_id == y.channel_id;
   }
   const auto& x = std::get<ReadEvent>(a);
   const auto& y = std::get<ReadEvent>(b);

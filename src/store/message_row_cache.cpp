@@ -76,6 +76,20 @@ void MessageRowCache::remember(const std::vector<Message>& rows) {
   }
 }
 
+void MessageRowCache::forget(const ConvKey& conv) {
+  std::lock_guard lock(mu_);
+  for (auto it = lru_.begin(); it != lru_.end();) {
+    if (it->conv != conv) {
+      ++it;
+      continue;
+    }
+    auto block = blocks_.find(*it);
+    bytes_ -= block->second.bytes;
+    blocks_.erase(block);
+    it = lru_.erase(it);
+  }
+}
+
 std::size_t MessageRowCache::bytes() const {
   std::lock_guard lock(mu_);
   return bytes_;

@@ -41,6 +41,10 @@ class MessageRowCache {
   // Remembers rows read from the database (of any conversations); a row already here is
   // replaced only by one with a higher rev.
   void remember(const std::vector<Message>& rows);
+  // Drops every row of `conv` (a deleted channel). A read that began before the delete may
+  // remember a few rows again: they are unreachable, since every page read checks membership
+  // first, and age out.
+  void forget(const ConvKey& conv);
 
   std::size_t bytes() const;
 

@@ -270,6 +270,15 @@ CREATE TABLE search_state (
 INSERT INTO search_state (id, enabled, pending_lo, pending_hi) VALUES (1, 0, 0, 0);
 )sql";
 
+// Channel lifecycle (docs/security.md "Archived and deleted channels"): an archived channel
+// refuses sends and edits; history_from_join makes a member's history start at joined_seq, the
+// channel's last_seq when they joined (0 for members from before: they keep all of it).
+constexpr std::string_view kV8ChannelLifecycle = R"sql(
+ALTER TABLE channel ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE channel ADD COLUMN history_from_join INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE channel_user ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 // Images (docs/schema.md "Files"): an upload's thumbnail type (its bytes are the blob
 // FileService::thumb_key; '' when it has none), and the avatars uploaded for users, spaces and
 // channels: the blob holding each one's square image (kind 1 user, 2 space, 3 channel).
@@ -303,8 +312,8 @@ DROP TABLE IF EXISTS inbox;
 
 constexpr SqliteMigration kMigrations[] = {
     {1, kV1Store},         {2, kV2Inbox},         {3, kV3Changes},      {4, kV4Access},
-    {5, kV5Files},         {6, kV6Search},        {7, kV7AccountState}, {10, kV10Images},
-    {11, kV11SearchQueue}, {12, kV12NoInboxRows},
+    {5, kV5Files},         {6, kV6Search},        {7, kV7AccountState}, {8, kV8ChannelLifecycle},
+    {10, kV10Images},      {11, kV11SearchQueue}, {12, kV12NoInboxRows},
 };
 
 constexpr std::string_view kCreateVersionTable =

@@ -25,7 +25,8 @@ class BatchAppender {
     IMD_TRY(prep(find_cid_, "SELECT message_id FROM message_cid WHERE sender_id = ? AND cid = ?"));
     IMD_TRY(prep(bump_channel_,
                  "UPDATE channel SET last_seq = last_seq + 1, last_message_id = ?2"
-                 " WHERE id = ?1 RETURNING last_seq"));
+                 " WHERE id = ?1 AND archived = 0 RETURNING last_seq"));
+    IMD_TRY(prep(channel_exists_, "SELECT 1 FROM channel WHERE id = ?1"));
     IMD_TRY(prep(insert_channel_,
                  "INSERT INTO channel_message"
                  "(channel_id, message_id, seq, \"from\", type, body, created_at, cid, reply_to)"
@@ -88,7 +89,14 @@ class BatchAppender {
       bump_channel_.reset();
       if (!bumped.ok()) return bumped.error();
       if (!seq) {
-        out.push_back(make_error(Errc::not_found, "channel not found"));
+        // Missing, or archived (read-only): which one is asked only here, off the common path.
+        bool exists = false;
+        channel_exists_.bind_all(to_db(m.conv.a));
+        auto found = channel_exists_.step_once([&](const SqliteStatement&) { exists = true; });
+        channel_exists_.reset();
+        if (!found.ok()) return found.error();
+        out.push_back(exists ? sql::archived_channel()
+                             : make_error(Errc::not_found, "channel not found"));
         return {};
       }
       m.seq = *seq;
@@ -141,7 +149,7 @@ class BatchAppender {
 
   SqliteConnection& c_;
   SqliteStatement find_cid_;
-  SqliteStatement bump_channel_, insert_channel_, cursor_channel_;
+  SqliteStatement bump_channel_, channel_exists_, insert_channel_, cursor_channel_;
   SqliteStatement insert_dm_, insert_dm_user_, bump_dm_, insert_dm_message_, cursor_dm_;
   SqliteStatement insert_cid_;
 };
@@ -224,6 +232,12 @@ Result<std::vector<Result<Changed>>> SqliteStore::change_messages(
     rows_->remember(now);
   }
   return changed;
+}
+
+Result<DeletedChannel> SqliteStore::delete_channel(Id id) {
+  auto deleted = SqlStore::delete_channel(id);
+  if (rows_ && deleted.ok()) rows_->forget(ConvKey::channel(id));
+  return deleted;
 }
 
 Result<std::vector<DeliveryUpdate>> SqliteStore::advance_deliveries(

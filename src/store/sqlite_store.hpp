@@ -81,6 +81,8 @@ class SqliteStore final : public SqlStore<SqliteDialect> {
                                                       const HistoryQuery& q) override;
   // SqlStore's, then the changed rows replace the remembered ones.
   Result<std::vector<Result<Changed>>> change_messages(std::span<const NewMessage> batch) override;
+  // SqlStore's, then the channel's remembered rows are dropped.
+  Result<DeletedChannel> delete_channel(Id id) override;
   // One write transaction for all of them, which the single writer makes cheap; invalid keys
   // are skipped too. (MysqlStore keeps the port's default: a transaction per cursor.)
   Result<std::vector<DeliveryUpdate>> advance_deliveries(

@@ -340,6 +340,14 @@ constexpr std::string_view kV5Search[] = {
     " WHERE NOT EXISTS (SELECT 1 FROM search_state WHERE id = 1)",
 };
 
+// Channel lifecycle (the SQLite migration 8 says what the columns are for).
+constexpr std::string_view kV7ChannelLifecycle[] = {
+    "ALTER TABLE channel ADD COLUMN IF NOT EXISTS archived TINYINT UNSIGNED NOT NULL DEFAULT 0,"
+    " ADD COLUMN IF NOT EXISTS history_from_join TINYINT UNSIGNED NOT NULL DEFAULT 0",
+    "ALTER TABLE channel_user"
+    " ADD COLUMN IF NOT EXISTS joined_seq BIGINT UNSIGNED NOT NULL DEFAULT 0",
+};
+
 // Images (the SQLite migration 10 says what they are).
 constexpr std::string_view kV9Images[] = {
     "ALTER TABLE upload ADD COLUMN IF NOT EXISTS thumb_type VARCHAR(32) NOT NULL DEFAULT ''",
@@ -353,8 +361,8 @@ constexpr std::string_view kV9Images[] = {
 };
 
 constexpr MysqlMigration kMigrations[] = {
-    {1, kV1Store},  {2, kV2Changes},      {3, kV3Access}, {4, kV4Files},
-    {5, kV5Search}, {6, kV6AccountState}, {9, kV9Images},
+    {1, kV1Store},  {2, kV2Changes},      {3, kV3Access},           {4, kV4Files},
+    {5, kV5Search}, {6, kV6AccountState}, {7, kV7ChannelLifecycle}, {9, kV9Images},
 };
 
 constexpr std::string_view kCreateVersionTable =

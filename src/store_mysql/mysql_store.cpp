@@ -89,8 +89,9 @@ Result<void> for_each_chunk(std::size_t n, Chunking how, F&& fn) {
 // as anything else (a string, a double) they would lose precision above 2^53.
 const MultiRowSql kFindCids("SELECT sender_id, cid, message_id FROM message_cid WHERE ",
                             "(sender_id = ? AND cid = ?)", " OR ", "");
-const MultiRowSql kLockChannels("SELECT id, last_seq, last_message_id FROM channel WHERE id IN (",
-                                "?", ", ", ") ORDER BY id FOR UPDATE");
+const MultiRowSql kLockChannels(
+    "SELECT id, last_seq, last_message_id, archived FROM channel WHERE id IN (", "?", ", ",
+    ") ORDER BY id FOR UPDATE");
 const MultiRowSql kLockDms("SELECT user_a, user_b, last_seq, last_message_id FROM dm WHERE ",
                            "(user_a = ? AND user_b = ?)", " OR ",
                            " ORDER BY user_a, user_b FOR UPDATE");
@@ -141,7 +142,8 @@ struct CidKey {
 struct Counter {
   std::uint64_t last_seq = 0;
   Id last_message_id = 0;
-  bool touched = false;  // a message of this batch was stored in it
+  bool touched = false;   // a message of this batch was stored in it
+  bool archived = false;  // read-only: the batch's new messages to it are refused
 };
 
 using DmKey = std::pair<Id, Id>;  // (user_a, user_b)
@@ -242,18 +244,24 @@ class BatchAppender {
             auto row = (*s)->fetch();
             if (!row.ok()) return row.error();
             if (!*row) return {};
-            channels_[(*s)->column_id(0)] = Counter{(*s)->column_id(1), (*s)->column_id(2), false};
+            channels_[(*s)->column_id(0)] =
+                Counter{(*s)->column_id(1), (*s)->column_id(2), false, (*s)->column_id(3) != 0};
           }
         }));
     return {};
   }
 
-  // A retried send is a duplicate even when its channel has gone since; otherwise an item of a
-  // missing channel is not_found (and its cid stays free).
+  // A retried send is a duplicate even when its channel has gone or was archived since;
+  // otherwise an item of a missing channel is not_found, of an archived one forbidden (and its
+  // cid stays free).
   void reject_missing_channels() {
     for (std::size_t i = 0; i < batch_.size(); ++i) {
-      if (pending(i) && in(i).conv.is_channel() && !channels_.contains(in(i).conv.a)) {
+      if (!pending(i) || !in(i).conv.is_channel()) continue;
+      auto it = channels_.find(in(i).conv.a);
+      if (it == channels_.end()) {
         out_[i] = make_error(Errc::not_found, "channel not found");
+      } else if (it->second.archived) {
+        out_[i] = sql::archived_channel();
       }
     }
   }

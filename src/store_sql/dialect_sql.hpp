@@ -42,6 +42,12 @@ struct DialectSql {
   // commit where the engine has row locks. (channel_id, seq) / (user_a, user_b, seq).
   std::string_view channel_reactions;
   std::string_view dm_reactions;
+  // delete_channel (channel_id): the channel's row, read first and locked until the commit
+  // where the engine has row locks, so a batch storing into it is wholly before or after.
+  std::string_view lock_channel;
+  // delete_channel (channel_id): the message_cid rows of the channel's messages, found by
+  // their (sender, cid) key from the messages' side.
+  std::string_view delete_channel_cids;
 };
 
 inline constexpr DialectSql kSqliteSql{
@@ -64,8 +70,10 @@ inline constexpr DialectSql kSqliteSql{
     .banned_from_space = "SELECT 1 FROM space_ban WHERE space_id = ? AND user_id = ?",
     .add_channel_member =
         "INSERT INTO channel_user"
-        " (channel_id, user_id, last_ack_message_id, last_ack_seq, read_seq, created_at)"
-        " SELECT ch.id, ?2, ch.last_message_id, ch.last_seq, ch.last_seq, ?1 FROM channel ch"
+        " (channel_id, user_id, last_ack_message_id, last_ack_seq, read_seq, joined_seq,"
+        " created_at)"
+        " SELECT ch.id, ?2, ch.last_message_id, ch.last_seq, ch.last_seq, ch.last_seq, ?1"
+        " FROM channel ch"
         " JOIN space_channel sc ON sc.channel_id = ch.id"
         " JOIN space_user su ON su.space_id = sc.space_id AND su.user_id = ?2"
         " WHERE ch.id = ?3"
@@ -89,6 +97,10 @@ inline constexpr DialectSql kSqliteSql{
     // The single writer holds the database: nothing can change the row meanwhile.
     .channel_reactions = "SELECT reactions FROM channel_message WHERE channel_id = ? AND seq = ?",
     .dm_reactions = "SELECT reactions FROM message WHERE user_a = ? AND user_b = ? AND seq = ?",
+    .lock_channel = "SELECT 1 FROM channel WHERE id = ?",
+    .delete_channel_cids =
+        "DELETE FROM message_cid WHERE (sender_id, cid) IN"
+        " (SELECT `from`, cid FROM channel_message WHERE channel_id = ? AND cid IS NOT NULL)",
 };
 
 inline constexpr DialectSql kMysqlSql{
@@ -122,10 +134,10 @@ inline constexpr DialectSql kMysqlSql{
     // membership) or has already removed the space membership.
     .add_channel_member =
         "INSERT INTO channel_user"
-        " (channel_id, user_id, last_ack_message_id, last_ack_seq, read_seq,"
+        " (channel_id, user_id, last_ack_message_id, last_ack_seq, read_seq, joined_seq,"
         " created_at)"
         " SELECT ch.id, su.user_id, ch.last_message_id, ch.last_seq,"
-        " ch.last_seq, CAST(? AS SIGNED) FROM channel ch"
+        " ch.last_seq, ch.last_seq, CAST(? AS SIGNED) FROM channel ch"
         " JOIN space_channel sc ON sc.channel_id = ch.id"
         " JOIN space_user su ON su.space_id = sc.space_id AND su.user_id = ?"
         " WHERE ch.id = ?",
@@ -150,6 +162,12 @@ inline constexpr DialectSql kMysqlSql{
         "SELECT reactions FROM channel_message WHERE channel_id = ? AND seq = ? FOR UPDATE",
     .dm_reactions =
         "SELECT reactions FROM message WHERE user_a = ? AND user_b = ? AND seq = ? FOR UPDATE",
+    .lock_channel = "SELECT 1 FROM channel WHERE id = ? FOR UPDATE",
+    // A join on message_cid's primary key (a row-value IN would scan it).
+    .delete_channel_cids =
+        "DELETE mc FROM message_cid mc"
+        " JOIN channel_message cm ON mc.sender_id = cm.`from` AND mc.cid = cm.cid"
+        " WHERE cm.channel_id = ?",
 };
 
 }  // namespace imd

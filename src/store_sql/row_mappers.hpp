@@ -56,7 +56,8 @@ Invite invite(const Stmt& s) {
                 .uses = static_cast<std::uint32_t>(s.column_int64(6))};
 }
 
-// id, space_id, name, avatar, owner_id, created_at, last_seq, last_message_id, is_private
+// id, space_id, name, avatar, owner_id, created_at, last_seq, last_message_id, is_private,
+// archived, history_from_join (kChannelColumns)
 template <class Stmt>
 Channel channel(const Stmt& s) {
   return Channel{.id = s.column_id(0),
@@ -67,7 +68,9 @@ Channel channel(const Stmt& s) {
                  .created_at = s.column_int64(5),
                  .last_seq = s.column_id(6),
                  .last_message_id = s.column_id(7),
-                 .is_private = s.column_int64(8) != 0};
+                 .is_private = s.column_int64(8) != 0,
+                 .archived = s.column_int64(9) != 0,
+                 .history_from_join = s.column_int64(10) != 0};
 }
 
 // user_id, name, avatar, joined_at, role (NULL: not a space member list)

@@ -73,6 +73,11 @@ inline Error bad_conv() {
   return make_error(Errc::invalid_argument, "invalid conversation key");
 }
 
+// A send or an edit into an archived channel (append_messages, change_messages).
+inline Error archived_channel() {
+  return make_error(Errc::forbidden, "this channel is archived: it is read-only");
+}
+
 inline std::optional<std::string> null_if_empty(const std::string& s) {
   if (s.empty()) return std::nullopt;
   return s;
@@ -205,6 +210,9 @@ class SqlStore : public Store {
   Result<Channel> channel_by_id(Id id) override;
   Result<Channel> update_channel(Id id, const std::optional<std::string>& name,
                                  const std::optional<std::string>& avatar) override;
+  Result<Channel> set_channel_settings(Id id, std::optional<bool> archived,
+                                       std::optional<bool> history_from_join) override;
+  Result<DeletedChannel> delete_channel(Id id) override;
   Result<std::vector<Channel>> channels_of_space(Id space_id, Id after_channel_id,
                                                  std::uint32_t limit) override;
   Result<std::vector<Channel>> visible_channels_of_space(Id space_id, Id viewer,
@@ -217,6 +225,7 @@ class SqlStore : public Store {
   Result<std::vector<Member>> channel_members(Id channel_id, Id after_user_id,
                                               std::uint32_t limit) override;
   Result<std::vector<Id>> channel_member_ids(Id channel_id) override;
+  Result<std::uint64_t> history_floor(Id channel_id, Id user_id) override;
   Result<Memberships> memberships_of_user(Id user_id) override;
   Result<void> ping() override;
 

@@ -536,7 +536,8 @@ Result<Channel> SqlStore<D>::channel_by_id_in(Connection& c, Id id) {
   return sql::one<Channel>(
       D::query(c,
                "SELECT ch.id, COALESCE(sc.space_id, 0), ch.name, ch.avatar, ch.owner_id,"
-               " ch.created_at, ch.last_seq, ch.last_message_id, ch.is_private"
+               " ch.created_at, ch.last_seq, ch.last_message_id, ch.is_private, ch.archived,"
+               " ch.history_from_join"
                " FROM channel ch LEFT JOIN space_channel sc ON sc.channel_id = ch.id"
                " WHERE ch.id = ?",
                id),
@@ -552,13 +553,66 @@ Result<Channel> SqlStore<D>::update_channel(Id id, const std::optional<std::stri
 }
 
 template <SqlDialect D>
+Result<Channel> SqlStore<D>::set_channel_settings(Id id, std::optional<bool> archived,
+                                                  std::optional<bool> history_from_join) {
+  return db_->write([&](Connection& c) -> Result<Channel> {
+    auto channel = channel_by_id_in(c, id);
+    if (!channel.ok()) return channel;
+    const bool a = archived.value_or(channel->archived);
+    const bool h = history_from_join.value_or(channel->history_from_join);
+    IMD_TRY(D::change(c, "UPDATE channel SET archived = ?, history_from_join = ? WHERE id = ?",
+                      Id{a ? 1u : 0u}, Id{h ? 1u : 0u}, id));
+    channel->archived = a;
+    channel->history_from_join = h;
+    return channel;
+  });
+}
+
+template <SqlDialect D>
+Result<DeletedChannel> SqlStore<D>::delete_channel(Id id) {
+  return db_->write([&](Connection& c) -> Result<DeletedChannel> {
+    auto locked = sql::exists(D::query(c, D::sql.lock_channel, id));
+    if (!locked.ok()) return locked.error();
+    if (!*locked) return make_error(Errc::not_found, "channel not found");
+    auto channel = channel_by_id_in(c, id);
+    if (!channel.ok()) return channel.error();
+    auto members = sql::all<Id>(
+        D::query(c, "SELECT user_id FROM channel_user WHERE channel_id = ? ORDER BY user_id", id),
+        sql::kFirstId);
+    if (!members.ok()) return members.error();
+    // The types is_file_type (domain/attachments.hpp) names.
+    auto files = sql::all<Message>(
+        D::query(c,
+                 "SELECT channel_id, message_id, seq, `from`, type, body, created_at, cid,"
+                 " reply_to, rev, change_kind, edited_at, deleted, reactions FROM channel_message"
+                 " WHERE channel_id = ? AND deleted = 0 AND type IN ('file', 'image')",
+                 id),
+        [](const auto& r) { return rows::channel_message(r); });
+    if (!files.ok()) return files.error();
+    // Mentions by their key's prefix, member by member (kind 1: a channel); a former member's
+    // few rows name seqs that no longer exist.
+    for (Id user : *members) {
+      IMD_TRY(D::change(c, "DELETE FROM mention WHERE user_id = ? AND kind = 1 AND conv_a = ?",
+                        user, id));
+    }
+    IMD_TRY(D::change(c, D::sql.delete_channel_cids, id));
+    IMD_TRY(D::change(c, "DELETE FROM channel_message WHERE channel_id = ?", id));
+    IMD_TRY(D::change(c, "DELETE FROM channel_user WHERE channel_id = ?", id));
+    IMD_TRY(D::change(c, "DELETE FROM space_channel WHERE channel_id = ?", id));
+    IMD_TRY(D::change(c, "DELETE FROM channel WHERE id = ?", id));
+    return DeletedChannel{std::move(*channel), std::move(*members), std::move(*files)};
+  });
+}
+
+template <SqlDialect D>
 Result<std::vector<Channel>> SqlStore<D>::channels_of_space(Id space_id, Id after_channel_id,
                                                             std::uint32_t limit) {
   return db_->read([&](Connection& c) {
     return sql::all<Channel>(
         D::query(c,
                  "SELECT ch.id, sc.space_id, ch.name, ch.avatar, ch.owner_id,"
-                 " ch.created_at, ch.last_seq, ch.last_message_id, ch.is_private"
+                 " ch.created_at, ch.last_seq, ch.last_message_id, ch.is_private, ch.archived,"
+                 " ch.history_from_join"
                  " FROM space_channel sc JOIN channel ch ON ch.id = sc.channel_id"
                  " WHERE sc.space_id = ? AND sc.channel_id > ? ORDER BY sc.channel_id LIMIT ?",
                  space_id, after_channel_id, limit),
@@ -610,6 +664,19 @@ Result<std::vector<Member>> SqlStore<D>::channel_members(Id channel_id, Id after
       " FROM channel_user cu JOIN `user` u ON u.id = cu.user_id"
       " WHERE cu.channel_id = ? AND cu.user_id > ? ORDER BY cu.user_id LIMIT ?",
       channel_id, after_user_id, limit);
+}
+
+template <SqlDialect D>
+Result<std::uint64_t> SqlStore<D>::history_floor(Id channel_id, Id user_id) {
+  return db_->read([&](Connection& c) {
+    return sql::one<std::uint64_t>(
+        D::query(c,
+                 "SELECT CASE WHEN ch.history_from_join <> 0 THEN cu.joined_seq ELSE 0 END"
+                 " FROM channel_user cu JOIN channel ch ON ch.id = cu.channel_id"
+                 " WHERE cu.channel_id = ? AND cu.user_id = ?",
+                 channel_id, user_id),
+        sql::kFirstId, "channel member");
+  });
 }
 
 template <SqlDialect D>
@@ -760,6 +827,13 @@ Result<Result<Changed>> SqlStore<D>::change_in(Connection& c, const NewMessage& 
     return Out(Changed{.msg = std::move(m), .duplicate = true});
   }
   if (m.deleted) return Out(make_error(Errc::not_found, "message deleted"));
+  // An archived channel is read-only; a delete still goes (its sender's, or moderation).
+  if (channel && nm.change != Change::erase) {
+    auto archived =
+        sql::exists(D::query(c, "SELECT 1 FROM channel WHERE id = ? AND archived <> 0", m.conv.a));
+    if (!archived.ok()) return archived.error();
+    if (*archived) return Out(sql::archived_channel());
+  }
   if (nm.change == Change::react) {
     // Read again, locked (D::sql says how): another writer's reaction is not lost.
     auto text = sql::one<std::string>(
@@ -913,7 +987,8 @@ Result<std::vector<ConversationState>> SqlStore<D>::conversations(Id user_id) {
                  "ch.last_rev,"
                  " (SELECT COUNT(*) FROM mention mn WHERE mn.user_id = cu.user_id"
                  "  AND mn.kind = 1 AND mn.conv_a = cu.channel_id AND mn.conv_b = 0"
-                 "  AND mn.seq > cu.read_seq)"
+                 "  AND mn.seq > cu.read_seq),"
+                 " CASE WHEN ch.history_from_join <> 0 THEN cu.joined_seq ELSE 0 END"
                  " FROM channel_user cu"
                  " JOIN channel ch ON ch.id = cu.channel_id"
                  " LEFT JOIN space_channel sc ON sc.channel_id = ch.id"
@@ -921,9 +996,13 @@ Result<std::vector<ConversationState>> SqlStore<D>::conversations(Id user_id) {
                  " WHERE cu.user_id = ? ORDER BY cu.channel_id",
                  user_id),
         [](const auto& r) {
-          return sql::conversation_row(
+          auto st = sql::conversation_row(
               r, ConvKey::channel(r.column_id(0)), r.column_id(1), 21,
               [](const auto& m, int col) { return rows::channel_message(m, col); });
+          st.history_floor = r.column_id(23);
+          // Nothing after the member's floor yet: no last message to show them.
+          if (st.last && st.last->seq <= st.history_floor) st.last.reset();
+          return st;
         });
     if (!out.ok()) return out.error();
     auto dms = sql::all<ConversationState>(
@@ -1199,7 +1278,8 @@ Result<std::vector<Channel>> SqlStore<D>::visible_channels_of_space(Id space_id,
     return sql::all<Channel>(
         D::query(c,
                  "SELECT ch.id, sc.space_id, ch.name, ch.avatar, ch.owner_id,"
-                 " ch.created_at, ch.last_seq, ch.last_message_id, ch.is_private"
+                 " ch.created_at, ch.last_seq, ch.last_message_id, ch.is_private, ch.archived,"
+                 " ch.history_from_join"
                  " FROM space_channel sc JOIN channel ch ON ch.id = sc.channel_id"
                  " WHERE sc.space_id = ? AND sc.channel_id > ? AND (ch.is_private = 0 OR EXISTS"
                  " (SELECT 1 FROM channel_user cu WHERE cu.channel_id = ch.id AND cu.user_id = ?))"

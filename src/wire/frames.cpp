@@ -117,6 +117,12 @@ Frame event_frame(const Event& e, Id viewer) {
       return error_frame(ev.error, change_op(ev.change), ev.cid.empty() ? nullptr : &ev.cid, ev.id);
     }
     Frame operator()(const RemovedEvent& ev) const {
+      if (ev.channel_id != 0) {
+        return make({{"op", "removed"},
+                     {"space", json::id_str(ev.space_id)},
+                     {"conversation", wire::conversation_name(ConvKey::channel(ev.channel_id), 0)},
+                     {"reason", ev.reason}});
+      }
       return make({{"op", "removed"}, {"space", json::id_str(ev.space_id)}, {"reason", ev.reason}});
     }
     Frame operator()(const TypingEvent& ev) const {

@@ -28,9 +28,16 @@ bj::object space_json(const Space& s) {
 }
 
 bj::object channel_json(const Channel& c) {
-  return {{"id", id_str(c.id)},     {"space_id", id_str(c.space_id)}, {"name", c.name},
-          {"avatar", c.avatar},     {"owner_id", id_str(c.owner_id)}, {"created_at", c.created_at},
-          {"last_seq", c.last_seq}, {"private", c.is_private}};
+  return {{"id", id_str(c.id)},
+          {"space_id", id_str(c.space_id)},
+          {"name", c.name},
+          {"avatar", c.avatar},
+          {"owner_id", id_str(c.owner_id)},
+          {"created_at", c.created_at},
+          {"last_seq", c.last_seq},
+          {"private", c.is_private},
+          {"archived", c.archived},
+          {"history_from_join", c.history_from_join}};
 }
 
 std::string_view role_name(SpaceRole r) {

@@ -1451,6 +1451,126 @@ TEST_P(StoreContract, ChangesAreReadByRevWithinBounds) {
   EXPECT_EQ(store().changes(ConvKey{ConvKind::dm, 2, 1}, {}).error().code, Errc::invalid_argument);
 }
 
+// An archived channel keeps its history and refuses new messages and edits (a delete still
+// goes); unarchived, it takes them again.
+TEST_P(StoreContract, ArchivedChannelsAreReadOnly) {
+  add_user(1, "Alice");
+  add_space(10, 1);
+  add_channel(100, 10, 1);
+  auto first = append_ok({channel_msg(1, 100, 1, "c1", "before"), channel_msg(2, 100, 1, "c2")});
+  ASSERT_EQ(first.size(), 2u);
+  auto set = store().set_channel_settings(100, true, std::nullopt);
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  EXPECT_TRUE(set->archived);
+  EXPECT_FALSE(set->history_from_join);
+  EXPECT_TRUE(store().channel_by_id(100)->archived);
+  EXPECT_TRUE(store().channels_of_space(10, 0, 10)->front().archived);
+  EXPECT_EQ(store().set_channel_settings(999, true, std::nullopt).error().code, Errc::not_found);
+
+  auto r = store().append_messages(
+      std::vector<NewMessage>{channel_msg(3, 100, 1, "c3"), channel_msg(4, 100, 1, "c1")});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->size(), 2u);
+  ASSERT_FALSE((*r)[0].ok());
+  EXPECT_EQ((*r)[0].error().code, Errc::forbidden);
+  ASSERT_TRUE((*r)[1].ok()) << "a retry of a stored send is still its duplicate";
+  EXPECT_TRUE((*r)[1]->duplicate);
+  EXPECT_EQ(seqs(ConvKey::channel(100), newest()), (std::vector<std::uint64_t>{1, 2}));
+
+  auto changed = store().change_messages(std::vector<NewMessage>{
+      change_of(first[0].msg, Change::edit, 1, 71, "edited"),
+      change_of(first[1].msg, Change::erase, 1, 72),
+  });
+  ASSERT_TRUE(changed.ok()) << changed.error().message;
+  ASSERT_FALSE((*changed)[0].ok());
+  EXPECT_EQ((*changed)[0].error().code, Errc::forbidden);
+  ASSERT_TRUE((*changed)[1].ok()) << (*changed)[1].error().message;
+  EXPECT_TRUE((*changed)[1]->msg.deleted);
+  EXPECT_EQ(store().message_by_id(1)->body, "before");
+
+  ASSERT_TRUE(store().set_channel_settings(100, false, true).ok());
+  EXPECT_FALSE(store().channel_by_id(100)->archived);
+  EXPECT_TRUE(store().channel_by_id(100)->history_from_join);
+  auto again = append_ok({channel_msg(5, 100, 1, "c5")});
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].msg.seq, 3u);
+}
+
+// history_from_join: a member's floor is the channel's last_seq when they joined, while the
+// channel says so; the conversation list carries it and shows no last message below it.
+TEST_P(StoreContract, HistoryFloorIsTheJoinSeqWhileTheChannelSaysSo) {
+  add_user(1, "Alice");
+  add_user(2, "Bob");
+  add_space(10, 1);
+  add_channel(100, 10, 1);
+  append_ok({channel_msg(1, 100, 1, "c1"), channel_msg(2, 100, 1, "c2")});
+  ASSERT_TRUE(*join(100, 2, 3));
+  EXPECT_EQ(*store().history_floor(100, 2), 0u);
+  ASSERT_TRUE(store().set_channel_settings(100, std::nullopt, true).ok());
+  EXPECT_EQ(*store().history_floor(100, 2), 2u);
+  EXPECT_EQ(*store().history_floor(100, 1), 0u) << "the creator joined at 0";
+  EXPECT_EQ(store().history_floor(100, 3).error().code, Errc::not_found);
+  auto st = conversation(2, ConvKey::channel(100));
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->history_floor, 2u);
+  EXPECT_FALSE(st->last) << "the last message is before the floor";
+  append_ok({channel_msg(3, 100, 1, "c3")});
+  st = conversation(2, ConvKey::channel(100));
+  ASSERT_TRUE(st && st->last);
+  EXPECT_EQ(st->last->seq, 3u);
+  EXPECT_EQ(conversation(1, ConvKey::channel(100))->history_floor, 0u);
+  ASSERT_TRUE(store().set_channel_settings(100, std::nullopt, false).ok());
+  EXPECT_EQ(*store().history_floor(100, 2), 0u);
+}
+
+// A deleted channel leaves nothing of itself: no row, membership, message, cid or mention; its
+// members and file messages are handed back; other channels keep theirs.
+TEST_P(StoreContract, DeletedChannelsLeaveNothingBehind) {
+  add_user(1, "Alice");
+  add_user(2, "Bob");
+  add_space(10, 1);
+  add_channel(100, 10, 1);
+  add_channel(101, 10, 1);
+  ASSERT_TRUE(*join(100, 2, 3));
+  NewMessage file = channel_msg(3, 100, 2, "c3", "{\"id\":\"f\"}\ncaption");
+  file.msg.type = "file";
+  NewMessage mention = channel_msg(4, 100, 1, "c4", "hi <@2>");
+  mention.mentions = {2};
+  append_ok({channel_msg(1, 100, 1, "c1"), channel_msg(2, 100, 2, "c2"), file, mention,
+             channel_msg(5, 101, 1, "c5")});
+  ASSERT_EQ(conversation(2, ConvKey::channel(100))->mentions, 1u);
+
+  auto deleted = store().delete_channel(100);
+  ASSERT_TRUE(deleted.ok()) << deleted.error().message;
+  EXPECT_EQ(deleted->channel.space_id, 10u);
+  EXPECT_EQ(deleted->members, (std::vector<Id>{1, 2}));
+  ASSERT_EQ(deleted->file_messages.size(), 1u);
+  EXPECT_EQ(deleted->file_messages[0].id, 3u);
+  EXPECT_EQ(deleted->file_messages[0].body, "{\"id\":\"f\"}\ncaption");
+
+  EXPECT_EQ(store().channel_by_id(100).error().code, Errc::not_found);
+  EXPECT_EQ(store().delete_channel(100).error().code, Errc::not_found);
+  EXPECT_TRUE(store().channel_member_ids(100)->empty());
+  EXPECT_FALSE(conversation(2, ConvKey::channel(100)));
+  EXPECT_EQ(store().message_by_id(1).error().code, Errc::not_found);
+  EXPECT_TRUE(store().messages(ConvKey::channel(100), newest())->empty());
+  EXPECT_EQ(backend_->scalar("SELECT COUNT(*) FROM channel_message WHERE channel_id = ? OR ? = 0",
+                             100, 1),
+            0);
+  EXPECT_EQ(backend_->scalar("SELECT COUNT(*) FROM mention WHERE conv_a = ? OR ? = 0", 100, 1), 0);
+  EXPECT_EQ(
+      backend_->scalar("SELECT COUNT(*) FROM message_cid WHERE message_id < ? OR ? = 0", 5, 1), 0);
+  EXPECT_EQ(*store().count(Store::Counted::channels_in_space, 10), 1u);
+  // A retried send of a deleted message finds no channel: not a duplicate of something gone.
+  auto retry = store().append_messages(std::vector<NewMessage>{channel_msg(1, 100, 1, "c1")});
+  ASSERT_TRUE(retry.ok());
+  ASSERT_FALSE((*retry)[0].ok());
+  EXPECT_EQ((*retry)[0].error().code, Errc::not_found);
+  // The other channel is whole.
+  EXPECT_EQ(seqs(ConvKey::channel(101), newest()), (std::vector<std::uint64_t>{1}));
+  EXPECT_EQ(store().message_by_id(5)->body, "hi");
+}
+
 TEST_P(StoreContract, CursorsMoveForwardOnlyAndClampToLastSeq) {
   add_user(1, "Alice");
   add_user(2, "Bob");

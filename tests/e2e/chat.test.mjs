@@ -529,6 +529,57 @@ describe('imd web client', () => {
     noConsoleErrors();
   });
 
+  test('t) channel settings: archived is read-only with its history, a member is removed from the channel at once, a delete needs a confirmation and reaches every member', { timeout: TEST_TIMEOUT_MS }, async () => {
+    watch.scenario = 't';
+    const quinn = newIdentity('quinn');
+    const rosa = newIdentity('rosa');
+    const Q = await device('quinn');
+    await register(Q.page, quinn);
+    const spaceId = await createSpace(Q.page, 'Lifecycle');
+    const key = await createChannel(Q.page, 'old-news');
+    const link = await inviteLink(Q.page);
+    const R = await device('rosa');
+    await R.page.goto(link);
+    await register(R.page, rosa);
+    await R.page.locator(`[data-space="${spaceId}"][aria-pressed="true"]`).waitFor();
+    await joinChannel(R.page, 'old-news');
+    await send(R.page, 'rosa was here');
+    await waitForMessage(Q.page, 'rosa was here');
+
+    // Archived: the composer gives way to a note, the list says so; the history stays.
+    const settings = Q.page.getByTestId('channel-settings');
+    await settings.locator('summary').click();
+    await settings.getByTestId('archive').click();
+    await Q.page.getByTestId('archived').waitFor();
+    await Q.page.locator(`[data-conv="${key}"]`, { hasText: 'old-news (archived)' }).waitFor();
+    await R.page.reload();
+    await waitOnline(R.page);
+    await openConv(R.page, key);
+    await R.page.getByTestId('archived').waitFor();
+    await waitForMessage(R.page, 'rosa was here');
+    await shot(R.page, 't-archived');
+    await settings.getByTestId('archive').click();  // Unarchive
+    await Q.page.locator('#composer-input').waitFor();
+
+    // Removed from the channel: her client drops it at once and offers to join again.
+    await settings.getByRole('button', { name: `Remove ${rosa.name} from the channel` }).click();
+    await R.page.getByRole('alert').filter({ hasText: 'You were removed from the channel old-news' }).waitFor();
+    await R.page.getByRole('button', { name: 'Join channel old-news' }).waitFor();
+    await joinChannel(R.page, 'old-news');
+
+    // Deleted, after a confirmation: gone from both lists, and Rosa is told.
+    await settings.getByRole('button', { name: 'Delete channel' }).click();
+    await settings.getByRole('button', { name: 'Cancel' }).click();
+    await settings.getByRole('button', { name: 'Delete channel' }).click();
+    await settings.getByTestId('confirm-delete').click();
+    await R.page.getByRole('alert').filter({ hasText: 'The channel old-news was deleted' }).waitFor();
+    for (const page of [Q.page, R.page]) {
+      await page.locator(`[data-conv="${key}"]`).waitFor({ state: 'detached' });
+      await page.getByRole('button', { name: 'Join channel old-news' }).waitFor({ state: 'detached' });
+    }
+    noConsoleErrors();
+  });
+
   test('f) no console errors in any scenario', () => {
     watch.scenario = 'f';
     run.noErrorsAnywhere();

@@ -18,8 +18,10 @@ namespace {
 class Access : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    // The binary's default DM policy (the support code starts servers with "anyone").
-    server_ = new ServerProcess({"--limits-dm-policy", "shared_space"});
+    // The binary's default DM policy (the support code starts servers with "anyone"). The
+    // suite's requests all come from one address: the per-IP request limit is not under test.
+    server_ = new ServerProcess({"--limits-dm-policy", "shared_space", "--limits-http-rate-per-s",
+                                 "100000", "--limits-http-burst", "100000"});
     server_->start();
   }
   static void TearDownTestSuite() {
@@ -345,6 +347,210 @@ TEST_F(Access, RemovalAndBanEndAccessAtOnceOnEveryDevice) {
   EXPECT_EQ(accept(code, banned), 200);
 }
 
+// A channel's lifecycle: archived (read-only, history kept, listed as archived) by its creator
+// or an admin and unarchived; a member removed from it by an admin loses it on every device at
+// once; deleted by an admin, it is gone for every member, with its history and files.
+TEST_F(Access, ChannelsAreArchivedMembersRemovedAndChannelsDeleted) {
+  auto owner = account("owner"), admin = account("admin"), m = account("m"), m2 = account("m2");
+  const std::string sid = space(owner);
+  for (const Account* a : {&admin, &m, &m2}) join(owner, sid, *a);
+  ASSERT_EQ(
+      patch("/api/v1/spaces/" + sid + "/members/" + admin.id, bj::object{{"role", "admin"}}, owner)
+          .status,
+      200);
+  const std::string ch = channel(m2, sid, "general");  // m2 created it
+  const std::string C = "/api/v1/channels/" + ch;
+  for (const Account* a : {&owner, &admin, &m}) {
+    ASSERT_EQ(post(C + "/join", bj::object{}, *a).status, 200);
+  }
+  auto wm = ws(m);
+  ASSERT_EQ(outcome(*wm, send_channel(cid(), ch, "before the archive")), "sent");
+
+  // Archive: not by a plain member who did not create it; by its creator.
+  EXPECT_EQ(patch(C, bj::object{{"archived", true}}, m).status, 403);
+  EXPECT_EQ(patch(C, bj::object{{"archived", "yes"}}, m2).status, 400);
+  auto archived = patch(C, bj::object{{"archived", true}}, m2);
+  ASSERT_EQ(archived.status, 200) << archived.body;
+  EXPECT_TRUE(archived.json.as_object().at("archived").as_bool());
+  auto listed = get("/api/v1/spaces/" + sid + "/channels", m);
+  ASSERT_EQ(listed.status, 200);
+  for (const auto& c : listed.json.as_object().at("channels").as_array()) {
+    if (c.as_object().at("id").as_string() == ch) {
+      EXPECT_TRUE(c.as_object().at("archived").as_bool());
+    }
+  }
+  // Read-only: a send is refused with a clear error; history stays readable.
+  wm->send(send_channel("arch1", ch, "into the archive"));
+  auto refused = wm->recv_until([](const bj::object& f) {
+    return str(f, "op") == "error" && f.contains("cid") && str(f, "cid") == "arch1";
+  });
+  ASSERT_FALSE(refused.empty());
+  EXPECT_EQ(str(refused.back(), "code"), "forbidden");
+  EXPECT_NE(str(refused.back(), "message").find("archived"), std::string::npos);
+  auto history = get(C + "/messages", m);
+  ASSERT_EQ(history.status, 200);
+  EXPECT_NE(history.body.find("before the archive"), std::string::npos);
+  EXPECT_EQ(history.body.find("into the archive"), std::string::npos);
+  ASSERT_EQ(patch(C, bj::object{{"archived", false}}, admin).status, 200);
+  EXPECT_EQ(outcome(*wm, send_channel(cid(), ch, "after the unarchive")), "sent");
+
+  // Remove a member: not by a plain member, not the owner by an admin; m by an admin, on both
+  // of m's devices at once.
+  auto wm_other = ws(m);
+  EXPECT_EQ(del(C + "/members/" + m.id, m2).status, 403);
+  EXPECT_EQ(del(C + "/members/" + owner.id, admin).status, 403);
+  EXPECT_EQ(del(C + "/members/" + m.id, admin).status, 204);
+  EXPECT_EQ(del(C + "/members/" + m.id, admin).status, 404);
+  for (Ws* w : {wm.get(), wm_other.get()}) {
+    auto removed = w->recv_op("removed");
+    ASSERT_TRUE(removed);
+    EXPECT_EQ(str(*removed, "space"), sid);
+    EXPECT_EQ(str(*removed, "conversation"), "channel:" + ch);
+    EXPECT_EQ(str(*removed, "reason"), "removed");
+  }
+  auto wo = ws(owner);
+  ASSERT_EQ(outcome(*wo, send_channel(cid(), ch, "not for m")), "sent");
+  std::vector<bj::object> before;
+  EXPECT_EQ(outcome(*wm, send_channel(cid(), ch, "still here?"), &before), "not_found");
+  for (const auto& f : before) EXPECT_NE(str(f, "op"), "msg") << bj::serialize(f);
+  EXPECT_EQ(get(C + "/messages", m).status, 404);
+  EXPECT_EQ(get("/api/v1/conversations", m).body.find(ch), std::string::npos);
+  EXPECT_EQ(get("/api/v1/spaces/" + sid, m).status, 200) << "still in the space";
+
+  // Delete: not by its creator (a member), by an admin; every member's device hears it, and
+  // the channel, its history and its messages are gone.
+  auto wm2 = ws(m2);
+  EXPECT_EQ(del(C, m2).status, 403);
+  EXPECT_EQ(del(C, m).status, 403);
+  ASSERT_EQ(del(C, admin).status, 204);
+  for (Ws* w : {wo.get(), wm2.get()}) {
+    auto removed = w->recv_op("removed");
+    ASSERT_TRUE(removed);
+    EXPECT_EQ(str(*removed, "conversation"), "channel:" + ch);
+    EXPECT_EQ(str(*removed, "reason"), "deleted");
+  }
+  EXPECT_EQ(outcome(*wm2, send_channel(cid(), ch, "anyone?")), "not_found");
+  for (const Account* a : {&owner, &m2}) {
+    EXPECT_EQ(get(C, *a).status, 404);
+    EXPECT_EQ(get(C + "/messages", *a).status, 404);
+    EXPECT_EQ(get("/api/v1/conversations", *a).body.find(ch), std::string::npos);
+    auto chans = get("/api/v1/spaces/" + sid + "/channels", *a);
+    EXPECT_EQ(chans.body.find(ch), std::string::npos);
+  }
+  EXPECT_EQ(del(C, admin).status, 404);
+}
+
+// history_from_join: a member who joins after it is set reads (REST pages, a backfill from any
+// cursor, search) only what came after their join; members from before keep everything.
+TEST_F(Access, HistoryFromJoinShowsANewMemberOnlyWhatCameAfter) {
+  auto owner = account("owner"), early = account("early"), late = account("late");
+  const std::string sid = space(owner);
+  join(owner, sid, early);
+  join(owner, sid, late);
+  const std::string ch = channel(owner, sid, "general");
+  const std::string C = "/api/v1/channels/" + ch;
+  ASSERT_EQ(post(C + "/join", bj::object{}, early).status, 200);
+  auto wo = ws(owner);
+  ASSERT_EQ(outcome(*wo, send_channel(cid(), ch, "old secret one")), "sent");
+  ASSERT_EQ(outcome(*wo, send_channel(cid(), ch, "old secret two")), "sent");
+  EXPECT_EQ(patch(C, bj::object{{"history_from_join", true}}, late).status, 403);
+  auto set = patch(C, bj::object{{"history_from_join", true}}, owner);
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_TRUE(set.json.as_object().at("history_from_join").as_bool());
+  ASSERT_EQ(post(C + "/join", bj::object{}, late).status, 200);
+  auto wl = std::make_unique<Ws>(server_->host(), server_->port(), late.access);
+  std::vector<std::string> bodies;
+  auto collect = [&] {
+    auto frames = wl->recv_until([](const bj::object& f) { return str(f, "op") == "synced"; });
+    ASSERT_FALSE(frames.empty());
+    ASSERT_EQ(str(frames.back(), "op"), "synced");
+    for (const auto& f : frames) {
+      if (str(f, "op") == "msg") bodies.push_back(str(f, "body"));
+    }
+  };
+  collect();
+  wl->send(bj::object{{"op", "sync"}, {"cursors", bj::object{{"channel:" + ch, 0}}}});
+  collect();
+  EXPECT_TRUE(bodies.empty());
+  ASSERT_EQ(outcome(*wo, send_channel(cid(), ch, "after the join")), "sent");
+  auto live = wl->recv_op("msg");
+  ASSERT_TRUE(live);
+  bodies.push_back(str(*live, "body"));
+
+  auto seen = [&](const std::string& target, const Account& a) {
+    auto r = get(target, a);
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::vector<std::string> out;
+    for (const auto& m : r.json.as_object().at("messages").as_array()) {
+      out.emplace_back(m.as_object().at("body").as_string());
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(seen(C + "/messages", late), V{"after the join"});
+  EXPECT_EQ(seen(C + "/messages?after_seq=0", late), V{"after the join"});
+  EXPECT_TRUE(seen(C + "/messages?before_seq=3", late).empty());
+  EXPECT_EQ(seen(C + "/messages", early),
+            (V{"old secret one", "old secret two", "after the join"}));
+  EXPECT_TRUE(seen("/api/v1/search?q=secret", late).empty());
+  EXPECT_EQ(seen("/api/v1/search?q=secret", early).size(), 2u);
+
+  // The backfill at connect, and one asked for from cursor 0 after, brought nothing from
+  // before the join; the message after it came live.
+  EXPECT_EQ(bodies, V{"after the join"});
+}
+
+// GET /api/v1/conversations is paged like the other lists: channels by id, then DMs by peer,
+// `after` the last conversation's name; every page carries the spaces' unread roll-up.
+TEST_F(Access, ConversationsArePaged) {
+  auto me = account("me"), p1 = account("p1"), p2 = account("p2");
+  const std::string sid = space(me);
+  join(me, sid, p1);
+  join(me, sid, p2);
+  std::vector<std::string> expected;
+  for (const char* name : {"one", "two", "three"}) {
+    expected.push_back("channel:" + channel(me, sid, name));
+  }
+  auto wm = ws(me);
+  const Account* peers[] = {&p1, &p2};
+  if (std::stoull(p2.id) < std::stoull(p1.id)) std::swap(peers[0], peers[1]);
+  for (const Account* p : peers) {
+    ASSERT_EQ(outcome(*wm, send_dm(cid(), p->id, "hello")), "sent");
+    expected.push_back("dm:" + p->id);
+  }
+  auto names = [](const HttpResult& r) {
+    std::vector<std::string> out;
+    for (const auto& c : r.json.as_object().at("conversations").as_array()) {
+      out.emplace_back(c.as_object().at("conversation").as_string());
+    }
+    return out;
+  };
+  auto whole = get("/api/v1/conversations", me);
+  ASSERT_EQ(whole.status, 200) << whole.body;
+  EXPECT_EQ(names(whole), expected);
+  EXPECT_TRUE(whole.json.as_object().at("next_after").is_null());
+
+  std::vector<std::string> paged;
+  std::string after;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto r = get("/api/v1/conversations?limit=2" + (after.empty() ? "" : "&after=" + after), me);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_LE(names(r).size(), 2u);
+    EXPECT_EQ(r.json.as_object().at("spaces").as_array().size(), 1u);
+    for (auto& n : names(r)) paged.push_back(n);
+    const auto& next = r.json.as_object().at("next_after");
+    if (next.is_null()) break;
+    after = std::string(next.as_string());
+  }
+  EXPECT_EQ(paged, expected);
+  EXPECT_EQ(get("/api/v1/conversations?limit=0", me).status, 400);
+  EXPECT_EQ(get("/api/v1/conversations?limit=101", me).status, 400);
+  EXPECT_EQ(get("/api/v1/conversations?after=space:1", me).status, 400);
+  // A cursor whose conversation is gone still pages on from its place.
+  auto rest = get("/api/v1/conversations?after=channel:1", me);
+  EXPECT_EQ(names(rest), expected);
+}
+
 // DMs: only to people one shares a space (or a DM) with; a block refuses them with a clear
 // error, and is listed to its author only.
 TEST_F(Access, DmPolicyAndBlocks) {
@@ -429,6 +635,8 @@ const std::vector<Row>& matrix() {
       {"GET /channels/P/messages", {404, 404, 200, 200, 200, 404, 404}},
       {"POST /spaces/S/channels/P/members owner", {404, 404, 200, 200, 200, 404, 404}},
       {"WS send P", {404, 404, 200, 200, 200, 404, 404}},
+      {"PATCH /channels/P archived=false", {404, 404, 403, 200, 200, 404, 404}},
+      {"DELETE /channels/new P", {404, 404, 403, 204, 204, 404, 404}},
       {"GET /channels/V", {404, 404, 404, 404, 200, 404, 404}},
       {"POST /channels/V/join", {404, 404, 404, 404, 200, 404, 404}},
       {"GET /channels/V/members", {404, 404, 404, 404, 200, 404, 404}},
@@ -436,8 +644,13 @@ const std::vector<Row>& matrix() {
       {"GET /channels/V/messages", {404, 404, 404, 404, 200, 404, 404}},
       {"POST /spaces/S/channels/V/members owner", {404, 404, 404, 404, 200, 404, 404}},
       {"WS send V", {404, 404, 404, 404, 200, 404, 404}},
+      {"PATCH /channels/V archived=false", {404, 404, 404, 404, 200, 404, 404}},
+      {"DELETE /channels/new V", {404, 404, 404, 404, 204, 404, 404}},
       {"GET /invites/C", {200, 200, 200, 200, 200, 200, 200}},
       {"WS dm owner", {403, 403, 200, 200, 400, 403, 403}},
+      // Last: the owner leaves P and V here (removing oneself is leaving).
+      {"DELETE /channels/P/members/owner", {404, 404, 403, 403, 204, 404, 404}},
+      {"DELETE /channels/V/members/owner", {404, 404, 404, 404, 204, 404, 404}},
   };
   return rows;
 }
@@ -512,6 +725,21 @@ TEST_F(Access, AuthorizationMatrix) {
       if (what == "POST /spaces/S/channels/" + l + "/members owner") {
         return post(S + "/channels/" + id + "/members", bj::object{{"user_id", owner.id}}, a)
             .status;
+      }
+      if (what == "PATCH /channels/" + l + " archived=false") {
+        return patch(c, bj::object{{"archived", false}}, a).status;
+      }
+      // The owner removing themselves is leaving; no row after this one uses P or V.
+      if (what == "DELETE /channels/" + l + "/members/owner") {
+        return del(c + "/members/" + owner.id, a).status;
+      }
+      if (what == "DELETE /channels/new " + l) {
+        const std::string fresh = channel(owner, sid, "doomed", letter == 'V');
+        if (w == kMember || w == kAdmin) {
+          EXPECT_EQ(post("/api/v1/channels/" + fresh + "/join", bj::object{}, a).status,
+                    letter == 'P' ? 200 : 404);
+        }
+        return del("/api/v1/channels/" + fresh, a).status;
       }
       if (what == "WS send " + l) {
         const std::string r = outcome(*sockets[w], send_channel(cid(), id, "hi"));

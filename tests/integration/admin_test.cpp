@@ -281,6 +281,23 @@ TEST(Imdctl, OperatorsAdministerFromTheCommandLine) {
   auto spaces = run_command(as_root + " spaces");
   ASSERT_EQ(spaces.status, 0) << spaces.output;
   EXPECT_NE(spaces.output.find(sc.space_id + "\t"), std::string::npos) << spaces.output;
+  // delete-message: the message is a tombstone in the history. (Bob's sessions ended with
+  // the deactivation: he logs in again.)
+  {
+    auto session = login(h, bob.phone, bob.password);
+    ASSERT_EQ(session.status, 200) << session.body;
+    Ws ws(server.host(), server.port(), session.str("access_token"));
+    ASSERT_TRUE(ws.recv_op("synced"));
+    ws.send(send_channel("x1", sc.channel_id, "regrettable"));
+    auto sent = ws.recv_op("sent");
+    ASSERT_TRUE(sent);
+    auto del = run_command(as_root + " delete-message " + str(*sent, "id"));
+    ASSERT_EQ(del.status, 0) << del.output;
+    ASSERT_TRUE(ws.recv_op("deleted"));
+    auto history = h.get("/api/v1/channels/" + sc.channel_id + "/messages", root.access);
+    EXPECT_EQ(history.body.find("regrettable"), std::string::npos) << history.body;
+    EXPECT_EQ(run_command(as_root + " delete-message 12x").status, 1);
+  }
   ASSERT_EQ(run_command(as_root + " remove-member " + sc.space_id + " " + bob.id).status, 0);
   auto reset = run_command(as_root + " reset-password " + bob.id + " 2>/dev/null");
   ASSERT_EQ(reset.status, 0) << reset.output;

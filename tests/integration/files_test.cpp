@@ -501,6 +501,76 @@ TEST_F(Files, DeletingTheMessageRemovesTheBytes) {
   EXPECT_TRUE(is_op(again, "error"));
 }
 
+// A deleted channel takes the files shared only there with it; a file also shared elsewhere
+// stays for those who may still see it.
+TEST_F(Files, DeletingAChannelRemovesTheBytesOfItsFiles) {
+  auto owner = account("owner");
+  auto b = account("bob");
+  Http h = http();
+  auto sc = make_space_channel(h, owner, {&b});
+  const std::string only_here = upload_ok(b, "dot.png", kPng);
+  const std::string also_dm = upload_ok(b, "note.txt", "shared twice");
+  auto wb = connect_synced(b);
+  ASSERT_TRUE(is_op(send_file(*wb, "c1", "channel", sc.channel_id, only_here), "sent"));
+  ASSERT_TRUE(is_op(send_file(*wb, "c2", "channel", sc.channel_id, also_dm), "sent"));
+  ASSERT_TRUE(is_op(send_file(*wb, "c3", "to", owner.id, also_dm), "sent"));
+  EXPECT_EQ(download(owner, only_here).status, 200);
+
+  ASSERT_EQ(h.request("DELETE", "/api/v1/channels/" + sc.channel_id, std::nullopt, b.access).status,
+            403);
+  ASSERT_EQ(
+      h.request("DELETE", "/api/v1/channels/" + sc.channel_id, std::nullopt, owner.access).status,
+      204);
+  if (blobs_on_disk()) {
+    EXPECT_FALSE(fs::exists(blob_path(only_here)));
+  }
+  EXPECT_EQ(download(b, only_here).status, 404);
+  EXPECT_EQ(download(owner, only_here).status, 404);
+  EXPECT_EQ(download(owner, also_dm).status, 200);
+  if (blobs_on_disk()) {
+    EXPECT_TRUE(fs::exists(blob_path(also_dm)));
+  }
+}
+
+// A server admin deletes anyone's message through the same path as the sender's delete: every
+// member's connection gets `deleted`, the body and the file's bytes go; others may not.
+TEST_F(Files, AServerAdminDeletesAnyMessageAndItsFile) {
+  auto root = account("root");  // the first account: a server admin
+  auto a = account("alice");
+  auto b = account("bob");
+  Http h = http();
+  const std::string id = upload_ok(a, "dot.png", kPng);
+  auto wa = connect_synced(a);
+  auto wb = connect_synced(b);
+  auto sent = send_file(*wa, "m1", "to", b.id, id, "look");
+  ASSERT_TRUE(is_op(sent, "sent")) << bj::serialize(sent);
+  const std::string msg_id = str(sent, "id");
+  ASSERT_TRUE(wb->recv_op("msg"));
+  const std::string route = "/api/v1/admin/messages/" + msg_id;
+
+  EXPECT_EQ(h.request("DELETE", route, std::nullopt, b.access).status, 403);
+  EXPECT_EQ(h.request("DELETE", route, std::nullopt, a.access).status, 403);
+  EXPECT_EQ(h.request("DELETE", "/api/v1/admin/messages/999", std::nullopt, root.access).status,
+            404);
+  ASSERT_EQ(h.request("DELETE", route, std::nullopt, root.access).status, 204);
+  for (Ws* w : {wa.get(), wb.get()}) {
+    auto frames = w->recv_until(
+        [&](const bj::object& f) { return is_op(f, "deleted") && str(f, "id") == msg_id; });
+    ASSERT_FALSE(frames.empty());
+    ASSERT_TRUE(is_op(frames.back(), "deleted")) << "no deleted frame";
+    EXPECT_FALSE(frames.back().contains("file"));
+  }
+  auto history = h.get("/api/v1/dms/" + a.id + "/messages", b.access);
+  ASSERT_EQ(history.status, 200);
+  EXPECT_EQ(history.body.find("look"), std::string::npos) << history.body;
+  EXPECT_NE(history.body.find("\"deleted\":true"), std::string::npos) << history.body;
+  if (blobs_on_disk()) {
+    EXPECT_FALSE(fs::exists(blob_path(id)));
+  }
+  EXPECT_EQ(download(b, id).status, 404);
+  EXPECT_EQ(h.request("DELETE", route, std::nullopt, root.access).status, 404);
+}
+
 TEST_F(Files, TheDeclaredSizeIsRefusedBeforeTheBodyIsSent) {
   server_.reset();
   start({"--files-max-bytes", "1000", "--files-quota-bytes", "2500"});

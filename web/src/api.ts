@@ -3,6 +3,7 @@
 
 import { LoggedOut, SessionStore, fromLogin } from './session';
 import type {
+  AdminUser,
   Channel,
   ConversationList,
   FileMeta,
@@ -10,6 +11,7 @@ import type {
   InvitePreview,
   LoginResponse,
   Member,
+  PageOf,
   SearchResult,
   Space,
   User,
@@ -107,6 +109,22 @@ export class Api {
   me() {
     return this.request<User>('GET', '/users/me');
   }
+
+  // ---- server administration (a server admin only: 403 otherwise)
+  adminUsers(query: string, after = '0', limit = 50) {
+    return this.request<PageOf<'users', AdminUser>>(
+      'GET', `/admin/users?q=${encodeURIComponent(query)}&after=${encodeURIComponent(after)}&limit=${limit}`);
+  }
+  adminSetDeactivated(userId: string, deactivated: boolean) {
+    return this.request<void>('POST', `/admin/users/${encodeURIComponent(userId)}/${deactivated ? 'deactivate' : 'reactivate'}`, {});
+  }
+  /** Sets a generated password (every session of the user ends); returns it, to hand over once. */
+  adminResetPassword(userId: string) {
+    return this.request<{ password: string }>('POST', `/admin/users/${encodeURIComponent(userId)}/password`, {});
+  }
+  adminSpaces(after = '0', limit = 50) {
+    return this.request<PageOf<'spaces', Space>>('GET', `/admin/spaces?after=${encodeURIComponent(after)}&limit=${limit}`);
+  }
   user(id: string) {
     return this.request<User>('GET', `/users/${encodeURIComponent(id)}`);
   }
@@ -157,6 +175,22 @@ export class Api {
   addToChannel(spaceId: string, channelId: string, userId: string) {
     return this.request<Channel>('POST', `/spaces/${encodeURIComponent(spaceId)}/channels/${encodeURIComponent(channelId)}/members`, { user_id: userId });
   }
+  /** Archives (read-only) or unarchives a channel, or sets its history_from_join. */
+  updateChannel(channelId: string, settings: { archived?: boolean; history_from_join?: boolean }) {
+    return this.request<Channel>('PATCH', `/channels/${encodeURIComponent(channelId)}`, settings);
+  }
+  deleteChannel(channelId: string) {
+    return this.request<void>('DELETE', `/channels/${encodeURIComponent(channelId)}`);
+  }
+  channelMembers(channelId: string, after = '0', limit = 100) {
+    return this.request<{ members: Member[]; next_after: string | null }>(
+      'GET',
+      `/channels/${encodeURIComponent(channelId)}/members?after=${encodeURIComponent(after)}&limit=${limit}`,
+    );
+  }
+  removeFromChannel(channelId: string, userId: string) {
+    return this.request<void>('DELETE', `/channels/${encodeURIComponent(channelId)}/members/${encodeURIComponent(userId)}`);
+  }
   banMember(spaceId: string, userId: string) {
     return this.request<void>('POST', `/spaces/${encodeURIComponent(spaceId)}/bans`, { user_id: userId });
   }
@@ -167,16 +201,20 @@ export class Api {
   /** A keyset-paged list, page after page (100 items each) until `next_after` is null. */
   private async allPages<T>(path: string, key: string): Promise<T[]> {
     const out: T[] = [];
+    await this.eachPage(path, (page) => out.push(...((page[key] as T[] | undefined) ?? [])));
+    return out;
+  }
+  /** Calls `take` with each page of a paged list (100 a page), following next_after. */
+  private async eachPage(path: string, take: (page: Record<string, unknown>) => void): Promise<void> {
     let after = '';
     for (let pages = 0; pages < 100; pages++) {
       const q = after ? `?limit=100&after=${encodeURIComponent(after)}` : '?limit=100';
       const page = await this.request<Record<string, unknown>>('GET', path + q);
-      out.push(...((page[key] as T[] | undefined) ?? []));
+      take(page);
       const next = page.next_after;
       if (typeof next !== 'string' || !next) break;
       after = next;
     }
-    return out;
   }
   createChannel(spaceId: string, name: string, isPrivate = false) {
     return this.request<Channel>('POST', `/spaces/${spaceId}/channels`, { name, private: isPrivate });
@@ -185,8 +223,15 @@ export class Api {
     return this.request<Channel>('POST', `/channels/${id}/join`);
   }
 
-  conversations() {
-    return this.request<ConversationList>('GET', '/conversations');
+  /** Every conversation, page by page (the server sends at most 100 a page); the space
+   *  roll-up of unread counts comes with each page, the last one's is kept. */
+  async conversations(): Promise<ConversationList> {
+    const all: ConversationList = { conversations: [], spaces: [] };
+    await this.eachPage('/conversations', (page) => {
+      all.conversations.push(...(page as unknown as ConversationList).conversations);
+      all.spaces = (page as unknown as ConversationList).spaces;
+    });
+    return all;
   }
 
   /**

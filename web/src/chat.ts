@@ -135,7 +135,8 @@ export class Chat {
       changed,
       now: () => Date.now(),
       expireTyping: (_c, ms) => window.setTimeout(changed, ms + 50),
-      removedFrom: (spaceId, reason) => this.removedFrom(spaceId, reason),
+      removedFrom: (spaceId, reason, conversation) =>
+        conversation ? this.removedFromChannel(spaceId, conversation, reason) : this.removedFrom(spaceId, reason),
     };
     // Read markers move only while the user can see the page: visible and focused.
     document.addEventListener('visibilitychange', () => this.emit());
@@ -494,6 +495,51 @@ export class Chat {
     if (this.selectedSpace === spaceId) this.selectedSpace = this.spaces[0]?.id ?? null;
     this.setNotice(reason === 'banned' ? `You were banned from ${name}.` : `You were removed from ${name}.`);
     void this.refreshAll();
+  }
+
+  /** The server removed this user from a channel, or deleted it: gone, on every device. */
+  private removedFromChannel(spaceId: string, key: string, reason: string): void {
+    const c = this.dir.get(key);
+    const name = c ? this.convTitle(c) : 'a channel';
+    if (c) c.joined = false;
+    if (this.open === key) this.openConv(null);
+    this.setNotice(reason === 'deleted' ? `The channel ${name} was deleted.` : `You were removed from the channel ${name}.`);
+    Promise.all([this.loadChannels(spaceId), this.loadConversations()]).catch((e) => this.fail(e));
+  }
+
+  /** The channel as listed in its space (the sidebar's copy), if loaded. */
+  channel(channelId: string): Channel | undefined {
+    for (const list of Object.values(this.channels)) {
+      const found = list?.find((ch) => ch.id === channelId);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  async setChannelArchived(channelId: string, archived: boolean): Promise<void> {
+    const ch = await this.api.updateChannel(channelId, { archived });
+    await this.loadChannels(ch.space_id);
+  }
+
+  async deleteChannel(channelId: string): Promise<void> {
+    const spaceId = this.channel(channelId)?.space_id;
+    await this.api.deleteChannel(channelId);
+    const key = `channel:${channelId}`;
+    const c = this.dir.get(key);
+    if (c) c.joined = false;
+    if (this.open === key) this.openConv(null);
+    await Promise.all([spaceId ? this.loadChannels(spaceId) : Promise.resolve(), this.loadConversations()]);
+  }
+
+  /** The first members of a channel (the channel settings panel). */
+  async channelMembers(channelId: string): Promise<Member[]> {
+    const page = await this.api.channelMembers(channelId, '0', 100);
+    for (const m of page.members) this.users.remember({ id: m.user_id, name: m.name, avatar: m.avatar, created_at: 0 });
+    return page.members;
+  }
+
+  async removeFromChannel(channelId: string, userId: string): Promise<void> {
+    await this.api.removeFromChannel(channelId, userId);
   }
 
   async createChannel(spaceId: string, name: string, isPrivate = false): Promise<void> {

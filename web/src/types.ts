@@ -7,7 +7,17 @@ export interface User {
   avatar: string;
   created_at: number;
   phone?: string;
+  /** GET /users/me only: a server admin (the admin pages). */
+  admin?: boolean;
 }
+
+/** A user as the server administration lists them (GET /admin/users). */
+export interface AdminUser extends User {
+  deactivated: boolean;
+}
+
+/** A page of a keyset-paged list: pass next_after as `after` for the next one. */
+export type PageOf<K extends string, T> = { [key in K]: T[] } & { next_after: string | null };
 
 export type Role = 'owner' | 'admin' | 'member';
 
@@ -54,6 +64,10 @@ export interface Channel {
   last_seq: number;
   /** Visible to its members only. */
   private?: boolean;
+  /** Read-only: history readable, sends refused. */
+  archived?: boolean;
+  /** Members who join read history from their join on only. */
+  history_from_join?: boolean;
 }
 
 /** An uploaded file (POST /api/v1/files), as a file message carries it. */
@@ -146,7 +160,7 @@ export type ServerFrame =
   | { op: 'typing'; conversation: string; user: string; expires_ms: number }
   | { op: 'synced'; messages: number; changes?: number }
   | { op: 'pong'; t?: string }
-  | { op: 'removed'; space: string; reason: 'removed' | 'banned' }
+  | { op: 'removed'; space: string; conversation?: string; reason: 'removed' | 'banned' | 'deleted' }
   | { op: 'error'; code: string; message: string; ref?: string; cid?: string; id?: string };
 
 export type HelloFrame = Extract<ServerFrame, { op: 'hello' }>;

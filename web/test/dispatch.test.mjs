@@ -36,7 +36,8 @@ function setup({ online = true } = {}) {
     changed: () => effects.changed++,
     now: () => clock.now,
     expireTyping: (c, ms) => effects.typingTimers.push(ms),
-    removedFrom: (space, reason) => effects.removed.push(`${space}:${reason}`),
+    removedFrom: (space, reason, conversation) =>
+      effects.removed.push(conversation ? `${space}:${conversation}:${reason}` : `${space}:${reason}`),
   };
   return { wire, clock, dir, outbox, effects, frame: (f) => onFrame(t, f), hello: (re) => onHello(t, re) };
 }
@@ -355,11 +356,14 @@ describe('typing, seen, mentions', () => {
 });
 
 describe('removed', () => {
-  test('a removal or ban from a space reaches the app, and nothing else changes', () => {
+  test('a removal or ban from a space or a channel, a deleted channel: each reaches the app, and nothing else changes', () => {
     const { frame, effects, wire } = setup();
     frame({ op: 'removed', space: '77', reason: 'banned' });
     frame({ op: 'removed', space: '78', reason: 'removed' });
     assert.deepEqual(effects.removed, ['77:banned', '78:removed']);
+    frame({ op: 'removed', space: '78', conversation: 'channel:9', reason: 'removed' });
+    frame({ op: 'removed', space: '78', conversation: 'channel:10', reason: 'deleted' });
+    assert.deepEqual(effects.removed.slice(2), ['78:channel:9:removed', '78:channel:10:deleted']);
     assert.deepEqual(effects.notices, []);
     assert.deepEqual(wire.take(), []);
   });

@@ -51,10 +51,12 @@ struct TypingEvent {
 };
 
 // The user was removed or banned from a space (to their connections): its channels are gone
-// for them. `reason` is "removed" or "banned".
+// for them; `reason` is "removed" or "banned". With a channel_id, only that channel of the space
+// is gone for them: they were removed from it ("removed") or it was deleted ("deleted").
 struct RemovedEvent {
   Id space_id = 0;
   std::string reason;
+  Id channel_id = 0;
 };
 
 using Event =

@@ -143,6 +143,15 @@ class Store {
   // Sets the fields that are given; the channel as stored after, or not_found.
   virtual Result<Channel> update_channel(Id id, const std::optional<std::string>& name,
                                          const std::optional<std::string>& avatar) = 0;
+  // Sets the settings that are given (archived: read-only; history_from_join: members who
+  // join from now on read history from their join); the channel as stored after, or not_found.
+  virtual Result<Channel> set_channel_settings(Id id, std::optional<bool> archived,
+                                               std::optional<bool> history_from_join) = 0;
+  // In one transaction: the channel and all of it (memberships, messages with their cids,
+  // mentions and search rows) are deleted. A batch storing into it is wholly before (its
+  // messages are deleted too) or after (not_found per message). Returns its members and its
+  // file messages as they were; not_found for a missing channel.
+  virtual Result<DeletedChannel> delete_channel(Id id) = 0;
   // Keyset paging by channel id: channels with id > after_channel_id, ascending.
   virtual Result<std::vector<Channel>> channels_of_space(Id space_id, Id after_channel_id,
                                                          std::uint32_t limit) = 0;
@@ -167,6 +176,9 @@ class Store {
   virtual Result<bool> remove_channel_member(Id channel_id, Id user_id) = 0;
   virtual Result<std::vector<Member>> channel_members(Id channel_id, Id after_user_id,
                                                       std::uint32_t limit) = 0;
+  // The seq after which the member reads the channel's history: the channel's last_seq when
+  // they joined if the channel has history_from_join, else 0. not_found for a non-member.
+  virtual Result<std::uint64_t> history_floor(Id channel_id, Id user_id) = 0;
   virtual Result<std::vector<Id>> channel_member_ids(Id channel_id) = 0;
   // The ids of the user's spaces and channels, each ascending (one index range per table);
   // not_found when the user does not exist (the user cache's negative entry).

@@ -65,7 +65,13 @@ export function ConversationView({ chat }: { chat: Chat }) {
         <>
           <MessageList key={`${conv.key}#${focusToken}`} chat={chat} conv={conv} />
           <TypingLine names={chat.typers(conv)} />
-          <Composer key={`c-${conv.key}`} chat={chat} conv={conv} title={title} />
+          {conv.kind === 'channel' && chat.channel(conv.peerOrChannel)?.archived ? (
+            <p class="archived-note" role="status" data-testid="archived">
+              This channel is archived: its history stays, nothing new can be sent.
+            </p>
+          ) : (
+            <Composer key={`c-${conv.key}`} chat={chat} conv={conv} title={title} />
+          )}
         </>
       ) : (
         <div class="not-member">

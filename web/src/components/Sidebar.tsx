@@ -3,9 +3,10 @@ import { askNotifications, notificationPermission } from '../attention';
 import { mentionCount, unread, type Chat, type Conv } from '../chat';
 import { nextTheme, theme, setTheme, type Theme } from '../theme';
 import type { ConnState } from '../socket';
-import type { Member, Space, User } from '../types';
+import type { Channel, Member, Space, User } from '../types';
 import { isAvatarUrl } from '../api';
 import { AccountPanel } from './AccountPanel';
+import { AdminPanel } from './AdminPanel';
 import { AvatarPicker } from './AvatarPicker';
 import { Badge, MentionBadge } from './Badge';
 import { useObjectUrl } from './FileView';
@@ -50,6 +51,7 @@ export function Sidebar({ chat }: { chat: Chat }) {
         )}
       </div>
       <AccountPanel chat={chat} />
+      <AdminPanel chat={chat} />
 
       <section aria-labelledby="spaces-h">
         <h2 id="spaces-h">Spaces</h2>
@@ -98,7 +100,7 @@ export function Sidebar({ chat }: { chat: Chat }) {
           <ul class="list">
             {(channels ?? []).map((ch) => {
               const c = chat.convs.get(`channel:${ch.id}`);
-              const label = `${ch.private ? '🔒' : '#'} ${ch.name}`;
+              const label = `${ch.private ? '🔒' : '#'} ${ch.name}${ch.archived ? ' (archived)' : ''}`;
               if (c?.joined) return <ConvItem key={ch.id} chat={chat} conv={c} label={label} private={ch.private} />;
               return (
                 <li key={ch.id} class="unjoined">
@@ -120,6 +122,12 @@ export function Sidebar({ chat }: { chat: Chat }) {
               <InlineForm summary={`Add to 🔒 ${ch.name}`} label="Member name or id" submit="Add" online={online}
                           action={(who) => chat.addToChannel(space.id, ch.id, who)} />
             ) : null;
+          })()}
+          {(() => {
+            const openId = chat.open?.startsWith('channel:') ? chat.open.slice('channel:'.length) : null;
+            const ch = openId ? (channels ?? []).find((c) => c.id === openId) : undefined;
+            return ch && chat.convs.get(`channel:${ch.id}`)?.joined
+              ? <ChannelSettings key={ch.id} chat={chat} channel={ch} /> : null;
           })()}
           <Members chat={chat} spaceId={space.id} />
         </section>
@@ -282,6 +290,62 @@ function Members({ chat, spaceId }: { chat: Chat; spaceId: string }) {
                     Ban
                   </button>
                 </>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+    </details>
+  );
+}
+
+/** The open channel's settings: archive or unarchive it, delete it (after a confirmation), and
+ *  its members, with Remove where this user's role in the space allows (the server decides). */
+function ChannelSettings({ chat, channel }: { chat: Chat; channel: Channel }) {
+  const [list, setList] = useState<{ members: Member[]; mine: string } | null>(null);
+  const [confirming, setConfirming] = useState(false);
+  const fail = (e: unknown) => chat.setNotice((e as Error).message);
+  const load = () => Promise.all([chat.channelMembers(channel.id), chat.members(channel.space_id)])
+    .then(([members, space]) => {
+      const roles = new Map(space.map((m) => [m.user_id, m.role ?? 'member']));
+      setList({ members: members.map((m) => ({ ...m, role: roles.get(m.user_id) ?? 'member' })),
+                mine: roles.get(chat.me?.id ?? '') ?? 'member' });
+    }, fail);
+  const mine = list?.mine ?? 'member';
+  return (
+    <details class="channel-settings" data-testid="channel-settings"
+             onToggle={(e) => { if (e.currentTarget.open) void load(); }}>
+      <summary>Channel settings</summary>
+      <div class="row">
+        <button type="button" class="small" data-testid="archive"
+                onClick={() => void chat.setChannelArchived(channel.id, !channel.archived).catch(fail)}>
+          {channel.archived ? 'Unarchive' : 'Archive'}
+        </button>
+        {!confirming ? (
+          <button type="button" class="small danger" onClick={() => setConfirming(true)}>Delete channel</button>
+        ) : (
+          <span role="group" aria-label="Confirm delete">
+            <span>Delete #{channel.name} and its history for everyone?</span>{' '}
+            <button type="button" class="small danger" data-testid="confirm-delete"
+                    onClick={() => void chat.deleteChannel(channel.id).catch((e) => { setConfirming(false); fail(e); })}>
+              Delete
+            </button>
+            <button type="button" class="small" onClick={() => setConfirming(false)}>Cancel</button>
+          </span>
+        )}
+      </div>
+      <ul class="list">
+        {(list?.members ?? []).map((m) => {
+          const role = m.role ?? 'member';
+          const may = m.user_id !== chat.me?.id && mine !== 'member' && RANK[role] < RANK[mine];
+          return (
+            <li key={m.user_id} class="member" data-channel-member={m.user_id}>
+              <span class="item-name">{m.name}</span>
+              {may && (
+                <button type="button" class="small" aria-label={`Remove ${m.name} from the channel`}
+                        onClick={() => void chat.removeFromChannel(channel.id, m.user_id).then(load, fail)}>
+                  Remove
+                </button>
               )}
             </li>
           );

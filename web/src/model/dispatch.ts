@@ -31,8 +31,9 @@ export interface Target {
   now(): number;
   /** Calls typingNow (and re-renders) after `ms`: an indicator expired. */
   expireTyping(c: Conv, ms: number): void;
-  /** This user was removed or banned from a space (on every device). */
-  removedFrom?(spaceId: string, reason: string): void;
+  /** This user was removed or banned from a space (on every device), or (`conversation`, a
+   *  channel of it) removed from that channel, or the channel was deleted. */
+  removedFrom?(spaceId: string, reason: string, conversation?: string): void;
 }
 
 /** A typing indicator shows this long at most, whatever the frame says. */
@@ -149,7 +150,7 @@ export function onFrame(t: Target, f: ServerFrame): void {
       break;
     }
     case 'removed': {
-      t.removedFrom?.(f.space, f.reason);
+      t.removedFrom?.(f.space, f.reason, f.conversation);
       break;
     }
     case 'error': {
