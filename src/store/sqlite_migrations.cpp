@@ -270,9 +270,15 @@ CREATE TABLE search_state (
 INSERT INTO search_state (id, enabled, pending_lo, pending_hi) VALUES (1, 0, 0, 0);
 )sql";
 
+// Issue 15, "messages people work with" (8 is another change's): whether a user sends and
+// sees DM read receipts (docs/protocol.md "Read receipts").
+constexpr std::string_view kV9People = R"sql(
+ALTER TABLE "user" ADD COLUMN read_receipts INTEGER NOT NULL DEFAULT 1;
+)sql";
+
 constexpr SqliteMigration kMigrations[] = {
     {1, kV1Store}, {2, kV2Inbox},  {3, kV3Changes},      {4, kV4Access},
-    {5, kV5Files}, {6, kV6Search}, {7, kV7AccountState},
+    {5, kV5Files}, {6, kV6Search}, {7, kV7AccountState}, {9, kV9People},
 };
 
 constexpr std::string_view kCreateVersionTable =

@@ -340,9 +340,14 @@ constexpr std::string_view kV5Search[] = {
     " WHERE NOT EXISTS (SELECT 1 FROM search_state WHERE id = 1)",
 };
 
+// Issue 15 (the SQLite migration 9 says what it is for; 7 is another change's).
+constexpr std::string_view kV8People[] = {
+    "ALTER TABLE `user` ADD COLUMN IF NOT EXISTS read_receipts TINYINT UNSIGNED NOT NULL DEFAULT 1",
+};
+
 constexpr MysqlMigration kMigrations[] = {
-    {1, kV1Store}, {2, kV2Changes}, {3, kV3Access},
-    {4, kV4Files}, {5, kV5Search},  {6, kV6AccountState},
+    {1, kV1Store},  {2, kV2Changes},      {3, kV3Access}, {4, kV4Files},
+    {5, kV5Search}, {6, kV6AccountState}, {8, kV8People},
 };
 
 constexpr std::string_view kCreateVersionTable =

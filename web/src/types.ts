@@ -7,6 +7,8 @@ export interface User {
   avatar: string;
   created_at: number;
   phone?: string;
+  /** Own profile only: DM read receipts sent and shown (docs/protocol.md "Read receipts"). */
+  read_receipts?: boolean;
 }
 
 export type Role = 'owner' | 'admin' | 'member';
@@ -145,6 +147,8 @@ export type ServerFrame =
   | { op: 'synced'; messages: number; changes?: number }
   | { op: 'pong'; t?: string }
   | { op: 'removed'; space: string; reason: 'removed' | 'banned' }
+  | { op: 'presence_sub'; presence: Record<string, string> }
+  | { op: 'presence'; user: string; status: string }
   | { op: 'error'; code: string; message: string; ref?: string; cid?: string; id?: string };
 
 export type HelloFrame = Extract<ServerFrame, { op: 'hello' }>;

@@ -4,7 +4,7 @@ import type { Chat } from '../chat';
 /**
  * The account's settings: change the password (every other session ends, this one goes on
  * with the new tokens the server returns) and log out everywhere (every session ends, this
- * one too).
+ * one too); DM read receipts on or off.
  */
 export function AccountPanel({ chat }: { chat: Chat }) {
   const [oldPassword, setOld] = useState('');
@@ -39,9 +39,27 @@ export function AccountPanel({ chat }: { chat: Chat }) {
     }
   };
 
+  const receipts = chat.me?.read_receipts !== false;
+  const toggleReceipts = async (on: boolean) => {
+    setBusy(true);
+    setNote(null);
+    try {
+      await chat.setReadReceipts(on);
+    } catch (err) {
+      setNote({ text: (err as Error).message, error: true });
+    } finally {
+      setBusy(false);
+    }
+  };
+
   return (
     <details class="inline-form account" data-testid="account">
       <summary>Account</summary>
+      <label class="check">
+        <input type="checkbox" checked={receipts} disabled={busy}
+               onChange={(e) => void toggleReceipts(e.currentTarget.checked)} />
+        Read receipts in direct messages (off: others do not see when you read, and you do not see when they do)
+      </label>
       <form onSubmit={(e) => void change(e)} aria-label="Change password">
         <label>
           Current password
