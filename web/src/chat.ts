@@ -188,6 +188,12 @@ export class Chat {
     this.outbox.open(me.id);
     this.drafts.open(me.id);
     this.socket.start();
+    // The stored session holds the profile of the login; the settings come with GET /users/me.
+    void this.api.me().then((u) => {
+      if (this.me?.id !== u.id) return;
+      this.me = { ...this.me, read_receipts: u.read_receipts };
+      this.emit();
+    }, () => undefined);
     // No conversation in the URL: the one open when this user last used the app.
     const reopen = openKey ?? localStorage.getItem(this.openKey());
     void this.refreshAll().then(() => {

@@ -39,8 +39,11 @@ export function AccountPanel({ chat }: { chat: Chat }) {
     }
   };
 
-  const receipts = chat.me?.read_receipts !== false;
+  // Shown as chosen while the server stores it; then (or on a refusal) the stored value.
+  const [choice, setChoice] = useState<boolean | null>(null);
+  const receipts = choice ?? chat.me?.read_receipts !== false;
   const toggleReceipts = async (on: boolean) => {
+    setChoice(on);
     setBusy(true);
     setNote(null);
     try {
@@ -48,6 +51,7 @@ export function AccountPanel({ chat }: { chat: Chat }) {
     } catch (err) {
       setNote({ text: (err as Error).message, error: true });
     } finally {
+      setChoice(null);
       setBusy(false);
     }
   };
