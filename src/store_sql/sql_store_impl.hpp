@@ -924,10 +924,14 @@ Result<std::vector<ConversationState>> SqlStore<D>::conversations(Id user_id) {
                  " m.channel_id, m.message_id, m.seq, m.`from`, m.type, m.body, m.created_at,"
                  " m.cid, m.reply_to, m.rev, m.change_kind, m.edited_at, m.deleted, m.reactions, "
                  "ch.last_rev,"
-                 // The member's own rows and the channel's @channel rows (user 0).
-                 " (SELECT COUNT(*) FROM mention mn WHERE mn.user_id IN (cu.user_id, 0)"
+                 // The member's own rows plus the channel's @channel rows (user 0): two
+                 // ranges of the key (an IN of both reads as a scan to MariaDB's planner).
+                 " (SELECT COUNT(*) FROM mention mn WHERE mn.user_id = cu.user_id"
                  "  AND mn.kind = 1 AND mn.conv_a = cu.channel_id AND mn.conv_b = 0"
                  "  AND mn.seq > cu.read_seq)"
+                 " + (SELECT COUNT(*) FROM mention ma WHERE ma.user_id = 0"
+                 "  AND ma.kind = 1 AND ma.conv_a = cu.channel_id AND ma.conv_b = 0"
+                 "  AND ma.seq > cu.read_seq)"
                  " FROM channel_user cu"
                  " JOIN channel ch ON ch.id = cu.channel_id"
                  " LEFT JOIN space_channel sc ON sc.channel_id = ch.id"
