@@ -293,6 +293,7 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
   add("GET", "/api/v1/users/me/blocks", &RestApi::blocks_list, true);
   add("DELETE", "/api/v1/users/me/blocks/{id}", &RestApi::blocks_delete, true);
   add("GET", "/api/v1/search", &RestApi::search, true);
+  add("GET", "/api/v1/presence", &RestApi::presence, true);
 }
 
 bool RestApi::hashes_password(std::string_view method, std::string_view path) const {
@@ -485,6 +486,9 @@ HttpResponse RestApi::users_me(Ctx& ctx) {
   auto me = s_.auth.me(ctx.user);
   if (!me) return error_response(me.error());
   bj::object o = user_json(*me, true);
+  auto receipts = s_.messaging.read_receipts(ctx.user);
+  if (!receipts) return error_response(receipts.error());
+  o["read_receipts"] = *receipts;
   if (s_.admin != nullptr) {
     auto admin = s_.admin->is_admin(ctx.user);
     if (!admin) return error_response(admin.error());
@@ -501,13 +505,31 @@ HttpResponse RestApi::users_update_me(Ctx& ctx) {
   if (!name) return error_response(name.error());
   auto avatar = json::optional_string(*body, "avatar", kMaxAvatarBytes);
   if (!avatar) return error_response(avatar.error());
-  if (auto unknown = only_fields(*body, {"name", "avatar"}); !unknown) {
+  if (auto unknown = only_fields(*body, {"name", "avatar", "read_receipts"}); !unknown) {
     return error_response(unknown.error());
+  }
+  std::optional<bool> receipts;
+  if (auto it = body->find("read_receipts"); it != body->end()) {
+    if (!it->value().is_bool()) {
+      return error_response(make_error(Errc::invalid_argument, "read_receipts must be a boolean"));
+    }
+    receipts = it->value().get_bool();
   }
   up.name = std::move(*name);
   up.avatar = std::move(*avatar);
-  return respond(s_.auth.update_me(ctx.user, up), 200,
-                 [](const User& u) { return user_json(u, true); });
+  // The profile first: its checks refuse the request before anything changed.
+  auto user = s_.auth.update_me(ctx.user, up);
+  if (!user) return error_response(user.error());
+  if (receipts) {
+    if (auto r = s_.messaging.set_read_receipts(ctx.user, *receipts); !r) {
+      return error_response(r.error());
+    }
+  }
+  auto now = s_.messaging.read_receipts(ctx.user);
+  if (!now) return error_response(now.error());
+  bj::object o = user_json(*user, true);
+  o["read_receipts"] = *now;
+  return json_response(200, o);
 }
 
 HttpResponse RestApi::users_get(Ctx& ctx) {
@@ -1221,6 +1243,30 @@ HttpResponse RestApi::blocks_list(Ctx& ctx) {
               {"user_id", json::id_str(b.user_id)}, {"name", b.name}, {"blocked_at", b.blocked_at}};
         });
       });
+}
+
+HttpResponse RestApi::presence(Ctx& ctx) {
+  if (!s_.presence) return error_response(make_error(Errc::not_found, "no such route"));
+  const std::string* ids = ctx.query_value("ids");
+  if (!ids) return error_response(make_error(Errc::invalid_argument, "ids is required"));
+  std::vector<Id> users;
+  for (std::string_view rest = *ids; !rest.empty();) {
+    const auto comma = rest.find(',');
+    auto id = json::parse_uint(rest.substr(0, comma));
+    if (!id || *id == 0) {
+      return error_response(make_error(Errc::invalid_argument, "ids: comma-separated user ids"));
+    }
+    if (users.size() == kMaxPresenceSubs) {
+      return error_response(make_error(Errc::invalid_argument, "ids: at most 500"));
+    }
+    users.push_back(*id);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return respond(s_.presence->statuses(ctx.user, std::move(users)), 200,
+                 [](const PresenceList& list) {
+                   return bj::object{{"presence", wire::presence_json(list)}};
+                 });
 }
 
 HttpResponse RestApi::search(Ctx& ctx) {

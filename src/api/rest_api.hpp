@@ -20,6 +20,7 @@
 #include "domain/auth_service.hpp"
 #include "domain/file_service.hpp"
 #include "domain/messaging_service.hpp"
+#include "domain/presence_service.hpp"
 #include "domain/search_service.hpp"
 #include "domain/space_service.hpp"
 #include "wire/http.hpp"
@@ -44,6 +45,8 @@ struct Services {
   FileService* files = nullptr;
   // GET /api/v1/search; null: answered 503 (search disabled).
   SearchService* search = nullptr;
+  // GET /api/v1/presence; null: answered 404.
+  PresenceService* presence = nullptr;
 };
 
 // An upload accepted by RestApi::begin_upload: the transport feeds it the body as it arrives
@@ -159,6 +162,7 @@ class RestApi {
   HttpResponse blocks_delete(Ctx&);
   HttpResponse blocks_list(Ctx&);
   HttpResponse search(Ctx&);
+  HttpResponse presence(Ctx&);
 
   HttpResponse history(Ctx& ctx, const ConvKey& conv);
   static Result<HistoryQuery> history_query(const Ctx& ctx);

@@ -49,10 +49,12 @@
 #include "redis/redis_cursor_cache.hpp"
 #include "redis/redis_inbox.hpp"
 #include "redis/redis_member_cache.hpp"
+#include "redis/redis_presence.hpp"
 #include "redis/redis_routes.hpp"
 #include "redis/redis_user_cache.hpp"
 #include "registry/etcd_registry.hpp"
 #include "registry/static_registry.hpp"
+#include "routes/memory_presence.hpp"
 #include "routes/memory_routes.hpp"
 #include "rpc/push_server.hpp"
 #include "rpc/remote_pusher.hpp"
@@ -192,11 +194,14 @@ struct App::Parts {
     MessagingLimits ml;
     ml.max_message_bytes = static_cast<std::size_t>(config.limits.max_message_bytes);
     ml.dm_shared_space_only = config.limits.dm_policy == "shared_space";
+    ml.channel_mentions_by_members = config.limits.channel_mentions == "members";
     messaging = std::make_unique<MessagingService>(*store, *inbox, *queue,
                                                    MessagingCaches{*members, *users, *cursors},
                                                    *routes, *pusher, *ids, clock, ml);
     admin = std::make_unique<AdminService>(*store, *auth, *spaces, *messaging,
                                            split_list(config.auth.admins));
+    presence = std::make_unique<PresenceService>(*presence_store, *store, *pusher);
+    messaging->set_presence(presence_store.get());
     build_files();
     messaging->set_attachments(files.get());
     spaces->set_attachments(files.get());
@@ -212,11 +217,11 @@ struct App::Parts {
                                                readiness.get()});
     rest = std::make_unique<api::RestApi>(
         api::Services{*auth, *spaces, *messaging, clock, &metrics, admin.get(), readiness.get(),
-                      files.get(), search_service.get()},
+                      files.get(), search_service.get(), presence.get()},
         config.limits);
     sync = std::make_unique<SyncService>(*store, *inbox, *messaging);
-    net::ServerDeps deps{config, *rest,    *auth,   *messaging,           *sync, *routes, *hub,
-                         clock,  blocking, hashing, find_web_root(config)};
+    net::ServerDeps deps{config, *rest, *auth,    *messaging, *sync,     *routes,
+                         *hub,   clock, blocking, hashing,    *presence, find_web_root(config)};
     deps.serve_ws = roles.gateway;
     deps.serve_rest = roles.api;
     if (!roles.api) deps.web_root.clear();
@@ -425,6 +430,7 @@ struct App::Parts {
     auto user_loader = [s](Id user) { return s->memberships_of_user(user); };
     if (config.cache != "redis") {
       routes = std::make_unique<MemoryRoutes>();
+      presence_store = std::make_unique<MemoryPresence>(*routes);
       members = std::make_unique<MemoryMemberCache>(loader);
       users = std::make_unique<MemoryUserCache>(user_loader);
       cursors = std::make_unique<MemoryCursorCache>();
@@ -446,6 +452,7 @@ struct App::Parts {
     auto r = std::make_unique<RedisRoutes>(client, rr);
     redis_routes = r.get();
     routes = std::move(r);
+    presence_store = std::make_unique<RedisPresence>(client);
     RedisMemberCacheOptions mo;
     mo.ttl = std::chrono::seconds(config.redis.members_ttl_s);
     members = std::make_unique<RedisMemberCache>(client, loader, mo);
@@ -493,6 +500,7 @@ struct App::Parts {
   std::unique_ptr<Readiness> readiness;
   std::unique_ptr<Routes> routes;
   RedisRoutes* redis_routes = nullptr;  // set when routes live in Redis: they need refreshing
+  std::unique_ptr<PresenceStore> presence_store;  // beside the routes it folds
   std::unique_ptr<gateway::Hub> hub;
   std::unique_ptr<rpc::RemotePusher> remote_pusher;
   std::unique_ptr<rpc::PushServer> push_server;
@@ -507,6 +515,7 @@ struct App::Parts {
   std::unique_ptr<FileService> files;  // before messaging, which holds it (Attachments)
   std::unique_ptr<MessagingService> messaging;
   std::unique_ptr<SyncService> sync;
+  std::unique_ptr<PresenceService> presence;
   std::unique_ptr<SearchService> search_service;
   MetricsSource metrics;
   std::unique_ptr<api::RestApi> rest;

@@ -134,6 +134,9 @@ const std::vector<Field>& fields() {
       NUM("limits.spaces_per_user", c.limits.spaces_per_user, "spaces one user may own"),
       NUM("limits.channels_per_space", c.limits.channels_per_space, "channels in one space"),
       NUM("limits.members_per_space", c.limits.members_per_space, "members of one space"),
+      STR("limits.channel_mentions", c.limits.channel_mentions,
+          "who may mention @channel / @here in a channel: admins (the space's owner and admins) | "
+          "members"),
       STR("limits.dm_policy", c.limits.dm_policy,
           "who may DM whom: shared_space (users sharing a space, or an existing DM) | anyone"),
       NUM("limits.password_hash_queue", c.limits.password_hash_queue,
@@ -143,6 +146,8 @@ const std::vector<Field>& fields() {
       NUM("ws.heartbeat_s", c.ws.heartbeat_s, "client heartbeat interval, seconds"),
       NUM("ws.sync_page", c.ws.sync_page, "messages per backfill page"),
       NUM("ws.ack_flush_ms", c.ws.ack_flush_ms, "delivery ACKs are written together this often"),
+      NUM("ws.presence_grace_ms", c.ws.presence_grace_ms,
+          "a user whose last connection closed turns offline after this, unless one reconnects"),
       STR("files.blob", c.files.blob, "where uploaded files' bytes live: disk | s3"),
       STR("files.dir", c.files.dir, "directory of uploaded files (empty: <data_dir>/files)"),
       STR("files.s3_endpoint", c.files.s3_endpoint, "blob = s3: scheme://host[:port]"),
@@ -358,6 +363,7 @@ Result<void> validate(const Config& c) {
                          {"ws.heartbeat_s", c.ws.heartbeat_s},
                          {"ws.sync_page", c.ws.sync_page},
                          {"ws.ack_flush_ms", c.ws.ack_flush_ms},
+                         {"ws.presence_grace_ms", c.ws.presence_grace_ms},
                          {"files.max_bytes", c.files.max_bytes},
                          {"files.quota_bytes", c.files.quota_bytes},
                          {"files.orphan_ttl_s", c.files.orphan_ttl_s},
@@ -397,6 +403,9 @@ Result<void> validate(const Config& c) {
   if (c.queue != "local" && c.queue != "nats") return bad("queue must be local or nats");
   if (l.dm_policy != "shared_space" && l.dm_policy != "anyone") {
     return bad("limits.dm_policy must be shared_space or anyone");
+  }
+  if (l.channel_mentions != "admins" && l.channel_mentions != "members") {
+    return bad("limits.channel_mentions must be admins or members");
   }
   if (c.registry != "static" && c.registry != "etcd") return bad("registry must be static or etcd");
   // Roles split over processes share state only through the cluster engines.

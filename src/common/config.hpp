@@ -85,6 +85,9 @@ struct LimitsConfig {
   std::int64_t members_per_space = 10000;
   // Who may DM whom: shared_space (users who share a space, or already have a DM) | anyone.
   std::string dm_policy = "shared_space";
+  // Who may write @channel / @here (`<!channel>`, `<!here>`) in a channel: admins (the space's
+  // owner and admins) | members (anyone in the channel).
+  std::string channel_mentions = "admins";
   std::int64_t ws_connections_per_user = 50;  // WebSockets one user may hold on one process
 };
 
@@ -115,6 +118,8 @@ struct WsConfig {
   std::int64_t heartbeat_s = 30;   // clients ping this often; two missed beats close
   std::int64_t sync_page = 500;    // messages per backfill page
   std::int64_t ack_flush_ms = 50;  // delivery ACKs are written together this often
+  // A user's last connection closed: they turn offline after this unless one reconnects.
+  std::int64_t presence_grace_ms = 5000;
 };
 
 // The cluster engines (docs/architecture.md §4); unused in standalone mode.

@@ -61,6 +61,12 @@ std::vector<Id> mentioned_ids(std::string_view body) {
   return out;
 }
 
+Broadcast broadcast_of(std::string_view body) {
+  if (body.find("<!channel>") != std::string_view::npos) return Broadcast::channel;
+  if (body.find("<!here>") != std::string_view::npos) return Broadcast::here;
+  return Broadcast::none;
+}
+
 std::uint64_t unread_of(const ConversationState& c) {
   return c.last_seq > c.read_seq ? c.last_seq - c.read_seq : 0;
 }
@@ -263,6 +269,16 @@ std::optional<Result<void>> MessagingService::submit_impl(Id sender, const SendI
     auto allowed = access(sender, m.conv, how);
     if (!allowed) return std::nullopt;
     if (!*allowed) return allowed->error();
+    if (!limits_.channel_mentions_by_members && broadcast_of(in.body) != Broadcast::none) {
+      // The sender's role is read from the Store: never inline.
+      if (how == Lookup::in_memory) return std::nullopt;
+      auto moderator = moderates(sender, m.conv);
+      if (!moderator) return moderator.error();
+      if (!*moderator) {
+        return make_error(Errc::forbidden,
+                          "only the space's owner and admins may mention @channel or @here");
+      }
+    }
   }
   if (in.reply_to) {
     // The answered message is read from the Store: a reply never goes inline.
@@ -314,6 +330,15 @@ Result<void> MessagingService::check_body(const std::string& body) const {
   return {};
 }
 
+Result<bool> MessagingService::moderates(Id user, const ConvKey& conv) {
+  if (conv.is_dm()) return false;
+  auto channel = store_.channel_by_id(conv.channel_id());
+  if (!channel) return channel.error();
+  auto role = store_.space_role(channel->space_id, user);
+  if (!role) return role.error().code == Errc::not_found ? Result<bool>(false) : role.error();
+  return *role == SpaceRole::admin || *role == SpaceRole::owner;
+}
+
 Result<void> MessagingService::change(Id user, const ChangeInput& in, ConnRef origin) {
   if (in.id == 0) return make_error(Errc::invalid_argument, "id is required");
   if (in.change == Change::edit) {
@@ -340,7 +365,11 @@ Result<void> MessagingService::change(Id user, const ChangeInput& in, ConnRef or
   }
   if (m->deleted) return make_error(Errc::not_found, "message deleted");
   if (in.change != Change::react && m->from != user) {
-    return make_error(Errc::forbidden, "not your message");
+    auto moderator = moderates(user, m->conv);
+    if (!moderator) return moderator.error();
+    if (in.change != Change::erase || !*moderator) {
+      return make_error(Errc::forbidden, "not your message");
+    }
   }
   return publish_change(*m, user, in, origin);
 }
@@ -428,7 +457,13 @@ Queue::Outcome MessagingService::consume(std::vector<NewMessage>& batch) {
 void MessagingService::find_mentions(NewMessage& nm) {
   nm.mentions.clear();
   const Message& m = nm.msg;
-  if (m.body.find("<@") == std::string::npos) return;
+  const Broadcast broadcast = m.conv.is_channel() ? broadcast_of(m.body) : Broadcast::none;
+  // @channel: one row for every member (kEveryMember), personal ones would count twice.
+  if (broadcast == Broadcast::channel) {
+    nm.mentions.push_back(kEveryMember);
+    return;
+  }
+  if (broadcast == Broadcast::none && m.body.find("<@") == std::string::npos) return;
   MemberList members;
   if (m.conv.is_channel()) {
     auto loaded = members_.members(m.conv.channel_id());
@@ -443,6 +478,26 @@ void MessagingService::find_mentions(NewMessage& nm) {
     if (user == m.from) continue;
     if (m.conv.is_dm() ? m.conv.has_participant(user) : is_member(members, user)) {
       nm.mentions.push_back(user);
+    }
+  }
+  if (broadcast == Broadcast::here && presence_ != nullptr) {
+    // @here: every member online now (not away), a row each, beside the personal ones.
+    std::vector<Id> others;
+    others.reserve(members->size());
+    for (Id u : *members) {
+      if (u != m.from &&
+          std::find(nm.mentions.begin(), nm.mentions.end(), u) == nm.mentions.end()) {
+        others.push_back(u);
+      }
+    }
+    auto statuses = presence_->statuses(others);
+    if (!statuses) {
+      LOG_WARN("@here of a message to channel " << m.conv.channel_id()
+                                                << " skipped: " << statuses.error().message);
+      return;
+    }
+    for (std::size_t i = 0; i < others.size(); ++i) {
+      if ((*statuses)[i] == PresenceStatus::online) nm.mentions.push_back(others[i]);
     }
   }
 }
@@ -671,9 +726,15 @@ Result<std::uint64_t> MessagingService::read(Id user, const ConvKey& conv, std::
   auto r = store_.advance_read(user, conv, seq);
   if (!r) return r;
   Push p;
-  // The user's other connections, and in a DM the peer's (a read receipt).
-  const Id users[2] = {user, conv.is_dm() ? conv.peer_of(user) : user};
-  routes_.lookup_many(std::span<const Id>(users, conv.is_dm() ? 2 : 1), [&](Id, ConnRef c) {
+  // The user's other connections, and in a DM the peer's (a read receipt) unless either of them
+  // turned receipts off. A failed lookup of the setting sends none (the safe side).
+  bool receipt = false;
+  if (conv.is_dm()) {
+    auto both = store_.receipts_between(user, conv.peer_of(user));
+    receipt = both && *both;
+  }
+  const Id users[2] = {user, receipt ? conv.peer_of(user) : user};
+  routes_.lookup_many(std::span<const Id>(users, receipt ? 2 : 1), [&](Id, ConnRef c) {
     if (c != origin) p.targets.push_back(c);
   });
   if (!p.targets.empty()) {
@@ -683,6 +744,14 @@ Result<std::uint64_t> MessagingService::read(Id user, const ConvKey& conv, std::
     pusher_.push(std::move(v));
   }
   return r;
+}
+
+Result<bool> MessagingService::read_receipts(Id user) {
+  return store_.read_receipts(user);
+}
+
+Result<void> MessagingService::set_read_receipts(Id user, bool on) {
+  return store_.set_read_receipts(user, on);
 }
 
 Result<void> MessagingService::typing(Id user, const ConvKey& conv) {

@@ -30,6 +30,7 @@
 #include "domain/ports/cursor_cache.hpp"
 #include "domain/ports/inbox.hpp"
 #include "domain/ports/member_cache.hpp"
+#include "domain/ports/presence.hpp"
 #include "domain/ports/pusher.hpp"
 #include "domain/ports/queue.hpp"
 #include "domain/ports/routes.hpp"
@@ -81,6 +82,8 @@ struct MessagingLimits {
   // The DM policy (docs/security.md "Direct messages"): true, a user may DM only users they
   // share a space with or already have a DM with; false, anyone. Blocks apply either way.
   bool dm_shared_space_only = true;
+  // Who may mention @channel / @here: false, the space's owner and admins; true, any member.
+  bool channel_mentions_by_members = false;
 };
 
 // How long a DM the policy allowed is remembered per (sender, recipient) in each process (the
@@ -100,6 +103,12 @@ bool is_message_type(std::string_view type);
 // kMaxMentions.
 inline constexpr std::size_t kMaxMentions = 50;
 std::vector<Id> mentioned_ids(std::string_view body);
+// A channel body's broadcast mention (docs/protocol.md "Mentions"): `<!channel>` (every member)
+// wins over `<!here>` (every member online).
+enum class Broadcast : std::uint8_t { none, here, channel };
+Broadcast broadcast_of(std::string_view body);
+// The mention row that stands for every member of a channel (an @channel).
+inline constexpr Id kEveryMember = 0;
 std::uint64_t unread_of(const ConversationState& c);
 
 class MessagingService {
@@ -110,6 +119,8 @@ class MessagingService {
   // Files sent in messages (null: a send of type file/image is refused). Set once, before the
   // service is used.
   void set_attachments(Attachments* attachments) { attachments_ = attachments; }
+  // Who is online, for @here (null: @here mentions nobody). Set once, before use.
+  void set_presence(PresenceStore* presence) { presence_ = presence; }
 
   // Validates (target, membership, type, UTF-8, size) and publishes to the queue. The `sent`
   // ACK, or a SendFailedEvent, reaches `origin` through the Pusher later.
@@ -123,7 +134,9 @@ class MessagingService {
   // Validates a change of a stored message and publishes it to the queue, like a send (so it is
   // applied by the consumer of its conversation, in order with its sends). not_found when the
   // message does not exist, is deleted or is in a conversation the user cannot read; forbidden
-  // when it is someone else's (edit, erase: anyone who reads it may react); payload_too_large
+  // when it is someone else's (edit; erase too, except by an owner or admin of the space of
+  // the message's channel: moderators delete anyone's; anyone who reads it may react);
+  // payload_too_large
   // for an oversized edit; invalid_argument for an emoji that is not 1..32 bytes of UTF-8
   // without spaces or control characters. The changed message
   // reaches every connection of the conversation's members (the origin's too: that is its
@@ -134,6 +147,8 @@ class MessagingService {
   // frame to every connection of the conversation, the body and a file's bytes removed).
   // Returns the message as it was; not_found for a missing or already deleted one. Blocking.
   Result<Message> erase_by_server_admin(Id message_id);
+  // Whether `user` is an owner or admin of the space of the channel `conv` (false for a DM).
+  Result<bool> moderates(Id user, const ConvKey& conv);
 
   // The queue's consumer: stores a batch in one transaction, then inbox, ACKs, fan-out.
   // Changes (NewMessage::change) in the batch are applied in their place in it.
@@ -162,6 +177,12 @@ class MessagingService {
   // Moves the read cursor forward and tells the user's other connections, and in a DM the
   // peer's (a read receipt).
   Result<std::uint64_t> read(Id user, const ConvKey& conv, std::uint64_t seq, ConnRef origin);
+
+  // DM read receipts (docs/protocol.md "Read receipts"): a user who turns them off sends none
+  // (their read marker reaches only their own devices) and sees none (no `seen`, no
+  // `peer_read_seq`). On by default. Blocking.
+  Result<bool> read_receipts(Id user);
+  Result<void> set_read_receipts(Id user, bool on);
 
   // `user` is typing in `conv`: a TypingEvent to the connections of the conversation's other
   // members that are online. Nothing is stored; clients let it expire. A channel of more than
@@ -237,6 +258,7 @@ class MessagingService {
   Clock& clock_;
   MessagingLimits limits_;
   Attachments* attachments_ = nullptr;
+  PresenceStore* presence_ = nullptr;
 
   static constexpr std::size_t kMaxPendingAcks = 100000;
 

@@ -69,9 +69,10 @@ void Hub::push(std::vector<Push> pushes) {
   std::vector<Target> targets;
   auto& metric = metrics::imd();
   static metrics::Counter* const kSent[] = {
-      &metric.ws_frames_sent.at("msg"),    &metric.ws_frames_sent.at("sent"),
-      &metric.ws_frames_sent.at("error"),  &metric.ws_frames_sent.at("read"),
-      &metric.ws_frames_sent.at("typing"), &metric.ws_frames_sent.at("removed")};
+      &metric.ws_frames_sent.at("msg"),     &metric.ws_frames_sent.at("sent"),
+      &metric.ws_frames_sent.at("error"),   &metric.ws_frames_sent.at("read"),
+      &metric.ws_frames_sent.at("typing"),  &metric.ws_frames_sent.at("removed"),
+      &metric.ws_frames_sent.at("presence")};
   static_assert(std::variant_size_v<Event> == std::size(kSent), "a label per event kind");
   const Millis now = SystemClock{}.now_ms();
   for (auto& p : pushes) {

@@ -5,6 +5,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "common/json.hpp"
 #include "common/log.hpp"
@@ -19,11 +20,19 @@ namespace bj = boost::json;
 
 // The client ops of docs/protocol.md. Adding one: an entry here and its handler.
 const WsSession::Op WsSession::kOps[] = {
-    {"ping", &WsSession::op_ping},     {"send", &WsSession::op_send},
-    {"ack", &WsSession::op_ack},       {"read", &WsSession::op_read},
-    {"sync", &WsSession::op_sync},     {"edit", &WsSession::op_edit},
-    {"delete", &WsSession::op_delete}, {"typing", &WsSession::op_typing},
-    {"react", &WsSession::op_react},   {"auth", &WsSession::op_auth},
+    {"ping", &WsSession::op_ping},
+    {"send", &WsSession::op_send},
+    {"ack", &WsSession::op_ack},
+    {"read", &WsSession::op_read},
+    {"sync", &WsSession::op_sync},
+    {"edit", &WsSession::op_edit},
+    {"delete", &WsSession::op_delete},
+    {"typing", &WsSession::op_typing},
+    {"react", &WsSession::op_react},
+    {"auth", &WsSession::op_auth},
+    {"presence_sub", &WsSession::op_presence_sub},
+    {"idle", &WsSession::op_idle},
+    {"away", &WsSession::op_away},
 };
 
 WsSession::WsSession(WsContext& ctx, WsTransport& transport, Id user, Millis token_expires_ms)
@@ -38,12 +47,16 @@ void WsSession::open(std::weak_ptr<Connection> self) {
         // Routes may live in Redis: a network round trip belongs on the blocking pool.
         co_await offload(ctx_.blocking, [&] {
           ctx_.routes.add(user_, ref_);
+          ctx_.presence.connected(user_, ref_);
           return true;
         });
         if (t_.closed()) {
           // on_closed()'s removal may have run first on another pool thread.
           co_await offload(ctx_.blocking, [&] {
             ctx_.routes.remove(user_, ref_);
+            if (ctx_.presence.disconnected(user_, ref_)) {
+              settle_later(ctx_, user_, t_.executor());
+            }
             return true;
           });
           co_return;
@@ -61,12 +74,25 @@ void WsSession::open(std::weak_ptr<Connection> self) {
 
 void WsSession::on_closed() {
   ctx_.hub.detach(ref_);
-  asio::post(ctx_.blocking, [&ctx = ctx_, user = user_, ref = ref_] {
+  asio::post(ctx_.blocking, [&ctx = ctx_, user = user_, ref = ref_, ex = t_.executor(),
+                             watching = std::move(watching_)]() mutable {
     ctx.routes.remove(user, ref);
     // The user may reconnect through another gateway at once: let it find their ACKs stored.
     ctx.messaging.flush_soon();
+    ctx.presence.unsubscribe(ref, watching);
+    if (ctx.presence.disconnected(user, ref)) settle_later(ctx, user, ex);
   });
   LOG_DEBUG("ws closed user=" << user_ << " conn=" << ref_.conn);
+}
+
+void WsSession::settle_later(WsContext& ctx, Id user, asio::any_io_executor ex) {
+  // Offline only if no connection came back within the grace (no flapping on a reconnect).
+  auto timer = std::make_shared<asio::steady_timer>(
+      ex, std::chrono::milliseconds(ctx.config.ws.presence_grace_ms));
+  timer->async_wait([&ctx, user, timer](boost::system::error_code ec) {
+    if (ec) return;  // shutting down
+    asio::post(ctx.blocking, [&ctx, user] { ctx.presence.settle(user); });
+  });
 }
 
 void WsSession::send_error(const Error& e, std::string_view op, const std::string* cid) {
@@ -294,6 +320,80 @@ void WsSession::op_typing(const bj::object& o) {
           [this](const Result<void>& r) {
             if (!r) send_error(r.error(), "typing", nullptr);
           });
+}
+
+void WsSession::op_presence_sub(const bj::object& o) {
+  auto it = o.find("users");
+  if (it == o.end() || !it->value().is_array()) {
+    return send_error(make_error(Errc::invalid_argument, "users must be an array of ids"),
+                      "presence_sub", nullptr);
+  }
+  const bj::array& a = it->value().get_array();
+  if (a.size() > kMaxPresenceSubs) {
+    return send_error(make_error(Errc::invalid_argument, "at most 500 users"), "presence_sub",
+                      nullptr);
+  }
+  std::vector<Id> users;
+  users.reserve(a.size());
+  for (const bj::value& v : a) {
+    auto id = v.is_string() ? json::parse_uint(v.get_string()) : std::nullopt;
+    if (!id || *id == 0) {
+      return send_error(make_error(Errc::invalid_argument, "users must be an array of ids"),
+                        "presence_sub", nullptr);
+    }
+    users.push_back(*id);
+  }
+  if (!presence_rate_.take(ctx_.clock.now_ms())) {
+    return send_error(make_error(Errc::too_many_requests, "presence: at most 2 per second"),
+                      "presence_sub", nullptr);
+  }
+  // The pool works on a copy of the watch list; the strand keeps the result.
+  using Answer = Result<std::pair<PresenceList, std::vector<Id>>>;
+  on_pool(
+      [this, users = std::move(users), watching = watching_]() mutable -> Answer {
+        auto r = ctx_.presence.subscribe(user_, ref_, watching, std::move(users));
+        if (!r) return r.error();
+        return std::pair{std::move(*r), std::move(watching)};
+      },
+      [this](Answer& r) {
+        if (!r) return send_error(r.error(), "presence_sub", nullptr);
+        watching_ = std::move(r->second);
+        if (t_.closed()) {
+          // on_closed() ran meanwhile with the old list: drop what this call added.
+          asio::post(ctx_.blocking, [&ctx = ctx_, ref = ref_, w = std::move(watching_)]() mutable {
+            ctx.presence.unsubscribe(ref, w);
+          });
+          return;
+        }
+        count_sent("presence_sub");
+        t_.send(wire::presence_sub_frame(r->first), true);
+      });
+}
+
+void WsSession::presence_flag(const bj::object& o, std::string_view op,
+                              std::function<Result<void>(bool)> apply) {
+  auto flag = o.find(op);
+  if (flag == o.end() || !flag->value().is_bool()) {
+    return send_error(
+        make_error(Errc::invalid_argument, std::string(op) + " must be true or false"), op,
+        nullptr);
+  }
+  if (!presence_rate_.take(ctx_.clock.now_ms())) {
+    return send_error(make_error(Errc::too_many_requests, "presence: at most 2 per second"), op,
+                      nullptr);
+  }
+  on_pool([apply = std::move(apply), on = flag->value().get_bool()] { return apply(on); },
+          [this, op](const Result<void>& r) {
+            if (!r) send_error(r.error(), op, nullptr);
+          });
+}
+
+void WsSession::op_idle(const bj::object& o) {
+  presence_flag(o, "idle", [this](bool on) { return ctx_.presence.set_idle(user_, ref_, on); });
+}
+
+void WsSession::op_away(const bj::object& o) {
+  presence_flag(o, "away", [this](bool on) { return ctx_.presence.set_away(user_, on); });
 }
 
 void WsSession::change_op(const bj::object& o, ChangeInput in) {

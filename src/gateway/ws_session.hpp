@@ -11,9 +11,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string_view>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/object.hpp>
@@ -24,6 +26,7 @@
 #include "domain/auth_service.hpp"
 #include "domain/messaging_service.hpp"
 #include "domain/ports/routes.hpp"
+#include "domain/presence_service.hpp"
 #include "domain/sync_service.hpp"
 #include "gateway/hub.hpp"
 #include "gateway/ws_transport.hpp"
@@ -40,6 +43,7 @@ struct WsContext {
   Hub& hub;
   Clock& clock;
   boost::asio::thread_pool& blocking;
+  PresenceService& presence;
 };
 
 class WsSession {
@@ -82,9 +86,17 @@ class WsSession {
   void op_delete(const boost::json::object& o);
   void op_typing(const boost::json::object& o);
   void op_react(const boost::json::object& o);
+  void op_presence_sub(const boost::json::object& o);
+  void op_idle(const boost::json::object& o);
+  void op_away(const boost::json::object& o);
+  // idle and away: the boolean field `op`, the presence rate, then apply(value) on the pool.
+  void presence_flag(const boost::json::object& o, std::string_view op,
+                     std::function<Result<void>(bool)> apply);
   // edit and delete: the message id, then MessagingService::change on the pool.
   void change_op(const boost::json::object& o, ChangeInput in);
 
+  // After the grace (ws.presence_grace_ms), on the pool: PresenceService::settle.
+  static void settle_later(WsContext& ctx, Id user, boost::asio::any_io_executor ex);
   // fn() on the blocking pool with reading paused, then then(result) on the strand.
   template <class Fn, class Then>
   void on_pool(Fn fn, Then then);
@@ -123,6 +135,12 @@ class WsSession {
   TokenBucket typing_rate_{1.0, 3.0};
   // `react` frames of this connection: 5 per second, bursts of 10.
   TokenBucket react_rate_{5.0, 10.0};
+  // `presence_sub`, `idle` and `away` frames of this connection together: 2 per second, bursts
+  // of 5 (each may cost hundreds of lookups).
+  TokenBucket presence_rate_{2.0, 5.0};
+  // The users this connection watches (sorted; PresenceService::subscribe computes it on a
+  // copy). On the strand only.
+  std::vector<Id> watching_;
 };
 
 }  // namespace imd::gateway

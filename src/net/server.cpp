@@ -72,7 +72,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
       : io(io),
         config(d.config),
         acceptor(io),
-        ws{d.config, d.auth, d.messaging, d.sync, d.routes, d.hub, d.clock, d.blocking},
+        ws{d.config, d.auth, d.messaging, d.sync, d.routes, d.hub, d.clock, d.blocking, d.presence},
         limits(make_limits(d.config.limits)),
         connections(
             std::make_shared<WsConnections>(asio::make_strand(io), d.config.ws.heartbeat_s)),

@@ -33,7 +33,8 @@ struct ServerDeps {
   gateway::Hub& hub;
   Clock& clock;
   boost::asio::thread_pool& blocking;
-  BoundedPool& hashing;    // password hashing (register, login, password change)
+  BoundedPool& hashing;  // password hashing (register, login, password change)
+  PresenceService& presence;
   std::string web_root;    // empty: no static files
   bool serve_ws = true;    // the gateway role: /ws
   bool serve_rest = true;  // the api role: /api/... (/healthz is served by every role)

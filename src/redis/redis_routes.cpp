@@ -29,11 +29,17 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now), '+inf')
 )lua";
 
-std::string member(ConnRef c) {
+}  // namespace
+
+std::string route_key(std::string_view prefix, Id user) {
+  return std::string(prefix) + ":{r:" + std::to_string(user) + "}";
+}
+
+std::string route_member(ConnRef c) {
   return std::to_string(c.node) + ":" + std::to_string(c.conn);
 }
 
-std::optional<ConnRef> parse_member(std::string_view s) {
+std::optional<ConnRef> parse_route_member(std::string_view s) {
   auto colon = s.find(':');
   if (colon == std::string_view::npos) return std::nullopt;
   ConnRef c;
@@ -46,8 +52,6 @@ std::optional<ConnRef> parse_member(std::string_view s) {
   return c;
 }
 
-}  // namespace
-
 RedisRoutes::RedisRoutes(std::shared_ptr<redis::RedisClient> client, RedisRoutesOptions options)
     : client_(std::move(client)), options_(std::move(options)) {
   touch_sha_ = client_->load_script(kTouchScript);
@@ -55,7 +59,7 @@ RedisRoutes::RedisRoutes(std::shared_ptr<redis::RedisClient> client, RedisRoutes
 }
 
 std::string RedisRoutes::key(Id user) const {
-  return options_.prefix + ":{r:" + std::to_string(user) + "}";
+  return route_key(options_.prefix, user);
 }
 
 void RedisRoutes::add(Id user_id, ConnRef conn) {
@@ -75,7 +79,7 @@ Result<void> RedisRoutes::refresh_many(std::span<const std::pair<Id, ConnRef>> c
   cmds.reserve(conns.size());
   const std::string ttl = std::to_string(options_.ttl.count());
   for (const auto& [user, conn] : conns) {
-    cmds.push_back({"EVALSHA", touch_sha_, "1", key(user), ttl, member(conn)});
+    cmds.push_back({"EVALSHA", touch_sha_, "1", key(user), ttl, route_member(conn)});
   }
   auto replies = client_->pipeline(cmds);
   if (!replies.ok()) return replies.error();
@@ -86,7 +90,7 @@ Result<void> RedisRoutes::refresh_many(std::span<const std::pair<Id, ConnRef>> c
 }
 
 void RedisRoutes::remove(Id user_id, ConnRef conn) {
-  if (auto r = client_->command({"ZREM", key(user_id), member(conn)}); !r.ok()) {
+  if (auto r = client_->command({"ZREM", key(user_id), route_member(conn)}); !r.ok()) {
     LOG_WARN("route remove for user " << user_id << " failed: " << r.error().message);
   }
 }
@@ -116,7 +120,7 @@ void RedisRoutes::lookup_many(std::span<const Id> users,
       continue;
     }
     for (const redis::Reply& m : r.elements) {
-      if (auto c = parse_member(m.str)) visit(users[i], *c);
+      if (auto c = parse_route_member(m.str)) visit(users[i], *c);
     }
   }
 }

@@ -21,7 +21,9 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "common/error.hpp"
@@ -29,6 +31,12 @@
 #include "redis/redis_client.hpp"
 
 namespace imd {
+
+// The route key of a user and the member naming a connection in it; RedisPresence keeps its
+// keys under the same hash tag, so that its scripts read the routes.
+std::string route_key(std::string_view prefix, Id user);
+std::string route_member(ConnRef c);
+std::optional<ConnRef> parse_route_member(std::string_view s);
 
 struct RedisRoutesOptions {
   std::string prefix = "im";

@@ -137,6 +137,10 @@ void encode_event(const imd::Event& event, Delivery& out) {
           r.set_space_id(e.space_id);
           r.set_reason(e.reason);
           r.set_channel_id(e.channel_id);
+        } else if constexpr (std::is_same_v<T, imd::PresenceEvent>) {
+          PresenceEvent& p = *out.mutable_presence();
+          p.set_user_id(e.user_id);
+          p.set_status(static_cast<std::uint32_t>(e.status));
         } else if constexpr (std::is_same_v<T, imd::TypingEvent>) {
           TypingEvent& t = *out.mutable_typing();
           t.set_user_id(e.user_id);
@@ -235,6 +239,14 @@ Result<std::shared_ptr<const imd::Event>> decode_event(const Delivery& in,
       auto conv = decode_conv(t.has_conv(), t.conv());
       if (!conv) return conv.error();
       return std::make_shared<const imd::Event>(imd::TypingEvent{t.user_id(), *conv});
+    }
+    case Delivery::kPresence: {
+      const PresenceEvent& p = in.presence();
+      if (p.status() > static_cast<std::uint32_t>(imd::PresenceStatus::away)) {
+        return invalid("presence status out of range");
+      }
+      return std::make_shared<const imd::Event>(
+          imd::PresenceEvent{p.user_id(), static_cast<imd::PresenceStatus>(p.status())});
     }
     case Delivery::kRemoved: {
       const RemovedEvent& r = in.removed();

@@ -59,6 +59,7 @@ inline std::vector<Event> sample_events() {
       TypingEvent{7, ConvKey::channel(88)},
       RemovedEvent{99, "banned"},
       RemovedEvent{99, "deleted", 77},
+      PresenceEvent{7, PresenceStatus::away},
   };
 }
 
@@ -94,6 +95,10 @@ inline bool same(const Event& a, const Event& b) {
   if (auto* x = std::get_if<RemovedEvent>(&a)) {
     const auto& y = std::get<RemovedEvent>(b);
     return x->space_id == y.space_id && x->reason == y.reason && x->channel_id == y.channel_id;
+  }
+  if (auto* x = std::get_if<PresenceEvent>(&a)) {
+    const auto& y = std::get<PresenceEvent>(b);
+    return x->user_id == y.user_id && x->status == y.status;
   }
   const auto& x = std::get<ReadEvent>(a);
   const auto& y = std::get<ReadEvent>(b);

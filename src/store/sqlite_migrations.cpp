@@ -279,6 +279,12 @@ ALTER TABLE channel ADD COLUMN history_from_join INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE channel_user ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Issue 15, "messages people work with": whether a user sends and
+// sees DM read receipts (docs/protocol.md "Read receipts").
+constexpr std::string_view kV9People = R"sql(
+ALTER TABLE "user" ADD COLUMN read_receipts INTEGER NOT NULL DEFAULT 1;
+)sql";
+
 // Images (docs/schema.md "Files"): an upload's thumbnail type (its bytes are the blob
 // FileService::thumb_key; '' when it has none), and the avatars uploaded for users, spaces and
 // channels: the blob holding each one's square image (kind 1 user, 2 space, 3 channel).
@@ -313,7 +319,7 @@ DROP TABLE IF EXISTS inbox;
 constexpr SqliteMigration kMigrations[] = {
     {1, kV1Store},         {2, kV2Inbox},         {3, kV3Changes},      {4, kV4Access},
     {5, kV5Files},         {6, kV6Search},        {7, kV7AccountState}, {8, kV8ChannelLifecycle},
-    {10, kV10Images},      {11, kV11SearchQueue}, {12, kV12NoInboxRows},
+    {9, kV9People},        {10, kV10Images},      {11, kV11SearchQueue}, {12, kV12NoInboxRows},
 };
 
 constexpr std::string_view kCreateVersionTable =

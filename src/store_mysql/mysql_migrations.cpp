@@ -348,6 +348,11 @@ constexpr std::string_view kV7ChannelLifecycle[] = {
     " ADD COLUMN IF NOT EXISTS joined_seq BIGINT UNSIGNED NOT NULL DEFAULT 0",
 };
 
+// Issue 15 (the SQLite migration 9 says what it is for).
+constexpr std::string_view kV8People[] = {
+    "ALTER TABLE `user` ADD COLUMN IF NOT EXISTS read_receipts TINYINT UNSIGNED NOT NULL DEFAULT 1",
+};
+
 // Images (the SQLite migration 10 says what they are).
 constexpr std::string_view kV9Images[] = {
     "ALTER TABLE upload ADD COLUMN IF NOT EXISTS thumb_type VARCHAR(32) NOT NULL DEFAULT ''",
@@ -362,7 +367,8 @@ constexpr std::string_view kV9Images[] = {
 
 constexpr MysqlMigration kMigrations[] = {
     {1, kV1Store},  {2, kV2Changes},      {3, kV3Access},           {4, kV4Files},
-    {5, kV5Search}, {6, kV6AccountState}, {7, kV7ChannelLifecycle}, {9, kV9Images},
+    {5, kV5Search}, {6, kV6AccountState}, {7, kV7ChannelLifecycle}, {8, kV8People},
+    {9, kV9Images},
 };
 
 constexpr std::string_view kCreateVersionTable =

@@ -205,6 +205,10 @@ class SqlStore : public Store {
   Result<std::vector<Blocked>> blocks_of(Id user_id, Id after_user_id,
                                          std::uint32_t limit) override;
   Result<DmPolicy> dm_policy(Id from, Id to) override;
+  Result<std::vector<Id>> visible_users(Id viewer, std::span<const Id> users) override;
+  Result<bool> read_receipts(Id user_id) override;
+  Result<void> set_read_receipts(Id user_id, bool on) override;
+  Result<bool> receipts_between(Id a, Id b) override;
 
   Result<void> create_channel(const Channel& channel) override;
   Result<Channel> channel_by_id(Id id) override;

@@ -847,7 +847,20 @@ Result<Result<Changed>> SqlStore<D>::change_in(Connection& c, const NewMessage& 
     // Nothing to change (already there, or not there to take back): nothing written.
     if (!*toggled) return Out(Changed{.msg = std::move(m), .duplicate = true});
   } else if (m.from != in.from) {
-    return Out(make_error(Errc::forbidden, "not your message"));
+    // Someone else's message: only an erase in a channel, by an owner or admin of its space,
+    // checked in this transaction (a role taken away meanwhile counts).
+    bool moderator = false;
+    if (nm.change == Change::erase && channel) {
+      auto role = sql::one<std::int64_t>(
+          D::query(c,
+                   "SELECT su.role FROM space_channel sc JOIN space_user su"
+                   " ON su.space_id = sc.space_id AND su.user_id = ? WHERE sc.channel_id = ?",
+                   in.from, m.conv.a),
+          [](const auto& r) { return r.column_int64(0); }, "member");
+      if (!role.ok() && role.error().code != Errc::not_found) return role.error();
+      moderator = role.ok() && *role >= static_cast<std::int64_t>(SpaceRole::admin);
+    }
+    if (!moderator) return Out(make_error(Errc::forbidden, "not your message"));
   }
 
   // The conversation's row is locked by its UPDATE until the commit: revs are handed out in
@@ -985,9 +998,14 @@ Result<std::vector<ConversationState>> SqlStore<D>::conversations(Id user_id) {
                  " m.channel_id, m.message_id, m.seq, m.`from`, m.type, m.body, m.created_at,"
                  " m.cid, m.reply_to, m.rev, m.change_kind, m.edited_at, m.deleted, m.reactions, "
                  "ch.last_rev,"
+                 // The member's own rows plus the channel's @channel rows (user 0): two
+                 // ranges of the key (an IN of both reads as a scan to MariaDB's planner).
                  " (SELECT COUNT(*) FROM mention mn WHERE mn.user_id = cu.user_id"
                  "  AND mn.kind = 1 AND mn.conv_a = cu.channel_id AND mn.conv_b = 0"
-                 "  AND mn.seq > cu.read_seq),"
+                 "  AND mn.seq > cu.read_seq)"
+                 " + (SELECT COUNT(*) FROM mention ma WHERE ma.user_id = 0"
+                 "  AND ma.kind = 1 AND ma.conv_a = cu.channel_id AND ma.conv_b = 0"
+                 "  AND ma.seq > cu.read_seq),"
                  " CASE WHEN ch.history_from_join <> 0 THEN cu.joined_seq ELSE 0 END"
                  " FROM channel_user cu"
                  " JOIN channel ch ON ch.id = cu.channel_id"
@@ -1267,6 +1285,60 @@ Result<DmPolicy> SqlStore<D>::dm_policy(Id from, Id to) {
                           .has_conversation = r.column_int64(3) != 0};
         },
         "policy");
+  });
+}
+
+template <SqlDialect D>
+Result<std::vector<Id>> SqlStore<D>::visible_users(Id viewer, std::span<const Id> users) {
+  return db_->read([&](Connection& c) -> Result<std::vector<Id>> {
+    std::vector<Id> out;
+    for (Id u : users) {
+      if (u == viewer) {
+        out.push_back(u);
+        continue;
+      }
+      const ConvKey dm = ConvKey::dm(viewer, u);
+      auto seen = sql::one<bool>(
+          D::query(c,
+                   "SELECT EXISTS (SELECT 1 FROM space_user a JOIN space_user b"
+                   "  ON b.space_id = a.space_id AND b.user_id = ? WHERE a.user_id = ?)"
+                   " OR EXISTS (SELECT 1 FROM dm WHERE user_a = ? AND user_b = ?)",
+                   u, viewer, dm.a, dm.b),
+          [](const auto& r) { return r.column_int64(0) != 0; }, "visibility");
+      if (!seen) return seen.error();
+      if (*seen) out.push_back(u);
+    }
+    return out;
+  });
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::read_receipts(Id user_id) {
+  return db_->read([&](Connection& c) {
+    return sql::one<bool>(
+        D::query(c, "SELECT read_receipts FROM `user` WHERE id = ?", user_id),
+        [](const auto& r) { return r.column_int64(0) != 0; }, "user");
+  });
+}
+
+template <SqlDialect D>
+Result<void> SqlStore<D>::set_read_receipts(Id user_id, bool on) {
+  return db_->write([&](Connection& c) -> Result<void> {
+    IMD_TRY(D::change(c, "UPDATE `user` SET read_receipts = ? WHERE id = ?",
+                      std::int64_t{on ? 1 : 0}, user_id));
+    auto known = sql::exists(D::query(c, "SELECT 1 FROM `user` WHERE id = ?", user_id));
+    if (!known.ok()) return known.error();
+    if (!*known) return make_error(Errc::not_found, "user not found");
+    return {};
+  });
+}
+
+template <SqlDialect D>
+Result<bool> SqlStore<D>::receipts_between(Id a, Id b) {
+  return db_->read([&](Connection& c) {
+    return sql::one<bool>(
+        D::query(c, "SELECT COUNT(*) FROM `user` WHERE id IN (?, ?) AND read_receipts <> 0", a, b),
+        [a, b](const auto& r) { return r.column_int64(0) == (a == b ? 1 : 2); }, "users");
   });
 }
 

@@ -99,6 +99,10 @@ Frame error_frame(const Error& e, std::string_view op, const std::string* cid, I
   return make(o);
 }
 
+Frame presence_sub_frame(const PresenceList& list) {
+  return make({{"op", "presence_sub"}, {"presence", presence_json(list)}});
+}
+
 Frame event_frame(const Event& e, Id viewer) {
   struct Visitor {
     Id viewer;
@@ -130,6 +134,11 @@ Frame event_frame(const Event& e, Id viewer) {
                    {"conversation", wire::conversation_name(ev.conv, viewer)},
                    {"user", json::id_str(ev.user_id)},
                    {"expires_ms", kTypingExpiresMs}});
+    }
+    Frame operator()(const PresenceEvent& ev) const {
+      return make({{"op", "presence"},
+                   {"user", json::id_str(ev.user_id)},
+                   {"status", presence_name(ev.status)}});
     }
     Frame operator()(const ReadEvent& ev) const {
       // A DM's peer sees a read receipt; the reader's other devices their marker.

@@ -6,6 +6,7 @@
 
 #include "common/error.hpp"
 #include "domain/ports/pusher.hpp"
+#include "domain/presence_service.hpp"
 
 namespace imd::wire {
 
@@ -27,6 +28,8 @@ Frame change_frame(const Message& m, Id viewer);
 std::string_view change_op(Change c);
 // `id`: the message a failed change named (0: none).
 Frame error_frame(const Error& e, std::string_view op, const std::string* cid, Id id = 0);
+// The answer to `presence_sub`: the status of each user now watched.
+Frame presence_sub_frame(const PresenceList& list);
 // How long a client shows a `typing` frame unless another one comes (docs/protocol.md).
 inline constexpr std::int64_t kTypingExpiresMs = 6000;
 // Frames of non-message events (sent, send failure, read, typing) for `viewer`.

@@ -52,6 +52,13 @@ std::string_view role_name(SpaceRole r) {
   return "member";
 }
 
+bj::object presence_json(const PresenceList& list) {
+  bj::object o;
+  o.reserve(list.size());
+  for (const auto& [user, status] : list) o[json::id_str(user)] = presence_name(status);
+  return o;
+}
+
 bj::object member_json(const Member& m) {
   bj::object o{{"user_id", id_str(m.user_id)},
                {"name", m.name},

@@ -11,6 +11,7 @@
 #include "common/json_writer.hpp"
 #include "domain/messaging_service.hpp"
 #include "domain/model.hpp"
+#include "domain/presence_service.hpp"
 
 namespace imd::wire {
 
@@ -18,6 +19,8 @@ boost::json::object user_json(const User& u, bool with_phone);
 boost::json::object space_json(const Space& s);
 boost::json::object channel_json(const Channel& c);
 boost::json::object member_json(const Member& m);
+// {"<user id>": "online" | "away" | "offline", ...}: presence_sub's answer and GET /presence.
+boost::json::object presence_json(const PresenceList& list);
 // "owner", "admin" or "member".
 std::string_view role_name(SpaceRole r);
 // A message as `viewer` sees it. write_message writes the same object straight into JSON

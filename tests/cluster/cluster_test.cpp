@@ -152,6 +152,48 @@ TEST_F(Cluster, SenderAndRecipientOnDifferentGateways) {
   EXPECT_EQ(str(*read, "conversation"), "dm:" + b.id);
 }
 
+// Presence is folded over devices on both gateways and reaches watchers on both: the status
+// and the watchers live in Redis beside the routes, and a change travels to other gateways as a
+// gRPC push. The api process answers the REST read from the same state.
+TEST_F(Cluster, PresenceFoldsDevicesOnBothGatewaysAndReachesWatchersOnBoth) {
+  Http h = http();
+  auto a = make_account(h, "present"), b = make_account(h, "watcher1");
+  auto c = make_account(h, "watcher2");
+  make_channel(a, {&b, &c});
+  auto wb = connect_to(node("GATEWAY2"), b);
+  auto wc = connect_to(node("GATEWAY1"), c);
+  for (Ws* ws : {wb.get(), wc.get()}) {
+    ws->send(bj::object{{"op", "presence_sub"}, {"users", bj::array{a.id.c_str()}}});
+    auto r = ws->recv_op("presence_sub", 10s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->at("presence").at(a.id).as_string(), "offline");
+  }
+  auto next = [&](Ws& ws) -> std::string {
+    for (;;) {
+      auto f = ws.recv_op("presence", 15s);
+      if (!f) return "";
+      if (str(*f, "user") == a.id) return str(*f, "status");
+    }
+  };
+  auto both = [&](const char* status) {
+    EXPECT_EQ(next(*wb), status);
+    EXPECT_EQ(next(*wc), status);
+  };
+  auto a1 = connect_to(node("GATEWAY1"), a);
+  both("online");
+  a1->send(bj::object{{"op", "idle"}, {"idle", true}});
+  both("away");
+  auto a2 = connect_to(node("GATEWAY2"), a);  // active, on the other gateway
+  both("online");
+  a2.reset();  // the idle device on gateway 1 is left
+  both("away");
+  auto rest = h.get("/api/v1/presence?ids=" + a.id, b.access);
+  ASSERT_EQ(rest.status, 200) << rest.body;
+  EXPECT_EQ(rest.json.at("presence").at(a.id).as_string(), "away");
+  a1.reset();  // offline once the grace (ws.presence_grace_ms) passed
+  both("offline");
+}
+
 // "Log out everywhere" on the api process ends the user's sessions on every gateway: each
 // gateway reads the stored account state (auth.account_poll_ms) and closes the user's sockets,
 // and refuses the old token from then on; the other users' sockets stay.

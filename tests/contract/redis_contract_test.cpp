@@ -1,7 +1,8 @@
-// The contracts of the Inbox, Routes, MemberCache, UserCache and CursorCache ports, each run
-// against every adapter of its port:
+// The contracts of the Inbox, Routes, PresenceStore, MemberCache, UserCache and CursorCache
+// ports, each run against every adapter of its port:
 //   Inbox:        Sqlite (store/SqliteInbox), Redis, RedisCluster
 //   Routes:       Memory (routes/MemoryRoutes), Redis, RedisCluster
+//   Presence:     Memory (routes/MemoryPresence), Redis, RedisCluster
 //   MemberCache:  Memory (cache/MemoryMemberCache), Redis, RedisCluster
 //   UserCache:    Memory (cache/MemoryUserCache), Redis, RedisCluster
 //   CursorCache:  Memory (cache/MemoryCursorCache), Redis, RedisCluster
@@ -25,9 +26,11 @@
 #include "redis/redis_cursor_cache.hpp"
 #include "redis/redis_inbox.hpp"
 #include "redis/redis_member_cache.hpp"
+#include "redis/redis_presence.hpp"
 #include "redis/redis_routes.hpp"
 #include "redis/redis_test_support.hpp"
 #include "redis/redis_user_cache.hpp"
+#include "routes/memory_presence.hpp"
 #include "routes/memory_routes.hpp"
 #include "store/sqlite_inbox.hpp"
 #include "store/sqlite_store.hpp"
@@ -398,6 +401,115 @@ TEST_P(RoutesContract, ConcurrentConnectsAndDisconnects) {
 INSTANTIATE_TEST_SUITE_P(Memory, RoutesContract, ::testing::Values(Engine::memory), engine_name);
 INSTANTIATE_TEST_SUITE_P(Redis, RoutesContract, ::testing::Values(Engine::redis), engine_name);
 INSTANTIATE_TEST_SUITE_P(RedisCluster, RoutesContract, ::testing::Values(Engine::redis_cluster),
+                         engine_name);
+
+// ---------------------------------------------------------------- PresenceStore
+
+// Over the routes of the same engine (it folds them): Memory (routes/MemoryPresence over
+// MemoryRoutes), Redis, RedisCluster (RedisPresence beside RedisRoutes, one prefix).
+class PresenceContract : public ::testing::TestWithParam<Engine> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Engine::memory) {
+      routes_ = std::make_unique<MemoryRoutes>();
+      presence_ = std::make_unique<MemoryPresence>(*routes_);
+    } else {
+      client_ = redis_client_for(GetParam());
+      IMD_REQUIRE_REDIS(client_);
+      const std::string prefix = testing::unique_prefix();
+      routes_ =
+          std::make_unique<RedisRoutes>(client_, RedisRoutesOptions{.prefix = prefix, .ttl = 60s});
+      presence_ = std::make_unique<RedisPresence>(client_, RedisPresenceOptions{.prefix = prefix});
+    }
+  }
+  PresenceFold fold(Id user, bool allow_offline = false) {
+    auto f = presence_->fold(user, allow_offline);
+    EXPECT_TRUE(f) << f.error().message;
+    return f ? *f : PresenceFold{};
+  }
+  std::vector<PresenceStatus> statuses(std::vector<Id> users) {
+    auto s = presence_->statuses(users);
+    EXPECT_TRUE(s) << s.error().message;
+    return s ? *s : std::vector<PresenceStatus>{};
+  }
+
+  std::shared_ptr<redis::RedisClient> client_;
+  std::unique_ptr<Routes> routes_;
+  std::unique_ptr<PresenceStore> presence_;
+};
+
+using enum PresenceStatus;
+
+TEST_P(PresenceContract, DevicesFoldIntoOneStatusReportedOncePerChange) {
+  EXPECT_EQ(fold(1).status, offline);
+  EXPECT_FALSE(fold(1).changed);
+  routes_->add(1, {0, 10});
+  EXPECT_TRUE(fold(1).changed);   // online
+  EXPECT_FALSE(fold(1).changed);  // told once
+  ASSERT_TRUE(presence_->set_idle(1, {0, 10}, true));
+  EXPECT_EQ(fold(1).status, away);
+  routes_->add(1, {3, 11});  // another device on another node, active
+  auto f = fold(1);
+  EXPECT_EQ(f.status, online);
+  EXPECT_TRUE(f.changed);
+  ASSERT_TRUE(presence_->set_away(1, true));
+  EXPECT_EQ(fold(1).status, away);
+  ASSERT_TRUE(presence_->set_away(1, false));
+  EXPECT_EQ(fold(1).status, online);
+  // The active device goes: the idle one is left.
+  routes_->remove(1, {3, 11});
+  ASSERT_TRUE(presence_->forget(1, {3, 11}));
+  EXPECT_EQ(fold(1).status, away);
+  // The last one goes: offline is not recorded without allow_offline (the grace)...
+  routes_->remove(1, {0, 10});
+  ASSERT_TRUE(presence_->forget(1, {0, 10}));
+  f = fold(1);
+  EXPECT_EQ(f.status, offline);
+  EXPECT_FALSE(f.changed);
+  // ... so a reconnect within it is no change, and the state is back to what it was.
+  routes_->add(1, {0, 12});
+  EXPECT_EQ(fold(1).status, online);
+  routes_->remove(1, {0, 12});
+  // After it: offline, once.
+  EXPECT_TRUE(fold(1, true).changed);
+  EXPECT_FALSE(fold(1, true).changed);
+}
+
+TEST_P(PresenceContract, StatusesReadWithoutRecording) {
+  routes_->add(5, {0, 1});
+  routes_->add(6, {0, 2});
+  ASSERT_TRUE(presence_->set_idle(6, {0, 2}, true));
+  EXPECT_EQ(statuses({5, 6, 7}), (std::vector<PresenceStatus>{online, away, offline}));
+  EXPECT_TRUE(statuses({}).empty());
+  EXPECT_TRUE(fold(5).changed);  // the read recorded nothing
+  // An idle mark of a connection without a route does not count.
+  ASSERT_TRUE(presence_->set_idle(5, {9, 9}, true));
+  EXPECT_EQ(statuses({5}), (std::vector<PresenceStatus>{online}));
+}
+
+TEST_P(PresenceContract, SubscriptionsAddAndRemoveWatchers) {
+  auto watchers = [&](Id u) {
+    auto w = presence_->subscribers(u);
+    EXPECT_TRUE(w);
+    auto v = w ? *w : std::vector<ConnRef>{};
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  const std::vector<Id> ab{20, 21}, b{21}, none{};
+  ASSERT_TRUE(presence_->subscribe({0, 1}, ab, none));
+  ASSERT_TRUE(presence_->subscribe({2, 7}, b, none));
+  EXPECT_EQ(watchers(20), (std::vector<ConnRef>{{0, 1}}));
+  EXPECT_EQ(watchers(21), (std::vector<ConnRef>{{0, 1}, {2, 7}}));
+  ASSERT_TRUE(presence_->subscribe({0, 1}, none, ab));
+  EXPECT_TRUE(watchers(20).empty());
+  EXPECT_EQ(watchers(21), (std::vector<ConnRef>{{2, 7}}));
+  EXPECT_TRUE(watchers(99).empty());
+  ASSERT_TRUE(presence_->subscribe({2, 7}, none, none));  // nothing to do
+}
+
+INSTANTIATE_TEST_SUITE_P(Memory, PresenceContract, ::testing::Values(Engine::memory), engine_name);
+INSTANTIATE_TEST_SUITE_P(Redis, PresenceContract, ::testing::Values(Engine::redis), engine_name);
+INSTANTIATE_TEST_SUITE_P(RedisCluster, PresenceContract, ::testing::Values(Engine::redis_cluster),
                          engine_name);
 
 // ---------------------------------------------------------------- MemberCache

@@ -47,7 +47,11 @@ async function state(page, seq) {
 }
 
 describe('imd web client: edit, delete, reactions, replies, typing, mentions', () => {
-  const run = new Scenarios({ extraArgs: ['--ws-heartbeat-s', '2'], name: 'imd-e2e-lifecycle', defaultTimeoutMs: 15_000 });
+  const run = new Scenarios({
+    extraArgs: ['--ws-heartbeat-s', '2', '--ws-presence-grace-ms', '500'],
+    name: 'imd-e2e-lifecycle',
+    defaultTimeoutMs: 15_000,
+  });
   const { watch } = run;
   /** Two new users, each registered (with its `typing` and `sync` frames recorded) on a device of their own. */
   const pair = async (a, b) => {
@@ -56,7 +60,11 @@ describe('imd web client: edit, delete, reactions, replies, typing, mentions', (
     for (const [i, who] of [a, b].entries()) {
       const d = await run.device(who);
       // Before the login opens the WebSocket: the frames it sends are recorded.
-      d.sent = { typing: recordSent(d.page, 'typing'), sync: recordSent(d.page, 'sync') };
+      d.sent = {
+        typing: recordSent(d.page, 'typing'),
+        sync: recordSent(d.page, 'sync'),
+        presence: recordSent(d.page, 'presence_sub'),
+      };
       await register(d.page, ids[i]);
       devices.push(d);
     }
@@ -218,6 +226,97 @@ describe('imd web client: edit, delete, reactions, replies, typing, mentions', (
     assert.deepEqual(seqsShown, [s1, s2, s3, s4, five], 'no duplicates, nothing lost');
     await shot(D.page, 'q-offline-caught-up');
     watch.allowNetworkErrors = false;
+    run.noConsoleErrors();
+  });
+
+  test('r) presence dots on the DM list and the member list, watched only while shown', { timeout: TEST_TIMEOUT_MS }, async () => {
+    watch.scenario = 'r';
+    const [, frank, E, F] = await pair('erin', 'frank');
+    const subs = E.sent.presence;
+    const spaceId = await createSpace(E.page, 'Lobby');
+    await joinSpace(F.page, spaceId);
+    const dm = await startDm(E.page, frank.name);
+    const frankId = dm.slice('dm:'.length);
+    const dot = E.page.locator(`[data-conv="${dm}"] .presence`);
+    await dot.and(E.page.locator('[data-presence="online"]')).waitFor();
+    // The member list shows dots while open, and is watched only then.
+    await E.page.locator('details.members > summary').click();
+    const memberDot = E.page.locator(`[data-member="${frankId}"] .presence`);
+    await memberDot.and(E.page.locator('[data-presence="online"]')).waitFor();
+    await E.page.locator('[data-member] .presence[data-presence="online"]').nth(1).waitFor(); // erin herself
+    await shot(E.page, 'r-presence-dots');
+    assert.ok(subs.some((f) => f.users.includes(frankId)), `presence_sub frames: ${JSON.stringify(subs)}`);
+    // Closed: the subscription narrows to what is still shown, the DM peer.
+    await E.page.locator('details.members > summary').click();
+    for (const until = Date.now() + 10_000; JSON.stringify(subs.at(-1).users) !== JSON.stringify([frankId]);) {
+      assert.ok(Date.now() < until, `presence_sub frames: ${JSON.stringify(subs)}`);
+      await E.page.waitForTimeout(50);
+    }
+    // Frank's only device goes: offline on erin's DM entry after the grace.
+    await F.page.close();
+    await dot.and(E.page.locator('[data-presence="offline"]')).waitFor();
+    run.noConsoleErrors();
+  });
+
+  test('s) @-autocomplete, @channel from the owner, the owner deletes a member\'s message, read receipts off', { timeout: TEST_TIMEOUT_MS }, async () => {
+    watch.scenario = 's';
+    const [gina, hal, G, H] = await pair('gina', 'hal');
+    const spaceId = await createSpace(G.page, 'Standup');
+    const general = await createChannel(G.page, 'daily');
+    await joinSpace(H.page, spaceId);
+    await joinChannel(H.page, 'daily');
+    // Hal looks at another conversation: the channel's badges show in the sidebar.
+    await startDm(H.page, gina.name);
+    const box = G.page.locator('#composer-input');
+    await box.pressSequentially(`hi @${hal.name.slice(0, 3)}`, { delay: 20 });
+    const list = G.page.getByRole('listbox', { name: 'Mention' });
+    await list.getByRole('option', { name: `@${hal.name}` }).waitFor();
+    await shot(G.page, 's-autocomplete');
+    await box.press('Enter'); // picks, does not send
+    assert.match(await box.inputValue(), /^hi <@\d+> $/);
+    await box.press('Enter');
+    await G.page.locator('.msg-list .mention', { hasText: `@${hal.name}` }).waitFor();
+    const item = H.page.locator(`[data-conv="${general}"]`);
+    await item.locator('.mention-badge', { hasText: '@1' }).waitFor();
+    // The owner may use @channel: offered, inserted as <!channel>, counted for hal.
+    await box.pressSequentially('@cha', { delay: 20 });
+    await list.getByRole('option', { name: /@channel/ }).click();
+    assert.equal(await box.inputValue(), '<!channel> ');
+    await box.pressSequentially('standup now', { delay: 10 });
+    await box.press('Enter');
+    await G.page.locator('.msg-list .mention-all', { hasText: '@channel' }).waitFor();
+    await item.locator('.mention-badge', { hasText: '@2' }).waitFor();
+    // Hal, a plain member, is offered no @channel.
+    await item.click();
+    const hbox = H.page.locator('#composer-input');
+    await hbox.pressSequentially('@', { delay: 20 });
+    await H.page.getByRole('listbox', { name: 'Mention' }).waitFor();
+    assert.equal(await H.page.getByRole('option', { name: /@channel|@here/ }).count(), 0);
+    await hbox.press('Escape');
+    await H.page.getByRole('listbox', { name: 'Mention' }).waitFor({ state: 'detached' });
+
+    // Moderation: the owner deletes hal's message from the menu; hal cannot delete hers.
+    await hbox.fill('');
+    await send(H.page, 'a message from hal');
+    await row(G.page, 'a message from hal').waitFor();
+    await row(H.page, 'hi').first().hover();
+    assert.equal(await row(H.page, 'hi').first().locator('.msg-actions').getByRole('button', { name: 'Delete', exact: true }).count(), 0);
+    G.page.once('dialog', (dlg) => void dlg.accept());
+    await menu(G.page, 'a message from hal', 'Delete');
+    await H.page.locator('.msg-list li.msg.deleted .body', { hasText: 'message deleted' }).waitFor();
+    assert.equal(await H.page.locator('.body', { hasText: 'a message from hal' }).count(), 0);
+
+    // Read receipts off in the Account panel: stored on the server (a reload shows it off).
+    await H.page.getByTestId('account').locator('summary').click();
+    const receipts = H.page.getByRole('checkbox', { name: /Read receipts/ });
+    assert.equal(await receipts.isChecked(), true);
+    const saved = H.page.waitForResponse((r) => r.url().endsWith('/api/v1/users/me') && r.request().method() === 'PATCH');
+    await receipts.uncheck();
+    assert.equal((await saved).status(), 200);
+    await H.page.reload();
+    await waitOnline(H.page);
+    await H.page.getByTestId('account').locator('summary').click();
+    assert.equal(await H.page.getByRole('checkbox', { name: /Read receipts/ }).isChecked(), false);
     run.noConsoleErrors();
   });
 });

@@ -675,6 +675,71 @@ TEST_F(Messaging, ChangesOfOthersOfMissingOrOfDeletedMessagesAreRefused) {
   }
 }
 
+// Moderators: an owner or admin of a space deletes anyone's message in its channels with the same
+// `delete` (everyone gets `deleted`, history keeps the tombstone); they may not edit it; a plain
+// member may not delete; a DM is never moderated; a demoted admin is a plain member at once.
+TEST_F(Messaging, SpaceOwnersAndAdminsDeleteAnyonesChannelMessage) {
+  Http h = http();
+  auto owner = make_account(h, "owner"), admin = make_account(h, "admin");
+  auto carol = make_account(h, "carol");
+  std::string ch = make_channel(owner, {&admin, &carol});
+  auto role = [&](const Account& who, const char* r) {
+    auto res = h.patch("/api/v1/spaces/" + space_id_ + "/members/" + who.id,
+                       bj::object{{"role", r}}, owner.access);
+    ASSERT_EQ(res.status, 200) << res.body;
+  };
+  role(admin, "admin");
+  auto wo = connect_synced(owner), wa = connect_synced(admin), wc = connect_synced(carol);
+  auto post = [&](Ws& ws, const std::string& cid, const bj::object& frame) {
+    ws.send(frame);
+    auto sent = ws.recv_op("sent");
+    EXPECT_TRUE(sent) << cid;
+    return sent ? str(*sent, "id") : std::string();
+  };
+  // The answer to a change: its error, or the change frame of that message.
+  auto answer = [](Ws& ws, const bj::object& op) {
+    ws.send(op);
+    const std::string id = str(op, "id");
+    auto f = ws.recv_until([&](const bj::object& f) {
+      return (is_op(f, "error") || is_change(f)) && str(f, "id") == id;
+    });
+    return f.empty() ? bj::object{} : f.back();
+  };
+  const std::string c1 = post(*wc, "c1", send_channel("c1", ch, "carol one"));
+  const std::string c2 = post(*wc, "c2", send_channel("c2", ch, "carol two"));
+  const std::string o1 = post(*wo, "o1", send_channel("o1", ch, "owner's"));
+  const std::string dm = post(*wc, "d1", send_dm("d1", owner.id, "private"));
+
+  // The admin deletes carol's message: every member's devices get `deleted`, carol's too.
+  auto del = answer(*wa, delete_op(c1));
+  EXPECT_EQ(str(del, "op"), "deleted") << bj::serialize(del);
+  for (Ws* ws : {wc.get(), wo.get()}) {
+    auto f = ws->recv_until([&](const bj::object& f) { return is_op(f, "deleted"); });
+    ASSERT_FALSE(f.empty());
+    EXPECT_EQ(str(f.back(), "id"), c1);
+  }
+  // The owner deletes carol's other one; and may not edit it first.
+  EXPECT_EQ(str(answer(*wo, edit_op(c2, "owner's words")), "code"), "forbidden");
+  EXPECT_EQ(str(answer(*wo, delete_op(c2)), "op"), "deleted");
+  // A plain member may not delete the owner's; a DM is not moderated (the owner is in it).
+  EXPECT_EQ(str(answer(*wc, delete_op(o1)), "code"), "forbidden");
+  EXPECT_EQ(str(answer(*wo, delete_op(dm)), "code"), "forbidden");
+  // Demoted: forbidden from then on.
+  role(admin, "member");
+  EXPECT_EQ(str(answer(*wa, delete_op(o1)), "code"), "forbidden");
+  // History: both of carol's are tombstones without their bodies, the owner's is there.
+  auto hist = h.get("/api/v1/channels/" + ch + "/messages?limit=10", carol.access);
+  ASSERT_EQ(hist.status, 200) << hist.body;
+  std::map<std::string, bj::object> by_id;
+  for (const auto& m : hist.json.at("messages").as_array())
+    by_id[str(m.as_object(), "id")] = m.as_object();
+  for (const auto& id : {c1, c2}) {
+    EXPECT_TRUE(by_id.at(id).contains("deleted")) << id;
+    EXPECT_FALSE(by_id.at(id).contains("body")) << id;
+  }
+  EXPECT_EQ(str(by_id.at(o1), "body"), "owner's");
+}
+
 // Two devices of bob: one stays online, the other is offline while messages are edited and
 // deleted (alice's and bob's own), then resumes with its cursors. It ends with the same state
 // as history, gets each change once, and a repeated sync brings nothing.
@@ -1029,6 +1094,70 @@ TEST_F(Messaging, MentionsCountBesideUnreadAndReadMarkersClearThem) {
   EXPECT_EQ(num(conversation(c, "channel:" + ch), "mentions"), 1u);  // carol's are her own
 }
 
+// @channel (`<!channel>`) counts for every member, @here (`<!here>`) for every member online;
+// by default only the space's owner and admins may write them (a plain member's send is refused
+// with forbidden); a personal mention in the same message does not count twice; in a DM they are
+// plain text. With limits.channel_mentions = members anyone in the channel may.
+TEST_F(Messaging, ChannelAndHereMentionsCountForMembersAndOnlyAdminsMayWriteThem) {
+  Http h = http();
+  auto a = make_account(h, "owner"), b = make_account(h, "online"), c = make_account(h, "offline");
+  auto d = make_account(h, "plain");
+  std::string ch = make_channel(a, {&b, &c, &d});
+  const std::string conv = "channel:" + ch;
+  auto wa = connect_synced(a), wb = connect_synced(b), wd = connect_synced(d);
+  auto mentions = [&](const Account& who) { return num(conversation(who, conv), "mentions"); };
+  auto post = [&](Ws& ws, const std::string& cid, const bj::object& frame) {
+    ws.send(frame);
+    auto f = ws.recv_until([&](const bj::object& f) {
+      return (is_op(f, "sent") || is_op(f, "error")) && str(f, "cid") == cid;
+    });
+    return f.empty() ? bj::object{} : f.back();
+  };
+  auto refused = post(*wd, "d1", send_channel("d1", ch, "<!channel> listen"));
+  EXPECT_EQ(str(refused, "op"), "error");
+  EXPECT_EQ(str(refused, "code"), "forbidden");
+  EXPECT_EQ(str(post(*wd, "d2", send_channel("d2", ch, "<!here> too")), "code"), "forbidden");
+  ASSERT_EQ(str(post(*wa, "a1", send_channel("a1", ch, "<!channel> all of you")), "op"), "sent");
+  for (const Account* who : {&b, &c, &d}) EXPECT_EQ(mentions(*who), 1u) << who->name;
+  EXPECT_EQ(mentions(a), 0u);
+  // @here: bob and dave are connected, carol is not.
+  ASSERT_EQ(str(post(*wa, "a2", send_channel("a2", ch, "<!here> who is around")), "op"), "sent");
+  EXPECT_EQ(mentions(b), 2u);
+  EXPECT_EQ(mentions(d), 2u);
+  EXPECT_EQ(mentions(c), 1u);
+  // Named and @here: once each. @channel and named: once.
+  ASSERT_EQ(str(post(*wa, "a3", send_channel("a3", ch, "<!here> and <@" + b.id + ">")), "op"),
+            "sent");
+  EXPECT_EQ(mentions(b), 3u);
+  ASSERT_EQ(str(post(*wa, "a4", send_channel("a4", ch, "<!channel> <@" + c.id + ">")), "op"),
+            "sent");
+  EXPECT_EQ(mentions(c), 2u);
+  EXPECT_EQ(mentions(b), 4u);
+  // A read marker clears them like any mention; the others keep theirs.
+  wb->send(bj::object{{"op", "read"}, {"conversation", conv}, {"seq", 4}});
+  wb->send(bj::object{{"op", "ping"}});
+  ASSERT_TRUE(wb->recv_op("pong"));
+  EXPECT_EQ(mentions(b), 0u);
+  EXPECT_EQ(mentions(c), 2u);
+  // In a DM: plain text, nothing counted, nobody refused.
+  EXPECT_EQ(str(post(*wd, "d3", send_dm("d3", a.id, "<!channel> in private")), "op"), "sent");
+  EXPECT_EQ(num(conversation(a, "dm:" + d.id), "mentions"), 0u);
+
+  // Opened to members by the server's setting (a server started elsewhere keeps its own).
+  if (server_->external()) return;
+  wa.reset();
+  wb.reset();
+  wd.reset();
+  start({"--limits-channel-mentions", "members"});
+  Http h2 = http();
+  auto o = make_account(h2, "owner2"), m = make_account(h2, "member2");
+  std::string ch2 = make_channel(o, {&m});
+  auto wm = connect_synced(m);
+  EXPECT_EQ(str(post(*wm, "m1", send_channel("m1", ch2, "<!channel> from a member")), "op"),
+            "sent");
+  EXPECT_EQ(num(conversation(o, "channel:" + ch2), "mentions"), 1u);
+}
+
 // Read receipts in DMs: the peer's connections get `seen` when the reader's marker moves, and
 // the conversation list carries the peer's marker.
 TEST_F(Messaging, DmReadMarkersReachThePeerAsSeen) {
@@ -1048,6 +1177,62 @@ TEST_F(Messaging, DmReadMarkersReachThePeerAsSeen) {
   EXPECT_EQ(num(*seen, "seq"), 2u);
   EXPECT_EQ(num(conversation(a, "dm:" + b.id), "peer_read_seq"), 2u);
   EXPECT_EQ(num(conversation(b, "dm:" + a.id), "peer_read_seq"), 2u);  // her own are read
+}
+
+// Read receipts turned off (PATCH /users/me read_receipts: false) hide the marker both ways: the
+// user's reads reach their own devices only, and the peer's reads no longer reach them; the
+// conversation lists show 0. Turning them on again shows the markers as they are.
+TEST_F(Messaging, ReadReceiptsOffHideTheMarkerBothWays) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob");
+  auto wa = connect_synced(a), b1 = connect_synced(b), b2 = connect_synced(b);
+  for (int i = 1; i <= 3; ++i) {
+    wa->send(send_dm("s" + std::to_string(i), b.id, "hi"));
+    ASSERT_TRUE(wa->recv_op("sent"));
+  }
+  b1->send(bj::object{{"op", "read"}, {"conversation", "dm:" + a.id}, {"seq", 1}});
+  ASSERT_TRUE(wa->recv_op("seen"));  // on by default
+  EXPECT_EQ(h.get("/api/v1/users/me", b.access).json.at("read_receipts").as_bool(), true);
+
+  auto off = h.patch("/api/v1/users/me", bj::object{{"read_receipts", false}}, b.access);
+  ASSERT_EQ(off.status, 200) << off.body;
+  EXPECT_EQ(off.json.at("read_receipts").as_bool(), false);
+  EXPECT_EQ(off.json.at("name").as_string(), "bob");
+  EXPECT_EQ(h.get("/api/v1/users/me", b.access).json.at("read_receipts").as_bool(), false);
+  // Bob reads on: his other device follows, alice hears nothing and her list shows 0.
+  b1->send(bj::object{{"op", "read"}, {"conversation", "dm:" + a.id}, {"seq", 2}});
+  auto read =
+      b2->recv_until([](const bj::object& f) { return is_op(f, "read") && num(f, "seq") == 2; });
+  ASSERT_FALSE(read.empty());
+  EXPECT_TRUE(is_op(read.back(), "read"));
+  // Bob answers (his marker moves to his message); alice reads it: bob, who turned receipts
+  // off, sees none of hers either.
+  b1->send(send_dm("r1", a.id, "answer"));
+  ASSERT_TRUE(b1->recv_op("sent"));
+  ASSERT_TRUE(wa->recv_op("msg"));
+  wa->send(bj::object{{"op", "read"}, {"conversation", "dm:" + b.id}, {"seq", 4}});
+  for (Ws* ws : {wa.get(), b1.get(), b2.get()}) {
+    ws->send(bj::object{{"op", "ping"}});
+    for (auto& f : ws->recv_until([](const bj::object& f) { return is_op(f, "pong"); })) {
+      EXPECT_FALSE(is_op(f, "seen")) << bj::serialize(f);
+    }
+  }
+  EXPECT_EQ(num(conversation(a, "dm:" + b.id), "peer_read_seq"), 0u);
+  EXPECT_EQ(num(conversation(b, "dm:" + a.id), "peer_read_seq"), 0u);
+  EXPECT_EQ(num(conversation(b, "dm:" + a.id), "unread"), 0u);  // his marker did move
+  EXPECT_EQ(num(conversation(a, "dm:" + b.id), "unread"), 0u);
+
+  EXPECT_EQ(h.patch("/api/v1/users/me", bj::object{{"read_receipts", "no"}}, b.access).status, 400);
+  // On again: the markers as they are, and `seen` again.
+  ASSERT_EQ(h.patch("/api/v1/users/me", bj::object{{"read_receipts", true}}, b.access).status, 200);
+  EXPECT_EQ(num(conversation(a, "dm:" + b.id), "peer_read_seq"), 4u);
+  EXPECT_EQ(num(conversation(b, "dm:" + a.id), "peer_read_seq"), 4u);
+  wa->send(send_dm("s5", b.id, "again"));
+  ASSERT_TRUE(wa->recv_op("sent"));
+  b1->send(bj::object{{"op", "read"}, {"conversation", "dm:" + a.id}, {"seq", 5}});
+  auto seen = wa->recv_op("seen");
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(num(*seen, "seq"), 5u);
 }
 
 TEST_F(Messaging, NonMemberAndBadTargetsGetErrorFrames) {

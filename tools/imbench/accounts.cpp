@@ -189,18 +189,21 @@ void Rest::join(const Account& owner, const std::vector<Account>& users,
         return r;
       },
       200, [](std::size_t, const std::string&) {}, "join space");
-  auto join_one = [&](const std::string& target) {
-    return [&users, target](std::size_t i) {
-      HttpRequest r;
-      r.method = "POST";
-      r.target = target;
-      r.bearer = users[i].token;
-      return r;
-    };
-  };
+  join_channel(users, channel_id);
+}
+
+void Rest::join_channel(const std::vector<Account>& users, const std::string& channel_id) {
+  const std::string target = "/api/v1/channels/" + channel_id + "/join";
   batch(
-      users.size(), join_one("/api/v1/channels/" + channel_id + "/join"), 200,
-      [](std::size_t, const std::string&) {}, "join channel");
+      users.size(),
+      [&](std::size_t i) {
+        HttpRequest r;
+        r.method = "POST";
+        r.target = target;
+        r.bearer = users[i].token;
+        return r;
+      },
+      200, [](std::size_t, const std::string&) {}, "join channel");
 }
 
 }  // namespace imbench

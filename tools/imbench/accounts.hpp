@@ -36,6 +36,8 @@ class Rest {
   // Each user joins the (private) space through an invitation of `owner`, then the channel.
   void join(const Account& owner, const std::vector<Account>& users, const std::string& space_id,
             const std::string& channel_id);
+  // Each user (already in the channel's space) joins the channel.
+  void join_channel(const std::vector<Account>& users, const std::string& channel_id);
   void close();  // closes the keep-alive connections
 
  private:

@@ -32,6 +32,9 @@ scenarios:
   history   C keep-alive HTTP clients reading random 50-message channel pages
   soak      pairs traffic for a long time with reconnecting clients and history reads,
             reported per window (throughput, latency, losses, server RSS, data files)
+  presence  N users in one space, W watchers subscribed to M users each: presence frames/s
+            while everyone connects and while users leave and return, typing frames/s while
+            T members of a channel type, with the server's CPU per phase
   listen-port PID   prints the TCP port process PID listens on (for scripts)
 
 common options:
@@ -61,6 +64,9 @@ group:    --members 500 --senders 4 --rate 1000 (messages/s) and the pairs optio
 idle:     --conns 19000 --conns-per-user 1 --hold 10 --procs 1 --connect-timeout 300
 catchup:  --messages 100000 --window 2000 --body-bytes 64 --timeout 180
 history:  --messages 20000 --clients 32 --duration 10 --warmup 1 --limit 50
+presence: --users 5000 --watchers 500 --watch 500 --churn-s 20 --churn-rate 100
+          --away-ms 8000 (past the server's ws.presence_grace_ms) --typists 500
+          --typing-members 1000 --typing-s 20 --connect-timeout 300
 soak:     --conns 1000 --rate 9000 --duration 600 --report-s 60 --min-messages 0
           --max-time 1800 --reconnects-per-s 2 --history-clients 2 --history-rate 20
           --data-dir PATH --stored-before 0 --body-bytes 64 --grace 5 --p99-ms 50
@@ -235,6 +241,8 @@ int run(int argc, char** argv) {
     run_history(ctx);
   } else if (ctx.scenario == "soak") {
     run_soak(ctx);
+  } else if (ctx.scenario == "presence") {
+    run_presence(ctx);
   } else {
     throw Failure("unknown scenario '" + ctx.scenario + "' (see imbench --help)");
   }

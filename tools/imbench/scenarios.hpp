@@ -13,5 +13,6 @@ void run_idle(Context& ctx);
 void run_catchup(Context& ctx);
 void run_history(Context& ctx);
 void run_soak(Context& ctx);
+void run_presence(Context& ctx);
 
 }  // namespace imbench

@@ -106,6 +106,11 @@ export class Api {
     return this.request<void>('POST', '/auth/logout', { refresh_token: refreshToken }, false);
   }
 
+  /** PATCH /users/me: the fields given change (docs/api.md). */
+  updateMe(fields: { name?: string; avatar?: string; read_receipts?: boolean }) {
+    return this.request<User>('PATCH', '/users/me', fields);
+  }
+
   me() {
     return this.request<User>('GET', '/users/me');
   }
@@ -130,6 +135,14 @@ export class Api {
   }
   findUsers(name: string) {
     return this.request<{ users: User[] }>('GET', `/users?name=${encodeURIComponent(name)}`);
+  }
+
+  /** One page of a channel's members (docs/api.md, "Paging of member lists"). */
+  channelMembers(channelId: string, after = '0', limit = 100) {
+    return this.request<{ members: Member[]; next_after: string | null }>(
+      'GET',
+      `/channels/${encodeURIComponent(channelId)}/members?after=${encodeURIComponent(after)}&limit=${limit}`,
+    );
   }
 
   /** One page of a space's members (docs/api.md, "Paging of member lists"). */

@@ -17,6 +17,7 @@ import { Drafts } from './model/drafts';
 import { findPeople } from './model/finder';
 import { History } from './model/history';
 import { Outbox, type Pending } from './model/outbox';
+import { Presence, type PresenceStatus } from './model/presence';
 import type { Timers } from './model/ports';
 import { Receipts } from './model/receipts';
 import { Users } from './model/users';
@@ -31,6 +32,9 @@ const TYPING_EVERY_MS = 2000;
 /** Members listed per space for the DM finder at most, and how long such a list is reused. */
 const PEOPLE_PER_SPACE = 1000;
 const PEOPLE_TTL_MS = 60_000;
+/** No key, pointer or touch input for this long (or a hidden page): this device is idle. */
+const IDLE_AFTER_MS = 5 * 60_000;
+const IDLE_CHECK_MS = 15_000;
 
 /** localStorage through the model's port, looked up on use (it throws where storage is blocked). */
 const local = {
@@ -77,6 +81,7 @@ export class Chat {
   private readonly paging: History;
   private readonly outbox: Outbox;
   private readonly receipts: Receipts;
+  private readonly presence: Presence;
   private readonly target: Target;
   private convRefreshTimer: number | undefined;
   private listeners = new Set<() => void>();
@@ -121,10 +126,12 @@ export class Chat {
       },
       changed,
     });
+    this.presence = new Presence({ send, timers: windowTimers, changed });
     this.target = {
       dir: this.dir,
       outbox: this.outbox,
       receipts: this.receipts,
+      presence: this.presence,
       send,
       me: () => this.me?.id,
       fillGaps: (c) => void this.paging.fillGaps(c),
@@ -139,7 +146,14 @@ export class Chat {
         conversation ? this.removedFromChannel(spaceId, conversation, reason) : this.removedFrom(spaceId, reason),
     };
     // Read markers move only while the user can see the page: visible and focused.
-    document.addEventListener('visibilitychange', () => this.emit());
+    document.addEventListener('visibilitychange', () => {
+      this.checkIdle();
+      this.emit();
+    });
+    for (const ev of ['keydown', 'pointerdown', 'pointermove', 'touchstart']) {
+      window.addEventListener(ev, () => this.active(), { passive: true });
+    }
+    window.setInterval(() => this.checkIdle(), IDLE_CHECK_MS);
     window.addEventListener('focus', () => this.emit());
     window.addEventListener('blur', () => this.emit());
     this.subscribe(() => attention(this.dir.totalUnread(), this.openTitle()));
@@ -175,6 +189,12 @@ export class Chat {
     this.outbox.open(me.id);
     this.drafts.open(me.id);
     this.socket.start();
+    // The stored session holds the profile of the login; the settings come with GET /users/me.
+    void this.api.me().then((u) => {
+      if (this.me?.id !== u.id) return;
+      this.me = { ...this.me, read_receipts: u.read_receipts };
+      this.emit();
+    }, () => undefined);
     // No conversation in the URL: the one open when this user last used the app.
     const reopen = openKey ?? localStorage.getItem(this.openKey());
     void this.refreshAll().then(() => {
@@ -195,16 +215,32 @@ export class Chat {
     this.spaces = [];
     this.channels = {};
     this.dir.reset();
+    this.presence.reset();
     this.selectedSpace = null;
     this.open = null;
     this.notice = null;
     this.users.clear();
+    this.roles.clear();
+    this.convPeople.clear();
     this.emit();
   }
 
   /** Every other session of the user ends; this tab goes on with the session the server returns. */
   async changePassword(oldPassword: string, newPassword: string): Promise<void> {
     this.session.set(await this.api.changePassword(oldPassword, newPassword));
+  }
+
+  /**
+   * Turns DM read receipts on or off (both ways: ours are not sent, theirs not shown). The
+   * "Seen" marks go at once; the conversation list brings the server's view.
+   */
+  async setReadReceipts(on: boolean): Promise<void> {
+    const me = await this.api.updateMe({ read_receipts: on });
+    if (this.me?.id !== me.id) return;
+    this.me = { ...this.me, read_receipts: me.read_receipts };
+    if (!on) for (const c of this.dir.convs.values()) c.peerReadSeq = 0;
+    this.emit();
+    await this.loadConversations();
   }
 
   /** Every session of the user ends, this tab's too. */
@@ -357,6 +393,32 @@ export class Chat {
     return found.filter((u) => u.id !== this.me?.id);
   }
 
+  /** This user's role per space: fetched once per page load (null: being fetched). */
+  private roles = new Map<string, string | null>();
+
+  /**
+   * Whether this user may delete others' messages in the conversation: an owner or admin of the
+   * channel's space (docs/security.md). Unknown at first: the role is fetched, then re-rendered.
+   */
+  moderates(c: Conv): boolean {
+    const me = this.me?.id;
+    if (c.kind !== 'channel' || !c.spaceId || !me) return false;
+    if (this.spaces.find((s) => s.id === c.spaceId)?.owner_id === me) return true;
+    const role = this.roles.get(c.spaceId);
+    if (role === undefined) {
+      const spaceId = c.spaceId;
+      this.roles.set(spaceId, null);
+      // Members are listed by id: the page after the id just below ours starts with us.
+      const after = (BigInt(me) - 1n).toString();
+      this.api.spaceMembers(spaceId, after, 1).then((page) => {
+        const mine = page.members.find((m) => m.user_id === me);
+        this.roles.set(spaceId, mine?.role ?? 'member');
+        this.emit();
+      }, () => this.roles.delete(spaceId));
+    }
+    return role === 'admin' || role === 'owner';
+  }
+
   /** The members of this user's spaces (bounded per space, reused for a minute). */
   private async knownPeople(): Promise<User[]> {
     if (this.people && Date.now() - this.people.at < PEOPLE_TTL_MS) return this.people.list;
@@ -453,6 +515,40 @@ export class Chat {
   async inviteLink(spaceId: string): Promise<string> {
     const inv = await this.api.createInvite(spaceId);
     return `${location.origin}/invite/${inv.code}`;
+  }
+
+  private convPeople = new Map<string, { at: number; list: Promise<{ id: string; name: string }[]> }>();
+
+  /**
+   * Who a mention in the conversation may name (the composer's @-autocomplete): a channel's
+   * members (at most PEOPLE_PER_SPACE, reused for a minute), a DM's two people.
+   */
+  conversationPeople(c: Conv): Promise<{ id: string; name: string }[]> {
+    if (c.kind === 'dm') {
+      const me = this.me;
+      return Promise.resolve([
+        ...(me ? [{ id: me.id, name: me.name }] : []),
+        { id: c.peerOrChannel, name: this.userName(c.peerOrChannel) },
+      ]);
+    }
+    const held = this.convPeople.get(c.key);
+    if (held && Date.now() - held.at < PEOPLE_TTL_MS) return held.list;
+    const list = (async () => {
+      const out: { id: string; name: string }[] = [];
+      for (let after = '0'; out.length < PEOPLE_PER_SPACE; ) {
+        const page = await this.api.channelMembers(c.peerOrChannel, after);
+        for (const m of page.members) {
+          out.push({ id: m.user_id, name: m.name });
+          this.users.remember({ id: m.user_id, name: m.name, avatar: m.avatar, created_at: 0 });
+        }
+        if (!page.next_after) break;
+        after = page.next_after;
+      }
+      return out;
+    })();
+    list.catch(() => this.convPeople.delete(c.key));
+    this.convPeople.set(c.key, { at: Date.now(), list });
+    return list;
   }
 
   /** The first members of a space, with their roles (the member panel). */
@@ -759,9 +855,38 @@ export class Chat {
     return this.outbox.of(key);
   }
 
+  // ---- presence (model/presence.ts) -----------------------------------------------------
+
+  /** A view shows these users now (`source` names it; an empty list: it shows none). */
+  showPresence(source: string, ids: readonly string[]): void {
+    this.presence.show(source, ids);
+  }
+
+  presenceOf(user: string): PresenceStatus {
+    return user === this.me?.id && this.conn === 'online' ? (this.idle ? 'away' : 'online') : this.presence.of(user);
+  }
+
+  private lastInput = Date.now();
+  private idle = false;
+
+  private active(): void {
+    this.lastInput = Date.now();
+    if (this.idle) this.checkIdle();
+  }
+
+  /** Tells the server when this device turns idle or active (it folds all devices). */
+  private checkIdle(): void {
+    const idle = document.visibilityState === 'hidden' || Date.now() - this.lastInput >= IDLE_AFTER_MS;
+    if (idle === this.idle) return;
+    if (this.socket.send({ op: 'idle', idle })) this.idle = idle;
+  }
+
   // ---- WebSocket events (model/dispatch.ts) --------------------------------------------
 
   private onHello(_h: HelloFrame, reconnect: boolean): void {
+    // A new connection starts active on the server.
+    this.idle = false;
+    this.checkIdle();
     onHello(this.target, reconnect);
   }
 }

@@ -9,6 +9,8 @@ export interface User {
   phone?: string;
   /** GET /users/me only: a server admin (the admin pages). */
   admin?: boolean;
+  /** Own profile only: DM read receipts sent and shown (docs/protocol.md "Read receipts"). */
+  read_receipts?: boolean;
 }
 
 /** A user as the server administration lists them (GET /admin/users). */
@@ -161,6 +163,8 @@ export type ServerFrame =
   | { op: 'synced'; messages: number; changes?: number }
   | { op: 'pong'; t?: string }
   | { op: 'removed'; space: string; conversation?: string; reason: 'removed' | 'banned' | 'deleted' }
+  | { op: 'presence_sub'; presence: Record<string, string> }
+  | { op: 'presence'; user: string; status: string }
   | { op: 'error'; code: string; message: string; ref?: string; cid?: string; id?: string };
 
 export type HelloFrame = Extract<ServerFrame, { op: 'hello' }>;

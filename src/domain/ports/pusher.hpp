@@ -11,6 +11,7 @@
 
 #include "common/error.hpp"
 #include "domain/model.hpp"
+#include "domain/ports/presence.hpp"
 
 namespace imd {
 
@@ -59,8 +60,14 @@ struct RemovedEvent {
   Id channel_id = 0;
 };
 
-using Event =
-    std::variant<MessageEvent, SentEvent, SendFailedEvent, ReadEvent, TypingEvent, RemovedEvent>;
+// A user's presence changed (to the connections that watch them; never stored).
+struct PresenceEvent {
+  Id user_id = 0;
+  PresenceStatus status = PresenceStatus::offline;
+};
+
+using Event = std::variant<MessageEvent, SentEvent, SendFailedEvent, ReadEvent, TypingEvent,
+                           RemovedEvent, PresenceEvent>;
 
 struct Push {
   std::vector<ConnRef> targets;

@@ -134,6 +134,14 @@ class Store {
   virtual Result<std::vector<Blocked>> blocks_of(Id user_id, Id after_user_id,
                                                  std::uint32_t limit) = 0;
   virtual Result<DmPolicy> dm_policy(Id from, Id to) = 0;
+  // Of `users`, those `viewer` may see the presence of, in order: themselves, members of a
+  // space the viewer is in, and DM peers. One read, a primary-key probe per user.
+  virtual Result<std::vector<Id>> visible_users(Id viewer, std::span<const Id> users) = 0;
+  // Whether the user sends and sees DM read receipts (default true); not_found: no such user.
+  virtual Result<bool> read_receipts(Id user_id) = 0;
+  virtual Result<void> set_read_receipts(Id user_id, bool on) = 0;
+  // Whether neither user turned read receipts off (unknown users count as off).
+  virtual Result<bool> receipts_between(Id a, Id b) = 0;
 
   // --- channels
   // Stores the channel in its space and makes its owner a member; forbidden unless the owner

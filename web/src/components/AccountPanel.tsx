@@ -5,7 +5,7 @@ import { AvatarPicker } from './AvatarPicker';
 /**
  * The account's settings: the profile picture (an avatar upload), change the password (every other session ends, this one goes on
  * with the new tokens the server returns) and log out everywhere (every session ends, this
- * one too).
+ * one too); DM read receipts on or off.
  */
 export function AccountPanel({ chat }: { chat: Chat }) {
   const [oldPassword, setOld] = useState('');
@@ -40,6 +40,23 @@ export function AccountPanel({ chat }: { chat: Chat }) {
     }
   };
 
+  // Shown as chosen while the server stores it; then (or on a refusal) the stored value.
+  const [choice, setChoice] = useState<boolean | null>(null);
+  const receipts = choice ?? chat.me?.read_receipts !== false;
+  const toggleReceipts = async (on: boolean) => {
+    setChoice(on);
+    setBusy(true);
+    setNote(null);
+    try {
+      await chat.setReadReceipts(on);
+    } catch (err) {
+      setNote({ text: (err as Error).message, error: true });
+    } finally {
+      setChoice(null);
+      setBusy(false);
+    }
+  };
+
   return (
     <details class="inline-form account" data-testid="account">
       <summary>Account</summary>
@@ -48,6 +65,11 @@ export function AccountPanel({ chat }: { chat: Chat }) {
                       await chat.setMyAvatar(image);
                       setNote({ text: 'Profile picture updated.', error: false });
                     }} />
+      <label class="check">
+        <input type="checkbox" checked={receipts} disabled={busy}
+               onChange={(e) => void toggleReceipts(e.currentTarget.checked)} />
+        Read receipts in direct messages (off: others do not see when you read, and you do not see when they do)
+      </label>
       <form onSubmit={(e) => void change(e)} aria-label="Change password">
         <label>
           Current password

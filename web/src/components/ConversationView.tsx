@@ -2,6 +2,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { findById, unread, type Chat, type Conv, type Msg, type Pending } from '../chat';
 import { pure } from '../hooks';
 import { lowerBound } from '../model/conversation';
+import { complete, mentionQuery, suggestions, type MentionQuery, type Suggestion } from '../model/mention';
 import { UNREAD_CONTEXT } from '../model/history';
 import { MAX_BODY_BYTES } from '../model/outbox';
 import { avatarColour, initials } from '../text/avatar';
@@ -140,6 +141,7 @@ function MessageList({ chat, conv }: { chat: Chat; conv: Conv }) {
   const end = lo === null ? n : Math.min(n, start + MAX_ROWS);
   const rows = layout(msgs, start, end, firstUnread);
   const me = chat.me?.id;
+  const moderator = chat.moderates(conv);
   // DMs: our newest message the peer has read carries the "Seen" mark.
   let seenSeq = 0;
   if (conv.kind === 'dm') {
@@ -149,7 +151,7 @@ function MessageList({ chat, conv }: { chat: Chat; conv: Conv }) {
   }
   const names = (body: string): Names | undefined => {
     const ids = mentioned(body);
-    if (!ids.length) return undefined;
+    if (!ids.length && !body.includes('<!')) return undefined;
     const out: Names = {};
     for (const id of ids) out[id] = chat.userName(id);
     return out;
@@ -289,6 +291,7 @@ function MessageList({ chat, conv }: { chat: Chat; conv: Conv }) {
           {rows.map((r) => (
             <Row key={r.m.seq} m={r.m} head={r.head} day={r.day} unread={r.unread}
                  name={chat.userName(r.m.from)} mine={r.m.from === me} me={me ?? ''} chat={chat}
+                 moderator={moderator}
                  names={names(r.m.body)} quote={quote(r.m)} editing={chat.editing === r.m.seq}
                  seen={r.m.seq === seenSeq} avatar={chat.userAvatar(r.m.from)} />
           ))}
@@ -323,6 +326,8 @@ interface RowProps {
   unread: boolean;
   name: string;
   mine: boolean;
+  /** This user may delete others' messages here (a space owner or admin). */
+  moderator: boolean;
   me: string;
   chat: Chat;
   /** Names of the users the body mentions. */
@@ -379,7 +384,7 @@ function EditBox({ chat, m }: { chat: Chat; m: Msg }) {
 
 /** One message; rendered again only when one of its props changes (times formatted once). */
 const Row = pure(function Row(p: RowProps) {
-  const { m, head, day, unread, name, mine, me, chat } = p;
+  const { m, head, day, unread, name, mine, moderator, me, chat } = p;
   const [menu, setMenu] = useState(false);
   const iso = new Date(m.createdAt).toISOString();
   return (
@@ -454,10 +459,11 @@ const Row = pure(function Row(p: RowProps) {
             document.getElementById('composer-input')?.focus();
           }}>Reply</button>
           {mine && <button type="button" onClick={() => { setMenu(false); chat.setEditing(m.seq); }}>Edit</button>}
-          {mine && (
+          {(mine || moderator) && (
             <button type="button" onClick={() => {
               setMenu(false);
-              if (confirm('Delete this message? Everyone will see it as deleted.')) chat.remove(m.id);
+              const whose = mine ? 'this message' : `this message of ${name}`;
+              if (confirm(`Delete ${whose}? Everyone will see it as deleted.`)) chat.remove(m.id);
             }}>Delete</button>
           )}
         </div>
@@ -524,6 +530,31 @@ function Composer({ chat, conv, title }: { chat: Chat; conv: Conv; title: string
     if (error && !tooLarge(v)) setError(null); // the cause is gone
   };
 
+  // @-autocomplete: the query at the caret, what it offers, which one is highlighted.
+  const [suggest, setSuggest] = useState<{ q: MentionQuery; items: Suggestion[]; at: number } | null>(null);
+  const lookup = (value: string, caret: number) => {
+    const q = mentionQuery(value, caret);
+    if (!q) return setSuggest(null);
+    void chat.conversationPeople(conv).then((people) => {
+      const el = ref.current;
+      // Still the same query once the members came.
+      if (!el || mentionQuery(el.value, el.selectionStart ?? 0)?.start !== q.start) return;
+      const items = suggestions(people, q.prefix, chat.me?.id, conv.kind === 'channel' && chat.moderates(conv));
+      setSuggest(items.length ? { q, items, at: 0 } : null);
+    }, () => setSuggest(null));
+  };
+  const pick = (item: Suggestion) => {
+    const el = ref.current;
+    if (!el || !suggest) return;
+    const done = complete(el.value, suggest.q, el.selectionStart ?? el.value.length, item);
+    update(done.text);
+    setSuggest(null);
+    requestAnimationFrame(() => {
+      el.focus();
+      el.setSelectionRange(done.caret, done.caret);
+    });
+  };
+
   const reply = chat.replyTo[conv.key];
   const send = () => {
     if (!text.trim()) return;
@@ -565,11 +596,25 @@ function Composer({ chat, conv, title }: { chat: Chat; conv: Conv; title: string
                   onClick={() => chat.setReply(conv.key, undefined)}>✕</button>
         </div>
       )}
+      {suggest && (
+        <ul class="mention-suggest" id="mention-suggest" role="listbox" aria-label="Mention">
+          {suggest.items.map((it, i) => (
+            <li key={it.kind === 'user' ? it.id : it.word} id={`mention-opt-${i}`} role="option"
+                aria-selected={i === suggest.at}
+                onMouseDown={(e) => { e.preventDefault(); pick(it); }}>
+              {it.kind === 'user' ? `@${it.name}` : `@${it.word}`}
+              {it.kind === 'all' && <span class="hint">{it.word === 'channel' ? ' everyone here' : ' everyone online'}</span>}
+            </li>
+          ))}
+        </ul>
+      )}
       <label for="composer-input" class="visually-hidden">{label}</label>
       <textarea id="composer-input" ref={ref} rows={1} placeholder={label} value={text}
                 aria-describedby={error ? 'composer-error' : undefined}
+                aria-autocomplete="list" aria-controls={suggest ? 'mention-suggest' : undefined}
                 onInput={(e) => {
                   update(e.currentTarget.value);
+                  lookup(e.currentTarget.value, e.currentTarget.selectionStart ?? 0);
                   if (e.currentTarget.value) chat.typing(conv.key);
                 }}
                 onPaste={(e) => {
@@ -581,6 +626,24 @@ function Composer({ chat, conv, title }: { chat: Chat; conv: Conv; title: string
                   }
                 }}
                 onKeyDown={(e) => {
+                  if (suggest) {
+                    const n = suggest.items.length;
+                    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+                      e.preventDefault();
+                      setSuggest({ ...suggest, at: (suggest.at + (e.key === 'ArrowDown' ? 1 : n - 1)) % n });
+                      return;
+                    }
+                    if ((e.key === 'Enter' && !e.shiftKey) || e.key === 'Tab') {
+                      e.preventDefault();
+                      pick(suggest.items[suggest.at]);
+                      return;
+                    }
+                    if (e.key === 'Escape') {
+                      e.stopPropagation();
+                      setSuggest(null);
+                      return;
+                    }
+                  }
                   if (e.key === 'ArrowUp' && !e.altKey && !text && editLast()) {
                     e.preventDefault();
                   } else if (e.key === 'Escape' && reply) {

@@ -15,12 +15,20 @@ export function mentioned(text: string): string[] {
   return [...new Set(Array.from(text.matchAll(MENTION), (x) => x[1]))];
 }
 
+/** `<@ID>`, `<!channel>` or `<!here>`: the id or the broadcast word is the captured group. */
+const CHIP = /<(?:@(\d{1,20})|!(channel|here))>/;
+
 function chips(text: string, names: Names | undefined, key: number): ComponentChildren {
-  if (!names || !text.includes('<@')) return text;
-  const parts = text.split(MENTION); // odd indexes: the ids
-  return parts.map((p, i) =>
-    i % 2 ? <span key={`${key}.${i}`} class="mention" data-user={p}>@{names[p] ?? p}</span> : p,
-  );
+  if (!names || !CHIP.test(text)) return text;
+  const parts = text.split(new RegExp(CHIP.source, 'g')); // then: id, word, text, id, word, ...
+  const out: ComponentChildren[] = [];
+  for (let i = 0; i < parts.length; i += 3) {
+    if (parts[i]) out.push(parts[i]);
+    const [id, word] = [parts[i + 1], parts[i + 2]];
+    if (id) out.push(<span key={`${key}.${i}`} class="mention" data-user={id}>@{names[id] ?? id}</span>);
+    if (word) out.push(<span key={`${key}.${i}`} class="mention mention-all" data-mention={word}>@{word}</span>);
+  }
+  return out;
 }
 
 function inline(list: Inline[], names?: Names): ComponentChildren {

@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { askNotifications, notificationPermission } from '../attention';
 import { mentionCount, unread, type Chat, type Conv } from '../chat';
 import { nextTheme, theme, setTheme, type Theme } from '../theme';
@@ -20,6 +20,12 @@ const CONN_TEXT: Record<ConnState, string> = {
 };
 
 const THEME_TEXT: Record<Theme, string> = { system: 'Theme: system', light: 'Theme: light', dark: 'Theme: dark' };
+
+/** A user's presence as a coloured dot, its status as the accessible name. */
+function PresenceDot({ chat, user }: { chat: Chat; user: string }) {
+  const status = chat.presenceOf(user);
+  return <span class={`presence presence-${status}`} role="img" aria-label={status} title={status} data-presence={status} />;
+}
 
 export function Sidebar({ chat }: { chat: Chat }) {
   const space = chat.spaces.find((s) => s.id === chat.selectedSpace);
@@ -133,6 +139,7 @@ export function Sidebar({ chat }: { chat: Chat }) {
         </section>
       )}
 
+      <DmPresence chat={chat} />
       <section aria-labelledby="dms-h">
         <h2 id="dms-h">Direct messages</h2>
         <ul class="list">
@@ -153,6 +160,14 @@ function ListAvatar({ chat, field }: { chat: Chat; field: string | undefined }) 
   return url ? <img class="item-avatar" src={url} alt="" aria-hidden="true" /> : null;
 }
 
+/** Watches the presence of the DM list's peers (nothing rendered). */
+function DmPresence({ chat }: { chat: Chat }) {
+  const peers = chat.dms().map((c) => c.peerOrChannel);
+  const key = peers.join(',');
+  useEffect(() => chat.showPresence('dms', peers), [key]);
+  return null;
+}
+
 function ConvItem({ chat, conv, label, private: isPrivate }: { chat: Chat; conv: Conv; label: string; private?: boolean }) {
   const avatar =
     conv.kind === 'dm'
@@ -165,6 +180,7 @@ function ConvItem({ chat, conv, label, private: isPrivate }: { chat: Chat; conv:
               aria-current={chat.open === conv.key ? 'page' : undefined}
               onClick={() => chat.openConv(conv.key)}>
         <ListAvatar chat={chat} field={avatar} />
+        {conv.kind === 'dm' && <PresenceDot chat={chat} user={conv.peerOrChannel} />}
         <span class="item-name">{label}</span>
         <MentionBadge count={mentionCount(conv)} />
         <Badge count={unread(conv)} />
@@ -264,8 +280,17 @@ function Members({ chat, spaceId }: { chat: Chat; spaceId: string }) {
   const mine = members?.find((m) => m.user_id === chat.me?.id)?.role ?? 'member';
   const act = (m: Member, ban: boolean) =>
     chat.removeMember(spaceId, m.user_id, ban).then(load, (e) => chat.setNotice((e as Error).message));
+  const [open, setOpen] = useState(false);
+  // Watch the members while the list is open, nobody once it closes.
+  const shown = open && members ? members.map((m) => m.user_id) : [];
+  const key = shown.join(',');
+  useEffect(() => chat.showPresence('members', shown), [key]);
+  useEffect(() => () => chat.showPresence('members', []), []);
   return (
-    <details class="members" onToggle={(e) => { if (e.currentTarget.open) void load(); }}>
+    <details class="members" onToggle={(e) => {
+      setOpen(e.currentTarget.open);
+      if (e.currentTarget.open) void load();
+    }}>
       <summary>Members</summary>
       <ul class="list">
         {(members ?? []).map((m) => {
@@ -273,6 +298,7 @@ function Members({ chat, spaceId }: { chat: Chat; spaceId: string }) {
           const may = m.user_id !== chat.me?.id && mine !== 'member' && RANK[role] < RANK[mine];
           return (
             <li key={m.user_id} class="member" data-member={m.user_id}>
+              <PresenceDot chat={chat} user={m.user_id} />
               <span class="item-name">{m.name}</span> <span class={`role role-${role}`}>{role}</span>
               {mine === 'owner' && role !== 'owner' && (
                 <button type="button" class="small" aria-label={`Make ${m.name} ${role === 'admin' ? 'a member' : 'an admin'}`}

@@ -8,6 +8,7 @@ import type { ServerFrame } from '../types';
 import { insert, lowerBound, syncCursors, toMsg, trim, type Conv, type Msg } from './conversation';
 import type { Directory } from './directory';
 import type { Outbox } from './outbox';
+import type { Presence } from './presence';
 import type { Transport } from './ports';
 import type { Receipts } from './receipts';
 
@@ -17,6 +18,8 @@ export interface Target {
   readonly outbox: Outbox;
   readonly receipts: Receipts;
   readonly send: Transport;
+  /** Whom this tab watches (model/presence.ts); absent: presence is not shown. */
+  readonly presence?: Presence;
   /** The logged-in user's id. */
   me(): string | undefined;
   fillGaps(c: Conv): void;
@@ -39,9 +42,13 @@ export interface Target {
 /** A typing indicator shows this long at most, whatever the frame says. */
 const TYPING_MAX_MS = 10_000;
 
-/** The body mentions this user (`<@USER_ID>`). */
-export function mentions(body: string, me: string | undefined): boolean {
-  return !!me && body.includes(`<@${me}>`);
+/**
+ * The body mentions this user: `<@USER_ID>`, or in a channel `<!channel>` / `<!here>` (the
+ * server refused them from senders not allowed; a live `<!here>` reaches us online).
+ */
+export function mentions(body: string, me: string | undefined, channel = false): boolean {
+  if (!me) return false;
+  return body.includes(`<@${me}>`) || (channel && (body.includes('<!channel>') || body.includes('<!here>')));
 }
 
 /** Who types in the conversation now (their indicators not expired), expired ones forgotten. */
@@ -61,6 +68,7 @@ export function onHello(t: Target, reconnect: boolean): void {
   t.outbox.resend();
   for (const c of t.dir.convs.values()) t.receipts.sendRead(c);
   t.receipts.flush();
+  t.presence?.reconnected();
   if (reconnect) t.refreshAll();
 }
 
@@ -78,7 +86,7 @@ export function onFrame(t: Target, f: ServerFrame): void {
       trim(c);
       delete c.typing[f.from]; // their message ends their typing line
       if (fresh && f.from !== t.me()) {
-        if (f.seq > c.readSeq && mentions(m.body, t.me())) c.mentions++;
+        if (f.seq > c.readSeq && mentions(m.body, t.me(), c.kind === 'channel')) c.mentions++;
         t.incoming(c, m);
       }
       if (f.from === t.me()) {
@@ -147,6 +155,14 @@ export function onFrame(t: Target, f: ServerFrame): void {
       c.readSeq = Math.max(c.readSeq, f.seq);
       c.readSent = Math.max(c.readSent, f.seq);
       t.changed();
+      break;
+    }
+    case 'presence_sub': {
+      t.presence?.apply(f.presence);
+      break;
+    }
+    case 'presence': {
+      t.presence?.apply({ [f.user]: f.status });
       break;
     }
     case 'removed': {
