@@ -44,6 +44,8 @@ struct Services {
   FileService* files = nullptr;
   // GET /api/v1/search; null: answered 503 (search disabled).
   SearchService* search = nullptr;
+  // What /readyz reports as this process's version (rolling upgrades, canaries).
+  std::string version;
 };
 
 // An upload accepted by RestApi::begin_upload: the transport feeds it the body as it arrives
@@ -107,6 +109,7 @@ class RestApi {
   HttpResponse users_get(Ctx&);
   HttpResponse users_find(Ctx&);
   HttpResponse ws_ticket(Ctx&);
+  HttpResponse ws_route(Ctx&);
   HttpResponse admin_users(Ctx&);
   HttpResponse admin_deactivate(Ctx&);
   HttpResponse admin_reactivate(Ctx&);

@@ -20,6 +20,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "api/rest_api.hpp"
+#include "app/dependency_guard.hpp"
 #include "app/metrics_source.hpp"
 #include "blob/disk_blob_store.hpp"
 #include "blob/s3_blob_store.hpp"
@@ -32,6 +33,7 @@
 #include "common/readiness.hpp"
 #include "common/snowflake.hpp"
 #include "common/thread_name.hpp"
+#include "common/version.hpp"
 #include "domain/auth_service.hpp"
 #include "domain/file_service.hpp"
 #include "domain/messaging_service.hpp"
@@ -174,6 +176,7 @@ struct App::Parts {
     build_store();
     build_cache();
     build_queue();
+    build_guard();
     hub = std::make_unique<gateway::Hub>(node);
     build_pusher();
     tokens = std::make_unique<TokenIssuer>(clock, jwt_secret(config), config.auth.access_ttl_s);
@@ -192,7 +195,7 @@ struct App::Parts {
     MessagingLimits ml;
     ml.max_message_bytes = static_cast<std::size_t>(config.limits.max_message_bytes);
     ml.dm_shared_space_only = config.limits.dm_policy == "shared_space";
-    messaging = std::make_unique<MessagingService>(*store, *inbox, *queue,
+    messaging = std::make_unique<MessagingService>(*store, *inbox, *guarded_queue,
                                                    MessagingCaches{*members, *users, *cursors},
                                                    *routes, *pusher, *ids, clock, ml);
     build_files();
@@ -206,10 +209,10 @@ struct App::Parts {
         config.store, config.cache == "redis" ? "redis" : config.store, config.cache);
     metrics = make_metrics_source(MetricsParts{roles, hub.get(), local_queue, nats_queue, sqlite,
                                                redis_client, push_server.get(), remote_pusher.get(),
-                                               readiness.get()});
+                                               readiness.get(), guard.get(), version()});
     rest = std::make_unique<api::RestApi>(
         api::Services{*auth, *spaces, *messaging, clock, &metrics, admin.get(), readiness.get(),
-                      files.get(), search_service.get()},
+                      files.get(), search_service.get(), version()},
         config.limits);
     sync = std::make_unique<SyncService>(*store, *inbox, *messaging);
     net::ServerDeps deps{config, *rest,    *auth,   *messaging,           *sync, *routes, *hub,
@@ -242,7 +245,7 @@ struct App::Parts {
     });
     if (!id) throw std::runtime_error("registry: " + id.error().message);
     node = *id;
-    LOG_INFO("node id " << node << " (roles " << config.roles << ")");
+    LOG_INFO("node id " << node << " (roles " << config.roles << ", version " << version() << ")");
   }
 
   NodeInfo self_info(std::string push_address) const {
@@ -252,6 +255,7 @@ struct App::Parts {
     if (roles.api) n.roles.push_back("api");
     if (roles.logic) n.roles.push_back("logic");
     n.push_address = std::move(push_address);
+    n.version = version();
     return n;
   }
 
@@ -277,6 +281,34 @@ struct App::Parts {
                                           std::chrono::microseconds(config.limits.batch_linger_us));
     local_queue = q.get();
     queue = std::move(q);
+  }
+
+  // A breaker per dependency, probed with its ping (docs/operations.md, "Degradation and circuit
+  // breaking"). Sends are refused at once while the store's or NATS's breaker is open: they
+  // could not be stored, and queuing them would only grow a backlog. Redis and etcd are not
+  // gates: their failures degrade (store reads, broadcast, the last view of the registry).
+  void build_guard() {
+    DependencyGuardOptions go;
+    go.breaker.failure_threshold = static_cast<std::uint32_t>(config.breaker.failures);
+    go.breaker.slow_call_ms = config.breaker.deadline_ms;
+    go.breaker.open_ms = config.breaker.open_ms;
+    go.breaker.max_open_ms = config.breaker.max_open_ms;
+    go.probe_interval_ms = config.breaker.probe_interval_ms;
+    go.probe_deadline_ms = config.breaker.deadline_ms;
+    guard = std::make_unique<DependencyGuard>(steady, go);
+    std::vector<Breaker*> gates;
+    gates.push_back(&guard->add("store", [s = store.get()] { return s->ping(); }));
+    // MariaDB calls fail at once while its breaker is open (SQLite is in-process: its calls
+    // are not gated).
+    if (mysql) mysql->guard_with(gates.back());
+    if (redis_client) guard->add("redis", [c = redis_client] { return c->ping(); });
+    if (nats_queue) {
+      gates.push_back(&guard->add("nats", [q = nats_queue, d = config.breaker.deadline_ms] {
+        return q->ping(std::chrono::milliseconds(d));
+      }));
+    }
+    if (etcd_registry) guard->add("etcd", [r = etcd_registry] { return r->ping(); });
+    guarded_queue = std::make_unique<GuardedQueue>(*queue, std::move(gates));
   }
 
   // What GET /readyz checks: the store answers; Redis answers (when caches, routes and the
@@ -443,6 +475,11 @@ struct App::Parts {
     cursors = std::make_unique<RedisCursorCache>(client);
   }
 
+  // The configured version, else the build's.
+  std::string version() const {
+    return config.version.empty() ? std::string(build_version()) : config.version;
+  }
+
   std::size_t threads() const {
     if (config.threads > 0) return static_cast<std::size_t>(config.threads);
     return std::max(1u, std::thread::hardware_concurrency());
@@ -481,6 +518,9 @@ struct App::Parts {
   std::shared_ptr<redis::RedisClient> redis_client;  // set when the caches live in Redis
   SteadyClock steady;
   std::unique_ptr<Readiness> readiness;
+  // After the engines it pings: destroyed (its probe threads joined) before them.
+  std::unique_ptr<DependencyGuard> guard;
+  std::unique_ptr<GuardedQueue> guarded_queue;  // the queue as the services see it
   std::unique_ptr<Routes> routes;
   RedisRoutes* redis_routes = nullptr;  // set when routes live in Redis: they need refreshing
   std::unique_ptr<gateway::Hub> hub;
@@ -529,6 +569,7 @@ std::string App::start() {
     }
   }
   p.messaging->start(std::chrono::milliseconds(p.config.ws.ack_flush_ms));
+  p.guard->start();
   // Sessions ended and accounts deactivated before this start are refused from the first
   // request on.
   if (auto r = p.auth->sync_accounts(); !r) {
