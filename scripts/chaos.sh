@@ -29,6 +29,7 @@
 #   IMD_BIN            the imd binary (default build/src/app/imd)
 #   IMD_CHAOS_DIR      logs and the standalone data (default: a new /tmp/imd-chaos.XXXXXX)
 #   IMD_CHAOS_PAIRS, IMD_CHAOS_RATE, IMD_CHAOS_STEADY_S   clients, sends/s each, seconds between
+#   IMD_CHAOS_ONLY     cluster: run only the faults whose names match this extended regex
 #   IMD_CLUSTER_DIR, IMD_CLUSTER_PORT   as for scripts/cluster.sh
 set -euo pipefail
 
@@ -291,5 +292,14 @@ fi
 faults+=(--fault kill9-mariadb
   "'$self' __kill9 mariadb \$(. '$sdir/mariadb.env'; echo \$MARIADB_PID) '$dir'"
   "'$self' __respawn mariadb '$dir' '$sdir/mariadb.env' MARIADB_PID")
+# IMD_CHAOS_ONLY (an extended regex): only the faults whose names match (e.g. 'nginx|netem').
+if [[ -n ${IMD_CHAOS_ONLY:-} ]]; then
+  kept=()
+  for ((i = 0; i < ${#faults[@]}; i += 4)); do
+    [[ ${faults[i + 1]} =~ $IMD_CHAOS_ONLY ]] && kept+=("${faults[@]:i:4}")
+  done
+  faults=("${kept[@]}")
+  ((${#faults[@]})) || die "IMD_CHAOS_ONLY='$IMD_CHAOS_ONLY' matches no fault"
+fi
 echo "chaos: cluster at $CLUSTER_URL, logs in $dir"
 "${drill[@]}" --url "$CLUSTER_URL" --recovery-timeout 120 "${faults[@]}"
