@@ -284,7 +284,7 @@ struct App::Parts {
   }
 
   // A breaker per dependency, probed with its ping (docs/operations.md, "Degradation and circuit
-  // breaking"). Sends are refused at once while the store's or NATS's breaker is open: they
+  // breaking"). Sends are refused at once while MariaDB's or NATS's breaker is not closed: they
   // could not be stored, and queuing them would only grow a backlog. Redis and etcd are not
   // gates: their failures degrade (store reads, broadcast, the last view of the registry).
   void build_guard() {
@@ -297,10 +297,14 @@ struct App::Parts {
     go.probe_deadline_ms = config.breaker.deadline_ms;
     guard = std::make_unique<DependencyGuard>(steady, go);
     std::vector<Breaker*> gates;
-    gates.push_back(&guard->add("store", [s = store.get()] { return s->ping(); }));
-    // MariaDB calls fail at once while its breaker is open (SQLite is in-process: its calls
-    // are not gated).
-    if (mysql) mysql->guard_with(gates.back());
+    Breaker& store_breaker = guard->add("store", [s = store.get()] { return s->ping(); });
+    // MariaDB: sends and its calls fail at once while its breaker is open. SQLite is in-process
+    // and answers a failed batch itself (disk full: `unavailable` per send); a ping that waits
+    // for a busy read connection says nothing about writes: its breaker only reports.
+    if (mysql) {
+      gates.push_back(&store_breaker);
+      mysql->guard_with(&store_breaker);
+    }
     if (redis_client) guard->add("redis", [c = redis_client] { return c->ping(); });
     if (nats_queue) {
       gates.push_back(&guard->add("nats", [q = nats_queue, d = config.breaker.deadline_ms] {

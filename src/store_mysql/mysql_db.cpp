@@ -11,6 +11,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/breaker.hpp"
 #include "store_mysql/mysql_migrations.hpp"
 
 namespace imd {

@@ -36,10 +36,11 @@
 #include <utility>
 #include <vector>
 
-#include "common/breaker.hpp"
 #include "common/error.hpp"
 
 namespace imd {
+
+class Breaker;  // common/breaker.hpp
 
 struct MysqlConfig {
   std::string host = "127.0.0.1";
