@@ -6,9 +6,9 @@
 //   (one ping in flight per dependency); a ping with no answer after `probe_deadline_ms` is a
 //   failure at once, and another for each further deadline it stays unanswered, so a stalled
 //   engine (SIGSTOP, a dead host behind a 10 s read timeout) opens its breaker within about
-//   failure_threshold deadlines, on every process, with or without traffic. Adapters that take
-//   a Breaker (RedisClient, MysqlDatabase) also feed it from their own calls and refuse calls
-//   at once while it is open. Transitions are logged and counted (imd_breaker_*).
+//   failure_threshold deadlines, on every process, with or without traffic. MysqlDatabase
+//   (guard_with) refuses its calls at once while the store's breaker is open. Transitions are
+//   logged and counted (imd_breaker_*).
 // - GuardedQueue decorates the Queue port: while any of its breakers is not closed (the
 //   store's or NATS's: open, or half-open with only the probe trying the engine), publish
 //   answers `unavailable` with a retry-after at once instead of queuing sends that cannot be

@@ -91,11 +91,6 @@ void Breaker::record(const Permit& permit, bool ok, Millis took_ms, std::string_
   if (++successes_ >= options_.close_after) to_state(State::closed, "probe succeeded");
 }
 
-void Breaker::observe(bool ok, Millis took_ms, std::string_view why) {
-  std::lock_guard lock(mu_);
-  if (state_ == State::closed) count_closed(ok, took_ms, why);
-}
-
 Breaker::State Breaker::state() {
   std::lock_guard lock(mu_);
   tick();

@@ -62,11 +62,6 @@ class Breaker {
   // is an answer), `took_ms` how long it took.
   void record(const Permit& permit, bool ok, Millis took_ms, std::string_view why = {});
 
-  // The outcome of a call made without a permit: an adapter's own traffic, let through because
-  // refusing() was false. Counts towards opening while closed; ignored otherwise (in half-open
-  // the probes decide).
-  void observe(bool ok, Millis took_ms, std::string_view why = {});
-
   // The state now (open turns half-open here once its time is up).
   State state();
   // True while calls are refused: open and not yet due for a probe. Unlike allow(), takes no

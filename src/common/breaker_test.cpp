@@ -159,20 +159,6 @@ TEST_F(BreakerTest, OutcomesOfCallsAdmittedInAnEarlierStateAreIgnored) {
   EXPECT_EQ(b.state(), State::half_open);
 }
 
-// An adapter's own calls (no permit) open it while closed, but do not decide a half-open one.
-TEST_F(BreakerTest, ObservedCallsOpenItButOnlyProbesCloseIt) {
-  auto b = make();
-  b.observe(false, 5, "timeout");
-  b.observe(false, 5, "timeout");
-  b.observe(true, 600);  // slow
-  EXPECT_EQ(b.state(), State::open);
-  clock.now += 1000;
-  EXPECT_EQ(b.state(), State::half_open);
-  for (int i = 0; i < 5; ++i) b.observe(true, 5);
-  b.observe(false, 5);
-  EXPECT_EQ(b.state(), State::half_open);
-}
-
 TEST_F(BreakerTest, StateNames) {
   EXPECT_EQ(Breaker::state_name(State::closed), "closed");
   EXPECT_EQ(Breaker::state_name(State::open), "open");
