@@ -195,9 +195,16 @@ struct App::Parts {
     MessagingLimits ml;
     ml.max_message_bytes = static_cast<std::size_t>(config.limits.max_message_bytes);
     ml.dm_shared_space_only = config.limits.dm_policy == "shared_space";
+    // Typing indicators are shed first while degraded: a breaker not closed, or the local send
+    // queue over half full.
+    shedding = std::make_unique<SheddingPusher>(
+        *pusher, [g = guard.get(), q = local_queue,
+                  half = static_cast<std::size_t>(config.limits.queue_capacity) / 2] {
+          return g->degraded() || (q != nullptr && q->depth() > half);
+        });
     messaging = std::make_unique<MessagingService>(*store, *inbox, *guarded_queue,
                                                    MessagingCaches{*members, *users, *cursors},
-                                                   *routes, *pusher, *ids, clock, ml);
+                                                   *routes, *shedding, *ids, clock, ml);
     build_files();
     messaging->set_attachments(files.get());
     SearchSettings ss;
@@ -207,9 +214,9 @@ struct App::Parts {
     build_readiness();
     ::imd::metrics::imd().set_engines(
         config.store, config.cache == "redis" ? "redis" : config.store, config.cache);
-    metrics = make_metrics_source(MetricsParts{roles, hub.get(), local_queue, nats_queue, sqlite,
-                                               redis_client, push_server.get(), remote_pusher.get(),
-                                               readiness.get(), guard.get(), version()});
+    metrics = make_metrics_source(MetricsParts{
+        roles, hub.get(), local_queue, nats_queue, sqlite, redis_client, push_server.get(),
+        remote_pusher.get(), readiness.get(), guard.get(), shedding.get(), version()});
     rest = std::make_unique<api::RestApi>(
         api::Services{*auth, *spaces, *messaging, clock, &metrics, admin.get(), readiness.get(),
                       files.get(), search_service.get(), version()},
@@ -530,7 +537,8 @@ struct App::Parts {
   std::unique_ptr<gateway::Hub> hub;
   std::unique_ptr<rpc::RemotePusher> remote_pusher;
   std::unique_ptr<rpc::PushServer> push_server;
-  Pusher* pusher = nullptr;  // the Hub, or the remote pusher
+  Pusher* pusher = nullptr;                  // the Hub, or the remote pusher
+  std::unique_ptr<SheddingPusher> shedding;  // `pusher` as MessagingService sees it
   std::unique_ptr<TokenIssuer> tokens;
   std::unique_ptr<AuthService> auth;
   std::unique_ptr<AdminService> admin;

@@ -1,5 +1,7 @@
 #include "app/dependency_guard.hpp"
 
+#include <algorithm>
+
 #include "common/log.hpp"
 #include "common/thread_name.hpp"
 
@@ -123,6 +125,13 @@ void DependencyGuard::watch() {
   }
 }
 
+bool DependencyGuard::degraded() {
+  for (auto& p : probes_) {
+    if (p->breaker.state() != Breaker::State::closed) return true;
+  }
+  return false;
+}
+
 void DependencyGuard::write_metrics(MetricsText& m) {
   if (probes_.empty()) return;
   std::vector<std::pair<std::string, Breaker::Stats>> all;
@@ -161,6 +170,22 @@ Result<void> GuardedQueue::publish(NewMessage msg) {
     if (b->state() != Breaker::State::closed) return b->refusal();
   }
   return inner_.publish(std::move(msg));
+}
+
+SheddingPusher::SheddingPusher(Pusher& inner, std::function<bool()> overloaded)
+    : inner_(inner), overloaded_(std::move(overloaded)) {}
+
+void SheddingPusher::push(std::vector<Push> pushes) {
+  auto is_typing = [](const Push& p) {
+    return p.event != nullptr && std::holds_alternative<TypingEvent>(*p.event);
+  };
+  if (std::any_of(pushes.begin(), pushes.end(), is_typing) && overloaded_()) {
+    const auto before = pushes.size();
+    std::erase_if(pushes, is_typing);
+    shed_.fetch_add(before - pushes.size(), std::memory_order_relaxed);
+    if (pushes.empty()) return;
+  }
+  inner_.push(std::move(pushes));
 }
 
 }  // namespace imd

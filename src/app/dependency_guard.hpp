@@ -15,6 +15,10 @@
 //   stored. Nothing is published, so nothing is half-stored; the client retries
 //   with the same cid.
 //
+// - SheddingPusher decorates the Pusher port: while the process is degraded (a breaker not
+//   closed, the send queue over half full: `overloaded`), typing indicators, the non-core
+//   events, are dropped before they cost a fan-out; messages, ACKs, read markers pass.
+//
 // Thread-safety: add() before start(); everything else from any thread. stop() joins the
 // probe threads (a ping stuck in its engine's timeout delays it by at most that timeout).
 #pragma once
@@ -31,6 +35,7 @@
 
 #include "common/breaker.hpp"
 #include "common/metrics_text.hpp"
+#include "domain/ports/pusher.hpp"
 #include "domain/ports/queue.hpp"
 
 namespace imd {
@@ -57,6 +62,9 @@ class DependencyGuard {
 
   void start();
   void stop();
+
+  // True while any breaker is not closed.
+  bool degraded();
 
   // imd_breaker_state{dependency}, imd_breaker_transitions_total{dependency,to},
   // imd_breaker_refused_total{dependency}.
@@ -88,6 +96,19 @@ class GuardedQueue final : public Queue {
  private:
   Queue& inner_;
   const std::vector<Breaker*> guards_;
+};
+
+class SheddingPusher final : public Pusher {
+ public:
+  SheddingPusher(Pusher& inner, std::function<bool()> overloaded);
+  void push(std::vector<Push> pushes) override;
+  // Typing events dropped so far (imd_shed_total{what="typing"}).
+  std::uint64_t shed() const { return shed_.load(std::memory_order_relaxed); }
+
+ private:
+  Pusher& inner_;
+  const std::function<bool()> overloaded_;
+  std::atomic<std::uint64_t> shed_{0};
 };
 
 }  // namespace imd

@@ -155,6 +155,11 @@ MetricsSource make_metrics_source(MetricsParts p) {
     }
     if (p.readiness != nullptr) write_readiness(*p.readiness, m);
     if (p.guard != nullptr) p.guard->write_metrics(m);
+    if (p.shedding != nullptr) {
+      m.family("imd_shed_total", "Non-core events dropped while degraded, by kind.", "counter");
+      const MetricLabel typing[] = {{"what", "typing"}};
+      m.sample("imd_shed_total", typing, d(p.shedding->shed()));
+    }
     if (p.local_queue != nullptr) write_local_queue(*p.local_queue, m);
     if (p.nats_queue != nullptr) write_nats(p.nats_queue->stats(), m);
     if (p.sqlite) write_wal_metrics(p.sqlite->wal_status(), m);

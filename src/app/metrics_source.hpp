@@ -12,6 +12,7 @@
 namespace imd {
 
 class DependencyGuard;
+class SheddingPusher;
 class LocalQueue;
 class Readiness;
 class NatsQueue;
@@ -41,6 +42,8 @@ struct MetricsParts {
   Readiness* readiness = nullptr;
   // imd_breaker_state{dependency} and the breakers' transitions and refusals.
   DependencyGuard* guard = nullptr;
+  // imd_shed_total{what="typing"}: typing indicators dropped while degraded.
+  const SheddingPusher* shedding = nullptr;
   // imd_build_info{version} 1.
   std::string version;
 };
