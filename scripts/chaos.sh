@@ -13,7 +13,14 @@
 #                                             here unless IMD_CLUSTER_DIR has one up): kill -9
 #                                             and restart each gateway, logic worker and the api
 #                                             process, a Redis master, NATS, etcd, MariaDB;
-#                                             SIGSTOP a gateway for 3 s
+#                                             SIGSTOP a gateway for 3 s; kill -9 nginx (master and
+#                                             workers) and start it again
+#   scripts/chaos.sh upgrade                  the local cluster under the same traffic while
+#                                             `scripts/cluster.sh upgrade` replaces every process
+#                                             one by one (IMD_NEW_BIN, default IMD_BIN; the new
+#                                             processes report version IMD_UPGRADE_VERSION, default
+#                                             "<old>-next"), then the same history check and a
+#                                             check that every process reports the new version
 #
 # --short (the one scripts/test.sh runs, well under 2 minutes): 2 s of steady traffic between
 # faults and fewer clients. Exit status 0 when every fault recovered and the check passed.
@@ -22,6 +29,7 @@
 #   IMD_BIN            the imd binary (default build/src/app/imd)
 #   IMD_CHAOS_DIR      logs and the standalone data (default: a new /tmp/imd-chaos.XXXXXX)
 #   IMD_CHAOS_PAIRS, IMD_CHAOS_RATE, IMD_CHAOS_STEADY_S   clients, sends/s each, seconds between
+#   IMD_CHAOS_ONLY     cluster: run only the faults whose names match this extended regex
 #   IMD_CLUSTER_DIR, IMD_CLUSTER_PORT   as for scripts/cluster.sh
 set -euo pipefail
 
@@ -89,8 +97,65 @@ respawn() {
   if [[ -n $env ]]; then sed -i "s/^$var=.*/$var=$pid/" "$env"; fi
 }
 
+# __netem_up STATE_DIR PORT DELAY_MS: a network namespace with a veth pair to this one, netem
+# delaying every packet that leaves either end by DELAY_MS, and socat relays so that
+# ADDR:PORT (ADDR written to STATE_DIR/netem.addr, inside the namespace) reaches
+# 127.0.0.1:PORT here through it: a process told to use ADDR:PORT talks to that service over
+# the slow link, everything else stays fast. __netem_down STATE_DIR removes it all.
+netem_up() {
+  local st=$1 p=$2 delay=$3 ns
+  ns=imdc$$
+  local sub=$((200 + $$ % 50)).$(($$ % 250))
+  local host=${ns}h peer=${ns}n hip=10.$sub.1 nip=10.$sub.2
+  echo "$ns" >"$st/netem.ns"
+  ip netns add "$ns"
+  ip link add "$host" type veth peer name "$peer"
+  ip link set "$peer" netns "$ns"
+  ip addr add "$hip/30" dev "$host"
+  ip link set "$host" up
+  ip netns exec "$ns" ip link set lo up
+  ip netns exec "$ns" ip addr add "$nip/30" dev "$peer"
+  ip netns exec "$ns" ip link set "$peer" up
+  setsid socat "TCP-LISTEN:$p,bind=$hip,fork,reuseaddr" "TCP:127.0.0.1:$p" </dev/null >/dev/null 2>&1 &
+  echo $! >"$st/netem.relay1"
+  if tc qdisc add dev "$host" root netem delay "${delay}ms" 2>/dev/null &&
+    ip netns exec "$ns" tc qdisc add dev "$peer" root netem delay "${delay}ms"; then
+    echo "netem: ${delay} ms each way on the veth pair of $ns"
+    setsid ip netns exec "$ns" socat "TCP-LISTEN:$p,bind=$nip,fork,reuseaddr" "TCP:$hip:$p" \
+      </dev/null >/dev/null 2>&1 &
+  else
+    # No sch_netem in this kernel: the relay in the namespace delays instead (both veth
+    # crossings' worth, so the round trip is the same).
+    echo "netem: no netem qdisc here; $((2 * delay)) ms each way in a relay inside $ns"
+    setsid ip netns exec "$ns" "$py" "$root/tools/chaos/slow_relay.py" --listen "$nip:$p" \
+      --target "$hip:$p" --delay-ms $((2 * delay)) </dev/null >/dev/null 2>&1 &
+  fi
+  echo $! >"$st/netem.relay2"
+  echo "$nip" >"$st/netem.addr"
+  local deadline=$((SECONDS + 10))
+  until (exec 3<>"/dev/tcp/$nip/$p") 2>/dev/null; do
+    ((SECONDS < deadline)) || die "netem: $nip:$p does not answer"
+    sleep 0.1
+  done
+}
+
+netem_down() {
+  local st=$1 f
+  for f in "$st/netem.relay1" "$st/netem.relay2"; do
+    [[ -f $f ]] && kill "$(<"$f")" 2>/dev/null || true
+    rm -f "$f"
+  done
+  if [[ -f $st/netem.ns ]]; then
+    ip netns del "$(<"$st/netem.ns")" 2>/dev/null || true
+    ip link del "$(<"$st/netem.ns")h" 2>/dev/null || true
+    rm -f "$st/netem.ns" "$st/netem.addr"
+  fi
+}
+
 case ${1:-} in
   __start) start_standalone "$2" "$3"; exit 0 ;;
+  __netem_up) netem_up "$2" "$3" "$4"; exit 0 ;;
+  __netem_down) netem_down "$2"; exit 0 ;;
   __kill9) kill9_remember "$2" "$3" "$4"; exit 0 ;;
   __respawn) respawn "$2" "$3" "${4:-}" "${5:-}"; exit 0 ;;
 esac
@@ -98,9 +163,9 @@ esac
 mode=standalone short=0
 for a in "$@"; do
   case $a in
-    standalone | cluster) mode=$a ;;
+    standalone | cluster | upgrade) mode=$a ;;
     --short) short=1 ;;
-    *) die "usage: $0 [standalone|cluster] [--short]" ;;
+    *) die "usage: $0 [standalone|cluster|upgrade] [--short]" ;;
   esac
 done
 [[ -x $bin ]] || die "$bin not found: build it first (scripts/build.sh imd)"
@@ -162,6 +227,7 @@ cleanup_cluster() {
   # A paused process must not outlive the drill.
   local f
   for f in "$cdir"/*/imd.pid; do [[ -f $f ]] && kill -CONT "$(<"$f")" 2>/dev/null || true; done
+  netem_down "$dir"
   if ((started_cluster)); then "$root/scripts/cluster.sh" down || true; fi
 }
 trap cleanup_cluster EXIT
@@ -173,6 +239,24 @@ source "$sdir/redis-cluster.env"
 redis_port=${REDIS_CLUSTER_PORTS%%[, ]*}
 cs="'$root/scripts/cluster.sh'"
 faults=()
+if [[ $mode == upgrade ]]; then
+  old=$(curl -sS --max-time 3 "$API_URL/readyz" | sed -n 's/.*"version":"\([^"]*\)".*/\1/p')
+  new_version=${IMD_UPGRADE_VERSION:-${old:-unknown}-next}
+  urls="$API_URL $GATEWAY1_URL $GATEWAY2_URL $LOGIC1_URL $LOGIC2_URL"
+  check_versions="for u in $urls; do curl -sS --max-time 3 \$u/readyz | grep -q '\"version\":\"$new_version\"' || { echo \"\$u does not report $new_version\"; exit 1; }; done"
+  echo "chaos: rolling upgrade of the cluster at $CLUSTER_URL from ${old:-?} to $new_version"
+  set +e
+  IMD_NEW_BIN=${IMD_NEW_BIN:-$bin} IMD_UPGRADE_ARGS="--version $new_version" \
+    "${drill[@]}" --url "$CLUSTER_URL" --recovery-timeout 120 \
+    --fault rolling-upgrade "$cs upgrade" "$check_versions"
+  rc=$?
+  # Every process runs the new version now (the drill only reports a failed recover command).
+  bash -c "$check_versions" || rc=1
+  set -e
+  # Leave the cluster as it was found: every process back on IMD_BIN and its own version.
+  IMD_NEW_BIN=$bin IMD_UPGRADE_ARGS='' "$root/scripts/cluster.sh" upgrade >/dev/null || rc=1
+  exit $rc
+fi
 for n in gateway1 gateway2 logic1 logic2 api; do
   faults+=(--fault "kill9-$n" "$cs kill $n" "$cs start $n")
 done
@@ -191,8 +275,31 @@ faults+=(--fault kill9-nats "'$self' __kill9 nats \$(. '$sdir/nats.env'; echo \$
   "'$self' __respawn nats '$dir' '$sdir/nats.env' NATS_PID")
 faults+=(--fault kill9-etcd "'$self' __kill9 etcd \$(. '$sdir/etcd.env'; echo \$ETCD_PID) '$dir'"
   "'$self' __respawn etcd '$dir' '$sdir/etcd.env' ETCD_PID")
+faults+=(--fault kill9-nginx "$cs kill nginx" "$cs start nginx")
+# A slow network (root, iproute2 and socat: scripts/setup.sh): logic2 restarted (drained) to
+# reach MariaDB through a namespace whose veth delays each packet 25 ms each way (about 100 ms
+# per round trip), kept so for 8 s of traffic, then restarted on the direct path.
+if [[ $(id -u) -eq 0 ]] && command -v ip >/dev/null && command -v tc >/dev/null &&
+  command -v socat >/dev/null; then
+  # shellcheck disable=SC1091
+  mport=$(. "$sdir/mariadb.env"; echo "$MARIADB_PORT")
+  faults+=(--fault netem-logic2-mariadb
+    "'$self' __netem_up '$dir' $mport 25 && IMD_UPGRADE_ARGS=\"--mysql-host \$(cat '$dir/netem.addr')\" $cs upgrade logic2 && sleep 8"
+    "IMD_UPGRADE_ARGS= $cs upgrade logic2; '$self' __netem_down '$dir'")
+else
+  echo "chaos: no netem fault (needs root, iproute2 and socat: scripts/setup.sh)"
+fi
 faults+=(--fault kill9-mariadb
   "'$self' __kill9 mariadb \$(. '$sdir/mariadb.env'; echo \$MARIADB_PID) '$dir'"
   "'$self' __respawn mariadb '$dir' '$sdir/mariadb.env' MARIADB_PID")
+# IMD_CHAOS_ONLY (an extended regex): only the faults whose names match (e.g. 'nginx|netem').
+if [[ -n ${IMD_CHAOS_ONLY:-} ]]; then
+  kept=()
+  for ((i = 0; i < ${#faults[@]}; i += 4)); do
+    [[ ${faults[i + 1]} =~ $IMD_CHAOS_ONLY ]] && kept+=("${faults[@]:i:4}")
+  done
+  faults=("${kept[@]}")
+  ((${#faults[@]})) || die "IMD_CHAOS_ONLY='$IMD_CHAOS_ONLY' matches no fault"
+fi
 echo "chaos: cluster at $CLUSTER_URL, logs in $dir"
 "${drill[@]}" --url "$CLUSTER_URL" --recovery-timeout 120 "${faults[@]}"

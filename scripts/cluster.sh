@@ -2,7 +2,16 @@
 # A local imd cluster on loopback, as docs/architecture.md §4 draws it, for tests and development:
 #
 #   scripts/cluster.sh up|down|status
-#   scripts/cluster.sh kill|start <node>     (kill: kill -9; start: start it again)
+#   scripts/cluster.sh kill|start <node>     (kill: kill -9; start: start it again; <node> may
+#                                            also be nginx: kill -9 of its master and workers)
+#   scripts/cluster.sh canary PERCENT [ID,...] | canary off
+#                                            route the allow-listed users and PERCENT% of the
+#                                            others to gateway2, the rest to gateway1; off: both
+#                                            gateways for everyone again (the rollback)
+#   scripts/cluster.sh upgrade [node...]     rolling upgrade: one process at a time (default:
+#                                            logic1 logic2 api gateway1 gateway2), SIGTERM (drain),
+#                                            wait for it to exit, start it with IMD_NEW_BIN and
+#                                            IMD_UPGRADE_ARGS, wait for its /readyz, next
 #
 # `up` starts MariaDB, a 3-master Redis Cluster, NATS with JetStream and etcd (through
 # scripts/services.sh, data in temporary directories), then five imd processes:
@@ -22,6 +31,9 @@
 #   IMD_BIN            the imd binary (default build/src/app/imd)
 #   IMD_CLUSTER_ARGS   extra arguments for every imd process (e.g. --nats-ack-wait-s 2)
 #   IMD_CLUSTER_START_TIMEOUT_S   bounded wait for each process (default 60)
+#   IMD_NEW_BIN        upgrade: the new binary (default IMD_BIN); IMD_UPGRADE_ARGS: arguments it
+#                      gets besides IMD_CLUSTER_ARGS (e.g. --version 0.2.0). Both are kept in
+#                      <node>/imd.bin and <node>/imd.args: a later `start` of that node uses them.
 # The services use PORT+6 (MariaDB), PORT+7 (NATS), PORT+8/9 (etcd); Redis Cluster picks
 # free ports from 19001.
 #
@@ -48,7 +60,7 @@ die() {
 }
 
 usage() {
-  echo "usage: $0 up|down|status | kill|start api|gateway1|gateway2|logic1|logic2" >&2
+  echo "usage: $0 up|down|status | kill|start api|gateway1|gateway2|logic1|logic2|nginx | upgrade [node...] | canary PERCENT [ID,...]|off" >&2
   exit 2
 }
 
@@ -181,8 +193,12 @@ start_node() {
     --data-dir "$ndir/")
   if ((rpc_offset)); then args+=(--rpc-listen "127.0.0.1:$((port + rpc_offset))"); fi
   if [[ $roles == api && -f $root/web/dist/index.html ]]; then args+=(--web-root "$root/web/dist"); fi
+  # After an upgrade the node keeps its new binary and arguments.
+  local node_bin=$bin extra=''
+  [[ -s $ndir/imd.bin ]] && node_bin=$(<"$ndir/imd.bin")
+  [[ -f $ndir/imd.args ]] && extra=$(<"$ndir/imd.args")
   # shellcheck disable=SC2086
-  setsid "$bin" "${args[@]}" ${IMD_CLUSTER_ARGS:-} </dev/null >>"$ndir/imd.log" 2>&1 9>&- &
+  setsid "$node_bin" "${args[@]}" ${IMD_CLUSTER_ARGS:-} $extra </dev/null >>"$ndir/imd.log" 2>&1 9>&- &
   echo $! >"$ndir/imd.pid"
   local pid=$! deadline=$((SECONDS + start_timeout))
   until ready "$http"; do
@@ -219,6 +235,112 @@ stop_node() {
   rm -f "$dir/$name/imd.pid"
 }
 
+# One process after the other: drain (SIGTERM: readiness fails, sends in hand stored and ACKed,
+# WebSockets closed with 1001 so clients reconnect through nginx to the others), start the new
+# binary, wait for /readyz, go on. A node that does not come back stops the upgrade (exit 1):
+# the ones before run the new version, the rest the old one (docs/operations.md "Rolling upgrade").
+upgrade() {
+  local new=${IMD_NEW_BIN:-$bin} n
+  [[ -x $new ]] || die "IMD_NEW_BIN: $new is not an executable"
+  local order=("$@")
+  ((${#order[@]})) || order=(logic1 logic2 api gateway1 gateway2)
+  for n in "${order[@]}"; do node_spec "$n" >/dev/null; done
+  for n in "${order[@]}"; do
+    echo "upgrade: $n"
+    stop_node "$n"
+    printf '%s' "$new" >"$dir/$n/imd.bin"
+    printf '%s' "${IMD_UPGRADE_ARGS:-}" >"$dir/$n/imd.args"
+    start_node "$n"
+    write_state
+  done
+  echo "upgrade: done (${order[*]})"
+}
+
+# The canary route (docs/operations.md "Canary release"): with $dir/nginx/canary present
+# ("PERCENT USER_ID,USER_ID,..."), /ws asks the api whose connection it is
+# (GET /api/v1/ws/route, nginx's auth_request), then sends the allow-listed users and PERCENT%
+# of the others (split_clients: MurmurHash2 of the user id) to gateway2 (the canary) and
+# everyone else to gateway1. Without the file both gateways share /ws (round robin).
+canary_on() { [[ -s $dir/nginx/canary ]]; }
+
+canary_http_conf() {
+  canary_on || return 0
+  local percent users
+  read -r percent users <"$dir/nginx/canary"
+  echo "  upstream imd_canary { server 127.0.0.1:$(node_port gateway2) max_fails=0; }"
+  echo "  upstream imd_stable { server 127.0.0.1:$(node_port gateway1) max_fails=0; }"
+  echo "  map \$request_uri \$imd_ws_credential {"
+  echo "    \"~[?&](?<k>token|ticket)=(?<v>[^&]+)\" \"\$k=\$v\";"
+  echo "    default \"\";"
+  echo "  }"
+  echo "  split_clients \"\${imd_user}\" \$imd_canary_share {"
+  if ((percent > 0)); then echo "    $percent% imd_canary;"; fi
+  echo "    * imd_stable;"
+  echo "  }"
+  echo "  map \$imd_user \$imd_pool {"
+  local u
+  for u in ${users//,/ }; do echo "    $u imd_canary;"; done
+  echo "    default \$imd_canary_share;"
+  echo "  }"
+}
+
+canary_ws_conf() {
+  canary_on || return 0
+  echo "    location = /_imd_ws_route {"
+  echo "      internal;"
+  echo "      proxy_pass http://imd_api/api/v1/ws/route?\$imd_ws_credential;"
+  echo "      proxy_pass_request_body off;"
+  echo "      proxy_set_header Content-Length \"\";"
+  echo "      proxy_set_header X-Forwarded-For \$remote_addr;"
+  echo "    }"
+}
+
+canary_ws_routing() {
+  if canary_on; then
+    echo "auth_request /_imd_ws_route;"
+    echo "      auth_request_set \$imd_user \$upstream_http_x_imd_user;"
+    echo "      proxy_pass http://\$imd_pool;"
+  else
+    echo "proxy_pass http://imd_gateways;"
+  fi
+}
+
+# canary PERCENT [USER_ID,...] | canary off: writes the route and reloads nginx (open
+# WebSockets stay where they are; new ones follow the new route).
+canary() {
+  case ${1:-} in
+    off) rm -f "$dir/nginx/canary" ;;
+    *)
+      [[ ${1:-} =~ ^[0-9]+$ ]] && (($1 <= 100)) || die "canary: PERCENT must be 0..100, or off"
+      [[ ${2:-} =~ ^[0-9,]*$ ]] || die "canary: the allow list is user ids separated by commas"
+      mkdir -p "$dir/nginx"
+      echo "$1 ${2:-}" >"$dir/nginx/canary"
+      ;;
+  esac
+  local gen
+  gen=$(date +%s%N)
+  echo "$gen" >"$dir/nginx/generation"
+  write_nginx_conf
+  local pid
+  pid=$(nginx_pid) || true
+  pid_matches "$pid" nginx || die "nginx is not running"
+  nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -t -q 2>&1 | tail -n 5 >&2 || true
+  kill -HUP "$pid"
+  # The reload is done once new connections reach workers of the new configuration only (the
+  # old ones stop accepting once told to quit): wait for 10 answers in a row from it (bounded).
+  local deadline=$((SECONDS + 15)) same=0
+  while ((same < 10)); do
+    ((SECONDS < deadline)) || die "nginx did not take the new configuration within 15s"
+    if [[ $(curl -sS --max-time 2 "http://127.0.0.1:$port/_imd_nginx_generation" 2>/dev/null) == "$gen" ]]; then
+      same=$((same + 1))
+    else
+      same=0
+      sleep 0.05
+    fi
+  done
+  if canary_on; then echo "canary: $(<"$dir/nginx/canary") (percent, allow list) -> gateway2"; else echo "canary: off"; fi
+}
+
 write_nginx_conf() {
   local user_line=''
   # As root, nginx's workers would switch to `nobody`, who may not use the temp dirs here.
@@ -247,6 +369,7 @@ http {
     server 127.0.0.1:$(node_port gateway1) max_fails=0;
     server 127.0.0.1:$(node_port gateway2) max_fails=0;
   }
+$(canary_http_conf)
   # Passive health checks (nginx OSS has no active ones); cluster.sh routes to a node only
   # once its /readyz passed. The api: a node that refuses or times out is skipped for
   # fail_timeout. The gateways: max_fails=0, because nginx clears a failure mark only when a
@@ -260,8 +383,13 @@ http {
   }
   server {
     listen 127.0.0.1:$port;
+    # Which configuration the workers run (a reload is done when new connections see the new one).
+    location = /_imd_nginx_generation {
+      return 200 "$(cat "$dir/nginx/generation" 2>/dev/null || echo 0)";
+    }
+$(canary_ws_conf)
     location = /ws {
-      proxy_pass http://imd_gateways;
+      $(canary_ws_routing)
       proxy_http_version 1.1;
       proxy_set_header Upgrade \$http_upgrade;
       proxy_set_header Connection \$connection_upgrade;
@@ -351,8 +479,12 @@ up() {
 
 down() {
   stop_nginx
+  rm -f "$dir/nginx/canary"
   local i
-  for ((i = ${#nodes[@]} - 1; i >= 0; i--)); do stop_node "${nodes[i]}"; done
+  for ((i = ${#nodes[@]} - 1; i >= 0; i--)); do
+    stop_node "${nodes[i]}"
+    rm -f "$dir/${nodes[i]}/imd.bin" "$dir/${nodes[i]}/imd.args"  # the next `up` is the IMD_BIN one
+  done
   for s in "${services[@]}"; do services stop "$s"; done
   rm -f "$state"
   echo "cluster: down"
@@ -363,9 +495,11 @@ status() {
   for s in "${services[@]}"; do services status "$s" || rc=3; done
   for n in "${nodes[@]}"; do
     if node_running "$n" && healthy "$(node_port "$n")"; then
-      local readiness=ready
+      local readiness=ready version
       ready "$(node_port "$n")" || readiness="NOT READY"
-      echo "$n: running (pid $(node_pid "$n"), http 127.0.0.1:$(node_port "$n"), $readiness)"
+      version=$(curl -sS --max-time 3 "http://127.0.0.1:$(node_port "$n")/readyz" 2>/dev/null |
+        sed -n 's/.*"version":"\([^"]*\)".*/\1/p')
+      echo "$n: running (pid $(node_pid "$n"), http 127.0.0.1:$(node_port "$n"), $readiness, version ${version:-?})"
     else
       echo "$n: not running"
       rc=3
@@ -386,8 +520,26 @@ case $1 in
   up) up ;;
   down) down ;;
   status) status ;;
+  upgrade)
+    shift
+    upgrade "$@"
+    ;;
+  canary)
+    shift
+    canary "$@"
+    ;;
   kill)
     (($# == 2)) || usage
+    if [[ $2 == nginx ]]; then
+      # The master and its workers (one process group: nginx's master made it with setsid).
+      pid=$(nginx_pid) || true
+      pid_matches "$pid" nginx || die "nginx is not running"
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid"
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+      rm -f "$dir/nginx/nginx.pid"
+      echo "nginx: killed (pid $pid and its workers)"
+      exit 0
+    fi
     node_spec "$2" >/dev/null
     pid=$(node_pid "$2") || true
     pid_matches "$pid" "$dir/$2/" || die "$2 is not running"
@@ -399,6 +551,10 @@ case $1 in
     ;;
   start)
     (($# == 2)) || usage
+    if [[ $2 == nginx ]]; then
+      start_nginx
+      exit 0
+    fi
     node_spec "$2" >/dev/null
     start_node "$2"
     write_state

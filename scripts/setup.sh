@@ -13,11 +13,12 @@ packages=(
   python3-websockets
   curl procps
   chromium
-  mariadb-server-core mariadb-client libmariadb-dev mariadb-plugin-mroonga
+  mariadb-server-core mariadb-client libmariadb-dev mariadb-plugin-mroonga mariadb-backup
   redis-server redis-tools libhiredis-dev
   nats-server libnats-dev etcd-server etcd-client
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   nginx-light
+  iproute2 socat
   prometheus prometheus-alertmanager
 )
 # Node.js: keep the one the machine has (it may come from another repository than Debian's,

@@ -262,6 +262,7 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
   add("GET", "/api/v1/dms/{id}/messages", &RestApi::dms_messages, true);
   add("GET", "/api/v1/conversations", &RestApi::conversations, true);
   add("POST", "/api/v1/ws/ticket", &RestApi::ws_ticket, true);
+  add("GET", "/api/v1/ws/route", &RestApi::ws_route, false);
   add("GET", "/api/v1/admin/users", &RestApi::admin_users, true);
   add("POST", "/api/v1/admin/users/{id}/deactivate", &RestApi::admin_deactivate, true);
   add("POST", "/api/v1/admin/users/{id}/reactivate", &RestApi::admin_reactivate, true);
@@ -388,14 +389,17 @@ HttpResponse RestApi::health(Ctx&) {
 // of rotation on 503): draining, an engine that does not answer in time, a full send queue,
 // each named in the body.
 HttpResponse RestApi::ready(Ctx&) {
-  if (s_.readiness == nullptr) return json_response(200, {{"status", "ready"}});
+  if (s_.readiness == nullptr) {
+    return json_response(200, {{"status", "ready"}, {"version", s_.version}});
+  }
   auto report = s_.readiness->check();
-  if (report.ready) return json_response(200, {{"status", "ready"}});
+  if (report.ready) return json_response(200, {{"status", "ready"}, {"version", s_.version}});
   bj::array failing;
   for (const auto& f : report.failing) {
     failing.push_back(bj::object{{"part", f.part}, {"error", f.error}});
   }
-  auto r = json_response(503, {{"status", "not ready"}, {"failing", std::move(failing)}});
+  auto r = json_response(
+      503, {{"status", "not ready"}, {"version", s_.version}, {"failing", std::move(failing)}});
   r.headers.emplace_back("Retry-After", "1");
   return r;
 }
@@ -460,6 +464,23 @@ HttpResponse RestApi::ws_ticket(Ctx& ctx) {
   return respond(s_.auth.ws_ticket(*token), 201, [](const std::string& t) {
     return bj::object{{"ticket", t}, {"expires_in", TokenIssuer::kWsTicketTtlS}};
   });
+}
+
+// Whose WebSocket this is, for a load balancer that routes users (the canary route of
+// docs/operations.md): the user of `token` (an access token) or `ticket` (a WebSocket ticket,
+// redeemed here: tickets are once per process, so this must not run on a process that also
+// serves that /ws), in the body and the X-Imd-User header; "0" when neither names a user (the
+// gateway then refuses the upgrade itself). Always 200: routing must not turn into refusing.
+HttpResponse RestApi::ws_route(Ctx& ctx) {
+  Id user = 0;
+  if (const auto* token = ctx.query_value("token")) {
+    if (auto u = s_.auth.authenticate(*token)) user = *u;
+  } else if (const auto* ticket = ctx.query_value("ticket")) {
+    if (auto c = s_.auth.redeem_ws_ticket(*ticket)) user = c->user;
+  }
+  auto r = json_response(200, {{"user", json::id_str(user)}});
+  r.headers.emplace_back("X-Imd-User", std::to_string(user));
+  return r;
 }
 
 HttpResponse RestApi::sessions_end_all(Ctx& ctx) {

@@ -47,6 +47,8 @@ struct Services {
   SearchService* search = nullptr;
   // GET /api/v1/presence; null: answered 404.
   PresenceService* presence = nullptr;
+  // What /readyz reports as this process's version (rolling upgrades, canaries).
+  std::string version;
 };
 
 // An upload accepted by RestApi::begin_upload: the transport feeds it the body as it arrives
@@ -111,6 +113,7 @@ class RestApi {
   HttpResponse users_get(Ctx&);
   HttpResponse users_find(Ctx&);
   HttpResponse ws_ticket(Ctx&);
+  HttpResponse ws_route(Ctx&);
   HttpResponse admin_users(Ctx&);
   HttpResponse admin_deactivate(Ctx&);
   HttpResponse admin_reactivate(Ctx&);

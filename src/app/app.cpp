@@ -20,6 +20,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "api/rest_api.hpp"
+#include "app/dependency_guard.hpp"
 #include "app/metrics_source.hpp"
 #include "blob/disk_blob_store.hpp"
 #include "blob/s3_blob_store.hpp"
@@ -32,6 +33,7 @@
 #include "common/readiness.hpp"
 #include "common/snowflake.hpp"
 #include "common/thread_name.hpp"
+#include "common/version.hpp"
 #include "domain/auth_service.hpp"
 #include "domain/file_service.hpp"
 #include "domain/messaging_service.hpp"
@@ -177,6 +179,7 @@ struct App::Parts {
     build_store();
     build_cache();
     build_queue();
+    build_guard();
     hub = std::make_unique<gateway::Hub>(node);
     build_pusher();
     tokens = std::make_unique<TokenIssuer>(clock, jwt_secret(config), config.auth.access_ttl_s);
@@ -195,9 +198,16 @@ struct App::Parts {
     ml.max_message_bytes = static_cast<std::size_t>(config.limits.max_message_bytes);
     ml.dm_shared_space_only = config.limits.dm_policy == "shared_space";
     ml.channel_mentions_by_members = config.limits.channel_mentions == "members";
-    messaging = std::make_unique<MessagingService>(*store, *inbox, *queue,
+    // Typing indicators are shed first while degraded: a breaker not closed, or the local send
+    // queue over half full.
+    shedding = std::make_unique<SheddingPusher>(
+        *pusher, [g = guard.get(), q = local_queue,
+                  half = static_cast<std::size_t>(config.limits.queue_capacity) / 2] {
+          return g->degraded() || (q != nullptr && q->depth() > half);
+        });
+    messaging = std::make_unique<MessagingService>(*store, *inbox, *guarded_queue,
                                                    MessagingCaches{*members, *users, *cursors},
-                                                   *routes, *pusher, *ids, clock, ml);
+                                                   *routes, *shedding, *ids, clock, ml);
     admin = std::make_unique<AdminService>(*store, *auth, *spaces, *messaging,
                                            split_list(config.auth.admins));
     presence = std::make_unique<PresenceService>(*presence_store, *store, *pusher);
@@ -212,12 +222,12 @@ struct App::Parts {
     build_readiness();
     ::imd::metrics::imd().set_engines(
         config.store, config.cache == "redis" ? "redis" : config.store, config.cache);
-    metrics = make_metrics_source(MetricsParts{roles, hub.get(), local_queue, nats_queue, sqlite,
-                                               redis_client, push_server.get(), remote_pusher.get(),
-                                               readiness.get()});
+    metrics = make_metrics_source(MetricsParts{
+        roles, hub.get(), local_queue, nats_queue, sqlite, redis_client, push_server.get(),
+        remote_pusher.get(), readiness.get(), guard.get(), shedding.get(), version()});
     rest = std::make_unique<api::RestApi>(
         api::Services{*auth, *spaces, *messaging, clock, &metrics, admin.get(), readiness.get(),
-                      files.get(), search_service.get(), presence.get()},
+                      files.get(), search_service.get(), presence.get(), version()},
         config.limits);
     sync = std::make_unique<SyncService>(*store, *inbox, *messaging);
     net::ServerDeps deps{config, *rest, *auth,    *messaging, *sync,     *routes,
@@ -250,7 +260,7 @@ struct App::Parts {
     });
     if (!id) throw std::runtime_error("registry: " + id.error().message);
     node = *id;
-    LOG_INFO("node id " << node << " (roles " << config.roles << ")");
+    LOG_INFO("node id " << node << " (roles " << config.roles << ", version " << version() << ")");
   }
 
   NodeInfo self_info(std::string push_address) const {
@@ -260,6 +270,7 @@ struct App::Parts {
     if (roles.api) n.roles.push_back("api");
     if (roles.logic) n.roles.push_back("logic");
     n.push_address = std::move(push_address);
+    n.version = version();
     return n;
   }
 
@@ -285,6 +296,38 @@ struct App::Parts {
                                           std::chrono::microseconds(config.limits.batch_linger_us));
     local_queue = q.get();
     queue = std::move(q);
+  }
+
+  // A breaker per dependency, probed with its ping (docs/operations.md, "Degradation and circuit
+  // breaking"). Sends are refused at once while MariaDB's or NATS's breaker is not closed: they
+  // could not be stored, and queuing them would only grow a backlog. Redis and etcd are not
+  // gates: their failures degrade (store reads, broadcast, the last view of the registry).
+  void build_guard() {
+    DependencyGuardOptions go;
+    go.breaker.failure_threshold = static_cast<std::uint32_t>(config.breaker.failures);
+    go.breaker.slow_call_ms = config.breaker.deadline_ms;
+    go.breaker.open_ms = config.breaker.open_ms;
+    go.breaker.max_open_ms = config.breaker.max_open_ms;
+    go.probe_interval_ms = config.breaker.probe_interval_ms;
+    go.probe_deadline_ms = config.breaker.deadline_ms;
+    guard = std::make_unique<DependencyGuard>(steady, go);
+    std::vector<Breaker*> gates;
+    Breaker& store_breaker = guard->add("store", [s = store.get()] { return s->ping(); });
+    // MariaDB: sends and its calls fail at once while its breaker is open. SQLite is in-process
+    // and answers a failed batch itself (disk full: `unavailable` per send); a ping that waits
+    // for a busy read connection says nothing about writes: its breaker only reports.
+    if (mysql) {
+      gates.push_back(&store_breaker);
+      mysql->guard_with(&store_breaker);
+    }
+    if (redis_client) guard->add("redis", [c = redis_client] { return c->ping(); });
+    if (nats_queue) {
+      gates.push_back(&guard->add("nats", [q = nats_queue, d = config.breaker.deadline_ms] {
+        return q->ping(std::chrono::milliseconds(d));
+      }));
+    }
+    if (etcd_registry) guard->add("etcd", [r = etcd_registry] { return r->ping(); });
+    guarded_queue = std::make_unique<GuardedQueue>(*queue, std::move(gates));
   }
 
   // What GET /readyz checks: the store answers; Redis answers (when caches, routes and the
@@ -460,6 +503,11 @@ struct App::Parts {
     cursors = std::make_unique<RedisCursorCache>(client);
   }
 
+  // The configured version, else the build's.
+  std::string version() const {
+    return config.version.empty() ? std::string(build_version()) : config.version;
+  }
+
   std::size_t threads() const {
     if (config.threads > 0) return static_cast<std::size_t>(config.threads);
     return std::max(1u, std::thread::hardware_concurrency());
@@ -498,13 +546,17 @@ struct App::Parts {
   std::shared_ptr<redis::RedisClient> redis_client;  // set when the caches live in Redis
   SteadyClock steady;
   std::unique_ptr<Readiness> readiness;
+  // After the engines it pings: destroyed (its probe threads joined) before them.
+  std::unique_ptr<DependencyGuard> guard;
+  std::unique_ptr<GuardedQueue> guarded_queue;  // the queue as the services see it
   std::unique_ptr<Routes> routes;
   RedisRoutes* redis_routes = nullptr;  // set when routes live in Redis: they need refreshing
   std::unique_ptr<PresenceStore> presence_store;  // beside the routes it folds
   std::unique_ptr<gateway::Hub> hub;
   std::unique_ptr<rpc::RemotePusher> remote_pusher;
   std::unique_ptr<rpc::PushServer> push_server;
-  Pusher* pusher = nullptr;  // the Hub, or the remote pusher
+  Pusher* pusher = nullptr;                  // the Hub, or the remote pusher
+  std::unique_ptr<SheddingPusher> shedding;  // `pusher` as MessagingService sees it
   std::unique_ptr<TokenIssuer> tokens;
   std::unique_ptr<AuthService> auth;
   std::unique_ptr<AdminService> admin;
@@ -549,6 +601,7 @@ std::string App::start() {
     }
   }
   p.messaging->start(std::chrono::milliseconds(p.config.ws.ack_flush_ms));
+  p.guard->start();
   // Sessions ended and accounts deactivated before this start are refused from the first
   // request on.
   if (auto r = p.auth->sync_accounts(); !r) {

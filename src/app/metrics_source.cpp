@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "app/dependency_guard.hpp"
 #include "common/clock.hpp"
 #include "common/metrics.hpp"
 #include "common/readiness.hpp"
@@ -146,10 +147,19 @@ MetricsSource make_metrics_source(MetricsParts p) {
             "The memory this process may use: its cgroup's limit, else the machine's memory.",
             memory_limit_bytes());
     write_roles(p.roles, m);
+    m.family("imd_build_info", "1, labelled with the version this process runs.", "gauge");
+    const MetricLabel version[] = {{"version", p.version}};
+    m.sample("imd_build_info", version, 1);
     if (p.hub != nullptr) {
       m.gauge("imd_ws_connections", "Open WebSocket sessions on this process.", d(p.hub->size()));
     }
     if (p.readiness != nullptr) write_readiness(*p.readiness, m);
+    if (p.guard != nullptr) p.guard->write_metrics(m);
+    if (p.shedding != nullptr) {
+      m.family("imd_shed_total", "Non-core events dropped while degraded, by kind.", "counter");
+      const MetricLabel typing[] = {{"what", "typing"}};
+      m.sample("imd_shed_total", typing, d(p.shedding->shed()));
+    }
     if (p.local_queue != nullptr) write_local_queue(*p.local_queue, m);
     if (p.nats_queue != nullptr) write_nats(p.nats_queue->stats(), m);
     if (p.sqlite) write_wal_metrics(p.sqlite->wal_status(), m);

@@ -11,6 +11,8 @@
 
 namespace imd {
 
+class DependencyGuard;
+class SheddingPusher;
 class LocalQueue;
 class Readiness;
 class NatsQueue;
@@ -38,6 +40,12 @@ struct MetricsParts {
   // Each scrape runs the readiness checks (cached for a second): imd_ready, imd_draining and
   // imd_dependency_up{dependency} (store, redis, nats, etcd, queue).
   Readiness* readiness = nullptr;
+  // imd_breaker_state{dependency} and the breakers' transitions and refusals.
+  DependencyGuard* guard = nullptr;
+  // imd_shed_total{what="typing"}: typing indicators dropped while degraded.
+  const SheddingPusher* shedding = nullptr;
+  // imd_build_info{version} 1.
+  std::string version;
 };
 
 // The parts must outlive the source (App::Parts owns both).

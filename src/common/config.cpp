@@ -60,6 +60,8 @@ const std::vector<Field>& fields() {
       NUM("shutdown_timeout_s", c.shutdown_timeout_s,
           "SIGTERM: seconds WebSockets get to finish their close (a second signal: at once)"),
       STR("log_level", c.log_level, "debug|info|warn|error"),
+      STR("version", c.version,
+          "version this process registers and shows on /readyz (empty: the build's)"),
       STR("store", c.store, "store engine: sqlite (standalone) | mysql"),
       STR("cache", c.cache, "inbox/routes/cache engine: memory (standalone) | redis"),
       STR("roles", c.roles, "what this process does: all, or any of gateway,api,logic"),
@@ -80,6 +82,15 @@ const std::vector<Field>& fields() {
       STR("auth.password_hash", c.auth.password_hash, "Argon2id cost: interactive|moderate|min"),
       NUM("auth.hash_threads", c.auth.hash_threads,
           "threads hashing passwords (0: half the cores, at least one)"),
+      NUM("breaker.failures", c.breaker.failures,
+          "failed or slow calls to a dependency in a row that open its circuit breaker"),
+      NUM("breaker.probe_interval_ms", c.breaker.probe_interval_ms,
+          "how often each dependency (store, redis, nats, etcd) is pinged, ms"),
+      NUM("breaker.deadline_ms", c.breaker.deadline_ms,
+          "a ping or call without an answer by then counts as failed, ms"),
+      NUM("breaker.open_ms", c.breaker.open_ms,
+          "how long an open breaker refuses calls before a probe, ms (doubles per failed probe)"),
+      NUM("breaker.max_open_ms", c.breaker.max_open_ms, "the longest open period, ms"),
       STR("sqlite.synchronous", c.sqlite.synchronous, "NORMAL|FULL"),
       NUM("sqlite.read_connections", c.sqlite.read_connections, "read-only SQLite connections"),
       NUM("sqlite.checkpoint_restart_bytes", c.sqlite.checkpoint_restart_bytes,
@@ -274,6 +285,20 @@ Result<void> validate(const Config& c) {
   }
   if (c.shutdown_timeout_s < 0 || c.shutdown_timeout_s > 300) {
     return bad("shutdown_timeout_s must be in 0..300");
+  }
+  if (c.version.size() > 64) return bad("version must be at most 64 characters");
+  for (char ch : c.version) {
+    if (ch <= ' ' || ch > '~') return bad("version must be printable ASCII without spaces");
+  }
+  if (c.breaker.failures < 1 || c.breaker.failures > 1000) {
+    return bad("breaker.failures must be in 1..1000");
+  }
+  if (c.breaker.probe_interval_ms < 10 || c.breaker.deadline_ms < 10 || c.breaker.open_ms < 10 ||
+      c.breaker.max_open_ms < c.breaker.open_ms || c.breaker.max_open_ms > 600000 ||
+      c.breaker.probe_interval_ms > 600000 || c.breaker.deadline_ms > 600000) {
+    return bad(
+        "breaker: probe_interval_ms, deadline_ms and open_ms must be at least 10, "
+        "max_open_ms between open_ms and 600000");
   }
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
       c.log_level != "error") {

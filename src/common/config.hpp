@@ -152,7 +152,18 @@ struct SearchConfigSection {
   std::int64_t burst = 20;
 };
 
+// Circuit breakers per dependency (docs/operations.md, "Degradation and circuit breaking").
+struct BreakerConfigSection {
+  std::int64_t failures = 3;             // failed or slow probes/calls in a row that open it
+  std::int64_t probe_interval_ms = 500;  // each dependency is pinged this often
+  std::int64_t deadline_ms = 1000;       // a ping without an answer by then is a failure
+  std::int64_t open_ms = 1000;           // first open period; doubles per failed probe
+  std::int64_t max_open_ms = 8000;
+};
+
 struct Config {
+  // What this process registers and reports as its version (empty: the build's, IMD_VERSION).
+  std::string version;
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "./data";
   std::string web_root;  // static web client; empty: <exe dir>/../web/dist if present
@@ -169,6 +180,7 @@ struct Config {
   // Peers (load balancers) whose X-Forwarded-For is believed: comma-separated IPs.
   std::string trusted_proxies;
   AuthConfig auth;
+  BreakerConfigSection breaker;
   SqliteConfigSection sqlite;
   MysqlConfigSection mysql;
   RedisConfigSection redis;

@@ -47,13 +47,24 @@ struct EtcdRegistry::Impl {
     client = std::make_unique<EtcdClient>(EtcdOptions{opt.endpoints, opt.call_timeout});
     ids_dir = opt.prefix + "ids/";
     nodes_dir = opt.prefix + "nodes/";
+    versions_dir = opt.prefix + "versions/";
     logic_dir = opt.prefix + "logic/";
     parts_dir = opt.prefix + "partitions/";
   }
 
   EtcdRegistryOptions opt;
   std::unique_ptr<EtcdClient> client;
-  std::string ids_dir, nodes_dir, logic_dir, parts_dir;
+  std::string ids_dir, nodes_dir, versions_dir, logic_dir, parts_dir;
+
+  // The node entry, then its version beside it (NodeInfo::version), under the lease.
+  Result<void> put_self(const NodeInfo& self, std::int64_t lease) {
+    auto put = client->put(nodes_dir + std::to_string(self.id), encode_node(self), lease);
+    if (!put) return put.error();
+    if (self.version.empty()) return {};
+    auto v = client->put(versions_dir + std::to_string(self.id), self.version, lease);
+    if (!v) return v.error();
+    return {};
+  }
 
   std::mutex mu;
   std::condition_variable cv;
@@ -383,8 +394,7 @@ Result<std::uint32_t> EtcdRegistry::start(NodeInfo self, std::uint32_t max_id, L
   auto id = m.take_id(max_id, lease->id);
   if (!id) return fail(id.error(), lease->id);
   self.id = *id;
-  auto put = m.client->put(m.nodes_dir + std::to_string(*id), encode_node(self), lease->id);
-  if (!put) return fail(put.error(), lease->id);
+  if (auto put = m.put_self(self, lease->id); !put) return fail(put.error(), lease->id);
 
   {
     std::lock_guard lock(m.mu);
@@ -419,8 +429,7 @@ Result<void> EtcdRegistry::announce(NodeInfo self) {
     self.id = m.id;
     lease = m.lease;
   }
-  auto r = m.client->put(m.nodes_dir + std::to_string(self.id), encode_node(self), lease);
-  if (!r) return r.error();
+  if (auto r = m.put_self(self, lease); !r) return r.error();
   std::lock_guard lock(m.mu);
   m.nodes[self.id] = std::move(self);  // the watch brings the same soon; answer it already
   return {};

@@ -91,7 +91,7 @@ EtcdRegistryOptions registry_options(std::vector<std::string> endpoints, std::st
 }
 
 NodeInfo node_info(const std::string& addr) {
-  return NodeInfo{0, {"gateway", "logic"}, addr};
+  return NodeInfo{0, {"gateway", "logic"}, addr, "0.1.0-test"};
 }
 
 // ---- ownership bookkeeping shared by the partition tests
@@ -473,8 +473,18 @@ TEST(EtcdRegistry, DistinctIdsAndEachSeesTheOther) {
   EXPECT_EQ(b.node(*ia)->roles, (std::vector<std::string>{"gateway", "logic"}));
   EXPECT_EQ(a.nodes().size(), 2u);
 
-  // announce() rewrites the entry under the same id.
-  ASSERT_TRUE(b.announce(NodeInfo{12345, {"gateway"}, "10.0.0.2:9999"}).ok());
+  // announce() rewrites the entry under the same id, and the version beside it.
+  NodeInfo again{12345, {"gateway"}, "10.0.0.2:9999", "9.8.7-canary"};
+  ASSERT_TRUE(b.announce(again).ok());
+  EtcdClient raw(EtcdOptions{fixture_endpoints(), 3000ms});
+  auto version = raw.get(pre + "versions/" + std::to_string(*ib));
+  ASSERT_TRUE(version.ok()) << version.error().message;
+  ASSERT_EQ(version->kvs.size(), 1u);
+  EXPECT_EQ(version->kvs[0].value, "9.8.7-canary");
+  // The entry itself stays in the format older nodes read (no version field in it).
+  auto entry = raw.get(pre + "nodes/" + std::to_string(*ib));
+  ASSERT_TRUE(entry.ok() && entry->kvs.size() == 1u);
+  EXPECT_EQ(entry->kvs[0].value.find("version"), std::string::npos) << entry->kvs[0].value;
   EXPECT_TRUE(eventually(
       [&] {
         auto n = a.node(*ib);

@@ -92,15 +92,15 @@ TEST(RendezvousUnit, WeightsDifferPerPair) {
 }
 
 TEST(NodeCodecUnit, RoundTrip) {
-  NodeInfo n{7, {"gateway", "logic"}, "10.0.0.5:7001"};
+  NodeInfo n{7, {"gateway", "logic"}, "10.0.0.5:7001", ""};
   auto d = decode_node(encode_node(n));
   ASSERT_TRUE(d.ok()) << d.error().message;
   EXPECT_EQ(*d, n);
-  NodeInfo empty{0, {}, ""};
+  NodeInfo empty{0, {}, "", ""};
   auto e = decode_node(encode_node(empty));
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(*e, empty);
-  NodeInfo big{4294967295u, {"api"}, "[::1]:1"};
+  NodeInfo big{4294967295u, {"api"}, "[::1]:1", ""};
   auto b = decode_node(encode_node(big));
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(*b, big);
@@ -152,7 +152,8 @@ TEST(NodeCodecUnit, RegistryIds) {
 TEST(StaticRegistryUnit, OneNodeOwnsEverything) {
   StaticRegistry reg(5);
   bool lost = false;
-  auto id = reg.start(NodeInfo{0, {"gateway", "logic"}, "127.0.0.1:1"}, 1023, [&] { lost = true; });
+  auto id =
+      reg.start(NodeInfo{0, {"gateway", "logic"}, "127.0.0.1:1", ""}, 1023, [&] { lost = true; });
   ASSERT_TRUE(id.ok());
   EXPECT_EQ(*id, 5u);
   ASSERT_TRUE(reg.node(5).has_value());
@@ -161,7 +162,7 @@ TEST(StaticRegistryUnit, OneNodeOwnsEverything) {
   EXPECT_FALSE(reg.node(4).has_value());
   ASSERT_EQ(reg.nodes().size(), 1u);
 
-  ASSERT_TRUE(reg.announce(NodeInfo{99, {"gateway"}, "127.0.0.1:2"}).ok());
+  ASSERT_TRUE(reg.announce(NodeInfo{99, {"gateway"}, "127.0.0.1:2", ""}).ok());
   EXPECT_EQ(reg.node(5)->push_address, "127.0.0.1:2");
   EXPECT_FALSE(reg.node(99).has_value());
 

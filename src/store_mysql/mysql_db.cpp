@@ -11,6 +11,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/breaker.hpp"
 #include "store_mysql/mysql_migrations.hpp"
 
 namespace imd {
@@ -374,6 +375,9 @@ void MysqlDatabase::Pool::add(std::unique_ptr<MysqlConnection> conn) {
 }
 
 Result<MysqlDatabase::Pool::Lease> MysqlDatabase::Pool::acquire(bool fresh) {
+  if (Breaker* b = breaker.load(std::memory_order_acquire); b != nullptr && b->refusing()) {
+    return b->refusal();
+  }
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.acquire_timeout_ms);
   std::unique_ptr<MysqlConnection> stale;  // closed outside the lock

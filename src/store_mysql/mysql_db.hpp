@@ -40,6 +40,8 @@
 
 namespace imd {
 
+class Breaker;  // common/breaker.hpp
+
 struct MysqlConfig {
   std::string host = "127.0.0.1";
   unsigned port = 3306;
@@ -224,6 +226,11 @@ class MysqlDatabase {
   auto write(F&& fn) -> std::invoke_result_t<F&, MysqlConnection&>;
 
   const MysqlConfig& config() const { return config_; }
+  // From now on read() and write() are refused at once (the breaker's unavailable, with its
+  // retry-after) while `breaker` refuses: a stalled server costs callers nothing instead of a
+  // read timeout each. The breaker is fed by the composition root's probe (DependencyGuard).
+  // Set once, before serving; the breaker must outlive this database's use.
+  void guard_with(Breaker* breaker) { pool_.breaker.store(breaker, std::memory_order_release); }
   int schema_version() const { return schema_version_; }
   int migrations_applied() const { return migrations_applied_; }
   // Counters since construction.
@@ -253,6 +260,7 @@ class MysqlDatabase {
     };
 
     Pool(const MysqlConfig& config) : config_(config) {}
+    std::atomic<Breaker*> breaker{nullptr};  // guard_with()
     void add(std::unique_ptr<MysqlConnection> conn);
     // unavailable when no connection frees up within acquire_timeout_ms or a new one cannot
     // be opened. `fresh`: a newly opened connection, never an idle one (after a lost one).

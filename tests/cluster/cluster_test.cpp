@@ -8,6 +8,7 @@
 // cluster.sh), IMD_TEST_CLUSTER_SCRIPT, and cluster.sh's own IMD_CLUSTER_* variables. Without
 // IMD_TEST_CLUSTER_ENV the suite is skipped.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -98,8 +99,50 @@ class Cluster : public ::testing::Test {
     return out;
   }
 
+  // One sample of a gateway's /metrics, or -1 when it is not there.
+  double metric(const std::string& node_name, const std::string& series) {
+    auto e = node(node_name);
+    Http h(e.host, e.port);
+    auto r = h.get("/metrics");
+    if (r.status != 200) return -1;
+    auto at = r.body.find("\n" + series + " ");
+    if (at == std::string::npos) return -1;
+    return std::stod(r.body.substr(at + series.size() + 2));
+  }
+
+  // The pid of a service cluster.sh started (services/<name>.env holds it as `var`).
+  pid_t service_pid(const std::string& name, const std::string& var) {
+    std::ifstream in(state_.at("CLUSTER_DIR") + "/services/" + name + ".env");
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind(var + "=", 0) == 0)
+        return static_cast<pid_t>(std::stol(line.substr(var.size() + 1)));
+    }
+    ADD_FAILURE() << "no " << var << " in services/" << name << ".env";
+    return 0;
+  }
+
+  void breaker_drill(const std::string& service, const std::string& pid_var,
+                     const std::string& dependency);
+
   std::map<std::string, std::string> state_;
   Endpoint nginx_;
+};
+
+// SIGSTOP on a service, SIGCONT when resumed or at the end of the scope (a failed assertion
+// must not leave the cluster paused).
+class Paused {
+ public:
+  explicit Paused(pid_t pid) : pid_(pid) {
+    if (pid_ > 0) ::kill(pid_, SIGSTOP);
+  }
+  ~Paused() { resume(); }
+  void resume() {
+    if (pid_ > 0) ::kill(pid_, SIGCONT);
+    pid_ = 0;
+  }
+
+ private:
+  pid_t pid_;
 };
 
 // A member's view of a channel: messages by seq, duplicates dropped as a client drops them
@@ -398,6 +441,171 @@ TEST_F(Cluster, KillNineLogicWorkerLosesNoAckedMessageAndKeepsOrder) {
     }
   }
   cluster("start logic1");
+}
+
+// A dependency every send needs stalls (SIGSTOP): its breaker opens on the gateway, which
+// answers sends at once with `unavailable` naming the open circuit, instead of queuing them;
+// after SIGCONT the breaker closes, the refused sends are retried with their cids (as a client
+// does), and every send ends ACKed, stored once, in seq order, delivered in order.
+void Cluster::breaker_drill(const std::string& service, const std::string& pid_var,
+                            const std::string& dependency) {
+  Http h = http();
+  auto a = make_account(h, "brk-a-" + dependency), b = make_account(h, "brk-b-" + dependency);
+  auto wa = connect_to(node("GATEWAY1"), a);
+  auto wb = connect_to(node("GATEWAY2"), b);
+  const std::string state = "imd_breaker_state{dependency=\"" + dependency + "\"}";
+  ASSERT_EQ(metric("GATEWAY1", state), 0) << "closed before the drill";
+
+  std::vector<std::string> cids;               // every cid sent, in first-send order
+  std::map<std::string, std::uint64_t> acked;  // cid -> seq of its `sent`
+  std::set<std::string> to_retry;              // answered `unavailable`, not ACKed yet
+  std::size_t refused_by_breaker = 0;
+  Receiver rx;
+  auto send_new = [&] {
+    cids.push_back("k" + std::to_string(cids.size()));
+    wa->send(send_dm(cids.back(), b.id, "m" + cids.back()));
+  };
+  // Reads alice's frames for `ms`; every error must be an `unavailable` the client may retry.
+  auto pump = [&](std::chrono::milliseconds ms) {
+    auto until = std::chrono::steady_clock::now() + ms;
+    while (std::chrono::steady_clock::now() < until) {
+      auto f = wa->recv(20ms);
+      if (f && is_op(*f, "sent")) {
+        acked[str(*f, "cid")] = num(*f, "seq");
+        to_retry.erase(str(*f, "cid"));
+      } else if (f && is_op(*f, "error")) {
+        ASSERT_EQ(str(*f, "code"), "unavailable") << bj::serialize(*f);
+        if (!acked.count(str(*f, "cid"))) to_retry.insert(str(*f, "cid"));
+        if (str(*f, "message").find(dependency + " is unavailable (circuit open)") !=
+            std::string::npos) {
+          ++refused_by_breaker;
+        }
+      }
+      while (auto g = wb->recv(0ms)) rx.take(*g);
+    }
+  };
+  // The cluster may still be settling after the test before (a resumed engine, partitions
+  // moving): the first sends get a minute.
+  for (int i = 0; i < 5; ++i) send_new();
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (acked.size() < 5 && std::chrono::steady_clock::now() < deadline) {
+    for (const auto& cid : to_retry) wa->send(send_dm(cid, b.id, "m" + cid));
+    pump(1s);
+  }
+  ASSERT_EQ(acked.size(), 5u) << "no `sent` before the drill";
+
+  Paused paused(service_pid(service, pid_var));
+  // The probe's deadline is 1 s and 3 failures open the breaker: within seconds.
+  deadline = std::chrono::steady_clock::now() + 30s;
+  while (refused_by_breaker == 0 && std::chrono::steady_clock::now() < deadline) {
+    send_new();
+    pump(200ms);
+  }
+  ASSERT_GT(refused_by_breaker, 0u) << "no send was refused by the " << dependency << " breaker";
+  // Open, or half-open while a probe waits for the stopped engine: not closed.
+  EXPECT_NE(metric("GATEWAY1", state), 0) << "closed while " << service << " is stopped";
+  // While not closed, a send is answered at once (not after an engine timeout).
+  const std::size_t before = refused_by_breaker;
+  send_new();
+  pump(500ms);
+  EXPECT_GT(refused_by_breaker, before) << "a send while open was not refused within 500 ms";
+  paused.resume();
+
+  // Recovery: resend what was refused (same cid) until every send is ACKed.
+  deadline = std::chrono::steady_clock::now() + 120s;
+  while (acked.size() < cids.size() && std::chrono::steady_clock::now() < deadline) {
+    for (const auto& cid : to_retry) wa->send(send_dm(cid, b.id, "m" + cid));
+    pump(1s);
+  }
+  ASSERT_EQ(acked.size(), cids.size()) << to_retry.size() << " sends still refused";
+  EXPECT_GE(metric("GATEWAY1", "imd_breaker_transitions_total{dependency=\"" + dependency +
+                                   "\",to=\"closed\"}"),
+            1);
+  // Every process's breaker closes again, each at its own next probe (an open period doubles
+  // up to breaker.max_open_ms, 8 s, while the engine stays away): the api's too, before the
+  // history is read through it.
+  for (const char* n : {"GATEWAY1", "GATEWAY2", "API", "LOGIC1", "LOGIC2"}) {
+    auto until = std::chrono::steady_clock::now() + 30s;
+    while (metric(n, state) != 0 && std::chrono::steady_clock::now() < until) pump(100ms);
+    EXPECT_EQ(metric(n, state), 0) << n << ": not closed again after " << service << " resumed";
+  }
+  // Stored once each, dense seqs, each with the seq its ACK named.
+  auto stored = history("/api/v1/dms/" + b.id + "/messages", a.access);
+  ASSERT_EQ(stored.size(), cids.size());
+  std::set<std::string> seen;
+  for (std::size_t j = 0; j < stored.size(); ++j) {
+    EXPECT_EQ(num(stored[j], "seq"), j + 1);
+    const auto cid = str(stored[j], "cid");
+    EXPECT_TRUE(seen.insert(cid).second) << cid << " stored twice";
+    EXPECT_EQ(acked[cid], j + 1) << cid;
+  }
+  // The recipient got every message once, in order.
+  deadline = std::chrono::steady_clock::now() + 30s;
+  while (rx.last < cids.size() && std::chrono::steady_clock::now() < deadline) {
+    if (auto g = wb->recv(1s)) rx.take(*g);
+  }
+  EXPECT_TRUE(rx.error.empty()) << rx.error;
+  EXPECT_EQ(rx.last, cids.size());
+}
+
+// The canary route of cluster.sh (nginx asks the api whose connection it is, then routes by
+// allow list and split_clients share): 0% sends everyone but the allow list to the stable
+// gateway, 100% everyone to the canary; any share keeps each user on one side; `canary off`
+// (the rollback) brings round robin back.
+TEST_F(Cluster, CanaryRouteSendsTheChosenUsersToTheCanaryGateway) {
+  Http h = http();
+  std::vector<Account> users;
+  for (int i = 0; i < 12; ++i) users.push_back(make_account(h, "canary" + std::to_string(i)));
+  // Whatever fails, the route is rolled back for the tests after this one.
+  std::shared_ptr<void> off(nullptr, [this](void*) { cluster("canary off"); });
+  const std::string opened = "imd_ws_connections_opened_total";
+  std::vector<std::unique_ptr<Ws>> open;
+  // Which gateway took the user's next connection through nginx: 1 (stable) or 2 (canary),
+  // by whose count of opened sessions went up (a monotonic counter: closes do not disturb it).
+  auto land = [&](const Account& a) -> int {
+    const double g1 = metric("GATEWAY1", opened), g2 = metric("GATEWAY2", opened);
+    open.push_back(connect_to(nginx_, a));
+    const double n1 = metric("GATEWAY1", opened), n2 = metric("GATEWAY2", opened);
+    EXPECT_EQ(n1 + n2, g1 + g2 + 1) << "one connection, one session";
+    return n2 > g2 ? 2 : 1;
+  };
+
+  cluster("canary 0 " + users[0].id + "," + users[1].id);
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_EQ(land(users[0]), 2) << "allow-listed";
+    EXPECT_EQ(land(users[1]), 2) << "allow-listed";
+    for (int i = 2; i < 6; ++i) EXPECT_EQ(land(users[i]), 1) << "user " << i << " at 0%";
+  }
+  open.clear();
+
+  cluster("canary 100");
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(land(users[i]), 2) << "user " << i << " at 100%";
+  open.clear();
+
+  cluster("canary 50");
+  int canary = 0;
+  for (const auto& u : users) {
+    const int first = land(u);
+    EXPECT_EQ(land(u), first) << "a user stays on one side of the split";
+    canary += first == 2 ? 1 : 0;
+  }
+  // 12 users at 50%: all on one side has a chance of 1 in 2048.
+  EXPECT_GT(canary, 0);
+  EXPECT_LT(canary, 12);
+  open.clear();
+
+  cluster("canary off");
+  std::set<int> sides;
+  for (int i = 0; i < 4; ++i) sides.insert(land(users[0]));
+  EXPECT_EQ(sides.size(), 2u) << "round robin over both gateways after the rollback";
+}
+
+TEST_F(Cluster, StalledMariaDbOpensTheStoreBreakerSendsAreRefusedThenNothingIsLost) {
+  breaker_drill("mariadb", "MARIADB_PID", "store");
+}
+
+TEST_F(Cluster, StalledNatsOpensItsBreakerSendsAreRefusedThenNothingIsLost) {
+  breaker_drill("nats", "NATS_PID", "nats");
 }
 
 }  // namespace

@@ -24,6 +24,10 @@ struct NodeInfo {
   std::uint32_t id = 0;            // the leased worker id: snowflake worker id and ConnRef::node
   std::vector<std::string> roles;  // "gateway", "api", "logic"
   std::string push_address;        // host:port of the gateway's gRPC Push service; empty if none
+  // The process's version (rolling upgrades). Written beside the entry (EtcdRegistry: the key
+  // <prefix>versions/<id>, same lease), not in it: the entry's readers refuse unknown fields,
+  // and an older node must keep reading a newer one's entry (docs/operations.md, "Versions").
+  std::string version;
   bool operator==(const NodeInfo&) const = default;
 };
 
