@@ -317,9 +317,9 @@ DROP TABLE IF EXISTS inbox;
 )sql";
 
 constexpr SqliteMigration kMigrations[] = {
-    {1, kV1Store},         {2, kV2Inbox},         {3, kV3Changes},      {4, kV4Access},
-    {5, kV5Files},         {6, kV6Search},        {7, kV7AccountState}, {8, kV8ChannelLifecycle},
-    {9, kV9People},        {10, kV10Images},      {11, kV11SearchQueue}, {12, kV12NoInboxRows},
+    {1, kV1Store},  {2, kV2Inbox},    {3, kV3Changes},       {4, kV4Access},
+    {5, kV5Files},  {6, kV6Search},   {7, kV7AccountState},  {8, kV8ChannelLifecycle},
+    {9, kV9People}, {10, kV10Images}, {11, kV11SearchQueue}, {12, kV12NoInboxRows},
 };
 
 constexpr std::string_view kCreateVersionTable =

@@ -366,9 +366,8 @@ constexpr std::string_view kV9Images[] = {
 };
 
 constexpr MysqlMigration kMigrations[] = {
-    {1, kV1Store},  {2, kV2Changes},      {3, kV3Access},           {4, kV4Files},
-    {5, kV5Search}, {6, kV6AccountState}, {7, kV7ChannelLifecycle}, {8, kV8People},
-    {9, kV9Images},
+    {1, kV1Store},        {2, kV2Changes},          {3, kV3Access}, {4, kV4Files},  {5, kV5Search},
+    {6, kV6AccountState}, {7, kV7ChannelLifecycle}, {8, kV8People}, {9, kV9Images},
 };
 
 constexpr std::string_view kCreateVersionTable =
