@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -198,13 +199,13 @@ struct App::Parts {
     ml.max_message_bytes = static_cast<std::size_t>(config.limits.max_message_bytes);
     ml.dm_shared_space_only = config.limits.dm_policy == "shared_space";
     ml.channel_mentions_by_members = config.limits.channel_mentions == "members";
-    // Typing indicators are shed first while degraded: a breaker not closed, or the local send
-    // queue over half full.
-    shedding = std::make_unique<SheddingPusher>(
-        *pusher, [g = guard.get(), q = local_queue,
-                  half = static_cast<std::size_t>(config.limits.queue_capacity) / 2] {
-          return g->degraded() || (q != nullptr && q->depth() > half);
-        });
+    // Non-core work is shed first while degraded (a breaker not closed, or the local send
+    // queue over half full): typing indicators are dropped, the search indexer waits.
+    degraded = [g = guard.get(), q = local_queue,
+                half = static_cast<std::size_t>(config.limits.queue_capacity) / 2] {
+      return g->degraded() || (q != nullptr && q->depth() > half);
+    };
+    shedding = std::make_unique<SheddingPusher>(*pusher, degraded);
     messaging = std::make_unique<MessagingService>(*store, *inbox, *guarded_queue,
                                                    MessagingCaches{*members, *users, *cursors},
                                                    *routes, *shedding, *ids, clock, ml);
@@ -222,9 +223,10 @@ struct App::Parts {
     build_readiness();
     ::imd::metrics::imd().set_engines(
         config.store, config.cache == "redis" ? "redis" : config.store, config.cache);
-    metrics = make_metrics_source(MetricsParts{
-        roles, hub.get(), local_queue, nats_queue, sqlite, redis_client, push_server.get(),
-        remote_pusher.get(), readiness.get(), guard.get(), shedding.get(), version()});
+    metrics = make_metrics_source(MetricsParts{roles, hub.get(), local_queue, nats_queue, sqlite,
+                                               redis_client, push_server.get(), remote_pusher.get(),
+                                               readiness.get(), guard.get(), shedding.get(),
+                                               sqlite_search, version()});
     rest = std::make_unique<api::RestApi>(
         api::Services{*auth, *spaces, *messaging, clock, &metrics, admin.get(), readiness.get(),
                       files.get(), search_service.get(), presence.get(), version()},
@@ -556,6 +558,7 @@ struct App::Parts {
   std::unique_ptr<rpc::RemotePusher> remote_pusher;
   std::unique_ptr<rpc::PushServer> push_server;
   Pusher* pusher = nullptr;                  // the Hub, or the remote pusher
+  std::function<bool()> degraded;            // what sheds non-core work (typing, search indexing)
   std::unique_ptr<SheddingPusher> shedding;  // `pusher` as MessagingService sees it
   std::unique_ptr<TokenIssuer> tokens;
   std::unique_ptr<AuthService> auth;
@@ -609,7 +612,7 @@ std::string App::start() {
   }
   // Uploads never sent are swept by the processes that take uploads.
   if (p.roles.api) p.files->start();
-  if (p.sqlite_search) p.sqlite_search->start();
+  if (p.sqlite_search) p.sqlite_search->start(p.degraded);
   if (p.mysql_search && p.roles.logic) p.mysql_search->start_backfill();
   return p.server->start();
 }
@@ -645,8 +648,13 @@ void App::run_until_signal() {
     });
     p_->readiness->set_draining();
     p_->server->stop_accepting();
+    // The whole drain has shutdown_timeout_s: storing what was accepted may take all of it (a
+    // slow store), the closing handshakes get at least a second after that.
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(p_->config.shutdown_timeout_s);
     // Store what was accepted and push those ACKs, then close every WebSocket with 1001 behind
     // them (a client that misses one retries with the same cid: it is not stored twice).
+    if (p_->local_queue) p_->local_queue->drain_until(deadline);
     p_->queue->stop();
     p_->messaging->stop();  // writes the delivery ACKs gathered so far
     p_->files->stop();
@@ -656,8 +664,7 @@ void App::run_until_signal() {
     refresh.cancel();
     accounts.cancel();
     p_->server->close_connections();
-    wait_closed(std::chrono::steady_clock::now() +
-                std::chrono::seconds(p_->config.shutdown_timeout_s));
+    wait_closed(std::max(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(1)));
   });
   // Routes in Redis expire unless refreshed: refresh this process's live connections every
   // third of their TTL, on the blocking pool (one pipelined call).

@@ -14,6 +14,7 @@
 #include "rpc/remote_pusher.hpp"
 #include "store/sqlite_checkpointer.hpp"
 #include "store/sqlite_db.hpp"
+#include "store/sqlite_search.hpp"
 
 namespace imd {
 namespace {
@@ -159,6 +160,10 @@ MetricsSource make_metrics_source(MetricsParts p) {
       m.family("imd_shed_total", "Non-core events dropped while degraded, by kind.", "counter");
       const MetricLabel typing[] = {{"what", "typing"}};
       m.sample("imd_shed_total", typing, d(p.shedding->shed()));
+      if (p.sqlite_search != nullptr) {
+        const MetricLabel indexing[] = {{"what", "search_indexing"}};
+        m.sample("imd_shed_total", indexing, d(p.sqlite_search->held()));
+      }
     }
     if (p.local_queue != nullptr) write_local_queue(*p.local_queue, m);
     if (p.nats_queue != nullptr) write_nats(p.nats_queue->stats(), m);

@@ -17,6 +17,7 @@ class LocalQueue;
 class Readiness;
 class NatsQueue;
 class SqliteDatabase;
+class SqliteSearch;
 namespace gateway {
 class Hub;
 }
@@ -44,6 +45,8 @@ struct MetricsParts {
   DependencyGuard* guard = nullptr;
   // imd_shed_total{what="typing"}: typing indicators dropped while degraded.
   const SheddingPusher* shedding = nullptr;
+  // imd_shed_total{what="search_indexing"}: indexer passes postponed while degraded.
+  const SqliteSearch* sqlite_search = nullptr;
   // imd_build_info{version} 1.
   std::string version;
 };

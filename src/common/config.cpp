@@ -58,7 +58,8 @@ const std::vector<Field>& fields() {
       NUM("blocking_threads", c.blocking_threads,
           "threads for store calls (passwords hash on auth.hash_threads)"),
       NUM("shutdown_timeout_s", c.shutdown_timeout_s,
-          "SIGTERM: seconds WebSockets get to finish their close (a second signal: at once)"),
+          "SIGTERM: seconds to store accepted sends and close WebSockets (a second signal: at "
+          "once)"),
       STR("log_level", c.log_level, "debug|info|warn|error"),
       STR("version", c.version,
           "version this process registers and shows on /readyz (empty: the build's)"),

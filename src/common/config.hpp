@@ -170,7 +170,7 @@ struct Config {
   std::int64_t worker_id = 0;
   std::int64_t threads = 0;             // I/O threads; 0 = number of cores
   std::int64_t blocking_threads = 4;    // store / password hashing pool
-  std::int64_t shutdown_timeout_s = 5;  // SIGTERM: how long WebSockets get to close
+  std::int64_t shutdown_timeout_s = 5;  // SIGTERM: the drain's budget (docs/operations.md)
   std::string log_level = "info";
   std::string store = "sqlite";     // sqlite | mysql
   std::string cache = "memory";     // memory | redis (inbox, routes and caches)

@@ -1,5 +1,6 @@
 #include "queue/local_queue.hpp"
 
+#include "common/log.hpp"
 #include "common/thread_name.hpp"
 
 namespace imd {
@@ -44,6 +45,11 @@ void LocalQueue::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void LocalQueue::drain_until(std::chrono::steady_clock::time_point deadline) {
+  std::lock_guard lock(mu_);
+  drain_deadline_ = deadline;
+}
+
 std::size_t LocalQueue::depth() const {
   std::lock_guard lock(mu_);
   return items_.size();
@@ -56,6 +62,13 @@ void LocalQueue::run() {
       std::unique_lock lock(mu_);
       ready_.wait(lock, [&] { return stopping_ || !items_.empty(); });
       if (items_.empty()) return;  // stopping and drained
+      if (stopping_ && std::chrono::steady_clock::now() >= drain_deadline_) {
+        LOG_WARN("shutdown: " << items_.size()
+                              << " accepted sends were not stored in time; they were never"
+                                 " ACKed and their senders resend them");
+        items_.clear();
+        return;
+      }
       if (linger_.count() > 0 && items_.size() < batch_max_) {
         // Let the batch fill for a moment: one transaction and, above all, one write per
         // connection for everything that arrives meanwhile (a channel's 500 members get the

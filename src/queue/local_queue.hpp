@@ -32,7 +32,12 @@ class LocalQueue final : public Queue {
   // One process holds the queue: there is nobody to redeliver to after a failure.
   bool redelivers() const override { return false; }
   void start(Consumer consumer) override;
+  // Stores what is queued, then returns. With a deadline set by drain_until(), what is still
+  // queued when it passes is dropped (logged): those sends were never ACKed, so their senders
+  // resend them with the same cid after reconnecting; a slow or failing store cannot hold a
+  // shutdown for longer than the operator allowed.
   void stop() override;
+  void drain_until(std::chrono::steady_clock::time_point deadline);
 
   std::size_t depth() const;
   // created_at of the oldest waiting message (0: none waiting), for imd_queue_oldest_age_seconds.
@@ -50,6 +55,8 @@ class LocalQueue final : public Queue {
   std::condition_variable full_;
   std::deque<NewMessage> items_;
   bool stopping_ = false;
+  std::chrono::steady_clock::time_point drain_deadline_ =
+      std::chrono::steady_clock::time_point::max();
   std::thread thread_;
 };
 

@@ -93,5 +93,45 @@ TEST(LocalQueue, LingerGathersMessagesThatArriveMeanwhileIntoOneBatch) {
   EXPECT_EQ(batches[0], 4u);
 }
 
+// A store that stalls cannot hold a shutdown past its deadline: what is still queued then is
+// dropped (never ACKed: the senders resend it), the batch in hand is finished.
+TEST(LocalQueue, StopDropsWhatIsLeftOnceTheDrainDeadlinePassed) {
+  LocalQueue q(1000000, 1);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false, released = false;
+  std::atomic<int> consumed{0};
+  q.start([&](std::vector<NewMessage>& batch) {
+    std::unique_lock lock(mu);
+    started = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return released; });
+    consumed += static_cast<int>(batch.size());
+    return Queue::Outcome::done;
+  });
+  for (Id i = 1; i <= 10; ++i) ASSERT_TRUE(q.publish(msg(i)));
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return started; });  // the first message is in the consumer's hands
+  }
+  q.drain_until(std::chrono::steady_clock::now());  // already passed
+  std::thread stopper([&] { q.stop(); });
+  // stop() has begun once publishing is refused as shutting down (what is accepted until then
+  // is queued behind the stalled batch, and dropped with the rest).
+  for (;;) {
+    auto r = q.publish(msg(99));
+    if (!r && r.error().code == Errc::unavailable) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  {
+    std::lock_guard lock(mu);
+    released = true;
+  }
+  cv.notify_all();
+  stopper.join();
+  EXPECT_EQ(consumed.load(), 1);
+  EXPECT_EQ(q.depth(), 0u);
+}
+
 }  // namespace
 }  // namespace imd

@@ -184,11 +184,16 @@ SqliteSearch::SqliteSearch(std::shared_ptr<SqliteDatabase> db, SqliteSearchOptio
   }
 }
 
-void SqliteSearch::start() {
+void SqliteSearch::start(std::function<bool()> hold) {
   if (indexer_) return;
+  hold_ = std::move(hold);
   indexer_ = std::make_unique<StepThread>(
       "imd-search-idx",
       [this]() -> Result<bool> {
+        if (hold_ && hold_()) {
+          held_.fetch_add(1, std::memory_order_relaxed);
+          return false;  // waits the idle period, then asks again
+        }
         auto more = index_step();
         if (!more.ok() || *more) return more;
         return backfill_step();

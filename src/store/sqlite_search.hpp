@@ -30,7 +30,9 @@
 // Thread-safe. The constructor throws std::runtime_error when the triggers cannot be installed.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "common/step_thread.hpp"
@@ -58,8 +60,10 @@ class SqliteSearch final : public Search {
   Result<SearchPage> search(Id user, const SearchQuery& q) override;
 
   // Runs the indexer on its own thread until the destructor stops it: the queue first, then
-  // the back-fill while there is one.
-  void start();
+  // the back-fill while there is one. While `hold` answers true (the process is degraded) the
+  // indexer waits: the queue keeps what it must index, and a search still indexes a few
+  // batches before it reads.
+  void start(std::function<bool()> hold = {});
   // One indexer transaction of the queue: true when more remains queued.
   Result<bool> index_step();
   // One back-fill chunk: true when more remains.
@@ -68,10 +72,14 @@ class SqliteSearch final : public Search {
   Result<std::int64_t> queued();
   // Whether older messages still wait for the back-fill.
   Result<bool> indexing();
+  // Indexer passes postponed by `hold` (imd_shed_total{what="search_indexing"}).
+  std::uint64_t held() const { return held_.load(std::memory_order_relaxed); }
 
  private:
   std::shared_ptr<SqliteDatabase> db_;
   SqliteSearchOptions options_;
+  std::function<bool()> hold_;
+  std::atomic<std::uint64_t> held_{0};
   std::unique_ptr<StepThread> indexer_;  // last: stopped before the rest goes
 };
 

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -260,6 +261,32 @@ TEST_F(SqliteSearchTest, TheQueueOutlivesARestartAndTheIndexerThreadDrainsIt) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_EQ(indexed(), 43);
+}
+
+// While the process is degraded the indexer waits (the queue keeps everything), then catches up.
+TEST_F(SqliteSearchTest, TheIndexerWaitsWhileHeldAndCatchesUpAfter) {
+  seed_users();
+  SqliteSearchOptions o;
+  o.index_idle_ms = 1;
+  enable(o);
+  std::atomic<bool> hold{true};
+  search_->start([&] { return hold.load(); });
+  store_dms(100, 20, "stored while degraded");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  // Passes asked and postponed after the messages were queued: none of them was indexed.
+  const auto asked = search_->held();
+  while (search_->held() < asked + 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_GE(search_->held(), asked + 3);
+  EXPECT_EQ(*search_->queued(), 20);
+  EXPECT_EQ(indexed(), 0);
+  hold = false;
+  while (*search_->queued() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(*search_->queued(), 0);
+  EXPECT_EQ(indexed(), 20);
 }
 
 TEST_F(SqliteSearchTest, AQueryPastItsTimeBudgetStopsWithUnavailable) {
