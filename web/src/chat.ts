@@ -313,10 +313,12 @@ export class Chat {
     });
     if (a.sound) chime();
     if (!a.notify) return;
-    const from = this.userName(m.from);
-    notify(c.kind === 'dm' ? from : `${from} in # ${this.convTitle(c)}`, m.body, c.key, () => {
-      window.focus();
-      this.openConv(c.key);
+    // A channel's author may not be known yet: the title waits for the name (not "…").
+    void this.users.nameWhenKnown(m.from).then((from) => {
+      notify(c.kind === 'dm' ? from : `${from} in # ${this.convTitle(c)}`, m.body, c.key, () => {
+        window.focus();
+        this.openConv(c.key);
+      });
     });
   }
 
