@@ -289,7 +289,7 @@ function MessageList({ chat, conv }: { chat: Chat; conv: Conv }) {
             <span>This is the start of the conversation.</span>
           )}
         </div>
-        <ol class="msg-list" ref={listRef} onMouseOver={titleOnHover} onFocusIn={titleOnHover}>
+        <ol class="msg-list" ref={listRef} onMouseOver={titleOnHover}>
           {rows.map((r) => (
             <Row key={r.m.seq} m={r.m} head={r.head} day={r.day} unread={r.unread}
                  name={chat.userName(r.m.from)} mine={r.m.from === me} me={me ?? ''} chat={chat}
@@ -386,8 +386,8 @@ function EditBox({ chat, m }: { chat: Chat; m: Msg }) {
 
 /**
  * The hover title of a message time (or "(edited)"): the absolute and the relative time, made
- * when the pointer or the focus comes to it, so a render formats no date and the relative
- * form is right however long the row has been shown.
+ * when the pointer comes to it (one handler on the list), so a render formats no date and the
+ * relative form is right however long the row has been shown.
  */
 function titleOnHover(e: Event): void {
   const t = e.target as Element | null;
