@@ -185,6 +185,16 @@ describe('imd web client: onboarding, attention, settings', () => {
     await waitUntil('the DM chime', () => D.page.evaluate((n) => window.__tones.length > n, tones));
     await waitUntil('the title counts the DM only', async () => (await D.page.title()).startsWith('(1) '));
 
+    // Dan looks at the page with #random open: a DM chimes but needs no notification.
+    await refocus(D.page);
+    await waitUntil('the chime to be over', () => D.page.evaluate(() => Date.now() - window.__tones.at(-1) > 1100));
+    const heard = await D.page.evaluate(() => window.__tones.length);
+    await send(C.page, 'while you look');
+    await waitUntil('a chime', () => D.page.evaluate((n) => window.__tones.length > n, heard));
+    await badge(D.page, `[data-conv="${dm}"]`).filter({ hasText: '2' }).waitFor();
+    assert.equal(await D.page.evaluate(() => window.__notes.length), 2, 'no notification while the page is seen');
+    await unfocus(D.page);
+
     // Sound off: the next DM notifies without a tone.
     const account = await openAccount(D.page);
     await account.getByTestId('pref-sound').uncheck();

@@ -50,7 +50,7 @@ export function Sidebar({ chat }: { chat: Chat }) {
                 onClick={() => setShownTheme(setTheme(nextTheme(shownTheme)))}>
           {THEME_TEXT[shownTheme]}
         </button>
-        {permission === 'default' && (
+        {permission === 'default' && chat.prefs.desktop && (
           <button type="button" class="small"
                   onClick={() => void askNotifications().then(setPermission)}>
             Enable notifications
