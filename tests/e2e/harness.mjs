@@ -286,7 +286,8 @@ const spaceOwners = new Map();
 export async function createSpace(page, name) {
   await inlineForm(page, 'New space', name);
   await page.locator('.space-name', { hasText: name }).waitFor();
-  const id = (await page.locator('.sidebar .hint code').first().textContent()).trim();
+  // The space switcher marks the selected space; its id is on the button (no id is shown).
+  const id = await page.locator('.sidebar [data-space][aria-pressed="true"]', { hasText: name }).getAttribute('data-space');
   spaceOwners.set(id, page);
   return id;
 }

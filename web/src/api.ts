@@ -195,12 +195,6 @@ export class Api {
   deleteChannel(channelId: string) {
     return this.request<void>('DELETE', `/channels/${encodeURIComponent(channelId)}`);
   }
-  channelMembers(channelId: string, after = '0', limit = 100) {
-    return this.request<{ members: Member[]; next_after: string | null }>(
-      'GET',
-      `/channels/${encodeURIComponent(channelId)}/members?after=${encodeURIComponent(after)}&limit=${limit}`,
-    );
-  }
   removeFromChannel(channelId: string, userId: string) {
     return this.request<void>('DELETE', `/channels/${encodeURIComponent(channelId)}/members/${encodeURIComponent(userId)}`);
   }

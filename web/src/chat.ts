@@ -6,8 +6,9 @@
 
 import { Api, ApiError } from './api';
 import { attention, notify } from './attention';
+import { chime } from './sound';
 import type { Conv, Msg } from './model/conversation';
-import { onFrame, onHello, typingNow, type Target } from './model/dispatch';
+import { mentions, onFrame, onHello, typingNow, type Target } from './model/dispatch';
 import { MAX_BODY_BYTES } from './model/outbox';
 
 /** files.max_bytes of a default server (docs/operations.md "Files"); the server decides. */
@@ -18,6 +19,7 @@ import { findPeople } from './model/finder';
 import { History } from './model/history';
 import { Outbox, type Pending } from './model/outbox';
 import { Presence, type PresenceStatus } from './model/presence';
+import { Prefs, alertFor } from './model/prefs';
 import type { Timers } from './model/ports';
 import { Receipts } from './model/receipts';
 import { Users } from './model/users';
@@ -74,6 +76,8 @@ export class Chat {
   notice: string | null = null;
   /** What the user types, per conversation, kept across reloads. */
   readonly drafts = new Drafts(local);
+  /** Muted conversations, sound and desktop notifications: this device's settings per user. */
+  readonly prefs = new Prefs(local);
 
   private readonly dir = new Directory();
   private people: { at: number; list: User[] } | null = null;
@@ -156,7 +160,7 @@ export class Chat {
     window.setInterval(() => this.checkIdle(), IDLE_CHECK_MS);
     window.addEventListener('focus', () => this.emit());
     window.addEventListener('blur', () => this.emit());
-    this.subscribe(() => attention(this.dir.totalUnread(), this.openTitle()));
+    this.subscribe(() => attention(this.dir.totalUnread((c) => !this.prefs.muted(c.key)), this.openTitle()));
   }
 
   /** The user can see the page: the tab is visible and its window has the focus. */
@@ -188,11 +192,14 @@ export class Chat {
     this.selectedSpace = localStorage.getItem(this.spaceKey());
     this.outbox.open(me.id);
     this.drafts.open(me.id);
+    this.prefs.open(me.id);
     this.socket.start();
-    // The stored session holds the profile of the login; the settings come with GET /users/me.
+    // The stored session holds the profile of the login; the name as changed since, and the
+    // settings, come with GET /users/me.
     void this.api.me().then((u) => {
       if (this.me?.id !== u.id) return;
-      this.me = { ...this.me, read_receipts: u.read_receipts };
+      this.me = { ...this.me, name: u.name, avatar: u.avatar, read_receipts: u.read_receipts };
+      this.users.put(this.me);
       this.emit();
     }, () => undefined);
     // No conversation in the URL: the one open when this user last used the app.
@@ -209,6 +216,7 @@ export class Chat {
     this.outbox.close();
     this.receipts.cancel();
     this.drafts.close();
+    this.prefs.close();
     clearTimeout(this.convRefreshTimer);
     this.people = null;
     this.me = null;
@@ -241,6 +249,15 @@ export class Chat {
     if (!on) for (const c of this.dir.convs.values()) c.peerReadSeq = 0;
     this.emit();
     await this.loadConversations();
+  }
+
+  /** Changes the user's display name (PATCH /users/me); the server's refusal is thrown. */
+  async setName(name: string): Promise<void> {
+    const me = await this.api.updateMe({ name: name.trim() });
+    if (this.me?.id !== me.id) return;
+    this.me = { ...this.me, name: me.name };
+    this.users.put(this.me);
+    this.emit();
   }
 
   /** Every session of the user ends, this tab's too. */
@@ -279,13 +296,42 @@ export class Chat {
     setTimeout(run, document.visibilityState === 'visible' ? EMIT_FALLBACK_MS : 0);
   }
 
-  /** A message from someone else: a desktop notification for a DM the user cannot see. */
+  /**
+   * A message from someone else. A DM or a mention in a conversation not muted: a desktop
+   * notification while the user cannot see the page, a sound while the tab is hidden or another
+   * conversation is open (model/prefs.ts, alertFor).
+   */
   private incoming(c: Conv, m: Msg): void {
-    if (c.kind !== 'dm' || this.seeing) return;
-    notify(this.userName(m.from), m.body, c.key, () => {
-      window.focus();
-      this.openConv(c.key);
+    const a = alertFor({
+      direct: c.kind === 'dm' || mentions(m.body, this.me?.id, true),
+      muted: this.prefs.muted(c.key),
+      visible: document.visibilityState === 'visible',
+      seeing: this.seeing,
+      open: this.open === c.key,
+      sound: this.prefs.sound,
+      desktop: this.prefs.desktop,
     });
+    if (a.sound) chime();
+    if (!a.notify) return;
+    // A channel's author may not be known yet: the title waits for the name (not "…").
+    void this.users.nameWhenKnown(m.from).then((from) => {
+      notify(c.kind === 'dm' ? from : `${from} in # ${this.convTitle(c)}`, m.body, c.key, () => {
+        window.focus();
+        this.openConv(c.key);
+      });
+    });
+  }
+
+  /** Mutes a conversation on this device: its unread count stays, greyed, with no alert. */
+  setMuted(key: string, on: boolean): void {
+    this.prefs.setMuted(key, on);
+    this.emit();
+  }
+
+  /** Sound or desktop notifications on or off (this device, this user). */
+  setAlert(what: 'sound' | 'desktop', on: boolean): void {
+    this.prefs.set(what, on);
+    this.emit();
   }
 
   private openTitle(): string | null {
@@ -355,8 +401,9 @@ export class Chat {
     return this.dir.ensure(key);
   }
 
+  /** Unread over the space's joined channels that are not muted (muted ones show their own count greyed). */
   spaceUnread(spaceId: string): number {
-    return this.dir.spaceUnread(spaceId);
+    return this.dir.spaceUnread(spaceId, (c) => !this.prefs.muted(c.key));
   }
 
   dms(): Conv[] {
@@ -401,12 +448,21 @@ export class Chat {
    * channel's space (docs/security.md). Unknown at first: the role is fetched, then re-rendered.
    */
   moderates(c: Conv): boolean {
+    if (c.kind !== 'channel' || !c.spaceId) return false;
+    const role = this.spaceRole(c.spaceId);
+    return role === 'admin' || role === 'owner';
+  }
+
+  /**
+   * This user's role in a space ('owner', 'admin', 'member'); null while it is being fetched
+   * (once per page load, then re-rendered).
+   */
+  spaceRole(spaceId: string): string | null {
     const me = this.me?.id;
-    if (c.kind !== 'channel' || !c.spaceId || !me) return false;
-    if (this.spaces.find((s) => s.id === c.spaceId)?.owner_id === me) return true;
-    const role = this.roles.get(c.spaceId);
+    if (!me) return null;
+    if (this.spaces.find((s) => s.id === spaceId)?.owner_id === me) return 'owner';
+    const role = this.roles.get(spaceId);
     if (role === undefined) {
-      const spaceId = c.spaceId;
       this.roles.set(spaceId, null);
       // Members are listed by id: the page after the id just below ours starts with us.
       const after = (BigInt(me) - 1n).toString();
@@ -416,7 +472,7 @@ export class Chat {
         this.emit();
       }, () => this.roles.delete(spaceId));
     }
-    return role === 'admin' || role === 'owner';
+    return role ?? null;
   }
 
   /** The members of this user's spaces (bounded per space, reused for a minute). */
@@ -838,7 +894,7 @@ export class Chat {
   }
 
   spaceMentions(spaceId: string): number {
-    return this.dir.spaceMentions(spaceId);
+    return this.dir.spaceMentions(spaceId, (c) => !this.prefs.muted(c.key));
   }
 
   /** Sends a failed message again with the same cid (the server deduplicates). */

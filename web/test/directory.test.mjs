@@ -108,6 +108,22 @@ describe('spaceUnread', () => {
   });
 });
 
+test('muted conversations (the `counts` filter) leave the space badge, its @ count and the total; their own count stays', () => {
+  const d = new Directory();
+  d.applyList([
+    state('channel:1', { space_id: 's1', last_seq: 10, read_seq: 7, mentions: 2 }),
+    state('channel:2', { space_id: 's1', last_seq: 4, read_seq: 0, mentions: 1 }),
+    state('dm:9', { last_seq: 6, read_seq: 0 }),
+  ]);
+  const muted = new Set(['channel:1', 'dm:9']);
+  const counts = (c) => !muted.has(c.key);
+  assert.equal(d.spaceUnread('s1', counts), 4);
+  assert.equal(d.spaceMentions('s1', counts), 1);
+  assert.equal(d.totalUnread(counts), 4);
+  assert.equal(d.totalUnread(), 3 + 4 + 6, 'unfiltered: everything');
+  assert.equal(unread(d.get('channel:1')), 3, 'a muted channel still counts its unread');
+});
+
 test('dms lists only DMs, the most recent first, then by title', () => {
   const d = new Directory();
   for (const k of ['dm:1', 'channel:2', 'dm:3', 'dm:4', 'dm:5']) d.ensure(k);

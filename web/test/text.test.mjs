@@ -7,7 +7,7 @@ import { text, wireMsg, model } from './fakes.mjs';
 
 const { parse, inline } = text('markdown');
 const { layout, GROUP_GAP_MS } = text('layout');
-const { clockTime, dayLabel, dayKey } = text('time');
+const { clockTime, dayLabel, dayKey, relativeTime, hoverTitle, fullTime } = text('time');
 const { initials, avatarColour, contrast, AVATAR_COLOURS } = text('avatar');
 const { toMsg } = model('conversation');
 
@@ -169,6 +169,33 @@ describe('time', () => {
     assert.equal(dayLabel(now - 86_400_000, now), 'Yesterday');
     assert.notEqual(dayLabel(now - 5 * 86_400_000, now), 'Yesterday');
     assert.equal(dayKey(new Date(2026, 2, 3, 23, 59).getTime()), 20260303);
+  });
+
+  test('relative time: seconds, minutes, hours, calendar days, weeks, months, years', () => {
+    const now = new Date(2026, 2, 10, 12, 0).getTime();
+    const min = 60_000;
+    assert.equal(relativeTime(now - 10_000, now), 'just now');
+    assert.equal(relativeTime(now - min, now), '1 minute ago');
+    assert.equal(relativeTime(now - 3 * min, now), '3 minutes ago');
+    assert.equal(relativeTime(now - 59 * min, now), '59 minutes ago');
+    assert.equal(relativeTime(now - 5 * 60 * min, now), '5 hours ago');
+    assert.equal(relativeTime(new Date(2026, 2, 9, 18, 0).getTime(), now), 'yesterday');
+    // By the calendar: 23:50 seen at 00:10 is yesterday (not "20 minutes ago" rounded to an hour).
+    const justAfterMidnight = new Date(2026, 2, 10, 0, 10).getTime();
+    assert.equal(relativeTime(new Date(2026, 2, 9, 23, 50).getTime(), justAfterMidnight), '20 minutes ago');
+    assert.equal(relativeTime(new Date(2026, 2, 9, 22, 0).getTime(), justAfterMidnight), 'yesterday');
+    assert.equal(relativeTime(new Date(2026, 2, 7, 9, 0).getTime(), now), '3 days ago');
+    assert.equal(relativeTime(now - 14 * 1440 * min, now), '2 weeks ago');
+    assert.equal(relativeTime(now - 70 * 1440 * min, now), '2 months ago');
+    assert.equal(relativeTime(new Date(2024, 2, 10, 12, 0).getTime(), now), '2 years ago');
+  });
+
+  test('the hover title holds the absolute and the relative form, computed for the given now', () => {
+    const then = new Date(2026, 2, 10, 11, 57).getTime();
+    const title = hoverTitle(then, then + 3 * 60_000);
+    assert.ok(title.startsWith(fullTime(then)), title);
+    assert.ok(title.endsWith('(3 minutes ago)'), title);
+    assert.ok(hoverTitle(then, then + 86_400_000).endsWith('(yesterday)'));
   });
 });
 

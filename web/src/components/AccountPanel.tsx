@@ -1,13 +1,16 @@
 import { useState } from 'preact/hooks';
+import { askNotifications, notificationPermission } from '../attention';
 import type { Chat } from '../chat';
+import type { Theme } from '../theme';
 import { AvatarPicker } from './AvatarPicker';
 
 /**
- * The account's settings: the profile picture (an avatar upload), change the password (every other session ends, this one goes on
- * with the new tokens the server returns) and log out everywhere (every session ends, this
- * one too); DM read receipts on or off.
+ * The account's settings: the display name and the profile picture (an avatar upload); on this
+ * device the theme, desktop notifications and the sound for DMs and mentions; change the
+ * password (every other session ends, this one goes on with the new tokens the server
+ * returns) and log out everywhere (every session ends, this one too); DM read receipts on or off.
  */
-export function AccountPanel({ chat }: { chat: Chat }) {
+export function AccountPanel({ chat, theme, setTheme }: { chat: Chat; theme: Theme; setTheme: (t: Theme) => void }) {
   const [oldPassword, setOld] = useState('');
   const [newPassword, setNew] = useState('');
   const [busy, setBusy] = useState(false);
@@ -57,9 +60,40 @@ export function AccountPanel({ chat }: { chat: Chat }) {
     }
   };
 
+  const [name, setName] = useState<string | null>(null); // null: the stored name, unedited
+  const saveName = async (e: Event) => {
+    e.preventDefault();
+    if (name === null) return;
+    setBusy(true);
+    setNote(null);
+    try {
+      await chat.setName(name);
+      setName(null);
+      setNote({ text: 'Name changed.', error: false });
+    } catch (err) {
+      setNote({ text: (err as Error).message, error: true });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const [permission, setPermission] = useState(notificationPermission);
+  const setDesktop = (on: boolean) => {
+    chat.setAlert('desktop', on);
+    if (on && permission === 'default') void askNotifications().then(setPermission);
+  };
+
   return (
     <details class="inline-form account" data-testid="account">
       <summary>Account</summary>
+      <form onSubmit={(e) => void saveName(e)} aria-label="Display name">
+        <label>
+          Display name
+          <input required maxLength={64} autoComplete="nickname" data-testid="my-name"
+                 value={name ?? chat.me?.name ?? ''} onInput={(e) => setName(e.currentTarget.value)} />
+        </label>
+        <button type="submit" class="small" disabled={busy || name === null}>Save name</button>
+      </form>
       <AvatarPicker chat={chat} label="Profile picture" testId="my-avatar"
                     set={async (image) => {
                       await chat.setMyAvatar(image);
@@ -69,6 +103,31 @@ export function AccountPanel({ chat }: { chat: Chat }) {
         <input type="checkbox" checked={receipts} disabled={busy}
                onChange={(e) => void toggleReceipts(e.currentTarget.checked)} />
         Read receipts in direct messages (off: others do not see when you read, and you do not see when they do)
+      </label>
+      <fieldset class="settings-group">
+        <legend>Notifications on this device</legend>
+        <label class="check">
+          <input type="checkbox" checked={chat.prefs.desktop} data-testid="pref-desktop"
+                 onChange={(e) => setDesktop(e.currentTarget.checked)} />
+          Desktop notifications for direct messages and mentions
+        </label>
+        {chat.prefs.desktop && permission === 'denied' && (
+          <p class="hint">The browser blocks notifications for this site: allow them in its site settings.</p>
+        )}
+        <label class="check">
+          <input type="checkbox" checked={chat.prefs.sound} data-testid="pref-sound"
+                 onChange={(e) => chat.setAlert('sound', e.currentTarget.checked)} />
+          Sound for direct messages and mentions
+        </label>
+      </fieldset>
+      <label>
+        Theme
+        <select value={theme} data-testid="theme-select"
+                onChange={(e) => setTheme(e.currentTarget.value as Theme)}>
+          <option value="system">System</option>
+          <option value="light">Light</option>
+          <option value="dark">Dark</option>
+        </select>
       </label>
       <form onSubmit={(e) => void change(e)} aria-label="Change password">
         <label>

@@ -7,7 +7,7 @@ import { UNREAD_CONTEXT } from '../model/history';
 import { MAX_BODY_BYTES } from '../model/outbox';
 import { avatarColour, initials } from '../text/avatar';
 import { layout } from '../text/layout';
-import { clockTime, dayLabel, fullTime } from '../text/time';
+import { clockTime, dayLabel, hoverTitle } from '../text/time';
 import { isAvatarUrl } from '../api';
 import { FileView, formatSize, useObjectUrl } from './FileView';
 import { RichText, mentioned, type Names } from './RichText';
@@ -31,8 +31,9 @@ export function ConversationView({ chat }: { chat: Chat }) {
       <main class="pane empty" aria-label="Conversation">
         {empty ? (
           <p>
-            Welcome! Create a space (or join one with the id a teammate gives you) in the sidebar,
-            or start a direct message with <strong>New message</strong>.
+            Welcome! Create a space for your team in the sidebar and invite people with a link, or
+            paste an invite link a teammate sent you into <strong>Join a space</strong>. Or start a
+            direct message with <strong>New message</strong>.
           </p>
         ) : (
           <p>Pick a channel or a direct message, or start a new one. Ctrl+K finds any conversation; / searches messages.</p>
@@ -61,6 +62,7 @@ export function ConversationView({ chat }: { chat: Chat }) {
         </button>
         <h1 id="conv-title">{conv.kind === 'channel' ? `# ${title}` : title}</h1>
         {space && <span class="hint">{space.name}</span>}
+        <MuteButton chat={chat} conv={conv} />
       </header>
       {conv.joined ? (
         <>
@@ -287,7 +289,7 @@ function MessageList({ chat, conv }: { chat: Chat; conv: Conv }) {
             <span>This is the start of the conversation.</span>
           )}
         </div>
-        <ol class="msg-list" ref={listRef}>
+        <ol class="msg-list" ref={listRef} onMouseOver={titleOnHover}>
           {rows.map((r) => (
             <Row key={r.m.seq} m={r.m} head={r.head} day={r.day} unread={r.unread}
                  name={chat.userName(r.m.from)} mine={r.m.from === me} me={me ?? ''} chat={chat}
@@ -382,6 +384,30 @@ function EditBox({ chat, m }: { chat: Chat; m: Msg }) {
   );
 }
 
+/**
+ * The hover title of a message time (or "(edited)"): the absolute and the relative time, made
+ * when the pointer comes to it (one handler on the list), so a render formats no date and the
+ * relative form is right however long the row has been shown.
+ */
+function titleOnHover(e: Event): void {
+  const t = e.target as Element | null;
+  if (t?.tagName !== 'TIME') return;
+  const ms = Date.parse((t as HTMLTimeElement).dateTime);
+  if (!Number.isNaN(ms)) (t as HTMLElement).title = hoverTitle(ms);
+}
+
+/** Mute or unmute the open conversation (this device): unread still counts, greyed, no alerts. */
+function MuteButton({ chat, conv }: { chat: Chat; conv: Conv }) {
+  const muted = chat.prefs.muted(conv.key);
+  return (
+    <button type="button" class="small mute" data-testid="mute"
+            title={muted ? 'Muted: no sound or notification; unread shown in grey' : 'Mute: no sound or notification'}
+            onClick={() => chat.setMuted(conv.key, !muted)}>
+      {muted ? 'Unmute' : 'Mute'}
+    </button>
+  );
+}
+
 /** One message; rendered again only when one of its props changes (times formatted once). */
 const Row = pure(function Row(p: RowProps) {
   const { m, head, day, unread, name, mine, moderator, me, chat } = p;
@@ -408,13 +434,13 @@ const Row = pure(function Row(p: RowProps) {
       {head ? (
         <Avatar chat={chat} id={m.from} name={name} />
       ) : (
-        <time class="gutter-time" dateTime={iso} title={fullTime(m.createdAt)}>{clockTime(m.createdAt)}</time>
+        <time class="gutter-time" dateTime={iso}>{clockTime(m.createdAt)}</time>
       )}
       <div class="msg-main">
         {head && (
           <div class="msg-meta">
             <span class="author">{name}</span>
-            <time dateTime={iso} title={fullTime(m.createdAt)}>{clockTime(m.createdAt)}</time>
+            <time dateTime={iso}>{clockTime(m.createdAt)}</time>
           </div>
         )}
         {p.quote && <div class="reply-quote"><span aria-hidden="true">↪ </span>{p.quote}</div>}
@@ -426,7 +452,7 @@ const Row = pure(function Row(p: RowProps) {
           <div class="body">
             {m.file && <FileView chat={chat} file={m.file} />}
             {(m.body || !m.file) && <RichText text={m.body} names={p.names} />}
-            {m.editedAt && <span class="edited" title={fullTime(m.editedAt)}>(edited)</span>}
+            {m.editedAt && <time class="edited" dateTime={new Date(m.editedAt).toISOString()}>(edited)</time>}
           </div>
         )}
         {m.reactions && !m.deleted && (

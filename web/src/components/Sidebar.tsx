@@ -5,6 +5,7 @@ import { nextTheme, theme, setTheme, type Theme } from '../theme';
 import type { ConnState } from '../socket';
 import type { Channel, Member, Space, User } from '../types';
 import { isAvatarUrl } from '../api';
+import { avatarColour, initials } from '../text/avatar';
 import { AccountPanel } from './AccountPanel';
 import { AdminPanel } from './AdminPanel';
 import { AvatarPicker } from './AvatarPicker';
@@ -31,7 +32,7 @@ export function Sidebar({ chat }: { chat: Chat }) {
   const space = chat.spaces.find((s) => s.id === chat.selectedSpace);
   const channels = space ? chat.channels[space.id] : undefined;
   const online = chat.conn === 'online';
-  const [, setShownTheme] = useState(theme);
+  const [shownTheme, setShownTheme] = useState(theme);
   const [permission, setPermission] = useState(notificationPermission); // asking the browser is slow: once
 
   return (
@@ -46,17 +47,17 @@ export function Sidebar({ chat }: { chat: Chat }) {
       </header>
       <div class="prefs">
         <button type="button" class="small" data-testid="theme"
-                onClick={() => setShownTheme(setTheme(nextTheme(theme())))}>
-          {THEME_TEXT[theme()]}
+                onClick={() => setShownTheme(setTheme(nextTheme(shownTheme)))}>
+          {THEME_TEXT[shownTheme]}
         </button>
-        {permission === 'default' && (
+        {permission === 'default' && chat.prefs.desktop && (
           <button type="button" class="small"
                   onClick={() => void askNotifications().then(setPermission)}>
             Enable notifications
           </button>
         )}
       </div>
-      <AccountPanel chat={chat} />
+      <AccountPanel chat={chat} theme={shownTheme} setTheme={(t) => setShownTheme(setTheme(t))} />
       <AdminPanel chat={chat} />
 
       <section aria-labelledby="spaces-h">
@@ -67,7 +68,7 @@ export function Sidebar({ chat }: { chat: Chat }) {
               <button type="button" class="item" data-space={s.id}
                       aria-pressed={s.id === chat.selectedSpace}
                       onClick={() => chat.selectSpace(s.id)}>
-                <ListAvatar chat={chat} field={s.avatar} />
+                <ListAvatar chat={chat} field={s.avatar} initialsOf={s} />
                 <span class="item-name">{s.name}</span>
                 <MentionBadge count={chat.spaceMentions(s.id)} />
                 <Badge count={chat.spaceUnread(s.id)} />
@@ -79,9 +80,10 @@ export function Sidebar({ chat }: { chat: Chat }) {
         <InlineForm summary="New space" label="Space name" submit="Create" online={online}
                     action={(name) => chat.createSpace(name)} />
         <Discover chat={chat} />
-        <InlineForm summary="Join a space" label="Invite link or space id" submit="Join" online={online}
+        <InlineForm summary="Join a space" label="Invite link" submit="Join" online={online}
                     maxLength={512} placeholder="https://…/invite/…"
                     action={(text) => chat.joinSpace(text)} />
+        <p class="hint">Paste the invite link a teammate sent you.</p>
       </section>
 
       {space && (
@@ -89,8 +91,7 @@ export function Sidebar({ chat }: { chat: Chat }) {
           <h2 id="channels-h">
             Channels in <span class="space-name">{space.name}</span>
           </h2>
-          <p class="hint">Space id <code>{space.id}</code></p>
-          <InviteLink chat={chat} spaceId={space.id} />
+          <SpaceAbout chat={chat} space={space} />
           {space.owner_id === chat.me?.id && (
             <label class="check">
               <input type="checkbox" checked={!!space.discoverable} data-testid="discoverable"
@@ -154,10 +155,36 @@ export function Sidebar({ chat }: { chat: Chat }) {
   );
 }
 
-/** An uploaded avatar in a list (nothing when there is none: the list stays text). */
-function ListAvatar({ chat, field }: { chat: Chat; field: string | undefined }) {
+/**
+ * An uploaded avatar in a list; without one, the initials of `initialsOf` on its stable colour
+ * (the space switcher), or nothing (the list stays text).
+ */
+function ListAvatar({ chat, field, initialsOf }: { chat: Chat; field: string | undefined; initialsOf?: { id: string; name: string } }) {
   const { url } = useObjectUrl(chat, isAvatarUrl(field) ? field : undefined);
-  return url ? <img class="item-avatar" src={url} alt="" aria-hidden="true" /> : null;
+  if (url) return <img class="item-avatar" src={url} alt="" aria-hidden="true" />;
+  if (!initialsOf) return null;
+  return (
+    <span class="item-avatar initials" aria-hidden="true" data-initials={initialsOf.id}
+          style={{ background: avatarColour(initialsOf.id) }}>
+      {initials(initialsOf.name)}
+    </span>
+  );
+}
+
+const ROLE_TEXT: Record<string, string> = { owner: 'You own this space', admin: 'You are an admin here', member: 'You are a member' };
+
+/** What the selected space is and how people come in; "Invite people" for its owner and admins. */
+function SpaceAbout({ chat, space }: { chat: Chat; space: Space }) {
+  const role = chat.spaceRole(space.id);
+  return (
+    <>
+      <p class="hint" data-testid="space-about">
+        {role ? `${ROLE_TEXT[role] ?? ROLE_TEXT.member} · ` : ''}
+        {space.discoverable ? 'listed: anyone may join' : 'people join by invite link'}
+      </p>
+      {(role === 'owner' || role === 'admin') && <InviteLink chat={chat} spaceId={space.id} />}
+    </>
+  );
 }
 
 /** Watches the presence of the DM list's peers (nothing rendered). */
@@ -169,6 +196,7 @@ function DmPresence({ chat }: { chat: Chat }) {
 }
 
 function ConvItem({ chat, conv, label, private: isPrivate }: { chat: Chat; conv: Conv; label: string; private?: boolean }) {
+  const muted = chat.prefs.muted(conv.key);
   const avatar =
     conv.kind === 'dm'
       ? chat.userAvatar(conv.peerOrChannel)
@@ -182,8 +210,9 @@ function ConvItem({ chat, conv, label, private: isPrivate }: { chat: Chat; conv:
         <ListAvatar chat={chat} field={avatar} />
         {conv.kind === 'dm' && <PresenceDot chat={chat} user={conv.peerOrChannel} />}
         <span class="item-name">{label}</span>
-        <MentionBadge count={mentionCount(conv)} />
-        <Badge count={unread(conv)} />
+        {muted && <span class="muted-mark" role="img" aria-label="muted" title="Muted">🔕</span>}
+        <MentionBadge count={mentionCount(conv)} muted={muted} />
+        <Badge count={unread(conv)} muted={muted} />
       </button>
     </li>
   );

@@ -81,20 +81,20 @@ export class Directory {
     return peers;
   }
 
-  /** The red dot of a space: unread messages over the joined channels in it. */
-  spaceUnread(spaceId: string): number {
+  /** The red dot of a space: unread messages over the joined channels in it (those `counts` keeps). */
+  spaceUnread(spaceId: string, counts: (c: Conv) => boolean = () => true): number {
     let n = 0;
     for (const c of this.convs.values()) {
-      if (c.kind === 'channel' && c.joined && c.spaceId === spaceId) n += unread(c);
+      if (c.kind === 'channel' && c.joined && c.spaceId === spaceId && counts(c)) n += unread(c);
     }
     return n;
   }
 
   /** Mentions of us over the joined channels in a space (the sidebar's @ badge). */
-  spaceMentions(spaceId: string): number {
+  spaceMentions(spaceId: string, counts: (c: Conv) => boolean = () => true): number {
     let n = 0;
     for (const c of this.convs.values()) {
-      if (c.kind === 'channel' && c.joined && c.spaceId === spaceId) n += mentionCount(c);
+      if (c.kind === 'channel' && c.joined && c.spaceId === spaceId && counts(c)) n += mentionCount(c);
     }
     return n;
   }
@@ -106,10 +106,10 @@ export class Directory {
       .sort((a, b) => b.lastAt - a.lastAt || title(a).localeCompare(title(b)));
   }
 
-  /** Unread messages over every conversation of ours (the document title and favicon). */
-  totalUnread(): number {
+  /** Unread messages over every conversation of ours that `counts` keeps (the title and favicon). */
+  totalUnread(counts: (c: Conv) => boolean = () => true): number {
     let n = 0;
-    for (const c of this.convs.values()) if (c.joined) n += unread(c);
+    for (const c of this.convs.values()) if (c.joined && counts(c)) n += unread(c);
     return n;
   }
 }

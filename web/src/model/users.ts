@@ -5,7 +5,7 @@ import type { User } from '../types';
 
 export class Users {
   private byId = new Map<string, User>();
-  private fetching = new Set<string>();
+  private fetching = new Map<string, Promise<void>>();
 
   constructor(
     private readonly fetch: (id: string) => Promise<User>,
@@ -17,8 +17,7 @@ export class Users {
     const u = this.byId.get(id);
     if (u) return u.name;
     if (!this.fetching.has(id)) {
-      this.fetching.add(id);
-      this.fetch(id)
+      const done = this.fetch(id)
         .then((user) => {
           this.byId.set(id, user);
           this.changed();
@@ -27,8 +26,18 @@ export class Users {
           this.byId.set(id, { id, name: `user ${id}`, avatar: '', created_at: 0 });
           this.changed();
         });
+      this.fetching.set(id, done);
     }
     return '…';
+  }
+
+  /** The user's name once known: at once when held, else after the fetch (a notification's title). */
+  async nameWhenKnown(id: string): Promise<string> {
+    if (!this.byId.has(id)) {
+      this.name(id);
+      await this.fetching.get(id);
+    }
+    return this.name(id);
   }
 
   /** The user's avatar field ('' when none or not fetched yet; name() fetches). */
@@ -50,7 +59,9 @@ export class Users {
     return this.byId.values();
   }
 
+  /** Forgets every profile (logout); the next sight fetches again. */
   clear(): void {
     this.byId.clear();
+    this.fetching.clear();
   }
 }

@@ -46,3 +46,41 @@ export function dayLabel(ms: number, now = Date.now()): string {
 export function fullTime(ms: number): string {
   return cached(`f${Math.floor(ms / 1000)}`, () => fullFmt.format(ms));
 }
+
+// English like the rest of the interface ("3 minutes ago", "yesterday").
+const relFmt = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
+const STEPS: [Intl.RelativeTimeFormatUnit, number][] = [
+  ['minute', 60], ['hour', 24], ['day', 7], ['week', 4.35], ['month', 12], ['year', Infinity],
+];
+
+/**
+ * How long ago `ms` was, from `now`: "just now", "3 minutes ago", "yesterday", "2 weeks ago"
+ * (past an hour, by calendar days: 22:00 seen at 00:10 is "yesterday", not "2 hours ago").
+ */
+export function relativeTime(ms: number, now = Date.now()): string {
+  let n = Math.round((now - ms) / 1000);
+  if (n < 45 && n > -45) return 'just now';
+  n /= 60; // minutes
+  if (Math.abs(n) >= 60) {
+    const days = Math.round((midnight(now) - midnight(ms)) / 86_400_000);
+    if (days >= 1) n = days * 1440;
+  }
+  let unit: Intl.RelativeTimeFormatUnit = 'minute';
+  for (const [u, per] of STEPS) {
+    unit = u;
+    if (Math.abs(Math.round(n)) < per) break;
+    n /= per;
+  }
+  return relFmt.format(-Math.round(n), unit);
+}
+
+/** Local midnight of the day of `ms` (a time that compares by calendar day). */
+function midnight(ms: number): number {
+  const d = new Date(ms);
+  return new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+}
+
+/** A message time's hover title, made when the pointer comes (not per render): both forms. */
+export function hoverTitle(ms: number, now = Date.now()): string {
+  return `${fullTime(ms)} (${relativeTime(ms, now)})`;
+}
