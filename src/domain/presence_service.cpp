@@ -101,6 +101,19 @@ Result<PresenceList> PresenceService::subscribe(Id viewer, ConnRef conn, std::ve
   return with_statuses(watching);
 }
 
+Result<std::size_t> PresenceService::recheck(Id viewer, ConnRef conn, std::vector<Id>& watching) {
+  if (watching.empty()) return std::size_t{0};
+  auto seen = visible(viewer, watching);
+  if (!seen) return seen.error();
+  std::vector<Id> drop;
+  std::set_difference(watching.begin(), watching.end(), seen->begin(), seen->end(),
+                      std::back_inserter(drop));
+  if (drop.empty()) return std::size_t{0};
+  IMD_TRY(presence_.subscribe(conn, {}, drop));
+  watching = std::move(*seen);
+  return drop.size();
+}
+
 void PresenceService::unsubscribe(ConnRef conn, std::vector<Id>& watching) {
   if (watching.empty()) return;
   if (auto r = presence_.subscribe(conn, {}, watching); !r) {

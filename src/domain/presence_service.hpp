@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -23,6 +24,9 @@ namespace imd {
 
 // At most this many users in one presence_sub or one GET /api/v1/presence.
 inline constexpr std::size_t kMaxPresenceSubs = 500;
+// A connection's watch list is checked again at most this often while presence frames arrive
+// (and at once after a removal): how long a watch may outlive a lost shared space.
+inline constexpr std::int64_t kPresenceRecheckMs = 60'000;
 
 using PresenceList = std::vector<std::pair<Id, PresenceStatus>>;
 
@@ -48,6 +52,9 @@ class PresenceService {
   // kMaxPresenceSubs.
   Result<PresenceList> subscribe(Id viewer, ConnRef conn, std::vector<Id>& watching,
                                  std::vector<Id> users);
+  // Drops from `watching` the users `viewer` may no longer see (they share no space or DM any
+  // more: a removal, a ban, a leave). Returns how many were dropped.
+  Result<std::size_t> recheck(Id viewer, ConnRef conn, std::vector<Id>& watching);
   // The connection closed: it watches nobody any more.
   void unsubscribe(ConnRef conn, std::vector<Id>& watching);
   // The statuses of the users of `users` that `viewer` may see (GET /api/v1/presence).

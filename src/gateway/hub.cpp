@@ -115,6 +115,11 @@ void Hub::push(std::vector<Push> pushes) {
         }
       } else {
         out.text = wire::event_frame(*p.event, t.user);
+        if (std::holds_alternative<RemovedEvent>(*p.event)) {
+          out.presence_check = OutFrame::PresenceCheck::now;
+        } else if (std::holds_alternative<PresenceEvent>(*p.event)) {
+          out.presence_check = OutFrame::PresenceCheck::when_due;
+        }
       }
       kSent[p.event->index()]->inc();
       t.frames.push_back(std::move(out));

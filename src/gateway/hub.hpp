@@ -32,6 +32,10 @@ struct OutFrame {
   ConvKey conv;
   std::uint64_t seq = 0;
   std::uint64_t rev = 0;
+  // What the connection may see shrank (`removed`: now), or a watched user's presence arrived
+  // (`when_due`): its presence watch list is checked again (WsSession::recheck_presence).
+  enum class PresenceCheck : std::uint8_t { none, when_due, now };
+  PresenceCheck presence_check = PresenceCheck::none;
 };
 
 class Connection {

@@ -1,5 +1,6 @@
 #include "gateway/ws_session.hpp"
 
+#include <algorithm>
 #include <array>
 
 #include <boost/asio/co_spawn.hpp>
@@ -358,6 +359,7 @@ void WsSession::op_presence_sub(const bj::object& o) {
       [this](Answer& r) {
         if (!r) return send_error(r.error(), "presence_sub", nullptr);
         watching_ = std::move(r->second);
+        ++watch_gen_;
         if (t_.closed()) {
           // on_closed() ran meanwhile with the old list: drop what this call added.
           asio::post(ctx_.blocking, [&ctx = ctx_, ref = ref_, w = std::move(watching_)]() mutable {
@@ -532,9 +534,11 @@ bool WsSession::take_live_change(const OutFrame& f, bool& gap) {
 
 void WsSession::on_deliver(std::vector<OutFrame> frames) {
   bool gap = false;
+  auto check = OutFrame::PresenceCheck::none;
   t_.cork();
   for (auto& f : frames) {
     if (t_.closed()) break;
+    check = std::max(check, f.presence_check);
     if (f.is_message || f.is_change) {
       if (syncing_) {
         dirty_ = true;  // the running backfill reads it from the store
@@ -552,6 +556,33 @@ void WsSession::on_deliver(std::vector<OutFrame> frames) {
   }
   t_.uncork();
   if (gap && !t_.closed()) start_sync({});
+  if (check != OutFrame::PresenceCheck::none && !t_.closed()) {
+    recheck_presence(check == OutFrame::PresenceCheck::now);
+  }
+}
+
+void WsSession::recheck_presence(bool now) {
+  const Millis at = ctx_.clock.now_ms();
+  if (watching_.empty() || presence_checking_) return;
+  if (!now && at - presence_checked_ms_ < kPresenceRecheckMs) return;
+  presence_checking_ = true;
+  presence_checked_ms_ = at;
+  using Answer = Result<std::vector<Id>>;
+  on_pool(
+      [this, watching = watching_]() mutable -> Answer {
+        auto r = ctx_.presence.recheck(user_, ref_, watching);
+        if (!r) return r.error();
+        return std::move(watching);
+      },
+      [this, gen = watch_gen_](Answer& r) {
+        presence_checking_ = false;
+        if (!r) {
+          LOG_DEBUG("presence recheck of user " << user_ << ": " << r.error().message);
+          return;
+        }
+        // A presence_sub answered meanwhile: its list was checked when it was made.
+        if (gen == watch_gen_) watching_ = std::move(*r);
+      });
 }
 
 // A fresh access token for the same user, before the one the connection opened with ends: the

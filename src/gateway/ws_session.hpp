@@ -119,6 +119,10 @@ class WsSession {
   // dropped when the connection has it; a gap (a change missed) drops it and asks for a
   // backfill, which reads the changes from the Store in order. Returns whether to send it.
   bool take_live_change(const OutFrame& f, bool& gap);
+  // Drops the watched users this connection's user may no longer see, on the pool: at once
+  // after a removal, else at most once per kPresenceRecheckMs while presence frames arrive (so
+  // a watch outlives a lost shared space by at most that long).
+  void recheck_presence(bool now);
 
   WsContext& ctx_;
   WsTransport& t_;
@@ -141,6 +145,9 @@ class WsSession {
   // The users this connection watches (sorted; PresenceService::subscribe computes it on a
   // copy). On the strand only.
   std::vector<Id> watching_;
+  std::uint64_t watch_gen_ = 0;  // +1 per presence_sub answer: a recheck of an older list yields
+  bool presence_checking_ = false;
+  Millis presence_checked_ms_ = 0;
 };
 
 }  // namespace imd::gateway

@@ -3,6 +3,9 @@
 // shows and to the users it may see, and the REST read for a first paint.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "support/client.hpp"
 #include "support/server_process.hpp"
 
@@ -137,6 +140,40 @@ TEST_F(Presence, OnlySubscribersHearAndOnlyOfUsersTheyMaySee) {
   for (const auto& f : drain(*wb)) {
     EXPECT_FALSE(is_op(f, "presence") && str(f, "user") == a.id) << f;
   }
+}
+
+// A watcher removed from the only space it shared with a user stops hearing of them: its watch
+// list is checked again when the `removed` frame reaches its connection.
+TEST_F(Presence, AWatcherRemovedFromTheSharedSpaceStopsHearing) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob"), c = make_account(h, "carol");
+  auto sc = make_space_channel(h, a, {&b, &c});
+  auto wb = connect(b), wc = connect(c);
+  EXPECT_TRUE(subscribe(*wb, {a.id}).contains(a.id));
+  EXPECT_TRUE(subscribe(*wc, {a.id}).contains(a.id));
+  auto wa = connect(a);
+  EXPECT_EQ(next_status(*wb, a.id), "online");
+  EXPECT_EQ(next_status(*wc, a.id), "online");
+
+  ASSERT_EQ(h.request("DELETE", "/api/v1/spaces/" + sc.space_id + "/members/" + b.id, std::nullopt,
+                      a.access)
+                .status,
+            204);
+  ASSERT_TRUE(wb->recv_op("removed"));
+  // The check runs on the server's pool after the frame: a change may still reach bob while it
+  // runs, so alice changes status until carol (still a member) hears one that bob does not.
+  bool away = false, stopped = false;
+  for (int attempt = 0; attempt < 5 && !stopped; ++attempt) {
+    away = !away;
+    wa->send(bj::object{{"op", "away"}, {"away", away}});
+    ASSERT_EQ(next_status(*wc, a.id), away ? "away" : "online");
+    stopped = true;
+    for (const auto& f : drain(*wb)) {
+      if (is_op(f, "presence") && str(f, "user") == a.id) stopped = false;
+    }
+    if (!stopped) std::this_thread::sleep_for(std::chrono::milliseconds(600));  // 2/s limit
+  }
+  EXPECT_TRUE(stopped) << "bob still hears of alice after his removal";
 }
 
 TEST_F(Presence, BadInputIsRefused) {
