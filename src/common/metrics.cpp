@@ -99,6 +99,7 @@ ImdMetrics::ImdMetrics()
     : ws_frames_received(counters()),
       ws_frames_sent(counters()),
       rate_limited(counters()),
+      quota_refused(counters()),
       backfill_messages(size_buckets()),
       messages_refused(counters()),
       send_to_sent_seconds(latency_buckets()),
@@ -114,6 +115,10 @@ ImdMetrics::ImdMetrics()
   // appears at 5 loses those 5 to rate(). Other values register on first use.
   for (const char* r : {"unavailable", "internal", "too_many_requests"}) messages_refused.at(r);
   for (const char* w : {"ws_frame", "http", "http_auth"}) rate_limited.at(w);
+  for (const char* q :
+       {"spaces_per_user", "channels_per_space", "members_per_space", "upload_bytes"}) {
+    quota_refused.at(q);
+  }
   for (const char* op : {"append_messages", "advance_deliveries"}) {
     store_call_seconds.at(op);
     store_errors.at(op);
@@ -149,6 +154,9 @@ void write_imd_metrics(MetricsText& out) {
                   "op", m.ws_frames_sent);
   labeled_counter(out, "imd_rate_limited_total", "Requests refused by a rate limit, by what.",
                   "what", m.rate_limited);
+  labeled_counter(out, "imd_quota_refused_total",
+                  "Requests refused by a per-user or per-space quota, by quota.", "what",
+                  m.quota_refused);
   out.family("imd_backfill_messages", "Messages sent by one backfill (connect or sync).",
              "histogram");
   m.backfill_messages.write(out, "imd_backfill_messages", {});

@@ -132,7 +132,9 @@ struct ImdMetrics {
   LabeledCounter ws_frames_received;  // op (client ops; "unknown" for anything else)
   LabeledCounter ws_frames_sent;      // op of the frame sent
   LabeledCounter rate_limited;        // what: ws_frame
-  Histogram backfill_messages;        // messages sent by one backfill (sync)
+  // what: spaces_per_user | channels_per_space | members_per_space | upload_bytes
+  LabeledCounter quota_refused;
+  Histogram backfill_messages;  // messages sent by one backfill (sync)
 
   // The send path (src/domain).
   Counter messages_accepted;          // published to the queue

@@ -10,6 +10,7 @@
 #include "common/hex.hpp"
 #include "common/json_writer.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "common/thread_name.hpp"
 #include "domain/file_type.hpp"
 
@@ -59,7 +60,7 @@ class StreamingUpload final : public FileUpload {
  public:
   StreamingUpload(FileStore& files, BlobStore& blobs, ImageCodec* images, const FilesLimits& limits,
                   std::unique_ptr<BlobWriter> writer, FileMeta meta, std::uint64_t allowed,
-                  std::string limit_name)
+                  std::string limit_name, bool quota_binds)
       : files_(files),
         blobs_(blobs),
         images_(images),
@@ -67,12 +68,16 @@ class StreamingUpload final : public FileUpload {
         writer_(std::move(writer)),
         meta_(std::move(meta)),
         allowed_(allowed),
-        limit_name_(std::move(limit_name)) {
+        limit_name_(std::move(limit_name)),
+        quota_binds_(quota_binds) {
     crypto_hash_sha256_init(&sha_);
   }
 
   Result<void> write(std::span<const char> bytes) override {
-    if (meta_.size + bytes.size() > allowed_) return too_large(limit_name_);
+    if (meta_.size + bytes.size() > allowed_) {
+      if (quota_binds_) metrics::imd().quota_refused.at("upload_bytes").inc();
+      return too_large(limit_name_);
+    }
     if (head_.size() < kSniffBytes) {
       const std::size_t take = std::min(kSniffBytes - head_.size(), bytes.size());
       head_.insert(head_.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(take));
@@ -136,6 +141,7 @@ class StreamingUpload final : public FileUpload {
   FileMeta meta_;
   std::uint64_t allowed_;
   std::string limit_name_;
+  const bool quota_binds_;  // allowed_ is what the quota leaves (not the per-file limit)
   std::vector<char> head_;
   crypto_hash_sha256_state sha_{};
 };
@@ -227,6 +233,7 @@ Result<std::unique_ptr<FileUpload>> FileService::begin_upload(
   if (!used) return used.error();
   const std::uint64_t left = *used >= limits_.quota_bytes ? 0 : limits_.quota_bytes - *used;
   if (declared ? *declared > left : left == 0) {
+    metrics::imd().quota_refused.at("upload_bytes").inc();
     return too_large("upload quota exceeded: " + std::to_string(left) + " bytes left");
   }
   FileMeta meta;
@@ -241,7 +248,8 @@ Result<std::unique_ptr<FileUpload>> FileService::begin_upload(
       files_, blobs_, images_, limits_, std::move(*writer), std::move(meta),
       std::min(left, limits_.max_bytes),
       quota_binds ? "upload quota exceeded"
-                  : "a file may have at most " + std::to_string(limits_.max_bytes) + " bytes"));
+                  : "a file may have at most " + std::to_string(limits_.max_bytes) + " bytes",
+      quota_binds));
 }
 
 Result<void> FileService::may_download(Id user, const FileMeta& f) {

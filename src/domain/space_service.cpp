@@ -4,6 +4,7 @@
 #include <span>
 #include <utility>
 
+#include "common/metrics.hpp"
 #include "domain/auth_service.hpp"
 #include "domain/password.hpp"
 
@@ -49,6 +50,9 @@ Result<void> within_quota(Store& store, Store::Counted what, Id id, std::uint64_
   auto n = store.count(what, id);
   if (!n) return n.error();
   if (*n >= quota) {
+    static constexpr const char* kLabel[] = {"spaces_per_user", "channels_per_space",
+                                             "members_per_space"};
+    metrics::imd().quota_refused.at(kLabel[static_cast<int>(what)]).inc();
     return make_error(Errc::forbidden,
                       std::string("quota reached: ") + rule + " (" + std::to_string(quota) + ")");
   }

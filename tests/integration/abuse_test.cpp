@@ -15,6 +15,7 @@
 #include <boost/asio/read.hpp>
 
 #include "support/client.hpp"
+#include "support/commands.hpp"
 #include "support/server_process.hpp"
 
 namespace imd::test {
@@ -172,6 +173,58 @@ TEST(Abuse, TheTcpConnectionCapClosesWhatIsOverItAndRecovers) {
 // Changing the password through the REST API: the old one is checked, weak new ones are
 // refused, the other sessions can neither refresh nor use their access tokens, the caller gets
 // a fresh session. DELETE /users/me/sessions ends every session.
+// Quotas, black-box: past each one the answer is 403 with the rule and its number, what was
+// created before stays, and /metrics counts the refusal by quota.
+TEST(Abuse, QuotasRefuseWithTheRuleAndAreCounted) {
+  ServerProcess server({"--limits-spaces-per-user", "2", "--limits-channels-per-space", "2",
+                        "--limits-members-per-space", "2"});
+  server.start();
+  if (server.external()) GTEST_SKIP() << "needs its own server flags";
+  Http h(server.host(), server.port());
+  auto a = make_account(h, "alice"), b = make_account(h, "bob"), c = make_account(h, "carol");
+  auto create_space = [&](const std::string& name) {
+    return h.post("/api/v1/spaces", bj::object{{"name", name}}, a.access);
+  };
+  auto first = create_space("one");
+  ASSERT_EQ(first.status, 201) << first.body;
+  ASSERT_EQ(create_space("two").status, 201);
+  auto third = create_space("three");
+  EXPECT_EQ(third.status, 403) << third.body;
+  EXPECT_NE(third.body.find("limits.spaces_per_user"), std::string::npos) << third.body;
+  const std::string space = first.str("id");
+
+  // Channels: up to the quota (a new space may already hold some), then refused.
+  int created = 0;
+  HttpResult refused;
+  for (int i = 0; i < 3; ++i) {
+    auto r = h.post("/api/v1/spaces/" + space + "/channels",
+                    bj::object{{"name", "c" + std::to_string(i)}}, a.access);
+    if (r.status == 201) {
+      ++created;
+      continue;
+    }
+    refused = r;
+    break;
+  }
+  EXPECT_LE(created, 2);
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_NE(refused.body.find("limits.channels_per_space"), std::string::npos) << refused.body;
+
+  // Members: alice and bob fill it; carol is refused.
+  const std::string members = "/api/v1/spaces/" + space + "/members";
+  EXPECT_EQ(h.post(members, bj::object{{"user_id", b.id}}, a.access).status, 204);
+  auto over = h.post(members, bj::object{{"user_id", c.id}}, a.access);
+  EXPECT_EQ(over.status, 403) << over.body;
+  EXPECT_NE(over.body.find("limits.members_per_space"), std::string::npos) << over.body;
+  EXPECT_EQ(h.get(members, c.access).status, 404);  // not let in
+
+  auto m = h.get("/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_EQ(metric_sample(m.body, "imd_quota_refused_total{what=\"spaces_per_user\"}"), 1);
+  EXPECT_EQ(metric_sample(m.body, "imd_quota_refused_total{what=\"channels_per_space\"}"), 1);
+  EXPECT_EQ(metric_sample(m.body, "imd_quota_refused_total{what=\"members_per_space\"}"), 1);
+}
+
 TEST(Abuse, PasswordChangeAndLogoutEverywhereEndOtherSessions) {
   ServerProcess server;
   server.start();
