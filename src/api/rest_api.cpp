@@ -764,7 +764,7 @@ std::optional<HttpResponse> RestApi::try_handle(const HttpRequest& req) {
   if (!token) return std::nullopt;
   auto user = s_.auth.authenticate(*token);
   if (!user || (kind == "dms" && *id == *user)) return std::nullopt;
-  Ctx ctx{req, *user, {*id}, {}, {}};
+  Ctx ctx{req, *user, {*id}, {}, {}, {}};
   for (auto qp : url->params()) ctx.query.emplace_back(qp.key, qp.value);
   auto q = history_query(ctx);
   if (!q) return std::nullopt;

@@ -155,6 +155,9 @@ const std::vector<Field>& fields() {
           "logins and registrations hashing or waiting to; beyond, 503 at once"),
       NUM("limits.ws_connections_per_user", c.limits.ws_connections_per_user,
           "WebSockets one user may hold on one process"),
+      NUM("limits.ws_connections_per_ip", c.limits.ws_connections_per_ip,
+          "WebSockets per client address (the one X-Forwarded-For names behind a trusted proxy;"
+          " loopback exempt) on one process"),
       NUM("ws.heartbeat_s", c.ws.heartbeat_s, "client heartbeat interval, seconds"),
       NUM("ws.sync_page", c.ws.sync_page, "messages per backfill page"),
       NUM("ws.ack_flush_ms", c.ws.ack_flush_ms, "delivery ACKs are written together this often"),
@@ -386,6 +389,7 @@ Result<void> validate(const Config& c) {
                          {"limits.channels_per_space", l.channels_per_space},
                          {"limits.members_per_space", l.members_per_space},
                          {"limits.ws_connections_per_user", l.ws_connections_per_user},
+                         {"limits.ws_connections_per_ip", l.ws_connections_per_ip},
                          {"ws.heartbeat_s", c.ws.heartbeat_s},
                          {"ws.sync_page", c.ws.sync_page},
                          {"ws.ack_flush_ms", c.ws.ack_flush_ms},

@@ -89,6 +89,9 @@ struct LimitsConfig {
   // owner and admins) | members (anyone in the channel).
   std::string channel_mentions = "admins";
   std::int64_t ws_connections_per_user = 50;  // WebSockets one user may hold on one process
+  // WebSockets per client address on one process, the address behind a trusted proxy included
+  // (loopback peers exempt): the TCP cap cannot see clients that come through nginx.
+  std::int64_t ws_connections_per_ip = 1000;
 };
 
 // Uploaded files (docs/operations.md "Files"): the bytes in a BlobStore, the metadata in the

@@ -53,12 +53,14 @@ struct Upgrade {
   Id user = 0;
   Millis token_expires_ms = 0;
   bool batch = false;
+  std::shared_ptr<void> address_slot;  // under limits.ws_connections_per_ip, while it lives
 };
 
 // The checks of RFC 6455 §4.2 and ours (role, token, connection limit); an error response
 // when the upgrade is refused.
 std::variant<Upgrade, wire::HttpResponse> check_upgrade(const HttpContext& ctx, const Request& req,
-                                                        std::string_view path) {
+                                                        std::string_view path,
+                                                        const std::string& remote_ip) {
   auto refuse = [](Errc code, std::string message, int status = 0) {
     auto r = wire::error_response(make_error(code, std::move(message)));
     if (status) r.status = status;
@@ -103,6 +105,19 @@ std::variant<Upgrade, wire::HttpResponse> check_upgrade(const HttpContext& ctx, 
   if (ctx.ws.hub.connections_of(user) >=
       static_cast<std::size_t>(ctx.config.limits.ws_connections_per_user)) {
     return refuse(Errc::too_many_requests, "too many connections for this user");
+  }
+  if (ctx.ws_by_address) {
+    const std::string client =
+        ctx.proxies.empty() ? remote_ip : ctx.proxies.client_ip(remote_ip, req["X-Forwarded-For"]);
+    boost::system::error_code ec;
+    const auto addr = boost::asio::ip::make_address(client, ec);
+    if (!ec) {
+      ConnectionLimits::Refusal why{};
+      up.address_slot = ctx.ws_by_address->admit(addr, false, why);
+      if (!up.address_slot) {
+        return refuse(Errc::too_many_requests, "too many connections from this address");
+      }
+    }
   }
   up.user = user;
   up.token_expires_ms = claims->exp_s * 1000;
@@ -268,12 +283,12 @@ awaitable<void> http_session(tcp::socket socket, std::shared_ptr<void> slot,
     std::string_view path = std::string_view(target).substr(0, target.find('?'));
 
     if (beast::websocket::is_upgrade(req)) {
-      auto checked = check_upgrade(*ctx, req, path);
+      auto checked = check_upgrade(*ctx, req, path, remote_ip);
       if (auto* refused = std::get_if<wire::HttpResponse>(&checked)) {
         co_await http::async_write(stream, closing(std::move(*refused), req.version()), kTuple);
         break;
       }
-      const auto up = std::get<Upgrade>(checked);
+      auto up = std::get<Upgrade>(std::move(checked));
       http::response<http::empty_body> res{http::status::switching_protocols, req.version()};
       res.set(http::field::server, "imd");
       res.set(http::field::upgrade, "websocket");
@@ -288,7 +303,9 @@ awaitable<void> http_session(tcp::socket socket, std::shared_ptr<void> slot,
       stream.expires_never();
       auto conn = std::make_shared<WsConnection>(stream.release_socket(), ctx->ws, up.user,
                                                  up.batch, up.token_expires_ms);
-      conn->hold(std::move(slot));
+      // Both places, the TCP one and the address's WebSocket one, go with the socket.
+      conn->hold(std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<void>>>(
+          std::move(slot), std::move(up.address_slot)));
       ctx->connections.add(conn);
       conn->start(std::move(early));
       co_return;

@@ -15,6 +15,7 @@
 #include "common/bounded_pool.hpp"
 #include "common/forwarded.hpp"
 #include "gateway/ws_session.hpp"
+#include "net/conn_limits.hpp"
 #include "net/ws_connection.hpp"
 
 namespace imd::net {
@@ -32,6 +33,8 @@ struct HttpContext {
   std::string web_root;    // empty: no static files
   bool serve_ws = true;    // the gateway role: /ws
   bool serve_rest = true;  // the api role: /api/... (/healthz and /metrics: every role)
+  // WebSockets per client address (limits.ws_connections_per_ip); null: not capped.
+  std::shared_ptr<ConnectionLimits> ws_by_address = nullptr;
 };
 
 // `slot`: the connection's place under the TCP caps (ConnectionLimits), held until the socket

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <limits>
 #include <sstream>
 
 #include <boost/asio/as_tuple.hpp>
@@ -78,7 +79,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
             std::make_shared<WsConnections>(asio::make_strand(io), d.config.ws.heartbeat_s)),
         http(std::make_shared<HttpContext>(HttpContext{
             d.config, d.rest, d.auth, ws, *connections, d.blocking, d.hashing,
-            TrustedProxies(d.config.trusted_proxies), d.web_root, d.serve_ws, d.serve_rest})) {}
+            TrustedProxies(d.config.trusted_proxies), d.web_root, d.serve_ws, d.serve_rest,
+            std::make_shared<ConnectionLimits>(
+                std::numeric_limits<std::size_t>::max(),
+                static_cast<std::size_t>(d.config.limits.ws_connections_per_ip))})) {}
 
   asio::awaitable<void> accept_loop();
 

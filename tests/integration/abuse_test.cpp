@@ -13,6 +13,9 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
 
 #include "support/client.hpp"
 #include "support/commands.hpp"
@@ -168,6 +171,48 @@ TEST(Abuse, TheTcpConnectionCapClosesWhatIsOverItAndRecovers) {
     }
   }
   EXPECT_EQ(status, 200);
+}
+
+// WebSockets per client address, the one a trusted proxy names included (the TCP cap sees only
+// the proxy): past the cap the upgrade answers 429, other addresses still get in, and a closed
+// socket gives its place back.
+TEST(Abuse, WebSocketsPerClientAddressAreCappedBehindAProxyToo) {
+  ServerProcess server({"--trusted-proxies", "127.0.0.1", "--limits-ws-connections-per-ip", "2"});
+  server.start();
+  if (server.external()) GTEST_SKIP() << "needs its own server flags";
+  Http h(server.host(), server.port());
+  auto a = make_account(h, "alice");
+  asio::io_context io;
+  const tcp::endpoint ep(asio::ip::make_address(server.host()), server.port());
+  // An upgrade as nginx would forward it; the socket stays open while it is held.
+  auto upgrade = [&](const std::string& client, std::unique_ptr<tcp::socket>& out) {
+    out = std::make_unique<tcp::socket>(io);
+    out->connect(ep);
+    const std::string req = "GET /ws?token=" + a.access +
+                            " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: "
+                            "Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: "
+                            "dGhlIHNhbXBsZSBub25jZQ==\r\nX-Forwarded-For: " +
+                            client + "\r\n\r\n";
+    asio::write(*out, asio::buffer(req));
+    asio::streambuf buf;
+    boost::system::error_code ec;
+    asio::read_until(*out, buf, "\r\n", ec);
+    std::string line(asio::buffers_begin(buf.data()), asio::buffers_end(buf.data()));
+    return line.size() > 12 ? std::stoi(line.substr(9, 3)) : 0;
+  };
+  std::unique_ptr<tcp::socket> s1, s2, s3, other;
+  EXPECT_EQ(upgrade("203.0.113.9", s1), 101);
+  EXPECT_EQ(upgrade("203.0.113.9", s2), 101);
+  EXPECT_EQ(upgrade("203.0.113.9", s3), 429);
+  EXPECT_EQ(upgrade("203.0.113.10", other), 101);
+  // Closed: the server releases the place once it sees the close (bounded retries).
+  s1->close();
+  int status = 0;
+  for (int attempt = 0; attempt < 50 && status != 101; ++attempt) {
+    status = upgrade("203.0.113.9", s3);
+    if (status != 101) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(status, 101);
 }
 
 // Changing the password through the REST API: the old one is checked, weak new ones are
