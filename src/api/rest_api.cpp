@@ -259,6 +259,7 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
   add("GET", "/api/v1/channels/{id}/members", &RestApi::channels_members, true);
   add("DELETE", "/api/v1/channels/{id}/members/{id}", &RestApi::channel_members_remove, true);
   add("GET", "/api/v1/channels/{id}/messages", &RestApi::channels_messages, true);
+  add("GET", "/api/v1/messages/{id}", &RestApi::message_get, true);
   add("GET", "/api/v1/dms/{id}/messages", &RestApi::dms_messages, true);
   add("GET", "/api/v1/conversations", &RestApi::conversations, true);
   add("POST", "/api/v1/ws/ticket", &RestApi::ws_ticket, true);
@@ -792,6 +793,16 @@ HttpResponse RestApi::history_page(const std::vector<Message>& msgs, Id viewer) 
 
 HttpResponse RestApi::channels_messages(Ctx& ctx) {
   return history(ctx, ConvKey::channel(ctx.params[0]));
+}
+
+HttpResponse RestApi::message_get(Ctx& ctx) {
+  auto m = s_.messaging.message(ctx.user, ctx.params[0]);
+  if (!m) return error_response(m.error());
+  HttpResponse r;
+  r.status = 200;
+  json::Writer w(r.body);
+  write_message(w, *m, ctx.user);
+  return r;
 }
 
 HttpResponse RestApi::dms_messages(Ctx& ctx) {

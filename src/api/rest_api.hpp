@@ -138,6 +138,7 @@ class RestApi {
   HttpResponse channels_leave(Ctx&);
   HttpResponse channels_members(Ctx&);
   HttpResponse channels_messages(Ctx&);
+  HttpResponse message_get(Ctx&);
   HttpResponse dms_messages(Ctx&);
   HttpResponse conversations(Ctx&);
   HttpResponse files_get(Ctx&);

@@ -826,6 +826,21 @@ Result<std::vector<Message>> MessagingService::history(Id user, const ConvKey& c
   return page;
 }
 
+Result<Message> MessagingService::message(Id user, Id message_id) {
+  const Error missing = make_error(Errc::not_found, "message not found");
+  auto m = store_.message_by_id(message_id);
+  if (!m) return m.error().code == Errc::not_found ? missing : m.error();
+  // One answer for "no such message" and "not yours to read": an id alone tells nothing.
+  if (auto allowed = check_access(user, m->conv); !allowed) {
+    const Errc code = allowed.error().code;
+    return code == Errc::forbidden || code == Errc::not_found ? missing : allowed.error();
+  }
+  auto floor = history_floor(user, m->conv);
+  if (!floor) return floor.error().code == Errc::not_found ? missing : floor.error();
+  if (m->seq <= *floor) return missing;
+  return m;
+}
+
 std::optional<std::uint64_t> MessagingService::cached_floor(Id user, const ConvKey& conv) {
   if (conv.is_dm()) return 0;
   std::lock_guard lock(floor_mu_);

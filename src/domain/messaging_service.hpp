@@ -192,6 +192,10 @@ class MessagingService {
 
   // A channel with history_from_join shows its member only what came after their join.
   Result<std::vector<Message>> history(Id user, const ConvKey& conv, HistoryQuery q);
+  // One message by id, as history shows it (a reply's quoted original that the client has not
+  // loaded): not_found unless `user` may read it (a member of its channel above their history
+  // floor, or a party of its DM). Blocking.
+  Result<Message> message(Id user, Id message_id);
   // The seq after which `user` reads `conv` (Store::history_floor; 0 for a DM), remembered
   // for kHistoryFloorTtlMs. Blocking the first time.
   Result<std::uint64_t> history_floor(Id user, const ConvKey& conv);

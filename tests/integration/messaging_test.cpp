@@ -917,6 +917,45 @@ TEST_F(Messaging, RepliesNameAMessageOfTheSameConversation) {
   EXPECT_FALSE(msgs[0].as_object().contains("reply_to"));
 }
 
+// One message by id (a reply's original the client has not loaded): to those who may read it,
+// as history shows it; everyone else gets the answer a missing id gets.
+TEST_F(Messaging, OneMessageIsReadByIdOnlyByThoseWhoMayReadIt) {
+  Http h = http();
+  auto a = make_account(h, "alice"), b = make_account(h, "bob"), m = make_account(h, "mallory");
+  std::string ch = make_channel(a, {&b});
+  auto wa = connect_synced(a);
+  wa->send(send_channel("q1", ch, "question"));
+  auto asked = wa->recv_op("sent");
+  ASSERT_TRUE(asked);
+  const std::string question = str(*asked, "id");
+  wa->send(send_dm("d1", b.id, "between us"));
+  auto dm = wa->recv_op("sent");
+  ASSERT_TRUE(dm);
+  const std::string private_id = str(*dm, "id");
+
+  auto got = h.get("/api/v1/messages/" + question, b.access);
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(got.str("body"), "question");
+  EXPECT_EQ(got.str("conversation"), "channel:" + ch);
+  EXPECT_EQ(got.str("id"), question);
+  EXPECT_EQ(h.get("/api/v1/messages/" + private_id, b.access).str("body"), "between us");
+
+  auto missing = h.get("/api/v1/messages/123456789", m.access);
+  EXPECT_EQ(missing.status, 404);
+  for (const std::string& id : {question, private_id}) {
+    auto refused = h.get("/api/v1/messages/" + id, m.access);
+    EXPECT_EQ(refused.status, 404) << id;
+    EXPECT_EQ(refused.body, missing.body) << "an outsider learns nothing from the answer";
+  }
+
+  wa->send(delete_op(question));
+  ASSERT_TRUE(wa->recv_op("deleted"));
+  auto gone = h.get("/api/v1/messages/" + question, b.access);
+  ASSERT_EQ(gone.status, 200) << gone.body;
+  EXPECT_TRUE(gone.json.as_object().at("deleted").as_bool());
+  EXPECT_EQ(gone.body.find("question"), std::string::npos) << gone.body;
+}
+
 // Reactions: anyone who reads the message, counts and who per emoji, to every device (the
 // reactor's too), synced like edits to a device that was away, bounded, rate-limited.
 TEST_F(Messaging, ReactionsReachEveryDeviceAndAnOfflineDeviceSyncsThem) {
