@@ -622,6 +622,7 @@ void App::run_until_signal() {
   boost::asio::steady_timer drain(p_->io);
   boost::asio::steady_timer refresh(p_->io);
   boost::asio::steady_timer accounts(p_->io);
+  boost::asio::steady_timer grace(p_->io);
   // Stops the I/O once every WebSocket finished its closing handshake, or at the deadline.
   std::function<void(std::chrono::steady_clock::time_point)> wait_closed =
       [&](std::chrono::steady_clock::time_point deadline) {
@@ -636,17 +637,8 @@ void App::run_until_signal() {
         drain.async_wait(
             [&, deadline](const boost::system::error_code&) { wait_closed(deadline); });
       };
-  signals.async_wait([this, &signals, &refresh, &accounts, &wait_closed](
-                         const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    LOG_INFO("signal " << sig << ": shutting down");
-    // A second signal while this one drains: the operator wants out now.
-    signals.async_wait([](const boost::system::error_code& again, int sig2) {
-      if (again) return;
-      LOG_WARN("signal " << sig2 << " during shutdown: exiting at once");
-      std::_Exit(1);
-    });
-    p_->readiness->set_draining();
+  // After readiness fails: the listener closes, accepted sends are stored, sockets close.
+  std::function<void()> drain_all = [this, &refresh, &accounts, &wait_closed] {
     p_->server->stop_accepting();
     // The whole drain has shutdown_timeout_s: storing what was accepted may take all of it (a
     // slow store), the closing handshakes get at least a second after that.
@@ -665,7 +657,28 @@ void App::run_until_signal() {
     accounts.cancel();
     p_->server->close_connections();
     wait_closed(std::max(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(1)));
-  });
+  };
+  signals.async_wait(
+      [this, &signals, &grace, &drain_all](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        LOG_INFO("signal " << sig << ": shutting down");
+        // A second signal while this one drains: the operator wants out now.
+        signals.async_wait([](const boost::system::error_code& again, int sig2) {
+          if (again) return;
+          LOG_WARN("signal " << sig2 << " during shutdown: exiting at once");
+          std::_Exit(1);
+        });
+        p_->readiness->set_draining();
+        // /readyz fails first; the process still serves during the grace, so that a load balancer
+        // or a readiness probe takes it out of rotation before its listener closes.
+        const auto wait = std::chrono::milliseconds(p_->config.shutdown_ready_grace_ms);
+        if (wait.count() <= 0) return drain_all();
+        LOG_INFO("draining: /readyz fails, the listener closes in " << wait.count() << " ms");
+        grace.expires_after(wait);
+        grace.async_wait([&drain_all](const boost::system::error_code& e) {
+          if (!e) drain_all();
+        });
+      });
   // Routes in Redis expire unless refreshed: refresh this process's live connections every
   // third of their TTL, on the blocking pool (one pipelined call).
   std::function<void()> schedule_refresh = [&] {

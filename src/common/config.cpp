@@ -60,6 +60,8 @@ const std::vector<Field>& fields() {
       NUM("shutdown_timeout_s", c.shutdown_timeout_s,
           "SIGTERM: seconds to store accepted sends and close WebSockets (a second signal: at "
           "once)"),
+      NUM("shutdown_ready_grace_ms", c.shutdown_ready_grace_ms,
+          "SIGTERM: /readyz fails this long before the listener closes (0: at once)"),
       STR("log_level", c.log_level, "debug|info|warn|error"),
       STR("version", c.version,
           "version this process registers and shows on /readyz (empty: the build's)"),
@@ -286,6 +288,9 @@ Result<void> validate(const Config& c) {
   if (c.threads < 0 || c.threads > 256) return bad("threads must be in 0..256");
   if (c.blocking_threads < 1 || c.blocking_threads > 256) {
     return bad("blocking_threads must be in 1..256");
+  }
+  if (c.shutdown_ready_grace_ms < 0 || c.shutdown_ready_grace_ms > 300000) {
+    return bad("shutdown_ready_grace_ms must be in 0..300000");
   }
   if (c.shutdown_timeout_s < 0 || c.shutdown_timeout_s > 300) {
     return bad("shutdown_timeout_s must be in 0..300");

@@ -174,6 +174,8 @@ struct Config {
   std::int64_t threads = 0;             // I/O threads; 0 = number of cores
   std::int64_t blocking_threads = 4;    // store / password hashing pool
   std::int64_t shutdown_timeout_s = 5;  // SIGTERM: the drain's budget (docs/operations.md)
+  // SIGTERM: /readyz fails this long before the listener closes (a balancer's probe sees it).
+  std::int64_t shutdown_ready_grace_ms = 0;
   std::string log_level = "info";
   std::string store = "sqlite";     // sqlite | mysql
   std::string cache = "memory";     // memory | redis (inbox, routes and caches)

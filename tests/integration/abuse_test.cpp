@@ -6,9 +6,12 @@
 // noisy): the assertions are about order and answers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -36,8 +39,10 @@ double ms_since(Clock::time_point t0) {
 // hashing pool busy for seconds; /healthz and an authenticated read are answered while the
 // flood is still running, because hashing has its own pool.
 TEST(Abuse, ALoginFloodDoesNotHoldOtherRequests) {
+  // The probes below are REST requests from one address: the per-IP REST limit is lifted.
   ServerProcess server({"--auth-password-hash", "interactive", "--auth-hash-threads", "1",
-                        "--limits-auth-rate-per-min", "1000000", "--blocking-threads", "2"});
+                        "--limits-auth-rate-per-min", "1000000", "--blocking-threads", "2",
+                        "--limits-http-rate-per-s", "1000000", "--limits-http-burst", "1000000"});
   server.start();
   if (server.external()) GTEST_SKIP() << "needs its own server flags";
   Http h(server.host(), server.port());
@@ -70,14 +75,34 @@ TEST(Abuse, ALoginFloodDoesNotHoldOtherRequests) {
   auto me = h.get("/api/v1/users/me", a.access);
   const double me_ms = ms_since(t0);
   const int done_at_me = done.load();
+  // Then as many probes as fit while the flood lasts: their latency distribution (printed,
+  // docs/benchmarks.md "Abuse"; a loaded machine makes a bound here flaky).
+  std::vector<double> health_samples{health_ms}, me_samples{me_ms};
+  while (done.load() < kLogins && health_samples.size() < 2000) {
+    t0 = Clock::now();
+    EXPECT_EQ(h.get("/healthz").status, 200);
+    health_samples.push_back(ms_since(t0));
+    t0 = Clock::now();
+    EXPECT_EQ(h.get("/api/v1/users/me", a.access).status, 200);
+    me_samples.push_back(ms_since(t0));
+  }
   for (auto& t : flood) t.join();
 
   EXPECT_EQ(health.status, 200);
   EXPECT_EQ(me.status, 200) << me.body;
+  auto pct = [](std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
+  };
   std::printf(
-      "login flood (%d at once, 1 hashing thread): /healthz %.1f ms after %d done, "
-      "/users/me %.1f ms after %d done\n",
-      kLogins, health_ms, done_at_health, me_ms, done_at_me);
+      "login flood (%d at once, 1 hashing thread): first /healthz %.1f ms after %d done, "
+      "first /users/me %.1f ms after %d done; during the flood (%zu samples each): /healthz "
+      "p50 %.2f p99 %.2f max %.2f ms, /users/me p50 %.2f p99 %.2f max %.2f ms\n",
+      kLogins, health_ms, done_at_health, me_ms, done_at_me, health_samples.size(),
+      pct(health_samples, 0.5), pct(health_samples, 0.99),
+      *std::max_element(health_samples.begin(), health_samples.end()), pct(me_samples, 0.5),
+      pct(me_samples, 0.99), *std::max_element(me_samples.begin(), me_samples.end()));
+  RecordProperty("healthz_p99_ms", std::to_string(pct(health_samples, 0.99)));
   // Answered before the flood ended: neither waited behind the hashing.
   EXPECT_LT(done_at_health, kLogins);
   EXPECT_LT(done_at_me, kLogins);

@@ -318,6 +318,46 @@ TEST_F(WsProtocol, ShutdownClosesEveryWebSocketWithGoingAway) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, 4s);  // well inside the 5 s timeout
 }
 
+// With shutdown_ready_grace_ms, SIGTERM fails /readyz first while the process still serves
+// (new requests, new WebSockets), so a balancer's probe takes it out of rotation; then the
+// drain runs as without it.
+TEST_F(WsProtocol, ReadinessFailsBeforeTheListenerClosesDuringTheReadyGrace) {
+  server_ = std::make_unique<ServerProcess>(
+      std::vector<std::string>{"--shutdown-ready-grace-ms", "5000"});
+  server_->start();
+  Http h(server_->host(), server_->port());
+  account_ = make_account(h, "leaving");
+  auto before = open();
+  EXPECT_EQ(h.get("/readyz").status, 200);
+  const auto signalled = std::chrono::steady_clock::now();
+  server_->signal(SIGTERM);
+  HttpResult ready;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    ready = h.get("/readyz");
+    if (ready.status == 503) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_NE(ready.body.find("draining"), std::string::npos) << ready.body;
+  // Still serving inside the grace.
+  if (std::chrono::steady_clock::now() - signalled < 4s) {
+    EXPECT_EQ(h.get("/healthz").status, 200);
+    auto late = open();
+    EXPECT_TRUE(late != nullptr);
+  }
+  // Then the drain: the WebSocket gets its 1001, the process exits 0.
+  WireFrame f;
+  do {
+    f = before->read_frame();
+  } while (f.opcode == 1);
+  EXPECT_EQ(f.close_code(), 1001);
+  EXPECT_GE(std::chrono::steady_clock::now() - signalled, 4s);  // not before the grace ended
+  before->write(frame(kClose, close_payload(1001)));
+  before.reset();
+  int status = server_->wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
 // A client that never answers the close keeps a drain waiting up to shutdown_timeout_s; a
 // second signal ends it at once.
 TEST_F(WsProtocol, ASecondSignalDuringTheDrainExitsAtOnce) {
