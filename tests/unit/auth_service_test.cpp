@@ -127,16 +127,66 @@ TEST_F(Auth, RefreshTokensExpire) {
   EXPECT_EQ(error_of(auth.refresh(renewed->refresh_token)), Errc::unauthenticated);
 }
 
-// Logout revokes the refresh token, and is idempotent. The access token is a stateless JWT: it
-// stays valid until it expires.
+// Logout revokes the refresh token and ends its session (its access tokens are refused too),
+// and is idempotent; the user's other sessions go on.
 TEST_F(Auth, LogoutRevokesTheRefreshToken) {
   Session s = login();
+  Session other = login();
   ASSERT_TRUE(auth.logout(s.refresh_token).ok());
   EXPECT_EQ(error_of(auth.refresh(s.refresh_token)), Errc::unauthenticated);
   EXPECT_TRUE(auth.logout(s.refresh_token).ok());
   EXPECT_TRUE(auth.logout("never-issued").ok());
   EXPECT_EQ(error_of(auth.logout("")), Errc::invalid_argument);
-  EXPECT_TRUE(who(s.access_token).ok());
+  EXPECT_EQ(error_of(who(s.access_token)), Errc::unauthenticated);
+  EXPECT_TRUE(who(other.access_token).ok());
+  auto left = auth.sessions(alice_.id);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ(left->front().id, other.session_id);
+}
+
+// A login is a session (kept with its client's address and sanitized User-Agent) that every
+// refresh rotates within; ending it refuses its refresh and access tokens and no other's;
+// only its user can end it.
+TEST_F(Auth, SessionsAreListedAndEndedOneByOne) {
+  auto phone = auth.login(kPhone, kPassword, kIp,
+                          "Phone\x01"
+                          "App/1.0 \xc3\xa9");
+  ASSERT_TRUE(phone.ok()) << phone.error().message;
+  Session laptop = login();
+  EXPECT_NE(phone->session_id, laptop.session_id);
+  auto listed = auth.sessions(alice_.id);
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ(listed->back().id, phone->session_id);
+  EXPECT_EQ(listed->back().user_agent, "Phone?App/1.0 ??");
+  EXPECT_EQ(listed->back().ip, kIp);
+
+  clock.advance(std::chrono::milliseconds(1000));
+  auto rotated = auth.refresh(phone->refresh_token, "198.51.100.7", "ignored");
+  ASSERT_TRUE(rotated.ok()) << rotated.error().message;
+  EXPECT_EQ(rotated->session_id, phone->session_id);
+  listed = auth.sessions(alice_.id);
+  EXPECT_EQ(listed->front().id, phone->session_id);  // used last
+  EXPECT_EQ(listed->front().ip, "198.51.100.7");
+  EXPECT_EQ(listed->front().last_used_at, clock.now_ms());
+
+  auto bob = auth.register_user("bob", "+15550002", kPassword);
+  ASSERT_TRUE(bob.ok());
+  EXPECT_EQ(error_of(auth.end_session(bob->id, phone->session_id)), Errc::not_found);
+  ASSERT_TRUE(auth.end_session(alice_.id, phone->session_id).ok());
+  EXPECT_EQ(error_of(auth.end_session(alice_.id, phone->session_id)), Errc::not_found);
+  EXPECT_EQ(error_of(auth.refresh(rotated->refresh_token)), Errc::unauthenticated);
+  EXPECT_EQ(error_of(who(rotated->access_token)), Errc::unauthenticated);
+  EXPECT_EQ(error_of(who(phone->access_token)), Errc::unauthenticated);
+  EXPECT_TRUE(who(laptop.access_token).ok());
+  EXPECT_TRUE(auth.refresh(laptop.refresh_token).ok());
+}
+
+TEST(UserAgents, AreTruncatedAndPrintable) {
+  EXPECT_EQ(sanitize_user_agent("Mozilla/5.0 (X11)"), "Mozilla/5.0 (X11)");
+  EXPECT_EQ(sanitize_user_agent("a\r\nb\x7f"), "a??b?");
+  EXPECT_EQ(sanitize_user_agent(std::string(1000, 'x')).size(), kMaxUserAgentBytes);
 }
 
 // An access token is accepted until access_ttl has passed on the clock, refused from then on
