@@ -183,6 +183,24 @@ TEST_F(Auth, SessionsAreListedAndEndedOneByOne) {
   EXPECT_TRUE(auth.refresh(laptop.refresh_token).ok());
 }
 
+// Tokens from before sessions keep working: an access token without `sid` until it expires,
+// and a refresh token without a session, whose refresh opens one.
+TEST_F(Auth, TokensFromBeforeSessionsKeepWorking) {
+  const std::string refresh = random_token(32);
+  ASSERT_TRUE(
+      store.save_refresh_token({sha256_hex(refresh), alice_.id, clock.now_ms() + 60'000}).ok());
+  auto adopted = auth.refresh(refresh, kIp, "Old/1");
+  ASSERT_TRUE(adopted.ok()) << adopted.error().message;
+  EXPECT_NE(adopted->session_id, 0u);
+  auto listed = auth.sessions(alice_.id);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().id, adopted->session_id);
+  EXPECT_EQ(listed->front().user_agent, "Old/1");
+  auto legacy = auth.authenticate_claims(tokens.issue(alice_.id));
+  ASSERT_TRUE(legacy.ok()) << legacy.error().message;
+  EXPECT_EQ(legacy->session, 0u);
+}
+
 TEST(UserAgents, AreTruncatedAndPrintable) {
   EXPECT_EQ(sanitize_user_agent("Mozilla/5.0 (X11)"), "Mozilla/5.0 (X11)");
   EXPECT_EQ(sanitize_user_agent("a\r\nb\x7f"), "a??b?");
