@@ -332,7 +332,7 @@ CREATE TABLE login_session (
   user_agent   TEXT    NOT NULL DEFAULT '',
   ip           TEXT    NOT NULL DEFAULT ''
 );
-CREATE INDEX login_session_by_user ON login_session(user_id, ended_at);
+CREATE INDEX login_session_by_user ON login_session(user_id, ended_at, last_used_at);
 CREATE INDEX login_session_by_end ON login_session(ended_at);
 ALTER TABLE refresh_token ADD COLUMN session_id INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX refresh_token_by_session ON refresh_token(session_id);

@@ -377,7 +377,7 @@ constexpr std::string_view kV10Sessions[] = {
     " user_agent   VARCHAR(512) NOT NULL DEFAULT '',"
     " ip           VARCHAR(64) NOT NULL DEFAULT '',"
     " PRIMARY KEY (id),"
-    " KEY login_session_by_user (user_id, ended_at),"
+    " KEY login_session_by_user (user_id, ended_at, last_used_at),"
     " KEY login_session_by_end (ended_at),"
     " CONSTRAINT login_session_user FOREIGN KEY (user_id) REFERENCES `user` (id)"
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
