@@ -10,6 +10,7 @@ import type {
   Invite,
   InvitePreview,
   LoginResponse,
+  LoginSession,
   Member,
   PageOf,
   SearchResult,
@@ -83,6 +84,16 @@ export class Api {
       new_password: newPassword,
     });
     return fromLogin(r);
+  }
+
+  /** The user's live sessions, most recently used first (at most 32: not paged). */
+  sessions() {
+    return this.request<{ sessions: LoginSession[] }>('GET', '/users/me/sessions');
+  }
+
+  /** Ends one session (its tokens are refused, its WebSockets closed). */
+  endSession(id: string) {
+    return this.request<void>('DELETE', `/users/me/sessions/${encodeURIComponent(id)}`);
   }
 
   /** Log out everywhere: every refresh token of the user is revoked. */
@@ -194,12 +205,6 @@ export class Api {
   }
   deleteChannel(channelId: string) {
     return this.request<void>('DELETE', `/channels/${encodeURIComponent(channelId)}`);
-  }
-  channelMembers(channelId: string, after = '0', limit = 100) {
-    return this.request<{ members: Member[]; next_after: string | null }>(
-      'GET',
-      `/channels/${encodeURIComponent(channelId)}/members?after=${encodeURIComponent(after)}&limit=${limit}`,
-    );
   }
   removeFromChannel(channelId: string, userId: string) {
     return this.request<void>('DELETE', `/channels/${encodeURIComponent(channelId)}/members/${encodeURIComponent(userId)}`);

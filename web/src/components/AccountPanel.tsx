@@ -1,11 +1,15 @@
 import { useState } from 'preact/hooks';
 import type { Chat } from '../chat';
+import { deviceName, lastActive } from '../text/device';
+import { fullTime } from '../text/time';
+import type { LoginSession } from '../types';
 import { AvatarPicker } from './AvatarPicker';
 
 /**
  * The account's settings: the profile picture (an avatar upload), change the password (every other session ends, this one goes on
- * with the new tokens the server returns) and log out everywhere (every session ends, this
- * one too); DM read receipts on or off.
+ * with the new tokens the server returns), the sessions (each device signed in, any other one
+ * signed out from here) and log out everywhere (every session ends, this one too); DM read
+ * receipts on or off.
  */
 export function AccountPanel({ chat }: { chat: Chat }) {
   const [oldPassword, setOld] = useState('');
@@ -40,6 +44,29 @@ export function AccountPanel({ chat }: { chat: Chat }) {
     }
   };
 
+  // The sessions, read when the panel opens and again after one is ended.
+  const [sessions, setSessions] = useState<LoginSession[] | null>(null);
+  const loadSessions = async () => {
+    try {
+      setSessions((await chat.api.sessions()).sessions);
+    } catch (err) {
+      setNote({ text: (err as Error).message, error: true });
+    }
+  };
+  const endSession = async (s: LoginSession) => {
+    setBusy(true);
+    setNote(null);
+    try {
+      await chat.api.endSession(s.id);
+      setNote({ text: `Signed out ${deviceName(s.user_agent)}.`, error: false });
+    } catch (err) {
+      setNote({ text: (err as Error).message, error: true });
+    } finally {
+      setBusy(false);
+      await loadSessions();
+    }
+  };
+
   // Shown as chosen while the server stores it; then (or on a refusal) the stored value.
   const [choice, setChoice] = useState<boolean | null>(null);
   const receipts = choice ?? chat.me?.read_receipts !== false;
@@ -58,7 +85,8 @@ export function AccountPanel({ chat }: { chat: Chat }) {
   };
 
   return (
-    <details class="inline-form account" data-testid="account">
+    <details class="inline-form account" data-testid="account"
+             onToggle={(e) => { if (e.currentTarget.open) void loadSessions(); }}>
       <summary>Account</summary>
       <AvatarPicker chat={chat} label="Profile picture" testId="my-avatar"
                     set={async (image) => {
@@ -83,6 +111,25 @@ export function AccountPanel({ chat }: { chat: Chat }) {
         </label>
         <button type="submit" disabled={busy}>Change password</button>
       </form>
+      <h3 class="hint">Sessions</h3>
+      <ul class="list" aria-label="Sessions" data-testid="sessions">
+        {(sessions ?? []).map((s) => (
+          <li key={s.id} class="session" data-session={s.id} data-current={s.current ? 'true' : 'false'}>
+            <span class="item-name" title={s.user_agent}>{deviceName(s.user_agent)}</span>{' '}
+            {s.current && <strong class="hint">this device</strong>}{' '}
+            <code class="hint">{s.ip}</code>{' '}
+            <span class="hint" title={fullTime(s.last_used_at)}>{lastActive(s.last_used_at)}</span>
+            {!s.current && (
+              <button type="button" class="small" disabled={busy}
+                      aria-label={`Sign out ${deviceName(s.user_agent)} (${s.ip})`}
+                      onClick={() => void endSession(s)}>
+                Sign out
+              </button>
+            )}
+          </li>
+        ))}
+        {sessions && sessions.length === 0 && <li class="hint">No sessions.</li>}
+      </ul>
       <button type="button" class="small" disabled={busy} onClick={() => void everywhere()}>
         Log out everywhere
       </button>
