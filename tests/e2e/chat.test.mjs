@@ -529,6 +529,42 @@ describe('imd web client', () => {
     noConsoleErrors();
   });
 
+  test('u) the Account panel lists the sessions, this device marked; signing out the other one ends it there at once', { timeout: TEST_TIMEOUT_MS }, async () => {
+    watch.scenario = 'u';
+    // The ended session's requests (401) are the point.
+    watch.allowStatuses = [401];
+    const ada = newIdentity('ada');
+    const laptop = await device('ada laptop');
+    await register(laptop.page, ada);
+    const phone = await device('ada phone');
+    await login(phone.page, ada);
+    await waitOnline(phone.page);
+
+    const account = laptop.page.getByTestId('account');
+    await account.locator('summary').click();
+    const sessions = account.getByTestId('sessions');
+    await sessions.locator('li.session').nth(1).waitFor();
+    assert.equal(await sessions.locator('li.session').count(), 2);
+    const mine = sessions.locator('li[data-current="true"]');
+    assert.equal(await mine.count(), 1);
+    await mine.getByText('this device').waitFor();
+    assert.equal(await mine.getByRole('button', { name: /^Sign out/ }).count(), 0);
+    const other = sessions.locator('li[data-current="false"]');
+    await other.getByText('127.0.0.1').waitFor();
+
+    await other.getByRole('button', { name: /^Sign out/ }).click();
+    await account.getByRole('status').filter({ hasText: 'Signed out' }).waitFor();
+    // The phone is signed out (its WebSocket closed with 4003, its tokens refused) ...
+    await phone.page.getByRole('button', { name: 'Create account' }).or(phone.page.getByLabel('Phone')).first().waitFor();
+    // ... and the laptop goes on, its list down to itself.
+    await sessions.locator('li[data-current="false"]').waitFor({ state: 'detached' });
+    assert.equal(await sessions.locator('li.session').count(), 1);
+    await createSpace(laptop.page, 'Still here');
+    await waitOnline(laptop.page);
+    watch.allowStatuses = [];
+    noConsoleErrors();
+  });
+
   test('t) channel settings: archived is read-only with its history, a member is removed from the channel at once, a delete needs a confirmation and reaches every member', { timeout: TEST_TIMEOUT_MS }, async () => {
     watch.scenario = 't';
     const quinn = newIdentity('quinn');
