@@ -183,6 +183,50 @@ TEST_F(Auth, SessionsAreListedAndEndedOneByOne) {
   EXPECT_TRUE(auth.refresh(laptop.refresh_token).ok());
 }
 
+// Another process of a cluster (here: a second AuthService on the same store) refuses an ended
+// session's tokens once it has polled, tells its WebSockets to close once (a poll reads its
+// last moments again), and a process that starts later refuses them from its first poll.
+TEST_F(Auth, AnotherProcessRefusesAnEndedSessionAfterItsPoll) {
+  TokenIssuer other_tokens{clock, testing::kJwtSecret, testing::kAccessTtlS};
+  AuthService other{store,
+                    ids,
+                    clock,
+                    hasher,
+                    other_tokens,
+                    users,
+                    testing::kRefreshTtlS,
+                    testing::kRefreshReuseS};
+  std::vector<std::pair<Id, Id>> told;
+  other.on_session_ended([&](Id user, Id session) { told.emplace_back(user, session); });
+  ASSERT_TRUE(other.sync_accounts().ok());
+  Session phone = login();
+  Session laptop = login();
+  EXPECT_TRUE(other.authenticate(phone.access_token).ok());
+
+  ASSERT_TRUE(auth.end_session(alice_.id, phone.session_id).ok());
+  EXPECT_TRUE(other.authenticate(phone.access_token).ok());  // until it polls
+  ASSERT_TRUE(other.sync_accounts().ok());
+  EXPECT_EQ(error_of(other.authenticate(phone.access_token)), Errc::unauthenticated);
+  EXPECT_TRUE(other.authenticate(laptop.access_token).ok());
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0], std::make_pair(alice_.id, phone.session_id));
+  ASSERT_TRUE(other.sync_accounts().ok());
+  EXPECT_EQ(told.size(), 1u);
+
+  TokenIssuer late_tokens{clock, testing::kJwtSecret, testing::kAccessTtlS};
+  AuthService late{store,
+                   ids,
+                   clock,
+                   hasher,
+                   late_tokens,
+                   users,
+                   testing::kRefreshTtlS,
+                   testing::kRefreshReuseS};
+  ASSERT_TRUE(late.sync_accounts().ok());
+  EXPECT_EQ(error_of(late.authenticate(phone.access_token)), Errc::unauthenticated);
+  EXPECT_TRUE(late.authenticate(laptop.access_token).ok());
+}
+
 // Tokens from before sessions keep working: an access token without `sid` until it expires,
 // and a refresh token without a session, whose refresh opens one.
 TEST_F(Auth, TokensFromBeforeSessionsKeepWorking) {
