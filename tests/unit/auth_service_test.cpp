@@ -18,6 +18,22 @@ constexpr const char* kIp = "203.0.113.5";
 
 class Auth : public ::testing::Test, protected testing::InProcess<> {
  protected:
+  // Another process of a cluster: its own tokens and AuthService over the same store.
+  struct Process {
+    explicit Process(testing::InProcess<>& p)
+        : tokens{p.clock, testing::kJwtSecret, testing::kAccessTtlS},
+          auth{p.store,
+               p.ids,
+               p.clock,
+               p.hasher,
+               tokens,
+               p.users,
+               testing::kRefreshTtlS,
+               testing::kRefreshReuseS} {}
+    TokenIssuer tokens;
+    AuthService auth;
+  };
+
   void SetUp() override {
     auto u = auth.register_user("alice", kPhone, kPassword);
     ASSERT_TRUE(u.ok()) << u.error().message;
@@ -187,15 +203,8 @@ TEST_F(Auth, SessionsAreListedAndEndedOneByOne) {
 // session's tokens once it has polled, tells its WebSockets to close once (a poll reads its
 // last moments again), and a process that starts later refuses them from its first poll.
 TEST_F(Auth, AnotherProcessRefusesAnEndedSessionAfterItsPoll) {
-  TokenIssuer other_tokens{clock, testing::kJwtSecret, testing::kAccessTtlS};
-  AuthService other{store,
-                    ids,
-                    clock,
-                    hasher,
-                    other_tokens,
-                    users,
-                    testing::kRefreshTtlS,
-                    testing::kRefreshReuseS};
+  Process other_process(*this);
+  AuthService& other = other_process.auth;
   std::vector<std::pair<Id, Id>> told;
   other.on_session_ended([&](Id user, Id session) { told.emplace_back(user, session); });
   ASSERT_TRUE(other.sync_accounts().ok());
@@ -213,15 +222,8 @@ TEST_F(Auth, AnotherProcessRefusesAnEndedSessionAfterItsPoll) {
   ASSERT_TRUE(other.sync_accounts().ok());
   EXPECT_EQ(told.size(), 1u);
 
-  TokenIssuer late_tokens{clock, testing::kJwtSecret, testing::kAccessTtlS};
-  AuthService late{store,
-                   ids,
-                   clock,
-                   hasher,
-                   late_tokens,
-                   users,
-                   testing::kRefreshTtlS,
-                   testing::kRefreshReuseS};
+  Process late_process(*this);
+  AuthService& late = late_process.auth;
   ASSERT_TRUE(late.sync_accounts().ok());
   EXPECT_EQ(error_of(late.authenticate(phone.access_token)), Errc::unauthenticated);
   EXPECT_TRUE(late.authenticate(laptop.access_token).ok());
@@ -410,15 +412,8 @@ TEST_F(Auth, ALegacyAccountStoredAsTypedStillLogsIn) {
 // by the other once it polls (sync_accounts), which then closes the user's sockets (told once);
 // a process that starts later loads them all at its first poll.
 TEST_F(Auth, AccountStatesReachAnotherProcessAtItsNextPoll) {
-  TokenIssuer other_tokens{clock, testing::kJwtSecret, testing::kAccessTtlS};
-  AuthService other{store,
-                    ids,
-                    clock,
-                    hasher,
-                    other_tokens,
-                    users,
-                    testing::kRefreshTtlS,
-                    testing::kRefreshReuseS};
+  Process other_process(*this);
+  AuthService& other = other_process.auth;
   std::vector<Id> ended;
   other.on_sessions_ended([&](Id user) { ended.push_back(user); });
   ASSERT_TRUE(other.sync_accounts().ok());
@@ -447,15 +442,8 @@ TEST_F(Auth, AccountStatesReachAnotherProcessAtItsNextPoll) {
   EXPECT_EQ(error_of(other.login(kPhone, kPassword, kIp)), Errc::forbidden);
 
   // A process started now refuses the same from its first poll.
-  TokenIssuer late_tokens{clock, testing::kJwtSecret, testing::kAccessTtlS};
-  AuthService late{store,
-                   ids,
-                   clock,
-                   hasher,
-                   late_tokens,
-                   users,
-                   testing::kRefreshTtlS,
-                   testing::kRefreshReuseS};
+  Process late_process(*this);
+  AuthService& late = late_process.auth;
   EXPECT_TRUE(late.authenticate(s2.access_token).ok());
   ASSERT_TRUE(late.sync_accounts().ok());
   EXPECT_FALSE(late.authenticate(s2.access_token).ok());
