@@ -32,6 +32,7 @@ struct RestApi::Ctx {
   std::string code;        // the {code} segment
   std::vector<std::pair<std::string, std::string>> query;
   std::string key;  // the {key} segment
+  Id session = 0;   // the caller's login session (0: a token from before sessions)
 
   Result<bj::object> body() const {
     if (req.body.empty()) return bj::object{};
@@ -239,7 +240,9 @@ RestApi::RestApi(Services services, const LimitsConfig& limits)
   add("GET", "/api/v1/users/me", &RestApi::users_me, true);
   add("PATCH", "/api/v1/users/me", &RestApi::users_update_me, true);
   add("POST", "/api/v1/users/me/password", &RestApi::password_change, true, true, true);
+  add("GET", "/api/v1/users/me/sessions", &RestApi::sessions_list, true);
   add("DELETE", "/api/v1/users/me/sessions", &RestApi::sessions_end_all, true);
+  add("DELETE", "/api/v1/users/me/sessions/{id}", &RestApi::sessions_end, true);
   add("GET", "/api/v1/users", &RestApi::users_find, true);
   add("GET", "/api/v1/users/{id}", &RestApi::users_get, true);
   add("POST", "/api/v1/spaces", &RestApi::spaces_create, true);
@@ -375,9 +378,10 @@ HttpResponse RestApi::handle(const HttpRequest& req) {
   if (match->authenticated) {
     auto token = bearer_token(req.authorization);
     if (!token) return error_response(make_error(Errc::unauthenticated, "missing bearer token"));
-    auto user = s_.auth.authenticate(*token);
-    if (!user) return error_response(user.error());
-    ctx.user = *user;
+    auto claims = s_.auth.authenticate_claims(*token);
+    if (!claims) return error_response(claims.error());
+    ctx.user = claims->user;
+    ctx.session = claims->session;
   }
   return (this->*(match->handler))(ctx);
 }
@@ -437,7 +441,8 @@ HttpResponse RestApi::auth_login(Ctx& ctx) {
   if (!phone) return error_response(phone.error());
   auto password = json::required_string(*body, "password", kMaxPasswordBytes);
   if (!password) return error_response(password.error());
-  return respond(s_.auth.login(*phone, *password, ctx.req.remote_ip), 200, session_json);
+  return respond(s_.auth.login(*phone, *password, ctx.req.remote_ip, ctx.req.user_agent), 200,
+                 session_json);
 }
 
 HttpResponse RestApi::auth_refresh(Ctx& ctx) {
@@ -445,7 +450,7 @@ HttpResponse RestApi::auth_refresh(Ctx& ctx) {
   if (!body) return error_response(body.error());
   auto token = json::required_string(*body, "refresh_token", 256);
   if (!token) return error_response(token.error());
-  return respond(s_.auth.refresh(*token), 200, session_json);
+  return respond(s_.auth.refresh(*token, ctx.req.remote_ip, ctx.req.user_agent), 200, session_json);
 }
 
 HttpResponse RestApi::auth_logout(Ctx& ctx) {
@@ -484,6 +489,29 @@ HttpResponse RestApi::ws_route(Ctx& ctx) {
   return r;
 }
 
+// The caller's live sessions (bounded: kMaxSessionsPerUser), the one of this request marked.
+HttpResponse RestApi::sessions_list(Ctx& ctx) {
+  return respond(s_.auth.sessions(ctx.user), 200, [&](const std::vector<LoginSession>& all) {
+    bj::array a;
+    for (const LoginSession& s : all) {
+      a.push_back(bj::object{{"id", json::id_str(s.id)},
+                             {"created_at", s.created_at},
+                             {"last_used_at", s.last_used_at},
+                             {"user_agent", s.user_agent},
+                             {"ip", s.ip},
+                             {"current", s.id == ctx.session}});
+    }
+    return bj::object{{"sessions", std::move(a)}};
+  });
+}
+
+// Another user's session, or one that ended, is not found (nothing tells them apart).
+HttpResponse RestApi::sessions_end(Ctx& ctx) {
+  auto r = s_.auth.end_session(ctx.user, ctx.params[0]);
+  if (!r) return error_response(r.error());
+  return no_content();
+}
+
 HttpResponse RestApi::sessions_end_all(Ctx& ctx) {
   auto r = s_.auth.logout_everywhere(ctx.user);
   if (!r) return error_response(r.error());
@@ -500,7 +528,8 @@ HttpResponse RestApi::password_change(Ctx& ctx) {
   if (!old_password) return error_response(old_password.error());
   auto new_password = json::required_string(*body, "new_password", kMaxPasswordBytes);
   if (!new_password) return error_response(new_password.error());
-  return respond(s_.auth.change_password(ctx.user, *old_password, *new_password, ctx.req.remote_ip),
+  return respond(s_.auth.change_password(ctx.user, *old_password, *new_password, ctx.req.remote_ip,
+                                         ctx.req.user_agent),
                  200, session_json);
 }
 

@@ -107,6 +107,8 @@ class RestApi {
   HttpResponse auth_refresh(Ctx&);
   HttpResponse auth_logout(Ctx&);
   HttpResponse sessions_end_all(Ctx&);
+  HttpResponse sessions_list(Ctx&);
+  HttpResponse sessions_end(Ctx&);
   HttpResponse password_change(Ctx&);
   HttpResponse users_me(Ctx&);
   HttpResponse users_update_me(Ctx&);

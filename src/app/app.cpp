@@ -187,8 +187,10 @@ struct App::Parts {
     auth = std::make_unique<AuthService>(*store, *ids, clock, hasher, *tokens, *users,
                                          config.auth.refresh_ttl_s, config.auth.refresh_reuse_s);
     // A user's sessions ended (password change, logout everywhere, deactivation; here or on
-    // another process): their WebSockets on this process close with 4003.
+    // another process), or one of them: their WebSockets on this process close with 4003.
     auth->on_sessions_ended([hub = hub.get()](Id user) { hub->end_sessions_of(user); });
+    auth->on_session_ended(
+        [hub = hub.get()](Id user, Id session) { hub->end_session(user, session); });
     spaces = std::make_unique<SpaceService>(
         *store, *members, *users, *ids, clock,
         SpaceQuotas{static_cast<std::uint64_t>(config.limits.spaces_per_user),

@@ -52,6 +52,14 @@ Result<void> check_avatar(std::string_view value) {
   return {};
 }
 
+std::string sanitize_user_agent(std::string_view value) {
+  std::string out(value.substr(0, kMaxUserAgentBytes));
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7E) c = '?';  // char may be signed: bytes >= 0x80 are negative
+  }
+  return out;
+}
+
 Result<std::string> normalize_phone(std::string_view value) {
   std::string_view digits = value;
   if (!digits.empty() && digits.front() == '+') digits.remove_prefix(1);
@@ -79,9 +87,14 @@ AuthService::AuthService(Store& store, IdGenerator& ids, Clock& clock, const Pas
       users_(users),
       refresh_ttl_s_(refresh_ttl_s),
       refresh_reuse_s_(refresh_reuse_s),
-      watch_(store, tokens, [this](Id user) {
-        if (sessions_ended_) sessions_ended_(user);
-      }) {}
+      watch_(
+          store, tokens, clock,
+          [this](Id user) {
+            if (sessions_ended_) sessions_ended_(user);
+          },
+          [this](Id user, Id session) {
+            if (session_ended_) session_ended_(user, session);
+          }) {}
 
 Result<User> AuthService::register_user(const std::string& name, const std::string& phone,
                                         const std::string& password) {
@@ -107,7 +120,7 @@ Error throttled(Millis wait_ms) {
 }  // namespace
 
 Result<Session> AuthService::login(const std::string& phone, const std::string& password,
-                                   std::string_view source) {
+                                   std::string_view source, std::string_view user_agent) {
   auto fail = [] { return make_error(Errc::unauthenticated, "wrong phone or password"); };
   if (password.size() > kMaxPasswordBytes) return fail();
   // The account's phone as registered: normalized (an account from before normalization was
@@ -133,7 +146,7 @@ Result<Session> AuthService::login(const std::string& phone, const std::string& 
   }
   throttle_.succeeded(account, source, clock_.now_ms());
   IMD_TRY(check_active(creds->user.id));
-  return open_session(creds->user);
+  return open_session(creds->user, source, user_agent);
 }
 
 Result<void> AuthService::check_active(Id user_id) {
@@ -165,6 +178,24 @@ Result<void> AuthService::end_sessions(Id user_id, std::optional<bool> deactivat
     return state.error();
   }
   watch_.apply(*state);
+  // The session list follows (the state above is what refuses their tokens).
+  IMD_TRY(store_.end_sessions_of(user_id, now));
+  return {};
+}
+
+void AuthService::session_ended(Id user_id, Id session_id, Millis at) {
+  watch_.apply(EndedSession{.id = session_id, .user_id = user_id, .ended_at = at});
+}
+
+Result<std::vector<LoginSession>> AuthService::sessions(Id user_id) {
+  return store_.sessions_of(user_id, clock_.now_ms(), kMaxSessionsPerUser);
+}
+
+Result<void> AuthService::end_session(Id user_id, Id session_id) {
+  const Millis now = clock_.now_ms();
+  IMD_TRY(store_.end_session(user_id, session_id, now));
+  session_ended(user_id, session_id, now);
+  LOG_INFO("user " << user_id << " ended session " << session_id);
   return {};
 }
 
@@ -199,7 +230,7 @@ Result<void> AuthService::reset_password(Id user_id, const std::string& new_pass
 
 Result<Session> AuthService::change_password(Id user_id, const std::string& old_password,
                                              const std::string& new_password,
-                                             std::string_view source) {
+                                             std::string_view source, std::string_view user_agent) {
   // Counted with the logins of the account, by phone: a stolen access token does not give
   // an attacker unthrottled guesses at the password.
   auto creds = store_.credentials_by_id(user_id);
@@ -225,16 +256,35 @@ Result<Session> AuthService::change_password(Id user_id, const std::string& old_
   IMD_TRY(end_sessions(user_id));
   LOG_INFO("user " << user_id << " changed their password; " << *revoked
                    << " other sessions ended");
-  return open_session(creds->user);
+  return open_session(creds->user, source, user_agent);
 }
 
-Result<Session> AuthService::open_session(const User& user) {
+Result<Session> AuthService::open_session(const User& user, std::string_view source,
+                                          std::string_view user_agent, Id session_id) {
+  const Millis now = clock_.now_ms();
+  const Millis expires_at = now + refresh_ttl_s_ * 1000;
+  if (session_id == 0) {
+    auto id = ids_.next();
+    if (!id) return id.error();
+    const LoginSession login{.id = *id,
+                             .user_id = user.id,
+                             .created_at = now,
+                             .last_used_at = now,
+                             .expires_at = expires_at,
+                             .user_agent = sanitize_user_agent(user_agent),
+                             .ip = std::string(source.substr(0, kMaxIpBytes))};
+    auto beyond = store_.create_session(login, kMaxSessionsPerUser);
+    if (!beyond) return beyond.error();
+    for (Id old : *beyond) session_ended(user.id, old, now);
+    session_id = *id;
+  }
   Session s;
   s.user = user;
-  s.access_token = tokens_.issue(user.id);
+  s.session_id = session_id;
+  s.access_token = tokens_.issue(user.id, session_id);
   s.expires_in_s = tokens_.access_ttl_s();
   s.refresh_token = random_token(32);
-  RefreshToken rt{sha256_hex(s.refresh_token), user.id, clock_.now_ms() + refresh_ttl_s_ * 1000};
+  RefreshToken rt{sha256_hex(s.refresh_token), user.id, expires_at, session_id};
   IMD_TRY(store_.save_refresh_token(rt));
   // Warm-up: the user's memberships are read by their next calls. Best effort: a failure
   // leaves the first of those calls to load them.
@@ -244,7 +294,8 @@ Result<Session> AuthService::open_session(const User& user) {
   return s;
 }
 
-Result<Session> AuthService::refresh(const std::string& refresh_token) {
+Result<Session> AuthService::refresh(const std::string& refresh_token, std::string_view source,
+                                     std::string_view user_agent) {
   if (refresh_token.empty() || refresh_token.size() > 256) {
     return make_error(Errc::unauthenticated, "invalid refresh token");
   }
@@ -273,7 +324,18 @@ Result<Session> AuthService::refresh(const std::string& refresh_token) {
     }
     return active.error();
   }
-  return open_session(*user);
+  if (taken->session_id != 0) {
+    auto touched = store_.touch_session(taken->session_id, now, now + refresh_ttl_s_ * 1000,
+                                        source.substr(0, kMaxIpBytes));
+    if (!touched) {
+      if (touched.error().code == Errc::not_found) {
+        return make_error(Errc::unauthenticated, "session ended");
+      }
+      return touched.error();
+    }
+  }
+  // A token from before sessions opens one.
+  return open_session(*user, source, user_agent, taken->session_id);
 }
 
 Result<void> AuthService::logout(const std::string& refresh_token) {
@@ -283,8 +345,11 @@ Result<void> AuthService::logout(const std::string& refresh_token) {
   // Logging out twice, or with an unknown token, ends in the same state: no error, and no
   // answer that tells whether a token exists.
   auto r = store_.revoke_refresh_token(sha256_hex(refresh_token));
-  if (!r && r.error().code == Errc::not_found) return {};
-  return r;
+  if (!r) return r.error().code == Errc::not_found ? Result<void>{} : r.error();
+  if (r->session_id == 0) return {};
+  auto ended = end_session(r->user_id, r->session_id);
+  if (!ended && ended.error().code == Errc::not_found) return {};  // ended already
+  return ended;
 }
 
 Result<Id> AuthService::authenticate(std::string_view access_token) const {

@@ -45,6 +45,27 @@ struct RefreshToken {
   std::string token_hash;  // SHA-256 of the opaque token, hex; the token itself is never stored
   Id user_id = 0;
   Millis expires_at = 0;
+  Id session_id = 0;  // the login it was rotated from; 0 for tokens from before sessions
+};
+
+// A login on one device (docs/security.md "Sessions"): what every refresh token rotated from
+// it, and the access tokens and WebSocket tickets issued from those, carry.
+struct LoginSession {
+  Id id = 0;
+  Id user_id = 0;
+  Millis created_at = 0;
+  Millis last_used_at = 0;  // the last login or refresh
+  Millis expires_at = 0;    // its newest refresh token's expiry
+  Millis ended_at = 0;      // 0 while it lives
+  std::string user_agent;   // as sanitized by AuthService
+  std::string ip;
+};
+
+// A session that ended (what every process polls to refuse its access tokens).
+struct EndedSession {
+  Id id = 0;
+  Id user_id = 0;
+  Millis ended_at = 0;
 };
 
 struct Space {

@@ -156,5 +156,33 @@ TEST(Tokens, WsTicketsWorkOnceAndCarryTheSession) {
   EXPECT_FALSE(t.redeem_ws_ticket(std::string(5000, 'x')));
 }
 
+// An ended login session refuses its access tokens (cached or not) and its tickets, and
+// nothing else: the user's other sessions and tokens from before sessions (no `sid`) work on.
+TEST(Tokens, EndingASessionRefusesOnlyItsTokens) {
+  FakeClock clock;
+  TokenIssuer t(clock, kKey, 900);
+  const std::string mine = t.issue(42, 1001);
+  const std::string other = t.issue(42, 1002);
+  const std::string legacy = t.issue(42);
+  auto claims = t.claims(mine);  // remembered as verified
+  ASSERT_TRUE(claims) << claims.error().message;
+  EXPECT_EQ(claims->session, 1001u);
+  EXPECT_EQ(t.claims(legacy)->session, 0u);
+  const std::string ticket = t.issue_ws_ticket(*claims);
+  const std::string other_ticket = t.issue_ws_ticket(*t.claims(other));
+
+  EXPECT_TRUE(t.end_session(1001, clock.t));
+  EXPECT_FALSE(t.end_session(1001, clock.t));  // known already
+  EXPECT_EQ(t.claims(mine).error().message, "session ended");
+  EXPECT_EQ(t.redeem_ws_ticket(ticket).error().message, "session ended");
+  EXPECT_TRUE(t.claims(other));
+  EXPECT_TRUE(t.claims(legacy));
+  auto redeemed = t.redeem_ws_ticket(other_ticket);
+  ASSERT_TRUE(redeemed) << redeemed.error().message;
+  EXPECT_EQ(redeemed->session, 1002u);
+  // A fresh token of the ended session (issued by a process that had not heard yet) too.
+  EXPECT_FALSE(t.claims(t.issue(42, 1001)));
+}
+
 }  // namespace
 }  // namespace imd

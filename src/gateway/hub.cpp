@@ -38,15 +38,25 @@ std::size_t Hub::connections_of(Id user) const {
 }
 
 void Hub::end_sessions_of(Id user) {
-  std::vector<std::shared_ptr<Connection>> ending;
+  for (auto& c : connections_of_user(user)) c->end_session();
+}
+
+void Hub::end_session(Id user, Id login_session) {
+  for (auto& c : connections_of_user(user)) {
+    if (c->login_session() == login_session) c->end_session();
+  }
+}
+
+std::vector<std::shared_ptr<Connection>> Hub::connections_of_user(Id user) {
+  std::vector<std::shared_ptr<Connection>> out;
   for (auto& s : shards_) {
     std::lock_guard lock(s.mu);
     for (const auto& [conn, e] : s.conns) {
       if (e.user != user) continue;
-      if (auto c = e.conn.lock()) ending.push_back(std::move(c));
+      if (auto c = e.conn.lock()) out.push_back(std::move(c));
     }
   }
-  for (auto& c : ending) c->end_session();
+  return out;
 }
 
 std::vector<std::pair<Id, ConnRef>> Hub::snapshot() {

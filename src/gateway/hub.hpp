@@ -45,6 +45,9 @@ class Connection {
   virtual void deliver(std::vector<OutFrame> frames) = 0;
   // The user's sessions ended: close (thread-safe, returns at once).
   virtual void end_session() = 0;
+  // The login session whose token opened (or last renewed) the connection; 0: a token from
+  // before sessions. Thread-safe.
+  virtual Id login_session() const { return 0; }
 };
 
 class Hub final : public Pusher {
@@ -61,6 +64,8 @@ class Hub final : public Pusher {
   void push(std::vector<Push> pushes) override;
   // Closes every connection of `user` on this process (Connection::end_session).
   void end_sessions_of(Id user);
+  // Closes the connections of `user` on this process that belong to that login session.
+  void end_session(Id user, Id login_session);
   // Every live connection with its user (to refresh routes kept elsewhere).
   std::vector<std::pair<Id, ConnRef>> snapshot();
 
@@ -75,6 +80,8 @@ class Hub final : public Pusher {
     std::unordered_map<std::uint64_t, Entry> conns;
   };
   Shard& shard(std::uint64_t conn) { return shards_[conn % kShards]; }
+  // The live connections of `user` (copied out of the shards' locks).
+  std::vector<std::shared_ptr<Connection>> connections_of_user(Id user);
 
   const std::uint32_t node_;
   std::atomic<std::uint64_t> next_{1};

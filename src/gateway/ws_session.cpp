@@ -36,8 +36,13 @@ const WsSession::Op WsSession::kOps[] = {
     {"away", &WsSession::op_away},
 };
 
-WsSession::WsSession(WsContext& ctx, WsTransport& transport, Id user, Millis token_expires_ms)
-    : ctx_(ctx), t_(transport), user_(user), token_expires_ms_(token_expires_ms) {}
+WsSession::WsSession(WsContext& ctx, WsTransport& transport, Id user, Millis token_expires_ms,
+                     Id login_session)
+    : ctx_(ctx),
+      t_(transport),
+      user_(user),
+      token_expires_ms_(token_expires_ms),
+      login_session_(login_session) {}
 
 void WsSession::open(std::weak_ptr<Connection> self) {
   ref_ = ctx_.hub.attach(user_, std::move(self));
@@ -597,6 +602,8 @@ void WsSession::op_auth(const bj::object& o) {
   }
   const Millis expires = claims->exp_s * 1000;
   token_expires_ms_.store(expires, std::memory_order_relaxed);
+  // Ending the session of the new token ends the connection from now on.
+  login_session_.store(claims->session, std::memory_order_relaxed);
   count_sent("auth");
   t_.send(wire::auth_frame(expires), true);
 }

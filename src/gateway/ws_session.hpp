@@ -48,8 +48,10 @@ struct WsContext {
 
 class WsSession {
  public:
-  // `token_expires_ms`: when the access token the client connected with ends (Unix ms).
-  WsSession(WsContext& ctx, WsTransport& transport, Id user, Millis token_expires_ms);
+  // `token_expires_ms`: when the access token the client connected with ends (Unix ms);
+  // `login_session`: the login session it was issued from (0: none).
+  WsSession(WsContext& ctx, WsTransport& transport, Id user, Millis token_expires_ms,
+            Id login_session);
 
   // Attaches to the hub as `self`, adds the route, says hello, then backfills. Reading is
   // paused until the route is added.
@@ -67,6 +69,8 @@ class WsSession {
   bool token_expired(Millis now) const {
     return now >= token_expires_ms_.load(std::memory_order_relaxed);
   }
+  // The login session of the token that opened or last renewed the connection (any thread).
+  Id login_session() const { return login_session_.load(std::memory_order_relaxed); }
 
  private:
   using OpHandler = void (WsSession::*)(const boost::json::object&);
@@ -128,6 +132,7 @@ class WsSession {
   WsTransport& t_;
   const Id user_;
   std::atomic<Millis> token_expires_ms_;
+  std::atomic<Id> login_session_;
   ConnRef ref_;
   bool syncing_ = false;  // a backfill runs: live message pushes are dropped (dirty_)
   bool dirty_ = false;    // a live message was dropped: the backfill makes another pass

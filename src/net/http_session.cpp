@@ -15,6 +15,7 @@
 #include <boost/url/parse.hpp>
 
 #include "common/offload.hpp"
+#include "domain/auth_service.hpp"
 #include "net/static_files.hpp"
 #include "net/ws_frame.hpp"
 
@@ -52,6 +53,7 @@ http::response<http::string_body> closing(wire::HttpResponse out, unsigned versi
 struct Upgrade {
   Id user = 0;
   Millis token_expires_ms = 0;
+  Id login_session = 0;
   bool batch = false;
   std::shared_ptr<void> address_slot;  // under limits.ws_connections_per_ip, while it lives
 };
@@ -121,6 +123,7 @@ std::variant<Upgrade, wire::HttpResponse> check_upgrade(const HttpContext& ctx, 
   }
   up.user = user;
   up.token_expires_ms = claims->exp_s * 1000;
+  up.login_session = claims->session;
   return up;
 }
 
@@ -171,6 +174,8 @@ wire::HttpRequest rest_request(const HttpContext& ctx, const http::request_heade
   in.content_type = std::string(req[http::field::content_type]);
   in.range = std::string(req[http::field::range]);
   in.if_none_match = std::string(req[http::field::if_none_match]);
+  // Only what a session keeps of it (the header itself is bounded by the header limit).
+  in.user_agent = std::string(req[http::field::user_agent].substr(0, kMaxUserAgentBytes));
   in.remote_ip =
       ctx.proxies.empty() ? remote_ip : ctx.proxies.client_ip(remote_ip, req["X-Forwarded-For"]);
   return in;
@@ -302,7 +307,7 @@ awaitable<void> http_session(tcp::socket socket, std::shared_ptr<void> slot,
       std::string early = beast::buffers_to_string(buf.data());
       stream.expires_never();
       auto conn = std::make_shared<WsConnection>(stream.release_socket(), ctx->ws, up.user,
-                                                 up.batch, up.token_expires_ms);
+                                                 up.batch, up.token_expires_ms, up.login_session);
       // Both places, the TCP one and the address's WebSocket one, go with the socket.
       conn->hold(std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<void>>>(
           std::move(slot), std::move(up.address_slot)));

@@ -36,12 +36,12 @@ void WsConnection::FrameQueue::pop_front(std::size_t n) {
 }
 
 WsConnection::WsConnection(tcp::socket&& socket, gateway::WsContext& ctx, Id user, bool batch,
-                           Millis token_expires_ms)
+                           Millis token_expires_ms, Id login_session)
     : sock_(std::move(socket)),
       config_(ctx.config),
       clock_(ctx.clock),
       batch_(batch),
-      session_(ctx, *this, user, token_expires_ms),
+      session_(ctx, *this, user, token_expires_ms, login_session),
       bucket_(static_cast<double>(ctx.config.limits.ws_rate_per_s),
               static_cast<double>(ctx.config.limits.ws_burst)),
       writable_(sock_.get_executor()),

@@ -31,9 +31,10 @@ class WsConnection final : public gateway::WsTransport,
                            public std::enable_shared_from_this<WsConnection> {
  public:
   // `socket` has completed the HTTP upgrade. `batch`: the client asked for batch frames.
-  // `token_expires_ms`: when the client's access token ends (Unix ms; see WsSession).
+  // `token_expires_ms`: when the client's access token ends (Unix ms; see WsSession);
+  // `login_session`: the login session it was issued from.
   WsConnection(boost::asio::ip::tcp::socket&& socket, gateway::WsContext& ctx, Id user, bool batch,
-               Millis token_expires_ms);
+               Millis token_expires_ms, Id login_session);
 
   // Keeps `slot` (the connection's place under the TCP caps) until the connection is gone.
   void hold(std::shared_ptr<void> slot) { slot_ = std::move(slot); }
@@ -45,6 +46,7 @@ class WsConnection final : public gateway::WsTransport,
   // gateway::Connection (any thread).
   void deliver(std::vector<gateway::OutFrame> frames) override;
   void end_session() override;
+  Id login_session() const override { return session_.login_session(); }
   // For the sweep (any thread): the access token ended without a renewal: close with 4001.
   void close_if_token_expired();
 

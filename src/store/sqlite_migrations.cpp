@@ -316,10 +316,33 @@ constexpr std::string_view kV12NoInboxRows = R"sql(
 DROP TABLE IF EXISTS inbox;
 )sql";
 
+// Sessions (docs/security.md "Sessions"): one row per login on a device, carried by every
+// refresh token rotated from it (refresh_token.session_id; 0 for tokens from before) and by the
+// access tokens and WebSocket tickets issued from it (claim "sid"). ended_at is 0 while the
+// session lives; every process polls the ended ones by ended_at (AccountWatch), so an ended
+// session's access tokens are refused cluster-wide. expires_at: its newest refresh token's.
+constexpr std::string_view kV13Sessions = R"sql(
+CREATE TABLE login_session (
+  id           INTEGER PRIMARY KEY,
+  user_id      INTEGER NOT NULL REFERENCES "user"(id),
+  created_at   INTEGER NOT NULL,
+  last_used_at INTEGER NOT NULL,
+  expires_at   INTEGER NOT NULL,
+  ended_at     INTEGER NOT NULL DEFAULT 0,
+  user_agent   TEXT    NOT NULL DEFAULT '',
+  ip           TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX login_session_by_user ON login_session(user_id, ended_at, last_used_at);
+CREATE INDEX login_session_by_end ON login_session(ended_at);
+ALTER TABLE refresh_token ADD COLUMN session_id INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX refresh_token_by_session ON refresh_token(session_id);
+)sql";
+
 constexpr SqliteMigration kMigrations[] = {
-    {1, kV1Store},  {2, kV2Inbox},    {3, kV3Changes},       {4, kV4Access},
-    {5, kV5Files},  {6, kV6Search},   {7, kV7AccountState},  {8, kV8ChannelLifecycle},
-    {9, kV9People}, {10, kV10Images}, {11, kV11SearchQueue}, {12, kV12NoInboxRows},
+    {1, kV1Store},      {2, kV2Inbox},    {3, kV3Changes},       {4, kV4Access},
+    {5, kV5Files},      {6, kV6Search},   {7, kV7AccountState},  {8, kV8ChannelLifecycle},
+    {9, kV9People},     {10, kV10Images}, {11, kV11SearchQueue}, {12, kV12NoInboxRows},
+    {13, kV13Sessions},
 };
 
 constexpr std::string_view kCreateVersionTable =

@@ -393,11 +393,27 @@ TEST_F(IndexUseTest, ReadsUseIndexesAndNeverSort) {
     ASSERT_TRUE(store.append_messages(batch).ok());
   }
   ASSERT_TRUE(store.save_refresh_token({"tok", 3, 1'000'000}).ok());
+  // Sessions: four a user, one of them ended.
+  for (Id u = 1; u <= kUsers; ++u) {
+    for (Id k = 0; k < 4; ++k) {
+      const Millis at = static_cast<Millis>(u * 10 + k);
+      ASSERT_TRUE(store
+                      .create_session(LoginSession{.id = u * 10 + k,
+                                                   .user_id = u,
+                                                   .created_at = at,
+                                                   .last_used_at = at,
+                                                   .expires_at = 1'000'000},
+                                      10)
+                      .ok());
+    }
+    ASSERT_TRUE(store.end_session(u, u * 10, 100'000 + static_cast<Millis>(u)).ok());
+  }
   ASSERT_TRUE(store.advance_read(1, ConvKey::channel(busy), 5).ok());
   ASSERT_TRUE(db->read([](MysqlConnection& c) -> Result<int> {
                   IMD_TRY(c.execute_text(
                       "ANALYZE TABLE `user`, space, channel, space_channel, space_user,"
-                      " channel_user, channel_message, message, dm, dm_user, message_cid"));
+                      " channel_user, channel_message, message, dm, dm_user, message_cid,"
+                      " login_session"));
                   return 0;
                 }).ok());
 
@@ -430,6 +446,10 @@ TEST_F(IndexUseTest, ReadsUseIndexesAndNeverSort) {
       {"advance_delivery",
        [&] { ASSERT_TRUE(store.advance_delivery(1, ConvKey::channel(busy), 9).ok()); }},
       {"take_refresh_token", [&] { ASSERT_TRUE(store.take_refresh_token("tok", 1, 1).ok()); }},
+      {"sessions_of", [&] { ASSERT_EQ(store.sessions_of(7, 1000, 32)->size(), 3u); }},
+      // A poll reads the few sessions ended since its last look.
+      {"sessions_ended", [&] { ASSERT_EQ(store.sessions_ended(100'055, 1000)->size(), 6u); }},
+      {"touch_session", [&] { ASSERT_TRUE(store.touch_session(71, 2000, 1'000'000, "").ok()); }},
   };
   // The instrument works: a filter no index serves shows up as a scan.
   const Counters unindexed = delta(*db, [&] {

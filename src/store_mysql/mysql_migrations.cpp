@@ -365,9 +365,31 @@ constexpr std::string_view kV9Images[] = {
     ") ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin",
 };
 
+// Sessions (the SQLite migration 13 says what they are).
+constexpr std::string_view kV10Sessions[] = {
+    "CREATE TABLE IF NOT EXISTS login_session ("
+    " id           BIGINT UNSIGNED NOT NULL,"
+    " user_id      BIGINT UNSIGNED NOT NULL,"
+    " created_at   BIGINT NOT NULL,"
+    " last_used_at BIGINT NOT NULL,"
+    " expires_at   BIGINT NOT NULL,"
+    " ended_at     BIGINT NOT NULL DEFAULT 0,"
+    " user_agent   VARCHAR(512) NOT NULL DEFAULT '',"
+    " ip           VARCHAR(64) NOT NULL DEFAULT '',"
+    " PRIMARY KEY (id),"
+    " KEY login_session_by_user (user_id, ended_at, last_used_at),"
+    " KEY login_session_by_end (ended_at),"
+    " CONSTRAINT login_session_user FOREIGN KEY (user_id) REFERENCES `user` (id)"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin",
+    "ALTER TABLE refresh_token"
+    " ADD COLUMN IF NOT EXISTS session_id BIGINT UNSIGNED NOT NULL DEFAULT 0,"
+    " ADD KEY IF NOT EXISTS refresh_token_by_session (session_id)",
+};
+
 constexpr MysqlMigration kMigrations[] = {
-    {1, kV1Store},        {2, kV2Changes},          {3, kV3Access}, {4, kV4Files},  {5, kV5Search},
-    {6, kV6AccountState}, {7, kV7ChannelLifecycle}, {8, kV8People}, {9, kV9Images},
+    {1, kV1Store},  {2, kV2Changes},      {3, kV3Access},           {4, kV4Files},
+    {5, kV5Search}, {6, kV6AccountState}, {7, kV7ChannelLifecycle}, {8, kV8People},
+    {9, kV9Images}, {10, kV10Sessions},
 };
 
 constexpr std::string_view kCreateVersionTable =

@@ -17,8 +17,8 @@ struct DialectSql {
   // What create_user's unique-violation message contains when the phone's key was hit.
   std::string_view phone_key;
   // take_refresh_token (token_hash, now): the valid token's token_hash, user_id, expires_at,
-  // read in the transaction that then shortens its life (MariaDB locks the row until the
-  // commit; SQLite has one writer), so a concurrent take sees the shortened life.
+  // session_id, read in the transaction that then shortens its life (MariaDB locks the row
+  // until the commit; SQLite has one writer), so a concurrent take sees the shortened life.
   std::string_view take_refresh_token;
   // add_space_member (space_id, user_id, now): the insert; "already a member" is 0 rows or a
   // duplicate-key error (conflict), whichever the dialect gives.
@@ -57,7 +57,7 @@ inline constexpr DialectSql kSqliteSql{
         " WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT ?",
     .phone_key = "user.phone",
     .take_refresh_token =
-        "SELECT token_hash, user_id, expires_at FROM refresh_token"
+        "SELECT token_hash, user_id, expires_at, session_id FROM refresh_token"
         " WHERE token_hash = ? AND revoked = 0 AND expires_at > ?",
     // ON CONFLICT names the key: a missing space or user still fails (foreign key, not_found).
     .add_space_member =
@@ -115,7 +115,7 @@ inline constexpr DialectSql kMysqlSql{
     // The locking read holds the row until COMMIT: a concurrent take of the same token waits,
     // then reads its shortened life.
     .take_refresh_token =
-        "SELECT token_hash, user_id, expires_at FROM refresh_token"
+        "SELECT token_hash, user_id, expires_at, session_id FROM refresh_token"
         " WHERE token_hash = ? AND revoked = 0 AND expires_at > ? FOR UPDATE",
     // A plain INSERT: a duplicate key is "already a member", a missing space or user fails its
     // foreign key (not_found). (INSERT IGNORE would turn the latter into a warning.)

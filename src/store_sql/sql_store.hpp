@@ -157,6 +157,15 @@ class SqlStore : public Store {
   Result<void> save_refresh_token(const RefreshToken& token) override;
   Result<RefreshToken> take_refresh_token(std::string_view token_hash, Millis now,
                                           Millis reuse_until) override;
+  Result<std::vector<Id>> create_session(const LoginSession& session,
+                                         std::uint32_t max_live) override;
+  Result<void> touch_session(Id session_id, Millis now, Millis expires_at,
+                             std::string_view ip) override;
+  Result<std::vector<LoginSession>> sessions_of(Id user_id, Millis now,
+                                                std::uint32_t limit) override;
+  Result<void> end_session(Id user_id, Id session_id, Millis now) override;
+  Result<std::uint64_t> end_sessions_of(Id user_id, Millis now) override;
+  Result<std::vector<EndedSession>> sessions_ended(Millis since, std::uint32_t limit) override;
   Result<AccountState> set_account_state(Id user_id, Millis sessions_before,
                                          std::optional<bool> deactivated,
                                          Millis changed_at) override;
@@ -166,7 +175,7 @@ class SqlStore : public Store {
   Result<std::vector<UserStatus>> list_users(std::string_view name_prefix, std::string_view phone,
                                              Id after_id, std::uint32_t limit) override;
   Result<Id> first_user_id() override;
-  Result<void> revoke_refresh_token(std::string_view token_hash) override;
+  Result<RefreshToken> revoke_refresh_token(std::string_view token_hash) override;
   Result<std::uint64_t> revoke_refresh_tokens_of(Id user_id) override;
   Result<UserCredentials> credentials_by_id(Id id) override;
   Result<void> set_password_hash(Id user_id, const std::string& password_hash) override;
@@ -265,6 +274,11 @@ class SqlStore : public Store {
   static Result<Result<Changed>> change_in(Connection& c, const NewMessage& nm);
   // Statements that more than one method runs.
   static Result<User> user_by_id_in(Connection& c, Id id);
+  // end_session in the caller's transaction.
+  static Result<void> end_session_in(Connection& c, Id user_id, Id session_id, Millis now);
+  // How long a session's row stays after it ended or expired (create_session removes the
+  // user's older ones): far longer than any poll of sessions_ended looks back.
+  static constexpr Millis kSessionRowsKeptMs = 24 * 3600 * 1000;
   static Result<Space> space_by_id_in(Connection& c, Id id);
   Result<std::vector<Space>> space_page(std::string_view sql, Id after_space_id,
                                         std::uint32_t limit);

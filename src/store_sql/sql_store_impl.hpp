@@ -62,6 +62,13 @@ constexpr auto kSpace = [](const auto& r) { return rows::space(r); };
 constexpr auto kChannel = [](const auto& r) { return rows::channel(r); };
 constexpr auto kMember = [](const auto& r) { return rows::member(r); };
 constexpr auto kFirstId = [](const auto& r) { return r.column_id(0); };
+// token_hash, user_id, expires_at, session_id
+constexpr auto kRefreshToken = [](const auto& r) {
+  return RefreshToken{.token_hash = r.column_text(0),
+                      .user_id = r.column_id(1),
+                      .expires_at = r.column_int64(2),
+                      .session_id = r.column_id(3)};
+};
 
 // A conversation of conversations(): its state (7 columns), then the last message's columns
 // (NULL when it has none), mapped by `message`, then the conversation's last_rev at `rev_col`
@@ -219,9 +226,10 @@ Result<void> SqlStore<D>::save_refresh_token(const RefreshToken& token) {
     // created_at is bookkeeping only (never compared with a caller's clock), so wall time.
     IMD_TRY(D::change(c,
                       "INSERT INTO refresh_token"
-                      " (token_hash, user_id, expires_at, revoked, created_at)"
-                      " VALUES (?, ?, ?, 0, ?)",
-                      token.token_hash, token.user_id, token.expires_at, sql::wall_clock_ms()));
+                      " (token_hash, user_id, expires_at, revoked, created_at, session_id)"
+                      " VALUES (?, ?, ?, 0, ?, ?)",
+                      token.token_hash, token.user_id, token.expires_at, sql::wall_clock_ms(),
+                      token.session_id));
     return {};
   });
 }
@@ -231,14 +239,8 @@ Result<RefreshToken> SqlStore<D>::take_refresh_token(std::string_view token_hash
                                                      Millis reuse_until) {
   return db_->write([&](Connection& c) -> Result<RefreshToken> {
     // Found and its life shortened in one transaction (D::sql.take_refresh_token says how).
-    auto token = sql::one<RefreshToken>(
-        D::query(c, D::sql.take_refresh_token, token_hash, now),
-        [](const auto& r) {
-          return RefreshToken{.token_hash = r.column_text(0),
-                              .user_id = r.column_id(1),
-                              .expires_at = r.column_int64(2)};
-        },
-        "valid refresh token");
+    auto token = sql::one<RefreshToken>(D::query(c, D::sql.take_refresh_token, token_hash, now),
+                                        sql::kRefreshToken, "valid refresh token");
     if (!token.ok()) return token.error();
     IMD_TRY(D::change(
         c, "UPDATE refresh_token SET expires_at = ? WHERE token_hash = ? AND expires_at > ?",
@@ -248,14 +250,133 @@ Result<RefreshToken> SqlStore<D>::take_refresh_token(std::string_view token_hash
 }
 
 template <SqlDialect D>
-Result<void> SqlStore<D>::revoke_refresh_token(std::string_view token_hash) {
-  return db_->write([&](Connection& c) -> Result<void> {
+Result<RefreshToken> SqlStore<D>::revoke_refresh_token(std::string_view token_hash) {
+  return db_->write([&](Connection& c) -> Result<RefreshToken> {
     // A revoked token's row still matches: revoking it again is ok.
     auto revoked =
         D::change(c, "UPDATE refresh_token SET revoked = 1 WHERE token_hash = ?", token_hash);
     if (!revoked.ok()) return revoked.error();
     if (*revoked == 0) return make_error(Errc::not_found, "refresh token not found");
+    return sql::one<RefreshToken>(
+        D::query(c,
+                 "SELECT token_hash, user_id, expires_at, session_id FROM refresh_token"
+                 " WHERE token_hash = ?",
+                 token_hash),
+        sql::kRefreshToken, "refresh token");
+  });
+}
+
+// --- sessions
+
+namespace sql {
+// id, user_id, created_at, last_used_at, expires_at, ended_at, user_agent, ip
+constexpr auto kLoginSession = [](const auto& r) {
+  return LoginSession{.id = r.column_id(0),
+                      .user_id = r.column_id(1),
+                      .created_at = r.column_int64(2),
+                      .last_used_at = r.column_int64(3),
+                      .expires_at = r.column_int64(4),
+                      .ended_at = r.column_int64(5),
+                      .user_agent = r.column_text(6),
+                      .ip = r.column_text(7)};
+};
+}  // namespace sql
+
+template <SqlDialect D>
+Result<void> SqlStore<D>::end_session_in(Connection& c, Id user_id, Id session_id, Millis now) {
+  auto n = D::change(c,
+                     "UPDATE login_session SET ended_at = ?"
+                     " WHERE id = ? AND user_id = ? AND ended_at = 0",
+                     now, session_id, user_id);
+  if (!n.ok()) return n.error();
+  if (*n == 0) return make_error(Errc::not_found, "session not found");
+  IMD_TRY(D::change(c, "UPDATE refresh_token SET revoked = 1 WHERE session_id = ? AND revoked = 0",
+                    session_id));
+  return {};
+}
+
+template <SqlDialect D>
+Result<std::vector<Id>> SqlStore<D>::create_session(const LoginSession& session,
+                                                    std::uint32_t max_live) {
+  return db_->write([&](Connection& c) -> Result<std::vector<Id>> {
+    const Millis now = session.created_at;
+    IMD_TRY(D::change(c,
+                      "INSERT INTO login_session (id, user_id, created_at, last_used_at,"
+                      " expires_at, ended_at, user_agent, ip) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                      session.id, session.user_id, session.created_at, session.last_used_at,
+                      session.expires_at, session.user_agent, session.ip));
+    // The user's rows that no poll needs any more (ended or expired a day ago) go.
+    const Millis old = now - kSessionRowsKeptMs;
+    IMD_TRY(D::change(c,
+                      "DELETE FROM login_session WHERE user_id = ?"
+                      " AND ((ended_at > 0 AND ended_at < ?) OR (ended_at = 0 AND expires_at < ?))",
+                      session.user_id, old, old));
+    auto beyond = sql::all<Id>(D::query(c,
+                                        "SELECT id FROM login_session"
+                                        " WHERE user_id = ? AND ended_at = 0 AND expires_at > ?"
+                                        " ORDER BY last_used_at DESC, id DESC LIMIT 1000 OFFSET ?",
+                                        session.user_id, now, max_live),
+                               sql::kFirstId);
+    if (!beyond.ok()) return beyond.error();
+    for (Id id : *beyond) IMD_TRY(end_session_in(c, session.user_id, id, now));
+    return beyond;
+  });
+}
+
+template <SqlDialect D>
+Result<void> SqlStore<D>::touch_session(Id session_id, Millis now, Millis expires_at,
+                                        std::string_view ip) {
+  return db_->write([&](Connection& c) -> Result<void> {
+    auto n = D::change(c,
+                       "UPDATE login_session SET last_used_at = ?, expires_at = ?, ip = ?"
+                       " WHERE id = ? AND ended_at = 0",
+                       now, expires_at, std::string(ip), session_id);
+    if (!n.ok()) return n.error();
+    if (*n == 0) return make_error(Errc::not_found, "session not found");
     return {};
+  });
+}
+
+template <SqlDialect D>
+Result<std::vector<LoginSession>> SqlStore<D>::sessions_of(Id user_id, Millis now,
+                                                           std::uint32_t limit) {
+  return db_->read([&](Connection& c) {
+    return sql::all<LoginSession>(
+        D::query(c,
+                 "SELECT id, user_id, created_at, last_used_at, expires_at, ended_at, user_agent,"
+                 " ip FROM login_session WHERE user_id = ? AND ended_at = 0 AND expires_at > ?"
+                 " ORDER BY last_used_at DESC, id DESC LIMIT ?",
+                 user_id, now, limit),
+        sql::kLoginSession);
+  });
+}
+
+template <SqlDialect D>
+Result<void> SqlStore<D>::end_session(Id user_id, Id session_id, Millis now) {
+  return db_->write(
+      [&](Connection& c) -> Result<void> { return end_session_in(c, user_id, session_id, now); });
+}
+
+template <SqlDialect D>
+Result<std::uint64_t> SqlStore<D>::end_sessions_of(Id user_id, Millis now) {
+  return db_->write([&](Connection& c) -> Result<std::uint64_t> {
+    return D::change(c, "UPDATE login_session SET ended_at = ? WHERE user_id = ? AND ended_at = 0",
+                     now, user_id);
+  });
+}
+
+template <SqlDialect D>
+Result<std::vector<EndedSession>> SqlStore<D>::sessions_ended(Millis since, std::uint32_t limit) {
+  return db_->read([&](Connection& c) {
+    return sql::all<EndedSession>(
+        D::query(c,
+                 "SELECT id, user_id, ended_at FROM login_session WHERE ended_at >= ?"
+                 " ORDER BY ended_at, id LIMIT ?",
+                 std::max<Millis>(since, 1), limit),
+        [](const auto& r) {
+          return EndedSession{
+              .id = r.column_id(0), .user_id = r.column_id(1), .ended_at = r.column_int64(2)};
+        });
   });
 }
 

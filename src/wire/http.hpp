@@ -24,6 +24,7 @@ struct HttpRequest {
   std::string remote_ip;
   std::string range;          // the Range header (downloads)
   std::string if_none_match;  // the If-None-Match header (downloads)
+  std::string user_agent;     // the User-Agent header (kept with a login session)
 };
 
 // A response body produced piece by piece (a file download) rather than held in `body`: the

@@ -259,6 +259,42 @@ TEST_F(Cluster, EndedSessionsCloseSocketsOnEveryGatewayAndStayRefused) {
   EXPECT_TRUE(other->recv_op("sent", 10s));
 }
 
+// Ending one session on the api process ends it on every gateway: each reads the sessions
+// ended since its last look (auth.account_poll_ms), closes that session's sockets with 4003 and
+// refuses its token; the user's other session, on either gateway, goes on.
+TEST_F(Cluster, AnEndedSessionClosesItsSocketsOnEveryGatewayAndOnlyThose) {
+  Http h = http();
+  auto laptop = make_account(h, "two-devices");
+  auto login = h.post("/api/v1/auth/login",
+                      bj::object{{"phone", laptop.phone}, {"password", laptop.password}});
+  ASSERT_EQ(login.status, 200) << login.body;
+  Account phone = laptop;
+  phone.access = login.str("access_token");
+  auto p1 = connect_to(node("GATEWAY1"), phone);
+  auto p2 = connect_to(node("GATEWAY2"), phone);
+  auto l1 = connect_to(node("GATEWAY1"), laptop);
+  auto l2 = connect_to(node("GATEWAY2"), laptop);
+  auto list = h.get("/api/v1/users/me/sessions", phone.access);
+  ASSERT_EQ(list.status, 200) << list.body;
+  std::string phone_session;
+  for (const auto& v : list.json.as_object().at("sessions").as_array()) {
+    if (v.as_object().at("current").as_bool()) phone_session = v.as_object().at("id").as_string();
+  }
+  ASSERT_FALSE(phone_session.empty()) << list.body;
+  auto ended = h.request("DELETE", "/api/v1/users/me/sessions/" + phone_session, std::nullopt,
+                         laptop.access);
+  ASSERT_EQ(ended.status, 204) << ended.body;
+  EXPECT_TRUE(p1->wait_closed(15s));
+  EXPECT_TRUE(p2->wait_closed(15s));
+  EXPECT_FALSE(l1->closed());
+  EXPECT_FALSE(l2->closed());
+  for (const char* gw : {"GATEWAY1", "GATEWAY2"}) {
+    const Endpoint e = node(gw);
+    EXPECT_THROW(Ws(e.host, e.port, phone.access), std::exception) << gw;
+    EXPECT_NO_THROW(Ws(e.host, e.port, laptop.access)) << gw;
+  }
+}
+
 TEST_F(Cluster, ChannelWithMembersOnBothGatewaysGetsEveryMessageInOrder) {
   Http h = http();
   std::vector<Account> members;

@@ -448,6 +448,127 @@ TEST_P(StoreContract, UsedRefreshTokensWorkUntilTheirReuseWindowEnds) {
   EXPECT_EQ(store().take_refresh_token("r3", 1'001, 61'001).error().code, Errc::not_found);
 }
 
+namespace {
+LoginSession login_session(Id id, Id user, Millis at, Millis expires_at = 1'000'000) {
+  return LoginSession{.id = id,
+                      .user_id = user,
+                      .created_at = at,
+                      .last_used_at = at,
+                      .expires_at = expires_at,
+                      .user_agent = "Firefox/1",
+                      .ip = "10.0.0.1"};
+}
+}  // namespace
+
+// A session lives until it ends or expires; refresh tokens carry it, and ending it revokes
+// them; only its user can end it.
+TEST_P(StoreContract, SessionsAreListedTouchedAndEnded) {
+  add_user(1, "Alice");
+  add_user(2, "Bob");
+  ASSERT_TRUE(store().create_session(login_session(100, 1, 1'000), 10).ok());
+  ASSERT_TRUE(store().create_session(login_session(101, 1, 2'000, 50'000), 10).ok());
+  ASSERT_TRUE(store().create_session(login_session(200, 2, 2'000), 10).ok());
+  EXPECT_EQ(store().create_session(login_session(300, 99, 2'000), 10).error().code,
+            Errc::not_found);
+  EXPECT_EQ(store().create_session(login_session(100, 1, 3'000), 10).error().code, Errc::conflict);
+
+  auto listed = store().sessions_of(1, 3'000, 10);
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].id, 101u);  // most recently used first
+  EXPECT_EQ((*listed)[0].user_agent, "Firefox/1");
+  EXPECT_EQ((*listed)[0].ip, "10.0.0.1");
+  EXPECT_EQ((*listed)[0].created_at, 2'000);
+  EXPECT_EQ((*listed)[0].ended_at, 0);
+  EXPECT_EQ((*listed)[1].id, 100u);
+  // Expired: no longer listed.
+  EXPECT_EQ(store().sessions_of(1, 50'000, 10)->size(), 1u);
+
+  ASSERT_TRUE(store().touch_session(100, 4'000, 900'000, "10.0.0.2").ok());
+  listed = store().sessions_of(1, 4'000, 10);
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].id, 100u);
+  EXPECT_EQ((*listed)[0].last_used_at, 4'000);
+  EXPECT_EQ((*listed)[0].expires_at, 900'000);
+  EXPECT_EQ((*listed)[0].ip, "10.0.0.2");
+  EXPECT_EQ((*listed)[0].created_at, 1'000);
+
+  ASSERT_TRUE(store().save_refresh_token({"s1", 1, 100'000, 100}).ok());
+  ASSERT_TRUE(store().save_refresh_token({"s2", 1, 100'000, 101}).ok());
+  auto taken = store().take_refresh_token("s1", 5'000, 5'000);
+  ASSERT_TRUE(taken.ok());
+  EXPECT_EQ(taken->session_id, 100u);
+  ASSERT_TRUE(store().save_refresh_token({"s3", 1, 100'000, 100}).ok());
+
+  EXPECT_EQ(store().end_session(2, 100, 6'000).error().code, Errc::not_found);  // not Bob's
+  EXPECT_EQ(store().end_session(1, 999, 6'000).error().code, Errc::not_found);
+  ASSERT_TRUE(store().end_session(1, 100, 6'000).ok());
+  EXPECT_EQ(store().end_session(1, 100, 7'000).error().code, Errc::not_found);  // ended
+  EXPECT_EQ(store().take_refresh_token("s3", 6'001, 6'001).error().code, Errc::not_found);
+  EXPECT_TRUE(store().take_refresh_token("s2", 6'001, 6'001).ok());  // the other session's
+  EXPECT_EQ(store().touch_session(100, 7'000, 900'000, "").error().code, Errc::not_found);
+  listed = store().sessions_of(1, 7'000, 10);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].id, 101u);
+
+  auto revoked = store().revoke_refresh_token("s2");
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_EQ(revoked->user_id, 1u);
+  EXPECT_EQ(revoked->session_id, 101u);
+
+  auto ended = store().end_sessions_of(1, 8'000);
+  ASSERT_TRUE(ended.ok());
+  EXPECT_EQ(*ended, 1u);
+  EXPECT_TRUE(store().sessions_of(1, 8'000, 10)->empty());
+  EXPECT_EQ(store().sessions_of(2, 8'000, 10)->size(), 1u);
+}
+
+// What every process polls: the sessions ended since a time, in the order they ended.
+TEST_P(StoreContract, EndedSessionsArePolledByTheirEnd) {
+  add_user(1, "Alice");
+  add_user(2, "Bob");
+  for (Id id : {100, 101, 102})
+    ASSERT_TRUE(store().create_session(login_session(id, 1, 10), 10).ok());
+  ASSERT_TRUE(store().create_session(login_session(200, 2, 10), 10).ok());
+  EXPECT_TRUE(store().sessions_ended(0, 10)->empty());  // live ones are not listed
+  ASSERT_TRUE(store().end_session(1, 101, 3'000).ok());
+  ASSERT_TRUE(store().end_session(2, 200, 2'000).ok());
+  ASSERT_TRUE(store().end_session(1, 100, 4'000).ok());
+  auto all = store().sessions_ended(0, 10);
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].id, 200u);
+  EXPECT_EQ((*all)[0].user_id, 2u);
+  EXPECT_EQ((*all)[0].ended_at, 2'000);
+  EXPECT_EQ((*all)[1].id, 101u);
+  EXPECT_EQ((*all)[2].id, 100u);
+  auto later = store().sessions_ended(3'000, 10);
+  ASSERT_EQ(later->size(), 2u);
+  EXPECT_EQ((*later)[0].id, 101u);
+  EXPECT_EQ(store().sessions_ended(0, 1)->size(), 1u);
+}
+
+// Beyond the cap, a new session ends the least recently used ones (and says which).
+TEST_P(StoreContract, SessionsBeyondTheCapEndLeastRecentlyUsedFirst) {
+  add_user(1, "Alice");
+  ASSERT_TRUE(store().create_session(login_session(100, 1, 1'000), 2).ok());
+  ASSERT_TRUE(store().create_session(login_session(101, 1, 2'000), 2).ok());
+  ASSERT_TRUE(store().touch_session(100, 3'000, 1'000'000, "").ok());  // 101 is now the oldest
+  ASSERT_TRUE(store().save_refresh_token({"c1", 1, 100'000, 101}).ok());
+  auto beyond = store().create_session(login_session(102, 1, 4'000), 2);
+  ASSERT_TRUE(beyond.ok()) << beyond.error().message;
+  ASSERT_EQ(beyond->size(), 1u);
+  EXPECT_EQ(beyond->front(), 101u);
+  EXPECT_EQ(store().take_refresh_token("c1", 4'001, 4'001).error().code, Errc::not_found);
+  auto listed = store().sessions_of(1, 4'000, 10);
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].id, 102u);
+  EXPECT_EQ((*listed)[1].id, 100u);
+  auto ended = store().sessions_ended(0, 10);
+  ASSERT_EQ(ended->size(), 1u);
+  EXPECT_EQ((*ended)[0].ended_at, 4'000);
+}
+
 TEST_P(StoreContract, ConcurrentTakesOfOneRefreshTokenSucceedOnce) {
   add_user(1, "Alice");
   constexpr int kThreads = 6, kTokens = 10;

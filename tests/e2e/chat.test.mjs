@@ -369,10 +369,13 @@ describe('imd web client', () => {
       await page.locator('.sidebar .item-name', { hasText: 'Space G2' }).waitFor();
     }
 
-    // Logging out in one tab logs out the other.
+    // Logging out in one tab logs out the other. The logout ends the session on the server, so
+    // what the other tab asks before it sees the stored session gone is refused (401).
+    watch.allowStatuses = [401];
     await logout(J.page);
     await tab2.getByRole('button', { name: 'Create account' }).or(tab2.getByLabel('Phone')).first().waitFor();
     assert.equal(await tab2.evaluate(() => localStorage.getItem('imd.session')), null);
+    watch.allowStatuses = [];
     noConsoleErrors();
   });
 
@@ -525,6 +528,42 @@ describe('imd web client', () => {
       await page.getByRole('button', { name: 'Create account' }).or(page.getByLabel('Phone')).first().waitFor();
     }
     await login(laptop.page, max);
+    watch.allowStatuses = [];
+    noConsoleErrors();
+  });
+
+  test('u) the Account panel lists the sessions, this device marked; signing out the other one ends it there at once', { timeout: TEST_TIMEOUT_MS }, async () => {
+    watch.scenario = 'u';
+    // The ended session's requests (401) are the point.
+    watch.allowStatuses = [401];
+    const ada = newIdentity('ada');
+    const laptop = await device('ada laptop');
+    await register(laptop.page, ada);
+    const phone = await device('ada phone');
+    await login(phone.page, ada);
+    await waitOnline(phone.page);
+
+    const account = laptop.page.getByTestId('account');
+    await account.locator('summary').click();
+    const sessions = account.getByTestId('sessions');
+    await sessions.locator('li.session').nth(1).waitFor();
+    assert.equal(await sessions.locator('li.session').count(), 2);
+    const mine = sessions.locator('li[data-current="true"]');
+    assert.equal(await mine.count(), 1);
+    await mine.getByText('this device').waitFor();
+    assert.equal(await mine.getByRole('button', { name: /^Sign out/ }).count(), 0);
+    const other = sessions.locator('li[data-current="false"]');
+    await other.getByText('127.0.0.1').waitFor();
+
+    await other.getByRole('button', { name: /^Sign out/ }).click();
+    await account.getByRole('status').filter({ hasText: 'Signed out' }).waitFor();
+    // The phone is signed out (its WebSocket closed with 4003, its tokens refused) ...
+    await phone.page.getByRole('button', { name: 'Create account' }).or(phone.page.getByLabel('Phone')).first().waitFor();
+    // ... and the laptop goes on, its list down to itself.
+    await sessions.locator('li[data-current="false"]').waitFor({ state: 'detached' });
+    assert.equal(await sessions.locator('li.session').count(), 1);
+    await createSpace(laptop.page, 'Still here');
+    await waitOnline(laptop.page);
     watch.allowStatuses = [];
     noConsoleErrors();
   });

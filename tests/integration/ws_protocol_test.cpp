@@ -532,6 +532,87 @@ TEST_F(WsProtocol, APasswordChangeClosesTheUsersWebSocketsWith4003) {
   auto fresh = open();
 }
 
+// Sessions (GET/DELETE /users/me/sessions): each login is one, listed with its client and the
+// caller's marked. Ending one refuses its refresh and access tokens and closes its WebSockets
+// with 4003, while the user's other session, its tokens and its WebSocket go on. Another
+// user's session (or one already ended) is not found.
+TEST_F(WsProtocol, EndingOneSessionEndsItsTokensAndWebSocketsOnly) {
+  Http h(server_->host(), server_->port());
+  auto login = h.request(
+      "POST", "/api/v1/auth/login",
+      bj::serialize(bj::object{{"phone", account_.phone}, {"password", account_.password}}), {},
+      "application/json", {{"User-Agent", "PhoneApp/2.0 \xc3\xa9"}});
+  ASSERT_EQ(login.status, 200) << login.body;
+  const std::string phone_access = login.str("access_token");
+  const std::string phone_refresh = login.str("refresh_token");
+
+  auto list = h.get("/api/v1/users/me/sessions", account_.access);
+  ASSERT_EQ(list.status, 200) << list.body;
+  const auto& sessions = list.json.as_object().at("sessions").as_array();
+  ASSERT_EQ(sessions.size(), 2u) << list.body;
+  std::string mine, phone;
+  for (const auto& v : sessions) {
+    const auto& o = v.as_object();
+    EXPECT_EQ(o.at("ip").as_string(), "127.0.0.1");
+    EXPECT_GT(o.at("created_at").to_number<std::int64_t>(), 0);
+    EXPECT_GE(o.at("last_used_at").to_number<std::int64_t>(),
+              o.at("created_at").to_number<std::int64_t>());
+    if (o.at("current").as_bool()) {
+      mine = o.at("id").as_string();
+    } else {
+      phone = o.at("id").as_string();
+      EXPECT_EQ(o.at("user_agent").as_string(), "PhoneApp/2.0 ??");
+    }
+  }
+  ASSERT_FALSE(mine.empty()) << list.body;
+  ASSERT_FALSE(phone.empty()) << list.body;
+  auto seen_by_phone = h.get("/api/v1/users/me/sessions", phone_access);
+  ASSERT_EQ(seen_by_phone.status, 200);
+  for (const auto& v : seen_by_phone.json.as_object().at("sessions").as_array()) {
+    EXPECT_EQ(v.as_object().at("current").as_bool(), v.as_object().at("id").as_string() == phone);
+  }
+
+  auto laptop_ws = open();  // account_.access: the first session's
+  const std::string laptop_access = account_.access;
+  account_.access = phone_access;
+  auto phone_ws = open();
+  account_.access = laptop_access;
+
+  Account other = make_account(h, "stranger");
+  EXPECT_EQ(
+      h.request("DELETE", "/api/v1/users/me/sessions/" + phone, std::nullopt, other.access).status,
+      404);
+  EXPECT_EQ(
+      h.request("DELETE", "/api/v1/users/me/sessions/12345", std::nullopt, account_.access).status,
+      404);
+  EXPECT_EQ(h.get("/api/v1/users/me", phone_access).status, 200);  // untouched by those
+
+  auto ended =
+      h.request("DELETE", "/api/v1/users/me/sessions/" + phone, std::nullopt, account_.access);
+  EXPECT_EQ(ended.status, 204) << ended.body;
+  auto f = next_control(*phone_ws, 10s);
+  ASSERT_EQ(f.opcode, 0x8);
+  EXPECT_EQ(f.close_code(), 4003);
+  EXPECT_EQ(h.get("/api/v1/users/me", phone_access).status, 401);
+  EXPECT_EQ(h.post("/api/v1/auth/refresh", bj::object{{"refresh_token", phone_refresh}}).status,
+            401);
+  EXPECT_EQ(h.request("DELETE", "/api/v1/users/me/sessions/" + phone, std::nullopt, account_.access)
+                .status,
+            404);
+
+  // The other session goes on: its token, its refresh, its WebSocket.
+  EXPECT_EQ(h.get("/api/v1/users/me", account_.access).status, 200);
+  auto fresh = h.post("/api/v1/auth/refresh", bj::object{{"refresh_token", account_.refresh}});
+  ASSERT_EQ(fresh.status, 200) << fresh.body;
+  laptop_ws->write(frame(kText, R"({"op":"ping","t":"alive"})"));
+  EXPECT_NE(laptop_ws->read_text_with("alive").opcode, -1);
+  list = h.get("/api/v1/users/me/sessions", fresh.str("access_token"));
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(list.json.as_object().at("sessions").as_array().size(), 1u) << list.body;
+  EXPECT_EQ(list.json.as_object().at("sessions").as_array()[0].as_object().at("id").as_string(),
+            mine);
+}
+
 TEST_F(WsProtocol, PingFloodIsRateLimitedLikeMessages) {
   auto s = open();
   // The default limit: a burst of 200, 100/s; 50 refused in a row close the connection.

@@ -18,6 +18,22 @@ constexpr const char* kIp = "203.0.113.5";
 
 class Auth : public ::testing::Test, protected testing::InProcess<> {
  protected:
+  // Another process of a cluster: its own tokens and AuthService over the same store.
+  struct Process {
+    explicit Process(testing::InProcess<>& p)
+        : tokens{p.clock, testing::kJwtSecret, testing::kAccessTtlS},
+          auth{p.store,
+               p.ids,
+               p.clock,
+               p.hasher,
+               tokens,
+               p.users,
+               testing::kRefreshTtlS,
+               testing::kRefreshReuseS} {}
+    TokenIssuer tokens;
+    AuthService auth;
+  };
+
   void SetUp() override {
     auto u = auth.register_user("alice", kPhone, kPassword);
     ASSERT_TRUE(u.ok()) << u.error().message;
@@ -127,16 +143,114 @@ TEST_F(Auth, RefreshTokensExpire) {
   EXPECT_EQ(error_of(auth.refresh(renewed->refresh_token)), Errc::unauthenticated);
 }
 
-// Logout revokes the refresh token, and is idempotent. The access token is a stateless JWT: it
-// stays valid until it expires.
+// Logout revokes the refresh token and ends its session (its access tokens are refused too),
+// and is idempotent; the user's other sessions go on.
 TEST_F(Auth, LogoutRevokesTheRefreshToken) {
   Session s = login();
+  Session other = login();
   ASSERT_TRUE(auth.logout(s.refresh_token).ok());
   EXPECT_EQ(error_of(auth.refresh(s.refresh_token)), Errc::unauthenticated);
   EXPECT_TRUE(auth.logout(s.refresh_token).ok());
   EXPECT_TRUE(auth.logout("never-issued").ok());
   EXPECT_EQ(error_of(auth.logout("")), Errc::invalid_argument);
-  EXPECT_TRUE(who(s.access_token).ok());
+  EXPECT_EQ(error_of(who(s.access_token)), Errc::unauthenticated);
+  EXPECT_TRUE(who(other.access_token).ok());
+  auto left = auth.sessions(alice_.id);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ(left->front().id, other.session_id);
+}
+
+// A login is a session (kept with its client's address and sanitized User-Agent) that every
+// refresh rotates within; ending it refuses its refresh and access tokens and no other's;
+// only its user can end it.
+TEST_F(Auth, SessionsAreListedAndEndedOneByOne) {
+  auto phone = auth.login(kPhone, kPassword, kIp,
+                          "Phone\x01"
+                          "App/1.0 \xc3\xa9");
+  ASSERT_TRUE(phone.ok()) << phone.error().message;
+  Session laptop = login();
+  EXPECT_NE(phone->session_id, laptop.session_id);
+  auto listed = auth.sessions(alice_.id);
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ(listed->back().id, phone->session_id);
+  EXPECT_EQ(listed->back().user_agent, "Phone?App/1.0 ??");
+  EXPECT_EQ(listed->back().ip, kIp);
+
+  clock.advance(std::chrono::milliseconds(1000));
+  auto rotated = auth.refresh(phone->refresh_token, "198.51.100.7", "ignored");
+  ASSERT_TRUE(rotated.ok()) << rotated.error().message;
+  EXPECT_EQ(rotated->session_id, phone->session_id);
+  listed = auth.sessions(alice_.id);
+  EXPECT_EQ(listed->front().id, phone->session_id);  // used last
+  EXPECT_EQ(listed->front().ip, "198.51.100.7");
+  EXPECT_EQ(listed->front().last_used_at, clock.now_ms());
+
+  auto bob = auth.register_user("bob", "+15550002", kPassword);
+  ASSERT_TRUE(bob.ok());
+  EXPECT_EQ(error_of(auth.end_session(bob->id, phone->session_id)), Errc::not_found);
+  ASSERT_TRUE(auth.end_session(alice_.id, phone->session_id).ok());
+  EXPECT_EQ(error_of(auth.end_session(alice_.id, phone->session_id)), Errc::not_found);
+  EXPECT_EQ(error_of(auth.refresh(rotated->refresh_token)), Errc::unauthenticated);
+  EXPECT_EQ(error_of(who(rotated->access_token)), Errc::unauthenticated);
+  EXPECT_EQ(error_of(who(phone->access_token)), Errc::unauthenticated);
+  EXPECT_TRUE(who(laptop.access_token).ok());
+  EXPECT_TRUE(auth.refresh(laptop.refresh_token).ok());
+}
+
+// Another process of a cluster (here: a second AuthService on the same store) refuses an ended
+// session's tokens once it has polled, tells its WebSockets to close once (a poll reads its
+// last moments again), and a process that starts later refuses them from its first poll.
+TEST_F(Auth, AnotherProcessRefusesAnEndedSessionAfterItsPoll) {
+  Process other_process(*this);
+  AuthService& other = other_process.auth;
+  std::vector<std::pair<Id, Id>> told;
+  other.on_session_ended([&](Id user, Id session) { told.emplace_back(user, session); });
+  ASSERT_TRUE(other.sync_accounts().ok());
+  Session phone = login();
+  Session laptop = login();
+  EXPECT_TRUE(other.authenticate(phone.access_token).ok());
+
+  ASSERT_TRUE(auth.end_session(alice_.id, phone.session_id).ok());
+  EXPECT_TRUE(other.authenticate(phone.access_token).ok());  // until it polls
+  ASSERT_TRUE(other.sync_accounts().ok());
+  EXPECT_EQ(error_of(other.authenticate(phone.access_token)), Errc::unauthenticated);
+  EXPECT_TRUE(other.authenticate(laptop.access_token).ok());
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0], std::make_pair(alice_.id, phone.session_id));
+  ASSERT_TRUE(other.sync_accounts().ok());
+  EXPECT_EQ(told.size(), 1u);
+
+  Process late_process(*this);
+  AuthService& late = late_process.auth;
+  ASSERT_TRUE(late.sync_accounts().ok());
+  EXPECT_EQ(error_of(late.authenticate(phone.access_token)), Errc::unauthenticated);
+  EXPECT_TRUE(late.authenticate(laptop.access_token).ok());
+}
+
+// Tokens from before sessions keep working: an access token without `sid` until it expires,
+// and a refresh token without a session, whose refresh opens one.
+TEST_F(Auth, TokensFromBeforeSessionsKeepWorking) {
+  const std::string refresh = random_token(32);
+  ASSERT_TRUE(
+      store.save_refresh_token({sha256_hex(refresh), alice_.id, clock.now_ms() + 60'000}).ok());
+  auto adopted = auth.refresh(refresh, kIp, "Old/1");
+  ASSERT_TRUE(adopted.ok()) << adopted.error().message;
+  EXPECT_NE(adopted->session_id, 0u);
+  auto listed = auth.sessions(alice_.id);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->front().id, adopted->session_id);
+  EXPECT_EQ(listed->front().user_agent, "Old/1");
+  auto legacy = auth.authenticate_claims(tokens.issue(alice_.id));
+  ASSERT_TRUE(legacy.ok()) << legacy.error().message;
+  EXPECT_EQ(legacy->session, 0u);
+}
+
+TEST(UserAgents, AreTruncatedAndPrintable) {
+  EXPECT_EQ(sanitize_user_agent("Mozilla/5.0 (X11)"), "Mozilla/5.0 (X11)");
+  EXPECT_EQ(sanitize_user_agent("a\r\nb\x7f"), "a??b?");
+  EXPECT_EQ(sanitize_user_agent(std::string(1000, 'x')).size(), kMaxUserAgentBytes);
 }
 
 // An access token is accepted until access_ttl has passed on the clock, refused from then on
@@ -298,15 +412,8 @@ TEST_F(Auth, ALegacyAccountStoredAsTypedStillLogsIn) {
 // by the other once it polls (sync_accounts), which then closes the user's sockets (told once);
 // a process that starts later loads them all at its first poll.
 TEST_F(Auth, AccountStatesReachAnotherProcessAtItsNextPoll) {
-  TokenIssuer other_tokens{clock, testing::kJwtSecret, testing::kAccessTtlS};
-  AuthService other{store,
-                    ids,
-                    clock,
-                    hasher,
-                    other_tokens,
-                    users,
-                    testing::kRefreshTtlS,
-                    testing::kRefreshReuseS};
+  Process other_process(*this);
+  AuthService& other = other_process.auth;
   std::vector<Id> ended;
   other.on_sessions_ended([&](Id user) { ended.push_back(user); });
   ASSERT_TRUE(other.sync_accounts().ok());
@@ -335,15 +442,8 @@ TEST_F(Auth, AccountStatesReachAnotherProcessAtItsNextPoll) {
   EXPECT_EQ(error_of(other.login(kPhone, kPassword, kIp)), Errc::forbidden);
 
   // A process started now refuses the same from its first poll.
-  TokenIssuer late_tokens{clock, testing::kJwtSecret, testing::kAccessTtlS};
-  AuthService late{store,
-                   ids,
-                   clock,
-                   hasher,
-                   late_tokens,
-                   users,
-                   testing::kRefreshTtlS,
-                   testing::kRefreshReuseS};
+  Process late_process(*this);
+  AuthService& late = late_process.auth;
   EXPECT_TRUE(late.authenticate(s2.access_token).ok());
   ASSERT_TRUE(late.sync_accounts().ok());
   EXPECT_FALSE(late.authenticate(s2.access_token).ok());

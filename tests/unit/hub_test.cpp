@@ -22,11 +22,14 @@ using gateway::OutFrame;
 // A connection that keeps each deliver() call's frames.
 class RecordingConnection final : public gateway::Connection {
  public:
+  Id session = 0;  // its login session; set before attaching
+
   void deliver(std::vector<OutFrame> frames) override {
     std::lock_guard lock(mu_);
     deliveries_.push_back(std::move(frames));
   }
   void end_session() override { ended_.store(true); }
+  Id login_session() const override { return session; }
   bool ended() const { return ended_.load(); }
   std::vector<std::vector<OutFrame>> deliveries() const {
     std::lock_guard lock(mu_);
@@ -60,8 +63,9 @@ class HubTest : public ::testing::Test {
     std::shared_ptr<RecordingConnection> conn = std::make_shared<RecordingConnection>();
     ConnRef ref;
   };
-  Device attach(Id user) {
+  Device attach(Id user, Id session = 0) {
     Device d;
+    d.conn->session = session;
     d.ref = hub_.attach(user, d.conn);
     return d;
   }
@@ -94,6 +98,18 @@ TEST_F(HubTest, EndingSessionsClosesEveryConnectionOfTheUser) {
   EXPECT_TRUE(a1.conn->ended());
   EXPECT_TRUE(a2.conn->ended());
   EXPECT_FALSE(b1.conn->ended());
+}
+
+// Ending one login session reaches only the user's connections of that session.
+TEST_F(HubTest, EndingOneSessionClosesOnlyItsConnections) {
+  Device phone1 = attach(kAlice, 11), phone2 = attach(kAlice, 11), laptop = attach(kAlice, 12);
+  Device legacy = attach(kAlice), bob = attach(kBob, 11);
+  hub_.end_session(kAlice, 11);
+  EXPECT_TRUE(phone1.conn->ended());
+  EXPECT_TRUE(phone2.conn->ended());
+  EXPECT_FALSE(laptop.conn->ended());
+  EXPECT_FALSE(legacy.conn->ended());
+  EXPECT_FALSE(bob.conn->ended());  // another user's connection is never matched by session
 }
 
 TEST_F(HubTest, AttachAndDetachKeepTheTable) {

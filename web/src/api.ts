@@ -10,6 +10,7 @@ import type {
   Invite,
   InvitePreview,
   LoginResponse,
+  LoginSession,
   Member,
   PageOf,
   SearchResult,
@@ -83,6 +84,16 @@ export class Api {
       new_password: newPassword,
     });
     return fromLogin(r);
+  }
+
+  /** The user's live sessions, most recently used first (at most 32: not paged). */
+  sessions() {
+    return this.request<{ sessions: LoginSession[] }>('GET', '/users/me/sessions');
+  }
+
+  /** Ends one session (its tokens are refused, its WebSockets closed). */
+  endSession(id: string) {
+    return this.request<void>('DELETE', `/users/me/sessions/${encodeURIComponent(id)}`);
   }
 
   /** Log out everywhere: every refresh token of the user is revoked. */

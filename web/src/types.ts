@@ -143,6 +143,16 @@ export interface ConversationList {
   spaces: { space_id: string; unread: number; mentions?: number }[];
 }
 
+/** One login on one device (GET /users/me/sessions); `current`: this tab's. */
+export interface LoginSession {
+  id: string;
+  created_at: number;
+  last_used_at: number;
+  user_agent: string;
+  ip: string;
+  current: boolean;
+}
+
 export interface LoginResponse {
   access_token: string;
   refresh_token: string;

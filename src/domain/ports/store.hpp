@@ -43,10 +43,32 @@ class Store {
   // not_found when it is unknown, revoked or expired at `now`.
   virtual Result<RefreshToken> take_refresh_token(std::string_view token_hash, Millis now,
                                                   Millis reuse_until) = 0;
-  virtual Result<void> revoke_refresh_token(std::string_view token_hash) = 0;
+  // Returns the token as stored (its user and session); not_found for an unknown token.
+  virtual Result<RefreshToken> revoke_refresh_token(std::string_view token_hash) = 0;
   // Revokes every refresh token of the user (logout everywhere, password change); returns how
   // many were live.
   virtual Result<std::uint64_t> revoke_refresh_tokens_of(Id user_id) = 0;
+
+  // --- sessions (LoginSession): a session lives while ended_at is 0 and expires_at > now.
+  // Stores the session; then, if the user has more than `max_live` live sessions, ends the
+  // least recently used beyond that at session.created_at (as end_session does) and returns
+  // their ids. not_found for a user that does not exist.
+  virtual Result<std::vector<Id>> create_session(const LoginSession& session,
+                                                 std::uint32_t max_live) = 0;
+  // A refresh of the session: sets last_used_at = now, expires_at and ip. not_found when the
+  // session is unknown or ended.
+  virtual Result<void> touch_session(Id session_id, Millis now, Millis expires_at,
+                                     std::string_view ip) = 0;
+  // The user's live sessions at `now`, most recently used first (at most `limit`).
+  virtual Result<std::vector<LoginSession>> sessions_of(Id user_id, Millis now,
+                                                        std::uint32_t limit) = 0;
+  // Ends the user's live session at `now` and revokes its refresh tokens. not_found when the
+  // session is unknown, another user's, or already ended.
+  virtual Result<void> end_session(Id user_id, Id session_id, Millis now) = 0;
+  // Ends every live session of the user at `now`; returns how many.
+  virtual Result<std::uint64_t> end_sessions_of(Id user_id, Millis now) = 0;
+  // The sessions ended at or after `since` (> 0), oldest end first, at most `limit`.
+  virtual Result<std::vector<EndedSession>> sessions_ended(Millis since, std::uint32_t limit) = 0;
 
   // --- account state (ended sessions, deactivation) and server administration
   // Writes the user's state: sessions_before (never lowered), deactivated when given, and

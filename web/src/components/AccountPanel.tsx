@@ -2,13 +2,17 @@ import { useState } from 'preact/hooks';
 import { askNotifications, notificationPermission } from '../attention';
 import type { Chat } from '../chat';
 import type { Theme } from '../theme';
+import { deviceName, lastActive } from '../text/device';
+import { fullTime } from '../text/time';
+import type { LoginSession } from '../types';
 import { AvatarPicker } from './AvatarPicker';
 
 /**
  * The account's settings: the display name and the profile picture (an avatar upload); on this
  * device the theme, desktop notifications and the sound for DMs and mentions; change the
  * password (every other session ends, this one goes on with the new tokens the server
- * returns) and log out everywhere (every session ends, this one too); DM read receipts on or off.
+ * returns); the sessions (each device signed in, any other one signed out from here) and log
+ * out everywhere (every session ends, this one too); DM read receipts on or off.
  */
 export function AccountPanel({ chat, theme, setTheme }: { chat: Chat; theme: Theme; setTheme: (t: Theme) => void }) {
   const [oldPassword, setOld] = useState('');
@@ -40,6 +44,29 @@ export function AccountPanel({ chat, theme, setTheme }: { chat: Chat; theme: The
     } catch (err) {
       setNote({ text: (err as Error).message, error: true });
       setBusy(false);
+    }
+  };
+
+  // The sessions, read when the panel opens and again after one is ended.
+  const [sessions, setSessions] = useState<LoginSession[] | null>(null);
+  const loadSessions = async () => {
+    try {
+      setSessions((await chat.api.sessions()).sessions);
+    } catch (err) {
+      setNote({ text: (err as Error).message, error: true });
+    }
+  };
+  const endSession = async (s: LoginSession) => {
+    setBusy(true);
+    setNote(null);
+    try {
+      await chat.api.endSession(s.id);
+      setNote({ text: `Signed out ${deviceName(s.user_agent)}.`, error: false });
+    } catch (err) {
+      setNote({ text: (err as Error).message, error: true });
+    } finally {
+      setBusy(false);
+      await loadSessions();
     }
   };
 
@@ -84,7 +111,8 @@ export function AccountPanel({ chat, theme, setTheme }: { chat: Chat; theme: The
   };
 
   return (
-    <details class="inline-form account" data-testid="account">
+    <details class="inline-form account" data-testid="account"
+             onToggle={(e) => { if (e.currentTarget.open) void loadSessions(); }}>
       <summary>Account</summary>
       <form onSubmit={(e) => void saveName(e)} aria-label="Display name">
         <label>
@@ -142,6 +170,25 @@ export function AccountPanel({ chat, theme, setTheme }: { chat: Chat; theme: The
         </label>
         <button type="submit" disabled={busy}>Change password</button>
       </form>
+      <h3 class="hint">Sessions</h3>
+      <ul class="list" aria-label="Sessions" data-testid="sessions">
+        {(sessions ?? []).map((s) => (
+          <li key={s.id} class="session" data-session={s.id} data-current={s.current ? 'true' : 'false'}>
+            <span class="item-name" title={s.user_agent}>{deviceName(s.user_agent)}</span>{' '}
+            {s.current && <strong class="hint">this device</strong>}{' '}
+            <code class="hint">{s.ip}</code>{' '}
+            <span class="hint" title={fullTime(s.last_used_at)}>{lastActive(s.last_used_at)}</span>
+            {!s.current && (
+              <button type="button" class="small" disabled={busy}
+                      aria-label={`Sign out ${deviceName(s.user_agent)} (${s.ip})`}
+                      onClick={() => void endSession(s)}>
+                Sign out
+              </button>
+            )}
+          </li>
+        ))}
+        {sessions && sessions.length === 0 && <li class="hint">No sessions.</li>}
+      </ul>
       <button type="button" class="small" disabled={busy} onClick={() => void everywhere()}>
         Log out everywhere
       </button>
