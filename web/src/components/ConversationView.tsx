@@ -63,6 +63,7 @@ export function ConversationView({ chat }: { chat: Chat }) {
         <h1 id="conv-title">{conv.kind === 'channel' ? `# ${title}` : title}</h1>
         {space && <span class="hint">{space.name}</span>}
         <MuteButton chat={chat} conv={conv} />
+        {conv.kind === 'dm' && <BlockButton chat={chat} user={conv.peerOrChannel} />}
       </header>
       {conv.joined ? (
         <>
@@ -143,7 +144,8 @@ function MessageList({ chat, conv }: { chat: Chat; conv: Conv }) {
   const end = lo === null ? n : Math.min(n, start + MAX_ROWS);
   const rows = layout(msgs, start, end, firstUnread);
   const me = chat.me?.id;
-  const moderator = chat.moderates(conv);
+  // A space's owner and admins delete others' messages in its channels, a server admin anywhere.
+  const moderator = chat.moderates(conv) || !!chat.me?.admin;
   // DMs: our newest message the peer has read carries the "Seen" mark.
   let seenSeq = 0;
   if (conv.kind === 'dm') {
@@ -328,7 +330,7 @@ interface RowProps {
   unread: boolean;
   name: string;
   mine: boolean;
-  /** This user may delete others' messages here (a space owner or admin). */
+  /** This user may delete others' messages here (a space owner or admin, a server admin). */
   moderator: boolean;
   me: string;
   chat: Chat;
@@ -404,6 +406,24 @@ function MuteButton({ chat, conv }: { chat: Chat; conv: Conv }) {
             title={muted ? 'Muted: no sound or notification; unread shown in grey' : 'Mute: no sound or notification'}
             onClick={() => chat.setMuted(conv.key, !muted)}>
       {muted ? 'Unmute' : 'Mute'}
+    </button>
+  );
+}
+
+/** Block or unblock the DM's peer: a block refuses DMs both ways (the server's refusal shown). */
+export function BlockButton({ chat, user, name }: { chat: Chat; user: string; name?: string }) {
+  if (!chat.blocks.loaded || user === chat.me?.id) return null;
+  const blocked = chat.blocks.has(user);
+  const who = name ?? chat.userName(user);
+  return (
+    <button type="button" class="small" data-testid="block" data-blocked={blocked ? 'true' : 'false'}
+            aria-label={`${blocked ? 'Unblock' : 'Block'} ${who}`}
+            onClick={() => {
+              if (blocked || confirm(`Block ${who}? Neither of you can send the other direct messages until you unblock.`)) {
+                chat.setBlocked(user, !blocked).catch((e: Error) => chat.setNotice(e.message));
+              }
+            }}>
+      {blocked ? 'Unblock' : 'Block'}
     </button>
   );
 }
@@ -489,7 +509,8 @@ const Row = pure(function Row(p: RowProps) {
             <button type="button" onClick={() => {
               setMenu(false);
               const whose = mine ? 'this message' : `this message of ${name}`;
-              if (confirm(`Delete ${whose}? Everyone will see it as deleted.`)) chat.remove(m.id);
+              const c = chat.open ? chat.convs.get(chat.open) : undefined;
+              if (c && confirm(`Delete ${whose}? Everyone will see it as deleted.`)) chat.deleteMessage(c, m);
             }}>Delete</button>
           )}
         </div>

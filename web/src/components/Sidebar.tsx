@@ -12,6 +12,9 @@ import { AvatarPicker } from './AvatarPicker';
 import { Badge, MentionBadge } from './Badge';
 import { useObjectUrl } from './FileView';
 import { InlineForm } from './InlineForm';
+import { BlockButton } from './ConversationView';
+import { SpaceSettings } from './SpaceSettings';
+import { manages, mayChangeChannel, mayRemove } from '../model/moderation';
 
 const CONN_TEXT: Record<ConnState, string> = {
   connecting: 'Connecting…',
@@ -92,14 +95,6 @@ export function Sidebar({ chat }: { chat: Chat }) {
             Channels in <span class="space-name">{space.name}</span>
           </h2>
           <SpaceAbout chat={chat} space={space} />
-          {space.owner_id === chat.me?.id && (
-            <label class="check">
-              <input type="checkbox" checked={!!space.discoverable} data-testid="discoverable"
-                     onChange={(e) => void chat.setDiscoverable(space.id, e.currentTarget.checked)
-                       .catch((err) => chat.setNotice((err as Error).message))} />
-              Listed: anyone may join
-            </label>
-          )}
           {space.owner_id === chat.me?.id && (
             <AvatarPicker chat={chat} label="Space picture" testId="space-avatar"
                           set={(image) => chat.setSpaceAvatar(space.id, image)} />
@@ -182,7 +177,8 @@ function SpaceAbout({ chat, space }: { chat: Chat; space: Space }) {
         {role ? `${ROLE_TEXT[role] ?? ROLE_TEXT.member} · ` : ''}
         {space.discoverable ? 'listed: anyone may join' : 'people join by invite link'}
       </p>
-      {(role === 'owner' || role === 'admin') && <InviteLink chat={chat} spaceId={space.id} />}
+      {manages(role) && <InviteLink chat={chat} spaceId={space.id} />}
+      {manages(role) && <SpaceSettings key={space.id} chat={chat} space={space} owner={role === 'owner'} />}
     </>
   );
 }
@@ -298,8 +294,6 @@ function InviteLink({ chat, spaceId }: { chat: Chat; spaceId: string }) {
   );
 }
 
-const RANK: Record<string, number> = { member: 0, admin: 1, owner: 2 };
-
 /** The space's members with their roles; remove and ban where this user's role allows. */
 function Members({ chat, spaceId }: { chat: Chat; spaceId: string }) {
   const [list, setList] = useState<{ space: string; members: Member[] } | null>(null);
@@ -324,7 +318,7 @@ function Members({ chat, spaceId }: { chat: Chat; spaceId: string }) {
       <ul class="list">
         {(members ?? []).map((m) => {
           const role = m.role ?? 'member';
-          const may = m.user_id !== chat.me?.id && mine !== 'member' && RANK[role] < RANK[mine];
+          const may = mayRemove(mine, role, m.user_id === chat.me?.id);
           return (
             <li key={m.user_id} class="member" data-member={m.user_id}>
               <PresenceDot chat={chat} user={m.user_id} />
@@ -346,6 +340,7 @@ function Members({ chat, spaceId }: { chat: Chat; spaceId: string }) {
                   </button>
                 </>
               )}
+              <BlockButton chat={chat} user={m.user_id} name={m.name} />
             </li>
           );
         })}
@@ -354,29 +349,56 @@ function Members({ chat, spaceId }: { chat: Chat; spaceId: string }) {
   );
 }
 
-/** The open channel's settings: archive or unarchive it, delete it (after a confirmation), and
- *  its members, with Remove where this user's role in the space allows (the server decides). */
+/**
+ * The open channel's settings. Its creator and the space's admins and owner rename it, archive
+ * or unarchive it and set "history from joining"; admins and the owner delete it (after a
+ * confirmation). Its members, with Remove where this user's role in the space allows. The
+ * server decides; its refusal is shown.
+ */
 function ChannelSettings({ chat, channel }: { chat: Chat; channel: Channel }) {
-  const [list, setList] = useState<{ members: Member[]; mine: string } | null>(null);
+  const [members, setMembers] = useState<Member[] | null>(null);
   const [confirming, setConfirming] = useState(false);
+  const [name, setName] = useState<string | null>(null);
   const fail = (e: unknown) => chat.setNotice((e as Error).message);
+  const mine = chat.spaceRole(channel.space_id);
   const load = () => Promise.all([chat.channelMembers(channel.id), chat.members(channel.space_id)])
-    .then(([members, space]) => {
+    .then(([list, space]) => {
       const roles = new Map(space.map((m) => [m.user_id, m.role ?? 'member']));
-      setList({ members: members.map((m) => ({ ...m, role: roles.get(m.user_id) ?? 'member' })),
-                mine: roles.get(chat.me?.id ?? '') ?? 'member' });
+      setMembers(list.map((m) => ({ ...m, role: roles.get(m.user_id) ?? 'member' })));
     }, fail);
-  const mine = list?.mine ?? 'member';
+  const change = mayChangeChannel(mine, channel.owner_id, chat.me?.id);
+  const update = (settings: { name?: string; archived?: boolean; history_from_join?: boolean }) =>
+    chat.updateChannel(channel.id, settings).catch(fail);
   return (
     <details class="channel-settings" data-testid="channel-settings"
              onToggle={(e) => { if (e.currentTarget.open) void load(); }}>
       <summary>Channel settings</summary>
+      {change && (
+        <>
+          <form aria-label="Rename the channel"
+                onSubmit={(e) => { e.preventDefault(); if (name !== null) void update({ name: name.trim() }).then(() => setName(null)); }}>
+            <label>
+              Channel name
+              <input required maxLength={64} data-testid="channel-name-input" value={name ?? channel.name}
+                     onInput={(e) => setName(e.currentTarget.value)} />
+            </label>
+            <button type="submit" class="small" disabled={name === null}>Rename</button>
+          </form>
+          <label class="check">
+            <input type="checkbox" checked={!!channel.history_from_join} data-testid="history-from-join"
+                   onChange={(e) => void update({ history_from_join: e.currentTarget.checked })} />
+            New members read history from when they join
+          </label>
+        </>
+      )}
       <div class="row">
-        <button type="button" class="small" data-testid="archive"
-                onClick={() => void chat.setChannelArchived(channel.id, !channel.archived).catch(fail)}>
-          {channel.archived ? 'Unarchive' : 'Archive'}
-        </button>
-        {!confirming ? (
+        {change && (
+          <button type="button" class="small" data-testid="archive"
+                  onClick={() => void update({ archived: !channel.archived })}>
+            {channel.archived ? 'Unarchive' : 'Archive'}
+          </button>
+        )}
+        {manages(mine) && (!confirming ? (
           <button type="button" class="small danger" onClick={() => setConfirming(true)}>Delete channel</button>
         ) : (
           <span role="group" aria-label="Confirm delete">
@@ -387,24 +409,20 @@ function ChannelSettings({ chat, channel }: { chat: Chat; channel: Channel }) {
             </button>
             <button type="button" class="small" onClick={() => setConfirming(false)}>Cancel</button>
           </span>
-        )}
+        ))}
       </div>
-      <ul class="list">
-        {(list?.members ?? []).map((m) => {
-          const role = m.role ?? 'member';
-          const may = m.user_id !== chat.me?.id && mine !== 'member' && RANK[role] < RANK[mine];
-          return (
-            <li key={m.user_id} class="member" data-channel-member={m.user_id}>
-              <span class="item-name">{m.name}</span>
-              {may && (
-                <button type="button" class="small" aria-label={`Remove ${m.name} from the channel`}
-                        onClick={() => void chat.removeFromChannel(channel.id, m.user_id).then(load, fail)}>
-                  Remove
-                </button>
-              )}
-            </li>
-          );
-        })}
+      <ul class="list" aria-label="Channel members">
+        {(members ?? []).map((m) => (
+          <li key={m.user_id} class="member" data-channel-member={m.user_id}>
+            <span class="item-name">{m.name}</span>
+            {mayRemove(mine, m.role, m.user_id === chat.me?.id) && (
+              <button type="button" class="small" aria-label={`Remove ${m.name} from the channel`}
+                      onClick={() => void chat.removeFromChannel(channel.id, m.user_id).then(load, fail)}>
+                Remove
+              </button>
+            )}
+          </li>
+        ))}
       </ul>
     </details>
   );
