@@ -25,7 +25,6 @@ export function SpaceSettings({ chat, space, owner }: { chat: Chat; space: Space
   const id = space.id;
 
   const load = () => {
-    setNote(null);
     void chat.api.invites(id).then((r) => setInvites(r.invites), fail);
     void chat.api.bans(id).then((r) => setBans(r.bans), fail);
     if (owner) void chat.members(id).then((m) => setMembers(m.filter((x) => x.user_id !== chat.me?.id)), fail);
@@ -50,7 +49,7 @@ export function SpaceSettings({ chat, space, owner }: { chat: Chat; space: Space
 
   return (
     <details class="inline-form space-settings" data-testid="space-settings"
-             onToggle={(e) => { if (e.currentTarget.open) load(); }}>
+             onToggle={(e) => { if (e.currentTarget.open) { setNote(null); load(); } }}>
       <summary>Space settings</summary>
       <form onSubmit={rename} aria-label="Rename the space">
         <label>
