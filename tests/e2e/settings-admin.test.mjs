@@ -2,14 +2,14 @@
 // client (issue 14, item 8). The first account ("root") is a server admin; olga owns a space,
 // bob is a member. a) olga renames the space, makes an invitation with 2 uses and a day's expiry
 // (listed with its uses left) and revokes another (its link refused), renames a channel, sets
-// "history from joining", archives it (bob's stale client has his send refused, and shows it
-// archived after a reload), bans bob (his client drops the space), lists and unbans him (the
+// "history from joining", archives it (bob's stale client has his send refused, and then shows
+// it archived), bans bob (his client drops the space), lists and unbans him (the
 // invitation lets him in again); a plain member sees none of these controls; axe on the open
 // settings in light and dark, 44 px targets on a phone. b) olga blocks bob from the DM header:
 // bob's DM is refused; the Account panel lists him, Unblock lets his retry through; bob blocks
 // and unblocks olga from the member list. c) root (a plain member of the space) deletes bob's
 // channel message from the menu (DELETE /admin/messages/{id}), and removes bob from the space
-// in the admin pages. Run with scripts/e2e.sh, or: node --test tests/e2e/settings-admin.test.mjs
+// in the admin pages; olga transfers the space to root (confirmed by name) and is an admin then. Run with scripts/e2e.sh, or: node --test tests/e2e/settings-admin.test.mjs
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -164,6 +164,8 @@ describe('imd web client: space and channel settings, blocks, server admin', () 
     await O.page.locator(`[data-conv="${key}"]`, { hasText: 'roadmap (archived)' }).waitFor();
     await send(B.page, 'too late');
     await B.page.locator('.msg.pending.failed', { hasText: 'too late' }).filter({ hasText: /Not sent: .*archived/ }).waitFor();
+    // The refusal makes his client ask for the channel's settings: it shows archived.
+    await B.page.getByTestId('archived').waitFor();
     await B.page.getByRole('button', { name: 'Discard' }).click();
     await B.page.reload();
     await waitOnline(B.page);
@@ -287,6 +289,22 @@ describe('imd web client: space and channel settings, blocks, server admin', () 
     await B.page.getByRole('alert').filter({ hasText: 'You were removed from Renamed Crew' }).waitFor();
     await B.page.locator(`[data-space="${spaceId}"]`).waitFor({ state: 'detached' });
     await shot(R.page, 'c-admin-removed');
+
+    // Olga hands the space to root, after a confirmation naming him; she is an admin then.
+    const settings = await openDetails(O.page, 'space-settings', true);
+    await settings.getByTestId('heir').locator('option', { hasText: root.name }).waitFor({ state: 'attached' });
+    await settings.getByTestId('heir').selectOption({ label: root.name });
+    await settings.getByRole('button', { name: 'Transfer…' }).click();
+    await settings.getByRole('group', { name: 'Confirm the transfer' })
+      .filter({ hasText: `Make ${root.name} the owner of Renamed Crew?` }).waitFor();
+    await settings.getByTestId('confirm-transfer').click();
+    await O.page.getByTestId('space-about').filter({ hasText: 'You are an admin here' }).waitFor();
+    await O.page.getByRole('status').filter({ hasText: `${root.name} owns Renamed Crew now.` }).waitFor();
+    assert.equal(await O.page.getByTestId('heir').count(), 0, 'only the owner transfers');
+    await R.page.reload();
+    await waitOnline(R.page);
+    await R.page.getByTestId('space-about').filter({ hasText: 'You own this space' }).waitFor();
+    await R.page.getByTestId('space-settings').waitFor();
     run.noConsoleErrors();
   });
 

@@ -149,6 +149,10 @@ export class Chat {
       changed,
       now: () => Date.now(),
       expireTyping: (_c, ms) => window.setTimeout(changed, ms + 50),
+      channelRefused: (key) => {
+        const spaceId = this.dir.get(key)?.spaceId;
+        if (spaceId) this.loadChannels(spaceId).catch((e) => this.fail(e));
+      },
       removedFrom: (spaceId, reason, conversation) =>
         conversation ? this.removedFromChannel(spaceId, conversation, reason) : this.removedFrom(spaceId, reason),
     };
