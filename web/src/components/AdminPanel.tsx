@@ -82,7 +82,7 @@ export function AdminPanel({ chat }: { chat: Chat }) {
               </span>
             )}
             {removing?.user === u.id && (
-              <form class="row" aria-label={`Remove ${u.name} from a space`}
+              <form aria-label={`Remove ${u.name} from a space`}
                     onSubmit={(e) => { e.preventDefault(); setNote(null); void removeFromSpace(u, removing.space).catch(fail); }}>
                 <label>
                   Space

@@ -72,7 +72,7 @@ export function SpaceSettings({ chat, space, owner }: { chat: Chat; space: Space
         <ul class="list" aria-label="Invitations">
           {(invites ?? []).map((inv) => (
             <li key={inv.code} class="member" data-invite={inv.code}>
-              <span class="item-name"><code>…{inv.code.slice(-6)}</code> {describeInvite(inv, Date.now())}</span>
+              <span class="hint"><code>…{inv.code.slice(-6)}</code> {describeInvite(inv, Date.now())}</span>
               <button type="button" class="small" aria-label={`Revoke the invitation ending ${inv.code.slice(-6)}`}
                       onClick={() => act(chat.api.revokeInvite(id, inv.code), 'Invitation revoked.')}>
                 Revoke
