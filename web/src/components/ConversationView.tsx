@@ -9,6 +9,7 @@ import { avatarColour, initials } from '../text/avatar';
 import { layout } from '../text/layout';
 import { clockTime, dayLabel, hoverTitle } from '../text/time';
 import { isAvatarUrl } from '../api';
+import { BlockButton } from './BlockButton';
 import { FileView, formatSize, useObjectUrl } from './FileView';
 import { RichText, mentioned, type Names } from './RichText';
 
@@ -406,24 +407,6 @@ function MuteButton({ chat, conv }: { chat: Chat; conv: Conv }) {
             title={muted ? 'Muted: no sound or notification; unread shown in grey' : 'Mute: no sound or notification'}
             onClick={() => chat.setMuted(conv.key, !muted)}>
       {muted ? 'Unmute' : 'Mute'}
-    </button>
-  );
-}
-
-/** Block or unblock the DM's peer: a block refuses DMs both ways (the server's refusal shown). */
-export function BlockButton({ chat, user, name }: { chat: Chat; user: string; name?: string }) {
-  if (!chat.blocks.loaded || user === chat.me?.id) return null;
-  const blocked = chat.blocks.has(user);
-  const who = name ?? chat.userName(user);
-  return (
-    <button type="button" class="small" data-testid="block" data-blocked={blocked ? 'true' : 'false'}
-            aria-label={`${blocked ? 'Unblock' : 'Block'} ${who}`}
-            onClick={() => {
-              if (blocked || confirm(`Block ${who}? Neither of you can send the other direct messages until you unblock.`)) {
-                chat.setBlocked(user, !blocked).catch((e: Error) => chat.setNotice(e.message));
-              }
-            }}>
-      {blocked ? 'Unblock' : 'Block'}
     </button>
   );
 }

@@ -12,7 +12,7 @@ import { AvatarPicker } from './AvatarPicker';
 import { Badge, MentionBadge } from './Badge';
 import { useObjectUrl } from './FileView';
 import { InlineForm } from './InlineForm';
-import { BlockButton } from './ConversationView';
+import { BlockButton } from './BlockButton';
 import { SpaceSettings } from './SpaceSettings';
 import { manages, mayChangeChannel, mayRemove } from '../model/moderation';
 
