@@ -461,21 +461,12 @@ export class Chat {
     return manages(this.spaceRole(c.spaceId));
   }
 
-  /** Whether this user may delete the message (own, as a space moderator, as a server admin). */
-  mayDelete(c: Conv, m: Msg): boolean {
-    return this.deleteRouteOf(c, m) !== null;
-  }
-
-  private deleteRouteOf(c: Conv, m: Msg) {
-    return deleteRoute(m, { me: this.me?.id, moderator: this.moderates(c), serverAdmin: !!this.me?.admin });
-  }
-
   /**
    * Deletes a message: over the WebSocket (one's own, or as the space's owner or admin), or
    * as a server admin over REST (DELETE /admin/messages/{id}); the `deleted` frame follows.
    */
   deleteMessage(c: Conv, m: Msg): void {
-    const route = this.deleteRouteOf(c, m);
+    const route = deleteRoute(m, { me: this.me?.id, moderator: this.moderates(c), serverAdmin: !!this.me?.admin });
     if (route === 'admin') void this.api.adminDeleteMessage(m.id).catch((e) => this.fail(e));
     else if (route) this.remove(m.id);
   }
@@ -725,10 +716,6 @@ export class Chat {
       if (found) return found;
     }
     return undefined;
-  }
-
-  async setChannelArchived(channelId: string, archived: boolean): Promise<void> {
-    await this.updateChannel(channelId, { archived });
   }
 
   /** Renames a channel, archives it, or sets its history_from_join; the list shows the result. */
