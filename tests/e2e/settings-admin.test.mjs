@@ -5,7 +5,7 @@
 // "history from joining", archives it (bob's stale client has his send refused, and then shows
 // it archived), bans bob (his client drops the space), lists and unbans him (the
 // invitation lets him in again); a plain member sees none of these controls; axe on the open
-// settings in light and dark, 44 px targets on a phone. b) olga blocks bob from the DM header:
+// settings in light and dark, 44 px targets on a phone (space and channel settings). b) olga blocks bob from the DM header:
 // bob's DM is refused; the Account panel lists him, Unblock lets his retry through; bob blocks
 // and unblocks olga from the member list. c) root (a plain member of the space) deletes bob's
 // channel message from the menu (DELETE /admin/messages/{id}), and removes bob from the space
@@ -207,6 +207,14 @@ describe('imd web client: space and channel settings, blocks, server admin', () 
     assert.deepEqual(await smallTargets(ps), [], 'touch targets under 44 px');
     assert.deepEqual(await axeViolations(P.page), [], 'axe: space settings, phone');
     await shot(P.page, 'a-space-settings-phone');
+    // The channel's settings are under the conversation's header, so a phone has them too.
+    await P.page.locator(`[data-conv="${key}"]`).click();
+    const pc = await openDetails(P.page, 'channel-settings');
+    await pc.getByTestId('archive').waitFor();
+    await pc.locator('[data-channel-member]').nth(1).waitFor();
+    assert.deepEqual(await smallTargets(pc), [], 'touch targets under 44 px (channel settings)');
+    assert.deepEqual(await axeViolations(P.page), [], 'axe: channel settings, phone');
+    await shot(P.page, 'a-channel-settings-phone');
     watch.allowStatuses = [];
     run.noConsoleErrors();
   });

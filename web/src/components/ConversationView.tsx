@@ -10,6 +10,7 @@ import { layout } from '../text/layout';
 import { clockTime, dayLabel, hoverTitle } from '../text/time';
 import { isAvatarUrl } from '../api';
 import { BlockButton } from './BlockButton';
+import { ChannelSettings } from './ChannelSettings';
 import { FileView, formatSize, useObjectUrl } from './FileView';
 import { RichText, mentioned, type Names } from './RichText';
 
@@ -46,6 +47,7 @@ export function ConversationView({ chat }: { chat: Chat }) {
   // A jump to a message (a search hit) starts a new message list there.
   const focusToken = chat.focus?.key === conv.key ? chat.focus.token : 0;
   const space = conv.spaceId ? chat.spaces.find((s) => s.id === conv.spaceId) : undefined;
+  const channel = conv.kind === 'channel' ? chat.channel(conv.peerOrChannel) : undefined;
   // Files dropped anywhere on the conversation are sent to it.
   const onDrop = (e: DragEvent) => {
     const files = e.dataTransfer?.files;
@@ -68,9 +70,10 @@ export function ConversationView({ chat }: { chat: Chat }) {
       </header>
       {conv.joined ? (
         <>
+          {channel && <ChannelSettings key={channel.id} chat={chat} channel={channel} />}
           <MessageList key={`${conv.key}#${focusToken}`} chat={chat} conv={conv} />
           <TypingLine names={chat.typers(conv)} />
-          {conv.kind === 'channel' && chat.channel(conv.peerOrChannel)?.archived ? (
+          {channel?.archived ? (
             <p class="archived-note" role="status" data-testid="archived">
               This channel is archived: its history stays, nothing new can be sent.
             </p>
