@@ -482,7 +482,9 @@ describe('imd web client', () => {
     await P.page.locator(`[data-space="${spaceId}"]`).waitFor({ state: 'detached' });
     await shot(P.page, 'r-removed');
 
-    // Removed is not banned: once the owner lists the space, he finds it and joins again.
+    // Removed is not banned: once the owner lists the space (in its settings), he finds it and
+    // joins again.
+    await O.page.getByTestId('space-settings').locator('summary').click();
     await Promise.all([
       O.page.waitForResponse((r) => r.request().method() === 'PATCH' && r.url().includes(`/spaces/${spaceId}`) && r.ok()),
       O.page.getByTestId('discoverable').click(),

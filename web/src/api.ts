@@ -138,6 +138,14 @@ export class Api {
   adminResetPassword(userId: string) {
     return this.request<{ password: string }>('POST', `/admin/users/${encodeURIComponent(userId)}/password`, {});
   }
+  /** Removes the user from the space whatever their role (not its owner). */
+  adminRemoveMember(spaceId: string, userId: string) {
+    return this.request<void>('DELETE', `/admin/spaces/${encodeURIComponent(spaceId)}/members/${encodeURIComponent(userId)}`);
+  }
+  /** Deletes any message (the `deleted` frame follows). */
+  adminDeleteMessage(messageId: string) {
+    return this.request<void>('DELETE', `/admin/messages/${encodeURIComponent(messageId)}`);
+  }
   adminSpaces(after = '0', limit = 50) {
     return this.request<PageOf<'spaces', Space>>('GET', `/admin/spaces?after=${encodeURIComponent(after)}&limit=${limit}`);
   }
@@ -181,8 +189,39 @@ export class Api {
   discoverableSpaces() {
     return this.request<{ spaces: Space[]; next_after: string | null }>('GET', '/spaces?discoverable=1&limit=100');
   }
-  createInvite(spaceId: string) {
-    return this.request<Invite>('POST', `/spaces/${encodeURIComponent(spaceId)}/invites`, {});
+  /** A new invitation; without settings the server's defaults (100 uses, 7 days). */
+  createInvite(spaceId: string, settings: { max_uses?: number; expires_in_s?: number } = {}) {
+    return this.request<Invite>('POST', `/spaces/${encodeURIComponent(spaceId)}/invites`, settings);
+  }
+  /** The space's usable invitations, newest first (admins and the owner). */
+  invites(spaceId: string) {
+    return this.request<{ invites: Invite[] }>('GET', `/spaces/${encodeURIComponent(spaceId)}/invites`);
+  }
+  revokeInvite(spaceId: string, code: string) {
+    return this.request<void>('DELETE', `/spaces/${encodeURIComponent(spaceId)}/invites/${encodeURIComponent(code)}`);
+  }
+  /** The first page of the space's bans (`joined_at`: when banned). */
+  bans(spaceId: string) {
+    return this.request<PageOf<'bans', Member>>('GET', `/spaces/${encodeURIComponent(spaceId)}/bans?limit=100`);
+  }
+  unban(spaceId: string, userId: string) {
+    return this.request<void>('DELETE', `/spaces/${encodeURIComponent(spaceId)}/bans/${encodeURIComponent(userId)}`);
+  }
+  /** The owner hands the space over; they become an admin. */
+  transferSpace(spaceId: string, userId: string) {
+    return this.request<Space>('POST', `/spaces/${encodeURIComponent(spaceId)}/transfer`, { user_id: userId });
+  }
+  renameSpace(spaceId: string, name: string) {
+    return this.request<Space>('PATCH', `/spaces/${encodeURIComponent(spaceId)}`, { name });
+  }
+  /** The first page of this user's blocks. */
+  blocks() {
+    return this.request<PageOf<'blocks', { user_id: string; name: string; blocked_at: number }>>('GET', '/users/me/blocks?limit=100');
+  }
+  setBlocked(userId: string, blocked: boolean) {
+    return blocked
+      ? this.request<void>('POST', '/users/me/blocks', { user_id: userId })
+      : this.request<void>('DELETE', `/users/me/blocks/${encodeURIComponent(userId)}`);
   }
   previewInvite(code: string) {
     return this.request<InvitePreview>('GET', `/invites/${encodeURIComponent(code)}`);
@@ -199,8 +238,8 @@ export class Api {
   addToChannel(spaceId: string, channelId: string, userId: string) {
     return this.request<Channel>('POST', `/spaces/${encodeURIComponent(spaceId)}/channels/${encodeURIComponent(channelId)}/members`, { user_id: userId });
   }
-  /** Archives (read-only) or unarchives a channel, or sets its history_from_join. */
-  updateChannel(channelId: string, settings: { archived?: boolean; history_from_join?: boolean }) {
+  /** Renames, archives (read-only) or unarchives a channel, or sets its history_from_join. */
+  updateChannel(channelId: string, settings: { name?: string; archived?: boolean; history_from_join?: boolean }) {
     return this.request<Channel>('PATCH', `/channels/${encodeURIComponent(channelId)}`, settings);
   }
   deleteChannel(channelId: string) {

@@ -20,6 +20,7 @@ import { History } from './model/history';
 import { Outbox, type Pending } from './model/outbox';
 import { Presence, type PresenceStatus } from './model/presence';
 import { Prefs, alertFor } from './model/prefs';
+import { Blocks, deleteRoute, manages } from './model/moderation';
 import type { Timers } from './model/ports';
 import { Receipts } from './model/receipts';
 import { Users } from './model/users';
@@ -78,6 +79,8 @@ export class Chat {
   readonly drafts = new Drafts(local);
   /** Muted conversations, sound and desktop notifications: this device's settings per user. */
   readonly prefs = new Prefs(local);
+  /** Whom this user blocked (loaded once per start; kept as the server answers). */
+  readonly blocks = new Blocks();
 
   private readonly dir = new Directory();
   private people: { at: number; list: User[] } | null = null;
@@ -146,6 +149,10 @@ export class Chat {
       changed,
       now: () => Date.now(),
       expireTyping: (_c, ms) => window.setTimeout(changed, ms + 50),
+      channelRefused: (key) => {
+        const spaceId = this.dir.get(key)?.spaceId;
+        if (spaceId) this.loadChannels(spaceId).catch((e) => this.fail(e));
+      },
       removedFrom: (spaceId, reason, conversation) =>
         conversation ? this.removedFromChannel(spaceId, conversation, reason) : this.removedFrom(spaceId, reason),
     };
@@ -198,10 +205,11 @@ export class Chat {
     // settings, come with GET /users/me.
     void this.api.me().then((u) => {
       if (this.me?.id !== u.id) return;
-      this.me = { ...this.me, name: u.name, avatar: u.avatar, read_receipts: u.read_receipts };
+      this.me = { ...this.me, name: u.name, avatar: u.avatar, read_receipts: u.read_receipts, admin: !!u.admin };
       this.users.put(this.me);
       this.emit();
     }, () => undefined);
+    void this.loadBlocks().catch(() => undefined);
     // No conversation in the URL: the one open when this user last used the app.
     const reopen = openKey ?? localStorage.getItem(this.openKey());
     void this.refreshAll().then(() => {
@@ -228,6 +236,7 @@ export class Chat {
     this.open = null;
     this.notice = null;
     this.users.clear();
+    this.blocks.clear();
     this.roles.clear();
     this.convPeople.clear();
     this.emit();
@@ -449,8 +458,34 @@ export class Chat {
    */
   moderates(c: Conv): boolean {
     if (c.kind !== 'channel' || !c.spaceId) return false;
-    const role = this.spaceRole(c.spaceId);
-    return role === 'admin' || role === 'owner';
+    return manages(this.spaceRole(c.spaceId));
+  }
+
+  /**
+   * Deletes a message: over the WebSocket (one's own, or as the space's owner or admin), or
+   * as a server admin over REST (DELETE /admin/messages/{id}); the `deleted` frame follows.
+   */
+  deleteMessage(c: Conv, m: Msg): void {
+    const route = deleteRoute(m, { me: this.me?.id, moderator: this.moderates(c), serverAdmin: !!this.me?.admin });
+    if (route === 'admin') void this.api.adminDeleteMessage(m.id).catch((e) => this.fail(e));
+    else if (route) this.remove(m.id);
+  }
+
+  // ---- blocks ---------------------------------------------------------------------------
+
+  async loadBlocks(): Promise<void> {
+    const g = this.generation;
+    const page = await this.api.blocks();
+    if (g !== this.generation) return;
+    this.blocks.set(page.blocks);
+    this.emit();
+  }
+
+  /** Blocks (DMs refused both ways) or unblocks a user. */
+  async setBlocked(userId: string, blocked: boolean): Promise<void> {
+    await this.api.setBlocked(userId, blocked);
+    this.blocks.put(userId, this.userName(userId), blocked);
+    this.emit();
   }
 
   /**
@@ -531,7 +566,7 @@ export class Chat {
   /** Sets the user's own avatar from an image; the square the server made is shown at once. */
   async setMyAvatar(image: Blob): Promise<void> {
     const me = await this.api.setMyAvatar(image);
-    this.me = me;
+    this.me = { ...me, admin: this.me?.admin, read_receipts: me.read_receipts ?? this.me?.read_receipts };
     this.users.put(me);
     this.emit();
   }
@@ -546,6 +581,21 @@ export class Chat {
   /** The avatar field of a user, '' until their profile is known (users.ts). */
   userAvatar(id: string): string {
     return id === this.me?.id ? this.me.avatar : this.users.avatar(id);
+  }
+
+  /** An admin or the owner renames the space. */
+  async renameSpace(spaceId: string, name: string): Promise<void> {
+    const s = await this.api.renameSpace(spaceId, name.trim());
+    this.spaces = this.spaces.map((x) => (x.id === s.id ? s : x));
+    this.emit();
+  }
+
+  /** The owner hands the space to another member and becomes an admin. */
+  async transferSpace(spaceId: string, userId: string): Promise<void> {
+    const s = await this.api.transferSpace(spaceId, userId);
+    this.spaces = this.spaces.map((x) => (x.id === s.id ? s : x));
+    this.roles.set(spaceId, 'admin');
+    this.emit();
   }
 
   /** The owner lists the space for everyone (or stops). */
@@ -668,8 +718,13 @@ export class Chat {
     return undefined;
   }
 
-  async setChannelArchived(channelId: string, archived: boolean): Promise<void> {
-    const ch = await this.api.updateChannel(channelId, { archived });
+  /** Renames a channel, archives it, or sets its history_from_join; the list shows the result. */
+  async updateChannel(channelId: string, settings: { name?: string; archived?: boolean; history_from_join?: boolean }): Promise<void> {
+    const ch = await this.api.updateChannel(channelId, settings);
+    if (settings.name !== undefined) {
+      const c = this.dir.get(`channel:${ch.id}`);
+      if (c) c.title = ch.name;
+    }
     await this.loadChannels(ch.space_id);
   }
 

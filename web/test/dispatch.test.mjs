@@ -18,7 +18,7 @@ function setup({ online = true } = {}) {
   wire.online = online;
   const clock = new Clock();
   const dir = new Directory();
-  const effects = { fillGaps: [], refreshSoon: 0, refreshAll: 0, notices: [], changed: 0, incoming: [], typingTimers: [], removed: [] };
+  const effects = { fillGaps: [], refreshSoon: 0, refreshAll: 0, notices: [], changed: 0, incoming: [], typingTimers: [], removed: [], refusedIn: [] };
   const outbox = new Outbox({ send: wire.send, timers: clock, store: new MemoryStore(), changed: () => effects.changed++ });
   outbox.open(ME);
   const receipts = new Receipts({ send: wire.send, timers: clock, convs: () => dir.convs.values() });
@@ -38,6 +38,7 @@ function setup({ online = true } = {}) {
     expireTyping: (c, ms) => effects.typingTimers.push(ms),
     removedFrom: (space, reason, conversation) =>
       effects.removed.push(conversation ? `${space}:${conversation}:${reason}` : `${space}:${reason}`),
+    channelRefused: (conversation) => effects.refusedIn.push(conversation),
   };
   return { wire, clock, dir, outbox, effects, frame: (f) => onFrame(t, f), hello: (re) => onHello(t, re) };
 }
@@ -227,6 +228,19 @@ describe('error', () => {
       ['failed', 'try again', false],
     ]);
     assert.deepEqual(effects.notices, []);
+  });
+
+  test('a send forbidden in a channel asks for its settings again (archived since); other refusals do not', () => {
+    const { outbox, effects, frame } = setup();
+    outbox.add('channel:7', 'a');
+    outbox.add('channel:7', 'b');
+    outbox.add('dm:2', 'c');
+    const [a, b, c] = outbox.list.map((p) => p.cid);
+    frame({ op: 'error', code: 'forbidden', message: 'this channel is archived: it is read-only', ref: 'send', cid: a });
+    frame({ op: 'error', code: 'unavailable', message: 'try again', ref: 'send', cid: b });
+    frame({ op: 'error', code: 'forbidden', message: 'you blocked this user', ref: 'send', cid: c });
+    frame({ op: 'error', code: 'forbidden', message: 'no', ref: 'send', cid: 'settled-long-ago' });
+    assert.deepEqual(effects.refusedIn, ['channel:7']);
   });
 
   test('about anything else: a notice', () => {

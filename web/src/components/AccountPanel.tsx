@@ -12,7 +12,8 @@ import { AvatarPicker } from './AvatarPicker';
  * device the theme, desktop notifications and the sound for DMs and mentions; change the
  * password (every other session ends, this one goes on with the new tokens the server
  * returns); the sessions (each device signed in, any other one signed out from here) and log
- * out everywhere (every session ends, this one too); DM read receipts on or off.
+ * out everywhere (every session ends, this one too); DM read receipts on or off; the people
+ * this user blocked, with Unblock.
  */
 export function AccountPanel({ chat, theme, setTheme }: { chat: Chat; theme: Theme; setTheme: (t: Theme) => void }) {
   const [oldPassword, setOld] = useState('');
@@ -192,6 +193,23 @@ export function AccountPanel({ chat, theme, setTheme }: { chat: Chat; theme: The
       <button type="button" class="small" disabled={busy} onClick={() => void everywhere()}>
         Log out everywhere
       </button>
+      <fieldset class="settings-group">
+        <legend>Blocked people</legend>
+        <ul class="list" aria-label="Blocked people" data-testid="blocked">
+          {chat.blocks.all().map((b) => (
+            <li key={b.user_id} class="member" data-blocked-user={b.user_id}>
+              <span class="item-name">{b.name}</span>
+              <button type="button" class="small" aria-label={`Unblock ${b.name}`}
+                      onClick={() => void chat.setBlocked(b.user_id, false).then(
+                        () => setNote({ text: `${b.name} unblocked.`, error: false }),
+                        (err: Error) => setNote({ text: err.message, error: true }))}>
+                Unblock
+              </button>
+            </li>
+          ))}
+          {chat.blocks.all().length === 0 && <li class="hint">Nobody. Block someone from their direct message or the member list.</li>}
+        </ul>
+      </fieldset>
       {note && (
         <p class={note.error ? 'error' : 'hint'} role={note.error ? 'alert' : 'status'}>{note.text}</p>
       )}

@@ -1,28 +1,21 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import type { Chat } from '../chat';
 import type { AdminUser, Space } from '../types';
 
 /**
- * The server administration, for a server admin (GET /users/me says `admin`: asked once per
- * user, the login's answer does not say it): find users by
+ * The server administration, for a server admin (GET /users/me says `admin`, Chat.start asks
+ * it: the login's answer does not say it): find users by
  * name prefix or phone, deactivate and reactivate them, reset a password (the generated one is
- * shown once, to hand over); and every space. Lists are paged with "More". The server decides
- * who may (403 otherwise); this panel is only not shown to others.
+ * shown once, to hand over), remove them from a space (picked among every space); and every
+ * space. Lists are paged with "More". The server decides who may (403 otherwise); this panel
+ * is only not shown to others.
  */
 export function AdminPanel({ chat }: { chat: Chat }) {
   const [query, setQuery] = useState('');
   const [users, setUsers] = useState<{ items: AdminUser[]; next: string | null } | null>(null);
   const [spaces, setSpaces] = useState<{ items: Space[]; next: string | null } | null>(null);
   const [note, setNote] = useState<{ text: string; error: boolean } | null>(null);
-  const [admin, setAdmin] = useState(false);
-  const meId = chat.me?.id;
-  useEffect(() => {
-    setAdmin(false);
-    if (!meId) return;
-    let live = true;
-    chat.api.me().then((u) => { if (live) setAdmin(!!u.admin); }, () => undefined);
-    return () => { live = false; };
-  }, [meId]);
+  const [removing, setRemoving] = useState<{ user: string; space: string } | null>(null);
   const fail = (e: unknown) => setNote({ text: (e as Error).message, error: true });
 
   const loadUsers = async (after: string | null) => {
@@ -43,7 +36,18 @@ export function AdminPanel({ chat }: { chat: Chat }) {
     setNote({ text: `New password for ${u.name}: ${r.password}`, error: false });
   };
 
-  if (!admin) return null;
+  const startRemove = (u: AdminUser) => {
+    setRemoving({ user: u.id, space: '' });
+    if (!spaces) void loadSpaces(null).catch(fail);
+  };
+  const removeFromSpace = async (u: AdminUser, spaceId: string) => {
+    await chat.api.adminRemoveMember(spaceId, u.id);
+    setRemoving(null);
+    const name = spaces?.items.find((s) => s.id === spaceId)?.name ?? 'the space';
+    setNote({ text: `${u.name} removed from ${name}.`, error: false });
+  };
+
+  if (!chat.me?.admin) return null;
   return (
     <details class="inline-form admin" data-testid="admin"
              onToggle={(e) => { if (e.currentTarget.open && !users) void loadUsers(null).catch(fail); }}>
@@ -71,7 +75,26 @@ export function AdminPanel({ chat }: { chat: Chat }) {
                         onClick={() => void reset(u).catch(fail)}>
                   Reset password
                 </button>
+                <button type="button" class="small" aria-label={`Remove ${u.name} from a space`}
+                        onClick={() => startRemove(u)}>
+                  Remove from space…
+                </button>
               </span>
+            )}
+            {removing?.user === u.id && (
+              <form aria-label={`Remove ${u.name} from a space`}
+                    onSubmit={(e) => { e.preventDefault(); setNote(null); void removeFromSpace(u, removing.space).catch(fail); }}>
+                <label>
+                  Space
+                  <select required value={removing.space} data-testid="admin-remove-space"
+                          onChange={(e) => setRemoving({ user: u.id, space: e.currentTarget.value })}>
+                    <option value="">Pick a space</option>
+                    {(spaces?.items ?? []).map((s) => <option key={s.id} value={s.id}>{s.name}</option>)}
+                  </select>
+                </label>
+                <button type="submit" class="small danger">Remove</button>
+                <button type="button" class="small" onClick={() => setRemoving(null)}>Cancel</button>
+              </form>
             )}
           </li>
         ))}

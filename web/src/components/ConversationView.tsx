@@ -9,6 +9,8 @@ import { avatarColour, initials } from '../text/avatar';
 import { layout } from '../text/layout';
 import { clockTime, dayLabel, hoverTitle } from '../text/time';
 import { isAvatarUrl } from '../api';
+import { BlockButton } from './BlockButton';
+import { ChannelSettings } from './ChannelSettings';
 import { FileView, formatSize, useObjectUrl } from './FileView';
 import { RichText, mentioned, type Names } from './RichText';
 
@@ -45,6 +47,7 @@ export function ConversationView({ chat }: { chat: Chat }) {
   // A jump to a message (a search hit) starts a new message list there.
   const focusToken = chat.focus?.key === conv.key ? chat.focus.token : 0;
   const space = conv.spaceId ? chat.spaces.find((s) => s.id === conv.spaceId) : undefined;
+  const channel = conv.kind === 'channel' ? chat.channel(conv.peerOrChannel) : undefined;
   // Files dropped anywhere on the conversation are sent to it.
   const onDrop = (e: DragEvent) => {
     const files = e.dataTransfer?.files;
@@ -63,12 +66,14 @@ export function ConversationView({ chat }: { chat: Chat }) {
         <h1 id="conv-title">{conv.kind === 'channel' ? `# ${title}` : title}</h1>
         {space && <span class="hint">{space.name}</span>}
         <MuteButton chat={chat} conv={conv} />
+        {conv.kind === 'dm' && <BlockButton chat={chat} user={conv.peerOrChannel} />}
       </header>
       {conv.joined ? (
         <>
+          {channel && <ChannelSettings key={channel.id} chat={chat} channel={channel} />}
           <MessageList key={`${conv.key}#${focusToken}`} chat={chat} conv={conv} />
           <TypingLine names={chat.typers(conv)} />
-          {conv.kind === 'channel' && chat.channel(conv.peerOrChannel)?.archived ? (
+          {channel?.archived ? (
             <p class="archived-note" role="status" data-testid="archived">
               This channel is archived: its history stays, nothing new can be sent.
             </p>
@@ -143,7 +148,8 @@ function MessageList({ chat, conv }: { chat: Chat; conv: Conv }) {
   const end = lo === null ? n : Math.min(n, start + MAX_ROWS);
   const rows = layout(msgs, start, end, firstUnread);
   const me = chat.me?.id;
-  const moderator = chat.moderates(conv);
+  // A space's owner and admins delete others' messages in its channels, a server admin anywhere.
+  const moderator = chat.moderates(conv) || !!chat.me?.admin;
   // DMs: our newest message the peer has read carries the "Seen" mark.
   let seenSeq = 0;
   if (conv.kind === 'dm') {
@@ -328,7 +334,7 @@ interface RowProps {
   unread: boolean;
   name: string;
   mine: boolean;
-  /** This user may delete others' messages here (a space owner or admin). */
+  /** This user may delete others' messages here (a space owner or admin, a server admin). */
   moderator: boolean;
   me: string;
   chat: Chat;
@@ -489,7 +495,8 @@ const Row = pure(function Row(p: RowProps) {
             <button type="button" onClick={() => {
               setMenu(false);
               const whose = mine ? 'this message' : `this message of ${name}`;
-              if (confirm(`Delete ${whose}? Everyone will see it as deleted.`)) chat.remove(m.id);
+              const c = chat.open ? chat.convs.get(chat.open) : undefined;
+              if (c && confirm(`Delete ${whose}? Everyone will see it as deleted.`)) chat.deleteMessage(c, m);
             }}>Delete</button>
           )}
         </div>

@@ -3,7 +3,7 @@ import { askNotifications, notificationPermission } from '../attention';
 import { mentionCount, unread, type Chat, type Conv } from '../chat';
 import { nextTheme, theme, setTheme, type Theme } from '../theme';
 import type { ConnState } from '../socket';
-import type { Channel, Member, Space, User } from '../types';
+import type { Member, Space, User } from '../types';
 import { isAvatarUrl } from '../api';
 import { avatarColour, initials } from '../text/avatar';
 import { AccountPanel } from './AccountPanel';
@@ -12,6 +12,9 @@ import { AvatarPicker } from './AvatarPicker';
 import { Badge, MentionBadge } from './Badge';
 import { useObjectUrl } from './FileView';
 import { InlineForm } from './InlineForm';
+import { BlockButton } from './BlockButton';
+import { SpaceSettings } from './SpaceSettings';
+import { manages, mayRemove } from '../model/moderation';
 
 const CONN_TEXT: Record<ConnState, string> = {
   connecting: 'Connecting…',
@@ -93,14 +96,6 @@ export function Sidebar({ chat }: { chat: Chat }) {
           </h2>
           <SpaceAbout chat={chat} space={space} />
           {space.owner_id === chat.me?.id && (
-            <label class="check">
-              <input type="checkbox" checked={!!space.discoverable} data-testid="discoverable"
-                     onChange={(e) => void chat.setDiscoverable(space.id, e.currentTarget.checked)
-                       .catch((err) => chat.setNotice((err as Error).message))} />
-              Listed: anyone may join
-            </label>
-          )}
-          {space.owner_id === chat.me?.id && (
             <AvatarPicker chat={chat} label="Space picture" testId="space-avatar"
                           set={(image) => chat.setSpaceAvatar(space.id, image)} />
           )}
@@ -129,12 +124,6 @@ export function Sidebar({ chat }: { chat: Chat }) {
               <InlineForm summary={`Add to 🔒 ${ch.name}`} label="Member name or id" submit="Add" online={online}
                           action={(who) => chat.addToChannel(space.id, ch.id, who)} />
             ) : null;
-          })()}
-          {(() => {
-            const openId = chat.open?.startsWith('channel:') ? chat.open.slice('channel:'.length) : null;
-            const ch = openId ? (channels ?? []).find((c) => c.id === openId) : undefined;
-            return ch && chat.convs.get(`channel:${ch.id}`)?.joined
-              ? <ChannelSettings key={ch.id} chat={chat} channel={ch} /> : null;
           })()}
           <Members chat={chat} spaceId={space.id} />
         </section>
@@ -182,7 +171,8 @@ function SpaceAbout({ chat, space }: { chat: Chat; space: Space }) {
         {role ? `${ROLE_TEXT[role] ?? ROLE_TEXT.member} · ` : ''}
         {space.discoverable ? 'listed: anyone may join' : 'people join by invite link'}
       </p>
-      {(role === 'owner' || role === 'admin') && <InviteLink chat={chat} spaceId={space.id} />}
+      {manages(role) && <InviteLink chat={chat} spaceId={space.id} />}
+      {manages(role) && <SpaceSettings key={space.id} chat={chat} space={space} owner={role === 'owner'} />}
     </>
   );
 }
@@ -298,8 +288,6 @@ function InviteLink({ chat, spaceId }: { chat: Chat; spaceId: string }) {
   );
 }
 
-const RANK: Record<string, number> = { member: 0, admin: 1, owner: 2 };
-
 /** The space's members with their roles; remove and ban where this user's role allows. */
 function Members({ chat, spaceId }: { chat: Chat; spaceId: string }) {
   const [list, setList] = useState<{ space: string; members: Member[] } | null>(null);
@@ -324,7 +312,7 @@ function Members({ chat, spaceId }: { chat: Chat; spaceId: string }) {
       <ul class="list">
         {(members ?? []).map((m) => {
           const role = m.role ?? 'member';
-          const may = m.user_id !== chat.me?.id && mine !== 'member' && RANK[role] < RANK[mine];
+          const may = mayRemove(mine, role, m.user_id === chat.me?.id);
           return (
             <li key={m.user_id} class="member" data-member={m.user_id}>
               <PresenceDot chat={chat} user={m.user_id} />
@@ -346,62 +334,7 @@ function Members({ chat, spaceId }: { chat: Chat; spaceId: string }) {
                   </button>
                 </>
               )}
-            </li>
-          );
-        })}
-      </ul>
-    </details>
-  );
-}
-
-/** The open channel's settings: archive or unarchive it, delete it (after a confirmation), and
- *  its members, with Remove where this user's role in the space allows (the server decides). */
-function ChannelSettings({ chat, channel }: { chat: Chat; channel: Channel }) {
-  const [list, setList] = useState<{ members: Member[]; mine: string } | null>(null);
-  const [confirming, setConfirming] = useState(false);
-  const fail = (e: unknown) => chat.setNotice((e as Error).message);
-  const load = () => Promise.all([chat.channelMembers(channel.id), chat.members(channel.space_id)])
-    .then(([members, space]) => {
-      const roles = new Map(space.map((m) => [m.user_id, m.role ?? 'member']));
-      setList({ members: members.map((m) => ({ ...m, role: roles.get(m.user_id) ?? 'member' })),
-                mine: roles.get(chat.me?.id ?? '') ?? 'member' });
-    }, fail);
-  const mine = list?.mine ?? 'member';
-  return (
-    <details class="channel-settings" data-testid="channel-settings"
-             onToggle={(e) => { if (e.currentTarget.open) void load(); }}>
-      <summary>Channel settings</summary>
-      <div class="row">
-        <button type="button" class="small" data-testid="archive"
-                onClick={() => void chat.setChannelArchived(channel.id, !channel.archived).catch(fail)}>
-          {channel.archived ? 'Unarchive' : 'Archive'}
-        </button>
-        {!confirming ? (
-          <button type="button" class="small danger" onClick={() => setConfirming(true)}>Delete channel</button>
-        ) : (
-          <span role="group" aria-label="Confirm delete">
-            <span>Delete #{channel.name} and its history for everyone?</span>{' '}
-            <button type="button" class="small danger" data-testid="confirm-delete"
-                    onClick={() => void chat.deleteChannel(channel.id).catch((e) => { setConfirming(false); fail(e); })}>
-              Delete
-            </button>
-            <button type="button" class="small" onClick={() => setConfirming(false)}>Cancel</button>
-          </span>
-        )}
-      </div>
-      <ul class="list">
-        {(list?.members ?? []).map((m) => {
-          const role = m.role ?? 'member';
-          const may = m.user_id !== chat.me?.id && mine !== 'member' && RANK[role] < RANK[mine];
-          return (
-            <li key={m.user_id} class="member" data-channel-member={m.user_id}>
-              <span class="item-name">{m.name}</span>
-              {may && (
-                <button type="button" class="small" aria-label={`Remove ${m.name} from the channel`}
-                        onClick={() => void chat.removeFromChannel(channel.id, m.user_id).then(load, fail)}>
-                  Remove
-                </button>
-              )}
+              <BlockButton chat={chat} user={m.user_id} name={m.name} />
             </li>
           );
         })}

@@ -37,6 +37,8 @@ export interface Target {
   /** This user was removed or banned from a space (on every device), or (`conversation`, a
    *  channel of it) removed from that channel, or the channel was deleted. */
   removedFrom?(spaceId: string, reason: string, conversation?: string): void;
+  /** A send to a channel was forbidden: its settings may have changed (archived, say). */
+  channelRefused?(conversation: string): void;
 }
 
 /** A typing indicator shows this long at most, whatever the frame says. */
@@ -171,6 +173,8 @@ export function onFrame(t: Target, f: ServerFrame): void {
     }
     case 'error': {
       if (f.ref === 'typing') break; // an indicator not shown is no news for the user
+      const conv = f.cid ? t.outbox.list.find((p) => p.cid === f.cid)?.conv : undefined;
+      if (conv?.startsWith('channel:') && f.code === 'forbidden') t.channelRefused?.(conv);
       if (!t.outbox.refuse(f.cid, f.code, f.message)) {
         t.notice(`The server refused ${f.ref ?? 'a request'}: ${f.message}`);
       }
