@@ -358,6 +358,10 @@ export class Api {
     for (const [k, v] of Object.entries(opts)) if (v !== undefined) p.set(k, String(v));
     return this.request<SearchResult>('GET', `/search?${p}`);
   }
+  /** One message by id, as history shows it (a reply's original that is not loaded). */
+  message(id: string) {
+    return this.request<WireMessage>('GET', `/messages/${id}`);
+  }
   /** History of a conversation ("channel:<id>" or "dm:<user id>"), oldest first. */
   history(conversation: string, page: Page) {
     const [kind, id] = conversation.split(':');

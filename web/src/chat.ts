@@ -24,6 +24,7 @@ import { Blocks, deleteRoute, manages } from './model/moderation';
 import type { Timers } from './model/ports';
 import { Receipts } from './model/receipts';
 import { Users } from './model/users';
+import { Quotes } from './model/quotes';
 import { LoggedOut, SessionStore } from './session';
 import { Socket, type ConnState } from './socket';
 import type { Channel, HelloFrame, Member, Space, User } from './types';
@@ -85,6 +86,7 @@ export class Chat {
   private readonly dir = new Directory();
   private people: { at: number; list: User[] } | null = null;
   private readonly users: Users;
+  private readonly quotes: Quotes;
   private readonly paging: History;
   private readonly outbox: Outbox;
   private readonly receipts: Receipts;
@@ -115,6 +117,7 @@ export class Chat {
     const send = (frame: object) => this.socket.send(frame);
     const changed = () => this.emit();
     this.users = new Users((id) => this.api.user(id), changed);
+    this.quotes = new Quotes((id) => this.api.message(id), changed);
     this.receipts = new Receipts({ send, timers: windowTimers, convs: () => this.dir.convs.values() });
     this.paging = new History({
       fetch: (key, q) => this.api.history(key, q),
@@ -424,6 +427,14 @@ export class Chat {
   }
 
   // ---- users ----------------------------------------------------------------------------
+
+  /**
+   * A reply's original that `conv` does not hold (older than its loaded history): undefined
+   * while it is fetched, null when it cannot be read (deleted history, not visible).
+   */
+  quotedMessage(id: string): Msg | null | undefined {
+    return this.quotes.get(id);
+  }
 
   /** The user's name, or a placeholder while it is being fetched (cached afterwards). */
   userName(id: string): string {

@@ -166,8 +166,10 @@ function MessageList({ chat, conv }: { chat: Chat; conv: Conv }) {
   };
   const quote = (m: Msg): string | undefined => {
     if (!m.replyTo) return undefined;
-    const o = findById(conv, m.replyTo);
-    if (!o) return 'an earlier message';
+    // Not among the loaded messages: fetched by id (shown once it arrives).
+    const o = findById(conv, m.replyTo) ?? chat.quotedMessage(m.replyTo);
+    if (o === undefined) return 'an earlier message';
+    if (o === null) return 'a message you cannot see';
     return o.deleted ? 'deleted' : `${chat.userName(o.from)}: ${o.body.slice(0, 120)}`;
   };
 
