@@ -12,8 +12,11 @@ export IMD_CLUSTER_PORT=${IMD_E2E_CLUSTER_PORT:-25680}
 export IMD_BIN=${IMD_BIN:-build/src/app/imd}
 # The scenarios' server flags (tests/e2e/chat.test.mjs SERVER_ARGS), and no per-IP limits:
 # every browser comes through nginx from 127.0.0.1.
+# Server admins by phone: every scenario file registers into the one database, so "the first
+# account" is only the first file's (tests/e2e/harness.mjs adminIdentity).
+export IMD_E2E_ADMIN_PHONES=+15550000101,+15550000102
 export IMD_CLUSTER_ARGS="--ws-heartbeat-s 2 --auth-access-ttl-s 40 --limits-http-rate-per-s 100000 \
---limits-http-burst 100000 --limits-auth-rate-per-min 1000000"
+--limits-http-burst 100000 --limits-auth-rate-per-min 1000000 --auth-admins $IMD_E2E_ADMIN_PHONES"
 
 ./scripts/web-build.sh
 trap './scripts/cluster.sh down >/dev/null || true' EXIT

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Scenarios, createSpace, newIdentity, register, shot } from './harness.mjs';
+import { Scenarios, adminIdentity, createSpace, newIdentity, register, shot } from './harness.mjs';
 
 const TEST_TIMEOUT_MS = 120_000;
 
@@ -19,10 +19,10 @@ describe('imd web client: server admin pages', () => {
     run.watch.scenario = 'admin';
     // The deactivated user's requests (401) and refused login (403) are the point.
     run.watch.allowStatuses = [401, 403];
-    const root = newIdentity('root');
+    const root = adminIdentity('root', 0);
     const carl = newIdentity('carl');
     const R = await run.device('root');
-    await register(R.page, root);  // the first account: a server admin
+    await register(R.page, root);  // a server admin (the first account, or named by phone on the cluster)
     const C = await run.device('carl');
     await register(C.page, carl);
     const spaceId = await createSpace(C.page, 'Carl\u2019s corner');

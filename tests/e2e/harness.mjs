@@ -44,6 +44,19 @@ export function sleep(ms) {
 
 let counter = 0;
 /** A unique user: the name doubles as a search key, the phone must be unique. */
+/**
+ * A server admin's identity. A server of its own makes its first account an admin; a shared
+ * server (IMD_E2E_URL: the cluster, where every scenario file registers into one database) names
+ * admins by phone in IMD_E2E_ADMIN_PHONES (comma-separated, its `auth.admins`): each file takes
+ * its own `slot`, so no phone is registered twice.
+ */
+export function adminIdentity(prefix, slot) {
+  const id = newIdentity(prefix);
+  const phones = (process.env.IMD_E2E_ADMIN_PHONES ?? '').split(',').filter(Boolean);
+  if (EXTERNAL && phones[slot]) id.phone = phones[slot];
+  return id;
+}
+
 export function newIdentity(prefix) {
   counter++;
   const n = `${String(Date.now() % 1e6).padStart(6, '0')}${String(counter).padStart(3, '0')}`;
@@ -202,6 +215,10 @@ export class ConsoleWatch {
       if (this.allowNetworkErrors && isNetworkError(text)) return;
       const status = /the server responded with a status of (\d+)/.exec(text);
       if (status && this.allowStatuses.includes(Number(status[1]))) return;
+      // A WebSocket handshake refused with 401 logs its own text. On a cluster an account change
+      // (reactivation, a reset password) reaches the other processes within
+      // auth.account_poll_ms: a reconnect inside that window is refused once, then retried.
+      if (this.allowStatuses.includes(401) && /WebSocket connection to .* failed: HTTP Authentication failed/.test(text)) return;
       // The resource a "Failed to load resource" names is in the location, not the text.
       const url = msg.location()?.url ?? '';
       this.errors.push(`[${this.scenario}] ${who}: console.error: ${text}${url ? ` (${url})` : ''}`);

@@ -1,5 +1,6 @@
 // End-to-end: space and channel settings, blocks and the server admin's moderation in the web
-// client (issue 14, item 8). The first account ("root") is a server admin; olga owns a space,
+// client (issue 14, item 8). "root" is a server admin (the first account; on the cluster, a
+// phone auth.admins names: harness adminIdentity); olga owns a space,
 // bob is a member. a) olga renames the space, makes an invitation with 2 uses and a day's expiry
 // (listed with its uses left) and revokes another (its link refused), renames a channel, sets
 // "history from joining", archives it (bob's stale client has his send refused, and then shows
@@ -20,6 +21,7 @@ import {
   createSpace,
   joinChannel,
   joinSpace,
+  adminIdentity,
   newIdentity,
   openConv,
   register,
@@ -67,7 +69,7 @@ describe('imd web client: space and channel settings, blocks, server admin', () 
   before(() => run.start());
   after(() => run.stop());
 
-  const root = newIdentity('root');
+  const root = adminIdentity('root', 1);
   const olga = newIdentity('olga');
   const bob = newIdentity('bob');
   let R, O, B, spaceId, key;
@@ -78,7 +80,7 @@ describe('imd web client: space and channel settings, blocks, server admin', () 
     // his ban (404) are the point.
     watch.allowStatuses = [403, 404];
     R = await run.device('root');
-    await register(R.page, root); // the first account: a server admin
+    await register(R.page, root); // a server admin (the first account, or named by phone on the cluster)
     O = await run.device('olga', { viewport: { width: 1280, height: 900 } });
     await register(O.page, olga);
     B = await run.device('bob');
