@@ -89,14 +89,7 @@ Result<PresenceList> PresenceService::subscribe(Id viewer, ConnRef conn, std::ve
                                                 std::vector<Id> users) {
   auto seen = visible(viewer, std::move(users));
   if (!seen) return seen.error();
-  // Both sorted: what to drop, what to add.
-  std::vector<Id> drop, add;
-  std::set_difference(watching.begin(), watching.end(), seen->begin(), seen->end(),
-                      std::back_inserter(drop));
-  std::set_difference(seen->begin(), seen->end(), watching.begin(), watching.end(),
-                      std::back_inserter(add));
-  IMD_TRY(presence_.subscribe(conn, add, drop));
-  watching = *seen;
+  IMD_TRY(replace(conn, watching, std::move(*seen)));
   // Read after subscribing: a change in between is in this answer or pushed after it.
   return with_statuses(watching);
 }
@@ -105,12 +98,19 @@ Result<std::size_t> PresenceService::recheck(Id viewer, ConnRef conn, std::vecto
   if (watching.empty()) return std::size_t{0};
   auto seen = visible(viewer, watching);
   if (!seen) return seen.error();
-  std::vector<Id> drop;
-  std::set_difference(watching.begin(), watching.end(), seen->begin(), seen->end(),
+  return replace(conn, watching, std::move(*seen));
+}
+
+Result<std::size_t> PresenceService::replace(ConnRef conn, std::vector<Id>& watching,
+                                             std::vector<Id> seen) {
+  // Both sorted: what to drop, what to add.
+  std::vector<Id> drop, add;
+  std::set_difference(watching.begin(), watching.end(), seen.begin(), seen.end(),
                       std::back_inserter(drop));
-  if (drop.empty()) return std::size_t{0};
-  IMD_TRY(presence_.subscribe(conn, {}, drop));
-  watching = std::move(*seen);
+  std::set_difference(seen.begin(), seen.end(), watching.begin(), watching.end(),
+                      std::back_inserter(add));
+  if (!drop.empty() || !add.empty()) IMD_TRY(presence_.subscribe(conn, add, drop));
+  watching = std::move(seen);
   return drop.size();
 }
 

@@ -66,6 +66,9 @@ class PresenceService {
   // Sorted, without duplicates, only those `viewer` may see.
   Result<std::vector<Id>> visible(Id viewer, std::vector<Id> users);
   Result<PresenceList> with_statuses(const std::vector<Id>& users);
+  // Makes `conn` watch `seen` (sorted) instead of `watching`, in the PresenceStore and in
+  // `watching`; returns how many it no longer watches.
+  Result<std::size_t> replace(ConnRef conn, std::vector<Id>& watching, std::vector<Id> seen);
 
   PresenceStore& presence_;
   Store& store_;

@@ -30,6 +30,12 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
+// The client's address: the peer's, or the one a trusted proxy's X-Forwarded-For names.
+std::string client_address(const HttpContext& ctx, const http::request_header<>& req,
+                           const std::string& remote_ip) {
+  return ctx.proxies.empty() ? remote_ip : ctx.proxies.client_ip(remote_ip, req["X-Forwarded-For"]);
+}
+
 using Request = http::request<http::string_body>;
 
 http::response<http::string_body> to_beast(wire::HttpResponse out, unsigned version,
@@ -109,8 +115,7 @@ std::variant<Upgrade, wire::HttpResponse> check_upgrade(const HttpContext& ctx, 
     return refuse(Errc::too_many_requests, "too many connections for this user");
   }
   if (ctx.ws_by_address) {
-    const std::string client =
-        ctx.proxies.empty() ? remote_ip : ctx.proxies.client_ip(remote_ip, req["X-Forwarded-For"]);
+    const std::string client = client_address(ctx, req, remote_ip);
     boost::system::error_code ec;
     const auto addr = boost::asio::ip::make_address(client, ec);
     if (!ec) {
@@ -176,8 +181,7 @@ wire::HttpRequest rest_request(const HttpContext& ctx, const http::request_heade
   in.if_none_match = std::string(req[http::field::if_none_match]);
   // Only what a session keeps of it (the header itself is bounded by the header limit).
   in.user_agent = std::string(req[http::field::user_agent].substr(0, kMaxUserAgentBytes));
-  in.remote_ip =
-      ctx.proxies.empty() ? remote_ip : ctx.proxies.client_ip(remote_ip, req["X-Forwarded-For"]);
+  in.remote_ip = client_address(ctx, req, remote_ip);
   return in;
 }
 

@@ -473,7 +473,9 @@ TEST_F(Cluster, KillNineLogicWorkerLosesNoAckedMessageAndKeepsOrder) {
       std::string cid = "l" + std::to_string(j * kPeers + k);
       EXPECT_EQ(str(stored[j], "cid"), cid) << "peer " << k << ": stored out of send order";
       auto it = acked.find(cid);
-      if (it != acked.end()) EXPECT_EQ(it->second, j + 1) << cid;
+      if (it != acked.end()) {
+        EXPECT_EQ(it->second, j + 1) << cid;
+      }
     }
   }
   cluster("start logic1");

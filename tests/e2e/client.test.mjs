@@ -20,6 +20,7 @@ import {
   joinSpace,
   newIdentity,
   openConv,
+  recordNotifications,
   recordSent,
   register,
   scriptSend,
@@ -311,23 +312,7 @@ describe('imd web client: everyday behaviour', () => {
     const wes = newIdentity('wes');
     const V = await device('vic');
     await register(V.page, vic);
-    const W = await device('wes', {}, async (context) => {
-      await context.grantPermissions(['notifications']);
-      // Records the notifications the page makes (they show nowhere in headless Chromium).
-      await context.addInitScript(() => {
-        const Real = window.Notification;
-        window.__notes = [];
-        class Recorded extends Real {
-          constructor(title, options) {
-            window.__notes.push({ title, body: options?.body, tag: options?.tag });
-            super(title, options);
-          }
-        }
-        Object.defineProperty(Recorded, 'permission', { get: () => Real.permission });
-        Recorded.requestPermission = (...a) => Real.requestPermission(...a);
-        window.Notification = Recorded;
-      });
-    });
+    const W = await device('wes', {}, recordNotifications);
     await register(W.page, wes);
     await createSpace(W.page, 'Space M');
     const chan = await createChannel(W.page, 'general');

@@ -404,6 +404,27 @@ export function badge(page, selector) {
   return page.locator(`${selector} .badge`);
 }
 
+/**
+ * Grants the context notifications and records what its pages show (`window.__notes`: title,
+ * body, tag); headless Chromium displays none. A device's setup, before its page opens.
+ */
+export async function recordNotifications(context) {
+  await context.grantPermissions(['notifications']);
+  await context.addInitScript(() => {
+    const Real = window.Notification;
+    window.__notes = [];
+    class Recorded extends Real {
+      constructor(title, options) {
+        window.__notes.push({ title, body: options?.body, tag: options?.tag });
+        super(title, options);
+      }
+    }
+    Object.defineProperty(Recorded, 'permission', { get: () => Real.permission });
+    Recorded.requestPermission = (...a) => Real.requestPermission(...a);
+    window.Notification = Recorded;
+  });
+}
+
 /** The frames of `op` a page puts on its WebSockets, as they are sent (with `at`, ms). */
 export function recordSent(page, op) {
   const frames = [];

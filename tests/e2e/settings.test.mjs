@@ -17,6 +17,7 @@ import {
   joinSpace,
   newIdentity,
   openConv,
+  recordNotifications,
   register,
   send,
   shot,
@@ -41,19 +42,8 @@ async function waitUntil(what, fn, timeout = 15_000) {
 
 /** Records the page's notifications (`__notes`) and the tones it starts (`__tones`, times). */
 async function recordAlerts(context) {
-  await context.grantPermissions(['notifications']);
+  await recordNotifications(context);
   await context.addInitScript(() => {
-    const Real = window.Notification;
-    window.__notes = [];
-    class Recorded extends Real {
-      constructor(title, options) {
-        window.__notes.push({ title, body: options?.body, tag: options?.tag });
-        super(title, options);
-      }
-    }
-    Object.defineProperty(Recorded, 'permission', { get: () => Real.permission });
-    Recorded.requestPermission = (...a) => Real.requestPermission(...a);
-    window.Notification = Recorded;
     window.__tones = [];
     const make = AudioContext.prototype.createOscillator;
     AudioContext.prototype.createOscillator = function (...a) {

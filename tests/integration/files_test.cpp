@@ -542,23 +542,10 @@ TEST_F(Files, AServerAdminDeletesAnyMessageAndItsFile) {
   const std::string root_phone = "+1556" + std::to_string(::getpid() % 10000) + "1234567";
   server_.reset();
   start({"--auth-admins", root_phone});
-  Account root;
-  {
-    Http h = http();
-    root.phone = root_phone;
-    root.password = "password-root";
-    auto reg =
-        h.post("/api/v1/auth/register",
-               bj::object{{"name", "root"}, {"phone", root.phone}, {"password", root.password}});
-    ASSERT_EQ(reg.status, 201) << reg.body;
-    auto login = h.post("/api/v1/auth/login",
-                        bj::object{{"phone", root.phone}, {"password", root.password}});
-    ASSERT_EQ(login.status, 200) << login.body;
-    root.access = login.str("access_token");
-  }
+  Http h = http();
+  const Account root = make_account(h, "root", root_phone);
   auto a = account("alice");
   auto b = account("bob");
-  Http h = http();
   const std::string id = upload_ok(a, "dot.png", kPng);
   auto wa = connect_synced(a);
   auto wb = connect_synced(b);

@@ -99,9 +99,15 @@ std::string Http::raw(const std::string& bytes) {
 
 Account make_account(Http& http, const std::string& name) {
   static std::atomic<unsigned> counter{0};
+  return make_account(
+      http, name,
+      "+1555" + std::to_string(::getpid() % 10000) + std::to_string(1000000 + counter++));
+}
+
+Account make_account(Http& http, const std::string& name, const std::string& phone) {
   Account a;
   a.name = name;
-  a.phone = "+1555" + std::to_string(::getpid() % 10000) + std::to_string(1000000 + counter++);
+  a.phone = phone;
   a.password = "password-" + name;
   auto reg = http.post("/api/v1/auth/register",
                        bj::object{{"name", name}, {"phone", a.phone}, {"password", a.password}});

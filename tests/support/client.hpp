@@ -65,6 +65,8 @@ struct Account {
 
 // Registers and logs in a fresh account with a unique phone number.
 Account make_account(Http& http, const std::string& name);
+// The same with a chosen phone (an admin that auth.admins names).
+Account make_account(Http& http, const std::string& name, const std::string& phone);
 
 // An invitation code to `space_id` made by `inviter` (an admin or the owner); throws
 // std::runtime_error when it fails.
