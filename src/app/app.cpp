@@ -426,6 +426,8 @@ struct App::Parts {
     SqliteSearchOptions so;
     so.timeout_ms = static_cast<int>(config.search.timeout_ms);
     so.backfill_batch = static_cast<std::uint32_t>(config.search.backfill_batch);
+    so.index_batch = static_cast<std::uint32_t>(config.search.index_batch);
+    so.index_batch_busy = static_cast<std::uint32_t>(config.search.index_batch_busy);
     auto s = std::make_unique<SqliteSearch>(sqlite, so);
     sqlite_search = s.get();
     search = std::move(s);
@@ -614,7 +616,11 @@ std::string App::start() {
   }
   // Uploads never sent are swept by the processes that take uploads.
   if (p.roles.api) p.files->start();
-  if (p.sqlite_search) p.sqlite_search->start(p.degraded);
+  if (p.sqlite_search) {
+    // Sends waiting to be stored: the indexer's transactions shrink so that they wait little.
+    p.sqlite_search->start(p.degraded,
+                           [q = p.local_queue] { return q != nullptr && q->depth() > 0; });
+  }
   if (p.mysql_search && p.roles.logic) p.mysql_search->start_backfill();
   return p.server->start();
 }

@@ -31,6 +31,17 @@ void write_roles(const Roles& roles, MetricsText& m) {
   m.sample("imd_role", l, roles.logic ? 1 : 0);
 }
 
+// The standalone search indexer: how far behind it is, and how often sends made it go small.
+void write_sqlite_search(const SqliteSearch& s, MetricsText& m) {
+  if (auto queued = s.queued(); queued.ok()) {
+    m.gauge("imd_search_index_queue", "Stored messages waiting for the search indexer.",
+            d(*queued));
+  }
+  m.counter("imd_search_index_small_total",
+            "Indexer transactions kept small (search.index_batch_busy) because sends waited.",
+            d(s.yielded()));
+}
+
 void write_local_queue(const LocalQueue& q, MetricsText& m) {
   const MetricLabel engine[] = {{"engine", "local"}};
   m.family("imd_queue_depth", "Messages accepted and waiting to be stored.", "gauge");
@@ -165,6 +176,7 @@ MetricsSource make_metrics_source(MetricsParts p) {
         m.sample("imd_shed_total", indexing, d(p.sqlite_search->held()));
       }
     }
+    if (p.sqlite_search != nullptr) write_sqlite_search(*p.sqlite_search, m);
     if (p.local_queue != nullptr) write_local_queue(*p.local_queue, m);
     if (p.nats_queue != nullptr) write_nats(p.nats_queue->stats(), m);
     if (p.sqlite) write_wal_metrics(p.sqlite->wal_status(), m);

@@ -107,6 +107,10 @@ const std::vector<Field>& fields() {
       NUM("search.timeout_ms", c.search.timeout_ms, "time budget of one search query, ms"),
       NUM("search.backfill_batch", c.search.backfill_batch,
           "messages indexed per back-fill transaction (older history, in the background)"),
+      NUM("search.index_batch", c.search.index_batch,
+          "new messages indexed per indexer transaction (standalone)"),
+      NUM("search.index_batch_busy", c.search.index_batch_busy,
+          "the same while sends wait to be stored (each transaction holds the writer)"),
       NUM("search.rate_per_s", c.search.rate_per_s, "searches per second per user"),
       NUM("search.burst", c.search.burst, "search burst per user"),
       STR("mysql.host", c.mysql.host, "MySQL/MariaDB host"),
@@ -366,6 +370,11 @@ Result<void> validate(const Config& c) {
   }
   if (c.search.backfill_batch < 1 || c.search.backfill_batch > 100000) {
     return bad("search.backfill_batch must be in 1..100000");
+  }
+  if (c.search.index_batch < 1 || c.search.index_batch > 100000 || c.search.index_batch_busy < 1 ||
+      c.search.index_batch_busy > c.search.index_batch) {
+    return bad(
+        "search.index_batch must be in 1..100000, search.index_batch_busy in 1..index_batch");
   }
   if (c.search.rate_per_s < 1 || c.search.burst < 1) {
     return bad("search.rate_per_s and search.burst must be >= 1");

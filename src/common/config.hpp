@@ -148,10 +148,12 @@ struct RpcConfigSection {
 
 // Full-text search of messages (GET /api/v1/search; docs/operations.md "Search").
 struct SearchConfigSection {
-  std::int64_t enabled = 1;           // 0: no index writes on the send path, search answers 503
-  std::int64_t timeout_ms = 2000;     // one query's time budget
-  std::int64_t backfill_batch = 500;  // messages per back-fill transaction
-  std::int64_t rate_per_s = 5;        // searches per second per user
+  std::int64_t enabled = 1;             // 0: no index writes on the send path, search answers 503
+  std::int64_t timeout_ms = 2000;       // one query's time budget
+  std::int64_t backfill_batch = 500;    // messages per back-fill transaction
+  std::int64_t index_batch = 1000;      // new messages per indexer transaction (standalone)
+  std::int64_t index_batch_busy = 100;  // the same while sends wait to be stored
+  std::int64_t rate_per_s = 5;          // searches per second per user
   std::int64_t burst = 20;
 };
 

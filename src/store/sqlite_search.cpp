@@ -184,9 +184,10 @@ SqliteSearch::SqliteSearch(std::shared_ptr<SqliteDatabase> db, SqliteSearchOptio
   }
 }
 
-void SqliteSearch::start(std::function<bool()> hold) {
+void SqliteSearch::start(std::function<bool()> hold, std::function<bool()> busy) {
   if (indexer_) return;
   hold_ = std::move(hold);
+  busy_ = std::move(busy);
   indexer_ = std::make_unique<StepThread>(
       "imd-search-idx",
       [this]() -> Result<bool> {
@@ -194,26 +195,32 @@ void SqliteSearch::start(std::function<bool()> hold) {
           held_.fetch_add(1, std::memory_order_relaxed);
           return false;  // waits the idle period, then asks again
         }
-        auto more = index_step();
+        // Sends waiting for the writer: a short transaction, so that they wait little.
+        std::uint32_t small = 0;
+        if (busy_ && busy_()) {
+          small = std::max<std::uint32_t>(options_.index_batch_busy, 1);
+          yielded_.fetch_add(1, std::memory_order_relaxed);
+        }
+        auto more = index_step(small);
         if (!more.ok() || *more) return more;
-        return backfill_step();
+        return backfill_step(small);
       },
       std::chrono::milliseconds(options_.backfill_pause_ms),
       std::chrono::milliseconds(std::max(options_.index_idle_ms, 1)));
 }
 
-Result<bool> SqliteSearch::index_step() {
-  const std::uint32_t batch = std::max<std::uint32_t>(options_.index_batch, 1);
+Result<bool> SqliteSearch::index_step(std::uint32_t batch) {
+  if (batch == 0) batch = std::max<std::uint32_t>(options_.index_batch, 1);
   return db_->write([&](SqliteConnection& c) { return index_queued(c, batch); });
 }
 
-Result<std::int64_t> SqliteSearch::queued() {
+Result<std::int64_t> SqliteSearch::queued() const {
   return db_->read(
       [](SqliteConnection& c) { return scalar(c, "SELECT COUNT(*) FROM search_queue"); });
 }
 
-Result<bool> SqliteSearch::backfill_step() {
-  const std::uint32_t batch = std::max<std::uint32_t>(options_.backfill_batch, 1);
+Result<bool> SqliteSearch::backfill_step(std::uint32_t batch) {
+  if (batch == 0) batch = std::max<std::uint32_t>(options_.backfill_batch, 1);
   return db_->write([&](SqliteConnection& c) -> Result<bool> {
     auto st = c.prepare("SELECT pending_lo, pending_hi FROM search_state WHERE id = 1");
     if (!st.ok()) return st.error();

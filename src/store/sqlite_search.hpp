@@ -8,11 +8,13 @@
 // (index_step, on thread `imd-search-idx`) moves the queue into message_fts in transactions of
 // up to `index_batch` messages: FTS5 costs about a quarter per message in batches of a thousand
 // than in the send path's small batches (docs/benchmarks.md "Search"), and the storing
-// transaction no longer carries it. A search first indexes what is queued (up to
-// `flush_batches` batches), so a stored message is found as soon as its `sent` went out. The
-// queue commits with the messages, so a crash loses nothing from it. The triggers exist only
-// while a SqliteSearch lives: search.enabled = false (disable_sqlite_search) costs the hot path
-// nothing.
+// transaction no longer carries it. While sends wait for the writer (`busy`, the send queue's
+// depth), the indexer's transactions hold `index_batch_busy` messages: each one keeps the writer
+// from the send path for a few milliseconds, not the tens a thousand take. A search first indexes
+// what is queued (up to `flush_batches` batches), so a stored message is found as soon as its
+// `sent` went out. The queue commits with the messages, so a crash loses nothing from it. The
+// triggers exist only while a SqliteSearch lives: search.enabled = false (disable_sqlite_search)
+// costs the hot path nothing.
 //
 // Back-fill: messages stored before the index existed (an upgraded database) or while search
 // was disabled are indexed by a resumable background job (backfill_step, on thread
@@ -42,12 +44,13 @@
 namespace imd {
 
 struct SqliteSearchOptions {
-  int timeout_ms = 2000;               // a query's time budget
-  std::uint32_t backfill_batch = 500;  // messages of each table per back-fill transaction
-  int backfill_pause_ms = 5;           // between two back-fill transactions (live writes first)
-  std::uint32_t index_batch = 1000;    // queued messages per indexer transaction
-  int index_idle_ms = 200;             // the indexer's wait when nothing is queued
-  int flush_batches = 4;               // indexer batches a search runs first, at most
+  int timeout_ms = 2000;                 // a query's time budget
+  std::uint32_t backfill_batch = 500;    // messages of each table per back-fill transaction
+  int backfill_pause_ms = 5;             // between two back-fill transactions (live writes first)
+  std::uint32_t index_batch = 1000;      // queued messages per indexer transaction
+  std::uint32_t index_batch_busy = 100;  // the same (and per back-fill table) while sends wait
+  int index_idle_ms = 200;               // the indexer's wait when nothing is queued
+  int flush_batches = 4;                 // indexer batches a search runs first, at most
 };
 
 class SqliteSearch final : public Search {
@@ -62,14 +65,19 @@ class SqliteSearch final : public Search {
   // Runs the indexer on its own thread until the destructor stops it: the queue first, then
   // the back-fill while there is one. While `hold` answers true (the process is degraded) the
   // indexer waits: the queue keeps what it must index, and a search still indexes a few
-  // batches before it reads.
-  void start(std::function<bool()> hold = {});
-  // One indexer transaction of the queue: true when more remains queued.
-  Result<bool> index_step();
-  // One back-fill chunk: true when more remains.
-  Result<bool> backfill_step();
+  // batches before it reads. While `busy` answers true (sends wait to be stored) its
+  // transactions are small (`index_batch_busy`).
+  void start(std::function<bool()> hold = {}, std::function<bool()> busy = {});
+  // One indexer transaction of the queue (up to `batch` messages, 0: `index_batch`): true when
+  // more remains queued.
+  Result<bool> index_step(std::uint32_t batch = 0);
+  // One back-fill chunk (up to `batch` messages of each table, 0: `backfill_batch`): true when
+  // more remains.
+  Result<bool> backfill_step(std::uint32_t batch = 0);
+  // Indexer transactions made small because sends were waiting.
+  std::uint64_t yielded() const { return yielded_.load(std::memory_order_relaxed); }
   // Messages queued for the indexer.
-  Result<std::int64_t> queued();
+  Result<std::int64_t> queued() const;
   // Whether older messages still wait for the back-fill.
   Result<bool> indexing();
   // Indexer passes postponed by `hold` (imd_shed_total{what="search_indexing"}).
@@ -79,7 +87,9 @@ class SqliteSearch final : public Search {
   std::shared_ptr<SqliteDatabase> db_;
   SqliteSearchOptions options_;
   std::function<bool()> hold_;
+  std::function<bool()> busy_;
   std::atomic<std::uint64_t> held_{0};
+  std::atomic<std::uint64_t> yielded_{0};
   std::unique_ptr<StepThread> indexer_;  // last: stopped before the rest goes
 };
 

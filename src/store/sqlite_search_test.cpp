@@ -289,6 +289,43 @@ TEST_F(SqliteSearchTest, TheIndexerWaitsWhileHeldAndCatchesUpAfter) {
   EXPECT_EQ(indexed(), 20);
 }
 
+// While sends wait for the writer, each indexer transaction takes at most index_batch_busy
+// messages (the writer is held for little); once they no longer wait, whole batches again.
+TEST_F(SqliteSearchTest, WhileSendsWaitTheIndexerTakesSmallBatches) {
+  seed_users();
+  SqliteSearchOptions o;
+  o.index_idle_ms = 1;
+  o.index_batch = 1000;
+  o.index_batch_busy = 5;
+  enable(o);
+  drain();  // the (empty) history of a database that had no index
+  store_dms(100, 20, "stored while sends wait");
+  std::atomic<bool> busy{true};
+  std::vector<std::int64_t> seen;  // the queue before each busy pass (indexer thread only)
+  search_->start({}, [&] {
+    if (busy.load()) seen.push_back(*search_->queued());
+    return busy.load();
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (*search_->queued() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(indexed(), 20);
+  EXPECT_GE(search_->yielded(), 4u);
+  busy = false;
+  store_dms(200, 30, "stored when sending is quiet");
+  while (indexed() < 50 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(indexed(), 50);
+  search_.reset();  // the indexer thread stops: `seen` is ours again
+  ASSERT_GE(seen.size(), 4u);
+  EXPECT_EQ(seen.front(), 20);
+  for (std::size_t i = 1; i < seen.size(); ++i) {
+    EXPECT_LE(seen[i - 1] - seen[i], 5) << "pass " << i;
+  }
+}
+
 TEST_F(SqliteSearchTest, AQueryPastItsTimeBudgetStopsWithUnavailable) {
   seed_users();
   SqliteSearchOptions o;
