@@ -319,4 +319,43 @@ describe('imd web client: edit, delete, reactions, replies, typing, mentions', (
     assert.equal(await H.page.getByRole('checkbox', { name: /Read receipts/ }).isChecked(), false);
     run.noConsoleErrors();
   });
+
+  test('t) on a phone (no hover), a long press opens the message menu; a tap does not', { timeout: TEST_TIMEOUT_MS }, async () => {
+    watch.scenario = 't';
+    const ids = [newIdentity('ivo'), newIdentity('jun')];
+    const I = await run.device('ivo');
+    await register(I.page, ids[0]);
+    const J = await run.device('jun (phone)', { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+    await register(J.page, ids[1]);
+    const spaceId = await createSpace(I.page, 'Space T');
+    await createChannel(I.page, 'general');
+    await joinSpace(J.page, spaceId);
+    await joinChannel(J.page, 'general');
+    await send(I.page, 'a tap leaves me alone');
+    await send(I.page, 'hold me to react');
+    await waitForMessage(J.page, 'hold me to react');
+
+    // Real touch input (CDP), not synthetic DOM events: what the phone's browser receives.
+    const cdp = await J.context.newCDPSession(J.page);
+    const touch = async (type, text) => {
+      const box = await row(J.page, text).locator('.body').boundingBox();
+      const at = { x: Math.round(box.x + box.width / 2), y: Math.round(box.y + box.height / 2) };
+      await cdp.send('Input.dispatchTouchEvent', { type, touchPoints: type === 'touchEnd' ? [] : [at] });
+    };
+    // A tap on the first message, then a long press on the second: only the second opens (had
+    // the tap started a press, its menu would have opened first).
+    await touch('touchStart', 'a tap leaves me alone');
+    await touch('touchEnd', 'a tap leaves me alone');
+    await touch('touchStart', 'hold me to react');
+    const held = row(J.page, 'hold me to react');
+    await J.page.locator('.msg-list li.msg.menu-open').waitFor(); // opens while the finger rests
+    await touch('touchEnd', 'hold me to react');
+    assert.equal(await J.page.locator('.msg-list li.msg.menu-open').count(), 1, 'only the held message');
+    assert.equal(await held.evaluate((e) => e.classList.contains('menu-open')), true);
+    await shot(J.page, 't-long-press-menu-phone');
+    await held.locator('.msg-actions').getByRole('button', { name: 'React 👍', exact: true }).tap();
+    await row(I.page, 'hold me to react').locator('.reaction', { hasText: '👍 1' }).waitFor();
+    assert.equal(await held.evaluate((e) => e.classList.contains('menu-open')), false, 'closed after the choice');
+    run.noConsoleErrors();
+  });
 });

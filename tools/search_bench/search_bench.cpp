@@ -3,6 +3,8 @@
 //
 //   search_bench <dir> <messages> [channels=200] [members_per_channel=50] [batch=1024]
 //   search_bench --backfill <sqlite db> <batch>
+//   search_bench --fill <sqlite db> <messages>   (search on only, then the queries)
+//   search_bench --queries <sqlite db>           (the queries on a database --fill made)
 //   search_bench --mysql <host> <port> <user> <password> <empty db> <another empty db> <messages>
 //
 // 1. insert: <messages> channel messages and DMs of generated text (Latin words and Chinese),
@@ -294,8 +296,45 @@ int run_backfill(char** argv) {
   return 0;
 }
 
+// --fill <db> <messages>: only the database with the index (a large one, e.g. 5 M messages,
+// without a second one to compare with), then the queries.
+int run_fill(char** argv) {
+  const std::string path = argv[2];
+  for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(path + ext);
+  Setup s{200, 50, std::strtoull(argv[3], nullptr, 10)};
+  double store_s = 0, index_s = 0;
+  {
+    auto db = open(path);
+    SqliteStore store(db);
+    SqliteSearch search(db);
+    populate_members(store, s);
+    Corpus corpus(42);
+    constexpr std::uint64_t kReport = 500'000;
+    for (std::uint64_t at = 0; at < s.messages; at += kReport) {
+      const std::uint64_t to = std::min(s.messages, at + kReport);
+      store_s += fill(store, s, corpus, at, to, &search, &index_s);
+      std::printf("filled %llu: store %.0f msgs/s, indexer %.2f us/msg so far\n",
+                  static_cast<unsigned long long>(to), to / store_s, 1e6 * index_s / to);
+      std::fflush(stdout);
+    }
+  }
+  std::printf("file size: %.1f MB for %llu messages\n", std::filesystem::file_size(path) / 1e6,
+              static_cast<unsigned long long>(s.messages));
+  auto db = open(path);
+  SqliteSearch search(db);
+  queries(search);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc == 4 && std::string(argv[1]) == "--backfill") return run_backfill(argv);
+  if (argc == 4 && std::string(argv[1]) == "--fill") return run_fill(argv);
+  if (argc == 3 && std::string(argv[1]) == "--queries") {
+    auto db = open(argv[2]);
+    SqliteSearch search(db);
+    queries(search);
+    return 0;
+  }
   if (argc == 9 && std::string(argv[1]) == "--mysql") return run_mysql(argv);
   if (argc < 3) {
     std::fprintf(stderr, "usage: search_bench <dir> <messages> [channels] [members]\n");

@@ -416,18 +416,82 @@ function MuteButton({ chat, conv }: { chat: Chat; conv: Conv }) {
   );
 }
 
+/** How long a finger rests on a message before its menu opens. */
+const LONG_PRESS_MS = 500;
+
+/**
+ * A long press with a finger (no hover on touch screens): `toggle` after LONG_PRESS_MS without
+ * the finger moving or lifting. Browsers that turn a long press into `contextmenu` (Chrome on
+ * Android, sometimes before LONG_PRESS_MS) fire both; `onContextMenu` answers one of the two.
+ */
+function useLongPress(toggle: () => void) {
+  const timer = useRef<number | undefined>(undefined);
+  const origin = useRef({ x: 0, y: 0 });
+  const fired = useRef(false);
+  const held = useRef(false); // this press lasted long enough
+  const liftedAt = useRef(0); // when the finger of a long press left: a click right after is not a tap
+  const cancel = () => {
+    window.clearTimeout(timer.current);
+    timer.current = undefined;
+  };
+  const handlers = {
+    onPointerDown: (e: PointerEvent) => {
+      if (e.pointerType !== 'touch') return;
+      cancel();
+      fired.current = false;
+      held.current = false;
+      origin.current = { x: e.clientX, y: e.clientY };
+      timer.current = window.setTimeout(() => {
+        timer.current = undefined;
+        fired.current = true;
+        held.current = true;
+        toggle();
+      }, LONG_PRESS_MS);
+    },
+    onPointerMove: (e: PointerEvent) => {
+      if (timer.current === undefined) return;
+      if (Math.hypot(e.clientX - origin.current.x, e.clientY - origin.current.y) > 10) cancel();
+    },
+    onPointerUp: () => {
+      cancel();
+      if (held.current) liftedAt.current = performance.now();
+      held.current = false;
+    },
+    onPointerCancel: cancel,
+    // Some browsers click where the finger of a long press leaves: on the menu it just opened.
+    onClickCapture: (e: MouseEvent) => {
+      if (performance.now() - liftedAt.current > 300) return;
+      liftedAt.current = 0;
+      e.preventDefault();
+      e.stopPropagation();
+    },
+  };
+  /** A contextmenu event (a right click, or the browser's own long press): toggles once. */
+  const onContextMenu = () => {
+    if (fired.current) { // the press has toggled already
+      fired.current = false;
+      return;
+    }
+    cancel(); // the browser came first: the timer must not toggle again
+    toggle();
+  };
+  return { handlers, onContextMenu };
+}
+
 /** One message; rendered again only when one of its props changes (times formatted once). */
 const Row = pure(function Row(p: RowProps) {
   const { m, head, day, unread, name, mine, moderator, me, chat } = p;
   const [menu, setMenu] = useState(false);
+  const press = useLongPress(() => { if (!m.deleted) setMenu((open) => !open); });
   const iso = new Date(m.createdAt).toISOString();
   return (
     <li class={`msg${head ? ' head' : ''}${mine ? ' mine' : ''}${menu ? ' menu-open' : ''}${m.deleted ? ' deleted' : ''}`}
         data-seq={m.seq} data-id={m.id}
-        onContextMenu={(e) => { // a long press on touch screens
+        {...press.handlers}
+        onContextMenu={(e) => {
           if (m.deleted) return;
           e.preventDefault();
-          setMenu(!menu);
+          press.onContextMenu();
         }}>
       {day && (
         <div class="sep day-sep" role="separator">
