@@ -51,6 +51,7 @@
 #include "redis/redis_client.hpp"
 #include "redis/redis_cursor_cache.hpp"
 #include "redis/redis_inbox.hpp"
+#include "redis/redis_login_counters.hpp"
 #include "redis/redis_member_cache.hpp"
 #include "redis/redis_presence.hpp"
 #include "redis/redis_routes.hpp"
@@ -185,7 +186,8 @@ struct App::Parts {
     build_pusher();
     tokens = std::make_unique<TokenIssuer>(clock, jwt_secret(config), config.auth.access_ttl_s);
     auth = std::make_unique<AuthService>(*store, *ids, clock, hasher, *tokens, *users,
-                                         config.auth.refresh_ttl_s, config.auth.refresh_reuse_s);
+                                         config.auth.refresh_ttl_s, config.auth.refresh_reuse_s,
+                                         login_counters.get());
     // A user's sessions ended (password change, logout everywhere, deactivation; here or on
     // another process), or one of them: their WebSockets on this process close with 4003.
     auth->on_sessions_ended([hub = hub.get()](Id user) { hub->end_sessions_of(user); });
@@ -507,6 +509,8 @@ struct App::Parts {
     members = std::make_unique<RedisMemberCache>(client, loader, mo);
     users = std::make_unique<RedisUserCache>(client, user_loader, mo);
     cursors = std::make_unique<RedisCursorCache>(client);
+    login_counters = std::make_unique<RedisLoginCounters>(
+        client, RedisLoginCountersOptions{"im", LoginThrottlePolicy{}.counter_limits()});
   }
 
   // The configured version, else the build's.
@@ -550,6 +554,8 @@ struct App::Parts {
   NatsQueue* nats_queue = nullptr;    // set when queue = nats: partitions come from the registry
   LocalQueue* local_queue = nullptr;  // set when queue = local: its depth feeds readiness
   std::shared_ptr<redis::RedisClient> redis_client;  // set when the caches live in Redis
+  // Set when the caches live in Redis: the login brakes count there, for every process.
+  std::unique_ptr<LoginCounters> login_counters;
   SteadyClock steady;
   std::unique_ptr<Readiness> readiness;
   // After the engines it pings: destroyed (its probe threads joined) before them.

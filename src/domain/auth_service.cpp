@@ -1,6 +1,7 @@
 #include "domain/auth_service.hpp"
 
 #include <algorithm>
+#include <vector>
 
 #include "common/log.hpp"
 
@@ -78,7 +79,7 @@ Result<std::string> normalize_phone(std::string_view value) {
 
 AuthService::AuthService(Store& store, IdGenerator& ids, Clock& clock, const PasswordHasher& hasher,
                          TokenIssuer& tokens, UserCache& users, std::int64_t refresh_ttl_s,
-                         std::int64_t refresh_reuse_s)
+                         std::int64_t refresh_reuse_s, LoginCounters* shared_login_counters)
     : store_(store),
       ids_(ids),
       clock_(clock),
@@ -87,6 +88,7 @@ AuthService::AuthService(Store& store, IdGenerator& ids, Clock& clock, const Pas
       users_(users),
       refresh_ttl_s_(refresh_ttl_s),
       refresh_reuse_s_(refresh_reuse_s),
+      throttle_(LoginThrottlePolicy{}, shared_login_counters),
       watch_(
           store, tokens, clock,
           [this](Id user) {
@@ -102,6 +104,13 @@ Result<User> AuthService::register_user(const std::string& name, const std::stri
   auto e164 = normalize_phone(phone);
   if (!e164) return e164.error();
   IMD_TRY(check_password(password, name, *e164));
+  // An account from before normalization may hold the number in its usual old form (E.164
+  // without the '+'): the number is taken, as if it were stored normalized.
+  if (auto old = store_.user_by_phone(std::string_view(*e164).substr(1)); old) {
+    return make_error(Errc::conflict, "phone already registered");
+  } else if (old.error().code != Errc::not_found) {
+    return old.error();
+  }
   auto id = ids_.next();
   if (!id) return id.error();
   auto hash = hasher_.hash(password);
@@ -112,6 +121,20 @@ Result<User> AuthService::register_user(const std::string& name, const std::stri
 }
 
 namespace {
+// The stored phones an input may name, most likely first, without repeats: its E.164 form,
+// then the forms of accounts from before normalization, which were stored as typed: the input
+// itself and E.164 without the '+' (how those were usually typed).
+std::vector<std::string> stored_forms(const std::string& typed, const Result<std::string>& e164) {
+  std::vector<std::string> out;
+  auto add = [&](std::string form) {
+    if (std::find(out.begin(), out.end(), form) == out.end()) out.push_back(std::move(form));
+  };
+  if (e164) add(*e164);
+  add(typed);
+  if (e164) add(e164->substr(1));
+  return out;
+}
+
 Error throttled(Millis wait_ms) {
   auto e = make_error(Errc::too_many_requests, "too many failed logins: wait before trying again");
   e.retry_after_s = (wait_ms + 999) / 1000;
@@ -123,30 +146,31 @@ Result<Session> AuthService::login(const std::string& phone, const std::string& 
                                    std::string_view source, std::string_view user_agent) {
   auto fail = [] { return make_error(Errc::unauthenticated, "wrong phone or password"); };
   if (password.size() > kMaxPasswordBytes) return fail();
-  // The account's phone as registered: normalized (an account from before normalization was
-  // stored as typed, so an input that is not found normalized is looked up as typed too).
+  // The account's phone as registered: normalized, or, for an account from before
+  // normalization, as it was typed then (stored_forms). Two old accounts may hold forms of one
+  // number (registered before normalization made them one): the password picks between them,
+  // the normalized one first; registration no longer adds such pairs.
   auto e164 = normalize_phone(phone);
   const std::string account = e164 ? *e164 : phone;
   if (Millis wait = throttle_.wait_ms(account, source, clock_.now_ms()); wait > 0) {
     return throttled(wait);
   }
-  auto creds = store_.user_by_phone(account);
-  if (!creds && creds.error().code == Errc::not_found && account != phone) {
-    creds = store_.user_by_phone(phone);
+  bool found = false;
+  for (const std::string& form : stored_forms(phone, e164)) {
+    auto creds = store_.user_by_phone(form);
+    if (!creds) {
+      if (creds.error().code != Errc::not_found) return creds.error();
+      continue;
+    }
+    found = true;
+    if (!hasher_.verify(creds->password_hash, password)) continue;
+    throttle_.succeeded(account, source, clock_.now_ms());
+    IMD_TRY(check_active(creds->user.id));
+    return open_session(creds->user, source, user_agent);
   }
-  if (!creds) {
-    if (creds.error().code != Errc::not_found) return creds.error();
-    hasher_.verify_dummy(password);
-    throttle_.failed(account, source, clock_.now_ms());
-    return fail();
-  }
-  if (!hasher_.verify(creds->password_hash, password)) {
-    throttle_.failed(account, source, clock_.now_ms());
-    return fail();
-  }
-  throttle_.succeeded(account, source, clock_.now_ms());
-  IMD_TRY(check_active(creds->user.id));
-  return open_session(creds->user, source, user_agent);
+  if (!found) hasher_.verify_dummy(password);
+  throttle_.failed(account, source, clock_.now_ms());
+  return fail();
 }
 
 Result<void> AuthService::check_active(Id user_id) {

@@ -50,9 +50,11 @@ inline constexpr std::uint32_t kMaxSessionsPerUser = 32;
 
 class AuthService {
  public:
+  // `shared_login_counters`: the login brakes' counters shared by a cluster's processes
+  // (login_throttle.hpp); nullptr: this process counts alone.
   AuthService(Store& store, IdGenerator& ids, Clock& clock, const PasswordHasher& hasher,
               TokenIssuer& tokens, UserCache& users, std::int64_t refresh_ttl_s,
-              std::int64_t refresh_reuse_s);
+              std::int64_t refresh_reuse_s, LoginCounters* shared_login_counters = nullptr);
 
   Result<User> register_user(const std::string& name, const std::string& phone,
                              const std::string& password);

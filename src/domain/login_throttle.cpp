@@ -2,9 +2,12 @@
 
 #include <algorithm>
 
+#include "common/log.hpp"
+
 namespace imd {
 
-LoginThrottle::LoginThrottle(LoginThrottlePolicy policy) : p_(policy) {}
+LoginThrottle::LoginThrottle(LoginThrottlePolicy policy, LoginCounters* shared)
+    : p_(policy), shared_(shared) {}
 
 std::string LoginThrottle::pair_key(std::string_view account, std::string_view source) {
   std::string k;
@@ -26,24 +29,57 @@ bool LoginThrottle::is_known(std::string_view account, std::string_view source, 
   auto it = known_.find(std::string(account));
   if (it == known_.end()) return false;
   return std::any_of(it->second.sources.begin(), it->second.sources.end(), [&](const auto& s) {
-    return s.first == source && now - s.second < 30LL * 24 * 3600 * 1000;
+    return s.first == source && now - s.second < p_.known_for_ms;
   });
 }
 
-Millis LoginThrottle::wait_ms(std::string_view account, std::string_view source, Millis now) {
-  std::lock_guard lock(mu_);
-  Millis wait = 0;
-  if (auto it = by_pair_.find(pair_key(account, source)); it != by_pair_.end()) {
-    wait = delay_after(it->second, p_.free_per_source, now);
-  }
-  if (auto it = by_account_.find(std::string(account));
-      it != by_account_.end() && !is_known(account, source, now)) {
-    wait = std::max(wait, delay_after(it->second, p_.free_per_account, now));
-  }
+Millis LoginThrottle::wait_for(const LoginCounts& c, Millis now) const {
+  Millis wait = delay_after(c.pair, p_.free_per_source, now);
+  if (!c.known) wait = std::max(wait, delay_after(c.account, p_.free_per_account, now));
   return wait;
 }
 
+Millis LoginThrottle::wait_ms(std::string_view account, std::string_view source, Millis now) {
+  if (shared_) {
+    auto c = shared_->read(account, source, now);
+    if (c) return wait_for(*c, now);
+    LOG_WARN("login brakes: the shared counters failed (" << c.error().message
+                                                          << "); this process's own count");
+  }
+  return wait_for(local_counts(account, source, now), now);
+}
+
 void LoginThrottle::failed(std::string_view account, std::string_view source, Millis now) {
+  local_failed(account, source, now);
+  if (!shared_) return;
+  if (auto r = shared_->failed(account, source, now); !r) {
+    LOG_WARN("login brakes: a failure not shared: " << r.error().message);
+  }
+}
+
+void LoginThrottle::succeeded(std::string_view account, std::string_view source, Millis now) {
+  local_succeeded(account, source, now);
+  if (!shared_) return;
+  if (auto r = shared_->succeeded(account, source, now); !r) {
+    LOG_WARN("login brakes: a success not shared: " << r.error().message);
+  }
+}
+
+LoginCounts LoginThrottle::local_counts(std::string_view account, std::string_view source,
+                                        Millis now) {
+  std::lock_guard lock(mu_);
+  LoginCounts c;
+  if (auto it = by_pair_.find(pair_key(account, source)); it != by_pair_.end()) {
+    c.pair = it->second;
+  }
+  if (auto it = by_account_.find(std::string(account)); it != by_account_.end()) {
+    c.account = it->second;
+  }
+  c.known = is_known(account, source, now);
+  return c;
+}
+
+void LoginThrottle::local_failed(std::string_view account, std::string_view source, Millis now) {
   std::lock_guard lock(mu_);
   bound(now);
   for (auto* c : {&by_pair_[pair_key(account, source)], &by_account_[std::string(account)]}) {
@@ -53,7 +89,7 @@ void LoginThrottle::failed(std::string_view account, std::string_view source, Mi
   }
 }
 
-void LoginThrottle::succeeded(std::string_view account, std::string_view source, Millis now) {
+void LoginThrottle::local_succeeded(std::string_view account, std::string_view source, Millis now) {
   std::lock_guard lock(mu_);
   by_pair_.erase(pair_key(account, source));
   auto& known = known_[std::string(account)].sources;

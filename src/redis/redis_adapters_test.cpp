@@ -18,6 +18,7 @@
 #include "redis/redis_cursor_cache.hpp"
 #include "redis/redis_inbox.hpp"
 #include "redis/redis_keys.hpp"
+#include "redis/redis_login_counters.hpp"
 #include "redis/redis_member_cache.hpp"
 #include "redis/redis_routes.hpp"
 #include "redis/redis_test_support.hpp"
@@ -239,6 +240,65 @@ TEST_P(RedisInboxTest, EveryKeyOfAUserIsInOneSlot) {
 INSTANTIATE_TEST_SUITE_P(Redis, RedisInboxTest, ::testing::Values(Engine::redis), engine_name);
 INSTANTIATE_TEST_SUITE_P(RedisCluster, RedisInboxTest, ::testing::Values(Engine::redis_cluster),
                          engine_name);
+
+// ---------------------------------------------------------------- RedisLoginCounters
+
+class RedisLoginCountersTest : public RedisTest {};
+
+// Counts per pair and per account, known sources bounded and dated, every key expiring and in
+// the account's slot (the scripts touch several).
+TEST_P(RedisLoginCountersTest, CountsExpireAndKnownSourcesAreBounded) {
+  const LoginCounterLimits limits{
+      .forget_after_ms = 60'000, .known_for_ms = 3'600'000, .known_per_account = 2};
+  RedisLoginCounters c(client_, {.prefix = prefix_, .limits = limits});
+  const Millis now = 1'700'000'000'000;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(c.failed("+15550001", "10.0.0.1", now + i).ok());
+  ASSERT_TRUE(c.failed("+15550001", "10.0.0.2", now + 5).ok());
+  auto r = c.read("+15550001", "10.0.0.1", now + 10);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->pair.failures, 3);
+  EXPECT_EQ(r->pair.last_ms, now + 2);
+  EXPECT_EQ(r->account.failures, 4);
+  EXPECT_EQ(r->account.last_ms, now + 5);
+  EXPECT_FALSE(r->known);
+  EXPECT_EQ(c.read("+15550002", "10.0.0.1", now)->account.failures, 0);
+
+  const std::string tag = prefix_ + ":{login:+15550001}";
+  const int slot = redis::key_slot(tag + ":a");
+  for (const std::string& key : {tag + ":a", tag + ":p:10.0.0.1"}) {
+    EXPECT_EQ(redis::key_slot(key), slot) << key;
+    auto pttl = client_->command({"PTTL", key});
+    ASSERT_TRUE(pttl.ok());
+    EXPECT_GT(pttl->integer, 0) << key;
+    EXPECT_LE(pttl->integer, 60'000) << key;
+  }
+
+  // A login clears its pair and makes its source known, the newest two of them.
+  for (const char* source : {"10.0.0.1", "10.0.0.3", "10.0.0.4"}) {
+    ASSERT_TRUE(c.succeeded("+15550001", source, now + 20).ok());
+  }
+  r = c.read("+15550001", "10.0.0.4", now + 30);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->known);
+  EXPECT_EQ(r->pair.failures, 0);
+  EXPECT_EQ(r->account.failures, 4);
+  EXPECT_TRUE(c.read("+15550001", "10.0.0.3", now + 30)->known);
+  EXPECT_FALSE(c.read("+15550001", "10.0.0.1", now + 30)->known);  // the oldest, dropped
+  EXPECT_EQ(c.read("+15550001", "10.0.0.1", now + 30)->pair.failures, 0);
+  EXPECT_FALSE(c.read("+15550001", "10.0.0.4", now + 20 + limits.known_for_ms)->known);
+  auto zcard = client_->command({"ZCARD", tag + ":k"});
+  ASSERT_TRUE(zcard.ok());
+  EXPECT_EQ(zcard->integer, 2);
+  auto pttl = client_->command({"PTTL", tag + ":k"});
+  ASSERT_TRUE(pttl.ok());
+  EXPECT_GT(pttl->integer, 0);
+  EXPECT_LE(pttl->integer, limits.known_for_ms);
+}
+
+INSTANTIATE_TEST_SUITE_P(Redis, RedisLoginCountersTest, ::testing::Values(Engine::redis),
+                         engine_name);
+INSTANTIATE_TEST_SUITE_P(RedisCluster, RedisLoginCountersTest,
+                         ::testing::Values(Engine::redis_cluster), engine_name);
 
 // ---------------------------------------------------------------- RedisRoutes
 

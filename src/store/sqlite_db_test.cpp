@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <string>
 #include <thread>
+#include <utility>
 
 #include "store/sqlite_migrations.hpp"
 #include "store/sqlite_test_support.hpp"
@@ -91,6 +93,34 @@ TEST(SqliteMigrations, EachAppliesOnceInItsOwnTransaction) {
   auto bad = apply_sqlite_migrations(conn, unordered);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code, Errc::invalid_argument);
+}
+
+// Version 14: an old-form phone (the digits without '+') is normalized unless another account
+// holds the normalized form (a pair from before stays as it is); other forms stay as typed.
+TEST(SqliteMigrations, OldFormPhonesAreNormalizedWhereNoOtherAccountHoldsTheNumber) {
+  TempDir dir;
+  SqliteConnection conn(dir.file("p.db"), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 1000);
+  const auto all = sqlite_migrations();
+  ASSERT_EQ(all.back().version, 14);
+  ASSERT_TRUE(apply_sqlite_migrations(conn, all.first(all.size() - 1)).ok());
+  auto inserted = conn.exec(R"sql(INSERT INTO "user"(id, name, password, phone, created_at) VALUES
+    (1, 'old', 'h', '15550001', 0), (2, 'pair+', 'h', '+15550002', 0),
+    (3, 'pair', 'h', '15550002', 0), (4, 'zero', 'h', '015550004', 0),
+    (5, 'short', 'h', '1555', 0), (6, 'new', 'h', '+15550006', 0), (7, 'none', 'h', NULL, 0))sql");
+  ASSERT_TRUE(inserted.ok()) << inserted.error().message;
+  auto applied = apply_sqlite_migrations(conn, all);
+  ASSERT_TRUE(applied.ok()) << applied.error().message;
+  EXPECT_EQ(*applied, 1);
+  const std::pair<int, const char*> expected[] = {{1, "'+15550001'"}, {2, "'+15550002'"},
+                                                  {3, "'15550002'"},  {4, "'015550004'"},
+                                                  {5, "'1555'"},      {6, "'+15550006'"}};
+  for (const auto& [id, phone] : expected) {
+    auto n = count_rows(conn, "SELECT COUNT(*) FROM \"user\" WHERE id = " + std::to_string(id) +
+                                  " AND phone = " + phone);
+    ASSERT_TRUE(n.ok());
+    EXPECT_EQ(*n, 1) << id << " " << phone;
+  }
+  EXPECT_EQ(*count_rows(conn, "SELECT COUNT(*) FROM \"user\" WHERE id = 7 AND phone IS NULL"), 1);
 }
 
 TEST(SqliteDatabase, OpenFailuresThrowWithTheReason) {

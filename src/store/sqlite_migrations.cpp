@@ -338,11 +338,24 @@ ALTER TABLE refresh_token ADD COLUMN session_id INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX refresh_token_by_session ON refresh_token(session_id);
 )sql";
 
+// Phones stored before normalization (as typed): the usual old form, the digits without the
+// '+' (5..19 of them, no leading 0), becomes the normalized '+' and the digits, unless another
+// account holds that already (a pair from before: both stay, login tells them apart by the
+// password, AuthService::login). Other old forms stay as typed.
+constexpr std::string_view kV14NormalizedPhones = R"sql(
+UPDATE "user" SET phone = '+' || phone
+ WHERE phone NOT GLOB '*[^0-9]*' AND length(phone) BETWEEN 5 AND 19 AND phone NOT GLOB '0*'
+   AND NOT EXISTS (SELECT 1 FROM "user" AS other WHERE other.phone = '+' || "user".phone);
+)sql";
+
 constexpr SqliteMigration kMigrations[] = {
-    {1, kV1Store},      {2, kV2Inbox},    {3, kV3Changes},       {4, kV4Access},
-    {5, kV5Files},      {6, kV6Search},   {7, kV7AccountState},  {8, kV8ChannelLifecycle},
-    {9, kV9People},     {10, kV10Images}, {11, kV11SearchQueue}, {12, kV12NoInboxRows},
-    {13, kV13Sessions},
+    {1, kV1Store},         {2, kV2Inbox},
+    {3, kV3Changes},       {4, kV4Access},
+    {5, kV5Files},         {6, kV6Search},
+    {7, kV7AccountState},  {8, kV8ChannelLifecycle},
+    {9, kV9People},        {10, kV10Images},
+    {11, kV11SearchQueue}, {12, kV12NoInboxRows},
+    {13, kV13Sessions},    {14, kV14NormalizedPhones},
 };
 
 constexpr std::string_view kCreateVersionTable =

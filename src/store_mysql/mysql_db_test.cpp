@@ -107,6 +107,35 @@ TEST_F(MysqlDbTest, MigrationsApplyOnceEvenWhenOpenedConcurrently) {
   EXPECT_EQ(again.migrations_applied(), 0);
 }
 
+// Migration 11 (as the SQLite migration 14): an old-form phone (the digits without '+') is
+// normalized unless another account holds the normalized form; other forms stay as typed.
+TEST_F(MysqlDbTest, OldFormPhonesAreNormalizedWhereNoOtherAccountHoldsTheNumber) {
+  const auto all = mysql_migrations();
+  ASSERT_EQ(all.back().version, 11);
+  {
+    auto conn = MysqlConnection::open(config(1));
+    ASSERT_TRUE(conn.ok()) << conn.error().message;
+    ASSERT_TRUE(apply_mysql_migrations(**conn, all.first(all.size() - 1), 30).ok());
+    auto inserted = (*conn)->run(
+        "INSERT INTO `user` (id, name, password, phone, created_at) VALUES"
+        " (1, 'old', 'h', '15550001', 0), (2, 'pair+', 'h', '+15550002', 0),"
+        " (3, 'pair', 'h', '15550002', 0), (4, 'zero', 'h', '015550004', 0),"
+        " (5, 'short', 'h', '1555', 0)");
+    ASSERT_TRUE(inserted.ok()) << inserted.error().message;
+  }
+  auto db = std::make_shared<MysqlDatabase>(config(1));
+  EXPECT_EQ(db->migrations_applied(), 1);
+  MysqlStore store(db);
+  const std::pair<const char*, Id> expected[] = {
+      {"+15550001", 1}, {"+15550002", 2}, {"15550002", 3}, {"015550004", 4}, {"1555", 5}};
+  for (const auto& [phone, id] : expected) {
+    auto found = store.user_by_phone(phone);
+    ASSERT_TRUE(found.ok()) << phone << ": " << found.error().message;
+    EXPECT_EQ(found->user.id, id) << phone;
+  }
+  EXPECT_EQ(store.user_by_phone("15550001").error().code, Errc::not_found);
+}
+
 TEST_F(MysqlDbTest, TablesAreInnoDbWithUtf8mb4) {
   auto db = std::make_shared<MysqlDatabase>(config(1));
   auto rows = db->read([&](MysqlConnection& c) -> Result<std::map<std::string, std::string>> {

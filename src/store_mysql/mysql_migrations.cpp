@@ -386,10 +386,25 @@ constexpr std::string_view kV10Sessions[] = {
     " ADD KEY IF NOT EXISTS refresh_token_by_session (session_id)",
 };
 
+// Phones stored before normalization (the SQLite migration 14 says which change).
+constexpr std::string_view kV11NormalizedPhones[] = {
+    "UPDATE `user` AS u LEFT JOIN `user` AS other ON other.phone = CONCAT('+', u.phone)"
+    " SET u.phone = CONCAT('+', u.phone)"
+    " WHERE other.id IS NULL AND u.phone REGEXP '^[1-9][0-9]{4,18}$'",
+};
+
 constexpr MysqlMigration kMigrations[] = {
-    {1, kV1Store},  {2, kV2Changes},      {3, kV3Access},           {4, kV4Files},
-    {5, kV5Search}, {6, kV6AccountState}, {7, kV7ChannelLifecycle}, {8, kV8People},
-    {9, kV9Images}, {10, kV10Sessions},
+    {1, kV1Store},
+    {2, kV2Changes},
+    {3, kV3Access},
+    {4, kV4Files},
+    {5, kV5Search},
+    {6, kV6AccountState},
+    {7, kV7ChannelLifecycle},
+    {8, kV8People},
+    {9, kV9Images},
+    {10, kV10Sessions},
+    {11, kV11NormalizedPhones},
 };
 
 constexpr std::string_view kCreateVersionTable =

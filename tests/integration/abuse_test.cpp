@@ -10,6 +10,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -365,6 +367,39 @@ TEST(Abuse, RepeatedWrongPasswordsAreSlowedPerAccount) {
   auto right =
       h.post("/api/v1/auth/login", bj::object{{"phone", a.phone}, {"password", a.password}});
   EXPECT_EQ(right.status, 429);
+}
+
+// With the caches in Redis the login brakes count there too: guesses spread over two processes
+// (two imd on one MariaDB and one Redis, as a cluster's api processes) are braked as if they
+// had come through one. Runs as MysqlRedis.Abuse.* (tests/CMakeLists.txt).
+TEST(Abuse, LoginBrakesAreSharedByProcessesOnOneRedis) {
+  const char* engines = std::getenv("IMD_TEST_SERVER_FLAGS");
+  if (engines == nullptr || std::string(engines).find("--cache redis") == std::string::npos) {
+    GTEST_SKIP() << "needs the caches in Redis (the MysqlRedis. variant)";
+  }
+  ServerProcess one({"--limits-auth-rate-per-min", "1000000", "--worker-id", "11"});
+  ServerProcess two({"--limits-auth-rate-per-min", "1000000", "--worker-id", "12"});
+  one.start();
+  two.start();
+  Http h1(one.host(), one.port()), h2(two.host(), two.port());
+  Account a = make_account(h1, "guessed");
+  const bj::object wrong{{"phone", a.phone}, {"password", "nope-nope-1"}};
+  // Alternating: each process saw at most 6 guesses, so counted alone neither would brake
+  // within these 12 (the 6th failure of a pair brakes, kFreePerSource = 5).
+  int unauthorized = 0;
+  HttpResult last;
+  for (int i = 0; i < 12; ++i) {
+    last = (i % 2 == 0 ? h1 : h2).post("/api/v1/auth/login", wrong);
+    if (last.status == 401) ++unauthorized;
+    if (last.status != 401) break;
+  }
+  EXPECT_EQ(unauthorized, 6);
+  EXPECT_EQ(last.status, 429) << last.body;
+  EXPECT_FALSE(last.header("Retry-After").empty());
+  // Both processes refuse now, the right password too.
+  const bj::object right{{"phone", a.phone}, {"password", a.password}};
+  EXPECT_EQ(h1.post("/api/v1/auth/login", right).status, 429);
+  EXPECT_EQ(h2.post("/api/v1/auth/login", right).status, 429);
 }
 
 }  // namespace

@@ -4,16 +4,26 @@
 // authorization matrix: every space, channel and DM endpoint and op for each kind of user.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cctype>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "support/client.hpp"
 #include "support/server_process.hpp"
+#include "support/test_images.hpp"
 
 namespace imd::test {
 namespace {
+
+// The server admin, named by phone (auth.admins): by the suite's flags here, and in the local
+// cluster's IMD_CLUSTER_ARGS (tests/cluster/CMakeLists.txt).
+constexpr const char* kServerAdminPhone = "+15550000900";
 
 class Access : public ::testing::Test {
  protected:
@@ -21,7 +31,8 @@ class Access : public ::testing::Test {
     // The binary's default DM policy (the support code starts servers with "anyone"). The
     // suite's requests all come from one address: the per-IP request limit is not under test.
     server_ = new ServerProcess({"--limits-dm-policy", "shared_space", "--limits-http-rate-per-s",
-                                 "100000", "--limits-http-burst", "100000"});
+                                 "100000", "--limits-http-burst", "100000", "--auth-admins",
+                                 kServerAdminPhone});
     server_->start();
   }
   static void TearDownTestSuite() {
@@ -40,9 +51,33 @@ class Access : public ::testing::Test {
   HttpResult del(const std::string& t, const Account& a) {
     return http().request("DELETE", t, std::nullopt, a.access);
   }
+  HttpResult put(const std::string& t, const std::string& image, const Account& a) {
+    return http().request("PUT", t, image, a.access, "image/png");
+  }
+  // Uploads a small file (201 and its id).
+  HttpResult upload(const Account& a) {
+    return http().request("POST", "/api/v1/files?name=notes.txt", "just words", a.access,
+                          "application/octet-stream");
+  }
   Account account(const std::string& name) {
     auto h = http();
     return make_account(h, name);
+  }
+  // Signed in as the server admin; registered first unless the database (MariaDB, the
+  // cluster's) already holds the account from an earlier run.
+  Account server_admin() {
+    auto h = http();
+    Account a;
+    a.phone = kServerAdminPhone;
+    a.password = "password-server-admin";
+    auto reg = h.post("/api/v1/auth/register",
+                      bj::object{{"name", "root"}, {"phone", a.phone}, {"password", a.password}});
+    EXPECT_TRUE(reg.status == 201 || reg.status == 409) << reg.body;
+    auto session =
+        h.post("/api/v1/auth/login", bj::object{{"phone", a.phone}, {"password", a.password}});
+    EXPECT_EQ(session.status, 200) << session.body;
+    a.access = session.str("access_token");
+    return a;
   }
   std::string space(const Account& owner, const std::string& name = "team") {
     auto r = post("/api/v1/spaces", bj::object{{"name", name}}, owner);
@@ -594,73 +629,186 @@ TEST_F(Access, DmPolicyAndBlocks) {
 // --- the matrix -------------------------------------------------------------------------------
 
 // Each kind of user of one space, and what they hold.
-enum Who { kOutsider, kInvited, kMember, kAdmin, kOwner, kRemoved, kBanned, kWhoCount };
+enum Who {
+  kOutsider,
+  kInvited,
+  kMember,
+  kAdmin,
+  kOwner,
+  kRemoved,
+  kBanned,
+  kDeactivated,
+  kWhoCount
+};
 const char* const kWhoName[] = {"outsider", "invited", "member", "admin",
-                                "owner",    "removed", "banned"};
+                                "owner",    "removed", "banned", "deactivated"};
 
 struct Row {
   std::string what;  // METHOD path (S: space, P: public channel, V: private channel, ...)
   int expect[kWhoCount];
 };
 
-// Every space, channel and DM endpoint and WebSocket op, with the answer each kind of user
-// gets. "member" and "admin" joined the public channel P (its join row comes first) but are not
-// in the private channel V, which the owner created. Rows that change membership for good
-// (leave, accept, remove, ban, transfer) have their own tests above; here they are tried only
-// where they must be refused. WS rows: 200 = "sent", 404 = error not_found, 403 = forbidden.
+// Every space, channel, DM, message, file, avatar, search, invite and presence endpoint and
+// every WebSocket op, with the answer each kind of user gets. "member", "admin" and
+// "deactivated" joined the public channel P ("deactivated" before a server admin deactivated
+// them, the others by its join row, which comes first) but are not in the private channel V,
+// which the owner created. p and v are the owner's messages in P and V, with a file each.
+// Rows that change membership for good (remove, ban, transfer) have their own tests above;
+// here they are tried only where they must be refused; leaving and accepting come last.
+// A list or search row answers 200 when the thing is in it, 404 when it is not (the list
+// itself answers 200). WS rows: 200 = done ("sent", the change frame, no error), error codes
+// as HTTP statuses; 401 = the server closed the connection.
 const std::vector<Row>& matrix() {
-  //                                                      out  inv  mem  adm  own  rem  ban
+  //                                                      out  inv  mem  adm  own  rem  ban  dea
   static const std::vector<Row> rows = {
-      {"GET /spaces/S", {404, 404, 200, 200, 200, 404, 404}},
-      {"GET /spaces/S/members", {404, 404, 200, 200, 200, 404, 404}},
-      {"GET /spaces/S/channels", {404, 404, 200, 200, 200, 404, 404}},
-      {"PATCH /spaces/S name", {404, 404, 403, 200, 200, 404, 404}},
-      {"PATCH /spaces/S discoverable=false", {404, 404, 403, 403, 200, 404, 404}},
-      {"POST /spaces/S/join", {404, 404, 200, 200, 200, 404, 404}},
-      {"GET /spaces/S/invites", {404, 404, 403, 200, 200, 404, 404}},
-      {"POST /spaces/S/invites", {404, 404, 403, 201, 201, 404, 404}},
-      {"DELETE /spaces/S/invites/X", {404, 404, 403, 404, 404, 404, 404}},
-      {"GET /spaces/S/bans", {404, 404, 403, 200, 200, 404, 404}},
-      {"POST /spaces/S/members owner", {404, 404, 403, 204, 204, 404, 404}},
-      {"PATCH /spaces/S/members/owner role=member", {404, 404, 403, 403, 409, 404, 404}},
-      {"DELETE /spaces/S/members/owner", {404, 404, 403, 403, 409, 404, 404}},
-      {"POST /spaces/S/bans owner", {404, 404, 403, 403, 400, 404, 404}},
-      {"DELETE /spaces/S/bans/outsider", {404, 404, 403, 404, 404, 404, 404}},
-      {"POST /spaces/S/transfer owner", {404, 404, 403, 403, 200, 404, 404}},
-      {"POST /spaces/S/channels", {404, 404, 201, 201, 201, 404, 404}},
-      {"POST /channels/P/join", {404, 404, 200, 200, 200, 404, 404}},
-      {"GET /channels/P", {404, 404, 200, 200, 200, 404, 404}},
-      {"GET /channels/P/members", {404, 404, 200, 200, 200, 404, 404}},
-      {"PATCH /channels/P name", {404, 404, 403, 200, 200, 404, 404}},
-      {"GET /channels/P/messages", {404, 404, 200, 200, 200, 404, 404}},
-      {"POST /spaces/S/channels/P/members owner", {404, 404, 200, 200, 200, 404, 404}},
-      {"WS send P", {404, 404, 200, 200, 200, 404, 404}},
-      {"PATCH /channels/P archived=false", {404, 404, 403, 200, 200, 404, 404}},
-      {"DELETE /channels/new P", {404, 404, 403, 204, 204, 404, 404}},
-      {"GET /channels/V", {404, 404, 404, 404, 200, 404, 404}},
-      {"POST /channels/V/join", {404, 404, 404, 404, 200, 404, 404}},
-      {"GET /channels/V/members", {404, 404, 404, 404, 200, 404, 404}},
-      {"PATCH /channels/V name", {404, 404, 404, 404, 200, 404, 404}},
-      {"GET /channels/V/messages", {404, 404, 404, 404, 200, 404, 404}},
-      {"POST /spaces/S/channels/V/members owner", {404, 404, 404, 404, 200, 404, 404}},
-      {"WS send V", {404, 404, 404, 404, 200, 404, 404}},
-      {"PATCH /channels/V archived=false", {404, 404, 404, 404, 200, 404, 404}},
-      {"DELETE /channels/new V", {404, 404, 404, 404, 204, 404, 404}},
-      {"GET /invites/C", {200, 200, 200, 200, 200, 200, 200}},
-      {"WS dm owner", {403, 403, 200, 200, 400, 403, 403}},
-      // Last: the owner leaves P and V here (removing oneself is leaving).
-      {"DELETE /channels/P/members/owner", {404, 404, 403, 403, 204, 404, 404}},
-      {"DELETE /channels/V/members/owner", {404, 404, 404, 404, 204, 404, 404}},
+      {"WS connect", {200, 200, 200, 200, 200, 200, 200, 401}},
+      {"GET /users/me", {200, 200, 200, 200, 200, 200, 200, 401}},
+      {"POST /ws/ticket", {201, 201, 201, 201, 201, 201, 201, 401}},
+      {"GET /users/owner", {200, 200, 200, 200, 200, 200, 200, 401}},
+      {"GET /spaces/S", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"GET /spaces lists S", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"GET /spaces/S/members", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"GET /spaces/S/channels", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"GET /spaces/S/avatar", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"PUT /spaces/S/avatar", {404, 404, 403, 200, 200, 404, 404, 401}},
+      {"PATCH /spaces/S name", {404, 404, 403, 200, 200, 404, 404, 401}},
+      {"PATCH /spaces/S discoverable=false", {404, 404, 403, 403, 200, 404, 404, 401}},
+      {"POST /spaces/S/join", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"GET /spaces/S/invites", {404, 404, 403, 200, 200, 404, 404, 401}},
+      {"POST /spaces/S/invites", {404, 404, 403, 201, 201, 404, 404, 401}},
+      {"DELETE /spaces/S/invites/X", {404, 404, 403, 404, 404, 404, 404, 401}},
+      {"GET /spaces/S/bans", {404, 404, 403, 200, 200, 404, 404, 401}},
+      {"POST /spaces/S/members owner", {404, 404, 403, 204, 204, 404, 404, 401}},
+      {"PATCH /spaces/S/members/owner role=member", {404, 404, 403, 403, 409, 404, 404, 401}},
+      {"DELETE /spaces/S/members/owner", {404, 404, 403, 403, 409, 404, 404, 401}},
+      {"POST /spaces/S/bans owner", {404, 404, 403, 403, 400, 404, 404, 401}},
+      {"DELETE /spaces/S/bans/outsider", {404, 404, 403, 404, 404, 404, 404, 401}},
+      {"POST /spaces/S/transfer owner", {404, 404, 403, 403, 200, 404, 404, 401}},
+      {"POST /spaces/S/channels", {404, 404, 201, 201, 201, 404, 404, 401}},
+      {"GET /presence owner", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"WS presence_sub owner", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"POST /files", {201, 201, 201, 201, 201, 201, 201, 401}},
+      {"GET /admin/users", {403, 403, 403, 403, 403, 403, 403, 401}},
+      {"GET /admin/spaces", {403, 403, 403, 403, 403, 403, 403, 401}},
+      {"POST /admin/users/owner/deactivate", {403, 403, 403, 403, 403, 403, 403, 401}},
+      {"DELETE /admin/spaces/S/members/member", {403, 403, 403, 403, 403, 403, 403, 401}},
+      {"DELETE /admin/messages/p", {403, 403, 403, 403, 403, 403, 403, 401}},
+      {"POST /channels/P/join", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"GET /channels/P", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"GET /conversations lists P", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"GET /channels/P/members", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"GET /channels/P/avatar", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"PUT /channels/P/avatar", {404, 404, 403, 200, 200, 404, 404, 401}},
+      {"PATCH /channels/P name", {404, 404, 403, 200, 200, 404, 404, 401}},
+      {"GET /channels/P/messages", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"GET /messages/p", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"GET /files/p", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"GET /search finds p", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"POST /spaces/S/channels/P/members owner", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"WS send P", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"WS edit p", {404, 404, 403, 403, 200, 404, 404, 401}},
+      {"WS react new P", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"WS unreact new P", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"WS delete new P", {404, 404, 403, 200, 200, 404, 404, 401}},
+      {"WS typing P", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"WS read P", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"WS ack P", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"WS sync backfills P", {404, 404, 200, 200, 200, 404, 404, 401}},
+      {"PATCH /channels/P archived=false", {404, 404, 403, 200, 200, 404, 404, 401}},
+      {"DELETE /channels/new P", {404, 404, 403, 204, 204, 404, 404, 401}},
+      {"GET /channels/V", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"POST /channels/V/join", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"GET /conversations lists V", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"GET /channels/V/members", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"GET /channels/V/avatar", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"PUT /channels/V/avatar", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"PATCH /channels/V name", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"GET /channels/V/messages", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"GET /messages/v", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"GET /files/v", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"GET /search finds v", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"POST /spaces/S/channels/V/members owner", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"WS send V", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"WS edit v", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"WS react new V", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"WS unreact new V", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"WS delete new V", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"WS typing V", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"WS read V", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"WS ack V", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"WS sync backfills V", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"PATCH /channels/V archived=false", {404, 404, 404, 404, 200, 404, 404, 401}},
+      {"DELETE /channels/new V", {404, 404, 404, 404, 204, 404, 404, 401}},
+      {"GET /invites/C", {200, 200, 200, 200, 200, 200, 200, 401}},
+      {"GET /dms/owner/messages", {200, 200, 200, 200, 400, 200, 200, 401}},
+      {"WS dm owner", {403, 403, 200, 200, 400, 403, 403, 401}},
+      {"POST /users/me/blocks owner", {204, 204, 204, 204, 400, 204, 204, 401}},
+      {"DELETE /users/me/blocks/owner", {204, 204, 204, 204, 404, 204, 204, 401}},
+      // The owner leaves P and V here (removing oneself is leaving), then the others.
+      {"DELETE /channels/P/members/owner", {404, 404, 403, 403, 204, 404, 404, 401}},
+      {"DELETE /channels/V/members/owner", {404, 404, 404, 404, 204, 404, 404, 401}},
+      // Not in P any more, the owner still sees it: 403; V is then out of their sight.
+      {"POST /channels/P/leave", {404, 404, 204, 204, 403, 404, 404, 401}},
+      {"POST /channels/V/leave", {404, 404, 404, 404, 404, 404, 404, 401}},
+      // Whoever holds the code joins, but the banned; then every member but the owner leaves.
+      {"POST /invites/C/accept", {200, 200, 200, 200, 200, 200, 403, 401}},
+      {"POST /spaces/S/leave", {204, 204, 204, 204, 409, 204, 404, 401}},
   };
   return rows;
 }
 
+// A WebSocket answer as an HTTP status (see matrix()); 0: none of these.
+int status_of(const std::string& answer) {
+  static const std::map<std::string, int> kStatus = {{"sent", 200},
+                                                     {"ok", 200},
+                                                     {"not_found", 404},
+                                                     {"forbidden", 403},
+                                                     {"closed", 401},
+                                                     {"unauthenticated", 401},
+                                                     {"invalid_argument", 400}};
+  const auto it = kStatus.find(answer);
+  return it == kStatus.end() ? 0 : it->second;
+}
+
+// An op whose success has no answer of its own, then a ping: the session reads its next frame
+// only after the op is done, so an error for the op comes before the pong. "ok" or the code.
+std::string quiet_outcome(Ws& w, const bj::object& frame) {
+  static std::atomic<int> pings{0};
+  const std::string t = "after-" + std::to_string(++pings);
+  const std::string op(frame.at("op").as_string());
+  w.send(frame);
+  w.send(bj::object{{"op", "ping"}, {"t", t}});
+  auto got =
+      w.recv_until([&](const bj::object& f) { return str(f, "op") == "pong" && str(f, "t") == t; });
+  if (got.empty() || str(got.back(), "op") != "pong") return "timeout";
+  for (const auto& f : got) {
+    if (str(f, "op") == "error" && str(f, "ref") == op) return str(f, "code");
+  }
+  return "ok";
+}
+
+// A change of message `frame.id` (edit, react, delete): "ok" once its change frame `done`
+// came back to this connection, else the code of the error that names the message.
+std::string change_outcome(Ws& w, const bj::object& frame, const std::string& done) {
+  const std::string id(frame.at("id").as_string());
+  const std::string op(frame.at("op").as_string());
+  w.send(frame);
+  auto got = w.recv_until([&](const bj::object& f) {
+    const std::string o = str(f, "op");
+    return (o == done || (o == "error" && str(f, "ref") == op)) && str(f, "id") == id;
+  });
+  if (got.empty() || str(got.back(), "id") != id) return "timeout";
+  return str(got.back(), "op") == "error" ? str(got.back(), "code") : "ok";
+}
+
 TEST_F(Access, AuthorizationMatrix) {
+  // First: standalone, the first account is a server admin too.
+  const Account root = server_admin();
   std::vector<Account> who;
   for (int w = 0; w < kWhoCount; ++w) who.push_back(account(kWhoName[w]));
   const Account& owner = who[kOwner];
   const std::string sid = space(owner, "matrix");
-  for (Who w : {kMember, kAdmin, kRemoved, kBanned}) join(owner, sid, who[w]);
+  for (Who w : {kMember, kAdmin, kRemoved, kBanned, kDeactivated}) join(owner, sid, who[w]);
   ASSERT_EQ(patch("/api/v1/spaces/" + sid + "/members/" + who[kAdmin].id,
                   bj::object{{"role", "admin"}}, owner)
                 .status,
@@ -672,15 +820,68 @@ TEST_F(Access, AuthorizationMatrix) {
             204);
   const std::string pub = channel(owner, sid, "public");
   const std::string priv = channel(owner, sid, "private", true);
+  ASSERT_EQ(post("/api/v1/channels/" + pub + "/join", bj::object{}, who[kDeactivated]).status, 200);
+  const std::string S = "/api/v1/spaces/" + sid;
+  const std::string png = png_halves(16, 16);
+  for (const std::string& target : {S, "/api/v1/channels/" + pub, "/api/v1/channels/" + priv}) {
+    ASSERT_EQ(put(target + "/avatar", png, owner).status, 200);
+  }
   std::vector<std::unique_ptr<Ws>> sockets;
   for (const auto& a : who) sockets.push_back(ws(a));
+  Ws& mine = *sockets[kOwner];
+  // The owner's message in a channel with a file, and its id; `body` is a word to search.
+  auto post_message = [&](const std::string& ch, const std::string& body, bool with_file) {
+    const std::string c = cid();
+    bj::object f = send_channel(c, ch, body);
+    const std::string file = with_file ? upload(owner).str("id") : std::string();
+    if (with_file) {
+      f["type"] = "file";
+      f["file"] = file;
+    }
+    mine.send(f);
+    auto got = mine.recv_until([&](const bj::object& fr) {
+      return (str(fr, "op") == "sent" || str(fr, "op") == "error") && str(fr, "cid") == c;
+    });
+    EXPECT_TRUE(!got.empty() && str(got.back(), "op") == "sent") << body;
+    return std::pair{got.empty() ? std::string() : str(got.back(), "id"), file};
+  };
+  const std::pair<std::string, std::string> p = post_message(pub, "pinecone", true);
+  const std::pair<std::string, std::string> v = post_message(priv, "violin", true);
+  const std::string& msg_p = p.first;
 
-  const std::string S = "/api/v1/spaces/" + sid;
+  // A server admin deactivates "deactivated": their socket closes (in a cluster, once the
+  // gateway that holds it polled the change: auth.account_poll_ms).
+  ASSERT_EQ(post("/api/v1/admin/users/" + who[kDeactivated].id + "/deactivate", bj::object{}, root)
+                .status,
+            204);
+  EXPECT_TRUE(sockets[kDeactivated]->wait_closed(std::chrono::seconds(30)));
+
   auto run = [&](const std::string& what, int w) -> int {
     const Account& a = who[w];
+    Ws& sock = *sockets[w];
+    const bool ws_row = what.rfind("WS ", 0) == 0;
+    if (ws_row && what != "WS connect" && sock.closed()) return status_of("closed");
+    if (what == "WS connect") {
+      try {
+        ws(a);
+        return 200;
+      } catch (const std::exception&) {
+        return 401;
+      }
+    }
+    if (what == "GET /users/me") return get("/api/v1/users/me", a).status;
+    if (what == "POST /ws/ticket") return post("/api/v1/ws/ticket", bj::object{}, a).status;
+    if (what == "GET /users/owner") return get("/api/v1/users/" + owner.id, a).status;
     if (what == "GET /spaces/S") return get(S, a).status;
+    if (what == "GET /spaces lists S") {
+      auto r = get("/api/v1/spaces?limit=100", a);
+      if (r.status != 200) return r.status;
+      return contains(ids(r, "spaces", "id"), sid) ? 200 : 404;
+    }
     if (what == "GET /spaces/S/members") return get(S + "/members", a).status;
     if (what == "GET /spaces/S/channels") return get(S + "/channels", a).status;
+    if (what == "GET /spaces/S/avatar") return get(S + "/avatar", a).status;
+    if (what == "PUT /spaces/S/avatar") return put(S + "/avatar", png, a).status;
     if (what == "PATCH /spaces/S name") return patch(S, bj::object{{"name", "m"}}, a).status;
     if (what == "PATCH /spaces/S discoverable=false") {
       return patch(S, bj::object{{"discoverable", false}}, a).status;
@@ -712,16 +913,60 @@ TEST_F(Access, AuthorizationMatrix) {
       return post(S + "/channels", bj::object{{"name", "by-" + std::string(kWhoName[w])}}, a)
           .status;
     }
-    for (const auto& [letter, id] : {std::pair{'P', pub}, std::pair{'V', priv}}) {
+    if (what == "GET /presence owner") {
+      auto r = get("/api/v1/presence?ids=" + owner.id, a);
+      if (r.status != 200) return r.status;
+      return r.body.find(owner.id) != std::string::npos ? 200 : 404;
+    }
+    if (what == "WS presence_sub owner") {
+      sock.send(bj::object{{"op", "presence_sub"}, {"users", bj::array{bj::value(owner.id)}}});
+      auto got = sock.recv_until([](const bj::object& f) {
+        return str(f, "op") == "presence_sub" ||
+               (str(f, "op") == "error" && str(f, "ref") == "presence_sub");
+      });
+      if (got.empty() || str(got.back(), "op") == "error") {
+        return got.empty() ? 0 : status_of(str(got.back(), "code"));
+      }
+      return bj::serialize(got.back().at("presence")).find(owner.id) != std::string::npos ? 200
+                                                                                          : 404;
+    }
+    if (what == "POST /files") return upload(a).status;
+    if (what == "GET /admin/users") return get("/api/v1/admin/users", a).status;
+    if (what == "GET /admin/spaces") return get("/api/v1/admin/spaces", a).status;
+    if (what == "POST /admin/users/owner/deactivate") {
+      return post("/api/v1/admin/users/" + owner.id + "/deactivate", bj::object{}, a).status;
+    }
+    if (what == "DELETE /admin/spaces/S/members/member") {
+      return del("/api/v1/admin/spaces/" + sid + "/members/" + who[kMember].id, a).status;
+    }
+    if (what == "DELETE /admin/messages/p") return del("/api/v1/admin/messages/" + msg_p, a).status;
+    for (const auto& [letter, id, msg, file] :
+         {std::tuple{'P', pub, p.first, p.second}, std::tuple{'V', priv, v.first, v.second}}) {
       const std::string c = "/api/v1/channels/" + id;
       const std::string l(1, letter);
+      const std::string m(1, static_cast<char>(std::tolower(letter)));
+      const std::string conv = "channel:" + id;
       if (what == "POST /channels/" + l + "/join") return post(c + "/join", bj::object{}, a).status;
       if (what == "GET /channels/" + l) return get(c, a).status;
+      if (what == "GET /conversations lists " + l) {
+        auto r = get("/api/v1/conversations", a);
+        if (r.status != 200) return r.status;
+        return contains(ids(r, "conversations", "conversation"), conv) ? 200 : 404;
+      }
       if (what == "GET /channels/" + l + "/members") return get(c + "/members", a).status;
+      if (what == "GET /channels/" + l + "/avatar") return get(c + "/avatar", a).status;
+      if (what == "PUT /channels/" + l + "/avatar") return put(c + "/avatar", png, a).status;
       if (what == "PATCH /channels/" + l + " name") {
         return patch(c, bj::object{{"name", "renamed"}}, a).status;
       }
       if (what == "GET /channels/" + l + "/messages") return get(c + "/messages", a).status;
+      if (what == "GET /messages/" + m) return get("/api/v1/messages/" + msg, a).status;
+      if (what == "GET /files/" + m) return get("/api/v1/files/" + file, a).status;
+      if (what == "GET /search finds " + m) {
+        auto r = get(std::string("/api/v1/search?q=") + (letter == 'P' ? "pinecone" : "violin"), a);
+        if (r.status != 200) return r.status;
+        return r.body.find(msg) != std::string::npos ? 200 : 404;
+      }
       if (what == "POST /spaces/S/channels/" + l + "/members owner") {
         return post(S + "/channels/" + id + "/members", bj::object{{"user_id", owner.id}}, a)
             .status;
@@ -729,10 +974,13 @@ TEST_F(Access, AuthorizationMatrix) {
       if (what == "PATCH /channels/" + l + " archived=false") {
         return patch(c, bj::object{{"archived", false}}, a).status;
       }
-      // The owner removing themselves is leaving; no row after this one uses P or V.
+      // The owner removing themselves is leaving; no row after this one uses P or V but P's
+      // leave.
       if (what == "DELETE /channels/" + l + "/members/owner") {
         return del(c + "/members/" + owner.id, a).status;
       }
+      if (what == "POST /channels/" + l + "/leave")
+        return post(c + "/leave", bj::object{}, a).status;
       if (what == "DELETE /channels/new " + l) {
         const std::string fresh = channel(owner, sid, "doomed", letter == 'V');
         if (w == kMember || w == kAdmin) {
@@ -741,19 +989,71 @@ TEST_F(Access, AuthorizationMatrix) {
         }
         return del("/api/v1/channels/" + fresh, a).status;
       }
-      if (what == "WS send " + l) {
-        const std::string r = outcome(*sockets[w], send_channel(cid(), id, "hi"));
-        return r == "sent" ? 200 : r == "not_found" ? 404 : r == "forbidden" ? 403 : 0;
+      if (what == "WS send " + l) return status_of(outcome(sock, send_channel(cid(), id, "hi")));
+      if (what == "WS edit " + m) {
+        return status_of(change_outcome(
+            sock, bj::object{{"op", "edit"}, {"id", msg}, {"body", "edited by " + a.name}},
+            "edited"));
+      }
+      if (what == "WS react new " + l) {
+        const std::string fresh = post_message(id, "react to me", false).first;
+        return status_of(change_outcome(
+            sock, bj::object{{"op", "react"}, {"id", fresh}, {"emoji", "+1"}, {"on", true}},
+            "reaction"));
+      }
+      if (what == "WS delete new " + l) {
+        const std::string fresh = post_message(id, "delete me", false).first;
+        return status_of(
+            change_outcome(sock, bj::object{{"op", "delete"}, {"id", fresh}}, "deleted"));
+      }
+      if (what == "WS typing " + l) {
+        return status_of(quiet_outcome(sock, bj::object{{"op", "typing"}, {"conversation", conv}}));
+      }
+      if (what == "WS read " + l || what == "WS ack " + l) {
+        const std::string op = what.substr(3, what.find(' ', 3) - 3);
+        return status_of(
+            quiet_outcome(sock, bj::object{{"op", op}, {"conversation", conv}, {"seq", 1}}));
+      }
+      // On a connection of its own: this one's backfills skip what it was sent live.
+      if (what == "WS sync backfills " + l) {
+        Ws fresh(server_->host(), server_->port(), a.access);
+        bool backfilled = false;
+        auto until_synced = [&] {
+          auto got = fresh.recv_until([&](const bj::object& f) {
+            if (str(f, "op") == "msg" && str(f, "conversation") == conv) backfilled = true;
+            return str(f, "op") == "synced" || (str(f, "op") == "error" && str(f, "ref") == "sync");
+          });
+          return got.empty()                        ? std::string("timeout")
+                 : str(got.back(), "op") == "error" ? str(got.back(), "code")
+                                                    : std::string("ok");
+        };
+        if (const std::string r = until_synced(); r != "ok") return status_of(r);
+        fresh.send(bj::object{{"op", "sync"}, {"cursors", bj::object{{conv, 0}}}});
+        if (const std::string r = until_synced(); r != "ok") return status_of(r);
+        return backfilled ? 200 : 404;
+      }
+      if (what == "WS unreact new " + l) {
+        const std::string fresh = post_message(id, "unreact", false).first;
+        bj::object frame{{"op", "react"}, {"id", fresh}, {"emoji", "+1"}, {"on", true}};
+        if (const std::string r = change_outcome(sock, frame, "reaction"); r != "ok") {
+          return status_of(r);
+        }
+        frame["on"] = false;
+        return status_of(change_outcome(sock, frame, "reaction"));
       }
     }
     if (what == "GET /invites/C") return get("/api/v1/invites/" + code, a).status;
-    if (what == "WS dm owner") {
-      const std::string r = outcome(*sockets[w], send_dm(cid(), owner.id, "hi"));
-      return r == "sent"               ? 200
-             : r == "not_found"        ? 404
-             : r == "forbidden"        ? 403
-             : r == "invalid_argument" ? 400
-                                       : 0;
+    if (what == "POST /invites/C/accept") return accept(code, a);
+    if (what == "POST /spaces/S/leave") return post(S + "/leave", bj::object{}, a).status;
+    if (what == "GET /dms/owner/messages") {
+      return get("/api/v1/dms/" + owner.id + "/messages", a).status;
+    }
+    if (what == "WS dm owner") return status_of(outcome(sock, send_dm(cid(), owner.id, "hi")));
+    if (what == "POST /users/me/blocks owner") {
+      return post("/api/v1/users/me/blocks", bj::object{{"user_id", owner.id}}, a).status;
+    }
+    if (what == "DELETE /users/me/blocks/owner") {
+      return del("/api/v1/users/me/blocks/" + owner.id, a).status;
     }
     ADD_FAILURE() << "no runner for row " << what;
     return 0;

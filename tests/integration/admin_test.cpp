@@ -113,44 +113,25 @@ TEST(Admin, DeactivationShutsTheUserOutEverywhereUntilReactivated) {
   EXPECT_EQ(h2.get("/api/v1/users/me", bob.access).status, 401);
 }
 
-// The "deactivated" column of the authorization matrix (access_test's AuthorizationMatrix has
-// the others): whatever a deactivated member asks of a space, a channel, a DM or their own
-// account, the answer is 401, and no WebSocket opens, with a token or a ticket.
-TEST(Admin, ADeactivatedMemberIsRefusedEverywhere) {
+// What a deactivated user asks of spaces, channels, DMs, files and the WebSocket is a column
+// of access_test's AuthorizationMatrix (on every engine and the cluster); here: their own
+// account's calls answer 401, and a WebSocket ticket taken before does not open a socket after.
+TEST(Admin, ADeactivatedUsersAccountCallsAndTicketAreRefused) {
   ServerProcess server;
   server.start();
   Http h(server.host(), server.port());
   Account root = make_account(h, "root");
-  Account owner = make_account(h, "owner");
   Account bob = make_account(h, "bob");
-  auto sc = make_space_channel(h, owner, {&bob});
   auto ticket = h.post("/api/v1/ws/ticket", bj::object{}, bob.access);
   ASSERT_EQ(ticket.status, 201);
   ASSERT_EQ(
       h.post("/api/v1/admin/users/" + bob.id + "/deactivate", bj::object{}, root.access).status,
       204);
 
-  const std::string S = "/api/v1/spaces/" + sc.space_id;
-  const std::string C = "/api/v1/channels/" + sc.channel_id;
   const std::vector<std::pair<std::string, std::string>> calls = {
-      {"GET", "/api/v1/users/me"},
-      {"PATCH", "/api/v1/users/me"},
-      {"GET", "/api/v1/conversations"},
-      {"GET", "/api/v1/spaces"},
-      {"GET", S},
-      {"GET", S + "/members"},
-      {"GET", S + "/channels"},
-      {"POST", S + "/channels"},
-      {"POST", S + "/invites"},
-      {"POST", S + "/leave"},
-      {"GET", C},
-      {"GET", C + "/messages"},
-      {"POST", C + "/join"},
-      {"GET", "/api/v1/dms/" + owner.id + "/messages"},
-      {"GET", "/api/v1/search?q=hello"},
-      {"POST", "/api/v1/users/me/blocks"},
-      {"DELETE", "/api/v1/users/me/sessions"},
-      {"POST", "/api/v1/ws/ticket"},
+      {"PATCH", "/api/v1/users/me"},           {"GET", "/api/v1/users/me/sessions"},
+      {"DELETE", "/api/v1/users/me/sessions"}, {"GET", "/api/v1/users/me/blocks"},
+      {"POST", "/api/v1/users/me/password"},
   };
   for (const auto& [method, target] : calls) {
     auto r =
@@ -158,7 +139,6 @@ TEST(Admin, ADeactivatedMemberIsRefusedEverywhere) {
                   bob.access);
     EXPECT_EQ(r.status, 401) << method << " " << target << ": " << r.body;
   }
-  EXPECT_THROW(Ws(server.host(), server.port(), bob.access), std::exception);
   auto raw =
       h.request("GET", "/ws?ticket=" + ticket.str("ticket"), std::nullopt, {}, "application/json",
                 {{"Upgrade", "websocket"},
@@ -166,8 +146,6 @@ TEST(Admin, ADeactivatedMemberIsRefusedEverywhere) {
                  {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
                  {"Sec-WebSocket-Version", "13"}});
   EXPECT_EQ(raw.status, 401) << raw.body;
-  // The space goes on for its other members.
-  EXPECT_EQ(h.get(S, owner.access).status, 200);
 }
 
 TEST(Admin, APasswordResetEndsEverySessionAndSetsTheNewPassword) {

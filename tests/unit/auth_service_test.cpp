@@ -3,6 +3,8 @@
 // expire with the injected clock (the FakeClock moves; no test waits for real time to pass).
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
 #include <string>
 
 #include "support/in_process.hpp"
@@ -20,7 +22,7 @@ class Auth : public ::testing::Test, protected testing::InProcess<> {
  protected:
   // Another process of a cluster: its own tokens and AuthService over the same store.
   struct Process {
-    explicit Process(testing::InProcess<>& p)
+    explicit Process(testing::InProcess<>& p, LoginCounters* shared_login_counters = nullptr)
         : tokens{p.clock, testing::kJwtSecret, testing::kAccessTtlS},
           auth{p.store,
                p.ids,
@@ -29,7 +31,8 @@ class Auth : public ::testing::Test, protected testing::InProcess<> {
                tokens,
                p.users,
                testing::kRefreshTtlS,
-               testing::kRefreshReuseS} {}
+               testing::kRefreshReuseS,
+               shared_login_counters} {}
     TokenIssuer tokens;
     AuthService auth;
   };
@@ -353,6 +356,89 @@ TEST_F(Auth, ADistributedGuessSlowsNewAddressesButNotKnownDevices) {
   ASSERT_FALSE(fresh.ok());
   EXPECT_EQ(fresh.error().code, Errc::too_many_requests);
   EXPECT_TRUE(auth.login(kPhone, kPassword, "198.51.100.1").ok());
+}
+
+// The login brakes' counters as a cluster shares them (Redis there: RedisLoginCounters), here
+// a map that can be taken down.
+class SharedLoginCounters final : public LoginCounters {
+ public:
+  bool down = false;
+
+  Result<LoginCounts> read(std::string_view account, std::string_view source, Millis) override {
+    if (down) return make_error(Errc::unavailable, "shared counters down");
+    return LoginCounts{pairs_[key(account, source)], accounts_[std::string(account)],
+                       known_.contains(key(account, source))};
+  }
+  Result<void> failed(std::string_view account, std::string_view source, Millis now) override {
+    if (down) return make_error(Errc::unavailable, "shared counters down");
+    for (LoginCount* c : {&pairs_[key(account, source)], &accounts_[std::string(account)]}) {
+      ++c->failures;
+      c->last_ms = now;
+    }
+    return {};
+  }
+  Result<void> succeeded(std::string_view account, std::string_view source, Millis) override {
+    if (down) return make_error(Errc::unavailable, "shared counters down");
+    pairs_.erase(key(account, source));
+    known_.insert(key(account, source));
+    return {};
+  }
+
+ private:
+  static std::string key(std::string_view account, std::string_view source) {
+    return std::string(account) + "\n" + std::string(source);
+  }
+  std::map<std::string, LoginCount> pairs_, accounts_;
+  std::set<std::string> known_;
+};
+
+// Two processes on shared counters: guesses spread over both brake as if through one, on both;
+// with the shared counters down, each process falls back to its own count (three each here).
+TEST_F(Auth, ProcessesSharingTheLoginCountersBrakeTogether) {
+  SharedLoginCounters shared;
+  Process one(*this, &shared), two(*this, &shared);
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(error_of((i % 2 == 0 ? one : two).auth.login(kPhone, "wrong-guess-3", kIp)),
+              Errc::unauthenticated);
+  }
+  EXPECT_EQ(error_of(one.auth.login(kPhone, kPassword, kIp)), Errc::too_many_requests);
+  EXPECT_EQ(error_of(two.auth.login(kPhone, kPassword, kIp)), Errc::too_many_requests);
+  shared.down = true;
+  EXPECT_TRUE(one.auth.login(kPhone, kPassword, kIp).ok());
+  shared.down = false;
+  EXPECT_EQ(error_of(two.auth.login(kPhone, kPassword, kIp)), Errc::too_many_requests);
+}
+
+// Accounts from before phone normalization, stored as typed: reachable by either form of their
+// number, which new registrations find taken; two such accounts holding forms of one number
+// are told apart by the password.
+TEST_F(Auth, AccountsFromBeforePhoneNormalizationAreWellDefined) {
+  auto old_account = [&](const std::string& phone, const std::string& password) {
+    User u{*ids.next(), "old", "", phone, clock.now_ms()};
+    EXPECT_TRUE(store.create_user(u, *hasher.hash(password)).ok()) << phone;
+    return u;
+  };
+  const User old = old_account("15550002", "old-password-1");
+  for (const char* form : {"15550002", "+15550002"}) {
+    auto s = auth.login(form, "old-password-1", kIp);
+    ASSERT_TRUE(s.ok()) << form << ": " << s.error().message;
+    EXPECT_EQ(s->user.id, old.id) << form;
+  }
+  for (const char* form : {"15550002", "+15550002"}) {
+    EXPECT_EQ(error_of(auth.register_user("new", form, "a-fresh-password-9")), Errc::conflict)
+        << form;
+  }
+
+  const User plus = old_account("+15550003", "plus-password-1");
+  const User bare = old_account("15550003", "bare-password-1");
+  for (const char* form : {"+15550003", "15550003"}) {
+    auto p = auth.login(form, "plus-password-1", kIp);
+    auto b = auth.login(form, "bare-password-1", kIp);
+    ASSERT_TRUE(p.ok() && b.ok()) << form;
+    EXPECT_EQ(p->user.id, plus.id) << form;
+    EXPECT_EQ(b->user.id, bare.id) << form;
+  }
+  EXPECT_EQ(error_of(auth.login("15550003", "neither-password", kIp)), Errc::unauthenticated);
 }
 
 // Changing the password checks the old one, applies the policy, ends every session (refresh
