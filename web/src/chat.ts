@@ -240,7 +240,7 @@ export class Chat {
     this.spaces = snapshot.spaces;
     if (snapshot.spaceId) this.channels = { [snapshot.spaceId]: snapshot.channels };
     if (!this.spaces.some((s) => s.id === this.selectedSpace)) this.selectedSpace = snapshot.spaceId;
-    this.applyList(snapshot.list);
+    this.applyList(snapshot.list, true);
   }
 
   stop(): void {
@@ -429,8 +429,12 @@ export class Chat {
     for (const c of this.dir.convs.values()) if (c.loaded) void this.paging.fillGaps(c);
   }
 
-  private applyList(list: ConversationList): void {
-    for (const peer of this.dir.applyList(list.conversations)) this.users.remember(peer);
+  /** `stored`: the list of an earlier visit, whose DM peers' profiles the server's list replaces. */
+  private applyList(list: ConversationList, stored = false): void {
+    for (const peer of this.dir.applyList(list.conversations)) {
+      if (stored) this.users.rememberStale(peer);
+      else this.users.remember(peer);
+    }
     this.emit();
   }
 
