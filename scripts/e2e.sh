@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 IMD_BIN=${IMD_BIN:-build/src/app/imd}
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-TIMEOUT_S=${E2E_TIMEOUT_S:-600}
+TIMEOUT_S=${E2E_TIMEOUT_S:-900}
 
 [[ -x "$IMD_BIN" ]] || { echo "e2e: $IMD_BIN is missing: run scripts/build.sh first" >&2; exit 1; }
 [[ -x "$CHROMIUM" ]] || { echo "e2e: $CHROMIUM is missing (Debian: apt-get install chromium)" >&2; exit 1; }

@@ -2,7 +2,8 @@
 # Installs what is missing, builds everything, and runs every test: the web client's unit
 # tests (scripts/web-test.sh, node's test runner), unit and integration tests through CTest
 # (the integration tests start the real imd binary on free ports), then the browser
-# end-to-end tests (the web client in headless Chromium against the real imd),
+# end-to-end tests (the web client in headless Chromium against the real imd; with the short
+# busy-channel check, tests/e2e/busy.test.mjs: its timings printed, correctness asserted),
 # once against a standalone imd and once against the local cluster (scripts/cluster.sh),
 # and a short chaos drill (scripts/chaos.sh).
 # The CTest run includes the cluster engines: MariaDB, Redis (single and cluster), NATS

@@ -158,8 +158,10 @@ export class Server {
   }
 }
 
-export async function launchBrowser() {
+/** `options` go to playwright's launch, e.g. `env` (the browser's environment). */
+export async function launchBrowser(options = {}) {
   return chromium.launch({
+    ...options,
     executablePath: CHROMIUM,
     args: [
       '--headless',
@@ -479,8 +481,9 @@ export function contrastRatio(a, b) {
  * `start()` in before(), `stop()` in after().
  */
 export class Scenarios {
-  constructor({ extraArgs = [], name, defaultTimeoutMs = 15_000 }) {
+  constructor({ extraArgs = [], name, defaultTimeoutMs = 15_000, browserOptions = {} }) {
     this.serverOptions = { extraArgs, name };
+    this.browserOptions = browserOptions;
     this.defaultTimeoutMs = defaultTimeoutMs;
     this.watch = new ConsoleWatch();
     this.allErrors = [];
@@ -492,7 +495,7 @@ export class Scenarios {
   async start() {
     this.server = new Server(this.serverOptions);
     await this.server.start();
-    this.browser = await launchBrowser();
+    this.browser = await launchBrowser(this.browserOptions);
   }
 
   async stop() {

@@ -17,6 +17,7 @@ import { Directory, convTitle, unread } from './model/directory';
 import { Drafts } from './model/drafts';
 import { findPeople } from './model/finder';
 import { History } from './model/history';
+import { ListCache } from './model/listcache';
 import { Outbox, type Pending } from './model/outbox';
 import { Presence, type PresenceStatus } from './model/presence';
 import { Prefs, alertFor } from './model/prefs';
@@ -27,7 +28,7 @@ import { Users } from './model/users';
 import { Quotes } from './model/quotes';
 import { LoggedOut, SessionStore } from './session';
 import { Socket, type ConnState } from './socket';
-import type { Channel, HelloFrame, Member, Space, User } from './types';
+import type { Channel, ConversationList, HelloFrame, Member, Space, User } from './types';
 
 const NETWORK_ERROR = 'The server cannot be reached.';
 const EMIT_FALLBACK_MS = 200;
@@ -84,6 +85,10 @@ export class Chat {
   readonly blocks = new Blocks();
 
   private readonly dir = new Directory();
+  /** The sidebar as last fetched, shown at the next start until the server answers. */
+  private readonly listCache = new ListCache(local);
+  private lastList: ConversationList | null = null;
+  private restoredFor: string | null = null;
   private people: { at: number; list: User[] } | null = null;
   private readonly users: Users;
   private readonly quotes: Quotes;
@@ -199,10 +204,11 @@ export class Chat {
   start(me: User, openKey: string | null): void {
     this.me = me;
     this.users.put(me);
-    this.selectedSpace = localStorage.getItem(this.spaceKey());
+    this.selectedSpace = localStorage.getItem(this.spaceKey()) ?? this.selectedSpace;
     this.outbox.open(me.id);
     this.drafts.open(me.id);
     this.prefs.open(me.id);
+    this.restoreList(me.id);
     this.socket.start();
     // The stored session holds the profile of the login; the name as changed since, and the
     // settings, come with GET /users/me.
@@ -221,6 +227,22 @@ export class Chat {
     this.emit();
   }
 
+  /**
+   * The sidebar as this device last saw it for `userId` (model/listcache.ts), until the server's
+   * answers replace it. main.tsx calls it before the first render, so that a returning user's
+   * first frame has it; start() does when main.tsx did not (a login).
+   */
+  restoreList(userId: string): void {
+    if (this.restoredFor === userId) return;
+    this.restoredFor = userId;
+    const snapshot = this.listCache.read(userId);
+    if (!snapshot) return;
+    this.spaces = snapshot.spaces;
+    if (snapshot.spaceId) this.channels = { [snapshot.spaceId]: snapshot.channels };
+    if (!this.spaces.some((s) => s.id === this.selectedSpace)) this.selectedSpace = snapshot.spaceId;
+    this.applyList(snapshot.list, true);
+  }
+
   stop(): void {
     this.generation++;
     this.socket.stop();
@@ -230,6 +252,8 @@ export class Chat {
     this.prefs.close();
     clearTimeout(this.convRefreshTimer);
     this.people = null;
+    this.lastList = null;
+    this.restoredFor = null;
     this.me = null;
     this.spaces = [];
     this.channels = {};
@@ -277,6 +301,7 @@ export class Chat {
     await this.api.endAllSessions();
     this.outbox.forget();
     this.drafts.forget();
+    if (this.me) this.listCache.forget(this.me.id);
     this.socket.stop();
     this.session.set(null);
   }
@@ -285,6 +310,7 @@ export class Chat {
     const s = this.session.get();
     this.outbox.forget();
     this.drafts.forget();
+    if (this.me) this.listCache.forget(this.me.id);
     this.socket.stop();
     if (s) await this.api.logout(s.refresh).catch(() => undefined);
     this.session.set(null);
@@ -390,15 +416,38 @@ export class Chat {
     if (g !== this.generation) return;
     this.channels = { ...this.channels, [spaceId]: channels };
     this.emit();
+    this.storeList();
   }
 
   async loadConversations(): Promise<void> {
     const g = this.generation;
     const list = await this.api.conversations();
     if (g !== this.generation) return;
-    for (const peer of this.dir.applyList(list.conversations)) this.users.remember(peer);
-    this.emit();
+    this.lastList = list;
+    this.applyList(list);
+    this.storeList();
     for (const c of this.dir.convs.values()) if (c.loaded) void this.paging.fillGaps(c);
+  }
+
+  /** `stored`: the list of an earlier visit, whose DM peers' profiles the server's list replaces. */
+  private applyList(list: ConversationList, stored = false): void {
+    for (const peer of this.dir.applyList(list.conversations)) {
+      if (stored) this.users.rememberStale(peer);
+      else this.users.remember(peer);
+    }
+    this.emit();
+  }
+
+  /** What the next start shows before the server answers: the selected space's channels. */
+  private storeList(): void {
+    const spaceId = this.selectedSpace;
+    if (!this.me || !this.lastList) return;
+    this.listCache.write(this.me.id, {
+      spaces: this.spaces,
+      spaceId,
+      channels: (spaceId && this.channels[spaceId]) || [],
+      list: this.lastList,
+    });
   }
 
   /** Refetches the conversation list soon (a message arrived for one we do not know). */

@@ -1,4 +1,4 @@
-import { Component, type ComponentType, type VNode } from 'preact';
+import { Component, h, type ComponentType, type VNode } from 'preact';
 import { useEffect, useReducer } from 'preact/hooks';
 import type { Chat } from './chat';
 
@@ -24,5 +24,29 @@ export function pure<P extends object>(render: (props: P) => VNode | null): Comp
     render(props: P) {
       return render(props);
     }
+  };
+}
+
+/**
+ * A component whose code is a chunk of its own, fetched by dynamic import when it is first
+ * rendered (panels most visits never open stay off the initial bundle): it shows nothing until
+ * the chunk has come; a failed fetch is tried again at its next mount.
+ */
+export function lazy<P extends object>(load: () => Promise<ComponentType<P>>): ComponentType<P> {
+  let loaded: ComponentType<P> | null = null;
+  let pending: Promise<void> | null = null;
+  return function Lazy(props: P) {
+    const [, bump] = useReducer((n: number, _: void) => n + 1, 0);
+    useEffect(() => {
+      if (loaded) return;
+      let live = true;
+      pending ??= load().then(
+        (c) => void (loaded = c),
+        () => void (pending = null),
+      );
+      void pending.then(() => live && bump());
+      return () => void (live = false);
+    }, []);
+    return loaded ? h(loaded, props) : null;
   };
 }

@@ -8,4 +8,6 @@ import './styles.css';
 applyTheme();
 const session = new SessionStore();
 const chat = new Chat(session);
+const returning = session.get();
+if (returning) chat.restoreList(returning.user.id);
 render(<App session={session} chat={chat} />, document.getElementById('app')!);

@@ -2,27 +2,12 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { model, wireMsg } from './fakes.mjs';
+import { listState, model, wireMsg } from './fakes.mjs';
 
 const { Directory, unread, convTitle } = model('directory');
 const { insert, toMsg } = model('conversation');
 
-/** One entry of GET /conversations (docs/api.md). */
-function state(conversation, extra = {}) {
-  const [kind, id] = conversation.split(':');
-  return {
-    conversation,
-    kind,
-    name: `name of ${conversation}`,
-    avatar: '',
-    last_seq: 0,
-    read_seq: 0,
-    unread: 0,
-    last_message: null,
-    ...(kind === 'dm' ? { user_id: id } : { channel_id: id }),
-    ...extra,
-  };
-}
+const state = listState;
 
 test('unread is lastSeq - readSeq, never below zero', () => {
   const d = new Directory();

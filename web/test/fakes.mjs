@@ -81,6 +81,23 @@ export function wireMsg(conversation, seq, extra = {}) {
   };
 }
 
+/** One entry of GET /conversations (docs/api.md). */
+export function listState(conversation, extra = {}) {
+  const [kind, id] = conversation.split(':');
+  return {
+    conversation,
+    kind,
+    name: `name of ${conversation}`,
+    avatar: '',
+    last_seq: 0,
+    read_seq: 0,
+    unread: 0,
+    last_message: null,
+    ...(kind === 'dm' ? { user_id: id } : { channel_id: id }),
+    ...extra,
+  };
+}
+
 export function range(from, to) {
   const out = [];
   for (let s = from; s <= to; s++) out.push(s);

@@ -38,4 +38,17 @@ describe('users: logout', () => {
     assert.equal(users.name('1'), '…');
     assert.equal(await users.nameWhenKnown('1'), 'v2');
   });
+
+  test("a stored list's profile gives way to the server's list; a fetched one stays", () => {
+    const users = new Users(async (id) => ({ id, name: `name ${id}`, avatar: '', created_at: 0 }), () => {});
+    users.rememberStale({ id: '5', name: 'Old', avatar: '', created_at: 0 });
+    assert.equal(users.name('5'), 'Old', 'shown until the server answers, no fetch');
+    users.remember({ id: '5', name: 'New', avatar: 'a.png', created_at: 0 });
+    assert.equal(users.avatar('5'), 'a.png');
+    users.remember({ id: '5', name: 'Newer', avatar: '', created_at: 0 });
+    assert.equal(users.name('5'), 'New', 'a held profile stays');
+    users.put({ id: '6', name: 'Six', avatar: '', created_at: 0 });
+    users.rememberStale({ id: '6', name: 'Old six', avatar: '', created_at: 0 });
+    assert.equal(users.name('6'), 'Six');
+  });
 });

@@ -1,12 +1,13 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Chat } from '../chat';
-import { useChat } from '../hooks';
+import { lazy, useChat } from '../hooks';
 import type { Session, SessionStore } from '../session';
 import { AuthScreen } from './AuthScreen';
 import { ConversationView } from './ConversationView';
-import { QuickSwitcher } from './QuickSwitcher';
-import { SearchPanel } from './SearchPanel';
 import { Sidebar } from './Sidebar';
+
+const QuickSwitcher = lazy(() => import('./QuickSwitcher').then((m) => m.QuickSwitcher));
+const SearchPanel = lazy(() => import('./SearchPanel').then((m) => m.SearchPanel));
 
 function convFromPath(): string | null {
   const m = /^\/c\/((?:channel|dm):\d+)$/.exec(location.pathname);

@@ -1,6 +1,6 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { findById, unread, type Chat, type Conv, type Msg, type Pending } from '../chat';
-import { pure } from '../hooks';
+import { lazy, pure } from '../hooks';
 import { lowerBound } from '../model/conversation';
 import { complete, mentionQuery, suggestions, type MentionQuery, type Suggestion } from '../model/mention';
 import { UNREAD_CONTEXT } from '../model/history';
@@ -10,9 +10,10 @@ import { layout } from '../text/layout';
 import { clockTime, dayLabel, hoverTitle } from '../text/time';
 import { isAvatarUrl } from '../api';
 import { BlockButton } from './BlockButton';
-import { ChannelSettings } from './ChannelSettings';
 import { FileView, formatSize, useObjectUrl } from './FileView';
 import { RichText, mentioned, type Names } from './RichText';
+
+const ChannelSettings = lazy(() => import('./ChannelSettings').then((m) => m.ChannelSettings));
 
 /** The reactions the message menu offers. */
 const EMOJI = ['👍', '❤️', '😂', '🎉', '👀', '🙏'];

@@ -6,15 +6,17 @@ import type { ConnState } from '../socket';
 import type { Member, Space, User } from '../types';
 import { isAvatarUrl } from '../api';
 import { avatarColour, initials } from '../text/avatar';
-import { AccountPanel } from './AccountPanel';
-import { AdminPanel } from './AdminPanel';
 import { AvatarPicker } from './AvatarPicker';
 import { Badge, MentionBadge } from './Badge';
 import { useObjectUrl } from './FileView';
 import { InlineForm } from './InlineForm';
 import { BlockButton } from './BlockButton';
-import { SpaceSettings } from './SpaceSettings';
 import { manages, mayRemove } from '../model/moderation';
+import { lazy } from '../hooks';
+
+const AccountPanel = lazy(() => import('./AccountPanel').then((m) => m.AccountPanel));
+const AdminPanel = lazy(() => import('./AdminPanel').then((m) => m.AdminPanel));
+const SpaceSettings = lazy(() => import('./SpaceSettings').then((m) => m.SpaceSettings));
 
 const CONN_TEXT: Record<ConnState, string> = {
   connecting: 'Connecting…',

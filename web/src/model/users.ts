@@ -6,6 +6,8 @@ import type { User } from '../types';
 export class Users {
   private byId = new Map<string, User>();
   private fetching = new Map<string, Promise<void>>();
+  /** Profiles from a list stored on an earlier visit (model/listcache.ts): any other replaces them. */
+  private stale = new Set<string>();
 
   constructor(
     private readonly fetch: (id: string) => Promise<User>,
@@ -19,7 +21,7 @@ export class Users {
     if (!this.fetching.has(id)) {
       const done = this.fetch(id)
         .then((user) => {
-          this.byId.set(id, user);
+          this.put(user);
           this.changed();
         })
         .catch(() => {
@@ -47,11 +49,19 @@ export class Users {
 
   put(u: User): void {
     this.byId.set(u.id, u);
+    this.stale.delete(u.id);
   }
 
-  /** Keeps `u` unless a profile of that user is already held (a fuller one, maybe). */
+  /** Keeps `u` unless a profile of that user is already held (a fuller one, maybe), not a stale one. */
   remember(u: User): void {
-    if (!this.byId.has(u.id)) this.byId.set(u.id, u);
+    if (!this.byId.has(u.id) || this.stale.has(u.id)) this.put(u);
+  }
+
+  /** Keeps `u`, from a list stored on an earlier visit, until any other profile of the user comes. */
+  rememberStale(u: User): void {
+    if (this.byId.has(u.id)) return;
+    this.byId.set(u.id, u);
+    this.stale.add(u.id);
   }
 
   /** Every profile held (the people the DM finder searches). */
@@ -63,5 +73,6 @@ export class Users {
   clear(): void {
     this.byId.clear();
     this.fetching.clear();
+    this.stale.clear();
   }
 }
