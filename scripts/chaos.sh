@@ -7,8 +7,8 @@
 #
 #   scripts/chaos.sh [standalone] [--short]   a standalone imd (started here, temp data dir):
 #                                             kill -9 + restart, SIGSTOP 3 s, SIGTERM + restart;
-#                                             without --short and as root also a full disk
-#                                             (the data on a 64 MiB tmpfs, filled for 8 s)
+#                                             as root also a full disk (the data on a 64 MiB
+#                                             tmpfs filled for 8 s; --short: 32 MiB for 5 s)
 #   scripts/chaos.sh cluster                  the local cluster (scripts/cluster.sh, started
 #                                             here unless IMD_CLUSTER_DIR has one up): kill -9
 #                                             and restart each gateway, logic worker and the api
@@ -23,7 +23,7 @@
 #                                             check that every process reports the new version
 #
 # --short (the one scripts/test.sh runs, well under 2 minutes): 2 s of steady traffic between
-# faults and fewer clients. Exit status 0 when every fault recovered and the check passed.
+# faults, fewer clients and a shorter full disk. Exit status 0 when every fault recovered and the check passed.
 #
 # Environment:
 #   IMD_BIN            the imd binary (default build/src/app/imd)
@@ -198,21 +198,35 @@ if [[ $mode == standalone ]]; then
   faults=(--fault kill9 "kill -KILL $pidof_imd; while kill -0 $pidof_imd 2>/dev/null; do sleep 0.05; done" "$restart"
     --fault sigstop-3s "kill -STOP $pidof_imd" "sleep 3; kill -CONT $pidof_imd"
     --fault sigterm "kill -TERM $pidof_imd; while kill -0 $pidof_imd 2>/dev/null; do sleep 0.05; done" "$restart")
-  # Disk full (long mode, as root: a 64 MiB tmpfs holds the data): a file fills the rest for
-  # 8 s, then goes. Sends meanwhile are answered unavailable and retried; nothing ACKed is
-  # lost. A small WAL (checkpoint restart at 1 MiB) makes the store need new space soon.
-  if ((!short)) && [[ $(id -u) -eq 0 ]] && mkdir -p "$dir/data" &&
-    mount -t tmpfs -o size=64m,mode=0700 imd-chaos "$dir/data" 2>/dev/null; then
+  # Disk full (as root: a small tmpfs holds the data): a file fills the rest for a while, then
+  # goes. Sends meanwhile are answered unavailable and retried; nothing ACKed is lost (the
+  # history check), the server serves again once the space is back (the fault's recovery),
+  # and the disk really was full (some sends were refused). A small WAL (checkpoint restart at
+  # 1 MiB) makes the store need new space soon. --short: 32 MiB filled for 5 s.
+  disk_fault='' disk_mib=$((short ? 32 : 64)) full_s=$((short ? 5 : 8))
+  if [[ $(id -u) -eq 0 ]] && mkdir -p "$dir/data" &&
+    mount -t tmpfs -o "size=${disk_mib}m,mode=0700" imd-chaos "$dir/data" 2>/dev/null; then
     echo "--sqlite-checkpoint-restart-bytes 1048576" >"$dir/imd.args"
-    faults+=(--fault disk-full-8s "dd if=/dev/zero of='$dir/data/fill' bs=64k 2>/dev/null; sleep 8"
+    disk_fault=disk-full-${full_s}s
+    faults+=(--fault "$disk_fault"
+      "dd if=/dev/zero of='$dir/data/fill' bs=64k 2>/dev/null; sleep $full_s"
       "rm -f '$dir/data/fill'")
-  elif ((!short)); then
+  else
     echo "chaos: no disk-full fault (needs root to mount a small tmpfs)"
   fi
   start_standalone "$dir" "$port"
   echo "chaos: standalone imd on 127.0.0.1:$port, logs in $dir"
-  "${drill[@]}" --url "http://127.0.0.1:$port" "${faults[@]}"
-  exit $?
+  rc=0
+  "${drill[@]}" --url "http://127.0.0.1:$port" "${faults[@]}" || rc=$?
+  if [[ -n $disk_fault ]] && ((rc == 0)) &&
+    ! "$py" -c 'import json, sys
+rows = json.load(open(sys.argv[1]))["faults"]
+sys.exit(0 if any(r["fault"] == sys.argv[2] and r["refused"] > 0 for r in rows) else 1)' \
+      "$dir/logs/result.json" "$disk_fault"; then
+    echo "chaos: FAILED: $disk_fault refused no send: the disk was never full"
+    rc=1
+  fi
+  exit $rc
 fi
 
 # --- cluster ---------------------------------------------------------------------------------

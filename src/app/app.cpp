@@ -326,14 +326,20 @@ struct App::Parts {
       gates.push_back(&store_breaker);
       mysql->guard_with(&store_breaker);
     }
-    if (redis_client) guard->add("redis", [c = redis_client] { return c->ping(); });
+    // Real calls feed the breakers too (Breaker::track): MariaDB's queries above, Redis's
+    // commands, NATS's publishes.
+    if (redis_client) {
+      redis_client->report_to(&guard->add("redis", [c = redis_client] { return c->ping(); }));
+    }
+    Breaker* nats_breaker = nullptr;
     if (nats_queue) {
-      gates.push_back(&guard->add("nats", [q = nats_queue, d = config.breaker.deadline_ms] {
+      nats_breaker = &guard->add("nats", [q = nats_queue, d = config.breaker.deadline_ms] {
         return q->ping(std::chrono::milliseconds(d));
-      }));
+      });
+      gates.push_back(nats_breaker);
     }
     if (etcd_registry) guard->add("etcd", [r = etcd_registry] { return r->ping(); });
-    guarded_queue = std::make_unique<GuardedQueue>(*queue, std::move(gates));
+    guarded_queue = std::make_unique<GuardedQueue>(*queue, std::move(gates), nats_breaker);
   }
 
   // What GET /readyz checks: the store answers; Redis answers (when caches, routes and the

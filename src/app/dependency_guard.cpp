@@ -87,7 +87,10 @@ void DependencyGuard::run(Probe& p) {
       p.permit = *permit;
       p.started = p.counted_until = steady_.now_ms();
       lock.unlock();
-      auto r = p.ping();
+      auto r = [&] {
+        Breaker::ProbeScope probing;  // the ping's own calls are this one outcome
+        return p.ping();
+      }();
       lock.lock();
       p.in_flight = false;
       if (!p.recorded) {
@@ -161,15 +164,32 @@ void DependencyGuard::write_metrics(MetricsText& m) {
   }
 }
 
-GuardedQueue::GuardedQueue(Queue& inner, std::vector<Breaker*> guards)
-    : inner_(inner), guards_(std::move(guards)) {}
+GuardedQueue::GuardedQueue(Queue& inner, std::vector<Breaker*> guards, Breaker* engine)
+    : inner_(inner), guards_(std::move(guards)), engine_(engine) {}
 
 Result<void> GuardedQueue::publish(NewMessage msg) {
   // Open or half-open: only the probe tries the engine; sends wait for it to close.
   for (Breaker* b : guards_) {
     if (b->state() != Breaker::State::closed) return b->refusal();
   }
-  return inner_.publish(std::move(msg));
+  if (engine_ == nullptr) return inner_.publish(std::move(msg));
+  const Breaker::Permit permit = engine_->track();
+  auto r = inner_.publish(std::move(msg));
+  engine_->record_result(permit, r.ok() ? nullptr : &r.error());
+  return r;
+}
+
+void GuardedQueue::on_failed(Failed handler) {
+  if (engine_ == nullptr) {
+    inner_.on_failed(std::move(handler));
+    return;
+  }
+  // A publish the broker never confirmed is a failed call of the engine.
+  inner_.on_failed(
+      [engine = engine_, handler = std::move(handler)](const NewMessage& msg, const Error& why) {
+        engine->record_result(engine->track(), &why);
+        if (handler) handler(msg, why);
+      });
 }
 
 SheddingPusher::SheddingPusher(Pusher& inner, std::function<bool()> overloaded)

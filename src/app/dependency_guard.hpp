@@ -13,7 +13,10 @@
 //   store's or NATS's: open, or half-open with only the probe trying the engine), publish
 //   answers `unavailable` with a retry-after at once instead of queuing sends that cannot be
 //   stored. Nothing is published, so nothing is half-stored; the client retries
-//   with the same cid.
+//   with the same cid. The queue engine's own breaker (`engine`: NATS's) also hears how each
+//   publish went: refused by the engine, or never confirmed (the Failed handler), is a failure.
+// - Real calls feed the breakers besides the probe (Breaker::track): MysqlDatabase's queries
+//   (guard_with), RedisClient's commands (report_to), GuardedQueue's publishes.
 //
 // - SheddingPusher decorates the Pusher port: while the process is degraded (a breaker not
 //   closed, the send queue over half full: `overloaded`), typing indicators, the non-core
@@ -86,9 +89,10 @@ class DependencyGuard {
 
 class GuardedQueue final : public Queue {
  public:
-  GuardedQueue(Queue& inner, std::vector<Breaker*> guards);
+  // `engine`: the breaker of the queue's engine, told each publish's outcome (or nullptr).
+  GuardedQueue(Queue& inner, std::vector<Breaker*> guards, Breaker* engine = nullptr);
   Result<void> publish(NewMessage msg) override;
-  void on_failed(Failed handler) override { inner_.on_failed(std::move(handler)); }
+  void on_failed(Failed handler) override;
   bool redelivers() const override { return inner_.redelivers(); }
   void start(Consumer consumer) override { inner_.start(std::move(consumer)); }
   void stop() override { inner_.stop(); }
@@ -96,6 +100,7 @@ class GuardedQueue final : public Queue {
  private:
   Queue& inner_;
   const std::vector<Breaker*> guards_;
+  Breaker* const engine_;
 };
 
 class SheddingPusher final : public Pusher {

@@ -29,6 +29,21 @@ class RecordingQueue final : public Queue {
   std::vector<NewMessage> published;
 };
 
+// A queue whose engine is down: publish refused, or accepted and later reported failed.
+class FailingQueue final : public Queue {
+ public:
+  Result<void> publish(NewMessage) override {
+    if (refuse) return make_error(Errc::unavailable, "nats: not connected");
+    return {};
+  }
+  void on_failed(Failed handler) override { failed = std::move(handler); }
+  bool redelivers() const override { return true; }
+  void start(Consumer) override {}
+  void stop() override {}
+  bool refuse = true;
+  Failed failed;
+};
+
 class RecordingPusher final : public Pusher {
  public:
   void push(std::vector<Push> pushes) override {
@@ -72,6 +87,28 @@ TEST(GuardedQueue, RefusesWhileAGateIsNotClosed) {
 
 // A probe that never answers opens the breaker after `failures` deadlines (the watch counts
 // it), and one that answers closes it again: the real clock, a ping that blocks until told.
+// The queue engine's breaker hears every publish: refusals and publishes never confirmed
+// open it without a probe; once half-open, a publish that goes through closes it.
+TEST(GuardedQueue, PublishOutcomesFeedTheEnginesBreaker) {
+  FakeClock clock;
+  Breaker nats("nats", clock, BreakerOptions{});
+  FailingQueue inner;
+  GuardedQueue q(inner, {}, &nats);
+  int reported = 0;
+  q.on_failed([&](const NewMessage&, const Error&) { ++reported; });
+  EXPECT_FALSE(q.publish(NewMessage{}).ok());
+  EXPECT_FALSE(q.publish(NewMessage{}).ok());
+  EXPECT_EQ(nats.state(), Breaker::State::closed);
+  ASSERT_TRUE(inner.failed);
+  inner.failed(NewMessage{}, make_error(Errc::unavailable, "no confirmation"));
+  EXPECT_EQ(reported, 1) << "the handler still hears it";
+  EXPECT_EQ(nats.state(), Breaker::State::open);
+  clock.now += BreakerOptions{}.open_ms;
+  inner.refuse = false;
+  EXPECT_TRUE(q.publish(NewMessage{}).ok()) << "the engine is not a gate of its own here";
+  EXPECT_EQ(nats.state(), Breaker::State::closed);
+}
+
 TEST(DependencyGuard, AStalledPingOpensTheBreakerAndAnAnswerClosesIt) {
   SteadyClock steady;
   DependencyGuardOptions o;

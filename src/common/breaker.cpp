@@ -4,6 +4,18 @@
 
 namespace imd {
 
+namespace {
+thread_local bool t_in_probe = false;
+}  // namespace
+
+Breaker::ProbeScope::ProbeScope() : outer_(t_in_probe) {
+  t_in_probe = true;
+}
+
+Breaker::ProbeScope::~ProbeScope() {
+  t_in_probe = outer_;
+}
+
 Breaker::Breaker(std::string name, Clock& clock, BreakerOptions options, Transition on_transition)
     : name_(std::move(name)),
       clock_(clock),
@@ -48,11 +60,11 @@ std::optional<Breaker::Permit> Breaker::allow() {
   tick();
   switch (state_) {
     case State::closed:
-      return Permit{generation_, false};
+      return Permit{generation_, false, false, clock_.now_ms()};
     case State::half_open:
       if (probes_in_flight_ < options_.half_open_probes) {
         ++probes_in_flight_;
-        return Permit{generation_, true};
+        return Permit{generation_, true, false, clock_.now_ms()};
       }
       break;
     case State::open:
@@ -73,6 +85,19 @@ void Breaker::count_closed(bool ok, Millis took_ms, std::string_view why) {
   to_state(State::open, std::to_string(failures_) + " failures in a row, the last: " + reason);
 }
 
+Breaker::Permit Breaker::track() {
+  std::lock_guard lock(mu_);
+  tick();
+  return Permit{generation_, false, t_in_probe, clock_.now_ms()};
+}
+
+void Breaker::record_result(const Permit& permit, const Error* error) {
+  if (permit.ignored) return;
+  const bool ok = error == nullptr || error->code != Errc::unavailable;
+  record(permit, ok, clock_.now_ms() - permit.started,
+         ok ? std::string_view{} : std::string_view(error->message));
+}
+
 void Breaker::record(const Permit& permit, bool ok, Millis took_ms, std::string_view why) {
   std::lock_guard lock(mu_);
   if (permit.generation != generation_) return;  // admitted in an earlier state
@@ -80,8 +105,9 @@ void Breaker::record(const Permit& permit, bool ok, Millis took_ms, std::string_
     count_closed(ok, took_ms, why);
     return;
   }
-  if (state_ != State::half_open || !permit.probe) return;
-  if (probes_in_flight_ > 0) --probes_in_flight_;
+  // Open: the next probe decides. Half-open: a probe's or a tracked call's outcome.
+  if (state_ != State::half_open) return;
+  if (permit.probe && probes_in_flight_ > 0) --probes_in_flight_;
   if (!ok || took_ms > options_.slow_call_ms) {
     open_for_ = std::min(open_for_ * 2, options_.max_open_ms);
     std::string reason = ok ? "took " + std::to_string(took_ms) + " ms" : std::string(why);

@@ -12,6 +12,13 @@
 // the state changed (a slow call admitted before the breaker opened, returning after it) is
 // ignored: it says nothing about the engine now.
 //
+// Real traffic feeds it too, not only admitted calls: a call that goes ahead whatever the
+// state (Redis commands, MariaDB queries while half-open, NATS publishes) takes `track()` and
+// hands it to record_result(). While closed its failure counts toward opening; while half-open
+// its success counts as a successful probe and its failure opens the breaker again; while open
+// it is ignored (the open period is the back-off). Calls made inside a probe (ProbeScope on
+// the prober's thread) are not tracked: the probe records its outcome once.
+//
 // Thread-safe (one mutex; the calls it guards do not run under it). `on_transition` runs
 // under that mutex, on the thread that caused the change: it must not call back into the
 // breaker (logging and counting are fine). Time comes from the injected clock (monotonic in
@@ -47,6 +54,19 @@ class Breaker {
   struct Permit {
     std::uint64_t generation = 0;  // the state the call was admitted in
     bool probe = false;            // admitted while half-open
+    bool ignored = false;          // track() inside a probe: its outcome is the probe's
+    Millis started = 0;            // when it was given (record_result's duration)
+  };
+  // While alive, calls tracked on this thread are part of a probe (see the file comment).
+  class ProbeScope {
+   public:
+    ProbeScope();
+    ~ProbeScope();
+    ProbeScope(const ProbeScope&) = delete;
+    ProbeScope& operator=(const ProbeScope&) = delete;
+
+   private:
+    bool outer_;
   };
   using Transition =
       std::function<void(const Breaker&, State from, State to, std::string_view why)>;
@@ -61,6 +81,13 @@ class Breaker {
   // The outcome of an admitted call: `ok` when the engine answered (a not_found or a conflict
   // is an answer), `took_ms` how long it took.
   void record(const Permit& permit, bool ok, Millis took_ms, std::string_view why = {});
+
+  // A permit for a call that is not asked to wait for the breaker (see the file comment); it
+  // takes no probe slot. Never refused.
+  Permit track();
+  // record() timed from the permit: failed when `error` says the engine did not answer
+  // (unavailable: a lost connection, a timeout); any other error is an answer, so a success.
+  void record_result(const Permit& permit, const Error* error);
 
   // The state now (open turns half-open here once its time is up).
   State state();

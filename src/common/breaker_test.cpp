@@ -159,6 +159,78 @@ TEST_F(BreakerTest, OutcomesOfCallsAdmittedInAnEarlierStateAreIgnored) {
   EXPECT_EQ(b.state(), State::half_open);
 }
 
+// Real calls feed the breaker through track(): an engine that does not answer (unavailable)
+// counts toward opening; an answer, even an error one (not_found, conflict), is a success.
+TEST_F(BreakerTest, TrackedCallsThatFailOpenItAndAnswersDoNot) {
+  auto b = make();
+  const Error down = make_error(Errc::unavailable, "redis: connection refused");
+  const Error answer = make_error(Errc::conflict, "duplicate");
+  b.record_result(b.track(), &down);
+  b.record_result(b.track(), &down);
+  b.record_result(b.track(), &answer);  // starts the count again
+  b.record_result(b.track(), &down);
+  b.record_result(b.track(), &down);
+  EXPECT_EQ(b.state(), State::closed);
+  b.record_result(b.track(), &down);
+  EXPECT_EQ(b.state(), State::open);
+  EXPECT_NE(whys.back().find("connection refused"), std::string::npos) << whys.back();
+  // A tracked call that outlasts slow_call_ms is a failure too.
+  auto c = make();
+  for (int i = 0; i < 3; ++i) {
+    auto t = c.track();
+    clock.now += 600;
+    c.record_result(t, nullptr);
+  }
+  EXPECT_EQ(c.state(), State::open);
+}
+
+// While half-open, a tracked call's success counts as a successful probe (it takes no probe
+// slot: the prober's probe still goes through); a tracked failure opens it for twice as long.
+TEST_F(BreakerTest, TrackedOutcomesWhileHalfOpenCloseOrReopenIt) {
+  auto b = make();
+  fail(b, 3);
+  clock.now += 1000;
+  auto t = b.track();
+  EXPECT_EQ(b.state(), State::half_open) << "track() moves an open breaker on when due";
+  auto probe = b.allow();
+  ASSERT_TRUE(probe) << "a tracked call takes no probe slot";
+  b.record_result(t, nullptr);
+  EXPECT_EQ(b.state(), State::half_open) << "close_after = 2";
+  b.record_result(b.track(), nullptr);
+  EXPECT_EQ(b.state(), State::closed);
+  b.record(*probe, false, 5, "late");  // admitted while half-open: stale now
+  EXPECT_EQ(b.state(), State::closed);
+
+  fail(b, 3);
+  clock.now += 1000;
+  const Error down = make_error(Errc::unavailable, "timeout");
+  b.record_result(b.track(), &down);
+  EXPECT_EQ(b.state(), State::open);
+  EXPECT_EQ(b.retry_after_ms(), 2000);
+}
+
+// While open the next probe decides: tracked outcomes are ignored, as are calls tracked inside
+// a probe (the probe records its own outcome once) and calls tracked before the state changed.
+TEST_F(BreakerTest, TrackedOutcomesWhileOpenInsideAProbeOrStaleAreIgnored) {
+  auto b = make();
+  const Error down = make_error(Errc::unavailable, "down");
+  {
+    Breaker::ProbeScope probing;
+    for (int i = 0; i < 5; ++i) b.record_result(b.track(), &down);
+  }
+  EXPECT_EQ(b.state(), State::closed);
+  auto before = b.track();
+  fail(b, 3);
+  b.record_result(b.track(), nullptr);
+  EXPECT_EQ(b.state(), State::open);
+  clock.now += 1000;
+  EXPECT_EQ(b.state(), State::half_open);
+  b.record_result(before, nullptr);
+  EXPECT_EQ(b.state(), State::half_open) << "tracked while closed: stale";
+  b.record_result(b.track(), &down);
+  EXPECT_EQ(b.state(), State::open);
+}
+
 TEST_F(BreakerTest, StateNames) {
   EXPECT_EQ(Breaker::state_name(State::closed), "closed");
   EXPECT_EQ(Breaker::state_name(State::open), "open");

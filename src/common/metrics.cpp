@@ -62,6 +62,13 @@ std::uint64_t micros_since(std::int64_t start_ns) noexcept {
   return d > 0 ? static_cast<std::uint64_t>(d / 1000) : 0;
 }
 
+void observe_call(LabeledHistogram& seconds, LabeledCounter& errors, std::string_view operation,
+                  std::int64_t start_ns, bool ok) {
+  seconds.at(operation).observe(micros_since(start_ns));
+  auto& failed = errors.at(operation);  // exported at 0 until a call fails
+  if (!ok) failed.inc();
+}
+
 namespace {
 
 std::function<std::unique_ptr<Counter>()> counters() {
@@ -110,7 +117,13 @@ ImdMetrics::ImdMetrics()
       inbox_errors(counters()),
       cache_requests(counters()),
       redis_call_seconds(latencies()),
-      redis_errors(counters()) {
+      redis_errors(counters()),
+      registry_call_seconds(latencies()),
+      registry_errors(counters()),
+      rpc_client_call_seconds(latencies()),
+      rpc_client_errors(counters()),
+      rpc_server_call_seconds(latencies()),
+      rpc_server_errors(counters()) {
   // Series that alerts and rate() read exist from the start at 0: a counter that first
   // appears at 5 loses those 5 to rate(). Other values register on first use.
   for (const char* r : {"unavailable", "internal", "too_many_requests"}) messages_refused.at(r);
@@ -203,6 +216,33 @@ void write_imd_metrics(MetricsText& out) {
     labeled_counter(out, "imd_redis_errors_total",
                     "Redis calls that failed (no connection, cluster down), by command.",
                     "operation", m.redis_errors, redis);
+  }
+  if (!m.registry_call_seconds.empty()) {  // only where etcd is the registry
+    const MetricLabel etcd[] = {{"engine", "etcd"}};
+    labeled_histogram(out, "imd_registry_call_seconds",
+                      "Service registry calls' duration (unary calls with every endpoint tried, "
+                      "lease keep-alive round trips, watch creations), by operation.",
+                      "operation", m.registry_call_seconds, etcd);
+    labeled_counter(out, "imd_registry_errors_total",
+                    "Service registry calls that failed (no answer in time, stream broken), by "
+                    "operation.",
+                    "operation", m.registry_errors, etcd);
+  }
+  if (!m.rpc_client_call_seconds.empty()) {  // processes that push to gateways over gRPC
+    labeled_histogram(out, "imd_rpc_client_call_seconds",
+                      "gRPC calls made, each attempt to its status, by method.", "method",
+                      m.rpc_client_call_seconds, {});
+    labeled_counter(out, "imd_rpc_client_errors_total",
+                    "gRPC call attempts that ended in an error status, by method.", "method",
+                    m.rpc_client_errors);
+  }
+  if (!m.rpc_server_call_seconds.empty()) {  // gateways
+    labeled_histogram(out, "imd_rpc_server_call_seconds",
+                      "gRPC calls served (the handler's time), by method.", "method",
+                      m.rpc_server_call_seconds, {});
+    labeled_counter(out, "imd_rpc_server_errors_total",
+                    "gRPC calls answered with an error status, by method.", "method",
+                    m.rpc_server_errors);
   }
 }
 

@@ -123,6 +123,11 @@ class Labeled {
 using LabeledCounter = Labeled<Counter>;
 using LabeledHistogram = Labeled<Histogram>;
 
+// Observes one call of `operation` that started at `start_ns` (steady_ns()) in `seconds`, and
+// counts it in `errors` when it failed.
+void observe_call(LabeledHistogram& seconds, LabeledCounter& errors, std::string_view operation,
+                  std::int64_t start_ns, bool ok);
+
 // Every series imd exports, besides the process_* ones and the components' own sources.
 struct ImdMetrics {
   ImdMetrics();
@@ -153,6 +158,18 @@ struct ImdMetrics {
   LabeledCounter cache_requests;        // result: hit | miss
   LabeledHistogram redis_call_seconds;  // operation: the command, or "pipeline"
   LabeledCounter redis_errors;          // operation: calls that failed (connection, cluster)
+
+  // The service registry (src/registry, engine etcd; registered by EtcdClient) and gRPC
+  // between processes (src/rpc; registered by RemotePusher and PushServer). Exported only
+  // where used. Operations and methods are fixed sets named in the code, not taken from input.
+  // operation: range, put, delete, txn, lease_grant, lease_revoke (unary calls, every endpoint
+  // tried), keep_alive (a lease keep-alive's round trip), watch (a watch stream's creation)
+  LabeledHistogram registry_call_seconds;
+  LabeledCounter registry_errors;            // operation
+  LabeledHistogram rpc_client_call_seconds;  // method: each attempt of a call, to its status
+  LabeledCounter rpc_client_errors;          // method: attempts that ended in an error status
+  LabeledHistogram rpc_server_call_seconds;  // method: the handler's time
+  LabeledCounter rpc_server_errors;          // method: calls answered with an error status
 
   std::string store_engine = "sqlite";
   std::string inbox_engine = "sqlite";

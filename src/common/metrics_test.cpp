@@ -67,5 +67,37 @@ TEST(Metrics, TheCatalogueWritesEveryContractSeries) {
   EXPECT_NE(t.find("imd_send_to_sent_seconds_bucket{le=\"0.0025\"} "), std::string::npos);
 }
 
+// The registry's and gRPC's families appear once a call was observed (processes that use
+// neither export neither), each call counted with its time and, when it failed, as an error.
+TEST(Metrics, RegistryAndRpcCallsAreCountedWithTheirTimeAndErrors) {
+  auto& m = imd();
+  {
+    MetricsText before;
+    write_imd_metrics(before);
+    EXPECT_EQ(before.text().find("imd_rpc_server_call_seconds"), std::string::npos);
+  }
+  observe_call(m.registry_call_seconds, m.registry_errors, "keep_alive", steady_ns() - 3'000'000,
+               true);
+  observe_call(m.registry_call_seconds, m.registry_errors, "keep_alive", steady_ns(), false);
+  observe_call(m.rpc_server_call_seconds, m.rpc_server_errors, "Push", steady_ns(), true);
+  MetricsText out;
+  write_imd_metrics(out);
+  const std::string& t = out.text();
+  auto sample = [&](const std::string& series) {
+    const auto at = t.find("\n" + series + " ");
+    return at == std::string::npos ? -1.0 : std::stod(t.substr(at + series.size() + 2));
+  };
+  EXPECT_NE(t.find("# TYPE imd_registry_call_seconds histogram\n"), std::string::npos) << t;
+  EXPECT_EQ(sample("imd_registry_call_seconds_count{engine=\"etcd\",operation=\"keep_alive\"}"), 2)
+      << t;
+  EXPECT_GE(sample("imd_registry_call_seconds_sum{engine=\"etcd\",operation=\"keep_alive\"}"),
+            0.003)
+      << t;
+  EXPECT_EQ(sample("imd_registry_errors_total{engine=\"etcd\",operation=\"keep_alive\"}"), 1) << t;
+  EXPECT_EQ(sample("imd_rpc_server_call_seconds_count{method=\"Push\"}"), 1) << t;
+  EXPECT_EQ(sample("imd_rpc_server_errors_total{method=\"Push\"}"), 0) << t;
+  EXPECT_EQ(t.find("imd_rpc_client_call_seconds"), std::string::npos) << "never used: " << t;
+}
+
 }  // namespace
 }  // namespace imd::metrics

@@ -10,9 +10,11 @@
 #include <cctype>
 #include <charconv>
 #include <condition_variable>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
+#include "common/breaker.hpp"
 #include "common/metrics.hpp"
 
 namespace imd::redis {
@@ -451,11 +453,15 @@ Result<std::vector<Reply>> RedisClient::pipeline(std::span<const Command> comman
   const std::string_view op =
       commands.size() == 1 && !commands[0].empty() ? std::string_view(commands[0][0]) : "pipeline";
   auto& m = metrics::imd();
+  Breaker* breaker = breaker_.load(std::memory_order_acquire);
+  std::optional<Breaker::Permit> permit;
+  if (breaker != nullptr) permit = breaker->track();
   auto r = [&] {
     metrics::Timer t(m.redis_call_seconds.at(op));
     return pipeline_untimed(commands);
   }();
   if (!r.ok()) m.redis_errors.at(op).inc();
+  if (permit) breaker->record_result(*permit, r.ok() ? nullptr : &r.error());
   return r;
 }
 

@@ -48,6 +48,10 @@
 
 #include "common/error.hpp"
 
+namespace imd {
+class Breaker;  // common/breaker.hpp
+}  // namespace imd
+
 namespace imd::redis {
 
 struct Endpoint {
@@ -119,6 +123,11 @@ class RedisClient {
   // error; only a transport failure that outlived the retries fails the whole call.
   Result<std::vector<Reply>> pipeline(std::span<const Command> commands);
 
+  // From now on every command's outcome is told to `breaker` (Breaker::track): a transport
+  // failure counts toward opening it, a success closes it from half-open. Nothing is refused
+  // (Redis failures degrade, docs/operations.md). Set once, before use; it must outlive this.
+  void report_to(Breaker* breaker) { breaker_.store(breaker, std::memory_order_release); }
+
   // Registers a Lua script; returns its SHA1 (hex) for EVALSHA commands.
   std::string load_script(std::string source);
 
@@ -161,6 +170,7 @@ class RedisClient {
   void note_moved(int slot, const Endpoint& owner);
 
   const RedisOptions options_;
+  std::atomic<Breaker*> breaker_{nullptr};  // report_to()
 
   mutable std::shared_mutex map_mu_;
   std::map<Endpoint, std::shared_ptr<NodePool>> pools_;

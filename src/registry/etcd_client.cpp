@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "common/thread_name.hpp"
 #include "etcd/etcdserverpb/rpc.grpc.pb.h"
 
@@ -63,6 +64,16 @@ Error status_error(const char* what, const grpc::Status& st) {
   }
 }
 
+// imd_registry_call_seconds / imd_registry_errors_total{operation}: the operations this
+// client times (a fixed set, registered up front so the series exist from the start).
+constexpr const char* kOperations[] = {"range",       "put",          "delete",     "txn",
+                                       "lease_grant", "lease_revoke", "keep_alive", "watch"};
+
+void observe(std::string_view operation, std::int64_t start_ns, bool ok) {
+  auto& m = metrics::imd();
+  metrics::observe_call(m.registry_call_seconds, m.registry_errors, operation, start_ns, ok);
+}
+
 // Waits on `cv` until `deadline` or until `stop` is set; true when stopping.
 bool wait_stoppable(std::unique_lock<std::mutex>& lock, std::condition_variable& cv,
                     const bool& stop, Clock::time_point deadline) {
@@ -87,6 +98,10 @@ struct EtcdClient::Impl {
 
   explicit Impl(EtcdOptions o) : options(std::move(o)) {
     if (options.endpoints.empty()) throw std::invalid_argument("etcd: no endpoint given");
+    for (const char* op : kOperations) {
+      metrics::imd().registry_call_seconds.at(op);
+      metrics::imd().registry_errors.at(op);
+    }
     for (const auto& address : options.endpoints) {
       grpc::ChannelArguments args;
       // Reconnect quickly after an etcd restart (gRPC's default back-off grows to 120 s).
@@ -136,9 +151,18 @@ struct EtcdClient::Impl {
   }
 
   // Runs fn(endpoint, context) on the current endpoint, then on the next ones while the
-  // failure is UNAVAILABLE (the request did not reach a server).
+  // failure is UNAVAILABLE (the request did not reach a server). Timed as `operation`, every
+  // endpoint tried included; NOT_FOUND (a lease already gone) is an answer, not an error.
   template <class Fn>
-  grpc::Status call(Fn&& fn) {
+  grpc::Status call(std::string_view operation, Fn&& fn) {
+    const std::int64_t start = metrics::steady_ns();
+    grpc::Status st = call_endpoints(std::forward<Fn>(fn));
+    observe(operation, start, st.ok() || st.error_code() == grpc::StatusCode::NOT_FOUND);
+    return st;
+  }
+
+  template <class Fn>
+  grpc::Status call_endpoints(Fn&& fn) {
     const std::size_t n = endpoints.size();
     const std::size_t start = current.load() % n;
     grpc::Status st;
@@ -170,8 +194,9 @@ struct EtcdClient::Impl {
     req.set_key(key);
     if (!range_end.empty()) req.set_range_end(range_end);
     pb::RangeResponse resp;
-    auto st = call(
-        [&](Endpoint& ep, grpc::ClientContext& ctx) { return ep.kv->Range(&ctx, req, &resp); });
+    auto st = call("range", [&](Endpoint& ep, grpc::ClientContext& ctx) {
+      return ep.kv->Range(&ctx, req, &resp);
+    });
     if (!st.ok()) return status_error("range", st);
     return from_pb(resp);
   }
@@ -181,7 +206,7 @@ struct EtcdClient::Impl {
     req.set_key(key);
     if (!range_end.empty()) req.set_range_end(range_end);
     pb::DeleteRangeResponse resp;
-    auto st = call([&](Endpoint& ep, grpc::ClientContext& ctx) {
+    auto st = call("delete", [&](Endpoint& ep, grpc::ClientContext& ctx) {
       return ep.kv->DeleteRange(&ctx, req, &resp);
     });
     if (!st.ok()) return status_error("delete", st);
@@ -266,8 +291,9 @@ class KeepAliveTask final : public StreamTask {
       auto stream = impl_.endpoints[ep].lease->LeaseKeepAlive(ctx.get());
 
       // Exchange state between this thread (sender) and the reader below; guarded by mu_.
-      bool pending = false, broken = false, gone = false;
+      bool pending = false, broken = false, gone = false, timed_out = false;
       Clock::time_point pending_since{};
+      std::int64_t pending_ns = 0;  // pending_since for the metrics' clock
       std::thread reader([&] {
         set_thread_name("imd-etcd-lease");
         pb::LeaseKeepAliveResponse r;
@@ -276,6 +302,7 @@ class KeepAliveTask final : public StreamTask {
           if (r.ttl() <= 0) {
             gone = true;
           } else if (pending) {
+            observe("keep_alive", pending_ns, true);
             last_ok_send = pending_since;
             pending = false;
           }
@@ -297,6 +324,8 @@ class KeepAliveTask final : public StreamTask {
           break;
         }
         if (pending && now >= pending_since + impl_.options.call_timeout) {
+          observe("keep_alive", pending_ns, false);
+          timed_out = true;
           LOG_WARN("etcd keep-alive of lease " << lease_.id << " on " << impl_.endpoints[ep].address
                                                << ": no answer in time; reconnecting");
           break;
@@ -304,6 +333,7 @@ class KeepAliveTask final : public StreamTask {
         if (!pending && now >= next_send) {
           pending = true;
           pending_since = now;
+          pending_ns = metrics::steady_ns();
           next_send = now + interval;
           lock.unlock();
           const bool written = stream->Write(req);
@@ -326,6 +356,7 @@ class KeepAliveTask final : public StreamTask {
       ctx_ = nullptr;
       if (stopping_) return;
       if (lost) break;
+      if (!timed_out) observe("keep_alive", pending ? pending_ns : metrics::steady_ns(), false);
       LOG_WARN("etcd keep-alive stream of lease "
                << lease_.id << " on " << impl_.endpoints[ep].address << " broke; reconnecting");
       ep = impl_.next_endpoint(ep);
@@ -391,8 +422,10 @@ class WatchTask final : public StreamTask {
         if (on_snapshot_) on_snapshot_(std::move(r->kvs), r->revision);
       }
 
+      const std::int64_t open_ns = metrics::steady_ns();
       if (!impl_.wait_connected(impl_.endpoints[ep], Clock::now() + impl_.options.call_timeout,
                                 [this] { return stopping(); })) {
+        if (!stopping()) observe("watch", open_ns, false);
         ep = impl_.next_endpoint(ep);
         if (back_off(backoff)) return;
         continue;
@@ -410,7 +443,7 @@ class WatchTask final : public StreamTask {
       create->set_range_end(range_end);
       create->set_start_revision(next_rev);
       create->set_progress_notify(true);
-      bool healthy = false;
+      bool healthy = false, created = false;
       if (stream->Write(req)) {
         pb::WatchResponse resp;
         while (stream->Read(&resp)) {
@@ -427,6 +460,10 @@ class WatchTask final : public StreamTask {
           }
           healthy = true;
           backoff = milliseconds(100);
+          if (resp.created() && !created) {
+            created = true;
+            observe("watch", open_ns, true);
+          }
           if (resp.events_size() == 0) {
             // A progress notification: every later event has a higher revision.
             if (!resp.created() && resp.header().revision() >= next_rev) {
@@ -456,6 +493,8 @@ class WatchTask final : public StreamTask {
         if (stopping_) return;
       }
       if (need_list) continue;
+      // A watch ends only when stopped or re-listed: any other end is a failure.
+      observe("watch", created ? metrics::steady_ns() : open_ns, false);
       if (!healthy) ep = impl_.next_endpoint(ep);
       LOG_DEBUG("etcd watch " << prefix_ << ": stream ended; reopening from revision " << next_rev);
       if (back_off(backoff)) return;
@@ -552,8 +591,9 @@ Result<std::int64_t> EtcdClient::put(const std::string& key, const std::string& 
   req.set_value(value);
   req.set_lease(lease);
   pb::PutResponse resp;
-  auto st = impl_->call(
-      [&](Impl::Endpoint& ep, grpc::ClientContext& ctx) { return ep.kv->Put(&ctx, req, &resp); });
+  auto st = impl_->call("put", [&](Impl::Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.kv->Put(&ctx, req, &resp);
+  });
   if (!st.ok()) return status_error("put", st);
   return static_cast<std::int64_t>(resp.header().revision());
 }
@@ -574,8 +614,9 @@ Result<EtcdTxnResult> EtcdClient::txn(const std::vector<EtcdCompare>& compares,
   for (const auto& op : success) fill_op(op, req.add_success());
   for (const auto& op : failure) fill_op(op, req.add_failure());
   pb::TxnResponse resp;
-  auto st = impl_->call(
-      [&](Impl::Endpoint& ep, grpc::ClientContext& ctx) { return ep.kv->Txn(&ctx, req, &resp); });
+  auto st = impl_->call("txn", [&](Impl::Endpoint& ep, grpc::ClientContext& ctx) {
+    return ep.kv->Txn(&ctx, req, &resp);
+  });
   if (!st.ok()) return status_error("txn", st);
   EtcdTxnResult out;
   out.succeeded = resp.succeeded();
@@ -590,7 +631,7 @@ Result<EtcdLease> EtcdClient::lease_grant(std::chrono::seconds ttl) {
   pb::LeaseGrantRequest req;
   req.set_ttl(ttl.count());
   pb::LeaseGrantResponse resp;
-  auto st = impl_->call([&](Impl::Endpoint& ep, grpc::ClientContext& ctx) {
+  auto st = impl_->call("lease_grant", [&](Impl::Endpoint& ep, grpc::ClientContext& ctx) {
     return ep.lease->LeaseGrant(&ctx, req, &resp);
   });
   if (!st.ok()) return status_error("lease grant", st);
@@ -604,7 +645,7 @@ Result<void> EtcdClient::lease_revoke(std::int64_t lease_id) {
   pb::LeaseRevokeRequest req;
   req.set_id(lease_id);
   pb::LeaseRevokeResponse resp;
-  auto st = impl_->call([&](Impl::Endpoint& ep, grpc::ClientContext& ctx) {
+  auto st = impl_->call("lease_revoke", [&](Impl::Endpoint& ep, grpc::ClientContext& ctx) {
     return ep.lease->LeaseRevoke(&ctx, req, &resp);
   });
   if (st.error_code() == grpc::StatusCode::NOT_FOUND) return {};  // already gone

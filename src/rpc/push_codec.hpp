@@ -19,6 +19,10 @@
 
 namespace imd::rpc {
 
+// The gRPC method of imd.rpc.Gateway/Push as its metrics name it
+// (imd_rpc_client_call_seconds{method}, imd_rpc_server_call_seconds{method}).
+inline constexpr const char* kPushMethod = "Push";
+
 struct DecodeLimits {
   std::size_t max_body_bytes = 64 * 1024;  // message body; >= limits.max_message_bytes
   std::size_t max_text_bytes = 4 * 1024;   // type, cid, error message

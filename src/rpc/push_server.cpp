@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "imd/rpc/push.grpc.pb.h"
 #include "rpc/log_throttle.hpp"
 #include "rpc/push_codec.hpp"
@@ -19,10 +20,21 @@ struct PushServer::Impl final : Gateway::Service {
       : node_(node), local_(local), options_(std::move(options)) {
     limits_.max_body_bytes = options_.max_body_bytes;
     limits_.max_text_bytes = options_.max_text_bytes;
+    metrics::imd().rpc_server_call_seconds.at(kPushMethod);
+    metrics::imd().rpc_server_errors.at(kPushMethod);
   }
 
   grpc::Status Push(grpc::ServerContext* context, const PushBatch* request,
                     PushReply* reply) override {
+    const std::int64_t start = metrics::steady_ns();
+    grpc::Status st = push(context, request, reply);
+    auto& m = metrics::imd();
+    metrics::observe_call(m.rpc_server_call_seconds, m.rpc_server_errors, kPushMethod, start,
+                          st.ok());
+    return st;
+  }
+
+  grpc::Status push(grpc::ServerContext* context, const PushBatch* request, PushReply* reply) {
     calls_.fetch_add(1, std::memory_order_relaxed);
     // The sender gave up (deadline) and will retry: applying this late copy could reorder it
     // after the next batch. (A race remains; see remote_pusher.hpp.)

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "common/log.hpp"
+#include "common/metrics.hpp"
 #include "imd/rpc/push.grpc.pb.h"
 #include "rpc/log_throttle.hpp"
 #include "rpc/push_codec.hpp"
@@ -33,6 +34,7 @@ struct Call {
   std::shared_ptr<grpc::ClientContext> ctx;  // shared with stop(), which may cancel it
   std::size_t events = 0;
   int attempt = 0;
+  std::int64_t attempt_started_ns = 0;  // metrics::steady_ns() when this attempt began
 };
 
 struct Node {
@@ -61,6 +63,8 @@ struct RemotePusher::Impl {
       : self_(self), local_(local), resolver_(std::move(resolver)), options_(options) {
     if (options_.max_attempts < 1) options_.max_attempts = 1;
     if (options_.max_call_events < 1) options_.max_call_events = 1;
+    metrics::imd().rpc_client_call_seconds.at(kPushMethod);
+    metrics::imd().rpc_client_errors.at(kPushMethod);
   }
 
   void push(std::vector<Push>& pushes);
@@ -283,6 +287,7 @@ void RemotePusher::Impl::attempt(Node& n) {
     stub = n.stub.get();
     call = n.call.get();
     ++call->attempt;
+    call->attempt_started_ns = metrics::steady_ns();
     call->ctx = std::make_shared<grpc::ClientContext>();
     call->ctx->set_deadline(Clock::now() + options_.call_deadline);
     // A gateway that is (re)starting gets the whole deadline to accept the call.
@@ -304,6 +309,9 @@ void RemotePusher::Impl::on_done(Node& n, grpc::Status status) {
     std::lock_guard lock(n.mu);
     call = n.call.get();
   }
+  auto& m = metrics::imd();
+  metrics::observe_call(m.rpc_client_call_seconds, m.rpc_client_errors, kPushMethod,
+                        call->attempt_started_ns, status.ok());
   if (status.ok()) {
     sent_.fetch_add(call->events, std::memory_order_relaxed);
     finish_call(n);

@@ -368,6 +368,18 @@ unsigned long MysqlConnection::server_version() const {
 
 // --- MysqlDatabase
 
+MysqlDatabase::Tracked MysqlDatabase::track_call() {
+  Breaker* b = pool_.breaker.load(std::memory_order_acquire);
+  if (b == nullptr) return {};
+  const Breaker::Permit p = b->track();
+  return Tracked{b, p.generation, p.ignored, p.started};
+}
+
+void MysqlDatabase::end_call(const Tracked& call, const Error* error) {
+  call.breaker->record_result(Breaker::Permit{call.generation, false, call.ignored, call.started},
+                              error);
+}
+
 void MysqlDatabase::Pool::add(std::unique_ptr<MysqlConnection> conn) {
   std::lock_guard lock(mu_);
   idle_.push_back(std::move(conn));

@@ -228,7 +228,9 @@ class MysqlDatabase {
   const MysqlConfig& config() const { return config_; }
   // From now on read() and write() are refused at once (the breaker's unavailable, with its
   // retry-after) while `breaker` refuses: a stalled server costs callers nothing instead of a
-  // read timeout each. The breaker is fed by the composition root's probe (DependencyGuard).
+  // read timeout each. The breaker is fed by the composition root's probe (DependencyGuard)
+  // and by every read() and write() (Breaker::track: a lost connection or a timeout counts
+  // toward opening it, a success closes it from half-open).
   // Set once, before serving; the breaker must outlive this database's use.
   void guard_with(Breaker* breaker) { pool_.breaker.store(breaker, std::memory_order_release); }
   int schema_version() const { return schema_version_; }
@@ -282,6 +284,29 @@ class MysqlDatabase {
     ~AbortGuard();
   };
 
+  template <class F>
+  auto read_untracked(F&& fn) -> std::invoke_result_t<F&, MysqlConnection&>;
+  template <class F>
+  auto write_untracked(F&& fn) -> std::invoke_result_t<F&, MysqlConnection&>;
+  // One call as the breaker of guard_with() sees it (Breaker::track, record_result): the
+  // fields of its Breaker::Permit, so that this header needs no breaker.hpp.
+  struct Tracked {
+    Breaker* breaker = nullptr;  // none: nothing to tell
+    std::uint64_t generation = 0;
+    bool ignored = false;
+    std::int64_t started = 0;
+  };
+  Tracked track_call();
+  static void end_call(const Tracked& call, const Error* error);
+  // Runs call() and tells the breaker of guard_with(), if any, how it went.
+  template <class Call>
+  auto tracked(Call&& call) -> std::invoke_result_t<Call&> {
+    const Tracked t = track_call();
+    auto r = call();
+    if (t.breaker != nullptr) end_call(t, r.ok() ? nullptr : &r.error());
+    return r;
+  }
+
   // ROLLBACK; a connection where even that fails is dropped.
   static void rollback(MysqlConnection& conn);
   static void backoff(int attempt);
@@ -298,6 +323,16 @@ class MysqlDatabase {
 
 template <class F>
 auto MysqlDatabase::read(F&& fn) -> std::invoke_result_t<F&, MysqlConnection&> {
+  return tracked([&] { return read_untracked(fn); });
+}
+
+template <class F>
+auto MysqlDatabase::write(F&& fn) -> std::invoke_result_t<F&, MysqlConnection&> {
+  return tracked([&] { return write_untracked(fn); });
+}
+
+template <class F>
+auto MysqlDatabase::read_untracked(F&& fn) -> std::invoke_result_t<F&, MysqlConnection&> {
   using R = std::invoke_result_t<F&, MysqlConnection&>;
   for (int attempt = 1;; ++attempt) {
     auto lease = pool_.acquire(attempt > 1);
@@ -314,7 +349,7 @@ auto MysqlDatabase::read(F&& fn) -> std::invoke_result_t<F&, MysqlConnection&> {
 }
 
 template <class F>
-auto MysqlDatabase::write(F&& fn) -> std::invoke_result_t<F&, MysqlConnection&> {
+auto MysqlDatabase::write_untracked(F&& fn) -> std::invoke_result_t<F&, MysqlConnection&> {
   using R = std::invoke_result_t<F&, MysqlConnection&>;
   bool reconnected = false;  // at most once per call
   bool fresh = false;        // the next attempt must not take an idle (maybe stale) connection

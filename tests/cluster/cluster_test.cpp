@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -110,6 +111,24 @@ class Cluster : public ::testing::Test {
     return std::stod(r.body.substr(at + series.size() + 2));
   }
 
+  // The sum of one series over some processes (a missing sample counts as 0).
+  double metric_sum(const std::vector<std::string>& node_names, const std::string& series) {
+    double sum = 0;
+    for (const auto& n : node_names) sum += std::max(0.0, metric(n, series));
+    return sum;
+  }
+  // Waits (bounded) until the sum of `series` over `node_names` exceeds `above`; returns it.
+  double metric_sum_above(const std::vector<std::string>& node_names, const std::string& series,
+                          double above) {
+    double now = metric_sum(node_names, series);
+    for (auto until = std::chrono::steady_clock::now() + 10s;
+         now <= above && std::chrono::steady_clock::now() < until;) {
+      std::this_thread::sleep_for(50ms);  // polling a counter, bounded by `until`
+      now = metric_sum(node_names, series);
+    }
+    return now;
+  }
+
   // The pid of a service cluster.sh started (services/<name>.env holds it as `var`).
   pid_t service_pid(const std::string& name, const std::string& var) {
     std::ifstream in(state_.at("CLUSTER_DIR") + "/services/" + name + ".env");
@@ -166,17 +185,35 @@ struct Receiver {
   }
 };
 
+// The hops are gRPC Push calls from the logic worker to each gateway, timed on both sides
+// (imd_rpc_*_call_seconds{method="Push"}); every process times its etcd calls.
 TEST_F(Cluster, SenderAndRecipientOnDifferentGateways) {
   Http h = http();
   auto a = make_account(h, "alice"), b = make_account(h, "bob");
   auto wa = connect_to(node("GATEWAY1"), a);
   auto wb = connect_to(node("GATEWAY2"), b);
+  const std::vector<std::string> logic = {"LOGIC1", "LOGIC2"}, gateway2 = {"GATEWAY2"};
+  const std::string client_calls = "imd_rpc_client_call_seconds_count{method=\"Push\"}",
+                    server_calls = "imd_rpc_server_call_seconds_count{method=\"Push\"}";
+  const double client_before = metric_sum(logic, client_calls),
+               server_before = metric_sum(gateway2, server_calls);
   wa->send(send_dm("x1", b.id, "across gateways"));
   auto sent = wa->recv_op("sent", 10s);
   ASSERT_TRUE(sent);
   EXPECT_EQ(num(*sent, "seq"), 1u);
   auto msg = wb->recv_op("msg", 10s);
   ASSERT_TRUE(msg);
+  // The `sent` to gateway1 and the `msg` to gateway2: at least two calls, one served by gateway2.
+  EXPECT_GE(metric_sum_above(logic, client_calls, client_before + 1), client_before + 2);
+  EXPECT_GE(metric_sum_above(gateway2, server_calls, server_before), server_before + 1);
+  EXPECT_GE(metric("GATEWAY2", "imd_rpc_server_errors_total{method=\"Push\"}"), 0) << "exported";
+  for (const char* n : {"GATEWAY1", "GATEWAY2", "API", "LOGIC1", "LOGIC2"}) {
+    EXPECT_GE(
+        metric(n, "imd_registry_call_seconds_count{engine=\"etcd\",operation=\"keep_alive\"}"), 1)
+        << n;
+    EXPECT_GE(metric(n, "imd_registry_call_seconds_count{engine=\"etcd\",operation=\"watch\"}"), 1)
+        << n;
+  }
   EXPECT_EQ(str(*msg, "body"), "across gateways");
   EXPECT_EQ(str(*msg, "id"), str(*sent, "id"));
   // And back, through the other gateway.

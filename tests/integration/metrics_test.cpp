@@ -2,13 +2,17 @@
 // (Prometheus's own parser and linter), and the contract series are there and moved:
 // imd_messages_stored_total, the send->sent histogram imd_send_to_sent_seconds, frames by op,
 // connections, store calls by engine and operation, process CPU. On the standalone engines and
-// again on MySQL + Redis (tests/CMakeLists.txt: MysqlRedis.Metrics.*).
+// again on MySQL + Redis (tests/CMakeLists.txt: MysqlRedis.Metrics.*). With etcd as the
+// registry (Etcd.Metrics.*, the etcd fixture), the registry's calls are timed by operation.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "support/client.hpp"
 #include "support/commands.hpp"
@@ -110,6 +114,55 @@ TEST(Metrics, AScrapeAfterTrafficPassesPromtoolAndTheContractSeriesMoved) {
   }
   EXPECT_GT(metric_sample(t, "process_cpu_seconds_total"), 0) << t;
   EXPECT_GT(metric_sample(t, "process_open_fds"), 0) << t;
+}
+
+// A server whose registry is etcd (the fixture's, IMD_TEST_ETCD_ENDPOINTS): its lease grant,
+// worker-id claim, node put, watch listings and watch creations and the lease keep-alives are
+// real calls, each timed under its operation, none failed; the gRPC Push series of a process
+// that pushes through RemotePusher and serves PushServer exist from the start.
+TEST(Metrics, OnEtcdTheRegistryCallsAreTimedByOperation) {
+  const char* endpoints = std::getenv("IMD_TEST_ETCD_ENDPOINTS");
+  if (endpoints == nullptr || *endpoints == '\0') {
+    GTEST_SKIP() << "IMD_TEST_ETCD_ENDPOINTS is not set (ctest -R Etcd.Metrics runs it)";
+  }
+  const std::string prefix = "/imd-metrics-" + std::to_string(::getpid()) + "/";
+  ServerProcess server({"--registry", "etcd", "--etcd-endpoints", endpoints, "--etcd-prefix",
+                        prefix, "--etcd-lease-ttl-s", "2"});
+  server.start();
+  Http http(server.host(), server.port());
+  auto series = [](const std::string& op) {
+    return "imd_registry_call_seconds_count{engine=\"etcd\",operation=\"" + op + "\"}";
+  };
+  // A 2 s lease is kept alive every 2/3 s: wait (bounded) for two answered keep-alives.
+  std::string t;
+  for (auto until = std::chrono::steady_clock::now() + 10s;
+       std::chrono::steady_clock::now() < until;) {
+    t = http.get("/metrics").body;
+    if (metric_sample(t, series("keep_alive")) >= 2) break;
+    std::this_thread::sleep_for(100ms);  // polling a counter, bounded by `until`
+  }
+  auto check = promtool_check(t);
+  EXPECT_EQ(check.status, 0) << check.output << "\n" << t;
+  EXPECT_EQ(check.output, "") << "promtool's lint: " << check.output;
+  EXPECT_GE(metric_sample(t, series("keep_alive")), 2) << t;
+  EXPECT_EQ(metric_sample(t, series("lease_grant")), 1) << t;
+  EXPECT_GE(metric_sample(t, series("txn")), 1) << t;    // the worker id claimed
+  EXPECT_GE(metric_sample(t, series("range")), 1) << t;  // a watch's listing
+  EXPECT_GE(metric_sample(t, series("watch")), 1) << t;  // a watch created
+  EXPECT_GT(
+      metric_sample(t, "imd_registry_call_seconds_sum{engine=\"etcd\",operation=\"keep_alive\"}"),
+      0)
+      << t;
+  for (const char* op : {"range", "put", "txn", "lease_grant", "keep_alive", "watch"}) {
+    EXPECT_EQ(metric_sample(t, "imd_registry_errors_total{engine=\"etcd\",operation=\"" +
+                                   std::string(op) + "\"}"),
+              0)
+        << op << "\n"
+        << t;
+  }
+  // One process holds every connection: nothing to push over gRPC, the series wait at 0.
+  EXPECT_EQ(metric_sample(t, "imd_rpc_client_call_seconds_count{method=\"Push\"}"), 0) << t;
+  EXPECT_EQ(metric_sample(t, "imd_rpc_server_call_seconds_count{method=\"Push\"}"), 0) << t;
 }
 
 }  // namespace
