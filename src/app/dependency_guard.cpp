@@ -172,10 +172,12 @@ Result<void> GuardedQueue::publish(NewMessage msg) {
   for (Breaker* b : guards_) {
     if (b->state() != Breaker::State::closed) return b->refusal();
   }
-  if (engine_ == nullptr) return inner_.publish(std::move(msg));
-  const Breaker::Permit permit = engine_->track();
+  const Breaker::Permit permit = engine_ != nullptr ? engine_->track() : Breaker::Permit{};
   auto r = inner_.publish(std::move(msg));
-  engine_->record_result(permit, r.ok() ? nullptr : &r.error());
+  // An accepted publish is not yet an outcome: the broker confirms it later, or on_failed says
+  // it never did. Counting it as a success would reset the failures of a stalled engine with
+  // every send, and the breaker would never open.
+  if (engine_ != nullptr && !r.ok()) engine_->record_result(permit, &r.error());
   return r;
 }
 

@@ -88,7 +88,8 @@ TEST(GuardedQueue, RefusesWhileAGateIsNotClosed) {
 // A probe that never answers opens the breaker after `failures` deadlines (the watch counts
 // it), and one that answers closes it again: the real clock, a ping that blocks until told.
 // The queue engine's breaker hears every publish: refusals and publishes never confirmed
-// open it without a probe; once half-open, a publish that goes through closes it.
+// open it without a probe. An accepted publish is no outcome yet (its confirmation comes
+// later): it neither closes a half-open breaker nor resets the failures of a stalled engine.
 TEST(GuardedQueue, PublishOutcomesFeedTheEnginesBreaker) {
   FakeClock clock;
   Breaker nats("nats", clock, BreakerOptions{});
@@ -106,7 +107,17 @@ TEST(GuardedQueue, PublishOutcomesFeedTheEnginesBreaker) {
   clock.now += BreakerOptions{}.open_ms;
   inner.refuse = false;
   EXPECT_TRUE(q.publish(NewMessage{}).ok()) << "the engine is not a gate of its own here";
-  EXPECT_EQ(nats.state(), Breaker::State::closed);
+  EXPECT_EQ(nats.state(), Breaker::State::half_open) << "accepted is not confirmed";
+  auto probe = nats.allow();
+  ASSERT_TRUE(probe && probe->probe);
+  nats.record(*probe, true, 1);
+  ASSERT_EQ(nats.state(), Breaker::State::closed);
+  // Closed, the engine stalls: accepted publishes in between do not wipe out the failures.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(q.publish(NewMessage{}).ok());
+    inner.failed(NewMessage{}, make_error(Errc::unavailable, "no confirmation"));
+  }
+  EXPECT_EQ(nats.state(), Breaker::State::open);
 }
 
 TEST(DependencyGuard, AStalledPingOpensTheBreakerAndAnAnswerClosesIt) {
