@@ -14,6 +14,18 @@ namespace imd {
 
 namespace sql {
 
+// A LIKE pattern matching what starts with `prefix`: its own wildcards escaped with '!' (the
+// statement says ESCAPE '!').
+inline std::string like_prefix(std::string_view prefix) {
+  std::string pattern;
+  for (char ch : prefix) {
+    if (ch == '%' || ch == '_' || ch == '!') pattern += '!';
+    pattern += ch;
+  }
+  pattern += '%';
+  return pattern;
+}
+
 inline Millis wall_clock_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -464,18 +476,42 @@ Result<std::vector<AccountState>> SqlStore<D>::account_states_changed(Millis sin
 }
 
 template <SqlDialect D>
+Result<std::vector<User>> SqlStore<D>::directory_users(Id viewer, std::string_view prefix,
+                                                       std::string_view after_name, Id after_id,
+                                                       bool shared_space_only,
+                                                       std::uint32_t limit) {
+  // A LIKE with a constant prefix is a range of the name index (SQLite: user_name_nocase,
+  // the LIKE optimization; MariaDB: user_name_ci), read in (name, id) order: no sort, and the
+  // scan stops after `limit` rows that pass the checks.
+  const std::string ci(D::sql.name_ci);
+  const std::string q =
+      "SELECT u.id, u.name, u.avatar, '', u.created_at FROM `user` u"
+      " WHERE u.name LIKE ? ESCAPE '!'"
+      " AND (u.name > ?" +
+      ci + " OR (u.name = ?" + ci +
+      " AND u.id > ?)) AND u.id <> ?"
+      " AND NOT EXISTS (SELECT 1 FROM account_state a"
+      "  WHERE a.user_id = u.id AND a.deactivated <> 0)"
+      " AND (? = 0 OR EXISTS (SELECT 1 FROM space_user me JOIN space_user them"
+      "  ON them.space_id = me.space_id WHERE me.user_id = ? AND them.user_id = u.id))"
+      " ORDER BY u.name" +
+      ci + ", u.id LIMIT ?";
+  const std::string pattern = sql::like_prefix(prefix);
+  return db_->read([&](Connection& c) {
+    return sql::all<User>(D::query(c, q, pattern, after_name, after_name, after_id, viewer,
+                                   Id{shared_space_only ? 1u : 0u}, viewer, limit),
+                          sql::kUser);
+  });
+}
+
+template <SqlDialect D>
 Result<std::vector<UserStatus>> SqlStore<D>::list_users(std::string_view name_prefix,
                                                         std::string_view phone, Id after_id,
                                                         std::uint32_t limit) {
   // A name prefix: LIKE with the pattern's own wildcards escaped, on lower() of both sides
   // (the MariaDB collation is binary). A scan in id order that stops at `limit` matches: the
   // admin API's search, not a hot path.
-  std::string pattern;
-  for (char ch : name_prefix) {
-    if (ch == '%' || ch == '_' || ch == '!') pattern += '!';
-    pattern += ch;
-  }
-  pattern += '%';
+  const std::string pattern = sql::like_prefix(name_prefix);
   return db_->read([&](Connection& c) {
     return sql::all<UserStatus>(
         D::query(c,

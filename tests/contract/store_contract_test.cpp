@@ -345,6 +345,45 @@ TEST_P(StoreContract, UsersByNameIsCaseInsensitiveAndExact) {
   EXPECT_TRUE(store().users_by_name("nobody", 10)->empty());
 }
 
+// The directory: a case-insensitive prefix in (name, id) order after the cursor, never the
+// viewer or a deactivated user, with shared_space_only only people sharing a space.
+TEST_P(StoreContract, DirectoryUsersArePrefixedPagedAndVisible) {
+  add_user(1, "viewer");
+  add_user(2, "alice");
+  add_user(3, "ALBERT");
+  add_user(4, "Alice");
+  add_user(5, "alina");
+  add_user(6, "Alistair");
+  add_user(7, "bob");
+  add_user(8, "al%x");
+  add_space(10, 1);
+  for (Id u : {1, 2, 3, 4, 5, 7, 8}) ASSERT_TRUE(store().add_space_member(10, u, 5).ok());
+  ASSERT_TRUE(store().set_account_state(5, 0, true, 9).ok());  // alina, deactivated
+  auto ids = [](const Result<std::vector<User>>& r) {
+    std::vector<Id> out;
+    EXPECT_TRUE(r.ok());
+    if (r.ok()) {
+      for (const auto& u : *r) out.push_back(u.id);
+    }
+    return out;
+  };
+  using V = std::vector<Id>;
+  // Alistair shares no space; "alice" and "Alice" tie on the name, then go by id.
+  EXPECT_EQ(ids(store().directory_users(1, "ALI", "", 0, true, 10)), (V{2, 4}));
+  EXPECT_EQ(ids(store().directory_users(1, "ali", "", 0, false, 10)), (V{2, 4, 6}));
+  EXPECT_EQ(ids(store().directory_users(1, "al", "", 0, true, 2)), (V{8, 3}));
+  EXPECT_EQ(ids(store().directory_users(1, "al", "ALBERT", 3, true, 2)), (V{2, 4}));
+  EXPECT_EQ(ids(store().directory_users(1, "al", "alice", 2, true, 2)), (V{4}));
+  EXPECT_EQ(ids(store().directory_users(1, "al%", "", 0, true, 10)), (V{8}));
+  EXPECT_TRUE(ids(store().directory_users(1, "a_", "", 0, true, 10)).empty());
+  EXPECT_EQ(ids(store().directory_users(1, "", "", 0, true, 10)), (V{8, 3, 2, 4, 7}));
+  EXPECT_EQ(ids(store().directory_users(7, "v", "", 0, true, 10)), (V{1}));
+  EXPECT_TRUE(ids(store().directory_users(6, "", "", 0, true, 10)).empty());
+  auto all = store().directory_users(1, "", "", 0, true, 10);
+  ASSERT_TRUE(all.ok());
+  for (const auto& u : *all) EXPECT_EQ(u.phone, "");  // phones are not read
+}
+
 TEST_P(StoreContract, TextIsStoredAsUtf8) {
   User u{.id = 1, .name = "Zoë 🚀", .avatar = "ä.png", .phone = "+15550", .created_at = 1};
   ASSERT_TRUE(store().create_user(u, "h").ok());
