@@ -17,6 +17,9 @@ struct DialectSql {
   // What follows a comparison of user.name to make it case-insensitive in the order of the
   // name index (directory_users' cursor and ORDER BY).
   std::string_view name_ci;
+  // A join whose left side is read first, whatever the planner would choose (directory_users
+  // drives from the viewer's few co-members).
+  std::string_view join_in_order;
   // What create_user's unique-violation message contains when the phone's key was hit.
   std::string_view phone_key;
   // take_refresh_token (token_hash, now): the valid token's token_hash, user_id, expires_at,
@@ -59,6 +62,7 @@ inline constexpr DialectSql kSqliteSql{
         "SELECT id, name, avatar, COALESCE(phone, ''), created_at FROM `user`"
         " WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT ?",
     .name_ci = " COLLATE NOCASE",
+    .join_in_order = "CROSS JOIN",
     .phone_key = "user.phone",
     .take_refresh_token =
         "SELECT token_hash, user_id, expires_at, session_id FROM refresh_token"
@@ -117,6 +121,7 @@ inline constexpr DialectSql kMysqlSql{
         " WHERE name = ? ORDER BY id LIMIT ?",
     // The column's own collation (utf8mb4_uca1400_nopad_as_ci) is case-insensitive.
     .name_ci = "",
+    .join_in_order = "STRAIGHT_JOIN",
     .phone_key = "'user_phone'",
     // The locking read holds the row until COMMIT: a concurrent take of the same token waits,
     // then reads its shortened life.
