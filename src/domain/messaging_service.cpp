@@ -761,10 +761,9 @@ Result<Page<User>> MessagingService::directory(Id caller, const std::string& que
   if (query.size() > kMaxNameBytes || !json::valid_utf8(query)) {
     return make_error(Errc::invalid_argument, "q must be at most 64 bytes of UTF-8");
   }
-  // Anyone may be DMed: a prefix is required, so the directory is not a list of every account.
-  if (!limits_.dm_shared_space_only && query.empty()) {
-    return make_error(Errc::invalid_argument, "q is required");
-  }
+  // Anyone may be DMed: without a prefix, only the people sharing a space are listed, so the
+  // directory is never a list of every account.
+  const bool shared_space_only = limits_.dm_shared_space_only || query.empty();
   // The cursor is the last user of the previous page: its name places the next page.
   std::string after_name;
   if (after != 0) {
@@ -775,8 +774,7 @@ Result<Page<User>> MessagingService::directory(Id caller, const std::string& que
     }
     after_name = std::move(last->name);
   }
-  auto rows =
-      store_.directory_users(caller, query, after_name, after, limits_.dm_shared_space_only, limit);
+  auto rows = store_.directory_users(caller, query, after_name, after, shared_space_only, limit);
   if (!rows) return rows.error();
   Page<User> page;
   page.items = std::move(*rows);

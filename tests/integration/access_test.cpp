@@ -667,18 +667,35 @@ TEST(Directory, FindsByNamePrefixOnlyPeopleTheCallerMayDm) {
   EXPECT_EQ(ids(find("q=ali", me)), (V{alice.id}));
 }
 
-TEST(Directory, UnderTheAnyonePolicyAPrefixIsRequired) {
+// Under "anyone", a prefix finds any user; without one, only the people sharing a space.
+TEST(Directory, UnderTheAnyonePolicyAPrefixFindsAnyone) {
   ServerProcess server;  // the suites' "anyone"
   server.start();
   Http h(server.host(), server.port());
   const std::string tag = "Zq" + std::to_string(::getpid());
-  Account me = make_account(h, "me"), other = make_account(h, tag + " Other");
-  EXPECT_EQ(h.get("/api/v1/users?q=", me.access).status, 400);
-  auto r = h.get("/api/v1/users?q=" + tag, me.access);
-  ASSERT_EQ(r.status, 200) << r.body;
-  const auto& users = r.json.as_object().at("users").as_array();
-  ASSERT_EQ(users.size(), 1u);
-  EXPECT_EQ(users[0].as_object().at("id").as_string(), other.id);
+  Account me = make_account(h, "me"), other = make_account(h, tag + " Other"),
+          mate = make_account(h, tag + " Mate");
+  auto made = h.post("/api/v1/spaces", bj::object{{"name", "pair"}}, me.access);
+  ASSERT_EQ(made.status, 201) << made.body;
+  auto inv = h.post("/api/v1/spaces/" + made.str("id") + "/invites", bj::object{}, me.access);
+  ASSERT_EQ(inv.status, 201) << inv.body;
+  ASSERT_EQ(
+      h.post("/api/v1/invites/" + inv.str("code") + "/accept", bj::object{}, mate.access).status,
+      200);
+  auto ids = [](const HttpResult& r) {
+    std::vector<std::string> out;
+    for (const auto& u : r.json.as_object().at("users").as_array()) {
+      out.emplace_back(u.as_object().at("id").as_string());
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  auto all = h.get("/api/v1/users?q=", me.access);
+  ASSERT_EQ(all.status, 200) << all.body;
+  EXPECT_EQ(ids(all), (V{mate.id}));
+  auto found = h.get("/api/v1/users?q=" + tag, me.access);
+  ASSERT_EQ(found.status, 200) << found.body;
+  EXPECT_EQ(ids(found), (V{mate.id, other.id}));  // "… Mate" before "… Other"
 }
 
 // --- the matrix -------------------------------------------------------------------------------
