@@ -589,10 +589,37 @@ HttpResponse RestApi::users_get(Ctx& ctx) {
                  [caller](const User& u) { return user_json(u, u.id == caller); });
 }
 
+namespace {
+// `after` and `limit` (1..100, default `default_limit`) of a paged list.
+Result<std::pair<Id, std::uint32_t>> paging(const RestApi::Ctx& ctx, std::uint32_t default_limit) {
+  auto after = ctx.query_uint("after");
+  if (!after) return after.error();
+  auto limit = ctx.query_uint("limit");
+  if (!limit) return limit.error();
+  const auto n = limit->value_or(default_limit);
+  if (n < 1 || n > kMaxPageSize) {
+    return make_error(Errc::invalid_argument, "limit must be 1..100");
+  }
+  return std::pair{after->value_or(0), static_cast<std::uint32_t>(n)};
+}
+
+}  // namespace
+
 HttpResponse RestApi::users_find(Ctx& ctx) {
   const std::string* name = ctx.query_value("name");
-  if (!name) return error_response(make_error(Errc::invalid_argument, "name is required"));
   Id caller = ctx.user;
+  if (!name) {
+    // The directory: ?q= a name prefix, paged (docs/api.md).
+    const std::string* q = ctx.query_value("q");
+    if (!q) return error_response(make_error(Errc::invalid_argument, "name or q is required"));
+    auto page = paging(ctx, 20);
+    if (!page) return error_response(page.error());
+    return respond(s_.messaging.directory(caller, *q, page->first, page->second), 200,
+                   [](const Page<User>& p) {
+                     return page_json("users", p,
+                                      [](const User& u) { return user_json(u, false); });
+                   });
+  }
   return respond(s_.auth.find_users(caller, *name), 200, [caller](const std::vector<User>& us) {
     bj::array a;
     for (const auto& u : us) a.push_back(user_json(u, u.id == caller));
@@ -609,22 +636,6 @@ HttpResponse RestApi::spaces_create(Ctx& ctx) {
   if (!avatar) return error_response(avatar.error());
   return respond(s_.spaces.create_space(ctx.user, *name, avatar->value_or("")), 201, space_json);
 }
-
-namespace {
-// `after` and `limit` (1..100, default `default_limit`) of a paged list.
-Result<std::pair<Id, std::uint32_t>> paging(const RestApi::Ctx& ctx, std::uint32_t default_limit) {
-  auto after = ctx.query_uint("after");
-  if (!after) return after.error();
-  auto limit = ctx.query_uint("limit");
-  if (!limit) return limit.error();
-  const auto n = limit->value_or(default_limit);
-  if (n < 1 || n > kMaxPageSize) {
-    return make_error(Errc::invalid_argument, "limit must be 1..100");
-  }
-  return std::pair{after->value_or(0), static_cast<std::uint32_t>(n)};
-}
-
-}  // namespace
 
 HttpResponse RestApi::spaces_list(Ctx& ctx) {
   auto page = paging(ctx, kMaxPageSize);

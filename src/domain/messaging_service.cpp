@@ -7,6 +7,7 @@
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 #include "common/thread_name.hpp"
+#include "domain/auth_service.hpp"
 
 namespace imd {
 namespace {
@@ -752,6 +753,33 @@ Result<bool> MessagingService::read_receipts(Id user) {
 
 Result<void> MessagingService::set_read_receipts(Id user, bool on) {
   return store_.set_read_receipts(user, on);
+}
+
+Result<Page<User>> MessagingService::directory(Id caller, const std::string& query, Id after,
+                                               std::uint32_t limit) {
+  limit = std::clamp<std::uint32_t>(limit, 1, kMaxPageSize);
+  if (query.size() > kMaxNameBytes || !json::valid_utf8(query)) {
+    return make_error(Errc::invalid_argument, "q must be at most 64 bytes of UTF-8");
+  }
+  // Anyone may be DMed: without a prefix, only the people sharing a space are listed, so the
+  // directory is never a list of every account.
+  const bool shared_space_only = limits_.dm_shared_space_only || query.empty();
+  // The cursor is the last user of the previous page: its name places the next page.
+  std::string after_name;
+  if (after != 0) {
+    auto last = store_.user_by_id(after);
+    if (!last) {
+      if (last.error().code != Errc::not_found) return last.error();
+      return make_error(Errc::invalid_argument, "after is not a user of the directory");
+    }
+    after_name = std::move(last->name);
+  }
+  auto rows = store_.directory_users(caller, query, after_name, after, shared_space_only, limit);
+  if (!rows) return rows.error();
+  Page<User> page;
+  page.items = std::move(*rows);
+  if (page.items.size() == limit) page.next_after = page.items.back().id;
+  return page;
 }
 
 Result<void> MessagingService::typing(Id user, const ConvKey& conv) {

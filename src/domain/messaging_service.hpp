@@ -184,6 +184,15 @@ class MessagingService {
   Result<bool> read_receipts(Id user);
   Result<void> set_read_receipts(Id user, bool on);
 
+  // The user directory (docs/api.md, GET /users?q=): the people `caller` may DM under the DM
+  // policy whose name starts with `query` (case-insensitive), by name, paged by the last user's
+  // id (`after`, 0 first). With the shared_space policy, those sharing a space with the caller
+  // (an empty query lists them all); with "anyone", everyone by a prefix, and those sharing a
+  // space without one. Never the caller,
+  // never a deactivated account, no phones. invalid_argument for a query over kMaxNameBytes or
+  // not UTF-8, or an unknown `after`. Blocking.
+  Result<Page<User>> directory(Id caller, const std::string& query, Id after, std::uint32_t limit);
+
   // `user` is typing in `conv`: a TypingEvent to the connections of the conversation's other
   // members that are online. Nothing is stored; clients let it expire. A channel of more than
   // kMaxTypingMembers members gets none (bounded fan-out). forbidden unless the user may read

@@ -14,6 +14,12 @@ namespace imd {
 struct DialectSql {
   // users_by_name (name, limit): a case-insensitive equality that the name index serves.
   std::string_view users_by_name;
+  // What follows a comparison of user.name to make it case-insensitive in the order of the
+  // name index (directory_users' cursor and ORDER BY).
+  std::string_view name_ci;
+  // A join whose left side is read first, whatever the planner would choose (directory_users
+  // drives from the viewer's few co-members).
+  std::string_view join_in_order;
   // What create_user's unique-violation message contains when the phone's key was hit.
   std::string_view phone_key;
   // take_refresh_token (token_hash, now): the valid token's token_hash, user_id, expires_at,
@@ -55,6 +61,8 @@ inline constexpr DialectSql kSqliteSql{
     .users_by_name =
         "SELECT id, name, avatar, COALESCE(phone, ''), created_at FROM `user`"
         " WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT ?",
+    .name_ci = " COLLATE NOCASE",
+    .join_in_order = "CROSS JOIN",
     .phone_key = "user.phone",
     .take_refresh_token =
         "SELECT token_hash, user_id, expires_at, session_id FROM refresh_token"
@@ -111,6 +119,9 @@ inline constexpr DialectSql kMysqlSql{
     .users_by_name =
         "SELECT id, name, avatar, COALESCE(phone, ''), created_at FROM `user`"
         " WHERE name = ? ORDER BY id LIMIT ?",
+    // The column's own collation (utf8mb4_uca1400_nopad_as_ci) is case-insensitive.
+    .name_ci = "",
+    .join_in_order = "STRAIGHT_JOIN",
     .phone_key = "'user_phone'",
     // The locking read holds the row until COMMIT: a concurrent take of the same token waits,
     // then reads its shortened life.

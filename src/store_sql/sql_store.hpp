@@ -151,6 +151,9 @@ class SqlStore : public Store {
   Result<UserCredentials> user_by_phone(std::string_view phone) override;
   Result<User> user_by_id(Id id) override;
   Result<std::vector<User>> users_by_name(std::string_view name, std::uint32_t limit) override;
+  Result<std::vector<User>> directory_users(Id viewer, std::string_view prefix,
+                                            std::string_view after_name, Id after_id,
+                                            bool shared_space_only, std::uint32_t limit) override;
   Result<User> update_user(Id id, const std::optional<std::string>& name,
                            const std::optional<std::string>& avatar) override;
 

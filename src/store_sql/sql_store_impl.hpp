@@ -14,6 +14,23 @@ namespace imd {
 
 namespace sql {
 
+// directory_users reads the viewer's co-members and sorts them when they are fewer than this
+// (a sort of at most this many rows); from it on, the name index's walk finds `limit` of them
+// sooner. Measured in docs/benchmarks.md ("User directory").
+inline constexpr std::uint64_t kDirectoryByMembersBelow = 5000;
+
+// A LIKE pattern matching what starts with `prefix`: its own wildcards escaped with '!' (the
+// statement says ESCAPE '!').
+inline std::string like_prefix(std::string_view prefix) {
+  std::string pattern;
+  for (char ch : prefix) {
+    if (ch == '%' || ch == '_' || ch == '!') pattern += '!';
+    pattern += ch;
+  }
+  pattern += '%';
+  return pattern;
+}
+
 inline Millis wall_clock_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -464,18 +481,62 @@ Result<std::vector<AccountState>> SqlStore<D>::account_states_changed(Millis sin
 }
 
 template <SqlDialect D>
+Result<std::vector<User>> SqlStore<D>::directory_users(Id viewer, std::string_view prefix,
+                                                       std::string_view after_name, Id after_id,
+                                                       bool shared_space_only,
+                                                       std::uint32_t limit) {
+  // Two plans, the cheaper one by the viewer's co-memberships (the members of their spaces,
+  // with repeats), counted up to sql::kDirectoryByMembersBelow:
+  // - fewer: read those members by the space_user keys, check each, sort them by name;
+  // - else (or any user may be listed): walk the name index from the cursor. A LIKE with a
+  //   constant prefix is a range of it (SQLite: user_name_nocase, the LIKE optimization;
+  //   MariaDB: user_name_ci), read in (name, id) order, so no sort, and the walk stops after
+  //   `limit` rows that pass the checks.
+  const std::string ci(D::sql.name_ci);
+  const std::string checks = " u.name LIKE ? ESCAPE '!' AND (u.name > ?" + ci + " OR (u.name = ?" +
+                             ci + " AND u.id > ?)) AND u.id <> ?" +
+                             " AND NOT EXISTS (SELECT 1 FROM account_state a"
+                             "  WHERE a.user_id = u.id AND a.deactivated <> 0)";
+  const std::string order = " ORDER BY u.name" + ci + ", u.id LIMIT ?";
+  constexpr std::string_view co_members =
+      "SELECT them.user_id FROM space_user me JOIN space_user them"
+      " ON them.space_id = me.space_id WHERE me.user_id = ?";
+  const std::string by_members =
+      "SELECT u.id, u.name, u.avatar, '', u.created_at FROM (SELECT DISTINCT m.user_id AS id FROM "
+      "(" +
+      std::string(co_members) + ") m) cm " + std::string(D::sql.join_in_order) +
+      " `user` u ON u.id = cm.id WHERE" + checks + order;
+  const std::string by_name =
+      "SELECT u.id, u.name, u.avatar, '', u.created_at FROM `user` u WHERE" + checks +
+      " AND (? = 0 OR EXISTS (" + std::string(co_members) + " AND them.user_id = u.id))" + order;
+  const std::string count = "SELECT COUNT(*) FROM (" + std::string(co_members) + " LIMIT ?) x";
+  const std::string pattern = sql::like_prefix(prefix);
+  return db_->read([&](Connection& c) -> Result<std::vector<User>> {
+    if (shared_space_only) {
+      auto n = sql::one<Id>(
+          D::query(c, count, viewer, Id{sql::kDirectoryByMembersBelow}),
+          [](const auto& r) { return r.column_id(0); }, "count");
+      if (!n) return n.error();
+      if (*n < sql::kDirectoryByMembersBelow) {
+        return sql::all<User>(D::query(c, by_members, viewer, pattern, after_name, after_name,
+                                       after_id, viewer, limit),
+                              sql::kUser);
+      }
+    }
+    return sql::all<User>(D::query(c, by_name, pattern, after_name, after_name, after_id, viewer,
+                                   Id{shared_space_only ? 1u : 0u}, viewer, limit),
+                          sql::kUser);
+  });
+}
+
+template <SqlDialect D>
 Result<std::vector<UserStatus>> SqlStore<D>::list_users(std::string_view name_prefix,
                                                         std::string_view phone, Id after_id,
                                                         std::uint32_t limit) {
   // A name prefix: LIKE with the pattern's own wildcards escaped, on lower() of both sides
   // (the MariaDB collation is binary). A scan in id order that stops at `limit` matches: the
   // admin API's search, not a hot path.
-  std::string pattern;
-  for (char ch : name_prefix) {
-    if (ch == '%' || ch == '_' || ch == '!') pattern += '!';
-    pattern += ch;
-  }
-  pattern += '%';
+  const std::string pattern = sql::like_prefix(name_prefix);
   return db_->read([&](Connection& c) {
     return sql::all<UserStatus>(
         D::query(c,

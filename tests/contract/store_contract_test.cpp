@@ -345,6 +345,69 @@ TEST_P(StoreContract, UsersByNameIsCaseInsensitiveAndExact) {
   EXPECT_TRUE(store().users_by_name("nobody", 10)->empty());
 }
 
+// The ids of a list of users, in order (none when the call failed, which fails the test).
+std::vector<Id> ids(const Result<std::vector<User>>& r) {
+  std::vector<Id> out;
+  EXPECT_TRUE(r.ok());
+  if (r.ok()) {
+    for (const auto& u : *r) out.push_back(u.id);
+  }
+  return out;
+}
+
+// The directory: a case-insensitive prefix in (name, id) order after the cursor, never the
+// viewer or a deactivated user, with shared_space_only only people sharing a space.
+TEST_P(StoreContract, DirectoryUsersArePrefixedPagedAndVisible) {
+  add_user(1, "viewer");
+  add_user(2, "alice");
+  add_user(3, "ALBERT");
+  add_user(4, "Alice");
+  add_user(5, "alina");
+  add_user(6, "Alistair");
+  add_user(7, "bob");
+  add_user(8, "al%x");
+  add_space(10, 1);
+  for (Id u : {1, 2, 3, 4, 5, 7, 8}) ASSERT_TRUE(store().add_space_member(10, u, 5).ok());
+  ASSERT_TRUE(store().set_account_state(5, 0, true, 9).ok());  // alina, deactivated
+  using V = std::vector<Id>;
+  // Alistair shares no space; "alice" and "Alice" tie on the name, then go by id.
+  EXPECT_EQ(ids(store().directory_users(1, "ALI", "", 0, true, 10)), (V{2, 4}));
+  EXPECT_EQ(ids(store().directory_users(1, "ali", "", 0, false, 10)), (V{2, 4, 6}));
+  EXPECT_EQ(ids(store().directory_users(1, "al", "", 0, true, 2)), (V{8, 3}));
+  EXPECT_EQ(ids(store().directory_users(1, "al", "ALBERT", 3, true, 2)), (V{2, 4}));
+  EXPECT_EQ(ids(store().directory_users(1, "al", "alice", 2, true, 2)), (V{4}));
+  EXPECT_EQ(ids(store().directory_users(1, "al%", "", 0, true, 10)), (V{8}));
+  EXPECT_TRUE(ids(store().directory_users(1, "a_", "", 0, true, 10)).empty());
+  EXPECT_EQ(ids(store().directory_users(1, "", "", 0, true, 10)), (V{8, 3, 2, 4, 7}));
+  EXPECT_EQ(ids(store().directory_users(7, "v", "", 0, true, 10)), (V{1}));
+  EXPECT_TRUE(ids(store().directory_users(6, "", "", 0, true, 10)).empty());
+  auto all = store().directory_users(1, "", "", 0, true, 10);
+  ASSERT_TRUE(all.ok());
+  for (const auto& u : *all) EXPECT_EQ(u.phone, "");  // phones are not read
+}
+
+// The same answers when the viewer's spaces hold many members (the name index's walk rather
+// than reading the co-members: kDirectoryByMembersBelow in sql_store_impl.hpp).
+TEST_P(StoreContract, DirectoryUsersWithManyCoMembers) {
+  add_user(1, "viewer");
+  add_space(10, 1);
+  ASSERT_TRUE(store().add_space_member(10, 1, 5).ok());
+  for (Id u = 2; u <= 5002; ++u) {
+    add_user(u, "m" + std::to_string(u));
+    ASSERT_TRUE(store().add_space_member(10, u, 5).ok());
+  }
+  add_user(6000, "Zed");
+  add_user(6001, "Zoe");  // in no space
+  add_user(6002, "Zack");
+  for (Id u : {6000, 6002}) ASSERT_TRUE(store().add_space_member(10, u, 5).ok());
+  ASSERT_TRUE(store().set_account_state(6002, 0, true, 9).ok());
+  using V = std::vector<Id>;
+  EXPECT_EQ(ids(store().directory_users(1, "z", "", 0, true, 10)), (V{6000}));
+  EXPECT_EQ(ids(store().directory_users(1, "", "", 0, true, 3)), (V{10, 100, 1000}));
+  EXPECT_EQ(ids(store().directory_users(1, "M", "m1000", 1000, true, 2)), (V{1001, 1002}));
+  EXPECT_EQ(ids(store().directory_users(1, "m5002", "", 0, true, 10)), (V{5002}));
+}
+
 TEST_P(StoreContract, TextIsStoredAsUtf8) {
   User u{.id = 1, .name = "Zoë 🚀", .avatar = "ä.png", .phone = "+15550", .created_at = 1};
   ASSERT_TRUE(store().create_user(u, "h").ok());

@@ -196,7 +196,7 @@ describe('imd web client: everyday behaviour', () => {
     await joinChannel(A.page, 'updates');
     await joinChannel(A.page, 'lobby');
 
-    // A part of the name finds her (the server alone matches whole names only).
+    // A part of the name finds her (the server directory's prefix search).
     const partial = alice.name.slice(0, 7).toLowerCase(); // "alicewo"
     const dmOfAlice = await startDm(S.page, partial);
     assert.equal(await S.page.locator('#conv-title').textContent(), alice.name);

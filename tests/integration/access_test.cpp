@@ -626,6 +626,115 @@ TEST_F(Access, DmPolicyAndBlocks) {
   EXPECT_EQ(outcome(*wa, send_dm(cid(), b.id, "still friends")), "sent");
 }
 
+// The user directory (GET /users?q=): a case-insensitive name prefix, by name and paged, over
+// the people the caller may DM: under shared_space those sharing a space with them, never the
+// caller, a deactivated account or a phone; under "anyone" a prefix is required.
+TEST(Directory, FindsByNamePrefixOnlyPeopleTheCallerMayDm) {
+  const std::string admin_phone = "+1557" + std::to_string(::getpid() % 10000) + "1000001";
+  ServerProcess server({"--limits-dm-policy", "shared_space", "--auth-admins", admin_phone});
+  server.start();
+  if (server.external()) GTEST_SKIP() << "the external server's DM policy and admins are its own";
+  Http h(server.host(), server.port());
+  Account admin = make_account(h, "root", admin_phone);
+  Account me = make_account(h, "Dirk"), alice = make_account(h, "Alice Liddell"),
+          alison = make_account(h, "alison"), albert = make_account(h, "ALBERT"),
+          bob = make_account(h, "Bob"), stranger = make_account(h, "Alistair"),
+          gone = make_account(h, "Alina");
+  auto made = h.post("/api/v1/spaces", bj::object{{"name", "team"}}, me.access);
+  ASSERT_EQ(made.status, 201) << made.body;
+  const std::string sid = made.str("id");
+  for (const Account* a : {&alice, &alison, &albert, &bob, &gone}) {
+    auto inv = h.post("/api/v1/spaces/" + sid + "/invites", bj::object{}, me.access);
+    ASSERT_EQ(inv.status, 201) << inv.body;
+    ASSERT_EQ(
+        h.post("/api/v1/invites/" + inv.str("code") + "/accept", bj::object{}, a->access).status,
+        200);
+  }
+  ASSERT_EQ(
+      h.post("/api/v1/admin/users/" + gone.id + "/deactivate", bj::object{}, admin.access).status,
+      204);
+
+  auto find = [&](const std::string& query, const Account& who) {
+    return h.get("/api/v1/users?" + query, who.access);
+  };
+  auto ids = [](const HttpResult& r) {
+    std::vector<std::string> out;
+    for (const auto& u : r.json.as_object().at("users").as_array()) {
+      EXPECT_FALSE(u.as_object().contains("phone"));
+      out.emplace_back(u.as_object().at("id").as_string());
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  auto ali = find("q=ali", me);
+  ASSERT_EQ(ali.status, 200) << ali.body;
+  EXPECT_EQ(ids(ali), (V{alice.id, alison.id}));  // not the stranger, not the deactivated
+  EXPECT_EQ(ids(find("q=ALI", me)), (V{alice.id, alison.id}));
+  EXPECT_EQ(ids(find("q=Alice%20L", me)), (V{alice.id}));
+
+  // Paged in name order: the last user's id places the next page.
+  auto first = find("q=al&limit=2", me);
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(ids(first), (V{albert.id, alice.id}));
+  EXPECT_EQ(first.str("next_after"), alice.id);
+  auto second = find("q=al&limit=2&after=" + alice.id, me);
+  EXPECT_EQ(ids(second), (V{alison.id}));
+  EXPECT_TRUE(second.json.as_object().at("next_after").is_null());
+
+  // No prefix: everyone the caller shares a space with; a LIKE wildcard is a plain character.
+  EXPECT_EQ(ids(find("q=", me)), (V{albert.id, alice.id, alison.id, bob.id}));
+  EXPECT_TRUE(ids(find("q=%25", me)).empty());
+  EXPECT_TRUE(ids(find("q=_", me)).empty());
+  // The stranger shares no space: nobody; the directory is also theirs to see from the space.
+  EXPECT_TRUE(ids(find("q=", stranger)).empty());
+  EXPECT_EQ(ids(find("q=dir", bob)), (V{me.id}));
+
+  // Validation and authentication.
+  EXPECT_EQ(find("q=" + std::string(65, 'a'), me).status, 400);
+  EXPECT_EQ(find("q=%FF", me).status, 400);
+  EXPECT_EQ(find("q=a&limit=0", me).status, 400);
+  EXPECT_EQ(find("q=a&limit=101", me).status, 400);
+  EXPECT_EQ(find("q=a&after=x", me).status, 400);
+  EXPECT_EQ(find("q=a&after=987654321", me).status, 400);
+  EXPECT_EQ(h.get("/api/v1/users?q=a").status, 401);
+
+  // Leaving the space leaves the directory.
+  ASSERT_EQ(h.post("/api/v1/spaces/" + sid + "/leave", bj::object{}, alison.access).status, 204);
+  EXPECT_EQ(ids(find("q=ali", me)), (V{alice.id}));
+}
+
+// Under "anyone", a prefix finds any user; without one, only the people sharing a space.
+TEST(Directory, UnderTheAnyonePolicyAPrefixFindsAnyone) {
+  ServerProcess server;  // the suites' "anyone"
+  server.start();
+  if (server.external()) GTEST_SKIP() << "the external server's DM policy is its own";
+  Http h(server.host(), server.port());
+  const std::string tag = "Zq" + std::to_string(::getpid());
+  Account me = make_account(h, "me"), other = make_account(h, tag + " Other"),
+          mate = make_account(h, tag + " Mate");
+  auto made = h.post("/api/v1/spaces", bj::object{{"name", "pair"}}, me.access);
+  ASSERT_EQ(made.status, 201) << made.body;
+  auto inv = h.post("/api/v1/spaces/" + made.str("id") + "/invites", bj::object{}, me.access);
+  ASSERT_EQ(inv.status, 201) << inv.body;
+  ASSERT_EQ(
+      h.post("/api/v1/invites/" + inv.str("code") + "/accept", bj::object{}, mate.access).status,
+      200);
+  auto ids = [](const HttpResult& r) {
+    std::vector<std::string> out;
+    for (const auto& u : r.json.as_object().at("users").as_array()) {
+      out.emplace_back(u.as_object().at("id").as_string());
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  auto all = h.get("/api/v1/users?q=", me.access);
+  ASSERT_EQ(all.status, 200) << all.body;
+  EXPECT_EQ(ids(all), (V{mate.id}));
+  auto found = h.get("/api/v1/users?q=" + tag, me.access);
+  ASSERT_EQ(found.status, 200) << found.body;
+  EXPECT_EQ(ids(found), (V{mate.id, other.id}));  // "… Mate" before "… Other"
+}
+
 // --- the matrix -------------------------------------------------------------------------------
 
 // Each kind of user of one space, and what they hold.

@@ -1125,7 +1125,7 @@ TEST_F(Api, FindUsersValidation) {
   auto a = account("searcher");
   auto missing = get("/api/v1/users", a.access);
   EXPECT_TRUE(is_error(missing, 400, "invalid_argument"));
-  EXPECT_EQ(message_of(missing), "name is required");
+  EXPECT_EQ(message_of(missing), "name or q is required");
   EXPECT_TRUE(is_error(get("/api/v1/users?name=", a.access), 400, "invalid_argument"));
   EXPECT_TRUE(is_error(get("/api/v1/users?name=%20%20", a.access), 400, "invalid_argument"));
   EXPECT_TRUE(is_error(get("/api/v1/users?name=" + std::string(65, 'n'), a.access), 400,

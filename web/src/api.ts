@@ -152,8 +152,18 @@ export class Api {
   user(id: string) {
     return this.request<User>('GET', `/users/${encodeURIComponent(id)}`);
   }
-  findUsers(name: string) {
-    return this.request<{ users: User[] }>('GET', `/users?name=${encodeURIComponent(name)}`);
+  /**
+   * The user directory: the people this user may DM whose name starts with `q` (any case), by
+   * name, a page at a time (docs/api.md, GET /users?q=).
+   */
+  directory(q: string, after = '', limit = 20) {
+    const from = after ? `&after=${encodeURIComponent(after)}` : '';
+    return this.request<PageOf<'users', User>>('GET', `/users?q=${encodeURIComponent(q)}&limit=${limit}${from}`);
+  }
+  /** One page of the server's discoverable spaces. */
+  discoverableSpaces(after = '') {
+    const from = after ? `&after=${encodeURIComponent(after)}` : '';
+    return this.request<PageOf<'spaces', Space>>('GET', `/spaces?discoverable=1&limit=100${from}`);
   }
 
   /** One page of a channel's members (docs/api.md, "Paging of member lists"). */
@@ -184,10 +194,6 @@ export class Api {
   }
   setDiscoverable(spaceId: string, discoverable: boolean) {
     return this.request<Space>('PATCH', `/spaces/${encodeURIComponent(spaceId)}`, { discoverable });
-  }
-  /** The first page of the server's discoverable spaces. */
-  discoverableSpaces() {
-    return this.request<{ spaces: Space[]; next_after: string | null }>('GET', '/spaces?discoverable=1&limit=100');
   }
   /** A new invitation; without settings the server's defaults (100 uses, 7 days). */
   createInvite(spaceId: string, settings: { max_uses?: number; expires_in_s?: number } = {}) {

@@ -20,7 +20,7 @@ import { History } from './model/history';
 import { ListCache } from './model/listcache';
 import { Outbox, type Pending } from './model/outbox';
 import { Presence, type PresenceStatus } from './model/presence';
-import { Prefs, alertFor } from './model/prefs';
+import { Prefs, alertFor, spaceMuteKey } from './model/prefs';
 import { Blocks, deleteRoute, manages } from './model/moderation';
 import type { Timers } from './model/ports';
 import { Receipts } from './model/receipts';
@@ -89,7 +89,6 @@ export class Chat {
   private readonly listCache = new ListCache(local);
   private lastList: ConversationList | null = null;
   private restoredFor: string | null = null;
-  private people: { at: number; list: User[] } | null = null;
   private readonly users: Users;
   private readonly quotes: Quotes;
   private readonly paging: History;
@@ -175,7 +174,7 @@ export class Chat {
     window.setInterval(() => this.checkIdle(), IDLE_CHECK_MS);
     window.addEventListener('focus', () => this.emit());
     window.addEventListener('blur', () => this.emit());
-    this.subscribe(() => attention(this.dir.totalUnread((c) => !this.prefs.muted(c.key)), this.openTitle()));
+    this.subscribe(() => attention(this.dir.totalUnread((c) => !this.isMuted(c)), this.openTitle()));
   }
 
   /** The user can see the page: the tab is visible and its window has the focus. */
@@ -251,7 +250,6 @@ export class Chat {
     this.drafts.close();
     this.prefs.close();
     clearTimeout(this.convRefreshTimer);
-    this.people = null;
     this.lastList = null;
     this.restoredFor = null;
     this.me = null;
@@ -342,7 +340,7 @@ export class Chat {
   private incoming(c: Conv, m: Msg): void {
     const a = alertFor({
       direct: c.kind === 'dm' || mentions(m.body, this.me?.id, true),
-      muted: this.prefs.muted(c.key),
+      muted: this.isMuted(c),
       visible: document.visibilityState === 'visible',
       seeing: this.seeing,
       open: this.open === c.key,
@@ -358,6 +356,20 @@ export class Chat {
         this.openConv(c.key);
       });
     });
+  }
+
+  /** The conversation is muted, itself or through its space (model/prefs.ts). */
+  isMuted(c: Conv): boolean {
+    return this.prefs.mutedIn(c.key, c.spaceId);
+  }
+
+  spaceMuted(spaceId: string): boolean {
+    return this.prefs.muted(spaceMuteKey(spaceId));
+  }
+
+  /** Mutes a whole space on this device: every channel of it as if muted one by one. */
+  setSpaceMuted(spaceId: string, on: boolean): void {
+    this.setMuted(spaceMuteKey(spaceId), on);
   }
 
   /** Mutes a conversation on this device: its unread count stays, greyed, with no alert. */
@@ -462,9 +474,13 @@ export class Chat {
     return this.dir.ensure(key);
   }
 
-  /** Unread over the space's joined channels that are not muted (muted ones show their own count greyed). */
+  /**
+   * Unread over the space's joined channels that are not muted (muted ones show their own count
+   * greyed); a muted space counts all of them (its badge is grey).
+   */
   spaceUnread(spaceId: string): number {
-    return this.dir.spaceUnread(spaceId, (c) => !this.prefs.muted(c.key));
+    const all = this.spaceMuted(spaceId);
+    return this.dir.spaceUnread(spaceId, (c) => all || !this.isMuted(c));
   }
 
   dms(): Conv[] {
@@ -491,9 +507,8 @@ export class Chat {
   }
 
   /**
-   * Finds users by id, or by a part of their name among the people this user knows (members of
-   * their spaces, everyone seen) plus the server's exact-name match; best match first, never the
-   * caller.
+   * Finds users by id, or by name: the server's directory (a name prefix over the people this
+   * user may DM) plus a part of the name among everyone seen; best match first, never the caller.
    */
   async findUsers(query: string): Promise<User[]> {
     const q = query.trim();
@@ -503,9 +518,9 @@ export class Chat {
       this.users.put(u);
       return u.id === this.me?.id ? [] : [u];
     }
-    const [exact, people] = await Promise.all([this.api.findUsers(q), this.knownPeople()]);
-    for (const u of exact.users) this.users.remember(u);
-    const found = findPeople([...exact.users, ...people, ...this.users.known()], q);
+    const { users } = await this.api.directory(q);
+    for (const u of users) this.users.remember(u);
+    const found = findPeople([...users, ...this.users.known()], q);
     return found.filter((u) => u.id !== this.me?.id);
   }
 
@@ -568,26 +583,6 @@ export class Chat {
       }, () => this.roles.delete(spaceId));
     }
     return role ?? null;
-  }
-
-  /** The members of this user's spaces (bounded per space, reused for a minute). */
-  private async knownPeople(): Promise<User[]> {
-    if (this.people && Date.now() - this.people.at < PEOPLE_TTL_MS) return this.people.list;
-    const list: User[] = [];
-    for (const s of this.spaces) {
-      let after = '0';
-      for (let n = 0; n < PEOPLE_PER_SPACE; ) {
-        const page = await this.api.spaceMembers(s.id, after).catch(() => null);
-        if (!page) break;
-        for (const m of page.members) list.push({ id: m.user_id, name: m.name, avatar: m.avatar, created_at: 0 });
-        n += page.members.length;
-        if (!page.next_after) break;
-        after = page.next_after;
-      }
-    }
-    for (const u of list) this.users.remember(u);
-    this.people = { at: Date.now(), list };
-    return list;
   }
 
   openDm(user: User): void {
@@ -665,10 +660,10 @@ export class Chat {
     this.emit();
   }
 
-  /** Spaces anyone may join that this user is not in yet. */
-  async discoverable(): Promise<Space[]> {
-    const { spaces } = await this.api.discoverableSpaces();
-    return spaces.filter((s) => !this.spaces.some((mine) => mine.id === s.id));
+  /** A page of the spaces anyone may join, less those this user is in; `next` for the next page. */
+  async discoverable(after = ''): Promise<{ spaces: Space[]; next: string | null }> {
+    const page = await this.api.discoverableSpaces(after);
+    return { spaces: page.spaces.filter((s) => !this.spaces.some((mine) => mine.id === s.id)), next: page.next_after };
   }
 
   async acceptInvite(code: string): Promise<void> {
@@ -1009,7 +1004,8 @@ export class Chat {
   }
 
   spaceMentions(spaceId: string): number {
-    return this.dir.spaceMentions(spaceId, (c) => !this.prefs.muted(c.key));
+    const all = this.spaceMuted(spaceId);
+    return this.dir.spaceMentions(spaceId, (c) => all || !this.isMuted(c));
   }
 
   /** Sends a failed message again with the same cid (the server deduplicates). */

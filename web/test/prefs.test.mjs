@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MemoryStore, model } from './fakes.mjs';
 
-const { Prefs, MAX_MUTED, alertFor } = model('prefs');
+const { Prefs, MAX_MUTED, alertFor, spaceMuteKey } = model('prefs');
 
 describe('prefs', () => {
   test('defaults: nothing muted, sound and notifications on', () => {
@@ -48,6 +48,34 @@ describe('prefs', () => {
     p.open('7');
     assert.equal(p.muted('channel:1'), false);
     assert.equal(store.getItem('imd.prefs.7'), null);
+  });
+
+  test('a muted space mutes its channels, not DMs nor other spaces; kept across page loads', () => {
+    const store = new MemoryStore();
+    const p = new Prefs(store);
+    p.open('7');
+    p.setMuted(spaceMuteKey('5'), true);
+    const reloaded = new Prefs(store);
+    reloaded.open('7');
+    assert.equal(reloaded.muted(spaceMuteKey('5')), true);
+    assert.equal(reloaded.mutedIn('channel:1', '5'), true);
+    assert.equal(reloaded.mutedIn('channel:2', '6'), false);
+    assert.equal(reloaded.mutedIn('dm:3'), false);
+    assert.equal(reloaded.muted('channel:1'), false, 'the channel itself stays unmuted');
+    // A channel muted on its own stays muted when the space is unmuted.
+    reloaded.setMuted('channel:2', true);
+    reloaded.setMuted(spaceMuteKey('6'), true);
+    reloaded.setMuted(spaceMuteKey('6'), false);
+    assert.equal(reloaded.mutedIn('channel:2', '6'), true);
+    assert.equal(reloaded.mutedIn('channel:4', '6'), false);
+    // The space key never names a conversation.
+    assert.equal(reloaded.mutedIn(spaceMuteKey('5')), true);
+    assert.ok(!spaceMuteKey('5').startsWith('channel:') && !spaceMuteKey('5').startsWith('dm:'));
+    reloaded.setMuted(spaceMuteKey('5'), false);
+    assert.equal(new Prefs(store).mutedIn('channel:1', '5'), false);
+    const again = new Prefs(store);
+    again.open('7');
+    assert.equal(again.mutedIn('channel:1', '5'), false);
   });
 
   test('bounded: past MAX_MUTED the oldest mute goes', () => {

@@ -34,6 +34,14 @@ class Store {
   virtual Result<User> user_by_id(Id id) = 0;
   // Users whose name equals `name` (case-insensitive), at most `limit`.
   virtual Result<std::vector<User>> users_by_name(std::string_view name, std::uint32_t limit) = 0;
+  // The user directory (docs/api.md, GET /users?q=): active users other than `viewer` whose
+  // name starts with `prefix` (case-insensitive; every user when empty), in (name, id) order
+  // after (`after_name`, `after_id`) (from the start when `after_id` is 0), at most `limit`;
+  // with `shared_space_only`, only those sharing a space with `viewer`. Phones are not read.
+  virtual Result<std::vector<User>> directory_users(Id viewer, std::string_view prefix,
+                                                    std::string_view after_name, Id after_id,
+                                                    bool shared_space_only,
+                                                    std::uint32_t limit) = 0;
   virtual Result<User> update_user(Id id, const std::optional<std::string>& name,
                                    const std::optional<std::string>& avatar) = 0;
 

@@ -4,11 +4,10 @@ import { mentionCount, unread, type Chat, type Conv } from '../chat';
 import { nextTheme, theme, setTheme, type Theme } from '../theme';
 import type { ConnState } from '../socket';
 import type { Member, Space, User } from '../types';
-import { isAvatarUrl } from '../api';
-import { avatarColour, initials } from '../text/avatar';
 import { AvatarPicker } from './AvatarPicker';
 import { Badge, MentionBadge } from './Badge';
-import { useObjectUrl } from './FileView';
+import { ListAvatar } from './ListAvatar';
+import type * as DirectoryPanels from './DirectoryPanels';
 import { InlineForm } from './InlineForm';
 import { BlockButton } from './BlockButton';
 import { manages, mayRemove } from '../model/moderation';
@@ -33,12 +32,36 @@ function PresenceDot({ chat, user }: { chat: Chat; user: string }) {
   return <span class={`presence presence-${status}`} role="img" aria-label={status} title={status} data-presence={status} />;
 }
 
+// The directory panels are a chunk of their own, fetched when one is first opened.
+let panels: Promise<typeof DirectoryPanels> | null = null;
+
+/** The People or Browse panel, once its chunk is loaded. */
+function LazyPanel({ chat, which, close }: { chat: Chat; which: 'people' | 'browse'; close: () => void }) {
+  const [mod, setMod] = useState<typeof DirectoryPanels | null>(null);
+  useEffect(() => {
+    let live = true;
+    (panels ??= import('./DirectoryPanels')).then(
+      (m) => live && setMod(m),
+      (e: Error) => {
+        panels = null;
+        chat.setNotice(`This panel cannot be loaded: ${e.message}`);
+        close();
+      },
+    );
+    return () => { live = false; };
+  }, []);
+  if (!mod) return null;
+  const Panel = which === 'people' ? mod.PeoplePanel : mod.BrowsePanel;
+  return <Panel chat={chat} close={close} />;
+}
+
 export function Sidebar({ chat }: { chat: Chat }) {
   const space = chat.spaces.find((s) => s.id === chat.selectedSpace);
   const channels = space ? chat.channels[space.id] : undefined;
   const online = chat.conn === 'online';
   const [shownTheme, setShownTheme] = useState(theme);
   const [permission, setPermission] = useState(notificationPermission); // asking the browser is slow: once
+  const [panel, setPanel] = useState<'people' | 'browse' | null>(null);
 
   return (
     <nav class="sidebar" aria-label="Conversations">
@@ -64,6 +87,13 @@ export function Sidebar({ chat }: { chat: Chat }) {
       </div>
       <AccountPanel chat={chat} theme={shownTheme} setTheme={(t) => setShownTheme(setTheme(t))} />
       <AdminPanel chat={chat} />
+      <div class="prefs">
+        <button type="button" class="small" data-testid="open-people" onClick={() => setPanel('people')}>People</button>
+        <button type="button" class="small" data-testid="open-browse" onClick={() => setPanel('browse')}>
+          Browse channels
+        </button>
+      </div>
+      {panel && <LazyPanel chat={chat} which={panel} close={() => setPanel(null)} />}
 
       <section aria-labelledby="spaces-h">
         <h2 id="spaces-h">Spaces</h2>
@@ -75,8 +105,9 @@ export function Sidebar({ chat }: { chat: Chat }) {
                       onClick={() => chat.selectSpace(s.id)}>
                 <ListAvatar chat={chat} field={s.avatar} initialsOf={s} />
                 <span class="item-name">{s.name}</span>
-                <MentionBadge count={chat.spaceMentions(s.id)} />
-                <Badge count={chat.spaceUnread(s.id)} />
+                {chat.spaceMuted(s.id) && <span class="muted-mark" role="img" aria-label="muted" title="Space muted">🔕</span>}
+                <MentionBadge count={chat.spaceMentions(s.id)} muted={chat.spaceMuted(s.id)} />
+                <Badge count={chat.spaceUnread(s.id)} muted={chat.spaceMuted(s.id)} />
               </button>
             </li>
           ))}
@@ -97,6 +128,11 @@ export function Sidebar({ chat }: { chat: Chat }) {
             Channels in <span class="space-name">{space.name}</span>
           </h2>
           <SpaceAbout chat={chat} space={space} />
+          <button type="button" class="small" data-testid="space-mute" aria-pressed={chat.spaceMuted(space.id)}
+                  title="A muted space: no sound, notification or title count for its channels; unread shown in grey"
+                  onClick={() => chat.setSpaceMuted(space.id, !chat.spaceMuted(space.id))}>
+            {chat.spaceMuted(space.id) ? 'Unmute space' : 'Mute space'}
+          </button>
           {space.owner_id === chat.me?.id && (
             <AvatarPicker chat={chat} label="Space picture" testId="space-avatar"
                           set={(image) => chat.setSpaceAvatar(space.id, image)} />
@@ -146,22 +182,6 @@ export function Sidebar({ chat }: { chat: Chat }) {
   );
 }
 
-/**
- * An uploaded avatar in a list; without one, the initials of `initialsOf` on its stable colour
- * (the space switcher), or nothing (the list stays text).
- */
-function ListAvatar({ chat, field, initialsOf }: { chat: Chat; field: string | undefined; initialsOf?: { id: string; name: string } }) {
-  const { url } = useObjectUrl(chat, isAvatarUrl(field) ? field : undefined);
-  if (url) return <img class="item-avatar" src={url} alt="" aria-hidden="true" />;
-  if (!initialsOf) return null;
-  return (
-    <span class="item-avatar initials" aria-hidden="true" data-initials={initialsOf.id}
-          style={{ background: avatarColour(initialsOf.id) }}>
-      {initials(initialsOf.name)}
-    </span>
-  );
-}
-
 const ROLE_TEXT: Record<string, string> = { owner: 'You own this space', admin: 'You are an admin here', member: 'You are a member' };
 
 /** What the selected space is and how people come in; "Invite people" for its owner and admins. */
@@ -188,7 +208,7 @@ function DmPresence({ chat }: { chat: Chat }) {
 }
 
 function ConvItem({ chat, conv, label, private: isPrivate }: { chat: Chat; conv: Conv; label: string; private?: boolean }) {
-  const muted = chat.prefs.muted(conv.key);
+  const muted = chat.isMuted(conv);
   const avatar =
     conv.kind === 'dm'
       ? chat.userAvatar(conv.peerOrChannel)
@@ -348,7 +368,7 @@ function Members({ chat, spaceId }: { chat: Chat; spaceId: string }) {
 /** The spaces anyone may join (their owners listed them), with a Join button each. */
 function Discover({ chat }: { chat: Chat }) {
   const [list, setList] = useState<Space[] | null>(null);
-  const load = () => chat.discoverable().then(setList, (e) => chat.setNotice((e as Error).message));
+  const load = () => chat.discoverable().then((p) => setList(p.spaces), (e) => chat.setNotice((e as Error).message));
   return (
     <details class="discover" onToggle={(e) => { if (e.currentTarget.open) void load(); }}>
       <summary>Discover spaces</summary>

@@ -1,6 +1,6 @@
-// The "new message" finder: which people a query names. The server finds a name only when it
-// is equal (docs/api.md, GET /users?name=), so the client matches prefixes and substrings
-// itself over the people it knows: the members of its spaces and everyone it has seen. Ranked:
+// The "new message" finder: which people a query names. The server's directory finds a name
+// prefix among the people this user may DM (docs/api.md, GET /users?q=); the client adds the
+// people it has seen whose name holds the query elsewhere (a later word, a substring). Ranked:
 // equal name, then name prefix, then word prefix, then substring; ties by name.
 
 import type { User } from '../types';

@@ -1,11 +1,16 @@
 // This device's attention settings for one user, kept in Web Storage (one JSON entry per user):
-// the muted conversations, and whether a new DM or mention makes a sound and a desktop
+// the muted conversations and spaces (a space by `spaceMuteKey`, beside the conversation keys), and whether a new DM or mention makes a sound and a desktop
 // notification (both on by default). `alertFor` decides what one incoming message does.
 
 import type { KeyValueStore } from './ports';
 
-/** Muted conversations kept per user at most (the oldest mute goes first past it). */
+/** Muted conversations and spaces kept per user at most (the oldest mute goes first past it). */
 export const MAX_MUTED = 1000;
+
+/** The key a muted space is kept under (never a conversation key: those are channel:/dm:). */
+export function spaceMuteKey(spaceId: string): string {
+  return `space:${spaceId}`;
+}
 
 interface Stored {
   muted?: string[];
@@ -44,13 +49,19 @@ export class Prefs {
     this.desktop = true;
   }
 
-  muted(conv: string): boolean {
-    return this.mutedSet.has(conv);
+  /** Whether `key` (a conversation, or a space by spaceMuteKey) itself is muted. */
+  muted(key: string): boolean {
+    return this.mutedSet.has(key);
   }
 
-  setMuted(conv: string, on: boolean): void {
-    this.mutedSet.delete(conv);
-    if (on) this.mutedSet.add(conv);
+  /** Whether the conversation is muted, itself or through its space (a channel's). */
+  mutedIn(conv: string, spaceId?: string): boolean {
+    return this.mutedSet.has(conv) || (!!spaceId && this.mutedSet.has(spaceMuteKey(spaceId)));
+  }
+
+  setMuted(key: string, on: boolean): void {
+    this.mutedSet.delete(key);
+    if (on) this.mutedSet.add(key);
     while (this.mutedSet.size > MAX_MUTED) this.mutedSet.delete(this.mutedSet.values().next().value as string);
     this.save();
   }
