@@ -18,6 +18,7 @@ import {
   newIdentity,
   newTab,
   openConv,
+  PHONE,
   register,
   send,
   settledBodies,
@@ -308,7 +309,7 @@ describe('imd web client', () => {
     const hank = newIdentity('hank');
     const I = await device('ida');
     await register(I.page, ida);
-    const H = await device('hank (phone)', { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+    const H = await device('hank (phone)', PHONE);
     await register(H.page, hank);
 
     const sidebar = H.page.locator('.sidebar');

@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  Scenarios,
   axeViolations,
   badge,
   bodies,
@@ -20,9 +19,11 @@ import {
   joinSpace,
   newIdentity,
   openConv,
+  PHONE,
   recordNotifications,
   recordSent,
   register,
+  Scenarios,
   scriptSend,
   send,
   shot,
@@ -34,7 +35,6 @@ import {
 
 const TEST_TIMEOUT_MS = 150_000;
 const SERVER_ARGS = ['--ws-heartbeat-s', '2'];
-const PHONE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
 
 /** The `read` frames a page puts on its WebSockets, as they are sent. */
 function recordReads(page) {

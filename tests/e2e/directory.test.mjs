@@ -11,7 +11,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  Scenarios,
   axeViolations,
   createChannel,
   createSpace,
@@ -19,7 +18,9 @@ import {
   joinSpace,
   login,
   newIdentity,
+  PHONE,
   register,
+  Scenarios,
   send,
   shot,
   startDm,
@@ -27,7 +28,6 @@ import {
 } from './harness.mjs';
 
 const TEST_TIMEOUT_MS = 120_000;
-const PHONE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
 
 /** Opens the People or Browse panel from the sidebar; returns the dialog. */
 async function openPanel(page, testId, label) {

@@ -10,6 +10,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** A phone: the 360 px viewport every phone scenario uses, with touch. */
+export const PHONE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
+
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const SHOTS = join(ROOT, 'tests/e2e/screenshots');
 const IMD_BIN = resolve(ROOT, process.env.IMD_BIN ?? 'build/src/app/imd');

@@ -7,14 +7,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  Scenarios,
   createChannel,
   createSpace,
   joinChannel,
   joinSpace,
   newIdentity,
+  PHONE,
   recordSent,
   register,
+  Scenarios,
   send,
   shot,
   startDm,
@@ -325,7 +326,7 @@ describe('imd web client: edit, delete, reactions, replies, typing, mentions', (
     const ids = [newIdentity('ivo'), newIdentity('jun')];
     const I = await run.device('ivo');
     await register(I.page, ids[0]);
-    const J = await run.device('jun (phone)', { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true });
+    const J = await run.device('jun (phone)', PHONE);
     await register(J.page, ids[1]);
     const spaceId = await createSpace(I.page, 'Space T');
     await createChannel(I.page, 'general');

@@ -15,16 +15,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  Scenarios,
+  adminIdentity,
   axeViolations,
   createChannel,
   createSpace,
   joinChannel,
   joinSpace,
-  adminIdentity,
   newIdentity,
   openConv,
+  PHONE,
   register,
+  Scenarios,
   send,
   shot,
   startDm,
@@ -33,7 +34,6 @@ import {
 } from './harness.mjs';
 
 const TEST_TIMEOUT_MS = 180_000;
-const PHONE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
 
 /** Opens a <details> by its test id (if closed); with `reload`, closes it first (it reloads on open). */
 async function openDetails(page, testId, reload = false) {

@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  Scenarios,
   axeViolations,
   badge,
   createChannel,
@@ -17,8 +16,10 @@ import {
   joinSpace,
   newIdentity,
   openConv,
+  PHONE,
   recordNotifications,
   register,
+  Scenarios,
   send,
   shot,
   sleep,
@@ -28,7 +29,6 @@ import {
 } from './harness.mjs';
 
 const TEST_TIMEOUT_MS = 150_000;
-const PHONE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
 
 async function waitUntil(what, fn, timeout = 15_000) {
   const deadline = Date.now() + timeout;
