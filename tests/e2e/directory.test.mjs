@@ -81,7 +81,11 @@ describe('imd web client: people, browse, space mute', () => {
   before(() => run.start());
   after(() => run.stop());
 
-  test('a) People: "ali" finds Alice among the people sharing a space, not a stranger; Message opens the DM', { timeout: TEST_TIMEOUT_MS }, async () => {
+  // Who the directory lists follows the DM policy: this scenario needs `shared_space`; the local
+  // cluster runs with its own (`anyone`, scripts/cluster.sh), where every account of every
+  // scenario file is listed by prefix (the C++ Directory tests skip there too).
+  const ownPolicy = process.env.IMD_E2E_URL ? 'the DM policy is the external server\'s own' : false;
+  test('a) People: "ali" finds Alice among the people sharing a space, not a stranger; Message opens the DM', { timeout: TEST_TIMEOUT_MS, skip: ownPolicy }, async () => {
     run.watch.scenario = 'a';
     const dora = newIdentity('Dora');
     const alice = newIdentity('Alice');
