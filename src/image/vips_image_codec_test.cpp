@@ -173,11 +173,13 @@ TEST_F(Codec, ASquareIsTheUprightCentre) {
 
 // Every wait has a timeout: with its one worker busy, a caller gets unavailable (and when to
 // retry) after its wait instead of queueing. The busy side repeats a large image (each takes
-// far longer than the 50 ms wait) until the other side has seen a refusal: no timing assumed
-// but that, and the loop ends either way.
+// far longer than the 5 ms wait: a 3000x3000 PNG to decode, shrink and encode) until the other
+// side has seen a refusal; the other side pauses 1 ms after each answer, so that the busy side
+// gets the worker back. The loop ends either way. (With a 50 ms wait a fast moment of the
+// machine decoded the large image within it, and nothing was refused in 100 rounds.)
 TEST_F(Codec, ABusyCodecRefusesAfterItsWait) {
   VipsImageCodec one(ImageCodecLimits{
-      .max_pixels = 50'000'000, .workers = 1, .wait = std::chrono::milliseconds(50)});
+      .max_pixels = 50'000'000, .workers = 1, .wait = std::chrono::milliseconds(5)});
   const std::string big = png_halves(3000, 3000);
   const std::string tiny = png_halves(8, 8);
   std::atomic<bool> refused{false};
@@ -193,6 +195,7 @@ TEST_F(Codec, ABusyCodecRefusesAfterItsWait) {
       seen = r.error();
       refused = true;
     }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   busy.join();
   ASSERT_TRUE(refused.load()) << "the busy side never held the worker";
