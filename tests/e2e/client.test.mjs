@@ -17,6 +17,7 @@ import {
   inlineForm,
   joinChannel,
   joinSpace,
+  myId,
   newIdentity,
   openConv,
   PHONE,
@@ -229,8 +230,8 @@ describe('imd web client: everyday behaviour', () => {
     await joinSpace(B.page, spaceId);
     await startDm(B.page, alice.name);
     await send(B.page, 'bob says hi');
-    const dmOfBob = `dm:${await B.page.evaluate(() => JSON.parse(localStorage.getItem('imd.session')).user.id)}`;
-    const dmOfSam = `dm:${await S.page.evaluate(() => JSON.parse(localStorage.getItem('imd.session')).user.id)}`;
+    const dmOfBob = `dm:${await myId(B.page)}`;
+    const dmOfSam = `dm:${await myId(S.page)}`;
     const order = () => A.page.locator('[data-conv^="dm:"]').evaluateAll((els) => els.map((e) => e.dataset.conv));
     await waitUntil('bob first', async () => JSON.stringify(await order()) === JSON.stringify([dmOfBob, dmOfSam]));
     await send(S.page, 'sam again');

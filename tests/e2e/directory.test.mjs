@@ -17,6 +17,7 @@ import {
   joinChannel,
   joinSpace,
   login,
+  myId,
   newIdentity,
   PHONE,
   register,
@@ -98,7 +99,7 @@ describe('imd web client: people, browse, space mute', () => {
     await joinSpace(A.page, spaceId);
     const S = await run.device('alistair');
     await register(S.page, alistair);
-    const aliceId = await A.page.evaluate(() => JSON.parse(localStorage.getItem('imd.session')).user.id);
+    const aliceId = await myId(A.page);
 
     const people = await openPanel(D.page, 'open-people', 'People');
     // No query: everyone who shares a space with her.

@@ -13,6 +13,11 @@ import { fileURLToPath } from 'node:url';
 /** A phone: the 360 px viewport every phone scenario uses, with touch. */
 export const PHONE = { viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true };
 
+/** The id of the user signed in on `page` (from the stored session). */
+export function myId(page) {
+  return page.evaluate(() => JSON.parse(localStorage.getItem('imd.session')).user.id);
+}
+
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const SHOTS = join(ROOT, 'tests/e2e/screenshots');
 const IMD_BIN = resolve(ROOT, process.env.IMD_BIN ?? 'build/src/app/imd');

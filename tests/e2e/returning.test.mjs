@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Scenarios, createChannel, createSpace, logout, newIdentity, register, send, startDm, waitForMessage, waitOnline } from './harness.mjs';
+import { Scenarios, createChannel, createSpace, logout, myId, newIdentity, register, send, startDm, waitForMessage, waitOnline } from './harness.mjs';
 
 const LIST_CALLS = /\/api\/v1\/(spaces(\/\d+\/channels)?|conversations)(\?.*)?$/;
 
@@ -69,7 +69,7 @@ describe('imd web client: a returning user', () => {
     await I.page.locator(`.sidebar [data-conv="${random}"]`).waitFor();
 
     // Logout forgets the stored sidebar.
-    const userId = await I.page.evaluate(() => JSON.parse(localStorage.getItem('imd.session')).user.id);
+    const userId = await myId(I.page);
     assert.notEqual(await I.page.evaluate((id) => localStorage.getItem(`imd.list.${id}`), userId), null);
     await logout(I.page);
     assert.equal(await I.page.evaluate((id) => localStorage.getItem(`imd.list.${id}`), userId), null);
