@@ -57,6 +57,10 @@ TEST(Metrics, AScrapeAfterTrafficPassesPromtoolAndTheContractSeriesMoved) {
     ASSERT_TRUE(got) << "message " << i;
     wb.send({{"op", "ack"}, {"conversation", "dm:" + alice.id}, {"seq", num(*got, "seq")}});
   }
+  // A ping after the last ack: its pong means the server has read every ack of this socket
+  // (a socket's frames are read in order), so the scrape below cannot overtake the last one.
+  wb.send({{"op", "ping"}});
+  ASSERT_TRUE(wb.recv_op("pong"));
   wa.send({{"op", "bogus"}});
   ASSERT_TRUE(wa.recv_op("error"));
 
