@@ -40,6 +40,10 @@ void write_wal_metrics(const WalStatus& s, MetricsText& out) {
               "WAL checkpoints that found another checkpoint running.", d(s.busy));
   out.counter("imd_sqlite_checkpoint_failures_total", "WAL checkpoints that failed.",
               d(s.failures));
+  out.counter("imd_sqlite_wal_written_bytes_total",
+              "WAL bytes the commits wrote (whole pages): divided by the messages stored, the "
+              "store's write amplification.",
+              d(s.written_bytes));
 }
 
 SqliteCheckpointer::SqliteCheckpointer(SqliteCheckpointerOptions options)
@@ -56,6 +60,7 @@ SqliteCheckpointer::SqliteCheckpointer(SqliteCheckpointerOptions options)
     if (auto row = s->step(); row.ok() && *row) page_size = s->column_int64(0);
   }
   // A WAL frame is a page and a 24-byte header.
+  frame_bytes_ = page_size + 24;
   restart_frames_ = std::max<std::int64_t>(
       1, static_cast<std::int64_t>(options_.restart_bytes) / (page_size + 24));
   status_.running = true;
@@ -82,6 +87,8 @@ WalStatus SqliteCheckpointer::status() const {
   s.db_bytes = file_bytes(options_.path);
   s.wal_bytes = file_bytes(options_.path + "-wal");
   s.shm_bytes = file_bytes(options_.path + "-shm");
+  s.written_bytes =
+      written_frames_.load(std::memory_order_relaxed) * static_cast<std::uint64_t>(frame_bytes_);
   return s;
 }
 
@@ -131,6 +138,12 @@ void SqliteCheckpointer::watch_commits(SqliteConnection& writer) {
       writer.handle(),
       [](void* self, sqlite3*, const char*, int frames) {
         auto* c = static_cast<SqliteCheckpointer*>(self);
+        // A shorter log than after the last commit: it started over, and this commit's frames
+        // are all of it. (One writer: the hook runs on its thread only.)
+        const std::int64_t added =
+            frames >= c->last_commit_frames_ ? frames - c->last_commit_frames_ : frames;
+        c->last_commit_frames_ = frames;
+        c->written_frames_.fetch_add(static_cast<std::uint64_t>(added), std::memory_order_relaxed);
         if (frames > c->restart_frames_) c->wants_writer_.store(true, std::memory_order_relaxed);
         return SQLITE_OK;
       },

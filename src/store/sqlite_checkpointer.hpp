@@ -52,6 +52,7 @@ struct WalStatus {
   std::uint64_t writer_checkpoints = 0;  // checkpoints the writer ran (the log was long)
   std::uint64_t busy = 0;                // checkpoints that found another one running
   std::uint64_t failures = 0;            // checkpoints that failed otherwise
+  std::uint64_t written_bytes = 0;       // WAL frames the writer's commits wrote, in bytes
   std::int64_t stalled_ms = 0;           // frames waiting and none copied for this long (0: moving)
   std::uint64_t db_bytes = 0, wal_bytes = 0, shm_bytes = 0;  // file sizes now
 };
@@ -98,7 +99,12 @@ class SqliteCheckpointer {
   SqliteCheckpointerOptions options_;
   std::unique_ptr<SqliteConnection> conn_;
   std::int64_t restart_frames_ = 0;
+  std::int64_t frame_bytes_ = 4096 + 24;
   std::atomic<bool> wants_writer_{false};
+  // Counted by the writer's commits (watch_commits): the log's length after the last commit,
+  // and the frames written in all.
+  std::int64_t last_commit_frames_ = 0;
+  std::atomic<std::uint64_t> written_frames_{0};
 
   std::mutex round_mu_;  // one round at a time (the thread, or run_once)
   mutable std::mutex status_mu_;
