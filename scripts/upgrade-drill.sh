@@ -72,7 +72,13 @@ step() {
   t0=$(date +%s%N)
   IMD_NEW_BIN=$4 IMD_UPGRADE_ARGS=$5 "$root/scripts/cluster.sh" upgrade "$node" >>"$d/$name.log" 2>&1 || rc=$?
   awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f\n", (b - a) / 1e9 }' >"$d/$name.ready_s"
-  ((rc == 0)) || { tail -n 20 "$d/$name.log" >&2; exit "$rc"; }
+  if ((rc != 0)); then
+    tail -n 20 "$d/$name.log" >&2
+    # The old build on the new schema: what an operator must know before relying on a rollback.
+    [[ $name == rollback-* ]] && echo "upgrade-drill: ROLLBACK NOT POSSIBLE: the old $node did" \
+      "not come back on the migrated schema (docs/operations.md \"Mixed-version drill\")" >&2
+    exit "$rc"
+  fi
 }
 
 case ${1:-} in
