@@ -64,6 +64,17 @@ sizes() {
   done >"$1/sizes-$2"
 }
 
+# The MariaDB schema migrations applied (the first new process applies the newer ones).
+schema_versions() {
+  (
+    # shellcheck disable=SC1091
+    source "$IMD_CLUSTER_DIR/services/mariadb.env"
+    MYSQL_PWD=$MARIADB_PASSWORD mariadb --protocol=tcp -h "$MARIADB_HOST" -P "$MARIADB_PORT" \
+      -u "$MARIADB_USER" -N -e 'SELECT GROUP_CONCAT(version ORDER BY version) FROM schema_version' \
+      "$MARIADB_DATABASE"
+  )
+}
+
 # __step DIR STEP NODE BIN ARGS (the drill's inject command): replaces NODE with BIN and ARGS
 # through `cluster.sh upgrade`, timed from the SIGTERM to the new process's /readyz.
 step() {
@@ -72,6 +83,7 @@ step() {
   t0=$(date +%s%N)
   IMD_NEW_BIN=$4 IMD_UPGRADE_ARGS=$5 "$root/scripts/cluster.sh" upgrade "$node" >>"$d/$name.log" 2>&1 || rc=$?
   awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f\n", (b - a) / 1e9 }' >"$d/$name.ready_s"
+  schema_versions >"$d/$name.schema" || true
   if ((rc != 0)); then
     tail -n 20 "$d/$name.log" >&2
     # The old build on the new schema: what an operator must know before relying on a rollback.
@@ -160,16 +172,6 @@ t_up=$SECONDS
 echo "upgrade-drill: cluster up on ${rev:0:12} in $((SECONDS - t_up)) s ($IMD_CLUSTER_DIR)"
 # shellcheck disable=SC1091
 source "$IMD_CLUSTER_DIR/cluster.env"
-# The MariaDB schema migrations applied (the first new process applies the newer ones).
-schema_versions() {
-  (
-    # shellcheck disable=SC1091
-    source "$IMD_CLUSTER_DIR/services/mariadb.env"
-    MYSQL_PWD=$MARIADB_PASSWORD mariadb --protocol=tcp -h "$MARIADB_HOST" -P "$MARIADB_PORT" \
-      -u "$MARIADB_USER" -N -e 'SELECT GROUP_CONCAT(version ORDER BY version) FROM schema_version' \
-      "$MARIADB_DATABASE"
-  )
-}
 echo "upgrade-drill: schema versions on the old build: $(schema_versions)"
 self=$root/scripts/upgrade-drill.sh
 step_cmd() {  # step name, node, binary, args
@@ -239,16 +241,17 @@ def count(node, a, b, level):
         return sum(1 for line in f.read(b - a).decode(errors="replace").splitlines()
                    if " %s " % level in line)
 print()
-print("%-18s %8s %9s %8s %12s %11s %7s %6s" % ("step", "ready_s", "recovery_s", "refused",
-      "redelivered", "reconnects", "errors", "warns"))
+print("%-18s %8s %9s %8s %12s %11s %7s %6s  %s" % ("step", "ready_s", "recovery_s", "refused",
+      "redelivered", "reconnects", "errors", "warns", "schema after"))
 for i, s in enumerate(steps):
     a, b = sizes(s), sizes(steps[i + 1] if i + 1 < len(steps) else "end")
     errs = sum(count(n, a[n], b[n], "ERROR") for n in a)
     warns = sum(count(n, a[n], b[n], "WARN") for n in a)
     ready = open(os.path.join(d, s + ".ready_s")).read().strip()
     r = rows.get(s, {})
-    print("%-18s %8s %9s %8s %12s %11s %7d %6d" % (s, ready, r.get("recovery_s"), r.get("refused"),
-          r.get("redelivered"), r.get("reconnects"), errs, warns))
+    schema = open(os.path.join(d, s + ".schema")).read().strip()
+    print("%-18s %8s %9s %8s %12s %11s %7d %6d  %s" % (s, ready, r.get("recovery_s"),
+          r.get("refused"), r.get("redelivered"), r.get("reconnects"), errs, warns, schema))
 PY
 echo "upgrade-drill: logs in $dir (ERROR/WARN lines: grep -h -e ' ERROR ' -e ' WARN ' $IMD_CLUSTER_DIR/*/imd.log)"
 if ((rc == 0)); then echo "upgrade-drill: PASS"; else echo "upgrade-drill: FAILED"; fi
