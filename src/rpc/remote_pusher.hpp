@@ -28,6 +28,8 @@
 //    misread_by_unversioned_gateways: a removal from one channel) is not sent to a gateway that
 //    registered no version; dropped and counted (events_dropped_old_gateway), so that the
 //    mixed-version cluster of a rolling upgrade does not tell a client it left a whole space.
+//    A gateway whose version the registry has not read yet counts as older: the event is
+//    withheld (the client learns at its next read), never misread.
 // "Events" count one event per node: an event for 3 connections of one gateway is 1.
 // Node entries are kept per node id once used (an outbox and a channel, the channel released
 // when the resolver says the node is gone).
