@@ -5,7 +5,8 @@
 # end-to-end tests (the web client in headless Chromium against the real imd; with the short
 # busy-channel check, tests/e2e/busy.test.mjs: its timings printed, correctness asserted),
 # once against a standalone imd and once against the local cluster (scripts/cluster.sh),
-# and a short chaos drill (scripts/chaos.sh).
+# a short chaos drill (scripts/chaos.sh) and, when an older build was made, the mixed-version
+# drill (scripts/upgrade-drill.sh).
 # The CTest run includes the cluster engines: MariaDB, Redis (single and cluster), NATS
 # JetStream, etcd and the local cluster behind nginx, started and stopped as fixtures, and the
 # checks of the house: clang-format, include edges against the build's links, and the names
@@ -19,5 +20,9 @@ cd "$(dirname "$0")/.."
 # The short chaos drill: kill -9, SIGSTOP and SIGTERM of a standalone imd under steady traffic,
 # then the history check (well under 2 minutes; the cluster drill: scripts/chaos.sh cluster).
 ./scripts/chaos.sh standalone --short
+# The mixed-version drill (an older build and this one in the local cluster, about 45 s) when
+# that older build exists; building it is the long part, left to `scripts/upgrade-drill.sh
+# --build-only` (docs/operations.md "Mixed-version drill").
+./scripts/upgrade-drill.sh --short --no-build
 ./scripts/e2e.sh
 ./scripts/e2e-cluster.sh

@@ -375,10 +375,10 @@ struct App::Parts {
       return;
     }
     Registry* reg = registry.get();
-    auto resolve = [reg](std::uint32_t id) -> std::optional<std::string> {
+    auto resolve = [reg](std::uint32_t id) -> std::optional<rpc::PushPeer> {
       auto n = reg->node(id);
       if (!n || n->push_address.empty()) return std::nullopt;
-      return n->push_address;
+      return rpc::PushPeer{n->push_address, n->version};
     };
     remote_pusher = std::make_unique<rpc::RemotePusher>(node, roles.gateway ? hub.get() : nullptr,
                                                         resolve, rpc::RemotePusherOptions{});

@@ -107,10 +107,13 @@ void write_rpc(const rpc::PushServerStats* server, const rpc::RemotePusherStats*
     m.family("imd_rpc_push_events_dropped_total", "Events to other gateways dropped, by reason.",
              "counter");
     const MetricLabel unknown[] = {{"reason", "unknown_node"}}, full[] = {{"reason", "full"}},
-                      failed[] = {{"reason", "failed"}};
+                      failed[] = {{"reason", "failed"}},
+                      old_gateway[] = {{"reason", "old_gateway"}};
     m.sample("imd_rpc_push_events_dropped_total", unknown, d(client->events_dropped_unknown_node));
     m.sample("imd_rpc_push_events_dropped_total", full, d(client->events_dropped_full));
     m.sample("imd_rpc_push_events_dropped_total", failed, d(client->events_dropped_failed));
+    m.sample("imd_rpc_push_events_dropped_total", old_gateway,
+             d(client->events_dropped_old_gateway));
   }
 }
 

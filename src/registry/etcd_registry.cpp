@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "common/log.hpp"
 #include "common/thread_name.hpp"
@@ -73,8 +74,10 @@ struct EtcdRegistry::Impl {
   std::int64_t lease = 0;
   std::uint32_t id = 0;
   LeaseLost on_lost;
-  std::unique_ptr<EtcdTask> keepalive, nodes_watch, logic_watch, parts_watch;
+  std::unique_ptr<EtcdTask> keepalive, nodes_watch, versions_watch, logic_watch, parts_watch;
   std::map<std::uint32_t, NodeInfo> nodes;
+  // versions/<id> of every node that registered one (builds from before versions did not).
+  std::map<std::uint32_t, std::string> versions;
   bool nodes_synced = false;
   bool participating = false;
   std::uint32_t count = 0;
@@ -104,15 +107,60 @@ struct EtcdRegistry::Impl {
     cv.notify_all();
   }
 
-  void nodes_events(std::vector<EtcdEvent> events) {
-    std::lock_guard lock(mu);
+  // A watch's events applied to `map` (mu held): a delete erases its key's id; a put stores
+  // what `parse` makes of it (an id and a value), nothing when it refuses the entry.
+  template <typename Map, typename Parse>
+  static void apply_events(std::vector<EtcdEvent>& events, const std::string& dir, Map& map,
+                           Parse parse) {
     for (auto& e : events) {
       if (e.type == EtcdEvent::Type::del) {
-        if (auto k = key_id(e.kv.key, nodes_dir)) nodes.erase(*k);
-      } else if (auto n = node_from(e.kv)) {
-        nodes[n->id] = std::move(*n);
+        if (auto k = key_id(e.kv.key, dir)) map.erase(*k);
+      } else if (auto v = parse(e.kv)) {
+        map[v->first] = std::move(v->second);
       }
     }
+  }
+
+  void nodes_events(std::vector<EtcdEvent> events) {
+    std::lock_guard lock(mu);
+    apply_events(events, nodes_dir, nodes, [this](const EtcdKeyValue& kv) {
+      auto n = node_from(kv);
+      return n ? std::optional(std::pair{n->id, std::move(*n)}) : std::nullopt;
+    });
+  }
+
+  void versions_snapshot(std::vector<EtcdKeyValue> kvs) {
+    std::map<std::uint32_t, std::string> fresh;
+    for (auto& kv : kvs) {
+      if (auto v = version_from(kv)) fresh[v->first] = std::move(v->second);
+    }
+    std::lock_guard lock(mu);
+    versions = std::move(fresh);
+  }
+
+  void versions_events(std::vector<EtcdEvent> events) {
+    std::lock_guard lock(mu);
+    apply_events(events, versions_dir, versions,
+                 [this](const EtcdKeyValue& kv) { return version_from(kv); });
+  }
+
+  // A version as the config allows it (at most 64 printable ASCII characters, no spaces).
+  std::optional<std::pair<std::uint32_t, std::string>> version_from(const EtcdKeyValue& kv) {
+    auto k = key_id(kv.key, versions_dir);
+    const bool printable = std::all_of(kv.value.begin(), kv.value.end(),
+                                       [](char ch) { return ch > ' ' && ch <= '~'; });
+    if (!k || kv.value.empty() || kv.value.size() > 64 || !printable) {
+      LOG_WARN("etcd registry: ignoring a malformed version under " << kv.key.substr(0, 100));
+      return std::nullopt;
+    }
+    return std::pair{*k, kv.value};
+  }
+
+  // nodes[id] with its version (mu held).
+  NodeInfo with_version(const NodeInfo& n) const {
+    NodeInfo out = n;
+    if (auto it = versions.find(n.id); it != versions.end()) out.version = it->second;
+    return out;
   }
 
   std::optional<NodeInfo> node_from(const EtcdKeyValue& kv) {
@@ -335,15 +383,16 @@ struct EtcdRegistry::Impl {
 
   // Stops the background tasks (not the worker); never with mu held (they take it).
   void stop_tasks() {
-    std::unique_ptr<EtcdTask> ka, nw, lw, pw;
+    std::unique_ptr<EtcdTask> ka, nw, vw, lw, pw;
     {
       std::lock_guard lock(mu);
       ka = std::move(keepalive);
       nw = std::move(nodes_watch);
+      vw = std::move(versions_watch);
       lw = std::move(logic_watch);
       pw = std::move(parts_watch);
     }
-    for (auto* t : {ka.get(), nw.get(), lw.get(), pw.get()}) {
+    for (auto* t : {ka.get(), nw.get(), vw.get(), lw.get(), pw.get()}) {
       if (t != nullptr) t->stop();
     }
   }
@@ -404,6 +453,9 @@ Result<std::uint32_t> EtcdRegistry::start(NodeInfo self, std::uint32_t max_id, L
     m.nodes_watch = m.client->watch_prefix(
         m.nodes_dir, [impl](auto kvs, std::int64_t) { impl->nodes_snapshot(std::move(kvs)); },
         [impl](auto events) { impl->nodes_events(std::move(events)); });
+    m.versions_watch = m.client->watch_prefix(
+        m.versions_dir, [impl](auto kvs, std::int64_t) { impl->versions_snapshot(std::move(kvs)); },
+        [impl](auto events) { impl->versions_events(std::move(events)); });
     m.worker = std::thread([impl] {
       set_thread_name("imd-registry");
       impl->run_worker();
@@ -439,14 +491,14 @@ std::optional<NodeInfo> EtcdRegistry::node(std::uint32_t id) {
   std::lock_guard lock(impl_->mu);
   auto it = impl_->nodes.find(id);
   if (it == impl_->nodes.end()) return std::nullopt;
-  return it->second;
+  return impl_->with_version(it->second);
 }
 
 std::vector<NodeInfo> EtcdRegistry::nodes() {
   std::lock_guard lock(impl_->mu);
   std::vector<NodeInfo> out;
   out.reserve(impl_->nodes.size());
-  for (const auto& [id, n] : impl_->nodes) out.push_back(n);
+  for (const auto& [id, n] : impl_->nodes) out.push_back(impl_->with_version(n));
   return out;
 }
 

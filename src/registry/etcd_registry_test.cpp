@@ -472,6 +472,8 @@ TEST(EtcdRegistry, DistinctIdsAndEachSeesTheOther) {
   EXPECT_EQ(a.node(*ib)->id, *ib);
   EXPECT_EQ(b.node(*ia)->roles, (std::vector<std::string>{"gateway", "logic"}));
   EXPECT_EQ(a.nodes().size(), 2u);
+  // Each reads the other's version back (RemotePusher tells older gateways by it).
+  EXPECT_TRUE(eventually([&] { return a.node(*ib)->version == "0.1.0-test"; }, 3s));
 
   // announce() rewrites the entry under the same id, and the version beside it.
   NodeInfo again{12345, {"gateway"}, "10.0.0.2:9999", "9.8.7-canary"};
@@ -488,10 +490,18 @@ TEST(EtcdRegistry, DistinctIdsAndEachSeesTheOther) {
   EXPECT_TRUE(eventually(
       [&] {
         auto n = a.node(*ib);
-        return n && n->push_address == "10.0.0.2:9999" && n->roles.size() == 1;
+        return n && n->push_address == "10.0.0.2:9999" && n->roles.size() == 1 &&
+               n->version == "9.8.7-canary";
       },
       3s));
   EXPECT_FALSE(a.node(12345).has_value() && 12345 != *ib);
+  // A node that registers no version (a build from before versions) reads back without one.
+  EtcdRegistry old(registry_options(fixture_endpoints(), pre));
+  auto io = old.start(NodeInfo{0, {"gateway"}, "10.0.0.3:7001", ""}, 1023, nullptr);
+  ASSERT_TRUE(io.ok()) << io.error().message;
+  ASSERT_TRUE(eventually([&] { return a.node(*io).has_value(); }, 3s));
+  EXPECT_EQ(a.node(*io)->version, "");
+  old.stop();
 
   b.stop();
   EXPECT_TRUE(eventually([&] { return !a.node(*ib).has_value(); }, 3s));

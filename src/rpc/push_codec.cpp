@@ -2,6 +2,7 @@
 
 #include <string>
 #include <type_traits>
+#include <variant>
 
 namespace imd::rpc {
 namespace {
@@ -287,6 +288,11 @@ DecodedBatch decode_batch(const PushBatch& in, std::uint32_t node, const DecodeL
     }
   }
   return out;
+}
+
+bool misread_by_unversioned_gateways(const imd::Event& event) {
+  const auto* removed = std::get_if<imd::RemovedEvent>(&event);
+  return removed != nullptr && removed->channel_id != 0;
 }
 
 std::size_t estimated_bytes(const imd::Event& event) {

@@ -47,6 +47,13 @@ struct DecodedBatch {
 };
 DecodedBatch decode_batch(const PushBatch& in, std::uint32_t node, const DecodeLimits& limits);
 
+// True for an event that a gateway registering no version (a build from before versions, hence
+// before channel removals) would misread: a RemovedEvent with a channel_id, which such a
+// gateway decodes without it and tells the client as a removal from the whole space.
+// RemotePusher sends these only to gateways that registered a version (docs/operations.md,
+// "Versions and rolling upgrades").
+bool misread_by_unversioned_gateways(const imd::Event& event);
+
 // Rough wire size of an event (for byte bounds; not exact).
 std::size_t estimated_bytes(const imd::Event& event);
 

@@ -40,19 +40,20 @@ struct FakeGateway {
   std::string address;
 };
 
-// The registry's view: node -> Push address, changeable while running.
+// The registry's view: node -> Push address and version, changeable while running.
 class Directory {
  public:
-  void set(std::uint32_t node, std::string address) {
+  // An empty version: a gateway from before versions (and channel removals).
+  void set(std::uint32_t node, std::string address, std::string version = "0.1.0-test") {
     std::lock_guard lock(mu_);
-    addresses_[node] = std::move(address);
+    addresses_[node] = rpc::PushPeer{std::move(address), std::move(version)};
   }
   void erase(std::uint32_t node) {
     std::lock_guard lock(mu_);
     addresses_.erase(node);
   }
   PushResolver resolver() {
-    return [this](std::uint32_t node) -> std::optional<std::string> {
+    return [this](std::uint32_t node) -> std::optional<rpc::PushPeer> {
       std::lock_guard lock(mu_);
       auto it = addresses_.find(node);
       if (it == addresses_.end()) return std::nullopt;
@@ -62,7 +63,7 @@ class Directory {
 
  private:
   std::mutex mu_;
-  std::map<std::uint32_t, std::string> addresses_;
+  std::map<std::uint32_t, rpc::PushPeer> addresses_;
 };
 
 std::shared_ptr<const Event> ev(Event e) {
@@ -207,6 +208,31 @@ TEST(PushRpc, UnknownNodeIsDroppedAndCountedWithoutACall) {
   EXPECT_EQ(s.events_dropped_unknown_node, 2u);
   EXPECT_EQ(s.calls, 0u);
   EXPECT_EQ(s.events_sent, 0u);
+}
+
+// A gateway from before versions decodes a removal from one channel without its channel_id and
+// tells the client it left the whole space (found by scripts/upgrade-drill.sh): such a removal
+// is not sent to a gateway that registered no version; everything else is.
+TEST(PushRpc, AChannelRemovalIsNotSentToAGatewayOfAnOlderVersion) {
+  FakeGateway versioned(2), old(3);
+  Directory dir;
+  dir.set(2, versioned.address);
+  dir.set(3, old.address, "");
+  RemotePusher pusher(1, nullptr, dir.resolver());
+  const std::vector<ConnRef> both = {{2, 1}, {3, 1}};
+  pusher.push(one(both, ev(RemovedEvent{99, "removed", 77})));  // from channel 77 only
+  pusher.push(one(both, ev(RemovedEvent{99, "banned"})));       // from the whole space
+  pusher.push(one(both, read_ev(1, 1)));
+  ASSERT_TRUE(versioned.hub.wait_total(3));
+  ASSERT_TRUE(old.hub.wait_total(2));
+  auto got_versioned = versioned.hub.events({2, 1});
+  auto got_old = old.hub.events({3, 1});
+  ASSERT_EQ(got_versioned.size(), 3u);
+  EXPECT_TRUE(same(*got_versioned[0], RemovedEvent{99, "removed", 77}));
+  ASSERT_EQ(got_old.size(), 2u);
+  EXPECT_TRUE(same(*got_old[0], RemovedEvent{99, "banned"}));
+  EXPECT_TRUE(same(*got_old[1], ReadEvent{1, ConvKey::channel(1), 1}));
+  EXPECT_EQ(pusher.stats().events_dropped_old_gateway, 1u);
 }
 
 TEST(PushRpc, LocalTargetsSkipTheNetwork) {

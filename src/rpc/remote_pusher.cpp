@@ -105,9 +105,13 @@ struct RemotePusher::Impl {
   LogThrottle warn_full_{std::chrono::seconds(10)};
   LogThrottle warn_failed_{std::chrono::seconds(10)};
   LogThrottle warn_unknown_{std::chrono::seconds(10)};
+  LogThrottle warn_old_gateway_{std::chrono::seconds(10)};
+
+  // A remote target that must not get `event`: a gateway of an older version would misread it.
+  bool withheld(const Event& event, std::uint32_t node);
 
   std::atomic<std::uint64_t> calls_{0}, sent_{0}, dropped_unknown_{0}, dropped_full_{0},
-      dropped_failed_{0}, retries_{0};
+      dropped_failed_{0}, dropped_old_gateway_{0}, retries_{0};
 };
 
 Node& RemotePusher::Impl::node(std::uint32_t id) {
@@ -158,6 +162,7 @@ void RemotePusher::Impl::push(std::vector<Push>& pushes) {
         mine->targets.push_back(ref);
         continue;
       }
+      if (withheld(*p.event, ref.node)) continue;
       Pending& pending = remote[ref.node];
       if (pending.last != i) {
         pending.items.push_back(Item{{}, p.event, 0});
@@ -174,6 +179,20 @@ void RemotePusher::Impl::push(std::vector<Push>& pushes) {
     }
     enqueue(node(id), pending.items);
   }
+}
+
+bool RemotePusher::Impl::withheld(const Event& event, std::uint32_t node) {
+  if (!misread_by_unversioned_gateways(event)) return false;
+  auto peer = resolver_(node);
+  if (!peer || !peer->version.empty()) return false;
+  dropped_old_gateway_.fetch_add(1, std::memory_order_relaxed);
+  std::uint64_t held = 0;
+  if (warn_old_gateway_.allow(held)) {
+    LOG_WARN("rpc push: node " << node << " runs a version from before channel removals; one "
+                               << "not sent to it (the client learns at its next read); " << held
+                               << " similar warnings suppressed");
+  }
+  return true;
 }
 
 void RemotePusher::Impl::enqueue(Node& n, std::vector<Item>& items) {
@@ -246,8 +265,8 @@ void RemotePusher::Impl::next_call(Node& n) {
 }
 
 void RemotePusher::Impl::attempt(Node& n) {
-  std::optional<std::string> address = resolver_(n.id);
-  if (!address) {
+  std::optional<PushPeer> peer = resolver_(n.id);
+  if (!peer) {
     std::size_t dropped = 0;
     {
       std::lock_guard lock(n.mu);
@@ -268,11 +287,12 @@ void RemotePusher::Impl::attempt(Node& n) {
     }
     return;
   }
+  const std::string& address = peer->address;
   Gateway::Stub* stub;
   Call* call;
   {
     std::lock_guard lock(n.mu);
-    if (!n.stub || n.address != *address) {
+    if (!n.stub || n.address != address) {
       grpc::ChannelArguments args;
       args.SetMaxSendMessageSize(-1);           // batches are bounded by max_call_bytes
       args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);  // retries are ours, with our bounds
@@ -280,9 +300,9 @@ void RemotePusher::Impl::attempt(Node& n) {
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(reconnect, 100));
       args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::min(reconnect, 100));
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, reconnect);
-      n.channel = grpc::CreateCustomChannel(*address, grpc::InsecureChannelCredentials(), args);
+      n.channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
       n.stub = Gateway::NewStub(n.channel);
-      n.address = *address;
+      n.address = address;
     }
     stub = n.stub.get();
     call = n.call.get();
@@ -448,7 +468,8 @@ RemotePusherStats RemotePusher::stats() const {
   const Impl& i = *impl_;
   return RemotePusherStats{i.calls_.load(),           i.sent_.load(),
                            i.dropped_unknown_.load(), i.dropped_full_.load(),
-                           i.dropped_failed_.load(),  i.retries_.load()};
+                           i.dropped_failed_.load(),  i.dropped_old_gateway_.load(),
+                           i.retries_.load()};
 }
 
 }  // namespace imd::rpc

@@ -24,6 +24,12 @@
 //    node's whole outbox are dropped and counted (events_dropped_unknown_node), no call.
 //  - outbox full (events or bytes): the newest event is dropped and counted
 //    (events_dropped_full), with a rate-limited warning.
+//  - an event a gateway of an older version would misread (push_codec.hpp
+//    misread_by_unversioned_gateways: a removal from one channel) is not sent to a gateway that
+//    registered no version; dropped and counted (events_dropped_old_gateway), so that the
+//    mixed-version cluster of a rolling upgrade does not tell a client it left a whole space.
+//    A gateway whose version the registry has not read yet counts as older: the event is
+//    withheld (the client learns at its next read), never misread.
 // "Events" count one event per node: an event for 3 connections of one gateway is 1.
 // Node entries are kept per node id once used (an outbox and a channel, the channel released
 // when the resolver says the node is gone).
@@ -54,8 +60,15 @@
 
 namespace imd::rpc {
 
-// A gateway's Push address ("host:port"), or nullopt when the node is not alive.
-using PushResolver = std::function<std::optional<std::string>(std::uint32_t node)>;
+// A gateway as the registry shows it: its Push address ("host:port") and the version it
+// registered (empty: a build from before versions, which predates channel removals).
+struct PushPeer {
+  std::string address;
+  std::string version;
+};
+
+// The gateway `node`, or nullopt when the node is not alive.
+using PushResolver = std::function<std::optional<PushPeer>(std::uint32_t node)>;
 
 struct RemotePusherOptions {
   std::chrono::milliseconds call_deadline{2000};
@@ -76,6 +89,7 @@ struct RemotePusherStats {
   std::uint64_t events_dropped_unknown_node = 0;
   std::uint64_t events_dropped_full = 0;
   std::uint64_t events_dropped_failed = 0;
+  std::uint64_t events_dropped_old_gateway = 0;
   std::uint64_t retries = 0;
 };
 

@@ -27,6 +27,8 @@ struct NodeInfo {
   // The process's version (rolling upgrades). Written beside the entry (EtcdRegistry: the key
   // <prefix>versions/<id>, same lease), not in it: the entry's readers refuse unknown fields,
   // and an older node must keep reading a newer one's entry (docs/operations.md, "Versions").
+  // node() and nodes() read it back; empty for a node that registered none (a build from
+  // before versions), which RemotePusher treats as older than channel removals.
   std::string version;
   bool operator==(const NodeInfo&) const = default;
 };
