@@ -182,7 +182,7 @@ MetricsSource make_metrics_source(MetricsParts p) {
     if (p.sqlite_search != nullptr) write_sqlite_search(*p.sqlite_search, m);
     if (p.local_queue != nullptr) write_local_queue(*p.local_queue, m);
     if (p.nats_queue != nullptr) write_nats(p.nats_queue->stats(), m);
-    if (p.sqlite) write_wal_metrics(p.sqlite->wal_status(), m);
+    if (p.sqlite) p.sqlite->write_metrics(m);
     if (p.redis_client) write_redis(p.redis_client->stats(), m);
     if (p.push_server != nullptr || p.remote_pusher != nullptr) {
       std::optional<rpc::PushServerStats> server;

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "common/metrics_text.hpp"
 #include "store/sqlite_migrations.hpp"
 
 namespace imd {
@@ -280,6 +281,7 @@ SqliteDatabase::SqliteDatabase(SqliteConfig config)
   if (!version.ok()) fail(path, version.error().message);
   schema_version_ = *version;
   writer_.add(std::move(writer));
+  writer_.time_leases(&writer_wait_, &writer_hold_);
 
   if (!memory && config_.checkpoint_interval_ms > 0) {
     // Commits no longer checkpoint (and fsync) while holding the writer; a background
@@ -314,6 +316,16 @@ WalStatus SqliteDatabase::wal_status() const {
   return checkpointer_ ? checkpointer_->status() : WalStatus{};
 }
 
+void SqliteDatabase::write_metrics(MetricsText& out) const {
+  write_wal_metrics(wal_status(), out);
+  out.family("imd_sqlite_writer_wait_seconds",
+             "How long each write transaction waited for the one SQLite writer.", "histogram");
+  writer_wait_.write(out, "imd_sqlite_writer_wait_seconds", {});
+  out.family("imd_sqlite_writer_hold_seconds",
+             "How long each write transaction held the one SQLite writer.", "histogram");
+  writer_hold_.write(out, "imd_sqlite_writer_hold_seconds", {});
+}
+
 WalStatus SqliteDatabase::checkpoint_now() {
   return checkpointer_ ? checkpointer_->run_once() : WalStatus{};
 }
@@ -326,16 +338,24 @@ void SqliteDatabase::Pool::add(std::unique_ptr<SqliteConnection> conn) {
 
 Result<SqliteDatabase::Pool::Lease> SqliteDatabase::Pool::acquire(std::chrono::milliseconds timeout,
                                                                   std::string_view what) {
+  const std::int64_t asked = wait_ != nullptr ? metrics::steady_ns() : 0;
   std::unique_lock lock(mu_);
   if (!cv_.wait_for(lock, timeout, [this] { return !idle_.empty(); })) {
     return make_error(Errc::unavailable, "sqlite: timed out waiting for " + std::string(what));
   }
   SqliteConnection* conn = idle_.back();
   idle_.pop_back();
-  return Lease(this, conn);
+  lock.unlock();
+  std::int64_t since = 0;
+  if (wait_ != nullptr) {
+    since = metrics::steady_ns();
+    wait_->observe(static_cast<std::uint64_t>(std::max<std::int64_t>(0, since - asked) / 1000));
+  }
+  return Lease(this, conn, since);
 }
 
-void SqliteDatabase::Pool::release(SqliteConnection* conn) {
+void SqliteDatabase::Pool::release(SqliteConnection* conn, std::int64_t since_ns) {
+  if (hold_ != nullptr && since_ns != 0) hold_->observe(metrics::micros_since(since_ns));
   {
     std::lock_guard lock(mu_);
     idle_.push_back(conn);

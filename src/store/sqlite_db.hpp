@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/error.hpp"
+#include "common/metrics.hpp"
 #include "store/sqlite_checkpointer.hpp"
 
 namespace imd {
@@ -205,6 +206,9 @@ class SqliteDatabase {
   WalStatus wal_status() const;
   // One checkpoint round now (tests); the same as wal_status() without a checkpointer.
   WalStatus checkpoint_now();
+  // The WAL metrics (write_wal_metrics) and the writer's: how long each write waited for the
+  // writer connection and how long it held it (imd_sqlite_writer_{wait,hold}_seconds).
+  void write_metrics(MetricsText& out) const;
 
  private:
   // A fixed set of connections handed out one caller at a time. The writer is a pool of one.
@@ -214,31 +218,42 @@ class SqliteDatabase {
    public:
     class Lease {
      public:
-      Lease(Pool* pool, SqliteConnection* conn) : pool_(pool), conn_(conn) {}
-      Lease(Lease&& o) noexcept : pool_(o.pool_), conn_(o.conn_) { o.conn_ = nullptr; }
+      Lease(Pool* pool, SqliteConnection* conn, std::int64_t since_ns)
+          : pool_(pool), conn_(conn), since_ns_(since_ns) {}
+      Lease(Lease&& o) noexcept : pool_(o.pool_), conn_(o.conn_), since_ns_(o.since_ns_) {
+        o.conn_ = nullptr;
+      }
       Lease& operator=(Lease&&) = delete;
       ~Lease() {
-        if (conn_ != nullptr) pool_->release(conn_);
+        if (conn_ != nullptr) pool_->release(conn_, since_ns_);
       }
       SqliteConnection& conn() const { return *conn_; }
 
      private:
       Pool* pool_;
       SqliteConnection* conn_;
+      std::int64_t since_ns_;  // when it was handed out (0: not timed)
     };
 
     void add(std::unique_ptr<SqliteConnection> conn);
     bool empty() const { return all_.empty(); }
     // unavailable when none frees up within `timeout`.
     Result<Lease> acquire(std::chrono::milliseconds timeout, std::string_view what);
+    // From now on each lease's wait and hold are observed (microseconds).
+    void time_leases(metrics::Histogram* wait, metrics::Histogram* hold) {
+      wait_ = wait;
+      hold_ = hold;
+    }
 
    private:
-    void release(SqliteConnection* conn);
+    void release(SqliteConnection* conn, std::int64_t since_ns);
 
     std::mutex mu_;
     std::condition_variable cv_;
     std::vector<std::unique_ptr<SqliteConnection>> all_;
     std::vector<SqliteConnection*> idle_;
+    metrics::Histogram* wait_ = nullptr;
+    metrics::Histogram* hold_ = nullptr;
   };
 
   // Rolls back when an exception (e.g. bad_alloc) leaves fn, so the connection stays usable.
@@ -256,6 +271,8 @@ class SqliteDatabase {
   std::chrono::milliseconds timeout_;
   int schema_version_ = 0;
   int migrations_applied_ = 0;
+  metrics::Histogram writer_wait_{metrics::latency_buckets()};
+  metrics::Histogram writer_hold_{metrics::latency_buckets()};
   Pool writer_;   // exactly one connection
   Pool readers_;  // read-only connections; empty when reads share the writer
 

@@ -109,6 +109,11 @@ TEST(Metrics, AScrapeAfterTrafficPassesPromtoolAndTheContractSeriesMoved) {
   EXPECT_EQ(metric_sample(t, "imd_role{role=\"logic\"}"), 1) << t;
   if (sqlite) {
     EXPECT_GE(metric_sample(t, "imd_sqlite_wal_bytes"), 0) << t;
+    // Every write transaction (the 20 sends' batches among them) waited for and held the
+    // writer once; the two histograms count the same transactions.
+    const double waits = metric_sample(t, "imd_sqlite_writer_wait_seconds_count");
+    EXPECT_GE(waits, 1) << t;
+    EXPECT_GE(metric_sample(t, "imd_sqlite_writer_hold_seconds_count"), waits - 1) << t;
   } else {
     EXPECT_EQ(metric_sample(t, "imd_dependency_up{dependency=\"redis\"}"), 1) << t;
     // The Redis inbox pushes with a Lua script: timed as EVALSHA.
