@@ -22,6 +22,7 @@ function setup({ online = true } = {}) {
   const outbox = new Outbox({ send: wire.send, timers: clock, store: new MemoryStore(), changed: () => effects.changed++ });
   outbox.open(ME);
   const receipts = new Receipts({ send: wire.send, timers: clock, convs: () => dir.convs.values() });
+  const refusedPresence = [];
   const t = {
     dir,
     outbox,
@@ -39,8 +40,14 @@ function setup({ online = true } = {}) {
     removedFrom: (space, reason, conversation) =>
       effects.removed.push(conversation ? `${space}:${conversation}:${reason}` : `${space}:${reason}`),
     channelRefused: (conversation) => effects.refusedIn.push(conversation),
+    presence: {
+      refused: (code) => refusedPresence.push(code),
+      answered: () => refusedPresence.push('answered'),
+      apply: () => {},
+      reconnected: () => {},
+    },
   };
-  return { wire, clock, dir, outbox, effects, frame: (f) => onFrame(t, f), hello: (re) => onHello(t, re) };
+  return { wire, clock, dir, outbox, effects, refusedPresence, frame: (f) => onFrame(t, f), hello: (re) => onHello(t, re) };
 }
 
 const msg = (conversation, seq, extra) => ({ op: 'msg', ...wireMsg(conversation, seq, extra) });
@@ -241,6 +248,14 @@ describe('error', () => {
     frame({ op: 'error', code: 'forbidden', message: 'you blocked this user', ref: 'send', cid: c });
     frame({ op: 'error', code: 'forbidden', message: 'no', ref: 'send', cid: 'settled-long-ago' });
     assert.deepEqual(effects.refusedIn, ['channel:7']);
+  });
+
+  test('a refused presence subscription goes to presence, with no notice', () => {
+    const { effects, frame, refusedPresence } = setup();
+    frame({ op: 'error', code: 'unavailable', message: 'store is unavailable (circuit open): retry in 1 s', ref: 'presence_sub' });
+    frame({ op: 'presence_sub', presence: { 2: 'online' } });
+    assert.deepEqual(refusedPresence, ['unavailable', 'answered']);
+    assert.deepEqual(effects.notices, []);
   });
 
   test('about anything else: a notice', () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Clock, Wire, model } from './fakes.mjs';
 
-const { Presence, MAX_WATCHED, SUBSCRIBE_DELAY_MS } = model('presence');
+const { Presence, MAX_WATCHED, SUBSCRIBE_DELAY_MS, RETRY_MS, RETRY_MAX_MS } = model('presence');
 
 function setup() {
   const wire = new Wire();
@@ -54,6 +54,43 @@ describe('presence subscription', () => {
     // A later reconnect asks again: the new connection watches nobody.
     p.reconnected();
     assert.deepEqual(wire.take(), [{ op: 'presence_sub', users: ['1'] }]);
+  });
+
+  test('a subscription refused for a passing reason is asked again, the pause doubling to a bound', () => {
+    const { wire, clock, p } = setup();
+    p.show('dms', ['1', '2']);
+    clock.advance(SUBSCRIBE_DELAY_MS);
+    const sub = { op: 'presence_sub', users: ['1', '2'] };
+    assert.deepEqual(wire.take(), [sub]);
+    // The store's breaker is open: asked again after RETRY_MS, then twice as long, ...
+    let pause = RETRY_MS;
+    for (let i = 0; i < 8; i++) {
+      p.refused('unavailable');
+      clock.advance(pause - 1);
+      assert.deepEqual(wire.take(), [], `refusal ${i}: not before ${pause} ms`);
+      clock.advance(1);
+      assert.deepEqual(wire.take(), [sub], `refusal ${i}: again after ${pause} ms`);
+      pause = Math.min(pause * 2, RETRY_MAX_MS);
+    }
+    assert.equal(pause, RETRY_MAX_MS);
+    // An answer starts the pauses over; a rate limit is passing too.
+    p.answered();
+    p.refused('too_many_requests');
+    clock.advance(RETRY_MS);
+    assert.deepEqual(wire.take(), [sub]);
+  });
+
+  test('a refusal for good is not repeated, but a changed list is sent', () => {
+    const { wire, clock, p } = setup();
+    p.show('members', ['1']);
+    clock.advance(SUBSCRIBE_DELAY_MS);
+    wire.take();
+    p.refused('invalid_argument');
+    clock.advance(RETRY_MAX_MS * 2);
+    assert.deepEqual(wire.take(), []);
+    p.show('members', ['1', '2']);
+    clock.advance(SUBSCRIBE_DELAY_MS);
+    assert.deepEqual(wire.take(), [{ op: 'presence_sub', users: ['1', '2'] }]);
   });
 
   test('answers and frames set statuses; unknown users are offline; bad values ignored', () => {

@@ -160,6 +160,7 @@ export function onFrame(t: Target, f: ServerFrame): void {
       break;
     }
     case 'presence_sub': {
+      t.presence?.answered();
       t.presence?.apply(f.presence);
       break;
     }
@@ -173,6 +174,10 @@ export function onFrame(t: Target, f: ServerFrame): void {
     }
     case 'error': {
       if (f.ref === 'typing') break; // an indicator not shown is no news for the user
+      if (f.ref === 'presence_sub') {
+        t.presence?.refused(f.code); // asked again later; dots not shown are no news either
+        break;
+      }
       const conv = f.cid ? t.outbox.list.find((p) => p.cid === f.cid)?.conv : undefined;
       if (conv?.startsWith('channel:') && f.code === 'forbidden') t.channelRefused?.(conv);
       if (!t.outbox.refuse(f.cid, f.code, f.message)) {

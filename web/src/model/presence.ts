@@ -2,6 +2,9 @@
 // which users they show, per source (the DM list, an open member list); the union, at most
 // MAX_WATCHED, goes to the server as one `presence_sub` after a short pause, and again on every
 // `hello` (a new connection watches nobody). The answer and `presence` frames fill `status`.
+// Presence is the first thing a loaded server sheds: a subscription refused for a passing reason
+// (`unavailable`, `too_many_requests`) is asked again after a pause that doubles up to a bound;
+// other refusals are not repeated. Neither is news for the user.
 
 import type { Timers, Transport } from './ports';
 
@@ -11,6 +14,9 @@ export type PresenceStatus = 'online' | 'away' | 'offline';
 export const MAX_WATCHED = 500;
 /** Shown lists change in bursts (a member list opens, the DM list loads): one frame after. */
 export const SUBSCRIBE_DELAY_MS = 300;
+/** The first pause before a refused subscription is asked again; it doubles up to the bound. */
+export const RETRY_MS = 2_000;
+export const RETRY_MAX_MS = 60_000;
 
 export interface PresenceDeps {
   send: Transport;
@@ -24,6 +30,7 @@ export class Presence {
   private sent: string | null = null;
   private timer: unknown;
   private readonly status = new Map<string, PresenceStatus>();
+  private retryMs = RETRY_MS;
 
   constructor(private readonly deps: PresenceDeps) {}
 
@@ -32,6 +39,23 @@ export class Presence {
     if (ids.length) this.shown.set(source, ids);
     else this.shown.delete(source);
     this.schedule();
+  }
+
+  /** The server answered the subscription: a later refusal starts its pauses over. */
+  answered(): void {
+    this.retryMs = RETRY_MS;
+  }
+
+  /** The server refused the last `presence_sub` (its error code). */
+  refused(code: string): void {
+    this.sent = null;
+    if (code !== 'unavailable' && code !== 'too_many_requests') return;
+    this.deps.timers.clear(this.timer);
+    this.timer = this.deps.timers.set(() => {
+      this.timer = undefined;
+      this.flush();
+    }, this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
   }
 
   /** A new connection watches nobody: subscribe again at once. */
@@ -72,6 +96,7 @@ export class Presence {
     this.shown.clear();
     this.status.clear();
     this.sent = null;
+    this.retryMs = RETRY_MS;
   }
 
   private schedule(): void {
