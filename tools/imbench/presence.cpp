@@ -69,7 +69,13 @@ class Crowd final : public WsClient::Handler {
       if (ec) return;
       std::int64_t now = now_ns();
       for (auto& p : peers_) {
-        if (p.ws && p.ws->is_open()) p.cs.maybe_ping(*p.ws, now);
+        if (!p.ws || !p.ws->is_open()) continue;
+        p.cs.maybe_ping(*p.ws, now);
+        if (p.retry_at != 0 && now >= p.retry_at) {
+          p.retry_at = 0;
+          ++presence_retries;
+          p.ws->send_text(p.sub);
+        }
       }
       start_sweep();
     });
@@ -82,13 +88,17 @@ class Crowd final : public WsClient::Handler {
   std::size_t synced_count() const { return synced_; }
   std::size_t subscribed() const { return subscribed_; }
   std::uint64_t presence_frames = 0, typing_frames = 0, errors = 0, closed = 0;
+  // presence_sub refusals the server said were passing (unavailable, too_many_requests): each is
+  // asked again as the web client does (model/presence.ts: after 2 s, doubling up to 60 s).
+  std::uint64_t presence_refused = 0, presence_retries = 0;
   std::string first_error;
 
  private:
   struct Peer {
     std::unique_ptr<WsClient> ws;
     ClientState cs;
-    std::string sub;  // the presence_sub frame of a watcher
+    std::string sub;                             // the presence_sub frame of a watcher
+    std::int64_t retry_ms = 2000, retry_at = 0;  // the next try of a refused sub (0: none)
   };
 
   void on_text(WsClient& ws, std::string_view frame, std::int64_t now) override {
@@ -111,6 +121,13 @@ class Crowd final : public WsClient::Handler {
       }
     } else if (op == "presence_sub") {
       ++subscribed_;
+      p.retry_ms = 2000;
+    } else if (op == "error" && scan::str(frame, "\"ref\":") == "presence_sub" && !p.sub.empty() &&
+               (scan::str(frame, "\"code\":") == "unavailable" ||
+                scan::str(frame, "\"code\":") == "too_many_requests")) {
+      ++presence_refused;
+      p.retry_at = now + p.retry_ms * 1'000'000;
+      p.retry_ms = std::min<std::int64_t>(p.retry_ms * 2, 60'000);
     } else if (op == "error") {
       ++errors;
       if (first_error.empty()) first_error = std::string(frame.substr(0, 200));
@@ -315,6 +332,9 @@ void run_presence(Context& ctx) {
                             {"typing_frames_per_s", static_cast<double>(ph.typing) / secs},
                             {"resources", ph.res.to_json()}});
   }
+  std::printf("  presence_sub refused for a passing reason %llu (asked again %llu times)\n",
+              static_cast<unsigned long long>(crowd.presence_refused),
+              static_cast<unsigned long long>(crowd.presence_retries));
   std::printf("  errors %llu, connections closed by the server %llu%s%s\n",
               static_cast<unsigned long long>(crowd.errors),
               static_cast<unsigned long long>(crowd.closed),
@@ -329,6 +349,8 @@ void run_presence(Context& ctx) {
                                 {"typists", typists},
                                 {"typing_members", typing_members},
                                 {"errors", crowd.errors},
+                                {"presence_sub_refused", crowd.presence_refused},
+                                {"presence_sub_retries", crowd.presence_retries},
                                 {"phases", std::move(jp)}});
 }
 
