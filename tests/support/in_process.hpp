@@ -5,10 +5,10 @@
 // sleeps a fixed time). Header-only; link imd_in_process.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <atomic>
 #include <functional>
 #include <initializer_list>
 #include <memory>
