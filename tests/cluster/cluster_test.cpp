@@ -778,6 +778,13 @@ TEST_F(Cluster, RedisDownRoutesFallBackToAUserAddressedPushAndNothingAckedIsLost
   EXPECT_EQ(str(*msg1, "body"), "during");
   EXPECT_EQ(num(*msg1, "seq"), 2u);
   EXPECT_GT(metric_sum(logic, fallback), before) << "no fallback broadcast counted";
+  // The operator's signal meanwhile: Redis's breaker opens (its probes fail: about 1.5 s).
+  const std::string redis_breaker = "imd_breaker_state{dependency=\"redis\"}";
+  for (auto until = std::chrono::steady_clock::now() + 15s;
+       metric("LOGIC1", redis_breaker) == 0 && std::chrono::steady_clock::now() < until;) {
+    wb->recv(100ms);  // polling a gauge, bounded by `until`
+  }
+  EXPECT_NE(metric("LOGIC1", redis_breaker), 0) << "closed while every Redis master is down";
 
   ASSERT_TRUE(down.restart()) << "the Redis Cluster did not come back";
   // The client's resend of an unacknowledged send (same cid), from a new connection if the
