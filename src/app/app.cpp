@@ -272,7 +272,10 @@ struct App::Parts {
   NodeInfo self_info(std::string push_address) const {
     NodeInfo n;
     n.id = node;
-    if (roles.gateway) n.roles.push_back("gateway");
+    if (roles.gateway) {
+      n.roles.push_back("gateway");
+      n.roles.push_back(rpc::kUserPushRole);
+    }
     if (roles.api) n.roles.push_back("api");
     if (roles.logic) n.roles.push_back("logic");
     n.push_address = std::move(push_address);
@@ -380,8 +383,20 @@ struct App::Parts {
       if (!n || n->push_address.empty()) return std::nullopt;
       return rpc::PushPeer{n->push_address, n->version};
     };
-    remote_pusher = std::make_unique<rpc::RemotePusher>(node, roles.gateway ? hub.get() : nullptr,
-                                                        resolve, rpc::RemotePusherOptions{});
+    // The fallback's audience: every live gateway that declared it resolves users.
+    auto user_push_nodes = [reg] {
+      std::vector<std::uint32_t> out;
+      for (const NodeInfo& n : reg->nodes()) {
+        if (!n.push_address.empty() &&
+            std::find(n.roles.begin(), n.roles.end(), rpc::kUserPushRole) != n.roles.end()) {
+          out.push_back(n.id);
+        }
+      }
+      return out;
+    };
+    remote_pusher =
+        std::make_unique<rpc::RemotePusher>(node, roles.gateway ? hub.get() : nullptr, resolve,
+                                            rpc::RemotePusherOptions{}, user_push_nodes);
     pusher = remote_pusher.get();
     if (roles.gateway) {
       rpc::PushServerOptions po;

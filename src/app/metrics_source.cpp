@@ -114,6 +114,9 @@ void write_rpc(const rpc::PushServerStats* server, const rpc::RemotePusherStats*
     m.sample("imd_rpc_push_events_dropped_total", failed, d(client->events_dropped_failed));
     m.sample("imd_rpc_push_events_dropped_total", old_gateway,
              d(client->events_dropped_old_gateway));
+    m.counter("imd_routes_fallback_broadcasts_total",
+              "Events pushed by user to every gateway because the routes could not be read.",
+              d(client->fallback_broadcasts));
   }
 }
 

@@ -416,12 +416,9 @@ Result<void> MessagingService::publish_change(const Message& m, Id from, const C
 void MessagingService::fan_out(const Message& m, ConnRef skip, std::vector<Push>& out,
                                bool changed) {
   Push p;
-  auto add = [&](Id, ConnRef c) {
-    if (c != skip) p.targets.push_back(c);
-  };
   if (m.conv.is_dm()) {
-    Id users[2] = {m.conv.a, m.conv.b};
-    routes_.lookup_many(users, add);
+    const Id users[2] = {m.conv.a, m.conv.b};
+    route_or_address(routes_, users, skip, p);
   } else {
     auto members = members_.members(m.conv.channel_id());
     if (!members) {
@@ -430,9 +427,9 @@ void MessagingService::fan_out(const Message& m, ConnRef skip, std::vector<Push>
                                               << members.error().message);
       return;
     }
-    routes_.lookup_many(**members, add);
+    route_or_address(routes_, **members, skip, p);
   }
-  if (p.targets.empty()) return;
+  if (p.targets.empty() && p.users.empty()) return;
   p.event = make_event(MessageEvent{m, changed});
   out.push_back(std::move(p));
 }
@@ -543,8 +540,18 @@ bool MessagingService::consume_sends(std::span<NewMessage> batch, std::vector<Pu
     if (!ir) {
       metric.inbox_errors.at("push").inc();
       LOG_ERROR("inbox push of " << inbox_items.size() << " failed: " << ir.error().message);
-      // Redelivery finds the messages stored (duplicates) and writes the inbox again.
-      if (queue_.redelivers()) return false;
+      // Redelivery finds the messages stored (duplicates) and writes the inbox again. Meanwhile
+      // (Redis away) the newly stored ones go out live, without their `sent`: the recipients
+      // need not wait for Redis, the senders' ACKs still wait for the inbox (§2 of
+      // docs/architecture.md). A redelivery pushes them again; connections drop seqs they hold.
+      if (queue_.redelivers()) {
+        std::vector<Push> live;
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          if (results[i] && !results[i]->duplicate) fan_out(results[i]->msg, batch[i].origin, live);
+        }
+        if (!live.empty()) pusher_.push(std::move(live));
+        return false;
+      }
       // Without redelivery: the DMs are stored and pushed live but get no ACK, so their senders
       // retry the same cid, and the retry repairs the inbox.
       inbox_ok = false;
@@ -735,10 +742,8 @@ Result<std::uint64_t> MessagingService::read(Id user, const ConvKey& conv, std::
     receipt = both && *both;
   }
   const Id users[2] = {user, receipt ? conv.peer_of(user) : user};
-  routes_.lookup_many(std::span<const Id>(users, receipt ? 2 : 1), [&](Id, ConnRef c) {
-    if (c != origin) p.targets.push_back(c);
-  });
-  if (!p.targets.empty()) {
+  route_or_address(routes_, std::span<const Id>(users, receipt ? 2 : 1), origin, p);
+  if (!p.targets.empty() || !p.users.empty()) {
     p.event = make_event(ReadEvent{user, conv, *r});
     std::vector<Push> v;
     v.push_back(std::move(p));
@@ -788,14 +793,15 @@ Result<void> MessagingService::typing(Id user, const ConvKey& conv) {
   auto add = [&](Id u, ConnRef c) {
     if (u != user) p.targets.push_back(c);
   };
+  // Typing is not worth a user-addressed push to every gateway: without routes, none is sent.
   if (conv.is_dm()) {
     Id peer[1] = {conv.peer_of(user)};
-    routes_.lookup_many(peer, add);
+    if (!routes_.lookup_many(peer, add)) return {};
   } else {
     auto members = members_.members(conv.channel_id());
     if (!members) return members.error();
     if ((*members)->size() > kMaxTypingMembers) return {};
-    routes_.lookup_many(**members, add);
+    if (!routes_.lookup_many(**members, add)) return {};
   }
   if (p.targets.empty()) return {};
   p.event = make_event(TypingEvent{user, conv});

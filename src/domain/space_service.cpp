@@ -159,11 +159,12 @@ void SpaceService::tell_removed(std::span<const Id> users, RemovedEvent event) {
   if (events_.routes == nullptr || events_.pusher == nullptr) return;
   // Best effort, like every push: a device that misses it finds the space or channel gone on
   // its next request (404) and the channels gone from its next sync.
-  std::vector<ConnRef> conns;
-  events_.routes->lookup_many(users, [&](Id, ConnRef c) { conns.push_back(c); });
-  if (conns.empty()) return;
+  Push p;
+  route_or_address(*events_.routes, users, ConnRef{}, p);
+  if (p.targets.empty() && p.users.empty()) return;
+  p.event = std::make_shared<const Event>(std::move(event));
   std::vector<Push> pushes;
-  pushes.push_back(Push{std::move(conns), std::make_shared<const Event>(std::move(event))});
+  pushes.push_back(std::move(p));
   events_.pusher->push(std::move(pushes));
 }
 

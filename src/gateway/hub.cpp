@@ -1,5 +1,7 @@
 #include "gateway/hub.hpp"
 
+#include <algorithm>
+
 #include "common/clock.hpp"
 #include "common/metrics.hpp"
 
@@ -68,7 +70,34 @@ std::vector<std::pair<Id, ConnRef>> Hub::snapshot() {
   return out;
 }
 
+void Hub::resolve_users(std::vector<Push>& pushes) {
+  std::unordered_map<Id, std::vector<std::uint64_t>> conns_of;
+  for (const auto& p : pushes) {
+    for (Id u : p.users) conns_of.try_emplace(u);
+  }
+  if (conns_of.empty()) return;
+  for (auto& s : shards_) {
+    std::lock_guard lock(s.mu);
+    for (const auto& [conn, e] : s.conns) {
+      if (auto it = conns_of.find(e.user); it != conns_of.end()) it->second.push_back(conn);
+    }
+  }
+  for (auto& p : pushes) {
+    if (p.users.empty()) continue;
+    std::sort(p.users.begin(), p.users.end());
+    p.users.erase(std::unique(p.users.begin(), p.users.end()), p.users.end());
+    for (Id u : p.users) {
+      for (std::uint64_t conn : conns_of[u]) {
+        const ConnRef ref{node_, conn};
+        if (ref != p.except) p.targets.push_back(ref);
+      }
+    }
+    p.users.clear();
+  }
+}
+
 void Hub::push(std::vector<Push> pushes) {
+  resolve_users(pushes);
   struct Target {
     std::shared_ptr<Connection> conn;
     Id user = 0;

@@ -80,6 +80,10 @@ class Hub final : public Pusher {
     std::unordered_map<std::uint64_t, Entry> conns;
   };
   Shard& shard(std::uint64_t conn) { return shards_[conn % kShards]; }
+  // Turns user-addressed pushes (Push::users) into targets: this node's connections of those
+  // users but Push::except, found in one pass over the shards (a fallback while the routes
+  // cannot be read: its cost is this process's connection count, once per push() call).
+  void resolve_users(std::vector<Push>& pushes);
   // The live connections of `user` (copied out of the shards' locks).
   std::vector<std::shared_ptr<Connection>> connections_of_user(Id user);
 

@@ -338,10 +338,10 @@ TEST_P(RedisRoutesTest, EachConnectionExpiresOnItsOwn) {
   EXPECT_EQ(routes.lookup(5), (std::vector<ConnRef>{{2, 2}}));
   std::vector<Id> users = {5};
   int seen = 0;
-  routes.lookup_many(users, [&](Id, ConnRef c) {
+  EXPECT_TRUE(routes.lookup_many(users, [&](Id, ConnRef c) {
     EXPECT_EQ(c, (ConnRef{2, 2}));
     ++seen;
-  });
+  }));
   EXPECT_EQ(seen, 1);
   // An expired connection that comes back (a refresh after a Redis hiccup) is live again.
   ASSERT_TRUE(routes.refresh(5, {1, 1}).ok());
@@ -356,10 +356,10 @@ TEST_P(RedisRoutesTest, RefreshManyCoversAGatewaysConnections) {
   std::vector<Id> users;
   for (Id u = 1; u <= 500; ++u) users.push_back(u);
   int seen = 0;
-  routes.lookup_many(users, [&](Id u, ConnRef c) {
+  EXPECT_TRUE(routes.lookup_many(users, [&](Id u, ConnRef c) {
     EXPECT_EQ(c, (ConnRef{3, u}));
     ++seen;
-  });
+  }));
   EXPECT_EQ(seen, 500);
 }
 

@@ -102,27 +102,30 @@ std::vector<ConnRef> RedisRoutes::lookup(Id user_id) {
   return out;
 }
 
-void RedisRoutes::lookup_many(std::span<const Id> users,
+bool RedisRoutes::lookup_many(std::span<const Id> users,
                               const std::function<void(Id, ConnRef)>& visit) {
-  if (users.empty()) return;
+  if (users.empty()) return true;
   std::vector<Command> cmds;
   cmds.reserve(users.size());
   for (Id u : users) cmds.push_back({"EVALSHA", lookup_sha_, "1", key(u)});
   auto replies = client_->pipeline(cmds);
   if (!replies.ok()) {
     LOG_WARN("route lookup of " << users.size() << " users failed: " << replies.error().message);
-    return;
+    return false;
   }
+  bool all = true;
   for (std::size_t i = 0; i < users.size(); ++i) {
     const redis::Reply& r = (*replies)[i];
     if (r.is_error()) {
       LOG_WARN("route lookup for user " << users[i] << " failed: " << r.str);
+      all = false;
       continue;
     }
     for (const redis::Reply& m : r.elements) {
       if (auto c = parse_route_member(m.str)) visit(users[i], *c);
     }
   }
+  return all;
 }
 
 }  // namespace imd

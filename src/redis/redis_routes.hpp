@@ -51,7 +51,8 @@ class RedisRoutes final : public Routes {
   void remove(Id user_id, ConnRef conn) override;
   std::vector<ConnRef> lookup(Id user_id) override;
   // One pipelined script call per user (grouped by node in a cluster).
-  void lookup_many(std::span<const Id> users,
+  // False when the pipeline failed or a user's lookup answered an error (that user skipped).
+  bool lookup_many(std::span<const Id> users,
                    const std::function<void(Id, ConnRef)>& visit) override;
 
   // Not on the port: keeps a live connection's route from expiring (same as add).

@@ -28,7 +28,7 @@ std::vector<ConnRef> MemoryRoutes::lookup(Id user_id) {
   return it == s.users.end() ? std::vector<ConnRef>{} : it->second;
 }
 
-void MemoryRoutes::lookup_many(std::span<const Id> users,
+bool MemoryRoutes::lookup_many(std::span<const Id> users,
                                const std::function<void(Id, ConnRef)>& visit) {
   for (Id u : users) {
     Shard& s = shard(u);
@@ -37,6 +37,7 @@ void MemoryRoutes::lookup_many(std::span<const Id> users,
     if (it == s.users.end()) continue;
     for (ConnRef c : it->second) visit(u, c);
   }
+  return true;
 }
 
 }  // namespace imd

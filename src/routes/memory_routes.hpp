@@ -17,7 +17,8 @@ class MemoryRoutes final : public Routes {
   void add(Id user_id, ConnRef conn) override;
   void remove(Id user_id, ConnRef conn) override;
   std::vector<ConnRef> lookup(Id user_id) override;
-  void lookup_many(std::span<const Id> users,
+  // Always true: the table is in memory.
+  bool lookup_many(std::span<const Id> users,
                    const std::function<void(Id, ConnRef)>& visit) override;
 
  private:

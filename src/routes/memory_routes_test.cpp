@@ -19,11 +19,11 @@ TEST(MemoryRoutes, ManyDevicesPerUser) {
   r.remove(3, {0, 1});  // unknown: no effect
   std::vector<Id> users{1, 2, 3};
   int seen = 0;
-  r.lookup_many(users, [&](Id u, ConnRef c) {
+  EXPECT_TRUE(r.lookup_many(users, [&](Id u, ConnRef c) {
     EXPECT_EQ(u, 2u);
     EXPECT_EQ(c.conn, 20u);
     ++seen;
-  });
+  }));
   EXPECT_EQ(seen, 1);
 }
 

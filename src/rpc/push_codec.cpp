@@ -160,6 +160,13 @@ void encode_event(const imd::Event& event, Delivery& out) {
 void encode_batch(const std::vector<imd::Push>& pushes, std::uint32_t node, PushBatch& out) {
   for (const auto& p : pushes) {
     if (!p.event) continue;
+    if (!p.users.empty()) {
+      Delivery& u = *out.add_deliveries();
+      u.mutable_users()->Add(p.users.begin(), p.users.end());
+      if (p.except.node == node) u.set_except_conn(p.except.conn);
+      encode_event(*p.event, u);
+      continue;
+    }
     Delivery* d = nullptr;
     for (imd::ConnRef ref : p.targets) {
       if (ref.node != node) continue;
@@ -263,15 +270,26 @@ Result<std::shared_ptr<const imd::Event>> decode_event(const Delivery& in,
 
 Result<imd::Push> decode_delivery(const Delivery& in, std::uint32_t node,
                                   const DecodeLimits& limits) {
-  if (in.conns_size() == 0) return invalid("delivery without targets");
+  if (in.conns_size() == 0 && in.users_size() == 0) return invalid("delivery without targets");
+  if (in.conns_size() != 0 && in.users_size() != 0) {
+    return invalid("delivery with both connections and users");
+  }
   if (static_cast<std::size_t>(in.conns_size()) > limits.max_conns) {
     return invalid("delivery with too many targets");
+  }
+  if (static_cast<std::size_t>(in.users_size()) > limits.max_users) {
+    return invalid("delivery with too many users");
+  }
+  for (std::uint64_t user : in.users()) {
+    if (user == 0) return invalid("delivery to user 0");
   }
   auto event = decode_event(in, limits);
   if (!event) return event.error();
   imd::Push p;
   p.targets.reserve(static_cast<std::size_t>(in.conns_size()));
   for (std::uint64_t conn : in.conns()) p.targets.push_back(imd::ConnRef{node, conn});
+  p.users.assign(in.users().begin(), in.users().end());
+  if (in.except_conn() != 0) p.except = imd::ConnRef{node, in.except_conn()};
   p.event = std::move(*event);
   return p;
 }

@@ -27,16 +27,19 @@ struct DecodeLimits {
   std::size_t max_body_bytes = 64 * 1024;  // message body; >= limits.max_message_bytes
   std::size_t max_text_bytes = 4 * 1024;   // type, cid, error message
   std::size_t max_conns = 100000;          // targets of one delivery
+  std::size_t max_users = 100000;          // users of a user-addressed delivery
 };
 
 // Fills `out` (conns untouched) with `event`.
 void encode_event(const imd::Event& event, Delivery& out);
-// One Delivery per Push that has targets on `node`, carrying only those conn ids.
+// One Delivery per Push that has targets on `node`, carrying only those conn ids; a
+// user-addressed Push (Push::users) goes to every node, with except_conn when it is on `node`.
 void encode_batch(const std::vector<imd::Push>& pushes, std::uint32_t node, PushBatch& out);
 
 Result<std::shared_ptr<const imd::Event>> decode_event(const Delivery& in,
                                                        const DecodeLimits& limits);
-// One Push per Delivery, targets ConnRef{node, conn}; checks the conns too.
+// One Push per Delivery, targets ConnRef{node, conn}, or users and except ConnRef{node,
+// except_conn}; checks the conns and users too (not both, not neither, no user id 0).
 Result<imd::Push> decode_delivery(const Delivery& in, std::uint32_t node,
                                   const DecodeLimits& limits);
 

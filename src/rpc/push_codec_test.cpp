@@ -72,6 +72,53 @@ TEST(PushCodec, BatchKeepsOnlyTheNodesTargetsAndEachEventOnce) {
   EXPECT_TRUE(same(*decoded.pushes[1].event, events[3]));
 }
 
+// A user-addressed push goes to every node, naming the excepted connection only to its own
+// node; it comes back as users (and except) with no targets.
+TEST(PushCodec, AUserAddressedPushGoesToEveryNodeWithItsExceptionOnlyOnItsNode) {
+  auto events = sample_events();
+  std::vector<imd::Push> pushes;
+  pushes.push_back({{}, std::make_shared<imd::Event>(events[0]), {4, 9}, {2, 12}});
+  pushes.push_back({{{3, 13}}, std::make_shared<imd::Event>(events[1])});
+  for (std::uint32_t node : {2u, 3u}) {
+    PushBatch batch;
+    encode_batch(pushes, node, batch);
+    ASSERT_EQ(batch.deliveries_size(), node == 2 ? 1 : 2);
+    const Delivery& d = batch.deliveries(0);
+    EXPECT_EQ(d.conns_size(), 0);
+    ASSERT_EQ(d.users_size(), 2);
+    EXPECT_EQ(d.except_conn(), node == 2 ? 12u : 0u);
+    std::string bytes;
+    ASSERT_TRUE(batch.SerializeToString(&bytes));
+    PushBatch back;
+    ASSERT_TRUE(back.ParseFromString(bytes));
+    auto decoded = decode_batch(back, node, DecodeLimits{});
+    EXPECT_EQ(decoded.rejected, 0u);
+    ASSERT_EQ(decoded.pushes.size(), static_cast<std::size_t>(batch.deliveries_size()));
+    const imd::Push& p = decoded.pushes[0];
+    EXPECT_TRUE(p.targets.empty());
+    EXPECT_EQ(p.users, (std::vector<imd::Id>{4, 9}));
+    EXPECT_EQ(p.except, (node == 2 ? imd::ConnRef{2, 12} : imd::ConnRef{}));
+    EXPECT_TRUE(same(*p.event, events[0]));
+  }
+}
+
+// Users are untrusted input like conns: bounded, never 0, never beside conns.
+TEST(PushCodec, InvalidUserAddressedDeliveriesAreRejected) {
+  DecodeLimits limits;
+  limits.max_users = 2;
+  auto make = [](std::initializer_list<std::uint64_t> users, bool with_conn) {
+    Delivery d;
+    for (auto u : users) d.add_users(u);
+    if (with_conn) d.add_conns(1);
+    encode_event(imd::ReadEvent{1, imd::ConvKey::channel(2), 3}, d);
+    return d;
+  };
+  EXPECT_FALSE(decode_delivery(make({1, 2, 3}, false), 1, limits).ok()) << "too many users";
+  EXPECT_FALSE(decode_delivery(make({1, 0}, false), 1, limits).ok()) << "user 0";
+  EXPECT_FALSE(decode_delivery(make({1}, true), 1, limits).ok()) << "users and conns";
+  EXPECT_TRUE(decode_delivery(make({1, 2}, false), 1, limits).ok());
+}
+
 TEST(PushCodec, InvalidDeliveriesAreRejectedOneByOne) {
   DecodeLimits limits;
   limits.max_body_bytes = 10;

@@ -142,6 +142,45 @@ TEST(PushRpc, EachConnectionOnTwoGatewaysAndLocalGetsExactlyItsEvents) {
   EXPECT_TRUE(eventually([&] { return pusher.stats().events_sent == 12; }));
 }
 
+// A user-addressed push (the caller could not read the routes) goes to local and to every
+// gateway the lister names, in the same call as that gateway's other events, the excepted
+// connection named only to its own gateway; a gateway not named (an older one) gets nothing.
+TEST(PushRpc, AUserAddressedPushReachesEveryDeclaredGatewayInOneCallEach) {
+  FakeGateway gw2(2), gw3(3), old4(4);
+  RecordingPusher local;
+  Directory dir;
+  dir.set(2, gw2.address);
+  dir.set(3, gw3.address);
+  dir.set(4, old4.address);
+  RemotePusher pusher(1, &local, dir.resolver(), RemotePusherOptions{}, [] {
+    return std::vector<std::uint32_t>{1, 2, 3};
+  });
+  std::vector<Push> pushes;
+  pushes.push_back(Push{{{2, 1}, {3, 1}}, read_ev(0, 1)});
+  Push by_user{{}, read_ev(0, 2)};
+  by_user.users = {10, 11};
+  by_user.except = {2, 5};
+  pushes.push_back(std::move(by_user));
+  pusher.push(std::move(pushes));
+
+  ASSERT_TRUE(gw2.hub.wait_total(3));
+  ASSERT_TRUE(gw3.hub.wait_total(3));
+  EXPECT_EQ(local.total(), 2u);  // local is synchronous
+  for (Id user : {10, 11}) {
+    for (auto* hub : {&gw2.hub, &gw3.hub, &local}) {
+      auto got = hub->events_of_user(user);
+      ASSERT_EQ(got.size(), 1u) << user;
+      EXPECT_EQ(std::get<ReadEvent>(*got[0].first).seq, 2u);
+      EXPECT_EQ(got[0].second, (hub == &gw3.hub ? ConnRef{} : ConnRef{2, 5}));
+    }
+  }
+  EXPECT_EQ(gw2.hub.events({2, 1}).size(), 1u);
+  EXPECT_EQ(gw2.server.stats().calls, 1u) << "one call per gateway per batch";
+  EXPECT_EQ(gw3.server.stats().calls, 1u);
+  EXPECT_EQ(old4.server.stats().calls, 0u);
+  EXPECT_EQ(pusher.stats().fallback_broadcasts, 1u);
+}
+
 TEST(PushRpc, ManyEventsFromTwoThreadsArriveInOrderInFewCalls) {
   FakeGateway gw2(2), gw3(3);
   Directory dir;

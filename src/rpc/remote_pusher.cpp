@@ -25,6 +25,8 @@ struct Item {
   std::vector<std::uint64_t> conns;
   std::shared_ptr<const Event> event;
   std::size_t bytes = 0;
+  std::vector<Id> users{};  // user-addressed (then conns is empty)
+  std::uint64_t except_conn = 0;
 };
 
 // One batch on its way: the request is built once and sent by every attempt.
@@ -59,8 +61,13 @@ bool retryable(grpc::StatusCode code) {
 }  // namespace
 
 struct RemotePusher::Impl {
-  Impl(std::uint32_t self, Pusher* local, PushResolver resolver, RemotePusherOptions options)
-      : self_(self), local_(local), resolver_(std::move(resolver)), options_(options) {
+  Impl(std::uint32_t self, Pusher* local, PushResolver resolver, RemotePusherOptions options,
+       UserPushNodes user_push_nodes)
+      : self_(self),
+        local_(local),
+        resolver_(std::move(resolver)),
+        user_push_nodes_(std::move(user_push_nodes)),
+        options_(options) {
     if (options_.max_attempts < 1) options_.max_attempts = 1;
     if (options_.max_call_events < 1) options_.max_call_events = 1;
     metrics::imd().rpc_client_call_seconds.at(kPushMethod);
@@ -86,6 +93,7 @@ struct RemotePusher::Impl {
   const std::uint32_t self_;
   Pusher* const local_;
   const PushResolver resolver_;
+  const UserPushNodes user_push_nodes_;
   RemotePusherOptions options_;
 
   std::mutex nodes_mu_;
@@ -111,7 +119,7 @@ struct RemotePusher::Impl {
   bool withheld(const Event& event, std::uint32_t node);
 
   std::atomic<std::uint64_t> calls_{0}, sent_{0}, dropped_unknown_{0}, dropped_full_{0},
-      dropped_failed_{0}, dropped_old_gateway_{0}, retries_{0};
+      dropped_failed_{0}, dropped_old_gateway_{0}, retries_{0}, fallback_broadcasts_{0};
 };
 
 Node& RemotePusher::Impl::node(std::uint32_t id) {
@@ -152,9 +160,24 @@ void RemotePusher::Impl::push(std::vector<Push>& pushes) {
     std::size_t last = static_cast<std::size_t>(-1);  // index of the push of items.back()
   };
   std::unordered_map<std::uint32_t, Pending> remote;
+  std::optional<std::vector<std::uint32_t>> gateways;  // asked once, on the first fallback
   for (std::size_t i = 0; i < pushes.size(); ++i) {
-    const Push& p = pushes[i];
+    Push& p = pushes[i];
     if (!p.event) continue;
+    if (!p.users.empty()) {
+      if (!gateways)
+        gateways = user_push_nodes_ ? user_push_nodes_() : std::vector<std::uint32_t>{};
+      fallback_broadcasts_.fetch_add(1, std::memory_order_relaxed);
+      for (std::uint32_t id : *gateways) {
+        if (id == self_) continue;
+        Pending& pending = remote[id];
+        pending.items.push_back(
+            Item{{}, p.event, 0, p.users, p.except.node == id ? p.except.conn : 0});
+        pending.last = i;
+      }
+      if (local_) local.push_back(std::move(p));
+      continue;
+    }
     Push* mine = nullptr;
     for (ConnRef ref : p.targets) {
       if (ref.node == self_ && local_) {
@@ -201,7 +224,7 @@ void RemotePusher::Impl::enqueue(Node& n, std::vector<Item>& items) {
   {
     std::lock_guard lock(n.mu);
     for (Item& item : items) {
-      item.bytes = estimated_bytes(*item.event) + 8 * item.conns.size();
+      item.bytes = estimated_bytes(*item.event) + 8 * (item.conns.size() + item.users.size());
       if (n.outbox.size() >= options_.max_outbox_events ||
           n.outbox_bytes + item.bytes > options_.max_outbox_bytes) {
         ++dropped;
@@ -255,6 +278,8 @@ void RemotePusher::Impl::next_call(Node& n) {
   for (const Item& item : batch) {
     Delivery& d = *call->request.add_deliveries();
     d.mutable_conns()->Add(item.conns.begin(), item.conns.end());
+    d.mutable_users()->Add(item.users.begin(), item.users.end());
+    if (item.except_conn != 0) d.set_except_conn(item.except_conn);
     encode_event(*item.event, d);
   }
   {
@@ -449,8 +474,9 @@ void RemotePusher::Impl::stop() {
 }
 
 RemotePusher::RemotePusher(std::uint32_t self, Pusher* local, PushResolver resolver,
-                           RemotePusherOptions options)
-    : impl_(std::make_unique<Impl>(self, local, std::move(resolver), options)) {}
+                           RemotePusherOptions options, UserPushNodes user_push_nodes)
+    : impl_(std::make_unique<Impl>(self, local, std::move(resolver), options,
+                                   std::move(user_push_nodes))) {}
 
 RemotePusher::~RemotePusher() {
   stop();
@@ -469,7 +495,7 @@ RemotePusherStats RemotePusher::stats() const {
   return RemotePusherStats{i.calls_.load(),           i.sent_.load(),
                            i.dropped_unknown_.load(), i.dropped_full_.load(),
                            i.dropped_failed_.load(),  i.dropped_old_gateway_.load(),
-                           i.retries_.load()};
+                           i.retries_.load(),         i.fallback_broadcasts_.load()};
 }
 
 }  // namespace imd::rpc

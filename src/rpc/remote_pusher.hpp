@@ -34,6 +34,13 @@
 // Node entries are kept per node id once used (an outbox and a channel, the channel released
 // when the resolver says the node is gone).
 //
+// User-addressed pushes (Push::users: the caller could not read the routes) go to `local` and
+// to every node `user_push_nodes` names, one Delivery per event and node in that node's
+// outbox, so the usual batching holds: one call per gateway per batch, not one per user. It
+// names the live gateways that declared they resolve users (docs/operations.md, "Versions and
+// rolling upgrades"); older gateways get nothing, their users get the message at their next
+// sync. Each such event counts once in fallback_broadcasts.
+//
 // push() of an idle node starts its call on the calling thread: resolver lookup, channel
 // creation on first use or a new address, an asynchronous call start; no network wait.
 //
@@ -55,6 +62,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "domain/ports/pusher.hpp"
 
@@ -67,8 +75,16 @@ struct PushPeer {
   std::string version;
 };
 
+// The entry in a gateway's registry roles (NodeInfo::roles) that says its Push service takes
+// user-addressed deliveries. A role rather than a field: older nodes read roles as an open
+// list and ignore names they do not know, while they refuse unknown fields of the entry.
+inline constexpr const char* kUserPushRole = "push-users";
+
 // The gateway `node`, or nullopt when the node is not alive.
 using PushResolver = std::function<std::optional<PushPeer>(std::uint32_t node)>;
+// The live gateways that take user-addressed deliveries (this node may be among them). Called
+// from push() on a fallback only; thread-safe and cheap like the resolver.
+using UserPushNodes = std::function<std::vector<std::uint32_t>()>;
 
 struct RemotePusherOptions {
   std::chrono::milliseconds call_deadline{2000};
@@ -91,13 +107,14 @@ struct RemotePusherStats {
   std::uint64_t events_dropped_failed = 0;
   std::uint64_t events_dropped_old_gateway = 0;
   std::uint64_t retries = 0;
+  std::uint64_t fallback_broadcasts = 0;  // user-addressed events sent to every gateway
 };
 
 class RemotePusher final : public Pusher {
  public:
   // `local` may be null (no connections in this process).
   RemotePusher(std::uint32_t self, Pusher* local, PushResolver resolver,
-               RemotePusherOptions options = {});
+               RemotePusherOptions options = {}, UserPushNodes user_push_nodes = {});
   ~RemotePusher() override;
   RemotePusher(const RemotePusher&) = delete;
   RemotePusher& operator=(const RemotePusher&) = delete;

@@ -119,8 +119,19 @@ class RecordingPusher final : public Pusher {
         got_[ref].push_back(p.event);
         ++total_;
       }
+      for (Id user : p.users) {
+        by_user_[user].push_back({p.event, p.except});
+        ++total_;
+      }
     }
     cv_.notify_all();
+  }
+
+  // The user-addressed events for `user`, each with the connection it excepted.
+  std::vector<std::pair<std::shared_ptr<const Event>, ConnRef>> events_of_user(Id user) {
+    std::lock_guard lock(mu_);
+    auto it = by_user_.find(user);
+    return it == by_user_.end() ? decltype(it->second){} : it->second;
   }
 
   void stall() {
@@ -164,6 +175,7 @@ class RecordingPusher final : public Pusher {
   std::size_t calls_ = 0;
   std::size_t total_ = 0;
   std::map<ConnRef, std::vector<std::shared_ptr<const Event>>> got_;
+  std::map<Id, std::vector<std::pair<std::shared_ptr<const Event>, ConnRef>>> by_user_;
 };
 
 // Polls `pred` until it holds or `timeout` passes.

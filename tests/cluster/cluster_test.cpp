@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <set>
 #include <thread>
@@ -162,6 +163,43 @@ class Paused {
 
  private:
   pid_t pid_;
+};
+
+// Every master of the Redis Cluster killed (kill -9), started again from its redis.conf (as
+// scripts/chaos.sh does) by restart() or at the end of the scope: a failed assertion must not
+// leave the cluster without Redis. Restarted masters keep their slots (nodes.conf) but no data.
+class RedisDown {
+ public:
+  RedisDown(std::string basedir, std::vector<std::string> ports)
+      : dir_(std::move(basedir)), ports_(std::move(ports)) {
+    for (const auto& p : ports_) {
+      const std::string cmd = "kill -KILL $(cat '" + dir_ + "/" + p + "/redis.pid')";
+      EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    }
+  }
+  ~RedisDown() { restart(); }
+  // Starts every master again and waits (bounded) until the cluster answers cluster_state:ok.
+  bool restart() {
+    if (ports_.empty()) return true;
+    bool ok = true;
+    for (const auto& p : ports_) {
+      const std::string cmd =
+          "setsid redis-server '" + dir_ + "/" + p + "/redis.conf' </dev/null >/dev/null 2>&1 &";
+      ok = std::system(cmd.c_str()) == 0 && ok;
+    }
+    for (const auto& p : ports_) {
+      const std::string cmd = "for i in $(seq 300); do redis-cli -p " + p +
+                              " cluster info 2>/dev/null | grep -q cluster_state:ok && exit 0;"
+                              " sleep 0.1; done; exit 1";
+      ok = std::system(cmd.c_str()) == 0 && ok;
+    }
+    ports_.clear();
+    return ok;
+  }
+
+ private:
+  std::string dir_;
+  std::vector<std::string> ports_;
 };
 
 // A member's view of a channel: messages by seq, duplicates dropped as a client drops them
@@ -673,6 +711,112 @@ TEST_F(Cluster, CanaryRouteSendsTheChosenUsersToTheCanaryGateway) {
   std::set<int> sides;
   for (int i = 0; i < 4; ++i) sides.insert(land(users[0]));
   EXPECT_EQ(sides.size(), 2u) << "round robin over both gateways after the rollback";
+}
+
+// Redis away (every master killed): the logic workers can read no route and write no DM inbox.
+// A DM sent meanwhile still reaches its recipient on the other gateway live, without a
+// reconnect: the failed lookup becomes a user-addressed push to every gateway (counted in
+// imd_routes_fallback_broadcasts_total). Its `sent` waits for the inbox (docs/architecture.md
+// §2): once Redis is back the sender's resend with the same cid is answered with the seq the
+// recipient already holds, and the message is stored once. After that, routes serve again: a
+// DM to a connection made since arrives live through them, with no fallback counted.
+TEST_F(Cluster, RedisDownRoutesFallBackToAUserAddressedPushAndNothingAckedIsLost) {
+  Http h = http();
+  auto a = make_account(h, "rdown-a"), b = make_account(h, "rdown-b");
+  auto wa = connect_to(node("GATEWAY1"), a);
+  auto wb = connect_to(node("GATEWAY2"), b);
+  const std::vector<std::string> logic = {"LOGIC1", "LOGIC2"};
+  const std::string fallback = "imd_routes_fallback_broadcasts_total";
+  // Waits for the `sent` of `cid` on `ws`; another cid's frames and errors are skipped.
+  auto sent_of = [](Ws& ws, const std::string& cid,
+                    std::chrono::milliseconds wait) -> std::optional<bj::object> {
+    auto frames = ws.recv_until(
+        [&](const bj::object& f) { return is_op(f, "sent") && str(f, "cid") == cid; }, wait);
+    if (frames.empty() || !is_op(frames.back(), "sent")) return std::nullopt;
+    return frames.back();
+  };
+
+  wa->send(send_dm("r0", b.id, "before"));
+  auto sent0 = sent_of(*wa, "r0", 20s);
+  ASSERT_TRUE(sent0) << "no `sent` before Redis went away";
+  auto msg0 = wb->recv_op("msg", 10s);
+  ASSERT_TRUE(msg0);
+  EXPECT_EQ(num(*msg0, "seq"), 1u);
+  const double before = metric_sum(logic, fallback);
+  ASSERT_GE(before, 0) << fallback << " is exported by the logic workers";
+
+  std::string ports;
+  std::ifstream env(state_.at("CLUSTER_DIR") + "/services/redis-cluster.env");
+  std::string basedir;
+  for (std::string line; std::getline(env, line);) {
+    auto value = [&](const std::string& var) { return line.substr(var.size() + 1); };
+    if (line.rfind("REDIS_CLUSTER_PORTS=", 0) == 0) ports = value("REDIS_CLUSTER_PORTS");
+    if (line.rfind("REDIS_CLUSTER_BASEDIR=", 0) == 0) basedir = value("REDIS_CLUSTER_BASEDIR");
+  }
+  // %q quoting of a space-separated list: 'a b c' or a\ b\ c.
+  std::erase_if(ports, [](char c) { return c == '\'' || c == '\\'; });
+  std::vector<std::string> port_list;
+  for (std::size_t at = 0; at < ports.size();) {
+    auto end = ports.find_first_of(" ,", at);
+    if (end == std::string::npos) end = ports.size();
+    if (end > at) port_list.push_back(ports.substr(at, end - at));
+    at = end + 1;
+  }
+  ASSERT_EQ(port_list.size(), 3u) << "REDIS_CLUSTER_PORTS=" << ports;
+  ASSERT_FALSE(basedir.empty());
+
+  RedisDown down(basedir, port_list);
+  const auto sent_at = std::chrono::steady_clock::now();
+  wa->send(send_dm("r1", b.id, "during"));
+  auto msg1 = wb->recv_op("msg", 5s);
+  ASSERT_TRUE(msg1) << "the DM sent while Redis is down did not arrive live within 5 s";
+  const auto live_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - sent_at)
+                           .count();
+  RecordProperty("live_delivery_ms_while_redis_down", std::to_string(live_ms));
+  std::cout << "DM while Redis is down delivered live after " << live_ms << " ms\n";
+  EXPECT_EQ(str(*msg1, "body"), "during");
+  EXPECT_EQ(num(*msg1, "seq"), 2u);
+  EXPECT_GT(metric_sum(logic, fallback), before) << "no fallback broadcast counted";
+  // The operator's signal meanwhile: Redis's breaker opens (its probes fail: about 1.5 s).
+  const std::string redis_breaker = "imd_breaker_state{dependency=\"redis\"}";
+  for (auto until = std::chrono::steady_clock::now() + 15s;
+       metric("LOGIC1", redis_breaker) == 0 && std::chrono::steady_clock::now() < until;) {
+    wb->recv(100ms);  // polling a gauge, bounded by `until`
+  }
+  EXPECT_NE(metric("LOGIC1", redis_breaker), 0) << "closed while every Redis master is down";
+
+  ASSERT_TRUE(down.restart()) << "the Redis Cluster did not come back";
+  // The client's resend of an unacknowledged send (same cid), from a new connection if the
+  // previous one was not answered in time (a dead-lettered first copy makes JetStream drop
+  // further repeats of the same connection for its duplicate window).
+  std::optional<bj::object> sent1;
+  std::unique_ptr<Ws> resender = std::move(wa);
+  for (int attempt = 0; attempt < 6 && !sent1; ++attempt) {
+    if (attempt > 0) resender = connect_to(node("GATEWAY1"), a);
+    resender->send(send_dm("r1", b.id, "during"));
+    sent1 = sent_of(*resender, "r1", 10s);
+  }
+  ASSERT_TRUE(sent1) << "the DM sent while Redis was down was never ACKed";
+  EXPECT_EQ(num(*sent1, "seq"), 2u) << "ACKed with the seq the recipient already got";
+
+  auto wb2 = connect_to(node("GATEWAY2"), b);  // its route is written on connect
+  const double after = metric_sum(logic, fallback);
+  resender->send(send_dm("r2", b.id, "after"));
+  ASSERT_TRUE(sent_of(*resender, "r2", 20s));
+  auto msg2 = wb2->recv_op("msg", 5s);
+  ASSERT_TRUE(msg2) << "a DM after Redis returned did not arrive live";
+  EXPECT_EQ(num(*msg2, "seq"), 3u);
+  EXPECT_EQ(metric_sum(logic, fallback), after) << "routed, not broadcast, once Redis is back";
+
+  // Stored once each, dense seqs, each with the seq its ACK named.
+  auto stored = history("/api/v1/dms/" + b.id + "/messages", a.access);
+  ASSERT_EQ(stored.size(), 3u);
+  const char* cids[] = {"r0", "r1", "r2"};
+  for (std::size_t j = 0; j < stored.size(); ++j) {
+    EXPECT_EQ(num(stored[j], "seq"), j + 1);
+    EXPECT_EQ(str(stored[j], "cid"), cids[j]);
+  }
 }
 
 TEST_F(Cluster, StalledMariaDbOpensTheStoreBreakerSendsAreRefusedThenNothingIsLost) {

@@ -5,6 +5,7 @@
 // sleeps a fixed time). Header-only; link imd_in_process.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -124,6 +125,22 @@ class RecordingPusher final : public Pusher {
   mutable std::condition_variable changed_;
   std::vector<Push> pushes_;
   Pusher* next_ = nullptr;
+};
+
+// MemoryRoutes whose lookups can be made to fail, as RedisRoutes' do while Redis is away.
+class FlakyRoutes final : public Routes {
+ public:
+  void add(Id user, ConnRef conn) override { inner_.add(user, conn); }
+  void remove(Id user, ConnRef conn) override { inner_.remove(user, conn); }
+  std::vector<ConnRef> lookup(Id user) override { return inner_.lookup(user); }
+  bool lookup_many(std::span<const Id> users,
+                   const std::function<void(Id, ConnRef)>& visit) override {
+    return !fail_lookups.load() && inner_.lookup_many(users, visit);
+  }
+  std::atomic<bool> fail_lookups{false};
+
+ private:
+  MemoryRoutes inner_;
 };
 
 // SqliteInbox behind an Inbox that forwards every call: a test's inbox derives from it and
@@ -259,7 +276,7 @@ struct InProcess {
   MemoryMemberCache members{[this](Id c) { return store.channel_member_ids(c); }};
   MemoryUserCache users{[this](Id u) { return store.memberships_of_user(u); }};
   MemoryCursorCache cursors;
-  MemoryRoutes routes;
+  FlakyRoutes routes;
   RecordingPusher pusher;
   FakeClock clock;
   Snowflake ids{clock, 1};

@@ -197,6 +197,42 @@ TEST_F(HubTest, AMessageFrameIsBuiltOnceForAllItsRecipients) {
   EXPECT_FALSE(contains(last(b1), "\"cid\""));
 }
 
+// A user-addressed push (the routes could not be read) reaches every connection of its users
+// on this node but `except`, in push order beside the addressed ones, each once even when a
+// user is named twice; a user without a connection here costs nothing.
+TEST_F(HubTest, AUserAddressedPushReachesTheUsersConnectionsButTheExceptedOne) {
+  Device a1 = attach(kAlice), a2 = attach(kAlice), b1 = attach(kBob), b2 = attach(kBob),
+         c1 = attach(kCarol);
+  const ConvKey dm = ConvKey::dm(kAlice, kBob);
+  std::vector<Push> pushes;
+  Push by_user = push({}, MessageEvent{message(kAlice, dm, 1)});
+  by_user.users = {kAlice, kBob, kBob, 99};
+  by_user.except = a1.ref;  // the sending connection gets `sent` instead
+  pushes.push_back(std::move(by_user));
+  pushes.push_back(push({a1.ref}, SentEvent{"cid-1", 1001, 1, dm, kAlice, 5000}));
+  Push read = push({}, ReadEvent{kBob, dm, 1});
+  read.users = {kBob};
+  pushes.push_back(std::move(read));
+  hub_.push(std::move(pushes));
+
+  ASSERT_EQ(a1.conn->texts().size(), 1u);
+  EXPECT_TRUE(contains(a1.conn->texts()[0], "\"op\":\"sent\""));
+  ASSERT_EQ(a2.conn->deliveries().size(), 1u);
+  ASSERT_EQ(a2.conn->deliveries()[0].size(), 1u);
+  EXPECT_TRUE(a2.conn->deliveries()[0][0].is_message);
+  EXPECT_TRUE(contains(*a2.conn->deliveries()[0][0].text, "\"cid\":\"cid-1\""));
+  for (const Device* d : {&b1, &b2}) {
+    ASSERT_EQ(d->conn->deliveries().size(), 1u);
+    const auto frames = d->conn->deliveries()[0];
+    ASSERT_EQ(frames.size(), 2u) << "the message once, then the read marker";
+    EXPECT_TRUE(frames[0].is_message);
+    EXPECT_EQ(frames[0].conv, dm);
+    EXPECT_EQ(frames[0].seq, 1u);
+    EXPECT_TRUE(contains(*frames[1].text, "\"op\":\"read\""));
+  }
+  EXPECT_TRUE(c1.conn->deliveries().empty());
+}
+
 // Targets that are gone are skipped: detached, destroyed, or held by another node.
 TEST_F(HubTest, ConnectionsThatAreGoneAreSkipped) {
   Device a1 = attach(kAlice), b1 = attach(kBob), b2 = attach(kBob);

@@ -298,6 +298,39 @@ TEST_F(Messaging, NoSentBeforeTheInboxHoldsTheDmAndTheRetryRepairsIt) {
 }
 
 // Refused input is answered at once, and nothing reaches the queue.
+// Routes that cannot be read (Redis away) are not "offline": the message goes out addressed to
+// its users (every gateway resolves them), the sending connection excepted, and is still ACKed;
+// a read marker falls back the same way; typing is not worth it and sends nothing.
+TEST_F(Messaging, WithoutRoutesPushesAreAddressedToTheUsers) {
+  start_queue();
+  const ConnRef a1 = connect(kAlice), b1 = connect(kBob);
+  routes.fail_lookups = true;
+  auto sent = send(kAlice, text_to_user(kBob, "c1", "hi"), a1);
+  ASSERT_TRUE(sent);
+  auto by_user = [&](auto is_kind) {
+    std::vector<Push> out;
+    for (auto& p : pusher.pushes()) {
+      if (is_kind(*p.event) && !p.users.empty()) out.push_back(p);
+    }
+    return out;
+  };
+  auto msgs = by_user([](const Event& e) { return std::holds_alternative<MessageEvent>(e); });
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_TRUE(msgs[0].targets.empty());
+  EXPECT_EQ(msgs[0].users, (std::vector<Id>{kAlice, kBob}));
+  EXPECT_EQ(msgs[0].except, a1);
+  EXPECT_EQ(std::get<MessageEvent>(*msgs[0].event).msg.seq, sent->seq);
+
+  ASSERT_TRUE(messaging.read(kBob, ConvKey::dm(kBob, kAlice), sent->seq, b1));
+  auto reads = by_user([](const Event& e) { return std::holds_alternative<ReadEvent>(e); });
+  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_EQ(reads[0].except, b1);
+
+  const std::size_t before = pusher.pushes().size();
+  ASSERT_TRUE(messaging.typing(kAlice, alice_bob_));
+  EXPECT_EQ(pusher.pushes().size(), before);
+}
+
 TEST_F(Messaging, InvalidSendsAreRefusedBeforeTheQueue) {
   const ConnRef origin{1, 1};
   auto refused = [&](Id from, const SendInput& in) {

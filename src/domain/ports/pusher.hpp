@@ -72,6 +72,12 @@ using Event = std::variant<MessageEvent, SentEvent, SendFailedEvent, ReadEvent, 
 struct Push {
   std::vector<ConnRef> targets;
   std::shared_ptr<const Event> event;
+  // User-addressed (the routes could not be read, docs/architecture.md §10): every connection
+  // of these users, wherever they are, but `except`; `targets` is then empty. The Hub resolves
+  // them against its own connections; RemotePusher sends them to every gateway that declared
+  // it can (docs/operations.md, "Versions and rolling upgrades").
+  std::vector<Id> users{};  // the initializers keep two-member aggregate inits warning-free
+  ConnRef except{};
 };
 
 class Pusher {
