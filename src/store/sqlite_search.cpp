@@ -179,13 +179,28 @@ SqliteConfig index_config(const SqliteDatabase& db, const SqliteSearchOptions& o
   return c;
 }
 
+// search.db is derived from imd.db: one that SQLite cannot open (not a database, a corrupt
+// header or schema) is moved aside as search.db.corrupt and made again, and the back-fill
+// rebuilds it.
+std::shared_ptr<SqliteDatabase> open_index(const SqliteDatabase& db, const SqliteSearchOptions& o) {
+  const SqliteConfig config = index_config(db, o);
+  try {
+    return std::make_shared<SqliteDatabase>(config, sqlite_search_migrations());
+  } catch (const std::runtime_error& e) {
+    LOG_WARN("search: " << e.what() << "; moving it aside as " << config.path
+                        << ".corrupt, the index is rebuilt from the messages");
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::error_code ec;
+    std::filesystem::rename(config.path + suffix, config.path + ".corrupt" + suffix, ec);
+  }
+  return std::make_shared<SqliteDatabase>(config, sqlite_search_migrations());
+}
+
 }  // namespace
 
 SqliteSearch::SqliteSearch(std::shared_ptr<SqliteDatabase> db, SqliteSearchOptions options)
-    : db_(std::move(db)),
-      options_(options),
-      index_(std::make_shared<SqliteDatabase>(index_config(*db_, options_),
-                                              sqlite_search_migrations())) {
+    : db_(std::move(db)), options_(options), index_(open_index(*db_, options_)) {
   // Whether search.db is the index of this imd.db as it is: not when it is new (its back-fill
   // range is still the migration's), nor when search was disabled (edits and deletes since are
   // not in it), nor when it applied queue rows this imd.db never had (a restored imd.db beside a

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 #include <vector>
@@ -432,6 +433,18 @@ DELETE FROM schema_version WHERE version = 15;
     std::filesystem::remove(dir_.file(f));
   }
   enable();
+  EXPECT_TRUE(*search_->indexing());
+  drain();
+  EXPECT_EQ(count("old days"), 20u);
+  // And a search.db that is not a database: moved aside, rebuilt.
+  search_.reset();
+  for (const char* f : {"search.db-wal", "search.db-shm"}) std::filesystem::remove(dir_.file(f));
+  {
+    std::ofstream garbage(dir_.file("search.db"), std::ios::trunc);
+    garbage << std::string(8192, 'x');
+  }
+  enable();
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("search.db.corrupt")));
   EXPECT_TRUE(*search_->indexing());
   drain();
   EXPECT_EQ(count("old days"), 20u);
