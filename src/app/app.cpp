@@ -109,7 +109,8 @@ void secure_data_dir(const fs::path& dir) {
     }
   };
   tighten(dir, fs::perms::owner_all);
-  for (const char* f : {"imd.db", "imd.db-wal", "imd.db-shm", "jwt.secret"}) {
+  for (const char* f : {"imd.db", "imd.db-wal", "imd.db-shm", "search.db", "search.db-wal",
+                        "search.db-shm", "jwt.secret"}) {
     tighten(dir / f, fs::perms::owner_read | fs::perms::owner_write);
   }
 }

@@ -40,6 +40,9 @@ void write_sqlite_search(const SqliteSearch& s, MetricsText& m) {
   m.counter("imd_search_index_small_total",
             "Indexer transactions kept small (search.index_batch_busy) because sends waited.",
             d(s.yielded()));
+  m.counter("imd_search_wal_written_bytes_total",
+            "Bytes the search index's commits wrote to search.db's WAL.",
+            d(s.index().wal_status().written_bytes));
 }
 
 void write_local_queue(const LocalQueue& q, MetricsText& m) {

@@ -131,6 +131,14 @@ Result<void> restore_sqlite(const std::string& from, const std::string& data_dir
     }
   }
   if (auto v = verify(from, "PRAGMA integrity_check"); !v) return v.error();
+  // A search.db left here indexes the database moved away, not this one: it goes, and the
+  // server rebuilds it from the restored messages (sqlite_search.hpp).
+  for (const char* f : {"search.db", "search.db-wal", "search.db-shm"}) {
+    fs::remove(fs::path(data_dir) / f, ec);
+    if (ec)
+      return make_error(Errc::unavailable,
+                        "removing the old " + std::string(f) + ": " + ec.message());
+  }
   fs::create_directories(data_dir, ec);
   if (ec) return make_error(Errc::unavailable, "creating " + data_dir + ": " + ec.message());
   const std::string partial = db.string() + ".partial";

@@ -244,6 +244,9 @@ void must(const std::string& path, const Result<void>& r) {
 }  // namespace
 
 SqliteDatabase::SqliteDatabase(SqliteConfig config)
+    : SqliteDatabase(std::move(config), sqlite_migrations()) {}
+
+SqliteDatabase::SqliteDatabase(SqliteConfig config, std::span<const SqliteMigration> migrations)
     : config_(std::move(config)), timeout_(std::max(0, config_.busy_timeout_ms)) {
   const std::string& path = config_.path;
   if (path.empty()) fail(path, "no database path configured");
@@ -274,12 +277,13 @@ SqliteDatabase::SqliteDatabase(SqliteConfig config)
     }
   }
 
-  auto applied = apply_sqlite_migrations(*writer, sqlite_migrations());
+  auto applied = apply_sqlite_migrations(*writer, migrations);
   if (!applied.ok()) fail(path, "migration failed: " + applied.error().message);
   migrations_applied_ = *applied;
   auto version = sqlite_schema_version(*writer);
   if (!version.ok()) fail(path, version.error().message);
   schema_version_ = *version;
+  attach(*writer);
   writer_.add(std::move(writer));
   writer_.time_leases(&writer_wait_, &writer_hold_);
 
@@ -305,12 +309,40 @@ SqliteDatabase::SqliteDatabase(SqliteConfig config)
                                                        config_.busy_timeout_ms);
       must(path, reader->exec_script("PRAGMA foreign_keys = ON;"));
       must(path, reader->exec_script(mmap));
+      attach(*reader);
       readers_.add(std::move(reader));
     }
   }
 }
 
 SqliteDatabase::~SqliteDatabase() = default;
+
+void SqliteDatabase::attach(SqliteConnection& conn) const {
+  const std::string& name = config_.attach_as;
+  if (config_.attach_path.empty() && name.empty()) return;
+  // The schema name cannot be bound: it comes from the code, checked here all the same.
+  const bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+    return std::islower(static_cast<unsigned char>(ch)) != 0 || ch == '_';
+  });
+  if (!plain || config_.attach_path.empty()) fail(config_.path, "bad attach settings");
+  // A URI, so that the file opens read-only whatever the connection's own flags.
+  std::string uri = "file:";
+  for (char ch : config_.attach_path) {
+    if (ch == '%' || ch == '?' || ch == '#') {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      uri += '%';
+      uri += kHex[(static_cast<unsigned char>(ch) >> 4) & 0xF];
+      uri += kHex[static_cast<unsigned char>(ch) & 0xF];
+    } else {
+      uri += ch;
+    }
+  }
+  uri += "?mode=ro";
+  auto s = conn.prepare("ATTACH DATABASE ? AS " + name);
+  if (!s.ok()) fail(config_.path, s.error().message);
+  s->bind_all(uri);
+  must(config_.path, s->run());
+}
 
 WalStatus SqliteDatabase::wal_status() const {
   return checkpointer_ ? checkpointer_->status() : WalStatus{};

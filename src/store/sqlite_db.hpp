@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -54,6 +55,17 @@ struct SqliteConfig {
   // Every connection reads the database file through a memory map of up to this many bytes
   // instead of read() calls (PRAGMA mmap_size; writes still go through write()). 0: off.
   std::int64_t mmap_bytes = 0;
+  // Another database file attached read-only on every connection as schema `attach_as` (both
+  // empty: none). search.db's connections read imd.db this way (sqlite_search.hpp); a write
+  // transaction then holds a read snapshot of it, never its lock.
+  std::string attach_path{};
+  std::string attach_as{};  // letters and '_' only
+};
+
+// A schema migration: (version, SQL script); see sqlite_migrations.hpp.
+struct SqliteMigration {
+  int version;
+  std::string_view sql;
 };
 
 // Maps an sqlite result code (with the connection's message) to the error model.
@@ -180,8 +192,10 @@ class SqliteConnection {
 class SqliteDatabase {
  public:
   // Opens (creating if needed) the database, sets WAL, foreign_keys and synchronous, applies
-  // pending migrations, and opens the reader pool. Throws std::runtime_error on any failure.
+  // pending migrations (the store's, or `migrations` for another file such as search.db), and
+  // opens the reader pool. Throws std::runtime_error on any failure.
   explicit SqliteDatabase(SqliteConfig config);
+  SqliteDatabase(SqliteConfig config, std::span<const SqliteMigration> migrations);
   SqliteDatabase(const SqliteDatabase&) = delete;
   SqliteDatabase& operator=(const SqliteDatabase&) = delete;
   ~SqliteDatabase();
@@ -266,6 +280,8 @@ class SqliteDatabase {
 
   // Commits, or rolls back when `ok` is false; returns the commit's error if it fails.
   static Result<void> finish(SqliteConnection& conn, bool ok);
+  // Attaches config_.attach_path read-only (start-up: throws on failure).
+  void attach(SqliteConnection& conn) const;
 
   SqliteConfig config_;
   std::chrono::milliseconds timeout_;

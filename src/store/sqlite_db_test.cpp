@@ -100,7 +100,7 @@ TEST(SqliteMigrations, EachAppliesOnceInItsOwnTransaction) {
 TEST(SqliteMigrations, OldFormPhonesAreNormalizedWhereNoOtherAccountHoldsTheNumber) {
   TempDir dir;
   SqliteConnection conn(dir.file("p.db"), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, 1000);
-  const auto all = sqlite_migrations();
+  const auto all = sqlite_migrations().first(14);
   ASSERT_EQ(all.back().version, 14);
   ASSERT_TRUE(apply_sqlite_migrations(conn, all.first(all.size() - 1)).ok());
   auto inserted = conn.exec(R"sql(INSERT INTO "user"(id, name, password, phone, created_at) VALUES

@@ -348,6 +348,38 @@ UPDATE "user" SET phone = '+' || phone
    AND NOT EXISTS (SELECT 1 FROM "user" AS other WHERE other.phone = '+' || "user".phone);
 )sql";
 
+// The search index moves to its own file, search.db (sqlite_search_migrations; issue 12: its
+// writes no longer share imd.db's writer, WAL and checkpoints with the messages). What stays
+// here is the queue, now also of edits and removals (op: 1 index, 2 reindex, 3 remove), keyed
+// by seq, which AUTOINCREMENT never hands out twice: search.db records the last seq it applied,
+// so a seq must not come back after the rows below it are deleted. The rows queued before are
+// dropped with the old table: a search.db that does not exist yet is filled from the messages by
+// the back-fill (SqliteSearch). search_state keeps `enabled`; its pending_* columns are unused.
+constexpr std::string_view kV15SearchFile = R"sql(
+DROP TABLE IF EXISTS message_fts;
+DROP TABLE IF EXISTS search_queue;
+CREATE TABLE search_queue (
+  seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+  id   INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  op   INTEGER NOT NULL
+);
+)sql";
+
+// search.db (SqliteSearch): version 1 is imd.db's version 6 (message_fts and search_state, whose
+// `enabled` is unused there); version 2 adds `applied`, the last imd.db search_queue seq written
+// into message_fts (updated in the transaction that writes them), and makes the back-fill's
+// range the whole history, so a new (or deleted) search.db is rebuilt from the messages.
+constexpr std::string_view kSearchV2Progress = R"sql(
+ALTER TABLE search_state ADD COLUMN applied INTEGER NOT NULL DEFAULT 0;
+UPDATE search_state SET pending_lo = 0, pending_hi = 9223372036854775807;
+)sql";
+
+constexpr SqliteMigration kSearchMigrations[] = {
+    {1, kV6Search},
+    {2, kSearchV2Progress},
+};
+
 constexpr SqliteMigration kMigrations[] = {
     {1, kV1Store},         {2, kV2Inbox},
     {3, kV3Changes},       {4, kV4Access},
@@ -356,6 +388,7 @@ constexpr SqliteMigration kMigrations[] = {
     {9, kV9People},        {10, kV10Images},
     {11, kV11SearchQueue}, {12, kV12NoInboxRows},
     {13, kV13Sessions},    {14, kV14NormalizedPhones},
+    {15, kV15SearchFile},
 };
 
 constexpr std::string_view kCreateVersionTable =
@@ -399,6 +432,10 @@ Result<bool> apply_one(SqliteConnection& conn, const SqliteMigration& m) {
 
 std::span<const SqliteMigration> sqlite_migrations() {
   return kMigrations;
+}
+
+std::span<const SqliteMigration> sqlite_search_migrations() {
+  return kSearchMigrations;
 }
 
 Result<int> sqlite_schema_version(SqliteConnection& conn) {

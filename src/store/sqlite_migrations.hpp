@@ -15,13 +15,10 @@
 
 namespace imd {
 
-struct SqliteMigration {
-  int version;
-  std::string_view sql;
-};
-
-// The store's migrations, ascending by version.
+// The store's migrations (imd.db), ascending by version.
 std::span<const SqliteMigration> sqlite_migrations();
+// search.db's (SqliteSearch), ascending by version.
+std::span<const SqliteMigration> sqlite_search_migrations();
 
 // Applies the migrations of `migrations` newer than the database's version, in order, on
 // `writer` (which must not be in a transaction). Returns how many were applied; on error the

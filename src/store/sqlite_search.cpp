@@ -2,54 +2,51 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "common/json.hpp"
 #include "common/log.hpp"
+#include "store/sqlite_migrations.hpp"
 #include "store_sql/search_sql.hpp"
 
 namespace imd {
 
 namespace {
 
-// Kept in step by the writer connection alone (see the header): new messages are queued for
-// the indexer, edits and deletes change the index at once. A change of a message still queued
-// indexes it early; the indexer then re-writes it with the same text (OR REPLACE).
+// On imd.db's writer connection (the only one that writes it): every new, changed or removed
+// message appends one row to search_queue inside the storing transaction; nothing else. The
+// indexer reads the message as it is when it applies the row (op 1 index, 2 reindex, 3 remove).
 constexpr const char* kTriggers = R"sql(
 CREATE TEMP TRIGGER IF NOT EXISTS search_channel_insert AFTER INSERT ON main.channel_message
 WHEN NEW.deleted = 0 BEGIN
-  INSERT OR IGNORE INTO search_queue (id, kind) VALUES (NEW.message_id, 1);
+  INSERT INTO search_queue (id, kind, op) VALUES (NEW.message_id, 1, 1);
 END;
 CREATE TEMP TRIGGER IF NOT EXISTS search_channel_change
 AFTER UPDATE OF body, deleted ON main.channel_message BEGIN
-  DELETE FROM message_fts WHERE rowid = OLD.message_id;
-  INSERT INTO message_fts (rowid, body, kind, conv_a, conv_b, seq, sender, type, created_at, edited_at)
-  SELECT NEW.message_id, NEW.body, 1, NEW.channel_id, 0, NEW.seq, NEW."from", NEW.type, NEW.created_at,
-    NEW.edited_at
-  WHERE NEW.deleted = 0;
+  INSERT INTO search_queue (id, kind, op) VALUES (NEW.message_id, 1, 2);
 END;
 CREATE TEMP TRIGGER IF NOT EXISTS search_channel_delete AFTER DELETE ON main.channel_message
 BEGIN
-  DELETE FROM message_fts WHERE rowid = OLD.message_id;
+  INSERT INTO search_queue (id, kind, op) VALUES (OLD.message_id, 1, 3);
 END;
 CREATE TEMP TRIGGER IF NOT EXISTS search_dm_insert AFTER INSERT ON main.message
 WHEN NEW.deleted = 0 BEGIN
-  INSERT OR IGNORE INTO search_queue (id, kind) VALUES (NEW.id, 2);
+  INSERT INTO search_queue (id, kind, op) VALUES (NEW.id, 2, 1);
 END;
 CREATE TEMP TRIGGER IF NOT EXISTS search_dm_change AFTER UPDATE OF body, deleted ON main.message
 BEGIN
-  DELETE FROM message_fts WHERE rowid = OLD.id;
-  INSERT INTO message_fts (rowid, body, kind, conv_a, conv_b, seq, sender, type, created_at, edited_at)
-  SELECT NEW.id, NEW.body, 2, NEW.user_a, NEW.user_b, NEW.seq, NEW."from", NEW.type, NEW.created_at,
-    NEW.edited_at
-  WHERE NEW.deleted = 0;
+  INSERT INTO search_queue (id, kind, op) VALUES (NEW.id, 2, 2);
 END;
 CREATE TEMP TRIGGER IF NOT EXISTS search_dm_delete AFTER DELETE ON main.message BEGIN
-  DELETE FROM message_fts WHERE rowid = OLD.id;
+  INSERT INTO search_queue (id, kind, op) VALUES (OLD.id, 2, 3);
 END;
 )sql";
+
+// The schema name of imd.db on search.db's connections (attached read-only).
+constexpr const char* kMainAs = "imd";
 
 Result<std::int64_t> scalar(SqliteConnection& c, std::string_view sql) {
   auto s = c.prepare(sql);
@@ -110,77 +107,137 @@ int past_deadline(void* arg) {
   return 1;  // interrupts the statement
 }
 
-// The indexer's statements: the queue's oldest `batch` ids up to ?1, copied from their tables.
-// A message deleted (or removed with its channel) while queued is skipped and leaves the queue.
-// CROSS JOIN keeps the queue the outer loop: left to itself, the planner walked the message
-// table's whole id range below ?1 and probed the queue, a cost that grew with the history.
+// The indexer's statements, on search.db's writer (imd.db attached read-only as `imd`, read at
+// the transaction's snapshot): the queue rows in (?1, ?2] applied to message_fts, and ?2
+// recorded as applied in the same transaction. A reindexed or removed message leaves the index
+// first; one that is (still) stored and not deleted goes (back) in as it is now. CROSS JOIN
+// keeps the queue the outer loop: left to itself, the planner walked the message table's whole
+// id range and probed the queue, a cost that grew with the history.
 constexpr const char* kIndexQueued[] = {
+    "DELETE FROM message_fts WHERE rowid IN (SELECT id FROM imd.search_queue"
+    " WHERE seq > ?1 AND seq <= ?2 AND op <> 1)",
     "INSERT OR REPLACE INTO message_fts (rowid, body, kind, conv_a, conv_b, seq, sender, type,"
     " created_at, edited_at)"
     " SELECT m.message_id, m.body, 1, m.channel_id, 0, m.seq, m.\"from\", m.type, m.created_at,"
-    " m.edited_at FROM search_queue q CROSS JOIN channel_message m ON m.message_id = q.id"
-    " WHERE q.id <= ?1 AND q.kind = 1 AND m.deleted = 0",
+    " m.edited_at FROM imd.search_queue q CROSS JOIN imd.channel_message m"
+    " ON m.message_id = q.id"
+    " WHERE q.seq > ?1 AND q.seq <= ?2 AND q.kind = 1 AND q.op <> 3 AND m.deleted = 0",
     "INSERT OR REPLACE INTO message_fts (rowid, body, kind, conv_a, conv_b, seq, sender, type,"
     " created_at, edited_at)"
     " SELECT m.id, m.body, 2, m.user_a, m.user_b, m.seq, m.\"from\", m.type, m.created_at,"
-    " m.edited_at FROM search_queue q CROSS JOIN message m ON m.id = q.id"
-    " WHERE q.id <= ?1 AND q.kind = 2 AND m.deleted = 0",
-    "DELETE FROM search_queue WHERE id <= ?1",
+    " m.edited_at FROM imd.search_queue q CROSS JOIN imd.message m ON m.id = q.id"
+    " WHERE q.seq > ?1 AND q.seq <= ?2 AND q.kind = 2 AND q.op <> 3 AND m.deleted = 0",
+    "UPDATE search_state SET applied = ?2 WHERE id = 1",
 };
 
+// One indexer transaction on search.db's writer: false when nothing more is queued.
 Result<bool> index_queued(SqliteConnection& c, std::uint32_t batch) {
-  // The id `batch` rows in, or the newest when fewer are queued.
-  auto nth = c.prepare("SELECT id FROM search_queue ORDER BY id LIMIT 1 OFFSET ?");
+  auto mark = scalar(c, "SELECT applied FROM search_state WHERE id = 1");
+  if (!mark.ok()) return mark.error();
+  // The queue row `batch` rows past the mark, or the newest when fewer are queued.
+  auto nth =
+      c.prepare("SELECT seq FROM imd.search_queue WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?");
   if (!nth.ok()) return nth.error();
-  nth->bind(1, std::int64_t{batch} - 1);
+  nth->bind_all(*mark, std::int64_t{batch} - 1);
   auto row = nth->step();
   if (!row.ok()) return row.error();
   const bool full = *row;
   std::int64_t hi = full ? nth->column_int64(0) : 0;
   nth->reset();
   if (!full) {
-    auto newest = scalar(c, "SELECT COALESCE(MAX(id), 0) FROM search_queue");
+    auto newest = scalar(c, "SELECT COALESCE(MAX(seq), 0) FROM imd.search_queue");
     if (!newest.ok()) return newest.error();
-    if (*newest == 0) return false;
+    if (*newest <= *mark) return false;
     hi = *newest;
   }
   for (const char* sql : kIndexQueued) {
     auto s = c.prepare(sql);
     if (!s.ok()) return s.error();
-    s->bind_all(hi);
+    s->bind_all(*mark, hi);
     IMD_TRY(s->run());
   }
   if (!full) return false;
-  auto more = scalar(c, "SELECT EXISTS (SELECT 1 FROM search_queue)");
+  auto more = c.prepare("SELECT EXISTS (SELECT 1 FROM imd.search_queue WHERE seq > ?)");
   if (!more.ok()) return more.error();
-  return *more != 0;
+  more->bind_all(hi);
+  auto any = more->step();
+  if (!any.ok()) return any.error();
+  return *any && more->column_int64(0) != 0;
+}
+
+std::string index_path(const SqliteDatabase& db, const SqliteSearchOptions& o) {
+  if (!o.index_path.empty()) return o.index_path;
+  return (std::filesystem::path(db.config().path).parent_path() / "search.db").string();
+}
+
+// search.db: the same engine settings as imd.db, its own migrations, imd.db attached.
+SqliteConfig index_config(const SqliteDatabase& db, const SqliteSearchOptions& o) {
+  SqliteConfig c = db.config();
+  c.path = index_path(db, o);
+  c.attach_path = db.config().path;
+  c.attach_as = kMainAs;
+  return c;
+}
+
+// search.db is derived from imd.db: one that SQLite cannot open (not a database, a corrupt
+// header or schema) is moved aside as search.db.corrupt and made again, and the back-fill
+// rebuilds it.
+std::shared_ptr<SqliteDatabase> open_index(const SqliteDatabase& db, const SqliteSearchOptions& o) {
+  const SqliteConfig config = index_config(db, o);
+  try {
+    return std::make_shared<SqliteDatabase>(config, sqlite_search_migrations());
+  } catch (const std::runtime_error& e) {
+    LOG_WARN("search: " << e.what() << "; moving it aside as " << config.path
+                        << ".corrupt, the index is rebuilt from the messages");
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::error_code ec;
+    std::filesystem::rename(config.path + suffix, config.path + ".corrupt" + suffix, ec);
+  }
+  return std::make_shared<SqliteDatabase>(config, sqlite_search_migrations());
 }
 
 }  // namespace
 
 SqliteSearch::SqliteSearch(std::shared_ptr<SqliteDatabase> db, SqliteSearchOptions options)
-    : db_(std::move(db)), options_(options) {
-  // One transaction: a database that had search off gets its whole history queued for the
-  // back-fill, and the triggers exist before the next write.
-  auto installed = db_->write([](SqliteConnection& c) -> Result<void> {
+    : db_(std::move(db)), options_(options), index_(open_index(*db_, options_)) {
+  // Whether search.db is the index of this imd.db as it is: not when it is new (its back-fill
+  // range is still the migration's), nor when search was disabled (edits and deletes since are
+  // not in it), nor when it applied queue rows this imd.db never had (a restored imd.db beside a
+  // newer search.db). Then the back-fill rewrites every message stored so far and the queue
+  // rows so far count as applied. One imd.db transaction, which also installs the triggers, so
+  // no message is stored in between; search.db commits first: a crash between the two leaves
+  // enabled = 0, and the next start plans the rebuild again.
+  auto installed = db_->write([&](SqliteConnection& c) -> Result<void> {
     auto enabled = scalar(c, "SELECT enabled FROM search_state WHERE id = 1");
     if (!enabled.ok()) return enabled.error();
-    if (*enabled == 0) {
-      auto top = scalar(c,
-                        "SELECT MAX(COALESCE((SELECT MAX(message_id) FROM channel_message), 0),"
-                        " COALESCE((SELECT MAX(id) FROM message), 0))");
-      if (!top.ok()) return top.error();
-      auto s = c.prepare(
-          "UPDATE search_state SET enabled = 1, pending_lo = 0, pending_hi = ? WHERE id = 1");
+    auto seq = scalar(c,
+                      "SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence"
+                      " WHERE name = 'search_queue'");
+    if (!seq.ok()) return seq.error();
+    auto top = scalar(c,
+                      "SELECT MAX(COALESCE((SELECT MAX(message_id) FROM channel_message), 0),"
+                      " COALESCE((SELECT MAX(id) FROM message), 0))");
+    if (!top.ok()) return top.error();
+    IMD_TRY(index_->write([&](SqliteConnection& x) -> Result<void> {
+      auto st = x.prepare("SELECT applied, pending_hi FROM search_state WHERE id = 1");
+      if (!st.ok()) return st.error();
+      IMD_TRY(st->step());
+      const std::int64_t applied = st->column_int64(0), hi = st->column_int64(1);
+      st->reset();
+      if (*enabled != 0 && applied <= *seq && hi != INT64_MAX) return {};
+      LOG_INFO("search: search.db is (re)built from the stored messages in the background");
+      auto s = x.prepare(
+          "UPDATE search_state SET pending_lo = 0, pending_hi = ?, applied = ? WHERE id = 1");
       if (!s.ok()) return s.error();
-      s->bind_all(*top + 1);
-      IMD_TRY(s->run());
-    }
+      s->bind_all(*top + 1, *seq);
+      return s->run();
+    }));
+    IMD_TRY(c.exec("UPDATE search_state SET enabled = 1 WHERE id = 1"));
     return c.exec_script(kTriggers);
   });
   if (!installed.ok()) {
-    throw std::runtime_error("search: cannot install the index triggers: " +
-                             installed.error().message);
+    throw std::runtime_error("search: cannot prepare the index: " + installed.error().message);
   }
 }
 
@@ -195,14 +252,20 @@ void SqliteSearch::start(std::function<bool()> hold, std::function<bool()> busy)
           held_.fetch_add(1, std::memory_order_relaxed);
           return false;  // waits the idle period, then asks again
         }
-        // Sends waiting for the writer: a short transaction, so that they wait little.
+        // Sends waiting to be stored: short transactions, so that the indexer takes the CPU
+        // from them in small slices (it no longer takes imd.db's writer).
         std::uint32_t small = 0;
         if (busy_ && busy_()) {
           small = std::max<std::uint32_t>(options_.index_batch_busy, 1);
           yielded_.fetch_add(1, std::memory_order_relaxed);
         }
         auto more = index_step(small);
-        if (!more.ok() || *more) return more;
+        if (!more.ok()) return more;
+        if (++batches_since_trim_ >= kTrimEvery || !*more) {
+          batches_since_trim_ = 0;
+          IMD_TRY(trim_queue());
+        }
+        if (*more) return more;
         return backfill_step(small);
       },
       std::chrono::milliseconds(options_.backfill_pause_ms),
@@ -211,17 +274,35 @@ void SqliteSearch::start(std::function<bool()> hold, std::function<bool()> busy)
 
 Result<bool> SqliteSearch::index_step(std::uint32_t batch) {
   if (batch == 0) batch = std::max<std::uint32_t>(options_.index_batch, 1);
-  return db_->write([&](SqliteConnection& c) { return index_queued(c, batch); });
+  return index_->write([&](SqliteConnection& c) { return index_queued(c, batch); });
+}
+
+Result<void> SqliteSearch::trim_queue() {
+  auto applied = index_->read(
+      [](SqliteConnection& c) { return scalar(c, "SELECT applied FROM search_state"); });
+  if (!applied.ok()) return applied.error();
+  if (*applied <= trimmed_.load(std::memory_order_relaxed)) return {};
+  IMD_TRY(db_->write([&](SqliteConnection& c) -> Result<void> {
+    auto s = c.prepare("DELETE FROM search_queue WHERE seq <= ?");
+    if (!s.ok()) return s.error();
+    s->bind_all(*applied);
+    return s->run();
+  }));
+  trimmed_.store(*applied, std::memory_order_relaxed);
+  return {};
 }
 
 Result<std::int64_t> SqliteSearch::queued() const {
-  return db_->read(
-      [](SqliteConnection& c) { return scalar(c, "SELECT COUNT(*) FROM search_queue"); });
+  return index_->read([](SqliteConnection& c) {
+    return scalar(c,
+                  "SELECT COUNT(*) FROM imd.search_queue"
+                  " WHERE seq > (SELECT applied FROM search_state WHERE id = 1)");
+  });
 }
 
 Result<bool> SqliteSearch::backfill_step(std::uint32_t batch) {
   if (batch == 0) batch = std::max<std::uint32_t>(options_.backfill_batch, 1);
-  return db_->write([&](SqliteConnection& c) -> Result<bool> {
+  return index_->write([&](SqliteConnection& c) -> Result<bool> {
     auto st = c.prepare("SELECT pending_lo, pending_hi FROM search_state WHERE id = 1");
     if (!st.ok()) return st.error();
     auto row = st->step();
@@ -232,12 +313,12 @@ Result<bool> SqliteSearch::backfill_step(std::uint32_t batch) {
     if (hi <= lo) return false;
     // The chunk: [from, hi) holds at most `batch` rows of each table.
     auto ch = nth_below(c,
-                        "SELECT message_id FROM channel_message WHERE message_id >= ?"
+                        "SELECT message_id FROM imd.channel_message WHERE message_id >= ?"
                         " AND message_id < ? ORDER BY message_id DESC LIMIT 1 OFFSET ?",
                         lo, hi, batch);
     if (!ch.ok()) return ch.error();
     auto dm = nth_below(c,
-                        "SELECT id FROM message WHERE id >= ? AND id < ?"
+                        "SELECT id FROM imd.message WHERE id >= ? AND id < ?"
                         " ORDER BY id DESC LIMIT 1 OFFSET ?",
                         lo, hi, batch);
     if (!dm.ok()) return dm.error();
@@ -247,11 +328,11 @@ Result<bool> SqliteSearch::backfill_step(std::uint32_t batch) {
         "INSERT INTO message_fts (rowid, body, kind, conv_a, conv_b, seq, sender, type, "
         "created_at, edited_at)"
         " SELECT message_id, body, 1, channel_id, 0, seq, \"from\", type, created_at, edited_at"
-        " FROM channel_message WHERE message_id >= ?1 AND message_id < ?2 AND deleted = 0",
+        " FROM imd.channel_message WHERE message_id >= ?1 AND message_id < ?2 AND deleted = 0",
         "INSERT INTO message_fts (rowid, body, kind, conv_a, conv_b, seq, sender, type, "
         "created_at, edited_at)"
         " SELECT id, body, 2, user_a, user_b, seq, \"from\", type, created_at, edited_at"
-        " FROM message WHERE id >= ?1 AND id < ?2 AND deleted = 0",
+        " FROM imd.message WHERE id >= ?1 AND id < ?2 AND deleted = 0",
     };
     for (const char* sql : kSteps) {
       auto s = c.prepare(sql);
@@ -270,7 +351,7 @@ Result<bool> SqliteSearch::backfill_step(std::uint32_t batch) {
 }
 
 Result<bool> SqliteSearch::indexing() {
-  return db_->read([](SqliteConnection& c) -> Result<bool> {
+  return index_->read([](SqliteConnection& c) -> Result<bool> {
     auto pending = scalar(c, "SELECT pending_hi > pending_lo FROM search_state WHERE id = 1");
     if (!pending.ok()) return pending.error();
     return *pending != 0;
@@ -299,7 +380,7 @@ Result<SearchPage> SqliteSearch::search(Id user, const SearchQuery& q) {
       " WHERE rowid < ?1 AND created_at > ?2 AND created_at < ?3"
       " AND (?4 = 0 OR sender = ?4)"
       " AND (?5 = 0 OR (kind = ?5 AND conv_a = ?6 AND conv_b = ?7))"
-      " AND ((kind = 1 AND EXISTS (SELECT 1 FROM channel_user cu"
+      " AND ((kind = 1 AND EXISTS (SELECT 1 FROM imd.channel_user cu"
       "       WHERE cu.channel_id = conv_a AND cu.user_id = ?8))"
       "   OR (kind = 2 AND (conv_a = ?8 OR conv_b = ?8)))";
   int next = 10;
@@ -321,7 +402,7 @@ Result<SearchPage> SqliteSearch::search(Id user, const SearchQuery& q) {
   const std::uint32_t limit = std::max<std::uint32_t>(q.limit, 1);
   Deadline deadline{std::chrono::steady_clock::now() +
                     std::chrono::milliseconds(options_.timeout_ms)};
-  auto page = db_->read([&](SqliteConnection& c) -> Result<SearchPage> {
+  auto page = index_->read([&](SqliteConnection& c) -> Result<SearchPage> {
     sqlite3_progress_handler(c.handle(), 1000, &past_deadline, &deadline);
     struct Unhook {
       sqlite3* db;

@@ -2,26 +2,34 @@
 // table with the trigram tokenizer (message_fts, docs/schema.md "Search"), which finds any
 // substring of three characters or more in any script, CJK included.
 //
-// Keeping in step: TEMP triggers on the writer connection (the only one that writes) queue
-// every new channel_message / message in search_queue (its id, one small append inside the
-// storing transaction), and copy every edit and delete into message_fts at once. The indexer
-// (index_step, on thread `imd-search-idx`) moves the queue into message_fts in transactions of
-// up to `index_batch` messages: FTS5 costs about a quarter per message in batches of a thousand
-// than in the send path's small batches (docs/benchmarks.md "Search"), and the storing
-// transaction no longer carries it. While sends wait for the writer (`busy`, the send queue's
-// depth), the indexer's transactions hold `index_batch_busy` messages: each one keeps the writer
-// from the send path for a few milliseconds, not the tens a thousand take. A search first indexes
-// what is queued (up to `flush_batches` batches), so a stored message is found as soon as its
-// `sent` went out. The queue commits with the messages, so a crash loses nothing from it. The
-// triggers exist only while a SqliteSearch lives: search.enabled = false (disable_sqlite_search)
-// costs the hot path nothing.
+// Its own file (issue 12): message_fts lives in search.db beside imd.db, a SqliteDatabase of
+// its own (writer, readers, checkpointer; sqlite_search_migrations), with imd.db attached
+// read-only as `imd` on each of its connections. imd.db's writer never writes the index.
 //
-// Back-fill: messages stored before the index existed (an upgraded database) or while search
-// was disabled are indexed by a resumable background job (backfill_step, on thread
+// Keeping in step: TEMP triggers on imd.db's writer connection (the only one that writes it)
+// append a row to search_queue (seq, message id, kind, op: index, reindex or remove) for every
+// new, edited, deleted or removed channel_message / message, inside the storing transaction:
+// one small append, durable with the message. The indexer (index_step, on thread
+// `imd-search-idx`) applies the queue rows past search_state.applied to message_fts, reading
+// each message as it is now from imd.db, in search.db write transactions of up to `index_batch`
+// rows that also record the last seq applied: a crash before that commit repeats the batch
+// (OR REPLACE), after it the rows are skipped. Now and then (every kTrimEvery batches, or when
+// the queue is drained) one small imd.db write deletes the applied rows. While sends wait
+// (`busy`), the indexer's transactions hold `index_batch_busy` rows (less CPU at a time). A
+// search first indexes what is queued (up to `flush_batches` batches, search.db only), so a
+// stored message is found as soon as its `sent` went out. The triggers exist only while a
+// SqliteSearch lives: search.enabled = false (disable_sqlite_search) costs the hot path nothing.
+//
+// search.db is derived: a new, deleted or corrupt-and-removed one, one left from before search
+// was disabled, or one that applied queue rows this imd.db never had (a restored backup) is
+// rebuilt by the back-fill below.
+//
+// Back-fill: messages stored before the index existed (an upgraded database, a new search.db) or
+// while search was disabled are indexed by a resumable background job (backfill_step, on thread
 // `imd-search-idx`, when the queue is empty): newest first, in chunks of `backfill_batch` messages,
 // each chunk one short write transaction that re-writes the index for an id range; its progress is
-// search_state.pending_lo/pending_hi, so a restart resumes where it stopped. Start-up never
-// waits for it; until it ends, SearchPage::indexing is true.
+// search.db's search_state.pending_lo/pending_hi, so a restart resumes where it stopped. Start-up
+// never waits for it; until it ends, SearchPage::indexing is true.
 //
 // Queries: terms of three characters or more go to MATCH as quoted strings (never query
 // syntax); shorter ones (trigrams cannot index them: 消息, "go") filter with LIKE over the
@@ -29,13 +37,15 @@
 // participation) and the filters are checked per candidate. Each query has a time budget
 // (`timeout_ms`, sqlite3_progress_handler): past it the query stops with unavailable.
 //
-// Thread-safe. The constructor throws std::runtime_error when the triggers cannot be installed.
+// Thread-safe. The constructor throws std::runtime_error when search.db cannot be opened or
+// the triggers cannot be installed.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "common/step_thread.hpp"
 #include "domain/ports/search.hpp"
@@ -51,6 +61,7 @@ struct SqliteSearchOptions {
   std::uint32_t index_batch_busy = 100;  // the same (and per back-fill table) while sends wait
   int index_idle_ms = 200;               // the indexer's wait when nothing is queued
   int flush_batches = 4;                 // indexer batches a search runs first, at most
+  std::string index_path;                // search.db's path (empty: beside the database file)
 };
 
 class SqliteSearch final : public Search {
@@ -82,10 +93,20 @@ class SqliteSearch final : public Search {
   Result<bool> indexing();
   // Indexer passes postponed by `hold` (imd_shed_total{what="search_indexing"}).
   std::uint64_t held() const { return held_.load(std::memory_order_relaxed); }
+  // Deletes the queue rows search.db has applied (one imd.db write; the indexer thread does it
+  // every kTrimEvery batches and when the queue is drained).
+  Result<void> trim_queue();
+  // search.db (tests, metrics).
+  SqliteDatabase& index() const { return *index_; }
 
  private:
+  static constexpr int kTrimEvery = 16;
+
   std::shared_ptr<SqliteDatabase> db_;
   SqliteSearchOptions options_;
+  std::shared_ptr<SqliteDatabase> index_;  // search.db
+  std::atomic<std::int64_t> trimmed_{0};   // the queue rows at or below it are deleted
+  int batches_since_trim_ = 0;             // the indexer thread's
   std::function<bool()> hold_;
   std::function<bool()> busy_;
   std::atomic<std::uint64_t> held_{0};

@@ -8,6 +8,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -80,10 +83,10 @@ class SqliteSearchTest : public ::testing::Test {
     }
   }
 
-  // Rows in the index itself (no search first, so nothing queued is indexed on the way).
-  std::int64_t indexed() {
-    auto n = db_->read([](SqliteConnection& c) -> Result<std::int64_t> {
-      auto s = c.prepare("SELECT COUNT(*) FROM message_fts");
+  // The one number `sql` answers on `db`.
+  static std::int64_t number(SqliteDatabase& db, const char* sql) {
+    auto n = db.read([&](SqliteConnection& c) -> Result<std::int64_t> {
+      auto s = c.prepare(sql);
       if (!s.ok()) return s.error();
       auto row = s->step();
       if (!row.ok()) return row.error();
@@ -92,6 +95,10 @@ class SqliteSearchTest : public ::testing::Test {
     EXPECT_TRUE(n.ok()) << n.error().message;
     return n.ok() ? *n : -1;
   }
+  // Rows in the index itself (no search first, so nothing queued is indexed on the way).
+  std::int64_t indexed() { return number(search_->index(), "SELECT COUNT(*) FROM message_fts"); }
+  // Rows of imd.db's search_queue, applied or not (trim_queue deletes the applied ones).
+  std::int64_t queue_rows() { return number(*db_, "SELECT COUNT(*) FROM search_queue"); }
 
   testing::TempDir dir_;
   std::shared_ptr<SqliteDatabase> db_;
@@ -342,6 +349,138 @@ TEST_F(SqliteSearchTest, AQueryPastItsTimeBudgetStopsWithUnavailable) {
   search_.reset();
   enable();
   EXPECT_EQ(count("chatter"), 500u);
+}
+
+// The index lives in search.db; imd.db's storing transaction (edits and deletes included) only
+// appends to search_queue. search.db records the last queue row it applied in the transaction
+// that writes the index, so a crash before the trim in imd.db skips what was applied, and a
+// replayed batch (a crash before search.db's commit) doubles nothing.
+TEST_F(SqliteSearchTest, ACrashBetweenTheTwoFilesLosesAndDoublesNothing) {
+  seed_users();
+  SqliteSearchOptions o;
+  o.index_batch = 10;
+  enable(o);
+  drain();
+  store_dms(100, 30, "crash safe words");
+  ASSERT_TRUE(*search_->index_step());  // search.db committed 10; imd.db still holds all 30 rows
+  EXPECT_EQ(indexed(), 10);
+  EXPECT_EQ(queue_rows(), 30);
+  search_.reset();
+  open();  // the crash: the trim of imd.db's queue never ran
+  enable(o);
+  EXPECT_EQ(*search_->queued(), 20);  // the 10 applied rows are skipped
+  while (*search_->index_step()) {
+  }
+  EXPECT_EQ(indexed(), 30);
+  EXPECT_EQ(count("crash"), 30u);
+  // Edits and deletes also go through the queue: nothing in search.db changes until it runs.
+  edit_100_and_erase_101("replaced words");
+  EXPECT_EQ(indexed(), 30);
+  EXPECT_EQ(*search_->queued(), 2);
+  // A batch replayed (search.db lost its last commits, mark included): applied again, the same.
+  auto rewind = search_->index().write(
+      [](SqliteConnection& c) { return c.exec("UPDATE search_state SET applied = 0"); });
+  ASSERT_TRUE(rewind.ok()) << rewind.error().message;
+  while (*search_->index_step()) {
+  }
+  EXPECT_EQ(*search_->queued(), 0);
+  EXPECT_EQ(indexed(), 29);
+  EXPECT_EQ(count("crash"), 28u);
+  EXPECT_EQ(count("replaced"), 1u);
+  // The trim empties imd.db's queue; the next message still gets a seq past the mark.
+  ASSERT_TRUE(search_->trim_queue().ok());
+  EXPECT_EQ(queue_rows(), 0);
+  store_dms(500, 1, "after the trim");
+  EXPECT_EQ(*search_->queued(), 1);
+  EXPECT_EQ(count("trim"), 1u);
+}
+
+// A database from before search.db: message_fts and the old queue in imd.db. Version 15 drops
+// them; the new search.db is filled by the back-fill, and old messages are found.
+TEST_F(SqliteSearchTest, AnUpgradedDatabaseLosesItsIndexTableAndTheBackFillRefillsSearchDb) {
+  seed_users();
+  store_dms(100, 20, "from the old days");
+  auto old = db_->write([](SqliteConnection& c) -> Result<void> {
+    return c.exec_script(R"sql(
+DROP TABLE search_queue;
+CREATE TABLE search_queue (id INTEGER PRIMARY KEY, kind INTEGER NOT NULL);
+CREATE VIRTUAL TABLE message_fts USING fts5(
+  body, kind UNINDEXED, conv_a UNINDEXED, conv_b UNINDEXED, seq UNINDEXED, sender UNINDEXED,
+  type UNINDEXED, created_at UNINDEXED, edited_at UNINDEXED, tokenize = 'trigram', detail = none);
+INSERT INTO message_fts (rowid, body, kind, conv_a, conv_b, seq, sender, type, created_at,
+  edited_at) SELECT id, body, 2, user_a, user_b, seq, "from", type, created_at, edited_at
+  FROM message WHERE id < 119;
+INSERT INTO search_queue (id, kind) VALUES (119, 2);
+UPDATE search_state SET enabled = 1;
+DELETE FROM schema_version WHERE version = 15;
+)sql");
+  });
+  ASSERT_TRUE(old.ok()) << old.error().message;
+  open();
+  EXPECT_EQ(db_->migrations_applied(), 1);
+  const auto tables = number(*db_, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'message_fts'");
+  EXPECT_EQ(tables, 0);
+  enable();
+  EXPECT_TRUE(*search_->indexing());
+  EXPECT_EQ(indexed(), 0);
+  drain();
+  EXPECT_FALSE(*search_->indexing());
+  EXPECT_EQ(indexed(), 20);
+  EXPECT_EQ(count("old days"), 20u);
+  // A deleted search.db is rebuilt the same way.
+  search_.reset();
+  for (const char* f : {"search.db", "search.db-wal", "search.db-shm"}) {
+    std::filesystem::remove(dir_.file(f));
+  }
+  enable();
+  EXPECT_TRUE(*search_->indexing());
+  drain();
+  EXPECT_EQ(count("old days"), 20u);
+  // And a search.db that is not a database: moved aside, rebuilt.
+  search_.reset();
+  for (const char* f : {"search.db-wal", "search.db-shm"}) std::filesystem::remove(dir_.file(f));
+  {
+    std::ofstream garbage(dir_.file("search.db"), std::ios::trunc);
+    garbage << std::string(8192, 'x');
+  }
+  enable();
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("search.db.corrupt")));
+  EXPECT_TRUE(*search_->indexing());
+  drain();
+  EXPECT_EQ(count("old days"), 20u);
+}
+
+// The storing transaction never waits for the indexer: while a search.db write transaction
+// (which also holds a read snapshot of imd.db) stays open, messages are stored and queued.
+TEST_F(SqliteSearchTest, StoringNeverWaitsForAnIndexerTransaction) {
+  seed_users();
+  enable();
+  drain();
+  std::promise<void> entered, release;
+  auto released = release.get_future();
+  std::thread indexer([&] {
+    auto r = search_->index().write([&](SqliteConnection& c) -> Result<void> {
+      IMD_TRY(c.exec("INSERT INTO message_fts (rowid, body) VALUES (1, 'held open')"));
+      auto s = c.prepare("SELECT COUNT(*) FROM imd.message");  // the snapshot of imd.db
+      if (!s.ok()) return s.error();
+      IMD_TRY(s->step());
+      s->reset();
+      entered.set_value();
+      released.wait();
+      return make_error(Errc::unavailable, "rolled back");
+    });
+    EXPECT_FALSE(r.ok());
+  });
+  entered.get_future().wait();
+  const auto t0 = std::chrono::steady_clock::now();
+  store_dms(100, 50, "stored meanwhile");
+  edit_100_and_erase_101("edited meanwhile");
+  const auto took = std::chrono::steady_clock::now() - t0;
+  release.set_value();
+  indexer.join();
+  EXPECT_LT(took, std::chrono::seconds(1));  // the writer's wait would be busy_timeout_ms
+  EXPECT_EQ(*search_->queued(), 52);
+  EXPECT_EQ(count("meanwhile"), 49u);
 }
 
 }  // namespace

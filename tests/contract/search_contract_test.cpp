@@ -45,9 +45,12 @@ class SqliteBackend final : public Backend {
   Store& store() override { return *store_; }
   Search& search() override { return *search_; }
   void forget_index() override {
-    auto r = db_->write([](SqliteConnection& c) -> Result<void> {
+    auto r = search_->index().write([](SqliteConnection& c) -> Result<void> {
       IMD_TRY(c.exec("DELETE FROM message_fts"));
-      IMD_TRY(c.exec("DELETE FROM search_queue"));
+      // Past every queued row: the back-fill alone fills the index.
+      IMD_TRY(
+          c.exec("UPDATE search_state SET applied ="
+                 " (SELECT COALESCE(MAX(seq), 0) FROM imd.search_queue)"));
       return c.exec("UPDATE search_state SET pending_lo = 0, pending_hi = 9223372036854775807");
     });
     ASSERT_TRUE(r.ok()) << r.error().message;

@@ -161,8 +161,13 @@ TEST(Backup, AnOnlineBackupUnderLoadRestoresEveryMessageAckedBeforeIt) {
 
   // Restore into a fresh data directory; a second restore there is refused.
   const std::string restored = tmp.path() + "/restored";
+  // A search index left in the directory indexes another database: the restore removes it
+  // (the server rebuilds search.db from the restored messages).
+  std::filesystem::create_directories(restored);
+  std::ofstream(restored + "/search.db") << "an index of some other database";
   auto r = run_imd({"restore", "--from", backup, "--data-dir", restored});
   ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(restored + "/search.db"));
   auto twice = run_imd({"restore", "--from", backup, "--data-dir", restored});
   EXPECT_EQ(twice.status, 1) << twice.output;
   // Not an imd database: refused.
